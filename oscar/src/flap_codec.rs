@@ -1,0 +1,224 @@
+//! Cuts a byte stream into [`Flap`] frames and writes them back. Never looks inside the
+//! payload. The payload cap is checked *before* any buffer is reserved, so a hostile length
+//! cannot make us allocate.
+
+use bytes::{Buf, BufMut, BytesMut};
+use tokio_util::codec::{Decoder, Encoder};
+
+use crate::error::{EncodeError, FlapError};
+use crate::flap::{Channel, FLAP_HEADER_LEN, FLAP_MARKER, FLAP_MAX_PAYLOAD, Flap};
+use crate::writer::u16_len;
+
+/// A parsed FLAP header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Header {
+    channel: Channel,
+    seq: u16,
+    len: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum State {
+    Header,
+    Payload(Header),
+}
+
+/// `tokio_util` codec for FLAP frames.
+///
+/// Partial frames are not errors (`Ok(None)` until the rest arrives); several frames in one
+/// read come out one per `decode` call. A bad start marker or an over-cap length is an error
+/// that ends the stream, because OSCAR cannot be resynchronised.
+#[derive(Debug, Clone)]
+pub struct FlapCodec {
+    state: State,
+    max_payload: usize,
+}
+
+impl Default for FlapCodec {
+    /// Accepts any payload the u16 length can express.
+    fn default() -> Self {
+        Self::with_max_payload(FLAP_MAX_PAYLOAD)
+    }
+}
+
+impl FlapCodec {
+    /// A codec that rejects frames whose declared payload exceeds `max_payload` bytes.
+    pub fn with_max_payload(max_payload: usize) -> Self {
+        Self {
+            state: State::Header,
+            max_payload,
+        }
+    }
+
+    /// Whether the decoder is between frames (nothing half-read).
+    pub fn is_at_frame_boundary(&self) -> bool {
+        matches!(self.state, State::Header)
+    }
+}
+
+impl Decoder for FlapCodec {
+    type Item = Flap;
+    type Error = FlapError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Flap>, FlapError> {
+        let header = match self.state {
+            State::Payload(header) => header,
+            State::Header => {
+                let Some(raw) = src.first_chunk::<FLAP_HEADER_LEN>() else {
+                    return Ok(None);
+                };
+                let [marker, channel, s0, s1, l0, l1] = *raw;
+                if marker != FLAP_MARKER {
+                    return Err(FlapError::BadMarker(marker));
+                }
+                let header = Header {
+                    channel: Channel(channel),
+                    seq: u16::from_be_bytes([s0, s1]),
+                    len: usize::from(u16::from_be_bytes([l0, l1])),
+                };
+                if header.len > self.max_payload {
+                    return Err(FlapError::TooLong {
+                        len: header.len,
+                        max: self.max_payload,
+                    });
+                }
+                src.advance(FLAP_HEADER_LEN);
+                src.reserve(header.len);
+                self.state = State::Payload(header);
+                header
+            }
+        };
+        if src.len() < header.len {
+            return Ok(None);
+        }
+        self.state = State::Header;
+        let payload = src.split_to(header.len).freeze();
+        Ok(Some(Flap {
+            channel: header.channel,
+            seq: header.seq,
+            payload,
+        }))
+    }
+}
+
+/// Appends `flap` in wire form to `dst`.
+pub(crate) fn put_flap(flap: &Flap, dst: &mut BytesMut) -> Result<(), EncodeError> {
+    let len = u16_len(flap.payload.len(), "FLAP payload")?;
+    dst.reserve(FLAP_HEADER_LEN + flap.payload.len());
+    dst.put_u8(FLAP_MARKER);
+    dst.put_u8(flap.channel.0);
+    dst.put_u16(flap.seq);
+    dst.put_u16(len);
+    dst.put_slice(&flap.payload);
+    Ok(())
+}
+
+impl Encoder<Flap> for FlapCodec {
+    type Error = FlapError;
+
+    fn encode(&mut self, flap: Flap, dst: &mut BytesMut) -> Result<(), FlapError> {
+        put_flap(&flap, dst).map_err(FlapError::from)
+    }
+}
+
+impl Encoder<&Flap> for FlapCodec {
+    type Error = FlapError;
+
+    fn encode(&mut self, flap: &Flap, dst: &mut BytesMut) -> Result<(), FlapError> {
+        put_flap(flap, dst).map_err(FlapError::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// libpurple's first 45 bytes on an authorizer connection (real-peers.md §2a).
+    const LIBPURPLE_HELLO_AND_KEY_REQUEST: &[u8] = &[
+        0x2a, 0x01, 0x00, 0x01, 0x00, 0x04, 0x00, 0x00, 0x00, 0x01, 0x2a, 0x02, 0x00, 0x02, 0x00,
+        0x1d, 0x00, 0x17, 0x00, 0x06, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x07,
+        0x74, 0x65, 0x73, 0x74, 0x65, 0x72, 0x31, 0x00, 0x4b, 0x00, 0x00, 0x00, 0x5a, 0x00, 0x00,
+    ];
+
+    fn decode_all(codec: &mut FlapCodec, buf: &mut BytesMut) -> Vec<Flap> {
+        let mut out = Vec::new();
+        while let Some(f) = codec.decode(buf).unwrap() {
+            out.push(f);
+        }
+        out
+    }
+
+    #[test]
+    fn two_frames_in_one_read() {
+        let mut buf = BytesMut::from(LIBPURPLE_HELLO_AND_KEY_REQUEST);
+        let frames = decode_all(&mut FlapCodec::default(), &mut buf);
+        assert_eq!(frames.len(), 2);
+        assert_eq!(frames[0].channel, Channel::SIGNON);
+        assert_eq!(frames[0].seq, 1);
+        assert_eq!(&frames[0].payload[..], &[0, 0, 0, 1]);
+        assert_eq!(frames[1].channel, Channel::DATA);
+        assert_eq!(frames[1].payload.len(), 0x1d);
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn every_prefix_is_incomplete_not_an_error() {
+        let wire = LIBPURPLE_HELLO_AND_KEY_REQUEST;
+        for cut in 0..=wire.len() {
+            let mut codec = FlapCodec::default();
+            let mut buf = BytesMut::from(&wire[..cut]);
+            let first = decode_all(&mut codec, &mut buf);
+            // Feed the rest byte by byte: the same two frames must come out.
+            let mut rest = first;
+            for b in &wire[cut..] {
+                buf.put_u8(*b);
+                rest.extend(decode_all(&mut codec, &mut buf));
+            }
+            assert_eq!(rest.len(), 2, "cut at {cut}");
+            let mut again = BytesMut::new();
+            for f in &rest {
+                codec.encode(f, &mut again).unwrap();
+            }
+            assert_eq!(&again[..], wire, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn oversize_length_is_rejected_before_allocating() {
+        let mut codec = FlapCodec::with_max_payload(1024);
+        let mut buf = BytesMut::from(&[0x2a, 0x02, 0, 1, 0xff, 0xff][..]);
+        let err = codec.decode(&mut buf).unwrap_err();
+        assert!(matches!(
+            err,
+            FlapError::TooLong {
+                len: 65535,
+                max: 1024
+            }
+        ));
+        assert!(buf.capacity() < 65535);
+    }
+
+    #[test]
+    fn bad_marker_is_an_error() {
+        let mut buf = BytesMut::from(&b"GET / HTTP/1.1\r\n"[..]);
+        assert!(matches!(
+            FlapCodec::default().decode(&mut buf),
+            Err(FlapError::BadMarker(b'G'))
+        ));
+    }
+
+    #[test]
+    fn zero_length_keepalive() {
+        let mut buf = BytesMut::from(&[0x2a, 0x05, 0x12, 0x34, 0, 0][..]);
+        let f = FlapCodec::default().decode(&mut buf).unwrap().unwrap();
+        assert_eq!(f.channel, Channel::KEEPALIVE);
+        assert_eq!(f.seq, 0x1234);
+        assert!(f.payload.is_empty());
+    }
+
+    #[test]
+    fn encoding_a_too_large_payload_fails() {
+        let f = Flap::new(Channel::DATA, vec![0u8; 70_000]);
+        assert!(f.to_bytes().is_err());
+    }
+}

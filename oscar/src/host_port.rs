@@ -1,0 +1,87 @@
+//! The `host[:port]` strings servers hand out in TLV 0x0005 (oscar.md §3.3).
+
+use std::fmt;
+
+use crate::error::DecodeError;
+
+/// A server address as carried in TLV 0x0005: a host (IPv4 literal or DNS name) and an
+/// optional port. Without a port the client reuses the port of its current connection.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HostPort {
+    /// IPv4 literal or DNS name. Never an IPv6 literal: the format cannot express one.
+    pub host: String,
+    /// Explicit port, if the server gave one.
+    pub port: Option<u16>,
+}
+
+impl HostPort {
+    /// An address with an explicit port.
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        Self {
+            host: host.into(),
+            port: Some(port),
+        }
+    }
+
+    /// Parses `host[:port]`, splitting at the first colon as clients do.
+    pub fn parse(raw: &[u8]) -> Result<Self, DecodeError> {
+        let text = std::str::from_utf8(raw).map_err(|_| DecodeError::Invalid("host:port"))?;
+        let (host, port) = match text.split_once(':') {
+            Some((host, port)) => (
+                host,
+                Some(
+                    port.parse::<u16>()
+                        .map_err(|_| DecodeError::Invalid("host:port port"))?,
+                ),
+            ),
+            None => (text, None),
+        };
+        if host.is_empty()
+            || host
+                .bytes()
+                .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+        {
+            return Err(DecodeError::Invalid("host:port host"));
+        }
+        Ok(Self {
+            host: host.to_owned(),
+            port,
+        })
+    }
+
+    /// The port, or `default` when the server gave none.
+    pub fn port_or(&self, default: u16) -> u16 {
+        self.port.unwrap_or(default)
+    }
+}
+
+impl fmt::Display for HostPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.port {
+            Some(port) => write!(f, "{}:{port}", self.host),
+            None => f.write_str(&self.host),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints() {
+        let hp = HostPort::parse(b"64.12.30.168:5190").unwrap();
+        assert_eq!(hp, HostPort::new("64.12.30.168", 5190));
+        assert_eq!(hp.to_string(), "64.12.30.168:5190");
+        let bare = HostPort::parse(b"bos.example").unwrap();
+        assert_eq!(bare.port_or(443), 443);
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(HostPort::parse(b":5190").is_err());
+        assert!(HostPort::parse(b"h:99999").is_err());
+        assert!(HostPort::parse(b"h:").is_err());
+        assert!(HostPort::parse(&[0xff, 0xfe]).is_err());
+    }
+}

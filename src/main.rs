@@ -1,0 +1,2 @@
+//! The `imtegrity` command line.
+fn main() {}

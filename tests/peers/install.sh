@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Installs the real third-party peers the end-to-end tests talk to (run as root).
+#
+# * bitlbee-libpurple + libpurple0 from the machine's own Debian release (bookworm), and
+# * libaim.so / libicq.so / liboscar.so* taken out of Debian *bullseye*'s libpurple0 2.14.1-1,
+#   the last Debian build that still ships the AIM/ICQ protocol plugins
+#   (see ../shared/reference/real-peers.md). Nothing here is committed: it is fetched from
+#   Debian's archive at run time and checked against a known sha256.
+# * tshark and dig, to decode captures and query the DNS responder.
+#
+# The plugins land in $IMT_PEERS_DIR (default /var/cache/imtegrity-peers); the tests look there.
+set -euo pipefail
+
+PEERS_DIR=${IMT_PEERS_DIR:-/var/cache/imtegrity-peers}
+DEB_SHA256=f676ff9761f3c370853cf2b3ee69ceb5325d64f69a9dafe8e2b332f1ccdfa0bf
+
+if [ "$(id -u)" != 0 ]; then
+    echo "install.sh: must run as root (apt-get)" >&2
+    exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+need=()
+for pkg in bitlbee-libpurple libpurple0 libevent-2.1-7 tshark bind9-dnsutils iproute2; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+    echo 'wireshark-common wireshark-common/install-setuid boolean false' | debconf-set-selections
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+plugins="$PEERS_DIR/plugins/purple"
+if [ -f "$plugins/libaim.so" ] && [ -f "$plugins/liboscar.so.0" ]; then
+    echo "install.sh: peers already in $PEERS_DIR"
+    exit 0
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/lists/partial" "$work/cache/archives/partial"
+# Same mirror the machine already uses, bullseye suite, through a private apt config so the
+# system's own sources and package lists stay untouched.
+uri=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+uri=${uri:-http://deb.debian.org/debian}
+echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri bullseye main" >"$work/sources.list"
+cat >"$work/apt.conf" <<EOF
+Dir::Etc::sourcelist "$work/sources.list";
+Dir::Etc::sourceparts "/nonexistent";
+Dir::State::lists "$work/lists";
+Dir::Cache "$work/cache";
+Dir::State::status "/var/lib/dpkg/status";
+APT::Sandbox::User "root";
+EOF
+APT_CONFIG="$work/apt.conf" apt-get update -qq
+(cd "$work" && APT_CONFIG="$work/apt.conf" apt-get download -qq libpurple0=2.14.1-1)
+deb=$(ls "$work"/libpurple0_2.14.1-1_*.deb)
+echo "$DEB_SHA256  $deb" | sha256sum -c --quiet
+dpkg-deb -x "$deb" "$work/x"
+mkdir -p "$plugins"
+cp -a "$work"/x/usr/lib/purple-2/{libaim.so,libicq.so,liboscar.so,liboscar.so.0,liboscar.so.0.0.0} "$plugins/"
+echo "install.sh: AIM/ICQ plugins installed in $plugins"
