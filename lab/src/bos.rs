@@ -1,0 +1,380 @@
+//! The lab BOS server: accepts the login cookie, answers what a real client needs to reach
+//! the connected state (libpurple waits for the BOS rights 0x0009/0x0003 *and* the feedbag
+//! 0x0013/0x0006), routes IMs and typing between users, announces arrivals and departures,
+//! redirects chat-room requests to the chat listener, and runs the echo bot.
+
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use oscar::message::icbm::{IcbmContent, TLV_REQUEST_ACK};
+use oscar::message::oservice::TLV_SERVICE_FAMILY;
+use oscar::message::signon::{TLV_ADDRESS, TLV_COOKIE, TLV_DISCONNECT_REASON, TLV_SSL_STATE};
+use oscar::message::{
+    BuddyArrived, BuddyDeparted, IcbmReceive, IcbmSend, Migration, SelfInfo, ServiceRequest,
+    ServiceResponse, SignOff, SignonHello, SignonKind, Typing, UserInfo, UserList,
+};
+use oscar::{Channel, Family, SERVER_REQUEST_ID_BIT, ScreenName, Snac, SnacBody, Tlv, TlvList};
+use tokio::net::TcpStream;
+
+use crate::conn::{Conn, Outbox};
+use crate::error::LabError;
+use crate::state::{Grant, LabState, Online};
+
+/// Families the BOS host serves, announced in 0x0001/0x0003.
+const BOS_FAMILIES: &[u16] = &[0x0001, 0x0002, 0x0003, 0x0004, 0x0009, 0x0013];
+
+/// ICBM error code: recipient not logged on.
+const ICBM_ERR_NOT_LOGGED_ON: u16 = 0x0004;
+
+/// Serves one BOS connection to its end.
+pub(crate) async fn serve(stream: TcpStream, state: Arc<LabState>) -> Result<(), LabError> {
+    let mut conn = Conn::accept(stream, 200).await?;
+    let Some(name) = sign_on(&mut conn, &state, |g| match g {
+        Grant::Bos(name) => Some(name),
+        Grant::Chat(..) => None,
+    })
+    .await?
+    else {
+        return Ok(());
+    };
+    let session = state.next_id();
+    let me = Online {
+        name: name.clone(),
+        outbox: conn.outbox.clone(),
+        session,
+    };
+    if let Some(previous) = state.sign_on(me.clone()) {
+        // Same screen name signed on elsewhere: close the older session as AOL did.
+        let mut off = SignOff::default();
+        off.tlvs.push(Tlv::u16(TLV_DISCONNECT_REASON, 0x0001));
+        let _ = previous.outbox.send(off.to_flap()?).await;
+    }
+    tracing::info!(peer = %conn.peer, sn = %name, "lab BOS session started");
+    let result = session_loop(&mut conn, &state, &me).await;
+    if state.sign_off(&name, session) {
+        let gone = BuddyDeparted(UserList {
+            users: vec![UserInfo::new(&name)],
+        });
+        for other in state.others(&name) {
+            let _ = other.outbox.snac(&gone, server_rid(&state)).await;
+        }
+    }
+    tracing::info!(peer = %conn.peer, sn = %name, "lab BOS session ended");
+    result
+}
+
+/// Reads the client's cookie hello and announces the host's families. Returns `None`
+/// (after telling the client) when the cookie is unknown or for another service.
+pub(crate) async fn sign_on(
+    conn: &mut Conn,
+    state: &LabState,
+    accept: impl FnOnce(Grant) -> Option<ScreenName>,
+) -> Result<Option<ScreenName>, LabError> {
+    let hello = loop {
+        let Some(flap) = conn.recv().await? else {
+            return Ok(None);
+        };
+        if flap.channel == Channel::SIGNON {
+            break SignonHello::from_flap(&flap)?;
+        }
+    };
+    let SignonKind::Cookie(cookie) = hello.kind() else {
+        return Err(LabError::Protocol(
+            "service connection without a cookie".into(),
+        ));
+    };
+    let Some(name) = state.redeem(&cookie).and_then(accept) else {
+        tracing::warn!(peer = %conn.peer, "lab: unknown cookie");
+        let mut off = SignOff::default();
+        off.tlvs
+            .push(Tlv::u16(oscar::message::signon::TLV_ERROR_CODE, 0x0001));
+        conn.outbox.send(off.to_flap()?).await?;
+        return Ok(None);
+    };
+    Ok(Some(name))
+}
+
+pub(crate) fn server_rid(state: &LabState) -> u32 {
+    // Server-initiated SNACs carry the high bit (oscar.md §1.2).
+    SERVER_REQUEST_ID_BIT | (state.next_id() as u32 & 0x7fff_ffff)
+}
+
+/// Announces `families` in 0x0001/0x0003 HOST_ONLINE.
+pub(crate) async fn host_online(
+    out: &Outbox,
+    state: &LabState,
+    families: &[u16],
+) -> Result<(), LabError> {
+    let mut body = BytesMut::new();
+    for f in families {
+        body.put_u16(*f);
+    }
+    out.raw_snac(Family::OSERVICE, 0x0003, server_rid(state), body.freeze())
+        .await
+}
+
+/// Answers the OSERVICE housekeeping every connection goes through (versions, rates, self
+/// info). Returns whether `snac` was one of those.
+pub(crate) async fn housekeeping(
+    snac: &Snac,
+    out: &Outbox,
+    me: &ScreenName,
+) -> Result<bool, LabError> {
+    let rid = snac.header.request_id;
+    let h = snac.header;
+    if h.is(Family::OSERVICE, 0x0017) {
+        // Agree to whatever versions the client asked for.
+        out.raw_snac(Family::OSERVICE, 0x0018, rid, snac.body.clone())
+            .await?;
+    } else if h.is(Family::OSERVICE, 0x0006) {
+        out.raw_snac(Family::OSERVICE, 0x0007, rid, rate_classes())
+            .await?;
+    } else if h.is(Family::OSERVICE, 0x000e) {
+        let info = SelfInfo {
+            user: user_info(me),
+            trailing: Bytes::new(),
+        };
+        out.snac(&info, rid).await?;
+    } else {
+        return Ok(h.is(Family::OSERVICE, 0x0008)
+            || h.is(Family::OSERVICE, 0x0011)
+            || h.is(Family::OSERVICE, 0x001e));
+    }
+    Ok(true)
+}
+
+/// A user-info block with the user class flags a real server sends (AIM user, free).
+pub(crate) fn user_info(name: &ScreenName) -> UserInfo {
+    let mut info = UserInfo::new(name);
+    info.tlvs.push(Tlv::u16(UserInfo::TLV_USER_CLASS, 0x0010));
+    info
+}
+
+/// One rate class with generous limits, in the version-3 layout libpurple parses.
+fn rate_classes() -> Bytes {
+    let mut b = BytesMut::new();
+    b.put_u16(1); // classes
+    b.put_u16(1); // class id
+    for v in [80u32, 2500, 2000, 1500, 800, 6000, 6000, 0] {
+        b.put_u32(v); // window, clear, alert, limit, disconnect, current, max, last time
+    }
+    b.put_u8(0); // dropping
+    b.put_u16(1); // class id of the group
+    b.put_u16(0); // no (family, subtype) pairs: the class applies by default
+    b.freeze()
+}
+
+async fn session_loop(conn: &mut Conn, state: &LabState, me: &Online) -> Result<(), LabError> {
+    let out = conn.outbox.clone();
+    host_online(&out, state, BOS_FAMILIES).await?;
+    while let Some(flap) = conn.recv().await? {
+        match flap.channel {
+            Channel::DATA => handle_snac(Snac::from_flap(&flap)?, state, me).await?,
+            Channel::SIGNOFF => return Ok(()),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+async fn handle_snac(snac: Snac, state: &LabState, me: &Online) -> Result<(), LabError> {
+    let out = &me.outbox;
+    let rid = snac.header.request_id;
+    let h = snac.header;
+    if housekeeping(&snac, out, &me.name).await? {
+        return Ok(());
+    }
+    match (h.family, h.subtype) {
+        (Family::OSERVICE, 0x0002) => announce_arrival(state, me).await?,
+        (Family::OSERVICE, 0x0004) => service_request(&snac, state, me).await?,
+        (Family::LOCATE, 0x0002) => {
+            let tlvs: TlvList = [Tlv::u16(1, 1024), Tlv::u16(2, 16)].into_iter().collect();
+            out.raw_snac(Family::LOCATE, 0x0003, rid, tlvs.to_bytes()?)
+                .await?;
+        }
+        (Family::BUDDY, 0x0002) => {
+            let tlvs: TlvList = [Tlv::u16(1, 512), Tlv::u16(2, 512)].into_iter().collect();
+            out.raw_snac(Family::BUDDY, 0x0003, rid, tlvs.to_bytes()?)
+                .await?;
+        }
+        (Family::ICBM, 0x0004) => {
+            let mut b = BytesMut::new();
+            b.put_u16(0); // channel
+            b.put_u32(0x0000_000b); // flags: channel msgs, missed calls, typing
+            b.put_u16(8000); // max SNAC size
+            b.put_u16(999); // max sender warning
+            b.put_u16(999); // max receiver warning
+            b.put_u32(0); // min message interval
+            out.raw_snac(Family::ICBM, 0x0005, rid, b.freeze()).await?;
+        }
+        (Family::ICBM, 0x0006) => route_im(IcbmSend::from_snac(&snac)?, rid, state, me).await?,
+        (Family::ICBM, 0x0010) => {
+            // No offline storage in the lab: report "done" at once.
+            out.raw_snac(Family::ICBM, 0x0017, rid, Bytes::new())
+                .await?;
+        }
+        (Family::ICBM, 0x0014) => {
+            let typing = Typing::from_snac(&snac)?;
+            let to = ScreenName::parse(&typing.screen_name)?;
+            if let Some(peer) = state.find(&to) {
+                let fwd = Typing {
+                    screen_name: me.name.to_bytes(),
+                    ..typing
+                };
+                let _ = peer.outbox.snac(&fwd, server_rid(state)).await;
+            }
+        }
+        (Family::PERMIT_DENY, 0x0002) => {
+            let tlvs: TlvList = [Tlv::u16(1, 160), Tlv::u16(2, 160)].into_iter().collect();
+            out.raw_snac(Family::PERMIT_DENY, 0x0003, rid, tlvs.to_bytes()?)
+                .await?;
+        }
+        (Family::FEEDBAG, 0x0002) => {
+            let limits: Vec<u8> = std::iter::repeat_n(200u16.to_be_bytes(), 20)
+                .flatten()
+                .collect();
+            let tlvs: TlvList = [Tlv::new(4, limits)].into_iter().collect();
+            out.raw_snac(Family::FEEDBAG, 0x0003, rid, tlvs.to_bytes()?)
+                .await?;
+        }
+        (Family::FEEDBAG, 0x0004 | 0x0005) => {
+            // An empty buddy list: version 0, no items, timestamp 0.
+            out.raw_snac(
+                Family::FEEDBAG,
+                0x0006,
+                rid,
+                Bytes::from_static(&[0, 0, 0, 0, 0, 0, 0]),
+            )
+            .await?;
+        }
+        (Family::FEEDBAG, 0x0008..=0x000a) => {
+            let n = feedbag_item_count(&snac.body);
+            let ack: Vec<u8> = std::iter::repeat_n([0u8, 0u8], n).flatten().collect();
+            out.raw_snac(Family::FEEDBAG, 0x000e, rid, ack).await?;
+        }
+        _ => tracing::trace!(family = ?h.family, subtype = h.subtype, "lab BOS: ignored SNAC"),
+    }
+    Ok(())
+}
+
+/// Counts the items in a feedbag add/update/delete body, to acknowledge each one.
+fn feedbag_item_count(body: &Bytes) -> usize {
+    // Each item: name (u16 len + bytes), group id, item id, class, length-prefixed TLVs.
+    let skip_item = |rest: &[u8]| -> Option<usize> {
+        let (len, tail) = split_u16(rest)?;
+        let tail = tail.get(usize::from(len) + 6..)?;
+        let (tlv_len, tail) = split_u16(tail)?;
+        Some(rest.len() - tail.get(usize::from(tlv_len)..)?.len())
+    };
+    let mut rest = &body[..];
+    let mut n = 0;
+    while let Some(used) = skip_item(rest) {
+        rest = rest.get(used..).unwrap_or_default();
+        n += 1;
+    }
+    n
+}
+
+fn split_u16(b: &[u8]) -> Option<(u16, &[u8])> {
+    let (head, tail) = b.split_first_chunk::<2>()?;
+    Some((u16::from_be_bytes(*head), tail))
+}
+
+async fn announce_arrival(state: &LabState, me: &Online) -> Result<(), LabError> {
+    // Tell the newcomer who is here (the bot always is), and everyone else about the newcomer.
+    let mut here: Vec<UserInfo> = state
+        .others(&me.name)
+        .iter()
+        .map(|o| user_info(&o.name))
+        .collect();
+    here.push(user_info(&state.bot));
+    me.outbox
+        .snac(&BuddyArrived(UserList { users: here }), server_rid(state))
+        .await?;
+    let arrived = BuddyArrived(UserList {
+        users: vec![user_info(&me.name)],
+    });
+    for other in state.others(&me.name) {
+        let _ = other.outbox.snac(&arrived, server_rid(state)).await;
+    }
+    Ok(())
+}
+
+async fn service_request(snac: &Snac, state: &LabState, me: &Online) -> Result<(), LabError> {
+    let req = ServiceRequest::from_snac(snac)?;
+    if req.family != Family::CHAT {
+        tracing::debug!(family = ?req.family, "lab BOS: service not offered");
+        return Ok(());
+    }
+    let Some(room) = req.room() else {
+        return Err(LabError::Protocol(
+            "chat service request without room info".into(),
+        ));
+    };
+    let cookie = state.grant(Grant::Chat(me.name.clone(), room?));
+    let mut tlvs = TlvList::new();
+    tlvs.push(Tlv::u16(TLV_SERVICE_FAMILY, Family::CHAT.0));
+    tlvs.set(TLV_ADDRESS, Bytes::from(state.advertised.chat.clone()));
+    tlvs.set(TLV_COOKIE, cookie);
+    tlvs.set(TLV_SSL_STATE, vec![0u8]);
+    me.outbox
+        .snac(&ServiceResponse { tlvs }, snac.header.request_id)
+        .await
+}
+
+async fn route_im(im: IcbmSend, rid: u32, state: &LabState, me: &Online) -> Result<(), LabError> {
+    let to = im.recipient_name()?;
+    let wants_ack = im.tlvs.contains(TLV_REQUEST_ACK);
+    if to == state.bot {
+        bot_echo(&im, state, me).await?;
+    } else if let Some(peer) = state.find(&to) {
+        let rx = IcbmReceive::delivery_of(&im, user_info(&me.name));
+        let _ = peer.outbox.snac(&rx, server_rid(state)).await;
+    } else {
+        let mut err = BytesMut::new();
+        err.put_u16(ICBM_ERR_NOT_LOGGED_ON);
+        return me
+            .outbox
+            .raw_snac(Family::ICBM, 0x0001, rid, err.freeze())
+            .await;
+    }
+    if wants_ack {
+        let mut ack = BytesMut::new();
+        ack.put_slice(&im.cookie);
+        ack.put_u16(im.channel);
+        ack.put_u8(u8::try_from(im.recipient.len()).unwrap_or(0));
+        ack.put_slice(&im.recipient);
+        me.outbox
+            .raw_snac(Family::ICBM, 0x000c, rid, ack.freeze())
+            .await?;
+    }
+    Ok(())
+}
+
+/// The echo bot: every IM comes straight back from the bot with the same content, so a
+/// person trying a client by hand sees the round trip.
+async fn bot_echo(im: &IcbmSend, state: &LabState, me: &Online) -> Result<(), LabError> {
+    if let Ok(IcbmContent::Text(text)) = im.content() {
+        tracing::info!(sn = %me.name, text = %text.plain(), "labbot echo");
+    }
+    let echo = IcbmReceive::delivery_of(im, user_info(&state.bot));
+    me.outbox.snac(&echo, server_rid(state)).await
+}
+
+/// Sends `who` a migration to a fresh BOS cookie on the same BOS listener (oscar.md §3.5).
+/// Returns false when the user is not online.
+pub(crate) async fn migrate(state: &LabState, who: &ScreenName) -> Result<bool, LabError> {
+    let Some(session) = state.find(who) else {
+        return Ok(false);
+    };
+    let cookie = state.grant(Grant::Bos(session.name.clone()));
+    let mut tlvs = TlvList::new();
+    tlvs.set(TLV_ADDRESS, Bytes::from(state.advertised.bos.clone()));
+    tlvs.set(TLV_COOKIE, cookie);
+    let families = BOS_FAMILIES.iter().map(|f| Family(*f)).collect();
+    session
+        .outbox
+        .snac(&Migration { families, tlvs }, server_rid(state))
+        .await?;
+    Ok(true)
+}
