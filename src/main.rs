@@ -1,2 +1,74 @@
-//! The `imtegrity` command line.
-fn main() {}
+//! The `imtegrity` command line: parses arguments, sets up logging and hands each
+//! subcommand to the crate that does the work. No protocol logic lives here.
+
+mod cli;
+mod demo;
+mod lab_cmd;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+/// Exit code for usage and configuration errors (BSD `EX_USAGE`).
+const EX_USAGE: u8 = 64;
+/// Exit code when the work itself failed.
+const EX_FAILURE: u8 = 1;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Servers log their sessions by default; one-shot commands keep stderr quiet.
+    let serving = matches!(cli.command, Command::Lab(_));
+    init_tracing(cli.verbose, serving);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EX_FAILURE);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Lab(args) => lab_cmd::run(args, cli.json).await,
+            Command::Demo(args) => demo::run(args, cli.json).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            let mut source = std::error::Error::source(&*e);
+            while let Some(cause) = source {
+                eprintln!("  caused by: {cause}");
+                source = cause.source();
+            }
+            ExitCode::from(if e.is::<cli::UsageError>() {
+                EX_USAGE
+            } else {
+                EX_FAILURE
+            })
+        }
+    }
+}
+
+/// Logs go to stderr so stdout stays clean for transcripts and `--json`.
+fn init_tracing(verbose: u8, serving: bool) {
+    let default = match verbose {
+        0 if serving => "warn,imtegrity=info,lab=info",
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("IMTEGRITY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

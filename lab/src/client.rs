@@ -513,6 +513,10 @@ async fn drive(
                 if snac.header.is(Migration::FAMILY, Migration::SUBTYPE) {
                     match follow_migration(&snac, default_port).await {
                         Ok((to, new_conn, new_seq)) => {
+                            // Leave the old host politely so it does not log a reset.
+                            if let Ok(bye) = SignOff::default().to_flap() {
+                                let _ = send(&mut conn, &mut seq, bye).await;
+                            }
                             conn = new_conn;
                             seq = new_seq;
                             let _ = events.send(ClientEvent::Migrated(to)).await;

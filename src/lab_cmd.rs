@@ -1,0 +1,60 @@
+//! `imtegrity lab`: the lab OSCAR server in the foreground until Ctrl-C.
+
+use std::net::SocketAddr;
+
+use lab::{Accounts, LabConfig, LabServer};
+use serde_json::json;
+
+use crate::cli::{LabArgs, UsageError};
+use crate::output::emit;
+
+pub(crate) async fn run(args: LabArgs, json: bool) -> Result<(), Box<dyn std::error::Error>> {
+    let free_port = |ip| SocketAddr::new(ip, 0);
+    let accounts = if args.accounts.is_empty() {
+        Accounts::AnyPassword
+    } else {
+        let mut pairs = Vec::new();
+        for a in &args.accounts {
+            let (name, pw) = a
+                .split_once(':')
+                .ok_or_else(|| UsageError(format!("--account {a:?}: expected NAME:PASSWORD")))?;
+            pairs.push((name, pw));
+        }
+        Accounts::from_pairs(pairs)
+    };
+    let config = LabConfig {
+        auth: args.listen,
+        bos: args.bos.unwrap_or_else(|| free_port(args.listen.ip())),
+        chat: args.chat.unwrap_or_else(|| free_port(args.listen.ip())),
+        advertise_host: args.advertise,
+        accounts,
+        bot: args.bot.clone(),
+    };
+    let server = LabServer::start(config).await?;
+    emit(
+        json,
+        &format!(
+            "lab OSCAR server\n  login (authorizer): {}\n  BOS:                {}\n  chat:               {}\n  echo bot:           {}\nPoint an AIM client at the login address (e.g. libpurple: server {}, port {}, md5_login, no encryption). Ctrl-C stops.",
+            server.auth_addr,
+            server.bos_addr,
+            server.chat_addr,
+            args.bot,
+            server.auth_addr.ip(),
+            server.auth_addr.port()
+        ),
+        &json!({
+            "event": "listening",
+            "auth": server.auth_addr.to_string(),
+            "bos": server.bos_addr.to_string(),
+            "chat": server.chat_addr.to_string(),
+            "bot": args.bot,
+        }),
+    );
+    let stop = server.shutdown_token();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        stop.cancel();
+    });
+    server.wait().await;
+    Ok(())
+}
