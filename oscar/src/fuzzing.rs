@@ -5,8 +5,11 @@
 use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
-use crate::message::{Message, SnacBody};
-use crate::{FlapCodec, Snac, TlvList};
+use crate::message::icbm::{
+    ICBM_CHANNEL_ICQ, ICBM_CHANNEL_IM, ICBM_CHANNEL_RENDEZVOUS, TLV_CHANNEL_DATA, TLV_MESSAGE_DATA,
+};
+use crate::message::{IcbmContent, Message, RoomInfo, SnacBody, UserInfo, UserList};
+use crate::{Charset, FlapCodec, HostPort, MessageText, Snac, TlvList, html_to_plain};
 
 /// FLAP framing: frames cut from `data` re-encode to the bytes they were cut from.
 pub fn flap(data: &[u8]) {
@@ -36,10 +39,117 @@ pub fn snac(data: &[u8]) {
     }
 }
 
-/// TLV rest blocks.
+/// TLV containers: the same bytes read as a rest, a count-prefixed and a length-prefixed
+/// block; each one that decodes re-encodes to exactly `data`.
 pub fn tlv(data: &[u8]) {
-    if let Ok(list) = TlvList::decode_rest(Bytes::copy_from_slice(data)) {
+    let bytes = Bytes::copy_from_slice(data);
+    if let Ok(list) = TlvList::decode_rest(bytes.clone()) {
         assert_eq!(list.to_bytes().ok().as_deref(), Some(data));
+    }
+    if let Ok(list) = TlvList::decode_counted(bytes.clone()) {
+        let mut out = BytesMut::new();
+        assert!(list.encode_counted(&mut out).is_ok());
+        assert_eq!(&out[..], data);
+    }
+    if let Ok(list) = TlvList::decode_length_prefixed(bytes) {
+        let mut out = BytesMut::new();
+        assert!(list.encode_length_prefixed(&mut out).is_ok());
+        assert_eq!(&out[..], data);
+    }
+}
+
+/// User-info blocks, standalone and as a list filling a body: whatever decodes re-encodes
+/// to the same bytes, and parsing the screen name never panics.
+pub fn user_info(data: &[u8]) {
+    let bytes = Bytes::copy_from_slice(data);
+    if let Ok(info) = UserInfo::decode(bytes.clone()) {
+        let _ = info.name();
+        let mut out = BytesMut::new();
+        assert!(info.encode(&mut out).is_ok());
+        assert_eq!(&out[..], data);
+    }
+    if let Ok(list) = UserList::decode(bytes) {
+        let mut out = BytesMut::new();
+        assert!(list.encode(&mut out).is_ok());
+        assert_eq!(&out[..], data);
+    }
+}
+
+/// Chat room info (the value of a service request's TLV 0x0001).
+pub fn room_info(data: &[u8]) {
+    if let Ok(room) = RoomInfo::decode(Bytes::copy_from_slice(data)) {
+        let _ = room.name();
+        let mut out = BytesMut::new();
+        assert!(room.encode(&mut out).is_ok());
+        assert_eq!(&out[..], data);
+    }
+}
+
+/// `host[:port]` strings: whatever parses prints to a string that parses to the same value.
+pub fn host_port(data: &[u8]) {
+    if let Ok(hp) = HostPort::parse(data) {
+        let printed = hp.to_string();
+        assert_eq!(HostPort::parse(printed.as_bytes()).ok(), Some(hp));
+    }
+}
+
+/// Charset decoding and the HTML-to-plain rendering: the first byte picks the charset.
+/// Single-byte charsets are lossless both ways; UCS-2BE and the UTF-8 fallback are too
+/// whenever the input is valid in them.
+pub fn text(data: &[u8]) {
+    let Some((&pick, raw)) = data.split_first() else {
+        return;
+    };
+    let charset = match pick % 4 {
+        0 => Charset::ASCII,
+        1 => Charset::LATIN1,
+        2 => Charset::UCS2BE,
+        _ => Charset(0xff00 | u16::from(pick)),
+    };
+    let decoded = charset.decode(raw);
+    let _ = html_to_plain(&decoded);
+    let text = MessageText::decode(charset, 0, Bytes::copy_from_slice(raw));
+    assert_eq!(text.html, decoded);
+    let lossless = match charset {
+        Charset::ASCII | Charset::LATIN1 => true,
+        Charset::UCS2BE => {
+            let units = raw
+                .chunks_exact(2)
+                .filter_map(|c| <[u8; 2]>::try_from(c).ok())
+                .map(u16::from_be_bytes);
+            raw.len() % 2 == 0 && char::decode_utf16(units).all(|c| c.is_ok())
+        }
+        _ => std::str::from_utf8(raw).is_ok(),
+    };
+    if lossless {
+        assert_eq!(&charset.encode(&decoded)[..], raw);
+    }
+}
+
+/// ICBM content: the first byte picks the ICBM channel (1 text, 2 rendezvous, 4 ICQ), the
+/// rest is the message data TLV's value. Decoding and every accessor must not panic.
+pub fn icbm_content(data: &[u8]) {
+    let Some((&pick, value)) = data.split_first() else {
+        return;
+    };
+    let (channel, kind) = match pick % 3 {
+        0 => (ICBM_CHANNEL_IM, TLV_MESSAGE_DATA),
+        1 => (ICBM_CHANNEL_RENDEZVOUS, TLV_CHANNEL_DATA),
+        _ => (ICBM_CHANNEL_ICQ, TLV_CHANNEL_DATA),
+    };
+    let mut tlvs = TlvList::new();
+    tlvs.set(kind, Bytes::copy_from_slice(value));
+    match IcbmContent::decode(channel, &tlvs) {
+        Ok(IcbmContent::Text(t)) => {
+            let _ = (t.html(), t.plain());
+        }
+        Ok(IcbmContent::Rendezvous(r)) => {
+            let _ = r.file_offer();
+        }
+        Ok(IcbmContent::Icq(i)) => {
+            let _ = i.decoded_text();
+        }
+        Ok(IcbmContent::Other) | Err(_) => {}
     }
 }
 
@@ -73,10 +183,10 @@ fn touch_accessors(message: &Message) {
         }
         SnacMessage::IcbmReceive(m) => {
             let _ = m.content().map(|c| match c {
-                crate::message::IcbmContent::Rendezvous(r) => {
+                IcbmContent::Rendezvous(r) => {
                     let _ = r.file_offer();
                 }
-                crate::message::IcbmContent::Icq(i) => {
+                IcbmContent::Icq(i) => {
                     let _ = i.decoded_text();
                 }
                 _ => {}

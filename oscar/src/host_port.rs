@@ -27,13 +27,16 @@ impl HostPort {
     pub fn parse(raw: &[u8]) -> Result<Self, DecodeError> {
         let text = std::str::from_utf8(raw).map_err(|_| DecodeError::Invalid("host:port"))?;
         let (host, port) = match text.split_once(':') {
-            Some((host, port)) => (
-                host,
-                Some(
-                    port.parse::<u16>()
-                        .map_err(|_| DecodeError::Invalid("host:port port"))?,
-                ),
-            ),
+            Some((host, port)) => {
+                // Digits only: `u16::from_str` would also take a leading '+'.
+                let port = port
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+                    .then(|| port.parse::<u16>().ok())
+                    .flatten()
+                    .ok_or(DecodeError::Invalid("host:port port"))?;
+                (host, Some(port))
+            }
             None => (text, None),
         };
         if host.is_empty()
@@ -82,6 +85,7 @@ mod tests {
         assert!(HostPort::parse(b":5190").is_err());
         assert!(HostPort::parse(b"h:99999").is_err());
         assert!(HostPort::parse(b"h:").is_err());
+        assert!(HostPort::parse(b"h:+5190").is_err());
         assert!(HostPort::parse(&[0xff, 0xfe]).is_err());
     }
 }
