@@ -1,0 +1,55 @@
+//! Helpers shared by the root package's end-to-end tests: running the real `imtegrity`
+//! binary as a child process and reading its `--json` lines.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+
+/// A running `imtegrity` child, killed when dropped.
+pub(crate) struct Imtegrity {
+    pub(crate) child: Child,
+    pub(crate) stdout: Lines<BufReader<ChildStdout>>,
+}
+
+impl Imtegrity {
+    /// Starts `imtegrity --json ARGS...`.
+    pub(crate) fn spawn(args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_imtegrity"))
+            .arg("--json")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn imtegrity");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        Self { child, stdout }
+    }
+
+    /// The next JSON line on stdout.
+    pub(crate) async fn next_json(&mut self) -> serde_json::Value {
+        let line = tokio::time::timeout(Duration::from_secs(20), self.stdout.next_line())
+            .await
+            .expect("imtegrity printed nothing in time")
+            .expect("read stdout")
+            .expect("imtegrity closed stdout");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}"))
+    }
+}
+
+/// Starts `imtegrity lab` on ephemeral loopback ports; returns it with its auth, BOS and
+/// chat addresses as printed.
+pub(crate) async fn start_lab(extra: &[&str]) -> (Imtegrity, SocketAddr, SocketAddr, SocketAddr) {
+    let mut args = vec!["lab", "--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let mut lab = Imtegrity::spawn(&args);
+    let line = lab.next_json().await;
+    assert_eq!(line["event"], "listening", "{line}");
+    let addr = |k: &str| line[k].as_str().unwrap().parse::<SocketAddr>().unwrap();
+    let (auth, bos, chat) = (addr("auth"), addr("bos"), addr("chat"));
+    (lab, auth, bos, chat)
+}

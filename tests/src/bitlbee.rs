@@ -1,0 +1,171 @@
+//! A private bitlbee-libpurple daemon on an ephemeral loopback port.
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use tempfile::TempDir;
+use tokio::time::Instant;
+
+use crate::ports::{accepts_connections, free_loopback_port};
+use crate::process::GroupChild;
+use crate::{HarnessError, Peers};
+
+/// How many ports to try before giving up (a port can be taken between picking and binding).
+const ATTEMPTS: u32 = 5;
+/// How long one attempt may take to accept connections.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running bitlbee in `ForkDaemon` mode on 127.0.0.1, with a fresh `ConfigDir`.
+///
+/// Each IRC connection gets a forked bitlbee of its own, so one daemon serves any number of
+/// [`crate::AimClient`]s. Dropping this terminates the whole process group and deletes the
+/// temporary directory.
+#[derive(Debug)]
+pub struct Bitlbee {
+    // Field order is drop order: stop the processes before deleting their directory.
+    process: GroupChild,
+    addr: SocketAddr,
+    log_path: PathBuf,
+    dir: TempDir,
+}
+
+impl Bitlbee {
+    /// Starts bitlbee and waits until its IRC port accepts connections.
+    pub async fn start(peers: &Peers) -> Result<Self, HarnessError> {
+        let mut last_log = String::new();
+        for attempt in 1..=ATTEMPTS {
+            let dir = tempfile::Builder::new()
+                .prefix("imt-bitlbee-")
+                .tempdir()
+                .map_err(|source| HarnessError::io("create bitlbee's temp dir", source))?;
+            let port = free_loopback_port()?;
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+            let log_path = dir.path().join("bitlbee.log");
+            let mut process = spawn(peers, dir.path(), port, &log_path)?;
+            if wait_ready(&mut process, addr).await? {
+                tracing::debug!(%addr, attempt, "bitlbee ready");
+                return Ok(Self {
+                    process,
+                    addr,
+                    log_path,
+                    dir,
+                });
+            }
+            process.terminate();
+            last_log = read_log(&log_path);
+            tracing::debug!(attempt, port, log = %last_log, "bitlbee did not come up; retrying");
+        }
+        Err(HarnessError::BitlbeeNotReady {
+            attempts: ATTEMPTS,
+            log: last_log,
+        })
+    }
+
+    /// The IRC address to connect to.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The temporary directory holding `bitlbee.conf`, `conf/` (bitlbee's `ConfigDir`, with
+    /// libpurple's user dir under `conf/purple/<nick>`) and `bitlbee.log`.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// What bitlbee has written to stdout and stderr so far, for failure messages.
+    pub fn log(&self) -> String {
+        read_log(&self.log_path)
+    }
+
+    /// The daemon's process id (also its process group id).
+    pub fn pid(&self) -> u32 {
+        self.process.id()
+    }
+}
+
+fn spawn(
+    peers: &Peers,
+    dir: &Path,
+    port: u16,
+    log_path: &Path,
+) -> Result<GroupChild, HarnessError> {
+    let config_dir = dir.join("conf");
+    std::fs::create_dir(&config_dir)
+        .map_err(|source| HarnessError::io("create bitlbee's ConfigDir", source))?;
+    let conf = dir.join("bitlbee.conf");
+    std::fs::write(&conf, config_text(&config_dir, &peers.plugin_dir, port))
+        .map_err(|source| HarnessError::io(format!("write {}", conf.display()), source))?;
+    let log = File::create(log_path)
+        .map_err(|source| HarnessError::io(format!("create {}", log_path.display()), source))?;
+    let log_err = log
+        .try_clone()
+        .map_err(|source| HarnessError::io("duplicate the log file handle", source))?;
+    let mut command = Command::new(&peers.bitlbee);
+    // -n: stay in the foreground, so the process we spawn is the daemon we must kill.
+    command
+        .arg("-n")
+        .arg("-c")
+        .arg(&conf)
+        .env("LD_LIBRARY_PATH", &peers.purple_dir)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err);
+    GroupChild::spawn(command)
+}
+
+/// The configuration of real-peers.md §0, with this run's port and directories.
+fn config_text(config_dir: &Path, plugin_dir: &Path, port: u16) -> String {
+    let mut text = String::new();
+    // libpurple is refused in plain Daemon mode; ForkDaemon forks a child per IRC client.
+    let _ = writeln!(text, "[settings]");
+    let _ = writeln!(text, "RunMode = ForkDaemon");
+    let _ = writeln!(text, "DaemonInterface = 127.0.0.1");
+    let _ = writeln!(text, "DaemonPort = {port}");
+    let _ = writeln!(text, "ConfigDir = {}", config_dir.display());
+    let _ = writeln!(text, "PluginDir = {}", plugin_dir.display());
+    let _ = writeln!(text, "AuthMode = Open");
+    let _ = writeln!(text, "[defaults]");
+    text
+}
+
+/// `Ok(true)` once `addr` accepts connections, `Ok(false)` if bitlbee exited or never did.
+async fn wait_ready(process: &mut GroupChild, addr: SocketAddr) -> Result<bool, HarnessError> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    while Instant::now() < deadline {
+        if process.try_wait()?.is_some() {
+            return Ok(false);
+        }
+        if accepts_connections(addr, Duration::from_millis(200)).await {
+            // Another process could own the port we picked; bitlbee would then have exited.
+            return Ok(process.try_wait()?.is_none());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(false)
+}
+
+fn read_log(path: &Path) -> String {
+    std::fs::read(path)
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_else(|err| format!("(cannot read {}: {err})", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_binds_loopback_and_points_at_the_plugins() {
+        let text = config_text(Path::new("/t/conf"), Path::new("/p/plugins"), 40123);
+        assert!(text.contains("RunMode = ForkDaemon\n"));
+        assert!(text.contains("DaemonInterface = 127.0.0.1\n"));
+        assert!(text.contains("DaemonPort = 40123\n"));
+        assert!(text.contains("ConfigDir = /t/conf\n"));
+        assert!(text.contains("PluginDir = /p/plugins\n"));
+        assert!(text.contains("AuthMode = Open\n"));
+    }
+}
