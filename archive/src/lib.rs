@@ -1,4 +1,73 @@
-//! The system of record: a sled-backed, hash-chained, searchable archive of captured events.
+//! The system of record: every captured IM event, in a sled store, hash-chained, signed,
+//! searchable, exportable, with retention and legal hold.
 //!
-//! Filled in by step 2 (issue 3); empty until then.
+//! # Durability (the one place it is stated)
+//!
+//! * **A record is durable once [`Archive::append`] (or [`Archive::append_blocking`]) has
+//!   returned `Ok`.** Appends are batched by one writer thread (group commit): it writes
+//!   every queued record, extends the chain, signs the new head, calls sled's `flush`
+//!   (fsync) and only then answers the appenders. An error means the record is *not*
+//!   archived; the relay then ends the session rather than forward an unrecorded message.
+//! * **Strict mode** (the default for the relay): the caller awaits `append` before it
+//!   forwards the message, so nothing is delivered that is not on disk.
+//! * **Relaxed mode**: the caller uses [`Archive::append_relaxed`], forwards at once, and the
+//!   record is durable when the writer's current group commit ends: normally a few
+//!   milliseconds, at most the time to commit the queue (`queue_depth` records) ahead of
+//!   it. A crash inside that window can lose records that were forwarded.
+//! * Records written but not yet acknowledged when the process died may still be on disk;
+//!   on the next open they are adopted and a `Recovered` checkpoint names their ids.
+//!
+//! # One owning process
+//!
+//! sled locks its store: one process opens an archive at a time. The gateway owns it while
+//! it runs and answers other processes (the CLI's `search`, `export`, `verify`, `hold`,
+//! `retention`) on a Unix socket, `<dir>/admin.sock` ([`admin`]); when no gateway runs, the
+//! CLI opens the store itself. [`ArchiveError::Locked`] says which case applies.
+//!
+//! # Tamper evidence
+//!
+//! Each record stores the SHA-256 of its predecessor's stored bytes. After every commit the
+//! head is signed (ed25519, the archive key), and a permanent signed checkpoint is written
+//! every `checkpoint_every` records or `checkpoint_interval`, on close, and for every
+//! retention purge. [`Archive::verify`] walks the chain and names the first record edited,
+//! deleted, inserted or reordered.
+//!
+//! # sled's caveats, answered
+//!
+//! * beta, corruption reports: the chain and signatures detect any change, and the crash test
+//!   kills a real writer process repeatedly;
+//! * fsync only every 500 ms by default: we flush explicitly before acknowledging;
+//! * single process: the admin socket above;
+//! * space amplification: records are compact postcard, indexes hold keys only;
+//! * optimistic transactions: none are used; one writer thread orders all writes.
 #![forbid(unsafe_code)]
+
+pub mod admin;
+mod archive;
+mod chain;
+mod clock;
+mod error;
+mod index;
+mod options;
+mod query;
+mod record;
+mod retention;
+mod signing;
+mod store;
+mod verify;
+mod writer;
+
+pub use archive::Archive;
+pub use chain::{GENESIS, Hash, hex};
+pub use clock::now_ns;
+pub use error::ArchiveError;
+pub use options::ArchiveOptions;
+pub use query::{Query, Records};
+pub use record::{
+    Direction, Event, Kind, Protocol, Record, Verdict, conversation_for_pair,
+    conversation_for_room, normalize,
+};
+pub use retention::{Hold, HoldTarget, RetentionPolicy, RetentionReport};
+pub use signing::{ArchiveKey, Checkpoint, CheckpointReason, parse_public_key};
+pub use verify::{Tamper, VerifyReport};
+pub use writer::Receipt;

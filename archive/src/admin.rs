@@ -1,0 +1,1 @@
+//! Admin socket (placeholder while the core compiles).

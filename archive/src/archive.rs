@@ -1,0 +1,130 @@
+//! [`Archive`]: the handle the relay, the SPI ingest and the CLI hold.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::ArchiveError;
+use crate::options::ArchiveOptions;
+use crate::record::Event;
+use crate::signing::{Checkpoint, CheckpointReason};
+use crate::store::Store;
+use crate::writer::{Job, Receipt, spawn};
+
+/// An open archive. Cheap to clone; the writer thread stops when the last clone is dropped,
+/// after signing a closing checkpoint.
+#[derive(Clone)]
+pub struct Archive {
+    pub(crate) store: Arc<Store>,
+    jobs: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for Archive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Archive")
+            .field("dir", &self.store.dir)
+            .finish()
+    }
+}
+
+impl Archive {
+    /// Opens (or creates) the archive in `dir`. Fails with [`ArchiveError::Locked`] when
+    /// another process owns it: sled allows one process per store.
+    pub fn open(dir: &Path, options: ArchiveOptions) -> Result<Self, ArchiveError> {
+        let depth = options.queue_depth.max(1);
+        let store = Arc::new(Store::open(dir, options)?);
+        let (jobs, rx) = mpsc::channel(depth);
+        spawn(store.clone(), rx).map_err(|source| ArchiveError::File {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        Ok(Self { store, jobs })
+    }
+
+    /// **Strict** append: returns once the record is durable (flushed to disk in a group
+    /// commit and covered by a signed head). The relay forwards a message only after this.
+    pub async fn append(&self, event: Event) -> Result<Receipt, ArchiveError> {
+        let (done, wait) = oneshot::channel();
+        self.jobs
+            .send(Job::Append {
+                event,
+                done: Some(done),
+            })
+            .await
+            .map_err(|_| ArchiveError::WriterGone)?;
+        wait.await.map_err(|_| ArchiveError::WriterGone)?
+    }
+
+    /// [`Archive::append`] for threads outside an async runtime.
+    pub fn append_blocking(&self, event: Event) -> Result<Receipt, ArchiveError> {
+        let (done, wait) = oneshot::channel();
+        self.jobs
+            .blocking_send(Job::Append {
+                event,
+                done: Some(done),
+            })
+            .map_err(|_| ArchiveError::WriterGone)?;
+        wait.blocking_recv().map_err(|_| ArchiveError::WriterGone)?
+    }
+
+    /// **Relaxed** append: queues the record and returns without waiting for the disk. It is
+    /// durable once the writer's current group commit finishes (normally within a few
+    /// milliseconds; bounded by the queue depth times the per-record commit cost). Waits only
+    /// when the queue is full, which is the back-pressure that keeps the bound.
+    pub async fn append_relaxed(&self, event: Event) -> Result<(), ArchiveError> {
+        self.jobs
+            .send(Job::Append { event, done: None })
+            .await
+            .map_err(|_| ArchiveError::WriterGone)
+    }
+
+    /// Waits until everything queued so far is durable.
+    pub async fn sync(&self) -> Result<(), ArchiveError> {
+        let (done, wait) = oneshot::channel();
+        self.jobs
+            .send(Job::Barrier(done))
+            .await
+            .map_err(|_| ArchiveError::WriterGone)?;
+        wait.await.map_err(|_| ArchiveError::WriterGone)?
+    }
+
+    /// [`Archive::sync`] for threads outside an async runtime.
+    pub fn sync_blocking(&self) -> Result<(), ArchiveError> {
+        let (done, wait) = oneshot::channel();
+        self.jobs
+            .blocking_send(Job::Barrier(done))
+            .map_err(|_| ArchiveError::WriterGone)?;
+        wait.blocking_recv().map_err(|_| ArchiveError::WriterGone)?
+    }
+
+    /// Writes a permanent signed checkpoint of the current head now.
+    pub fn checkpoint(&self) -> Result<Checkpoint, ArchiveError> {
+        self.store.write_checkpoint(CheckpointReason::Periodic)
+    }
+
+    /// The id of the last record (0 when empty).
+    pub fn head_id(&self) -> u64 {
+        self.store.head_lock().id
+    }
+
+    /// Number of records stored.
+    pub fn len(&self) -> usize {
+        self.store.records.len()
+    }
+
+    /// Whether no record is stored.
+    pub fn is_empty(&self) -> bool {
+        self.store.records.is_empty()
+    }
+
+    /// The archive's public key in hex, to pin for independent verification.
+    pub fn public_key_hex(&self) -> String {
+        crate::chain::hex(self.store.key.public().as_bytes())
+    }
+
+    /// The archive directory.
+    pub fn dir(&self) -> &Path {
+        &self.store.dir
+    }
+}

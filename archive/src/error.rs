@@ -1,0 +1,80 @@
+//! The archive's error type.
+
+use std::path::PathBuf;
+
+/// Why an archive operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    /// Another process owns the archive (sled takes an exclusive lock).
+    #[error(
+        "the archive at {dir} is in use by another process (a running gateway?); \
+         ask that process through its admin socket or stop it first"
+    )]
+    Locked {
+        /// The archive directory.
+        dir: PathBuf,
+    },
+    /// The store failed (I/O, full disk, corruption).
+    #[error("archive store: {0}")]
+    Store(#[from] sled::Error),
+    /// A file next to the store (key, export) failed.
+    #[error("{path}: {source}")]
+    File {
+        /// Which file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A stored value could not be decoded.
+    #[error("corrupt {what} in the archive: {detail}")]
+    Corrupt {
+        /// Which kind of value.
+        what: &'static str,
+        /// Why it could not be read.
+        detail: String,
+    },
+    /// The signing key file is not a valid key.
+    #[error("{path} is not an archive signing key: {detail}")]
+    BadKey {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The group commit holding this record failed; the record is not archived.
+    #[error("archive commit failed: {0}")]
+    CommitFailed(String),
+    /// The archive's writer has stopped (the archive is closing or failed).
+    #[error("the archive writer has stopped")]
+    WriterGone,
+    /// A record or query was not acceptable.
+    #[error("invalid {what}: {detail}")]
+    Invalid {
+        /// What was invalid.
+        what: &'static str,
+        /// Why.
+        detail: String,
+    },
+    /// The admin socket failed.
+    #[error("admin socket {path}: {source}")]
+    Admin {
+        /// The socket path.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The owning process answered an admin request with an error.
+    #[error("the archive's owning process refused the request: {0}")]
+    Remote(String),
+}
+
+impl ArchiveError {
+    pub(crate) fn corrupt(what: &'static str, detail: impl std::fmt::Display) -> Self {
+        Self::Corrupt {
+            what,
+            detail: detail.to_string(),
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Search: filters, and a plan that reads one secondary index range instead of scanning.
+//!
+//! A user filter reads `idx_user` from `user‖since` to `user‖until`; a conversation or room
+//! filter reads `idx_conv`; otherwise `idx_time` bounds the scan by time. Every other
+//! filter (peer, kind, protocol, text) is checked on the records the range yields.
+
+use serde::{Deserialize, Serialize};
+
+use crate::archive::Archive;
+use crate::chain::{Stored, id_key};
+use crate::error::ArchiveError;
+use crate::index::{id_of, prefixed_key, time_key};
+use crate::record::{Kind, Protocol, Record, conversation_for_room, normalize};
+
+/// What to look for. Every field narrows; an empty query returns everything in time order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Query {
+    /// A participant, either side (sender, recipient or local user).
+    pub user: Option<String>,
+    /// Another participant that must also be in the record (with `user`: their conversation).
+    pub peer: Option<String>,
+    /// A chat room name.
+    pub room: Option<String>,
+    /// An exact conversation key.
+    pub conversation: Option<String>,
+    /// Inclusive lower bound, UTC ns.
+    pub since_ns: Option<i64>,
+    /// Exclusive upper bound, UTC ns.
+    pub until_ns: Option<i64>,
+    /// Case-insensitive substring of the plain or raw text.
+    pub text: Option<String>,
+    /// Only these kinds (empty: all).
+    pub kinds: Vec<Kind>,
+    /// Only this protocol.
+    pub protocol: Option<Protocol>,
+    /// At most this many records.
+    pub limit: Option<usize>,
+}
+
+/// The records a query matched, in time order, read lazily.
+pub type Records<'a> = Box<dyn Iterator<Item = Result<Record, ArchiveError>> + Send + 'a>;
+
+impl Query {
+    fn protocols(&self) -> Vec<Protocol> {
+        self.protocol
+            .map_or_else(|| Protocol::ALL.to_vec(), |p| vec![p])
+    }
+
+    /// The normalised forms a name can take under the protocols asked for.
+    fn name_forms(&self, name: &str) -> Vec<String> {
+        let mut forms: Vec<String> = self
+            .protocols()
+            .into_iter()
+            .map(|p| normalize(p, name))
+            .collect();
+        forms.sort();
+        forms.dedup();
+        forms
+    }
+
+    /// Whether `record` passes every filter.
+    pub fn matches(&self, record: &Record) -> bool {
+        let e = &record.event;
+        let participants = e.participants();
+        let has = |name: &str| participants.contains(&normalize(e.protocol, name));
+        self.since_ns.is_none_or(|t| e.time_ns >= t)
+            && self.until_ns.is_none_or(|t| e.time_ns < t)
+            && self.protocol.is_none_or(|p| e.protocol == p)
+            && (self.kinds.is_empty() || self.kinds.contains(&e.kind))
+            && self.user.as_deref().is_none_or(has)
+            && self.peer.as_deref().is_none_or(has)
+            && self
+                .conversation
+                .as_deref()
+                .is_none_or(|c| e.conversation == c)
+            && self.room.as_deref().is_none_or(|r| {
+                e.room
+                    .as_deref()
+                    .is_some_and(|room| room.trim().eq_ignore_ascii_case(r.trim()))
+            })
+            && self.text.as_deref().is_none_or(|t| {
+                let t = t.to_lowercase();
+                e.text.to_lowercase().contains(&t) || e.raw.to_lowercase().contains(&t)
+            })
+    }
+}
+
+impl Archive {
+    /// Runs `query`; records come in time order (ties by id).
+    pub fn search<'a>(&'a self, query: &'a Query) -> Records<'a> {
+        let ids = match self.candidate_ids(query) {
+            Ok(ids) => ids,
+            Err(e) => return Box::new(std::iter::once(Err(e))),
+        };
+        let records = self.store.records.clone();
+        let iter = ids
+            .filter_map(move |id| match id {
+                Err(e) => Some(Err(e)),
+                Ok(id) => match records.get(id_key(id)) {
+                    Err(e) => Some(Err(e.into())),
+                    // An index entry whose record was purged meanwhile: skip it.
+                    Ok(None) => None,
+                    Ok(Some(bytes)) => Some(Stored::decode(&bytes).map(Stored::into_record)),
+                },
+            })
+            .filter(move |r| r.as_ref().map_or(true, |r| query.matches(r)));
+        match query.limit {
+            Some(n) => Box::new(iter.take(n)),
+            None => Box::new(iter),
+        }
+    }
+
+    /// Record ids from the narrowest index range the query allows, in time order.
+    fn candidate_ids<'a>(
+        &self,
+        q: &'a Query,
+    ) -> Result<Box<dyn Iterator<Item = Result<u64, ArchiveError>> + Send + 'a>, ArchiveError> {
+        let since = q.since_ns.unwrap_or(i64::MIN);
+        let until = q.until_ns.unwrap_or(i64::MAX);
+        if until <= since {
+            return Ok(Box::new(std::iter::empty()));
+        }
+        let prefixes: Option<(sled::Tree, Vec<String>)> = if let Some(user) = &q.user {
+            Some((self.store.indexes.user.clone(), q.name_forms(user)))
+        } else if let Some(conv) = &q.conversation {
+            Some((self.store.indexes.conv.clone(), vec![conv.clone()]))
+        } else {
+            q.room.as_ref().map(|room| {
+                let keys = q
+                    .protocols()
+                    .into_iter()
+                    .map(|p| conversation_for_room(p, room))
+                    .collect();
+                (self.store.indexes.conv.clone(), keys)
+            })
+        };
+        let Some((tree, prefixes)) = prefixes else {
+            let range = self
+                .store
+                .indexes
+                .time
+                .range(time_key(since, 0)..time_key(until, 0));
+            return Ok(Box::new(range.map(|item| id_of(&item?.0))));
+        };
+        let ranges: Vec<sled::Iter> = prefixes
+            .iter()
+            .map(|p| tree.range(prefixed_key(p, since, 0)..prefixed_key(p, until, 0)))
+            .collect();
+        if ranges.len() == 1 {
+            let Some(range) = ranges.into_iter().next() else {
+                return Ok(Box::new(std::iter::empty()));
+            };
+            return Ok(Box::new(range.map(|item| id_of(&item?.0))));
+        }
+        // Several name forms or protocols: merge by (time, id). Only the keys are held.
+        let mut keyed = Vec::new();
+        for range in ranges {
+            for item in range {
+                let key = item?.0;
+                let tail = key.len().saturating_sub(16);
+                keyed.push(key.get(tail..).map(<[u8]>::to_vec).unwrap_or_default());
+            }
+        }
+        keyed.sort();
+        keyed.dedup();
+        Ok(Box::new(keyed.into_iter().map(|k| id_of(&k))))
+    }
+
+    /// Every record, in id order (for verification and export of everything).
+    pub fn all_records(&self) -> Records<'_> {
+        Box::new(self.store.records.iter().map(|item| {
+            let (_, bytes) = item?;
+            Stored::decode(&bytes).map(Stored::into_record)
+        }))
+    }
+}

@@ -1,0 +1,265 @@
+//! The record model: one record per captured event, the same for AIM, ICQ and Sametime.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Which IM network an event came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// AOL Instant Messenger (OSCAR).
+    Aim,
+    /// ICQ (OSCAR, numeric UINs).
+    Icq,
+    /// Lotus/HCL Sametime (through the SPI module).
+    Sametime,
+}
+
+impl Protocol {
+    /// Every protocol, for iteration.
+    pub const ALL: [Self; 3] = [Self::Aim, Self::Icq, Self::Sametime];
+
+    /// The lower-case name used in keys, JSON and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Aim => "aim",
+            Self::Icq => "icq",
+            Self::Sametime => "sametime",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown protocol {s:?} (aim, icq, sametime)"))
+    }
+}
+
+/// What kind of event a record is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A one-to-one instant message.
+    Im,
+    /// A message said in a chat room.
+    ChatMessage,
+    /// Someone joined a chat room.
+    ChatJoin,
+    /// Someone left a chat room.
+    ChatLeave,
+    /// A file-transfer offer (rendezvous).
+    FileOffer,
+    /// A direct-IM offer: later messages would bypass the server.
+    DirectImOffer,
+    /// A policy action: block, alert, mask, disclaimer sent.
+    PolicyAction,
+    /// A Sametime session started.
+    SessionStart,
+    /// A Sametime session ended.
+    SessionEnd,
+}
+
+impl Kind {
+    /// Every kind, for iteration and help texts.
+    pub const ALL: [Self; 9] = [
+        Self::Im,
+        Self::ChatMessage,
+        Self::ChatJoin,
+        Self::ChatLeave,
+        Self::FileOffer,
+        Self::DirectImOffer,
+        Self::PolicyAction,
+        Self::SessionStart,
+        Self::SessionEnd,
+    ];
+
+    /// The snake-case name used in JSON and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Im => "im",
+            Self::ChatMessage => "chat_message",
+            Self::ChatJoin => "chat_join",
+            Self::ChatLeave => "chat_leave",
+            Self::FileOffer => "file_offer",
+            Self::DirectImOffer => "direct_im_offer",
+            Self::PolicyAction => "policy_action",
+            Self::SessionStart => "session_start",
+            Self::SessionEnd => "session_end",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Kind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Self::ALL.iter().map(|k| k.as_str()).collect();
+                format!("unknown kind {s:?} ({})", names.join(", "))
+            })
+    }
+}
+
+/// Direction of a message relative to the organisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// From a local user to someone outside.
+    Outbound,
+    /// From outside to a local user.
+    Inbound,
+    /// Between two local users.
+    Internal,
+}
+
+/// What policy decided for the event.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Delivered unchanged (the default).
+    Allowed,
+    /// Not delivered; the named rule matched.
+    Blocked(String),
+    /// Delivered with matched text masked.
+    Masked(String),
+    /// Delivered and an alert raised.
+    Alerted(String),
+    /// Captured passively; could not be blocked (bypass traffic).
+    Passive,
+}
+
+/// A captured event as the relay or the SPI module reports it, before the archive gives it
+/// an id. Screen names are stored as seen; comparisons use [`normalize`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// When it happened: UTC nanoseconds since the Unix epoch.
+    pub time_ns: i64,
+    /// Which network.
+    pub protocol: Protocol,
+    /// What happened.
+    pub kind: Kind,
+    /// Stable key of the conversation: see [`conversation_for_pair`] and
+    /// [`conversation_for_room`].
+    pub conversation: String,
+    /// Who sent or did it.
+    pub sender: String,
+    /// Who it was for (one for an IM; the room's members, if known, for chat).
+    pub recipients: Vec<String>,
+    /// Relative to the organisation.
+    pub direction: Direction,
+    /// The organisation's user on this connection.
+    pub local_user: String,
+    /// The room's name, for chat events.
+    pub room: Option<String>,
+    /// The client's address as the gateway saw it (`ip:port`).
+    pub client_addr: Option<String>,
+    /// The gateway node that captured it.
+    pub node: String,
+    /// Plain-text rendering.
+    pub text: String,
+    /// The text as sent (HTML included).
+    pub raw: String,
+    /// The charset it was sent in, when the protocol names one.
+    pub charset: Option<String>,
+    /// What policy decided.
+    pub verdict: Verdict,
+    /// Anything else worth keeping (file name and size, policy detail, session id).
+    pub detail: Option<String>,
+}
+
+/// An archived event with its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// Monotonic, gap-free id (gaps appear only where retention purged, and every purge is
+    /// recorded in a signed checkpoint).
+    pub id: u64,
+    /// The event.
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+impl Event {
+    /// Every participant's normalised name (sender, recipients, local user), deduplicated.
+    pub fn participants(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::iter::once(&self.sender)
+            .chain(&self.recipients)
+            .chain(std::iter::once(&self.local_user))
+            .filter(|n| !n.is_empty())
+            .map(|n| normalize(self.protocol, n))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+/// The comparison form of a screen name: AIM and ICQ names are case- and space-insensitive;
+/// Sametime ids are case-insensitive.
+pub fn normalize(protocol: Protocol, name: &str) -> String {
+    match protocol {
+        Protocol::Aim | Protocol::Icq => name
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .flat_map(char::to_lowercase)
+            .collect(),
+        Protocol::Sametime => name.trim().to_lowercase(),
+    }
+}
+
+/// The conversation key of a one-to-one conversation: the same whichever side speaks.
+pub fn conversation_for_pair(protocol: Protocol, a: &str, b: &str) -> String {
+    let (a, b) = (normalize(protocol, a), normalize(protocol, b));
+    let (first, second) = if a <= b { (a, b) } else { (b, a) };
+    format!("{protocol}:{first}|{second}")
+}
+
+/// The conversation key of a chat room.
+pub fn conversation_for_room(protocol: Protocol, room: &str) -> String {
+    format!("{protocol}:room:{}", room.trim().to_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pair_keys_are_symmetric_and_normalised() {
+        assert_eq!(
+            conversation_for_pair(Protocol::Aim, "Alice Smith", "bob"),
+            conversation_for_pair(Protocol::Aim, "BOB", "alicesmith")
+        );
+        assert_eq!(conversation_for_pair(Protocol::Aim, "b", "a"), "aim:a|b");
+        assert_eq!(
+            conversation_for_room(Protocol::Aim, "Compliance"),
+            "aim:room:compliance"
+        );
+    }
+
+    #[test]
+    fn names_parse_back() {
+        for k in Kind::ALL {
+            assert_eq!(k.as_str().parse::<Kind>().unwrap(), k);
+        }
+        assert_eq!("ICQ".parse::<Protocol>().unwrap(), Protocol::Icq);
+        assert!("msn".parse::<Protocol>().is_err());
+    }
+}

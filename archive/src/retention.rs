@@ -1,0 +1,243 @@
+//! Retention and legal hold. Expiry deletes records older than the policy allows unless a
+//! hold covers them, and records every purge in a signed checkpoint (the purged ranges and
+//! the hashes that anchor the records after them) so the chain stays verifiable.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::archive::Archive;
+use crate::chain::{Stored, id_key};
+use crate::clock::now_ns;
+use crate::error::ArchiveError;
+use crate::index::{IndexKeys, id_of, time_key};
+use crate::record::{Protocol, Record, normalize};
+use crate::signing::CheckpointReason;
+
+/// What a legal hold covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type", content = "value")]
+pub enum HoldTarget {
+    /// Every record a user took part in (any protocol; compared normalised).
+    User(String),
+    /// Every record of one conversation key.
+    Conversation(String),
+}
+
+/// A legal hold: records it covers are never expired while it is active.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    /// Hold number.
+    pub id: u64,
+    /// What it covers.
+    pub target: HoldTarget,
+    /// Why (case or matter reference).
+    pub reason: String,
+    /// When it was placed (UTC ns).
+    pub created_ns: i64,
+    /// When it was released, if it was.
+    pub released_ns: Option<i64>,
+}
+
+impl Hold {
+    /// Whether the hold is in force and covers `record`.
+    pub fn covers(&self, record: &Record) -> bool {
+        self.released_ns.is_none()
+            && match &self.target {
+                HoldTarget::User(name) => record
+                    .event
+                    .participants()
+                    .contains(&normalize(record.event.protocol, name)),
+                HoldTarget::Conversation(key) => record.event.conversation == *key,
+            }
+    }
+}
+
+/// How long records are kept. `None` keeps them forever.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetentionPolicy {
+    /// Days for protocols without their own entry.
+    pub default_days: Option<u32>,
+    /// Days per protocol, overriding the default.
+    pub per_protocol: BTreeMap<Protocol, u32>,
+}
+
+impl RetentionPolicy {
+    /// The oldest time a record of `protocol` may have at `now_ns`, if it can expire at all.
+    pub fn cutoff(&self, protocol: Protocol, now_ns: i64) -> Option<i64> {
+        let days = self
+            .per_protocol
+            .get(&protocol)
+            .copied()
+            .or(self.default_days)?;
+        Some(now_ns.saturating_sub(i64::from(days).saturating_mul(86_400_000_000_000)))
+    }
+}
+
+/// What a retention run did (or, dry, would do).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetentionReport {
+    /// Records past their retention time.
+    pub expired: u64,
+    /// Of those, kept because a hold covers them.
+    pub held: u64,
+    /// Records deleted (0 on a dry run).
+    pub purged: u64,
+    /// Whether nothing was changed.
+    pub dry_run: bool,
+    /// The signed purge checkpoint written, if any.
+    pub checkpoint: Option<u64>,
+}
+
+impl Archive {
+    /// Places a legal hold.
+    pub fn hold_add(&self, target: HoldTarget, reason: &str) -> Result<Hold, ArchiveError> {
+        let id = self.store.db.generate_id()? + 1;
+        let hold = Hold {
+            id,
+            target,
+            reason: reason.to_owned(),
+            created_ns: now_ns(),
+            released_ns: None,
+        };
+        self.put_hold(&hold)?;
+        Ok(hold)
+    }
+
+    /// Every hold, active ones and (with `released`) released ones.
+    pub fn holds(&self, released: bool) -> Result<Vec<Hold>, ArchiveError> {
+        let mut out = Vec::new();
+        for item in self.store.holds.iter() {
+            let hold: Hold =
+                serde_json::from_slice(&item?.1).map_err(|e| ArchiveError::corrupt("hold", e))?;
+            if released || hold.released_ns.is_none() {
+                out.push(hold);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Releases hold `id`; the record of the hold is kept.
+    pub fn hold_release(&self, id: u64) -> Result<Hold, ArchiveError> {
+        let mut hold = self
+            .holds(true)?
+            .into_iter()
+            .find(|h| h.id == id)
+            .ok_or_else(|| ArchiveError::Invalid {
+                what: "hold",
+                detail: format!("no hold {id}"),
+            })?;
+        if hold.released_ns.is_none() {
+            hold.released_ns = Some(now_ns());
+            self.put_hold(&hold)?;
+        }
+        Ok(hold)
+    }
+
+    fn put_hold(&self, hold: &Hold) -> Result<(), ArchiveError> {
+        let bytes = serde_json::to_vec(hold).map_err(|e| ArchiveError::corrupt("hold", e))?;
+        self.store.holds.insert(hold.id.to_be_bytes(), bytes)?;
+        self.store.db.flush()?;
+        Ok(())
+    }
+
+    /// Expires records older than `policy` allows at `now_ns`, except held ones. With
+    /// `dry_run`, only counts. A real run writes a signed purge checkpoint first, then
+    /// deletes, so a crash in between leaves records that verify accepts.
+    pub fn apply_retention(
+        &self,
+        policy: &RetentionPolicy,
+        now_ns: i64,
+        dry_run: bool,
+    ) -> Result<RetentionReport, ArchiveError> {
+        let mut report = RetentionReport {
+            dry_run,
+            ..RetentionReport::default()
+        };
+        let Some(latest) = Protocol::ALL
+            .iter()
+            .filter_map(|p| policy.cutoff(*p, now_ns))
+            .max()
+        else {
+            return Ok(report);
+        };
+        let holds = self.holds(false)?;
+        let head = self.store.head_lock();
+        let mut doomed: BTreeSet<u64> = BTreeSet::new();
+        let mut keys = Vec::new();
+        for item in self.store.indexes.time.range(..time_key(latest, 0)) {
+            let id = id_of(&item?.0)?;
+            let Some(bytes) = self.store.records.get(id_key(id))? else {
+                continue;
+            };
+            let record = Stored::decode(&bytes)?.into_record();
+            let expired = policy
+                .cutoff(record.event.protocol, now_ns)
+                .is_some_and(|cut| record.event.time_ns < cut);
+            if !expired {
+                continue;
+            }
+            report.expired += 1;
+            if holds.iter().any(|h| h.covers(&record)) {
+                report.held += 1;
+                continue;
+            }
+            keys.push(IndexKeys::of(id, &record.event));
+            doomed.insert(id);
+        }
+        if dry_run || doomed.is_empty() {
+            return Ok(report);
+        }
+        // Anchors: the prev hash of every surviving record right after a purged one, and of
+        // the next record to be appended when the head itself is purged.
+        let mut anchors = Vec::new();
+        for id in &doomed {
+            let after = id + 1;
+            if doomed.contains(&after) {
+                continue;
+            }
+            if let Some(bytes) = self.store.records.get(id_key(after))? {
+                anchors.push((after, Stored::decode(&bytes)?.prev));
+            } else if *id == head.id {
+                anchors.push((after, head.hash));
+            }
+        }
+        let cp = self.store.write_checkpoint_locked(
+            *head,
+            CheckpointReason::Purge {
+                purged: ranges(&doomed),
+                anchors,
+            },
+        )?;
+        self.store.db.flush()?;
+        let mut batch = sled::Batch::default();
+        for id in &doomed {
+            batch.remove(&id_key(*id)[..]);
+        }
+        self.store.records.apply_batch(batch)?;
+        self.store.indexes.apply(&keys, true)?;
+        self.store.db.flush()?;
+        report.purged = doomed.len() as u64;
+        report.checkpoint = Some(cp.seq);
+        tracing::info!(
+            purged = report.purged,
+            held = report.held,
+            checkpoint = cp.seq,
+            "retention purge"
+        );
+        drop(head);
+        Ok(report)
+    }
+}
+
+/// Compresses sorted ids into inclusive ranges.
+fn ranges(ids: &BTreeSet<u64>) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for &id in ids {
+        match out.last_mut() {
+            Some((_, to)) if *to + 1 == id => *to = id,
+            _ => out.push((id, id)),
+        }
+    }
+    out
+}

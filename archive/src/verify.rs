@@ -1,0 +1,316 @@
+//! Verification: walk the chain in id order and report the first record that was edited,
+//! deleted, inserted or reordered; check every checkpoint's signature and that the chain
+//! still ends where the last signed head says.
+
+use std::collections::{BTreeMap, HashMap};
+
+use ed25519_dalek::VerifyingKey;
+use serde::{Deserialize, Serialize};
+
+use crate::archive::Archive;
+use crate::chain::{GENESIS, Hash, Stored, hash, hex, key_id};
+use crate::error::ArchiveError;
+use crate::signing::{Checkpoint, CheckpointReason};
+
+/// The first thing found wrong with the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "tamper")]
+pub enum Tamper {
+    /// The record's stored bytes changed since they were chained.
+    Edited {
+        /// The record.
+        id: u64,
+    },
+    /// Records are missing and no signed purge accounts for them.
+    Deleted {
+        /// First missing id.
+        from: u64,
+        /// Last missing id.
+        to: u64,
+    },
+    /// A record was added that was never chained in its place.
+    Inserted {
+        /// The position (key) the fabricated record occupies.
+        id: u64,
+    },
+    /// A record's value sits under another record's key.
+    Reordered {
+        /// The key it was found under.
+        at: u64,
+        /// The id the record itself carries.
+        carries: u64,
+    },
+    /// The chain is internally consistent but no longer ends where a signed checkpoint said:
+    /// something at or before `upto` was changed and every later link recomputed.
+    Rewritten {
+        /// The checkpoint that no longer matches.
+        checkpoint: u64,
+        /// The record id it covered.
+        upto: u64,
+        /// Earlier checkpoints still match up to this id, so the change is after it.
+        after: u64,
+    },
+    /// A checkpoint (or the signed head) does not carry a valid signature for the key.
+    BadSignature {
+        /// Checkpoint sequence number (0 = the signed head).
+        checkpoint: u64,
+    },
+}
+
+impl std::fmt::Display for Tamper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Edited { id } => write!(f, "record {id} was edited"),
+            Self::Deleted { from, to } if from == to => write!(f, "record {from} was deleted"),
+            Self::Deleted { from, to } => write!(f, "records {from} to {to} were deleted"),
+            Self::Inserted { id } => write!(f, "a record was inserted at position {id}"),
+            Self::Reordered { at, carries } => {
+                write!(
+                    f,
+                    "records were reordered: position {at} holds record {carries}"
+                )
+            }
+            Self::Rewritten {
+                checkpoint,
+                upto,
+                after,
+            } => write!(
+                f,
+                "the chain was rewritten: checkpoint {checkpoint} (up to record {upto}) no longer \
+                 matches; the change is in records {}..={upto}",
+                after + 1
+            ),
+            Self::BadSignature { checkpoint: 0 } => {
+                f.write_str("the signed head's signature is invalid")
+            }
+            Self::BadSignature { checkpoint } => {
+                write!(f, "checkpoint {checkpoint} has an invalid signature")
+            }
+        }
+    }
+}
+
+/// The result of [`Archive::verify`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyReport {
+    /// Records walked.
+    pub records: u64,
+    /// Lowest id present.
+    pub first_id: Option<u64>,
+    /// Highest id present.
+    pub last_id: Option<u64>,
+    /// The first problem, if any: the archive is intact when this is `None`.
+    pub tamper: Option<Tamper>,
+    /// Permanent checkpoints whose signatures were checked.
+    pub checkpoints: u64,
+    /// The record id the signed head covers.
+    pub signed_head: Option<u64>,
+    /// Whether the chain ends exactly at the signed head.
+    pub head_matches: bool,
+    /// Records after the signed head (appended but not yet signed).
+    pub unsigned_tail: u64,
+    /// Records removed by signed retention purges.
+    pub purged: u64,
+    /// The public key the signatures were checked against (hex).
+    pub public_key: String,
+}
+
+impl VerifyReport {
+    /// Whether nothing was found wrong.
+    pub fn is_intact(&self) -> bool {
+        self.tamper.is_none() && self.head_matches
+    }
+}
+
+struct Entry {
+    key: u64,
+    bytes: sled::IVec,
+}
+
+impl Archive {
+    /// Verifies with the public key stored in the archive. For an independent check, pin
+    /// the key printed when the archive was created and use [`Archive::verify_with`].
+    pub fn verify(&self) -> Result<VerifyReport, ArchiveError> {
+        let key = self.store.key.public();
+        self.verify_with(&key)
+    }
+
+    /// Verifies the chain and every signature against `public`.
+    pub fn verify_with(&self, public: &VerifyingKey) -> Result<VerifyReport, ArchiveError> {
+        // Hold the head so no commit interleaves with the walk.
+        let _head = self.store.head_lock();
+        let checkpoints = self.store.all_checkpoints()?;
+        let signed_head = self.store.signed_head()?;
+        let mut report = VerifyReport {
+            records: 0,
+            first_id: None,
+            last_id: None,
+            tamper: None,
+            checkpoints: checkpoints.len() as u64,
+            signed_head: signed_head.as_ref().map(|h| h.upto_id),
+            head_matches: false,
+            unsigned_tail: 0,
+            purged: 0,
+            public_key: hex(public.as_bytes()),
+        };
+        if let Some(bad) = checkpoints
+            .iter()
+            .chain(signed_head.as_ref())
+            .find(|cp| !cp.verify(public))
+        {
+            report.tamper = Some(Tamper::BadSignature {
+                checkpoint: bad.seq,
+            });
+            return Ok(report);
+        }
+        let (purged, anchors) = purges(&checkpoints);
+        report.purged = purged.iter().map(|(from, to)| to - from + 1).sum();
+        let is_purged = |id: u64| {
+            purged
+                .range(..=id)
+                .next_back()
+                .is_some_and(|(_, to)| id <= *to)
+        };
+        // Hashes the walk must meet at checkpoint positions.
+        let mut want: HashMap<u64, (u64, Hash)> = HashMap::new();
+        for cp in &checkpoints {
+            if cp.upto_id > 0 {
+                want.insert(cp.upto_id, (cp.seq, cp.head));
+            }
+        }
+        let mut last_good_checkpoint = 0u64;
+
+        let mut entries = self.store.records.iter().map(|item| {
+            let (k, v) = item?;
+            Ok::<_, ArchiveError>(Entry {
+                key: key_id(&k)?,
+                bytes: v,
+            })
+        });
+        let mut next = entries.next().transpose()?;
+        let (mut expected_id, mut expected_prev, mut previous_prev) = (1u64, GENESIS, GENESIS);
+        let mut last: Option<(u64, Hash)> = None;
+        while let Some(entry) = next.take() {
+            next = entries.next().transpose()?;
+            report.records += 1;
+            report.first_id.get_or_insert(entry.key);
+            report.last_id = Some(entry.key);
+            if entry.key != expected_id {
+                let missing = (expected_id..entry.key).find(|id| !is_purged(*id));
+                if let Some(from) = missing {
+                    let to = (from..entry.key)
+                        .take_while(|id| !is_purged(*id))
+                        .last()
+                        .unwrap_or(from);
+                    report.tamper = Some(Tamper::Deleted { from, to });
+                    return Ok(report);
+                }
+                match anchors.get(&entry.key) {
+                    Some(anchor) => expected_prev = *anchor,
+                    None => {
+                        report.tamper = Some(Tamper::Deleted {
+                            from: expected_id,
+                            to: entry.key - 1,
+                        });
+                        return Ok(report);
+                    }
+                }
+            }
+            let Ok(stored) = Stored::decode(&entry.bytes) else {
+                report.tamper = Some(Tamper::Edited { id: entry.key });
+                return Ok(report);
+            };
+            let this_hash = hash(&entry.bytes);
+            if stored.id != entry.key {
+                report.tamper = Some(
+                    if stored.id + 1 == entry.key && stored.prev == previous_prev {
+                        // The record before us was slipped in and everything after re-keyed.
+                        Tamper::Inserted { id: stored.id }
+                    } else {
+                        Tamper::Reordered {
+                            at: entry.key,
+                            carries: stored.id,
+                        }
+                    },
+                );
+                return Ok(report);
+            }
+            if stored.prev != expected_prev {
+                let next_links_to_us = next
+                    .as_ref()
+                    .and_then(|n| Stored::decode(&n.bytes).ok())
+                    .is_some_and(|n| n.prev == this_hash);
+                let edited = if next_links_to_us || next.is_none() {
+                    // We are consistent with our successor: our predecessor changed.
+                    entry
+                        .key
+                        .saturating_sub(1)
+                        .max(report.first_id.unwrap_or(1))
+                } else {
+                    entry.key
+                };
+                report.tamper = Some(Tamper::Edited { id: edited });
+                return Ok(report);
+            }
+            if let Some((seq, head)) = want.get(&entry.key) {
+                if *head != this_hash {
+                    report.tamper = Some(Tamper::Rewritten {
+                        checkpoint: *seq,
+                        upto: entry.key,
+                        after: last_good_checkpoint,
+                    });
+                    return Ok(report);
+                }
+                last_good_checkpoint = entry.key;
+            }
+            previous_prev = stored.prev;
+            expected_prev = this_hash;
+            expected_id = entry.key + 1;
+            last = Some((entry.key, this_hash));
+        }
+        match (&signed_head, last) {
+            (None, None) => report.head_matches = true,
+            (None, Some(_)) => report.unsigned_tail = report.records,
+            (Some(head), last) => {
+                let (last_id, last_hash) = last.unwrap_or((0, GENESIS));
+                if last_id < head.upto_id {
+                    let from = (last_id + 1..=head.upto_id).find(|id| !is_purged(*id));
+                    match from {
+                        Some(from) => {
+                            report.tamper = Some(Tamper::Deleted {
+                                from,
+                                to: head.upto_id,
+                            })
+                        }
+                        None => report.head_matches = true,
+                    }
+                } else if last_id == head.upto_id {
+                    if last_hash == head.head {
+                        report.head_matches = true;
+                    } else {
+                        report.tamper = Some(Tamper::Edited { id: last_id });
+                    }
+                } else {
+                    report.unsigned_tail = last_id - head.upto_id;
+                    report.head_matches = false;
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// Purged id ranges (from → to) and the signed `prev` anchors of records after them.
+fn purges(checkpoints: &[Checkpoint]) -> (BTreeMap<u64, u64>, HashMap<u64, Hash>) {
+    let mut ranges = BTreeMap::new();
+    let mut anchors = HashMap::new();
+    for cp in checkpoints {
+        if let CheckpointReason::Purge { purged, anchors: a } = &cp.reason {
+            for (from, to) in purged {
+                ranges.insert(*from, *to);
+            }
+            anchors.extend(a.iter().copied());
+        }
+    }
+    (ranges, anchors)
+}

@@ -1,0 +1,155 @@
+//! The group-commit writer: one thread takes every queued append, writes as many as are
+//! waiting (up to `max_batch`) to sled, extends the hash chain, signs the new head, flushes
+//! to disk, and only then answers the appenders. One fsync serves the whole batch.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::chain::{Stored, hash, id_key};
+use crate::clock::now_ns;
+use crate::error::ArchiveError;
+use crate::index::IndexKeys;
+use crate::record::Event;
+use crate::signing::CheckpointReason;
+use crate::store::Store;
+
+/// What an append returns once the record is durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipt {
+    /// The record's id.
+    pub id: u64,
+    /// How many records shared the flush that made it durable.
+    pub batch: usize,
+}
+
+#[allow(clippy::large_enum_variant)] // Appends are the common case; boxing each would cost an allocation.
+pub(crate) enum Job {
+    Append {
+        event: Event,
+        done: Option<oneshot::Sender<Result<Receipt, ArchiveError>>>,
+    },
+    /// Answered once everything queued before it is durable.
+    Barrier(oneshot::Sender<Result<(), ArchiveError>>),
+}
+
+pub(crate) fn spawn(
+    store: Arc<Store>,
+    rx: mpsc::Receiver<Job>,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("archive-writer".into())
+        .spawn(move || run(&store, rx))
+}
+
+fn run(store: &Store, mut rx: mpsc::Receiver<Job>) {
+    let max = store.options.max_batch.max(1);
+    let mut last_checkpoint = Instant::now();
+    let mut since_checkpoint = 0u64;
+    while let Some(first) = rx.blocking_recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < max {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let appended = jobs
+            .iter()
+            .filter(|j| matches!(j, Job::Append { .. }))
+            .count();
+        let result = commit(store, &mut jobs);
+        if let Err(e) = &result {
+            tracing::error!(error = %e, records = appended, "archive commit failed; appenders told");
+        }
+        since_checkpoint += appended as u64;
+        let due = since_checkpoint >= store.options.checkpoint_every
+            || (since_checkpoint > 0
+                && last_checkpoint.elapsed() >= store.options.checkpoint_interval);
+        if result.is_ok() && due {
+            match store.write_checkpoint(CheckpointReason::Periodic) {
+                Ok(_) => {
+                    since_checkpoint = 0;
+                    last_checkpoint = Instant::now();
+                }
+                Err(e) => tracing::error!(error = %e, "archive checkpoint failed"),
+            }
+        }
+        answer(jobs, &result);
+    }
+    // Every handle is gone: sign what we have and leave it on disk.
+    if let Err(e) = store.write_checkpoint(CheckpointReason::Close) {
+        tracing::error!(error = %e, "archive close checkpoint failed");
+    }
+}
+
+/// Writes the batch's records and index entries, signs the new head and flushes. The ids
+/// are filled into the jobs' receipts by `answer`.
+fn commit(store: &Store, jobs: &mut [Job]) -> Result<Vec<u64>, ArchiveError> {
+    let mut head = store.head_lock();
+    let mut records = sled::Batch::default();
+    let mut keys = Vec::new();
+    let mut ids = Vec::new();
+    let (mut id, mut prev) = (head.id, head.hash);
+    for job in jobs.iter_mut() {
+        let Job::Append { event, .. } = job else {
+            continue;
+        };
+        if event.node.is_empty() {
+            event.node.clone_from(&store.node);
+        }
+        id += 1;
+        let stored = Stored {
+            id,
+            prev,
+            event: event.clone(),
+        };
+        let bytes = stored.encode()?;
+        prev = hash(&bytes);
+        keys.push(IndexKeys::of(id, &stored.event));
+        records.insert(&id_key(id)[..], bytes);
+        ids.push(id);
+    }
+    if !ids.is_empty() {
+        store.records.apply_batch(records)?;
+        store.indexes.apply(&keys, false)?;
+        store.set_indexed_upto(id)?;
+        store.sign_head(id, prev, now_ns())?;
+    }
+    // The durability point: nothing is acknowledged before this returns.
+    store.db.flush()?;
+    head.id = id;
+    head.hash = prev;
+    Ok(ids)
+}
+
+fn answer(jobs: Vec<Job>, result: &Result<Vec<u64>, ArchiveError>) {
+    let batch = jobs
+        .iter()
+        .filter(|j| matches!(j, Job::Append { .. }))
+        .count();
+    let mut ids = result.as_ref().ok().map(|ids| ids.iter());
+    for job in jobs {
+        match job {
+            Job::Append { done, .. } => {
+                let outcome = match ids.as_mut().and_then(Iterator::next) {
+                    Some(&id) => Ok(Receipt { id, batch }),
+                    None => Err(match result {
+                        Err(e) => ArchiveError::CommitFailed(e.to_string()),
+                        Ok(_) => ArchiveError::WriterGone,
+                    }),
+                };
+                if let Some(done) = done {
+                    let _ = done.send(outcome);
+                }
+            }
+            Job::Barrier(done) => {
+                let _ = done.send(match result {
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(ArchiveError::CommitFailed(e.to_string())),
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! Append, search, verify, hold and retention on a real on-disk archive.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use archive::{
+    Archive, ArchiveOptions, Direction, Event, HoldTarget, Kind, Protocol, Query, RetentionPolicy,
+    Verdict, conversation_for_pair, conversation_for_room,
+};
+
+const DAY: i64 = 86_400_000_000_000;
+
+fn im(t: i64, from: &str, to: &str, text: &str) -> Event {
+    Event {
+        time_ns: t,
+        protocol: Protocol::Aim,
+        kind: Kind::Im,
+        conversation: conversation_for_pair(Protocol::Aim, from, to),
+        sender: from.into(),
+        recipients: vec![to.into()],
+        direction: Direction::Outbound,
+        local_user: from.into(),
+        room: None,
+        client_addr: Some("127.0.0.1:40000".into()),
+        node: String::new(),
+        text: text.into(),
+        raw: format!("<HTML><BODY>{text}</BODY></HTML>"),
+        charset: Some("ascii".into()),
+        verdict: Verdict::Allowed,
+        detail: None,
+    }
+}
+
+fn open(dir: &std::path::Path) -> Archive {
+    Archive::open(
+        dir,
+        ArchiveOptions {
+            node: Some("gw1".into()),
+            ..ArchiveOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn append_search_and_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = open(dir.path());
+    let r1 = a
+        .append(im(1_000, "Alice Smith", "bob", "Quarterly numbers"))
+        .await
+        .unwrap();
+    let r2 = a
+        .append(im(2_000, "bob", "AliceSmith", "thanks"))
+        .await
+        .unwrap();
+    a.append(im(3_000, "carol", "dave", "unrelated"))
+        .await
+        .unwrap();
+    let mut room = im(4_000, "carol", "", "hello room");
+    room.kind = Kind::ChatMessage;
+    room.room = Some("Compliance".into());
+    room.recipients = vec![];
+    room.conversation = conversation_for_room(Protocol::Aim, "Compliance");
+    a.append(room).await.unwrap();
+    assert_eq!((r1.id, r2.id), (1, 2));
+
+    let q = Query {
+        user: Some("alicesmith".into()),
+        ..Query::default()
+    };
+    let hits: Vec<_> = a.search(&q).map(Result::unwrap).collect();
+    assert_eq!(hits.iter().map(|r| r.id).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(hits[0].event.node, "gw1");
+    let q = Query {
+        text: Some("QUARTERLY".into()),
+        ..Query::default()
+    };
+    assert_eq!(a.search(&q).count(), 1);
+    let q = Query {
+        user: Some("bob".into()),
+        since_ns: Some(1_500),
+        ..Query::default()
+    };
+    assert_eq!(
+        a.search(&q).map(|r| r.unwrap().id).collect::<Vec<_>>(),
+        vec![2]
+    );
+    let q = Query {
+        room: Some("compliance".into()),
+        ..Query::default()
+    };
+    assert_eq!(
+        a.search(&q).map(|r| r.unwrap().id).collect::<Vec<_>>(),
+        vec![4]
+    );
+    let q = Query {
+        user: Some("carol".into()),
+        peer: Some("dave".into()),
+        ..Query::default()
+    };
+    assert_eq!(a.search(&q).count(), 1);
+
+    let report = a.verify().unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.records, 4);
+}
+
+#[tokio::test]
+async fn reopen_keeps_the_chain_and_detects_a_wrong_key() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let a = open(dir.path());
+        for i in 0..10 {
+            a.append(im(i, "a", "b", "x")).await.unwrap();
+        }
+    }
+    // The writer thread signs a closing checkpoint when the last handle goes; give it a moment.
+    let a = loop {
+        match Archive::open(dir.path(), ArchiveOptions::default()) {
+            Ok(a) => break a,
+            Err(archive::ArchiveError::Locked { .. }) => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(a.head_id(), 10);
+    a.append(im(11, "a", "b", "y")).await.unwrap();
+    let report = a.verify().unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert!(report.checkpoints >= 1);
+    let other = archive::ArchiveKey::load_or_create(&dir.path().join("other.key")).unwrap();
+    let bad = a.verify_with(&other.public()).unwrap();
+    assert!(
+        matches!(bad.tamper, Some(archive::Tamper::BadSignature { .. })),
+        "{bad:?}"
+    );
+}
+
+#[tokio::test]
+async fn retention_expires_old_records_but_not_held_ones_and_stays_verifiable() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = open(dir.path());
+    let now = 100 * DAY;
+    a.append(im(now - 40 * DAY, "alice", "bob", "old"))
+        .await
+        .unwrap();
+    a.append(im(now - 35 * DAY, "carol", "dave", "old held"))
+        .await
+        .unwrap();
+    a.append(im(now - 31 * DAY, "alice", "bob", "old 2"))
+        .await
+        .unwrap();
+    a.append(im(now - DAY, "alice", "bob", "new"))
+        .await
+        .unwrap();
+    a.hold_add(HoldTarget::User("Carol".into()), "matter 42")
+        .unwrap();
+    let policy = RetentionPolicy {
+        default_days: Some(30),
+        ..RetentionPolicy::default()
+    };
+    let dry = a.apply_retention(&policy, now, true).unwrap();
+    assert_eq!((dry.expired, dry.held, dry.purged), (3, 1, 0));
+    assert_eq!(a.len(), 4);
+    let done = a.apply_retention(&policy, now, false).unwrap();
+    assert_eq!((done.expired, done.held, done.purged), (3, 1, 2));
+    assert_eq!(
+        a.all_records().map(|r| r.unwrap().id).collect::<Vec<_>>(),
+        vec![2, 4]
+    );
+    assert_eq!(
+        a.search(&Query {
+            user: Some("alice".into()),
+            ..Query::default()
+        })
+        .count(),
+        1
+    );
+    let report = a.verify().unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.purged, 2);
+    // Appends after a purge still chain and verify.
+    a.append(im(now, "alice", "bob", "after purge"))
+        .await
+        .unwrap();
+    assert!(a.verify().unwrap().is_intact());
+    // Releasing the hold lets the held record expire too, including the head case.
+    let hold = a.holds(false).unwrap()[0].clone();
+    a.hold_release(hold.id).unwrap();
+    let all = RetentionPolicy {
+        default_days: Some(0),
+        ..RetentionPolicy::default()
+    };
+    let gone = a.apply_retention(&all, now + DAY, false).unwrap();
+    assert_eq!(gone.purged, 3);
+    assert!(a.is_empty());
+    a.append(im(now + 2 * DAY, "alice", "bob", "fresh start"))
+        .await
+        .unwrap();
+    let report = a.verify().unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(a.holds(true).unwrap().len(), 1);
+}
+
+#[test]
+fn a_second_open_is_refused_as_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let _a = open(dir.path());
+    // sled's lock is per process; a child process is needed to see it, so check the error
+    // type through the public API in the CLI tests. Here: the same process may not open twice
+    // either without error.
+    match Archive::open(dir.path(), ArchiveOptions::default()) {
+        Err(archive::ArchiveError::Locked { .. }) => {}
+        other => panic!("expected Locked, got {other:?}"),
+    }
+}
