@@ -1,6 +1,7 @@
 //! Command-line arguments.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -25,6 +26,207 @@ pub(crate) enum Command {
     Lab(LabArgs),
     /// Run the lab server with scripted users exchanging IMs and chat, and print the transcript.
     Demo(DemoArgs),
+    /// Search the archive; prints a transcript per conversation (or JSON lines).
+    Search(SearchArgs),
+    /// Export matching records for e-discovery (jsonl, csv or eml) with a manifest.
+    Export(ExportArgs),
+    /// Verify the archive's hash chain and signatures; exit code 2 if tampered.
+    Verify(VerifyArgs),
+    /// Apply the retention policy (expire old records that no hold covers).
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+    /// Legal holds: records they cover are never expired.
+    #[command(subcommand)]
+    Hold(HoldCommand),
+    /// Fill an archive with synthetic traffic (for trying search and export, and benchmarks).
+    Generate(GenerateArgs),
+}
+
+/// Which archive to use.
+#[derive(Debug, Args)]
+pub(crate) struct ArchiveArg {
+    /// Archive directory. Default: $IMTEGRITY_ARCHIVE, else /var/lib/imtegrity/archive for
+    /// root and ~/.local/share/imtegrity/archive for others.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) archive: Option<PathBuf>,
+}
+
+impl ArchiveArg {
+    pub(crate) fn dir(&self) -> PathBuf {
+        self.archive
+            .clone()
+            .unwrap_or_else(crate::archive_access::default_dir)
+    }
+}
+
+/// Filters shared by `search` and `export`.
+#[derive(Debug, Args)]
+pub(crate) struct FilterArgs {
+    /// A participant, either side (screen names compare case- and space-insensitively).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) user: Option<String>,
+    /// Another participant that must also be in the record (with --user: their conversation).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) peer: Option<String>,
+    /// A chat room.
+    #[arg(long)]
+    pub(crate) room: Option<String>,
+    /// An exact conversation key (as printed in transcripts).
+    #[arg(long, value_name = "KEY")]
+    pub(crate) conversation: Option<String>,
+    /// From this time: RFC 3339, a date, or an age like 7d, 12h.
+    #[arg(long, value_name = "TIME")]
+    pub(crate) since: Option<String>,
+    /// Before this time (same forms).
+    #[arg(long, value_name = "TIME")]
+    pub(crate) until: Option<String>,
+    /// Text contains (case-insensitive).
+    #[arg(long)]
+    pub(crate) text: Option<String>,
+    /// Only this kind (repeatable): im, chat_message, chat_join, chat_leave, file_offer,
+    /// direct_im_offer, policy_action, session_start, session_end.
+    #[arg(long = "kind", value_name = "KIND")]
+    pub(crate) kinds: Vec<archive::Kind>,
+    /// Only this protocol: aim, icq, sametime.
+    #[arg(long)]
+    pub(crate) protocol: Option<archive::Protocol>,
+    /// At most this many records.
+    #[arg(long)]
+    pub(crate) limit: Option<usize>,
+}
+
+/// `imtegrity search`.
+#[derive(Debug, Args)]
+pub(crate) struct SearchArgs {
+    #[command(flatten)]
+    pub(crate) archive: ArchiveArg,
+    #[command(flatten)]
+    pub(crate) filters: FilterArgs,
+}
+
+/// `imtegrity export`.
+#[derive(Debug, Args)]
+pub(crate) struct ExportArgs {
+    #[command(flatten)]
+    pub(crate) archive: ArchiveArg,
+    #[command(flatten)]
+    pub(crate) filters: FilterArgs,
+    /// jsonl, csv or eml (one RFC 5322 message per conversation per day).
+    #[arg(long)]
+    pub(crate) format: String,
+    /// Directory to write (must not exist or be empty); gets the files and manifest.json.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: PathBuf,
+}
+
+/// `imtegrity verify`.
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    #[command(flatten)]
+    pub(crate) archive: ArchiveArg,
+    /// The archive public key you pinned (hex, as printed when it was created). Without it
+    /// the key stored in the archive is used, which proves integrity but not authorship.
+    #[arg(long, value_name = "HEX")]
+    pub(crate) public_key: Option<String>,
+}
+
+/// `imtegrity retention ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum RetentionCommand {
+    /// Expire records older than the policy allows, except held ones.
+    Apply(RetentionArgs),
+}
+
+/// `imtegrity retention apply`.
+#[derive(Debug, Args)]
+pub(crate) struct RetentionArgs {
+    #[command(flatten)]
+    pub(crate) archive: ArchiveArg,
+    /// Only report what would be expired.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Days to keep records of every protocol without its own setting.
+    #[arg(long)]
+    pub(crate) days: Option<u32>,
+    /// Days to keep AIM records.
+    #[arg(long)]
+    pub(crate) aim_days: Option<u32>,
+    /// Days to keep ICQ records.
+    #[arg(long)]
+    pub(crate) icq_days: Option<u32>,
+    /// Days to keep Sametime records.
+    #[arg(long)]
+    pub(crate) sametime_days: Option<u32>,
+}
+
+/// `imtegrity hold ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum HoldCommand {
+    /// Place a hold on a user's or a conversation's records.
+    Add(HoldAddArgs),
+    /// List holds.
+    List(HoldListArgs),
+    /// Release a hold (its record is kept; expiry may then delete what it covered).
+    Release(HoldReleaseArgs),
+}
+
+/// `imtegrity hold add`.
+#[derive(Debug, Args)]
+pub(crate) struct HoldAddArgs {
+    #[command(flatten)]
+    pub(crate) archive: ArchiveArg,
+    /// Hold everything this user took part in.
+    #[arg(
+        long,
+        value_name = "NAME",
+        conflicts_with = "conversation",
+        required_unless_present = "conversation"
+    )]
+    pub(crate) user: Option<String>,
+    /// Hold one conversation (key as printed in transcripts).
+    #[arg(long, value_name = "KEY")]
+    pub(crate) conversation: Option<String>,
+    /// Why: the matter or case reference.
+    #[arg(long)]
+    pub(crate) reason: String,
+}
+
+/// `imtegrity hold list`.
+#[derive(Debug, Args)]
+pub(crate) struct HoldListArgs {
+    #[command(flatten)]
+    pub(crate) archive: ArchiveArg,
+    /// Include released holds.
+    #[arg(long)]
+    pub(crate) all: bool,
+}
+
+/// `imtegrity hold release`.
+#[derive(Debug, Args)]
+pub(crate) struct HoldReleaseArgs {
+    #[command(flatten)]
+    pub(crate) archive: ArchiveArg,
+    /// The hold's number.
+    pub(crate) id: u64,
+}
+
+/// `imtegrity generate`.
+#[derive(Debug, Args)]
+pub(crate) struct GenerateArgs {
+    #[command(flatten)]
+    pub(crate) archive: ArchiveArg,
+    /// How many events.
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) count: u64,
+    /// How many local users.
+    #[arg(long, default_value_t = 200)]
+    pub(crate) users: u32,
+    /// Spread over this many days, ending now.
+    #[arg(long, default_value_t = 30)]
+    pub(crate) days: u32,
+    /// Random seed (the same seed gives the same traffic).
+    #[arg(long, default_value_t = 1)]
+    pub(crate) seed: u64,
 }
 
 /// `imtegrity lab`.
@@ -63,3 +265,8 @@ pub(crate) struct DemoArgs {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub(crate) struct UsageError(pub(crate) String);
+
+/// Verification found the archive tampered with (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("archive verification FAILED: {0}")]
+pub(crate) struct VerifyFailed(pub(crate) String);

@@ -10,9 +10,7 @@ use serde_json::json;
 use crate::cli::DemoArgs;
 use crate::output::emit;
 
-type DemoResult = Result<(), Box<dyn std::error::Error>>;
-
-pub(crate) async fn run(args: DemoArgs, json: bool) -> DemoResult {
+pub(crate) async fn run(args: DemoArgs, json: bool) -> crate::CmdResult {
     let wait = Duration::from_secs(args.step_timeout);
     let lab = LabServer::start(LabConfig::ephemeral()).await?;
     emit(

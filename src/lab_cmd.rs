@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::cli::{LabArgs, UsageError};
 use crate::output::emit;
 
-pub(crate) async fn run(args: LabArgs, json: bool) -> Result<(), Box<dyn std::error::Error>> {
+pub(crate) async fn run(args: LabArgs, json: bool) -> crate::CmdResult {
     let free_port = |ip| SocketAddr::new(ip, 0);
     let accounts = if args.accounts.is_empty() {
         Accounts::AnyPassword

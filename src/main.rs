@@ -1,10 +1,18 @@
 //! The `imtegrity` command line: parses arguments, sets up logging and hands each
 //! subcommand to the crate that does the work. No protocol logic lives here.
 
+mod archive_access;
 mod cli;
 mod demo;
+mod filters;
+mod generate_cmd;
+mod hold_cmd;
 mod lab_cmd;
 mod output;
+mod retention_cmd;
+mod search_cmd;
+mod timespec;
+mod verify_cmd;
 
 use std::process::ExitCode;
 
@@ -12,10 +20,15 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command};
 
+/// What every subcommand returns: errors carry their cause chain to `main`.
+pub(crate) type CmdResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
 /// Exit code for usage and configuration errors (BSD `EX_USAGE`).
 const EX_USAGE: u8 = 64;
 /// Exit code when the work itself failed.
 const EX_FAILURE: u8 = 1;
+/// Exit code of `verify` when the archive was tampered with.
+const EX_TAMPERED: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -36,6 +49,20 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Lab(args) => lab_cmd::run(args, cli.json).await,
             Command::Demo(args) => demo::run(args, cli.json).await,
+            Command::Generate(args) => generate_cmd::run(&args, cli.json).await,
+            // The archive commands do blocking store I/O; keep it off the async workers.
+            command => {
+                let json = cli.json;
+                tokio::task::spawn_blocking(move || match command {
+                    Command::Search(args) => search_cmd::run(&args, json),
+                    Command::Verify(args) => verify_cmd::run(&args, json),
+                    Command::Hold(cmd) => hold_cmd::run(&cmd, json),
+                    Command::Retention(cmd) => retention_cmd::run(&cmd, json),
+                    _ => Ok(()),
+                })
+                .await
+                .unwrap_or_else(|e| Err(e.to_string().into()))
+            }
         }
     });
     match result {
@@ -49,6 +76,8 @@ fn main() -> ExitCode {
             }
             ExitCode::from(if e.is::<cli::UsageError>() {
                 EX_USAGE
+            } else if e.is::<cli::VerifyFailed>() {
+                EX_TAMPERED
             } else {
                 EX_FAILURE
             })

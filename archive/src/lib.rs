@@ -54,6 +54,7 @@ mod record;
 mod retention;
 mod signing;
 mod store;
+pub mod synthetic;
 mod verify;
 mod writer;
 

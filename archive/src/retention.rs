@@ -92,7 +92,10 @@ pub struct RetentionReport {
 impl Archive {
     /// Places a legal hold.
     pub fn hold_add(&self, target: HoldTarget, reason: &str) -> Result<Hold, ArchiveError> {
-        let id = self.store.db.generate_id()? + 1;
+        let id = match self.store.holds.last()? {
+            Some((key, _)) => crate::chain::key_id(&key)? + 1,
+            None => 1,
+        };
         let hold = Hold {
             id,
             target,

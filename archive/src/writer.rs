@@ -78,9 +78,18 @@ fn run(store: &Store, mut rx: mpsc::Receiver<Job>) {
         }
         answer(jobs, &result);
     }
-    // Every handle is gone: sign what we have and leave it on disk.
-    if let Err(e) = store.write_checkpoint(CheckpointReason::Close) {
-        tracing::error!(error = %e, "archive close checkpoint failed");
+    // Every handle is gone: sign what we have and leave it on disk, unless the newest
+    // checkpoint already covers it (read-only sessions add nothing).
+    let head = store.head_lock().id;
+    let covered = store
+        .latest_checkpoint()
+        .ok()
+        .flatten()
+        .is_some_and(|cp| cp.upto_id == head);
+    if !covered {
+        if let Err(e) = store.write_checkpoint(CheckpointReason::Close) {
+            tracing::error!(error = %e, "archive close checkpoint failed");
+        }
     }
 }
 

@@ -1,0 +1,64 @@
+//! `imtegrity hold add|list|release`.
+
+use archive::{Hold, HoldTarget};
+
+use crate::archive_access::ArchiveAccess;
+use crate::cli::{HoldCommand, UsageError};
+use crate::output::emit;
+use crate::timespec;
+
+pub(crate) fn run(command: &HoldCommand, json: bool) -> crate::CmdResult {
+    match command {
+        HoldCommand::Add(args) => {
+            let target = match (&args.user, &args.conversation) {
+                (Some(user), None) => HoldTarget::User(user.clone()),
+                (None, Some(conv)) => HoldTarget::Conversation(conv.clone()),
+                _ => return Err(Box::new(UsageError("give --user or --conversation".into()))),
+            };
+            let access = ArchiveAccess::open(&args.archive.dir(), false)?;
+            let hold = access.hold_add(target, &args.reason)?;
+            emit(
+                json,
+                &format!("placed {}", describe(&hold)),
+                &serde_json::to_value(&hold)?,
+            );
+        }
+        HoldCommand::List(args) => {
+            let access = ArchiveAccess::open(&args.archive.dir(), false)?;
+            let holds = access.holds(args.all)?;
+            if holds.is_empty() && !json {
+                emit(false, "no holds", &serde_json::Value::Null);
+            }
+            for hold in holds {
+                emit(json, &describe(&hold), &serde_json::to_value(&hold)?);
+            }
+        }
+        HoldCommand::Release(args) => {
+            let access = ArchiveAccess::open(&args.archive.dir(), false)?;
+            let hold = access.hold_release(args.id)?;
+            emit(
+                json,
+                &format!("released {}", describe(&hold)),
+                &serde_json::to_value(&hold)?,
+            );
+        }
+    }
+    Ok(())
+}
+
+fn describe(hold: &Hold) -> String {
+    let what = match &hold.target {
+        HoldTarget::User(u) => format!("user {u}"),
+        HoldTarget::Conversation(c) => format!("conversation {c}"),
+    };
+    let state = match hold.released_ns {
+        Some(t) => format!("released {}", timespec::format(t)),
+        None => "active".to_owned(),
+    };
+    format!(
+        "hold {} on {what} ({}), placed {}, {state}",
+        hold.id,
+        hold.reason,
+        timespec::format(hold.created_ns)
+    )
+}

@@ -1,0 +1,44 @@
+//! `imtegrity verify`.
+
+use serde_json::json;
+
+use crate::archive_access::ArchiveAccess;
+use crate::cli::{VerifyArgs, VerifyFailed};
+use crate::output::emit;
+
+pub(crate) fn run(args: &VerifyArgs, json: bool) -> crate::CmdResult {
+    let access = ArchiveAccess::open(&args.archive.dir(), false)?;
+    let report = access.verify(args.public_key.clone())?;
+    let verdict = match (&report.tamper, report.head_matches) {
+        (Some(t), _) => format!("TAMPERED: {t}"),
+        (None, true) => "intact".to_owned(),
+        (None, false) if report.unsigned_tail > 0 => format!(
+            "chain intact, but the last {} records are not yet covered by a signature",
+            report.unsigned_tail
+        ),
+        (None, false) => "the chain does not end at the signed head".to_owned(),
+    };
+    let text = format!(
+        "archive {}: {verdict}\n  records {} (ids {}..{}), {} purged by retention\n  checkpoints {}, signed head at record {}\n  public key {}",
+        args.archive.dir().display(),
+        report.records,
+        report.first_id.unwrap_or(0),
+        report.last_id.unwrap_or(0),
+        report.purged,
+        report.checkpoints,
+        report
+            .signed_head
+            .map_or("none".to_owned(), |h| h.to_string()),
+        report.public_key,
+    );
+    let mut value = serde_json::to_value(&report)?;
+    if let Some(map) = value.as_object_mut() {
+        map.insert("intact".into(), json!(report.is_intact()));
+    }
+    emit(json, &text, &value);
+    if report.is_intact() {
+        Ok(())
+    } else {
+        Err(Box::new(VerifyFailed(verdict)))
+    }
+}
