@@ -18,8 +18,10 @@ impl FilterArgs {
             .as_deref()
             .map(|s| timespec::parse(s, now_ns))
             .transpose()?;
-        if let (Some(s), Some(u)) = (since_ns, until_ns) {
-            if u <= s {
+        if let (Some(s), Some(u)) = (since_ns, until_ns)
+            && u <= s
+        {
+            {
                 return Err(UsageError(format!(
                     "--until ({}) is not after --since ({})",
                     timespec::format(u),

@@ -4,6 +4,7 @@
 mod archive_access;
 mod cli;
 mod demo;
+mod export_cmd;
 mod filters;
 mod generate_cmd;
 mod hold_cmd;
@@ -55,6 +56,7 @@ fn main() -> ExitCode {
                 let json = cli.json;
                 tokio::task::spawn_blocking(move || match command {
                     Command::Search(args) => search_cmd::run(&args, json),
+                    Command::Export(args) => export_cmd::run(&args, json),
                     Command::Verify(args) => verify_cmd::run(&args, json),
                     Command::Hold(cmd) => hold_cmd::run(&cmd, json),
                     Command::Retention(cmd) => retention_cmd::run(&cmd, json),

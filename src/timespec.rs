@@ -15,26 +15,23 @@ pub(crate) fn parse(value: &str, now_ns: i64) -> Result<i64, UsageError> {
             "{value:?} is not a time: use RFC 3339 (2026-11-25T09:00:00Z), a date (2026-11-25) or an age (7d, 12h, 30m, 2w)"
         ))
     };
-    if let Some((number, unit)) = value
-        .char_indices()
-        .last()
-        .map(|(i, c)| (value.get(..i), c))
-    {
-        if let Some(Ok(n)) = number.map(str::parse::<i64>) {
-            let seconds = match unit {
-                's' => 1,
-                'm' => 60,
-                'h' => 3_600,
-                'd' => 86_400,
-                'w' => 7 * 86_400,
-                _ => return Err(bad()),
-            };
-            let ago = n
-                .checked_mul(seconds)
-                .and_then(|s| s.checked_mul(NS_PER_S))
-                .ok_or_else(bad)?;
-            return Ok(now_ns.saturating_sub(ago));
-        }
+    // Split before the last character (a char boundary, whatever the input).
+    let split = value.char_indices().last().map_or(0, |(i, _)| i);
+    let (number, unit) = value.split_at(split);
+    if let Ok(n) = number.parse::<i64>() {
+        let seconds = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3_600,
+            "d" => 86_400,
+            "w" => 7 * 86_400,
+            _ => return Err(bad()),
+        };
+        let ago = n
+            .checked_mul(seconds)
+            .and_then(|s| s.checked_mul(NS_PER_S))
+            .ok_or_else(bad)?;
+        return Ok(now_ns.saturating_sub(ago));
     }
     let parsed = OffsetDateTime::parse(value, &Rfc3339).or_else(|_| {
         Date::parse(

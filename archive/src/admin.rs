@@ -70,7 +70,7 @@ pub enum Request {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Line {
-    Record(Record),
+    Record(Box<Record>),
     Done(serde_json::Value),
     Error(String),
 }
@@ -157,7 +157,7 @@ fn handle(
         Request::Search { query } => {
             let mut n = 0u64;
             for record in archive.search(&query) {
-                if tx.blocking_send(Line::Record(record?)).is_err() {
+                if tx.blocking_send(Line::Record(Box::new(record?))).is_err() {
                     break; // the client went away
                 }
                 n += 1;
@@ -294,7 +294,7 @@ impl Iterator for AnswerLines {
             }
         };
         match serde_json::from_str::<Line>(&line) {
-            Ok(Line::Record(r)) => Some(Ok(r)),
+            Ok(Line::Record(r)) => Some(Ok(*r)),
             Ok(Line::Done(v)) => {
                 self.done = Some(v);
                 None

@@ -42,6 +42,10 @@ pub enum ArchiveError {
         /// What is wrong with it.
         detail: String,
     },
+    /// The store does not match its signatures (changed while the gateway was stopped);
+    /// nothing more is appended or signed until an operator resolves it.
+    #[error("archive integrity check failed, appends refused: {0} (run `imtegrity verify`)")]
+    Integrity(String),
     /// The group commit holding this record failed; the record is not archived.
     #[error("archive commit failed: {0}")]
     CommitFailed(String),

@@ -6,7 +6,9 @@
 //! * **A record is durable once [`Archive::append`] (or [`Archive::append_blocking`]) has
 //!   returned `Ok`.** Appends are batched by one writer thread (group commit): it writes
 //!   every queued record, extends the chain, signs the new head, calls sled's `flush`
-//!   (fsync) and only then answers the appenders. An error means the record is *not*
+//!   and then `fdatasync` on sled's data file (sled's own flush stops at
+//!   `sync_file_range`, which does not survive a power cut), and only then answers the
+//!   appenders. An error means the record is *not*
 //!   archived; the relay then ends the session rather than forward an unrecorded message.
 //! * **Strict mode** (the default for the relay): the caller awaits `append` before it
 //!   forwards the message, so nothing is delivered that is not on disk.
@@ -47,6 +49,7 @@ mod archive;
 mod chain;
 mod clock;
 mod error;
+pub mod export;
 mod index;
 mod options;
 mod query;
@@ -68,7 +71,7 @@ pub use record::{
     Direction, Event, Kind, Protocol, Record, Verdict, conversation_for_pair,
     conversation_for_room, normalize,
 };
-pub use retention::{Hold, HoldTarget, RetentionPolicy, RetentionReport};
+pub use retention::{Hold, HoldTarget, RetentionPolicy, RetentionReport, spawn_retention};
 pub use signing::{ArchiveKey, Checkpoint, CheckpointReason, parse_public_key};
 pub use verify::{Tamper, VerifyReport};
 pub use writer::Receipt;

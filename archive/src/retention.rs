@@ -140,7 +140,7 @@ impl Archive {
     fn put_hold(&self, hold: &Hold) -> Result<(), ArchiveError> {
         let bytes = serde_json::to_vec(hold).map_err(|e| ArchiveError::corrupt("hold", e))?;
         self.store.holds.insert(hold.id.to_be_bytes(), bytes)?;
-        self.store.db.flush()?;
+        self.store.durable_flush()?;
         Ok(())
     }
 
@@ -212,14 +212,14 @@ impl Archive {
                 anchors,
             },
         )?;
-        self.store.db.flush()?;
+        self.store.durable_flush()?;
         let mut batch = sled::Batch::default();
         for id in &doomed {
             batch.remove(&id_key(*id)[..]);
         }
         self.store.records.apply_batch(batch)?;
         self.store.indexes.apply(&keys, true)?;
-        self.store.db.flush()?;
+        self.store.durable_flush()?;
         report.purged = doomed.len() as u64;
         report.checkpoint = Some(cp.seq);
         tracing::info!(
@@ -243,4 +243,35 @@ fn ranges(ids: &BTreeSet<u64>) -> Vec<(u64, u64)> {
         }
     }
     out
+}
+
+/// Applies `policy` every `every` (first run at once) until the returned task is aborted or
+/// the runtime stops. Each run logs what it purged; a failed run is logged and retried at
+/// the next tick, never fatal to the gateway.
+pub fn spawn_retention(
+    archive: Archive,
+    policy: RetentionPolicy,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let (a, p) = (archive.clone(), policy.clone());
+            match tokio::task::spawn_blocking(move || a.apply_retention(&p, now_ns(), false)).await
+            {
+                Ok(Ok(report)) if report.purged > 0 => {
+                    tracing::info!(purged = report.purged, held = report.held, "retention run");
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "retention run failed; retrying next time")
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "retention task panicked; retrying next time")
+                }
+            }
+        }
+    })
 }

@@ -38,6 +38,10 @@ pub(crate) struct Store {
     pub(crate) node: String,
     pub(crate) options: ArchiveOptions,
     head: Mutex<Head>,
+    refused: Mutex<Option<String>>,
+    /// sled's data file. sled's `flush` ends in `sync_file_range`, which neither flushes the
+    /// disk's write cache nor the file's metadata, so we `fdatasync` this file ourselves.
+    data_file: std::fs::File,
 }
 
 impl Store {
@@ -89,6 +93,13 @@ impl Store {
                 id: 0,
                 hash: GENESIS,
             }),
+            refused: Mutex::new(None),
+            data_file: std::fs::File::open(dir.join("db").join("db")).map_err(|source| {
+                ArchiveError::File {
+                    path: dir.join("db").join("db"),
+                    source,
+                }
+            })?,
         };
         let head = store.read_head()?;
         *store.head_lock() = head;
@@ -102,7 +113,26 @@ impl Store {
 
     /// The chain head as stored: the last record's id and hash.
     fn read_head(&self) -> Result<Head, ArchiveError> {
+        let signed = self.signed_head()?;
         match self.records.last()? {
+            // Retention may have purged the head record: the chain continues from the
+            // signed head, as the purge checkpoint's anchor says.
+            Some((key, _))
+                if signed
+                    .as_ref()
+                    .is_some_and(|h| h.upto_id > key_id(&key).unwrap_or(0)) =>
+            {
+                Ok(signed.map_or(
+                    Head {
+                        id: 0,
+                        hash: GENESIS,
+                    },
+                    |h| Head {
+                        id: h.upto_id,
+                        hash: h.head,
+                    },
+                ))
+            }
             Some((key, bytes)) => Ok(Head {
                 id: key_id(&key)?,
                 hash: hash(&bytes),
@@ -143,22 +173,107 @@ impl Store {
                 "archive: re-indexed records after an unclean stop"
             );
         }
-        let signed = self.signed_head()?.map_or(0, |h| h.upto_id);
-        if signed < head.id {
-            tracing::warn!(
-                from = signed + 1,
-                to = head.id,
-                "archive: records past the last signed head (written, never acknowledged); adopting them"
-            );
-            self.sign_head(head.id, head.hash, now_ns())?;
-            self.write_checkpoint_locked(
-                head,
-                CheckpointReason::Recovered {
-                    from: signed + 1,
-                    to: head.id,
-                },
-            )?;
-            self.db.flush()?;
+        if let Some(problem) = self.adopt_tail(head)? {
+            tracing::error!(%problem, "archive: integrity check at open failed; appends refused until this is resolved");
+            *self.refused.lock().unwrap_or_else(PoisonError::into_inner) = Some(problem);
+        }
+        Ok(())
+    }
+
+    /// Records past the last signed head are adopted (signed, with a `Recovered`
+    /// checkpoint) only when they are what a crash leaves: at most one batch, chained from
+    /// the signed head. Anything else means the store was changed behind the gateway's back;
+    /// signing it would launder the change, so the problem is returned instead.
+    fn adopt_tail(&self, head: Head) -> Result<Option<String>, ArchiveError> {
+        let signed = self.signed_head()?;
+        let (base_id, base_hash) = match &signed {
+            Some(h) => (h.upto_id, h.head),
+            None if self.checkpoints.is_empty() => (0, GENESIS),
+            None => {
+                return Ok(Some(
+                    "checkpoints exist but the signed head is missing".into(),
+                ));
+            }
+        };
+        if head.id == base_id {
+            return Ok((head.hash != base_hash)
+                .then(|| format!("record {} does not match the signed head", head.id)));
+        }
+        if head.id < base_id {
+            // The head record was purged by retention (or deleted: verify will say which).
+            return Ok(None);
+        }
+        let tail = head.id - base_id;
+        if tail > self.options.max_batch as u64 {
+            return Ok(Some(format!(
+                "{tail} records past the signed head (record {base_id}); a crash leaves at most one batch ({})",
+                self.options.max_batch
+            )));
+        }
+        let mut expect = base_hash;
+        for (n, item) in self
+            .records
+            .range((base_id + 1).to_be_bytes()..)
+            .enumerate()
+        {
+            let (k, v) = item?;
+            let id = key_id(&k)?;
+            let stored = Stored::decode(&v)?;
+            if id != base_id + 1 + n as u64 || stored.id != id || stored.prev != expect {
+                return Ok(Some(format!(
+                    "unsigned record {id} does not chain from the signed head"
+                )));
+            }
+            expect = hash(&v);
+        }
+        tracing::warn!(
+            from = base_id + 1,
+            to = head.id,
+            "archive: records past the last signed head (written, never acknowledged); adopting them"
+        );
+        self.sign_head(head.id, head.hash, now_ns())?;
+        self.write_checkpoint_locked(
+            head,
+            CheckpointReason::Recovered {
+                from: base_id + 1,
+                to: head.id,
+            },
+        )?;
+        self.durable_flush()?;
+        Ok(None)
+    }
+
+    /// Why appends are refused, if the open-time integrity check failed.
+    pub(crate) fn refused(&self) -> Option<String> {
+        self.refused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The durability point: sled writes out its buffers, then the data file is
+    /// `fdatasync`ed, so what was written survives a power cut, not only a process crash.
+    pub(crate) fn durable_flush(&self) -> Result<(), ArchiveError> {
+        self.db.flush()?;
+        let file_err = |path: PathBuf| move |source| ArchiveError::File { path, source };
+        self.data_file
+            .sync_data()
+            .map_err(file_err(self.dir.join("db").join("db")))?;
+        // Values too large for a log segment (~128 KiB) go to their own files under
+        // `blobs/`, which sled writes without syncing. Rare for IM text; sync any there are.
+        let blobs = self.dir.join("db").join("blobs");
+        let mut any = false;
+        for entry in std::fs::read_dir(&blobs).map_err(file_err(blobs.clone()))? {
+            let path = entry.map_err(file_err(blobs.clone()))?.path();
+            std::fs::File::open(&path)
+                .and_then(|f| f.sync_data())
+                .map_err(file_err(path))?;
+            any = true;
+        }
+        if any {
+            std::fs::File::open(&blobs)
+                .and_then(|d| d.sync_all())
+                .map_err(file_err(blobs))?;
         }
         Ok(())
     }
@@ -190,7 +305,7 @@ impl Store {
     ) -> Result<Checkpoint, ArchiveError> {
         let head = *self.head_lock();
         let cp = self.write_checkpoint_locked(head, reason)?;
-        self.db.flush()?;
+        self.durable_flush()?;
         Ok(cp)
     }
 

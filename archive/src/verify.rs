@@ -50,6 +50,13 @@ pub enum Tamper {
         /// Earlier checkpoints still match up to this id, so the change is after it.
         after: u64,
     },
+    /// A permanent checkpoint is missing from the log (they are numbered 1, 2, 3...).
+    CheckpointMissing {
+        /// The missing sequence number.
+        seq: u64,
+    },
+    /// Checkpoints exist but the signed head was removed.
+    SignedHeadMissing,
     /// A checkpoint (or the signed head) does not carry a valid signature for the key.
     BadSignature {
         /// Checkpoint sequence number (0 = the signed head).
@@ -80,6 +87,10 @@ impl std::fmt::Display for Tamper {
                  matches; the change is in records {}..={upto}",
                 after + 1
             ),
+            Self::CheckpointMissing { seq } => {
+                write!(f, "checkpoint {seq} was removed from the log")
+            }
+            Self::SignedHeadMissing => f.write_str("the signed head was removed"),
             Self::BadSignature { checkpoint: 0 } => {
                 f.write_str("the signed head's signature is invalid")
             }
@@ -113,6 +124,9 @@ pub struct VerifyReport {
     pub purged: u64,
     /// The public key the signatures were checked against (hex).
     pub public_key: String,
+    /// Id ranges adopted on open after a crash (written, never acknowledged), as recorded
+    /// in `Recovered` checkpoints: an auditor should know about them.
+    pub recovered: Vec<(u64, u64)>,
 }
 
 impl VerifyReport {
@@ -152,7 +166,26 @@ impl Archive {
             unsigned_tail: 0,
             purged: 0,
             public_key: hex(public.as_bytes()),
+            recovered: checkpoints
+                .iter()
+                .filter_map(|cp| match cp.reason {
+                    CheckpointReason::Recovered { from, to } => Some((from, to)),
+                    _ => None,
+                })
+                .collect(),
         };
+        if let Some(seq) = (1..)
+            .zip(&checkpoints)
+            .find(|(n, cp)| cp.seq != *n)
+            .map(|(n, _)| n)
+        {
+            report.tamper = Some(Tamper::CheckpointMissing { seq });
+            return Ok(report);
+        }
+        if signed_head.is_none() && !checkpoints.is_empty() {
+            report.tamper = Some(Tamper::SignedHeadMissing);
+            return Ok(report);
+        }
         if let Some(bad) = checkpoints
             .iter()
             .chain(signed_head.as_ref())
@@ -240,7 +273,16 @@ impl Archive {
                     .as_ref()
                     .and_then(|n| Stored::decode(&n.bytes).ok())
                     .is_some_and(|n| n.prev == this_hash);
-                let edited = if next_links_to_us || next.is_none() {
+                // The last record has no successor to vouch for it, but a signature may.
+                let signed_as_is = want
+                    .get(&entry.key)
+                    .map(|(_, h)| h)
+                    .or(signed_head
+                        .as_ref()
+                        .filter(|h| h.upto_id == entry.key)
+                        .map(|h| &h.head))
+                    .is_none_or(|h| *h == this_hash);
+                let edited = if next_links_to_us || (next.is_none() && signed_as_is) {
                     // We are consistent with our successor: our predecessor changed.
                     entry
                         .key
@@ -253,7 +295,18 @@ impl Archive {
                 return Ok(report);
             }
             if let Some((seq, head)) = want.get(&entry.key) {
-                if *head != this_hash {
+                // If the very next record does not link to this one, the chain breaks right
+                // here and the next step names the edit, insertion or reordering. Only a
+                // chain that still links on past a mismatching checkpoint was rewritten.
+                let breaks_after = || {
+                    next.as_ref().is_some_and(|n| {
+                        n.key == entry.key + 1
+                            && Stored::decode(&n.bytes).is_ok_and(|n| n.prev != this_hash)
+                    })
+                };
+                if *head == this_hash {
+                    last_good_checkpoint = entry.key;
+                } else if !breaks_after() {
                     report.tamper = Some(Tamper::Rewritten {
                         checkpoint: *seq,
                         upto: entry.key,
@@ -261,7 +314,6 @@ impl Archive {
                     });
                     return Ok(report);
                 }
-                last_good_checkpoint = entry.key;
             }
             previous_prev = stored.prev;
             expected_prev = this_hash;

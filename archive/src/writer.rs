@@ -86,16 +86,20 @@ fn run(store: &Store, mut rx: mpsc::Receiver<Job>) {
         .ok()
         .flatten()
         .is_some_and(|cp| cp.upto_id == head);
-    if !covered {
-        if let Err(e) = store.write_checkpoint(CheckpointReason::Close) {
-            tracing::error!(error = %e, "archive close checkpoint failed");
-        }
+    if !covered
+        && store.refused().is_none()
+        && let Err(e) = store.write_checkpoint(CheckpointReason::Close)
+    {
+        tracing::error!(error = %e, "archive close checkpoint failed");
     }
 }
 
 /// Writes the batch's records and index entries, signs the new head and flushes. The ids
 /// are filled into the jobs' receipts by `answer`.
 fn commit(store: &Store, jobs: &mut [Job]) -> Result<Vec<u64>, ArchiveError> {
+    if let Some(problem) = store.refused() {
+        return Err(ArchiveError::Integrity(problem));
+    }
     let mut head = store.head_lock();
     let mut records = sled::Batch::default();
     let mut keys = Vec::new();
@@ -127,7 +131,7 @@ fn commit(store: &Store, jobs: &mut [Job]) -> Result<Vec<u64>, ArchiveError> {
         store.sign_head(id, prev, now_ns())?;
     }
     // The durability point: nothing is acknowledged before this returns.
-    store.db.flush()?;
+    store.durable_flush()?;
     head.id = id;
     head.hash = prev;
     Ok(ids)
@@ -145,7 +149,7 @@ fn answer(jobs: Vec<Job>, result: &Result<Vec<u64>, ArchiveError>) {
                 let outcome = match ids.as_mut().and_then(Iterator::next) {
                     Some(&id) => Ok(Receipt { id, batch }),
                     None => Err(match result {
-                        Err(e) => ArchiveError::CommitFailed(e.to_string()),
+                        Err(e) => for_appender(e),
                         Ok(_) => ArchiveError::WriterGone,
                     }),
                 };
@@ -156,9 +160,18 @@ fn answer(jobs: Vec<Job>, result: &Result<Vec<u64>, ArchiveError>) {
             Job::Barrier(done) => {
                 let _ = done.send(match result {
                     Ok(_) => Ok(()),
-                    Err(e) => Err(ArchiveError::CommitFailed(e.to_string())),
+                    Err(e) => Err(for_appender(e)),
                 });
             }
         }
+    }
+}
+
+/// The error each appender of a failed batch gets: integrity refusals keep their kind so the
+/// relay can tell "the archive refuses" from "the disk failed".
+fn for_appender(e: &ArchiveError) -> ArchiveError {
+    match e {
+        ArchiveError::Integrity(problem) => ArchiveError::Integrity(problem.clone()),
+        other => ArchiveError::CommitFailed(other.to_string()),
     }
 }

@@ -214,3 +214,29 @@ fn a_second_open_is_refused_as_locked() {
         other => panic!("expected Locked, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_background_retention_task_purges_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = open(dir.path());
+    let now = archive::now_ns();
+    a.append(im(now - 10 * DAY, "alice", "bob", "old"))
+        .await
+        .unwrap();
+    a.append(im(now, "alice", "bob", "new")).await.unwrap();
+    let policy = RetentionPolicy {
+        default_days: Some(5),
+        ..RetentionPolicy::default()
+    };
+    let task = archive::spawn_retention(a.clone(), policy, std::time::Duration::from_millis(50));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while a.len() != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "retention task never purged"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    task.abort();
+    assert!(a.verify().unwrap().is_intact());
+}

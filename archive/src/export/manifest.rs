@@ -246,7 +246,7 @@ mod tests {
             entry.sha256,
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
-        assert_eq!(std::fs::read(dir.path().join("a.txt")).unwrap(), b"abc");
+        assert_eq!(fs::read(dir.path().join("a.txt")).unwrap(), b"abc");
         let again = HashedFile::create(dir.path(), "a.txt");
         assert_eq!(
             again.err().map(|e| e.kind()),

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use crate::clock::now_ns;
 use crate::error::ArchiveError;
 use crate::query::Query;
-use crate::record::Record;
+use crate::record::{Record, Verdict};
 
 mod csv;
 mod eml;
@@ -108,7 +108,7 @@ pub fn export<I: Iterator<Item = Result<Record, ArchiveError>>>(
     prepare_dir(dir)?;
     let mut sink: Box<dyn Sink> = match options.format {
         Format::Jsonl => Box::new(jsonl::JsonlSink::create(dir)?),
-        Format::Csv => Box::new(self::csv::CsvSink::create(dir)?),
+        Format::Csv => Box::new(csv::CsvSink::create(dir)?),
         Format::Eml => Box::new(eml::EmlSink::new(dir, &options.node)),
     };
     let mut ids = manifest::IdRanges::default();
@@ -118,11 +118,11 @@ pub fn export<I: Iterator<Item = Result<Record, ArchiveError>>>(
         sink.record(&record)?;
         ids.push(record.id);
         count += 1;
-        if count % PROGRESS_EVERY == 0 {
+        if count.is_multiple_of(PROGRESS_EVERY) {
             progress(count);
         }
     }
-    if count % PROGRESS_EVERY != 0 {
+    if !count.is_multiple_of(PROGRESS_EVERY) {
         progress(count);
     }
     let files = sink.finish()?;
@@ -172,6 +172,18 @@ fn prepare_dir(dir: &Path) -> Result<(), ArchiveError> {
             }
         }
         Err(e) => Err(manifest::file_error(dir, e)),
+    }
+}
+
+/// A verdict as one word, with the rule after a colon: `allowed`, `blocked:RULE`,
+/// `masked:RULE`, `alerted:RULE`, `passive`.
+pub(crate) fn verdict_label(verdict: &Verdict) -> String {
+    match verdict {
+        Verdict::Allowed => "allowed".into(),
+        Verdict::Blocked(rule) => format!("blocked:{rule}"),
+        Verdict::Masked(rule) => format!("masked:{rule}"),
+        Verdict::Alerted(rule) => format!("alerted:{rule}"),
+        Verdict::Passive => "passive".into(),
     }
 }
 
@@ -261,7 +273,12 @@ pub(crate) mod tests {
             assert_eq!(f.to_string().parse::<Format>().unwrap(), f);
         }
         assert_eq!("JSONL".parse::<Format>().unwrap(), Format::Jsonl);
-        assert!("pdf".parse::<Format>().unwrap_err().contains("jsonl, csv, eml"));
+        assert!(
+            "pdf"
+                .parse::<Format>()
+                .unwrap_err()
+                .contains("jsonl, csv, eml")
+        );
     }
 
     #[test]

@@ -1,0 +1,330 @@
+//! The archive commands from the CLI: generate, search, export, verify, hold, retention;
+//! both with the store opened directly and through a running owner's admin socket.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn imtegrity(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_imtegrity"))
+        .args(args)
+        .output()
+        .expect("run imtegrity")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = imtegrity(args);
+    assert!(
+        out.status.success(),
+        "imtegrity {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn generate(dir: &Path, count: u64) {
+    let d = dir.to_str().unwrap();
+    ok(&[
+        "generate",
+        "--archive",
+        d,
+        "--count",
+        &count.to_string(),
+        "--users",
+        "12",
+        "--days",
+        "20",
+        "--seed",
+        "7",
+    ]);
+}
+
+fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn search_filters_and_json_fields() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a");
+    generate(&dir, 2000);
+    let d = dir.to_str().unwrap();
+    let all = json_lines(&ok(&["--json", "search", "--archive", d]));
+    assert_eq!(all.len(), 2000);
+    let alice = json_lines(&ok(&[
+        "--json",
+        "search",
+        "--archive",
+        d,
+        "--user",
+        "ALICE",
+    ]));
+    assert!(!alice.is_empty());
+    for r in &alice {
+        let names: Vec<String> = std::iter::once(&r["sender"])
+            .chain(r["recipients"].as_array().unwrap())
+            .chain(std::iter::once(&r["local_user"]))
+            .map(|v| v.as_str().unwrap().to_lowercase())
+            .collect();
+        assert!(names.contains(&"alice".to_owned()), "{r}");
+        for field in [
+            "id",
+            "time",
+            "time_ns",
+            "protocol",
+            "kind",
+            "conversation",
+            "text",
+            "raw",
+            "verdict",
+            "node",
+        ] {
+            assert!(r.get(field).is_some(), "missing {field}: {r}");
+        }
+    }
+    // Times are ascending, and --since cuts.
+    let times: Vec<i64> = alice
+        .iter()
+        .map(|r| r["time_ns"].as_i64().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]));
+    let recent = json_lines(&ok(&[
+        "--json",
+        "search",
+        "--archive",
+        d,
+        "--user",
+        "alice",
+        "--since",
+        "5d",
+    ]));
+    assert!(recent.len() < alice.len() && !recent.is_empty());
+    let room = json_lines(&ok(&[
+        "--json",
+        "search",
+        "--archive",
+        d,
+        "--room",
+        "Compliance",
+        "--kind",
+        "chat_message",
+    ]));
+    assert!(
+        room.iter()
+            .all(|r| r["room"] == "compliance" && r["kind"] == "chat_message")
+    );
+    let text = json_lines(&ok(&[
+        "--json",
+        "search",
+        "--archive",
+        d,
+        "--text",
+        "MERGER",
+    ]));
+    assert!(
+        text.iter()
+            .all(|r| r["text"].as_str().unwrap().contains("merger"))
+    );
+    let transcript = ok(&["search", "--archive", d, "--user", "alice", "--limit", "5"]);
+    assert!(
+        transcript.contains("=== ") && transcript.contains("5 records in"),
+        "{transcript}"
+    );
+    // Bad input is a usage error, not a crash.
+    let out = imtegrity(&["search", "--archive", d, "--since", "yesterday"]);
+    assert_eq!(out.status.code(), Some(64));
+    let out = imtegrity(&[
+        "search",
+        "--archive",
+        tmp.path().join("none").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("holds no archive"));
+}
+
+#[test]
+fn verify_hold_and_retention() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a");
+    generate(&dir, 1500);
+    let d = dir.to_str().unwrap();
+    let report = json_lines(&ok(&["--json", "verify", "--archive", d]));
+    assert_eq!(report[0]["intact"], true);
+    assert_eq!(report[0]["records"], 1500);
+    let key = report[0]["public_key"].as_str().unwrap().to_owned();
+    ok(&["verify", "--archive", d, "--public-key", &key]);
+    let wrong = "11".repeat(32);
+    let out = imtegrity(&["verify", "--archive", d, "--public-key", &wrong]);
+    assert_ne!(out.status.code(), Some(0));
+
+    let hold = json_lines(&ok(&[
+        "--json",
+        "hold",
+        "add",
+        "--archive",
+        d,
+        "--user",
+        "bob",
+        "--reason",
+        "matter 7",
+    ]));
+    assert_eq!(hold[0]["id"], 1);
+    let dry = json_lines(&ok(&[
+        "--json",
+        "retention",
+        "apply",
+        "--archive",
+        d,
+        "--days",
+        "10",
+        "--dry-run",
+    ]));
+    let (expired, held) = (
+        dry[0]["expired"].as_u64().unwrap(),
+        dry[0]["held"].as_u64().unwrap(),
+    );
+    assert!(expired > 0 && held > 0 && held < expired, "{dry:?}");
+    let done = json_lines(&ok(&[
+        "--json",
+        "retention",
+        "apply",
+        "--archive",
+        d,
+        "--days",
+        "10",
+    ]));
+    assert_eq!(done[0]["purged"].as_u64().unwrap(), expired - held);
+    let after = json_lines(&ok(&["--json", "verify", "--archive", d]));
+    assert_eq!(after[0]["intact"], true, "{after:?}");
+    assert_eq!(after[0]["purged"].as_u64().unwrap(), expired - held);
+    // Bob's old records survived.
+    let bob = json_lines(&ok(&[
+        "--json",
+        "search",
+        "--archive",
+        d,
+        "--user",
+        "bob",
+        "--until",
+        "10d",
+    ]));
+    assert_eq!(bob.len() as u64, held);
+    let released = json_lines(&ok(&["--json", "hold", "release", "--archive", d, "1"]));
+    assert!(released[0]["released_ns"].is_i64());
+    let out = imtegrity(&["retention", "apply", "--archive", d]);
+    assert_eq!(out.status.code(), Some(64), "no policy is a usage error");
+}
+
+#[test]
+fn export_formats_write_a_manifest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a");
+    generate(&dir, 800);
+    let d = dir.to_str().unwrap();
+    for format in ["jsonl", "csv", "eml"] {
+        let out = tmp.path().join(format!("out-{format}"));
+        let o = out.to_str().unwrap();
+        let res = json_lines(&ok(&[
+            "--json",
+            "export",
+            "--archive",
+            d,
+            "--user",
+            "alice",
+            "--format",
+            format,
+            "--out",
+            o,
+        ]));
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+        assert_eq!(res[0]["manifest"]["count"], manifest["count"]);
+        assert!(manifest["count"].as_u64().unwrap() > 0);
+        for f in manifest["files"].as_array().unwrap() {
+            assert!(out.join(f["name"].as_str().unwrap()).exists(), "{f}");
+        }
+        // Refuses to overwrite.
+        let again = imtegrity(&["export", "--archive", d, "--format", format, "--out", o]);
+        assert_ne!(again.status.code(), Some(0));
+    }
+    let bad = imtegrity(&[
+        "export",
+        "--archive",
+        d,
+        "--format",
+        "pdf",
+        "--out",
+        tmp.path().join("x").to_str().unwrap(),
+    ]);
+    assert_eq!(bad.status.code(), Some(64));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_work_through_the_owners_admin_socket() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a");
+    generate(&dir, 300);
+    // This test process becomes the owner, as a running gateway would be.
+    let owner = archive::Archive::open(&dir, archive::ArchiveOptions::default()).unwrap();
+    let listener = archive::admin::bind(&dir).unwrap();
+    let server = tokio::spawn(archive::admin::serve(owner.clone(), listener));
+    let d = dir.to_str().unwrap().to_owned();
+    let run = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            ok(&args)
+        })
+    };
+    let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+    let all = json_lines(
+        &run(s(&["--json", "search", "--archive", &d]))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(all.len(), 300);
+    // A record appended by the owner is visible to the CLI at once.
+    let mut e = archive::synthetic::Synthetic::new(9, 3, 1, archive::now_ns()).event(0, 1);
+    e.text = "appended while the gateway runs".into();
+    owner.append(e).await.unwrap();
+    let found = json_lines(
+        &run(s(&[
+            "--json",
+            "search",
+            "--archive",
+            &d,
+            "--text",
+            "while the gateway",
+        ]))
+        .await
+        .unwrap(),
+    );
+    assert_eq!(found.len(), 1);
+    let report = json_lines(
+        &run(s(&["--json", "verify", "--archive", &d]))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(report[0]["intact"], true);
+    assert_eq!(report[0]["records"], 301);
+    let hold = json_lines(
+        &run(s(&[
+            "--json",
+            "hold",
+            "add",
+            "--archive",
+            &d,
+            "--conversation",
+            "aim:alice|bob",
+            "--reason",
+            "r",
+        ]))
+        .await
+        .unwrap(),
+    );
+    assert_eq!(hold[0]["target"]["type"], "conversation");
+    assert_eq!(owner.holds(false).unwrap().len(), 1);
+    server.abort();
+}
