@@ -1,6 +1,7 @@
 //! `imtegrity search`: a transcript per conversation, like a chat log, or JSON lines.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 
 use archive::{Kind, Record, Verdict};
 use serde_json::json;
@@ -15,10 +16,13 @@ pub(crate) fn run(args: &SearchArgs, json: bool) -> crate::CmdResult {
     let access = ArchiveAccess::open(&args.archive.dir(), false)?;
     let records = access.search(&query)?;
     if json {
+        let mut out = std::io::stdout().lock();
         let mut n = 0u64;
         for record in records {
-            let record = record?;
-            emit(true, "", &record_json(&record));
+            let line = archive::export::json_line(&record?)?;
+            if writeln!(out, "{line}").is_err() {
+                break; // stdout closed (e.g. piped into head): stop quietly
+            }
             n += 1;
         }
         tracing::info!(records = n, "search done");
@@ -53,15 +57,6 @@ pub(crate) fn run(args: &SearchArgs, json: bool) -> crate::CmdResult {
         &json!({}),
     );
     Ok(())
-}
-
-/// The JSON form of a record: the archive's field names plus `time` in RFC 3339.
-pub(crate) fn record_json(record: &Record) -> serde_json::Value {
-    let mut value = serde_json::to_value(record).unwrap_or_default();
-    if let Some(map) = value.as_object_mut() {
-        map.insert("time".into(), json!(timespec::format(record.event.time_ns)));
-    }
-    value
 }
 
 fn print_conversation(key: &str, records: &[Record]) {

@@ -83,6 +83,12 @@ impl<'a> Line<'a> {
     }
 }
 
+/// One record as a JSON line (no newline): the form `search --json` prints and the jsonl
+/// export writes, so the two never drift apart.
+pub fn json_line(record: &Record) -> Result<String, ArchiveError> {
+    serde_json::to_string(&Line::of(record)).map_err(|e| ArchiveError::corrupt("record", e))
+}
+
 pub(crate) struct JsonlSink {
     file: HashedFile,
     records: u64,

@@ -25,6 +25,7 @@ mod eml;
 mod jsonl;
 mod manifest;
 
+pub use jsonl::json_line;
 pub use manifest::{MANIFEST_FILE, Manifest, ManifestFile};
 
 /// How often [`export`] reports progress, in records.
