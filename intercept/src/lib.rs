@@ -1,6 +1,25 @@
-//! The OSCAR relay: client-facing listeners, per-session relaying to the real servers,
-//! rewriting of every server address handed to the client, and capture events for the archive.
+//! The OSCAR relay: client-facing listeners, one session per connection relayed to the real
+//! servers, rewriting of every server address handed to the client (so follow-on
+//! connections come back through the gateway), cookie routing, and capture of every message
+//! into the archive.
 //!
-//! Filled in by step 3 (issue 4); today this crate is an empty, documented member of the
-//! workspace so that the dependency graph in ARCHITECTURE.md already holds.
+//! The caller binds the listeners and passes them in with a shutdown token (`serve`); this
+//! crate never reads the environment or configuration files.
 #![forbid(unsafe_code)]
+
+mod capture;
+mod config;
+mod cookies;
+mod error;
+mod listener;
+mod relay;
+mod rewrite;
+mod session;
+mod upstream;
+
+pub use config::{CaptureMode, RelayConfig};
+pub use cookies::{CookieRoutes, Route};
+pub use error::{SessionError, Side};
+pub use listener::serve;
+pub use relay::{Relay, RelayStats};
+pub use session::run_session;

@@ -263,7 +263,7 @@ impl IcbmContent {
 }
 
 /// The fragment list of a channel-1 message (TLV 0x0002).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TextMessage {
     /// The features fragment (0x05), e.g. `01 01 01 02` from AIM clients.
     pub features: Bytes,

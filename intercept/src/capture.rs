@@ -1,0 +1,192 @@
+//! Turning relayed messages into archive events. Pure: the session decides *whether* to
+//! record (de-duplication, local users); this module decides *what* the record says.
+
+use archive::{
+    Direction, Event, Kind, Protocol, Verdict, conversation_for_pair, conversation_for_room,
+};
+use oscar::message::icbm::{
+    CAP_DIRECT_IM, CAP_SEND_FILE, IcqMessage, Rendezvous, RendezvousKind, TextMessage,
+};
+use oscar::{Charset, MessageText};
+
+/// Who a session captures for.
+pub(crate) struct Capturer<'a> {
+    /// The local user's screen name as seen.
+    pub(crate) local_user: &'a str,
+    /// The client's address.
+    pub(crate) client_addr: String,
+    /// The gateway node.
+    pub(crate) node: &'a str,
+}
+
+fn charset_name(c: Charset) -> String {
+    match c {
+        Charset::ASCII => "ascii".into(),
+        Charset::UCS2BE => "ucs-2be".into(),
+        Charset::LATIN1 => "iso-8859-1".into(),
+        Charset(other) => format!("{other:#06x}"),
+    }
+}
+
+impl Capturer<'_> {
+    /// AIM, or ICQ when the local user is a numeric UIN.
+    pub(crate) fn protocol(&self) -> Protocol {
+        if !self.local_user.is_empty() && self.local_user.bytes().all(|b| b.is_ascii_digit()) {
+            Protocol::Icq
+        } else {
+            Protocol::Aim
+        }
+    }
+
+    fn base(
+        &self,
+        kind: Kind,
+        conversation: String,
+        sender: &str,
+        recipients: Vec<String>,
+        direction: Direction,
+        time_ns: i64,
+    ) -> Event {
+        Event {
+            time_ns,
+            protocol: self.protocol(),
+            kind,
+            conversation,
+            sender: sender.to_owned(),
+            recipients,
+            direction,
+            local_user: self.local_user.to_owned(),
+            room: None,
+            client_addr: Some(self.client_addr.clone()),
+            node: self.node.to_owned(),
+            text: String::new(),
+            raw: String::new(),
+            charset: None,
+            verdict: Verdict::Allowed,
+            detail: None,
+        }
+    }
+
+    /// A one-to-one text IM.
+    pub(crate) fn im(
+        &self,
+        sender: &str,
+        recipient: &str,
+        text: &TextMessage,
+        direction: Direction,
+        time_ns: i64,
+    ) -> Event {
+        let mut e = self.base(
+            Kind::Im,
+            conversation_for_pair(self.protocol(), sender, recipient),
+            sender,
+            vec![recipient.to_owned()],
+            direction,
+            time_ns,
+        );
+        e.text = text.plain();
+        e.raw = text.html();
+        e.charset = text.parts.first().map(|p| charset_name(p.charset));
+        if text.auto_response {
+            e.detail = Some("auto-response".into());
+        }
+        e
+    }
+
+    /// An old-style ICQ (channel 4) message.
+    pub(crate) fn icq(
+        &self,
+        sender: &str,
+        recipient: &str,
+        msg: &IcqMessage,
+        direction: Direction,
+        time_ns: i64,
+    ) -> Event {
+        let text = msg.decoded_text();
+        let mut e = self.base(
+            Kind::Im,
+            conversation_for_pair(Protocol::Icq, sender, recipient),
+            sender,
+            vec![recipient.to_owned()],
+            direction,
+            time_ns,
+        );
+        e.protocol = Protocol::Icq;
+        e.text = text.plain;
+        e.raw = text.html;
+        e.detail = Some(format!("ICQ channel 4, type {:#04x}", msg.message_type));
+        e
+    }
+
+    /// A rendezvous proposal worth a record: a file offer or a direct-IM request (which
+    /// would carry later messages around the gateway).
+    pub(crate) fn rendezvous(
+        &self,
+        sender: &str,
+        recipient: &str,
+        rdv: &Rendezvous,
+        direction: Direction,
+        time_ns: i64,
+    ) -> Option<Event> {
+        if rdv.kind != RendezvousKind::PROPOSE {
+            return None;
+        }
+        let conversation = conversation_for_pair(self.protocol(), sender, recipient);
+        let recipients = vec![recipient.to_owned()];
+        if rdv.capability == CAP_SEND_FILE {
+            let mut e = self.base(
+                Kind::FileOffer,
+                conversation,
+                sender,
+                recipients,
+                direction,
+                time_ns,
+            );
+            e.detail = Some(match rdv.file_offer() {
+                Some((name, size)) => format!("file {name}, {size} bytes"),
+                None => "file transfer".into(),
+            });
+            Some(e)
+        } else if rdv.capability == CAP_DIRECT_IM {
+            let mut e = self.base(
+                Kind::DirectImOffer,
+                conversation,
+                sender,
+                recipients,
+                direction,
+                time_ns,
+            );
+            e.detail = Some("direct IM requested: messages in it would bypass the gateway".into());
+            Some(e)
+        } else {
+            None
+        }
+    }
+
+    /// A chat room event: message, join or leave.
+    pub(crate) fn chat(
+        &self,
+        kind: Kind,
+        room: &str,
+        sender: &str,
+        text: Option<&MessageText>,
+        direction: Direction,
+        time_ns: i64,
+    ) -> Event {
+        let mut e = self.base(
+            kind,
+            conversation_for_room(self.protocol(), room),
+            sender,
+            Vec::new(),
+            direction,
+            time_ns,
+        );
+        e.room = Some(room.to_owned());
+        if let Some(t) = text {
+            e.text = t.plain.clone();
+            e.raw = t.html.clone();
+            e.charset = Some(charset_name(t.charset));
+        }
+        e
+    }
+}

@@ -1,0 +1,58 @@
+//! The relay's runtime settings, already parsed and checked by the caller.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// How strictly messages wait for the archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaptureMode {
+    /// Forward a message only after its record is durable; end the session if it cannot be.
+    Strict,
+    /// Forward at once; the record is durable within the archive's group-commit bound.
+    Relaxed,
+}
+
+/// Settings of a [`crate::Relay`].
+///
+/// # Defaults
+/// `upstream_login` `login.oscar.aol.com:5190`, no egress binding, connect timeout 10 s,
+/// idle timeout 600 s (WinAIM sends a keep-alive every 60 s), cookies remembered 300 s,
+/// FLAP payload cap 65 535, strict capture.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// The authorizer logins are relayed to (`host:port`).
+    pub upstream_login: String,
+    /// Source addresses for upstream connections; sessions are spread across them.
+    pub egress: Vec<IpAddr>,
+    /// Host (or `host:port`) written into redirects instead of the address each client
+    /// reached the gateway on.
+    pub advertise: Option<String>,
+    /// Connect timeout for upstream connections.
+    pub connect_timeout: Duration,
+    /// A session with no frame from either side for this long is closed.
+    pub idle_timeout: Duration,
+    /// How long a cookie handed out through the gateway stays routable.
+    pub cookie_ttl: Duration,
+    /// Largest FLAP payload accepted from either side.
+    pub max_frame: usize,
+    /// Strict or relaxed capture.
+    pub mode: CaptureMode,
+    /// This gateway's name in records.
+    pub node: String,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            upstream_login: "login.oscar.aol.com:5190".into(),
+            egress: Vec::new(),
+            advertise: None,
+            connect_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(600),
+            cookie_ttl: Duration::from_secs(300),
+            max_frame: oscar::FLAP_MAX_PAYLOAD,
+            mode: CaptureMode::Strict,
+            node: "gateway".into(),
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! Why one relayed session ended. Never escapes the session task.
+
+use std::fmt;
+
+/// Which leg of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The AIM/ICQ client.
+    Client,
+    /// The real OSCAR server.
+    Upstream,
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Client => "client",
+            Self::Upstream => "upstream",
+        })
+    }
+}
+
+/// Why a session ended abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// A side sent bytes that are not FLAP (or an over-cap frame).
+    #[error("{side} sent an invalid FLAP stream: {source}")]
+    Frame {
+        /// Who sent it.
+        side: Side,
+        /// What was wrong.
+        #[source]
+        source: oscar::FlapError,
+    },
+    /// A side broke the sign-on sequence.
+    #[error("{side} broke the sign-on sequence: {detail}")]
+    Protocol {
+        /// Who.
+        side: Side,
+        /// What happened.
+        detail: String,
+    },
+    /// The client presented a cookie no upstream handed out through this gateway.
+    #[error("client presented an unknown or expired cookie")]
+    UnknownCookie,
+    /// The upstream could not be reached.
+    #[error("upstream {addr} unreachable: {detail}")]
+    Connect {
+        /// Where we tried.
+        addr: String,
+        /// Why it failed.
+        detail: String,
+    },
+    /// Nothing arrived for too long.
+    #[error("{side} idle for {secs} s")]
+    Idle {
+        /// Which side went quiet.
+        side: Side,
+        /// How long.
+        secs: u64,
+    },
+    /// Writing to a side failed.
+    #[error("writing to the {side} failed: {source}")]
+    Write {
+        /// Which side.
+        side: Side,
+        /// The I/O error.
+        #[source]
+        source: oscar::FlapError,
+    },
+    /// The archive refused or failed: in strict mode the session ends so that nothing is
+    /// relayed unrecorded.
+    #[error("archive write failed; session closed so nothing goes unrecorded: {0}")]
+    Archive(#[from] archive::ArchiveError),
+    /// A frame we built could not be encoded.
+    #[error("cannot encode a rewritten frame: {0}")]
+    Encode(#[from] oscar::EncodeError),
+}

@@ -1,0 +1,146 @@
+//! State shared by every session of one gateway: settings, cookie routes, the archive, who
+//! is signed on through us, and counters.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use archive::Archive;
+
+use crate::config::RelayConfig;
+use crate::cookies::CookieRoutes;
+
+/// Counters for `status` and the benchmarks.
+#[derive(Debug, Default)]
+pub struct RelayStats {
+    /// Sessions accepted.
+    pub sessions_total: AtomicU64,
+    /// Sessions open now.
+    pub sessions_open: AtomicU64,
+    /// Sessions that ended with an error.
+    pub sessions_failed: AtomicU64,
+    /// Records written to the archive.
+    pub records: AtomicU64,
+    /// Typing notifications seen (counted, not archived).
+    pub typing: AtomicU64,
+    /// Redirects rewritten.
+    pub rewrites: AtomicU64,
+}
+
+/// One gateway's relay.
+#[derive(Debug)]
+pub struct Relay {
+    /// Settings.
+    pub config: RelayConfig,
+    /// Cookie → real upstream.
+    pub cookies: CookieRoutes,
+    /// Where captured events go; `None` relays without capture (benchmarks only).
+    pub archive: Option<Archive>,
+    /// Counters.
+    pub stats: RelayStats,
+    /// Open sessions per egress address, to spread sessions (AOL limited sessions per IP).
+    egress_load: Vec<AtomicUsize>,
+    /// Normalised screen names with a session through this gateway, and how many.
+    locals: Mutex<HashMap<String, usize>>,
+    /// Recently recorded chat events, so a room's message seen by several local members is
+    /// archived once.
+    recent: Mutex<VecDeque<(String, Instant)>>,
+}
+
+/// How long a chat event is remembered for de-duplication.
+const RECENT_WINDOW: Duration = Duration::from_secs(30);
+/// Most chat events remembered.
+const RECENT_MAX: usize = 4096;
+
+impl Relay {
+    /// A relay with `config`, capturing into `archive`.
+    pub fn new(config: RelayConfig, archive: Option<Archive>) -> Self {
+        let egress_load = config.egress.iter().map(|_| AtomicUsize::new(0)).collect();
+        Self {
+            cookies: CookieRoutes::new(config.cookie_ttl),
+            config,
+            archive,
+            stats: RelayStats::default(),
+            egress_load,
+            locals: Mutex::default(),
+            recent: Mutex::default(),
+        }
+    }
+
+    /// Picks the least-loaded egress address and counts a session on it.
+    pub(crate) fn take_egress(&self) -> Option<(usize, IpAddr)> {
+        let (i, ip) = self.config.egress.iter().enumerate().min_by_key(|(i, _)| {
+            self.egress_load
+                .get(*i)
+                .map_or(0, |l| l.load(Ordering::Relaxed))
+        })?;
+        if let Some(load) = self.egress_load.get(i) {
+            load.fetch_add(1, Ordering::Relaxed);
+        }
+        Some((i, *ip))
+    }
+
+    /// Releases a session counted by [`Relay::take_egress`].
+    pub(crate) fn release_egress(&self, i: usize) {
+        if let Some(load) = self.egress_load.get(i) {
+            load.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Open upstream sessions per egress address.
+    pub fn egress_sessions(&self) -> Vec<(IpAddr, usize)> {
+        self.config
+            .egress
+            .iter()
+            .zip(&self.egress_load)
+            .map(|(ip, l)| (*ip, l.load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    pub(crate) fn sign_in(&self, normalized: &str) {
+        *self
+            .locals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(normalized.to_owned())
+            .or_default() += 1;
+    }
+
+    pub(crate) fn sign_out(&self, normalized: &str) {
+        let mut locals = self.locals.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = locals.get_mut(normalized) {
+            *n -= 1;
+            if *n == 0 {
+                locals.remove(normalized);
+            }
+        }
+    }
+
+    /// Whether `normalized` has a session through this gateway (a local user).
+    pub fn is_local(&self, normalized: &str) -> bool {
+        self.locals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(normalized)
+    }
+
+    /// True the first time `key` is seen within the de-duplication window.
+    pub(crate) fn first_sighting(&self, key: String) -> bool {
+        let now = Instant::now();
+        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        while recent
+            .front()
+            .is_some_and(|(_, at)| now.duration_since(*at) > RECENT_WINDOW)
+            || recent.len() >= RECENT_MAX
+        {
+            recent.pop_front();
+        }
+        if recent.iter().any(|(k, _)| *k == key) {
+            return false;
+        }
+        recent.push_back((key, now));
+        true
+    }
+}

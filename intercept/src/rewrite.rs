@@ -1,0 +1,136 @@
+//! Rewriting the address carriers (oscar.md §3.1 A–D) so every follow-on connection comes
+//! back through the gateway, and remembering where each cookie really leads.
+
+use bytes::Bytes;
+use oscar::message::{Redirect, RoomInfo, SnacMessage};
+use oscar::{Family, HostPort, Message};
+
+use crate::cookies::Route;
+
+/// What the session knows that a route must carry.
+pub(crate) struct RewriteContext<'a> {
+    /// The address this client reached the gateway on (or the configured advertise one).
+    pub(crate) advertised: &'a HostPort,
+    /// The port of the current upstream connection: the default for addresses without one.
+    pub(crate) upstream_port: u16,
+    /// The local user, if known yet.
+    pub(crate) local_user: Option<&'a str>,
+    /// Service requests seen on this connection: request id → (family, room).
+    pub(crate) pending: &'a [(u32, Family, Option<RoomInfo>)],
+}
+
+/// Rewrites the address in `message` if it is a redirect; returns the cookie and the real
+/// route to remember. Messages that carry no address (or an error instead) are untouched.
+pub(crate) fn rewrite(message: &mut Message, cx: &RewriteContext<'_>) -> Option<(Bytes, Route)> {
+    match message {
+        // Carrier A: legacy channel-1 login result on channel 4.
+        Message::SignOff(off) => redirect(off, cx, Some(Family::OSERVICE), None),
+        Message::Snac { header, body, .. } => match body {
+            // Carrier B: BUCP login reply.
+            SnacMessage::LoginReply(reply) => redirect(reply, cx, Some(Family::OSERVICE), None),
+            // Carrier C: service response; the request it answers says what it is for.
+            SnacMessage::ServiceResponse(resp) => {
+                let asked = cx
+                    .pending
+                    .iter()
+                    .find(|(rid, _, _)| *rid == header.request_id);
+                let family = resp.family().or(asked.map(|(_, f, _)| *f));
+                let room = asked.and_then(|(_, _, room)| room.clone());
+                redirect(resp, cx, family, room)
+            }
+            // Carrier D: migration; the session moves with its user.
+            SnacMessage::Migration(m) => redirect(m, cx, Some(Family::OSERVICE), None),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn redirect(
+    carrier: &mut impl Redirect,
+    cx: &RewriteContext<'_>,
+    family: Option<Family>,
+    room: Option<RoomInfo>,
+) -> Option<(Bytes, Route)> {
+    let real = match carrier.address()? {
+        Ok(addr) => addr,
+        Err(e) => {
+            tracing::warn!(error = %e, "upstream sent an unreadable redirect address; left as is");
+            return None;
+        }
+    };
+    let cookie = carrier.cookie()?.clone();
+    carrier.set_address(cx.advertised);
+    let route = Route {
+        upstream: format!("{}:{}", real.host, real.port_or(cx.upstream_port)),
+        local_user: carrier
+            .screen_name()
+            .map(|sn| String::from_utf8_lossy(sn).into_owned())
+            .or_else(|| cx.local_user.map(str::to_owned)),
+        family,
+        room,
+    };
+    tracing::debug!(real = %route.upstream, advertised = %cx.advertised, "rewrote a redirect");
+    Some((cookie, route))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oscar::message::signon::{TLV_ADDRESS, TLV_COOKIE, TLV_SCREEN_NAME};
+    use oscar::message::{LoginReply, SnacBody};
+    use oscar::{Flap, TlvList};
+
+    #[test]
+    fn the_login_reply_is_rewritten_and_its_cookie_routed() {
+        let mut tlvs = TlvList::new();
+        tlvs.set(TLV_SCREEN_NAME, &b"Alice"[..]);
+        tlvs.set(TLV_ADDRESS, &b"64.12.30.168"[..]);
+        tlvs.set(TLV_COOKIE, vec![9u8; 256]);
+        let flap: Flap = LoginReply { tlvs }.to_snac(2).unwrap().to_flap().unwrap();
+        let mut msg = Message::decode(&flap).unwrap();
+        let advertised = HostPort::new("10.0.0.5", 5190);
+        let cx = RewriteContext {
+            advertised: &advertised,
+            upstream_port: 443,
+            local_user: None,
+            pending: &[],
+        };
+        let (cookie, route) = rewrite(&mut msg, &cx).unwrap();
+        assert_eq!(cookie.len(), 256);
+        assert_eq!(
+            route.upstream, "64.12.30.168:443",
+            "no port: the current connection's"
+        );
+        assert_eq!(route.local_user.as_deref(), Some("Alice"));
+        let out = msg.to_flap().unwrap();
+        let again = Message::decode(&out).unwrap();
+        let Message::Snac {
+            body: SnacMessage::LoginReply(r),
+            ..
+        } = again
+        else {
+            panic!("not a login reply")
+        };
+        assert_eq!(r.address().unwrap().unwrap(), advertised);
+        assert_eq!(out.payload.len(), flap.payload.len() + 13 - 12);
+    }
+
+    #[test]
+    fn an_error_reply_is_left_alone() {
+        let mut tlvs = TlvList::new();
+        tlvs.set(TLV_SCREEN_NAME, &b"alice"[..]);
+        tlvs.push(oscar::Tlv::u16(0x0008, 5));
+        let flap = LoginReply { tlvs }.to_snac(2).unwrap().to_flap().unwrap();
+        let mut msg = Message::decode(&flap).unwrap();
+        let advertised = HostPort::new("10.0.0.5", 5190);
+        let cx = RewriteContext {
+            advertised: &advertised,
+            upstream_port: 5190,
+            local_user: None,
+            pending: &[],
+        };
+        assert!(rewrite(&mut msg, &cx).is_none());
+        assert_eq!(msg.to_flap().unwrap().payload, flap.payload);
+    }
+}

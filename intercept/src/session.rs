@@ -1,0 +1,536 @@
+//! One client connection relayed to its upstream: sign-on routing, frame relay with
+//! sequence renumbering per leg, redirect rewriting, and capture into the archive.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use archive::{Direction, Event, Kind};
+use futures_util::{SinkExt, StreamExt};
+use oscar::message::RoomInfo;
+use oscar::message::icbm::{IcbmContent, TLV_SEND_TIME};
+use oscar::message::signon::TLV_ERROR_CODE;
+use oscar::message::{SignOff, SignonHello, SignonKind, SnacMessage, UserInfo};
+use oscar::{Channel, Family, Flap, FlapCodec, HostPort, Message, normalize};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+use crate::capture::Capturer;
+use crate::config::CaptureMode;
+use crate::cookies::Route;
+use crate::error::{SessionError, Side};
+use crate::relay::Relay;
+use crate::rewrite::{RewriteContext, rewrite};
+use crate::upstream::connect_upstream;
+
+type Reader = FramedRead<OwnedReadHalf, FlapCodec>;
+
+/// One leg's writer, stamping that leg's own sequence numbers (oscar.md §3.4 step 4).
+struct Leg {
+    side: Side,
+    sink: FramedWrite<OwnedWriteHalf, FlapCodec>,
+    seq: u16,
+}
+
+impl Leg {
+    fn new(side: Side, half: OwnedWriteHalf, first_seq: u16) -> Self {
+        Self {
+            side,
+            sink: FramedWrite::new(half, FlapCodec::default()),
+            seq: first_seq,
+        }
+    }
+
+    async fn send(&mut self, mut flap: Flap) -> Result<(), SessionError> {
+        flap.seq = self.seq;
+        self.seq = self.seq.wrapping_add(1);
+        self.sink
+            .send(flap)
+            .await
+            .map_err(|source| SessionError::Write {
+                side: self.side,
+                source,
+            })
+    }
+}
+
+/// Reads the next frame from `side`; `None` at a clean end of stream.
+async fn next(reader: &mut Reader, side: Side) -> Result<Option<Flap>, SessionError> {
+    match reader.next().await {
+        Some(Ok(flap)) => Ok(Some(flap)),
+        Some(Err(oscar::FlapError::Io(e))) if is_disconnect(&e) => Ok(None),
+        Some(Err(source)) => Err(SessionError::Frame { side, source }),
+        None => Ok(None),
+    }
+}
+
+fn is_disconnect(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::BrokenPipe
+            | std::io::ErrorKind::UnexpectedEof
+    )
+}
+
+/// What a session knows about itself.
+struct State {
+    client_addr: SocketAddr,
+    advertised: HostPort,
+    upstream_port: u16,
+    local_user: Option<String>,
+    /// Normalised name registered as local with the relay, to release at the end.
+    registered: Option<String>,
+    room: Option<RoomInfo>,
+    pending: Vec<(u32, Family, Option<RoomInfo>)>,
+}
+
+/// Relays one accepted client connection until either side closes.
+pub async fn run_session(
+    relay: Arc<Relay>,
+    client: TcpStream,
+    client_addr: SocketAddr,
+) -> Result<(), SessionError> {
+    let local = client.local_addr().unwrap_or(client_addr);
+    let _ = client.set_nodelay(true);
+    let advertised = advertised_address(relay.config.advertise.as_deref(), local);
+    let (client_read, client_write) = client.into_split();
+    let mut client_rx = FramedRead::new(
+        client_read,
+        FlapCodec::with_max_payload(relay.config.max_frame),
+    );
+    let mut client_tx = Leg::new(Side::Client, client_write, 1);
+    // Servers speak first; libpurple does not wait for it, official clients may.
+    client_tx.send(SignonHello::default().to_flap()?).await?;
+    let hello_frame = loop {
+        match next(&mut client_rx, Side::Client).await? {
+            Some(f) if f.channel == Channel::SIGNON => break f,
+            Some(f) if f.channel == Channel::KEEPALIVE => {}
+            Some(f) => {
+                return Err(SessionError::Protocol {
+                    side: Side::Client,
+                    detail: format!("expected a sign-on frame, got {:?}", f.channel),
+                });
+            }
+            None => return Ok(()),
+        }
+    };
+    let hello = SignonHello::from_flap(&hello_frame).map_err(|e| SessionError::Protocol {
+        side: Side::Client,
+        detail: format!("unreadable sign-on: {e}"),
+    })?;
+    let mut state = State {
+        client_addr,
+        advertised,
+        upstream_port: 0,
+        local_user: None,
+        registered: None,
+        room: None,
+        pending: Vec::new(),
+    };
+    let target = match hello.kind() {
+        SignonKind::Plain => relay.config.upstream_login.clone(),
+        SignonKind::LegacyLogin { screen_name } => {
+            state.local_user = Some(String::from_utf8_lossy(&screen_name).into_owned());
+            relay.config.upstream_login.clone()
+        }
+        SignonKind::Cookie(cookie) => match relay.cookies.get(&cookie) {
+            Some(Route {
+                upstream,
+                local_user,
+                room,
+                ..
+            }) => {
+                state.local_user = local_user;
+                state.room = room;
+                upstream
+            }
+            None => {
+                tracing::warn!(client = %client_addr, "unknown or expired cookie; refusing the connection");
+                let mut off = SignOff::default();
+                off.tlvs.push(oscar::Tlv::u16(TLV_ERROR_CODE, 0x0004));
+                client_tx.send(off.to_flap()?).await?;
+                return Err(SessionError::UnknownCookie);
+            }
+        },
+    };
+    let span = tracing::info_span!("session", client = %client_addr, upstream = %target,
+        sn = state.local_user.as_deref().unwrap_or(""));
+    let _enter = span.enter();
+    register_local(&relay, &mut state);
+    let result = relay_frames(
+        &relay,
+        &mut state,
+        &target,
+        hello_frame,
+        &mut client_rx,
+        &mut client_tx,
+    )
+    .await;
+    if let Some(name) = state.registered.take() {
+        relay.sign_out(&name);
+    }
+    result
+}
+
+fn register_local(relay: &Relay, state: &mut State) {
+    if state.registered.is_none()
+        && let Some(user) = &state.local_user
+    {
+        let n = normalize(user);
+        relay.sign_in(&n);
+        state.registered = Some(n);
+    }
+}
+
+async fn relay_frames(
+    relay: &Relay,
+    state: &mut State,
+    target: &str,
+    hello: Flap,
+    client_rx: &mut Reader,
+    client_tx: &mut Leg,
+) -> Result<(), SessionError> {
+    let (upstream, egress) = match connect_upstream(relay, target).await {
+        Ok(ok) => ok,
+        Err(e) => {
+            // Tell the client in OSCAR terms instead of leaving it hanging.
+            let mut off = SignOff::default();
+            off.tlvs.push(oscar::Tlv::u16(TLV_ERROR_CODE, 0x0014));
+            let _ = client_tx.send(off.to_flap()?).await;
+            return Err(e);
+        }
+    };
+    state.upstream_port = upstream.peer_addr().map_or(0, |a| a.port());
+    let (up_read, up_write) = upstream.into_split();
+    let mut up_rx = FramedRead::new(up_read, FlapCodec::with_max_payload(relay.config.max_frame));
+    let mut up_tx = Leg::new(Side::Upstream, up_write, 1);
+    let result = async {
+        // The upstream's own hello is ours to swallow: the client already got one from us.
+        match next(&mut up_rx, Side::Upstream).await? {
+            Some(f) if f.channel == Channel::SIGNON => {}
+            Some(f) => {
+                return Err(SessionError::Protocol {
+                    side: Side::Upstream,
+                    detail: format!("expected the server hello, got {:?}", f.channel),
+                });
+            }
+            None => return Ok(()),
+        }
+        up_tx.send(hello).await?;
+        let idle = relay.config.idle_timeout;
+        loop {
+            let step = tokio::time::timeout(idle, async {
+                tokio::select! {
+                    frame = next(client_rx, Side::Client) => (Side::Client, frame),
+                    frame = next(&mut up_rx, Side::Upstream) => (Side::Upstream, frame),
+                }
+            })
+            .await;
+            let Ok((side, frame)) = step else {
+                return Err(SessionError::Idle {
+                    side: Side::Client,
+                    secs: idle.as_secs(),
+                });
+            };
+            let Some(flap) = frame? else {
+                // One side closed: the other side's socket is closed when we return.
+                tracing::debug!(%side, "closed");
+                return Ok(());
+            };
+            match side {
+                Side::Client => {
+                    observe_client(relay, state, &flap).await?;
+                    up_tx.send(flap).await?;
+                }
+                Side::Upstream => {
+                    let out = from_upstream(relay, state, flap).await?;
+                    client_tx.send(out).await?;
+                }
+            }
+        }
+    }
+    .await;
+    if let Some(i) = egress {
+        relay.release_egress(i);
+    }
+    result
+}
+
+/// Interprets an upstream frame: rewrites redirects, captures what it carries, and returns
+/// the frame to send to the client (the original bytes unless rewritten).
+async fn from_upstream(relay: &Relay, state: &mut State, flap: Flap) -> Result<Flap, SessionError> {
+    let Ok(mut message) = Message::decode(&flap) else {
+        return Ok(flap); // not ours to judge: relay unchanged
+    };
+    let cx = RewriteContext {
+        advertised: &state.advertised,
+        upstream_port: state.upstream_port,
+        local_user: state.local_user.as_deref(),
+        pending: &state.pending,
+    };
+    let out = match rewrite(&mut message, &cx) {
+        Some((cookie, route)) => {
+            relay.stats.rewrites.fetch_add(1, Ordering::Relaxed);
+            relay.cookies.insert(cookie, route);
+            message.to_flap()?
+        }
+        None => flap,
+    };
+    observe_upstream(relay, state, &message).await?;
+    Ok(out)
+}
+
+/// Records an event per the capture mode. Strict: returns once durable (or the error that
+/// ends the session). Relaxed: queues it.
+async fn record(relay: &Relay, event: Event) -> Result<(), SessionError> {
+    let Some(archive) = &relay.archive else {
+        return Ok(());
+    };
+    match relay.config.mode {
+        CaptureMode::Strict => {
+            archive.append(event).await?;
+        }
+        CaptureMode::Relaxed => {
+            if let Err(e) = archive.append_relaxed(event).await {
+                // Relaxed: keep relaying, but leave a trace of the gap.
+                tracing::error!(error = %e, "archive gap: a relaxed-mode record was lost");
+                return Ok(());
+            }
+        }
+    }
+    relay.stats.records.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+fn capturer<'a>(relay: &'a Relay, state: &'a State) -> Capturer<'a> {
+    Capturer {
+        local_user: state.local_user.as_deref().unwrap_or(""),
+        client_addr: state.client_addr.to_string(),
+        node: &relay.config.node,
+    }
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+async fn observe_client(relay: &Relay, state: &mut State, flap: &Flap) -> Result<(), SessionError> {
+    let Ok(Message::Snac { header, body, .. }) = Message::decode(flap) else {
+        return Ok(());
+    };
+    match body {
+        SnacMessage::KeyRequest(req) => {
+            learn_user(relay, state, req.screen_name().map(|b| lossy(b)))
+        }
+        SnacMessage::LoginRequest(req) => {
+            learn_user(relay, state, req.screen_name().map(|b| lossy(b)))
+        }
+        SnacMessage::ServiceRequest(req) => {
+            let room = req.room().and_then(Result::ok);
+            state
+                .pending
+                .retain(|(rid, _, _)| *rid != header.request_id);
+            state.pending.push((header.request_id, req.family, room));
+            if state.pending.len() > 64 {
+                state.pending.remove(0);
+            }
+        }
+        SnacMessage::Typing(_) => {
+            relay.stats.typing.fetch_add(1, Ordering::Relaxed);
+        }
+        SnacMessage::IcbmSend(im) => {
+            let me = state.local_user.clone().unwrap_or_default();
+            let to = lossy(&im.recipient);
+            let direction = if relay.is_local(&normalize(&to)) {
+                Direction::Internal
+            } else {
+                Direction::Outbound
+            };
+            let cap = capturer(relay, state);
+            let now = archive::now_ns();
+            let event = match im.content() {
+                Ok(IcbmContent::Text(text)) => Some(cap.im(&me, &to, &text, direction, now)),
+                Ok(IcbmContent::Icq(msg)) => Some(cap.icq(&me, &to, &msg, direction, now)),
+                Ok(IcbmContent::Rendezvous(rdv)) => cap.rendezvous(&me, &to, &rdv, direction, now),
+                Ok(IcbmContent::Other) => None,
+                Err(e) => {
+                    tracing::warn!(error = %e, "unreadable outgoing IM; relayed, recorded as such");
+                    let mut e = cap.im(
+                        &me,
+                        &to,
+                        &oscar::message::icbm::TextMessage::default(),
+                        direction,
+                        now,
+                    );
+                    e.detail = Some("message body could not be decoded".into());
+                    Some(e)
+                }
+            };
+            if let Some(event) = event {
+                record(relay, event).await?;
+            }
+        }
+        SnacMessage::ChatSend(send) => {
+            let Some(room) = state.room.as_ref().map(RoomInfo::name) else {
+                return Ok(());
+            };
+            let me = state.local_user.clone().unwrap_or_default();
+            // The room will deliver this to every local member too; only this record counts.
+            let key = format!("chat|{room}|{}|{}", normalize(&me), hex8(&send.0.cookie));
+            if relay.first_sighting(key) {
+                let text = send.0.text().and_then(Result::ok);
+                let event = capturer(relay, state).chat(
+                    Kind::ChatMessage,
+                    &room,
+                    &me,
+                    text.as_ref(),
+                    Direction::Outbound,
+                    archive::now_ns(),
+                );
+                record(relay, event).await?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn learn_user(relay: &Relay, state: &mut State, name: Option<String>) {
+    if state.local_user.is_none()
+        && let Some(name) = name
+    {
+        tracing::info!(sn = %name, "login");
+        state.local_user = Some(name);
+        register_local(relay, state);
+    }
+}
+
+fn hex8(bytes: &[u8; 8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn observe_upstream(
+    relay: &Relay,
+    state: &mut State,
+    message: &Message,
+) -> Result<(), SessionError> {
+    let Message::Snac { body, .. } = message else {
+        return Ok(());
+    };
+    match body {
+        SnacMessage::SelfInfo(info) => {
+            if let Ok(name) = info.user.name() {
+                learn_user(relay, state, Some(name.display().to_owned()));
+            }
+        }
+        SnacMessage::IcbmReceive(im) => {
+            let from = lossy(&im.sender.screen_name);
+            // A message between two users behind this gateway was recorded by the sender's
+            // session: one record, not two.
+            if relay.is_local(&normalize(&from)) {
+                return Ok(());
+            }
+            let me = state.local_user.clone().unwrap_or_default();
+            let time = im
+                .tlvs
+                .get(TLV_SEND_TIME)
+                .and_then(oscar::Tlv::as_u32)
+                .map_or_else(archive::now_ns, |secs| i64::from(secs) * 1_000_000_000);
+            let cap = capturer(relay, state);
+            let event = match im.content() {
+                Ok(IcbmContent::Text(text)) => {
+                    Some(cap.im(&from, &me, &text, Direction::Inbound, time))
+                }
+                Ok(IcbmContent::Icq(msg)) => {
+                    Some(cap.icq(&from, &me, &msg, Direction::Inbound, time))
+                }
+                Ok(IcbmContent::Rendezvous(rdv)) => {
+                    cap.rendezvous(&from, &me, &rdv, Direction::Inbound, time)
+                }
+                Ok(IcbmContent::Other) | Err(_) => None,
+            };
+            if let Some(mut event) = event {
+                if im.tlvs.contains(TLV_SEND_TIME) {
+                    event.detail = Some("offline message delivered at sign-on".into());
+                }
+                record(relay, event).await?;
+            }
+        }
+        SnacMessage::ChatReceive(rx) => {
+            let Some(room) = state.room.as_ref().map(RoomInfo::name) else {
+                return Ok(());
+            };
+            let Some(Ok(sender)) = rx.0.sender() else {
+                return Ok(());
+            };
+            let from = lossy(&sender.screen_name);
+            let key = format!("chat|{room}|{}|{}", normalize(&from), hex8(&rx.0.cookie));
+            // Reflections of our own message and copies other local members see were
+            // recorded already (first sighting wins).
+            if relay.first_sighting(key) {
+                let text = rx.0.text().and_then(Result::ok);
+                let direction = if relay.is_local(&normalize(&from)) {
+                    Direction::Internal
+                } else {
+                    Direction::Inbound
+                };
+                let event = capturer(relay, state).chat(
+                    Kind::ChatMessage,
+                    &room,
+                    &from,
+                    text.as_ref(),
+                    direction,
+                    archive::now_ns(),
+                );
+                record(relay, event).await?;
+            }
+        }
+        SnacMessage::ChatUsersJoined(list) => {
+            chat_presence(relay, state, Kind::ChatJoin, &list.0.users).await?
+        }
+        SnacMessage::ChatUsersLeft(list) => {
+            chat_presence(relay, state, Kind::ChatLeave, &list.0.users).await?
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+async fn chat_presence(
+    relay: &Relay,
+    state: &State,
+    kind: Kind,
+    users: &[UserInfo],
+) -> Result<(), SessionError> {
+    let Some(room) = state.room.as_ref().map(RoomInfo::name) else {
+        return Ok(());
+    };
+    for user in users {
+        let who = lossy(&user.screen_name);
+        // Every local member sees each join; a join seen within the window is one event.
+        if relay.first_sighting(format!("{kind}|{room}|{}", normalize(&who))) {
+            let event = capturer(relay, state).chat(
+                kind,
+                &room,
+                &who,
+                None,
+                Direction::Internal,
+                archive::now_ns(),
+            );
+            record(relay, event).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The address written into redirects for a client that reached us on `local`.
+fn advertised_address(advertise: Option<&str>, local: SocketAddr) -> HostPort {
+    match advertise.map(|a| HostPort::parse(a.as_bytes())) {
+        Some(Ok(hp)) => HostPort::new(hp.host, hp.port.unwrap_or(local.port())),
+        // Redirect addresses cannot express IPv6 (oscar.md §3.3); the config check rejects
+        // an IPv6 listener without an `advertise` name.
+        _ => HostPort::new(local.ip().to_string(), local.port()),
+    }
+}
