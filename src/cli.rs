@@ -22,6 +22,12 @@ pub(crate) struct Cli {
 /// What to do.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Run the gateway: the OSCAR relay in front of the upstream servers, archiving every
+    /// message. Without --config, embedded defaults (relay on 0.0.0.0:5190, upstream
+    /// login.oscar.aol.com:5190, strict archive in the local data directory).
+    Run(RunArgs),
+    /// Check a configuration file (with any --set overrides); exit code 64 if it is invalid.
+    CheckConfig(CheckConfigArgs),
     /// Run the lab OSCAR server (authorizer, BOS, chat, echo bot) for tests and trying clients.
     Lab(LabArgs),
     /// Run the lab server with scripted users exchanging IMs and chat, and print the transcript.
@@ -229,6 +235,32 @@ pub(crate) struct GenerateArgs {
     pub(crate) seed: u64,
 }
 
+/// `imtegrity run`.
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// The TOML configuration (see imtegrity.example.toml). Default: embedded defaults.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Set any configuration key, e.g. --set relay.listen='["127.0.0.1:5190"]'
+    /// --set upstream.login=127.0.0.1:15190 (repeatable; wins over the file).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub(crate) overrides: Vec<String>,
+}
+
+/// `imtegrity check-config`.
+#[derive(Debug, Args)]
+pub(crate) struct CheckConfigArgs {
+    /// The TOML configuration file to check (see imtegrity.example.toml).
+    #[arg(value_name = "FILE")]
+    pub(crate) file: PathBuf,
+    /// Set any configuration key on top of the file, as `run --set` does (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub(crate) overrides: Vec<String>,
+    /// Print the effective configuration (file, overrides and defaults) as TOML.
+    #[arg(long)]
+    pub(crate) print: bool,
+}
+
 /// `imtegrity lab`.
 #[derive(Debug, Args)]
 pub(crate) struct LabArgs {
@@ -256,6 +288,9 @@ pub(crate) struct LabArgs {
 /// `imtegrity demo`.
 #[derive(Debug, Args)]
 pub(crate) struct DemoArgs {
+    /// Where to keep the demo's archive (default: a new directory under the temp dir).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) archive: Option<PathBuf>,
     /// Seconds to wait for each step before calling the demo failed.
     #[arg(long, default_value_t = 10)]
     pub(crate) step_timeout: u64,

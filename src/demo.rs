@@ -1,6 +1,7 @@
-//! `imtegrity demo`: a lab server and scripted users, with the conversation printed as it
-//! happens. Every line is observed, not assumed: a message is printed as delivered only
-//! when the receiving client got it.
+//! `imtegrity demo`: a lab server, the gateway in front of it, and scripted users who log in
+//! *through* the gateway, exchange IMs, talk to the echo bot, join a room and get migrated.
+//! Every delivered line is observed, not assumed (printed only when the receiving client got
+//! it); then the archive's own transcript of the same conversation is printed and verified.
 
 use std::time::Duration;
 
@@ -13,6 +14,27 @@ use crate::output::emit;
 pub(crate) async fn run(args: DemoArgs, json: bool) -> crate::CmdResult {
     let wait = Duration::from_secs(args.step_timeout);
     let lab = LabServer::start(LabConfig::ephemeral()).await?;
+    let archive_dir = args.archive.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!(
+            "imtegrity-demo-{}-{}",
+            std::process::id(),
+            archive::now_ns()
+        ))
+    });
+    let config = crate::run_cmd::load_config(
+        None,
+        &[
+            r#"relay.listen=["127.0.0.1:0"]"#.to_owned(),
+            format!("upstream.login={}", lab.auth_addr),
+            format!("archive.path={}", archive_dir.display()),
+            "archive.node=demo".to_owned(),
+        ],
+    )?;
+    let gateway = crate::gateway::Gateway::start(&config).await?;
+    let via = *gateway
+        .listening
+        .first()
+        .ok_or("the gateway has no listener")?;
     emit(
         json,
         &format!(
@@ -22,13 +44,20 @@ pub(crate) async fn run(args: DemoArgs, json: bool) -> crate::CmdResult {
         &json!({"event": "lab", "auth": lab.auth_addr.to_string(),
                 "bos": lab.bos_addr.to_string(), "chat": lab.chat_addr.to_string()}),
     );
+    emit(
+        json,
+        &format!(
+            "gateway: relay {via} -> upstream {}, archive {}",
+            lab.auth_addr,
+            archive_dir.display()
+        ),
+        &json!({"event": "gateway", "relay": via.to_string(), "archive": archive_dir}),
+    );
     let mut delivered = 0u32;
 
-    let mut alice =
-        LabClient::login_with(lab.auth_addr, "Alice", "secret", LoginMethod::Md5Strong).await?;
+    let mut alice = LabClient::login_with(via, "Alice", "secret", LoginMethod::Md5Strong).await?;
     signed_on(json, "Alice", "BUCP login, strong MD5 hash");
-    let mut bob =
-        LabClient::login_with(lab.auth_addr, "bob", "secret", LoginMethod::Legacy).await?;
+    let mut bob = LabClient::login_with(via, "bob", "secret", LoginMethod::Legacy).await?;
     signed_on(json, "bob", "legacy channel-1 login, roasted password");
 
     for (from, to, text) in [
@@ -93,11 +122,44 @@ pub(crate) async fn run(args: DemoArgs, json: bool) -> crate::CmdResult {
     b_room.leave().await?;
     alice.logout().await?;
     bob.logout().await?;
+    // Let the last frames cross the relay, then stop it: everything queued becomes durable.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let archive = gateway.archive.clone();
+    gateway.stop().await?;
     lab.stop().await;
     emit(
         json,
-        &format!("demo complete: {delivered} messages delivered"),
-        &json!({"event": "done", "delivered": delivered}),
+        "--- archived transcript (what the compliance team sees) ---",
+        &json!({"event": "archive"}),
+    );
+    let records: Vec<archive::Record> = archive
+        .search(&archive::Query::default())
+        .collect::<Result<_, _>>()?;
+    for r in &records {
+        emit(
+            json,
+            &format!(
+                "{}  [{}]",
+                crate::search_cmd::transcript_line(r),
+                r.event.conversation
+            ),
+            &serde_json::from_str(&archive::export::json_line(r)?)?,
+        );
+    }
+    let report = archive.verify()?;
+    emit(
+        json,
+        &format!(
+            "demo complete: {delivered} messages delivered, {} records archived, archive {}; try: imtegrity search --archive {}",
+            records.len(),
+            if report.is_intact() {
+                "verified intact"
+            } else {
+                "NOT intact"
+            },
+            archive_dir.display()
+        ),
+        &json!({"event": "done", "delivered": delivered, "archived": records.len(), "intact": report.is_intact(), "archive": archive_dir}),
     );
     Ok(())
 }

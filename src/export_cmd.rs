@@ -59,7 +59,8 @@ pub(crate) fn run(args: &ExportArgs, json: bool) -> crate::CmdResult {
     Ok(())
 }
 
-fn hostname() -> String {
+/// This machine's host name, the default node name in records and exports.
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname")
         .ok()
         .map(|s| s.trim().to_owned())

@@ -3,14 +3,17 @@
 
 mod archive_access;
 mod cli;
+mod config_cmd;
 mod demo;
 mod export_cmd;
 mod filters;
+mod gateway;
 mod generate_cmd;
 mod hold_cmd;
 mod lab_cmd;
 mod output;
 mod retention_cmd;
+mod run_cmd;
 mod search_cmd;
 mod timespec;
 mod verify_cmd;
@@ -34,7 +37,7 @@ const EX_TAMPERED: u8 = 2;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Servers log their sessions by default; one-shot commands keep stderr quiet.
-    let serving = matches!(cli.command, Command::Lab(_));
+    let serving = matches!(cli.command, Command::Lab(_) | Command::Run(_));
     init_tracing(cli.verbose, serving);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Lab(args) => lab_cmd::run(args, cli.json).await,
+            Command::Run(args) => run_cmd::run(&args, cli.json).await,
             Command::Demo(args) => demo::run(args, cli.json).await,
             Command::Generate(args) => generate_cmd::run(&args, cli.json).await,
             // The archive commands do blocking store I/O; keep it off the async workers.
@@ -56,6 +60,9 @@ fn main() -> ExitCode {
                 let json = cli.json;
                 tokio::task::spawn_blocking(move || match command {
                     Command::Search(args) => search_cmd::run(&args, json),
+                    Command::CheckConfig(args) => {
+                        config_cmd::check(&args.file, &args.overrides, args.print, json)
+                    }
                     Command::Export(args) => export_cmd::run(&args, json),
                     Command::Verify(args) => verify_cmd::run(&args, json),
                     Command::Hold(cmd) => hold_cmd::run(&cmd, json),

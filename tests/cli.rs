@@ -31,10 +31,24 @@ fn demo_prints_a_transcript_of_delivered_messages() {
         stdout.contains("[compliance] bob: Morning all, standup in 5."),
         "{stdout}"
     );
+    assert!(stdout.contains("--- archived transcript"), "{stdout}");
     assert!(
-        stdout
-            .trim_end()
-            .ends_with("demo complete: 5 messages delivered"),
+        stdout.contains("#1 Alice: Hi Bob, the Q3 numbers are final.  [aim:alice|bob]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("* bob joined  [aim:room:compliance]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("bob: Did the move work?  [aim:alice|bob]"),
+        "{stdout}"
+    );
+    let last = stdout.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(
+            "demo complete: 5 messages delivered, 8 records archived, archive verified intact"
+        ),
         "{stdout}"
     );
 }
@@ -53,7 +67,23 @@ fn demo_json_is_one_object_per_line() {
         ims[1]["text"],
         "Thanks! Sending the summary to the client now."
     );
-    assert_eq!(lines.last().unwrap()["delivered"], 5);
+    // The archived records come as the archive's own JSON lines.
+    let archived: Vec<_> = lines
+        .iter()
+        .filter(|l| l.get("conversation").is_some())
+        .collect();
+    assert_eq!(archived.len(), 8);
+    assert_eq!(archived[0]["sender"], "Alice");
+    assert_eq!(archived[0]["direction"], "internal");
+    let done = lines.last().unwrap();
+    assert_eq!(
+        (
+            done["delivered"].as_u64(),
+            done["archived"].as_u64(),
+            done["intact"].as_bool()
+        ),
+        (Some(5), Some(8), Some(true))
+    );
 }
 
 #[test]
@@ -92,4 +122,67 @@ async fn lab_command_serves_scripted_clients_on_the_printed_address() {
         "via the binary"
     );
     assert!(lab::LabClient::login(auth, "alice", "wrong").await.is_err());
+}
+
+#[tokio::test]
+async fn run_relays_a_scripted_client_to_the_lab_and_archives_it() {
+    let (_lab, auth, _, _) = common::start_lab(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let mut gw = common::Imtegrity::spawn(&[
+        "run",
+        "--set",
+        r#"relay.listen=["127.0.0.1:0"]"#,
+        "--set",
+        &format!("upstream.login={auth}"),
+        "--set",
+        &format!("archive.path={}", archive.display()),
+    ]);
+    let line = gw.next_json().await;
+    assert_eq!(line["event"], "running", "{line}");
+    let relay: std::net::SocketAddr = line["relay"][0].as_str().unwrap().parse().unwrap();
+    let mut alice = lab::LabClient::login(relay, "alice", "a").await.unwrap();
+    let mut bob = lab::LabClient::login(relay, "bob", "b").await.unwrap();
+    alice.send_im("bob", "through the binary").await.unwrap();
+    assert_eq!(
+        bob.expect_im("alice", Duration::from_secs(5))
+            .await
+            .unwrap(),
+        "through the binary"
+    );
+    // While the gateway runs, the CLI reads its archive through the admin socket.
+    let a = archive.to_str().unwrap().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        imtegrity(&["--json", "search", "--archive", &a, "--user", "bob"])
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(found["text"], "through the binary");
+    assert_eq!(found["direction"], "internal");
+}
+
+#[test]
+fn check_config_accepts_the_example_and_rejects_mistakes() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/imtegrity.example.toml");
+    let out = imtegrity(&["check-config", example]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = imtegrity(&["check-config", example, "--set", "relay.lissten=[]"]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--set relay.lissten"));
+    let out = imtegrity(&["run", "--set", "relay.idle_timeout_secs=60"]);
+    assert_eq!(
+        out.status.code(),
+        Some(64),
+        "run checks the config before binding anything"
+    );
 }

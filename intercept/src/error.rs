@@ -59,6 +59,12 @@ pub enum SessionError {
         /// How long.
         secs: u64,
     },
+    /// A side hung up while we were writing to it (a normal end, not logged as a failure).
+    #[error("the {side} hung up")]
+    Disconnected {
+        /// Which side.
+        side: Side,
+    },
     /// Writing to a side failed.
     #[error("writing to the {side} failed: {source}")]
     Write {

@@ -1,5 +1,15 @@
 //! The configuration model and rule evaluation: who is logged, what is blocked, which DNS view
-//! a client is in. Pure: no I/O, no sockets, no clock reads.
+//! a client is in. Pure: no I/O, no sockets, no clock reads. The caller reads the
+//! configuration file and hands [`Config::load`] its text and name.
 //!
-//! Filled in by steps 4 and 6 (issues 5 and 7); empty until then.
+//! Today: the configuration model ([`config`]) and [`HostPort`]. Rule evaluation comes with
+//! steps 4 and 6 (issues 5 and 7).
 #![forbid(unsafe_code)]
+
+pub mod config;
+pub mod host_port;
+
+pub use config::{
+    ArchiveConfig, ArchiveMode, Config, ConfigError, LineCol, Origin, RelayConfig, UpstreamConfig,
+};
+pub use host_port::{HostPort, HostPortError};

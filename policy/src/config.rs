@@ -1,0 +1,220 @@
+//! `imtegrity.toml`: the gateway's configuration, as edited by the network and compliance
+//! teams, with `--set key=value` overrides from the command line.
+//!
+//! [`Config::load`] takes the file's *text* (the caller reads the file) and returns a checked
+//! `Config` or a [`ConfigError`] naming the file and line, or the `--set` argument, and the
+//! key. Nothing binds, connects or opens an archive before this has succeeded.
+
+mod defaults;
+mod error;
+mod overrides;
+mod spans;
+#[cfg(test)]
+mod tests;
+mod validate;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use toml::de::DeTable;
+
+pub use self::error::{ConfigError, LineCol, Origin};
+use self::overrides::Overrides;
+use self::spans::SpanIndex;
+use crate::host_port::HostPort;
+
+/// The whole configuration. Every section and every key may be left out.
+///
+/// # Defaults
+///
+/// | key | default |
+/// |---|---|
+/// | `relay.listen` | `["0.0.0.0:5190"]` |
+/// | `relay.advertise` | unset: the address the client reached the gateway on |
+/// | `relay.max_frame` | `65535` |
+/// | `relay.idle_timeout_secs` | `600` (at least 180) |
+/// | `relay.connect_timeout_secs` | `10` |
+/// | `relay.cookie_ttl_secs` | `300` |
+/// | `upstream.login` | `"login.oscar.aol.com:5190"` |
+/// | `upstream.egress` | `[]`: the OS chooses the source address |
+/// | `upstream.resolver` | `[]`: the system resolver |
+/// | `archive.path` | unset: the caller's data directory |
+/// | `archive.mode` | `"strict"` |
+/// | `archive.node` | unset: the host name |
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[relay]`: the OSCAR relay's listeners and session limits.
+    #[serde(default)]
+    pub relay: RelayConfig,
+    /// `[upstream]`: where the relay connects to.
+    #[serde(default)]
+    pub upstream: UpstreamConfig,
+    /// `[archive]`: where and how messages are recorded.
+    #[serde(default)]
+    pub archive: ArchiveConfig,
+}
+
+/// `[relay]`: what the gateway listens on and how long it keeps sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RelayConfig {
+    /// Addresses the relay accepts OSCAR connections on. Default: `0.0.0.0:5190`. Port 0
+    /// asks the OS for a free port (tests).
+    pub listen: Vec<SocketAddr>,
+    /// Host, or `host:port`, written into the server addresses handed to clients
+    /// (login redirect, BOS and chat redirects) so they come back through the gateway.
+    /// Default: unset, meaning the local address the client connected to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advertise: Option<String>,
+    /// Largest FLAP payload accepted from either side, in bytes; a larger frame ends the
+    /// session. Default: 65535 (the FLAP length field's maximum).
+    pub max_frame: usize,
+    /// Seconds without a frame from the client before its session is closed. Default: 600;
+    /// at least 180, because WinAIM sends a keepalive only every 60 s.
+    pub idle_timeout_secs: u64,
+    /// Seconds to wait for an upstream TCP connection. Default: 10.
+    pub connect_timeout_secs: u64,
+    /// Seconds a login cookie stays valid for routing the client's BOS connection to the
+    /// right upstream host. Default: 300.
+    pub cookie_ttl_secs: u64,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            listen: defaults::listen(),
+            advertise: None,
+            max_frame: defaults::MAX_FRAME,
+            idle_timeout_secs: defaults::IDLE_TIMEOUT_SECS,
+            connect_timeout_secs: defaults::CONNECT_TIMEOUT_SECS,
+            cookie_ttl_secs: defaults::COOKIE_TTL_SECS,
+        }
+    }
+}
+
+/// `[upstream]`: the real OSCAR service behind the gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// The authorizer clients are relayed to, `host:port` (IPv6 in brackets).
+    /// Default: `login.oscar.aol.com:5190`.
+    pub login: HostPort,
+    /// Source addresses for connections to upstream servers. Default: empty, the OS
+    /// chooses.
+    pub egress: Vec<IpAddr>,
+    /// DNS servers (`ip:port`) used to resolve upstream host names. Default: empty, the
+    /// system resolver. Never list the gateway's own DNS responder here: it answers the AIM
+    /// login names with the gateway itself, so the relay would connect to itself.
+    pub resolver: Vec<SocketAddr>,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        Self {
+            login: defaults::upstream_login(),
+            egress: Vec::new(),
+            resolver: Vec::new(),
+        }
+    }
+}
+
+/// `[archive]`: the system of record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ArchiveConfig {
+    /// The archive directory. Default: unset; the caller picks a local data directory
+    /// (`/var/lib/imtegrity/archive` for root). A relative path is relative to the
+    /// gateway's working directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// When a relayed message may be forwarded: `strict` or `relaxed`. Default: `strict`.
+    pub mode: ArchiveMode,
+    /// This gateway's name, stored in every record. Default: unset, the host name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+}
+
+/// When the relay forwards a message relative to archiving it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArchiveMode {
+    /// Forward only once the record is durable: nothing is delivered unrecorded.
+    #[default]
+    Strict,
+    /// Forward at once; the record is durable when the current group commit ends
+    /// (milliseconds). A crash in that window can lose forwarded messages.
+    Relaxed,
+}
+
+impl Config {
+    /// Parses `toml_text` (from `source_name`, used in errors), applies each `overrides`
+    /// entry (`key=value`, as given to `--set`) on top, and deserializes. Does not
+    /// [`validate`](Self::validate); [`Config::load`] does both.
+    ///
+    /// An override's value is read as a TOML value (`["a", "b"]`, `600`, `"text"`), or
+    /// else taken as a string, so `upstream.login=127.0.0.1:5190` needs no quotes. Later
+    /// overrides win over earlier ones, and all of them over the file.
+    pub fn parse(
+        source_name: &str,
+        toml_text: &str,
+        overrides: &[String],
+    ) -> Result<Self, ConfigError> {
+        Ok(Parsed::new(source_name, toml_text, overrides)?.config)
+    }
+
+    /// [`parse`](Self::parse), then [`validate`](Self::validate), with validation errors
+    /// pointing at the line or `--set` argument that set the offending value.
+    pub fn load(
+        source_name: &str,
+        toml_text: &str,
+        overrides: &[String],
+    ) -> Result<Self, ConfigError> {
+        let parsed = Parsed::new(source_name, toml_text, overrides)?;
+        match parsed.config.validate() {
+            Ok(()) => Ok(parsed.config),
+            Err(ConfigError::Invalid { key, message, .. }) => Err(ConfigError::Invalid {
+                origin: parsed.spans.origin_of_key(&key),
+                key,
+                message,
+            }),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Checks what the types cannot: timeouts, listener list, ports, names. The error's
+    /// `origin` is `None`; [`Config::load`] fills it in.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        validate::check(self)
+    }
+
+    /// The effective configuration as TOML (for `check-config --print`). Unset optional keys
+    /// are left out; parsing the result gives back `self`.
+    pub fn to_toml(&self) -> String {
+        // Every field is a string, number, array or table and every path in it is UTF-8
+        // (it came from TOML text), so serializing cannot fail; say so rather than panic.
+        toml::to_string(self)
+            .unwrap_or_else(|e| format!("# the configuration could not be serialized: {e}\n"))
+    }
+}
+
+/// A deserialized config with the span index needed to point validation errors at their
+/// source.
+struct Parsed {
+    config: Config,
+    spans: SpanIndex,
+}
+
+impl Parsed {
+    fn new(source_name: &str, toml_text: &str, overrides: &[String]) -> Result<Self, ConfigError> {
+        let mut root = DeTable::parse(toml_text)
+            .map_err(|e| ConfigError::syntax(source_name, toml_text, &e))?;
+        let regions =
+            Overrides::parse(toml_text.len(), overrides)?.apply(root.get_mut(), source_name)?;
+        let spans = SpanIndex::new(source_name, toml_text, regions, root.get_ref());
+        let config = Config::deserialize(toml::de::Deserializer::from(root))
+            .map_err(|e| spans.field_error(&e))?;
+        Ok(Self { config, spans })
+    }
+}

@@ -1,0 +1,35 @@
+//! Every built-in default, in one place. `imtegrity.example.toml` shows the same values, and
+//! a test checks the two agree.
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use crate::host_port::HostPort;
+
+/// The port AIM and ICQ clients connect to for login and BOS.
+pub(crate) const OSCAR_PORT: u16 = 5190;
+
+/// `relay.listen`: every IPv4 address, the OSCAR port.
+pub(crate) fn listen() -> Vec<SocketAddr> {
+    vec![SocketAddr::from((Ipv4Addr::UNSPECIFIED, OSCAR_PORT))]
+}
+
+/// `relay.max_frame`: the largest FLAP payload, whose length field is 16 bits.
+pub(crate) const MAX_FRAME: usize = 65_535;
+
+/// `relay.idle_timeout_secs`: ten minutes.
+pub(crate) const IDLE_TIMEOUT_SECS: u64 = 600;
+
+/// The lowest accepted `relay.idle_timeout_secs`. WinAIM sends a keepalive every 60 s; three
+/// missed keepalives, not one late one, should end a session.
+pub(crate) const MIN_IDLE_TIMEOUT_SECS: u64 = 180;
+
+/// `relay.connect_timeout_secs`.
+pub(crate) const CONNECT_TIMEOUT_SECS: u64 = 10;
+
+/// `relay.cookie_ttl_secs`: how long a login cookie routes a client to its BOS host.
+pub(crate) const COOKIE_TTL_SECS: u64 = 300;
+
+/// `upstream.login`: the historical AOL authorizer, which revival DNS still answers.
+pub(crate) fn upstream_login() -> HostPort {
+    HostPort::from_static("login.oscar.aol.com", OSCAR_PORT)
+}

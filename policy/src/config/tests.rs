@@ -1,0 +1,581 @@
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use super::*;
+
+const FILE: &str = "imtegrity.toml";
+
+fn sets(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(FILE, text, &[])
+}
+
+fn load(text: &str, args: &[&str]) -> Result<Config, ConfigError> {
+    Config::load(FILE, text, &sets(args))
+}
+
+fn at(line: usize, column: usize) -> Origin {
+    Origin::File {
+        name: FILE.into(),
+        at: Some(LineCol { line, column }),
+    }
+}
+
+fn set(key: &str) -> Origin {
+    Origin::Override { key: key.into() }
+}
+
+fn addr(text: &str) -> SocketAddr {
+    text.parse().unwrap()
+}
+
+const FULL: &str = r#"
+[relay]
+listen = ["127.0.0.1:15190", "[::1]:15190"]
+advertise = "imgw.example.com:5190"
+max_frame = 8192
+idle_timeout_secs = 900
+connect_timeout_secs = 5
+cookie_ttl_secs = 120
+
+[upstream]
+login = "[2001:db8::5]:5190"
+egress = ["192.0.2.10", "2001:db8::10"]
+resolver = ["192.0.2.53:53"]
+
+[archive]
+path = "/srv/imtegrity/archive"
+mode = "relaxed"
+node = "imgw-1"
+"#;
+
+#[test]
+fn a_file_with_every_key_parses() {
+    let config = load(FULL, &[]).unwrap();
+    assert_eq!(
+        config,
+        Config {
+            relay: RelayConfig {
+                listen: vec![addr("127.0.0.1:15190"), addr("[::1]:15190")],
+                advertise: Some("imgw.example.com:5190".into()),
+                max_frame: 8192,
+                idle_timeout_secs: 900,
+                connect_timeout_secs: 5,
+                cookie_ttl_secs: 120,
+            },
+            upstream: UpstreamConfig {
+                login: HostPort::parse("[2001:db8::5]:5190").unwrap(),
+                egress: vec![
+                    IpAddr::from([192, 0, 2, 10]),
+                    "2001:db8::10".parse().unwrap()
+                ],
+                resolver: vec![addr("192.0.2.53:53")],
+            },
+            archive: ArchiveConfig {
+                path: Some(PathBuf::from("/srv/imtegrity/archive")),
+                mode: ArchiveMode::Relaxed,
+                node: Some("imgw-1".into()),
+            },
+        }
+    );
+}
+
+#[test]
+fn an_empty_file_gives_every_default() {
+    let config = load("", &[]).unwrap();
+    let RelayConfig {
+        listen,
+        advertise,
+        max_frame,
+        idle_timeout_secs,
+        connect_timeout_secs,
+        cookie_ttl_secs,
+    } = &config.relay;
+    assert_eq!(listen, &[SocketAddr::from((Ipv4Addr::UNSPECIFIED, 5190))]);
+    assert_eq!(advertise, &None);
+    assert_eq!(*max_frame, 65_535);
+    assert_eq!(*idle_timeout_secs, 600);
+    assert_eq!(*connect_timeout_secs, 10);
+    assert_eq!(*cookie_ttl_secs, 300);
+    let UpstreamConfig {
+        login,
+        egress,
+        resolver,
+    } = &config.upstream;
+    assert_eq!(login.to_string(), "login.oscar.aol.com:5190");
+    assert!(egress.is_empty());
+    assert!(resolver.is_empty());
+    let ArchiveConfig { path, mode, node } = &config.archive;
+    assert_eq!(path, &None);
+    assert_eq!(*mode, ArchiveMode::Strict);
+    assert_eq!(node, &None);
+    assert_eq!(config, Config::default());
+}
+
+#[test]
+fn empty_sections_and_partial_sections_take_defaults() {
+    let config = parse("[relay]\nmax_frame = 100\n[upstream]\n[archive]\n").unwrap();
+    assert_eq!(config.relay.max_frame, 100);
+    assert_eq!(
+        config.relay.idle_timeout_secs,
+        RelayConfig::default().idle_timeout_secs
+    );
+    assert_eq!(config.upstream, UpstreamConfig::default());
+    assert_eq!(config.archive, ArchiveConfig::default());
+}
+
+#[test]
+fn the_defaults_validate() {
+    Config::default().validate().unwrap();
+}
+
+#[test]
+fn the_example_file_is_the_defaults_but_for_the_archive_path() {
+    let text = include_str!("../../../imtegrity.example.toml");
+    let config = Config::load("imtegrity.example.toml", text, &[]).unwrap();
+    // The one deliberate non-default: a deployment names its archive directory.
+    assert_eq!(
+        config.archive.path,
+        Some(PathBuf::from("/var/lib/imtegrity/archive"))
+    );
+    let expected = Config {
+        archive: ArchiveConfig {
+            path: config.archive.path.clone(),
+            ..ArchiveConfig::default()
+        },
+        ..Config::default()
+    };
+    assert_eq!(config, expected);
+}
+
+#[test]
+fn every_commented_out_example_line_is_valid_and_sets_its_key() {
+    // Uncommenting any `#key = value` line of the example must still give a valid file, so
+    // the example never shows a key or value the gateway would reject.
+    let text = include_str!("../../../imtegrity.example.toml");
+    let lines: Vec<&str> = text.lines().collect();
+    let mut seen = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let Some(setting) = line.strip_prefix('#') else {
+            continue;
+        };
+        if !setting.contains(" = ") || setting.starts_with(' ') {
+            continue; // prose, not a commented-out key
+        }
+        let mut edited = lines.clone();
+        edited[i] = setting;
+        Config::load("imtegrity.example.toml", &edited.join("\n"), &[])
+            .unwrap_or_else(|e| panic!("uncommenting line {}: {e}", i + 1));
+        seen += 1;
+    }
+    assert_eq!(
+        seen, 11,
+        "every key but archive.path is shown commented out"
+    );
+}
+
+#[test]
+fn unknown_key_in_the_file_names_line_column_and_key() {
+    let text =
+        "[relay]\nlisten = [\"127.0.0.1:15190\"]\n\n# typo below\nlissten = [\"0.0.0.0:5190\"]\n";
+    let err = parse(text).unwrap_err();
+    assert_eq!(err.origin(), Some(&at(5, 1)));
+    assert_eq!(err.key(), Some("relay.lissten"));
+    assert_eq!(
+        err.to_string(),
+        "imtegrity.toml:5:1: unknown field `lissten`, expected one of `listen`, `advertise`, \
+         `max_frame`, `idle_timeout_secs`, `connect_timeout_secs`, `cookie_ttl_secs` \
+         (key `relay.lissten`)"
+    );
+}
+
+#[test]
+fn unknown_section_in_the_file_is_rejected() {
+    let err = parse("[relay]\n[dns]\nlisten = 1\n").unwrap_err();
+    assert_eq!(err.origin(), Some(&at(2, 2)));
+    assert_eq!(err.key(), Some("dns"));
+    assert!(err.to_string().contains("unknown field `dns`"), "{err}");
+}
+
+#[test]
+fn unknown_key_in_a_dotted_key_is_rejected() {
+    let err = parse("upstream.loggin = \"a:1\"\n").unwrap_err();
+    assert_eq!(err.origin(), Some(&at(1, 10)));
+    assert_eq!(err.key(), Some("upstream.loggin"));
+}
+
+#[test]
+fn unknown_key_via_set_names_the_argument() {
+    let err = load("[relay]\n", &["relay.lissten=127.0.0.1:1"]).unwrap_err();
+    assert_eq!(err.origin(), Some(&set("relay.lissten")));
+    assert_eq!(err.key(), Some("relay.lissten"));
+    assert!(
+        err.to_string()
+            .starts_with("--set relay.lissten: unknown field `lissten`, expected one of `listen`"),
+        "{err}"
+    );
+    // The same without a [relay] section in the file, and for a whole unknown section.
+    let err = load("", &["relay.lissten=1"]).unwrap_err();
+    assert_eq!(err.origin(), Some(&set("relay.lissten")));
+    let err = load("", &["archive.mode=strict", "dns.listen=1"]).unwrap_err();
+    assert_eq!(err.origin(), Some(&set("dns.listen")));
+    assert_eq!(err.key(), Some("dns"));
+}
+
+#[test]
+fn unknown_key_via_set_replacing_a_file_key_still_names_the_argument() {
+    // The file's own typo is reported at its line...
+    let err = load("[relay]\nlissten = 1\n", &[]).unwrap_err();
+    assert_eq!(err.origin(), Some(&at(2, 1)));
+    // ...and the same key set again by --set is the argument's fault, not the file's line.
+    let err = load("[relay]\nlissten = 1\n", &["relay.lissten=2"]).unwrap_err();
+    assert_eq!(err.origin(), Some(&set("relay.lissten")));
+}
+
+#[test]
+fn type_error_in_the_file_names_the_line() {
+    let err = parse("[relay]\n\nidle_timeout_secs = \"ten minutes\"\n").unwrap_err();
+    assert_eq!(err.origin(), Some(&at(3, 21)));
+    assert_eq!(err.key(), Some("relay.idle_timeout_secs"));
+    assert_eq!(
+        err.to_string(),
+        "imtegrity.toml:3:21: invalid type: string \"ten minutes\", expected u64 \
+         (key `relay.idle_timeout_secs`)"
+    );
+}
+
+#[test]
+fn type_error_in_an_array_element_names_the_element() {
+    let err = parse("[relay]\nlisten = [\"127.0.0.1:1\", \"localhost\"]\n").unwrap_err();
+    assert_eq!(err.origin(), Some(&at(2, 26)));
+    assert_eq!(err.key(), Some("relay.listen[1]"));
+}
+
+#[test]
+fn malformed_values_name_their_key() {
+    for (text, key, line, column, message) in [
+        (
+            "[upstream]\nlogin = \"login.oscar.aol.com\"\n",
+            "upstream.login",
+            2,
+            9,
+            "has no port",
+        ),
+        (
+            "[archive]\nmode = \"fast\"\n",
+            "archive.mode",
+            2,
+            8,
+            "unknown variant `fast`, expected `strict` or `relaxed`",
+        ),
+        (
+            "[upstream]\negress = [\"10.0.0.256\"]\n",
+            "upstream.egress[0]",
+            2,
+            11,
+            "invalid IP address",
+        ),
+        (
+            "[relay]\nmax_frame = -1\n",
+            "relay.max_frame",
+            2,
+            13,
+            "expected usize",
+        ),
+        ("relay = 5\n", "relay", 1, 9, "expected struct RelayConfig"),
+    ] {
+        let err = parse(text).unwrap_err();
+        assert_eq!(err.origin(), Some(&at(line, column)), "{text}: {err}");
+        assert_eq!(err.key(), Some(key), "{text}");
+        assert!(err.to_string().contains(message), "{text}: {err}");
+    }
+}
+
+#[test]
+fn type_error_in_an_override_names_the_argument() {
+    let err = load("[relay]\nmax_frame = 100\n", &["relay.max_frame=lots"]).unwrap_err();
+    assert_eq!(err.origin(), Some(&set("relay.max_frame")));
+    assert_eq!(
+        err.to_string(),
+        "--set relay.max_frame: invalid type: string \"lots\", expected usize \
+         (key `relay.max_frame`)"
+    );
+    let err = load("", &["relay.listen=[\"127.0.0.1:1\", 7]"]).unwrap_err();
+    assert_eq!(err.origin(), Some(&set("relay.listen")));
+    assert_eq!(err.key(), Some("relay.listen[1]"));
+}
+
+#[test]
+fn syntax_error_names_line_and_column() {
+    let err = parse("[relay]\nmax_frame = 1\n[archive\n").unwrap_err();
+    assert!(matches!(err, ConfigError::Syntax { .. }), "{err:?}");
+    assert_eq!(err.origin(), Some(&at(3, 9)));
+    assert!(err.to_string().starts_with("imtegrity.toml:3:9: "), "{err}");
+    let err = parse("[relay]\nmax_frame = 1\nmax_frame = 2\n").unwrap_err();
+    assert!(matches!(err, ConfigError::Syntax { .. }), "{err:?}");
+    assert_eq!(
+        err.origin().map(ToString::to_string).as_deref(),
+        Some("imtegrity.toml:3:1")
+    );
+}
+
+#[test]
+fn columns_count_characters_and_crlf_lines_work() {
+    let err = parse("# é\r\n[relay]\r\nmax_frame = \"é\"\r\n").unwrap_err();
+    assert_eq!(err.origin(), Some(&at(3, 13)));
+    assert_eq!(LineCol::of("é = x", 4), LineCol { line: 1, column: 4 });
+    assert_eq!(LineCol::of("ab", 99), LineCol { line: 1, column: 3 });
+}
+
+#[test]
+fn overrides_win_over_the_file() {
+    let text = "[relay]\nlisten = [\"0.0.0.0:5190\"]\nidle_timeout_secs = 900\n\
+                [archive]\nmode = \"strict\"\n";
+    let config = load(
+        text,
+        &[
+            "relay.listen=[\"127.0.0.1:15190\"]",
+            "relay.idle_timeout_secs=1200",
+            "archive.mode=relaxed",
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.relay.listen, [addr("127.0.0.1:15190")]);
+    assert_eq!(config.relay.idle_timeout_secs, 1200);
+    assert_eq!(config.archive.mode, ArchiveMode::Relaxed);
+    // What the overrides do not touch keeps the file's value or the default.
+    assert_eq!(config.relay.max_frame, 65_535);
+}
+
+#[test]
+fn later_overrides_win_over_earlier_ones() {
+    let config = load(
+        "",
+        &[
+            "archive.mode=relaxed",
+            "archive.mode=strict",
+            "relay.max_frame=1",
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.archive.mode, ArchiveMode::Strict);
+    assert_eq!(config.relay.max_frame, 1);
+}
+
+#[test]
+fn unquoted_override_values_are_strings() {
+    let config = load(
+        "",
+        &[
+            "upstream.login=127.0.0.1:5190",
+            "archive.mode=relaxed",
+            "archive.path=/tmp/imtegrity archive",
+            "archive.node=gw-1",
+            "relay.advertise=[::1]:5190",
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.upstream.login.to_string(), "127.0.0.1:5190");
+    assert_eq!(config.archive.mode, ArchiveMode::Relaxed);
+    assert_eq!(
+        config.archive.path,
+        Some(PathBuf::from("/tmp/imtegrity archive"))
+    );
+    assert_eq!(config.archive.node.as_deref(), Some("gw-1"));
+    assert_eq!(config.relay.advertise.as_deref(), Some("[::1]:5190"));
+    // Quoted, the same value is a TOML string; white space around `=` is ignored.
+    let config = load("", &["upstream.login = \"[::1]:5190\""]).unwrap();
+    assert_eq!(config.upstream.login.to_string(), "[::1]:5190");
+}
+
+#[test]
+fn override_values_that_are_toml_keep_their_type() {
+    let config = load(
+        "",
+        &[
+            "relay.cookie_ttl_secs=60",
+            "upstream.egress=[\"192.0.2.1\"]",
+            "upstream.resolver=[]",
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.relay.cookie_ttl_secs, 60);
+    assert_eq!(config.upstream.egress, [IpAddr::from([192, 0, 2, 1])]);
+    // A number where a string is wanted must be quoted.
+    let err = load("", &["archive.node=42"]).unwrap_err();
+    assert_eq!(err.origin(), Some(&set("archive.node")));
+    load("", &["archive.node=\"42\""]).unwrap();
+}
+
+#[test]
+fn a_whole_section_can_be_set_as_an_inline_table() {
+    let config = load("", &["archive={ mode = \"relaxed\", node = \"n\" }"]).unwrap();
+    assert_eq!(config.archive.mode, ArchiveMode::Relaxed);
+    let err = load("", &["archive={ mood = \"relaxed\" }"]).unwrap_err();
+    assert_eq!(err.origin(), Some(&set("archive")));
+    assert_eq!(err.key(), Some("archive.mood"));
+}
+
+#[test]
+fn malformed_override_arguments_are_rejected() {
+    for arg in [
+        "relay",
+        "=1",
+        "relay..listen=1",
+        "relay.listen.=1",
+        "relay listen=1",
+        "\"a\".b=1",
+    ] {
+        let err = load("", &[arg]).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::BadOverride { arg: a, .. } if a == arg),
+            "{arg}: {err:?}"
+        );
+        assert!(
+            err.to_string().starts_with(&format!("--set {arg}: ")),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn override_through_a_value_that_is_not_a_table_is_rejected() {
+    let err = load("relay = 5\n", &["relay.max_frame=1"]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "--set relay.max_frame=1: `relay` is an integer in imtegrity.toml, not a table"
+    );
+}
+
+#[test]
+fn idle_timeout_below_180_seconds_is_rejected() {
+    let err = load("[relay]\nidle_timeout_secs = 179\n", &[]).unwrap_err();
+    assert!(matches!(err, ConfigError::Invalid { .. }), "{err:?}");
+    assert_eq!(err.key(), Some("relay.idle_timeout_secs"));
+    assert_eq!(err.origin(), Some(&at(2, 21)));
+    assert!(
+        err.to_string().starts_with(
+            "imtegrity.toml:2:21: invalid relay.idle_timeout_secs: 179 s is below the minimum of 180 s"
+        ),
+        "{err}"
+    );
+    load("[relay]\nidle_timeout_secs = 180\n", &[]).unwrap();
+    // Set by --set, the error names the argument.
+    let err = load(
+        "[relay]\nidle_timeout_secs = 900\n",
+        &["relay.idle_timeout_secs=60"],
+    )
+    .unwrap_err();
+    assert_eq!(err.origin(), Some(&set("relay.idle_timeout_secs")));
+}
+
+#[test]
+fn validate_alone_names_the_key_without_an_origin() {
+    let mut config = Config::default();
+    config.relay.idle_timeout_secs = 60;
+    let err = config.validate().unwrap_err();
+    assert_eq!(err.origin(), None);
+    assert!(
+        err.to_string()
+            .starts_with("invalid relay.idle_timeout_secs: 60 s is below"),
+        "{err}"
+    );
+    // Parse does not validate; load does.
+    parse("[relay]\nidle_timeout_secs = 60\n").unwrap();
+}
+
+#[test]
+fn an_empty_listen_list_is_rejected() {
+    let err = load("[relay]\nlisten = []\n", &[]).unwrap_err();
+    assert_eq!(err.key(), Some("relay.listen"));
+    assert_eq!(err.origin(), Some(&at(2, 10)));
+    let err = load("", &["relay.listen=[]"]).unwrap_err();
+    assert_eq!(err.origin(), Some(&set("relay.listen")));
+}
+
+#[test]
+fn port_zero_in_the_upstream_login_is_rejected() {
+    let err = load("[upstream]\nlogin = \"login.oscar.aol.com:0\"\n", &[]).unwrap_err();
+    assert_eq!(err.key(), Some("upstream.login"));
+    assert_eq!(err.origin(), Some(&at(2, 9)));
+    assert_eq!(
+        err.to_string(),
+        "imtegrity.toml:2:9: invalid upstream.login: login.oscar.aol.com:0: port 0 cannot be \
+         connected to (the OSCAR port is 5190)"
+    );
+}
+
+#[test]
+fn duplicate_listen_addresses_are_rejected() {
+    let text =
+        "[relay]\nlisten = [\n  \"127.0.0.1:5190\",\n  \"[::1]:5190\",\n  \"127.0.0.1:5190\",\n]\n";
+    let err = load(text, &[]).unwrap_err();
+    assert_eq!(err.key(), Some("relay.listen[2]"));
+    assert_eq!(err.origin(), Some(&at(5, 3)));
+    assert_eq!(
+        err.to_string(),
+        "imtegrity.toml:5:3: invalid relay.listen[2]: 127.0.0.1:5190 is listed twice"
+    );
+}
+
+#[test]
+fn a_wildcard_listener_overlapping_a_specific_one_is_rejected() {
+    let err = load("", &["relay.listen=[\"127.0.0.1:5190\", \"0.0.0.0:5190\"]"]).unwrap_err();
+    assert_eq!(err.key(), Some("relay.listen[1]"));
+    assert_eq!(err.origin(), Some(&set("relay.listen")));
+    assert!(err.to_string().contains("overlaps 127.0.0.1:5190"), "{err}");
+    // Different ports, different families, and OS-chosen ports do not clash.
+    load(
+        "",
+        &["relay.listen=[\"0.0.0.0:5190\", \"0.0.0.0:5191\", \"[::]:5190\", \"127.0.0.1:0\", \"127.0.0.1:0\"]"],
+    )
+    .unwrap();
+}
+
+#[test]
+fn other_unusable_values_are_rejected() {
+    for (arg, key) in [
+        ("relay.max_frame=0", "relay.max_frame"),
+        ("relay.connect_timeout_secs=0", "relay.connect_timeout_secs"),
+        ("relay.cookie_ttl_secs=0", "relay.cookie_ttl_secs"),
+        ("relay.advertise=bad host", "relay.advertise"),
+        ("relay.advertise=gw.example.com:0", "relay.advertise"),
+        (
+            "upstream.resolver=[\"192.0.2.53:0\"]",
+            "upstream.resolver[0]",
+        ),
+        ("archive.path=\"\"", "archive.path"),
+        ("archive.node=\" \"", "archive.node"),
+        ("archive.node=", "archive.node"),
+    ] {
+        let err = load("", &[arg]).unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { .. }), "{arg}: {err:?}");
+        assert_eq!(err.key(), Some(key), "{arg}");
+        let key_given = arg.split('=').next().unwrap();
+        assert_eq!(err.origin(), Some(&set(key_given)), "{arg}");
+    }
+    for ok in [
+        "relay.advertise=gw.example.com",
+        "relay.advertise=192.0.2.1:443",
+    ] {
+        load("", &[ok]).unwrap();
+    }
+}
+
+#[test]
+fn to_toml_round_trips() {
+    for config in [Config::default(), load(FULL, &[]).unwrap()] {
+        let text = config.to_toml();
+        assert_eq!(load(&text, &[]).unwrap(), config, "{text}");
+    }
+    let text = Config::default().to_toml();
+    assert!(
+        text.contains("login = \"login.oscar.aol.com:5190\""),
+        "{text}"
+    );
+    assert!(text.contains("mode = \"strict\""), "{text}");
+    assert!(!text.contains("advertise"), "{text}");
+}

@@ -1,0 +1,143 @@
+//! What the types do not already guarantee. The first problem found is reported.
+
+use std::net::SocketAddr;
+
+use super::{ArchiveConfig, Config, ConfigError, RelayConfig, UpstreamConfig, defaults};
+use crate::host_port::HostPort;
+
+pub(super) fn check(config: &Config) -> Result<(), ConfigError> {
+    relay(&config.relay)?;
+    upstream(&config.upstream)?;
+    archive(&config.archive)
+}
+
+fn relay(relay: &RelayConfig) -> Result<(), ConfigError> {
+    if relay.listen.is_empty() {
+        return Err(ConfigError::invalid(
+            "relay.listen",
+            "no listen address: the relay would accept no connections (default: [\"0.0.0.0:5190\"])",
+        ));
+    }
+    for (i, addr) in relay.listen.iter().enumerate() {
+        if let Some(message) = relay.listen[..i]
+            .iter()
+            .find_map(|earlier| overlap(*earlier, *addr))
+        {
+            return Err(ConfigError::invalid(format!("relay.listen[{i}]"), message));
+        }
+    }
+    if let Some(advertise) = &relay.advertise {
+        match HostPort::parse_with_default_port(advertise, defaults::OSCAR_PORT) {
+            Err(e) => return Err(ConfigError::invalid("relay.advertise", e.to_string())),
+            Ok(hp) if hp.port() == 0 => {
+                return Err(ConfigError::invalid(
+                    "relay.advertise",
+                    "port 0: clients cannot connect to it",
+                ));
+            }
+            Ok(_) => {}
+        }
+    }
+    if relay.max_frame == 0 {
+        return Err(ConfigError::invalid(
+            "relay.max_frame",
+            "0 bytes would reject every frame (default: 65535)",
+        ));
+    }
+    if relay.idle_timeout_secs < defaults::MIN_IDLE_TIMEOUT_SECS {
+        return Err(ConfigError::invalid(
+            "relay.idle_timeout_secs",
+            format!(
+                "{} s is below the minimum of {} s: WinAIM sends a keepalive only every 60 s, \
+                 so idle but live sessions would be cut (default: {})",
+                relay.idle_timeout_secs,
+                defaults::MIN_IDLE_TIMEOUT_SECS,
+                defaults::IDLE_TIMEOUT_SECS,
+            ),
+        ));
+    }
+    for (key, value, default) in [
+        (
+            "relay.connect_timeout_secs",
+            relay.connect_timeout_secs,
+            defaults::CONNECT_TIMEOUT_SECS,
+        ),
+        (
+            "relay.cookie_ttl_secs",
+            relay.cookie_ttl_secs,
+            defaults::COOKIE_TTL_SECS,
+        ),
+    ] {
+        if value == 0 {
+            return Err(ConfigError::invalid(
+                key,
+                format!("must be at least 1 s (default: {default})"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Why listening on both `earlier` and `later` cannot work, if it cannot. Port 0 (a port the
+/// OS picks) never clashes.
+fn overlap(earlier: SocketAddr, later: SocketAddr) -> Option<String> {
+    if earlier.port() != later.port() || later.port() == 0 {
+        return None;
+    }
+    if earlier == later {
+        return Some(format!("{later} is listed twice"));
+    }
+    // The wildcard address of a family takes the port on every address of that family, so
+    // the second bind would fail with "address in use". (Across families it depends on
+    // IPV6_V6ONLY, which is the relay's business.)
+    let same_family = earlier.is_ipv4() == later.is_ipv4();
+    if same_family && (earlier.ip().is_unspecified() || later.ip().is_unspecified()) {
+        return Some(format!(
+            "{later} overlaps {earlier}: the wildcard address already listens on port {} of every address",
+            later.port()
+        ));
+    }
+    None
+}
+
+fn upstream(upstream: &UpstreamConfig) -> Result<(), ConfigError> {
+    if upstream.login.port() == 0 {
+        return Err(ConfigError::invalid(
+            "upstream.login",
+            format!(
+                "{}: port 0 cannot be connected to (the OSCAR port is {})",
+                upstream.login,
+                defaults::OSCAR_PORT
+            ),
+        ));
+    }
+    for (i, resolver) in upstream.resolver.iter().enumerate() {
+        if resolver.port() == 0 {
+            return Err(ConfigError::invalid(
+                format!("upstream.resolver[{i}]"),
+                format!("{resolver}: port 0 cannot be queried (DNS is port 53)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn archive(archive: &ArchiveConfig) -> Result<(), ConfigError> {
+    if archive
+        .path
+        .as_ref()
+        .is_some_and(|p| p.as_os_str().is_empty())
+    {
+        return Err(ConfigError::invalid(
+            "archive.path",
+            "empty; leave the key out for the default directory",
+        ));
+    }
+    if archive.node.as_ref().is_some_and(|n| n.trim().is_empty()) {
+        return Err(ConfigError::invalid(
+            "archive.node",
+            "empty; leave the key out to use the host name",
+        ));
+    }
+    Ok(())
+}
