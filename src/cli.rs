@@ -26,6 +26,9 @@ pub(crate) enum Command {
     /// message. Without --config, embedded defaults (relay on 0.0.0.0:5190, upstream
     /// login.oscar.aol.com:5190, strict archive in the local data directory).
     Run(RunArgs),
+    /// Show what the running gateway is doing (sessions, egress load, archive), or the
+    /// archive's counters when no gateway runs.
+    Status(StatusArgs),
     /// Check a configuration file (with any --set overrides); exit code 64 if it is invalid.
     CheckConfig(CheckConfigArgs),
     /// Run the lab OSCAR server (authorizer, BOS, chat, echo bot) for tests and trying clients.
@@ -245,6 +248,13 @@ pub(crate) struct RunArgs {
     /// --set upstream.login=127.0.0.1:15190 (repeatable; wins over the file).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub(crate) overrides: Vec<String>,
+}
+
+/// `imtegrity status`.
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    #[command(flatten)]
+    pub(crate) archive: ArchiveArg,
 }
 
 /// `imtegrity check-config`.

@@ -51,7 +51,7 @@ impl Gateway {
                 .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
             listeners.push(listener);
         }
-        let listening = listeners
+        let listening: Vec<SocketAddr> = listeners
             .iter()
             .filter_map(|l| l.local_addr().ok())
             .collect();
@@ -76,9 +76,10 @@ impl Gateway {
         let mut tasks = JoinSet::new();
         let admin = archive::admin::bind(&archive_dir)?;
         let (owner, stop) = (archive.clone(), shutdown.clone());
+        let status = relay_status(relay.clone(), listening_strings(&listening));
         tasks.spawn(async move {
             tokio::select! {
-                () = archive::admin::serve(owner, admin) => {}
+                () = archive::admin::serve_with_status(owner, admin, status) => {}
                 () = stop.cancelled() => {}
             }
         });
@@ -102,4 +103,37 @@ impl Gateway {
         let _ = std::fs::remove_file(archive::admin::socket_path(&self.archive_dir));
         self.archive.sync().await
     }
+}
+
+fn listening_strings(addrs: &[SocketAddr]) -> Vec<String> {
+    addrs.iter().map(ToString::to_string).collect()
+}
+
+/// What the gateway adds to `imtegrity status`: relay counters and egress load.
+fn relay_status(relay: Arc<Relay>, listening: Vec<String>) -> archive::admin::OwnerStatus {
+    let started = archive::now_ns();
+    Arc::new(move || {
+        let s = &relay.stats;
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        serde_json::json!({
+            "role": "gateway",
+            "pid": std::process::id(),
+            "started_ns": started,
+            "relay": {
+                "listening": listening,
+                "upstream": relay.config.upstream_login,
+                "mode": format!("{:?}", relay.config.mode).to_lowercase(),
+                "sessions_open": load(&s.sessions_open),
+                "sessions_total": load(&s.sessions_total),
+                "sessions_failed": load(&s.sessions_failed),
+                "records": load(&s.records),
+                "rewrites": load(&s.rewrites),
+                "typing": load(&s.typing),
+                "cookies": relay.cookies.len(),
+                "egress": relay.egress_sessions().iter()
+                    .map(|(ip, n)| serde_json::json!({"address": ip.to_string(), "sessions": n}))
+                    .collect::<Vec<_>>(),
+            }
+        })
+    })
 }

@@ -15,6 +15,7 @@ mod output;
 mod retention_cmd;
 mod run_cmd;
 mod search_cmd;
+mod status_cmd;
 mod timespec;
 mod verify_cmd;
 
@@ -60,6 +61,7 @@ fn main() -> ExitCode {
                 let json = cli.json;
                 tokio::task::spawn_blocking(move || match command {
                     Command::Search(args) => search_cmd::run(&args, json),
+                    Command::Status(args) => status_cmd::run(&args, json),
                     Command::CheckConfig(args) => {
                         config_cmd::check(&args.file, &args.overrides, args.print, json)
                     }

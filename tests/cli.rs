@@ -165,6 +165,21 @@ async fn run_relays_a_scripted_client_to_the_lab_and_archives_it() {
     let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(found["text"], "through the binary");
     assert_eq!(found["direction"], "internal");
+    let a = archive.to_str().unwrap().to_owned();
+    let out =
+        tokio::task::spawn_blocking(move || imtegrity(&["--json", "status", "--archive", &a]))
+            .await
+            .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["owner"]["role"], "gateway", "{status}");
+    assert_eq!(status["owner"]["relay"]["sessions_open"], 2, "{status}");
+    assert_eq!(status["owner"]["relay"]["records"], 1, "{status}");
+    assert_eq!(status["archive"]["records"], 1, "{status}");
 }
 
 #[test]

@@ -56,6 +56,9 @@ pub enum Request {
         /// Which.
         id: u64,
     },
+    /// The owner's status: the archive's counters plus whatever the owner adds (the
+    /// gateway: its relay's sessions and egress load).
+    Status,
     /// Apply (or dry-run) a retention policy.
     Retention {
         /// The policy.
@@ -92,15 +95,29 @@ pub fn bind(dir: &Path) -> Result<UnixListener, ArchiveError> {
     Ok(listener)
 }
 
+/// What the owning process adds to a status answer.
+pub type OwnerStatus = std::sync::Arc<dyn Fn() -> serde_json::Value + Send + Sync>;
+
 /// Answers admin requests until the task is dropped. Each connection is served on its own
 /// task; archive work runs on blocking threads.
 pub async fn serve(archive: Archive, listener: UnixListener) {
+    serve_with_status(
+        archive,
+        listener,
+        std::sync::Arc::new(|| serde_json::Value::Null),
+    )
+    .await;
+}
+
+/// [`serve`], with `owner` adding the owning process's own counters to status answers.
+pub async fn serve_with_status(archive: Archive, listener: UnixListener, owner: OwnerStatus) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
                 let archive = archive.clone();
+                let owner = owner.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = serve_one(archive, stream).await {
+                    if let Err(e) = serve_one(archive, stream, owner).await {
                         tracing::warn!(error = %e, "admin request failed");
                     }
                 });
@@ -113,7 +130,11 @@ pub async fn serve(archive: Archive, listener: UnixListener) {
     }
 }
 
-async fn serve_one(archive: Archive, stream: tokio::net::UnixStream) -> std::io::Result<()> {
+async fn serve_one(
+    archive: Archive,
+    stream: tokio::net::UnixStream,
+    owner: OwnerStatus,
+) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut request = String::new();
     tokio::io::BufReader::new(read)
@@ -128,7 +149,7 @@ async fn serve_one(archive: Archive, stream: tokio::net::UnixStream) -> std::io:
                 return;
             }
         };
-        let last = match handle(&archive, request, &tx) {
+        let last = match handle(&archive, request, &tx, &owner) {
             Ok(done) => Line::Done(done),
             Err(e) => Line::Error(e.to_string()),
         };
@@ -152,6 +173,7 @@ fn handle(
     archive: &Archive,
     request: Request,
     tx: &mpsc::Sender<Line>,
+    owner: &OwnerStatus,
 ) -> Result<serde_json::Value, ArchiveError> {
     match request {
         Request::Search { query } => {
@@ -174,6 +196,9 @@ fn handle(
         Request::Holds { released } => to_value(&archive.holds(released)?),
         Request::HoldAdd { target, reason } => to_value(&archive.hold_add(target, &reason)?),
         Request::HoldRelease { id } => to_value(&archive.hold_release(id)?),
+        Request::Status => {
+            Ok(serde_json::json!({ "archive": archive.status()?, "owner": owner() }))
+        }
         Request::Retention {
             policy,
             now_ns,
@@ -240,6 +265,11 @@ impl Client {
     /// List holds.
     pub fn holds(&self, released: bool) -> Result<Vec<Hold>, ArchiveError> {
         self.call(&Request::Holds { released })
+    }
+
+    /// The owner's status (archive counters and the owner's own).
+    pub fn status(&self) -> Result<serde_json::Value, ArchiveError> {
+        self.call(&Request::Status)
     }
 
     /// Place a hold.

@@ -12,6 +12,25 @@ use crate::signing::{Checkpoint, CheckpointReason};
 use crate::store::Store;
 use crate::writer::{Job, Receipt, spawn};
 
+/// What `imtegrity status` shows about an archive.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ArchiveStatus {
+    /// The archive directory.
+    pub dir: String,
+    /// Records stored.
+    pub records: u64,
+    /// The last record's id.
+    pub head_id: u64,
+    /// Permanent checkpoints.
+    pub checkpoints: u64,
+    /// When the newest checkpoint was signed (UTC ns).
+    pub last_checkpoint_ns: Option<i64>,
+    /// The public key (hex).
+    pub public_key: String,
+    /// Why appends are refused, if the open-time integrity check failed.
+    pub refusing_appends: Option<String>,
+}
+
 /// An open archive. Cheap to clone; the writer thread stops when the last clone is dropped,
 /// after signing a closing checkpoint.
 #[derive(Clone)]
@@ -121,6 +140,20 @@ impl Archive {
     /// The archive's public key in hex, to pin for independent verification.
     pub fn public_key_hex(&self) -> String {
         crate::chain::hex(self.store.key.public().as_bytes())
+    }
+
+    /// Counters for `imtegrity status`.
+    pub fn status(&self) -> Result<ArchiveStatus, ArchiveError> {
+        let latest = self.store.latest_checkpoint()?;
+        Ok(ArchiveStatus {
+            dir: self.store.dir.display().to_string(),
+            records: self.len() as u64,
+            head_id: self.head_id(),
+            checkpoints: self.store.checkpoints.len() as u64,
+            last_checkpoint_ns: latest.map(|cp| cp.time_ns),
+            public_key: self.public_key_hex(),
+            refusing_appends: self.store.refused(),
+        })
     }
 
     /// The archive directory.

@@ -61,7 +61,7 @@ pub mod synthetic;
 mod verify;
 mod writer;
 
-pub use archive::Archive;
+pub use archive::{Archive, ArchiveStatus};
 pub use chain::{GENESIS, Hash, hex};
 pub use clock::now_ns;
 pub use error::ArchiveError;

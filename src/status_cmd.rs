@@ -1,0 +1,71 @@
+//! `imtegrity status`: what the running gateway is doing (through its admin socket), or, when
+//! none runs, the archive's own counters.
+
+use archive::ArchiveStatus;
+use serde_json::json;
+
+use crate::archive_access::ArchiveAccess;
+use crate::cli::StatusArgs;
+use crate::output::emit;
+use crate::timespec;
+
+pub(crate) fn run(args: &StatusArgs, json: bool) -> crate::CmdResult {
+    let dir = args.archive.dir();
+    let (owner, archive): (serde_json::Value, ArchiveStatus) =
+        match ArchiveAccess::open(&dir, false)? {
+            ArchiveAccess::Remote(client) => {
+                let answer = client.status()?;
+                let archive = serde_json::from_value(answer["archive"].clone())?;
+                (answer["owner"].clone(), archive)
+            }
+            ArchiveAccess::Local(local) => (serde_json::Value::Null, local.status()?),
+        };
+    let mut lines = Vec::new();
+    match owner.get("relay") {
+        Some(relay) => {
+            lines.push(format!("gateway: running (pid {})", owner["pid"]));
+            lines.push(format!(
+                "  relay {} -> {} ({} mode)",
+                relay["listening"].as_array().map_or(String::new(), |a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }),
+                relay["upstream"].as_str().unwrap_or(""),
+                relay["mode"].as_str().unwrap_or("")
+            ));
+            lines.push(format!(
+                "  sessions {} open, {} total, {} ended with errors; {} records; {} redirects rewritten; {} typing events counted",
+                relay["sessions_open"], relay["sessions_total"], relay["sessions_failed"], relay["records"], relay["rewrites"], relay["typing"]
+            ));
+            for e in relay["egress"].as_array().into_iter().flatten() {
+                lines.push(format!(
+                    "  egress {}: {} sessions",
+                    e["address"].as_str().unwrap_or(""),
+                    e["sessions"]
+                ));
+            }
+        }
+        None => lines.push("gateway: not running (archive opened directly)".into()),
+    }
+    lines.push(format!(
+        "archive {}: {} records, head #{}, {} checkpoints (last {})",
+        archive.dir,
+        archive.records,
+        archive.head_id,
+        archive.checkpoints,
+        archive
+            .last_checkpoint_ns
+            .map_or("never".to_owned(), timespec::format)
+    ));
+    if let Some(problem) = &archive.refusing_appends {
+        lines.push(format!("  REFUSING APPENDS: {problem}"));
+    }
+    emit(
+        json,
+        &lines.join("\n"),
+        &json!({"owner": owner, "archive": archive}),
+    );
+    Ok(())
+}
