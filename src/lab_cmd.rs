@@ -30,6 +30,9 @@ pub(crate) async fn run(args: LabArgs, json: bool) -> crate::CmdResult {
         accounts,
         bot: args.bot.clone(),
     };
+    // Handlers first, so a signal right after the "listening" line stops us cleanly.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let server = LabServer::start(config).await?;
     emit(
         json,
@@ -52,7 +55,10 @@ pub(crate) async fn run(args: LabArgs, json: bool) -> crate::CmdResult {
     );
     let stop = server.shutdown_token();
     tokio::spawn(async move {
-        let _ = tokio::signal::ctrl_c().await;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
         stop.cancel();
     });
     server.wait().await;

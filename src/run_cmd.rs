@@ -21,6 +21,10 @@ pub(crate) fn load_config(file: Option<&Path>, overrides: &[String]) -> Result<C
 
 pub(crate) async fn run(args: &RunArgs, json: bool) -> crate::CmdResult {
     let config = load_config(args.config.as_deref(), &args.overrides)?;
+    // Install the handlers before announcing "running": a SIGTERM that arrives right after
+    // must stop the gateway cleanly, not kill it with the default action.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let gateway = Gateway::start(&config).await?;
     let listen: Vec<String> = gateway.listening.iter().map(ToString::to_string).collect();
     emit(
@@ -36,7 +40,10 @@ pub(crate) async fn run(args: &RunArgs, json: bool) -> crate::CmdResult {
         &json!({"event": "running", "relay": listen, "upstream": config.upstream.login.to_string(),
                 "archive": gateway.archive_dir, "mode": format!("{:?}", config.archive.mode).to_lowercase()}),
     );
-    wait_for_signal().await;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
     let stats = &gateway.relay.stats;
     let records = stats.records.load(std::sync::atomic::Ordering::Relaxed);
     let sessions = stats
@@ -49,17 +56,4 @@ pub(crate) async fn run(args: &RunArgs, json: bool) -> crate::CmdResult {
         &json!({"event": "stopped", "sessions": sessions, "records": records}),
     );
     Ok(())
-}
-
-async fn wait_for_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async {
-            match term.as_mut() {
-                Some(t) => { t.recv().await; }
-                None => std::future::pending::<()>().await,
-            }
-        } => {}
-    }
 }

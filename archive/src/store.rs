@@ -315,6 +315,12 @@ impl Store {
         head: Head,
         reason: CheckpointReason,
     ) -> Result<Checkpoint, ArchiveError> {
+        // A checkpoint log without a signed head reads as tampering on the next open (the
+        // head is signed after every commit, so it is missing only before the first one):
+        // sign the head first.
+        if self.signed_head()?.is_none() {
+            self.sign_head(head.id, head.hash, now_ns())?;
+        }
         let seq = self
             .checkpoints
             .last()?

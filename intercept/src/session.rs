@@ -15,6 +15,7 @@ use oscar::{Channel, Family, Flap, FlapCodec, HostPort, Message, normalize};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_util::codec::{FramedRead, FramedWrite};
+use tracing::Instrument;
 
 use crate::capture::Capturer;
 use crate::config::CaptureMode;
@@ -45,13 +46,15 @@ impl Leg {
     async fn send(&mut self, mut flap: Flap) -> Result<(), SessionError> {
         flap.seq = self.seq;
         self.seq = self.seq.wrapping_add(1);
-        self.sink
-            .send(flap)
-            .await
-            .map_err(|source| SessionError::Write {
+        self.sink.send(flap).await.map_err(|source| match source {
+            oscar::FlapError::Io(e) if is_disconnect(&e) => {
+                SessionError::Disconnected { side: self.side }
+            }
+            source => SessionError::Write {
                 side: self.side,
                 source,
-            })
+            },
+        })
     }
 }
 
@@ -82,6 +85,9 @@ struct State {
     local_user: Option<String>,
     /// Normalised name registered as local with the relay, to release at the end.
     registered: Option<String>,
+    /// Whether this connection presented a cookie the gateway routed: only such sessions
+    /// (BOS, chat) may carry messages.
+    signed_on: bool,
     room: Option<RoomInfo>,
     pending: Vec<(u32, Family, Option<RoomInfo>)>,
 }
@@ -103,8 +109,15 @@ pub async fn run_session(
     let mut client_tx = Leg::new(Side::Client, client_write, 1);
     // Servers speak first; libpurple does not wait for it, official clients may.
     client_tx.send(SignonHello::default().to_flap()?).await?;
+    let idle = relay.config.idle_timeout;
     let hello_frame = loop {
-        match next(&mut client_rx, Side::Client).await? {
+        let frame = tokio::time::timeout(idle, next(&mut client_rx, Side::Client))
+            .await
+            .map_err(|_| SessionError::Idle {
+                side: Side::Client,
+                secs: idle.as_secs(),
+            })?;
+        match frame? {
             Some(f) if f.channel == Channel::SIGNON => break f,
             Some(f) if f.channel == Channel::KEEPALIVE => {}
             Some(f) => {
@@ -126,6 +139,7 @@ pub async fn run_session(
         upstream_port: 0,
         local_user: None,
         registered: None,
+        signed_on: false,
         room: None,
         pending: Vec::new(),
     };
@@ -144,6 +158,7 @@ pub async fn run_session(
             }) => {
                 state.local_user = local_user;
                 state.room = room;
+                state.signed_on = true;
                 upstream
             }
             None => {
@@ -157,9 +172,9 @@ pub async fn run_session(
     };
     let span = tracing::info_span!("session", client = %client_addr, upstream = %target,
         sn = state.local_user.as_deref().unwrap_or(""));
-    let _enter = span.enter();
     register_local(&relay, &mut state);
-    let result = relay_frames(
+    // Instrument, not enter: the span must follow the future across awaits and threads.
+    let relayed = relay_frames(
         &relay,
         &mut state,
         &target,
@@ -167,7 +182,16 @@ pub async fn run_session(
         &mut client_rx,
         &mut client_tx,
     )
+    .instrument(span)
     .await;
+    let result = match relayed {
+        // A peer that hung up while we were writing to it ended the session normally.
+        Err(SessionError::Disconnected { side }) => {
+            tracing::debug!(%side, "hung up");
+            Ok(())
+        }
+        other => other,
+    };
     if let Some(name) = state.registered.take() {
         relay.sign_out(&name);
     }
@@ -208,7 +232,14 @@ async fn relay_frames(
     let mut up_tx = Leg::new(Side::Upstream, up_write, 1);
     let result = async {
         // The upstream's own hello is ours to swallow: the client already got one from us.
-        match next(&mut up_rx, Side::Upstream).await? {
+        let timeout = relay.config.connect_timeout;
+        let first = tokio::time::timeout(timeout, next(&mut up_rx, Side::Upstream))
+            .await
+            .map_err(|_| SessionError::Protocol {
+                side: Side::Upstream,
+                detail: format!("no server hello within {} s", timeout.as_secs()),
+            })?;
+        match first? {
             Some(f) if f.channel == Channel::SIGNON => {}
             Some(f) => {
                 return Err(SessionError::Protocol {
@@ -317,7 +348,41 @@ fn lossy(bytes: &[u8]) -> String {
 }
 
 async fn observe_client(relay: &Relay, state: &mut State, flap: &Flap) -> Result<(), SessionError> {
-    let Ok(Message::Snac { header, body, .. }) = Message::decode(flap) else {
+    let decoded = Message::decode(flap);
+    if let Some(family_subtype) = carries_a_message(flap) {
+        if !state.signed_on {
+            // Messages travel only on sessions that signed on with a cookie; anything else
+            // would put unauthenticated text in the archive, or relay it unrecorded.
+            return Err(SessionError::Protocol {
+                side: Side::Client,
+                detail: format!(
+                    "message SNAC {family_subtype} on a connection that has not signed on"
+                ),
+            });
+        }
+        if decoded.is_err() {
+            // Forwarded, so recorded: what could be read of it, flagged.
+            let me = state.local_user.clone().unwrap_or_default();
+            let mut event = capturer(relay, state).im(
+                &me,
+                "",
+                &oscar::message::icbm::TextMessage::default(),
+                Direction::Outbound,
+                archive::now_ns(),
+            );
+            event.detail = Some(format!(
+                "undecodable {family_subtype} frame of {} bytes relayed; payload hex: {}",
+                flap.payload.len(),
+                flap.payload
+                    .iter()
+                    .take(512)
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>()
+            ));
+            return record(relay, event).await;
+        }
+    }
+    let Ok(Message::Snac { header, body, .. }) = decoded else {
         return Ok(());
     };
     match body {
@@ -395,6 +460,20 @@ async fn observe_client(relay: &Relay, state: &mut State, flap: &Flap) -> Result
         _ => {}
     }
     Ok(())
+}
+
+/// The family/subtype, if `flap` is a SNAC that carries message content from the client.
+fn carries_a_message(flap: &Flap) -> Option<String> {
+    if flap.channel != Channel::DATA {
+        return None;
+    }
+    let head = flap.payload.get(..4)?;
+    let (family, subtype) = (
+        u16::from_be_bytes([head[0], head[1]]),
+        u16::from_be_bytes([head[2], head[3]]),
+    );
+    matches!((family, subtype), (0x0004, 0x0006) | (0x000e, 0x0005))
+        .then(|| format!("{family:04x}/{subtype:04x}"))
 }
 
 fn learn_user(relay: &Relay, state: &mut State, name: Option<String>) {

@@ -2,6 +2,8 @@
 //! binary as a child process and reading its `--json` lines.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub(crate) mod gateway;
+
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;

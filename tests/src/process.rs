@@ -78,6 +78,13 @@ impl Drop for GroupChild {
     }
 }
 
+/// Sends SIGTERM to the single process `pid` (for example a `tokio::process::Child` a test
+/// started itself, to check how it shuts down). Errors (already gone) are ignored; pids 0 and
+/// 1, which would signal a whole group or every process, are refused.
+pub fn terminate_process(pid: u32) {
+    signal_process(pid, Signal::TERM);
+}
+
 /// Sends `signal` to the process group `pgid`. Errors (already gone) are ignored.
 pub(crate) fn signal_group(pgid: u32, signal: Signal) {
     // Never 0 or 1: kill(0) is our own group and kill(-1) is every process we may signal.

@@ -1,0 +1,188 @@
+//! `imtegrity run` as a child process in front of an upstream, stopped with SIGTERM, and the
+//! archive read back with the CLI (`search --json`, `verify --json`), all bounded in time.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::process::Command;
+
+use super::Imtegrity;
+
+/// Bound on a CLI run (`search`, `verify`) and on the gateway's shutdown.
+const CLI_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running `imtegrity run`: relay on an ephemeral loopback port, archive in `archive`.
+pub(crate) struct Gateway {
+    pub(crate) process: Imtegrity,
+    /// Where clients connect (the relay listener, as printed in the `running` line).
+    pub(crate) relay: SocketAddr,
+    /// The archive directory.
+    pub(crate) archive: PathBuf,
+    /// The `running` line.
+    pub(crate) running: Value,
+}
+
+impl Gateway {
+    /// Starts `imtegrity --json run` relaying to `upstream` (any `host:port`), archiving into
+    /// `archive` as node `node`, with `extra` further `--set KEY=VALUE` overrides.
+    pub(crate) async fn start(upstream: &str, archive: &Path, node: &str, extra: &[&str]) -> Self {
+        let sets = [
+            r#"relay.listen=["127.0.0.1:0"]"#.to_owned(),
+            format!("upstream.login={upstream}"),
+            format!("archive.path={}", archive.display()),
+            format!("archive.node={node}"),
+        ];
+        let mut args = vec!["run"];
+        for set in sets.iter().map(String::as_str).chain(extra.iter().copied()) {
+            args.push("--set");
+            args.push(set);
+        }
+        let mut process = Imtegrity::spawn(&args);
+        let running = process.next_json().await;
+        assert_eq!(running["event"], "running", "{running}");
+        let relay: SocketAddr = running["relay"][0]
+            .as_str()
+            .expect("relay address")
+            .parse()
+            .expect("relay address parses");
+        assert!(relay.ip().is_loopback(), "{running}");
+        assert_eq!(running["upstream"], upstream, "{running}");
+        Self {
+            process,
+            relay,
+            archive: archive.to_owned(),
+            running,
+        }
+    }
+
+    /// Sends SIGTERM, waits for the `stopped` line and a zero exit status, and returns the line.
+    pub(crate) async fn stop(mut self) -> Value {
+        let pid = self
+            .process
+            .child
+            .id()
+            .expect("the gateway is still running");
+        imtegrity_tests::process::terminate_process(pid);
+        let stopped = self.process.next_json().await;
+        assert_eq!(stopped["event"], "stopped", "{stopped}");
+        let status = tokio::time::timeout(CLI_TIMEOUT, self.process.child.wait())
+            .await
+            .expect("the gateway exits after SIGTERM")
+            .expect("wait for the gateway");
+        assert!(
+            status.success(),
+            "gateway exit status after SIGTERM: {status}"
+        );
+        stopped
+    }
+}
+
+/// Runs `imtegrity --json ARGS...` to completion (bounded); returns (exit code, stdout, stderr).
+pub(crate) async fn cli(args: &[&str]) -> (Option<i32>, String, String) {
+    let child = Command::new(env!("CARGO_BIN_EXE_imtegrity"))
+        .arg("--json")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn imtegrity");
+    let out = tokio::time::timeout(CLI_TIMEOUT, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("imtegrity {args:?} did not finish in {CLI_TIMEOUT:?}"))
+        .expect("run imtegrity");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Every record of `imtegrity --json search --archive DIR FILTERS...`, in archive order.
+pub(crate) async fn search(archive: &Path, filters: &[&str]) -> Vec<Value> {
+    let dir = archive.to_str().expect("UTF-8 archive path");
+    let mut args = vec!["search", "--archive", dir];
+    args.extend_from_slice(filters);
+    let (code, stdout, stderr) = cli(&args).await;
+    assert_eq!(code, Some(0), "search failed: {stderr}");
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect()
+}
+
+/// `imtegrity --json verify --archive DIR`: asserts exit code 0 and `"intact": true`, returns
+/// the report.
+pub(crate) async fn verify_intact(archive: &Path) -> Value {
+    let dir = archive.to_str().expect("UTF-8 archive path");
+    let (code, stdout, stderr) = cli(&["verify", "--archive", dir]).await;
+    assert_eq!(code, Some(0), "verify failed: {stdout}\n{stderr}");
+    let report: Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("verify printed no JSON: {stdout:?}: {e}"));
+    assert_eq!(report["intact"], true, "{report}");
+    report
+}
+
+/// What an archived IM record says, for exact comparison: (protocol, sender, recipients,
+/// direction, local user, text, conversation).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct ImRecord {
+    pub(crate) protocol: String,
+    pub(crate) sender: String,
+    pub(crate) recipients: Vec<String>,
+    pub(crate) direction: String,
+    pub(crate) local_user: String,
+    pub(crate) text: String,
+    pub(crate) conversation: String,
+}
+
+impl ImRecord {
+    /// The record as the archive's JSON line has it; panics on a missing field.
+    pub(crate) fn from_json(v: &Value) -> Self {
+        let s = |k: &str| {
+            v[k].as_str()
+                .unwrap_or_else(|| panic!("field {k} missing in {v}"))
+                .to_owned()
+        };
+        Self {
+            protocol: s("protocol"),
+            sender: s("sender"),
+            recipients: v["recipients"]
+                .as_array()
+                .unwrap_or_else(|| panic!("recipients missing in {v}"))
+                .iter()
+                .map(|r| r.as_str().expect("recipient is a string").to_owned())
+                .collect(),
+            direction: s("direction"),
+            local_user: s("local_user"),
+            text: s("text"),
+            conversation: s("conversation"),
+        }
+    }
+
+    /// An expected record.
+    pub(crate) fn new(
+        protocol: &str,
+        sender: &str,
+        recipient: &str,
+        direction: &str,
+        local_user: &str,
+        text: &str,
+    ) -> Self {
+        let (a, b) = (sender.to_lowercase(), recipient.to_lowercase());
+        let (first, second) = if a <= b { (a, b) } else { (b, a) };
+        Self {
+            protocol: protocol.to_owned(),
+            sender: sender.to_owned(),
+            recipients: vec![recipient.to_owned()],
+            direction: direction.to_owned(),
+            local_user: local_user.to_owned(),
+            text: text.to_owned(),
+            conversation: format!("{protocol}:{first}|{second}"),
+        }
+    }
+}
