@@ -374,7 +374,7 @@ fn unquoted_override_values_are_strings() {
             "archive.mode=relaxed",
             "archive.path=/tmp/imtegrity archive",
             "archive.node=gw-1",
-            "relay.advertise=[::1]:5190",
+            "relay.advertise=gw.example:5190",
         ],
     )
     .unwrap();
@@ -385,7 +385,7 @@ fn unquoted_override_values_are_strings() {
         Some(PathBuf::from("/tmp/imtegrity archive"))
     );
     assert_eq!(config.archive.node.as_deref(), Some("gw-1"));
-    assert_eq!(config.relay.advertise.as_deref(), Some("[::1]:5190"));
+    assert_eq!(config.relay.advertise.as_deref(), Some("gw.example:5190"));
     // Quoted, the same value is a TOML string; white space around `=` is ignored.
     let config = load("", &["upstream.login = \"[::1]:5190\""]).unwrap();
     assert_eq!(config.upstream.login.to_string(), "[::1]:5190");
@@ -530,7 +530,11 @@ fn a_wildcard_listener_overlapping_a_specific_one_is_rejected() {
     // Different ports, different families, and OS-chosen ports do not clash.
     load(
         "",
-        &["relay.listen=[\"0.0.0.0:5190\", \"0.0.0.0:5191\", \"[::]:5190\", \"127.0.0.1:0\", \"127.0.0.1:0\"]"],
+        &[
+            "relay.listen=[\"0.0.0.0:5190\", \"0.0.0.0:5191\", \"[::]:5190\", \"127.0.0.1:0\", \"127.0.0.1:0\"]",
+            // An IPv6 listener needs a name to advertise (redirects cannot carry IPv6).
+            "relay.advertise=gw.example",
+        ],
     )
     .unwrap();
 }
@@ -542,6 +546,8 @@ fn other_unusable_values_are_rejected() {
         ("relay.connect_timeout_secs=0", "relay.connect_timeout_secs"),
         ("relay.cookie_ttl_secs=0", "relay.cookie_ttl_secs"),
         ("relay.advertise=bad host", "relay.advertise"),
+        (r#"relay.listen=["[::1]:5190"]"#, "relay.listen[0]"),
+        ("relay.advertise=[::1]:5190", "relay.advertise"),
         ("relay.advertise=gw.example.com:0", "relay.advertise"),
         (
             "upstream.resolver=[\"192.0.2.53:0\"]",

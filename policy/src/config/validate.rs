@@ -26,7 +26,24 @@ fn relay(relay: &RelayConfig) -> Result<(), ConfigError> {
             return Err(ConfigError::invalid(format!("relay.listen[{i}]"), message));
         }
     }
+    if relay.advertise.is_none()
+        && let Some((i, addr)) = relay.listen.iter().enumerate().find(|(_, a)| a.is_ipv6())
+    {
+        return Err(ConfigError::invalid(
+            format!("relay.listen[{i}]"),
+            format!(
+                "{addr} is IPv6, and the `host:port` in OSCAR redirects cannot carry an IPv6 \
+                 literal: set relay.advertise to a name or IPv4 address clients can reach"
+            ),
+        ));
+    }
     if let Some(advertise) = &relay.advertise {
+        if advertise.contains('[') || advertise.matches(':').count() > 1 {
+            return Err(ConfigError::invalid(
+                "relay.advertise",
+                "an IPv6 literal cannot be written into OSCAR redirects; use a name or IPv4 address",
+            ));
+        }
         match HostPort::parse_with_default_port(advertise, defaults::OSCAR_PORT) {
             Err(e) => return Err(ConfigError::invalid("relay.advertise", e.to_string())),
             Ok(hp) if hp.port() == 0 => {
