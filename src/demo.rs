@@ -119,6 +119,19 @@ pub(crate) async fn run(args: DemoArgs, json: bool) -> crate::CmdResult {
     delivered += 1;
 
     a_room.leave().await?;
+    // Wait until bob's client has seen Alice leave: the relay archived it before passing it on.
+    loop {
+        match b_room.next_event(wait).await? {
+            ClientEvent::ChatLeft(who) if who.iter().any(|n| n.normalized() == "alice") => break,
+            ClientEvent::Disconnected => return Err("bob's room connection closed".into()),
+            _ => {}
+        }
+    }
+    emit(
+        json,
+        "Alice left chat room \"compliance\"",
+        &json!({"event": "chat_leave", "room": "compliance", "who": "Alice"}),
+    );
     b_room.leave().await?;
     alice.logout().await?;
     bob.logout().await?;

@@ -44,10 +44,14 @@ fn demo_prints_a_transcript_of_delivered_messages() {
         stdout.contains("bob: Did the move work?  [aim:alice|bob]"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("* Alice left  [aim:room:compliance]"),
+        "{stdout}"
+    );
     let last = stdout.trim_end().lines().last().unwrap_or_default();
     assert!(
         last.starts_with(
-            "demo complete: 5 messages delivered, 8 records archived, archive verified intact"
+            "demo complete: 5 messages delivered, 9 records archived, archive verified intact"
         ),
         "{stdout}"
     );
@@ -72,7 +76,7 @@ fn demo_json_is_one_object_per_line() {
         .iter()
         .filter(|l| l.get("conversation").is_some())
         .collect();
-    assert_eq!(archived.len(), 8);
+    assert_eq!(archived.len(), 9);
     assert_eq!(archived[0]["sender"], "Alice");
     assert_eq!(archived[0]["direction"], "internal");
     let done = lines.last().unwrap();
@@ -82,7 +86,7 @@ fn demo_json_is_one_object_per_line() {
             done["archived"].as_u64(),
             done["intact"].as_bool()
         ),
-        (Some(5), Some(8), Some(true))
+        (Some(5), Some(9), Some(true))
     );
 }
 

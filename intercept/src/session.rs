@@ -43,19 +43,45 @@ impl Leg {
         }
     }
 
-    async fn send(&mut self, mut flap: Flap) -> Result<(), SessionError> {
+    /// Sends one frame now (sign-on exchanges and errors).
+    async fn send(&mut self, flap: Flap) -> Result<(), SessionError> {
+        self.queue(flap).await?;
+        self.flush().await
+    }
+
+    /// Queues a frame in the write buffer (written out when the buffer fills or on
+    /// [`Leg::flush`]), so frames that arrived together leave in one system call.
+    async fn queue(&mut self, mut flap: Flap) -> Result<(), SessionError> {
         flap.seq = self.seq;
         self.seq = self.seq.wrapping_add(1);
-        self.sink.send(flap).await.map_err(|source| match source {
-            oscar::FlapError::Io(e) if is_disconnect(&e) => {
-                SessionError::Disconnected { side: self.side }
-            }
-            source => SessionError::Write {
-                side: self.side,
-                source,
-            },
-        })
+        let side = self.side;
+        self.sink.feed(flap).await.map_err(|e| write_error(side, e))
     }
+
+    async fn flush(&mut self) -> Result<(), SessionError> {
+        let side = self.side;
+        SinkExt::<Flap>::flush(&mut self.sink)
+            .await
+            .map_err(|e| write_error(side, e))
+    }
+}
+
+fn write_error(side: Side, source: oscar::FlapError) -> SessionError {
+    match source {
+        oscar::FlapError::Io(e) if is_disconnect(&e) => SessionError::Disconnected { side },
+        source => SessionError::Write { side, source },
+    }
+}
+
+/// Whether `reader` already holds another complete frame, so writing can wait for it.
+fn has_buffered_frame(reader: &Reader) -> bool {
+    if !reader.decoder().is_at_frame_boundary() {
+        return false;
+    }
+    let buf = reader.read_buffer();
+    buf.get(4..6)
+        .map(|len| usize::from(u16::from_be_bytes([len[0], len[1]])))
+        .is_some_and(|len| buf.len() >= oscar::FLAP_HEADER_LEN + len)
 }
 
 /// Reads the next frame from `side`; `None` at a clean end of stream.
@@ -273,12 +299,17 @@ async fn relay_frames(
             match side {
                 Side::Client => {
                     observe_client(relay, state, &flap).await?;
-                    up_tx.send(flap).await?;
+                    up_tx.queue(flap).await?;
                 }
                 Side::Upstream => {
                     let out = from_upstream(relay, state, flap).await?;
-                    client_tx.send(out).await?;
+                    client_tx.queue(out).await?;
                 }
+            }
+            // Write out once nothing more is ready to relay: one system call for a burst.
+            if !has_buffered_frame(client_rx) && !has_buffered_frame(&up_rx) {
+                up_tx.flush().await?;
+                client_tx.flush().await?;
             }
         }
     }
