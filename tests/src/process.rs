@@ -130,13 +130,24 @@ mod tests {
         let started = Instant::now();
         drop(child);
         assert!(started.elapsed() < GRACE + Duration::from_secs(1));
-        // The grandchild was reparented; it must be dead (or a zombie awaiting init).
-        let state = std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default();
-        let alive = state
-            .rsplit(')')
-            .next()
-            .and_then(|rest| rest.split_whitespace().next())
-            .is_some_and(|s| s != "Z" && s != "X");
-        assert!(!alive, "grandchild {grandchild} survived: {state}");
+        // The grandchild was reparented; it must die (or become a zombie awaiting init).
+        // Signal delivery is asynchronous, so allow it a moment rather than racing it.
+        let alive = || {
+            let state =
+                std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default();
+            let running = state
+                .rsplit(')')
+                .next()
+                .and_then(|rest| rest.split_whitespace().next())
+                .is_some_and(|s| s != "Z" && s != "X");
+            running.then_some(state)
+        };
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while alive().is_some() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if let Some(state) = alive() {
+            panic!("grandchild {grandchild} survived: {state}");
+        }
     }
 }
