@@ -59,6 +59,13 @@ impl Gateway {
             RelayConfig {
                 upstream_login: config.upstream.login.to_string(),
                 egress: config.upstream.egress.clone(),
+                proxy: config
+                    .upstream
+                    .proxy
+                    .as_deref()
+                    .map(policy::ProxyUrl::parse)
+                    .transpose()
+                    .map_err(crate::cli::UsageError)?,
                 advertise: config.relay.advertise.clone(),
                 connect_timeout: Duration::from_secs(config.relay.connect_timeout_secs),
                 idle_timeout: Duration::from_secs(config.relay.idle_timeout_secs),

@@ -12,6 +12,7 @@ mod config;
 mod cookies;
 mod error;
 mod listener;
+mod proxy;
 mod relay;
 mod rewrite;
 mod session;

@@ -1,6 +1,6 @@
 //! Connecting to the real servers: name resolution with the system resolver (never the
 //! gateway's own DNS responder, which would answer with the gateway), binding to an egress
-//! address, and a connect timeout.
+//! address, an optional SOCKS5 or HTTP CONNECT proxy, and a connect timeout.
 
 use std::net::SocketAddr;
 
@@ -9,8 +9,52 @@ use tokio::net::{TcpSocket, TcpStream};
 use crate::error::SessionError;
 use crate::relay::Relay;
 
-/// Connects to `target` (`host:port`); returns the stream and the egress slot it uses.
+/// Connects to `target` (`host:port`), through the proxy if one is configured; returns the
+/// stream and the egress slot it uses.
 pub(crate) async fn connect_upstream(
+    relay: &Relay,
+    target: &str,
+) -> Result<(TcpStream, Option<usize>), SessionError> {
+    let Some(proxy) = &relay.config.proxy else {
+        return connect_direct(relay, target).await;
+    };
+    let fail = |detail: String| SessionError::Connect {
+        addr: target.to_owned(),
+        detail,
+    };
+    let (host, port) = target
+        .rsplit_once(':')
+        .and_then(|(h, p)| {
+            Some((
+                h.trim_start_matches('[').trim_end_matches(']'),
+                p.parse::<u16>().ok()?,
+            ))
+        })
+        .ok_or_else(|| fail("not host:port".into()))?;
+    let (mut stream, egress) = connect_direct(relay, &proxy.address.to_string())
+        .await
+        .map_err(|e| match e {
+            SessionError::Connect { detail, .. } => fail(format!("proxy {proxy}: {detail}")),
+            other => other,
+        })?;
+    let tunnel = tokio::time::timeout(
+        relay.config.connect_timeout,
+        crate::proxy::open_tunnel(&mut stream, proxy, host, port),
+    )
+    .await;
+    let result = match tunnel {
+        Ok(Ok(())) => return Ok((stream, egress)),
+        Ok(Err(detail)) => fail(detail),
+        Err(_) => fail(format!("proxy {proxy} did not open the tunnel in time")),
+    };
+    if let Some(i) = egress {
+        relay.release_egress(i);
+    }
+    Err(result)
+}
+
+/// Connects straight to `target` (`host:port`), from an egress address if configured.
+async fn connect_direct(
     relay: &Relay,
     target: &str,
 ) -> Result<(TcpStream, Option<usize>), SessionError> {

@@ -108,6 +108,10 @@ pub struct UpstreamConfig {
     /// system resolver. Never list the gateway's own DNS responder here: it answers the AIM
     /// login names with the gateway itself, so the relay would connect to itself.
     pub resolver: Vec<SocketAddr>,
+    /// A proxy the upstream connections go through: `socks5://[user:pass@]host:port` or
+    /// `http://[user:pass@]host:port` (HTTP CONNECT). Default: unset, direct connections.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
 }
 
 impl Default for UpstreamConfig {
@@ -116,6 +120,7 @@ impl Default for UpstreamConfig {
             login: defaults::upstream_login(),
             egress: Vec::new(),
             resolver: Vec::new(),
+            proxy: None,
         }
     }
 }

@@ -8,8 +8,10 @@
 
 pub mod config;
 pub mod host_port;
+pub mod proxy;
 
 pub use config::{
     ArchiveConfig, ArchiveMode, Config, ConfigError, LineCol, Origin, RelayConfig, UpstreamConfig,
 };
 pub use host_port::{HostPort, HostPortError};
+pub use proxy::{ProxyKind, ProxyUrl};

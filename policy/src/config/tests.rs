@@ -45,6 +45,7 @@ cookie_ttl_secs = 120
 login = "[2001:db8::5]:5190"
 egress = ["192.0.2.10", "2001:db8::10"]
 resolver = ["192.0.2.53:53"]
+proxy = "socks5://192.0.2.1:1080"
 
 [archive]
 path = "/srv/imtegrity/archive"
@@ -73,6 +74,7 @@ fn a_file_with_every_key_parses() {
                     "2001:db8::10".parse().unwrap()
                 ],
                 resolver: vec![addr("192.0.2.53:53")],
+                proxy: Some("socks5://192.0.2.1:1080".into()),
             },
             archive: ArchiveConfig {
                 path: Some(PathBuf::from("/srv/imtegrity/archive")),
@@ -104,10 +106,12 @@ fn an_empty_file_gives_every_default() {
         login,
         egress,
         resolver,
+        proxy,
     } = &config.upstream;
     assert_eq!(login.to_string(), "login.oscar.aol.com:5190");
     assert!(egress.is_empty());
     assert!(resolver.is_empty());
+    assert_eq!(proxy, &None);
     let ArchiveConfig { path, mode, node } = &config.archive;
     assert_eq!(path, &None);
     assert_eq!(*mode, ArchiveMode::Strict);
@@ -172,7 +176,7 @@ fn every_commented_out_example_line_is_valid_and_sets_its_key() {
         seen += 1;
     }
     assert_eq!(
-        seen, 11,
+        seen, 12,
         "every key but archive.path is shown commented out"
     );
 }
@@ -546,6 +550,7 @@ fn other_unusable_values_are_rejected() {
         ("relay.connect_timeout_secs=0", "relay.connect_timeout_secs"),
         ("relay.cookie_ttl_secs=0", "relay.cookie_ttl_secs"),
         ("relay.advertise=bad host", "relay.advertise"),
+        ("upstream.proxy=ftp://p:21", "upstream.proxy"),
         (r#"relay.listen=["[::1]:5190"]"#, "relay.listen[0]"),
         ("relay.advertise=[::1]:5190", "relay.advertise"),
         ("relay.advertise=gw.example.com:0", "relay.advertise"),

@@ -128,6 +128,10 @@ fn upstream(upstream: &UpstreamConfig) -> Result<(), ConfigError> {
             ),
         ));
     }
+    if let Some(proxy) = &upstream.proxy {
+        crate::proxy::ProxyUrl::parse(proxy)
+            .map_err(|e| ConfigError::invalid("upstream.proxy", e))?;
+    }
     for (i, resolver) in upstream.resolver.iter().enumerate() {
         if resolver.port() == 0 {
             return Err(ConfigError::invalid(
