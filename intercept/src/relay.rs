@@ -15,14 +15,14 @@ use crate::cookies::CookieRoutes;
 /// Counters for `status` and the benchmarks.
 #[derive(Debug, Default)]
 pub struct RelayStats {
+    /// Records written to the archive, shared with appends still in flight.
+    pub records: std::sync::Arc<AtomicU64>,
     /// Sessions accepted.
     pub sessions_total: AtomicU64,
     /// Sessions open now.
     pub sessions_open: AtomicU64,
     /// Sessions that ended with an error.
     pub sessions_failed: AtomicU64,
-    /// Records written to the archive.
-    pub records: AtomicU64,
     /// Typing notifications seen (counted, not archived).
     pub typing: AtomicU64,
     /// Redirects rewritten.
@@ -67,6 +67,11 @@ impl Relay {
             locals: Mutex::default(),
             recent: Mutex::default(),
         }
+    }
+
+    /// The shared record counter, for appends that finish after the frame was handled.
+    pub(crate) fn stats_records(&self) -> std::sync::Arc<AtomicU64> {
+        self.stats.records.clone()
     }
 
     /// Picks the least-loaded egress address and counts a session on it.

@@ -6,7 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use archive::{Direction, Event, Kind};
-use futures_util::{SinkExt, StreamExt};
+use std::future::Future;
+use std::pin::Pin;
+
+use futures_util::stream::FuturesOrdered;
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use oscar::message::RoomInfo;
 use oscar::message::icbm::{IcbmContent, TLV_SEND_TIME};
 use oscar::message::signon::TLV_ERROR_CODE;
@@ -103,6 +107,14 @@ fn is_disconnect(e: &std::io::Error) -> bool {
     )
 }
 
+/// What the relay loop does next.
+enum Step {
+    /// A frame (or the end of the stream) arrived from a side.
+    Read(Side, Result<Option<Flap>, SessionError>),
+    /// A frame for this side is released: its records are settled.
+    Release(Side, Result<Flap, SessionError>),
+}
+
 /// What a session knows about itself.
 struct State {
     client_addr: SocketAddr,
@@ -116,6 +128,9 @@ struct State {
     signed_on: bool,
     room: Option<RoomInfo>,
     pending: Vec<(u32, Family, Option<RoomInfo>)>,
+    /// Events the frame being handled produced; taken per frame and made durable before
+    /// that frame is forwarded (a mutex only so a shared borrow can push).
+    captured: std::sync::Mutex<Vec<Event>>,
 }
 
 /// Relays one accepted client connection until either side closes.
@@ -168,6 +183,7 @@ pub async fn run_session(
         signed_on: false,
         room: None,
         pending: Vec::new(),
+        captured: std::sync::Mutex::default(),
     };
     let target = match hello.kind() {
         SignonKind::Plain => relay.config.upstream_login.clone(),
@@ -277,36 +293,62 @@ async fn relay_frames(
         }
         up_tx.send(hello).await?;
         let idle = relay.config.idle_timeout;
+        let mut to_upstream: FuturesOrdered<Pending> = FuturesOrdered::new();
+        let mut to_client: FuturesOrdered<Pending> = FuturesOrdered::new();
         loop {
             let step = tokio::time::timeout(idle, async {
                 tokio::select! {
-                    frame = next(client_rx, Side::Client) => (Side::Client, frame),
-                    frame = next(&mut up_rx, Side::Upstream) => (Side::Upstream, frame),
+                    frame = next(client_rx, Side::Client), if to_upstream.len() < MAX_PENDING => Step::Read(Side::Client, frame),
+                    frame = next(&mut up_rx, Side::Upstream), if to_client.len() < MAX_PENDING => Step::Read(Side::Upstream, frame),
+                    Some(done) = to_upstream.next() => Step::Release(Side::Upstream, done),
+                    Some(done) = to_client.next() => Step::Release(Side::Client, done),
                 }
             })
             .await;
-            let Ok((side, frame)) = step else {
+            let Ok(step) = step else {
                 return Err(SessionError::Idle {
                     side: Side::Client,
                     secs: idle.as_secs(),
                 });
             };
-            let Some(flap) = frame? else {
-                // One side closed: the other side's socket is closed when we return.
-                tracing::debug!(%side, "closed");
-                return Ok(());
-            };
-            match side {
-                Side::Client => {
-                    observe_client(relay, state, &flap).await?;
-                    up_tx.queue(flap).await?;
+            match step {
+                Step::Read(side, frame) => {
+                    let Some(flap) = frame? else {
+                        // One side closed. Whatever is still waiting for the archive is
+                        // released first, then both sockets close as we return.
+                        tracing::debug!(%side, "closed");
+                        while let Some(done) = to_upstream.next().await {
+                            up_tx.queue(done?).await?;
+                        }
+                        while let Some(done) = to_client.next().await {
+                            client_tx.queue(done?).await?;
+                        }
+                        up_tx.flush().await?;
+                        client_tx.flush().await?;
+                        return Ok(());
+                    };
+                    match side {
+                        Side::Client => {
+                            observe_client(relay, state, &flap).await?;
+                            to_upstream.push_back(archived_then(relay, state, flap).await);
+                        }
+                        Side::Upstream => {
+                            let out = from_upstream(relay, state, flap).await?;
+                            to_client.push_back(archived_then(relay, state, out).await);
+                        }
+                    }
                 }
-                Side::Upstream => {
-                    let out = from_upstream(relay, state, flap).await?;
-                    client_tx.queue(out).await?;
-                }
+                Step::Release(Side::Upstream, done) => up_tx.queue(done?).await?,
+                Step::Release(Side::Client, done) => client_tx.queue(done?).await?,
             }
-            // Write out once nothing more is ready to relay: one system call for a burst.
+            // Release frames whose records are already settled (no archive wait), then write
+            // out once nothing more is ready to relay: one system call for a burst.
+            while let Some(Some(done)) = to_upstream.next().now_or_never() {
+                up_tx.queue(done?).await?;
+            }
+            while let Some(Some(done)) = to_client.next().now_or_never() {
+                client_tx.queue(done?).await?;
+            }
             if !has_buffered_frame(client_rx) && !has_buffered_frame(&up_rx) {
                 up_tx.flush().await?;
                 client_tx.flush().await?;
@@ -344,26 +386,58 @@ async fn from_upstream(relay: &Relay, state: &mut State, flap: Flap) -> Result<F
     Ok(out)
 }
 
-/// Records an event per the capture mode. Strict: returns once durable (or the error that
-/// ends the session). Relaxed: queues it.
-async fn record(relay: &Relay, event: Event) -> Result<(), SessionError> {
-    let Some(archive) = &relay.archive else {
-        return Ok(());
+/// Collects an event the current frame produced.
+fn record(state: &State, event: Event) {
+    state
+        .captured
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(event);
+}
+
+/// A frame on its way to the other side, released once its records are durable.
+type Pending = Pin<Box<dyn Future<Output = Result<Flap, SessionError>> + Send>>;
+
+/// Most frames per direction waiting for the archive before the session stops reading.
+const MAX_PENDING: usize = 64;
+
+/// Takes the events `flap` produced and returns the future that yields `flap` once they are
+/// archived: strict waits for durability, relaxed only queues them. Frames are released in
+/// arrival order, so a session keeps reading while earlier records commit.
+async fn archived_then(relay: &Relay, state: &State, flap: Flap) -> Pending {
+    let events = std::mem::take(
+        &mut *state
+            .captured
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
+    let Some(archive) = relay.archive.clone().filter(|_| !events.is_empty()) else {
+        return Box::pin(std::future::ready(Ok(flap)));
     };
+    let n = events.len() as u64;
     match relay.config.mode {
         CaptureMode::Strict => {
-            archive.append(event).await?;
+            let records = relay.stats_records();
+            Box::pin(async move {
+                for event in events {
+                    archive.append(event).await?;
+                }
+                records.fetch_add(n, Ordering::Relaxed);
+                Ok(flap)
+            })
         }
         CaptureMode::Relaxed => {
-            if let Err(e) = archive.append_relaxed(event).await {
-                // Relaxed: keep relaying, but leave a trace of the gap.
-                tracing::error!(error = %e, "archive gap: a relaxed-mode record was lost");
-                return Ok(());
+            for event in events {
+                if let Err(e) = archive.append_relaxed(event).await {
+                    // Relaxed: keep relaying, but leave a trace of the gap.
+                    tracing::error!(error = %e, "archive gap: a relaxed-mode record was lost");
+                    return Box::pin(std::future::ready(Ok(flap)));
+                }
             }
+            relay.stats.records.fetch_add(n, Ordering::Relaxed);
+            Box::pin(std::future::ready(Ok(flap)))
         }
     }
-    relay.stats.records.fetch_add(1, Ordering::Relaxed);
-    Ok(())
 }
 
 fn capturer<'a>(relay: &'a Relay, state: &'a State) -> Capturer<'a> {
@@ -410,7 +484,8 @@ async fn observe_client(relay: &Relay, state: &mut State, flap: &Flap) -> Result
                     .map(|b| format!("{b:02x}"))
                     .collect::<String>()
             ));
-            return record(relay, event).await;
+            record(state, event);
+            return Ok(());
         }
     }
     let Ok(Message::Snac { header, body, .. }) = decoded else {
@@ -465,7 +540,7 @@ async fn observe_client(relay: &Relay, state: &mut State, flap: &Flap) -> Result
                 }
             };
             if let Some(event) = event {
-                record(relay, event).await?;
+                record(state, event);
             }
         }
         SnacMessage::ChatSend(send) => {
@@ -485,7 +560,7 @@ async fn observe_client(relay: &Relay, state: &mut State, flap: &Flap) -> Result
                     Direction::Outbound,
                     archive::now_ns(),
                 );
-                record(relay, event).await?;
+                record(state, event);
             }
         }
         _ => {}
@@ -565,7 +640,7 @@ async fn observe_upstream(
                 if im.tlvs.contains(TLV_SEND_TIME) {
                     event.detail = Some("offline message delivered at sign-on".into());
                 }
-                record(relay, event).await?;
+                record(state, event);
             }
         }
         SnacMessage::ChatReceive(rx) => {
@@ -594,7 +669,7 @@ async fn observe_upstream(
                     direction,
                     archive::now_ns(),
                 );
-                record(relay, event).await?;
+                record(state, event);
             }
         }
         SnacMessage::ChatUsersJoined(list) => {
@@ -629,7 +704,7 @@ async fn chat_presence(
                 Direction::Internal,
                 archive::now_ns(),
             );
-            record(relay, event).await?;
+            record(state, event);
         }
     }
     Ok(())
