@@ -1,13 +1,12 @@
 //! The real libpurple AIM/ICQ client (Debian bullseye's 2.14.1 plugins inside bitlbee, driven
 //! over IRC) signing on **through `imtegrity run`** (a child process) to an in-process lab
 //! server: IMs with the lab's echo bot (outside the gateway) and with a scripted user behind
-//! the same gateway, every one archived exactly once with the right direction; the capture of
-//! every leg (client↔relay, relay↔authorizer, relay↔BOS) decodes in tshark with no malformed
-//! frame.
-//!
-//! Chat rooms are not covered: libpurple joins a room only through the chat-navigation
-//! service (0x000D), which the lab does not offer (see
-//! `libpurple_through_the_relay_talks_to_the_bot_and_a_scripted_user_once_each`).
+//! the same gateway, every one archived exactly once with the right direction; a chat room
+//! that libpurple creates through chat navigation (0x000D) and joins, where it and the
+//! scripted user talk, every message archived once with the joins and the leave; the capture
+//! of every leg (client↔relay, relay↔authorizer, relay↔BOS/chatnav, relay↔chat) decodes in
+//! tshark with no malformed frame except the chat messages tshark 4.0 cannot parse (see
+//! `imtegrity_tests::malformed_packets`).
 //!
 //! Needs `tests/peers/install.sh` (run by `.ci/run`); skipped with a message otherwise, and a
 //! failure in CI.
@@ -20,15 +19,15 @@ use std::time::{Duration, Instant};
 
 use common::gateway::{Gateway, ImRecord, search, verify_intact};
 use imtegrity_tests::{
-    AimClient, AimLogin, Bitlbee, Capture, Peers, Protocol, aim_field_values, malformed_count,
-    require_peers,
+    AimClient, AimLogin, AimPacket, Bitlbee, Capture, Peers, Protocol, aim_field_values,
+    malformed_count, malformed_packets, require_peers,
 };
 use lab::{Accounts, LabConfig, LabServer};
 
 /// Bound on each wait for an IM.
 const WAIT: Duration = Duration::from_secs(10);
-/// How long the client gets to join a chat room before we conclude it cannot.
-const CHAT_WAIT: Duration = Duration::from_secs(3);
+/// Bound on libpurple's whole join: chatnav redirect, rights, create, chat redirect, sign-on.
+const CHAT_WAIT: Duration = Duration::from_secs(10);
 /// The gateway's node name in records.
 const NODE: &str = "relay-test";
 
@@ -143,14 +142,11 @@ async fn libpurple_through_the_relay_talks_to_the_bot_and_a_scripted_user_once_e
     aim.send_im("alice", to_alice).await.unwrap();
     assert_eq!(alice.expect_im("tester1", WAIT).await.unwrap(), to_alice);
 
-    // Chat: libpurple's oscar_join_chat() asks BOS for the chat-navigation service
-    // (0x0001/0x0004 for family 0x000D, "chatnav does not exist, opening chatnav" in its
-    // debug log) and creates the room there; only the chatnav answer (0x000D/0x0009) leads
-    // to the chat service request the lab understands. The lab offers no chatnav, so the
-    // JOIN never completes and room traffic through the relay cannot be tested with the
-    // real client. We check that the request at least went through the relay unchanged (in
-    // the capture below) and that no join happened; if this starts failing because the
-    // client joined, the lab grew chatnav: add the room checks here.
+    // Chat, libpurple's way: oscar_join_chat() asks BOS for chat navigation (0x0001/0x0004
+    // family 0x000D), creates the room there (0x000D/0x0008 → 0x000D/0x0009 room info) and
+    // asks BOS for the chat service with that room (0x0001/0x0004 family 0x000E). All four
+    // connections go through the relay.
+    let chat_started = Instant::now();
     aim.irc()
         .command("chat add aim compliance #compliance")
         .await
@@ -164,29 +160,93 @@ async fn libpurple_through_the_relay_talks_to_the_bot_and_a_scripted_user_once_e
         .await
         .unwrap();
     aim.irc().send_raw("JOIN #compliance").await.unwrap();
-    let joined = aim
-        .irc()
+    // bitlbee shows our JOIN when libpurple creates the conversation (`prplcb_conv_new`),
+    // which libpurple does once the chat connection's sign-on is through: chatnav create,
+    // chat redirect, cookie, versions and rates all went through the relay by then.
+    aim.irc()
         .wait_for("our JOIN to #compliance", CHAT_WAIT, |l| {
-            l.command == "JOIN" && l.target() == Some("#compliance")
+            l.command == "JOIN" && l.nick() == Some("tester") && l.target() == Some("#compliance")
+        })
+        .await
+        .unwrap_or_else(|e| panic!("libpurple did not join the room: {e}\n{}", bitlbee.log()));
+    let libpurple_joined = chat_started.elapsed();
+
+    // The scripted user joins the same room through the relay.
+    let mut alice_room = alice.join_chat("compliance").await.unwrap();
+    aim.irc()
+        .wait_for("alice's JOIN to #compliance", WAIT, |l| {
+            l.command == "JOIN" && l.nick() == Some("alice") && l.target() == Some("#compliance")
+        })
+        .await
+        .unwrap();
+    let from_libpurple = "hello room, libpurple speaking";
+    aim.irc()
+        .send_raw(&format!("PRIVMSG #compliance :{from_libpurple}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        alice_room.expect_message("tester1", WAIT).await.unwrap(),
+        from_libpurple
+    );
+    let from_alice = "hello libpurple, alice in the room";
+    alice_room.send(from_alice).await.unwrap();
+    let said = aim
+        .irc()
+        .wait_for("alice's message in #compliance", WAIT, |l| {
+            l.command == "PRIVMSG"
+                && l.nick() == Some("alice")
+                && l.target() == Some("#compliance")
+                && l.trailing() == Some(from_alice)
         })
         .await;
+    said.unwrap_or_else(|e| panic!("no room message on IRC: {e}"));
+    // Alice's own reflection comes back to her: the room echoes, the archive must not.
+    assert_eq!(
+        alice_room.expect_message("alice", WAIT).await.unwrap(),
+        from_alice
+    );
+    alice_room.leave().await.unwrap();
+    aim.irc()
+        .wait_for("alice leaving #compliance", WAIT, |l| {
+            l.nick() == Some("alice") && (l.command == "PART" || l.command == "QUIT")
+        })
+        .await
+        .unwrap();
+    let chat_took = chat_started.elapsed();
+    eprintln!("chat: libpurple joined in {libpurple_joined:?}, whole chat part {chat_took:?}");
     assert!(
-        joined.is_err(),
-        "libpurple joined a room without chatnav: {joined:?}"
+        chat_took < Duration::from_secs(15),
+        "chat took {chat_took:?}"
     );
 
     aim.sign_off().await.unwrap();
     alice.logout().await.unwrap();
     let stopped = setup.gateway.stop().await;
-    // tester1 and alice: one authorizer and one BOS connection each, all through the relay.
-    assert_eq!(stopped["sessions"], 4, "{stopped}");
-    assert_eq!(stopped["records"], 4, "{stopped}");
+    // Through the relay: tester1's authorizer, BOS, chatnav and chat connections, alice's
+    // authorizer, BOS and chat connections. Records: four IMs, two chat messages, two joins
+    // and alice's leave.
+    assert_eq!(stopped["sessions"], 7, "{stopped}");
+    assert_eq!(stopped["records"], 9, "{stopped}");
 
     let pcap = setup.capture.stop().await.unwrap();
+    // tshark 4.0.17 throws on every chat message SNAC (0x000E/0x0005 send, 0x0006 receive),
+    // libpurple's own included: its chat-message dissector reads a screen-name length at a
+    // fixed offset 30 that no real layout has (see `malformed_packets`). Everything else must
+    // decode; the chat messages themselves are checked in the archive below.
+    let malformed = malformed_packets(&peers, &pcap, &setup.ports)
+        .await
+        .unwrap();
+    let chat_message = |p: &AimPacket| matches!(p.snacs.last(), Some((0x000e, 0x0005 | 0x0006)));
+    assert!(
+        malformed.iter().all(chat_message),
+        "tshark found malformed AIM frames other than chat messages: {malformed:?}"
+    );
+    // Each chat message crosses two legs to the lab and two back per member it reaches
+    // (reflection included): 2 messages × (2 + 2 × 2 members) = 12 frames.
+    assert_eq!(malformed.len(), 12, "{malformed:?}");
     assert_eq!(
         malformed_count(&peers, &pcap, &setup.ports).await.unwrap(),
-        0,
-        "tshark found malformed AIM frames on the relay or lab ports"
+        malformed.len()
     );
     let texts = aim_field_values(&peers, &pcap, &setup.ports, "aim.messageblock.message")
         .await
@@ -196,8 +256,9 @@ async fn libpurple_through_the_relay_talks_to_the_bot_and_a_scripted_user_once_e
         assert_eq!(occurrences(&texts, want), 4, "{want:?} in {texts:?}");
     }
     // Service requests (0x0001/0x0004), each seen on the client leg and again on the
-    // upstream leg: at sign-on libpurple asks for alert (0x0018) and chatnav (0x000D), and
-    // the JOIN asks for chatnav once more. The lab answers none of them.
+    // upstream leg: at sign-on libpurple asks for alert (0x0018) and chatnav (0x000D); the
+    // JOIN reuses that chatnav connection and asks for the room's chat service (0x000E), as
+    // does alice's join.
     let services = aim_field_values(
         &peers,
         &pcap,
@@ -208,13 +269,50 @@ async fn libpurple_through_the_relay_talks_to_the_bot_and_a_scripted_user_once_e
     .unwrap();
     let count = |family: &str| services.iter().filter(|s| *s == family).count();
     assert_eq!(
-        (count("0x0018"), count("0x000d"), services.len()),
-        (2, 4, 6),
+        (
+            count("0x0018"),
+            count("0x000d"),
+            count("0x000e"),
+            services.len()
+        ),
+        (2, 2, 4, 8),
         "{services:?}"
     );
 
     let archive = setup.archive;
-    let records = search(&archive, &[]).await;
+    // The room: both joins, each message once (not once per member that saw it, nor again
+    // for its reflection), and alice's leave. A message is recorded by its sender's session
+    // and the leave by the only member left; a join reaches both members' sessions at about
+    // the same time and the first sighting wins, so either may be its `local_user`.
+    let room = search(&archive, &["--room", "compliance"]).await;
+    let mut got: Vec<(&str, &str, &str, &str)> = room
+        .iter()
+        .map(|r| {
+            assert_eq!(r["room"], "compliance", "{r}");
+            assert_eq!(r["conversation"], "aim:room:compliance", "{r}");
+            assert_eq!(r["node"], NODE, "{r}");
+            assert_eq!(r["verdict"], "allowed", "{r}");
+            let s = |k: &str| r[k].as_str().unwrap_or_else(|| panic!("{k} in {r}"));
+            let local = match (s("kind"), s("local_user")) {
+                ("chat_join", "alice" | "tester1") => "either member",
+                (_, local) => local,
+            };
+            (s("kind"), s("sender"), local, s("text"))
+        })
+        .collect();
+    got.sort_unstable();
+    assert_eq!(
+        got,
+        vec![
+            ("chat_join", "alice", "either member", ""),
+            ("chat_join", "tester1", "either member", ""),
+            ("chat_leave", "alice", "tester1", ""),
+            ("chat_message", "alice", "alice", from_alice),
+            ("chat_message", "tester1", "tester1", from_libpurple),
+        ],
+        "{room:#?}"
+    );
+    let records = search(&archive, &["--kind", "im"]).await;
     assert_eq!(records.len(), 4, "{records:#?}");
     let want = {
         let mut v = vec![
@@ -241,7 +339,7 @@ async fn libpurple_through_the_relay_talks_to_the_bot_and_a_scripted_user_once_e
     );
     assert_eq!(raw_of(to_tester, "alice"), to_tester);
     let report = verify_intact(&archive).await;
-    assert_eq!(report["records"], 4, "{report}");
+    assert_eq!(report["records"], 9, "{report}");
     check_duration(started);
 }
 
@@ -273,7 +371,8 @@ async fn libpurple_icq_uin_through_the_relay_is_archived_as_icq() {
     );
     icq.sign_off().await.unwrap();
     let stopped = setup.gateway.stop().await;
-    assert_eq!(stopped["sessions"], 2, "{stopped}");
+    // Authorizer, BOS, and the chat-navigation connection libpurple opens at sign-on.
+    assert_eq!(stopped["sessions"], 3, "{stopped}");
     assert_eq!(stopped["records"], 2, "{stopped}");
 
     let pcap = setup.capture.stop().await.unwrap();

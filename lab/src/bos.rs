@@ -1,7 +1,8 @@
 //! The lab BOS server: accepts the login cookie, answers what a real client needs to reach
 //! the connected state (libpurple waits for the BOS rights 0x0009/0x0003 *and* the feedbag
 //! 0x0013/0x0006), routes IMs and typing between users, announces arrivals and departures,
-//! redirects chat-room requests to the chat listener, and runs the echo bot.
+//! redirects chat-room requests to the chat listener and chat-navigation requests to
+//! itself (a chatnav cookie on this listener gets a chatnav session), and runs the echo bot.
 
 use std::sync::Arc;
 
@@ -29,14 +30,22 @@ const ICBM_ERR_NOT_LOGGED_ON: u16 = 0x0004;
 /// Serves one BOS connection to its end.
 pub(crate) async fn serve(stream: TcpStream, state: Arc<LabState>) -> Result<(), LabError> {
     let mut conn = Conn::accept(stream, 200).await?;
+    let mut chatnav = false;
     let Some(name) = sign_on(&mut conn, &state, |g| match g {
         Grant::Bos(name) => Some(name),
+        Grant::ChatNav(name) => {
+            chatnav = true;
+            Some(name)
+        }
         Grant::Chat(..) => None,
     })
     .await?
     else {
         return Ok(());
     };
+    if chatnav {
+        return crate::chatnav::session(&mut conn, &state, &name).await;
+    }
     let session = state.next_id();
     let me = Online {
         name: name.clone(),
@@ -302,6 +311,11 @@ async fn announce_arrival(state: &LabState, me: &Online) -> Result<(), LabError>
 
 async fn service_request(snac: &Snac, state: &LabState, me: &Online) -> Result<(), LabError> {
     let req = ServiceRequest::from_snac(snac)?;
+    if req.family == Family::CHAT_NAV {
+        // Chat navigation lives on this listener: a cookie for it, our own address.
+        let cookie = state.grant(Grant::ChatNav(me.name.clone()));
+        return redirect(me, snac, Family::CHAT_NAV, &state.advertised.bos, cookie).await;
+    }
     if req.family != Family::CHAT {
         tracing::debug!(family = ?req.family, "lab BOS: service not offered");
         return Ok(());
@@ -312,9 +326,21 @@ async fn service_request(snac: &Snac, state: &LabState, me: &Online) -> Result<(
         ));
     };
     let cookie = state.grant(Grant::Chat(me.name.clone(), room?));
+    redirect(me, snac, Family::CHAT, &state.advertised.chat, cookie).await
+}
+
+/// 0x0001/0x0005 answering the service request `snac`: TLV 0x000D family, 0x0005 address,
+/// 0x0006 cookie, 0x008E no TLS (libpurple `redirect` needs the first three).
+async fn redirect(
+    me: &Online,
+    snac: &Snac,
+    family: Family,
+    address: &str,
+    cookie: Bytes,
+) -> Result<(), LabError> {
     let mut tlvs = TlvList::new();
-    tlvs.push(Tlv::u16(TLV_SERVICE_FAMILY, Family::CHAT.0));
-    tlvs.set(TLV_ADDRESS, Bytes::from(state.advertised.chat.clone()));
+    tlvs.push(Tlv::u16(TLV_SERVICE_FAMILY, family.0));
+    tlvs.set(TLV_ADDRESS, Bytes::from(address.to_owned()));
     tlvs.set(TLV_COOKIE, cookie);
     tlvs.set(TLV_SSL_STATE, vec![0u8]);
     me.outbox

@@ -14,8 +14,15 @@ use crate::conn::Conn;
 use crate::error::LabError;
 use crate::state::{Grant, LabState, Online};
 
-/// Room-info TLV: the room's name.
+/// Room-info TLVs (oscar.md §4.8; libpurple `infoupdate`).
+const ROOM_TLV_FULL_NAME: u16 = 0x006a;
+const ROOM_TLV_FLAGS: u16 = 0x00c9;
+const ROOM_TLV_CREATED: u16 = 0x00ca;
+const ROOM_TLV_MAX_MESSAGE: u16 = 0x00d1;
+const ROOM_TLV_MAX_OCCUPANTS: u16 = 0x00d2;
 const ROOM_TLV_NAME: u16 = 0x00d3;
+const ROOM_TLV_CREATE_PERMS: u16 = 0x00d5;
+const ROOM_TLV_MAX_VISIBLE: u16 = 0x00da;
 
 /// Serves one chat-room connection to its end.
 pub(crate) async fn serve(stream: TcpStream, state: Arc<LabState>) -> Result<(), LabError> {
@@ -26,7 +33,7 @@ pub(crate) async fn serve(stream: TcpStream, state: Arc<LabState>) -> Result<(),
             room = Some(r);
             Some(name)
         }
-        Grant::Bos(_) => None,
+        Grant::Bos(_) | Grant::ChatNav(_) => None,
     })
     .await?
     else {
@@ -116,23 +123,78 @@ async fn relay(
     Ok(())
 }
 
-/// 0x000E/0x0002: room info, detail level 2, with the room's name.
+/// 0x000E/0x0002: the room's info block at detail level 2.
 fn room_info_update(room: &RoomInfo) -> Result<bytes::Bytes, LabError> {
+    room_detail(room)
+}
+
+/// Longest message the room accepts, in bytes.
+const MAX_MESSAGE_LEN: u16 = 1024;
+
+/// A room info block at detail level 2: room info, `0x02`, counted TLVs. The same block is
+/// the chat service's 0x000E/0x0002 and chatnav's TLV 0x0004 (libpurple `infoupdate` and
+/// `parseinfo_create`).
+///
+/// libpurple 2.14 needs TLV 0x006A: its `purple_conv_chat_info_update` reads the message
+/// length limits from the wrong varargs, so the "maximum visible length" it stores is the
+/// address of that name string, and without one it is 0 and every message it would send
+/// is refused as too long. 0x006F (occupant count) is left out on purpose: libpurple then
+/// expects the 0x0073 occupant list and would read past a missing one.
+pub(crate) fn room_detail(room: &RoomInfo) -> Result<bytes::Bytes, LabError> {
     let mut b = BytesMut::new();
     room.encode(&mut b)?;
     b.put_u8(2);
-    let tlvs: TlvList = [Tlv::new(ROOM_TLV_NAME, room.name().into_bytes())]
-        .into_iter()
-        .collect();
+    let name = room.name().into_bytes();
+    let tlvs: TlvList = [
+        Tlv::new(ROOM_TLV_FULL_NAME, name.clone()),
+        Tlv::u16(ROOM_TLV_FLAGS, 0x0000),
+        Tlv::u32(ROOM_TLV_CREATED, 0),
+        Tlv::u16(ROOM_TLV_MAX_MESSAGE, MAX_MESSAGE_LEN),
+        Tlv::u16(ROOM_TLV_MAX_OCCUPANTS, 100),
+        Tlv::new(ROOM_TLV_NAME, name),
+        Tlv::new(ROOM_TLV_CREATE_PERMS, vec![1u8]),
+        Tlv::u16(ROOM_TLV_MAX_VISIBLE, MAX_MESSAGE_LEN),
+    ]
+    .into_iter()
+    .collect();
     tlvs.encode_counted(&mut b)?;
     Ok(b.freeze())
 }
 
 /// The room a client asks for by name: exchange 4, OOS-style cookie `4-0-<name>`.
 pub fn room_for(name: &str) -> RoomInfo {
+    room_in(crate::chatnav::EXCHANGE, name)
+}
+
+/// The room `name` on `exchange`: cookie `<exchange>-0-<name>`, instance 0.
+pub(crate) fn room_in(exchange: u16, name: &str) -> RoomInfo {
     RoomInfo {
-        exchange: 4,
-        cookie: bytes::Bytes::from(format!("4-0-{name}")),
+        exchange,
+        cookie: bytes::Bytes::from(format!("{exchange}-0-{name}")),
         instance: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+
+    #[test]
+    fn room_detail_is_what_libpurple_parses() {
+        let room = room_for("compliance");
+        let block = room_detail(&room).unwrap();
+        // exchange 4, cookie "4-0-compliance", instance 0, detail level 2, TLV count.
+        assert_eq!(&block[..3], &[0, 4, 14]);
+        assert_eq!(&block[3..17], b"4-0-compliance");
+        assert_eq!(&block[17..20], &[0, 0, 2]);
+        let tlvs = TlvList::decode_counted(block.slice(20..)).unwrap();
+        assert_eq!(&tlvs.value(ROOM_TLV_FULL_NAME).unwrap()[..], b"compliance");
+        assert_eq!(&tlvs.value(ROOM_TLV_NAME).unwrap()[..], b"compliance");
+        assert_eq!(tlvs.get(ROOM_TLV_MAX_MESSAGE).unwrap().as_u16(), Some(1024));
+        assert_eq!(tlvs.get(ROOM_TLV_MAX_VISIBLE).unwrap().as_u16(), Some(1024));
+        // No occupant count without the occupant list (libpurple would read past it).
+        assert!(!tlvs.contains(0x006f) && !tlvs.contains(0x0073));
     }
 }

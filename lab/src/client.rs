@@ -14,8 +14,8 @@ use oscar::message::signon::{TLV_CLIENT_ID, TLV_SCREEN_NAME};
 use oscar::message::{
     BuddyArrived, BuddyDeparted, ChatMessage, ChatReceive, ChatSend, ChatUsersJoined,
     ChatUsersLeft, IcbmContent, IcbmReceive, IcbmSend, KeyReply, KeyRequest, LoginReply,
-    LoginRequest, Migration, Redirect, ServiceRequest, ServiceResponse, SignOff, SignonHello,
-    Typing,
+    LoginRequest, Migration, Redirect, RoomInfo, ServiceRequest, ServiceResponse, SignOff,
+    SignonHello, Typing,
 };
 use oscar::{Channel, Family, Flap, FlapCodec, HostPort, ScreenName, Snac, SnacBody, Tlv};
 use tokio::net::TcpStream;
@@ -201,32 +201,67 @@ impl LabClient {
             .await
     }
 
-    /// Asks BOS for the chat service for `room` (0x0001/0x0004), follows the redirect and
-    /// joins the room.
-    pub async fn join_chat(&mut self, room: &str) -> Result<ChatClient, LabError> {
-        let request = ServiceRequest::chat(&room_for(room))?;
-        let (reply, answer) = oneshot::channel();
-        self.session
-            .commands
-            .send(Command::Service { request, reply })
-            .await
-            .map_err(|_| LabError::Closed(" (client)"))?;
-        let response = step(async {
-            answer
-                .await
-                .map_err(|_| LabError::Closed(" (service response)"))
+    /// Creates (or finds) the room `name` the way libpurple does: asks BOS for the
+    /// chat-navigation service (0x0001/0x0004 family 0x000D), follows the redirect, asks for
+    /// the chatnav rights (0x000D/0x0002) and creates the room (0x000D/0x0008). Returns the
+    /// room info from the 0x000D/0x0009 answer (TLV 0x0004), which [`join_room`] takes.
+    ///
+    /// [`join_room`]: Self::join_room
+    pub async fn create_room(&mut self, name: &str) -> Result<RoomInfo, LabError> {
+        let response = self
+            .service(ServiceRequest {
+                family: Family::CHAT_NAV,
+                tlvs: oscar::TlvList::new(),
+            })
+            .await?;
+        let (mut conn, mut seq) = self.follow(&response).await?;
+        step(async {
+            let rights = Snac::new(
+                oscar::SnacHeader::new(Family::CHAT_NAV, 0x0002, 11),
+                Bytes::new(),
+            );
+            send(&mut conn, &mut seq, rights.to_flap()?).await?;
+            nav_info(&mut conn, 11).await?;
+            let mut body = BytesMut::new();
+            RoomInfo {
+                exchange: 4,
+                cookie: Bytes::from_static(b"create"),
+                instance: 0xffff,
+            }
+            .encode(&mut body)?;
+            body.put_u8(1);
+            [
+                Tlv::new(0x00d3, name.as_bytes().to_vec()),
+                Tlv::new(0x00d6, &b"us-ascii"[..]),
+                Tlv::new(0x00d7, &b"en"[..]),
+            ]
+            .into_iter()
+            .collect::<oscar::TlvList>()
+            .encode_counted(&mut body)?;
+            let create = Snac::new(
+                oscar::SnacHeader::new(Family::CHAT_NAV, 0x0008, 12),
+                body.freeze(),
+            );
+            send(&mut conn, &mut seq, create.to_flap()?).await?;
+            let info = nav_info(&mut conn, 12).await?;
+            let block = info.value(0x0004).ok_or_else(|| {
+                LabError::Protocol("create-room answer without TLV 0x0004".into())
+            })?;
+            let len = 5 + usize::from(*block.get(2).unwrap_or(&0));
+            let room = RoomInfo::decode(block.slice(..len.min(block.len())))?;
+            let _ = send(&mut conn, &mut seq, SignOff::default().to_flap()?).await;
+            Ok(room)
         })
-        .await?;
-        let address = response
-            .address()
-            .ok_or_else(|| LabError::Protocol("service response without an address".into()))??;
-        let cookie = response
-            .cookie()
-            .cloned()
-            .ok_or_else(|| LabError::Protocol("service response without a cookie".into()))?;
-        let conn = connect_with_cookie(&address, self.auth_port, cookie).await?;
+        .await
+    }
+
+    /// Joins the room `room` (as [`create_room`](Self::create_room) returned it) through the
+    /// chat service redirect.
+    pub async fn join_room(&mut self, room: &RoomInfo) -> Result<ChatClient, LabError> {
+        let response = self.service(ServiceRequest::chat(room)?).await?;
+        let conn = self.follow(&response).await?;
         let mut chat = ChatClient {
-            room: room.to_owned(),
+            room: room.name(),
             session: Session::spawn(conn, self.auth_port),
         };
         chat.session
@@ -235,6 +270,40 @@ impl LabClient {
             })
             .await?;
         Ok(chat)
+    }
+
+    /// Sends a service request on the BOS connection and waits for its 0x0001/0x0005.
+    async fn service(&mut self, request: ServiceRequest) -> Result<ServiceResponse, LabError> {
+        let (reply, answer) = oneshot::channel();
+        self.session
+            .commands
+            .send(Command::Service { request, reply })
+            .await
+            .map_err(|_| LabError::Closed(" (client)"))?;
+        step(async {
+            answer
+                .await
+                .map_err(|_| LabError::Closed(" (service response)"))
+        })
+        .await
+    }
+
+    /// Connects where a service response points, with its cookie.
+    async fn follow(&self, response: &ServiceResponse) -> Result<(Conn, u16), LabError> {
+        let address = response
+            .address()
+            .ok_or_else(|| LabError::Protocol("service response without an address".into()))??;
+        let cookie = response
+            .cookie()
+            .cloned()
+            .ok_or_else(|| LabError::Protocol("service response without a cookie".into()))?;
+        connect_with_cookie(&address, self.auth_port, cookie).await
+    }
+
+    /// Asks BOS for the chat service for `room` (0x0001/0x0004), follows the redirect and
+    /// joins the room.
+    pub async fn join_chat(&mut self, room: &str) -> Result<ChatClient, LabError> {
+        self.join_room(&room_for(room)).await
     }
 
     /// Signs off (channel 4) and closes.
@@ -268,6 +337,18 @@ impl ChatClient {
     /// The next event in the room.
     pub async fn next_event(&mut self, timeout: Duration) -> Result<ClientEvent, LabError> {
         self.session.next_event(timeout).await
+    }
+
+    /// Waits for a particular event in the room (others are skipped).
+    pub async fn expect_event(
+        &mut self,
+        timeout: Duration,
+        what: &'static str,
+        want: impl Fn(&ClientEvent) -> bool,
+    ) -> Result<ClientEvent, LabError> {
+        self.session
+            .wait_for(timeout, what, |e| want(e).then(|| e.clone()))
+            .await
     }
 
     /// Leaves the room.
@@ -309,6 +390,34 @@ async fn next_frame(conn: &mut Conn) -> Result<Flap, LabError> {
             Some(Ok(flap)) => return Ok(flap),
             Some(Err(e)) => return Err(e.into()),
             None => return Err(LabError::Closed("")),
+        }
+    }
+}
+
+/// Reads chatnav frames until the 0x000D/0x0009 answering request `rid`; returns its TLVs.
+/// A 0x000D/0x0001 error for that request is a refusal.
+async fn nav_info(conn: &mut Conn, rid: u32) -> Result<oscar::TlvList, LabError> {
+    loop {
+        let flap = next_frame(conn).await?;
+        if flap.channel == Channel::SIGNOFF {
+            return Err(LabError::Closed(" (chatnav)"));
+        }
+        let snac = Snac::from_flap(&flap)?;
+        if snac.header.request_id != rid || snac.header.family != Family::CHAT_NAV {
+            continue;
+        }
+        match snac.header.subtype {
+            0x0009 => return Ok(oscar::TlvList::decode_rest(snac.body)?),
+            0x0001 => {
+                let code = snac
+                    .body
+                    .get(..2)
+                    .map_or(0, |b| u16::from_be_bytes([b[0], b[1]]));
+                return Err(LabError::Protocol(format!(
+                    "chatnav refused the request: {code:#06x}"
+                )));
+            }
+            _ => {}
         }
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! Not a product server: AOL's servers are gone, so every test of the gateway needs an
 //! upstream it can log in to. The server has an authorizer (BUCP MD5 and legacy
-//! roasted-password logins), a BOS host that routes IMs and presence, a chat service behind
-//! a 0x0001/0x0004 redirect, a way to trigger migration, and an echo bot. It binds loopback
+//! roasted-password logins), a BOS host that routes IMs and presence, chat navigation
+//! (family 0x000D: rights, room creation by name) and a chat service behind 0x0001/0x0004
+//! redirects, a way to trigger migration, and an echo bot. It binds loopback
 //! unless told otherwise.
 #![forbid(unsafe_code)]
 
@@ -12,6 +13,7 @@ mod auth;
 mod auth_hash;
 mod bos;
 mod chat;
+mod chatnav;
 mod client;
 mod conn;
 mod error;

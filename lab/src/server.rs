@@ -1,5 +1,6 @@
 //! Starting and stopping the lab server: three listeners (authorizer, BOS, chat) sharing
-//! one state. Like the old one-port-per-service AOL layout, so a relay must follow the
+//! one state; the BOS listener also serves chat navigation (family 0x000D) to chatnav
+//! cookies. Like the old one-port-per-service AOL layout, so a relay must follow the
 //! redirects between them.
 
 use std::future::Future;

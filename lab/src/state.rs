@@ -21,6 +21,8 @@ pub(crate) enum Grant {
     Bos(ScreenName),
     /// Membership of a chat room.
     Chat(ScreenName, RoomInfo),
+    /// A chat-navigation session (served on the BOS listener).
+    ChatNav(ScreenName),
 }
 
 /// One connected BOS session.

@@ -201,3 +201,48 @@ async fn garbage_on_a_listener_ends_that_connection_only() {
     // The server still serves others.
     LabClient::login(lab.auth_addr, "alice", "x").await.unwrap();
 }
+
+#[tokio::test]
+async fn chatnav_creates_the_room_that_the_chat_service_joins() {
+    let lab = server_with(Accounts::AnyPassword).await;
+    let mut alice = LabClient::login(lab.auth_addr, "alice", "x").await.unwrap();
+    let mut bob = LabClient::login(lab.auth_addr, "bob", "y").await.unwrap();
+    // libpurple's path: chatnav (on the BOS listener), rights, create by name.
+    let room = alice.create_room("compliance").await.unwrap();
+    assert_eq!(room, lab::room_for("compliance"));
+    assert_eq!(room.name(), "compliance");
+    let mut a_room = alice.join_room(&room).await.unwrap();
+    // The scripted shortcut lands in the same room.
+    let mut b_room = bob.join_chat("compliance").await.unwrap();
+    a_room
+        .expect_event(
+            WAIT,
+            "bob joins",
+            |e| matches!(e, ClientEvent::ChatJoined(n) if n[0].normalized() == "bob"),
+        )
+        .await
+        .unwrap();
+    a_room.send("created via chatnav").await.unwrap();
+    assert_eq!(
+        b_room.expect_message("alice", WAIT).await.unwrap(),
+        "created via chatnav"
+    );
+    // Creating an existing room answers with the same room.
+    assert_eq!(bob.create_room("compliance").await.unwrap(), room);
+}
+
+#[tokio::test]
+async fn chatnav_refuses_an_empty_room_name() {
+    let lab = server_with(Accounts::AnyPassword).await;
+    let mut alice = LabClient::login(lab.auth_addr, "alice", "x").await.unwrap();
+    let err = alice.create_room("  ").await.unwrap_err();
+    assert!(
+        matches!(&err, LabError::Protocol(m) if m.contains("0x000d")),
+        "{err}"
+    );
+    // The session survives the refusal.
+    assert_eq!(
+        alice.create_room("after").await.unwrap(),
+        lab::room_for("after")
+    );
+}

@@ -43,4 +43,4 @@ pub use irc::IrcClient;
 pub use irc_line::IrcLine;
 pub use peers::{Peers, require_peers};
 pub use ports::free_loopback_port;
-pub use tshark::{AimPacket, aim_field_values, aim_packets, malformed_count};
+pub use tshark::{AimPacket, aim_field_values, aim_packets, malformed_count, malformed_packets};

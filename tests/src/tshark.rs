@@ -55,6 +55,32 @@ pub async fn aim_packets(
     pcap: &Path,
     aim_ports: &[u16],
 ) -> Result<Vec<AimPacket>, HarnessError> {
+    packets_matching(peers, pcap, aim_ports, "aim").await
+}
+
+/// The AIM packets tshark flags `_ws.malformed`, in capture order, with the SNACs it decoded
+/// before giving up (the last one is where the dissector threw).
+///
+/// For a capture with chat traffic, [`malformed_count`] is not enough on its own: tshark
+/// 4.0's `dissect_aim_chat_outgoing_msg` / `_incoming_msg` (0x000E/0x0005 and 0x0006) read a
+/// "buddy name" length byte at a fixed offset 30 of the SNAC, a layout no current client
+/// uses, so it throws on libpurple's own chat messages. Tests use this to check that the
+/// malformed packets are exactly those.
+pub async fn malformed_packets(
+    peers: &Peers,
+    pcap: &Path,
+    aim_ports: &[u16],
+) -> Result<Vec<AimPacket>, HarnessError> {
+    packets_matching(peers, pcap, aim_ports, "aim && _ws.malformed").await
+}
+
+/// The AIM packets matching display filter `filter`.
+async fn packets_matching(
+    peers: &Peers,
+    pcap: &Path,
+    aim_ports: &[u16],
+    filter: &str,
+) -> Result<Vec<AimPacket>, HarnessError> {
     let aggregator = format!("aggregator={AGGREGATOR}");
     let out = run(
         peers,
@@ -62,7 +88,7 @@ pub async fn aim_packets(
         aim_ports,
         &[
             "-Y",
-            "aim",
+            filter,
             "-T",
             "fields",
             "-E",
