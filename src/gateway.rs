@@ -59,6 +59,7 @@ impl Gateway {
             RelayConfig {
                 upstream_login: config.upstream.login.to_string(),
                 egress: config.upstream.egress.clone(),
+                resolvers: config.upstream.resolver.clone(),
                 proxy: config
                     .upstream
                     .proxy
@@ -78,7 +79,7 @@ impl Gateway {
                 node,
             },
             Some(archive.clone()),
-        ));
+        )?);
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
         let admin = archive::admin::bind(&archive_dir)?;

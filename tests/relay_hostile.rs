@@ -601,15 +601,18 @@ async fn in_process_relay(
 ) -> (SocketAddr, tokio_util::sync::CancellationToken) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let relay = std::sync::Arc::new(intercept::Relay::new(
-        intercept::RelayConfig {
-            upstream_login: upstream.to_string(),
-            idle_timeout: Duration::from_secs(1),
-            connect_timeout: Duration::from_secs(1),
-            ..intercept::RelayConfig::default()
-        },
-        None,
-    ));
+    let relay = std::sync::Arc::new(
+        intercept::Relay::new(
+            intercept::RelayConfig {
+                upstream_login: upstream.to_string(),
+                idle_timeout: Duration::from_secs(1),
+                connect_timeout: Duration::from_secs(1),
+                ..intercept::RelayConfig::default()
+            },
+            None,
+        )
+        .expect("relay"),
+    );
     let stop = tokio_util::sync::CancellationToken::new();
     tokio::spawn(intercept::serve(listener, relay, stop.clone()));
     (addr, stop)

@@ -396,7 +396,7 @@ impl Gateway {
             node: "bench".into(),
             ..RelayConfig::default()
         };
-        let relay = Arc::new(Relay::new(config, archive.clone()));
+        let relay = Arc::new(Relay::new(config, archive.clone()).expect("relay"));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let stop = CancellationToken::new();
@@ -1184,7 +1184,7 @@ async fn session_future_bytes() -> usize {
     let addr = listener.local_addr().unwrap();
     let _client = TcpStream::connect(addr).await.unwrap();
     let (stream, peer) = listener.accept().await.unwrap();
-    let relay = Arc::new(Relay::new(RelayConfig::default(), None));
+    let relay = Arc::new(Relay::new(RelayConfig::default(), None).expect("relay"));
     let future = intercept::run_session(relay, stream, peer);
     size_of_val(&future)
 }

@@ -24,6 +24,8 @@ pub struct RelayConfig {
     pub upstream_login: String,
     /// Source addresses for upstream connections; sessions are spread across them.
     pub egress: Vec<IpAddr>,
+    /// DNS servers for upstream names; empty: the system resolver.
+    pub resolvers: Vec<std::net::SocketAddr>,
     /// A SOCKS5 or HTTP CONNECT proxy every upstream connection goes through.
     pub proxy: Option<policy::ProxyUrl>,
     /// Host (or `host:port`) written into redirects instead of the address each client
@@ -48,6 +50,7 @@ impl Default for RelayConfig {
         Self {
             upstream_login: "login.oscar.aol.com:5190".into(),
             egress: Vec::new(),
+            resolvers: Vec::new(),
             proxy: None,
             advertise: None,
             connect_timeout: Duration::from_secs(10),

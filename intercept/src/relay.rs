@@ -40,6 +40,8 @@ pub struct Relay {
     pub archive: Option<Archive>,
     /// Counters.
     pub stats: RelayStats,
+    /// How upstream names are resolved.
+    pub resolver: crate::resolver::UpstreamResolver,
     /// Open sessions per egress address, to spread sessions (AOL limited sessions per IP).
     egress_load: Vec<AtomicUsize>,
     /// Normalised screen names with a session through this gateway, and how many.
@@ -55,10 +57,16 @@ const RECENT_WINDOW: Duration = Duration::from_secs(30);
 const RECENT_MAX: usize = 4096;
 
 impl Relay {
-    /// A relay with `config`, capturing into `archive`.
-    pub fn new(config: RelayConfig, archive: Option<Archive>) -> Self {
+    /// A relay with `config`, capturing into `archive`. Fails only when the configured
+    /// resolver cannot be set up.
+    pub fn new(config: RelayConfig, archive: Option<Archive>) -> Result<Self, String> {
         let egress_load = config.egress.iter().map(|_| AtomicUsize::new(0)).collect();
-        Self {
+        let resolver = crate::resolver::UpstreamResolver::new(
+            &config.resolvers,
+            config.egress.first().copied(),
+        )?;
+        Ok(Self {
+            resolver,
             cookies: CookieRoutes::new(config.cookie_ttl),
             config,
             archive,
@@ -66,7 +74,7 @@ impl Relay {
             egress_load,
             locals: Mutex::default(),
             recent: Mutex::default(),
-        }
+        })
     }
 
     /// The shared record counter, for appends that finish after the frame was handled.

@@ -63,11 +63,10 @@ async fn connect_direct(
         detail,
     };
     let timeout = relay.config.connect_timeout;
-    let addrs: Vec<SocketAddr> = tokio::time::timeout(timeout, tokio::net::lookup_host(target))
+    let addrs: Vec<SocketAddr> = tokio::time::timeout(timeout, relay.resolver.resolve(target))
         .await
         .map_err(|_| fail("name resolution timed out".into()))?
-        .map_err(|e| fail(format!("cannot resolve: {e}")))?
-        .collect();
+        .map_err(fail)?;
     let egress = relay.take_egress();
     let result = async {
         let mut last = String::from("no address");

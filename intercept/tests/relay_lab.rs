@@ -32,7 +32,7 @@ async fn gateway(mode: CaptureMode) -> Gateway {
         node: "gw-test".into(),
         ..RelayConfig::default()
     };
-    let relay = Arc::new(Relay::new(config, Some(archive.clone())));
+    let relay = Arc::new(Relay::new(config, Some(archive.clone())).expect("relay"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
@@ -224,14 +224,17 @@ async fn an_unknown_cookie_gets_a_sign_off_and_an_unreachable_upstream_an_error(
         .unwrap()
         .local_addr()
         .unwrap();
-    let relay = Arc::new(Relay::new(
-        RelayConfig {
-            upstream_login: closed.to_string(),
-            connect_timeout: Duration::from_secs(2),
-            ..RelayConfig::default()
-        },
-        None,
-    ));
+    let relay = Arc::new(
+        Relay::new(
+            RelayConfig {
+                upstream_login: closed.to_string(),
+                connect_timeout: Duration::from_secs(2),
+                ..RelayConfig::default()
+            },
+            None,
+        )
+        .expect("relay"),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(intercept::serve(listener, relay, CancellationToken::new()));

@@ -54,13 +54,16 @@ async fn secrets_stay_out_of_logs_and_the_archive() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let archive = Archive::open(dir.path(), ArchiveOptions::default()).unwrap();
-    let relay = Arc::new(Relay::new(
-        RelayConfig {
-            upstream_login: lab.auth_addr.to_string(),
-            ..RelayConfig::default()
-        },
-        Some(archive.clone()),
-    ));
+    let relay = Arc::new(
+        Relay::new(
+            RelayConfig {
+                upstream_login: lab.auth_addr.to_string(),
+                ..RelayConfig::default()
+            },
+            Some(archive.clone()),
+        )
+        .expect("relay"),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(intercept::serve(

@@ -9,6 +9,7 @@
 # * tshark and dig, to decode captures and query the DNS responder.
 # * dante-server (SOCKS5) and tinyproxy (HTTP CONNECT), the corporate proxies the relay
 #   can reach its upstream through.
+# * dnsmasq, a DNS server for the relay's configurable upstream resolver.
 #
 # The plugins land in $IMT_PEERS_DIR (default /var/cache/imtegrity-peers); the tests look there.
 set -euo pipefail
@@ -23,7 +24,7 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for pkg in bitlbee-libpurple libpurple0 libevent-2.1-7 tshark bind9-dnsutils iproute2 dante-server tinyproxy; do
+for pkg in bitlbee-libpurple libpurple0 libevent-2.1-7 tshark bind9-dnsutils iproute2 dante-server tinyproxy dnsmasq-base; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
