@@ -205,3 +205,77 @@ fn check_config_accepts_the_example_and_rejects_mistakes() {
         "run checks the config before binding anything"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_spread_over_the_egress_addresses_and_counted() {
+    // 127.0.0.2 and 127.0.0.3 are loopback addresses every Linux host has.
+    let lab = lab::LabServer::start(lab::LabConfig {
+        auth: "127.0.0.1:0".parse().unwrap(),
+        ..lab::LabConfig::ephemeral()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let mut gw = common::Imtegrity::spawn(&[
+        "run",
+        "--set",
+        r#"relay.listen=["127.0.0.1:0"]"#,
+        "--set",
+        &format!("upstream.login={}", lab.auth_addr),
+        "--set",
+        r#"upstream.egress=["127.0.0.2", "127.0.0.3"]"#,
+        "--set",
+        &format!("archive.path={}", archive.display()),
+    ]);
+    let line = gw.next_json().await;
+    let relay: std::net::SocketAddr = line["relay"][0].as_str().unwrap().parse().unwrap();
+    let mut clients = Vec::new();
+    for name in ["u1", "u2", "u3", "u4"] {
+        clients.push(lab::LabClient::login(relay, name, "x").await.unwrap());
+    }
+    // The lab saw the BOS connections come from the egress addresses only, both of them.
+    // (Least-loaded spreading: a login connection still closing may hold a slot, so the
+    // split is 2/2 or 3/1, never 4/0.)
+    let sources: Vec<String> = lab.bos_peers().iter().map(|p| p.ip().to_string()).collect();
+    let count = |ip: &str| sources.iter().filter(|s| *s == ip).count() as u64;
+    assert_eq!(sources.len(), 4, "{sources:?}");
+    assert_eq!(count("127.0.0.2") + count("127.0.0.3"), 4, "{sources:?}");
+    assert!(
+        count("127.0.0.2") >= 1 && count("127.0.0.3") >= 1,
+        "{sources:?}"
+    );
+    // And status shows the open sessions per egress address, matching what the lab saw.
+    // (Polled: a login connection may still be closing and hold a slot for a moment.)
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        let a = archive.to_str().unwrap().to_owned();
+        let out =
+            tokio::task::spawn_blocking(move || imtegrity(&["--json", "status", "--archive", &a]))
+                .await
+                .unwrap();
+        let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let open: u64 = status["owner"]["relay"]["egress"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["sessions"].as_u64().unwrap())
+            .sum();
+        if open == 4 || std::time::Instant::now() > deadline {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let egress = &status["owner"]["relay"]["egress"];
+    assert_eq!(egress[0]["address"], "127.0.0.2", "{status}");
+    assert_eq!(egress[1]["address"], "127.0.0.3", "{status}");
+    assert_eq!(
+        (
+            egress[0]["sessions"].as_u64(),
+            egress[1]["sessions"].as_u64()
+        ),
+        (Some(count("127.0.0.2")), Some(count("127.0.0.3"))),
+        "{status}"
+    );
+    drop(clients);
+}

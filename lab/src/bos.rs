@@ -59,6 +59,7 @@ pub(crate) async fn serve(stream: TcpStream, state: Arc<LabState>) -> Result<(),
         let _ = previous.outbox.send(off.to_flap()?).await;
     }
     tracing::info!(peer = %conn.peer, sn = %name, "lab BOS session started");
+    state.saw_bos_peer(conn.peer);
     let result = session_loop(&mut conn, &state, &me).await;
     if state.sign_off(&name, session) {
         let gone = BuddyDeparted(UserList {

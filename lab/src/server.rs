@@ -150,6 +150,11 @@ impl LabServer {
         crate::bos::migrate(&self.state, &who).await
     }
 
+    /// Where every BOS connection so far came from (to check a relay's egress binding).
+    pub fn bos_peers(&self) -> Vec<SocketAddr> {
+        self.state.bos_peers()
+    }
+
     /// Whether `screen_name` has a BOS session.
     pub fn is_online(&self, screen_name: &str) -> bool {
         ScreenName::parse(screen_name.as_bytes()).is_ok_and(|n| self.state.find(&n).is_some())

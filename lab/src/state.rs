@@ -52,6 +52,8 @@ pub(crate) struct LabState {
     rooms: Mutex<HashMap<Bytes, HashMap<String, Online>>>,
     counter: AtomicU64,
     seed: u64,
+    /// Source address of every BOS connection, in order (tests check egress binding).
+    bos_peers: Mutex<Vec<SocketAddr>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -75,8 +77,19 @@ impl LabState {
             online: Mutex::default(),
             rooms: Mutex::default(),
             counter: AtomicU64::new(1),
+            bos_peers: Mutex::default(),
             seed,
         }
+    }
+
+    /// Notes the source address of a BOS connection.
+    pub(crate) fn saw_bos_peer(&self, peer: SocketAddr) {
+        lock(&self.bos_peers).push(peer);
+    }
+
+    /// Source addresses of the BOS connections so far.
+    pub(crate) fn bos_peers(&self) -> Vec<SocketAddr> {
+        lock(&self.bos_peers).clone()
     }
 
     /// A fresh id for sessions and keys.
