@@ -249,3 +249,114 @@ async fn an_unknown_cookie_gets_a_sign_off_and_an_unreachable_upstream_an_error(
     // The first gateway still serves.
     LabClient::login(gw.addr, "carol", "z").await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_offers_direct_im_requests_and_icq_messages_are_archived() {
+    use bytes::{BufMut, BytesMut};
+    use oscar::message::IcbmSend;
+    use oscar::message::icbm::{
+        CAP_DIRECT_IM, CAP_SEND_FILE, ICBM_CHANNEL_ICQ, ICBM_CHANNEL_RENDEZVOUS, TLV_CHANNEL_DATA,
+        TLV_RDV_SERVICE_DATA,
+    };
+    use oscar::{Tlv, TlvList};
+
+    let gw = gateway(CaptureMode::Strict).await;
+    let mut alice = LabClient::login(gw.addr, "alice", "x").await.unwrap();
+    // The peer is outside the gateway: it logs in to the lab directly.
+    let mut outside = LabClient::login(gw.lab.auth_addr, "Buddy Out", "y")
+        .await
+        .unwrap();
+    let to = oscar::ScreenName::parse(b"Buddy Out").unwrap();
+
+    let rendezvous = |cookie: [u8; 8], capability: [u8; 16], service: Option<Vec<u8>>| {
+        let mut inner = TlvList::new();
+        if let Some(data) = service {
+            inner.push(Tlv::new(TLV_RDV_SERVICE_DATA, data));
+        }
+        let mut data = BytesMut::new();
+        data.put_u16(0); // propose
+        data.put_slice(&cookie);
+        data.put_slice(&capability);
+        inner.encode_rest(&mut data).unwrap();
+        let mut tlvs = TlvList::new();
+        tlvs.push(Tlv::new(TLV_CHANNEL_DATA, data.freeze()));
+        IcbmSend {
+            cookie,
+            channel: ICBM_CHANNEL_RENDEZVOUS,
+            recipient: to.to_bytes(),
+            tlvs,
+        }
+    };
+    let mut file = BytesMut::new();
+    file.put_u16(1);
+    file.put_u16(1);
+    file.put_u32(4096);
+    file.put_slice(b"q3-report.pdf\0");
+    alice
+        .send_icbm(rendezvous([1; 8], CAP_SEND_FILE, Some(file.to_vec())))
+        .await
+        .unwrap();
+    alice
+        .send_icbm(rendezvous([2; 8], CAP_DIRECT_IM, None))
+        .await
+        .unwrap();
+    // An old-style ICQ message (channel 4, little-endian).
+    let mut icq = BytesMut::new();
+    icq.put_u32_le(123_456);
+    icq.put_u8(0x01);
+    icq.put_u8(0x00);
+    icq.put_u16_le(9);
+    icq.put_slice(b"hi there\0");
+    let mut tlvs = TlvList::new();
+    tlvs.push(Tlv::new(TLV_CHANNEL_DATA, icq.freeze()));
+    alice
+        .send_icbm(IcbmSend {
+            cookie: [3; 8],
+            channel: ICBM_CHANNEL_ICQ,
+            recipient: to.to_bytes(),
+            tlvs,
+        })
+        .await
+        .unwrap();
+    // A text IM after them proves they all crossed (the lab delivers in order).
+    alice.send_im("Buddy Out", "done").await.unwrap();
+    assert_eq!(outside.expect_im("alice", WAIT).await.unwrap(), "done");
+
+    let got: Vec<(Kind, String, Option<String>, String)> = records(&gw.archive)
+        .await
+        .into_iter()
+        .map(|r| {
+            (
+                r.event.kind,
+                r.event.recipients.join(","),
+                r.event.detail,
+                r.event.text,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (
+                Kind::FileOffer,
+                "Buddy Out".into(),
+                Some("file q3-report.pdf, 4096 bytes".into()),
+                String::new()
+            ),
+            (
+                Kind::DirectImOffer,
+                "Buddy Out".into(),
+                Some("direct IM requested: messages in it would bypass the gateway".into()),
+                String::new()
+            ),
+            (
+                Kind::Im,
+                "Buddy Out".into(),
+                Some("ICQ channel 4, type 0x01".into()),
+                "hi there".into()
+            ),
+            (Kind::Im, "Buddy Out".into(), None, "done".into()),
+        ]
+    );
+    gw.stop.cancel();
+}

@@ -162,6 +162,14 @@ impl LabClient {
             .await
     }
 
+    /// Sends an ICBM built by the caller (rendezvous proposals, ICQ channel-4 messages).
+    pub async fn send_icbm(&mut self, im: IcbmSend) -> Result<(), LabError> {
+        self.next_cookie += 1;
+        self.session
+            .send(im.to_snac(self.next_cookie as u32)?.to_flap()?)
+            .await
+    }
+
     /// Sends a typing notification to `to`.
     pub async fn send_typing(&mut self, to: &str, event: TypingEvent) -> Result<(), LabError> {
         let typing = Typing {
