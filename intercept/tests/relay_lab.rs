@@ -360,3 +360,58 @@ async fn file_offers_direct_im_requests_and_icq_messages_are_archived() {
     );
     gw.stop.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_messages_are_archived_when_delivered_with_their_send_time() {
+    let gw = gateway(CaptureMode::Strict).await;
+    let mut alice = LabClient::login(gw.addr, "alice", "x").await.unwrap();
+    alice
+        .send_im_storable("bob", "read this when you are back")
+        .await
+        .unwrap();
+    // The stored message has left alice's session (recorded there as sent) before she goes.
+    alice.send_im("labbot", "sync").await.unwrap();
+    alice.expect_im("labbot", WAIT).await.unwrap();
+    alice.logout().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut bob = LabClient::login(gw.addr, "bob", "y").await.unwrap();
+    bob.fetch_offline().await.unwrap();
+    assert_eq!(
+        bob.expect_im("alice", WAIT).await.unwrap(),
+        "read this when you are back"
+    );
+    let offline: Vec<Record> = records(&gw.archive)
+        .await
+        .into_iter()
+        .filter(|r| r.event.text == "read this when you are back")
+        .collect();
+    // Sent (bob was offline, so not behind the gateway then) and delivered at his sign-on.
+    // Search orders by time, and the delivery carries the (earlier) send time: order by id.
+    let mut offline = offline;
+    offline.sort_by_key(|r| r.id);
+    assert_eq!(offline.len(), 2, "{offline:#?}");
+    assert_eq!(
+        (
+            offline[0].event.direction,
+            offline[0].event.local_user.as_str()
+        ),
+        (Direction::Outbound, "alice")
+    );
+    let delivered = &offline[1].event;
+    assert_eq!(
+        (delivered.direction, delivered.local_user.as_str()),
+        (Direction::Inbound, "bob")
+    );
+    assert_eq!(
+        delivered.detail.as_deref(),
+        Some("offline message delivered at sign-on")
+    );
+    // Recorded with the original send time (whole seconds), not the delivery time.
+    let sent = offline[0].event.time_ns;
+    assert!(
+        delivered.time_ns <= sent && sent - delivered.time_ns < 1_000_000_000,
+        "{sent} vs {}",
+        delivered.time_ns
+    );
+    gw.stop.cancel();
+}

@@ -219,7 +219,10 @@ async fn handle_snac(snac: Snac, state: &LabState, me: &Online) -> Result<(), La
         }
         (Family::ICBM, 0x0006) => route_im(IcbmSend::from_snac(&snac)?, rid, state, me).await?,
         (Family::ICBM, 0x0010) => {
-            // No offline storage in the lab: report "done" at once.
+            // Offline messages, then "done".
+            for stored in state.take_offline(&me.name) {
+                out.snac(&stored, server_rid(state)).await?;
+            }
             out.raw_snac(Family::ICBM, 0x0017, rid, Bytes::new())
                 .await?;
         }
@@ -357,6 +360,15 @@ async fn route_im(im: IcbmSend, rid: u32, state: &LabState, me: &Online) -> Resu
     } else if let Some(peer) = state.find(&to) {
         let rx = IcbmReceive::delivery_of(&im, user_info(&me.name));
         let _ = peer.outbox.snac(&rx, server_rid(state)).await;
+    } else if im.tlvs.contains(oscar::message::icbm::TLV_STORE_OFFLINE) {
+        // Stored for delivery at the recipient's next sign-on, stamped with the send time.
+        let mut rx = IcbmReceive::delivery_of(&im, user_info(&me.name));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
+        rx.tlvs
+            .push(Tlv::u32(oscar::message::icbm::TLV_SEND_TIME, now));
+        state.store_offline(&to, rx);
     } else {
         let mut err = BytesMut::new();
         err.put_u16(ICBM_ERR_NOT_LOGGED_ON);

@@ -162,6 +162,26 @@ impl LabClient {
             .await
     }
 
+    /// Sends an IM the server should store if `to` is offline (TLV 0x0006, as libpurple
+    /// sends every IM).
+    pub async fn send_im_storable(&mut self, to: &str, text: &str) -> Result<(), LabError> {
+        let to = ScreenName::parse(to.as_bytes())?;
+        let mut im = IcbmSend::text((self.next_cookie + 1).to_be_bytes(), &to, text)?;
+        im.tlvs
+            .push(Tlv::flag(oscar::message::icbm::TLV_STORE_OFFLINE));
+        self.send_icbm(im).await
+    }
+
+    /// Asks for messages stored while offline (0x0004/0x0010), as clients do after signing
+    /// on; they arrive as ordinary IM events.
+    pub async fn fetch_offline(&mut self) -> Result<(), LabError> {
+        let snac = Snac::new(
+            oscar::SnacHeader::new(Family::ICBM, 0x0010, 0x10),
+            Bytes::new(),
+        );
+        self.session.send(snac.to_flap()?).await
+    }
+
     /// Sends an ICBM built by the caller (rendezvous proposals, ICQ channel-4 messages).
     pub async fn send_icbm(&mut self, im: IcbmSend) -> Result<(), LabError> {
         self.next_cookie += 1;

@@ -52,6 +52,8 @@ pub(crate) struct LabState {
     rooms: Mutex<HashMap<Bytes, HashMap<String, Online>>>,
     counter: AtomicU64,
     seed: u64,
+    /// Messages stored for users who were offline, by normalised name.
+    offline: Mutex<HashMap<String, Vec<oscar::message::IcbmReceive>>>,
     /// Source address of every BOS connection, in order (tests check egress binding).
     bos_peers: Mutex<Vec<SocketAddr>>,
 }
@@ -78,8 +80,24 @@ impl LabState {
             rooms: Mutex::default(),
             counter: AtomicU64::new(1),
             bos_peers: Mutex::default(),
+            offline: Mutex::default(),
             seed,
         }
+    }
+
+    /// Keeps a message for `to` until it next asks for offline messages.
+    pub(crate) fn store_offline(&self, to: &ScreenName, message: oscar::message::IcbmReceive) {
+        lock(&self.offline)
+            .entry(to.normalized().to_owned())
+            .or_default()
+            .push(message);
+    }
+
+    /// The messages stored for `who`, removed.
+    pub(crate) fn take_offline(&self, who: &ScreenName) -> Vec<oscar::message::IcbmReceive> {
+        lock(&self.offline)
+            .remove(who.normalized())
+            .unwrap_or_default()
     }
 
     /// Notes the source address of a BOS connection.
