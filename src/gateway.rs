@@ -91,6 +91,32 @@ impl Gateway {
                 () = stop.cancelled() => {}
             }
         });
+        if config.archive.retention.is_set() {
+            let r = &config.archive.retention;
+            let mut policy = archive::RetentionPolicy {
+                default_days: r.days,
+                ..archive::RetentionPolicy::default()
+            };
+            for (protocol, days) in [
+                (archive::Protocol::Aim, r.aim_days),
+                (archive::Protocol::Icq, r.icq_days),
+                (archive::Protocol::Sametime, r.sametime_days),
+            ] {
+                if let Some(days) = days {
+                    policy.per_protocol.insert(protocol, days);
+                }
+            }
+            let task = archive::spawn_retention(
+                archive.clone(),
+                policy,
+                Duration::from_secs(r.interval_secs),
+            );
+            let stop = shutdown.clone();
+            tasks.spawn(async move {
+                stop.cancelled().await;
+                task.abort();
+            });
+        }
         for listener in listeners {
             tasks.spawn(intercept::serve(listener, relay.clone(), shutdown.clone()));
         }

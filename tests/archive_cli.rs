@@ -2,6 +2,8 @@
 //! both with the store opened directly and through a running owner's admin socket.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -327,4 +329,53 @@ async fn commands_work_through_the_owners_admin_socket() {
     assert_eq!(hold[0]["target"]["type"], "conversation");
     assert_eq!(owner.holds(false).unwrap().len(), 1);
     server.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_running_gateway_applies_retention_in_the_background() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("a");
+    generate(&dir, 600); // spread over 20 days, ending now
+    let d = dir.to_str().unwrap().to_owned();
+    let mut gw = common::Imtegrity::spawn(&[
+        "run",
+        "--set",
+        r#"relay.listen=["127.0.0.1:0"]"#,
+        "--set",
+        "upstream.login=127.0.0.1:9",
+        "--set",
+        &format!("archive.path={d}"),
+        "--set",
+        "archive.retention.days=10",
+        "--set",
+        "archive.retention.interval_secs=1",
+    ]);
+    assert_eq!(gw.next_json().await["event"], "running");
+    // The first run happens at start; poll status until the old half is gone.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let records = loop {
+        let d = d.clone();
+        let out =
+            tokio::task::spawn_blocking(move || imtegrity(&["--json", "status", "--archive", &d]))
+                .await
+                .unwrap();
+        let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let n = status["archive"]["records"].as_u64().unwrap();
+        if n < 600 || std::time::Instant::now() > deadline {
+            break n;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(
+        (250..=350).contains(&records),
+        "about half of 20 days should remain: {records}"
+    );
+    let d2 = d.clone();
+    let report = tokio::task::spawn_blocking(move || {
+        json_lines(&ok(&["--json", "verify", "--archive", &d2]))
+    })
+    .await
+    .unwrap();
+    assert_eq!(report[0]["intact"], true, "{report:?}");
+    assert!(report[0]["purged"].as_u64().unwrap() >= 250);
 }

@@ -139,6 +139,51 @@ pub struct ArchiveConfig {
     /// This gateway's name, stored in every record. Default: unset, the host name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// `[archive.retention]`: how long records are kept. Default: forever.
+    pub retention: RetentionConfig,
+}
+
+/// `[archive.retention]`: days to keep records, applied by the gateway every
+/// `interval_secs`; records under legal hold are never expired. Unset days keep forever.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Days for every protocol without its own setting. Default: unset (forever).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub days: Option<u32>,
+    /// Days for AIM records. Default: `days`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aim_days: Option<u32>,
+    /// Days for ICQ records. Default: `days`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icq_days: Option<u32>,
+    /// Days for Sametime records. Default: `days`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sametime_days: Option<u32>,
+    /// Seconds between retention runs while the gateway runs. Default: 3600.
+    pub interval_secs: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            days: None,
+            aim_days: None,
+            icq_days: None,
+            sametime_days: None,
+            interval_secs: 3600,
+        }
+    }
+}
+
+impl RetentionConfig {
+    /// Whether any retention is configured.
+    pub fn is_set(&self) -> bool {
+        self.days.is_some()
+            || self.aim_days.is_some()
+            || self.icq_days.is_some()
+            || self.sametime_days.is_some()
+    }
 }
 
 /// When the relay forwards a message relative to archiving it.

@@ -11,7 +11,8 @@ pub mod host_port;
 pub mod proxy;
 
 pub use config::{
-    ArchiveConfig, ArchiveMode, Config, ConfigError, LineCol, Origin, RelayConfig, UpstreamConfig,
+    ArchiveConfig, ArchiveMode, Config, ConfigError, LineCol, Origin, RelayConfig, RetentionConfig,
+    UpstreamConfig,
 };
 pub use host_port::{HostPort, HostPortError};
 pub use proxy::{ProxyKind, ProxyUrl};

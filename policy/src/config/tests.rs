@@ -51,6 +51,11 @@ proxy = "socks5://192.0.2.1:1080"
 path = "/srv/imtegrity/archive"
 mode = "relaxed"
 node = "imgw-1"
+
+[archive.retention]
+days = 2555
+aim_days = 365
+interval_secs = 600
 "#;
 
 #[test]
@@ -80,6 +85,13 @@ fn a_file_with_every_key_parses() {
                 path: Some(PathBuf::from("/srv/imtegrity/archive")),
                 mode: ArchiveMode::Relaxed,
                 node: Some("imgw-1".into()),
+                retention: crate::config::RetentionConfig {
+                    days: Some(2555),
+                    aim_days: Some(365),
+                    icq_days: None,
+                    sametime_days: None,
+                    interval_secs: 600,
+                },
             },
         }
     );
@@ -112,7 +124,14 @@ fn an_empty_file_gives_every_default() {
     assert!(egress.is_empty());
     assert!(resolver.is_empty());
     assert_eq!(proxy, &None);
-    let ArchiveConfig { path, mode, node } = &config.archive;
+    let ArchiveConfig {
+        path,
+        mode,
+        node,
+        retention,
+    } = &config.archive;
+    assert!(!retention.is_set());
+    assert_eq!(retention.interval_secs, 3600);
     assert_eq!(path, &None);
     assert_eq!(*mode, ArchiveMode::Strict);
     assert_eq!(node, &None);
@@ -176,7 +195,7 @@ fn every_commented_out_example_line_is_valid_and_sets_its_key() {
         seen += 1;
     }
     assert_eq!(
-        seen, 12,
+        seen, 17,
         "every key but archive.path is shown commented out"
     );
 }
@@ -551,6 +570,10 @@ fn other_unusable_values_are_rejected() {
         ("relay.cookie_ttl_secs=0", "relay.cookie_ttl_secs"),
         ("relay.advertise=bad host", "relay.advertise"),
         ("upstream.proxy=ftp://p:21", "upstream.proxy"),
+        (
+            "archive.retention.interval_secs=0",
+            "archive.retention.interval_secs",
+        ),
         (r#"relay.listen=["[::1]:5190"]"#, "relay.listen[0]"),
         ("relay.advertise=[::1]:5190", "relay.advertise"),
         ("relay.advertise=gw.example.com:0", "relay.advertise"),

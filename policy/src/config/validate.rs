@@ -154,6 +154,12 @@ fn archive(archive: &ArchiveConfig) -> Result<(), ConfigError> {
             "empty; leave the key out for the default directory",
         ));
     }
+    if archive.retention.interval_secs == 0 {
+        return Err(ConfigError::invalid(
+            "archive.retention.interval_secs",
+            "0 would run retention in a busy loop (default: 3600)",
+        ));
+    }
     if archive.node.as_ref().is_some_and(|n| n.trim().is_empty()) {
         return Err(ConfigError::invalid(
             "archive.node",
