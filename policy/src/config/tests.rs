@@ -85,7 +85,7 @@ fn a_file_with_every_key_parses() {
                 path: Some(PathBuf::from("/srv/imtegrity/archive")),
                 mode: ArchiveMode::Relaxed,
                 node: Some("imgw-1".into()),
-                retention: crate::config::RetentionConfig {
+                retention: RetentionConfig {
                     days: Some(2555),
                     aim_days: Some(365),
                     icq_days: None,
