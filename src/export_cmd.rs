@@ -17,7 +17,7 @@ pub(crate) fn run(args: &ExportArgs, json: bool) -> crate::CmdResult {
     let options = ExportOptions {
         format,
         out_dir: args.out.clone(),
-        node: hostname(),
+        node: archive::host_name(),
     };
     let started = std::time::Instant::now();
     // Progress goes to stderr so stdout stays the result; a terminal sees it update in place.
@@ -57,13 +57,4 @@ pub(crate) fn run(args: &ExportArgs, json: bool) -> crate::CmdResult {
         &json!({"event": "exported", "out": args.out, "manifest": serde_json::to_value(&manifest)?}),
     );
     Ok(())
-}
-
-/// This machine's host name, the default node name in records and exports.
-pub(crate) fn hostname() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "gateway".to_owned())
 }

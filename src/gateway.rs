@@ -36,7 +36,7 @@ impl Gateway {
             .archive
             .node
             .clone()
-            .unwrap_or_else(crate::export_cmd::hostname);
+            .unwrap_or_else(archive::host_name);
         let archive = Archive::open(
             &archive_dir,
             ArchiveOptions {

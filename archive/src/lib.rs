@@ -73,5 +73,6 @@ pub use record::{
 };
 pub use retention::{Hold, HoldTarget, RetentionPolicy, RetentionReport, spawn_retention};
 pub use signing::{ArchiveKey, Checkpoint, CheckpointReason, parse_public_key};
+pub use store::host_name;
 pub use verify::{Tamper, VerifyReport};
 pub use writer::Receipt;

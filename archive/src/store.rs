@@ -77,7 +77,7 @@ impl Store {
                 meta.insert(META_PUBLIC_KEY, key.public().as_bytes().as_slice())?;
             }
         }
-        let node = options.node.clone().unwrap_or_else(default_node);
+        let node = options.node.clone().unwrap_or_else(host_name);
         let store = Self {
             dir: dir.to_path_buf(),
             records: db.open_tree("records")?,
@@ -353,7 +353,9 @@ fn is_lock_error(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("lock")
 }
 
-fn default_node() -> String {
+/// This machine's host name (`/etc/hostname`), or `gateway`: the default node name in
+/// records and exports.
+pub fn host_name() -> String {
     std::fs::read_to_string("/etc/hostname")
         .ok()
         .map(|s| s.trim().to_owned())

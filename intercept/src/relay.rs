@@ -48,7 +48,7 @@ pub struct Relay {
     locals: Mutex<HashMap<String, usize>>,
     /// Recently recorded chat events, so a room's message seen by several local members is
     /// archived once.
-    recent: Mutex<VecDeque<(String, Instant)>>,
+    recent: Mutex<RecentKeys>,
 }
 
 /// How long a chat event is remembered for de-duplication.
@@ -143,17 +143,28 @@ impl Relay {
     pub(crate) fn first_sighting(&self, key: String) -> bool {
         let now = Instant::now();
         let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
-        while recent
+        let RecentKeys { order, seen } = &mut *recent;
+        while order
             .front()
             .is_some_and(|(_, at)| now.duration_since(*at) > RECENT_WINDOW)
-            || recent.len() >= RECENT_MAX
+            || order.len() >= RECENT_MAX
         {
-            recent.pop_front();
+            if let Some((old, _)) = order.pop_front() {
+                seen.remove(&old);
+            }
         }
-        if recent.iter().any(|(k, _)| *k == key) {
+        if !seen.insert(key.clone()) {
             return false;
         }
-        recent.push_back((key, now));
+        order.push_back((key, now));
         true
     }
+}
+
+/// The de-duplication window: keys in arrival order for expiry, and a set for lookup, so a
+/// busy room costs a hash lookup per event rather than a scan of the window.
+#[derive(Debug, Default)]
+struct RecentKeys {
+    order: VecDeque<(String, Instant)>,
+    seen: std::collections::HashSet<String>,
 }

@@ -70,15 +70,8 @@ impl UpstreamResolver {
                 .map(Iterator::collect)
                 .map_err(|e| format!("cannot resolve: {e}"));
         };
-        let (host, port) = target
-            .rsplit_once(':')
-            .and_then(|(h, p)| {
-                Some((
-                    h.trim_start_matches('[').trim_end_matches(']'),
-                    p.parse::<u16>().ok()?,
-                ))
-            })
-            .ok_or_else(|| format!("{target:?} is not host:port"))?;
+        let (host, port) =
+            split_host_port(target).ok_or_else(|| format!("{target:?} is not host:port"))?;
         if let Ok(ip) = host.parse::<IpAddr>() {
             return Ok(vec![SocketAddr::new(ip, port)]);
         }
@@ -87,5 +80,28 @@ impl UpstreamResolver {
             .await
             .map_err(|e| format!("cannot resolve {host} with the configured resolver: {e}"))?;
         Ok(answer.iter().map(|ip| SocketAddr::new(ip, port)).collect())
+    }
+}
+
+/// Splits `host:port` (IPv6 hosts in brackets) into its parts.
+pub(crate) fn split_host_port(target: &str) -> Option<(&str, u16)> {
+    let (host, port) = target.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    Some((host, port.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_host_port;
+
+    #[test]
+    fn host_port_splits_names_ipv4_and_bracketed_ipv6() {
+        assert_eq!(
+            split_host_port("login.oscar.aol.com:5190"),
+            Some(("login.oscar.aol.com", 5190))
+        );
+        assert_eq!(split_host_port("[::1]:443"), Some(("::1", 443)));
+        assert_eq!(split_host_port("127.0.0.1"), None);
+        assert_eq!(split_host_port("h:99999"), None);
     }
 }

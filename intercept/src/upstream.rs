@@ -22,15 +22,8 @@ pub(crate) async fn connect_upstream(
         addr: target.to_owned(),
         detail,
     };
-    let (host, port) = target
-        .rsplit_once(':')
-        .and_then(|(h, p)| {
-            Some((
-                h.trim_start_matches('[').trim_end_matches(']'),
-                p.parse::<u16>().ok()?,
-            ))
-        })
-        .ok_or_else(|| fail("not host:port".into()))?;
+    let (host, port) =
+        crate::resolver::split_host_port(target).ok_or_else(|| fail("not host:port".into()))?;
     let (mut stream, egress) = connect_direct(relay, &proxy.address.to_string())
         .await
         .map_err(|e| match e {
