@@ -6,6 +6,7 @@
 //! key. Nothing binds, connects or opens an archive before this has succeeded.
 
 mod defaults;
+mod dns;
 mod error;
 mod overrides;
 mod spans;
@@ -19,6 +20,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use toml::de::DeTable;
 
+pub use self::dns::{DnsConfig, DnsUpstream, DnsViewConfig, FailPolicy};
 pub use self::error::{ConfigError, LineCol, Origin};
 use self::overrides::Overrides;
 use self::spans::SpanIndex;
@@ -42,6 +44,12 @@ use crate::host_port::HostPort;
 /// | `archive.path` | unset: the caller's data directory |
 /// | `archive.mode` | `"strict"` |
 /// | `archive.node` | unset: the host name |
+/// | `dns.listen` | `["0.0.0.0:53"]` |
+/// | `dns.upstream` | `[]`: the `nameserver`s of /etc/resolv.conf |
+/// | `dns.allow` | loopback, RFC 1918, `fc00::/7` |
+/// | `dns.ttl` | `30` |
+/// | `dns.fail` | `"closed"` |
+/// | `dns.rate_limit` | `1000` per client per second |
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -54,6 +62,9 @@ pub struct Config {
     /// `[archive]`: where and how messages are recorded.
     #[serde(default)]
     pub archive: ArchiveConfig,
+    /// `[dns]`: the embedded DNS responder.
+    #[serde(default)]
+    pub dns: DnsConfig,
 }
 
 /// `[relay]`: what the gateway listens on and how long it keeps sessions.

@@ -7,12 +7,13 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod dns;
 pub mod host_port;
 pub mod proxy;
 
 pub use config::{
-    ArchiveConfig, ArchiveMode, Config, ConfigError, LineCol, Origin, RelayConfig, RetentionConfig,
-    UpstreamConfig,
+    ArchiveConfig, ArchiveMode, Config, ConfigError, DnsConfig, DnsUpstream, DnsViewConfig,
+    FailPolicy, LineCol, Origin, RelayConfig, RetentionConfig, UpstreamConfig,
 };
 pub use host_port::{HostPort, HostPortError};
 pub use proxy::{ProxyKind, ProxyUrl};

@@ -33,3 +33,26 @@ pub(crate) const COOKIE_TTL_SECS: u64 = 300;
 pub(crate) fn upstream_login() -> HostPort {
     HostPort::from_static("login.oscar.aol.com", OSCAR_PORT)
 }
+
+/// `dns.listen`: every IPv4 address, the DNS port.
+pub(crate) fn dns_listen() -> Vec<SocketAddr> {
+    vec![SocketAddr::from((Ipv4Addr::UNSPECIFIED, 53))]
+}
+
+/// `dns.allow`: loopback and the private networks (RFC 1918, RFC 4193). Never the
+/// internet: an open resolver is abused for amplification.
+pub(crate) fn dns_allow() -> Vec<ipnet::IpNet> {
+    ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "::1/128", "fc00::/7"]
+        .iter()
+        .filter_map(|n| n.parse().ok())
+        .collect()
+}
+
+/// `dns.ttl`: short, so a maintenance move takes effect within a minute.
+pub(crate) const DNS_TTL: u32 = 30;
+
+/// `dns.rate_limit`: per client address; a person's machine asks a few names a second.
+pub(crate) const DNS_RATE_LIMIT: u32 = 1000;
+
+/// `dns.health_interval_secs`.
+pub(crate) const DNS_HEALTH_INTERVAL_SECS: u64 = 5;

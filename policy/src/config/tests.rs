@@ -72,6 +72,7 @@ fn a_file_with_every_key_parses() {
                 connect_timeout_secs: 5,
                 cookie_ttl_secs: 120,
             },
+            dns: Default::default(),
             upstream: UpstreamConfig {
                 login: HostPort::parse("[2001:db8::5]:5190").unwrap(),
                 egress: vec![
@@ -217,10 +218,10 @@ fn unknown_key_in_the_file_names_line_column_and_key() {
 
 #[test]
 fn unknown_section_in_the_file_is_rejected() {
-    let err = parse("[relay]\n[dns]\nlisten = 1\n").unwrap_err();
+    let err = parse("[relay]\n[smtp]\nlisten = 1\n").unwrap_err();
     assert_eq!(err.origin(), Some(&at(2, 2)));
-    assert_eq!(err.key(), Some("dns"));
-    assert!(err.to_string().contains("unknown field `dns`"), "{err}");
+    assert_eq!(err.key(), Some("smtp"));
+    assert!(err.to_string().contains("unknown field `smtp`"), "{err}");
 }
 
 #[test]
@@ -243,9 +244,9 @@ fn unknown_key_via_set_names_the_argument() {
     // The same without a [relay] section in the file, and for a whole unknown section.
     let err = load("", &["relay.lissten=1"]).unwrap_err();
     assert_eq!(err.origin(), Some(&set("relay.lissten")));
-    let err = load("", &["archive.mode=strict", "dns.listen=1"]).unwrap_err();
-    assert_eq!(err.origin(), Some(&set("dns.listen")));
-    assert_eq!(err.key(), Some("dns"));
+    let err = load("", &["archive.mode=strict", "smtp.listen=1"]).unwrap_err();
+    assert_eq!(err.origin(), Some(&set("smtp.listen")));
+    assert_eq!(err.key(), Some("smtp"));
 }
 
 #[test]

@@ -2,13 +2,16 @@
 
 use std::net::SocketAddr;
 
-use super::{ArchiveConfig, Config, ConfigError, RelayConfig, UpstreamConfig, defaults};
+use super::{
+    ArchiveConfig, Config, ConfigError, DnsConfig, RelayConfig, UpstreamConfig, defaults,
+};
 use crate::host_port::HostPort;
 
 pub(super) fn check(config: &Config) -> Result<(), ConfigError> {
     relay(&config.relay)?;
     upstream(&config.upstream)?;
-    archive(&config.archive)
+    archive(&config.archive)?;
+    dns(&config.dns)
 }
 
 fn relay(relay: &RelayConfig) -> Result<(), ConfigError> {
@@ -165,6 +168,90 @@ fn archive(archive: &ArchiveConfig) -> Result<(), ConfigError> {
             "archive.node",
             "empty; leave the key out to use the host name",
         ));
+    }
+    Ok(())
+}
+
+fn dns(dns: &DnsConfig) -> Result<(), ConfigError> {
+    for (i, addr) in dns.listen.iter().enumerate() {
+        if let Some(message) = dns.listen[..i]
+            .iter()
+            .find_map(|earlier| overlap(*earlier, *addr))
+        {
+            return Err(ConfigError::invalid(format!("dns.listen[{i}]"), message));
+        }
+    }
+    for (i, upstream) in dns.upstream.iter().enumerate() {
+        if dns.listen.contains(&upstream.address) {
+            return Err(ConfigError::invalid(
+                format!("dns.upstream[{i}]"),
+                format!(
+                    "{}: that is the responder itself; forwarding to it would loop",
+                    upstream.address
+                ),
+            ));
+        }
+    }
+    if !dns.listen.is_empty() && dns.allow.is_empty() {
+        return Err(ConfigError::invalid(
+            "dns.allow",
+            "empty: every client would be REFUSED (default: loopback and private networks)",
+        ));
+    }
+    if dns.ttl > 86_400 {
+        return Err(ConfigError::invalid(
+            "dns.ttl",
+            format!(
+                "{} s: clients would keep a stale gateway address for over a day (default: {})",
+                dns.ttl,
+                defaults::DNS_TTL
+            ),
+        ));
+    }
+    for (i, name) in dns.names.iter().enumerate() {
+        crate::dns::NamePattern::parse(name)
+            .map_err(|e| ConfigError::invalid(format!("dns.names[{i}]"), e))?;
+    }
+    if !dns.builtin_names && dns.names.is_empty() && !dns.listen.is_empty() {
+        return Err(ConfigError::invalid(
+            "dns.builtin_names",
+            "false with no dns.names: nothing would be redirected",
+        ));
+    }
+    gateways("dns.gateway", &dns.gateway)?;
+    for (i, view) in dns.views.iter().enumerate() {
+        let key = |k: &str| format!("dns.views[{i}].{k}");
+        if view.name.trim().is_empty() || view.name == "default" {
+            return Err(ConfigError::invalid(
+                key("name"),
+                "a view needs a name of its own (\"default\" is the view of every other client)",
+            ));
+        }
+        if dns.views[..i].iter().any(|v| v.name == view.name) {
+            return Err(ConfigError::invalid(
+                key("name"),
+                format!("{:?} is used by an earlier view", view.name),
+            ));
+        }
+        if view.subnets.is_empty() {
+            return Err(ConfigError::invalid(
+                key("subnets"),
+                "empty: no client would be in this view",
+            ));
+        }
+        gateways(&key("gateway"), &view.gateway)?;
+    }
+    Ok(())
+}
+
+fn gateways(key: &str, addrs: &[std::net::IpAddr]) -> Result<(), ConfigError> {
+    for (i, ip) in addrs.iter().enumerate() {
+        if ip.is_unspecified() || ip.is_multicast() {
+            return Err(ConfigError::invalid(
+                format!("{key}[{i}]"),
+                format!("{ip} cannot be handed to clients as the gateway's address"),
+            ));
+        }
     }
     Ok(())
 }
