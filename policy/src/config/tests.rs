@@ -1,3 +1,4 @@
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
@@ -55,7 +56,32 @@ node = "imgw-1"
 [archive.retention]
 days = 2555
 aim_days = 365
+icq_days = 730
+sametime_days = 3650
 interval_secs = 600
+
+[dns]
+listen = ["127.0.0.1:5353", "[::1]:5353"]
+upstream = ["192.0.2.53", "tls://[2001:db8::53]:8853#dns.example.net"]
+allow = ["10.0.0.0/8", "2001:db8::/32"]
+ttl = 60
+builtin_names = false
+names = ["login.example.net", "*.im.example.net"]
+gateway = ["192.0.2.5", "2001:db8::5"]
+fail = "closed"
+rate_limit = 50
+health_interval_secs = 2
+
+[[dns.views]]
+name = "branch"
+subnets = ["10.20.0.0/16", "2001:db8:20::/48"]
+gateway = ["10.20.0.5"]
+fail = "open"
+
+[[dns.views]]
+name = "gateways"
+subnets = ["192.0.2.0/28"]
+redirect = false
 "#;
 
 #[test]
@@ -72,7 +98,49 @@ fn a_file_with_every_key_parses() {
                 connect_timeout_secs: 5,
                 cookie_ttl_secs: 120,
             },
-            dns: Default::default(),
+            dns: DnsConfig {
+                listen: vec![addr("127.0.0.1:5353"), addr("[::1]:5353")],
+                upstream: vec![
+                    DnsUpstream {
+                        address: addr("192.0.2.53:53"),
+                        tls_name: None,
+                    },
+                    DnsUpstream {
+                        address: addr("[2001:db8::53]:8853"),
+                        tls_name: Some("dns.example.net".into()),
+                    },
+                ],
+                allow: vec![
+                    "10.0.0.0/8".parse().unwrap(),
+                    "2001:db8::/32".parse().unwrap()
+                ],
+                ttl: 60,
+                builtin_names: false,
+                names: vec!["login.example.net".into(), "*.im.example.net".into()],
+                gateway: vec![IpAddr::from([192, 0, 2, 5]), "2001:db8::5".parse().unwrap()],
+                fail: FailPolicy::Closed,
+                rate_limit: 50,
+                health_interval_secs: 2,
+                views: vec![
+                    DnsViewConfig {
+                        name: "branch".into(),
+                        subnets: vec![
+                            "10.20.0.0/16".parse().unwrap(),
+                            "2001:db8:20::/48".parse().unwrap()
+                        ],
+                        gateway: vec![IpAddr::from([10, 20, 0, 5])],
+                        fail: Some(FailPolicy::Open),
+                        redirect: true,
+                    },
+                    DnsViewConfig {
+                        name: "gateways".into(),
+                        subnets: vec!["192.0.2.0/28".parse().unwrap()],
+                        gateway: vec![],
+                        fail: None,
+                        redirect: false,
+                    },
+                ],
+            },
             upstream: UpstreamConfig {
                 login: HostPort::parse("[2001:db8::5]:5190").unwrap(),
                 egress: vec![
@@ -89,8 +157,8 @@ fn a_file_with_every_key_parses() {
                 retention: RetentionConfig {
                     days: Some(2555),
                     aim_days: Some(365),
-                    icq_days: None,
-                    sametime_days: None,
+                    icq_days: Some(730),
+                    sametime_days: Some(3650),
                     interval_secs: 600,
                 },
             },
@@ -136,6 +204,41 @@ fn an_empty_file_gives_every_default() {
     assert_eq!(path, &None);
     assert_eq!(*mode, ArchiveMode::Strict);
     assert_eq!(node, &None);
+    let DnsConfig {
+        listen,
+        upstream,
+        allow,
+        ttl,
+        builtin_names,
+        names,
+        gateway,
+        fail,
+        rate_limit,
+        health_interval_secs,
+        views,
+    } = &config.dns;
+    assert_eq!(listen, &[addr("0.0.0.0:53")]);
+    assert!(upstream.is_empty());
+    let allow: Vec<String> = allow.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        allow,
+        [
+            "127.0.0.0/8",
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "::1/128",
+            "fc00::/7"
+        ]
+    );
+    assert_eq!(*ttl, 30);
+    assert!(*builtin_names);
+    assert!(names.is_empty());
+    assert!(gateway.is_empty());
+    assert_eq!(*fail, FailPolicy::Closed);
+    assert_eq!(*rate_limit, 1000);
+    assert_eq!(*health_interval_secs, 5);
+    assert!(views.is_empty());
     assert_eq!(config, Config::default());
 }
 
@@ -175,30 +278,125 @@ fn the_example_file_is_the_defaults_but_for_the_archive_path() {
     assert_eq!(config, expected);
 }
 
+/// A commented-out `#key = value` line of the example (no space after the `#`: prose has one).
+fn is_commented_out_setting(line: &str) -> bool {
+    line.strip_prefix('#')
+        .is_some_and(|s| s.contains(" = ") && !s.starts_with(' '))
+}
+
+/// The example's commented-out settings, each as the lines to uncomment together: a single
+/// `#key = value` line, or a whole `#[[table]]` block (its keys alone would land in the
+/// table above it).
+fn commented_out_settings(lines: &[&str]) -> Vec<Vec<usize>> {
+    let mut groups = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        if lines[i].starts_with("#[") {
+            let end = (i + 1..lines.len())
+                .find(|&j| !is_commented_out_setting(lines[j]))
+                .unwrap_or(lines.len());
+            groups.push((i..end).collect());
+            i = end;
+        } else {
+            if is_commented_out_setting(lines[i]) {
+                groups.push(vec![i]);
+            }
+            i += 1;
+        }
+    }
+    groups
+}
+
+/// Every key of `config.to_toml()` as a dotted path (array-of-table entries under their
+/// array's path, no index) with its value; tables are not leaves, arrays are.
+fn leaves(config: &Config) -> BTreeMap<String, toml::Value> {
+    fn walk(table: &toml::Table, prefix: &str, out: &mut BTreeMap<String, toml::Value>) {
+        for (key, value) in table {
+            let path = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            match value {
+                toml::Value::Table(inner) => walk(inner, &path, out),
+                toml::Value::Array(items) if items.iter().all(toml::Value::is_table) => {
+                    for item in items.iter().filter_map(toml::Value::as_table) {
+                        walk(item, &path, out);
+                    }
+                    out.insert(path, value.clone());
+                }
+                _ => {
+                    out.insert(path, value.clone());
+                }
+            }
+        }
+    }
+    let table: toml::Table = toml::from_str(&config.to_toml()).unwrap();
+    let mut out = BTreeMap::new();
+    walk(&table, "", &mut out);
+    out
+}
+
 #[test]
-fn every_commented_out_example_line_is_valid_and_sets_its_key() {
-    // Uncommenting any `#key = value` line of the example must still give a valid file, so
-    // the example never shows a key or value the gateway would reject.
+fn every_commented_out_example_setting_is_valid_and_shows_the_default() {
+    // Uncommenting any `#key = value` line (or `#[[table]]` block) of the example must
+    // still give a valid file, so the example never shows a key or value the gateway would
+    // reject. And it shows the default, unless the default is unset or empty and the line
+    // is an example of what to put there.
     let text = include_str!("../../../imtegrity.example.toml");
     let lines: Vec<&str> = text.lines().collect();
-    let mut seen = 0;
-    for (i, line) in lines.iter().enumerate() {
-        let Some(setting) = line.strip_prefix('#') else {
-            continue;
-        };
-        if !setting.contains(" = ") || setting.starts_with(' ') {
-            continue; // prose, not a commented-out key
-        }
+    let base = leaves(&Config::load("imtegrity.example.toml", text, &[]).unwrap());
+    let groups = commented_out_settings(&lines);
+    for group in &groups {
+        let first = group[0] + 1;
         let mut edited = lines.clone();
-        edited[i] = setting;
-        Config::load("imtegrity.example.toml", &edited.join("\n"), &[])
-            .unwrap_or_else(|e| panic!("uncommenting line {}: {e}", i + 1));
-        seen += 1;
+        for &i in group {
+            edited[i] = &lines[i][1..];
+        }
+        let config = Config::load("imtegrity.example.toml", &edited.join("\n"), &[])
+            .unwrap_or_else(|e| panic!("uncommenting line {first}: {e}"));
+        for (path, value) in leaves(&config) {
+            let before = base.get(&path);
+            let unset_or_empty = before.is_none_or(|v| v.as_array().is_some_and(Vec::is_empty));
+            assert!(
+                before == Some(&value) || unset_or_empty,
+                "line {first} sets {path} = {value}, but the default is {before:?}"
+            );
+        }
     }
-    assert_eq!(
-        seen, 17,
-        "every key but archive.path is shown commented out"
+    assert!(
+        groups.iter().any(|g| g.len() > 1),
+        "the [[dns.views]] block is found and checked as one"
     );
+}
+
+#[test]
+fn the_example_shows_every_key() {
+    // FULL sets every key; each must appear in the example, commented out or (archive.path)
+    // set, so a new key cannot go undocumented.
+    let text = include_str!("../../../imtegrity.example.toml");
+    let mut shown = BTreeSet::new();
+    let mut section = "";
+    for line in text.lines() {
+        let line = line.strip_prefix('#').unwrap_or(line);
+        let header = line
+            .strip_prefix("[[")
+            .and_then(|l| l.strip_suffix("]]"))
+            .or_else(|| line.strip_prefix('[').and_then(|l| l.strip_suffix(']')));
+        if let Some(header) = header {
+            section = header;
+            shown.insert(header.to_owned()); // `dns.views` is a key of `[dns]`
+        } else if let Some((key, _)) = line.split_once(" = ")
+            && !key.contains(' ')
+        {
+            shown.insert(format!("{section}.{key}"));
+        }
+    }
+    let missing: Vec<String> = leaves(&load(FULL, &[]).unwrap())
+        .into_keys()
+        .filter(|k| !shown.contains(k))
+        .collect();
+    assert!(missing.is_empty(), "not in the example: {missing:?}");
 }
 
 #[test]
@@ -613,4 +811,255 @@ fn to_toml_round_trips() {
     );
     assert!(text.contains("mode = \"strict\""), "{text}");
     assert!(!text.contains("advertise"), "{text}");
+    // Views are written as [[dns.views]] tables; an unset `fail` is left out, so a view
+    // keeps following dns.fail after a round trip.
+    let text = load(FULL, &[]).unwrap().to_toml();
+    assert_eq!(text.matches("[[dns.views]]").count(), 2, "{text}");
+    assert_eq!(text.matches("fail = ").count(), 2, "{text}");
+    assert!(
+        text.contains("\"tls://[2001:db8::53]:8853#dns.example.net\""),
+        "{text}"
+    );
+}
+
+// `[dns]`.
+
+#[test]
+fn unusable_dns_values_name_their_line_and_key() {
+    const VIEWS: &str = "[dns]\n[[dns.views]]\nname = \"lab\"\nsubnets = [\"10.1.0.0/16\"]\n";
+    for (text, key, line, column, message) in [
+        (
+            "[dns]\nnames = [\"login.example.net\", \"bad name.example.net\"]\n",
+            "dns.names[1]",
+            2,
+            31,
+            "\"bad name.example.net\": only letters, digits, '-' and '_'",
+        ),
+        (
+            "[dns]\nnames = [\"login..example.net\"]\n",
+            "dns.names[0]",
+            2,
+            10,
+            "\"login..example.net\": every label must be 1 to 63 characters",
+        ),
+        (
+            "[dns]\nlisten = [\"0.0.0.0:53\", \"192.0.2.1:53\"]\n",
+            "dns.listen[1]",
+            2,
+            25,
+            "192.0.2.1:53 overlaps 0.0.0.0:53",
+        ),
+        (
+            "[dns]\nlisten = [\"[::1]:53\", \"[::1]:53\"]\n",
+            "dns.listen[1]",
+            2,
+            23,
+            "[::1]:53 is listed twice",
+        ),
+        (
+            "[dns]\nlisten = [\"127.0.0.1:5353\"]\nupstream = [\"192.0.2.53\", \"127.0.0.1:5353\"]\n",
+            "dns.upstream[1]",
+            3,
+            27,
+            "127.0.0.1:5353: that is the responder itself",
+        ),
+        (
+            // The default listener, 0.0.0.0:53, answers on 127.0.0.1:53 too.
+            "[dns]\nupstream = [\"127.0.0.1\"]\n",
+            "dns.upstream[0]",
+            2,
+            13,
+            "127.0.0.1:53: that is the responder itself",
+        ),
+        (
+            "[dns]\nallow = []\n",
+            "dns.allow",
+            2,
+            9,
+            "empty: every client would be REFUSED",
+        ),
+        (
+            "[dns]\nttl = 86401\n",
+            "dns.ttl",
+            2,
+            7,
+            "86401 s: clients would keep a stale gateway address for over a day",
+        ),
+        (
+            "[dns]\nbuiltin_names = false\n",
+            "dns.builtin_names",
+            2,
+            17,
+            "false with no dns.names: nothing would be redirected",
+        ),
+        (
+            "[dns]\ngateway = [\"192.0.2.5\", \"0.0.0.0\"]\n",
+            "dns.gateway[1]",
+            2,
+            25,
+            "0.0.0.0 cannot be handed to clients",
+        ),
+        (
+            "[dns]\n[[dns.views]]\nname = \"lab\"\nsubnets = []\n",
+            "dns.views[0].subnets",
+            4,
+            11,
+            "empty: no client would be in this view",
+        ),
+        (
+            "[dns]\n[[dns.views]]\nname = \"default\"\nsubnets = [\"10.1.0.0/16\"]\n",
+            "dns.views[0].name",
+            3,
+            8,
+            "a view needs a name of its own",
+        ),
+        (
+            &format!("{VIEWS}\n[[dns.views]]\nname = \"lab\"\nsubnets = [\"10.2.0.0/16\"]\n"),
+            "dns.views[1].name",
+            7,
+            8,
+            "\"lab\" is used by an earlier view",
+        ),
+        (
+            // Equal prefixes cannot be told apart: one of the views would never be used.
+            &format!("{VIEWS}\n[[dns.views]]\nname = \"lab2\"\nsubnets = [\"10.1.0.0/16\"]\n"),
+            "dns.views[1].subnets[0]",
+            8,
+            12,
+            "10.1.0.0/16 is already in view \"lab\"",
+        ),
+        (
+            // Host bits do not make it another subnet.
+            "[dns]\n[[dns.views]]\nname = \"lab\"\nsubnets = [\"10.1.0.0/16\", \"10.1.2.3/16\"]\n",
+            "dns.views[0].subnets[1]",
+            4,
+            27,
+            "10.1.2.3/16 is already in view \"lab\"",
+        ),
+        (
+            &format!("{VIEWS}gateway = [\"224.0.0.1\"]\n"),
+            "dns.views[0].gateway[0]",
+            5,
+            12,
+            "224.0.0.1 cannot be handed to clients",
+        ),
+    ] {
+        let err = load(text, &[]).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::Invalid { .. }),
+            "{text}: {err:?}"
+        );
+        assert_eq!(err.key(), Some(key), "{text}: {err}");
+        assert_eq!(err.origin(), Some(&at(line, column)), "{text}: {err}");
+        let expected = format!("imtegrity.toml:{line}:{column}: invalid {key}: {message}");
+        assert!(err.to_string().starts_with(&expected), "{text}: {err}");
+    }
+}
+
+#[test]
+fn malformed_dns_values_name_their_key() {
+    for (text, key, line, column, message) in [
+        (
+            "[dns]\nallow = [\"10.0.0.0/8\", \"10.0.0.0/33\"]\n",
+            "dns.allow[1]",
+            2,
+            24,
+            "invalid IP address syntax",
+        ),
+        (
+            "[dns]\nfail = \"half\"\n",
+            "dns.fail",
+            2,
+            8,
+            "unknown variant `half`, expected `closed` or `open`",
+        ),
+        (
+            "[dns]\n[[dns.views]]\nname = \"lab\"\n",
+            "dns.views[0]",
+            2,
+            1,
+            "missing field `subnets`",
+        ),
+        (
+            "[dns]\n[[dns.views]]\nname = \"lab\"\nsubnet = [\"10.1.0.0/16\"]\n",
+            "dns.views[0].subnet",
+            4,
+            1,
+            "unknown field `subnet`",
+        ),
+    ] {
+        let err = load(text, &[]).unwrap_err();
+        assert!(matches!(err, ConfigError::Field { .. }), "{text}: {err:?}");
+        assert_eq!(err.key(), Some(key), "{text}: {err}");
+        assert_eq!(err.origin(), Some(&at(line, column)), "{text}: {err}");
+        assert!(err.to_string().contains(message), "{text}: {err}");
+    }
+}
+
+#[test]
+fn an_upstream_that_does_not_parse_names_the_key() {
+    let err = load("[dns]\nupstream = [\"tls://9.9.9.9\"]\n", &[]).unwrap_err();
+    assert!(matches!(err, ConfigError::Field { .. }), "{err:?}");
+    // `DnsUpstream` parses in `try_from`, after toml has let go of the element's span, so
+    // the error points at the array rather than the element.
+    assert_eq!(err.key(), Some("dns.upstream"), "{err}");
+    assert_eq!(err.origin(), Some(&at(2, 12)), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "imtegrity.toml:2:12: \"tls://9.9.9.9\": DNS over TLS needs the server's certificate \
+         name: tls://ip[:port]#name (key `dns.upstream`)"
+    );
+    for bad in ["dns.example.net", "192.0.2.53#name", "192.0.2.53:0"] {
+        let err = load("", &[&format!("dns.upstream=[\"{bad}\"]")]).unwrap_err();
+        assert_eq!(err.origin(), Some(&set("dns.upstream")), "{bad}: {err}");
+        assert!(err.to_string().contains(bad), "{bad}: {err}");
+    }
+}
+
+#[test]
+fn dns_values_at_their_limits_are_accepted() {
+    for text in [
+        "[dns]\nttl = 86400\n",
+        "[dns]\nttl = 0\nrate_limit = 0\nhealth_interval_secs = 0\n",
+        // No responder: nothing to allow or redirect.
+        "[dns]\nlisten = []\nallow = []\nbuiltin_names = false\n",
+        "[dns]\nbuiltin_names = false\nnames = [\"login.example.net\"]\n",
+        // Another port on the same host is another resolver, not the responder.
+        "[dns]\nupstream = [\"127.0.0.1:5353\", \"127.0.0.53\"]\nlisten = [\"192.0.2.1:53\"]\n",
+        // Nested subnets are what longest-prefix matching is for.
+        "[dns]\n[[dns.views]]\nname = \"a\"\nsubnets = [\"10.0.0.0/8\"]\n\
+         [[dns.views]]\nname = \"b\"\nsubnets = [\"10.1.0.0/16\"]\n",
+    ] {
+        load(text, &[]).unwrap_or_else(|e| panic!("{text}: {e}"));
+    }
+}
+
+#[test]
+fn dns_lists_can_be_set_on_the_command_line() {
+    let config = load(
+        "[dns]\nlisten = [\"192.0.2.1:53\"]\nupstream = [\"192.0.2.53\"]\n",
+        &["dns.listen=[]", r#"dns.upstream=["127.0.0.1:5353"]"#],
+    )
+    .unwrap();
+    assert!(config.dns.listen.is_empty());
+    assert_eq!(
+        config.dns.upstream,
+        [DnsUpstream {
+            address: addr("127.0.0.1:5353"),
+            tls_name: None,
+        }]
+    );
+    let config = load(
+        "",
+        &[r#"dns.views=[{ name = "lab", subnets = ["10.1.0.0/16"], redirect = false }]"#],
+    )
+    .unwrap();
+    assert_eq!(config.dns.views.len(), 1);
+    assert!(!config.dns.views[0].redirect);
+    // An override's validation error names the argument.
+    let err = load("", &[r#"dns.upstream=["0.0.0.0:53"]"#]).unwrap_err();
+    assert_eq!(err.key(), Some("dns.upstream[0]"));
+    assert_eq!(err.origin(), Some(&set("dns.upstream")));
+    let err = load("", &["dns.ttl=100000"]).unwrap_err();
+    assert_eq!(err.origin(), Some(&set("dns.ttl")));
 }

@@ -2,9 +2,7 @@
 
 use std::net::SocketAddr;
 
-use super::{
-    ArchiveConfig, Config, ConfigError, DnsConfig, RelayConfig, UpstreamConfig, defaults,
-};
+use super::{ArchiveConfig, Config, ConfigError, DnsConfig, RelayConfig, UpstreamConfig, defaults};
 use crate::host_port::HostPort;
 
 pub(super) fn check(config: &Config) -> Result<(), ConfigError> {
@@ -182,11 +180,12 @@ fn dns(dns: &DnsConfig) -> Result<(), ConfigError> {
         }
     }
     for (i, upstream) in dns.upstream.iter().enumerate() {
-        if dns.listen.contains(&upstream.address) {
+        if let Some(listen) = dns.listen.iter().find(|l| reaches(**l, upstream.address)) {
             return Err(ConfigError::invalid(
                 format!("dns.upstream[{i}]"),
                 format!(
-                    "{}: that is the responder itself; forwarding to it would loop",
+                    "{}: that is the responder itself (dns.listen has {listen}); forwarding \
+                     to it would loop",
                     upstream.address
                 ),
             ));
@@ -239,9 +238,43 @@ fn dns(dns: &DnsConfig) -> Result<(), ConfigError> {
                 "empty: no client would be in this view",
             ));
         }
+        // Longest-prefix matching cannot choose between two equal subnets: one view would
+        // silently never be used.
+        for (j, net) in view.subnets.iter().enumerate() {
+            let earlier = dns.views[..i]
+                .iter()
+                .find(|v| v.subnets.iter().any(|n| n.trunc() == net.trunc()))
+                .map(|v| v.name.as_str())
+                .or_else(|| {
+                    view.subnets[..j]
+                        .iter()
+                        .any(|n| n.trunc() == net.trunc())
+                        .then_some(view.name.as_str())
+                });
+            if let Some(earlier) = earlier {
+                return Err(ConfigError::invalid(
+                    format!("dns.views[{i}].subnets[{j}]"),
+                    format!("{net} is already in view {earlier:?}"),
+                ));
+            }
+        }
         gateways(&key("gateway"), &view.gateway)?;
     }
     Ok(())
+}
+
+/// Whether a query sent to `upstream` would reach the responder listening on `listen`: the
+/// same address, or this host's loopback (or unspecified) address on the port of a
+/// wildcard listener of the same family. (Across families it depends on IPV6_V6ONLY.)
+fn reaches(listen: SocketAddr, upstream: SocketAddr) -> bool {
+    if listen == upstream {
+        return true;
+    }
+    let to_this_host = upstream.ip().is_loopback() || upstream.ip().is_unspecified();
+    listen.port() == upstream.port()
+        && listen.ip().is_unspecified()
+        && listen.is_ipv4() == upstream.is_ipv4()
+        && to_this_host
 }
 
 fn gateways(key: &str, addrs: &[std::net::IpAddr]) -> Result<(), ConfigError> {
