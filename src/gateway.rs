@@ -15,6 +15,8 @@ use tokio_util::sync::CancellationToken;
 /// A running gateway.
 pub(crate) struct Gateway {
     pub(crate) archive: Archive,
+    /// The DNS responder, unless `dns.listen` is empty.
+    pub(crate) dns: Option<Arc<dns::DnsServer>>,
     pub(crate) archive_dir: PathBuf,
     pub(crate) relay: Arc<Relay>,
     pub(crate) listening: Vec<SocketAddr>,
@@ -55,11 +57,12 @@ impl Gateway {
             .iter()
             .filter_map(|l| l.local_addr().ok())
             .collect();
+        let dns_upstreams = dns_upstreams(config);
         let relay = Arc::new(Relay::new(
             RelayConfig {
                 upstream_login: config.upstream.login.to_string(),
                 egress: config.upstream.egress.clone(),
-                resolvers: config.upstream.resolver.clone(),
+                resolvers: relay_resolvers(config, &dns_upstreams),
                 proxy: config
                     .upstream
                     .proxy
@@ -81,10 +84,26 @@ impl Gateway {
             Some(archive.clone()),
         )?);
         let shutdown = CancellationToken::new();
+        let dns = if config.dns.listen.is_empty() {
+            None
+        } else {
+            let settings = dns::DnsSettings {
+                config: config.dns.clone(),
+                fallback_upstreams: dns_upstreams,
+                egress: config.upstream.egress.clone(),
+                relay_port: listening.first().map_or(5190, SocketAddr::port),
+                local_relay: listening.first().copied(),
+                udp_sockets: 0,
+                fast_path: true,
+            };
+            Some(Arc::new(
+                dns::DnsServer::start(settings, shutdown.clone()).await?,
+            ))
+        };
         let mut tasks = JoinSet::new();
         let admin = archive::admin::bind(&archive_dir)?;
         let (owner, stop) = (archive.clone(), shutdown.clone());
-        let status = relay_status(relay.clone(), listening_strings(&listening));
+        let status = relay_status(relay.clone(), listening_strings(&listening), dns.clone());
         tasks.spawn(async move {
             tokio::select! {
                 () = archive::admin::serve_with_status(owner, admin, status) => {}
@@ -122,6 +141,7 @@ impl Gateway {
         }
         Ok(Self {
             archive,
+            dns,
             archive_dir,
             relay,
             listening,
@@ -130,10 +150,37 @@ impl Gateway {
         })
     }
 
+    /// Applies what can change without a restart (today: the DNS names, views, allow list,
+    /// TTL and rate limit); says which changed keys need a restart.
+    pub(crate) fn reload(&self, old: &Config, new: &Config) -> Result<(), dns::DnsError> {
+        if let Some(dns) = &self.dns {
+            dns.reload(&new.dns)?;
+        }
+        let restart: Vec<&str> = [
+            ("dns.listen", old.dns.listen != new.dns.listen),
+            ("dns.upstream", old.dns.upstream != new.dns.upstream),
+            ("relay", old.relay != new.relay),
+            ("upstream", old.upstream != new.upstream),
+            ("archive", old.archive != new.archive),
+        ]
+        .into_iter()
+        .filter_map(|(key, changed)| changed.then_some(key))
+        .collect();
+        if !restart.is_empty() {
+            tracing::warn!(changed = ?restart, "these settings changed and take effect at the next restart");
+        }
+        Ok(())
+    }
+
     /// Stops accepting, ends sessions, and waits until everything queued is durable.
     pub(crate) async fn stop(mut self) -> Result<(), archive::ArchiveError> {
         self.shutdown.cancel();
         while self.tasks.join_next().await.is_some() {}
+        // The status closure held a reference until the admin task ended just now. If
+        // another is still held, the cancelled token stops the responder anyway.
+        if let Some(dns) = self.dns.take().and_then(|d| Arc::try_unwrap(d).ok()) {
+            dns.stop().await;
+        }
         let _ = std::fs::remove_file(archive::admin::socket_path(&self.archive_dir));
         self.archive.sync().await
     }
@@ -143,8 +190,40 @@ fn listening_strings(addrs: &[SocketAddr]) -> Vec<String> {
     addrs.iter().map(ToString::to_string).collect()
 }
 
-/// What the gateway adds to `imtegrity status`: relay counters and egress load.
-fn relay_status(relay: Arc<Relay>, listening: Vec<String>) -> archive::admin::OwnerStatus {
+/// The resolvers DNS forwards to when `dns.upstream` is empty: /etc/resolv.conf's, minus
+/// the responder itself.
+fn dns_upstreams(config: &Config) -> Vec<policy::DnsUpstream> {
+    if !config.dns.upstream.is_empty() {
+        return config.dns.upstream.clone();
+    }
+    let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    dns::system_upstreams(&text, &config.dns.listen)
+}
+
+/// The relay's own resolvers: `upstream.resolver`, or, when that is empty and this gateway
+/// answers DNS, the responder's plain upstreams. The system resolver may well be this
+/// gateway, which answers the login names with itself: the relay would connect to itself.
+fn relay_resolvers(config: &Config, dns_upstreams: &[policy::DnsUpstream]) -> Vec<SocketAddr> {
+    if !config.upstream.resolver.is_empty() || config.dns.listen.is_empty() {
+        return config.upstream.resolver.clone();
+    }
+    dns_upstreams
+        .iter()
+        .filter(|u| u.tls_name.is_none())
+        .map(|u| u.address)
+        .collect()
+}
+
+/// What the gateway adds to `imtegrity status`: relay counters, egress load, DNS counters.
+fn relay_status(
+    relay: Arc<Relay>,
+    listening: Vec<String>,
+    dns: Option<Arc<dns::DnsServer>>,
+) -> archive::admin::OwnerStatus {
+    let dns_listening: Vec<String> = dns
+        .iter()
+        .flat_map(|d| d.local_addrs().iter().map(ToString::to_string))
+        .collect();
     let started = archive::now_ns();
     Arc::new(move || {
         let s = &relay.stats;
@@ -167,7 +246,11 @@ fn relay_status(relay: Arc<Relay>, listening: Vec<String>) -> archive::admin::Ow
                 "egress": relay.egress_sessions().iter()
                     .map(|(ip, n)| serde_json::json!({"address": ip.to_string(), "sessions": n}))
                     .collect::<Vec<_>>(),
-            }
+            },
+            "dns": dns.as_ref().map(|d| serde_json::json!({
+                "listening": dns_listening,
+                "stats": d.stats(),
+            })),
         })
     })
 }

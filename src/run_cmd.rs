@@ -25,24 +25,74 @@ pub(crate) async fn run(args: &RunArgs, json: bool) -> crate::CmdResult {
     // must stop the gateway cleanly, not kill it with the default action.
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let gateway = Gateway::start(&config).await?;
     let listen: Vec<String> = gateway.listening.iter().map(ToString::to_string).collect();
+    let dns: Vec<String> = gateway
+        .dns
+        .iter()
+        .flat_map(|d| d.local_addrs().iter().map(ToString::to_string))
+        .collect();
     emit(
         json,
         &format!(
-            "imtegrity gateway running\n  relay:    {}\n  upstream: {}\n  archive:  {} ({:?} mode; admin socket {})\nCtrl-C stops.",
+            "imtegrity gateway running\n  relay:    {}\n  dns:      {}\n  upstream: {}\n  archive:  {} ({:?} mode; admin socket {})\nCtrl-C stops; SIGHUP (or saving the config file) reloads the DNS names and views.",
             listen.join(", "),
+            if dns.is_empty() {
+                "off".to_owned()
+            } else {
+                dns.join(", ")
+            },
             config.upstream.login,
             gateway.archive_dir.display(),
             config.archive.mode,
             archive::admin::socket_path(&gateway.archive_dir).display()
         ),
-        &json!({"event": "running", "relay": listen, "upstream": config.upstream.login.to_string(),
+        &json!({"event": "running", "relay": listen, "dns": dns, "upstream": config.upstream.login.to_string(),
                 "archive": gateway.archive_dir, "mode": format!("{:?}", config.archive.mode).to_lowercase()}),
     );
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    let mut config = config;
+    let mut stamp = args.config.as_deref().and_then(file_stamp);
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+    loop {
+        let why = tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => "SIGHUP",
+            _ = tick.tick() => {
+                let now = args.config.as_deref().and_then(file_stamp);
+                if now == stamp {
+                    continue;
+                }
+                stamp = now;
+                "the configuration file changed"
+            }
+        };
+        match load_config(args.config.as_deref(), &args.overrides)
+            .map_err(|e| e.to_string())
+            .and_then(|new| {
+                gateway.reload(&config, &new).map_err(|e| e.to_string())?;
+                Ok(new)
+            }) {
+            Ok(new) => {
+                config = new;
+                tracing::info!(trigger = why, "configuration reloaded");
+                emit(
+                    json,
+                    &format!("reloaded ({why})"),
+                    &json!({"event": "reloaded", "trigger": why}),
+                );
+            }
+            Err(error) => {
+                // Keep serving under the policy that was working.
+                tracing::error!(trigger = why, %error, "reload failed; the running configuration stays");
+                emit(
+                    json,
+                    &format!("reload failed ({why}): {error}"),
+                    &json!({"event": "reload_failed", "trigger": why, "error": error}),
+                );
+            }
+        }
     }
     let stats = &gateway.relay.stats;
     let records = stats.records.load(std::sync::atomic::Ordering::Relaxed);
@@ -56,4 +106,10 @@ pub(crate) async fn run(args: &RunArgs, json: bool) -> crate::CmdResult {
         &json!({"event": "stopped", "sessions": sessions, "records": records}),
     );
     Ok(())
+}
+
+/// What tells a changed file from an unchanged one: modification time and length.
+fn file_stamp(path: &Path) -> Option<(std::time::SystemTime, u64)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
 }

@@ -342,6 +342,8 @@ async fn the_running_gateway_applies_retention_in_the_background() {
         "--set",
         r#"relay.listen=["127.0.0.1:0"]"#,
         "--set",
+        "dns.listen=[]",
+        "--set",
         "upstream.login=127.0.0.1:9",
         "--set",
         &format!("archive.path={d}"),

@@ -42,10 +42,17 @@ pub(crate) fn dns_listen() -> Vec<SocketAddr> {
 /// `dns.allow`: loopback and the private networks (RFC 1918, RFC 4193). Never the
 /// internet: an open resolver is abused for amplification.
 pub(crate) fn dns_allow() -> Vec<ipnet::IpNet> {
-    ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "::1/128", "fc00::/7"]
-        .iter()
-        .filter_map(|n| n.parse().ok())
-        .collect()
+    [
+        "127.0.0.0/8",
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "::1/128",
+        "fc00::/7",
+    ]
+    .iter()
+    .filter_map(|n| n.parse().ok())
+    .collect()
 }
 
 /// `dns.ttl`: short, so a maintenance move takes effect within a minute.

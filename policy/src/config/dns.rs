@@ -123,9 +123,7 @@ impl DnsUpstream {
                 ));
             }
             (false, Some(_)) => {
-                return Err(format!(
-                    "{text:?}: a #name is only meaningful with tls://"
-                ));
+                return Err(format!("{text:?}: a #name is only meaningful with tls://"));
             }
             (false, None) => (rest, None),
         };
@@ -156,7 +154,7 @@ impl TryFrom<String> for DnsUpstream {
 }
 
 impl From<DnsUpstream> for String {
-    fn from(u: DnsUpstream) -> String {
+    fn from(u: DnsUpstream) -> Self {
         u.to_string()
     }
 }

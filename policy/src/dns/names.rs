@@ -111,7 +111,10 @@ impl NameSet {
 
     /// The built-in list (if `builtin`) plus `extra`; the first bad entry is an error.
     pub fn from_config(builtin: bool, extra: &[String]) -> Result<Self, String> {
-        let builtin = BUILTIN_NAMES.iter().filter(|_| builtin).map(|s| (*s).to_owned());
+        let builtin = BUILTIN_NAMES
+            .iter()
+            .filter(|_| builtin)
+            .map(|s| (*s).to_owned());
         let mut patterns = Vec::new();
         for text in builtin.chain(extra.iter().cloned()) {
             patterns.push(NamePattern::parse(&text)?);
@@ -205,7 +208,15 @@ mod tests {
             NamePattern::parse("*.Example.NET").unwrap().to_string(),
             "*.example.net"
         );
-        for bad in ["", "*.", "a..b", "a b.com", "*.*.x", "x*.y", &"a".repeat(64)] {
+        for bad in [
+            "",
+            "*.",
+            "a..b",
+            "a b.com",
+            "*.*.x",
+            "x*.y",
+            &"a".repeat(64),
+        ] {
             assert!(NamePattern::parse(bad).is_err(), "{bad:?}");
         }
     }
@@ -214,7 +225,11 @@ mod tests {
     fn builtin_list_parses_and_covers_the_login_hosts() {
         let s = NameSet::from_config(true, &[]).unwrap();
         assert_eq!(s.len(), BUILTIN_NAMES.len());
-        for host in ["login.oscar.aol.com", "slogin.icq.com", "api.screenname.aol.com"] {
+        for host in [
+            "login.oscar.aol.com",
+            "slogin.icq.com",
+            "api.screenname.aol.com",
+        ] {
             assert!(s.lookup(host).is_some(), "{host}");
         }
         assert!(NameSet::from_config(false, &[]).unwrap().is_empty());

@@ -111,7 +111,10 @@ mod tests {
         let t = ViewTable::from_config(&dns);
         assert_eq!(t.lookup("10.1.2.3".parse().unwrap()).1.name, "narrow");
         assert_eq!(t.lookup("10.2.2.3".parse().unwrap()).1.name, "wide");
-        assert_eq!(t.lookup("::ffff:10.1.0.9".parse().unwrap()).1.name, "narrow");
+        assert_eq!(
+            t.lookup("::ffff:10.1.0.9".parse().unwrap()).1.name,
+            "narrow"
+        );
         let (i, d) = t.lookup("172.16.0.1".parse().unwrap());
         assert_eq!((i, d.name.as_str()), (0, "default"));
         assert_eq!(d.gateway, vec!["192.0.2.1".parse::<IpAddr>().unwrap()]);

@@ -1,0 +1,171 @@
+//! What to do with one query, decided once for both the fast path and hickory's path:
+//! refuse, rate-limit, answer with the gateway, fail closed, or forward.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use arc_swap::ArcSwap;
+use policy::FailPolicy;
+
+use crate::health::Health;
+use crate::live::Live;
+use crate::query::qtype;
+use crate::rate_limit::{RateLimiter, RateVerdict};
+use crate::route::RouteCache;
+use crate::stats::Counters;
+
+/// The outcome for one query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// The client is not in `dns.allow`.
+    Refuse,
+    /// Over the rate limit: no answer.
+    Drop,
+    /// Over the rate limit: an empty truncated answer.
+    Slip,
+    /// A redirected name: answer locally.
+    Redirect(Redirect),
+    /// A redirected name whose gateways are all down, fail-closed.
+    ServFail,
+    /// Not redirected (or fail-open): ask upstream.
+    Forward,
+}
+
+/// The local answer for a redirected name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Redirect {
+    /// The records of the asked type: A for IPv4 gateways, AAAA for IPv6 ones. Empty means
+    /// NODATA.
+    pub(crate) addrs: Vec<IpAddr>,
+    pub(crate) ttl: u32,
+    /// The zone a NODATA answer's SOA is owned by, and its label count.
+    pub(crate) zone: String,
+    pub(crate) zone_labels: usize,
+    pub(crate) serial: u32,
+}
+
+/// Everything a decision needs, shared by every socket task.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) live: ArcSwap<Live>,
+    pub(crate) counters: Counters,
+    pub(crate) limiter: RateLimiter,
+    pub(crate) health: Arc<Health>,
+    pub(crate) routes: RouteCache,
+    /// The relay port gateways are probed on.
+    pub(crate) relay_port: u16,
+    /// This host's own relay, probed for views without configured gateways.
+    pub(crate) local_probe: Option<SocketAddr>,
+}
+
+impl Shared {
+    /// Decides for a query of `qtype` for `name` (lower case, no trailing dot) from
+    /// `client`, which reached us on `local` if that is a specific address.
+    pub(crate) fn decide(
+        &self,
+        client: IpAddr,
+        local: Option<IpAddr>,
+        name: Option<&str>,
+        qtype: u16,
+        udp: bool,
+    ) -> Decision {
+        let live = self.live.load();
+        if udp {
+            match self.limiter.check(client, live.rate_limit) {
+                RateVerdict::Answer => {}
+                verdict => {
+                    self.counters.global.rate_limited.fetch_add(1, Relaxed);
+                    return if verdict == RateVerdict::Slip {
+                        Decision::Slip
+                    } else {
+                        Decision::Drop
+                    };
+                }
+            }
+        }
+        if !live.allowed(client) {
+            self.counters.global.refused.fetch_add(1, Relaxed);
+            return Decision::Refuse;
+        }
+        let (index, view) = live.views.lookup(client);
+        let counters = &live.counters[index];
+        counters.queries.fetch_add(1, Relaxed);
+        let matched = match name.and_then(|n| live.names.lookup(n)) {
+            Some(m) if view.redirect => m,
+            _ => {
+                counters.forwarded.fetch_add(1, Relaxed);
+                return Decision::Forward;
+            }
+        };
+        let gateways: Vec<IpAddr> = if view.gateway.is_empty() {
+            let up = self.local_probe.is_none_or(|p| self.health.is_up(p));
+            up.then(|| local.or_else(|| self.routes.local_towards(client)))
+                .flatten()
+                .into_iter()
+                .collect()
+        } else {
+            view.gateway
+                .iter()
+                .copied()
+                .filter(|ip| self.health.is_up(SocketAddr::new(*ip, self.relay_port)))
+                .collect()
+        };
+        if gateways.is_empty() {
+            tracing::warn!(
+                target: "imtegrity::dns::query",
+                %client, name = matched.zone, view = %view.name, fail = ?view.fail,
+                "no gateway of the view is up"
+            );
+            return match view.fail {
+                FailPolicy::Closed => {
+                    counters.servfail.fetch_add(1, Relaxed);
+                    Decision::ServFail
+                }
+                FailPolicy::Open => {
+                    counters.forwarded.fetch_add(1, Relaxed);
+                    Decision::Forward
+                }
+            };
+        }
+        let addrs: Vec<IpAddr> = gateways
+            .into_iter()
+            .filter(|ip| match qtype {
+                qtype::A => ip.is_ipv4(),
+                qtype::AAAA => ip.is_ipv6(),
+                qtype::ANY => true,
+                _ => false,
+            })
+            .collect();
+        counters.redirected.fetch_add(1, Relaxed);
+        tracing::info!(
+            target: "imtegrity::dns::query",
+            %client, name = name.unwrap_or_default(), qtype, view = %view.name, answer = ?addrs,
+            "redirected"
+        );
+        Decision::Redirect(Redirect {
+            addrs,
+            ttl: live.ttl,
+            zone_labels: matched.zone.split('.').count(),
+            zone: matched.zone.to_owned(),
+            serial: live.serial,
+        })
+    }
+
+    /// Every address the health checker should probe under the current policy.
+    pub(crate) fn health_targets(&self) -> BTreeSet<SocketAddr> {
+        let live = self.live.load();
+        let mut targets: BTreeSet<SocketAddr> = live
+            .views
+            .views()
+            .iter()
+            .flat_map(|v| v.gateway.iter())
+            .map(|ip| SocketAddr::new(*ip, self.relay_port))
+            .collect();
+        if live.views.views().iter().any(|v| v.gateway.is_empty()) {
+            targets.extend(self.local_probe);
+        }
+        targets
+    }
+}

@@ -1,0 +1,115 @@
+//! Answers written straight into bytes for the fast path: the redirect (A/AAAA/NODATA with
+//! SOA), REFUSED, SERVFAIL and the truncated "slip". Names are compression pointers into
+//! the question, which is copied as the client sent it (keeping its 0x20 case mix).
+
+use std::net::IpAddr;
+
+use crate::decision::Redirect;
+use crate::query::{FastQuery, qtype};
+
+/// The UDP payload size we advertise in OPT.
+pub(crate) const EDNS_PAYLOAD: u16 = 1232;
+
+/// Which answer to write.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum FastReply<'a> {
+    Redirect(&'a Redirect),
+    Refused,
+    ServFail,
+    Truncated,
+}
+
+const RCODE_SERVFAIL: u8 = 2;
+const RCODE_REFUSED: u8 = 5;
+
+/// Writes the answer to `q` (whose bytes are `msg`) into `out`.
+pub(crate) fn write(q: &FastQuery, msg: &[u8], reply: FastReply<'_>, out: &mut Vec<u8>) {
+    out.clear();
+    let (rcode, aa, ra, tc) = match reply {
+        FastReply::Redirect(_) => (0, true, true, false),
+        FastReply::Refused => (RCODE_REFUSED, false, false, false),
+        FastReply::ServFail => (RCODE_SERVFAIL, false, true, false),
+        FastReply::Truncated => (0, false, true, true),
+    };
+    header(q, rcode, aa, ra, tc, out);
+    out.extend_from_slice(&msg[12..q.question_end]);
+    let (mut an, mut ns) = (0u16, 0u16);
+    if let FastReply::Redirect(r) = reply {
+        for ip in &r.addrs {
+            out.extend_from_slice(&[0xC0, 0x0C]);
+            match ip {
+                IpAddr::V4(v4) => {
+                    rr_head(qtype::A, r.ttl, 4, out);
+                    out.extend_from_slice(&v4.octets());
+                }
+                IpAddr::V6(v6) => {
+                    rr_head(qtype::AAAA, r.ttl, 16, out);
+                    out.extend_from_slice(&v6.octets());
+                }
+            }
+            an += 1;
+        }
+        if r.addrs.is_empty() {
+            soa(q, r, out);
+            ns = 1;
+        }
+    }
+    let opt = q.edns_payload.is_some();
+    if opt {
+        write_opt(out);
+    }
+    out[6..8].copy_from_slice(&an.to_be_bytes());
+    out[8..10].copy_from_slice(&ns.to_be_bytes());
+    out[10..12].copy_from_slice(&u16::from(opt).to_be_bytes());
+    let limit = usize::from(q.edns_payload.map_or(512, |p| p.max(512)));
+    if out.len() > limit {
+        // Too big for the client's buffer: header, question and OPT with TC set, so it
+        // retries over TCP (RFC 1035 §4.2.1, RFC 6891 §7).
+        out.clear();
+        header(q, rcode, aa, ra, true, out);
+        out.extend_from_slice(&msg[12..q.question_end]);
+        if opt {
+            write_opt(out);
+            out[10..12].copy_from_slice(&1u16.to_be_bytes());
+        }
+    }
+}
+
+fn header(q: &FastQuery, rcode: u8, aa: bool, ra: bool, tc: bool, out: &mut Vec<u8>) {
+    out.extend_from_slice(&q.id.to_be_bytes());
+    out.push(0x80 | if aa { 0x04 } else { 0 } | if tc { 0x02 } else { 0 } | u8::from(q.rd));
+    out.push(if ra { 0x80 } else { 0 } | rcode);
+    out.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
+}
+
+fn rr_head(rtype: u16, ttl: u32, rdlen: u16, out: &mut Vec<u8>) {
+    out.extend_from_slice(&rtype.to_be_bytes());
+    out.extend_from_slice(&1u16.to_be_bytes());
+    out.extend_from_slice(&ttl.to_be_bytes());
+    out.extend_from_slice(&rdlen.to_be_bytes());
+}
+
+/// The negative answer's SOA, owned by the matched zone, with MNAME and RNAME pointing at
+/// it too, and MINIMUM = the TTL so resolvers cache the NODATA as long as the answer.
+fn soa(q: &FastQuery, r: &Redirect, out: &mut Vec<u8>) {
+    let zone = q.suffix_offset(r.zone_labels).unwrap_or(12);
+    let pointer = (0xC000 | zone).to_be_bytes();
+    out.extend_from_slice(&pointer);
+    rr_head(qtype::SOA, r.ttl, 4 + 20, out);
+    out.extend_from_slice(&pointer);
+    out.extend_from_slice(&pointer);
+    for v in soa_numbers(r) {
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+}
+
+/// SERIAL, REFRESH, RETRY, EXPIRE, MINIMUM of the synthesised SOA.
+pub(crate) fn soa_numbers(r: &Redirect) -> [u32; 5] {
+    [r.serial, 3600, 600, 86_400, r.ttl]
+}
+
+fn write_opt(out: &mut Vec<u8>) {
+    out.extend_from_slice(&[0, 0, 41]);
+    out.extend_from_slice(&EDNS_PAYLOAD.to_be_bytes());
+    out.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+}

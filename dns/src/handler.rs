@@ -1,0 +1,197 @@
+//! The hickory-server request handler: every TCP query, and the UDP queries the fast path
+//! passes on (forwarded names, unusual shapes). Redirected names are answered here exactly
+//! as the fast path answers them; everything else goes to the forwarding catalog.
+
+use std::sync::Arc;
+
+use hickory_server::net::runtime::Time;
+use hickory_server::net::xfer::Protocol;
+use hickory_server::proto::op::{Edns, Header, HeaderCounts, Metadata, ResponseCode};
+use hickory_server::proto::rr::rdata::{A, AAAA, SOA};
+use hickory_server::proto::rr::{Name, RData, Record};
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::{Catalog, MessageResponseBuilder};
+
+use crate::decision::{Decision, Redirect, Shared};
+use crate::fast_answer::{EDNS_PAYLOAD, soa_numbers};
+
+/// The responder behind hickory's `Server` and the UDP slow path.
+pub(crate) struct Responder {
+    pub(crate) shared: Arc<Shared>,
+    /// The forwarder, as a catalog with one zone handler at the root.
+    pub(crate) catalog: Catalog,
+}
+
+#[async_trait::async_trait]
+impl RequestHandler for Responder {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        response: R,
+    ) -> ResponseInfo {
+        // EDNS versions above 0 get BADVERS, which the catalog sends.
+        if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
+            return self.catalog.handle_request::<R, T>(request, response).await;
+        }
+        let udp = request.protocol() == Protocol::Udp;
+        let decision = match request.request_info() {
+            Ok(info) => {
+                let name = info.query.name().to_string();
+                let name = name.strip_suffix('.').unwrap_or(&name);
+                self.shared.decide(
+                    request.src().ip(),
+                    None,
+                    Some(name),
+                    u16::from(info.query.query_type()),
+                    udp,
+                )
+            }
+            // Not exactly one question.
+            Err(_) => {
+                self.shared
+                    .counters
+                    .global
+                    .formerr
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return send_error(request, ResponseCode::FormErr, response).await;
+            }
+        };
+        self.answer::<R, T>(request, decision, response).await
+    }
+}
+
+impl Responder {
+    /// Sends the answer `decision` calls for.
+    pub(crate) async fn answer<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        decision: Decision,
+        response: R,
+    ) -> ResponseInfo {
+        match decision {
+            Decision::Forward => self.catalog.handle_request::<R, T>(request, response).await,
+            Decision::Redirect(r) => send_redirect(request, &r, response).await,
+            Decision::Refuse => send_error(request, ResponseCode::Refused, response).await,
+            Decision::ServFail => send_error(request, ResponseCode::ServFail, response).await,
+            Decision::Slip => {
+                let mut meta = Metadata::response_from_request(&request.metadata);
+                meta.truncation = true;
+                meta.recursion_available = true;
+                let builder = MessageResponseBuilder::from_message_request(request);
+                send(response, builder.build_no_records(meta), meta).await
+            }
+            Decision::Drop => ResponseInfo::from(Header {
+                metadata: Metadata::response_from_request(&request.metadata),
+                counts: HeaderCounts::default(),
+            }),
+        }
+    }
+}
+
+async fn send_redirect<R: ResponseHandler>(
+    request: &Request,
+    r: &Redirect,
+    response: R,
+) -> ResponseInfo {
+    let mut meta = Metadata::response_from_request(&request.metadata);
+    meta.authoritative = true;
+    meta.recursion_available = true;
+    // The question as asked, so the owner keeps the client's letter case.
+    let owner = match request.request_info() {
+        Ok(info) => info.query.original().name().clone(),
+        Err(_) => Name::root(),
+    };
+    let answers: Vec<Record> = r
+        .addrs
+        .iter()
+        .map(|ip| {
+            let rdata = match ip {
+                std::net::IpAddr::V4(v4) => RData::A(A(*v4)),
+                std::net::IpAddr::V6(v6) => RData::AAAA(AAAA(*v6)),
+            };
+            Record::from_rdata(owner.clone(), r.ttl, rdata)
+        })
+        .collect();
+    let soa: Vec<Record> = if answers.is_empty() {
+        let zone = Name::from_ascii(&r.zone)
+            .map(|mut n| {
+                n.set_fqdn(true);
+                n
+            })
+            .unwrap_or_else(|_| owner.clone());
+        let [serial, refresh, retry, expire, minimum] = soa_numbers(r);
+        let as_i32 = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
+        vec![Record::from_rdata(
+            zone.clone(),
+            r.ttl,
+            RData::SOA(SOA::new(
+                zone.clone(),
+                zone,
+                serial,
+                as_i32(refresh),
+                as_i32(retry),
+                as_i32(expire),
+                minimum,
+            )),
+        )]
+    } else {
+        Vec::new()
+    };
+    let edns = response_edns(request);
+    let mut builder = MessageResponseBuilder::from_message_request(request);
+    if let Some(edns) = &edns {
+        builder.edns(edns);
+    }
+    let message = builder.build(meta, answers.iter(), [].iter(), soa.iter(), [].iter());
+    send(response, message, meta).await
+}
+
+async fn send_error<R: ResponseHandler>(
+    request: &Request,
+    code: ResponseCode,
+    response: R,
+) -> ResponseInfo {
+    let edns = response_edns(request);
+    let mut builder = MessageResponseBuilder::from_message_request(request);
+    if let Some(edns) = &edns {
+        builder.edns(edns);
+    }
+    let mut meta = Metadata::response_from_request(&request.metadata);
+    meta.response_code = code;
+    // REFUSED goes to clients we do not serve: do not claim recursion for them.
+    meta.recursion_available = code != ResponseCode::Refused;
+    send(response, builder.build_no_records(meta), meta).await
+}
+
+/// An OPT record for the answer if the query had one.
+fn response_edns(request: &Request) -> Option<Edns> {
+    request.edns.as_ref().map(|_| {
+        let mut edns = Edns::new();
+        edns.set_max_payload(EDNS_PAYLOAD);
+        edns
+    })
+}
+
+async fn send<'a, R: ResponseHandler>(
+    mut response: R,
+    message: hickory_server::zone_handler::MessageResponse<
+        '_,
+        'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+        impl Iterator<Item = &'a Record> + Send + 'a,
+    >,
+    meta: Metadata,
+) -> ResponseInfo {
+    match response.send_response(message).await {
+        Ok(info) => info,
+        Err(error) => {
+            tracing::debug!(%error, "could not send a DNS answer");
+            ResponseInfo::from(Header {
+                metadata: meta,
+                counts: HeaderCounts::default(),
+            })
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! The part of the configuration that reloads: names, views, allow list, TTL, rate. Built
+//! whole and swapped in one store, so a query sees either the old or the new policy.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use ipnet::IpNet;
+use policy::DnsConfig;
+use policy::dns::{NameSet, ViewTable};
+
+use crate::DnsError;
+use crate::stats::{Counters, ViewCounters};
+
+/// One generation of the reloadable policy.
+#[derive(Debug)]
+pub(crate) struct Live {
+    pub(crate) names: NameSet,
+    pub(crate) views: ViewTable,
+    /// Indexed like `views.views()`.
+    pub(crate) counters: Vec<Arc<ViewCounters>>,
+    pub(crate) allow: Vec<IpNet>,
+    pub(crate) ttl: u32,
+    pub(crate) rate_limit: u32,
+    /// Bumped on every reload; the SOA serial of negative answers.
+    pub(crate) serial: u32,
+}
+
+impl Live {
+    pub(crate) fn from_config(
+        dns: &DnsConfig,
+        counters: &Counters,
+        serial: u32,
+    ) -> Result<Self, DnsError> {
+        let names =
+            NameSet::from_config(dns.builtin_names, &dns.names).map_err(DnsError::Config)?;
+        let views = ViewTable::from_config(dns);
+        let counters = views
+            .views()
+            .iter()
+            .map(|v| counters.view(&v.name))
+            .collect();
+        Ok(Self {
+            names,
+            views,
+            counters,
+            allow: dns.allow.iter().map(IpNet::trunc).collect(),
+            ttl: dns.ttl,
+            rate_limit: dns.rate_limit,
+            serial,
+        })
+    }
+
+    /// Whether `client` may query at all.
+    pub(crate) fn allowed(&self, client: IpAddr) -> bool {
+        let client = match client {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(client, IpAddr::V4),
+            v4 => v4,
+        };
+        self.allow.iter().any(|net| net.contains(&client))
+    }
+}
