@@ -58,12 +58,12 @@ mod tests {
     #[test]
     fn loopback_is_reached_from_loopback() {
         let cache = RouteCache::default();
-        let ip = "127.0.0.9".parse().unwrap();
-        assert_eq!(cache.local_towards(ip), Some(ip));
+        let local = cache.local_towards("127.0.0.9".parse().unwrap()).unwrap();
+        assert!(local.is_loopback() && local.is_ipv4(), "{local}");
         // Mapped IPv4 clients are treated as IPv4.
         assert_eq!(
             cache.local_towards("::ffff:127.0.0.9".parse().unwrap()),
-            Some(ip)
+            Some(local)
         );
     }
 }
