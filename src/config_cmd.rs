@@ -22,8 +22,9 @@ pub(crate) fn read(path: &Path, overrides: &[String]) -> Result<Config, UsageErr
         .map_err(|e| UsageError(e.to_string()))
 }
 
-/// Prints `ok: <path>`, or with `print` the effective configuration as TOML; with `json`,
-/// `{"ok":true,"path":...,"config":{...}}` either way.
+/// Prints `ok: <path>` and what the DNS responder would redirect for whom, or with `print`
+/// the effective configuration as TOML; with `json`, `{"ok":true,"path":...,"config":{...}}`
+/// either way.
 pub(crate) fn check(
     path: &Path,
     overrides: &[String],
@@ -36,7 +37,7 @@ pub(crate) fn check(
     let text = if print {
         config.to_toml().trim_end().to_owned()
     } else {
-        format!("ok: {}", path.display())
+        format!("ok: {}\n{}", path.display(), dns_summary(&config))
     };
     let value = json!({
         "ok": true,
@@ -46,6 +47,71 @@ pub(crate) fn check(
     });
     emit(json, &text, &value);
     Ok(())
+}
+
+/// The DNS part in a network engineer's words: where it listens, how many names, which
+/// group goes where.
+fn dns_summary(config: &Config) -> String {
+    let dns = &config.dns;
+    if dns.listen.is_empty() {
+        return "dns: off (dns.listen is empty)".to_owned();
+    }
+    let listen: Vec<String> = dns.listen.iter().map(ToString::to_string).collect();
+    let upstream = if dns.upstream.is_empty() {
+        "the nameservers in /etc/resolv.conf".to_owned()
+    } else {
+        let list: Vec<String> = dns.upstream.iter().map(ToString::to_string).collect();
+        list.join(", ")
+    };
+    // Validation has already parsed every name, so this cannot fail here.
+    let names =
+        policy::dns::NameSet::from_config(dns.builtin_names, &dns.names).map_or(0, |set| set.len());
+    let mut lines = vec![
+        format!(
+            "dns: listening on {}, forwarding to {upstream}",
+            listen.join(", ")
+        ),
+        format!(
+            "  {names} names redirected (ttl {} s), clients allowed from {} networks, rate limit {}",
+            dns.ttl,
+            dns.allow.len(),
+            if dns.rate_limit == 0 {
+                "off".to_owned()
+            } else {
+                format!("{}/s per client", dns.rate_limit)
+            }
+        ),
+    ];
+    let table = policy::dns::ViewTable::from_config(dns);
+    for (i, view) in table.views().iter().enumerate() {
+        let subnets: Vec<String> = if i == 0 {
+            vec!["every other client".to_owned()]
+        } else {
+            dns.views[i - 1]
+                .subnets
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        let target = if !view.redirect {
+            "not redirected (forwarded)".to_owned()
+        } else if view.gateway.is_empty() {
+            "this host's address".to_owned()
+        } else {
+            let list: Vec<String> = view.gateway.iter().map(ToString::to_string).collect();
+            list.join(", ")
+        };
+        let fail = match view.fail {
+            policy::FailPolicy::Closed => "fail-closed",
+            policy::FailPolicy::Open => "fail-open",
+        };
+        lines.push(format!(
+            "  view {} ({}) -> {target}; {fail}",
+            view.name,
+            subnets.join(", ")
+        ));
+    }
+    lines.join("\n")
 }
 
 #[cfg(test)]

@@ -49,6 +49,32 @@ pub(crate) fn run(args: &StatusArgs, json: bool) -> crate::CmdResult {
         }
         None => lines.push("gateway: not running (archive opened directly)".into()),
     }
+    if let Some(dns) = owner.get("dns").filter(|d| !d.is_null()) {
+        let stats = &dns["stats"];
+        lines.push(format!(
+            "  dns {}: {} refused, {} rate-limited, {} malformed, {} reloads",
+            dns["listening"].as_array().map_or(String::new(), |a| {
+                a.iter()
+                    .filter_map(|v| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }),
+            stats["refused"],
+            stats["rate_limited"],
+            stats["formerr"],
+            stats["reloads"]
+        ));
+        for v in stats["views"].as_array().into_iter().flatten() {
+            lines.push(format!(
+                "    view {}: {} queries, {} redirected, {} forwarded, {} servfail",
+                v["view"].as_str().unwrap_or(""),
+                v["queries"],
+                v["redirected"],
+                v["forwarded"],
+                v["servfail"]
+            ));
+        }
+    }
     lines.push(format!(
         "archive {}: {} records, head #{}, {} checkpoints (last {})",
         archive.dir,

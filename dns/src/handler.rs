@@ -195,3 +195,139 @@ async fn send<'a, R: ResponseHandler>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use hickory_server::net::NetError;
+    use hickory_server::proto::op::Message;
+    use hickory_server::proto::serialize::binary::BinEncoder;
+    use hickory_server::zone_handler::MessageResponse;
+
+    use super::*;
+    use crate::fast_answer::{self, FastReply};
+    use crate::query::FastQuery;
+
+    /// Keeps the bytes hickory would have sent.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    #[async_trait::async_trait]
+    impl ResponseHandler for Captured {
+        async fn send_response<'a>(
+            &mut self,
+            response: MessageResponse<
+                '_,
+                'a,
+                impl Iterator<Item = &'a Record> + Send + 'a,
+                impl Iterator<Item = &'a Record> + Send + 'a,
+                impl Iterator<Item = &'a Record> + Send + 'a,
+                impl Iterator<Item = &'a Record> + Send + 'a,
+            >,
+        ) -> Result<ResponseInfo, NetError> {
+            let mut bytes = Vec::new();
+            let info = response.destructive_emit(&mut BinEncoder::new(&mut bytes))?;
+            *self.0.lock().unwrap() = bytes;
+            Ok(info)
+        }
+    }
+
+    fn query(name: &str, qtype: u16, edns: bool) -> Vec<u8> {
+        let mut m = vec![0xBE, 0xEF, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, u8::from(edns)];
+        for label in name.split('.') {
+            m.push(label.len() as u8);
+            m.extend_from_slice(label.as_bytes());
+        }
+        m.push(0);
+        m.extend_from_slice(&qtype.to_be_bytes());
+        m.extend_from_slice(&[0, 1]);
+        if edns {
+            m.extend_from_slice(&[0, 0, 41, 0x10, 0x00, 0, 0, 0, 0, 0, 0]);
+        }
+        m
+    }
+
+    /// What a client sees of an answer, with names compared case-insensitively.
+    fn seen(bytes: &[u8]) -> String {
+        let m = Message::from_vec(bytes).unwrap();
+        let md = &m.metadata;
+        format!(
+            "id={} rcode={:?} aa={} ra={} rd={} tc={} q={:?} an={:?} ns={:?} edns={:?}",
+            md.id,
+            md.response_code,
+            md.authoritative,
+            md.recursion_available,
+            md.recursion_desired,
+            md.truncation,
+            m.queries
+                .iter()
+                .map(|q| (q.name().to_lowercase().to_string(), q.query_type()))
+                .collect::<Vec<_>>(),
+            m.answers
+                .iter()
+                .map(|r| r.to_string().to_lowercase())
+                .collect::<Vec<_>>(),
+            m.authorities
+                .iter()
+                .map(|r| r.to_string().to_lowercase())
+                .collect::<Vec<_>>(),
+            m.edns.as_ref().map(|e| e.max_payload()),
+        )
+    }
+
+    /// The fast path and hickory's path give clients the same answer for redirected names.
+    #[tokio::test]
+    async fn fast_and_hickory_answers_agree() {
+        let cases = [
+            (
+                "Login.OSCAR.aol.com",
+                1,
+                true,
+                vec!["127.0.0.1", "192.0.2.5"],
+                "login.oscar.aol.com",
+                4,
+            ),
+            (
+                "login.oscar.aol.com",
+                28,
+                false,
+                vec![],
+                "login.oscar.aol.com",
+                4,
+            ),
+            ("a.B.aim.example", 15, true, vec![], "aim.example", 2),
+            (
+                "x.aim.example",
+                28,
+                true,
+                vec!["2001:db8::1"],
+                "aim.example",
+                2,
+            ),
+        ];
+        for (name, qtype, edns, addrs, zone, zone_labels) in cases {
+            let raw = query(name, qtype, edns);
+            let r = Redirect {
+                addrs: addrs.iter().map(|a| a.parse().unwrap()).collect(),
+                ttl: 45,
+                zone: zone.into(),
+                zone_labels,
+                serial: 3,
+            };
+            let q = FastQuery::parse(&raw).unwrap();
+            let mut fast = Vec::new();
+            fast_answer::write(&q, &raw, FastReply::Redirect(&r), &mut fast);
+            let request = Request::from_bytes(
+                raw.clone(),
+                "127.0.0.1:5000".parse().unwrap(),
+                Protocol::Udp,
+            )
+            .unwrap();
+            let captured = Captured::default();
+            send_redirect(&request, &r, captured.clone()).await;
+            let slow = captured.0.lock().unwrap().clone();
+            assert_eq!(seen(&fast), seen(&slow), "{name} {qtype}");
+        }
+    }
+}

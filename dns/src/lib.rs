@@ -17,6 +17,7 @@ mod decision;
 mod error;
 mod fast_answer;
 mod forward;
+pub mod fuzzing;
 mod handler;
 mod health;
 mod live;
