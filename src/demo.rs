@@ -25,7 +25,6 @@ pub(crate) async fn run(args: DemoArgs, json: bool) -> crate::CmdResult {
         None,
         &[
             r#"relay.listen=["127.0.0.1:0"]"#.to_owned(),
-            "--set".to_owned(),
             "dns.listen=[]".to_owned(),
             format!("upstream.login={}", lab.auth_addr),
             format!("archive.path={}", archive_dir.display()),

@@ -31,7 +31,6 @@ impl Gateway {
     pub(crate) async fn start(upstream: &str, archive: &Path, node: &str, extra: &[&str]) -> Self {
         let sets = [
             r#"relay.listen=["127.0.0.1:0"]"#.to_owned(),
-            "--set".to_owned(),
             "dns.listen=[]".to_owned(),
             format!("upstream.login={upstream}"),
             format!("archive.path={}", archive.display()),

@@ -10,6 +10,8 @@
 # * dante-server (SOCKS5) and tinyproxy (HTTP CONNECT), the corporate proxies the relay
 #   can reach its upstream through.
 # * dnsmasq, a DNS server for the relay's configurable upstream resolver.
+# * dnsperf and unbound, for the DNS benchmark (dns/benches/dns.rs), which runs unbound and
+#   dnsmasq itself on loopback ports: no unbound daemon is left running or enabled on port 53.
 #
 # The plugins land in $IMT_PEERS_DIR (default /var/cache/imtegrity-peers); the tests look there.
 set -euo pipefail
@@ -24,13 +26,32 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for pkg in bitlbee-libpurple libpurple0 libevent-2.1-7 tshark bind9-dnsutils iproute2 dante-server tinyproxy dnsmasq-base; do
+for pkg in bitlbee-libpurple libpurple0 libevent-2.1-7 tshark bind9-dnsutils iproute2 dante-server tinyproxy dnsmasq-base dnsperf unbound; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
     echo 'wireshark-common wireshark-common/install-setuid boolean false' | debconf-set-selections
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    # unbound's postinst starts its daemon on port 53 unless policy-rc.d forbids it (a
+    # container image usually ships one that does). Forbid it for this install only.
+    own_policy=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\n# install.sh: no service starts during this install\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        own_policy=1
+    fi
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null ||
+        { [ -z "$own_policy" ] || rm -f /usr/sbin/policy-rc.d; exit 1; }
+    [ -z "$own_policy" ] || rm -f /usr/sbin/policy-rc.d
+fi
+# The bench starts its own unbound; the packaged one must neither run nor start at boot.
+if [ -x /usr/sbin/unbound ]; then
+    if [ -d /run/systemd/system ]; then
+        systemctl disable --now unbound.service unbound-resolvconf.service >/dev/null 2>&1 || true
+    else
+        [ ! -x /etc/init.d/unbound ] || /etc/init.d/unbound stop >/dev/null 2>&1 || true
+        update-rc.d unbound disable >/dev/null 2>&1 || true
+    fi
 fi
 
 plugins="$PEERS_DIR/plugins/purple"
