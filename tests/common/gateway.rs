@@ -29,6 +29,18 @@ impl Gateway {
     /// Starts `imtegrity --json run` relaying to `upstream` (any `host:port`), archiving into
     /// `archive` as node `node`, with `extra` further `--set KEY=VALUE` overrides.
     pub(crate) async fn start(upstream: &str, archive: &Path, node: &str, extra: &[&str]) -> Self {
+        Self::start_with(&[], upstream, archive, node, extra).await
+    }
+
+    /// [`start`](Self::start) with `leading` arguments to `run` before the overrides, e.g.
+    /// `["--config", FILE]`.
+    pub(crate) async fn start_with(
+        leading: &[&str],
+        upstream: &str,
+        archive: &Path,
+        node: &str,
+        extra: &[&str],
+    ) -> Self {
         let sets = [
             r#"relay.listen=["127.0.0.1:0"]"#.to_owned(),
             "dns.listen=[]".to_owned(),
@@ -37,6 +49,7 @@ impl Gateway {
             format!("archive.node={node}"),
         ];
         let mut args = vec!["run"];
+        args.extend_from_slice(leading);
         for set in sets.iter().map(String::as_str).chain(extra.iter().copied()) {
             args.push("--set");
             args.push(set);
@@ -60,6 +73,7 @@ impl Gateway {
     }
 
     /// Sends SIGTERM, waits for the `stopped` line and a zero exit status, and returns the line.
+    /// Reload lines before it are skipped: a watched config file may reload at any time.
     pub(crate) async fn stop(mut self) -> Value {
         let pid = self
             .process
@@ -67,7 +81,16 @@ impl Gateway {
             .id()
             .expect("the gateway is still running");
         imtegrity_tests::process::terminate_process(pid);
-        let stopped = self.process.next_json().await;
+        let mut stopped = self.process.next_json().await;
+        for _ in 0..8 {
+            if !matches!(
+                stopped["event"].as_str(),
+                Some("reloaded" | "reload_failed")
+            ) {
+                break;
+            }
+            stopped = self.process.next_json().await;
+        }
         assert_eq!(stopped["event"], "stopped", "{stopped}");
         let status = tokio::time::timeout(CLI_TIMEOUT, self.process.child.wait())
             .await
