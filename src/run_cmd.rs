@@ -58,7 +58,12 @@ pub(crate) async fn run(args: &RunArgs, json: bool) -> crate::CmdResult {
         let why = tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = hup.recv() => "SIGHUP",
+            _ = hup.recv() => {
+                // This reload reads the file as it is now: do not reload it again for an
+                // edit made before the signal.
+                stamp = args.config.as_deref().and_then(file_stamp);
+                "SIGHUP"
+            }
             _ = tick.tick() => {
                 let now = args.config.as_deref().and_then(file_stamp);
                 if now == stamp {

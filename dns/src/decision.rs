@@ -72,22 +72,8 @@ impl Shared {
         udp: bool,
     ) -> Decision {
         let live = self.live.load();
-        if udp {
-            match self.limiter.check(client, live.rate_limit) {
-                RateVerdict::Answer => {}
-                verdict => {
-                    self.counters.global.rate_limited.fetch_add(1, Relaxed);
-                    return if verdict == RateVerdict::Slip {
-                        Decision::Slip
-                    } else {
-                        Decision::Drop
-                    };
-                }
-            }
-        }
-        if !live.allowed(client) {
-            self.counters.global.refused.fetch_add(1, Relaxed);
-            return Decision::Refuse;
+        if let Err(decision) = self.admit(&live, client, udp) {
+            return decision;
         }
         let (index, view) = live.views.lookup(client);
         let counters = &live.counters[index];
@@ -151,6 +137,40 @@ impl Shared {
             zone: matched.zone.to_owned(),
             serial: live.serial,
         })
+    }
+
+    /// The checks every answer passes first, malformed queries' FORMERR included: the rate
+    /// limit (UDP only), then the allow list. `Err` is the answer instead.
+    pub(crate) fn admit(&self, live: &Live, client: IpAddr, udp: bool) -> Result<(), Decision> {
+        if udp {
+            match self.limiter.check(client, live.rate_limit) {
+                RateVerdict::Answer => {}
+                verdict => {
+                    self.counters.global.rate_limited.fetch_add(1, Relaxed);
+                    return Err(if verdict == RateVerdict::Slip {
+                        Decision::Slip
+                    } else {
+                        Decision::Drop
+                    });
+                }
+            }
+        }
+        if !live.allowed(client) {
+            self.counters.global.refused.fetch_add(1, Relaxed);
+            return Err(Decision::Refuse);
+        }
+        Ok(())
+    }
+
+    /// Whether a malformed query from `client` may be told FORMERR: only a client we serve,
+    /// within its rate. Nobody else learns anything from us, not even that the query was bad.
+    pub(crate) fn may_formerr(&self, client: IpAddr, udp: bool) -> bool {
+        let live = self.live.load();
+        let admitted = self.admit(&live, client, udp).is_ok();
+        if admitted {
+            self.counters.global.formerr.fetch_add(1, Relaxed);
+        }
+        admitted
     }
 
     /// Every address the health checker should probe under the current policy.

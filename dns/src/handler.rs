@@ -48,11 +48,12 @@ impl RequestHandler for Responder {
             }
             // Not exactly one question.
             Err(_) => {
-                self.shared
-                    .counters
-                    .global
-                    .formerr
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if !self.shared.may_formerr(request.src().ip(), udp) {
+                    return ResponseInfo::from(Header {
+                        metadata: Metadata::response_from_request(&request.metadata),
+                        counts: HeaderCounts::default(),
+                    });
+                }
                 return send_error(request, ResponseCode::FormErr, response).await;
             }
         };

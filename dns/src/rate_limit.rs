@@ -102,6 +102,6 @@ mod tests {
         assert_eq!(rl.check_at(b, 3, 5), Answer);
         // A new second starts a new window.
         assert_eq!(rl.check_at(a, 3, 6), Answer);
-        assert!((0..1000).all(|_| rl.check(a, 0) == RateVerdict::Answer));
+        assert!((0..1000).all(|_| rl.check(a, 0) == Answer));
     }
 }

@@ -80,13 +80,9 @@ pub(crate) async fn serve(
             None => None,
         };
         let Ok(request) = Request::from_bytes(msg.to_vec(), src, Protocol::Udp) else {
-            if let Some(formerr) = formerr(msg) {
-                responder
-                    .shared
-                    .counters
-                    .global
-                    .formerr
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if let Some(formerr) = formerr(msg)
+                && responder.shared.may_formerr(src.ip(), true)
+            {
                 send(&socket, &formerr, src).await;
             }
             continue;
