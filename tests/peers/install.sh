@@ -10,6 +10,8 @@
 # * dante-server (SOCKS5) and tinyproxy (HTTP CONNECT), the corporate proxies the relay
 #   can reach its upstream through.
 # * dnsmasq, a DNS server for the relay's configurable upstream resolver.
+# * openssl, to make the test CA of the DNS-over-TLS test (tests/dns_tls.rs), which runs
+#   unbound as its DoT upstream.
 # * dnsperf and unbound, for the DNS benchmark (dns/benches/dns.rs), which runs unbound and
 #   dnsmasq itself on loopback ports: no unbound daemon is left running or enabled on port 53.
 #
@@ -26,7 +28,7 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for pkg in bitlbee-libpurple libpurple0 libevent-2.1-7 tshark bind9-dnsutils iproute2 dante-server tinyproxy dnsmasq-base dnsperf unbound; do
+for pkg in bitlbee-libpurple libpurple0 libevent-2.1-7 tshark bind9-dnsutils iproute2 dante-server tinyproxy dnsmasq-base dnsperf unbound openssl; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
