@@ -46,12 +46,21 @@ impl Protocol {
     }
 }
 
-/// Everything needed to log the real client in. Build it with [`AimLogin::new`] and adjust
-/// the public fields.
+/// Everything needed to log the real client in. Build it with [`AimLogin::new`] (or
+/// [`AimLogin::default_server`]) and adjust the public fields.
 #[derive(Debug, Clone)]
 pub struct AimLogin {
-    /// The OSCAR login (BUCP) server, or the proxy in front of it. Must be a loopback address.
-    pub server: SocketAddr,
+    /// The OSCAR login (BUCP) server, or the proxy in front of it. When set, it must be a
+    /// loopback address.
+    ///
+    /// `None` leaves the account's `server` and `port` at libpurple's defaults: the client
+    /// then looks up `login.oscar.aol.com` (AIM; ICQ: `login.icq.com`) through the system
+    /// resolver and connects to port 5190, as an unconfigured client does. (bitlbee shows the
+    /// `server` setting as `slogin.oscar.aol.com`, the TLS login host, but leaves it unset in
+    /// libpurple, which picks the plain host when `encryption` is `no_encryption`.) Only
+    /// meaningful where the resolver is under the test's control: see
+    /// [`Bitlbee::start_in`](crate::Bitlbee::start_in).
+    pub server: Option<SocketAddr>,
     /// The screen name (or ICQ UIN).
     pub screen_name: String,
     /// The password.
@@ -69,7 +78,16 @@ impl AimLogin {
     /// An AIM login for `screen_name` against `server`, as IRC nick `tester`.
     pub fn new(server: SocketAddr, screen_name: &str, password: &str) -> Self {
         Self {
-            server,
+            server: Some(server),
+            ..Self::default_server(screen_name, password)
+        }
+    }
+
+    /// An AIM login for `screen_name` that leaves the login server and port at libpurple's
+    /// defaults (see [`server`](Self::server)), as IRC nick `tester`.
+    pub fn default_server(screen_name: &str, password: &str) -> Self {
+        Self {
+            server: None,
             screen_name: screen_name.to_owned(),
             password: password.to_owned(),
             protocol: Protocol::Aim,
@@ -130,10 +148,10 @@ impl AimClient {
 
     /// Like [`start`](Self::start), on an IRC connection the caller already has.
     pub async fn start_on(irc: IrcClient, login: &AimLogin) -> Result<Self, HarnessError> {
-        if !login.server.ip().is_loopback() {
+        if let Some(server) = login.server.filter(|server| !server.ip().is_loopback()) {
             return Err(HarnessError::InvalidArgument {
                 what: "OSCAR server",
-                value: login.server.to_string(),
+                value: server.to_string(),
                 why: "the harness only talks to loopback addresses",
             });
         }
@@ -156,14 +174,18 @@ impl AimClient {
             Some(tag) if check_word("account tag", tag).is_ok() => tag.to_owned(),
             _ => return Err(client.unexpected(&add, &reply)),
         };
-        let settings = [
-            ("server", login.server.ip().to_string()),
-            ("port", login.server.port().to_string()),
+        let server = login.server.map(|server| {
+            [
+                ("server", server.ip().to_string()),
+                ("port", server.port().to_string()),
+            ]
+        });
+        let settings = server.into_iter().flatten().chain([
             // Plain TCP: the proxy under test reads and rewrites FLAP frames.
             ("encryption", "no_encryption".to_owned()),
             // BUCP MD5 (17/06 → 17/07 → 17/02), not AOL's web client_login.
             ("login_type", "md5_login".to_owned()),
-        ];
+        ]);
         for (key, value) in settings {
             let command = format!("account {} set {key} {value}", client.tag);
             let reply = client.root_reply(&command).await?;

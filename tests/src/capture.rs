@@ -1,4 +1,5 @@
-//! Packet capture on `lo` with dumpcap, started before the client and stopped after it.
+//! Packet capture on `lo` (or on every interface) with dumpcap, started before the client and
+//! stopped after it.
 //!
 //! dumpcap 4.0 says `Capturing on 'Loopback: lo'` a few milliseconds before packets are really
 //! captured, and on SIGTERM it drops what the kernel has not handed it yet (it delivers in
@@ -27,7 +28,9 @@ const DUMPCAP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often a sentinel token is resent while waiting for it to reach the file.
 const SENTINEL_EVERY: Duration = Duration::from_millis(100);
 
-/// A running dumpcap writing loopback TCP traffic on some ports to a pcapng file.
+/// A running dumpcap writing loopback TCP traffic on some ports (or, with
+/// [`start_all_interfaces`](Self::start_all_interfaces), TCP and UDP traffic on every
+/// interface) to a pcapng file.
 ///
 /// Dropping it without [`stop`](Self::stop) kills dumpcap with SIGKILL, which may leave the
 /// file truncated.
@@ -44,6 +47,30 @@ impl Capture {
     /// Starts capturing TCP traffic to or from any of `ports` on `lo` into `path` (pcapng), and
     /// returns once packets demonstrably reach the file.
     pub async fn start(peers: &Peers, ports: &[u16], path: &Path) -> Result<Self, HarnessError> {
+        Self::start_on(peers, "lo", ports, &[], path).await
+    }
+
+    /// Like [`start`](Self::start), on every interface of the calling thread's network
+    /// namespace (`-i any`: loopback and, inside a [`crate::NetnsPair`], the veth link), and
+    /// for UDP traffic to or from `udp_ports` too (DNS: `&[53]`; DNS over TCP needs 53 in
+    /// `tcp_ports`). Each packet is captured once, on the interface it crossed.
+    pub async fn start_all_interfaces(
+        peers: &Peers,
+        tcp_ports: &[u16],
+        udp_ports: &[u16],
+        path: &Path,
+    ) -> Result<Self, HarnessError> {
+        Self::start_on(peers, "any", tcp_ports, udp_ports, path).await
+    }
+
+    async fn start_on(
+        peers: &Peers,
+        interface: &str,
+        tcp_ports: &[u16],
+        udp_ports: &[u16],
+        path: &Path,
+    ) -> Result<Self, HarnessError> {
+        // The sentinel is on loopback, so `interface` must be `lo` or `any`.
         let sentinel = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
             .await
             .map_err(|source| HarnessError::io("bind the capture sentinel socket", source))?;
@@ -51,9 +78,9 @@ impl Capture {
             .local_addr()
             .map_err(|source| HarnessError::io("read the sentinel address", source))?
             .port();
-        let filter = capture_filter(ports, sentinel_port)?;
+        let filter = capture_filter_with(tcp_ports, udp_ports, sentinel_port)?;
         let mut child = Command::new(&peers.dumpcap)
-            .args(["-q", "-i", "lo", "-f", &filter, "-w"])
+            .args(["-q", "-i", interface, "-f", &filter, "-w"])
             .arg(path)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -86,7 +113,7 @@ impl Capture {
             Ok(Ok(false)) => Err(capture.failed(&peers.dumpcap).await),
             Ok(Err(source)) => Err(HarnessError::io("read dumpcap's stderr", source)),
             Err(_) => Err(HarnessError::Timeout {
-                waiting_for: "dumpcap to report `Capturing on 'Loopback: lo'`".to_owned(),
+                waiting_for: format!("dumpcap to report `Capturing on` {interface}"),
                 timeout: DUMPCAP_TIMEOUT,
                 transcript: capture.said.join("\n"),
             }),
@@ -177,17 +204,28 @@ impl Capture {
 }
 
 /// `tcp port A or tcp port B or (udp and dst host 127.0.0.1 and dst port SENTINEL)`.
+#[cfg(test)]
 fn capture_filter(ports: &[u16], sentinel: u16) -> Result<String, HarnessError> {
-    if ports.is_empty() {
+    capture_filter_with(ports, &[], sentinel)
+}
+
+/// [`capture_filter`] with `udp port U` terms for `udp_ports` before the sentinel's.
+fn capture_filter_with(
+    tcp_ports: &[u16],
+    udp_ports: &[u16],
+    sentinel: u16,
+) -> Result<String, HarnessError> {
+    if tcp_ports.is_empty() && udp_ports.is_empty() {
         return Err(HarnessError::InvalidArgument {
             what: "capture ports",
             value: String::new(),
             why: "at least one port is needed",
         });
     }
-    let mut terms: Vec<String> = ports
+    let mut terms: Vec<String> = tcp_ports
         .iter()
         .map(|port| format!("tcp port {port}"))
+        .chain(udp_ports.iter().map(|port| format!("udp port {port}")))
         .collect();
     terms.push(format!(
         "(udp and dst host 127.0.0.1 and dst port {sentinel})"
@@ -210,5 +248,13 @@ mod tests {
             "tcp port 1 or tcp port 2 or (udp and dst host 127.0.0.1 and dst port 9)"
         );
         assert!(capture_filter(&[], 9).is_err());
+        assert_eq!(
+            capture_filter_with(&[5190, 53], &[53], 9).unwrap(),
+            concat!(
+                "tcp port 5190 or tcp port 53 or udp port 53",
+                " or (udp and dst host 127.0.0.1 and dst port 9)"
+            )
+        );
+        assert!(capture_filter_with(&[], &[], 9).is_err());
     }
 }

@@ -4,8 +4,10 @@
 //!
 //! The peers are installed by `tests/peers/install.sh` (as root); tests call
 //! [`require_peers`] first, which skips when they are missing, except under `CI=true`, where it
-//! fails. Everything listens on and connects to 127.0.0.1 only, every wait has a timeout, and
-//! every process started here is killed on drop. See `shared/reference/real-peers.md` §2 and §5.
+//! fails. Everything listens on and connects to 127.0.0.1 only, except inside a pair of
+//! network namespaces a test creates itself ([`NetnsPair`]); every wait has a timeout, and
+//! every process and namespace started here is removed on drop. See
+//! `shared/reference/real-peers.md` §2 and §5.
 //!
 //! This crate does not speak OSCAR itself; the server side of a test is `lab` (or a listener).
 //!
@@ -30,6 +32,7 @@ pub mod capture;
 pub mod error;
 pub mod irc;
 pub mod irc_line;
+pub mod netns;
 pub mod peers;
 pub mod ports;
 pub mod process;
@@ -41,6 +44,10 @@ pub use capture::Capture;
 pub use error::HarnessError;
 pub use irc::IrcClient;
 pub use irc_line::IrcLine;
+pub use netns::{NetnsPair, require_netns};
 pub use peers::{Peers, require_peers};
 pub use ports::free_loopback_port;
-pub use tshark::{AimPacket, aim_field_values, aim_packets, malformed_count, malformed_packets};
+pub use tshark::{
+    AimPacket, FieldRow, aim_field_values, aim_packets, field_rows, malformed_count,
+    malformed_packets,
+};

@@ -1,10 +1,12 @@
 //! Reads captures back with tshark's AIM dissector: malformed-packet count, the FLAP/SNAC
-//! sequence, and any AIM field's values.
+//! sequence, and any AIM field's values; and any fields of any protocol per packet
+//! ([`field_rows`], e.g. DNS).
 //!
 //! tshark has no default port for AIM, so every call passes `-d tcp.port==P,aim` for each of
 //! the caller's ports (real-peers.md §5). Several FLAPs in one TCP segment are all reported
 //! (`-E occurrence=a`).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -126,17 +128,7 @@ pub async fn aim_field_values(
     aim_ports: &[u16],
     field: &str,
 ) -> Result<Vec<String>, HarnessError> {
-    if field.is_empty()
-        || !field
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
-    {
-        return Err(HarnessError::InvalidArgument {
-            what: "tshark field",
-            value: field.to_owned(),
-            why: "a field name is letters, digits, `.` and `_`",
-        });
-    }
+    check_field(field)?;
     let aggregator = format!("aggregator={AGGREGATOR}");
     let out = run(
         peers,
@@ -162,6 +154,91 @@ pub async fn aim_field_values(
         .flat_map(|line| line.split(AGGREGATOR))
         .map(str::to_owned)
         .collect())
+}
+
+/// One packet's values of the fields asked for: field name → every occurrence in the packet
+/// (none when the packet lacks the field).
+pub type FieldRow = BTreeMap<String, Vec<String>>;
+
+/// The packets matching display filter `filter` (any protocol tshark knows, e.g. `dns`), in
+/// capture order, each with its values of `fields`. `aim_ports` are decoded as AIM.
+pub async fn field_rows(
+    peers: &Peers,
+    pcap: &Path,
+    aim_ports: &[u16],
+    filter: &str,
+    fields: &[&str],
+) -> Result<Vec<FieldRow>, HarnessError> {
+    if fields.is_empty() {
+        return Err(HarnessError::InvalidArgument {
+            what: "tshark fields",
+            value: String::new(),
+            why: "at least one field is needed",
+        });
+    }
+    for field in fields {
+        check_field(field)?;
+    }
+    let aggregator = format!("aggregator={AGGREGATOR}");
+    let mut args = vec![
+        "-Y",
+        filter,
+        "-T",
+        "fields",
+        "-E",
+        "occurrence=a",
+        "-E",
+        &aggregator,
+        "-E",
+        "separator=/t",
+    ];
+    for field in fields {
+        args.extend(["-e", field]);
+    }
+    let out = run(peers, pcap, aim_ports, &args).await?;
+    out.lines()
+        .filter(|line| !line.is_empty())
+        .map(|line| parse_row(line, fields))
+        .collect()
+}
+
+/// One `-T fields` line of `fields`, tab-separated, occurrences joined by [`AGGREGATOR`].
+fn parse_row(line: &str, fields: &[&str]) -> Result<FieldRow, HarnessError> {
+    let columns: Vec<&str> = line.split('\t').collect();
+    if columns.len() != fields.len() {
+        return Err(HarnessError::Unparsable {
+            program: "tshark",
+            line: line.to_owned(),
+        });
+    }
+    Ok(fields
+        .iter()
+        .zip(columns)
+        .map(|(field, column)| {
+            let values = column
+                .split(AGGREGATOR)
+                .filter(|value| !value.is_empty())
+                .map(str::to_owned)
+                .collect();
+            ((*field).to_owned(), values)
+        })
+        .collect())
+}
+
+/// A field name is letters, digits, `.` and `_` (it goes to tshark as one argument anyway).
+fn check_field(field: &str) -> Result<(), HarnessError> {
+    if field.is_empty()
+        || !field
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
+    {
+        return Err(HarnessError::InvalidArgument {
+            what: "tshark field",
+            value: field.to_owned(),
+            why: "a field name is letters, digits, `.` and `_`",
+        });
+    }
+    Ok(())
 }
 
 /// `tshark -r pcap -d tcp.port==P,aim ... <args>` → stdout.
@@ -266,6 +343,24 @@ mod tests {
         let sign_on = parse_packet("4\t37474\t15190\t0x01\t\t").unwrap();
         assert_eq!(sign_on.channels, [1]);
         assert!(sign_on.snacs.is_empty());
+    }
+
+    #[test]
+    fn parses_rows_of_any_fields() {
+        let fields = ["ip.src", "dns.qry.name", "dns.a"];
+        let row = parse_row(
+            "10.0.0.1\tlogin.oscar.aol.com\t10.0.0.2\u{1f}10.0.0.3",
+            &fields,
+        )
+        .unwrap();
+        assert_eq!(row["ip.src"], ["10.0.0.1"]);
+        assert_eq!(row["dns.qry.name"], ["login.oscar.aol.com"]);
+        assert_eq!(row["dns.a"], ["10.0.0.2", "10.0.0.3"]);
+        let query = parse_row("10.0.0.2\tlogin.oscar.aol.com\t", &fields).unwrap();
+        assert!(query["dns.a"].is_empty());
+        assert!(parse_row("10.0.0.2\tlogin.oscar.aol.com", &fields).is_err());
+        assert!(check_field("dns.qry.name").is_ok());
+        assert!(check_field("dns.a || 1").is_err());
     }
 
     #[test]
