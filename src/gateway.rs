@@ -239,6 +239,7 @@ fn relay_status(
                 "sessions_open": load(&s.sessions_open),
                 "sessions_total": load(&s.sessions_total),
                 "sessions_failed": load(&s.sessions_failed),
+                "silent_connections": load(&s.silent_connections),
                 "records": load(&s.records),
                 "rewrites": load(&s.rewrites),
                 "typing": load(&s.typing),

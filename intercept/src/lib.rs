@@ -25,4 +25,4 @@ pub use error::{SessionError, Side};
 pub use listener::serve;
 pub use relay::{Relay, RelayStats};
 pub use resolver::UpstreamResolver;
-pub use session::run_session;
+pub use session::{Outcome, run_session};

@@ -9,7 +9,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::relay::Relay;
-use crate::session::run_session;
+use crate::session::{Outcome, run_session};
 
 /// Relays every connection accepted on `listener` until `shutdown` is cancelled; then
 /// stops accepting and ends the open sessions.
@@ -24,9 +24,18 @@ pub async fn serve(listener: TcpListener, relay: Arc<Relay>, shutdown: Cancellat
                     relay.stats.sessions_total.fetch_add(1, Ordering::Relaxed);
                     relay.stats.sessions_open.fetch_add(1, Ordering::Relaxed);
                     sessions.spawn(async move {
-                        if let Err(e) = run_session(relay.clone(), stream, peer).await {
-                            relay.stats.sessions_failed.fetch_add(1, Ordering::Relaxed);
-                            tracing::warn!(client = %peer, error = %e, "session ended with an error");
+                        match run_session(relay.clone(), stream, peer).await {
+                            Ok(Outcome::Relayed) => {}
+                            // Not a session after all: counted apart so health checks do
+                            // not inflate the session figures.
+                            Ok(Outcome::Silent) => {
+                                relay.stats.sessions_total.fetch_sub(1, Ordering::Relaxed);
+                                relay.stats.silent_connections.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(e) => {
+                                relay.stats.sessions_failed.fetch_add(1, Ordering::Relaxed);
+                                tracing::warn!(client = %peer, error = %e, "session ended with an error");
+                            }
                         }
                         relay.stats.sessions_open.fetch_sub(1, Ordering::Relaxed);
                     });

@@ -17,8 +17,10 @@ use crate::cookies::CookieRoutes;
 pub struct RelayStats {
     /// Records written to the archive, shared with appends still in flight.
     pub records: std::sync::Arc<AtomicU64>,
-    /// Sessions accepted.
+    /// Sessions accepted (connections that sent at least one frame, or are still open).
     pub sessions_total: AtomicU64,
+    /// Connections closed without sending a frame: health checks and scans.
+    pub silent_connections: AtomicU64,
     /// Sessions open now.
     pub sessions_open: AtomicU64,
     /// Sessions that ended with an error.

@@ -133,12 +133,22 @@ struct State {
     captured: std::sync::Mutex<Vec<Event>>,
 }
 
+/// How a connection that ended without an error went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The client spoke OSCAR and the session ran until one side closed.
+    Relayed,
+    /// The client closed without sending a single frame: a health check (a bare TCP
+    /// connect, as the DNS responder and load balancers do) or a port scan, not a session.
+    Silent,
+}
+
 /// Relays one accepted client connection until either side closes.
 pub async fn run_session(
     relay: Arc<Relay>,
     client: TcpStream,
     client_addr: SocketAddr,
-) -> Result<(), SessionError> {
+) -> Result<Outcome, SessionError> {
     let local = client.local_addr().unwrap_or(client_addr);
     let _ = client.set_nodelay(true);
     let advertised = advertised_address(relay.config.advertise.as_deref(), local);
@@ -151,6 +161,7 @@ pub async fn run_session(
     // Servers speak first; libpurple does not wait for it, official clients may.
     client_tx.send(SignonHello::default().to_flap()?).await?;
     let idle = relay.config.idle_timeout;
+    let mut frames = 0u32;
     let hello_frame = loop {
         let frame = tokio::time::timeout(idle, next(&mut client_rx, Side::Client))
             .await
@@ -160,14 +171,15 @@ pub async fn run_session(
             })?;
         match frame? {
             Some(f) if f.channel == Channel::SIGNON => break f,
-            Some(f) if f.channel == Channel::KEEPALIVE => {}
+            Some(f) if f.channel == Channel::KEEPALIVE => frames += 1,
             Some(f) => {
                 return Err(SessionError::Protocol {
                     side: Side::Client,
                     detail: format!("expected a sign-on frame, got {:?}", f.channel),
                 });
             }
-            None => return Ok(()),
+            None if frames == 0 => return Ok(Outcome::Silent),
+            None => return Ok(Outcome::Relayed),
         }
     };
     let hello = SignonHello::from_flap(&hello_frame).map_err(|e| SessionError::Protocol {
@@ -237,7 +249,7 @@ pub async fn run_session(
     if let Some(name) = state.registered.take() {
         relay.sign_out(&name);
     }
-    result
+    result.map(|()| Outcome::Relayed)
 }
 
 fn register_local(relay: &Relay, state: &mut State) {
