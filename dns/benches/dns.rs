@@ -209,6 +209,8 @@ enum Row {
     Imtegrity,
     /// `imtegrity run` with its default log filter: the query log on.
     ImtegrityLog,
+    /// The same with `dns.query_log = "first"`.
+    ImtegrityFirst,
     /// The responder alone, fast path on.
     Responder,
     /// The responder alone, every UDP query through hickory's `Server`.
@@ -216,11 +218,12 @@ enum Row {
 }
 
 impl Row {
-    const ALL: [Self; 6] = [
+    const ALL: [Self; 7] = [
         Self::Unbound,
         Self::Dnsmasq,
         Self::Imtegrity,
         Self::ImtegrityLog,
+        Self::ImtegrityFirst,
         Self::Responder,
         Self::Hickory,
     ];
@@ -231,6 +234,7 @@ impl Row {
             Self::Dnsmasq => "dnsmasq",
             Self::Imtegrity => "imtegrity",
             Self::ImtegrityLog => "imtegrity-log",
+            Self::ImtegrityFirst => "imtegrity-first",
             Self::Responder => "responder",
             Self::Hickory => "hickory",
         }
@@ -242,6 +246,7 @@ impl Row {
             Self::Dnsmasq => "dnsmasq",
             Self::Imtegrity => "`imtegrity run`, log level warn",
             Self::ImtegrityLog => "`imtegrity run`, default log (query log on)",
+            Self::ImtegrityFirst => "`imtegrity run`, default log, `dns.query_log = \"first\"`",
             Self::Responder => "responder alone, fast path",
             Self::Hickory => "responder alone, plain hickory `Server` (fast_path: false)",
         }
@@ -342,11 +347,11 @@ fn start(row: Row, s: &Settings, dir: &Path, upstream: SocketAddr) -> Result<Ser
     let server = match row {
         Row::Unbound => start_unbound(&s.tools, dir, upstream)?,
         Row::Dnsmasq => start_dnsmasq(&s.tools, dir, upstream)?,
-        Row::Imtegrity | Row::ImtegrityLog => {
+        Row::Imtegrity | Row::ImtegrityLog | Row::ImtegrityFirst => {
             let binary = s.imtegrity.as_deref().ok_or(
                 "not built: run `cargo build --release -p imtegrity` first (or set IMT_BENCH_IMTEGRITY)",
             )?;
-            start_imtegrity(binary, row == Row::ImtegrityLog, dir, upstream)?
+            start_imtegrity(binary, row, dir, upstream)?
         }
         Row::Responder | Row::Hickory => start_responder_child(row == Row::Responder, upstream)?,
     };
@@ -440,17 +445,14 @@ fn start_dnsmasq(tools: &Tools, dir: &Path, upstream: SocketAddr) -> Result<Serv
 
 fn start_imtegrity(
     binary: &Path,
-    query_log: bool,
+    row: Row,
     dir: &Path,
     upstream: SocketAddr,
 ) -> Result<Server, String> {
     let port = free_port();
-    let archive = dir.join(if query_log { "archive-log" } else { "archive" });
-    let log = dir.join(if query_log {
-        "imtegrity-log.stderr"
-    } else {
-        "imtegrity.stderr"
-    });
+    let query_log = row != Row::Imtegrity;
+    let archive = dir.join(format!("archive-{}", row.key()));
+    let log = dir.join(format!("{}.stderr", row.key()));
     let stderr = std::fs::File::create(&log).map_err(|e| e.to_string())?;
     let mut cmd = Command::new(binary);
     cmd.arg("run");
@@ -462,6 +464,14 @@ fn start_imtegrity(
         "dns.rate_limit=0".to_owned(),
         "dns.health_interval_secs=0".to_owned(),
         format!("archive.path=\"{}\"", archive.display()),
+        format!(
+            "dns.query_log={}",
+            if row == Row::ImtegrityFirst {
+                "first"
+            } else {
+                "every"
+            }
+        ),
     ] {
         cmd.arg("--set").arg(set);
     }

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use arc_swap::ArcSwap;
-use policy::FailPolicy;
+use policy::{FailPolicy, QueryLog};
 
 use crate::health::Health;
 use crate::live::Live;
 use crate::query::qtype;
+use crate::query_log::SeenAnswers;
 use crate::rate_limit::{RateLimiter, RateVerdict};
 use crate::route::RouteCache;
 use crate::stats::Counters;
@@ -52,6 +53,8 @@ pub(crate) struct Shared {
     pub(crate) live: ArcSwap<Live>,
     pub(crate) counters: Counters,
     pub(crate) limiter: RateLimiter,
+    /// For the query log's `first` mode.
+    pub(crate) seen: SeenAnswers,
     pub(crate) health: Arc<Health>,
     pub(crate) routes: RouteCache,
     /// The relay port gateways are probed on.
@@ -125,11 +128,19 @@ impl Shared {
             })
             .collect();
         counters.redirected.fetch_add(1, Relaxed);
-        tracing::info!(
-            target: "imtegrity::dns::query",
-            %client, name = name.unwrap_or_default(), qtype, view = %view.name, answer = ?addrs,
-            "redirected"
-        );
+        let name = name.unwrap_or_default();
+        let log = match live.query_log {
+            QueryLog::Every => true,
+            QueryLog::First => self.seen.first(client, name, index, live.ttl),
+            QueryLog::Off => false,
+        };
+        if log {
+            tracing::info!(
+                target: "imtegrity::dns::query",
+                %client, name, qtype, view = %view.name, answer = ?addrs,
+                "redirected"
+            );
+        }
         Decision::Redirect(Redirect {
             addrs,
             ttl: live.ttl,

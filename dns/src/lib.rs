@@ -22,6 +22,7 @@ mod handler;
 mod health;
 mod live;
 mod query;
+mod query_log;
 mod rate_limit;
 mod route;
 mod server;

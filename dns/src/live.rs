@@ -21,6 +21,7 @@ pub(crate) struct Live {
     pub(crate) allow: Vec<IpNet>,
     pub(crate) ttl: u32,
     pub(crate) rate_limit: u32,
+    pub(crate) query_log: policy::QueryLog,
     /// Bumped on every reload; the SOA serial of negative answers.
     pub(crate) serial: u32,
 }
@@ -46,6 +47,7 @@ impl Live {
             allow: dns.allow.iter().map(IpNet::trunc).collect(),
             ttl: dns.ttl,
             rate_limit: dns.rate_limit,
+            query_log: dns.query_log,
             serial,
         })
     }

@@ -17,6 +17,7 @@ use crate::decision::Shared;
 use crate::handler::Responder;
 use crate::health::Health;
 use crate::live::Live;
+use crate::query_log::SeenAnswers;
 use crate::rate_limit::RateLimiter;
 use crate::route::RouteCache;
 use crate::stats::{Counters, DnsStats};
@@ -69,6 +70,7 @@ impl DnsServer {
             live: ArcSwap::from_pointee(live),
             counters,
             limiter: RateLimiter::new(),
+            seen: SeenAnswers::new(),
             health: Arc::new(Health::default()),
             routes: RouteCache::default(),
             relay_port: settings.relay_port,

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use toml::de::DeTable;
 
-pub use self::dns::{DnsConfig, DnsUpstream, DnsViewConfig, FailPolicy};
+pub use self::dns::{DnsConfig, DnsUpstream, DnsViewConfig, FailPolicy, QueryLog};
 pub use self::error::{ConfigError, LineCol, Origin};
 use self::overrides::Overrides;
 use self::spans::SpanIndex;

@@ -13,7 +13,7 @@ pub mod proxy;
 
 pub use config::{
     ArchiveConfig, ArchiveMode, Config, ConfigError, DnsConfig, DnsUpstream, DnsViewConfig,
-    FailPolicy, LineCol, Origin, RelayConfig, RetentionConfig, UpstreamConfig,
+    FailPolicy, LineCol, Origin, QueryLog, RelayConfig, RetentionConfig, UpstreamConfig,
 };
 pub use host_port::{HostPort, HostPortError};
 pub use proxy::{ProxyKind, ProxyUrl};

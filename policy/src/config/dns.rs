@@ -38,6 +38,9 @@ pub struct DnsConfig {
     /// dropped answer is sent truncated instead, so a real client retries over TCP).
     /// Default 1000; 0 turns rate limiting off.
     pub rate_limit: u32,
+    /// The query log (one `tracing` line per redirected answer): `every` answer, only the
+    /// `first` per client, name and view in each TTL, or `off`. Default `every`.
+    pub query_log: QueryLog,
     /// Seconds between health checks of the gateway addresses (a TCP connect to the relay
     /// port). Default 5; 0 assumes every gateway is up.
     pub health_interval_secs: u64,
@@ -57,6 +60,7 @@ impl Default for DnsConfig {
             gateway: Vec::new(),
             fail: FailPolicy::Closed,
             rate_limit: defaults::DNS_RATE_LIMIT,
+            query_log: QueryLog::Every,
             health_interval_secs: defaults::DNS_HEALTH_INTERVAL_SECS,
             views: Vec::new(),
         }
@@ -96,6 +100,20 @@ pub enum FailPolicy {
     Closed,
     /// The real address, forwarded: users stay online, unrecorded.
     Open,
+}
+
+/// How much of the redirected answers the query log shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueryLog {
+    /// One line per redirected answer.
+    #[default]
+    Every,
+    /// The first answer to a client for a name and view, then again once the TTL has
+    /// passed: who was sent where, at a fraction of the cost under load.
+    First,
+    /// No query lines (the counters still count).
+    Off,
 }
 
 /// One upstream resolver, `ip[:port]` or `tls://ip[:port]#server-name`.

@@ -70,6 +70,7 @@ names = ["login.example.net", "*.im.example.net"]
 gateway = ["192.0.2.5", "2001:db8::5"]
 fail = "closed"
 rate_limit = 50
+query_log = "first"
 health_interval_secs = 2
 
 [[dns.views]]
@@ -120,6 +121,7 @@ fn a_file_with_every_key_parses() {
                 gateway: vec![IpAddr::from([192, 0, 2, 5]), "2001:db8::5".parse().unwrap()],
                 fail: FailPolicy::Closed,
                 rate_limit: 50,
+                query_log: QueryLog::First,
                 health_interval_secs: 2,
                 views: vec![
                     DnsViewConfig {
@@ -214,6 +216,7 @@ fn an_empty_file_gives_every_default() {
         gateway,
         fail,
         rate_limit,
+        query_log,
         health_interval_secs,
         views,
     } = &config.dns;
@@ -237,6 +240,7 @@ fn an_empty_file_gives_every_default() {
     assert!(gateway.is_empty());
     assert_eq!(*fail, FailPolicy::Closed);
     assert_eq!(*rate_limit, 1000);
+    assert_eq!(*query_log, QueryLog::Every);
     assert_eq!(*health_interval_secs, 5);
     assert!(views.is_empty());
     assert_eq!(config, Config::default());

@@ -1,0 +1,133 @@
+//! The DNS query log as an operator reads it on the gateway's stderr: `dns.query_log =
+//! "every"` writes one line per redirected answer (client, name, view, answer), `"first"` one
+//! per client, name and view within the TTL, `"off"` none, while forwarded names never get a
+//! redirect line. Real `dig` queries against `imtegrity run`.
+//!
+//! Needs dig (tests/peers/install.sh); skipped locally without it, a failure in CI.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::Command;
+
+const DIG: &str = "/usr/bin/dig";
+
+/// Runs a gateway with `query_log = mode`, asks `names` in order, stops it, and returns its
+/// stderr.
+async fn log_of(mode: &str, names: &[&str]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imtegrity"))
+        .args(["--json", "run"])
+        .args(["--set", r#"relay.listen=["127.0.0.1:0"]"#])
+        .args(["--set", r#"dns.listen=["127.0.0.1:0"]"#])
+        // Nothing answers there: only redirected names get answers in this test.
+        .args(["--set", r#"dns.upstream=["127.0.0.1:9"]"#])
+        .args(["--set", "dns.health_interval_secs=0"])
+        .args(["--set", &format!("dns.query_log={mode}")])
+        .args(["--set", "upstream.login=127.0.0.1:9"])
+        .args([
+            "--set",
+            &format!("archive.path={}", dir.path().join("a").display()),
+        ])
+        .env("IMTEGRITY_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut stderr = child.stderr.take().unwrap();
+    // Drain stderr as it comes, so the child never blocks on a full pipe.
+    let collected = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text).await;
+        text
+    });
+    let line = tokio::time::timeout(Duration::from_secs(20), stdout.next_line())
+        .await
+        .expect("imtegrity printed nothing in time")
+        .unwrap()
+        .expect("imtegrity closed stdout");
+    let running: Value = serde_json::from_str(&line).unwrap();
+    let dns: SocketAddr = running["dns"][0].as_str().unwrap().parse().unwrap();
+    for name in names {
+        // The answers themselves are tests/dns.rs's business; here only the log counts.
+        Command::new(DIG)
+            .arg(format!("@{}", dns.ip()))
+            .args([
+                "-p",
+                &dns.port().to_string(),
+                name,
+                "+tries=1",
+                "+time=3",
+                "+short",
+            ])
+            .stdout(Stdio::null())
+            .status()
+            .await
+            .unwrap();
+    }
+    let pid = rustix::process::Pid::from_raw(child.id().unwrap() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("the gateway stops on SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    collected.await.unwrap()
+}
+
+fn redirect_lines(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|l| l.contains("imtegrity::dns::query") && l.contains("redirected"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_query_log_shows_every_first_or_no_redirected_answer() {
+    if !Path::new(DIG).exists() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "dig missing: .ci/run must install bind9-dnsutils"
+        );
+        eprintln!("skipped: install dig (tests/peers/install.sh)");
+        return;
+    }
+    let names = [
+        "login.oscar.aol.com",
+        "LOGIN.oscar.aol.com",
+        "login.oscar.aol.com",
+        "slogin.oscar.aol.com",
+        "www.example.test",
+    ];
+
+    let every = log_of("every", &names).await;
+    let lines = redirect_lines(&every);
+    assert_eq!(lines.len(), 4, "{every}");
+    for field in [
+        "client=127.0.0.1",
+        "name=\"login.oscar.aol.com\"",
+        "view=default",
+        "answer=[127.0.0.1]",
+    ] {
+        assert!(lines[0].contains(field), "{field} missing: {}", lines[0]);
+    }
+    assert!(!every.contains("www.example.test\" qtype"), "{every}");
+
+    // Names are compared lower-cased: the three login lookups are one.
+    // The forwarded name (which waits for the dead upstream) only needs asking once.
+    let names = &names[..4];
+    let first = log_of("first", names).await;
+    let lines = redirect_lines(&first);
+    assert_eq!(lines.len(), 2, "{first}");
+    assert!(lines[1].contains("slogin.oscar.aol.com"), "{first}");
+
+    let off = log_of("off", names).await;
+    assert_eq!(redirect_lines(&off), Vec::<&str>::new(), "{off}");
+}
