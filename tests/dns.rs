@@ -79,10 +79,16 @@ struct Dnsmasq {
 
 impl Dnsmasq {
     async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// With `extra` dnsmasq options.
+    async fn start_with(extra: &[&str]) -> Self {
         // The port was free a moment ago; another process may take it first: try again.
         for _ in 0..3 {
             let port = free_loopback_port().unwrap();
             let mut child = std::process::Command::new(DNSMASQ)
+                .args(extra)
                 .args([
                     "--no-daemon",
                     "--conf-file=/dev/null",
@@ -1174,6 +1180,66 @@ async fn a_client_resolving_through_the_responder_signs_on_through_the_relay() {
         )]
     );
     drop(dir);
+}
+
+/// `upstream.egress` applies to forwarding too, and the relay finds its own upstream through
+/// `dns.upstream` rather than the system resolver (which may be this very responder). The
+/// upstream login host's name exists only in the upstream dnsmasq's data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarding_leaves_from_the_egress_address_and_the_relay_resolves_upstream_there() {
+    if !tools_present("egress") {
+        return;
+    }
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("dnsmasq.log");
+    let upstream = Dnsmasq::start_with(&[
+        "--log-queries",
+        &format!("--log-facility={}", log.display()),
+        "--address=/lab.internal/127.0.0.1",
+    ])
+    .await;
+    let lab = lab::LabServer::start(lab::LabConfig::ephemeral())
+        .await
+        .unwrap();
+    let login = format!("login.lab.internal:{}", lab.auth_addr.port());
+    let gw = DnsGateway::start_with(
+        &[],
+        &upstream,
+        &login,
+        &[r#"upstream.egress=["127.0.0.2"]"#],
+    )
+    .await;
+    let dug = dig(gw.dns, THIS_HOST, &["www.egress.example.test"]).await;
+    assert_eq!(dug.addrs(), [EXAMPLE_TEST], "{dug:?}");
+    let seen = |needle: String| {
+        let log = log.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                if let Some(line) = text.lines().find(|l| l.contains(&needle)) {
+                    return line.to_owned();
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{needle:?} not in dnsmasq's log:\n{text}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    let line = seen("www.egress.example.test".to_owned()).await;
+    assert!(
+        line.ends_with("from 127.0.0.2"),
+        "forwarded from the wrong address: {line}"
+    );
+    // Signing on makes the relay look up login.lab.internal: only the upstream knows it.
+    let alice = lab::LabClient::login(gw.gw.relay, "alice", "a")
+        .await
+        .unwrap();
+    seen("login.lab.internal".to_owned()).await;
+    alice.logout().await.unwrap();
+    gw.stop().await;
 }
 
 // ---------------------------------------------------------------------------------------
