@@ -94,7 +94,7 @@ impl Gateway {
                 relay_port: listening.first().map_or(5190, SocketAddr::port),
                 local_relay: listening.first().copied(),
                 udp_sockets: 0,
-                fast_path: true,
+                udp_path: dns::UdpPath::Threads,
             };
             Some(Arc::new(
                 dns::DnsServer::start(settings, shutdown.clone()).await?,

@@ -23,9 +23,11 @@
 //!   filter, which writes the query log (one info line per redirected answer) to stderr,
 //!   here a file;
 //! * the **responder alone** ([`dns::DnsServer`] in this binary re-executed, on a tokio
-//!   multi-thread runtime with one worker per core, as `imtegrity run` has), once with the
-//!   UDP fast path and once with `fast_path: false`, i.e. every UDP query through
-//!   hickory-server's own `Server` with the same request handler ("plain hickory").
+//!   multi-thread runtime with one worker per core, as `imtegrity run` has): with the UDP
+//!   fast path read by a thread per socket (`UdpPath::Threads`, as `imtegrity run`), by a
+//!   tokio task per socket (`UdpPath::Tasks`), and with `UdpPath::Hickory`, i.e. every UDP
+//!   query through hickory-server's own `Server` with the same request handler ("plain
+//!   hickory").
 //!
 //! All of them redirect every name under oscar.aol.com to 127.0.0.1 (TTL 30) and forward
 //! example.test to one upstream, a dnsmasq on another loopback port answering
@@ -40,7 +42,8 @@
 //! * `IMT_BENCH_ROUNDS`: measure every row this many times, round-robin, and report the
 //!   median of each cell (default 1); for a machine busy with other work.
 //! * `IMT_BENCH_SERVERS`: comma-separated rows to run, of `unbound`, `dnsmasq`, `imtegrity`,
-//!   `imtegrity-log`, `responder`, `hickory` (default: all).
+//!   `imtegrity-log`, `imtegrity-first`, `responder`, `responder-tasks`, `hickory` (default:
+//!   all).
 //! * `IMT_BENCH_IMTEGRITY`: the `imtegrity` binary (default: the workspace's
 //!   `target/release/imtegrity`, or `$CARGO_TARGET_DIR/release/imtegrity`).
 //! * `IMT_BENCH_PERF=DIR`: record a `perf record -g` profile of the server during each
@@ -211,20 +214,23 @@ enum Row {
     ImtegrityLog,
     /// The same with `dns.query_log = "first"`.
     ImtegrityFirst,
-    /// The responder alone, fast path on.
+    /// The responder alone, fast path on, a thread per UDP socket (as `imtegrity run`).
     Responder,
+    /// The responder alone, fast path on, a tokio task per UDP socket.
+    ResponderTasks,
     /// The responder alone, every UDP query through hickory's `Server`.
     Hickory,
 }
 
 impl Row {
-    const ALL: [Self; 7] = [
+    const ALL: [Self; 8] = [
         Self::Unbound,
         Self::Dnsmasq,
         Self::Imtegrity,
         Self::ImtegrityLog,
         Self::ImtegrityFirst,
         Self::Responder,
+        Self::ResponderTasks,
         Self::Hickory,
     ];
 
@@ -236,6 +242,7 @@ impl Row {
             Self::ImtegrityLog => "imtegrity-log",
             Self::ImtegrityFirst => "imtegrity-first",
             Self::Responder => "responder",
+            Self::ResponderTasks => "responder-tasks",
             Self::Hickory => "hickory",
         }
     }
@@ -247,7 +254,8 @@ impl Row {
             Self::Imtegrity => "`imtegrity run`, log level warn",
             Self::ImtegrityLog => "`imtegrity run`, default log (query log on)",
             Self::ImtegrityFirst => "`imtegrity run`, default log, `dns.query_log = \"first\"`",
-            Self::Responder => "responder alone, fast path",
+            Self::Responder => "responder alone, fast path, UDP threads",
+            Self::ResponderTasks => "responder alone, fast path, UDP tokio tasks",
             Self::Hickory => "responder alone, plain hickory `Server` (fast_path: false)",
         }
     }
@@ -353,7 +361,9 @@ fn start(row: Row, s: &Settings, dir: &Path, upstream: SocketAddr) -> Result<Ser
             )?;
             start_imtegrity(binary, row, dir, upstream)?
         }
-        Row::Responder | Row::Hickory => start_responder_child(row == Row::Responder, upstream)?,
+        Row::Responder | Row::ResponderTasks | Row::Hickory => {
+            start_responder_child(row, upstream)?
+        }
     };
     // Both names answered right (and the forwarded one now cached) before measuring.
     let server = ready(server, REDIRECTED, GATEWAY)?;
@@ -495,13 +505,10 @@ fn start_imtegrity(
 }
 
 /// This binary re-executed as a bare responder (see [`child_main`]).
-fn start_responder_child(fast_path: bool, upstream: SocketAddr) -> Result<Server, String> {
+fn start_responder_child(row: Row, upstream: SocketAddr) -> Result<Server, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut child = Command::new(exe)
-        .env(
-            "IMT_DNS_BENCH_CHILD",
-            if fast_path { "fast" } else { "hickory" },
-        )
+        .env("IMT_DNS_BENCH_CHILD", row.key())
         .env("IMT_DNS_BENCH_UPSTREAM", upstream.to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -559,7 +566,11 @@ fn child_main(kind: &str) {
                 relay_port: 5190,
                 local_relay: None,
                 udp_sockets: 0,
-                fast_path: kind == "fast",
+                udp_path: match kind {
+                    "responder" => dns::UdpPath::Threads,
+                    "responder-tasks" => dns::UdpPath::Tasks,
+                    _ => dns::UdpPath::Hickory,
+                },
             },
             cancel.clone(),
         )

@@ -31,5 +31,5 @@ mod udp;
 
 pub use error::DnsError;
 pub use forward::system_upstreams;
-pub use server::{DnsServer, DnsSettings};
+pub use server::{DnsServer, DnsSettings, UdpPath};
 pub use stats::{DnsStats, ViewStats};

@@ -40,9 +40,20 @@ pub struct DnsSettings {
     pub local_relay: Option<SocketAddr>,
     /// UDP sockets per listen address (`SO_REUSEPORT`); 0 picks one per core.
     pub udp_sockets: usize,
-    /// Answer redirected names on the fast path. Off sends every UDP query through
-    /// hickory's `Server` too; the benchmark compares the two.
-    pub fast_path: bool,
+    /// How UDP is read; the benchmark compares the three.
+    pub udp_path: UdpPath,
+}
+
+/// How UDP queries are read and answered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum UdpPath {
+    /// A thread per socket with blocking reads, redirected names answered on the fast path.
+    #[default]
+    Threads,
+    /// A tokio task per socket, redirected names answered on the fast path.
+    Tasks,
+    /// hickory-server's own UDP handling for every query (no fast path).
+    Hickory,
 }
 
 /// A running responder.
@@ -112,8 +123,26 @@ impl DnsServer {
             // 64 KiB: the largest DNS message fits one response buffer.
             server.register_listener(listener, Duration::from_secs(10), 65_535);
         }
+        let runtime = tokio::runtime::Handle::current();
         for socket in udp.into_iter().flatten() {
-            if settings.fast_path {
+            let addr = socket.local_addr().ok().and_then(|a| a.as_socket());
+            let fail = |source: std::io::Error| DnsError::Bind {
+                addr: addr.unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
+                proto: "udp",
+                hint: "",
+                source,
+            };
+            if settings.udp_path == UdpPath::Threads {
+                socket.set_nonblocking(false).map_err(fail)?;
+                let (responder, runtime, cancel) =
+                    (responder.clone(), runtime.clone(), cancel.clone());
+                tasks.spawn_blocking(move || {
+                    crate::udp::serve_blocking(socket.into(), responder, runtime, cancel);
+                });
+                continue;
+            }
+            let socket = UdpSocket::from_std(socket.into()).map_err(fail)?;
+            if settings.udp_path == UdpPath::Tasks {
                 tasks.spawn(crate::udp::serve(
                     Arc::new(socket),
                     responder.clone(),
@@ -209,12 +238,16 @@ impl hickory_server::server::RequestHandler for ResponderRef {
 
 /// Binds `per_addr` UDP sockets and one TCP listener on the same address and port. For
 /// port 0 the UDP port the OS picks is reused for TCP (retrying if TCP has it taken).
-fn bind_pair(addr: SocketAddr, per_addr: usize) -> Result<(Vec<UdpSocket>, TcpListener), DnsError> {
+fn bind_pair(addr: SocketAddr, per_addr: usize) -> Result<(Vec<Socket>, TcpListener), DnsError> {
     let attempts = if addr.port() == 0 { 8 } else { 1 };
     let mut last = None;
     for _ in 0..attempts {
         let first = udp_socket(addr)?;
-        let port = first.local_addr().map_or(addr.port(), |a| a.port());
+        let port = first
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .map_or(addr.port(), |a| a.port());
         let bound = SocketAddr::new(addr.ip(), port);
         match tcp_listener(bound) {
             Ok(listener) => {
@@ -230,7 +263,7 @@ fn bind_pair(addr: SocketAddr, per_addr: usize) -> Result<(Vec<UdpSocket>, TcpLi
     Err(last.unwrap_or(DnsError::Config(format!("cannot bind {addr}"))))
 }
 
-fn udp_socket(addr: SocketAddr) -> Result<UdpSocket, DnsError> {
+fn udp_socket(addr: SocketAddr) -> Result<Socket, DnsError> {
     let fail = |source: std::io::Error| DnsError::Bind {
         addr,
         proto: "udp",
@@ -248,7 +281,7 @@ fn udp_socket(addr: SocketAddr) -> Result<UdpSocket, DnsError> {
     // Absorbs bursts while a worker is busy; the kernel caps it at rmem_max.
     let _ = socket.set_recv_buffer_size(4 << 20);
     socket.bind(&SockAddr::from(addr)).map_err(fail)?;
-    UdpSocket::from_std(socket.into()).map_err(fail)
+    Ok(socket)
 }
 
 fn tcp_listener(addr: SocketAddr) -> Result<TcpListener, DnsError> {

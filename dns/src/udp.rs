@@ -1,20 +1,24 @@
 //! The UDP listener: several `SO_REUSEPORT` sockets per address (one per core), each read
-//! by its own task. Queries for redirected names are decided and answered in place; the
-//! rest become hickory `Request`s for the [`Responder`], in a task of their own so a slow
-//! upstream never stalls the socket.
+//! by a loop of its own. Queries for redirected names are decided and answered in place;
+//! the rest become hickory `Request`s for the [`Responder`], in a task of their own so a
+//! slow upstream never stalls the socket.
+//!
+//! Two loops share that logic: a dedicated thread per socket doing blocking reads (the
+//! default: per query it costs the same system calls as unbound, one `recvfrom` and one
+//! `sendto`, with no trip through the async scheduler), and a tokio task per socket.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use hickory_server::net::NetError;
 use hickory_server::net::runtime::TokioTime;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::proto::rr::Record;
 use hickory_server::proto::serialize::binary::BinEncoder;
-use hickory_server::server::{Request, ResponseHandler, ResponseInfo};
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponse;
-use tokio::net::UdpSocket;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::decision::Decision;
@@ -26,18 +30,188 @@ use crate::query::FastQuery;
 /// client retries) rather than queueing without bound.
 const MAX_IN_FLIGHT: usize = 4096;
 
-/// Serves one UDP socket until cancelled.
+/// How often a blocked reader looks at the shutdown token.
+const READ_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// What one datagram needs after the fast path has seen it.
+enum Step {
+    /// Nothing to send (dropped, or not ours to answer).
+    Nothing,
+    /// Send `out` back.
+    Reply,
+    /// Hickory's path, with the decision already taken if the fast path parsed it.
+    Slow(Box<Request>, Option<Decision>),
+}
+
+/// State shared by one socket's loop.
+struct Loop {
+    responder: Arc<Responder>,
+    local: Option<IpAddr>,
+    in_flight: Arc<Semaphore>,
+}
+
+impl Loop {
+    fn new(responder: Arc<Responder>, local: Option<SocketAddr>) -> Self {
+        Self {
+            responder,
+            local: local.map(|a| a.ip()).filter(|ip| !ip.is_unspecified()),
+            in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+        }
+    }
+
+    /// Decides what to do with `msg` from `src`, writing any fast answer into `out`.
+    fn step(&self, msg: &[u8], src: SocketAddr, out: &mut Vec<u8>) -> Step {
+        if src.port() == 0 {
+            return Step::Nothing;
+        }
+        let shared = &self.responder.shared;
+        let decision = match FastQuery::parse(msg) {
+            Some(q) => {
+                let decision = shared.decide(src.ip(), self.local, q.name(), q.qtype, true);
+                let reply = match &decision {
+                    Decision::Redirect(r) => Some(FastReply::Redirect(r)),
+                    Decision::Refuse => Some(FastReply::Refused),
+                    Decision::ServFail => Some(FastReply::ServFail),
+                    Decision::Slip => Some(FastReply::Truncated),
+                    Decision::Drop => return Step::Nothing,
+                    Decision::Forward => None,
+                };
+                if let Some(reply) = reply {
+                    fast_answer::write(&q, msg, reply, out);
+                    return Step::Reply;
+                }
+                Some(decision)
+            }
+            None => None,
+        };
+        let Ok(request) = Request::from_bytes(msg.to_vec(), src, Protocol::Udp) else {
+            return match formerr(msg) {
+                Some(formerr) if shared.may_formerr(src.ip(), true) => {
+                    *out = formerr;
+                    Step::Reply
+                }
+                _ => Step::Nothing,
+            };
+        };
+        // Never answer a response (reflection loops).
+        if request.metadata.message_type == hickory_server::proto::op::MessageType::Response {
+            return Step::Nothing;
+        }
+        Step::Slow(Box::new(request), decision)
+    }
+
+    /// Answers `request` on hickory's path in a task of its own.
+    fn spawn_slow(
+        &self,
+        runtime: &tokio::runtime::Handle,
+        request: Box<Request>,
+        decision: Option<Decision>,
+        socket: ReplySocket,
+    ) {
+        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+            tracing::debug!(client = %request.src(), "too many queries in flight; dropped");
+            return;
+        };
+        let reply = UdpReply {
+            socket,
+            dst: request.src(),
+            max_size: request
+                .edns
+                .as_ref()
+                .map_or(512, |e| e.max_payload().max(512)),
+        };
+        runtime.spawn(answer_slow(
+            self.responder.clone(),
+            request,
+            decision,
+            reply,
+            permit,
+        ));
+    }
+}
+
+async fn answer_slow(
+    responder: Arc<Responder>,
+    request: Box<Request>,
+    decision: Option<Decision>,
+    reply: UdpReply,
+    permit: OwnedSemaphorePermit,
+) {
+    match decision {
+        Some(d) => responder.answer::<_, TokioTime>(&request, d, reply).await,
+        None => {
+            responder
+                .handle_request::<_, TokioTime>(&request, reply)
+                .await
+        }
+    };
+    drop(permit);
+}
+
+/// Serves one blocking UDP socket on the calling thread until cancelled; hickory's path
+/// runs on `runtime`.
+pub(crate) fn serve_blocking(
+    socket: std::net::UdpSocket,
+    responder: Arc<Responder>,
+    runtime: tokio::runtime::Handle,
+    cancel: CancellationToken,
+) {
+    if let Err(error) = socket
+        .set_read_timeout(Some(READ_TIMEOUT))
+        .and_then(|()| socket.set_write_timeout(Some(READ_TIMEOUT)))
+    {
+        tracing::error!(%error, "cannot set the DNS socket's timeouts; UDP not served");
+        return;
+    }
+    let socket = Arc::new(socket);
+    let this = Loop::new(responder, socket.local_addr().ok());
+    let mut buf = vec![0u8; 65_535];
+    let mut out = Vec::with_capacity(512);
+    while !cancel.is_cancelled() {
+        let (len, src) = match socket.recv_from(&mut buf) {
+            Ok(r) => r,
+            // The read timeout: look at the token again.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue;
+            }
+            Err(error) => {
+                // ICMP errors from earlier sends surface here; they concern one client.
+                tracing::debug!(%error, "udp receive");
+                continue;
+            }
+        };
+        match this.step(&buf[..len], src, &mut out) {
+            Step::Nothing => {}
+            Step::Reply => {
+                if let Err(error) = socket.send_to(&out, src) {
+                    tracing::debug!(%error, client = %src, "udp send");
+                }
+            }
+            Step::Slow(request, decision) => {
+                this.spawn_slow(
+                    &runtime,
+                    request,
+                    decision,
+                    ReplySocket::Std(socket.clone()),
+                );
+            }
+        }
+    }
+}
+
+/// Serves one UDP socket from a tokio task until cancelled.
 pub(crate) async fn serve(
-    socket: Arc<UdpSocket>,
+    socket: Arc<tokio::net::UdpSocket>,
     responder: Arc<Responder>,
     cancel: CancellationToken,
 ) {
-    let local = socket
-        .local_addr()
-        .ok()
-        .map(|a| a.ip())
-        .filter(|ip| !ip.is_unspecified());
-    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let this = Loop::new(responder, socket.local_addr().ok());
+    let runtime = tokio::runtime::Handle::current();
     let mut buf = vec![0u8; 65_535];
     let mut out = Vec::with_capacity(512);
     loop {
@@ -45,82 +219,28 @@ pub(crate) async fn serve(
             r = socket.recv_from(&mut buf) => match r {
                 Ok(r) => r,
                 Err(error) => {
-                    // ICMP errors from earlier sends surface here; they concern one
-                    // client, not the socket.
                     tracing::debug!(%error, "udp receive");
                     continue;
                 }
             },
             () = cancel.cancelled() => return,
         };
-        if src.port() == 0 {
-            continue;
-        }
-        let msg = &buf[..len];
-        let decision = match FastQuery::parse(msg) {
-            Some(q) => {
-                let decision = responder
-                    .shared
-                    .decide(src.ip(), local, q.name(), q.qtype, true);
-                let reply = match &decision {
-                    Decision::Redirect(r) => Some(FastReply::Redirect(r)),
-                    Decision::Refuse => Some(FastReply::Refused),
-                    Decision::ServFail => Some(FastReply::ServFail),
-                    Decision::Slip => Some(FastReply::Truncated),
-                    Decision::Drop => continue,
-                    Decision::Forward => None,
-                };
-                if let Some(reply) = reply {
-                    fast_answer::write(&q, msg, reply, &mut out);
-                    send(&socket, &out, src).await;
-                    continue;
-                }
-                Some(decision)
+        match this.step(&buf[..len], src, &mut out) {
+            Step::Nothing => {}
+            Step::Reply => send_async(&socket, &out, src).await,
+            Step::Slow(request, decision) => {
+                this.spawn_slow(
+                    &runtime,
+                    request,
+                    decision,
+                    ReplySocket::Tokio(socket.clone()),
+                );
             }
-            None => None,
-        };
-        let Ok(request) = Request::from_bytes(msg.to_vec(), src, Protocol::Udp) else {
-            if let Some(formerr) = formerr(msg)
-                && responder.shared.may_formerr(src.ip(), true)
-            {
-                send(&socket, &formerr, src).await;
-            }
-            continue;
-        };
-        // Never answer a response (reflection loops).
-        if request.metadata.message_type == hickory_server::proto::op::MessageType::Response {
-            continue;
         }
-        let Ok(permit) = in_flight.clone().try_acquire_owned() else {
-            tracing::debug!(client = %src, "too many queries in flight; dropped");
-            continue;
-        };
-        let max_size = request
-            .edns
-            .as_ref()
-            .map_or(512, |e| e.max_payload().max(512));
-        let reply = UdpReply {
-            socket: socket.clone(),
-            dst: src,
-            max_size,
-        };
-        let responder = responder.clone();
-        tokio::spawn(async move {
-            match decision {
-                Some(d) => responder.answer::<_, TokioTime>(&request, d, reply).await,
-                None => {
-                    use hickory_server::server::RequestHandler;
-                    responder
-                        .handle_request::<_, TokioTime>(&request, reply)
-                        .await
-                }
-            };
-            drop(permit);
-        });
     }
 }
 
-async fn send(socket: &UdpSocket, bytes: &[u8], dst: SocketAddr) {
+async fn send_async(socket: &tokio::net::UdpSocket, bytes: &[u8], dst: SocketAddr) {
     // try_send_to first: the socket is almost always writable, and this skips a poll.
     let sent = match socket.try_send_to(bytes, dst) {
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => socket.send_to(bytes, dst).await,
@@ -146,10 +266,19 @@ fn formerr(msg: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// The socket a slow-path answer goes out on: the one the query came in on.
+#[derive(Clone)]
+enum ReplySocket {
+    Tokio(Arc<tokio::net::UdpSocket>),
+    /// A blocking socket with a short write timeout: a UDP send only waits when the send
+    /// buffer is full, and then at most that long.
+    Std(Arc<std::net::UdpSocket>),
+}
+
 /// Sends hickory's answers on the UDP socket, truncated to the client's buffer size.
 #[derive(Clone)]
 struct UdpReply {
-    socket: Arc<UdpSocket>,
+    socket: ReplySocket,
     dst: SocketAddr,
     max_size: u16,
 }
@@ -172,7 +301,14 @@ impl ResponseHandler for UdpReply {
         encoder.set_max_size(self.max_size);
         // Sets TC and drops records that do not fit.
         let info = response.destructive_emit(&mut encoder)?;
-        self.socket.send_to(&bytes, self.dst).await?;
+        match &self.socket {
+            ReplySocket::Tokio(s) => {
+                s.send_to(&bytes, self.dst).await?;
+            }
+            ReplySocket::Std(s) => {
+                s.send_to(&bytes, self.dst)?;
+            }
+        }
         Ok(info)
     }
 }
