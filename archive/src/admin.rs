@@ -137,9 +137,14 @@ async fn serve_one(
 ) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut request = String::new();
-    tokio::io::BufReader::new(read)
+    let n = tokio::io::BufReader::new(read)
         .read_line(&mut request)
         .await?;
+    // `Client::connect` checks that an owner answers by connecting and closing: nothing
+    // to answer, and writing an error back would only meet a closed socket.
+    if n == 0 {
+        return Ok(());
+    }
     let (tx, mut rx) = mpsc::channel::<Line>(256);
     let worker = tokio::task::spawn_blocking(move || {
         let request: Request = match serde_json::from_str(&request) {
