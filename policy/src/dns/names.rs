@@ -62,6 +62,13 @@ impl NamePattern {
                 ));
             }
         }
+        // `*.com` would send every name in a top-level domain to the gateway, which is never
+        // what a network team means.
+        if subtree && !name.contains('.') {
+            return Err(format!(
+                "{text:?}: a wildcard needs at least two labels after \"*.\" (like *.example.com), or it takes a whole top-level domain"
+            ));
+        }
         Ok(if subtree {
             Self::Subtree(name)
         } else {
