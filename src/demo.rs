@@ -11,6 +11,35 @@ use serde_json::json;
 use crate::cli::DemoArgs;
 use crate::output::emit;
 
+/// The name every unconfigured AIM client looks up first.
+const LOGIN_HOST: &str = "login.oscar.aol.com";
+
+/// `name`'s first address, asked of the DNS server at `server` alone (no cache, no hosts
+/// file).
+async fn resolve_via(
+    server: std::net::SocketAddr,
+    name: &str,
+) -> Result<std::net::IpAddr, Box<dyn std::error::Error + Send + Sync>> {
+    use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig};
+    let mut ns = NameServerConfig::udp_and_tcp(server.ip());
+    for connection in &mut ns.connections {
+        connection.port = server.port();
+    }
+    let mut builder = hickory_resolver::Resolver::builder_with_config(
+        ResolverConfig::from_name_servers(vec![ns]),
+        hickory_resolver::net::runtime::TokioRuntimeProvider::default(),
+    );
+    let options = builder.options_mut();
+    options.cache_size = 0;
+    options.use_hosts_file = ResolveHosts::Never;
+    let resolver = builder.build()?;
+    let lookup = resolver.lookup_ip(format!("{name}.")).await?;
+    lookup
+        .iter()
+        .next()
+        .ok_or_else(|| format!("the gateway's DNS gave no address for {name}").into())
+}
+
 pub(crate) async fn run(args: DemoArgs, json: bool) -> crate::CmdResult {
     let wait = Duration::from_secs(args.step_timeout);
     let lab = LabServer::start(LabConfig::ephemeral()).await?;
@@ -25,17 +54,25 @@ pub(crate) async fn run(args: DemoArgs, json: bool) -> crate::CmdResult {
         None,
         &[
             r#"relay.listen=["127.0.0.1:0"]"#.to_owned(),
-            "dns.listen=[]".to_owned(),
+            r#"dns.listen=["127.0.0.1:0"]"#.to_owned(),
+            // The demo asks only redirected names, which never reach an upstream; this
+            // placeholder keeps the host's /etc/resolv.conf out of it.
+            r#"dns.upstream=["127.0.0.1:9"]"#.to_owned(),
             format!("upstream.login={}", lab.auth_addr),
             format!("archive.path={}", archive_dir.display()),
             "archive.node=demo".to_owned(),
         ],
     )?;
     let gateway = crate::gateway::Gateway::start(&config).await?;
-    let via = *gateway
+    let relay = *gateway
         .listening
         .first()
         .ok_or("the gateway has no listener")?;
+    let dns = *gateway
+        .dns
+        .as_ref()
+        .and_then(|d| d.local_addrs().first())
+        .ok_or("the gateway has no DNS responder")?;
     emit(
         json,
         &format!(
@@ -48,12 +85,22 @@ pub(crate) async fn run(args: DemoArgs, json: bool) -> crate::CmdResult {
     emit(
         json,
         &format!(
-            "gateway: relay {via} -> upstream {}, archive {}",
+            "gateway: dns {dns}, relay {relay} -> upstream {}, archive {}",
             lab.auth_addr,
             archive_dir.display()
         ),
-        &json!({"event": "gateway", "relay": via.to_string(), "archive": archive_dir}),
+        &json!({"event": "gateway", "dns": dns.to_string(), "relay": relay.to_string(),
+                "archive": archive_dir}),
     );
+    // What an unconfigured client does: look up AOL's login host, here through the
+    // gateway's responder (as the office resolver would send it there).
+    let answer = resolve_via(dns, LOGIN_HOST).await?;
+    emit(
+        json,
+        &format!("DNS: {LOGIN_HOST} -> {answer} (the gateway, not AOL)"),
+        &json!({"event": "dns", "name": LOGIN_HOST, "answer": answer.to_string()}),
+    );
+    let via = std::net::SocketAddr::new(answer, relay.port());
     let mut delivered = 0u32;
 
     let mut alice = LabClient::login_with(via, "Alice", "secret", LoginMethod::Md5Strong).await?;

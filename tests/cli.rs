@@ -23,6 +23,10 @@ fn demo_prints_a_transcript_of_delivered_messages() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
+        stdout.contains("DNS: login.oscar.aol.com -> 127.0.0.1 (the gateway, not AOL)"),
+        "{stdout}"
+    );
+    assert!(
         stdout.contains("Alice -> bob: Hi Bob, the Q3 numbers are final."),
         "{stdout}"
     );
@@ -65,6 +69,12 @@ fn demo_json_is_one_object_per_line() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    let dns: Vec<_> = lines.iter().filter(|l| l["event"] == "dns").collect();
+    assert_eq!(dns.len(), 1);
+    assert_eq!(
+        (dns[0]["name"].as_str(), dns[0]["answer"].as_str()),
+        (Some("login.oscar.aol.com"), Some("127.0.0.1"))
+    );
     let ims: Vec<_> = lines.iter().filter(|l| l["event"] == "im").collect();
     assert_eq!(ims.len(), 4);
     assert_eq!(
