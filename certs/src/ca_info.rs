@@ -1,0 +1,134 @@
+//! What a CA certificate says about itself, read from its DER (for `ca show`, and to check
+//! an imported certificate can act as a CA).
+
+use time::OffsetDateTime;
+use x509_parser::certificate::X509Certificate;
+use x509_parser::extensions::GeneralName;
+use x509_parser::public_key::PublicKey;
+
+use crate::NameScope;
+
+/// The public facts of a CA certificate. Holds nothing secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaInfo {
+    /// The subject distinguished name, as OpenSSL prints it one-line.
+    pub subject: String,
+    /// The issuer distinguished name (the subject again when self-signed).
+    pub issuer: String,
+    /// The public key: `ECDSA P-256`, `RSA 2048`, ...
+    pub key: String,
+    /// The serial number, colon-separated hex.
+    pub serial: String,
+    /// SHA-256 of the DER certificate, colon-separated upper-case hex (as `openssl x509
+    /// -fingerprint -sha256` prints it).
+    pub sha256: String,
+    /// Start of validity.
+    pub not_before: OffsetDateTime,
+    /// End of validity.
+    pub not_after: OffsetDateTime,
+    /// The DNS names it may issue for (its name constraints).
+    pub scope: NameScope,
+    /// Whether the certificate has name constraints at all.
+    pub name_constrained: bool,
+    /// How many intermediate CAs may follow it (`None`: no limit).
+    pub path_len: Option<u32>,
+}
+
+impl CaInfo {
+    /// Reads a DER certificate, checking that it is a CA certificate that may sign others.
+    /// The error says what is missing.
+    pub fn parse(der: &[u8]) -> Result<Self, &'static str> {
+        let (_, cert) =
+            x509_parser::parse_x509_certificate(der).map_err(|_| "not a DER X.509 certificate")?;
+        let constraints = cert
+            .basic_constraints()
+            .map_err(|_| "its basic constraints extension is malformed")?
+            .ok_or("no basic constraints extension (an end-entity certificate)")?;
+        if !constraints.value.ca {
+            return Err("basic constraints say it is not a CA (cA = false)");
+        }
+        if let Some(usage) = cert
+            .key_usage()
+            .map_err(|_| "its key usage extension is malformed")?
+            && !usage.value.key_cert_sign()
+        {
+            return Err("its key usage does not include keyCertSign");
+        }
+        let (scope, name_constrained) = scope_of(&cert)?;
+        let time = |t: &x509_parser::time::ASN1Time| {
+            OffsetDateTime::from_unix_timestamp(t.timestamp()).map_err(|_| "a date out of range")
+        };
+        Ok(Self {
+            subject: cert.subject().to_string(),
+            issuer: cert.issuer().to_string(),
+            key: describe_key(&cert),
+            serial: cert.raw_serial_as_string(),
+            sha256: fingerprint(der),
+            not_before: time(&cert.validity().not_before)?,
+            not_after: time(&cert.validity().not_after)?,
+            scope,
+            name_constrained,
+            path_len: constraints.value.path_len_constraint,
+        })
+    }
+
+    /// Whether the certificate is valid at `now`.
+    pub fn valid_at(&self, now: OffsetDateTime) -> bool {
+        self.not_before <= now && now <= self.not_after
+    }
+}
+
+/// The raw public key bits of a DER certificate (the BIT STRING inside its
+/// SubjectPublicKeyInfo), to compare with a private key's public half.
+pub(crate) fn public_key_bits(der: &[u8]) -> Option<Vec<u8>> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(cert.public_key().subject_public_key.data.to_vec())
+}
+
+/// SHA-256 of `der` as `AB:CD:...`.
+pub fn fingerprint(der: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, der);
+    let hex: Vec<String> = digest.as_ref().iter().map(|b| format!("{b:02X}")).collect();
+    hex.join(":")
+}
+
+fn describe_key(cert: &X509Certificate<'_>) -> String {
+    let spki = cert.public_key();
+    match spki.parsed() {
+        Ok(PublicKey::RSA(rsa)) => format!("RSA {}", rsa.key_size()),
+        Ok(PublicKey::EC(point)) => match point.key_size() {
+            256 => "ECDSA P-256".to_owned(),
+            384 => "ECDSA P-384".to_owned(),
+            bits => format!("EC {bits}-bit"),
+        },
+        _ => format!("algorithm {}", spki.algorithm.algorithm.to_id_string()),
+    }
+}
+
+/// The DNS part of the name constraints. Constraints on IP addresses, e-mail or directory
+/// names do not limit the DNS names a TLS leaf carries, so they are left out here.
+fn scope_of(cert: &X509Certificate<'_>) -> Result<(NameScope, bool), &'static str> {
+    let Some(nc) = cert
+        .name_constraints()
+        .map_err(|_| "its name constraints extension is malformed")?
+    else {
+        return Ok((NameScope::unconstrained(), false));
+    };
+    let dns = |subtrees: &Option<Vec<x509_parser::extensions::GeneralSubtree<'_>>>| {
+        subtrees
+            .iter()
+            .flatten()
+            .filter_map(|s| match s.base {
+                GeneralName::DNSName(name) => Some(name.to_owned()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    Ok((
+        NameScope::from_constraints(
+            dns(&nc.value.permitted_subtrees),
+            dns(&nc.value.excluded_subtrees),
+        ),
+        true,
+    ))
+}
