@@ -12,6 +12,7 @@ mod overrides;
 mod spans;
 #[cfg(test)]
 mod tests;
+mod tls;
 mod validate;
 
 use std::net::{IpAddr, SocketAddr};
@@ -24,6 +25,7 @@ pub use self::dns::{DnsConfig, DnsUpstream, DnsViewConfig, FailPolicy, QueryLog}
 pub use self::error::{ConfigError, LineCol, Origin};
 use self::overrides::Overrides;
 use self::spans::SpanIndex;
+pub use self::tls::{CaKey, TlsConfig};
 use crate::host_port::HostPort;
 
 /// The whole configuration. Every section and every key may be left out.
@@ -50,6 +52,13 @@ use crate::host_port::HostPort;
 /// | `dns.ttl` | `30` |
 /// | `dns.fail` | `"closed"` |
 /// | `dns.rate_limit` | `1000` per client per second |
+/// | `tls.ca_dir` | unset: the caller's data directory |
+/// | `tls.ca_key` | `"ecdsa-p256"` |
+/// | `tls.permitted` | the domains of the built-in AIM/ICQ names |
+/// | `tls.default_name` | `"slogin.oscar.aol.com"` |
+/// | `tls.leaf_hours` | `168` (at most 9528) |
+/// | `tls.renew_before_hours` | `24` (at most half of `leaf_hours`) |
+/// | `tls.cache_size` | `1024` |
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -65,6 +74,9 @@ pub struct Config {
     /// `[dns]`: the embedded DNS responder.
     #[serde(default)]
     pub dns: DnsConfig,
+    /// `[tls]`: the gateway CA and the leaves it mints.
+    #[serde(default)]
+    pub tls: TlsConfig,
 }
 
 /// `[relay]`: what the gateway listens on and how long it keeps sessions.

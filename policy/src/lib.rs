@@ -12,8 +12,8 @@ pub mod host_port;
 pub mod proxy;
 
 pub use config::{
-    ArchiveConfig, ArchiveMode, Config, ConfigError, DnsConfig, DnsUpstream, DnsViewConfig,
-    FailPolicy, LineCol, Origin, QueryLog, RelayConfig, RetentionConfig, UpstreamConfig,
+    ArchiveConfig, ArchiveMode, CaKey, Config, ConfigError, DnsConfig, DnsUpstream, DnsViewConfig,
+    FailPolicy, LineCol, Origin, QueryLog, RelayConfig, RetentionConfig, TlsConfig, UpstreamConfig,
 };
 pub use host_port::{HostPort, HostPortError};
 pub use proxy::{ProxyKind, ProxyUrl};

@@ -63,3 +63,38 @@ pub(crate) const DNS_RATE_LIMIT: u32 = 1000;
 
 /// `dns.health_interval_secs`.
 pub(crate) const DNS_HEALTH_INTERVAL_SECS: u64 = 5;
+
+/// `tls.permitted`: the domains of the built-in AIM/ICQ names (`crate::dns::BUILTIN_NAMES`),
+/// as narrow as they allow. Not all of `aol.com`: AOL Mail and AOL's web login live there
+/// still, and a CA that may sign for them would let a stolen gateway key impersonate them.
+/// ICQ's and Mirabilis's domains are wholly IM (and ICQ is gone), so they are taken whole.
+pub(crate) fn tls_permitted() -> Vec<String> {
+    [
+        "oscar.aol.com",
+        "messaging.aol.com",
+        "api.screenname.aol.com",
+        "kdc.uas.aol.com",
+        "icq.com",
+        "icq.net",
+        "mirabilis.com",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
+}
+
+/// `tls.default_name`: the TLS login host of AIM clients (libpurple, qutIM, Apple's AIM
+/// account), the likeliest name a client without SNI expects.
+pub(crate) const TLS_DEFAULT_NAME: &str = "slogin.oscar.aol.com";
+
+/// `tls.leaf_hours`: a week.
+pub(crate) const TLS_LEAF_HOURS: u32 = 168;
+
+/// The longest `tls.leaf_hours`: 397 days, the most browsers and Apple platforms accept.
+pub(crate) const TLS_MAX_LEAF_HOURS: u32 = 397 * 24;
+
+/// `tls.renew_before_hours`: a day.
+pub(crate) const TLS_RENEW_BEFORE_HOURS: u32 = 24;
+
+/// `tls.cache_size`: far more names than the AIM/ICQ services have.
+pub(crate) const TLS_CACHE_SIZE: u64 = 1024;

@@ -83,6 +83,15 @@ fail = "open"
 name = "gateways"
 subnets = ["192.0.2.0/28"]
 redirect = false
+
+[tls]
+ca_dir = "/srv/imtegrity/ca"
+ca_key = "rsa-2048"
+permitted = ["oscar.aol.com", "im.example.net"]
+default_name = "login.im.example.net"
+leaf_hours = 48
+renew_before_hours = 12
+cache_size = 64
 "#;
 
 #[test]
@@ -164,6 +173,15 @@ fn a_file_with_every_key_parses() {
                     interval_secs: 600,
                 },
             },
+            tls: TlsConfig {
+                ca_dir: Some(PathBuf::from("/srv/imtegrity/ca")),
+                ca_key: CaKey::Rsa2048,
+                permitted: vec!["oscar.aol.com".into(), "im.example.net".into()],
+                default_name: "login.im.example.net".into(),
+                leaf_hours: 48,
+                renew_before_hours: 12,
+                cache_size: 64,
+            },
         }
     );
 }
@@ -243,6 +261,33 @@ fn an_empty_file_gives_every_default() {
     assert_eq!(*query_log, QueryLog::Every);
     assert_eq!(*health_interval_secs, 5);
     assert!(views.is_empty());
+    let TlsConfig {
+        ca_dir,
+        ca_key,
+        permitted,
+        default_name,
+        leaf_hours,
+        renew_before_hours,
+        cache_size,
+    } = &config.tls;
+    assert_eq!(ca_dir, &None);
+    assert_eq!(*ca_key, CaKey::EcdsaP256);
+    assert_eq!(
+        permitted,
+        &[
+            "oscar.aol.com",
+            "messaging.aol.com",
+            "api.screenname.aol.com",
+            "kdc.uas.aol.com",
+            "icq.com",
+            "icq.net",
+            "mirabilis.com"
+        ]
+    );
+    assert_eq!(default_name, "slogin.oscar.aol.com");
+    assert_eq!(*leaf_hours, 168);
+    assert_eq!(*renew_before_hours, 24);
+    assert_eq!(*cache_size, 1024);
     assert_eq!(config, Config::default());
 }
 
@@ -1066,4 +1111,187 @@ fn dns_lists_can_be_set_on_the_command_line() {
     assert_eq!(err.origin(), Some(&set("dns.upstream")));
     let err = load("", &["dns.ttl=100000"]).unwrap_err();
     assert_eq!(err.origin(), Some(&set("dns.ttl")));
+}
+
+// `[tls]`.
+
+#[test]
+fn the_default_tls_names_cover_every_builtin_dns_name_and_not_all_of_aol_com() {
+    // Every name the responder sends to the gateway must be one the CA may sign for, or a
+    // client reaching it over TLS would fail; and the CA must not cover the rest of aol.com.
+    let permitted = defaults::tls_permitted();
+    let covered = |name: &str| {
+        permitted
+            .iter()
+            .any(|base| name == base || name.ends_with(&format!(".{base}")))
+    };
+    for name in crate::dns::BUILTIN_NAMES {
+        let name = name.strip_prefix("*.").unwrap_or(name);
+        assert!(
+            covered(name),
+            "{name} is redirected but not in tls.permitted"
+        );
+    }
+    for name in ["aol.com", "mail.aol.com", "login.aol.com", "www.aol.com"] {
+        assert!(!covered(name), "{name}");
+    }
+}
+
+#[test]
+fn unusable_tls_values_name_their_line_and_key() {
+    for (text, key, line, column, message) in [
+        (
+            "[tls]\nca_dir = \"\"\n",
+            "tls.ca_dir",
+            2,
+            10,
+            "empty; leave the key out",
+        ),
+        (
+            "[tls]\npermitted = []\n",
+            "tls.permitted",
+            2,
+            13,
+            "empty: the CA could issue for no name",
+        ),
+        (
+            "[tls]\npermitted = [\"oscar.aol.com\", \"*.icq.com\"]\n",
+            "tls.permitted[1]",
+            2,
+            31,
+            "\"*.icq.com\": an entry already covers every name below it; write \"icq.com\"",
+        ),
+        (
+            "[tls]\npermitted = [\"com\"]\n",
+            "tls.permitted[0]",
+            2,
+            14,
+            "\"com\" is a whole top-level domain",
+        ),
+        (
+            "[tls]\npermitted = [\"10.0.0.1\"]\n",
+            "tls.permitted[0]",
+            2,
+            14,
+            "\"10.0.0.1\": an IP address",
+        ),
+        (
+            "[tls]\npermitted = [\"bad name.example\"]\n",
+            "tls.permitted[0]",
+            2,
+            14,
+            "\"bad name.example\": only letters, digits",
+        ),
+        (
+            "[tls]\ndefault_name = \"*.oscar.aol.com\"\n",
+            "tls.default_name",
+            2,
+            16,
+            "\"*.oscar.aol.com\": a certificate name cannot be a wildcard",
+        ),
+        (
+            "[tls]\ndefault_name = \"www.aol.com\"\n",
+            "tls.default_name",
+            2,
+            16,
+            "www.aol.com is outside tls.permitted",
+        ),
+        (
+            "[tls]\nleaf_hours = 0\n",
+            "tls.leaf_hours",
+            2,
+            14,
+            "0 h: between 1 and 9528",
+        ),
+        (
+            "[tls]\nleaf_hours = 9529\n",
+            "tls.leaf_hours",
+            2,
+            14,
+            "9529 h: between 1 and 9528 (397 days",
+        ),
+        (
+            "[tls]\nleaf_hours = 24\nrenew_before_hours = 13\n",
+            "tls.renew_before_hours",
+            3,
+            22,
+            "13 h is more than half of tls.leaf_hours (24 h)",
+        ),
+        (
+            "[tls]\ncache_size = 0\n",
+            "tls.cache_size",
+            2,
+            14,
+            "0 would mint a leaf for every connection",
+        ),
+    ] {
+        let err = load(text, &[]).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::Invalid { .. }),
+            "{text}: {err:?}"
+        );
+        assert_eq!(err.key(), Some(key), "{text}: {err}");
+        assert_eq!(err.origin(), Some(&at(line, column)), "{text}: {err}");
+        let expected = format!("imtegrity.toml:{line}:{column}: invalid {key}: {message}");
+        assert!(err.to_string().starts_with(&expected), "{text}: {err}");
+    }
+}
+
+#[test]
+fn malformed_tls_values_name_their_key() {
+    let err = load("[tls]\nca_key = \"rsa-1024\"\n", &[]).unwrap_err();
+    assert!(matches!(err, ConfigError::Field { .. }), "{err:?}");
+    assert_eq!(err.key(), Some("tls.ca_key"));
+    assert_eq!(err.origin(), Some(&at(2, 10)));
+    assert!(
+        err.to_string()
+            .contains("unknown variant `rsa-1024`, expected `ecdsa-p256` or `rsa-2048`"),
+        "{err}"
+    );
+    let err = load("[tls]\ncache_size = -1\n", &[]).unwrap_err();
+    assert_eq!(err.key(), Some("tls.cache_size"));
+    let err = load("[tls]\nleaf_days = 7\n", &[]).unwrap_err();
+    assert_eq!(err.key(), Some("tls.leaf_days"));
+}
+
+#[test]
+fn tls_values_at_their_limits_are_accepted() {
+    for text in [
+        "[tls]\nleaf_hours = 9528\n",
+        "[tls]\nleaf_hours = 1\nrenew_before_hours = 0\n",
+        "[tls]\nleaf_hours = 48\nrenew_before_hours = 24\n",
+        "[tls]\ncache_size = 1\n",
+        // A name, any case, a trailing dot; the default name at the top of a subtree.
+        "[tls]\npermitted = [\"IM.Example.NET.\"]\ndefault_name = \"im.example.net\"\n",
+        "[tls]\nca_key = \"rsa-2048\"\nca_dir = \"relative/ca\"\n",
+    ] {
+        load(text, &[]).unwrap_or_else(|e| panic!("{text}: {e}"));
+    }
+}
+
+#[test]
+fn tls_values_can_be_set_on_the_command_line() {
+    let config = load(
+        "",
+        &[
+            "tls.ca_dir=/tmp/imtegrity ca",
+            "tls.ca_key=rsa-2048",
+            r#"tls.permitted=["im.example.net"]"#,
+            "tls.default_name=login.im.example.net",
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.tls.ca_dir, Some(PathBuf::from("/tmp/imtegrity ca")));
+    assert_eq!(config.tls.ca_key, CaKey::Rsa2048);
+    assert_eq!(config.tls.permitted, ["im.example.net"]);
+    // Narrowing the names without moving the default name is caught (at the default name,
+    // which no line or argument set).
+    let err = load("", &[r#"tls.permitted=["icq.com"]"#]).unwrap_err();
+    assert_eq!(err.key(), Some("tls.default_name"));
+    assert_eq!(err.origin(), None);
+    assert!(
+        err.to_string()
+            .starts_with("invalid tls.default_name: slogin.oscar.aol.com is outside tls.permitted"),
+        "{err}"
+    );
 }
