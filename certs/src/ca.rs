@@ -68,6 +68,7 @@ impl Ca {
             ],
         });
         params.serial_number = Some(random_serial()?);
+        let now = crate::issuer::whole_seconds(now);
         params.not_before = now - Duration::hours(1);
         params.not_after = now + CA_VALIDITY;
         let cert = params.self_signed(&key)?;
@@ -120,7 +121,7 @@ impl Ca {
     /// The CA certificate, PEM: what clients install as a trusted root (or, for an
     /// enterprise sub-CA, what they may be sent as an intermediate).
     pub fn cert_pem(&self) -> String {
-        pem(&self.cert)
+        cert_pem(&self.cert)
     }
 
     /// The certificates above this CA up to (not including) the root, in order, sent to
@@ -142,8 +143,8 @@ impl Ca {
     }
 }
 
-/// One certificate as a PEM block.
-pub(crate) fn pem(der: &CertificateDer<'_>) -> String {
+/// One DER certificate as a PEM block.
+pub fn cert_pem(der: &[u8]) -> String {
     pem::encode_config(
         &pem::Pem::new("CERTIFICATE", der.to_vec()),
         pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),

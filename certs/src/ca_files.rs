@@ -10,8 +10,8 @@ use rcgen::KeyPair;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::ca::pem;
-use crate::{Ca, CertError};
+use crate::ca::cert_pem;
+use crate::{Ca, CaInfo, CertError};
 
 /// The certificate's file name in a CA directory.
 pub const CERT_FILE: &str = "ca.pem";
@@ -21,9 +21,9 @@ pub const KEY_FILE: &str = "ca.key";
 pub const CHAIN_FILE: &str = "chain.pem";
 
 /// The key file's mode: the owner alone reads it.
-const KEY_MODE: u32 = 0o600;
+pub(crate) const KEY_MODE: u32 = 0o600;
 /// The certificates' mode: anyone may read them.
-const CERT_MODE: u32 = 0o644;
+pub(crate) const CERT_MODE: u32 = 0o644;
 /// A CA directory made by [`Ca::save`]: only the owner may list or enter it.
 const DIR_MODE: u32 = 0o700;
 
@@ -84,7 +84,7 @@ impl Ca {
                 _ => {}
             }
         } else {
-            let chain: String = self.chain.iter().map(pem).collect();
+            let chain: String = self.chain.iter().map(|c| cert_pem(c)).collect();
             write_file(&paths.chain, chain.as_bytes(), CERT_MODE)?;
         }
         sync_dir(dir)?;
@@ -128,6 +128,18 @@ impl Ca {
         let paths = ca.save(dir, force)?;
         Ok((ca, paths))
     }
+}
+
+/// The CA certificate in `dir` alone, with its facts: for exporting and showing the CA
+/// without reading (or being allowed to read) its key.
+pub fn load_certificate(dir: &Path) -> Result<(CertificateDer<'static>, CaInfo), CertError> {
+    let path = dir.join(CERT_FILE);
+    let cert = read_certs(&path)?.remove(0);
+    let info = CaInfo::parse(&cert).map_err(|why| CertError::NotCa {
+        path: path.clone(),
+        why,
+    })?;
+    Ok((cert, info))
 }
 
 /// Every certificate in `path`: PEM blocks, or one DER certificate (as Windows exports a
@@ -188,7 +200,7 @@ fn read_key(path: &Path) -> Result<KeyPair, CertError> {
 }
 
 /// Writes `data` to `path` with `mode` whatever the umask, replacing it atomically.
-fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<(), CertError> {
+pub(crate) fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<(), CertError> {
     let mut tmp_name = path.file_name().unwrap_or_default().to_owned();
     tmp_name.push(".tmp");
     let tmp = path.with_file_name(tmp_name);
@@ -371,6 +383,18 @@ mod tests {
         assert_eq!(mode(&imported.key), 0o600);
         assert_eq!(mode(&imported.chain), 0o644);
         assert_eq!(Ca::load(&dir).unwrap().chain().len(), 1);
+    }
+
+    #[test]
+    fn the_certificate_alone_is_read_without_the_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ca = new_ca();
+        let paths = ca.save(tmp.path(), false).unwrap();
+        fs::remove_file(&paths.key).unwrap();
+        let (cert, info) = load_certificate(tmp.path()).unwrap();
+        assert_eq!(&cert, ca.cert_der());
+        assert_eq!(&info, ca.info());
+        assert!(Ca::load(tmp.path()).is_err());
     }
 
     #[test]

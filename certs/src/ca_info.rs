@@ -3,7 +3,7 @@
 
 use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
-use x509_parser::extensions::GeneralName;
+use x509_parser::extensions::{GeneralName, GeneralSubtree};
 use x509_parser::public_key::PublicKey;
 
 use crate::NameScope;
@@ -30,6 +30,8 @@ pub struct CaInfo {
     pub scope: NameScope,
     /// Whether the certificate has name constraints at all.
     pub name_constrained: bool,
+    /// Its name constraints other than DNS names, as text (`excluded IP 0.0.0.0/0`).
+    pub other_constraints: Vec<String>,
     /// How many intermediate CAs may follow it (`None`: no limit).
     pub path_len: Option<u32>,
 }
@@ -54,7 +56,7 @@ impl CaInfo {
         {
             return Err("its key usage does not include keyCertSign");
         }
-        let (scope, name_constrained) = scope_of(&cert)?;
+        let (scope, name_constrained, other_constraints) = scope_of(&cert)?;
         let time = |t: &x509_parser::time::ASN1Time| {
             OffsetDateTime::from_unix_timestamp(t.timestamp()).map_err(|_| "a date out of range")
         };
@@ -68,6 +70,7 @@ impl CaInfo {
             not_after: time(&cert.validity().not_after)?,
             scope,
             name_constrained,
+            other_constraints,
             path_len: constraints.value.path_len_constraint,
         })
     }
@@ -105,30 +108,48 @@ fn describe_key(cert: &X509Certificate<'_>) -> String {
     }
 }
 
-/// The DNS part of the name constraints. Constraints on IP addresses, e-mail or directory
-/// names do not limit the DNS names a TLS leaf carries, so they are left out here.
-fn scope_of(cert: &X509Certificate<'_>) -> Result<(NameScope, bool), &'static str> {
+/// The DNS part of the name constraints, whether there are any, and the rest as text.
+/// Constraints on IP addresses, e-mail or directory names do not limit the DNS names a TLS
+/// leaf carries, so they are not part of the scope.
+fn scope_of(cert: &X509Certificate<'_>) -> Result<(NameScope, bool, Vec<String>), &'static str> {
     let Some(nc) = cert
         .name_constraints()
         .map_err(|_| "its name constraints extension is malformed")?
     else {
-        return Ok((NameScope::unconstrained(), false));
+        return Ok((NameScope::unconstrained(), false, Vec::new()));
     };
-    let dns = |subtrees: &Option<Vec<x509_parser::extensions::GeneralSubtree<'_>>>| {
-        subtrees
-            .iter()
-            .flatten()
-            .filter_map(|s| match s.base {
-                GeneralName::DNSName(name) => Some(name.to_owned()),
-                _ => None,
-            })
-            .collect::<Vec<_>>()
+    let mut other = Vec::new();
+    let mut dns = |subtrees: &Option<Vec<GeneralSubtree<'_>>>, kind: &str| {
+        let mut names = Vec::new();
+        for subtree in subtrees.iter().flatten() {
+            match &subtree.base {
+                GeneralName::DNSName(name) => names.push((*name).to_owned()),
+                GeneralName::IPAddress(bytes) => other.push(format!("{kind} IP {}", cidr(bytes))),
+                name => other.push(format!("{kind} {name}")),
+            }
+        }
+        names
     };
+    let permitted = dns(&nc.value.permitted_subtrees, "permitted");
+    let excluded = dns(&nc.value.excluded_subtrees, "excluded");
     Ok((
-        NameScope::from_constraints(
-            dns(&nc.value.permitted_subtrees),
-            dns(&nc.value.excluded_subtrees),
-        ),
+        NameScope::from_constraints(permitted, excluded),
         true,
+        other,
     ))
+}
+
+/// An IP subtree (address then mask, RFC 5280) as `address/prefix`.
+fn cidr(bytes: &[u8]) -> String {
+    let (addr, mask) = bytes.split_at(bytes.len() / 2);
+    let prefix: u32 = mask.iter().map(|b| b.leading_ones()).sum();
+    let addr = match addr.len() {
+        4 => <[u8; 4]>::try_from(addr).map(|a| std::net::IpAddr::from(a).to_string()),
+        16 => <[u8; 16]>::try_from(addr).map(|a| std::net::IpAddr::from(a).to_string()),
+        _ => return format!("{bytes:02x?}"),
+    };
+    match addr {
+        Ok(a) => format!("{a}/{prefix}"),
+        Err(_) => format!("{bytes:02x?}"),
+    }
 }

@@ -13,7 +13,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::sign::CertifiedKey;
 use time::{Duration, OffsetDateTime};
 
-use crate::ca::pem;
+use crate::ca::cert_pem;
 use crate::{Ca, CertError, Clock, NameScope, random_serial};
 
 /// How far back a leaf's validity starts, for clients whose clocks run a little slow.
@@ -91,7 +91,8 @@ impl Issuer {
         let name = crate::normalize(name)?;
         self.scope.check(&name)?;
         self.ca.info.scope.check(&name)?;
-        let now = self.clock.now();
+        // Certificates carry whole seconds; so does the leaf's record of its validity.
+        let now = whole_seconds(self.clock.now());
         let ca = &self.ca.info;
         if !ca.valid_at(now) {
             return Err(CertError::CaNotValid {
@@ -141,6 +142,11 @@ impl Issuer {
     }
 }
 
+/// `t` without its fraction of a second.
+pub(crate) fn whole_seconds(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_nanosecond(0).unwrap_or(t)
+}
+
 impl LeafSource for Issuer {
     fn issue(&self, name: &str) -> Result<Leaf, CertError> {
         Self::issue(self, name)
@@ -176,12 +182,16 @@ pub struct Leaf {
 impl Leaf {
     /// The leaf certificate alone, PEM.
     pub fn cert_pem(&self) -> String {
-        self.certified.cert.first().map(pem).unwrap_or_default()
+        self.certified
+            .cert
+            .first()
+            .map(|c| cert_pem(c))
+            .unwrap_or_default()
     }
 
     /// The leaf followed by the CA and its chain, PEM: what a server presents.
     pub fn chain_pem(&self) -> String {
-        self.certified.cert.iter().map(pem).collect()
+        self.certified.cert.iter().map(|c| cert_pem(c)).collect()
     }
 
     /// The certificates rustls serves, leaf first.

@@ -32,18 +32,20 @@ mod clock;
 mod error;
 mod issuer;
 mod key_kind;
+mod leaf_files;
 mod names;
 mod resolver;
 mod serial;
 
-pub use ca::{CA_VALIDITY, Ca};
-pub use ca_files::{CERT_FILE, CHAIN_FILE, CaPaths, KEY_FILE};
+pub use ca::{CA_VALIDITY, Ca, cert_pem};
+pub use ca_files::{CERT_FILE, CHAIN_FILE, CaPaths, KEY_FILE, load_certificate};
 pub use ca_info::{CaInfo, fingerprint};
 pub use cache::LeafCache;
 pub use clock::{Clock, SystemClock};
 pub use error::CertError;
 pub use issuer::{BACKDATE, Issuer, Leaf, LeafSource, MAX_LEAF_VALIDITY};
 pub use key_kind::KeyKind;
+pub use leaf_files::LeafPaths;
 pub use names::{NameScope, normalize};
 pub use resolver::CertResolver;
 
