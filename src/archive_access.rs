@@ -23,11 +23,19 @@ pub(crate) fn default_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("IMTEGRITY_ARCHIVE") {
         return PathBuf::from(dir);
     }
+    data_dir("archive")
+}
+
+/// `/var/lib/imtegrity/<what>` for root, `~/.local/share/imtegrity/<what>` for others: where
+/// the gateway keeps `what` (`archive`, `ca`) unless configured otherwise.
+pub(crate) fn data_dir(what: &str) -> PathBuf {
     let root =
         std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
     match std::env::var_os("HOME") {
-        Some(home) if !root => PathBuf::from(home).join(".local/share/imtegrity/archive"),
-        _ => PathBuf::from("/var/lib/imtegrity/archive"),
+        Some(home) if !root => PathBuf::from(home)
+            .join(".local/share/imtegrity")
+            .join(what),
+        _ => PathBuf::from("/var/lib/imtegrity").join(what),
     }
 }
 

@@ -49,6 +49,10 @@ pub(crate) enum Command {
     Hold(HoldCommand),
     /// Fill an archive with synthetic traffic (for trying search and export, and benchmarks).
     Generate(GenerateArgs),
+    /// The gateway CA for TLS interception: create or import it, export its certificate for
+    /// clients, show it, mint a leaf by hand.
+    #[command(subcommand)]
+    Ca(CaCommand),
 }
 
 /// Which archive to use.
@@ -304,6 +308,110 @@ pub(crate) struct DemoArgs {
     /// Seconds to wait for each step before calling the demo failed.
     #[arg(long, default_value_t = 10)]
     pub(crate) step_timeout: u64,
+}
+
+/// `imtegrity ca ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum CaCommand {
+    /// Create the gateway CA in tls.ca_dir: a new key (tls.ca_key, or --key), name
+    /// constraints from tls.permitted, valid ten years. The key is written 0600 and never
+    /// shown.
+    Init(CaInitArgs),
+    /// Put an existing CA (an enterprise sub-CA) in tls.ca_dir, after checking it is a CA
+    /// and the key is its key.
+    Import(CaImportArgs),
+    /// Write the CA certificate (never the key) for clients' trust stores: group policy,
+    /// MDM, update-ca-certificates.
+    Export(CaExportArgs),
+    /// Show the CA: subject, key type, SHA-256 fingerprint, validity, name constraints.
+    Show(CaShowArgs),
+    /// Mint a leaf for NAME into files (NAME.pem, NAME.chain.pem, NAME.key), as the gateway
+    /// would for a client asking for NAME: for testing with curl or openssl.
+    Issue(CaIssueArgs),
+}
+
+/// The configuration the `ca` commands read (`[tls]`).
+#[derive(Debug, Args)]
+pub(crate) struct ConfigArgs {
+    /// The TOML configuration (see imtegrity.example.toml). Default: embedded defaults.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Set any configuration key, e.g. --set tls.ca_dir=/srv/imtegrity/ca (repeatable;
+    /// wins over the file).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub(crate) overrides: Vec<String>,
+}
+
+/// `imtegrity ca init`.
+#[derive(Debug, Args)]
+pub(crate) struct CaInitArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+    /// The key type: ecdsa-p256 or rsa-2048. Default: tls.ca_key.
+    #[arg(long, value_name = "TYPE")]
+    pub(crate) key: Option<String>,
+    /// The CA's common name. Default: "IMtegrity gateway CA (HOST)".
+    #[arg(long, value_name = "NAME")]
+    pub(crate) subject: Option<String>,
+    /// Replace an existing CA (every client must then be given the new certificate).
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+/// `imtegrity ca import`.
+#[derive(Debug, Args)]
+pub(crate) struct CaImportArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+    /// The CA certificate (PEM, maybe followed by its chain; or one DER certificate).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) cert: PathBuf,
+    /// Its private key: unencrypted PKCS #8 PEM (-----BEGIN PRIVATE KEY-----).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) key: PathBuf,
+    /// The certificates between it and the root clients trust (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) chain: Option<PathBuf>,
+    /// Replace an existing CA.
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+/// `imtegrity ca export`.
+#[derive(Debug, Args)]
+pub(crate) struct CaExportArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+    /// pem or der. DER is binary: it goes to --out, or to stdout only when stdout is not a
+    /// terminal.
+    #[arg(long, default_value = "pem")]
+    pub(crate) format: String,
+    /// Write to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
+}
+
+/// `imtegrity ca show`.
+#[derive(Debug, Args)]
+pub(crate) struct CaShowArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+}
+
+/// `imtegrity ca issue`.
+#[derive(Debug, Args)]
+pub(crate) struct CaIssueArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+    /// The host name, e.g. login.oscar.aol.com; must be under tls.permitted.
+    #[arg(value_name = "NAME")]
+    pub(crate) name: String,
+    /// Where to write the files. Default: the current directory.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub(crate) out_dir: PathBuf,
+    /// Replace files of an earlier leaf for the same name.
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 /// An error in what the user asked for (exit code 64), as opposed to a failure doing it.

@@ -2,6 +2,7 @@
 //! subcommand to the crate that does the work. No protocol logic lives here.
 
 mod archive_access;
+mod ca_cmd;
 mod cli;
 mod config_cmd;
 mod demo;
@@ -69,6 +70,7 @@ fn main() -> ExitCode {
                     Command::Verify(args) => verify_cmd::run(&args, json),
                     Command::Hold(cmd) => hold_cmd::run(&cmd, json),
                     Command::Retention(cmd) => retention_cmd::run(&cmd, json),
+                    Command::Ca(cmd) => ca_cmd::run(&cmd, json),
                     _ => Ok(()),
                 })
                 .await

@@ -12,6 +12,8 @@
 # * dnsmasq, a DNS server for the relay's configurable upstream resolver.
 # * openssl, to make the test CA of the DNS-over-TLS test (tests/dns_tls.rs), which runs
 #   unbound as its DoT upstream.
+# * curl, which must trust the gateway CA's exported certificate (tests/ca_cli.rs); openssl
+#   checks that CA's leaves and name constraints there and in certs/tests.
 # * dnsperf and unbound, for the DNS benchmark (dns/benches/dns.rs), which runs unbound and
 #   dnsmasq itself on loopback ports: no unbound daemon is left running or enabled on port 53.
 #
@@ -28,7 +30,7 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for pkg in bitlbee-libpurple libpurple0 libevent-2.1-7 tshark bind9-dnsutils iproute2 dante-server tinyproxy dnsmasq-base dnsperf unbound openssl; do
+for pkg in bitlbee-libpurple libpurple0 libevent-2.1-7 tshark bind9-dnsutils iproute2 dante-server tinyproxy dnsmasq-base dnsperf unbound openssl curl; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
