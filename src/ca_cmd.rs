@@ -60,6 +60,7 @@ pub(crate) fn run(command: &CaCommand, json: bool) -> crate::CmdResult {
         }
         CaCommand::Export(args) => {
             let (_, dir) = settings(&args.config)?;
+            require_ca(&dir)?;
             let (der, info) = certs::load_certificate(&dir)?;
             let data = match args.format.as_str() {
                 "pem" => certs_pem(&der),
@@ -111,6 +112,7 @@ pub(crate) fn run(command: &CaCommand, json: bool) -> crate::CmdResult {
         }
         CaCommand::Show(args) => {
             let (_, dir) = settings(&args.config)?;
+            require_ca(&dir)?;
             let (_, info) = certs::load_certificate(&dir)?;
             let paths = CaPaths::in_dir(&dir);
             let key_mode = std::fs::metadata(&paths.key).ok().map(|m| {
@@ -140,6 +142,7 @@ pub(crate) fn run(command: &CaCommand, json: bool) -> crate::CmdResult {
         }
         CaCommand::Issue(args) => {
             let (tls, dir) = settings(&args.config)?;
+            require_ca(&dir)?;
             let ca = Ca::load(&dir)?;
             let issuer = Issuer::new(
                 Arc::new(ca),
@@ -183,6 +186,18 @@ fn settings(args: &ConfigArgs) -> Result<(TlsConfig, PathBuf), UsageError> {
         .clone()
         .unwrap_or_else(|| crate::archive_access::data_dir("ca"));
     Ok((config.tls, dir))
+}
+
+/// An error saying how to get a CA when `dir` has none.
+fn require_ca(dir: &Path) -> Result<(), String> {
+    if CaPaths::in_dir(dir).cert.exists() {
+        return Ok(());
+    }
+    Err(format!(
+        "no CA in {} (create one with `imtegrity ca init`, or bring an enterprise sub-CA with \
+         `imtegrity ca import`; tls.ca_dir says where)",
+        dir.display()
+    ))
 }
 
 /// `tls.permitted` as the CA's scope (validation has checked every name already).

@@ -106,6 +106,22 @@ fn init_export_and_issue_give_certificates_openssl_verifies() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("ca");
 
+    // Before init: no CA, and the commands say how to get one.
+    let scratch = tmp.path().to_str().unwrap();
+    for args in [
+        &["ca", "show"][..],
+        &["ca", "export"],
+        &["ca", "issue", "login.oscar.aol.com", "--out-dir", scratch],
+    ] {
+        let none = ca(&dir, args);
+        assert_eq!(none.status.code(), Some(1), "{args:?}: {}", text(&none));
+        assert!(
+            text(&none).contains("imtegrity ca init"),
+            "{args:?}: {}",
+            text(&none)
+        );
+    }
+
     let out = ca(
         &dir,
         &["--json", "ca", "init", "--subject", "Test Gateway CA"],
