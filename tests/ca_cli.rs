@@ -6,6 +6,8 @@
 //! locally without them, a failure in CI.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
@@ -21,23 +23,6 @@ use tokio::net::{TcpListener, TcpStream};
 
 const OPENSSL: &str = "/usr/bin/openssl";
 const CURL: &str = "/usr/bin/curl";
-
-fn tools_present(test: &str, tools: &[&str]) -> bool {
-    let missing: Vec<&str> = tools
-        .iter()
-        .copied()
-        .filter(|p| !Path::new(p).exists())
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{missing:?} missing: .ci/run must install openssl and curl (tests/peers/install.sh)"
-    );
-    eprintln!("{test}: skipped: install {missing:?} (tests/peers/install.sh)");
-    false
-}
 
 /// `imtegrity ARGS --set tls.ca_dir=CA_DIR`.
 fn ca(ca_dir: &Path, args: &[&str]) -> Output {
@@ -100,7 +85,7 @@ fn assert_no_key_in(out: &Output, key: &Path) {
 
 #[test]
 fn init_export_and_issue_give_certificates_openssl_verifies() {
-    if !tools_present("init_export_and_issue", &[OPENSSL]) {
+    if !common::tools_present("init_export_and_issue", &[OPENSSL]) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -263,7 +248,7 @@ fn init_export_and_issue_give_certificates_openssl_verifies() {
 
 #[test]
 fn an_rsa_ca_issues_p256_leaves_openssl_verifies() {
-    if !tools_present("an_rsa_ca_issues", &[OPENSSL]) {
+    if !common::tools_present("an_rsa_ca_issues", &[OPENSSL]) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -392,7 +377,7 @@ fn enterprise_pki(dir: &Path) {
 
 #[test]
 fn an_enterprise_sub_ca_is_imported_and_issues_under_its_root() {
-    if !tools_present("an_enterprise_sub_ca_is_imported", &[OPENSSL]) {
+    if !common::tools_present("an_enterprise_sub_ca_is_imported", &[OPENSSL]) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -596,7 +581,7 @@ async fn rustls_clients_trusting_the_exported_ca_connect_for_intercepted_names_o
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_and_openssl_trust_the_exported_ca_and_a_client_without_sni_gets_the_default_name() {
-    if !tools_present("curl_and_openssl_trust_the_exported_ca", &[OPENSSL, CURL]) {
+    if !common::tools_present("curl_and_openssl_trust_the_exported_ca", &[OPENSSL, CURL]) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

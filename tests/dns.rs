@@ -17,6 +17,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::gateway::{Gateway, ImRecord, cli, search};
+use common::tools_present;
 use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
@@ -44,24 +45,6 @@ const THIS_HOST: &str = "127.0.0.1";
 const NO_UPSTREAM: &str = "127.0.0.1:9";
 /// Bound on a UDP exchange with the responder.
 const UDP_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Whether dnsmasq and dig are installed. Missing tools skip the test locally, but fail it in
-/// CI, where .ci/run installs them.
-fn tools_present(test: &str) -> bool {
-    let missing: Vec<&str> = [DNSMASQ, DIG]
-        .into_iter()
-        .filter(|p| !Path::new(p).exists())
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{missing:?} missing: .ci/run must install dnsmasq-base and bind9-dnsutils"
-    );
-    eprintln!("{test}: skipped: install {missing:?} (tests/peers/install.sh)");
-    false
-}
 
 fn big_txt_strings() -> Vec<String> {
     ["a", "b", "c", "d"].iter().map(|c| c.repeat(200)).collect()
@@ -434,7 +417,7 @@ fn ip(text: &str) -> IpAddr {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_names_are_answered_with_the_gateway_over_udp_and_tcp() {
-    if !tools_present("redirect") {
+    if !tools_present("redirect", &[DNSMASQ, DIG]) {
         return;
     }
     let upstream = Dnsmasq::start().await;
@@ -524,7 +507,7 @@ async fn login_names_are_answered_with_the_gateway_over_udp_and_tcp() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_client_gets_the_gateway_of_its_longest_matching_view() {
-    if !tools_present("views") {
+    if !tools_present("views", &[DNSMASQ, DIG]) {
         return;
     }
     let upstream = Dnsmasq::start().await;
@@ -599,7 +582,7 @@ async fn each_client_gets_the_gateway_of_its_longest_matching_view() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_names_are_forwarded_with_rcode_and_truncation_intact() {
-    if !tools_present("forwarding") {
+    if !tools_present("forwarding", &[DNSMASQ, DIG]) {
         return;
     }
     let upstream = Dnsmasq::start().await;
@@ -650,7 +633,7 @@ async fn other_names_are_forwarded_with_rcode_and_truncation_intact() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_outside_the_allow_list_are_refused() {
-    if !tools_present("allow") {
+    if !tools_present("allow", &[DNSMASQ, DIG]) {
         return;
     }
     let upstream = Dnsmasq::start().await;
@@ -682,7 +665,7 @@ async fn clients_outside_the_allow_list_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_queries_get_formerr_or_nothing_and_do_not_stop_the_responder() {
-    if !tools_present("malformed") {
+    if !tools_present("malformed", &[DNSMASQ, DIG]) {
         return;
     }
     let upstream = Dnsmasq::start().await;
@@ -743,7 +726,7 @@ fn garbage_query(id: u16) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_queries_from_outside_the_allow_list_get_no_formerr() {
-    if !tools_present("malformed, not allowed") {
+    if !tools_present("malformed, not allowed", &[DNSMASQ, DIG]) {
         return;
     }
     let upstream = Dnsmasq::start().await;
@@ -793,7 +776,7 @@ async fn malformed_queries_from_outside_the_allow_list_get_no_formerr() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn formerr_answers_count_against_the_rate_limit() {
-    if !tools_present("malformed, rate") {
+    if !tools_present("malformed, rate", &[DNSMASQ, DIG]) {
         return;
     }
     const RATE: usize = 5;
@@ -833,7 +816,7 @@ async fn formerr_answers_count_against_the_rate_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_over_the_rate_limit_is_dropped_or_truncated_but_tcp_still_answers() {
-    if !tools_present("rate limit") {
+    if !tools_present("rate limit", &[DNSMASQ, DIG]) {
         return;
     }
     const RATE: usize = 5;
@@ -914,7 +897,7 @@ async fn a_burst_over_the_rate_limit_is_dropped_or_truncated_but_tcp_still_answe
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_every_gateway_is_down_the_fail_policy_decides() {
-    if !tools_present("fail policy") {
+    if !tools_present("fail policy", &[DNSMASQ, DIG]) {
         return;
     }
     let upstream = Dnsmasq::start().await;
@@ -991,7 +974,7 @@ async fn printed_line(gw: &mut DnsGateway) -> Option<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn names_reload_on_sighup_and_file_change_without_losing_a_query() {
-    if !tools_present("reload") {
+    if !tools_present("reload", &[DNSMASQ, DIG]) {
         return;
     }
     const NAME: &str = "extra.example.test";
@@ -1139,7 +1122,7 @@ async fn names_reload_on_sighup_and_file_change_without_losing_a_query() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_resolving_through_the_responder_signs_on_through_the_relay() {
-    if !tools_present("end to end") {
+    if !tools_present("end to end", &[DNSMASQ, DIG]) {
         return;
     }
     let upstream = Dnsmasq::start().await;
@@ -1187,7 +1170,7 @@ async fn a_client_resolving_through_the_responder_signs_on_through_the_relay() {
 /// upstream login host's name exists only in the upstream dnsmasq's data.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarding_leaves_from_the_egress_address_and_the_relay_resolves_upstream_there() {
-    if !tools_present("egress") {
+    if !tools_present("egress", &[DNSMASQ, DIG]) {
         return;
     }
     let logs = tempfile::tempdir().unwrap();

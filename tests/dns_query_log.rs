@@ -6,8 +6,9 @@
 //! Needs dig (tests/peers/install.sh); skipped locally without it, a failure in CI.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -91,12 +92,7 @@ fn redirect_lines(log: &str) -> Vec<&str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_query_log_shows_every_first_or_no_redirected_answer() {
-    if !Path::new(DIG).exists() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "dig missing: .ci/run must install bind9-dnsutils"
-        );
-        eprintln!("skipped: install dig (tests/peers/install.sh)");
+    if !common::tools_present("query log", &[DIG]) {
         return;
     }
     let names = [

@@ -30,22 +30,6 @@ const DOT_NAME: &str = "dot.lab.test";
 /// What unbound answers for the forwarded name.
 const FORWARDED: &str = "192.0.2.8";
 
-fn tools_present(test: &str) -> bool {
-    let missing: Vec<&str> = [UNBOUND, OPENSSL, DIG]
-        .into_iter()
-        .filter(|p| !Path::new(p).exists())
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{missing:?} missing: .ci/run must install unbound, openssl and bind9-dnsutils"
-    );
-    eprintln!("{test}: skipped: install {missing:?} (tests/peers/install.sh)");
-    false
-}
-
 /// Runs `openssl ARGS` in `dir`, panicking with its stderr on failure.
 fn openssl(dir: &Path, args: &[&str]) {
     let out = std::process::Command::new(OPENSSL)
@@ -242,7 +226,10 @@ async fn dig(server: SocketAddr, name: &str) -> (String, Vec<String>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarded_names_go_over_verified_tls() {
-    if !tools_present("forwarded_names_go_over_verified_tls") {
+    if !common::tools_present(
+        "forwarded_names_go_over_verified_tls",
+        &[UNBOUND, OPENSSL, DIG],
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -43,6 +43,26 @@ impl Imtegrity {
     }
 }
 
+/// Whether every program in `tools` (absolute paths) is installed. A missing one skips the
+/// calling test locally with a `skipped:` line, but fails it in CI (`CI=true`), where
+/// `.ci/run` installs them with tests/peers/install.sh.
+pub(crate) fn tools_present(test: &str, tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|p| !std::path::Path::new(p).exists())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{test}: {missing:?} missing: .ci/run installs them (tests/peers/install.sh)"
+    );
+    eprintln!("{test}: skipped: install {missing:?} (tests/peers/install.sh)");
+    false
+}
+
 /// Starts `imtegrity lab` on ephemeral loopback ports; returns it with its auth, BOS and
 /// chat addresses as printed.
 pub(crate) async fn start_lab(extra: &[&str]) -> (Imtegrity, SocketAddr, SocketAddr, SocketAddr) {
