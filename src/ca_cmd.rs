@@ -3,9 +3,8 @@
 
 use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use certs::{Ca, CaInfo, CaPaths, CertError, Issuer, KeyKind, NameScope, SystemClock};
+use certs::{Ca, CaInfo, CaPaths, CertError, KeyKind, NameScope};
 use policy::{CaKey, TlsConfig};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -143,13 +142,7 @@ pub(crate) fn run(command: &CaCommand, json: bool) -> crate::CmdResult {
         CaCommand::Issue(args) => {
             let (tls, dir) = settings(&args.config)?;
             require_ca(&dir)?;
-            let ca = Ca::load(&dir)?;
-            let issuer = Issuer::new(
-                Arc::new(ca),
-                scope(&tls)?,
-                time::Duration::hours(i64::from(tls.leaf_hours)),
-                Arc::new(SystemClock),
-            )?;
+            let issuer = crate::tls_setup::issuer(&tls, &dir)?;
             let leaf = issuer.issue(&args.name).map_err(|e| match e {
                 CertError::NotPermitted { .. } | CertError::BadName { .. } => {
                     Box::new(UsageError(e.to_string())) as Box<dyn std::error::Error + Send + Sync>
@@ -180,17 +173,13 @@ pub(crate) fn run(command: &CaCommand, json: bool) -> crate::CmdResult {
 /// The `[tls]` section, as `run` would read it, and the CA directory it names.
 fn settings(args: &ConfigArgs) -> Result<(TlsConfig, PathBuf), UsageError> {
     let config = crate::run_cmd::load_config(args.config.as_deref(), &args.overrides)?;
-    let dir = config
-        .tls
-        .ca_dir
-        .clone()
-        .unwrap_or_else(|| crate::archive_access::data_dir("ca"));
+    let dir = crate::tls_setup::ca_dir(&config.tls);
     Ok((config.tls, dir))
 }
 
 /// An error saying how to get a CA when `dir` has none.
 fn require_ca(dir: &Path) -> Result<(), String> {
-    if CaPaths::in_dir(dir).cert.exists() {
+    if crate::tls_setup::has_ca(dir) {
         return Ok(());
     }
     Err(format!(

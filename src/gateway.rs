@@ -80,6 +80,7 @@ impl Gateway {
                     ArchiveMode::Relaxed => CaptureMode::Relaxed,
                 },
                 node,
+                tls: relay_tls(config)?,
             },
             Some(archive.clone()),
         )?);
@@ -188,6 +189,25 @@ impl Gateway {
 
 fn listening_strings(addrs: &[SocketAddr]) -> Vec<String> {
     addrs.iter().map(ToString::to_string).collect()
+}
+
+/// The relay's TLS termination, if the gateway has a CA. Without one, plain OSCAR works and
+/// TLS clients are refused with a reason in the log.
+fn relay_tls(
+    config: &Config,
+) -> Result<Option<Arc<rustls::ServerConfig>>, Box<dyn std::error::Error + Send + Sync>> {
+    let dir = crate::tls_setup::ca_dir(&config.tls);
+    if !crate::tls_setup::has_ca(&dir) {
+        tracing::info!(
+            ca_dir = %dir.display(),
+            "no gateway CA: TLS clients (SSL login) will be refused; `imtegrity ca init` creates one"
+        );
+        return Ok(None);
+    }
+    let server = crate::tls_setup::server_config(&config.tls, &dir)
+        .map_err(|e| format!("the gateway CA in {}: {e}", dir.display()))?;
+    tracing::info!(ca_dir = %dir.display(), "terminating client TLS with the gateway CA");
+    Ok(Some(server))
 }
 
 /// The resolvers DNS forwards to when `dns.upstream` is empty: /etc/resolv.conf's, minus

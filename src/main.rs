@@ -18,6 +18,7 @@ mod run_cmd;
 mod search_cmd;
 mod status_cmd;
 mod timespec;
+mod tls_setup;
 mod verify_cmd;
 
 use std::process::ExitCode;

@@ -43,6 +43,9 @@ pub struct RelayConfig {
     pub mode: CaptureMode,
     /// This gateway's name in records.
     pub node: String,
+    /// How to terminate TLS from clients (SSL login, TLS BOS): the gateway CA's leaves.
+    /// `None`: a client that starts with a TLS ClientHello is refused, with a reason.
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 impl Default for RelayConfig {
@@ -59,6 +62,7 @@ impl Default for RelayConfig {
             max_frame: oscar::FLAP_MAX_PAYLOAD,
             mode: CaptureMode::Strict,
             node: "gateway".into(),
+            tls: None,
         }
     }
 }

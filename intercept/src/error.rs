@@ -78,6 +78,9 @@ pub enum SessionError {
     /// relayed unrecorded.
     #[error("archive write failed; session closed so nothing goes unrecorded: {0}")]
     Archive(#[from] archive::ArchiveError),
+    /// The client's TLS could not be terminated.
+    #[error("TLS with the client failed: {0}")]
+    Tls(String),
     /// A frame we built could not be encoded.
     #[error("cannot encode a rewritten frame: {0}")]
     Encode(#[from] oscar::EncodeError),

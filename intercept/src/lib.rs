@@ -17,6 +17,7 @@ mod relay;
 mod resolver;
 mod rewrite;
 mod session;
+mod stream_halves;
 mod upstream;
 
 pub use config::{CaptureMode, RelayConfig};

@@ -17,7 +17,6 @@ use oscar::message::signon::TLV_ERROR_CODE;
 use oscar::message::{SignOff, SignonHello, SignonKind, SnacMessage, UserInfo};
 use oscar::{Channel, Family, Flap, FlapCodec, HostPort, Message, normalize};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tracing::Instrument;
 
@@ -27,19 +26,22 @@ use crate::cookies::Route;
 use crate::error::{SessionError, Side};
 use crate::relay::Relay;
 use crate::rewrite::{RewriteContext, rewrite};
+use crate::stream_halves::{
+    StreamRead, StreamWrite, Wire, accept_tls, sniff, split_plain, split_tls,
+};
 use crate::upstream::connect_upstream;
 
-type Reader = FramedRead<OwnedReadHalf, FlapCodec>;
+type Reader = FramedRead<StreamRead, FlapCodec>;
 
 /// One leg's writer, stamping that leg's own sequence numbers (oscar.md §3.4 step 4).
 struct Leg {
     side: Side,
-    sink: FramedWrite<OwnedWriteHalf, FlapCodec>,
+    sink: FramedWrite<StreamWrite, FlapCodec>,
     seq: u16,
 }
 
 impl Leg {
-    fn new(side: Side, half: OwnedWriteHalf, first_seq: u16) -> Self {
+    fn new(side: Side, half: StreamWrite, first_seq: u16) -> Self {
         Self {
             side,
             sink: FramedWrite::new(half, FlapCodec::default()),
@@ -152,7 +154,31 @@ pub async fn run_session(
     let local = client.local_addr().unwrap_or(client_addr);
     let _ = client.set_nodelay(true);
     let advertised = advertised_address(relay.config.advertise.as_deref(), local);
-    let (client_read, client_write) = client.into_split();
+    // Sniff only when TLS can be terminated: a plain client that waits for the server's
+    // hello then gets it after the sniff's short wait, so a gateway without a CA keeps
+    // plain OSCAR exactly as it was (a TLS client there fails on the FLAP marker).
+    let wire = match &relay.config.tls {
+        Some(_) => sniff(&client).await,
+        None => Wire::Plain,
+    };
+    let (client_read, client_write) = match (wire, &relay.config.tls) {
+        (Wire::Plain, _) => split_plain(client),
+        (Wire::Tls, Some(tls)) => {
+            let stream = accept_tls(client, tls.clone(), relay.config.connect_timeout)
+                .await
+                .map_err(|e| SessionError::Tls(e.to_string()))?;
+            tracing::debug!(
+                sni = stream.get_ref().1.server_name().unwrap_or("-"),
+                "TLS from the client"
+            );
+            split_tls(stream)
+        }
+        (Wire::Tls, None) => {
+            return Err(SessionError::Tls(
+                "the client speaks TLS and the gateway has no CA (imtegrity ca init)".into(),
+            ));
+        }
+    };
     let mut client_rx = FramedRead::new(
         client_read,
         FlapCodec::with_max_payload(relay.config.max_frame),
@@ -281,7 +307,7 @@ async fn relay_frames(
         }
     };
     state.upstream_port = upstream.peer_addr().map_or(0, |a| a.port());
-    let (up_read, up_write) = upstream.into_split();
+    let (up_read, up_write) = split_plain(upstream);
     let mut up_rx = FramedRead::new(up_read, FlapCodec::with_max_payload(relay.config.max_frame));
     let mut up_tx = Leg::new(Side::Upstream, up_write, 1);
     let result = async {

@@ -1,0 +1,128 @@
+//! A session leg's connection, plain or TLS, split into halves the session reads and
+//! writes independently. Plain TCP keeps tokio's lock-free owned halves; TLS goes through
+//! `tokio::io::split`, since a TLS stream cannot be split otherwise.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio_rustls::server::TlsStream;
+
+/// The first byte of a TLS record carrying a handshake (the ClientHello).
+const TLS_HANDSHAKE: u8 = 0x16;
+/// How long to wait for a client's first byte before taking it for a plain OSCAR client
+/// that waits for the server's hello (TLS clients always speak first).
+const SNIFF_WAIT: Duration = Duration::from_millis(300);
+
+/// What the client's first bytes say it speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wire {
+    /// FLAP, or nothing yet.
+    Plain,
+    /// A TLS ClientHello.
+    Tls,
+}
+
+/// Looks at the client's first byte without consuming it.
+pub(crate) async fn sniff(client: &TcpStream) -> Wire {
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(SNIFF_WAIT, client.peek(&mut first)).await {
+        Ok(Ok(1)) if first[0] == TLS_HANDSHAKE => Wire::Tls,
+        _ => Wire::Plain,
+    }
+}
+
+/// Completes the TLS handshake with `config` (the gateway CA's leaf for the SNI name).
+pub(crate) async fn accept_tls(
+    client: TcpStream,
+    config: Arc<rustls::ServerConfig>,
+    timeout: Duration,
+) -> io::Result<TlsStream<TcpStream>> {
+    tokio::time::timeout(
+        timeout,
+        tokio_rustls::TlsAcceptor::from(config).accept(client),
+    )
+    .await
+    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))?
+}
+
+/// The reading half.
+pub(crate) enum StreamRead {
+    Plain(OwnedReadHalf),
+    Tls(ReadHalf<TlsStream<TcpStream>>),
+}
+
+/// The writing half.
+pub(crate) enum StreamWrite {
+    Plain(OwnedWriteHalf),
+    Tls(WriteHalf<TlsStream<TcpStream>>),
+}
+
+/// Splits a plain connection.
+pub(crate) fn split_plain(stream: TcpStream) -> (StreamRead, StreamWrite) {
+    let (r, w) = stream.into_split();
+    (StreamRead::Plain(r), StreamWrite::Plain(w))
+}
+
+/// Splits a TLS connection.
+pub(crate) fn split_tls(stream: TlsStream<TcpStream>) -> (StreamRead, StreamWrite) {
+    let (r, w) = tokio::io::split(stream);
+    (StreamRead::Tls(r), StreamWrite::Tls(w))
+}
+
+impl AsyncRead for StreamRead {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(r) => Pin::new(r).poll_read(cx, buf),
+            Self::Tls(r) => Pin::new(r).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for StreamWrite {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Plain(w) => Pin::new(w).poll_write(cx, buf),
+            Self::Tls(w) => Pin::new(w).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(w) => Pin::new(w).poll_flush(cx),
+            Self::Tls(w) => Pin::new(w).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(w) => Pin::new(w).poll_shutdown(cx),
+            Self::Tls(w) => Pin::new(w).poll_shutdown(cx),
+        }
+    }
+}
+
+impl From<OwnedReadHalf> for StreamRead {
+    fn from(r: OwnedReadHalf) -> Self {
+        Self::Plain(r)
+    }
+}
+
+impl From<OwnedWriteHalf> for StreamWrite {
+    fn from(w: OwnedWriteHalf) -> Self {
+        Self::Plain(w)
+    }
+}
