@@ -41,8 +41,8 @@ pub(crate) struct Redirect {
     /// NODATA.
     pub(crate) addrs: Vec<IpAddr>,
     pub(crate) ttl: u32,
-    /// The zone a NODATA answer's SOA is owned by, and its label count.
-    pub(crate) zone: String,
+    /// How many labels (from the right) of the asked name make the zone that owns a NODATA
+    /// answer's SOA: the exact name, or the wildcard's suffix.
     pub(crate) zone_labels: usize,
     pub(crate) serial: u32,
 }
@@ -88,20 +88,31 @@ impl Shared {
                 return Decision::Forward;
             }
         };
-        let gateways: Vec<IpAddr> = if view.gateway.is_empty() {
+        // The gateways that are up, and of those the ones of the asked type, in one pass:
+        // the configured ones, or (for a view without any) this host's own address.
+        let local = if view.gateway.is_empty() {
             let up = self.local_probe.is_none_or(|p| self.health.is_up(p));
             up.then(|| local.or_else(|| self.routes.local_towards(client)))
                 .flatten()
-                .into_iter()
-                .collect()
         } else {
-            view.gateway
-                .iter()
-                .copied()
-                .filter(|ip| self.health.is_up(SocketAddr::new(*ip, self.relay_port)))
-                .collect()
+            None
         };
-        if gateways.is_empty() {
+        let mut any_up = false;
+        let addrs: Vec<IpAddr> = view
+            .gateway
+            .iter()
+            .copied()
+            .filter(|ip| self.health.is_up(SocketAddr::new(*ip, self.relay_port)))
+            .chain(local)
+            .inspect(|_| any_up = true)
+            .filter(|ip| match qtype {
+                qtype::A => ip.is_ipv4(),
+                qtype::AAAA => ip.is_ipv6(),
+                qtype::ANY => true,
+                _ => false,
+            })
+            .collect();
+        if !any_up {
             tracing::warn!(
                 target: "imtegrity::dns::query",
                 %client, name = matched.zone, view = %view.name, fail = ?view.fail,
@@ -118,15 +129,6 @@ impl Shared {
                 }
             };
         }
-        let addrs: Vec<IpAddr> = gateways
-            .into_iter()
-            .filter(|ip| match qtype {
-                qtype::A => ip.is_ipv4(),
-                qtype::AAAA => ip.is_ipv6(),
-                qtype::ANY => true,
-                _ => false,
-            })
-            .collect();
         counters.redirected.fetch_add(1, Relaxed);
         let name = name.unwrap_or_default();
         let log = match live.query_log {
@@ -145,7 +147,6 @@ impl Shared {
             addrs,
             ttl: live.ttl,
             zone_labels: matched.zone.split('.').count(),
-            zone: matched.zone.to_owned(),
             serial: live.serial,
         })
     }

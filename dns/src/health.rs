@@ -40,7 +40,7 @@ impl Health {
                 );
                 (t, up)
             });
-            let results = futures_join_all(probes).await;
+            let results = futures_util::future::join_all(probes).await;
             let mut down = HashMap::new();
             for (target, up) in results {
                 let was_down = !self.is_up(target);
@@ -60,21 +60,4 @@ impl Health {
             }
         }
     }
-}
-
-/// Runs every probe concurrently (a handful of addresses; no need for a crate).
-async fn futures_join_all<F: Future + Send + 'static>(
-    futures: impl Iterator<Item = F>,
-) -> Vec<F::Output>
-where
-    F::Output: Send + 'static,
-{
-    let handles: Vec<_> = futures.map(tokio::spawn).collect();
-    let mut out = Vec::with_capacity(handles.len());
-    for h in handles {
-        if let Ok(v) = h.await {
-            out.push(v);
-        }
-    }
-    out
 }

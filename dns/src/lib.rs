@@ -21,6 +21,7 @@ pub mod fuzzing;
 mod handler;
 mod health;
 mod live;
+mod per_client;
 mod query;
 mod query_log;
 mod rate_limit;

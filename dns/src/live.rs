@@ -54,10 +54,8 @@ impl Live {
 
     /// Whether `client` may query at all.
     pub(crate) fn allowed(&self, client: IpAddr) -> bool {
-        let client = match client {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(client, IpAddr::V4),
-            v4 => v4,
-        };
+        // An IPv4 client on a dual-stack socket (`::ffff:10.1.2.3`) counts as IPv4.
+        let client = client.to_canonical();
         self.allow.iter().any(|net| net.contains(&client))
     }
 }

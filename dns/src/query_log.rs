@@ -4,27 +4,23 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::time::Instant;
 
-/// Entries kept per shard before expired ones are swept.
-const SWEEP_AT: usize = 16_384;
-const SHARDS: usize = 16;
+use crate::per_client::PerClient;
 
-type Key = (IpAddr, Box<str>, usize);
-
-/// Remembers when each (client, name, view) was last logged.
+/// Remembers when each (client, view) last had each name logged. Names are looked up by
+/// `&str`, so only a name's first answer allocates.
 #[derive(Debug)]
 pub(crate) struct SeenAnswers {
     started: Instant,
-    shards: Vec<Mutex<HashMap<Key, u64>>>,
+    logged: PerClient<(IpAddr, usize), HashMap<Box<str>, u64>>,
 }
 
 impl SeenAnswers {
     pub(crate) fn new() -> Self {
         Self {
             started: Instant::now(),
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            logged: PerClient::new(),
         }
     }
 
@@ -34,27 +30,29 @@ impl SeenAnswers {
     }
 
     fn first_at(&self, client: IpAddr, name: &str, view: usize, ttl: u32, now: u64) -> bool {
-        let shard = match client {
-            IpAddr::V4(v4) => usize::from(v4.octets()[3]),
-            IpAddr::V6(v6) => usize::from(v6.octets()[15]),
-        } % SHARDS;
         let ttl = u64::from(ttl.max(1));
-        let mut map = self.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= SWEEP_AT {
-            map.retain(|_, logged| now < *logged + ttl);
-        }
-        let key = (client, Box::from(name), view);
-        match map.get_mut(&key) {
-            Some(logged) if now < *logged + ttl => false,
-            Some(logged) => {
-                *logged = now;
-                true
-            }
-            None => {
-                map.insert(key, now);
-                true
-            }
-        }
+        let fresh = move |logged: &u64| now < *logged + ttl;
+        self.logged.with(
+            client,
+            |names| {
+                names.retain(|_, logged| fresh(logged));
+                !names.is_empty()
+            },
+            |map| {
+                let names = map.entry((client, view)).or_default();
+                match names.get_mut(name) {
+                    Some(logged) if fresh(logged) => false,
+                    Some(logged) => {
+                        *logged = now;
+                        true
+                    }
+                    None => {
+                        names.insert(Box::from(name), now);
+                        true
+                    }
+                }
+            },
+        )
     }
 }
 

@@ -2,10 +2,10 @@
 //! answers are dropped, but every second one is sent truncated ("slip") so a real client
 //! behind a spoofed flood still gets through over TCP. TCP itself is never limited.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::time::Instant;
+
+use crate::per_client::PerClient;
 
 /// What to do with one UDP answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,10 +18,6 @@ pub(crate) enum RateVerdict {
     Slip,
 }
 
-/// Entries kept per shard before stale ones are swept; bounds memory under a spoofed flood.
-const SWEEP_AT: usize = 16_384;
-const SHARDS: usize = 16;
-
 #[derive(Debug, Clone, Copy)]
 struct Window {
     second: u64,
@@ -33,14 +29,14 @@ struct Window {
 #[derive(Debug)]
 pub(crate) struct RateLimiter {
     started: Instant,
-    shards: Vec<Mutex<HashMap<IpAddr, Window>>>,
+    windows: PerClient<IpAddr, Window>,
 }
 
 impl RateLimiter {
     pub(crate) fn new() -> Self {
         Self {
             started: Instant::now(),
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            windows: PerClient::new(),
         }
     }
 
@@ -54,39 +50,36 @@ impl RateLimiter {
 
     /// [`check`](Self::check) in the given second since start.
     fn check_at(&self, client: IpAddr, rate: u32, second: u64) -> RateVerdict {
-        let shard = match client {
-            IpAddr::V4(v4) => usize::from(v4.octets()[3]),
-            IpAddr::V6(v6) => usize::from(v6.octets()[15]),
-        } % SHARDS;
-        let mut map = self.shards[shard].lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= SWEEP_AT {
-            map.retain(|_, w| w.second == second);
-        }
-        let w = map.entry(client).or_insert(Window {
-            second,
-            count: 0,
-            over: 0,
-        });
-        if w.second != second {
-            *w = Window {
-                second,
-                count: 0,
-                over: 0,
-            };
-        }
-        w.count = w.count.saturating_add(1);
-        if w.count <= rate {
-            return RateVerdict::Answer;
-        }
-        w.over = w.over.wrapping_add(1);
-        if w.over.is_multiple_of(2) {
-            RateVerdict::Slip
-        } else {
-            RateVerdict::Drop
-        }
+        self.windows.with(
+            client,
+            |w| w.second == second,
+            |map| {
+                let w = map.entry(client).or_insert(Window {
+                    second,
+                    count: 0,
+                    over: 0,
+                });
+                if w.second != second {
+                    *w = Window {
+                        second,
+                        count: 0,
+                        over: 0,
+                    };
+                }
+                w.count = w.count.saturating_add(1);
+                if w.count <= rate {
+                    return RateVerdict::Answer;
+                }
+                w.over = w.over.wrapping_add(1);
+                if w.over.is_multiple_of(2) {
+                    RateVerdict::Slip
+                } else {
+                    RateVerdict::Drop
+                }
+            },
+        )
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

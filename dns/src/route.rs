@@ -19,10 +19,8 @@ pub(crate) struct RouteCache {
 impl RouteCache {
     /// Our address towards `client`, or `None` if there is no route.
     pub(crate) fn local_towards(&self, client: IpAddr) -> Option<IpAddr> {
-        let client = match client {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(client, IpAddr::V4),
-            v4 => v4,
-        };
+        // An IPv4 client on a dual-stack socket (`::ffff:10.1.2.3`) counts as IPv4.
+        let client = client.to_canonical();
         if let Some(ip) = self.lock().get(&client) {
             return Some(*ip);
         }

@@ -60,7 +60,8 @@ impl ViewTable {
 
     /// The view for a client, and its index (0 is the default view).
     pub fn lookup(&self, client: IpAddr) -> (usize, &View) {
-        let client = canonical(client);
+        // An IPv4 client on a dual-stack socket (`::ffff:10.1.2.3`) is matched as IPv4.
+        let client = client.to_canonical();
         let index = self
             .subnets
             .iter()
@@ -72,14 +73,6 @@ impl ViewTable {
     /// Every view, the default first; indexes match [`lookup`](Self::lookup).
     pub fn views(&self) -> &[View] {
         &self.views
-    }
-}
-
-/// An IPv4 client seen on a dual-stack socket (`::ffff:10.1.2.3`) is matched as IPv4.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
     }
 }
 
