@@ -15,6 +15,11 @@ pub fn normalize(name: &str) -> Result<String, CertError> {
         reason,
     };
     let trimmed = name.strip_suffix('.').unwrap_or(name);
+    // DnsName takes one trailing dot as "fully qualified"; a second is an empty label, and
+    // letting it through would make `x.` a different leaf (and cache entry) from `x`.
+    if trimmed.ends_with('.') {
+        return Err(bad("an empty label (two dots in a row)"));
+    }
     if trimmed.contains('*') {
         return Err(bad(
             "wildcards are never issued; each host gets its own leaf",
@@ -153,6 +158,35 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    /// What a client can put in SNI: refused or normalised, never a panic, and a
+    /// normalised name normalises to itself.
+    #[test]
+    fn hostile_sni_names_are_refused_or_normalised_stably() {
+        let scope = NameScope::permitted(["oscar.aol.com"]).unwrap();
+        for name in [
+            ".",
+            "..",
+            ".oscar.aol.com",
+            "oscar.aol.com..",
+            "x.oscar.aol.com\0",
+            "\u{0}",
+            "løgin.oscar.aol.com",
+            &format!("{}.oscar.aol.com", "a.".repeat(200)),
+            &"a".repeat(300),
+            "aol.com",
+            "coscar.aol.com",
+        ] {
+            if let Ok(n) = normalize(name) {
+                assert_eq!(normalize(&n).unwrap(), n, "{name:?}");
+                let _ = scope.permits(&n);
+            }
+            // Raw, unnormalised input must not trip the subtree test either.
+            let _ = scope.permits(name);
+        }
+        assert!(!scope.permits("coscar.aol.com"));
+        assert!(normalize(".oscar.aol.com").is_err());
     }
 
     #[test]
