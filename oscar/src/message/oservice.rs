@@ -5,7 +5,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use crate::error::{DecodeError, EncodeError};
 use crate::message::SnacBody;
 use crate::message::body::tlv_body;
-use crate::message::signon::{Redirect, TLV_CERT_NAME, TLV_SSL_STATE};
+use crate::message::signon::Redirect;
 use crate::message::user_info::UserInfo;
 use crate::reader::Reader;
 use crate::snac::Family;
@@ -155,16 +155,6 @@ impl ServiceResponse {
             .get(TLV_SERVICE_FAMILY)
             .and_then(|t| t.as_u16())
             .map(Family)
-    }
-
-    /// The name the client will validate the new connection's certificate against.
-    pub fn cert_name(&self) -> Option<&Bytes> {
-        self.tlvs.value(TLV_CERT_NAME)
-    }
-
-    /// The SSL state: 0 none, 1 use SSL, 2 use SSL with resume.
-    pub fn ssl_state(&self) -> Option<u8> {
-        self.tlvs.get(TLV_SSL_STATE).and_then(|t| t.as_u8())
     }
 }
 

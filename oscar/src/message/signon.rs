@@ -224,6 +224,43 @@ pub trait Redirect {
     fn screen_name(&self) -> Option<&Bytes> {
         self.redirect_tlvs().value(TLV_SCREEN_NAME)
     }
+
+    /// TLV 0x008E, the SSL state of the next connection: 0 plain, 1 TLS, 2 TLS with
+    /// resumption. One byte in service responses, two in Kerberos tickets: both are read.
+    fn ssl_state(&self) -> Option<u16> {
+        let tlv = self.redirect_tlvs().get(TLV_SSL_STATE)?;
+        tlv.as_u8().map(u16::from).or_else(|| tlv.as_u16())
+    }
+
+    /// TLV 0x008D, the name the client validates the next connection's certificate against.
+    fn cert_name(&self) -> Option<&Bytes> {
+        self.redirect_tlvs().value(TLV_CERT_NAME)
+    }
+
+    /// Sets (or with `None` removes) the certificate name the client will validate.
+    fn set_cert_name(&mut self, name: Option<&str>) {
+        let tlvs = self.redirect_tlvs_mut();
+        match name {
+            Some(name) => tlvs.set(TLV_CERT_NAME, Bytes::copy_from_slice(name.as_bytes())),
+            None => {
+                tlvs.remove(TLV_CERT_NAME);
+            }
+        }
+    }
+
+    /// Tells the client to connect in plain text: SSL state 0 (kept at its width), no
+    /// certificate name.
+    fn set_plain(&mut self) {
+        let width = self
+            .redirect_tlvs()
+            .get(TLV_SSL_STATE)
+            .map(|t| t.value.len());
+        if let Some(width) = width {
+            self.redirect_tlvs_mut()
+                .set(TLV_SSL_STATE, vec![0u8; width.clamp(1, 2)]);
+        }
+        self.set_cert_name(None);
+    }
 }
 
 impl Redirect for SignOff {
@@ -238,6 +275,25 @@ impl Redirect for SignOff {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_fields_of_a_redirect() {
+        let mut off = SignOff::default();
+        assert_eq!(off.ssl_state(), None);
+        off.tlvs.set(TLV_SSL_STATE, vec![2u8]);
+        off.set_cert_name(Some("bos.oscar.aol.com"));
+        assert_eq!(off.ssl_state(), Some(2));
+        assert_eq!(off.cert_name().map(|b| &b[..]), Some(&b"bos.oscar.aol.com"[..]));
+        off.set_plain();
+        assert_eq!(off.ssl_state(), Some(0));
+        assert_eq!(off.tlvs.get(TLV_SSL_STATE).map(|t| t.value.len()), Some(1));
+        assert_eq!(off.cert_name(), None);
+        // Kerberos tickets carry the state in two bytes; its width is kept.
+        off.tlvs.set(TLV_SSL_STATE, vec![0u8, 1]);
+        assert_eq!(off.ssl_state(), Some(1));
+        off.set_plain();
+        assert_eq!(off.tlvs.value(TLV_SSL_STATE).map(|v| &v[..]), Some(&[0u8, 0][..]));
+    }
 
     #[test]
     fn roasting_is_reversible() {
