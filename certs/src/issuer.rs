@@ -86,6 +86,13 @@ impl Issuer {
         &self.clock
     }
 
+    /// Whether [`Issuer::issue`] would mint a leaf for `name`: it is a valid DNS name inside
+    /// both the configured scope and the CA's own name constraints.
+    pub fn permits(&self, name: &str) -> bool {
+        crate::normalize(name)
+            .is_ok_and(|name| self.scope.permits(&name) && self.ca.info.scope.permits(&name))
+    }
+
     /// A new leaf for `name` (any case, a trailing dot allowed).
     pub fn issue(&self, name: &str) -> Result<Leaf, CertError> {
         let name = crate::normalize(name)?;
@@ -323,7 +330,12 @@ mod tests {
         );
         for bad in ["127.0.0.1", "*.oscar.aol.com", "www.example.org"] {
             assert!(narrow.issue(bad).is_err(), "{bad}");
+            assert!(!narrow.permits(bad), "{bad}");
         }
+        // permits() answers as issue() would, without minting.
+        assert!(!wide.permits("www.aol.com"));
+        assert!(wide.permits("BOS.oscar.aol.com."));
+        assert!(!narrow.permits("slogin.icq.com"));
         assert_eq!(narrow.issued() + wide.issued(), 1);
     }
 
