@@ -34,7 +34,7 @@ use crate::host_port::HostPort;
 ///
 /// | key | default |
 /// |---|---|
-/// | `relay.listen` | `["0.0.0.0:5190"]` |
+/// | `relay.listen` | `["0.0.0.0:5190", "0.0.0.0:443"]` |
 /// | `relay.advertise` | unset: the address the client reached the gateway on |
 /// | `relay.max_frame` | `65535` |
 /// | `relay.idle_timeout_secs` | `600` (at least 180) |
@@ -43,6 +43,10 @@ use crate::host_port::HostPort;
 /// | `upstream.login` | `"login.oscar.aol.com:5190"` |
 /// | `upstream.egress` | `[]`: the OS chooses the source address |
 /// | `upstream.resolver` | `[]`: the system resolver |
+/// | `upstream.login_tls` | `"slogin.oscar.aol.com:5190"` |
+/// | `upstream.tls_roots` | `[]`: the system trust store only |
+/// | `upstream.tls_insecure` | `false` |
+/// | `upstream.api` | unset: the host name the client asked for, port 443 |
 /// | `archive.path` | unset: the caller's data directory |
 /// | `archive.mode` | `"strict"` |
 /// | `archive.node` | unset: the host name |
@@ -83,7 +87,8 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RelayConfig {
-    /// Addresses the relay accepts OSCAR connections on. Default: `0.0.0.0:5190`. Port 0
+    /// Addresses the relay accepts OSCAR, SSL login and HTTPS login API connections on.
+    /// Default: `0.0.0.0:5190` and `0.0.0.0:443`. Port 0
     /// asks the OS for a free port (tests).
     pub listen: Vec<SocketAddr>,
     /// Host, or `host:port`, written into the server addresses handed to clients
@@ -135,6 +140,20 @@ pub struct UpstreamConfig {
     /// `http://[user:pass@]host:port` (HTTP CONNECT). Default: unset, direct connections.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proxy: Option<String>,
+    /// The authorizer TLS logins (a ClientHello on the relay port) are relayed to, over TLS
+    /// verified against its host name. Default: `slogin.oscar.aol.com:5190`.
+    pub login_tls: HostPort,
+    /// PEM files of extra CAs trusted for upstream TLS, besides the system store (a revival
+    /// server's or a lab's own CA). Default: empty.
+    pub tls_roots: Vec<PathBuf>,
+    /// Accept any upstream certificate. Only for a lab upstream: the gateway then cannot
+    /// tell the real server from an impostor. Default: false.
+    pub tls_insecure: bool,
+    /// Where HTTPS login API requests (clientLogin, startOSCARSession) are sent, `host:port`,
+    /// verified against the host name the client asked for. Default: unset, that host name
+    /// on port 443.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api: Option<HostPort>,
 }
 
 impl Default for UpstreamConfig {
@@ -144,6 +163,10 @@ impl Default for UpstreamConfig {
             egress: Vec::new(),
             resolver: Vec::new(),
             proxy: None,
+            login_tls: defaults::upstream_login_tls(),
+            tls_roots: Vec::new(),
+            tls_insecure: false,
+            api: None,
         }
     }
 }

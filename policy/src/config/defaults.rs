@@ -10,8 +10,14 @@ pub(crate) const OSCAR_PORT: u16 = 5190;
 
 /// `relay.listen`: every IPv4 address, the OSCAR port.
 pub(crate) fn listen() -> Vec<SocketAddr> {
-    vec![SocketAddr::from((Ipv4Addr::UNSPECIFIED, OSCAR_PORT))]
+    vec![
+        SocketAddr::from((Ipv4Addr::UNSPECIFIED, OSCAR_PORT)),
+        SocketAddr::from((Ipv4Addr::UNSPECIFIED, HTTPS_PORT)),
+    ]
 }
+
+/// The HTTPS port: the login API (clientLogin), and SSL logins of clients that use 443.
+pub(crate) const HTTPS_PORT: u16 = 443;
 
 /// `relay.max_frame`: the largest FLAP payload, whose length field is 16 bits.
 pub(crate) const MAX_FRAME: usize = 65_535;
@@ -32,6 +38,12 @@ pub(crate) const COOKIE_TTL_SECS: u64 = 300;
 /// `upstream.login`: the historical AOL authorizer, which revival DNS still answers.
 pub(crate) fn upstream_login() -> HostPort {
     HostPort::from_static("login.oscar.aol.com", OSCAR_PORT)
+}
+
+/// `upstream.login_tls`: the historical AOL SSL authorizer (libpurple's default with
+/// encryption on).
+pub(crate) fn upstream_login_tls() -> HostPort {
+    HostPort::from_static("slogin.oscar.aol.com", OSCAR_PORT)
 }
 
 /// `dns.listen`: every IPv4 address, the DNS port.

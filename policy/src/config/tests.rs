@@ -47,6 +47,10 @@ login = "[2001:db8::5]:5190"
 egress = ["192.0.2.10", "2001:db8::10"]
 resolver = ["192.0.2.53:53"]
 proxy = "socks5://192.0.2.1:1080"
+login_tls = "slogin.im.example.net:443"
+tls_roots = ["/etc/imtegrity/revival-ca.pem"]
+tls_insecure = true
+api = "127.0.0.1:8443"
 
 [archive]
 path = "/srv/imtegrity/archive"
@@ -160,6 +164,10 @@ fn a_file_with_every_key_parses() {
                 ],
                 resolver: vec![addr("192.0.2.53:53")],
                 proxy: Some("socks5://192.0.2.1:1080".into()),
+                login_tls: HostPort::parse("slogin.im.example.net:443").unwrap(),
+                tls_roots: vec![PathBuf::from("/etc/imtegrity/revival-ca.pem")],
+                tls_insecure: true,
+                api: Some(HostPort::parse("127.0.0.1:8443").unwrap()),
             },
             archive: ArchiveConfig {
                 path: Some(PathBuf::from("/srv/imtegrity/archive")),
@@ -197,7 +205,13 @@ fn an_empty_file_gives_every_default() {
         connect_timeout_secs,
         cookie_ttl_secs,
     } = &config.relay;
-    assert_eq!(listen, &[SocketAddr::from((Ipv4Addr::UNSPECIFIED, 5190))]);
+    assert_eq!(
+        listen,
+        &[
+            SocketAddr::from((Ipv4Addr::UNSPECIFIED, 5190)),
+            SocketAddr::from((Ipv4Addr::UNSPECIFIED, 443))
+        ]
+    );
     assert_eq!(advertise, &None);
     assert_eq!(*max_frame, 65_535);
     assert_eq!(*idle_timeout_secs, 600);
@@ -208,8 +222,16 @@ fn an_empty_file_gives_every_default() {
         egress,
         resolver,
         proxy,
+        login_tls,
+        tls_roots,
+        tls_insecure,
+        api,
     } = &config.upstream;
+    assert_eq!(api, &None);
     assert_eq!(login.to_string(), "login.oscar.aol.com:5190");
+    assert_eq!(login_tls.to_string(), "slogin.oscar.aol.com:5190");
+    assert!(tls_roots.is_empty());
+    assert!(!tls_insecure);
     assert!(egress.is_empty());
     assert!(resolver.is_empty());
     assert_eq!(proxy, &None);

@@ -19,7 +19,7 @@ fn relay(relay: &RelayConfig) -> Result<(), ConfigError> {
     if relay.listen.is_empty() {
         return Err(ConfigError::invalid(
             "relay.listen",
-            "no listen address: the relay would accept no connections (default: [\"0.0.0.0:5190\"])",
+            "no listen address: the relay would accept no connections (default: [\"0.0.0.0:5190\", \"0.0.0.0:443\"])",
         ));
     }
     for (i, addr) in relay.listen.iter().enumerate() {
@@ -130,6 +130,32 @@ fn upstream(upstream: &UpstreamConfig) -> Result<(), ConfigError> {
                 upstream.login,
                 defaults::OSCAR_PORT
             ),
+        ));
+    }
+    if upstream.login_tls.port() == 0 {
+        return Err(ConfigError::invalid(
+            "upstream.login_tls",
+            format!(
+                "{}: port 0 cannot be connected to (the SSL login port is {})",
+                upstream.login_tls,
+                defaults::OSCAR_PORT
+            ),
+        ));
+    }
+    if upstream.api.as_ref().is_some_and(|a| a.port() == 0) {
+        return Err(ConfigError::invalid(
+            "upstream.api",
+            "port 0 cannot be connected to (the login API is HTTPS, port 443)",
+        ));
+    }
+    if let Some(i) = upstream
+        .tls_roots
+        .iter()
+        .position(|p| p.as_os_str().is_empty())
+    {
+        return Err(ConfigError::invalid(
+            format!("upstream.tls_roots[{i}]"),
+            "empty path; list PEM files of CAs to trust",
         ));
     }
     if let Some(proxy) = &upstream.proxy {
