@@ -97,7 +97,11 @@ async fn relay_server(config: Arc<ServerConfig>, stop: CancellationToken) -> Soc
         Relay::new(
             RelayConfig {
                 upstream_login: "127.0.0.1:9".into(),
-                tls: Some(config),
+                tls: Some(intercept::ClientTls {
+                    server: config,
+                    presentable: Arc::new(|_: &str| true),
+                    fallback_name: "slogin.oscar.aol.com".into(),
+                }),
                 ..RelayConfig::default()
             },
             None,

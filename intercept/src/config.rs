@@ -1,6 +1,8 @@
 //! The relay's runtime settings, already parsed and checked by the caller.
 
+use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How strictly messages wait for the archive.
@@ -17,7 +19,8 @@ pub enum CaptureMode {
 /// # Defaults
 /// `upstream_login` `login.oscar.aol.com:5190`, no egress binding, connect timeout 10 s,
 /// idle timeout 600 s (WinAIM sends a keep-alive every 60 s), cookies remembered 300 s,
-/// FLAP payload cap 65 535, strict capture.
+/// FLAP payload cap 65 535, strict capture, no client TLS, TLS logins to
+/// `slogin.oscar.aol.com:5190`, upstream TLS verified against the system trust store.
 #[derive(Debug, Clone)]
 pub struct RelayConfig {
     /// The authorizer logins are relayed to (`host:port`).
@@ -44,8 +47,37 @@ pub struct RelayConfig {
     /// This gateway's name in records.
     pub node: String,
     /// How to terminate TLS from clients (SSL login, TLS BOS): the gateway CA's leaves.
-    /// `None`: a client that starts with a TLS ClientHello is refused, with a reason.
-    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    /// `None`: a client that starts with a TLS ClientHello is refused, with a reason, and
+    /// redirects tell clients to connect in plain text.
+    pub tls: Option<ClientTls>,
+    /// The SSL authorizer TLS logins are relayed to (`host:port`), verified against `host`.
+    pub upstream_login_tls: String,
+    /// How upstream TLS is verified. `None`: against the system trust store.
+    pub upstream_tls: Option<Arc<rustls::ClientConfig>>,
+    /// Where HTTPS login API requests go (`host:port`), verified against the request's
+    /// host name. `None`: that host name, port 443.
+    pub upstream_api: Option<String>,
+}
+
+/// Terminating client TLS: the server configuration and which certificate names the gateway
+/// can present, so redirects never name a certificate the client would then not get.
+#[derive(Clone)]
+pub struct ClientTls {
+    /// The rustls server configuration (leaves minted per SNI name).
+    pub server: Arc<rustls::ServerConfig>,
+    /// Whether the gateway CA can issue a leaf for a name.
+    pub presentable: Arc<dyn Fn(&str) -> bool + Send + Sync>,
+    /// The name a redirect's certificate name (TLV 0x008D, tlsCertName) is replaced with when
+    /// the gateway cannot present the upstream's own.
+    pub fallback_name: String,
+}
+
+impl fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientTls")
+            .field("fallback_name", &self.fallback_name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for RelayConfig {
@@ -63,6 +95,9 @@ impl Default for RelayConfig {
             mode: CaptureMode::Strict,
             node: "gateway".into(),
             tls: None,
+            upstream_login_tls: "slogin.oscar.aol.com:5190".into(),
+            upstream_tls: None,
+            upstream_api: None,
         }
     }
 }

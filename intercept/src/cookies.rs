@@ -21,6 +21,8 @@ pub struct Route {
     pub family: Option<Family>,
     /// The chat room, for chat service redirects.
     pub room: Option<RoomInfo>,
+    /// The upstream leg's TLS name (SNI and verification), or `None` for plain TCP.
+    pub tls_name: Option<String>,
 }
 
 /// Remembered routes, expiring after a fixed time; reconnects may reuse a cookie.
@@ -79,6 +81,7 @@ mod tests {
             local_user: Some("alice".into()),
             family: None,
             room: None,
+            tls_name: None,
         }
     }
 

@@ -81,6 +81,20 @@ pub enum SessionError {
     /// The client's TLS could not be terminated.
     #[error("TLS with the client failed: {0}")]
     Tls(String),
+    /// TLS with the upstream failed: unreachable, or its certificate does not verify for the
+    /// name the client would have checked.
+    #[error("TLS with upstream {addr} as {name} failed: {detail}")]
+    UpstreamTls {
+        /// Where we connected.
+        addr: String,
+        /// The name sent as SNI and verified.
+        name: String,
+        /// Why it failed.
+        detail: String,
+    },
+    /// The HTTPS login API connection failed (client side or upstream).
+    #[error("login API: {0}")]
+    Api(String),
     /// A frame we built could not be encoded.
     #[error("cannot encode a rewritten frame: {0}")]
     Encode(#[from] oscar::EncodeError),

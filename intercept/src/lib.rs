@@ -7,23 +7,28 @@
 //! crate never reads the environment or configuration files.
 #![forbid(unsafe_code)]
 
+mod api;
 mod capture;
 mod config;
 mod cookies;
 mod error;
 mod listener;
+mod prefixed_io;
 mod proxy;
 mod relay;
 mod resolver;
 mod rewrite;
 mod session;
 mod stream_halves;
+mod tls_route;
 mod upstream;
+mod upstream_tls;
 
-pub use config::{CaptureMode, RelayConfig};
+pub use config::{CaptureMode, ClientTls, RelayConfig};
 pub use cookies::{CookieRoutes, Route};
 pub use error::{SessionError, Side};
 pub use listener::serve;
 pub use relay::{Relay, RelayStats};
 pub use resolver::UpstreamResolver;
 pub use session::{Outcome, run_session};
+pub use upstream_tls::upstream_client_config;

@@ -27,8 +27,10 @@ pub struct RelayStats {
     pub sessions_failed: AtomicU64,
     /// Typing notifications seen (counted, not archived).
     pub typing: AtomicU64,
-    /// Redirects rewritten.
+    /// Redirects rewritten (OSCAR carriers and startOSCARSession answers).
     pub rewrites: AtomicU64,
+    /// HTTPS login API requests relayed.
+    pub api_requests: AtomicU64,
 }
 
 /// One gateway's relay.
@@ -44,6 +46,10 @@ pub struct Relay {
     pub stats: RelayStats,
     /// How upstream names are resolved.
     pub resolver: crate::resolver::UpstreamResolver,
+    /// How upstream TLS is verified.
+    pub(crate) upstream_tls: std::sync::Arc<rustls::ClientConfig>,
+    /// clientLogin token → screen name.
+    pub(crate) api_tokens: crate::api::TokenNames,
     /// Open sessions per egress address, to spread sessions (AOL limited sessions per IP).
     egress_load: Vec<AtomicUsize>,
     /// Normalised screen names with a session through this gateway, and how many.
@@ -67,8 +73,14 @@ impl Relay {
             &config.resolvers,
             config.egress.first().copied(),
         )?;
+        let upstream_tls = match &config.upstream_tls {
+            Some(tls) => tls.clone(),
+            None => crate::upstream_tls::upstream_client_config(Vec::new(), false)?,
+        };
         Ok(Self {
             resolver,
+            upstream_tls,
+            api_tokens: crate::api::TokenNames::default(),
             cookies: CookieRoutes::new(config.cookie_ttl),
             config,
             archive,

@@ -5,7 +5,9 @@ use bytes::Bytes;
 use oscar::message::{Redirect, RoomInfo, SnacMessage};
 use oscar::{Family, HostPort, Message};
 
+use crate::config::ClientTls;
 use crate::cookies::Route;
+use crate::tls_route::{self, Carrier};
 
 /// What the session knows that a route must carry.
 pub(crate) struct RewriteContext<'a> {
@@ -17,6 +19,10 @@ pub(crate) struct RewriteContext<'a> {
     pub(crate) local_user: Option<&'a str>,
     /// Service requests seen on this connection: request id → (family, room).
     pub(crate) pending: &'a [(u32, Family, Option<RoomInfo>)],
+    /// The current upstream leg's TLS name, if it is TLS.
+    pub(crate) upstream_tls: Option<&'a str>,
+    /// The gateway's client-side TLS, if it has a CA.
+    pub(crate) client_tls: Option<&'a ClientTls>,
 }
 
 /// Rewrites the address in `message` if it is a redirect; returns the cookie and the real
@@ -24,10 +30,12 @@ pub(crate) struct RewriteContext<'a> {
 pub(crate) fn rewrite(message: &mut Message, cx: &RewriteContext<'_>) -> Option<(Bytes, Route)> {
     match message {
         // Carrier A: legacy channel-1 login result on channel 4.
-        Message::SignOff(off) => redirect(off, cx, Some(Family::OSERVICE), None),
+        Message::SignOff(off) => redirect(off, cx, Carrier::Login, Some(Family::OSERVICE), None),
         Message::Snac { header, body, .. } => match body {
             // Carrier B: BUCP login reply.
-            SnacMessage::LoginReply(reply) => redirect(reply, cx, Some(Family::OSERVICE), None),
+            SnacMessage::LoginReply(reply) => {
+                redirect(reply, cx, Carrier::Login, Some(Family::OSERVICE), None)
+            }
             // Carrier C: service response; the request it answers says what it is for.
             SnacMessage::ServiceResponse(resp) => {
                 let asked = cx
@@ -36,10 +44,12 @@ pub(crate) fn rewrite(message: &mut Message, cx: &RewriteContext<'_>) -> Option<
                     .find(|(rid, _, _)| *rid == header.request_id);
                 let family = resp.family().or(asked.map(|(_, f, _)| *f));
                 let room = asked.and_then(|(_, _, room)| room.clone());
-                redirect(resp, cx, family, room)
+                redirect(resp, cx, Carrier::Service(family), family, room)
             }
             // Carrier D: migration; the session moves with its user.
-            SnacMessage::Migration(m) => redirect(m, cx, Some(Family::OSERVICE), None),
+            SnacMessage::Migration(m) => {
+                redirect(m, cx, Carrier::Migration, Some(Family::OSERVICE), None)
+            }
             _ => None,
         },
         _ => None,
@@ -49,6 +59,7 @@ pub(crate) fn rewrite(message: &mut Message, cx: &RewriteContext<'_>) -> Option<
 fn redirect(
     carrier: &mut impl Redirect,
     cx: &RewriteContext<'_>,
+    kind: Carrier,
     family: Option<Family>,
     room: Option<RoomInfo>,
 ) -> Option<(Bytes, Route)> {
@@ -60,7 +71,10 @@ fn redirect(
         }
     };
     let cookie = carrier.cookie()?.clone();
+    // Decided on what the upstream said, before the client's view is adjusted.
+    let tls_name = tls_route::upstream_name(carrier, kind, &real.host, cx.upstream_tls);
     carrier.set_address(cx.advertised);
+    tls_route::for_client(carrier, cx.client_tls);
     let route = Route {
         upstream: format!("{}:{}", real.host, real.port_or(cx.upstream_port)),
         local_user: carrier
@@ -69,8 +83,10 @@ fn redirect(
             .or_else(|| cx.local_user.map(str::to_owned)),
         family,
         room,
+        tls_name,
     };
-    tracing::debug!(real = %route.upstream, advertised = %cx.advertised, "rewrote a redirect");
+    tracing::debug!(real = %route.upstream, advertised = %cx.advertised,
+        tls = route.tls_name.as_deref().unwrap_or("-"), "rewrote a redirect");
     Some((cookie, route))
 }
 
@@ -95,6 +111,8 @@ mod tests {
             upstream_port: 443,
             local_user: None,
             pending: &[],
+            upstream_tls: None,
+            client_tls: None,
         };
         let (cookie, route) = rewrite(&mut msg, &cx).unwrap();
         assert_eq!(cookie.len(), 256);
@@ -129,6 +147,8 @@ mod tests {
             upstream_port: 5190,
             local_user: None,
             pending: &[],
+            upstream_tls: None,
+            client_tls: None,
         };
         assert!(rewrite(&mut msg, &cx).is_none());
         assert_eq!(msg.to_flap().unwrap().payload, flap.payload);

@@ -26,10 +26,13 @@ use crate::cookies::Route;
 use crate::error::{SessionError, Side};
 use crate::relay::Relay;
 use crate::rewrite::{RewriteContext, rewrite};
+use crate::prefixed_io::PrefixedIo;
 use crate::stream_halves::{
-    StreamRead, StreamWrite, Wire, accept_tls, sniff, split_plain, split_tls,
+    Inner, StreamRead, StreamWrite, Wire, accept_tls, first_inner_bytes, sniff, split_plain,
+    split_tls, split_upstream_tls,
 };
 use crate::upstream::connect_upstream;
+use crate::upstream_tls::connect_tls;
 
 type Reader = FramedRead<StreamRead, FlapCodec>;
 
@@ -122,6 +125,8 @@ struct State {
     client_addr: SocketAddr,
     advertised: HostPort,
     upstream_port: u16,
+    /// The upstream leg's TLS name (SNI and verification); `None`: plain TCP.
+    upstream_tls: Option<String>,
     local_user: Option<String>,
     /// Normalised name registered as local with the relay, to release at the end.
     registered: Option<String>,
@@ -164,14 +169,26 @@ pub async fn run_session(
     let (client_read, client_write) = match (wire, &relay.config.tls) {
         (Wire::Plain, _) => split_plain(client),
         (Wire::Tls, Some(tls)) => {
-            let stream = accept_tls(client, tls.clone(), relay.config.connect_timeout)
+            let mut stream = accept_tls(client, tls.server.clone(), relay.config.connect_timeout)
                 .await
                 .map_err(|e| SessionError::Tls(e.to_string()))?;
-            tracing::debug!(
-                sni = stream.get_ref().1.server_name().unwrap_or("-"),
-                "TLS from the client"
-            );
-            split_tls(stream)
+            let sni = stream.get_ref().1.server_name().unwrap_or("-").to_owned();
+            let first = first_inner_bytes(&mut stream)
+                .await
+                .map_err(|e| SessionError::Tls(e.to_string()))?;
+            match first {
+                Inner::Closed => return Ok(Outcome::Silent),
+                Inner::Http(prefix) => {
+                    tracing::debug!(%sni, "HTTPS from the client: the login API");
+                    let io = PrefixedIo::new(prefix, stream);
+                    crate::api::serve(relay.clone(), io, client_addr, advertised).await?;
+                    return Ok(Outcome::Relayed);
+                }
+                Inner::Oscar(prefix) => {
+                    tracing::debug!(%sni, "TLS from the client");
+                    split_tls(PrefixedIo::new(prefix, stream))
+                }
+            }
         }
         (Wire::Tls, None) => {
             return Err(SessionError::Tls(
@@ -216,6 +233,7 @@ pub async fn run_session(
         client_addr,
         advertised,
         upstream_port: 0,
+        upstream_tls: None,
         local_user: None,
         registered: None,
         signed_on: false,
@@ -223,23 +241,35 @@ pub async fn run_session(
         pending: Vec::new(),
         captured: std::sync::Mutex::default(),
     };
-    let target = match hello.kind() {
-        SignonKind::Plain => relay.config.upstream_login.clone(),
+    // A login goes to the authorizer of its kind: an SSL login to the SSL authorizer, over
+    // TLS verified against that authorizer's own name.
+    let login = || match wire {
+        Wire::Plain => (relay.config.upstream_login.clone(), None),
+        Wire::Tls => {
+            let target = relay.config.upstream_login_tls.clone();
+            let name = crate::resolver::split_host_port(&target)
+                .map(|(host, _)| host.trim_start_matches('[').trim_end_matches(']').to_owned());
+            (target, name)
+        }
+    };
+    let (target, upstream_tls) = match hello.kind() {
+        SignonKind::Plain => login(),
         SignonKind::LegacyLogin { screen_name } => {
             state.local_user = Some(String::from_utf8_lossy(&screen_name).into_owned());
-            relay.config.upstream_login.clone()
+            login()
         }
         SignonKind::Cookie(cookie) => match relay.cookies.get(&cookie) {
             Some(Route {
                 upstream,
                 local_user,
                 room,
+                tls_name,
                 ..
             }) => {
                 state.local_user = local_user;
                 state.room = room;
                 state.signed_on = true;
-                upstream
+                (upstream, tls_name)
             }
             None => {
                 tracing::warn!(client = %client_addr, "unknown or expired cookie; refusing the connection");
@@ -250,8 +280,11 @@ pub async fn run_session(
             }
         },
     };
+    state.upstream_tls = upstream_tls;
     let span = tracing::info_span!("session", client = %client_addr, upstream = %target,
-        sn = state.local_user.as_deref().unwrap_or(""));
+        sn = state.local_user.as_deref().unwrap_or(""),
+        client_tls = wire == Wire::Tls,
+        upstream_tls = state.upstream_tls.as_deref().unwrap_or("-"));
     register_local(&relay, &mut state);
     // Instrument, not enter: the span must follow the future across awaits and threads.
     let relayed = relay_frames(
@@ -296,7 +329,31 @@ async fn relay_frames(
     client_rx: &mut Reader,
     client_tx: &mut Leg,
 ) -> Result<(), SessionError> {
-    let (upstream, egress) = match connect_upstream(relay, target).await {
+    let connected = match connect_upstream(relay, target).await {
+        Ok((upstream, egress)) => {
+            state.upstream_port = upstream.peer_addr().map_or(0, |a| a.port());
+            let legs = match &state.upstream_tls {
+                None => Ok(split_plain(upstream)),
+                Some(name) => connect_tls(
+                    relay.upstream_tls.clone(),
+                    name,
+                    target,
+                    upstream,
+                    relay.config.connect_timeout,
+                )
+                .await
+                .map(split_upstream_tls),
+            };
+            if legs.is_err()
+                && let Some(i) = egress
+            {
+                relay.release_egress(i);
+            }
+            legs.map(|legs| (legs, egress))
+        }
+        Err(e) => Err(e),
+    };
+    let ((up_read, up_write), egress) = match connected {
         Ok(ok) => ok,
         Err(e) => {
             // Tell the client in OSCAR terms instead of leaving it hanging.
@@ -306,8 +363,6 @@ async fn relay_frames(
             return Err(e);
         }
     };
-    state.upstream_port = upstream.peer_addr().map_or(0, |a| a.port());
-    let (up_read, up_write) = split_plain(upstream);
     let mut up_rx = FramedRead::new(up_read, FlapCodec::with_max_payload(relay.config.max_frame));
     let mut up_tx = Leg::new(Side::Upstream, up_write, 1);
     let result = async {
@@ -411,6 +466,8 @@ async fn from_upstream(relay: &Relay, state: &mut State, flap: Flap) -> Result<F
         upstream_port: state.upstream_port,
         local_user: state.local_user.as_deref(),
         pending: &state.pending,
+        upstream_tls: state.upstream_tls.as_deref(),
+        client_tls: relay.config.tls.as_ref(),
     };
     let out = match rewrite(&mut message, &cx) {
         Some((cookie, route)) => {

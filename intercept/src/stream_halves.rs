@@ -8,10 +8,17 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio_rustls::client::TlsStream as UpstreamTlsStream;
 use tokio_rustls::server::TlsStream;
+
+use crate::prefixed_io::PrefixedIo;
+
+/// A client's TLS stream, with the bytes read to tell HTTP from OSCAR put back.
+pub(crate) type ClientTlsStream = PrefixedIo<TlsStream<TcpStream>>;
 
 /// The first byte of a TLS record carrying a handshake (the ClientHello).
 const TLS_HANDSHAKE: u8 = 0x16;
@@ -37,6 +44,31 @@ pub(crate) async fn sniff(client: &TcpStream) -> Wire {
     }
 }
 
+/// What the client sent first inside TLS.
+pub(crate) enum Inner {
+    /// Bytes that do not start a FLAP frame: an HTTP request (the login API).
+    Http(Bytes),
+    /// A FLAP frame's start, or nothing within the wait (a client waiting for the hello).
+    Oscar(Bytes),
+    /// The client closed without a byte.
+    Closed,
+}
+
+/// The first byte of every FLAP frame.
+const FLAP_MARKER: u8 = b'*';
+
+/// Reads what the client sends first inside TLS, waiting at most the sniff time.
+pub(crate) async fn first_inner_bytes(stream: &mut TlsStream<TcpStream>) -> io::Result<Inner> {
+    let mut buf = BytesMut::with_capacity(4096);
+    match tokio::time::timeout(SNIFF_WAIT, stream.read_buf(&mut buf)).await {
+        Err(_) => Ok(Inner::Oscar(Bytes::new())),
+        Ok(Ok(0)) => Ok(Inner::Closed),
+        Ok(Ok(_)) if buf[0] == FLAP_MARKER => Ok(Inner::Oscar(buf.freeze())),
+        Ok(Ok(_)) => Ok(Inner::Http(buf.freeze())),
+        Ok(Err(e)) => Err(e),
+    }
+}
+
 /// Completes the TLS handshake with `config` (the gateway CA's leaf for the SNI name).
 pub(crate) async fn accept_tls(
     client: TcpStream,
@@ -54,13 +86,19 @@ pub(crate) async fn accept_tls(
 /// The reading half.
 pub(crate) enum StreamRead {
     Plain(OwnedReadHalf),
-    Tls(ReadHalf<TlsStream<TcpStream>>),
+    /// TLS the gateway terminates (client leg).
+    Tls(ReadHalf<ClientTlsStream>),
+    /// TLS the gateway originates (upstream leg).
+    Upstream(ReadHalf<UpstreamTlsStream<TcpStream>>),
 }
 
 /// The writing half.
 pub(crate) enum StreamWrite {
     Plain(OwnedWriteHalf),
-    Tls(WriteHalf<TlsStream<TcpStream>>),
+    /// TLS the gateway terminates (client leg).
+    Tls(WriteHalf<ClientTlsStream>),
+    /// TLS the gateway originates (upstream leg).
+    Upstream(WriteHalf<UpstreamTlsStream<TcpStream>>),
 }
 
 /// Splits a plain connection.
@@ -69,10 +107,16 @@ pub(crate) fn split_plain(stream: TcpStream) -> (StreamRead, StreamWrite) {
     (StreamRead::Plain(r), StreamWrite::Plain(w))
 }
 
-/// Splits a TLS connection.
-pub(crate) fn split_tls(stream: TlsStream<TcpStream>) -> (StreamRead, StreamWrite) {
+/// Splits a TLS connection from a client.
+pub(crate) fn split_tls(stream: ClientTlsStream) -> (StreamRead, StreamWrite) {
     let (r, w) = tokio::io::split(stream);
     (StreamRead::Tls(r), StreamWrite::Tls(w))
+}
+
+/// Splits a TLS connection to an upstream.
+pub(crate) fn split_upstream_tls(stream: UpstreamTlsStream<TcpStream>) -> (StreamRead, StreamWrite) {
+    let (r, w) = tokio::io::split(stream);
+    (StreamRead::Upstream(r), StreamWrite::Upstream(w))
 }
 
 impl AsyncRead for StreamRead {
@@ -84,6 +128,7 @@ impl AsyncRead for StreamRead {
         match self.get_mut() {
             Self::Plain(r) => Pin::new(r).poll_read(cx, buf),
             Self::Tls(r) => Pin::new(r).poll_read(cx, buf),
+            Self::Upstream(r) => Pin::new(r).poll_read(cx, buf),
         }
     }
 }
@@ -97,6 +142,7 @@ impl AsyncWrite for StreamWrite {
         match self.get_mut() {
             Self::Plain(w) => Pin::new(w).poll_write(cx, buf),
             Self::Tls(w) => Pin::new(w).poll_write(cx, buf),
+            Self::Upstream(w) => Pin::new(w).poll_write(cx, buf),
         }
     }
 
@@ -104,6 +150,7 @@ impl AsyncWrite for StreamWrite {
         match self.get_mut() {
             Self::Plain(w) => Pin::new(w).poll_flush(cx),
             Self::Tls(w) => Pin::new(w).poll_flush(cx),
+            Self::Upstream(w) => Pin::new(w).poll_flush(cx),
         }
     }
 
@@ -111,6 +158,7 @@ impl AsyncWrite for StreamWrite {
         match self.get_mut() {
             Self::Plain(w) => Pin::new(w).poll_shutdown(cx),
             Self::Tls(w) => Pin::new(w).poll_shutdown(cx),
+            Self::Upstream(w) => Pin::new(w).poll_shutdown(cx),
         }
     }
 }

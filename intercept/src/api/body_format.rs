@@ -1,0 +1,161 @@
+//! The two answer formats of AOL's web API (`f=xml` and `f=json`, oscar.md §2.5), told apart
+//! by the body itself, and a walk over an XML answer's text fields that can replace them.
+
+use quick_xml::escape::resolve_predefined_entity;
+use quick_xml::events::{BytesRef, BytesText, Event};
+use quick_xml::{Reader, Writer};
+
+
+/// How an answer body is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// `<response>…</response>`.
+    Xml,
+    /// `{"response":{…}}`.
+    Json,
+}
+
+impl Format {
+    /// The format of `body`, from its first non-blank byte.
+    pub(crate) fn of(body: &[u8]) -> Option<Self> {
+        match body.iter().find(|b| !b.is_ascii_whitespace())? {
+            b'<' => Some(Self::Xml),
+            b'{' => Some(Self::Json),
+            _ => None,
+        }
+    }
+}
+
+/// Rewrites an XML document: `edit` sees each element's text (entity references resolved)
+/// with the path of element names leading to it (`["response", "data", "host"]`) and may
+/// return a replacement. Everything else is written back as it came.
+pub(crate) fn rewrite_xml(
+    body: &[u8],
+    mut edit: impl FnMut(&[String], &str) -> Option<String>,
+) -> Result<Vec<u8>, &'static str> {
+    let text = std::str::from_utf8(body).map_err(|_| "XML is not UTF-8")?;
+    let mut reader = Reader::from_str(text);
+    let mut writer = Writer::new(Vec::with_capacity(body.len() + 64));
+    let mut path: Vec<String> = Vec::new();
+    // A run of text and entity references, held until it ends so it is edited whole.
+    let mut run: Vec<Event<'_>> = Vec::new();
+    let mut run_text = String::new();
+    loop {
+        let event = reader.read_event().map_err(|_| "malformed XML")?;
+        match event {
+            Event::Text(ref t) => run_text.push_str(&t.xml10_content()),
+            Event::GeneralRef(ref r) => run_text.push_str(&resolve_ref(r)?),
+            _ => {}
+        }
+        if matches!(event, Event::Text(_) | Event::GeneralRef(_)) {
+            run.push(event);
+            continue;
+        }
+        if !run.is_empty() {
+            match edit(&path, run_text.trim()) {
+                Some(new) => write(&mut writer, Event::Text(BytesText::new(&new)))?,
+                None => {
+                    for held in run.drain(..) {
+                        write(&mut writer, held)?;
+                    }
+                }
+            }
+            run.clear();
+            run_text.clear();
+        }
+        match event {
+            Event::Eof => break,
+            Event::Start(ref start) => path.push(start.local_name().as_ref().to_owned()),
+            Event::End(_) => {
+                path.pop();
+            }
+            _ => {}
+        }
+        write(&mut writer, event)?;
+    }
+    Ok(writer.into_inner())
+}
+
+fn write(writer: &mut Writer<Vec<u8>>, event: Event<'_>) -> Result<(), &'static str> {
+    writer.write_event(event).map_err(|_| "cannot write XML")
+}
+
+/// The text an entity or character reference stands for.
+fn resolve_ref(r: &BytesRef<'_>) -> Result<String, &'static str> {
+    if let Some(c) = r.resolve_char_ref().map_err(|_| "bad character reference")? {
+        return Ok(c.to_string());
+    }
+    let name = r.xml10_content();
+    resolve_predefined_entity(&name)
+        .map(str::to_owned)
+        .ok_or("unknown entity reference")
+}
+
+/// The text of the first element at `want` (a path of element names), entity references
+/// resolved.
+pub(crate) fn xml_field(body: &[u8], want: &[&str]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let mut reader = Reader::from_str(text);
+    let mut path: Vec<String> = Vec::new();
+    let mut found: Option<String> = None;
+    loop {
+        let at = path.iter().map(String::as_str).eq(want.iter().copied());
+        match reader.read_event().ok()? {
+            Event::Eof => return None,
+            Event::Start(start) => path.push(start.local_name().as_ref().to_owned()),
+            Event::End(_) => {
+                if at && let Some(value) = found {
+                    return Some(value.trim().to_owned());
+                }
+                path.pop();
+            }
+            Event::Text(t) if at => found.get_or_insert_default().push_str(&t.xml10_content()),
+            Event::GeneralRef(r) if at => found
+                .get_or_insert_default()
+                .push_str(&resolve_ref(&r).ok()?),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(Format::of(b"  <response/>"), Some(Format::Xml));
+        assert_eq!(Format::of(b"\n{\"response\":{}}"), Some(Format::Json));
+        assert_eq!(Format::of(b"OK"), None);
+        assert_eq!(Format::of(b""), None);
+    }
+
+    #[test]
+    fn xml_text_is_replaced_by_path_and_the_rest_kept() {
+        let body = br#"<?xml version="1.0"?><response xmlns="x"><data><host>10.1.2.3</host><note a="1">a &amp; b&#33;</note></data></response>"#;
+        let out = rewrite_xml(body, |path, text| {
+            (path == ["response", "data", "host"]).then(|| format!("gw<{text}>"))
+        })
+        .unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains("<host>gw&lt;10.1.2.3&gt;</host>"), "{out}");
+        assert!(out.contains(r#"<note a="1">a &amp; b&#33;</note>"#), "{out}");
+        assert_eq!(
+            xml_field(out.as_bytes(), &["response", "data", "note"]).as_deref(),
+            Some("a & b!")
+        );
+        let seen = std::cell::RefCell::new(Vec::new());
+        rewrite_xml(body, |path, text| {
+            seen.borrow_mut().push((path.join("/"), text.to_owned()));
+            None
+        })
+        .unwrap();
+        assert!(seen.borrow().contains(&("response/data/note".into(), "a & b!".into())));
+        assert_eq!(
+            xml_field(out.as_bytes(), &["response", "data", "host"]).as_deref(),
+            Some("gw<10.1.2.3>")
+        );
+        assert_eq!(xml_field(body, &["response", "nope"]), None);
+        assert!(rewrite_xml(b"<a><b></a>", |_, _| None).is_err());
+    }
+}

@@ -1,0 +1,283 @@
+//! The HTTPS login API on the relay's ports (oscar.md §2.5): `clientLogin` and
+//! `startOSCARSession`, reached through the TLS the session terminated. Each request is
+//! forwarded to the real API host unchanged (its signature covers the URL with the host
+//! name), over TLS verified for that host. Answers pass back unchanged except
+//! startOSCARSession's, whose BOS address is rewritten to the gateway and whose cookie is
+//! routed, so the BOS connection comes back through the relay.
+
+mod body_format;
+mod client_login;
+mod session_start;
+mod tokens;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_LENGTH, HOST, HeaderValue, TRANSFER_ENCODING};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use oscar::{Family, HostPort};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tracing::Instrument;
+
+use crate::cookies::Route;
+use crate::error::SessionError;
+use crate::relay::Relay;
+use crate::upstream::connect_upstream;
+use crate::upstream_tls::connect_tls;
+
+pub(crate) use tokens::TokenNames;
+
+/// Largest request or answer body handled; the API's are a few hundred bytes.
+const MAX_BODY: usize = 1 << 20;
+/// How long a client may take to send a request's headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Which API call a request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Call {
+    ClientLogin,
+    StartSession,
+    Other,
+}
+
+impl Call {
+    fn of(path: &str) -> Self {
+        if path.ends_with("/auth/clientLogin") {
+            Self::ClientLogin
+        } else if path.ends_with("/aim/startOSCARSession") {
+            Self::StartSession
+        } else {
+            Self::Other
+        }
+    }
+}
+
+/// Serves HTTP/1.1 on `io` (the client's decrypted stream) until the client closes.
+pub(crate) async fn serve<IO>(
+    relay: Arc<Relay>,
+    io: IO,
+    client: SocketAddr,
+    advertised: HostPort,
+) -> Result<(), SessionError>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let advertised = Arc::new(advertised);
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let relay = relay.clone();
+        let advertised = advertised.clone();
+        async move { Ok::<_, Infallible>(handle(&relay, req, client, &advertised).await) }
+    });
+    hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(TokioIo::new(io), service)
+        .await
+        .map_err(|e| SessionError::Api(e.to_string()))
+}
+
+/// One request: forward, then read and adjust the answer.
+async fn handle(
+    relay: &Relay,
+    req: Request<Incoming>,
+    client: SocketAddr,
+    advertised: &HostPort,
+) -> Response<Full<Bytes>> {
+    relay.stats.api_requests.fetch_add(1, Ordering::Relaxed);
+    let (parts, body) = req.into_parts();
+    let call = Call::of(parts.uri.path());
+    let Some(host) = parts
+        .headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(host_of)
+        .filter(|h| !h.is_empty())
+    else {
+        return plain(StatusCode::BAD_REQUEST, "no Host header");
+    };
+    let span = tracing::info_span!("api", client = %client, host = %host, path = parts.uri.path());
+    async {
+        let Ok(body) = Limited::new(body, MAX_BODY).collect().await.map(|b| b.to_bytes()) else {
+            return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large or cut short");
+        };
+        let login_name = (call == Call::ClientLogin)
+            .then(|| client_login::screen_name(&body))
+            .flatten();
+        let token = (call == Call::StartSession)
+            .then(|| parts.uri.query().and_then(client_login::token_of_query))
+            .flatten();
+        let target = relay
+            .config
+            .upstream_api
+            .clone()
+            .unwrap_or_else(|| format!("{host}:443"));
+        let request = Request::from_parts(parts, Full::new(body));
+        let (mut head, answer) = match forward(relay, &target, &host, request).await {
+            Ok(ok) => ok,
+            Err(e) => {
+                tracing::warn!(error = %e, "the upstream API is unreachable");
+                return plain(StatusCode::BAD_GATEWAY, &format!("imtegrity: {e}"));
+            }
+        };
+        let answer = match call {
+            Call::ClientLogin => {
+                note_login(relay, login_name, &answer);
+                answer
+            }
+            Call::StartSession if head.status == StatusCode::OK => {
+                let user = token.and_then(|t| relay.api_tokens.get(&t));
+                match start_session(relay, &answer, advertised, user) {
+                    Ok(Some(new)) => Bytes::from(new),
+                    Ok(None) => answer,
+                    // Relayed as is, the answer would send the client around the gateway.
+                    Err(e) => {
+                        tracing::warn!(error = e, "unreadable startOSCARSession answer; refused");
+                        return plain(
+                            StatusCode::BAD_GATEWAY,
+                            &format!("imtegrity: unreadable startOSCARSession answer: {e}"),
+                        );
+                    }
+                }
+            }
+            _ => answer,
+        };
+        head.headers.remove(TRANSFER_ENCODING);
+        head.headers.insert(CONTENT_LENGTH, HeaderValue::from(answer.len()));
+        Response::from_parts(head, Full::new(answer))
+    }
+    .instrument(span)
+    .await
+}
+
+/// Logs who logged in and how it went (never the password), and remembers the token.
+fn note_login(relay: &Relay, form_name: Option<String>, answer: &[u8]) {
+    let Some(login) = client_login::answer(answer) else {
+        tracing::warn!("unreadable clientLogin answer; relayed as is");
+        return;
+    };
+    let sn = login.screen_name.or(form_name);
+    tracing::info!(
+        sn = sn.as_deref().unwrap_or(""),
+        status = login.status.unwrap_or(0),
+        detail = login.detail.unwrap_or(0),
+        "clientLogin"
+    );
+    if let (Some(token), Some(sn)) = (login.token, sn) {
+        relay.api_tokens.insert(token, sn);
+    }
+}
+
+/// Rewrites a startOSCARSession answer and routes its cookie.
+fn start_session(
+    relay: &Relay,
+    answer: &[u8],
+    advertised: &HostPort,
+    user: Option<String>,
+) -> Result<Option<Vec<u8>>, &'static str> {
+    let cert_name = |name: &str| crate::tls_route::presentable(name, relay.config.tls.as_ref());
+    let Some((body, start)) = session_start::rewrite(answer, advertised, cert_name)? else {
+        return Ok(None);
+    };
+    // libpurple connects to the default port of its connection mode when none is given.
+    let port = start
+        .port
+        .unwrap_or(if start.tls_cert_name.is_some() { 443 } else { 5190 });
+    let route = Route {
+        upstream: format!("{}:{port}", start.host),
+        local_user: user,
+        family: Some(Family::OSERVICE),
+        room: None,
+        tls_name: start.tls_cert_name,
+    };
+    tracing::info!(real = %route.upstream, sn = route.local_user.as_deref().unwrap_or(""),
+        tls = route.tls_name.as_deref().unwrap_or("-"), "startOSCARSession rewritten");
+    relay.stats.rewrites.fetch_add(1, Ordering::Relaxed);
+    relay.cookies.insert(start.cookie, route);
+    Ok(Some(body))
+}
+
+/// Sends `request` to `target` over TLS verified for `host`; returns the answer's head and
+/// whole body.
+async fn forward(
+    relay: &Relay,
+    target: &str,
+    host: &str,
+    request: Request<Full<Bytes>>,
+) -> Result<(hyper::http::response::Parts, Bytes), SessionError> {
+    let (stream, egress) = connect_upstream(relay, target).await?;
+    let result = async {
+        let timeout = relay.config.connect_timeout;
+        let tls = connect_tls(relay.upstream_tls.clone(), host, target, stream, timeout).await?;
+        let http = |e: hyper::Error| SessionError::Api(format!("{target}: {e}"));
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(http)?;
+        let exchange = async {
+            let answer = sender.send_request(request).await.map_err(http)?;
+            let (head, body) = answer.into_parts();
+            let body = Limited::new(body, MAX_BODY)
+                .collect()
+                .await
+                .map_err(|e| SessionError::Api(format!("{target}: answer body: {e}")))?
+                .to_bytes();
+            Ok::<_, SessionError>((head, body))
+        };
+        // The connection task must be polled for the exchange to progress.
+        tokio::select! {
+            done = tokio::time::timeout(relay.config.idle_timeout, exchange) => done
+                .map_err(|_| SessionError::Api(format!("{target}: no answer in time")))?,
+            ended = conn => match ended {
+                Ok(()) => Err(SessionError::Api(format!("{target}: closed before answering"))),
+                Err(e) => Err(http(e)),
+            },
+        }
+    }
+    .await;
+    if let Some(i) = egress {
+        relay.release_egress(i);
+    }
+    result
+}
+
+/// The host part of a Host header (`name`, `name:port`, `[v6]:port`).
+fn host_of(header: &str) -> String {
+    let header = header.trim();
+    if let Some(rest) = header.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or_default().to_owned();
+    }
+    match header.rsplit_once(':') {
+        Some((host, port)) if port.parse::<u16>().is_ok() => host.to_owned(),
+        _ => header.to_owned(),
+    }
+    .trim_end_matches('.')
+    .to_ascii_lowercase()
+}
+
+/// A short plain-text answer from the gateway itself.
+fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(format!("{text}\n"))));
+    *response.status_mut() = status;
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_and_hosts() {
+        assert_eq!(Call::of("/auth/clientLogin"), Call::ClientLogin);
+        assert_eq!(Call::of("/aim/startOSCARSession"), Call::StartSession);
+        assert_eq!(Call::of("/aim/other"), Call::Other);
+        assert_eq!(host_of("API.Screenname.aol.com:443"), "api.screenname.aol.com");
+        assert_eq!(host_of("api.oscar.aol.com."), "api.oscar.aol.com");
+        assert_eq!(host_of("[::1]:8443"), "::1");
+    }
+}
