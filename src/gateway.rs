@@ -81,6 +81,9 @@ impl Gateway {
                 },
                 node,
                 tls: relay_tls(config)?,
+                upstream_login_tls: config.upstream.login_tls.to_string(),
+                upstream_tls: Some(crate::tls_setup::upstream_client_config(&config.upstream)?),
+                upstream_api: config.upstream.api.as_ref().map(ToString::to_string),
             },
             Some(archive.clone()),
         )?);
@@ -195,7 +198,7 @@ fn listening_strings(addrs: &[SocketAddr]) -> Vec<String> {
 /// TLS clients are refused with a reason in the log.
 fn relay_tls(
     config: &Config,
-) -> Result<Option<Arc<rustls::ServerConfig>>, Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<Option<intercept::ClientTls>, Box<dyn std::error::Error + Send + Sync>> {
     let dir = crate::tls_setup::ca_dir(&config.tls);
     if !crate::tls_setup::has_ca(&dir) {
         tracing::info!(
@@ -204,7 +207,7 @@ fn relay_tls(
         );
         return Ok(None);
     }
-    let server = crate::tls_setup::server_config(&config.tls, &dir)
+    let server = crate::tls_setup::client_tls(&config.tls, &dir)
         .map_err(|e| format!("the gateway CA in {}: {e}", dir.display()))?;
     tracing::info!(ca_dir = %dir.display(), "terminating client TLS with the gateway CA");
     Ok(Some(server))
@@ -262,6 +265,7 @@ fn relay_status(
                 "silent_connections": load(&s.silent_connections),
                 "records": load(&s.records),
                 "rewrites": load(&s.rewrites),
+                "api_requests": load(&s.api_requests),
                 "typing": load(&s.typing),
                 "cookies": relay.cookies.len(),
                 "egress": relay.egress_sessions().iter()

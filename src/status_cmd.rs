@@ -36,8 +36,8 @@ pub(crate) fn run(args: &StatusArgs, json: bool) -> crate::CmdResult {
                 relay["mode"].as_str().unwrap_or("")
             ));
             lines.push(format!(
-                "  sessions {} open, {} total, {} ended with errors; {} records; {} redirects rewritten; {} typing events counted",
-                relay["sessions_open"], relay["sessions_total"], relay["sessions_failed"], relay["records"], relay["rewrites"], relay["typing"]
+                "  sessions {} open, {} total, {} ended with errors; {} records; {} redirects rewritten; {} login API requests; {} typing events counted",
+                relay["sessions_open"], relay["sessions_total"], relay["sessions_failed"], relay["records"], relay["rewrites"], relay["api_requests"], relay["typing"]
             ));
             for e in relay["egress"].as_array().into_iter().flatten() {
                 lines.push(format!(

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use certs::{Ca, CaPaths, CertResolver, Issuer, LeafCache, NameScope, SystemClock};
-use policy::TlsConfig;
+use policy::{TlsConfig, UpstreamConfig};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
 
 /// The CA directory `[tls]` names, or the default data directory.
 pub(crate) fn ca_dir(tls: &TlsConfig) -> PathBuf {
@@ -34,23 +36,57 @@ pub(crate) fn issuer(
     )?)
 }
 
-/// The relay's TLS server configuration: leaves minted per SNI name (or `tls.default_name`)
-/// from a bounded cache, TLS 1.2 and 1.3 with the ring provider.
-pub(crate) fn server_config(
+/// The relay's client-side TLS: a server configuration whose leaves are minted per SNI
+/// name (or `tls.default_name`) from a bounded cache, TLS 1.2 and 1.3 with the ring
+/// provider, and the names those leaves can be for.
+pub(crate) fn client_tls(
     tls: &TlsConfig,
     dir: &Path,
-) -> Result<Arc<rustls::ServerConfig>, Box<dyn std::error::Error + Send + Sync>> {
-    let cache = LeafCache::for_issuer(
+) -> Result<intercept::ClientTls, Box<dyn std::error::Error + Send + Sync>> {
+    let cache = Arc::new(LeafCache::for_issuer(
         issuer(tls, dir)?,
         tls.cache_size,
         time::Duration::hours(i64::from(tls.renew_before_hours)),
-    );
-    let resolver = CertResolver::new(Arc::new(cache), tls.default_name.clone());
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+    ));
+    let resolver = CertResolver::new(cache.clone(), tls.default_name.clone());
+    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()?
     .with_no_client_auth()
     .with_cert_resolver(Arc::new(resolver));
-    Ok(Arc::new(config))
+    Ok(intercept::ClientTls {
+        server: Arc::new(server),
+        presentable: Arc::new(move |name: &str| cache.source().permits(name)),
+        fallback_name: tls.default_name.clone(),
+    })
+}
+
+/// How the relay verifies upstream TLS: the system trust store plus the CAs in
+/// `upstream.tls_roots`, or nothing at all with `upstream.tls_insecure` (a lab only).
+pub(crate) fn upstream_client_config(
+    upstream: &UpstreamConfig,
+) -> Result<Arc<rustls::ClientConfig>, Box<dyn std::error::Error + Send + Sync>> {
+    let mut roots = Vec::new();
+    for (i, path) in upstream.tls_roots.iter().enumerate() {
+        let key = format!("upstream.tls_roots[{i}]");
+        let certs = CertificateDer::pem_file_iter(path)
+            .map_err(|e| crate::cli::UsageError(format!("{key}: {}: {e}", path.display())))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| crate::cli::UsageError(format!("{key}: {}: {e}", path.display())))?;
+        if certs.is_empty() {
+            return Err(crate::cli::UsageError(format!(
+                "{key}: {}: no PEM certificate in the file",
+                path.display()
+            ))
+            .into());
+        }
+        roots.extend(certs);
+    }
+    if upstream.tls_insecure {
+        tracing::warn!(
+            "upstream.tls_insecure: upstream certificates are NOT verified; use only with a lab upstream"
+        );
+    }
+    Ok(intercept::upstream_client_config(roots, upstream.tls_insecure)?)
 }
