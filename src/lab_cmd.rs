@@ -29,6 +29,7 @@ pub(crate) async fn run(args: LabArgs, json: bool) -> crate::CmdResult {
         advertise_host: args.advertise,
         accounts,
         bot: args.bot.clone(),
+        tls: None,
     };
     // Handlers first, so a signal right after the "listening" line stops us cleanly.
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

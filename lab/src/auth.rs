@@ -1,6 +1,7 @@
 //! The lab authorizer: BUCP MD5 login (strong and weak hash) and the legacy channel-1
 //! roasted-password login (oscar.md §2.1, §2.2). Success hands out the BOS address and a
-//! cookie; failure the proper error TLV.
+//! cookie; failure the proper error TLV. The SSL authorizer (§2.3) is the same code over
+//! TLS; its replies point at the TLS BOS.
 
 use std::sync::Arc;
 
@@ -12,12 +13,12 @@ use oscar::message::{
     KeyReply, KeyRequest, LoginReply, LoginRequest, SignOff, SignonHello, SignonKind,
 };
 use oscar::{Channel, ScreenName, Snac, SnacBody, TlvList};
-use tokio::net::TcpStream;
 
 use crate::auth_hash::{strong_hash, weak_hash};
 use crate::conn::Conn;
 use crate::error::LabError;
 use crate::state::{Grant, LabState};
+use crate::stream::Accepted;
 
 /// Login error: incorrect screen name or password.
 pub const ERR_BAD_PASSWORD: u16 = 0x0005;
@@ -26,8 +27,9 @@ pub const ERR_UNKNOWN_ACCOUNT: u16 = 0x0001;
 const ERROR_URL: &[u8] = b"https://lab.invalid/login-error";
 
 /// Serves one authorizer connection to its end.
-pub(crate) async fn serve(stream: TcpStream, state: Arc<LabState>) -> Result<(), LabError> {
-    let mut conn = Conn::accept(stream, 100).await?;
+pub(crate) async fn serve(accepted: Accepted, state: Arc<LabState>) -> Result<(), LabError> {
+    let tls = accepted.tls;
+    let mut conn = Conn::accept(accepted, 100).await?;
     // The login key handed out on this connection, per screen name asked.
     let mut key: Option<(ScreenName, Bytes)> = None;
     while let Some(flap) = conn.recv().await? {
@@ -40,7 +42,7 @@ pub(crate) async fn serve(stream: TcpStream, state: Arc<LabState>) -> Result<(),
                         let name = ScreenName::parse(&screen_name)?;
                         let password = hello.legacy_password().unwrap_or_default();
                         let ok = check_plain(&state, &name, &password);
-                        let reply = legacy_reply(&state, &name, ok);
+                        let reply = legacy_reply(&state, &name, ok, tls);
                         tracing::info!(peer = %conn.peer, sn = %name, ok, "lab legacy login");
                         conn.outbox.send(reply.to_flap()?).await?;
                         return Ok(());
@@ -86,7 +88,7 @@ pub(crate) async fn serve(stream: TcpStream, state: Arc<LabState>) -> Result<(),
                     };
                     tracing::info!(peer = %conn.peer, sn = %name, ok, "lab BUCP login");
                     let reply = if ok {
-                        success(&state, &name)
+                        success(&state, &name, tls)
                     } else {
                         failure(&name, ERR_BAD_PASSWORD)
                     };
@@ -133,13 +135,20 @@ fn check_hash(
     want == hash
 }
 
-fn success(state: &LabState, name: &ScreenName) -> LoginReply {
+/// The login reply of a successful login. On the SSL authorizer it points at the TLS BOS
+/// with TLV 0x008E = 1 and, like AOL's, no 0x008D: libpurple then checks the BOS certificate
+/// against the hard-coded `bos.oscar.aol.com` (oscar.md §2.3).
+fn success(state: &LabState, name: &ScreenName, tls: bool) -> LoginReply {
     let cookie = state.grant(Grant::Bos(name.clone()));
+    let (bos, ssl_state) = match (&state.advertised.tls, tls) {
+        (Some(secure), true) => (&secure.bos, 1u8),
+        _ => (&state.advertised.bos, 0u8),
+    };
     let mut tlvs = TlvList::new();
     tlvs.set(TLV_SCREEN_NAME, name.to_bytes());
-    tlvs.set(TLV_ADDRESS, Bytes::from(state.advertised.bos.clone()));
+    tlvs.set(TLV_ADDRESS, Bytes::from(bos.clone()));
     tlvs.set(TLV_COOKIE, cookie);
-    tlvs.set(TLV_SSL_STATE, vec![0u8]);
+    tlvs.set(TLV_SSL_STATE, vec![ssl_state]);
     LoginReply { tlvs }
 }
 
@@ -151,17 +160,81 @@ fn failure(name: &ScreenName, code: u16) -> LoginReply {
     LoginReply { tlvs }
 }
 
-fn legacy_reply(state: &LabState, name: &ScreenName, ok: bool) -> SignOff {
+/// The channel-4 reply of a legacy login: the BUCP reply's TLVs, without the SSL state on a
+/// plain connection (old clients never saw one) and with it over TLS, where the client must
+/// learn that BOS is TLS too.
+fn legacy_reply(state: &LabState, name: &ScreenName, ok: bool, tls: bool) -> SignOff {
     let reply = if ok {
-        success(state, name)
+        success(state, name, tls)
     } else {
         failure(name, ERR_BAD_PASSWORD)
     };
     let mut off = SignOff::default();
     for tlv in &reply.tlvs {
-        if tlv.kind != TLV_SSL_STATE {
+        if tls || tlv.kind != TLV_SSL_STATE {
             off.tlvs.push(tlv.clone());
         }
     }
     off
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use oscar::message::signon::TLV_CERT_NAME;
+
+    use super::*;
+    use crate::accounts::Accounts;
+    use crate::state::{Advertised, AdvertisedTls};
+
+    fn state() -> LabState {
+        LabState::new(
+            Accounts::AnyPassword,
+            Advertised {
+                bos: "127.0.0.1:1000".into(),
+                chat: "127.0.0.1:1001".into(),
+                tls: Some(AdvertisedTls {
+                    bos: "127.0.0.1:2000".into(),
+                    chat: "127.0.0.1:2001".into(),
+                }),
+            },
+            ScreenName::parse(b"labbot").unwrap(),
+            1,
+        )
+    }
+
+    #[test]
+    fn the_ssl_authorizer_points_at_the_tls_bos_with_state_1_and_no_cert_name() {
+        let state = state();
+        let name = ScreenName::parse(b"alice").unwrap();
+        let ssl = success(&state, &name, true);
+        assert_eq!(&ssl.tlvs.value(TLV_ADDRESS).unwrap()[..], b"127.0.0.1:2000");
+        assert_eq!(
+            ssl.tlvs.value(TLV_SSL_STATE).map(|v| v.to_vec()),
+            Some(vec![1])
+        );
+        assert!(!ssl.tlvs.contains(TLV_CERT_NAME));
+        let plain = success(&state, &name, false);
+        assert_eq!(
+            &plain.tlvs.value(TLV_ADDRESS).unwrap()[..],
+            b"127.0.0.1:1000"
+        );
+        assert_eq!(
+            plain.tlvs.value(TLV_SSL_STATE).map(|v| v.to_vec()),
+            Some(vec![0])
+        );
+        // Legacy replies keep the SSL state only over TLS.
+        assert!(
+            !legacy_reply(&state, &name, true, false)
+                .tlvs
+                .contains(TLV_SSL_STATE)
+        );
+        let legacy_ssl = legacy_reply(&state, &name, true, true);
+        assert_eq!(
+            &legacy_ssl.tlvs.value(TLV_ADDRESS).unwrap()[..],
+            b"127.0.0.1:2000"
+        );
+        assert!(legacy_ssl.tlvs.contains(TLV_SSL_STATE));
+    }
 }

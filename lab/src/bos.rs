@@ -3,23 +3,28 @@
 //! 0x0013/0x0006), routes IMs and typing between users, announces arrivals and departures,
 //! redirects chat-room requests to the chat listener and chat-navigation requests to
 //! itself (a chatnav cookie on this listener gets a chatnav session), and runs the echo bot.
+//! A service request carrying TLV 0x008C is sent to the TLS listeners when the lab has them
+//! (oscar.md §3.2).
 
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use oscar::message::icbm::{IcbmContent, TLV_REQUEST_ACK};
-use oscar::message::oservice::TLV_SERVICE_FAMILY;
-use oscar::message::signon::{TLV_ADDRESS, TLV_COOKIE, TLV_DISCONNECT_REASON, TLV_SSL_STATE};
+use oscar::message::oservice::{TLV_SERVICE_FAMILY, TLV_WANT_TLS};
+use oscar::message::signon::{
+    TLV_ADDRESS, TLV_CERT_NAME, TLV_COOKIE, TLV_DISCONNECT_REASON, TLV_SSL_STATE,
+};
 use oscar::message::{
     BuddyArrived, BuddyDeparted, IcbmReceive, IcbmSend, Migration, SelfInfo, ServiceRequest,
     ServiceResponse, SignOff, SignonHello, SignonKind, Typing, UserInfo, UserList,
 };
 use oscar::{Channel, Family, SERVER_REQUEST_ID_BIT, ScreenName, Snac, SnacBody, Tlv, TlvList};
-use tokio::net::TcpStream;
 
 use crate::conn::{Conn, Outbox};
 use crate::error::LabError;
 use crate::state::{Grant, LabState, Online};
+use crate::stream::Accepted;
+use crate::tls::{BOS_CERT_NAME, CHAT_CERT_NAME};
 
 /// Families the BOS host serves, announced in 0x0001/0x0003.
 const BOS_FAMILIES: &[u16] = &[0x0001, 0x0002, 0x0003, 0x0004, 0x0009, 0x0013];
@@ -28,8 +33,9 @@ const BOS_FAMILIES: &[u16] = &[0x0001, 0x0002, 0x0003, 0x0004, 0x0009, 0x0013];
 const ICBM_ERR_NOT_LOGGED_ON: u16 = 0x0004;
 
 /// Serves one BOS connection to its end.
-pub(crate) async fn serve(stream: TcpStream, state: Arc<LabState>) -> Result<(), LabError> {
-    let mut conn = Conn::accept(stream, 200).await?;
+pub(crate) async fn serve(accepted: Accepted, state: Arc<LabState>) -> Result<(), LabError> {
+    let tls = accepted.tls;
+    let mut conn = Conn::accept(accepted, 200).await?;
     let mut chatnav = false;
     let Some(name) = sign_on(&mut conn, &state, |g| match g {
         Grant::Bos(name) => Some(name),
@@ -51,6 +57,7 @@ pub(crate) async fn serve(stream: TcpStream, state: Arc<LabState>) -> Result<(),
         name: name.clone(),
         outbox: conn.outbox.clone(),
         session,
+        tls,
     };
     if let Some(previous) = state.sign_on(me.clone()) {
         // Same screen name signed on elsewhere: close the older session as AOL did.
@@ -58,7 +65,7 @@ pub(crate) async fn serve(stream: TcpStream, state: Arc<LabState>) -> Result<(),
         off.tlvs.push(Tlv::u16(TLV_DISCONNECT_REASON, 0x0001));
         let _ = previous.outbox.send(off.to_flap()?).await;
     }
-    tracing::info!(peer = %conn.peer, sn = %name, "lab BOS session started");
+    tracing::info!(peer = %conn.peer, sn = %name, tls, "lab BOS session started");
     state.saw_bos_peer(conn.peer);
     let result = session_loop(&mut conn, &state, &me).await;
     if state.sign_off(&name, session) {
@@ -315,10 +322,20 @@ async fn announce_arrival(state: &LabState, me: &Online) -> Result<(), LabError>
 
 async fn service_request(snac: &Snac, state: &LabState, me: &Online) -> Result<(), LabError> {
     let req = ServiceRequest::from_snac(snac)?;
+    // TLV 0x008C asks for TLS; a lab without TLS listeners answers as if it were absent.
+    let tls = state
+        .advertised
+        .tls
+        .as_ref()
+        .filter(|_| req.tlvs.contains(TLV_WANT_TLS));
     if req.family == Family::CHAT_NAV {
-        // Chat navigation lives on this listener: a cookie for it, our own address.
+        // Chat navigation lives on the BOS listeners: a cookie for it, a BOS address.
         let cookie = state.grant(Grant::ChatNav(me.name.clone()));
-        return redirect(me, snac, Family::CHAT_NAV, &state.advertised.bos, cookie).await;
+        let to = match tls {
+            Some(tls) => Target::Tls(&tls.bos, BOS_CERT_NAME),
+            None => Target::Plain(&state.advertised.bos),
+        };
+        return redirect(me, snac, Family::CHAT_NAV, to, cookie).await;
     }
     if req.family != Family::CHAT {
         tracing::debug!(family = ?req.family, "lab BOS: service not offered");
@@ -330,26 +347,56 @@ async fn service_request(snac: &Snac, state: &LabState, me: &Online) -> Result<(
         ));
     };
     let cookie = state.grant(Grant::Chat(me.name.clone(), room?));
-    redirect(me, snac, Family::CHAT, &state.advertised.chat, cookie).await
+    let to = match tls {
+        Some(tls) => Target::Tls(&tls.chat, CHAT_CERT_NAME),
+        None => Target::Plain(&state.advertised.chat),
+    };
+    redirect(me, snac, Family::CHAT, to, cookie).await
+}
+
+/// Where a service redirect sends the client.
+#[derive(Debug, Clone, Copy)]
+enum Target<'a> {
+    /// A plain listener's `host:port`.
+    Plain(&'a str),
+    /// A TLS listener's `host:port` and the certificate name the client checks.
+    Tls(&'a str, &'a str),
 }
 
 /// 0x0001/0x0005 answering the service request `snac`: TLV 0x000D family, 0x0005 address,
-/// 0x0006 cookie, 0x008E no TLS (libpurple `redirect` needs the first three).
+/// 0x0006 cookie (libpurple `redirect` needs those three), then 0x008E = 0 for a plain
+/// listener, or 0x008E = 2 (TLS, resumption supported) and 0x008D the certificate name for a
+/// TLS one, as OOS answers a 0x008C request (oscar.md §3.2).
 async fn redirect(
     me: &Online,
     snac: &Snac,
     family: Family,
-    address: &str,
+    to: Target<'_>,
     cookie: Bytes,
 ) -> Result<(), LabError> {
-    let mut tlvs = TlvList::new();
-    tlvs.push(Tlv::u16(TLV_SERVICE_FAMILY, family.0));
-    tlvs.set(TLV_ADDRESS, Bytes::from(address.to_owned()));
-    tlvs.set(TLV_COOKIE, cookie);
-    tlvs.set(TLV_SSL_STATE, vec![0u8]);
+    let tlvs = redirect_tlvs(family, to, cookie);
     me.outbox
         .snac(&ServiceResponse { tlvs }, snac.header.request_id)
         .await
+}
+
+/// The TLVs of a service response; see [`redirect`].
+fn redirect_tlvs(family: Family, to: Target<'_>, cookie: Bytes) -> TlvList {
+    let mut tlvs = TlvList::new();
+    tlvs.push(Tlv::u16(TLV_SERVICE_FAMILY, family.0));
+    let address = match to {
+        Target::Plain(address) | Target::Tls(address, _) => address,
+    };
+    tlvs.set(TLV_ADDRESS, Bytes::from(address.to_owned()));
+    tlvs.set(TLV_COOKIE, cookie);
+    match to {
+        Target::Plain(_) => tlvs.set(TLV_SSL_STATE, vec![0u8]),
+        Target::Tls(_, name) => {
+            tlvs.set(TLV_SSL_STATE, vec![2u8]);
+            tlvs.set(TLV_CERT_NAME, Bytes::copy_from_slice(name.as_bytes()));
+        }
+    }
+    tlvs
 }
 
 async fn route_im(im: IcbmSend, rid: u32, state: &LabState, me: &Online) -> Result<(), LabError> {
@@ -400,15 +447,19 @@ async fn bot_echo(im: &IcbmSend, state: &LabState, me: &Online) -> Result<(), La
     me.outbox.snac(&echo, server_rid(state)).await
 }
 
-/// Sends `who` a migration to a fresh BOS cookie on the same BOS listener (oscar.md §3.5).
-/// Returns false when the user is not online.
+/// Sends `who` a migration to a fresh BOS cookie on the same BOS listener (oscar.md §3.5):
+/// the TLS one for a session that came over TLS. Returns false when the user is not online.
 pub(crate) async fn migrate(state: &LabState, who: &ScreenName) -> Result<bool, LabError> {
     let Some(session) = state.find(who) else {
         return Ok(false);
     };
     let cookie = state.grant(Grant::Bos(session.name.clone()));
+    let bos = match &state.advertised.tls {
+        Some(tls) if session.tls => &tls.bos,
+        _ => &state.advertised.bos,
+    };
     let mut tlvs = TlvList::new();
-    tlvs.set(TLV_ADDRESS, Bytes::from(state.advertised.bos.clone()));
+    tlvs.set(TLV_ADDRESS, Bytes::from(bos.clone()));
     tlvs.set(TLV_COOKIE, cookie);
     let families = BOS_FAMILIES.iter().map(|f| Family(*f)).collect();
     session
@@ -416,4 +467,34 @@ pub(crate) async fn migrate(state: &LabState, who: &ScreenName) -> Result<bool, 
         .snac(&Migration { families, tlvs }, server_rid(state))
         .await?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_tls_redirect_carries_state_2_and_the_cert_name_a_plain_one_state_0() {
+        let cookie = Bytes::from_static(b"c");
+        let tls = redirect_tlvs(
+            Family::CHAT,
+            Target::Tls("127.0.0.1:7001", CHAT_CERT_NAME),
+            cookie.clone(),
+        );
+        assert_eq!(tls.get(TLV_SERVICE_FAMILY).unwrap().as_u16(), Some(0x000e));
+        assert_eq!(&tls.value(TLV_ADDRESS).unwrap()[..], b"127.0.0.1:7001");
+        assert_eq!(tls.value(TLV_SSL_STATE).map(|v| v.to_vec()), Some(vec![2]));
+        assert_eq!(
+            &tls.value(TLV_CERT_NAME).unwrap()[..],
+            b"chat.oscar.aol.com"
+        );
+        let plain = redirect_tlvs(Family::CHAT_NAV, Target::Plain("127.0.0.1:7000"), cookie);
+        assert_eq!(
+            plain.value(TLV_SSL_STATE).map(|v| v.to_vec()),
+            Some(vec![0])
+        );
+        assert!(!plain.contains(TLV_CERT_NAME));
+    }
 }

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use bytes::{BufMut, BytesMut};
 use oscar::message::{ChatReceive, ChatSend, ChatUsersJoined, ChatUsersLeft, RoomInfo, UserList};
 use oscar::{Channel, Family, Snac, SnacBody, Tlv, TlvList};
-use tokio::net::TcpStream;
 
 use crate::bos::{host_online, housekeeping, server_rid, sign_on, user_info};
 use crate::conn::Conn;
 use crate::error::LabError;
 use crate::state::{Grant, LabState, Online};
+use crate::stream::Accepted;
 
 /// Room-info TLVs (oscar.md §4.8; libpurple `infoupdate`).
 const ROOM_TLV_FULL_NAME: u16 = 0x006a;
@@ -25,8 +25,9 @@ const ROOM_TLV_CREATE_PERMS: u16 = 0x00d5;
 const ROOM_TLV_MAX_VISIBLE: u16 = 0x00da;
 
 /// Serves one chat-room connection to its end.
-pub(crate) async fn serve(stream: TcpStream, state: Arc<LabState>) -> Result<(), LabError> {
-    let mut conn = Conn::accept(stream, 300).await?;
+pub(crate) async fn serve(accepted: Accepted, state: Arc<LabState>) -> Result<(), LabError> {
+    let tls = accepted.tls;
+    let mut conn = Conn::accept(accepted, 300).await?;
     let mut room = None;
     let Some(name) = sign_on(&mut conn, &state, |g| match g {
         Grant::Chat(name, r) => {
@@ -46,6 +47,7 @@ pub(crate) async fn serve(stream: TcpStream, state: Arc<LabState>) -> Result<(),
         name: name.clone(),
         outbox: conn.outbox.clone(),
         session: state.next_id(),
+        tls,
     };
     host_online(&me.outbox, &state, &[0x0001, 0x000e]).await?;
     let mut joined = false;

@@ -1,30 +1,32 @@
-//! A scripted OSCAR client for tests and the demo: logs in (BUCP MD5 or legacy), follows
-//! the BOS redirect, completes sign-on, sends and receives IMs, joins chat rooms, and
-//! follows migrations. It speaks to whatever addresses the server hands out, so pointed at
-//! the gateway it exercises the gateway's rewriting.
+//! A scripted OSCAR client for tests and the demo: logs in (BUCP MD5 or legacy, in plain
+//! text or over TLS, or through the clientLogin HTTPS API), follows the BOS redirect,
+//! completes sign-on, sends and receives IMs, joins chat rooms, and follows migrations. It
+//! speaks to whatever addresses the server hands out, so pointed at the gateway it
+//! exercises the gateway's rewriting.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use base64::Engine;
 use bytes::{BufMut, Bytes, BytesMut};
-use futures_util::{SinkExt, StreamExt};
-use oscar::message::bucp::{TLV_PASSWORD_HASH, TLV_STRONG_HASH};
 use oscar::message::icbm::TypingEvent;
-use oscar::message::signon::{TLV_CLIENT_ID, TLV_SCREEN_NAME};
+use oscar::message::oservice::TLV_WANT_TLS;
 use oscar::message::{
     BuddyArrived, BuddyDeparted, ChatMessage, ChatReceive, ChatSend, ChatUsersJoined,
-    ChatUsersLeft, IcbmContent, IcbmReceive, IcbmSend, KeyReply, KeyRequest, LoginReply,
-    LoginRequest, Migration, Redirect, RoomInfo, ServiceRequest, ServiceResponse, SignOff,
-    SignonHello, Typing,
+    ChatUsersLeft, IcbmContent, IcbmReceive, IcbmSend, Migration, RoomInfo, ServiceRequest,
+    ServiceResponse, SignOff, Typing,
 };
-use oscar::{Channel, Family, Flap, FlapCodec, HostPort, ScreenName, Snac, SnacBody, Tlv};
-use tokio::net::TcpStream;
+use oscar::{Channel, Family, Flap, HostPort, ScreenName, Snac, SnacBody, Tlv};
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::codec::Framed;
 
-use crate::auth_hash::{strong_hash, weak_hash};
+use crate::api_client::ClientLogin;
 use crate::chat::room_for;
+use crate::client_conn::{
+    Conn, Hop, STEP_TIMEOUT, authorize, connect_with_cookie, hop_of, next_frame, send, step,
+};
+use crate::client_tls::ClientTls;
 use crate::error::LabError;
+use crate::tls::SSL_LOGIN_NAME;
 
 /// How the scripted client proves its password.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,9 +89,6 @@ enum Command {
     },
 }
 
-/// How long each step of a scripted exchange may take before it is a failure.
-const STEP_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// A logged-in scripted client.
 #[derive(Debug)]
 pub struct LabClient {
@@ -98,6 +97,36 @@ pub struct LabClient {
     session: Session,
     auth_port: u16,
     next_cookie: u64,
+    /// What to trust when a redirect asks for TLS; with it, service requests ask for TLS
+    /// (TLV 0x008C), as libpurple does with encryption on.
+    tls: Option<ClientTls>,
+    /// The certificate name the BOS connection was made with, if it is TLS.
+    bos_tls_name: Option<String>,
+}
+
+/// A BUCP (or legacy) login over TLS to an SSL authorizer, as libpurple's `md5_login` with
+/// encryption on (oscar.md §2.3): TLS from the first byte to the authorizer with SNI
+/// `auth_name`, then to the BOS address of the reply with TLS as its TLV 0x008E says,
+/// checking `bos.oscar.aol.com` when there is no TLV 0x008D.
+#[derive(Debug, Clone)]
+pub struct SslLogin {
+    /// What the client trusts (the lab CA, or a gateway's).
+    pub tls: ClientTls,
+    /// The authorizer's SNI and certificate name (default `slogin.oscar.aol.com`).
+    pub auth_name: String,
+    /// How the password is proved.
+    pub method: LoginMethod,
+}
+
+impl SslLogin {
+    /// Strong MD5 to `slogin.oscar.aol.com`, trusting `tls`.
+    pub fn new(tls: ClientTls) -> Self {
+        Self {
+            tls,
+            auth_name: SSL_LOGIN_NAME.to_owned(),
+            method: LoginMethod::Md5Strong,
+        }
+    }
 }
 
 /// A scripted client's membership of one chat room.
@@ -106,6 +135,7 @@ pub struct ChatClient {
     /// The room's name.
     pub room: String,
     session: Session,
+    tls_name: Option<String>,
 }
 
 #[derive(Debug)]
@@ -119,8 +149,6 @@ impl std::fmt::Debug for Command {
         f.write_str("Command")
     }
 }
-
-type Conn = Framed<TcpStream, FlapCodec>;
 
 impl LabClient {
     /// Logs in at `auth` with the strong MD5 hash and completes BOS sign-on.
@@ -140,14 +168,96 @@ impl LabClient {
         method: LoginMethod,
     ) -> Result<Self, LabError> {
         let name = ScreenName::parse(screen_name.as_bytes())?;
-        let (bos, cookie) = step(authorize(auth, &name, password.as_bytes(), method)).await?;
-        let conn = connect_with_cookie(&bos, auth.port(), cookie).await?;
+        let hop = step(authorize(auth, None, &name, password.as_bytes(), method)).await?;
+        Self::sign_on(name, &hop, auth.port(), None).await
+    }
+
+    /// Logs in over TLS at the SSL authorizer `auth` as `login` says, then signs on to BOS
+    /// (over TLS when the login reply asks for it).
+    pub async fn login_ssl(
+        auth: SocketAddr,
+        login: &SslLogin,
+        screen_name: &str,
+        password: &str,
+    ) -> Result<Self, LabError> {
+        let name = ScreenName::parse(screen_name.as_bytes())?;
+        let dial = Some((&login.tls, login.auth_name.as_str()));
+        let hop = step(authorize(
+            auth,
+            dial,
+            &name,
+            password.as_bytes(),
+            login.method,
+        ))
+        .await?;
+        Self::sign_on(name, &hop, auth.port(), Some(login.tls.clone())).await
+    }
+
+    /// Signs on through the clientLogin API as `api` says (oscar.md §2.5): POST clientLogin,
+    /// GET a signed startOSCARSession, then BOS at the returned host and port with the
+    /// returned cookie, over TLS with SNI `tlsCertName` if and only if the answer has one.
+    /// A refusal (statusCode not 200) is [`LabError::ApiRefused`].
+    pub async fn client_login(
+        api: &ClientLogin,
+        screen_name: &str,
+        password: &str,
+    ) -> Result<Self, LabError> {
+        let name = ScreenName::parse(screen_name.as_bytes())?;
+        let login = step(api.login_request(screen_name, password))
+            .await?
+            .success()?;
+        let target = api.start_session_target(
+            login.require("data.token.a")?,
+            login.require("data.hostTime")?,
+            password,
+            login.require("data.sessionSecret")?,
+        );
+        let session = step(api.start_session_request(&target)).await?.success()?;
+        let host = session.require("data.host")?;
+        let port = session
+            .require("data.port")?
+            .trim()
+            .parse::<u16>()
+            .map_err(|_| LabError::ApiResponse(format!("bad port in {:?}", session.body)))?;
+        let cookie = base64::engine::general_purpose::STANDARD
+            .decode(session.require("data.cookie")?.trim())
+            .map_err(|_| LabError::ApiResponse(format!("bad cookie in {:?}", session.body)))?;
+        let hop = Hop {
+            address: HostPort::new(host, port),
+            cookie: Bytes::from(cookie),
+            tls_name: session.field("data.tlsCertName").map(str::to_owned),
+        };
+        Self::sign_on(name, &hop, port, Some(api.tls.clone())).await
+    }
+
+    /// Connects to BOS as `hop` says and starts the session.
+    async fn sign_on(
+        name: ScreenName,
+        hop: &Hop,
+        default_port: u16,
+        tls: Option<ClientTls>,
+    ) -> Result<Self, LabError> {
+        let conn = connect_with_cookie(hop, default_port, tls.as_ref()).await?;
         Ok(Self {
             screen_name: name,
-            session: Session::spawn(conn, auth.port()),
-            auth_port: auth.port(),
+            session: Session::spawn(conn, default_port, tls.clone(), hop.tls_name.clone()),
+            auth_port: default_port,
             next_cookie: 1,
+            tls,
+            bos_tls_name: hop.tls_name.clone(),
         })
+    }
+
+    /// The certificate name the BOS connection was made with, or `None` if it is plain.
+    pub fn bos_tls_name(&self) -> Option<&str> {
+        self.bos_tls_name.as_deref()
+    }
+
+    /// What to trust when a redirect asks for TLS (TLV 0x008E). With `Some`, later service
+    /// requests ask for TLS (TLV 0x008C); with `None`, they do not, and a TLS redirect is an
+    /// error. Logins over TLS start with their own CA set.
+    pub fn set_tls(&mut self, tls: Option<ClientTls>) {
+        self.tls = tls;
     }
 
     /// Sends an IM.
@@ -242,7 +352,7 @@ impl LabClient {
                 tlvs: oscar::TlvList::new(),
             })
             .await?;
-        let (mut conn, mut seq) = self.follow(&response).await?;
+        let ((mut conn, mut seq), _) = self.follow(&response).await?;
         step(async {
             let rights = Snac::new(
                 oscar::SnacHeader::new(Family::CHAT_NAV, 0x0002, 11),
@@ -287,10 +397,11 @@ impl LabClient {
     /// chat service redirect.
     pub async fn join_room(&mut self, room: &RoomInfo) -> Result<ChatClient, LabError> {
         let response = self.service(ServiceRequest::chat(room)?).await?;
-        let conn = self.follow(&response).await?;
+        let (conn, tls_name) = self.follow(&response).await?;
         let mut chat = ChatClient {
             room: room.name(),
-            session: Session::spawn(conn, self.auth_port),
+            session: Session::spawn(conn, self.auth_port, self.tls.clone(), tls_name.clone()),
+            tls_name,
         };
         chat.session
             .wait_for(STEP_TIMEOUT, "the room's member list", |e| {
@@ -300,8 +411,12 @@ impl LabClient {
         Ok(chat)
     }
 
-    /// Sends a service request on the BOS connection and waits for its 0x0001/0x0005.
-    async fn service(&mut self, request: ServiceRequest) -> Result<ServiceResponse, LabError> {
+    /// Sends a service request on the BOS connection and waits for its 0x0001/0x0005. A
+    /// client that trusts a CA asks for TLS (TLV 0x008C), as libpurple with encryption on.
+    async fn service(&mut self, mut request: ServiceRequest) -> Result<ServiceResponse, LabError> {
+        if self.tls.is_some() && !request.tlvs.contains(TLV_WANT_TLS) {
+            request.tlvs.push(Tlv::new(TLV_WANT_TLS, Bytes::new()));
+        }
         let (reply, answer) = oneshot::channel();
         self.session
             .commands
@@ -316,16 +431,15 @@ impl LabClient {
         .await
     }
 
-    /// Connects where a service response points, with its cookie.
-    async fn follow(&self, response: &ServiceResponse) -> Result<(Conn, u16), LabError> {
-        let address = response
-            .address()
-            .ok_or_else(|| LabError::Protocol("service response without an address".into()))??;
-        let cookie = response
-            .cookie()
-            .cloned()
-            .ok_or_else(|| LabError::Protocol("service response without a cookie".into()))?;
-        connect_with_cookie(&address, self.auth_port, cookie).await
+    /// Connects where a service response points, with its cookie (over TLS when its TLV
+    /// 0x008E says so); returns the connection and its TLS name, if any.
+    async fn follow(
+        &self,
+        response: &ServiceResponse,
+    ) -> Result<((Conn, u16), Option<String>), LabError> {
+        let hop = hop_of(response)?;
+        let conn = connect_with_cookie(&hop, self.auth_port, self.tls.as_ref()).await?;
+        Ok((conn, hop.tls_name))
     }
 
     /// Asks BOS for the chat service for `room` (0x0001/0x0004), follows the redirect and
@@ -341,6 +455,11 @@ impl LabClient {
 }
 
 impl ChatClient {
+    /// The certificate name the room's connection was made with, or `None` if it is plain.
+    pub fn tls_name(&self) -> Option<&str> {
+        self.tls_name.as_deref()
+    }
+
     /// Says `text` in the room.
     pub async fn send(&mut self, text: &str) -> Result<(), LabError> {
         let msg = ChatSend(ChatMessage::public([7; 8], text)?);
@@ -385,43 +504,6 @@ impl ChatClient {
     }
 }
 
-async fn step<T>(fut: impl Future<Output = Result<T, LabError>>) -> Result<T, LabError> {
-    tokio::time::timeout(STEP_TIMEOUT, fut)
-        .await
-        .map_err(|_| LabError::Timeout("the server"))?
-}
-
-async fn connect(addr: &str) -> Result<Conn, LabError> {
-    let stream = TcpStream::connect(addr)
-        .await
-        .map_err(|source| LabError::Connect {
-            addr: addr.to_owned(),
-            source,
-        })?;
-    let _ = stream.set_nodelay(true);
-    Ok(Framed::new(stream, FlapCodec::default()))
-}
-
-/// Our side's sequence counter lives in the codec's user: libpurple starts at 1.
-async fn send(conn: &mut Conn, seq: &mut u16, mut flap: Flap) -> Result<(), LabError> {
-    flap.seq = *seq;
-    *seq = seq.wrapping_add(1);
-    conn.send(flap).await.map_err(LabError::from)
-}
-
-/// The next SNAC or sign-off from the server, skipping its hello and keep-alives.
-async fn next_frame(conn: &mut Conn) -> Result<Flap, LabError> {
-    loop {
-        match conn.next().await {
-            Some(Ok(flap))
-                if flap.channel == Channel::SIGNON || flap.channel == Channel::KEEPALIVE => {}
-            Some(Ok(flap)) => return Ok(flap),
-            Some(Err(e)) => return Err(e.into()),
-            None => return Err(LabError::Closed("")),
-        }
-    }
-}
-
 /// Reads chatnav frames until the 0x000D/0x0009 answering request `rid`; returns its TLVs.
 /// A 0x000D/0x0001 error for that request is a refusal.
 async fn nav_info(conn: &mut Conn, rid: u32) -> Result<oscar::TlvList, LabError> {
@@ -450,135 +532,32 @@ async fn nav_info(conn: &mut Conn, rid: u32) -> Result<oscar::TlvList, LabError>
     }
 }
 
-/// The authorizer exchange: returns the BOS address and cookie.
-async fn authorize(
-    auth: SocketAddr,
-    name: &ScreenName,
-    password: &[u8],
-    method: LoginMethod,
-) -> Result<(HostPort, Bytes), LabError> {
-    let mut conn = connect(&auth.to_string()).await?;
-    let mut seq = 1u16;
-    if method == LoginMethod::Legacy {
-        let hello = SignonHello::legacy_login(name, password, "imtegrity lab client");
-        send(&mut conn, &mut seq, hello.to_flap()?).await?;
-        let flap = next_frame(&mut conn).await?;
-        let reply = SignOff::from_flap(&flap)?;
-        return redirect_of(&reply);
-    }
-    send(&mut conn, &mut seq, SignonHello::default().to_flap()?).await?;
-    let mut req = KeyRequest::default();
-    req.tlvs.set(TLV_SCREEN_NAME, name.to_bytes());
-    req.tlvs.push(Tlv::flag(0x004b));
-    req.tlvs.push(Tlv::flag(0x005a));
-    send(&mut conn, &mut seq, req.to_snac(1)?.to_flap()?).await?;
-    let snac = Snac::from_flap(&next_frame(&mut conn).await?)?;
-    if snac.header.is(LoginReply::FAMILY, LoginReply::SUBTYPE) {
-        return redirect_of(&LoginReply::from_snac(&snac)?);
-    }
-    let key = KeyReply::from_snac(&snac)?.key;
-    let mut login = LoginRequest::default();
-    login.tlvs.set(TLV_SCREEN_NAME, name.to_bytes());
-    let hash = match method {
-        LoginMethod::Md5Weak => weak_hash(&key, password),
-        _ => strong_hash(&key, password),
-    };
-    login.tlvs.set(TLV_PASSWORD_HASH, hash.to_vec());
-    if method == LoginMethod::Md5Strong {
-        login.tlvs.push(Tlv::flag(TLV_STRONG_HASH));
-    }
-    login.tlvs.set(TLV_CLIENT_ID, &b"imtegrity lab client"[..]);
-    login.tlvs.push(Tlv::new(0x004a, vec![1u8]));
-    send(&mut conn, &mut seq, login.to_snac(2)?.to_flap()?).await?;
-    loop {
-        let snac = Snac::from_flap(&next_frame(&mut conn).await?)?;
-        if snac.header.is(LoginReply::FAMILY, LoginReply::SUBTYPE) {
-            return redirect_of(&LoginReply::from_snac(&snac)?);
-        }
-    }
-}
-
-fn redirect_of(reply: &impl Redirect) -> Result<(HostPort, Bytes), LabError> {
-    if let Some(code) = reply.error_code() {
-        return Err(LabError::LoginRefused { code });
-    }
-    let address = reply
-        .address()
-        .ok_or_else(|| LabError::Protocol("login reply without an address".into()))??;
-    let cookie = reply
-        .cookie()
-        .cloned()
-        .ok_or_else(|| LabError::Protocol("login reply without a cookie".into()))?;
-    Ok((address, cookie))
-}
-
-/// Connects to a BOS or service host, presents the cookie and completes the sign-on
-/// handshake (versions, rates, client ready).
-async fn connect_with_cookie(
-    address: &HostPort,
+/// How a session's connection was made, so a migration is followed the same way.
+#[derive(Debug, Clone)]
+struct Link {
+    /// The port for an address without one.
     default_port: u16,
-    cookie: Bytes,
-) -> Result<(Conn, u16), LabError> {
-    step(async {
-        let mut conn = connect(&format!(
-            "{}:{}",
-            address.host,
-            address.port_or(default_port)
-        ))
-        .await?;
-        let mut seq = 1u16;
-        send(
-            &mut conn,
-            &mut seq,
-            SignonHello::with_cookie(cookie).to_flap()?,
-        )
-        .await?;
-        let first = next_frame(&mut conn).await?;
-        if first.channel == Channel::SIGNOFF {
-            let off = SignOff::from_flap(&first)?;
-            return Err(LabError::LoginRefused {
-                code: off.error_code().unwrap_or(0),
-            });
-        }
-        let online = Snac::from_flap(&first)?;
-        if !online.header.is(Family::OSERVICE, 0x0003) {
-            return Err(LabError::Protocol(format!(
-                "expected HOST_ONLINE, got {online:?}"
-            )));
-        }
-        let mut versions = BytesMut::new();
-        for pair in online.body.chunks(2) {
-            versions.put_slice(pair);
-            versions.put_u16(if pair == [0, 1] { 4 } else { 1 });
-        }
-        let raw = |sub: u16, rid: u32, body: Bytes| {
-            Snac::new(oscar::SnacHeader::new(Family::OSERVICE, sub, rid), body).to_flap()
-        };
-        send(&mut conn, &mut seq, raw(0x0017, 1, versions.freeze())?).await?;
-        send(&mut conn, &mut seq, raw(0x0006, 2, Bytes::new())?).await?;
-        loop {
-            let snac = Snac::from_flap(&next_frame(&mut conn).await?)?;
-            if snac.header.is(Family::OSERVICE, 0x0007) {
-                break;
-            }
-        }
-        send(
-            &mut conn,
-            &mut seq,
-            raw(0x0008, 3, Bytes::from_static(&[0, 1]))?,
-        )
-        .await?;
-        send(&mut conn, &mut seq, raw(0x0002, 4, Bytes::new())?).await?;
-        Ok((conn, seq))
-    })
-    .await
+    /// What to trust for TLS hops.
+    tls: Option<ClientTls>,
+    /// The certificate name of the current connection, if it is TLS.
+    tls_name: Option<String>,
 }
 
 impl Session {
-    fn spawn((conn, seq): (Conn, u16), default_port: u16) -> Self {
+    fn spawn(
+        (conn, seq): (Conn, u16),
+        default_port: u16,
+        tls: Option<ClientTls>,
+        tls_name: Option<String>,
+    ) -> Self {
         let (commands, rx) = mpsc::channel(64);
         let (tx, events) = mpsc::channel(256);
-        tokio::spawn(drive(conn, seq, rx, tx, default_port));
+        let link = Link {
+            default_port,
+            tls,
+            tls_name,
+        };
+        tokio::spawn(drive(conn, seq, rx, tx, link));
         Self { commands, events }
     }
 
@@ -623,7 +602,7 @@ async fn drive(
     mut seq: u16,
     mut commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<ClientEvent>,
-    default_port: u16,
+    mut link: Link,
 ) {
     let mut pending: Vec<(u32, oneshot::Sender<ServiceResponse>)> = Vec::new();
     let mut rid = 100u32;
@@ -648,14 +627,15 @@ async fn drive(
                 }
                 let Ok(snac) = Snac::from_flap(&flap) else { continue };
                 if snac.header.is(Migration::FAMILY, Migration::SUBTYPE) {
-                    match follow_migration(&snac, default_port).await {
-                        Ok((to, new_conn, new_seq)) => {
+                    match follow_migration(&snac, &link).await {
+                        Ok((to, new_conn, new_seq, tls_name)) => {
                             // Leave the old host politely so it does not log a reset.
                             if let Ok(bye) = SignOff::default().to_flap() {
                                 let _ = send(&mut conn, &mut seq, bye).await;
                             }
                             conn = new_conn;
                             seq = new_seq;
+                            link.tls_name = tls_name;
                             let _ = events.send(ClientEvent::Migrated(to)).await;
                         }
                         Err(e) => {
@@ -685,11 +665,17 @@ async fn drive(
     let _ = events.send(ClientEvent::Disconnected).await;
 }
 
-async fn follow_migration(snac: &Snac, default_port: u16) -> Result<(String, Conn, u16), LabError> {
+/// Connects where a migration points. Migrations carry no TLV 0x008E: a TLS session moves
+/// over TLS with the same certificate name, a plain one in plain text.
+async fn follow_migration(
+    snac: &Snac,
+    link: &Link,
+) -> Result<(String, Conn, u16, Option<String>), LabError> {
     let migration = Migration::from_snac(snac)?;
-    let (address, cookie) = redirect_of(&migration)?;
-    let (conn, seq) = connect_with_cookie(&address, default_port, cookie).await?;
-    Ok((address.to_string(), conn, seq))
+    let mut hop = hop_of(&migration)?;
+    hop.tls_name = hop.tls_name.or_else(|| link.tls_name.clone());
+    let (conn, seq) = connect_with_cookie(&hop, link.default_port, link.tls.as_ref()).await?;
+    Ok((hop.address.to_string(), conn, seq, hop.tls_name))
 }
 
 fn names(list: &oscar::message::UserList) -> Vec<ScreenName> {

@@ -1,16 +1,17 @@
 //! A server-side OSCAR connection: a reader of frames and an outbox whose writer task
 //! stamps this leg's sequence numbers, so handlers and other users' sessions can all queue
-//! frames for one client.
+//! frames for one client. Plain and TLS connections look the same from here.
 
 use std::net::SocketAddr;
 
 use futures_util::{SinkExt, StreamExt};
 use oscar::{Flap, FlapCodec, SnacBody};
-use tokio::net::TcpStream;
+use tokio::io::{ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, FramedWrite};
 
 use crate::error::LabError;
+use crate::stream::{Accepted, BoxStream};
 
 /// Most frames queued for one client before senders wait.
 const OUTBOX_DEPTH: usize = 256;
@@ -54,20 +55,17 @@ impl Outbox {
 pub(crate) struct Conn {
     /// The client's address, for logs.
     pub(crate) peer: SocketAddr,
-    reader: FramedRead<tokio::net::tcp::OwnedReadHalf, FlapCodec>,
+    reader: FramedRead<ReadHalf<BoxStream>, FlapCodec>,
     /// Frames to the client.
     pub(crate) outbox: Outbox,
 }
 
 impl Conn {
-    /// Splits `stream`, starts the writer task (first sequence number `seq_start`) and
-    /// sends the server's sign-on hello, as OSCAR servers speak first.
-    pub(crate) async fn accept(stream: TcpStream, seq_start: u16) -> Result<Self, LabError> {
-        let peer = stream
-            .peer_addr()
-            .map_err(|e| LabError::Flap(oscar::FlapError::Io(e)))?;
-        let _ = stream.set_nodelay(true);
-        let (read, write) = stream.into_split();
+    /// Splits the accepted stream, starts the writer task (first sequence number
+    /// `seq_start`) and sends the server's sign-on hello, as OSCAR servers speak first.
+    pub(crate) async fn accept(accepted: Accepted, seq_start: u16) -> Result<Self, LabError> {
+        let peer = accepted.peer;
+        let (read, write) = tokio::io::split(accepted.stream);
         let (tx, rx) = mpsc::channel(OUTBOX_DEPTH);
         tokio::spawn(write_loop(
             FramedWrite::new(write, FlapCodec::default()),
@@ -96,7 +94,7 @@ impl Conn {
 }
 
 async fn write_loop(
-    mut sink: FramedWrite<tokio::net::tcp::OwnedWriteHalf, FlapCodec>,
+    mut sink: FramedWrite<WriteHalf<BoxStream>, FlapCodec>,
     mut rx: mpsc::Receiver<Flap>,
     mut seq: u16,
 ) {

@@ -47,4 +47,44 @@ pub enum LabError {
     /// Waiting for something took too long.
     #[error("timed out waiting for {0}")]
     Timeout(&'static str),
+    /// The lab CA or a leaf could not be made.
+    #[error("lab CA: {0}")]
+    Certs(#[from] certs::CertError),
+    /// A TLS configuration could not be built (or a CA PEM had no certificate).
+    #[error("TLS configuration: {0}")]
+    TlsConfig(#[from] rustls::Error),
+    /// A name cannot be sent as SNI / checked against a certificate.
+    #[error("invalid TLS server name {0:?}")]
+    TlsName(String),
+    /// The TLS handshake with a server failed (certificate not trusted, name mismatch, ...).
+    #[error("TLS handshake with {addr} as {name:?} failed: {source}")]
+    Handshake {
+        /// Where to.
+        addr: String,
+        /// The name sent as SNI and checked against the certificate.
+        name: String,
+        /// What rustls said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A client's TLS handshake with a lab listener failed (it does not trust the lab CA,
+    /// asked for a name outside it, or is not speaking TLS).
+    #[error("TLS handshake with the client failed: {0}")]
+    AcceptTls(#[source] std::io::Error),
+    /// An HTTP exchange with the API failed below the application level.
+    #[error("HTTP: {0}")]
+    Http(#[from] hyper::Error),
+    /// The HTTP API answered something the client cannot read.
+    #[error("unreadable API response: {0}")]
+    ApiResponse(String),
+    /// The HTTP API refused the request (its `statusCode` is not 200).
+    #[error("API refused with statusCode {status_code} (detail {detail:?}): {text}")]
+    ApiRefused {
+        /// `statusCode`, e.g. 330 for a bad password, 401 for a bad signature.
+        status_code: u32,
+        /// `statusDetailCode`, e.g. 3011 for a bad password.
+        detail: Option<u32>,
+        /// `statusText`.
+        text: String,
+    },
 }

@@ -1,10 +1,11 @@
 //! State shared by the lab server's listeners: login grants (cookie → who and what),
-//! who is online, and chat room membership.
+//! who is online, chat room membership, and the clientLogin API's tokens.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use md5::{Digest, Md5};
@@ -32,6 +33,8 @@ pub(crate) struct Online {
     pub(crate) outbox: Outbox,
     /// Distinguishes a session from a later one of the same user.
     pub(crate) session: u64,
+    /// Whether the session arrived over TLS (it then migrates to the TLS BOS).
+    pub(crate) tls: bool,
 }
 
 /// The addresses the lab hands out in redirects.
@@ -39,7 +42,32 @@ pub(crate) struct Online {
 pub(crate) struct Advertised {
     pub(crate) bos: String,
     pub(crate) chat: String,
+    /// The TLS listeners, when the lab has them.
+    pub(crate) tls: Option<AdvertisedTls>,
 }
+
+/// The TLS listeners' addresses as handed out.
+#[derive(Debug, Clone)]
+pub(crate) struct AdvertisedTls {
+    pub(crate) bos: String,
+    pub(crate) chat: String,
+}
+
+/// What a clientLogin token stands for until it expires.
+#[derive(Debug, Clone)]
+pub(crate) struct ApiToken {
+    /// Who logged in.
+    pub(crate) name: ScreenName,
+    /// The password as the client typed it: the signature's key is derived from it.
+    pub(crate) password: String,
+    /// The `sessionSecret` handed out with the token.
+    pub(crate) secret: String,
+    /// When the token stops working.
+    pub(crate) expires: Instant,
+}
+
+/// Most live clientLogin tokens kept; older ones are dropped first when full.
+const MAX_API_TOKENS: usize = 4096;
 
 /// Everything the listeners share.
 #[derive(Debug)]
@@ -56,6 +84,8 @@ pub(crate) struct LabState {
     offline: Mutex<HashMap<String, Vec<oscar::message::IcbmReceive>>>,
     /// Source address of every BOS connection, in order (tests check egress binding).
     bos_peers: Mutex<Vec<SocketAddr>>,
+    /// clientLogin tokens (`token.a`) and what they stand for.
+    api_tokens: Mutex<HashMap<String, ApiToken>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -81,9 +111,39 @@ impl LabState {
             counter: AtomicU64::new(1),
             bos_peers: Mutex::default(),
             offline: Mutex::default(),
+            api_tokens: Mutex::default(),
             seed,
         }
     }
+
+    /// Remembers a clientLogin token until `entry.expires`.
+    pub(crate) fn add_api_token(&self, token: String, entry: ApiToken) {
+        let mut tokens = lock(&self.api_tokens);
+        let now = Instant::now();
+        tokens.retain(|_, t| t.expires > now);
+        if tokens.len() >= MAX_API_TOKENS {
+            // A lab under a login flood forgets the token closest to expiry, not the new one.
+            if let Some(oldest) = tokens
+                .iter()
+                .min_by_key(|(_, t)| t.expires)
+                .map(|(k, _)| k.clone())
+            {
+                tokens.remove(&oldest);
+            }
+        }
+        tokens.insert(token, entry);
+    }
+
+    /// What an unexpired clientLogin token stands for.
+    pub(crate) fn api_token(&self, token: &str) -> Option<ApiToken> {
+        lock(&self.api_tokens)
+            .get(token)
+            .filter(|t| t.expires > Instant::now())
+            .cloned()
+    }
+
+    /// How long clientLogin tokens live (`expiresIn`).
+    pub(crate) const API_TOKEN_LIFETIME: Duration = Duration::from_secs(86_400);
 
     /// Keeps a message for `to` until it next asks for offline messages.
     pub(crate) fn store_offline(&self, to: &ScreenName, message: oscar::message::IcbmReceive) {
