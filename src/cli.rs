@@ -297,6 +297,15 @@ pub(crate) struct LabArgs {
     /// The echo bot's screen name.
     #[arg(long, default_value = lab::DEFAULT_BOT)]
     pub(crate) bot: String,
+    /// Also run what AOL ran over TLS, on the login IP with free ports: an SSL authorizer,
+    /// a TLS BOS, a TLS chat listener and the HTTPS clientLogin API, under a lab CA made at
+    /// start (leaves per SNI name, bos.oscar.aol.com without one).
+    #[arg(long)]
+    pub(crate) tls: bool,
+    /// Write the lab CA certificate (PEM) to FILE: what a gateway's `upstream.tls_roots` or a
+    /// client trusts. Needs --tls.
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    pub(crate) ca_out: Option<PathBuf>,
 }
 
 /// `imtegrity demo`.
