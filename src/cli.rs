@@ -23,7 +23,7 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Run the gateway: the OSCAR relay in front of the upstream servers, archiving every
-    /// message. Without --config, embedded defaults (relay on 0.0.0.0:5190, upstream
+    /// message. Without --config, embedded defaults (relay on 0.0.0.0:5190 and :443, upstream
     /// login.oscar.aol.com:5190, strict archive in the local data directory).
     Run(RunArgs),
     /// Show what the running gateway is doing (sessions, egress load, archive), or the

@@ -88,5 +88,8 @@ pub(crate) fn upstream_client_config(
             "upstream.tls_insecure: upstream certificates are NOT verified; use only with a lab upstream"
         );
     }
-    Ok(intercept::upstream_client_config(roots, upstream.tls_insecure)?)
+    Ok(intercept::upstream_client_config(
+        roots,
+        upstream.tls_insecure,
+    )?)
 }

@@ -24,9 +24,9 @@ use crate::capture::Capturer;
 use crate::config::CaptureMode;
 use crate::cookies::Route;
 use crate::error::{SessionError, Side};
+use crate::prefixed_io::PrefixedIo;
 use crate::relay::Relay;
 use crate::rewrite::{RewriteContext, rewrite};
-use crate::prefixed_io::PrefixedIo;
 use crate::stream_halves::{
     Inner, StreamRead, StreamWrite, Wire, accept_tls, first_inner_bytes, sniff, split_plain,
     split_tls, split_upstream_tls,
@@ -247,8 +247,11 @@ pub async fn run_session(
         Wire::Plain => (relay.config.upstream_login.clone(), None),
         Wire::Tls => {
             let target = relay.config.upstream_login_tls.clone();
-            let name = crate::resolver::split_host_port(&target)
-                .map(|(host, _)| host.trim_start_matches('[').trim_end_matches(']').to_owned());
+            let name = crate::resolver::split_host_port(&target).map(|(host, _)| {
+                host.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_owned()
+            });
             (target, name)
         }
     };

@@ -114,7 +114,9 @@ pub(crate) fn split_tls(stream: ClientTlsStream) -> (StreamRead, StreamWrite) {
 }
 
 /// Splits a TLS connection to an upstream.
-pub(crate) fn split_upstream_tls(stream: UpstreamTlsStream<TcpStream>) -> (StreamRead, StreamWrite) {
+pub(crate) fn split_upstream_tls(
+    stream: UpstreamTlsStream<TcpStream>,
+) -> (StreamRead, StreamWrite) {
     let (r, w) = tokio::io::split(stream);
     (StreamRead::Upstream(r), StreamWrite::Upstream(w))
 }

@@ -49,9 +49,7 @@ pub(crate) fn upstream_name(
         // connects to them in plain text whatever they say, so the real servers must
         // accept that.
         Carrier::Service(Some(Family::ADMIN | Family::BART)) => None,
-        Carrier::Service(_) if declared => {
-            Some(cert_name.unwrap_or_else(|| real_host.to_owned()))
-        }
+        Carrier::Service(_) if declared => Some(cert_name.unwrap_or_else(|| real_host.to_owned())),
         Carrier::Service(_) => None,
         Carrier::Migration => current.map(|c| cert_name.unwrap_or_else(|| c.to_owned())),
     }
@@ -134,9 +132,17 @@ mod tests {
     #[test]
     fn an_ssl_login_leads_to_tls_bos_under_libpurples_name() {
         let plain = carrier(Some(0), None);
-        assert_eq!(upstream_name(&plain, Carrier::Login, "10.0.0.1", None), None);
         assert_eq!(
-            upstream_name(&plain, Carrier::Login, "10.0.0.1", Some("slogin.oscar.aol.com")),
+            upstream_name(&plain, Carrier::Login, "10.0.0.1", None),
+            None
+        );
+        assert_eq!(
+            upstream_name(
+                &plain,
+                Carrier::Login,
+                "10.0.0.1",
+                Some("slogin.oscar.aol.com")
+            ),
             Some(BOS_CERT_NAME.into())
         );
         let named = carrier(Some(1), Some("bos.revival.example"));
@@ -161,7 +167,10 @@ mod tests {
             "no 0x8D: the host, as libpurple validates"
         );
         for f in [Family::ADMIN, Family::BART] {
-            assert_eq!(upstream_name(&tls, Carrier::Service(Some(f)), "h", None), None);
+            assert_eq!(
+                upstream_name(&tls, Carrier::Service(Some(f)), "h", None),
+                None
+            );
         }
         let plain = carrier(Some(0), Some("chat.oscar.aol.com"));
         assert_eq!(upstream_name(&plain, chat, "h", Some("x")), None);
@@ -193,12 +202,18 @@ mod tests {
         let tls = client_tls();
         let mut ours = carrier(Some(2), Some("chat.oscar.aol.com"));
         for_client(&mut ours, Some(&tls));
-        assert_eq!(ours.cert_name().map(|b| &b[..]), Some(&b"chat.oscar.aol.com"[..]));
+        assert_eq!(
+            ours.cert_name().map(|b| &b[..]),
+            Some(&b"chat.oscar.aol.com"[..])
+        );
         assert_eq!(ours.ssl_state(), Some(2));
         for foreign in ["bos.revival.example", "10.0.0.1"] {
             let mut c = carrier(Some(2), Some(foreign));
             for_client(&mut c, Some(&tls));
-            assert_eq!(c.cert_name().map(|b| &b[..]), Some(&b"slogin.oscar.aol.com"[..]));
+            assert_eq!(
+                c.cert_name().map(|b| &b[..]),
+                Some(&b"slogin.oscar.aol.com"[..])
+            );
         }
     }
 }

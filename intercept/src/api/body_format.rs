@@ -5,7 +5,6 @@ use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::{BytesRef, BytesText, Event};
 use quick_xml::{Reader, Writer};
 
-
 /// How an answer body is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Format {
@@ -82,7 +81,10 @@ fn write(writer: &mut Writer<Vec<u8>>, event: Event<'_>) -> Result<(), &'static 
 
 /// The text an entity or character reference stands for.
 fn resolve_ref(r: &BytesRef<'_>) -> Result<String, &'static str> {
-    if let Some(c) = r.resolve_char_ref().map_err(|_| "bad character reference")? {
+    if let Some(c) = r
+        .resolve_char_ref()
+        .map_err(|_| "bad character reference")?
+    {
         return Ok(c.to_string());
     }
     let name = r.xml10_content();
@@ -139,7 +141,10 @@ mod tests {
         .unwrap();
         let out = String::from_utf8(out).unwrap();
         assert!(out.contains("<host>gw&lt;10.1.2.3&gt;</host>"), "{out}");
-        assert!(out.contains(r#"<note a="1">a &amp; b&#33;</note>"#), "{out}");
+        assert!(
+            out.contains(r#"<note a="1">a &amp; b&#33;</note>"#),
+            "{out}"
+        );
         assert_eq!(
             xml_field(out.as_bytes(), &["response", "data", "note"]).as_deref(),
             Some("a & b!")
@@ -150,7 +155,10 @@ mod tests {
             None
         })
         .unwrap();
-        assert!(seen.borrow().contains(&("response/data/note".into(), "a & b!".into())));
+        assert!(
+            seen.borrow()
+                .contains(&("response/data/note".into(), "a & b!".into()))
+        );
         assert_eq!(
             xml_field(out.as_bytes(), &["response", "data", "host"]).as_deref(),
             Some("gw<10.1.2.3>")

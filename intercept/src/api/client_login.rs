@@ -114,7 +114,10 @@ mod tests {
         );
         let ok = br#"{"response":{"statusCode":200,"data":{"token":{"a":"T"},"loginId":"bob"}}}"#;
         let a = answer(ok).unwrap();
-        assert_eq!((a.token.as_deref(), a.screen_name.as_deref()), (Some("T"), Some("bob")));
+        assert_eq!(
+            (a.token.as_deref(), a.screen_name.as_deref()),
+            (Some("T"), Some("bob"))
+        );
         assert_eq!(answer(b"nope"), None);
     }
 

@@ -104,8 +104,15 @@ async fn handle(
     };
     let span = tracing::info_span!("api", client = %client, host = %host, path = parts.uri.path());
     async {
-        let Ok(body) = Limited::new(body, MAX_BODY).collect().await.map(|b| b.to_bytes()) else {
-            return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large or cut short");
+        let Ok(body) = Limited::new(body, MAX_BODY)
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+        else {
+            return plain(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body too large or cut short",
+            );
         };
         let login_name = (call == Call::ClientLogin)
             .then(|| client_login::screen_name(&body))
@@ -149,7 +156,8 @@ async fn handle(
             _ => answer,
         };
         head.headers.remove(TRANSFER_ENCODING);
-        head.headers.insert(CONTENT_LENGTH, HeaderValue::from(answer.len()));
+        head.headers
+            .insert(CONTENT_LENGTH, HeaderValue::from(answer.len()));
         Response::from_parts(head, Full::new(answer))
     }
     .instrument(span)
@@ -186,9 +194,11 @@ fn start_session(
         return Ok(None);
     };
     // libpurple connects to the default port of its connection mode when none is given.
-    let port = start
-        .port
-        .unwrap_or(if start.tls_cert_name.is_some() { 443 } else { 5190 });
+    let port = start.port.unwrap_or(if start.tls_cert_name.is_some() {
+        443
+    } else {
+        5190
+    });
     let route = Route {
         upstream: format!("{}:{port}", start.host),
         local_user: user,
@@ -276,7 +286,10 @@ mod tests {
         assert_eq!(Call::of("/auth/clientLogin"), Call::ClientLogin);
         assert_eq!(Call::of("/aim/startOSCARSession"), Call::StartSession);
         assert_eq!(Call::of("/aim/other"), Call::Other);
-        assert_eq!(host_of("API.Screenname.aol.com:443"), "api.screenname.aol.com");
+        assert_eq!(
+            host_of("API.Screenname.aol.com:443"),
+            "api.screenname.aol.com"
+        );
         assert_eq!(host_of("api.oscar.aol.com."), "api.oscar.aol.com");
         assert_eq!(host_of("[::1]:8443"), "::1");
     }

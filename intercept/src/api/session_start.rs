@@ -91,8 +91,7 @@ fn rewrite_json_answer(
     advertised: &HostPort,
     cert_name: impl Fn(&str) -> String,
 ) -> Result<Option<(Vec<u8>, SessionStart)>, &'static str> {
-    let mut doc: Value =
-        serde_json::from_slice(body).map_err(|_| "malformed JSON")?;
+    let mut doc: Value = serde_json::from_slice(body).map_err(|_| "malformed JSON")?;
     let Some(data) = doc
         .get_mut("response")
         .and_then(|r| r.get_mut("data"))
@@ -168,7 +167,10 @@ mod tests {
         assert_eq!(field("host").as_deref(), Some("10.9.9.9"));
         assert_eq!(field("port").as_deref(), Some("443"));
         assert_eq!(field("cookie").as_deref(), Some(COOKIE));
-        assert_eq!(field("tlsCertName").as_deref(), Some("slogin.oscar.aol.com"));
+        assert_eq!(
+            field("tlsCertName").as_deref(),
+            Some("slogin.oscar.aol.com")
+        );
         assert_eq!(
             xml_field(&out, &["response", "statusCode"]).as_deref(),
             Some("200")

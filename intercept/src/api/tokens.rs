@@ -26,7 +26,11 @@ impl TokenNames {
             map.retain(|_, (_, at)| now.duration_since(*at) < TOKEN_TTL);
             if map.len() >= MAX_TOKENS {
                 // Still full of live tokens: forget the oldest.
-                if let Some(oldest) = map.iter().min_by_key(|(_, (_, at))| *at).map(|(k, _)| k.clone()) {
+                if let Some(oldest) = map
+                    .iter()
+                    .min_by_key(|(_, (_, at))| *at)
+                    .map(|(k, _)| k.clone())
+                {
                     map.remove(&oldest);
                 }
             }

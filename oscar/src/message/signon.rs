@@ -283,7 +283,10 @@ mod tests {
         off.tlvs.set(TLV_SSL_STATE, vec![2u8]);
         off.set_cert_name(Some("bos.oscar.aol.com"));
         assert_eq!(off.ssl_state(), Some(2));
-        assert_eq!(off.cert_name().map(|b| &b[..]), Some(&b"bos.oscar.aol.com"[..]));
+        assert_eq!(
+            off.cert_name().map(|b| &b[..]),
+            Some(&b"bos.oscar.aol.com"[..])
+        );
         off.set_plain();
         assert_eq!(off.ssl_state(), Some(0));
         assert_eq!(off.tlvs.get(TLV_SSL_STATE).map(|t| t.value.len()), Some(1));
@@ -292,7 +295,10 @@ mod tests {
         off.tlvs.set(TLV_SSL_STATE, vec![0u8, 1]);
         assert_eq!(off.ssl_state(), Some(1));
         off.set_plain();
-        assert_eq!(off.tlvs.value(TLV_SSL_STATE).map(|v| &v[..]), Some(&[0u8, 0][..]));
+        assert_eq!(
+            off.tlvs.value(TLV_SSL_STATE).map(|v| &v[..]),
+            Some(&[0u8, 0][..])
+        );
     }
 
     #[test]
