@@ -1,8 +1,9 @@
 //! TLS handshakes per second through the relay's port versus a bare rustls server, in the
 //! same run, with the same server configuration (the gateway CA's `CertResolver`, leaf
 //! cached). The relay row pays for what the gateway does on top: the first-byte sniff, the
-//! session task, and the FLAP hello it sends once the handshake is done (the client reads
-//! its first byte, as it reads the bare server's one byte). Prints a Markdown table;
+//! read inside TLS that tells OSCAR from the HTTPS login API, the session task, and the FLAP
+//! hello it sends back. Each client sends its FLAP sign-on first, as libpurple does, and
+//! reads the server's first byte (the bare server's one byte). Prints a Markdown table;
 //! asserts nothing about time.
 //!
 //! ```text
@@ -115,7 +116,7 @@ async fn relay_server(config: Arc<ServerConfig>, stop: CancellationToken) -> Soc
 }
 
 /// Full handshakes per second against `addr`, `n` in all, [`CONCURRENCY`] at a time; each
-/// client reads the server's first byte after the handshake.
+/// client sends a FLAP sign-on hello and reads the server's first byte.
 async fn handshakes(addr: SocketAddr, roots: RootCertStore, n: usize) -> f64 {
     let mut client =
         ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
@@ -136,6 +137,10 @@ async fn handshakes(addr: SocketAddr, roots: RootCertStore, n: usize) -> f64 {
                 tcp.set_nodelay(true).unwrap();
                 let name = ServerName::try_from("slogin.oscar.aol.com").unwrap();
                 let mut tls = connector.connect(name, tcp).await.unwrap();
+                // Channel 1, seq 0, length 4: version 1.
+                tls.write_all(&[b'*', 1, 0, 0, 0, 4, 0, 0, 0, 1])
+                    .await
+                    .unwrap();
                 let mut byte = [0u8; 1];
                 tls.read_exact(&mut byte).await.unwrap();
             }

@@ -12,6 +12,7 @@ mod capture;
 mod config;
 mod cookies;
 mod error;
+pub mod fuzzing;
 mod listener;
 mod prefixed_io;
 mod proxy;

@@ -2,7 +2,7 @@
 //! by the body itself, and a walk over an XML answer's text fields that can replace them.
 
 use quick_xml::escape::resolve_predefined_entity;
-use quick_xml::events::{BytesRef, BytesText, Event};
+use quick_xml::events::{BytesEnd, BytesRef, BytesStart, BytesText, Event};
 use quick_xml::{Reader, Writer};
 
 /// How an answer body is written.
@@ -71,6 +71,58 @@ pub(crate) fn rewrite_xml(
             _ => {}
         }
         write(&mut writer, event)?;
+    }
+    Ok(writer.into_inner())
+}
+
+/// Makes `value` the text of exactly one `name` element directly under the element at
+/// `parent`: existing ones (with text, empty, or self-closing) are dropped and the new one
+/// goes first inside the parent. For fields an answer may leave out or leave empty.
+pub(crate) fn set_xml_leaf(
+    body: &[u8],
+    parent: &[&str],
+    name: &str,
+    value: &str,
+) -> Result<Vec<u8>, &'static str> {
+    let text = std::str::from_utf8(body).map_err(|_| "XML is not UTF-8")?;
+    let mut reader = Reader::from_str(text);
+    let mut writer = Writer::new(Vec::with_capacity(body.len() + 64));
+    let mut path: Vec<String> = Vec::new();
+    // Depth of an element being dropped, while inside one.
+    let mut dropping: Option<usize> = None;
+    loop {
+        let event = reader.read_event().map_err(|_| "malformed XML")?;
+        let at_parent = path.iter().map(String::as_str).eq(parent.iter().copied());
+        match &event {
+            Event::Eof => break,
+            Event::Start(start) => {
+                path.push(start.local_name().as_ref().to_owned());
+                if dropping.is_none() && at_parent && start.local_name().as_ref() == name {
+                    dropping = Some(path.len());
+                }
+            }
+            Event::End(_) => {
+                let depth = path.len();
+                path.pop();
+                if dropping == Some(depth) {
+                    dropping = None;
+                    continue;
+                }
+            }
+            Event::Empty(empty) if at_parent && empty.local_name().as_ref() == name => continue,
+            _ => {}
+        }
+        if dropping.is_some() {
+            continue;
+        }
+        let opens_parent = matches!(&event, Event::Start(_))
+            && path.iter().map(String::as_str).eq(parent.iter().copied());
+        write(&mut writer, event)?;
+        if opens_parent {
+            write(&mut writer, Event::Start(BytesStart::new(name)))?;
+            write(&mut writer, Event::Text(BytesText::new(value)))?;
+            write(&mut writer, Event::End(BytesEnd::new(name)))?;
+        }
     }
     Ok(writer.into_inner())
 }
@@ -165,5 +217,24 @@ mod tests {
         );
         assert_eq!(xml_field(body, &["response", "nope"]), None);
         assert!(rewrite_xml(b"<a><b></a>", |_, _| None).is_err());
+    }
+
+    #[test]
+    fn a_leaf_is_set_once_whatever_was_there() {
+        let want = Some("443");
+        for body in [
+            &b"<r><d><h>x</h></d></r>"[..],
+            b"<r><d><h>x</h><p>5190</p></d></r>",
+            b"<r><d><p/><h>x</h><p></p><p>1<i>2</i></p></d></r>",
+        ] {
+            let out = set_xml_leaf(body, &["r", "d"], "p", "443").unwrap();
+            let text = String::from_utf8(out.clone()).unwrap();
+            assert_eq!(text.matches("<p").count(), 1, "{text}");
+            assert_eq!(xml_field(&out, &["r", "d", "p"]).as_deref(), want, "{text}");
+            assert_eq!(xml_field(&out, &["r", "d", "h"]).as_deref(), Some("x"));
+        }
+        // A <p> elsewhere is not ours to drop.
+        let out = set_xml_leaf(b"<r><p>1</p><d/></r>", &["r", "d"], "p", "2").unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "<r><p>1</p><d/></r>");
     }
 }

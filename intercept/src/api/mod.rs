@@ -6,8 +6,8 @@
 //! routed, so the BOS connection comes back through the relay.
 
 mod body_format;
-mod client_login;
-mod session_start;
+pub(crate) mod client_login;
+pub(crate) mod session_start;
 mod tokens;
 
 use std::convert::Infallible;

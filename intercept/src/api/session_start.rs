@@ -8,7 +8,7 @@ use bytes::Bytes;
 use oscar::HostPort;
 use serde_json::Value;
 
-use crate::api::body_format::{Format, rewrite_xml, xml_field};
+use crate::api::body_format::{Format, rewrite_xml, set_xml_leaf, xml_field};
 
 /// What an answer said, before the rewrite.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,12 +77,14 @@ fn rewrite_xml_answer(
     let out = rewrite_xml(body, |path, text| match path {
         [r, d, leaf] if r == "response" && d == "data" => match leaf.as_str() {
             "host" => Some(advertised.host.clone()),
-            "port" => Some(port.clone()),
             "tlsCertName" if !text.is_empty() => Some(cert_name(text)),
             _ => None,
         },
         _ => None,
     })?;
+    // Always an explicit port: without one the client would pick its default port, which
+    // need not be the one the gateway listens on.
+    let out = set_xml_leaf(&out, &["response", "data"], "port", &port)?;
     Ok(Some((out, start)))
 }
 
@@ -191,6 +193,15 @@ mod tests {
         assert_eq!(data["port"], 443);
         assert_eq!(data["cookie"], COOKIE);
         assert!(data.get("tlsCertName").is_none(), "no TLS stays no TLS");
+        // An answer without a port gets the gateway's.
+        let bare =
+            format!("<response><data><host>h</host><cookie>{COOKIE}</cookie></data></response>");
+        let (out, start) = rewrite(bare.as_bytes(), &gw(), ours).unwrap().unwrap();
+        assert_eq!(start.port, None);
+        assert_eq!(
+            xml_field(&out, &["response", "data", "port"]).as_deref(),
+            Some("443")
+        );
         let quoted = format!(
             r#"{{"response":{{"data":{{"host":"h","port":"443","cookie":"{COOKIE}","tlsCertName":"bos.oscar.aol.com"}}}}}}"#
         );

@@ -1,0 +1,48 @@
+//! Entry points for the cargo-fuzz targets in `fuzz/`: the login API's answers and forms,
+//! parsed the way the relay parses what an upstream or a client sends.
+
+use oscar::HostPort;
+
+use crate::api::{client_login, session_start};
+
+/// A startOSCARSession answer and a clientLogin answer/form on arbitrary bytes: nothing
+/// panics, and a rewritten answer reads back as pointing at the gateway with the same
+/// cookie and certificate name, and rewrites again to the same bytes.
+pub fn api_bodies(data: &[u8]) {
+    let gateway = HostPort::new("192.0.2.1", 443);
+    let same = |name: &str| name.to_owned();
+    if let Ok(Some((body, start))) = session_start::rewrite(data, &gateway, same) {
+        match session_start::rewrite(&body, &gateway, same) {
+            Ok(Some((again, reread))) => {
+                assert_eq!(reread.host, gateway.host);
+                assert_eq!(reread.port, gateway.port);
+                assert_eq!(reread.cookie, start.cookie);
+                assert_eq!(reread.tls_cert_name, start.tls_cert_name);
+                assert_eq!(again, body, "a rewrite is idempotent");
+            }
+            other => panic!("a rewritten answer does not read back: {other:?}"),
+        }
+    }
+    let _ = client_login::answer(data);
+    let _ = client_login::screen_name(data);
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = client_login::token_of_query(text);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_do_not_trip_the_checks() {
+        for seed in [
+            &br#"<response><data><host>10.0.0.1</host><port>5190</port><cookie>AAEC</cookie><tlsCertName>bos.oscar.aol.com</tlsCertName></data></response>"#[..],
+            br#"{"response":{"data":{"host":"h","port":"443","cookie":"AAEC"}}}"#,
+            b"<response><data><host>a &amp; b</host><cookie>AAEC</cookie></data></response>",
+            b"\xff\xfe",
+        ] {
+            api_bodies(seed);
+        }
+    }
+}
