@@ -510,3 +510,69 @@ async fn without_a_ca_tls_clients_are_refused_and_tls_redirects_become_plain() {
         "{records:?}"
     );
 }
+
+/// One raw request over TLS to the gateway with SNI `host`; everything the gateway sends
+/// back until it closes (or [`WAIT`]).
+async fn raw_exchange(setup: &Setup, host: &str, request: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let tcp = TcpStream::connect(setup.gw.relay).await.unwrap();
+    let name = ServerName::try_from(host.to_owned()).unwrap();
+    let mut tls = connector(&setup.gateway_ca)
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    tls.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    // A server may end TLS without close_notify after an HTTP/1.0 answer; what was read counts.
+    let _ = tokio::time::timeout(WAIT, tls.read_to_end(&mut answer)).await;
+    String::from_utf8(answer).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn libpurples_own_http_10_requests_pass_through_the_gateway() {
+    let setup = Setup::start("gw-http10", true, true, &[]).await;
+    // libpurple's clientLogin: HTTP/1.0 and no Host header; only the TLS name says where.
+    let form = "devId=ma19CwYN9i9Mw5nY&f=xml&pwd=a&s=alice";
+    let post = format!(
+        "POST /auth/clientLogin HTTP/1.0\r\nConnection: close\r\nAccept: */*\r\n\
+         Content-Type: application/x-www-form-urlencoded; charset=UTF-8\r\n\
+         Content-Length: {}\r\n\r\n{form}",
+        form.len()
+    );
+    let answer = raw_exchange(&setup, "api.screenname.aol.com", post).await;
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let login = lab::ApiReply::parse(body).unwrap_or_else(|e| panic!("{e}: {answer}"));
+    assert_eq!(login.status_code, 200, "{answer}");
+    // startOSCARSession: the absolute URL on the request line, signed over that host.
+    let api = setup.client_login(ApiFormat::Xml, true);
+    let target = api.start_session_target(
+        login.field("data.token.a").unwrap(),
+        login.field("data.hostTime").unwrap(),
+        "a",
+        login.field("data.sessionSecret").unwrap(),
+    );
+    let get = format!(
+        "GET https://api.oscar.aol.com{target} HTTP/1.0\r\nConnection: close\r\nAccept: */*\r\n\
+         Host: api.oscar.aol.com\r\n\r\n"
+    );
+    let answer = raw_exchange(&setup, "api.oscar.aol.com", get).await;
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    let session = lab::ApiReply::parse(body).unwrap_or_else(|e| panic!("{e}: {answer}"));
+    assert_eq!(session.status_code, 200, "{answer}");
+    assert_eq!(session.field("data.host"), Some("127.0.0.1"), "{answer}");
+    assert_eq!(
+        session.field("data.port"),
+        Some(setup.gw.relay.port().to_string().as_str())
+    );
+    let length: usize = answer
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("content-length: ")
+                .or(l.strip_prefix("Content-Length: "))
+        })
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no content-length: {answer}"));
+    assert_eq!(length, body.len(), "the length matches the rewritten body");
+    setup.records().await;
+}

@@ -172,20 +172,23 @@ pub async fn run_session(
             let mut stream = accept_tls(client, tls.server.clone(), relay.config.connect_timeout)
                 .await
                 .map_err(|e| SessionError::Tls(e.to_string()))?;
-            let sni = stream.get_ref().1.server_name().unwrap_or("-").to_owned();
+            let sni = stream.get_ref().1.server_name().map(str::to_owned);
             let first = first_inner_bytes(&mut stream)
                 .await
                 .map_err(|e| SessionError::Tls(e.to_string()))?;
             match first {
                 Inner::Closed => return Ok(Outcome::Silent),
                 Inner::Http(prefix) => {
-                    tracing::debug!(%sni, "HTTPS from the client: the login API");
+                    tracing::debug!(
+                        sni = sni.as_deref().unwrap_or("-"),
+                        "HTTPS from the client: the login API"
+                    );
                     let io = PrefixedIo::new(prefix, stream);
-                    crate::api::serve(relay.clone(), io, client_addr, advertised).await?;
+                    crate::api::serve(relay.clone(), io, client_addr, advertised, sni).await?;
                     return Ok(Outcome::Relayed);
                 }
                 Inner::Oscar(prefix) => {
-                    tracing::debug!(%sni, "TLS from the client");
+                    tracing::debug!(sni = sni.as_deref().unwrap_or("-"), "TLS from the client");
                     split_tls(PrefixedIo::new(prefix, stream))
                 }
             }

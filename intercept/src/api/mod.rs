@@ -59,28 +59,52 @@ impl Call {
     }
 }
 
-/// Serves HTTP/1.1 on `io` (the client's decrypted stream) until the client closes.
+/// Serves HTTP/1.x on `io` (the client's decrypted stream, which named `sni`) until the
+/// client closes, or for at most the relay's idle timeout: API connections are short.
 pub(crate) async fn serve<IO>(
     relay: Arc<Relay>,
     io: IO,
     client: SocketAddr,
     advertised: HostPort,
+    sni: Option<String>,
 ) -> Result<(), SessionError>
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let advertised = Arc::new(advertised);
+    let idle = relay.config.idle_timeout;
+    let shared = Arc::new((advertised, sni));
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         let relay = relay.clone();
-        let advertised = advertised.clone();
-        async move { Ok::<_, Infallible>(handle(&relay, req, client, &advertised).await) }
+        let shared = shared.clone();
+        async move {
+            let (advertised, sni) = &*shared;
+            Ok::<_, Infallible>(handle(&relay, req, client, advertised, sni.as_deref()).await)
+        }
     });
-    hyper::server::conn::http1::Builder::new()
+    let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT)
-        .serve_connection(TokioIo::new(io), service)
-        .await
-        .map_err(|e| SessionError::Api(e.to_string()))
+        .serve_connection(TokioIo::new(io), service);
+    match tokio::time::timeout(idle, connection).await {
+        Ok(done) => done.map_err(|e| SessionError::Api(e.to_string())),
+        Err(_) => Err(SessionError::Idle {
+            side: crate::error::Side::Client,
+            secs: idle.as_secs(),
+        }),
+    }
+}
+
+/// The API host a request is for: its Host header, else the host of an absolute URL (both
+/// as libpurple's own HTTP/1.0 requests send), else the TLS server name.
+fn request_host(parts: &hyper::http::request::Parts, sni: Option<&str>) -> Option<String> {
+    parts
+        .headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(host_of)
+        .or_else(|| parts.uri.host().map(host_of))
+        .or_else(|| sni.map(host_of))
+        .filter(|h| !h.is_empty())
 }
 
 /// One request: forward, then read and adjust the answer.
@@ -89,18 +113,16 @@ async fn handle(
     req: Request<Incoming>,
     client: SocketAddr,
     advertised: &HostPort,
+    sni: Option<&str>,
 ) -> Response<Full<Bytes>> {
     relay.stats.api_requests.fetch_add(1, Ordering::Relaxed);
     let (parts, body) = req.into_parts();
     let call = Call::of(parts.uri.path());
-    let Some(host) = parts
-        .headers
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(host_of)
-        .filter(|h| !h.is_empty())
-    else {
-        return plain(StatusCode::BAD_REQUEST, "no Host header");
+    let Some(host) = request_host(&parts, sni) else {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "no Host header, URL host or TLS name",
+        );
     };
     let span = tracing::info_span!("api", client = %client, host = %host, path = parts.uri.path());
     async {
@@ -239,15 +261,18 @@ async fn forward(
                 .to_bytes();
             Ok::<_, SessionError>((head, body))
         };
-        // The connection task must be polled for the exchange to progress.
-        tokio::select! {
-            done = tokio::time::timeout(relay.config.idle_timeout, exchange) => done
-                .map_err(|_| SessionError::Api(format!("{target}: no answer in time")))?,
+        // The connection must be polled for the exchange to progress. It may finish first
+        // (an HTTP/1.0 answer closes the connection): the answer is then already read.
+        let exchange = tokio::time::timeout(relay.config.idle_timeout, exchange);
+        let mut exchange = std::pin::pin!(exchange);
+        let done = tokio::select! {
+            done = &mut exchange => done,
             ended = conn => match ended {
-                Ok(()) => Err(SessionError::Api(format!("{target}: closed before answering"))),
-                Err(e) => Err(http(e)),
+                Ok(()) => exchange.await,
+                Err(e) => return Err(http(e)),
             },
-        }
+        };
+        done.map_err(|_| SessionError::Api(format!("{target}: no answer in time")))?
     }
     .await;
     if let Some(i) = egress {
@@ -292,5 +317,28 @@ mod tests {
         );
         assert_eq!(host_of("api.oscar.aol.com."), "api.oscar.aol.com");
         assert_eq!(host_of("[::1]:8443"), "::1");
+        let parts = |req: Request<()>| req.into_parts().0;
+        let with_host = Request::get("/aim/startOSCARSession")
+            .header(HOST, "api.oscar.aol.com")
+            .body(())
+            .unwrap();
+        assert_eq!(
+            request_host(&parts(with_host), Some("x.aol.com")).as_deref(),
+            Some("api.oscar.aol.com")
+        );
+        let absolute = Request::get("https://API.oscar.aol.com/aim/startOSCARSession?a=1")
+            .body(())
+            .unwrap();
+        assert_eq!(
+            request_host(&parts(absolute), None).as_deref(),
+            Some("api.oscar.aol.com")
+        );
+        let bare = Request::post("/auth/clientLogin").body(()).unwrap();
+        assert_eq!(
+            request_host(&parts(bare), Some("api.screenname.aol.com")).as_deref(),
+            Some("api.screenname.aol.com")
+        );
+        let none = Request::post("/auth/clientLogin").body(()).unwrap();
+        assert_eq!(request_host(&parts(none), None), None);
     }
 }
