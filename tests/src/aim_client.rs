@@ -46,6 +46,52 @@ impl Protocol {
     }
 }
 
+/// The account's `encryption` setting: whether libpurple wraps its OSCAR connections (and,
+/// with [`LoginType::ClientLogin`], asks for a TLS BOS) in TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encryption {
+    /// `no_encryption`: plain FLAP throughout, to the plain login host
+    /// (`login.oscar.aol.com`).
+    No,
+    /// `opportunistic_encryption`: TLS where the server offers it.
+    Opportunistic,
+    /// `require_encryption`: TLS or no login; an MD5 login goes to the SSL login host
+    /// (`slogin.oscar.aol.com`), and BOS is validated as `bos.oscar.aol.com`.
+    Require,
+}
+
+impl Encryption {
+    /// The value bitlbee's `account <tag> set encryption` takes.
+    pub fn setting(self) -> &'static str {
+        match self {
+            Self::No => "no_encryption",
+            Self::Opportunistic => "opportunistic_encryption",
+            Self::Require => "require_encryption",
+        }
+    }
+}
+
+/// The account's `login_type` setting: how libpurple proves the password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginType {
+    /// `md5_login`: BUCP over FLAP (17/06 → 17/07 → 17/02), oscar.md §2.1 (§2.3 with TLS).
+    Md5,
+    /// `client_login`: AOL's HTTPS API, `POST https://api.screenname.aol.com/auth/clientLogin`
+    /// then `GET https://api.oscar.aol.com/aim/startOSCARSession`, oscar.md §2.5. Always over
+    /// HTTPS for AIM, whatever [`Encryption`] says.
+    ClientLogin,
+}
+
+impl LoginType {
+    /// The value bitlbee's `account <tag> set login_type` takes.
+    pub fn setting(self) -> &'static str {
+        match self {
+            Self::Md5 => "md5_login",
+            Self::ClientLogin => "client_login",
+        }
+    }
+}
+
 /// Everything needed to log the real client in. Build it with [`AimLogin::new`] (or
 /// [`AimLogin::default_server`]) and adjust the public fields.
 #[derive(Debug, Clone)]
@@ -72,6 +118,13 @@ pub struct AimLogin {
     pub irc_nick: String,
     /// Bound on each step. Default: [`DEFAULT_TIMEOUT`].
     pub timeout: Duration,
+    /// Default: [`Encryption::No`], because a relay without a CA reads plain FLAP only. With
+    /// TLS the client must trust the gateway CA (see
+    /// [`NetnsPair::trust_ca_on_client_side`](crate::NetnsPair::trust_ca_on_client_side)).
+    pub encryption: Encryption,
+    /// Default: [`LoginType::Md5`] (BUCP), which any OSCAR server answers; AOL's web login
+    /// needs an HTTPS API upstream.
+    pub login_type: LoginType,
 }
 
 impl AimLogin {
@@ -93,6 +146,8 @@ impl AimLogin {
             protocol: Protocol::Aim,
             irc_nick: DEFAULT_NICK.to_owned(),
             timeout: DEFAULT_TIMEOUT,
+            encryption: Encryption::No,
+            login_type: LoginType::Md5,
         }
     }
 }
@@ -180,11 +235,10 @@ impl AimClient {
                 ("port", server.port().to_string()),
             ]
         });
+        // Both always set: libpurple's own defaults are opportunistic TLS and client_login.
         let settings = server.into_iter().flatten().chain([
-            // Plain TCP: the proxy under test reads and rewrites FLAP frames.
-            ("encryption", "no_encryption".to_owned()),
-            // BUCP MD5 (17/06 → 17/07 → 17/02), not AOL's web client_login.
-            ("login_type", "md5_login".to_owned()),
+            ("encryption", login.encryption.setting().to_owned()),
+            ("login_type", login.login_type.setting().to_owned()),
         ]);
         for (key, value) in settings {
             let command = format!("account {} set {key} {value}", client.tag);
