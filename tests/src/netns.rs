@@ -7,7 +7,9 @@
 //!   the only nameserver, `hosts` knows only localhost, and `nsswitch.conf` (the host's, with its
 //!   `hosts:` line replaced) says `hosts: files dns`. So every name the program looks up through
 //!   the system resolver (getaddrinfo) is asked of port 53 on the gateway side, as on a machine
-//!   whose DHCP-assigned resolver is the gateway.
+//!   whose DHCP-assigned resolver is the gateway. On request
+//!   ([`NetnsPair::trust_ca_on_client_side`]) a directory `ssl/` is mounted over `/etc/ssl`
+//!   too, whose `certs/` holds one CA: a machine whose administrator installed the gateway CA.
 //! * The **gateway side** ([`GATEWAY_SIDE_IP`]) is where the calling thread moves itself with
 //!   [`NetnsPair::enter_gateway_side`]: the sockets it creates from then on, and the processes it
 //!   spawns, live there. A test doing this should run on a current-thread runtime, so that
@@ -229,6 +231,61 @@ impl NetnsPair {
         Ok(guard)
     }
 
+    /// Makes the client side trust exactly one certificate authority, `ca_pem` (PEM text):
+    /// writes it as [`CLIENT_SIDE_CA_FILE`] into `/etc/netns/<client>/ssl/certs/`, which
+    /// `ip netns exec` then bind-mounts over `/etc/ssl` (it mounts every entry of
+    /// `/etc/netns/<client>/`, directories too), and checks from inside the client side that
+    /// `/etc/ssl/certs` holds that file and nothing else.
+    ///
+    /// libpurple (Debian's build, with the NSS plugin) loads every file of `/etc/ssl/certs` as a
+    /// trusted root, so a program started with [`client_command`](Self::client_command) after
+    /// this trusts the gateway CA and no public CA. No hash links are made: libpurple reads
+    /// files by directory listing, not by subject hash, and a link would load the CA twice.
+    /// Nothing else of the host's `/etc/ssl` (`openssl.cnf`, `private/`) is visible there.
+    pub fn trust_ca_on_client_side(&self, ca_pem: &str) -> Result<(), HarnessError> {
+        if !ca_pem.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(HarnessError::InvalidArgument {
+                what: "CA certificate",
+                value: ca_pem.chars().take(64).collect(),
+                why: "not a PEM certificate",
+            });
+        }
+        // Removed with the rest of `/etc/netns/<client>` on drop.
+        let certs = Path::new(NETNS_ETC_DIR)
+            .join(&self.client)
+            .join("ssl")
+            .join("certs");
+        std::fs::create_dir_all(&certs)
+            .map_err(|source| HarnessError::io(format!("create {}", certs.display()), source))?;
+        let path = certs.join(CLIENT_SIDE_CA_FILE);
+        std::fs::write(&path, ca_pem)
+            .map_err(|source| HarnessError::io(format!("write {}", path.display()), source))?;
+        // `ip netns exec` only warns when a bind mount fails (say, no /etc/ssl on the host),
+        // and runs the program anyway; so look from inside.
+        let check = format!(
+            r#"[ "$(ls -A /etc/ssl/certs)" = "{CLIENT_SIDE_CA_FILE}" ] && cmp -s "$0" /etc/ssl/certs/{CLIENT_SIDE_CA_FILE}"#
+        );
+        let path_text = path.to_string_lossy();
+        run_bounded(
+            &self.ip,
+            &[
+                "netns",
+                "exec",
+                &self.client,
+                "/bin/sh",
+                "-c",
+                &check,
+                &path_text,
+            ],
+        )
+        .map_err(|err| {
+            HarnessError::io(
+                format!("mount {} over /etc/ssl on the client side", certs.display()),
+                std::io::Error::other(err.to_string()),
+            )
+        })
+    }
+
     /// Writes `/etc/netns/<client>/{resolv.conf,hosts,nsswitch.conf}`.
     fn write_client_etc(&mut self) -> Result<(), HarnessError> {
         let dir = Path::new(NETNS_ETC_DIR).join(&self.client);
@@ -323,6 +380,10 @@ impl Drop for GatewaySide<'_> {
         }
     }
 }
+
+/// The file name of the CA [`NetnsPair::trust_ca_on_client_side`] puts in the client side's
+/// `/etc/ssl/certs`.
+pub const CLIENT_SIDE_CA_FILE: &str = "imtegrity-test-ca.pem";
 
 /// `/etc/hosts` on the client side: nothing but localhost, so no other name resolves from it.
 const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
