@@ -39,7 +39,7 @@ pub struct Bitlbee {
 impl Bitlbee {
     /// Starts bitlbee and waits until its IRC port accepts connections.
     pub async fn start(peers: &Peers) -> Result<Self, HarnessError> {
-        Self::start_at(peers, None).await
+        Self::start_at(peers, None, false).await
     }
 
     /// Starts bitlbee on the client side of `netns`, listening on the client side's address
@@ -48,10 +48,25 @@ impl Bitlbee {
     /// Call this from a thread on the gateway side ([`NetnsPair::enter_gateway_side`]), which
     /// is where the readiness probe connects from.
     pub async fn start_in(peers: &Peers, netns: &NetnsPair) -> Result<Self, HarnessError> {
-        Self::start_at(peers, Some(netns)).await
+        Self::start_at(peers, Some(netns), false).await
     }
 
-    async fn start_at(peers: &Peers, netns: Option<&NetnsPair>) -> Result<Self, HarnessError> {
+    /// Like [`start_in`](Self::start_in), with bitlbee's and libpurple's debug output on
+    /// (`BITLBEE_DEBUG=1`): [`log`](Self::log) then also holds, per IRC connection, lines
+    /// `DEBUG <category>: ...` saying what each connection, TLS handshake, certificate check
+    /// and HTTP request did, which a TLS login's one-line error does not.
+    pub async fn start_in_with_debug(
+        peers: &Peers,
+        netns: &NetnsPair,
+    ) -> Result<Self, HarnessError> {
+        Self::start_at(peers, Some(netns), true).await
+    }
+
+    async fn start_at(
+        peers: &Peers,
+        netns: Option<&NetnsPair>,
+        debug: bool,
+    ) -> Result<Self, HarnessError> {
         let ip = match netns {
             Some(_) => IpAddr::V4(CLIENT_SIDE_IP),
             None => IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -67,7 +82,7 @@ impl Bitlbee {
             let port = free_loopback_port()?;
             let addr = SocketAddr::new(ip, port);
             let log_path = dir.path().join("bitlbee.log");
-            let mut process = spawn(peers, netns, dir.path(), addr, &log_path)?;
+            let mut process = spawn(peers, netns, dir.path(), addr, &log_path, debug)?;
             if wait_ready(&mut process, addr).await? {
                 tracing::debug!(%addr, attempt, "bitlbee ready");
                 return Ok(Self {
@@ -115,6 +130,7 @@ fn spawn(
     dir: &Path,
     listen: SocketAddr,
     log_path: &Path,
+    debug: bool,
 ) -> Result<GroupChild, HarnessError> {
     let config_dir = dir.join("conf");
     std::fs::create_dir(&config_dir)
@@ -141,6 +157,9 @@ fn spawn(
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err);
+    if debug {
+        command.env("BITLBEE_DEBUG", "1");
+    }
     GroupChild::spawn(command)
 }
 
