@@ -41,6 +41,8 @@ mod tests {
             br#"{"response":{"data":{"host":"h","port":"443","cookie":"AAEC"}}}"#,
             b"<response><data><host>a &amp; b</host><cookie>AAEC</cookie></data></response>",
             b"\xff\xfe",
+            // From the fuzzer: a processing instruction splits the host's text in two.
+            b"<response><data><host>\x02<?x?>64.12.25.10</host><port>443</port><cookie>AQIDBA==</cookie></data></response>",
         ] {
             api_bodies(seed);
         }

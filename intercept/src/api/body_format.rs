@@ -25,9 +25,11 @@ impl Format {
     }
 }
 
-/// Rewrites an XML document: `edit` sees each element's text (entity references resolved)
-/// with the path of element names leading to it (`["response", "data", "host"]`) and may
-/// return a replacement. Everything else is written back as it came.
+/// Rewrites an XML document: `edit` sees the text of each leaf element (one without child
+/// elements; entity references and CDATA resolved, comments and processing instructions
+/// skipped) with the path of element names leading to it (`["response", "data", "host"]`),
+/// and may return a replacement, which becomes the element's whole content. Everything else
+/// is written back as it came.
 pub(crate) fn rewrite_xml(
     body: &[u8],
     mut edit: impl FnMut(&[String], &str) -> Option<String>,
@@ -36,43 +38,108 @@ pub(crate) fn rewrite_xml(
     let mut reader = Reader::from_str(text);
     let mut writer = Writer::new(Vec::with_capacity(body.len() + 64));
     let mut path: Vec<String> = Vec::new();
-    // A run of text and entity references, held until it ends so it is edited whole.
-    let mut run: Vec<Event<'_>> = Vec::new();
-    let mut run_text = String::new();
+    // The innermost open element's content, held until we know whether it is a leaf.
+    let mut held: Vec<Event<'_>> = Vec::new();
+    let mut held_text = String::new();
+    // Whether the innermost open element has had a child element.
+    let mut has_child: Vec<bool> = Vec::new();
     loop {
         let event = reader.read_event().map_err(|_| "malformed XML")?;
         match event {
-            Event::Text(ref t) => run_text.push_str(&t.xml10_content()),
-            Event::GeneralRef(ref r) => run_text.push_str(&resolve_ref(r)?),
-            _ => {}
-        }
-        if matches!(event, Event::Text(_) | Event::GeneralRef(_)) {
-            run.push(event);
-            continue;
-        }
-        if !run.is_empty() {
-            match edit(&path, run_text.trim()) {
-                Some(new) => write(&mut writer, Event::Text(BytesText::new(&new)))?,
-                None => {
-                    for held in run.drain(..) {
-                        write(&mut writer, held)?;
+            Event::Eof => break,
+            Event::Text(_)
+            | Event::GeneralRef(_)
+            | Event::CData(_)
+            | Event::Comment(_)
+            | Event::PI(_)
+                if !path.is_empty() =>
+            {
+                match &event {
+                    Event::Text(t) => held_text.push_str(&t.xml10_content()),
+                    Event::GeneralRef(r) => held_text.push_str(&resolve_ref(r)?),
+                    Event::CData(c) => held_text.push_str(&c.xml10_content()),
+                    _ => {}
+                }
+                held.push(event);
+            }
+            Event::Start(start) => {
+                // The parent is not a leaf: its content so far goes out as it came.
+                for e in held.drain(..) {
+                    write(&mut writer, e)?;
+                }
+                held_text.clear();
+                if let Some(parent) = has_child.last_mut() {
+                    *parent = true;
+                }
+                path.push(start.local_name().as_ref().to_owned());
+                has_child.push(false);
+                write(&mut writer, Event::Start(start))?;
+            }
+            Event::End(end) => {
+                let leaf = has_child.pop() == Some(false);
+                let new = if leaf {
+                    edit(&path, held_text.trim())
+                } else {
+                    None
+                };
+                match new {
+                    Some(new) => {
+                        held.clear();
+                        write(&mut writer, Event::Text(BytesText::new(&new)))?;
+                    }
+                    None => {
+                        for e in held.drain(..) {
+                            write(&mut writer, e)?;
+                        }
                     }
                 }
-            }
-            run.clear();
-            run_text.clear();
-        }
-        match event {
-            Event::Eof => break,
-            Event::Start(ref start) => path.push(start.local_name().as_ref().to_owned()),
-            Event::End(_) => {
+                held_text.clear();
                 path.pop();
+                write(&mut writer, Event::End(end))?;
             }
-            _ => {}
+            other => {
+                for e in held.drain(..) {
+                    write(&mut writer, e)?;
+                }
+                held_text.clear();
+                if matches!(other, Event::Empty(_))
+                    && let Some(parent) = has_child.last_mut()
+                {
+                    *parent = true;
+                }
+                write(&mut writer, other)?;
+            }
         }
-        write(&mut writer, event)?;
     }
     Ok(writer.into_inner())
+}
+
+/// The text an entity or character reference stands for.
+fn resolve_ref(r: &BytesRef<'_>) -> Result<String, &'static str> {
+    if let Some(c) = r
+        .resolve_char_ref()
+        .map_err(|_| "bad character reference")?
+    {
+        return Ok(c.to_string());
+    }
+    let name = r.xml10_content();
+    resolve_predefined_entity(&name)
+        .map(str::to_owned)
+        .ok_or("unknown entity reference")
+}
+
+/// The text of the first leaf element at `want` (a path of element names), read as
+/// [`rewrite_xml`] reads it.
+pub(crate) fn xml_field(body: &[u8], want: &[&str]) -> Option<String> {
+    let mut found = None;
+    rewrite_xml(body, |path, text| {
+        if found.is_none() && path.iter().map(String::as_str).eq(want.iter().copied()) {
+            found = Some(text.to_owned());
+        }
+        None
+    })
+    .ok()?;
+    found
 }
 
 /// Makes `value` the text of exactly one `name` element directly under the element at
@@ -129,47 +196,6 @@ pub(crate) fn set_xml_leaf(
 
 fn write(writer: &mut Writer<Vec<u8>>, event: Event<'_>) -> Result<(), &'static str> {
     writer.write_event(event).map_err(|_| "cannot write XML")
-}
-
-/// The text an entity or character reference stands for.
-fn resolve_ref(r: &BytesRef<'_>) -> Result<String, &'static str> {
-    if let Some(c) = r
-        .resolve_char_ref()
-        .map_err(|_| "bad character reference")?
-    {
-        return Ok(c.to_string());
-    }
-    let name = r.xml10_content();
-    resolve_predefined_entity(&name)
-        .map(str::to_owned)
-        .ok_or("unknown entity reference")
-}
-
-/// The text of the first element at `want` (a path of element names), entity references
-/// resolved.
-pub(crate) fn xml_field(body: &[u8], want: &[&str]) -> Option<String> {
-    let text = std::str::from_utf8(body).ok()?;
-    let mut reader = Reader::from_str(text);
-    let mut path: Vec<String> = Vec::new();
-    let mut found: Option<String> = None;
-    loop {
-        let at = path.iter().map(String::as_str).eq(want.iter().copied());
-        match reader.read_event().ok()? {
-            Event::Eof => return None,
-            Event::Start(start) => path.push(start.local_name().as_ref().to_owned()),
-            Event::End(_) => {
-                if at && let Some(value) = found {
-                    return Some(value.trim().to_owned());
-                }
-                path.pop();
-            }
-            Event::Text(t) if at => found.get_or_insert_default().push_str(&t.xml10_content()),
-            Event::GeneralRef(r) if at => found
-                .get_or_insert_default()
-                .push_str(&resolve_ref(&r).ok()?),
-            _ => {}
-        }
-    }
 }
 
 #[cfg(test)]
