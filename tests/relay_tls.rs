@@ -457,6 +457,27 @@ async fn curl_logs_in_through_the_gateway_api() {
         answer["response"]["data"]["token"]["a"].is_string(),
         "{answer}"
     );
+    // Kerberos login is refused, not relayed: its ticket's BOS address is not rewritten.
+    let output = tokio::process::Command::new("/usr/bin/curl")
+        .args([
+            "--silent",
+            "--max-time",
+            "10",
+            "--write-out",
+            "%{http_code}",
+            "--output",
+        ])
+        .arg("/dev/null")
+        .arg("--cacert")
+        .arg(&setup.gateway_ca)
+        .arg("--resolve")
+        .arg(format!("kdc.uas.aol.com:{port}:127.0.0.1"))
+        .args(["--data-binary", "x"])
+        .arg(format!("https://kdc.uas.aol.com:{port}/"))
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "403");
     // A name outside the gateway CA's constraints gets no certificate that verifies.
     let output = tokio::process::Command::new("/usr/bin/curl")
         .args(["--silent", "--max-time", "10", "--cacert"])

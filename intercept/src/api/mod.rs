@@ -125,6 +125,21 @@ async fn handle(
         );
     };
     let span = tracing::info_span!("api", client = %client, host = %host, path = parts.uri.path());
+    if is_kerberos_host(&host) {
+        // Its answer carries the BOS address inside a Kerberos ticket (oscar.md §3.1 E),
+        // which the gateway does not rewrite: relayed, the client would reach BOS around
+        // the gateway, unrecorded. Refusing keeps the record complete.
+        span.in_scope(|| {
+            tracing::warn!(
+                "Kerberos login (AIM 6.2+, libpurple kerberos_login) is not relayed; \
+                 clients must use BUCP (md5_login) or clientLogin"
+            );
+        });
+        return plain(
+            StatusCode::FORBIDDEN,
+            "imtegrity: Kerberos login is not supported through this gateway; use MD5 or clientLogin",
+        );
+    }
     async {
         let Ok(body) = Limited::new(body, MAX_BODY)
             .collect()
@@ -295,6 +310,11 @@ fn host_of(header: &str) -> String {
     .to_ascii_lowercase()
 }
 
+/// Whether `host` is a Kerberos KDC for AIM (`kdc.uas.aol.com` and the like).
+fn is_kerberos_host(host: &str) -> bool {
+    host.starts_with("kdc.")
+}
+
 /// A short plain-text answer from the gateway itself.
 fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(format!("{text}\n"))));
@@ -311,6 +331,8 @@ mod tests {
         assert_eq!(Call::of("/auth/clientLogin"), Call::ClientLogin);
         assert_eq!(Call::of("/aim/startOSCARSession"), Call::StartSession);
         assert_eq!(Call::of("/aim/other"), Call::Other);
+        assert!(is_kerberos_host("kdc.uas.aol.com"));
+        assert!(!is_kerberos_host("api.oscar.aol.com"));
         assert_eq!(
             host_of("API.Screenname.aol.com:443"),
             "api.screenname.aol.com"
