@@ -42,7 +42,8 @@ async fn resolve_via(
 
 pub(crate) async fn run(args: DemoArgs, json: bool) -> crate::CmdResult {
     let wait = Duration::from_secs(args.step_timeout);
-    let lab = LabServer::start(LabConfig::ephemeral()).await?;
+    let lab = LabServer::start(LabConfig::ephemeral_tls()).await?;
+    let lab_tls = lab.tls.ok_or("the lab started without its TLS listeners")?;
     let archive_dir = args.archive.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!(
             "imtegrity-demo-{}-{}",
@@ -50,9 +51,25 @@ pub(crate) async fn run(args: DemoArgs, json: bool) -> crate::CmdResult {
             archive::now_ns()
         ))
     });
+    // A throwaway gateway CA beside the archive, as `imtegrity ca init` would make, and the
+    // lab's own CA for the gateway to verify the lab's TLS listeners with.
+    let ca_dir = std::path::PathBuf::from(format!("{}-ca", archive_dir.display()));
+    let permitted = certs::NameScope::permitted(&policy::TlsConfig::default().permitted)?;
+    let gateway_ca = certs::Ca::create(
+        certs::KeyKind::EcdsaP256,
+        &permitted,
+        "IMtegrity demo CA",
+        time::OffsetDateTime::now_utc(),
+    )?;
+    gateway_ca.save(&ca_dir, false)?;
+    let lab_ca = ca_dir.join("lab-upstream-ca.pem");
+    std::fs::write(&lab_ca, lab.ca_pem().ok_or("the lab has no CA")?)?;
     let config = crate::run_cmd::load_config(
         None,
         &[
+            format!("tls.ca_dir={}", ca_dir.display()),
+            format!(r#"upstream.tls_roots=["{}"]"#, lab_ca.display()),
+            format!("upstream.api={}", lab_tls.api),
             r#"relay.listen=["127.0.0.1:0"]"#.to_owned(),
             r#"dns.listen=["127.0.0.1:0"]"#.to_owned(),
             // The demo asks only redirected names, which never reach an upstream; this
@@ -107,6 +124,16 @@ pub(crate) async fn run(args: DemoArgs, json: bool) -> crate::CmdResult {
     signed_on(json, "Alice", "BUCP login, strong MD5 hash");
     let mut bob = LabClient::login_with(via, "bob", "secret", LoginMethod::Legacy).await?;
     signed_on(json, "bob", "legacy channel-1 login, roasted password");
+    // libpurple's default: the HTTPS clientLogin API, then TLS to BOS. The client trusts the
+    // gateway CA (deployed by group policy); the gateway verifies the lab with its own.
+    let trust = lab::ClientTls::trusting_pem(&gateway_ca.cert_pem())?;
+    let mut carol =
+        LabClient::client_login(&lab::ClientLogin::new(via, trust), "carol", "secret").await?;
+    signed_on(
+        json,
+        "carol",
+        "clientLogin over HTTPS, then BOS over TLS, both with gateway CA leaves",
+    );
 
     for (from, to, text) in [
         ("Alice", "bob", "Hi Bob, the Q3 numbers are final."),
@@ -161,6 +188,13 @@ pub(crate) async fn run(args: DemoArgs, json: bool) -> crate::CmdResult {
             &json!({"event": "migrated", "who": "Alice", "to": to}),
         );
     }
+    carol
+        .send_im("Alice", "Sent over TLS, archived all the same.")
+        .await?;
+    let got = alice.expect_im("carol", wait).await?;
+    im_line(json, "carol", "Alice", &got);
+    delivered += 1;
+
     bob.send_im("Alice", "Did the move work?").await?;
     let got = alice.expect_im("bob", wait).await?;
     im_line(json, "bob", "Alice", &got);
@@ -183,6 +217,7 @@ pub(crate) async fn run(args: DemoArgs, json: bool) -> crate::CmdResult {
     b_room.leave().await?;
     alice.logout().await?;
     bob.logout().await?;
+    carol.logout().await?;
     // Let the last frames cross the relay, then stop it: everything queued becomes durable.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let archive = gateway.archive.clone();

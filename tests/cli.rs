@@ -31,6 +31,15 @@ fn demo_prints_a_transcript_of_delivered_messages() {
         "{stdout}"
     );
     assert!(stdout.contains("labbot -> Alice: echo test"), "{stdout}");
+    // The TLS user: HTTPS login API and TLS BOS through the gateway, archived like the rest.
+    assert!(
+        stdout.contains("carol signed on (clientLogin over HTTPS"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("carol: Sent over TLS, archived all the same.  [aim:alice|carol]"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("[compliance] bob: Morning all, standup in 5."),
         "{stdout}"
@@ -55,7 +64,7 @@ fn demo_prints_a_transcript_of_delivered_messages() {
     let last = stdout.trim_end().lines().last().unwrap_or_default();
     assert!(
         last.starts_with(
-            "demo complete: 5 messages delivered, 9 records archived, archive verified intact"
+            "demo complete: 6 messages delivered, 10 records archived, archive verified intact"
         ),
         "{stdout}"
     );
@@ -76,7 +85,7 @@ fn demo_json_is_one_object_per_line() {
         (Some("login.oscar.aol.com"), Some("127.0.0.1"))
     );
     let ims: Vec<_> = lines.iter().filter(|l| l["event"] == "im").collect();
-    assert_eq!(ims.len(), 4);
+    assert_eq!(ims.len(), 5);
     assert_eq!(
         ims[1]["text"],
         "Thanks! Sending the summary to the client now."
@@ -86,7 +95,7 @@ fn demo_json_is_one_object_per_line() {
         .iter()
         .filter(|l| l.get("conversation").is_some())
         .collect();
-    assert_eq!(archived.len(), 9);
+    assert_eq!(archived.len(), 10);
     assert_eq!(archived[0]["sender"], "Alice");
     assert_eq!(archived[0]["direction"], "internal");
     let done = lines.last().unwrap();
@@ -96,7 +105,7 @@ fn demo_json_is_one_object_per_line() {
             done["archived"].as_u64(),
             done["intact"].as_bool()
         ),
-        (Some(5), Some(9), Some(true))
+        (Some(6), Some(10), Some(true))
     );
 }
 
