@@ -47,4 +47,15 @@ mod tests {
             api_bodies(seed);
         }
     }
+
+    #[test]
+    fn the_fuzz_seeds_and_regressions_pass() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/api_bodies");
+        let mut ran = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            api_bodies(&std::fs::read(entry.unwrap().path()).unwrap());
+            ran += 1;
+        }
+        assert!(ran >= 4, "seeds in {}", dir.display());
+    }
 }

@@ -46,6 +46,8 @@ pub(crate) fn rewrite_xml(
     loop {
         let event = reader.read_event().map_err(|_| "malformed XML")?;
         match event {
+            // A document cut short might have said anything after the cut.
+            Event::Eof if !path.is_empty() => return Err("truncated XML"),
             Event::Eof => break,
             Event::Text(_)
             | Event::GeneralRef(_)
@@ -161,6 +163,7 @@ pub(crate) fn set_xml_leaf(
         let event = reader.read_event().map_err(|_| "malformed XML")?;
         let at_parent = path.iter().map(String::as_str).eq(parent.iter().copied());
         match &event {
+            Event::Eof if !path.is_empty() => return Err("truncated XML"),
             Event::Eof => break,
             Event::Start(start) => {
                 path.push(start.local_name().as_ref().to_owned());
@@ -243,6 +246,11 @@ mod tests {
         );
         assert_eq!(xml_field(body, &["response", "nope"]), None);
         assert!(rewrite_xml(b"<a><b></a>", |_, _| None).is_err());
+        assert_eq!(
+            rewrite_xml(b"<a><b>cut", |_, _| None),
+            Err("truncated XML"),
+            "the fuzzer's case: content after the cut was dropped, not refused"
+        );
     }
 
     #[test]
