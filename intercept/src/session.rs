@@ -184,7 +184,15 @@ pub async fn run_session(
                         "HTTPS from the client: the login API"
                     );
                     let io = PrefixedIo::new(prefix, stream);
-                    crate::api::serve(relay.clone(), io, client_addr, advertised, sni).await?;
+                    // Boxed: the HTTP server future is large and only login API connections need it.
+                    Box::pin(crate::api::serve(
+                        relay.clone(),
+                        io,
+                        client_addr,
+                        advertised,
+                        sni,
+                    ))
+                    .await?;
                     return Ok(Outcome::Relayed);
                 }
                 Inner::Oscar(prefix) => {
