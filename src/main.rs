@@ -102,7 +102,8 @@ fn main() -> ExitCode {
 /// Logs go to stderr so stdout stays clean for transcripts and `--json`.
 fn init_tracing(verbose: u8, serving: bool) {
     let default = match verbose {
-        0 if serving => "warn,imtegrity=info,lab=info",
+        // Logins (BUCP and clientLogin), DNS health and reloads: one line each, for operators.
+        0 if serving => "warn,imtegrity=info,lab=info,intercept=info,dns=info",
         0 => "warn",
         1 => "info",
         2 => "debug",
