@@ -290,6 +290,7 @@ impl Traffic {
                     charset: Some("utf-8".into()),
                     verdict: Verdict::Allowed,
                     detail: None,
+                    employee: None,
                 }
             }
             Err(room) => {
@@ -327,6 +328,7 @@ impl Traffic {
                     charset: None,
                     verdict: Verdict::Allowed,
                     detail: None,
+                    employee: None,
                 }
             }
         }

@@ -184,6 +184,10 @@ pub struct Event {
     pub verdict: Verdict,
     /// Anything else worth keeping (file name and size, policy detail, session id).
     pub detail: Option<String>,
+    /// The employee the local user is, from the directory, when known (policy step).
+    /// Records written before it existed read back with `None`.
+    #[serde(default)]
+    pub employee: Option<String>,
 }
 
 /// An archived event with its id.

@@ -137,6 +137,7 @@ impl Synthetic {
             charset: Some("ascii".into()),
             verdict: Verdict::Allowed,
             detail: None,
+            employee: None,
         };
         if roll < 80 {
             let internal = roll < 30;

@@ -26,6 +26,7 @@ fn im(t: i64, from: &str, to: &str, text: &str) -> Event {
         charset: Some("ascii".into()),
         verdict: Verdict::Allowed,
         detail: None,
+        employee: None,
     }
 }
 

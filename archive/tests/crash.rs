@@ -103,6 +103,7 @@ fn event(tag: &str) -> Event {
         charset: None,
         verdict: Verdict::Allowed,
         detail: None,
+        employee: None,
     }
 }
 

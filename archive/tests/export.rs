@@ -34,6 +34,7 @@ fn event(t: i64, protocol: Protocol, kind: Kind, from: &str, to: &str, text: &st
         charset: Some("utf-8".into()),
         verdict: Verdict::Allowed,
         detail: None,
+        employee: None,
     }
 }
 
@@ -244,7 +245,8 @@ async fn csv_reads_back_with_a_narrowed_query() {
             "raw",
             "charset",
             "verdict",
-            "detail"
+            "detail",
+            "employee"
         ]
     );
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();

@@ -54,6 +54,7 @@ fn event(i: u64) -> Event {
         charset: Some("ascii".into()),
         verdict: Verdict::Allowed,
         detail: None,
+        employee: None,
     }
 }
 
@@ -313,7 +314,7 @@ fn a_record_that_no_longer_decodes_is_edited() {
         let dir = build();
         with_db(dir.path(), |db| {
             let mut bytes = raw(db, k);
-            // The last byte is `detail: None` (0x00); 0xff is no valid Option tag.
+            // The last byte is `employee: None` (0x00); 0xff is no valid Option tag.
             let last = bytes.last_mut().unwrap();
             assert_eq!(*last, 0);
             *last ^= 0xff;

@@ -64,6 +64,7 @@ impl Capturer<'_> {
             charset: None,
             verdict: Verdict::Allowed,
             detail: None,
+            employee: None,
         }
     }
 

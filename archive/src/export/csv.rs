@@ -18,7 +18,7 @@ use crate::record::{Direction, Record};
 pub(crate) const FILE: &str = "records.csv";
 
 /// The header row.
-pub(crate) const COLUMNS: [&str; 17] = [
+pub(crate) const COLUMNS: [&str; 18] = [
     "id",
     "time",
     "protocol",
@@ -36,6 +36,7 @@ pub(crate) const COLUMNS: [&str; 17] = [
     "charset",
     "verdict",
     "detail",
+    "employee",
 ];
 
 fn direction(d: Direction) -> &'static str {
@@ -51,7 +52,7 @@ fn opt(v: &Option<String>) -> Cow<'_, str> {
 }
 
 /// One record's row, in [`COLUMNS`] order.
-fn row(record: &Record) -> [Cow<'_, str>; 17] {
+fn row(record: &Record) -> [Cow<'_, str>; 18] {
     let e = &record.event;
     [
         Cow::Owned(record.id.to_string()),
@@ -71,6 +72,7 @@ fn row(record: &Record) -> [Cow<'_, str>; 17] {
         opt(&e.charset),
         Cow::Owned(verdict_label(&e.verdict)),
         opt(&e.detail),
+        opt(&e.employee),
     ]
 }
 

@@ -37,6 +37,7 @@ struct Line<'a> {
     charset: &'a Option<String>,
     verdict: &'a Verdict,
     detail: &'a Option<String>,
+    employee: &'a Option<String>,
 }
 
 impl<'a> Line<'a> {
@@ -59,6 +60,7 @@ impl<'a> Line<'a> {
             charset,
             verdict,
             detail,
+            employee,
         } = event;
         Self {
             id: *id,
@@ -79,6 +81,7 @@ impl<'a> Line<'a> {
             charset,
             verdict,
             detail,
+            employee,
         }
     }
 }

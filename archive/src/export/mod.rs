@@ -264,6 +264,7 @@ pub(crate) mod tests {
                 charset: None,
                 verdict: Verdict::Allowed,
                 detail: None,
+                employee: None,
             },
         }
     }
