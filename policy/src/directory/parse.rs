@@ -1,0 +1,198 @@
+//! The directory's two file forms: CSV (what HR systems export) and TOML (what people
+//! write by hand).
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use super::{Directory, DirectoryError, Employee};
+
+/// The CSV columns, in the order documented.
+const COLUMNS: [&str; 5] = ["id", "name", "email", "screen_names", "addresses"];
+
+impl Directory {
+    /// A CSV directory: a header naming some of the columns `id,name,email,screen_names,
+    /// addresses` (in any order; `id` is required), then one employee per line.
+    /// `screen_names` and `addresses` hold `;`-separated lists; an address is an IP address
+    /// or a network (`10.20.0.0/16`). Lines starting with `#` are comments. An empty name
+    /// is the id.
+    ///
+    /// ```csv
+    /// id,name,email,screen_names,addresses
+    /// jsmith,John Smith,jsmith@example.com,JSmith Trader;jsmith2,10.20.1.7
+    /// ```
+    pub fn parse_csv(text: &str) -> Result<Self, DirectoryError> {
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .comment(Some(b'#'))
+            .from_reader(text.as_bytes());
+        let headers = reader.headers().map_err(|e| csv_error(text, &e))?.clone();
+        let header_line = line_of(text, headers.position());
+        let mut columns: [Option<usize>; 5] = [None; 5];
+        for (i, name) in headers.iter().enumerate() {
+            let lower = name.to_lowercase();
+            let Some(c) = COLUMNS.iter().position(|c| *c == lower) else {
+                return Err(DirectoryError::at(
+                    header_line,
+                    format!(
+                        "unknown column {name:?}, expected the header {}",
+                        COLUMNS.join(",")
+                    ),
+                ));
+            };
+            if columns[c].replace(i).is_some() {
+                return Err(DirectoryError::at(
+                    header_line,
+                    format!("column {name:?} is named twice"),
+                ));
+            }
+        }
+        let [Some(id), name, email, screen_names, addresses] = columns else {
+            return Err(DirectoryError::at(
+                header_line,
+                format!("no id column: the header is {}", COLUMNS.join(",")),
+            ));
+        };
+        let mut entries = Vec::new();
+        for record in reader.records() {
+            let record = record.map_err(|e| csv_error(text, &e))?;
+            let line = line_of(text, record.position());
+            let field = |c: Option<usize>| c.and_then(|c| record.get(c)).unwrap_or("");
+            let id = field(Some(id)).to_owned();
+            let employee = Employee {
+                name: non_empty(field(name)).unwrap_or(&id).to_owned(),
+                email: non_empty(field(email)).map(str::to_owned),
+                screen_names: list(field(screen_names)).map(str::to_owned).collect(),
+                addresses: list(field(addresses))
+                    .map(|a| address(a).map_err(|e| DirectoryError::at(line, format!("{id}: {e}"))))
+                    .collect::<Result<_, _>>()?,
+                id,
+            };
+            entries.push((employee, line));
+        }
+        Self::build(entries)
+    }
+
+    /// A TOML directory: one `[[employee]]` table per person, with `id` (required), `name`,
+    /// `email`, `screen_names` and `addresses` (lists, as in [`parse_csv`](Self::parse_csv)).
+    ///
+    /// ```toml
+    /// [[employee]]
+    /// id = "jsmith"
+    /// name = "John Smith"
+    /// screen_names = ["JSmith Trader"]
+    /// addresses = ["10.20.1.7"]
+    /// ```
+    pub fn parse_toml(text: &str) -> Result<Self, DirectoryError> {
+        let file: TomlDirectory = toml::from_str(text).map_err(|e| {
+            DirectoryError::at(
+                e.span().map(|s| line_at(text, s.start)),
+                e.message().trim_end(),
+            )
+        })?;
+        let mut entries = Vec::with_capacity(file.employee.len());
+        for spanned in file.employee {
+            let line = Some(line_at(text, spanned.span().start));
+            let e = spanned.into_inner();
+            let addresses = e
+                .addresses
+                .iter()
+                .map(|a| {
+                    address(a).map_err(|msg| DirectoryError::at(line, format!("{}: {msg}", e.id)))
+                })
+                .collect::<Result<_, _>>()?;
+            entries.push((
+                Employee {
+                    name: e
+                        .name
+                        .filter(|n| !n.trim().is_empty())
+                        .unwrap_or_else(|| e.id.clone()),
+                    email: e.email.filter(|m| !m.trim().is_empty()),
+                    screen_names: e.screen_names,
+                    addresses,
+                    id: e.id,
+                },
+                line,
+            ));
+        }
+        Self::build(entries)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TomlDirectory {
+    #[serde(default)]
+    employee: Vec<toml::Spanned<TomlEmployee>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TomlEmployee {
+    id: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    screen_names: Vec<String>,
+    #[serde(default)]
+    addresses: Vec<String>,
+}
+
+/// An address (`10.20.1.7`, a one-host network) or a network (`10.20.0.0/16`).
+pub(crate) fn address(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{text:?} is not an IP address or network (10.20.1.7, 10.20.0.0/16)"))
+}
+
+fn list(field: &str) -> impl Iterator<Item = &str> {
+    field.split(';').map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn non_empty(s: &str) -> Option<&str> {
+    Some(s.trim()).filter(|s| !s.is_empty())
+}
+
+/// The line a record starts on. The csv crate's own line count misses blank lines, CRLF
+/// and comments, and its byte offset is where it started reading: before the blank and
+/// comment lines it skipped on the way to the record.
+fn line_of(text: &str, position: Option<&csv::Position>) -> Option<usize> {
+    let mut at = usize::try_from(position?.byte()).ok()?;
+    let bytes = text.as_bytes();
+    while let Some(rest) = bytes.get(at..) {
+        at += match rest {
+            [b'\n', ..] => 1,
+            [b'\r', b'\n', ..] => 2,
+            [b'#', ..] => rest
+                .iter()
+                .position(|b| *b == b'\n')
+                .map_or(rest.len(), |nl| nl + 1),
+            _ => break,
+        };
+    }
+    Some(line_at(text, at))
+}
+
+fn line_at(text: &str, offset: usize) -> usize {
+    text.as_bytes()
+        .iter()
+        .take(offset)
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+fn csv_error(text: &str, error: &csv::Error) -> DirectoryError {
+    let line = line_of(text, error.position());
+    let message = match error.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("{len} fields, but the header has {expected_len}"),
+        _ => error.to_string(),
+    };
+    DirectoryError::at(line, message)
+}
