@@ -9,6 +9,7 @@ mod defaults;
 mod dns;
 mod error;
 mod overrides;
+mod policy;
 mod spans;
 #[cfg(test)]
 mod tests;
@@ -24,6 +25,10 @@ use toml::de::DeTable;
 pub use self::dns::{DnsConfig, DnsUpstream, DnsViewConfig, FailPolicy, QueryLog};
 pub use self::error::{ConfigError, LineCol, Origin};
 use self::overrides::Overrides;
+pub(crate) use self::policy::NOTICE_INTERVAL_SECS;
+pub use self::policy::{
+    DEFAULT_PROFILE, GroupConfig, PolicyConfig, ProfileConfig, RuleConfig, UnknownScreenNames,
+};
 use self::spans::SpanIndex;
 pub use self::tls::{CaKey, TlsConfig};
 use crate::host_port::HostPort;
@@ -63,6 +68,22 @@ use crate::host_port::HostPort;
 /// | `tls.leaf_hours` | `168` (at most 9528) |
 /// | `tls.renew_before_hours` | `24` (at most half of `leaf_hours`) |
 /// | `tls.cache_size` | `1024` |
+/// | `policy.directory` | unset: no directory |
+/// | `policy.unknown_screen_names` | `"allow"` |
+/// | `policy.default_profile` | `"default"`: the built-in profile, no rules (log everything) |
+/// | `policy.groups` | `[]`: everyone gets `default_profile` |
+/// | `policy.profiles` | none but the built-in `default` |
+/// | `policy.profiles.*.disclaimer` | unset: no disclaimer |
+/// | `policy.profiles.*.disclaimer_every_hours` | `24` (0: before every message) |
+/// | `policy.profiles.*.disclaimer_mandatory` | `true` |
+/// | `policy.profiles.*.notice` | `"[IMtegrity] Your message was not delivered: {reason}"` |
+/// | `policy.profiles.*.notice_interval_secs` | `60` (at least 1) |
+/// | `policy.profiles.*.mask_char` | `"*"` |
+/// | `policy.profiles.*.alert_webhook` | unset: alerts go to the archive and the log |
+/// | `policy.profiles.*.rules` | `[]`: log everything |
+/// | `policy.profiles.*.rules[].local`, `.remote`, `.kinds`, `.direction` | unset: any |
+/// | `policy.profiles.*.rules[].keywords`, `.patterns` | `[]`: the text is not looked at |
+/// | `policy.profiles.*.rules[].reason` | a sentence naming what was blocked |
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -81,6 +102,9 @@ pub struct Config {
     /// `[tls]`: the gateway CA and the leaves it mints.
     #[serde(default)]
     pub tls: TlsConfig,
+    /// `[policy]`: the directory, groups, profiles and rules.
+    #[serde(default)]
+    pub policy: PolicyConfig,
 }
 
 /// `[relay]`: what the gateway listens on and how long it keeps sessions.

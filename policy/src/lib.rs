@@ -2,20 +2,28 @@
 //! a client is in. Pure: no I/O, no sockets, no clock reads. The caller reads the
 //! configuration file and hands [`Config::load`] its text and name.
 //!
-//! The configuration model ([`config`]), DNS views ([`dns`]) and the employee [`Directory`].
-//! Message policy comes with step 6 (issue 7).
+//! The configuration model ([`config`]), DNS views ([`dns`]), the employee [`Directory`],
+//! and message policy ([`PolicyEngine`]: identity, groups, profiles, first-match rules, with
+//! the per-session [`NoticeLimiter`] and [`DisclaimerClock`]).
 #![forbid(unsafe_code)]
 
 pub mod config;
 pub mod directory;
 pub mod dns;
+mod engine;
 pub mod host_port;
 pub mod proxy;
 
 pub use config::{
     ArchiveConfig, ArchiveMode, CaKey, Config, ConfigError, DnsConfig, DnsUpstream, DnsViewConfig,
-    FailPolicy, LineCol, Origin, QueryLog, RelayConfig, RetentionConfig, TlsConfig, UpstreamConfig,
+    FailPolicy, GroupConfig, LineCol, Origin, PolicyConfig, ProfileConfig, QueryLog, RelayConfig,
+    RetentionConfig, RuleConfig, TlsConfig, UnknownScreenNames, UpstreamConfig,
 };
 pub use directory::{Directory, DirectoryError, Employee, normalize_screen_name};
+pub use engine::{
+    Action, Admission, Decision, Direction, DisclaimerClock, EmployeeRef, Explanation, GroupCheck,
+    IdentifiedBy, Identity, MessageContext, MessageKind, NoticeLimiter, Outcome, PolicyEngine,
+    Profile, RuleCheck,
+};
 pub use host_port::{HostPort, HostPortError};
 pub use proxy::{ProxyKind, ProxyUrl};

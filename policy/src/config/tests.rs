@@ -96,6 +96,52 @@ default_name = "login.im.example.net"
 leaf_hours = 48
 renew_before_hours = 12
 cache_size = 64
+
+[policy]
+directory = "/etc/imtegrity/directory.csv"
+unknown_screen_names = "block"
+default_profile = "standard"
+
+[[policy.groups]]
+name = "traders"
+employees = ["jsmith"]
+screen_names = ["trader*", "re:^fx[0-9]+$"]
+subnets = ["10.20.0.0/16", "10.30.1.7"]
+profile = "trading"
+
+[policy.profiles.standard]
+disclaimer = "This conversation is recorded by Example Corp."
+disclaimer_every_hours = 12
+disclaimer_mandatory = false
+notice = "[IMtegrity] Not delivered ({rule}): {reason}"
+notice_interval_secs = 30
+mask_char = "•"
+alert_webhook = "https://hooks.example.com/im"
+
+[[policy.profiles.standard.rules]]
+name = "eap-line"
+local = ["jsmith"]
+remote = ["eapcounsel"]
+kinds = ["im", "chat"]
+direction = "outbound"
+action = "no_log"
+
+[[policy.profiles.standard.rules]]
+name = "ssn"
+keywords = ["insider", "guaranteed return"]
+patterns = ['re:\b\d{3}-\d{2}-\d{4}\b']
+action = "block"
+reason = "numbers that look like an SSN may not be sent"
+
+[policy.profiles.trading]
+disclaimer = "Recorded under SEC Rule 17a-4."
+disclaimer_every_hours = 8
+alert_webhook = "https://hooks.example.com/trading"
+
+[[policy.profiles.trading.rules]]
+name = "no-files"
+kinds = ["file", "direct_im"]
+action = "block"
 "#;
 
 #[test]
@@ -190,8 +236,85 @@ fn a_file_with_every_key_parses() {
                 renew_before_hours: 12,
                 cache_size: 64,
             },
+            policy: full_policy(),
         }
     );
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// FULL's `[policy]`.
+fn full_policy() -> PolicyConfig {
+    let standard = ProfileConfig {
+        disclaimer: Some("This conversation is recorded by Example Corp.".into()),
+        disclaimer_every_hours: 12,
+        disclaimer_mandatory: false,
+        notice: "[IMtegrity] Not delivered ({rule}): {reason}".into(),
+        notice_interval_secs: 30,
+        mask_char: "•".into(),
+        alert_webhook: Some("https://hooks.example.com/im".into()),
+        rules: vec![
+            RuleConfig {
+                name: "eap-line".into(),
+                local: Some(strings(&["jsmith"])),
+                remote: Some(strings(&["eapcounsel"])),
+                kinds: Some(vec![crate::MessageKind::Im, crate::MessageKind::Chat]),
+                direction: Some(crate::Direction::Outbound),
+                keywords: vec![],
+                patterns: vec![],
+                action: crate::Action::NoLog,
+                reason: None,
+            },
+            RuleConfig {
+                name: "ssn".into(),
+                local: None,
+                remote: None,
+                kinds: None,
+                direction: None,
+                keywords: strings(&["insider", "guaranteed return"]),
+                patterns: strings(&[r"re:\b\d{3}-\d{2}-\d{4}\b"]),
+                action: crate::Action::Block,
+                reason: Some("numbers that look like an SSN may not be sent".into()),
+            },
+        ],
+    };
+    let trading = ProfileConfig {
+        disclaimer: Some("Recorded under SEC Rule 17a-4.".into()),
+        disclaimer_every_hours: 8,
+        alert_webhook: Some("https://hooks.example.com/trading".into()),
+        rules: vec![RuleConfig {
+            name: "no-files".into(),
+            local: None,
+            remote: None,
+            kinds: Some(vec![crate::MessageKind::File, crate::MessageKind::DirectIm]),
+            direction: None,
+            keywords: vec![],
+            patterns: vec![],
+            action: crate::Action::Block,
+            reason: None,
+        }],
+        ..ProfileConfig::default()
+    };
+    PolicyConfig {
+        directory: Some(PathBuf::from("/etc/imtegrity/directory.csv")),
+        unknown_screen_names: UnknownScreenNames::Block,
+        default_profile: "standard".into(),
+        groups: vec![GroupConfig {
+            name: "traders".into(),
+            employees: strings(&["jsmith"]),
+            screen_names: strings(&["trader*", "re:^fx[0-9]+$"]),
+            subnets: strings(&["10.20.0.0/16", "10.30.1.7"]),
+            profile: "trading".into(),
+        }],
+        profiles: [
+            ("standard".to_owned(), standard),
+            ("trading".to_owned(), trading),
+        ]
+        .into_iter()
+        .collect(),
+    }
 }
 
 #[test]
@@ -310,6 +433,39 @@ fn an_empty_file_gives_every_default() {
     assert_eq!(*leaf_hours, 168);
     assert_eq!(*renew_before_hours, 24);
     assert_eq!(*cache_size, 1024);
+    let PolicyConfig {
+        directory,
+        unknown_screen_names,
+        default_profile,
+        groups,
+        profiles,
+    } = &config.policy;
+    assert_eq!(directory, &None);
+    assert_eq!(*unknown_screen_names, UnknownScreenNames::Allow);
+    assert_eq!(default_profile, "default");
+    assert!(groups.is_empty());
+    assert!(profiles.is_empty());
+    let ProfileConfig {
+        disclaimer,
+        disclaimer_every_hours,
+        disclaimer_mandatory,
+        notice,
+        notice_interval_secs,
+        mask_char,
+        alert_webhook,
+        rules,
+    } = ProfileConfig::default();
+    assert_eq!(disclaimer, None);
+    assert_eq!(disclaimer_every_hours, 24);
+    assert!(disclaimer_mandatory);
+    assert_eq!(
+        notice,
+        "[IMtegrity] Your message was not delivered: {reason}"
+    );
+    assert_eq!(notice_interval_secs, 60);
+    assert_eq!(mask_char, "*");
+    assert_eq!(alert_webhook, None);
+    assert!(rules.is_empty());
     assert_eq!(config, Config::default());
 }
 
@@ -356,17 +512,22 @@ fn is_commented_out_setting(line: &str) -> bool {
 }
 
 /// The example's commented-out settings, each as the lines to uncomment together: a single
-/// `#key = value` line, or a whole `#[[table]]` block (its keys alone would land in the
-/// table above it).
+/// `#key = value` line, or a whole block from a `#[table]` or `#[[table]]` line to the next
+/// line that is not a comment (its keys alone would land in the table above it, and its
+/// tables may refer to each other); a block's prose lines stay commented.
 fn commented_out_settings(lines: &[&str]) -> Vec<Vec<usize>> {
     let mut groups = Vec::new();
     let mut i = 0;
     while i < lines.len() {
         if lines[i].starts_with("#[") {
             let end = (i + 1..lines.len())
-                .find(|&j| !is_commented_out_setting(lines[j]))
+                .find(|&j| !lines[j].starts_with('#'))
                 .unwrap_or(lines.len());
-            groups.push((i..end).collect());
+            groups.push(
+                (i..end)
+                    .filter(|&j| lines[j].starts_with("#[") || is_commented_out_setting(lines[j]))
+                    .collect(),
+            );
             i = end;
         } else {
             if is_commented_out_setting(lines[i]) {
@@ -435,16 +596,30 @@ fn every_commented_out_example_setting_is_valid_and_shows_the_default() {
             );
         }
     }
-    assert!(
-        groups.iter().any(|g| g.len() > 1),
-        "the [[dns.views]] block is found and checked as one"
-    );
+    for table in ["#[[dns.views]]", "#[policy.profiles."] {
+        assert!(
+            groups
+                .iter()
+                .any(|g| g.len() > 1 && lines[g[0]].starts_with(table)),
+            "the {table} block is found and checked as one"
+        );
+    }
 }
 
 #[test]
 fn the_example_shows_every_key() {
     // FULL sets every key; each must appear in the example, commented out or (archive.path)
-    // set, so a new key cannot go undocumented.
+    // set, so a new key cannot go undocumented. A profile's keys are the same whatever the
+    // profile's name, so each needs showing in one profile only.
+    fn any_profile(path: &str) -> String {
+        match path.strip_prefix("policy.profiles.") {
+            Some(rest) => match rest.split_once('.') {
+                Some((_, key)) => format!("policy.profiles.*.{key}"),
+                None => "policy.profiles.*".to_owned(),
+            },
+            None => path.to_owned(),
+        }
+    }
     let text = include_str!("../../../imtegrity.example.toml");
     let mut shown = BTreeSet::new();
     let mut section = "";
@@ -456,16 +631,16 @@ fn the_example_shows_every_key() {
             .or_else(|| line.strip_prefix('[').and_then(|l| l.strip_suffix(']')));
         if let Some(header) = header {
             section = header;
-            shown.insert(header.to_owned()); // `dns.views` is a key of `[dns]`
+            shown.insert(any_profile(header)); // `dns.views` is a key of `[dns]`
         } else if let Some((key, _)) = line.split_once(" = ")
             && !key.contains(' ')
         {
-            shown.insert(format!("{section}.{key}"));
+            shown.insert(any_profile(&format!("{section}.{key}")));
         }
     }
     let missing: Vec<String> = leaves(&load(FULL, &[]).unwrap())
         .into_keys()
-        .filter(|k| !shown.contains(k))
+        .filter(|k| !shown.contains(&any_profile(k)))
         .collect();
     assert!(missing.is_empty(), "not in the example: {missing:?}");
 }
@@ -1316,4 +1491,314 @@ fn tls_values_can_be_set_on_the_command_line() {
             .starts_with("invalid tls.default_name: slogin.oscar.aol.com is outside tls.permitted"),
         "{err}"
     );
+}
+
+// `[policy]`.
+
+/// A profile with one valid rule, for errors further down to be added to.
+const PROFILE: &str = "[policy.profiles.standard]\n[[policy.profiles.standard.rules]]\nname = \"ok\"\naction = \"log\"\n";
+
+#[test]
+fn unusable_policy_values_name_their_line_and_key() {
+    let rule = |body: &str| format!("{PROFILE}[[policy.profiles.standard.rules]]\n{body}");
+    let group = |body: &str| format!("{PROFILE}[[policy.groups]]\n{body}");
+    for (text, key, line, column, message) in [
+        (
+            "[policy]\ndirectory = \"/etc/imtegrity/people.xlsx\"\n".to_owned(),
+            "policy.directory",
+            2,
+            13,
+            "\"/etc/imtegrity/people.xlsx\": the file name must end in .csv or .toml",
+        ),
+        (
+            "[policy]\nunknown_screen_names = \"block\"\n".to_owned(),
+            "policy.unknown_screen_names",
+            2,
+            24,
+            "\"block\" with no policy.directory would refuse every user",
+        ),
+        (
+            "[policy]\ndefault_profile = \"standrad\"\n[policy.profiles.standard]\n".to_owned(),
+            "policy.default_profile",
+            2,
+            19,
+            "no profile \"standrad\" (profiles: default, standard)",
+        ),
+        (
+            group("name = \" \"\nscreen_names = [\"a\"]\nprofile = \"standard\"\n"),
+            "policy.groups[0].name",
+            6,
+            8,
+            "empty; a group needs a name",
+        ),
+        (
+            format!(
+                "{}[[policy.groups]]\nname = \"g\"\nsubnets = [\"10.1.0.0/16\"]\nprofile = \"standard\"\n",
+                group("name = \"g\"\nscreen_names = [\"a\"]\nprofile = \"standard\"\n")
+            ),
+            "policy.groups[1].name",
+            10,
+            8,
+            "\"g\" is used by an earlier group",
+        ),
+        (
+            group("name = \"g\"\nscreen_names = [\"a\"]\nprofile = \"trading\"\n"),
+            "policy.groups[0].profile",
+            8,
+            11,
+            "no profile \"trading\" (profiles: default, standard)",
+        ),
+        (
+            group("name = \"g\"\nprofile = \"standard\"\n"),
+            "policy.groups[0]",
+            5,
+            1,
+            "group \"g\" has no employees, screen_names or subnets: no one would be in it",
+        ),
+        (
+            group("name = \"g\"\nemployees = [\"a\", \"\"]\nprofile = \"standard\"\n"),
+            "policy.groups[0].employees[1]",
+            7,
+            19,
+            "empty id",
+        ),
+        (
+            group("name = \"g\"\nscreen_names = [\"a\", \"re:fx[\"]\nprofile = \"standard\"\n"),
+            "policy.groups[0].screen_names[1]",
+            7,
+            22,
+            "\"re:fx[\": not a regular expression: unclosed character class",
+        ),
+        (
+            group("name = \"g\"\nsubnets = [\"10.20.0.0/33\"]\nprofile = \"standard\"\n"),
+            "policy.groups[0].subnets[0]",
+            7,
+            12,
+            "\"10.20.0.0/33\" is not an IP address or network",
+        ),
+        (
+            "[policy.profiles.\"trading desk\"]\n".to_owned(),
+            "policy.profiles.trading desk",
+            1,
+            1,
+            "\"trading desk\": a profile name is letters, digits, '-' and '_'",
+        ),
+        (
+            "[policy.profiles.standard]\ndisclaimer = \"\"\n".to_owned(),
+            "policy.profiles.standard.disclaimer",
+            2,
+            14,
+            "empty; leave the key out for no disclaimer",
+        ),
+        (
+            "[policy.profiles.standard]\nnotice = \" \"\n".to_owned(),
+            "policy.profiles.standard.notice",
+            2,
+            10,
+            "empty: the sender of a blocked message would be told nothing",
+        ),
+        (
+            "[policy.profiles.standard]\nnotice = \"Blocked: {reason} by {who}\"\n".to_owned(),
+            "policy.profiles.standard.notice",
+            2,
+            10,
+            "unknown placeholder {who} (placeholders: {reason}, {rule})",
+        ),
+        (
+            "[policy.profiles.standard]\nnotice_interval_secs = 0\n".to_owned(),
+            "policy.profiles.standard.notice_interval_secs",
+            2,
+            24,
+            "0 would answer every retry of a blocked message with a notice (default: 60)",
+        ),
+        (
+            "[policy.profiles.standard]\nmask_char = \"**\"\n".to_owned(),
+            "policy.profiles.standard.mask_char",
+            2,
+            13,
+            "\"**\": exactly one character",
+        ),
+        (
+            "[policy.profiles.standard]\nalert_webhook = \"hooks.example.com/im\"\n".to_owned(),
+            "policy.profiles.standard.alert_webhook",
+            2,
+            17,
+            "\"hooks.example.com/im\": an http:// or https:// URL",
+        ),
+        (
+            rule("name = \"\"\naction = \"log\"\n"),
+            "policy.profiles.standard.rules[1].name",
+            6,
+            8,
+            "empty; a rule needs a name",
+        ),
+        (
+            rule("name = \"ok\"\naction = \"block\"\n"),
+            "policy.profiles.standard.rules[1].name",
+            6,
+            8,
+            "\"ok\" is used by an earlier rule of this profile",
+        ),
+        (
+            rule("name = \"r\"\nlocal = []\naction = \"block\"\n"),
+            "policy.profiles.standard.rules[1].local",
+            7,
+            9,
+            "empty: the rule would match no one; leave the key out to match everyone",
+        ),
+        (
+            rule("name = \"r\"\nremote = [\"bob\", \"re:(\"]\naction = \"block\"\n"),
+            "policy.profiles.standard.rules[1].remote[1]",
+            7,
+            18,
+            "\"re:(\": not a regular expression: unclosed group",
+        ),
+        (
+            rule("name = \"r\"\nkinds = []\naction = \"block\"\n"),
+            "policy.profiles.standard.rules[1].kinds",
+            7,
+            9,
+            "empty: the rule would match nothing; leave the key out to match every kind",
+        ),
+        (
+            rule("name = \"r\"\nkeywords = [\"insider\", \"  \"]\naction = \"alert\"\n"),
+            "policy.profiles.standard.rules[1].keywords[1]",
+            7,
+            24,
+            "empty keyword",
+        ),
+        (
+            rule("name = \"r\"\npatterns = ['\\d{3', 'x']\naction = \"block\"\n"),
+            "policy.profiles.standard.rules[1].patterns[0]",
+            7,
+            13,
+            "\"\\\\d{3\": not a regular expression: unclosed counted repetition",
+        ),
+        (
+            rule("name = \"r\"\npatterns = ['x', 're:\\s*']\naction = \"block\"\n"),
+            "policy.profiles.standard.rules[1].patterns[1]",
+            7,
+            18,
+            "\"re:\\\\s*\" matches empty text, so it would match every message",
+        ),
+        (
+            rule("name = \"r\"\nremote = [\"bob\"]\naction = \"mask\"\n"),
+            "policy.profiles.standard.rules[1].action",
+            8,
+            10,
+            "\"mask\" needs keywords or patterns: they say what to mask",
+        ),
+        (
+            rule("name = \"r\"\naction = \"block\"\nreason = \"\"\n"),
+            "policy.profiles.standard.rules[1].reason",
+            8,
+            10,
+            "empty; leave the key out for the default reason",
+        ),
+    ] {
+        let err = load(&text, &[]).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::Invalid { .. }),
+            "{text}: {err:?}"
+        );
+        assert_eq!(err.key(), Some(key), "{text}: {err}");
+        assert_eq!(err.origin(), Some(&at(line, column)), "{text}: {err}");
+        let expected = format!("imtegrity.toml:{line}:{column}: invalid {key}: {message}");
+        assert!(err.to_string().starts_with(&expected), "{text}: {err}");
+    }
+}
+
+#[test]
+fn malformed_policy_values_name_their_key() {
+    for (text, key, line, message) in [
+        (
+            format!(
+                "{PROFILE}[[policy.profiles.standard.rules]]\nname = \"r\"\naction = \"drop\"\n"
+            ),
+            "policy.profiles.standard.rules[1].action",
+            7,
+            "unknown variant `drop`, expected one of `log`, `no_log`, `block`, `mask`, `alert`, `allow`",
+        ),
+        (
+            format!("{PROFILE}kinds = [\"im\", \"sms\"]\n"),
+            "policy.profiles.standard.rules[0].kinds[1]",
+            5,
+            "unknown variant `sms`, expected one of `im`, `chat`, `file`, `direct_im`",
+        ),
+        (
+            format!("{PROFILE}keyword = [\"x\"]\n"),
+            "policy.profiles.standard.rules[0].keyword",
+            5,
+            "unknown field `keyword`",
+        ),
+        (
+            "[[policy.groups]]\nname = \"g\"\nscreen_names = [\"a\"]\n".to_owned(),
+            "policy.groups[0]",
+            1,
+            "missing field `profile`",
+        ),
+        (
+            "[policy]\nunknown_screen_names = \"deny\"\n".to_owned(),
+            "policy.unknown_screen_names",
+            2,
+            "unknown variant `deny`, expected `allow` or `block`",
+        ),
+    ] {
+        let err = load(&text, &[]).unwrap_err();
+        assert!(matches!(err, ConfigError::Field { .. }), "{text}: {err:?}");
+        assert_eq!(err.key(), Some(key), "{text}: {err}");
+        let Some(Origin::File { at: Some(at), .. }) = err.origin() else {
+            panic!("{text}: {err}");
+        };
+        assert_eq!(at.line, line, "{text}: {err}");
+        assert!(err.to_string().contains(message), "{text}: {err}");
+    }
+}
+
+#[test]
+fn policy_values_can_be_set_on_the_command_line() {
+    let config = load(
+        PROFILE,
+        &[
+            "policy.default_profile=standard",
+            "policy.profiles.standard.mask_char=#",
+            "policy.profiles.standard.rules[0].action=block",
+        ],
+    );
+    // Array elements cannot be addressed by --set; whole values can.
+    assert!(
+        matches!(config, Err(ConfigError::BadOverride { .. })),
+        "{config:?}"
+    );
+    let config = load(
+        PROFILE,
+        &[
+            "policy.default_profile=standard",
+            "policy.profiles.standard.mask_char=#",
+            "policy.directory=/srv/people.toml",
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.policy.default_profile, "standard");
+    assert_eq!(config.policy.profiles["standard"].mask_char, "#");
+    assert_eq!(
+        config.policy.directory,
+        Some(PathBuf::from("/srv/people.toml"))
+    );
+    let err = load(PROFILE, &["policy.default_profile=trading"]).unwrap_err();
+    assert_eq!(err.origin(), Some(&set("policy.default_profile")));
+    assert_eq!(err.key(), Some("policy.default_profile"));
+}
+
+#[test]
+fn a_policy_section_alone_keeps_the_built_in_default_profile() {
+    let config = load("[policy]\n", &[]).unwrap();
+    assert_eq!(config.policy, PolicyConfig::default());
+    // Profiles refer to the built-in default without defining it.
+    let config = load(
+        "[[policy.groups]]\nname = \"all\"\nsubnets = [\"0.0.0.0/0\"]\nprofile = \"default\"\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(config.policy.groups[0].profile, DEFAULT_PROFILE);
 }

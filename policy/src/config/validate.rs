@@ -12,7 +12,9 @@ pub(super) fn check(config: &Config) -> Result<(), ConfigError> {
     upstream(&config.upstream)?;
     archive(&config.archive)?;
     dns(&config.dns)?;
-    tls(&config.tls)
+    tls(&config.tls)?;
+    // The engine's own checks, without a directory (the binary reads that file later).
+    crate::PolicyEngine::compile(&config.policy, crate::Directory::default()).map(drop)
 }
 
 fn relay(relay: &RelayConfig) -> Result<(), ConfigError> {
