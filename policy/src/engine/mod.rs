@@ -325,7 +325,7 @@ impl PolicyEngine {
     }
 
     /// What may be a mistake but does not stop the gateway: group employees missing from
-    /// the directory, rules an earlier catch-all rule shadows.
+    /// the directory (when it is not empty), rules an earlier catch-all rule shadows.
     pub fn warnings(&self) -> &[String] {
         &self.warnings
     }
