@@ -53,6 +53,10 @@ pub(crate) enum Command {
     /// clients, show it, mint a leaf by hand.
     #[command(subcommand)]
     Ca(CaCommand),
+    /// The compliance policy ([policy] in the configuration): ask which group, profile and
+    /// rule apply to a message, and why.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
 }
 
 /// Which archive to use.
@@ -421,6 +425,46 @@ pub(crate) struct CaIssueArgs {
     /// Replace files of an earlier leaf for the same name.
     #[arg(long)]
     pub(crate) force: bool,
+}
+
+/// `imtegrity policy ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum PolicyCommand {
+    /// Show who the local user is (employee, group, profile), every rule of their profile
+    /// considered and why it matched or not, and the decision, as the gateway would make it.
+    Explain(PolicyExplainArgs),
+}
+
+/// `imtegrity policy explain`.
+#[derive(Debug, Args)]
+pub(crate) struct PolicyExplainArgs {
+    /// The TOML configuration (see imtegrity.example.toml); its policy.directory is read.
+    /// Default: embedded defaults (no rules: everything is logged).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Set any configuration key, e.g. --set policy.directory=/tmp/people.csv (repeatable;
+    /// wins over the file).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub(crate) overrides: Vec<String>,
+    /// The sender's screen name.
+    #[arg(long, value_name = "SN")]
+    pub(crate) from: String,
+    /// The recipient's screen name.
+    #[arg(long, value_name = "SN")]
+    pub(crate) to: String,
+    /// The message text (keyword and pattern rules search it; a file name for --kind file).
+    #[arg(long, default_value = "")]
+    pub(crate) text: String,
+    /// im, chat, file (a file-transfer offer) or direct_im (a direct-connection offer).
+    #[arg(long, default_value = "im", value_name = "KIND")]
+    pub(crate) kind: policy::MessageKind,
+    /// inbound (--to is the local user), outbound or internal (--from is). Default: guessed
+    /// from the directory (both in it: internal; only --to: inbound; else outbound).
+    #[arg(long, value_name = "DIRECTION")]
+    pub(crate) direction: Option<policy::Direction>,
+    /// The local user's client address, for directory and group lookups by address.
+    #[arg(long, value_name = "IP")]
+    pub(crate) client_addr: Option<std::net::IpAddr>,
 }
 
 /// An error in what the user asked for (exit code 64), as opposed to a failure doing it.

@@ -13,6 +13,8 @@ mod generate_cmd;
 mod hold_cmd;
 mod lab_cmd;
 mod output;
+mod policy_cmd;
+mod policy_setup;
 mod retention_cmd;
 mod run_cmd;
 mod search_cmd;
@@ -72,6 +74,7 @@ fn main() -> ExitCode {
                     Command::Hold(cmd) => hold_cmd::run(&cmd, json),
                     Command::Retention(cmd) => retention_cmd::run(&cmd, json),
                     Command::Ca(cmd) => ca_cmd::run(&cmd, json),
+                    Command::Policy(cmd) => policy_cmd::run(&cmd, json),
                     _ => Ok(()),
                 })
                 .await
