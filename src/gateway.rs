@@ -84,6 +84,7 @@ impl Gateway {
                 upstream_login_tls: config.upstream.login_tls.to_string(),
                 upstream_tls: Some(crate::tls_setup::upstream_client_config(&config.upstream)?),
                 upstream_api: config.upstream.api.as_ref().map(ToString::to_string),
+                policy: Some(Arc::new(crate::policy_setup::engine(config)?)),
             },
             Some(archive.clone()),
         )?);
@@ -156,9 +157,19 @@ impl Gateway {
 
     /// Applies what can change without a restart (today: the DNS names, views, allow list,
     /// TTL and rate limit); says which changed keys need a restart.
-    pub(crate) fn reload(&self, old: &Config, new: &Config) -> Result<(), dns::DnsError> {
+    pub(crate) fn reload(
+        &self,
+        old: &Config,
+        new: &Config,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        // Everything is checked before anything is swapped: a broken directory file keeps
+        // the DNS policy as it was, too.
+        let engine = crate::policy_setup::engine(new)?;
         if let Some(dns) = &self.dns {
             dns.reload(&new.dns)?;
+        }
+        if let Some(policy) = self.relay.policy() {
+            policy.replace(Arc::new(engine));
         }
         let restart: Vec<&str> = [
             ("dns.listen", old.dns.listen != new.dns.listen),

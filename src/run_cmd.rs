@@ -36,7 +36,7 @@ pub(crate) async fn run(args: &RunArgs, json: bool) -> crate::CmdResult {
     emit(
         json,
         &format!(
-            "imtegrity gateway running\n  relay:    {}\n  dns:      {}\n  upstream: {}\n  archive:  {} ({:?} mode; admin socket {})\nCtrl-C stops; SIGHUP (or saving the config file) reloads the DNS names and views.",
+            "imtegrity gateway running\n  relay:    {}\n  dns:      {}\n  upstream: {}\n  archive:  {} ({:?} mode; admin socket {})\nCtrl-C stops; SIGHUP (or saving the config or directory file) reloads the DNS names and views and the policy.",
             listen.join(", "),
             if dns.is_empty() {
                 "off".to_owned()
@@ -52,7 +52,14 @@ pub(crate) async fn run(args: &RunArgs, json: bool) -> crate::CmdResult {
                 "archive": gateway.archive_dir, "mode": format!("{:?}", config.archive.mode).to_lowercase()}),
     );
     let mut config = config;
-    let mut stamp = args.config.as_deref().and_then(file_stamp);
+    // The configuration file and the directory file it names are both watched.
+    let stamps = |config: &Config| {
+        (
+            args.config.as_deref().and_then(file_stamp),
+            crate::policy_setup::directory_path(config).and_then(file_stamp),
+        )
+    };
+    let mut stamp = stamps(&config);
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
     loop {
         let why = tokio::select! {
@@ -61,16 +68,21 @@ pub(crate) async fn run(args: &RunArgs, json: bool) -> crate::CmdResult {
             _ = hup.recv() => {
                 // This reload reads the file as it is now: do not reload it again for an
                 // edit made before the signal.
-                stamp = args.config.as_deref().and_then(file_stamp);
+                stamp = stamps(&config);
                 "SIGHUP"
             }
             _ = tick.tick() => {
-                let now = args.config.as_deref().and_then(file_stamp);
+                let now = stamps(&config);
                 if now == stamp {
                     continue;
                 }
+                let why = if now.0 == stamp.0 {
+                    "the directory file changed"
+                } else {
+                    "the configuration file changed"
+                };
                 stamp = now;
-                "the configuration file changed"
+                why
             }
         };
         match load_config(args.config.as_deref(), &args.overrides)
@@ -81,6 +93,8 @@ pub(crate) async fn run(args: &RunArgs, json: bool) -> crate::CmdResult {
             }) {
             Ok(new) => {
                 config = new;
+                // A new configuration may name another directory file.
+                stamp = stamps(&config);
                 tracing::info!(trigger = why, "configuration reloaded");
                 emit(
                     json,

@@ -57,6 +57,9 @@ pub struct RelayConfig {
     /// Where HTTPS login API requests go (`host:port`), verified against the request's
     /// host name. `None`: that host name, port 443.
     pub upstream_api: Option<String>,
+    /// The compliance policy (directory, groups, rules, disclaimers). `None`: every message
+    /// is relayed and recorded, nothing is injected.
+    pub policy: Option<Arc<policy::PolicyEngine>>,
 }
 
 /// Terminating client TLS: the server configuration and which certificate names the gateway
@@ -98,6 +101,7 @@ impl Default for RelayConfig {
             upstream_login_tls: "slogin.oscar.aol.com:5190".into(),
             upstream_tls: None,
             upstream_api: None,
+            policy: None,
         }
     }
 }

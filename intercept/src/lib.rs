@@ -7,13 +7,16 @@
 //! crate never reads the environment or configuration files.
 #![forbid(unsafe_code)]
 
+mod alert_webhook;
 mod api;
 mod capture;
 mod config;
 mod cookies;
+mod enforce;
 mod error;
 pub mod fuzzing;
 mod listener;
+mod plan;
 mod prefixed_io;
 mod proxy;
 mod relay;
@@ -27,6 +30,7 @@ mod upstream_tls;
 
 pub use config::{CaptureMode, ClientTls, RelayConfig};
 pub use cookies::{CookieRoutes, Route};
+pub use enforce::PolicyRuntime;
 pub use error::{SessionError, Side};
 pub use listener::serve;
 pub use relay::{Relay, RelayStats};

@@ -31,6 +31,8 @@ pub struct RelayStats {
     pub rewrites: AtomicU64,
     /// HTTPS login API requests relayed.
     pub api_requests: AtomicU64,
+    /// Sign-ons refused by policy (screen names not in the directory).
+    pub refused: AtomicU64,
 }
 
 /// One gateway's relay.
@@ -50,6 +52,8 @@ pub struct Relay {
     pub(crate) upstream_tls: std::sync::Arc<rustls::ClientConfig>,
     /// clientLogin token → screen name.
     pub(crate) api_tokens: crate::api::TokenNames,
+    /// The compliance policy applied to messages; `None` relays without one.
+    policy: Option<crate::enforce::PolicyRuntime>,
     /// Open sessions per egress address, to spread sessions (AOL limited sessions per IP).
     egress_load: Vec<AtomicUsize>,
     /// Normalised screen names with a session through this gateway, and how many.
@@ -77,10 +81,15 @@ impl Relay {
             Some(tls) => tls.clone(),
             None => crate::upstream_tls::upstream_client_config(Vec::new(), false)?,
         };
+        let policy = config
+            .policy
+            .clone()
+            .map(|engine| crate::enforce::PolicyRuntime::new(engine, upstream_tls.clone()));
         Ok(Self {
             resolver,
             upstream_tls,
             api_tokens: crate::api::TokenNames::default(),
+            policy,
             cookies: CookieRoutes::new(config.cookie_ttl),
             config,
             archive,
@@ -89,6 +98,11 @@ impl Relay {
             locals: Mutex::default(),
             recent: Mutex::default(),
         })
+    }
+
+    /// The policy in force, if the relay applies one.
+    pub fn policy(&self) -> Option<&crate::enforce::PolicyRuntime> {
+        self.policy.as_ref()
     }
 
     /// The shared record counter, for appends that finish after the frame was handled.

@@ -23,7 +23,9 @@ use tracing::Instrument;
 use crate::capture::Capturer;
 use crate::config::CaptureMode;
 use crate::cookies::Route;
+use crate::enforce::{Rebuild, Seen};
 use crate::error::{SessionError, Side};
+use crate::plan::{Fate, Plan};
 use crate::prefixed_io::PrefixedIo;
 use crate::relay::Relay;
 use crate::rewrite::{RewriteContext, rewrite};
@@ -65,6 +67,14 @@ impl Leg {
         self.seq = self.seq.wrapping_add(1);
         let side = self.side;
         self.sink.feed(flap).await.map_err(|e| write_error(side, e))
+    }
+
+    /// Queues a released frame, if policy did not drop it.
+    async fn queue_some(&mut self, flap: Option<Flap>) -> Result<(), SessionError> {
+        match flap {
+            Some(flap) => self.queue(flap).await,
+            None => Ok(()),
+        }
     }
 
     async fn flush(&mut self) -> Result<(), SessionError> {
@@ -117,7 +127,7 @@ enum Step {
     /// A frame (or the end of the stream) arrived from a side.
     Read(Side, Result<Option<Flap>, SessionError>),
     /// A frame for this side is released: its records are settled.
-    Release(Side, Result<Flap, SessionError>),
+    Release(Side, Result<Option<Flap>, SessionError>),
 }
 
 /// What a session knows about itself.
@@ -138,6 +148,8 @@ struct State {
     /// Events the frame being handled produced; taken per frame and made durable before
     /// that frame is forwarded (a mutex only so a shared borrow can push).
     captured: std::sync::Mutex<Vec<Event>>,
+    /// Who the local user is by the directory and which profile applies, once known.
+    identity: Option<policy::Identity>,
 }
 
 /// How a connection that ended without an error went.
@@ -251,6 +263,7 @@ pub async fn run_session(
         room: None,
         pending: Vec::new(),
         captured: std::sync::Mutex::default(),
+        identity: None,
     };
     // A login goes to the authorizer of its kind: an SSL login to the SSL authorizer, over
     // TLS verified against that authorizer's own name.
@@ -295,6 +308,10 @@ pub async fn run_session(
         },
     };
     state.upstream_tls = upstream_tls;
+    if let Err(refused) = identify(&relay, &mut state) {
+        client_tx.send(refusal()?).await?;
+        return Err(refused);
+    }
     let span = tracing::info_span!("session", client = %client_addr, upstream = %target,
         sn = state.local_user.as_deref().unwrap_or(""),
         client_tls = wire == Wire::Tls,
@@ -425,36 +442,48 @@ async fn relay_frames(
                         // released first, then both sockets close as we return.
                         tracing::debug!(%side, "closed");
                         while let Some(done) = to_upstream.next().await {
-                            up_tx.queue(done?).await?;
+                            up_tx.queue_some(done?).await?;
                         }
                         while let Some(done) = to_client.next().await {
-                            client_tx.queue(done?).await?;
+                            client_tx.queue_some(done?).await?;
                         }
                         up_tx.flush().await?;
                         client_tx.flush().await?;
                         return Ok(());
                     };
-                    match side {
-                        Side::Client => {
-                            observe_client(relay, state, &flap).await?;
-                            to_upstream.push_back(archived_then(relay, state, flap).await);
+                    let mut queues = Queues {
+                        to_upstream: &mut to_upstream,
+                        to_client: &mut to_client,
+                    };
+                    let looked = match side {
+                        Side::Client => observe_client(relay, state, &flap)
+                            .await
+                            .map(|plan| (Side::Upstream, flap, plan)),
+                        Side::Upstream => from_upstream(relay, state, flap)
+                            .await
+                            .map(|(out, plan)| (Side::Client, out, plan)),
+                    };
+                    match looked {
+                        Ok((dest, frame, plan)) => {
+                            queues.dispatch(relay, state, dest, frame, plan).await;
                         }
-                        Side::Upstream => {
-                            let out = from_upstream(relay, state, flap).await?;
-                            to_client.push_back(archived_then(relay, state, out).await);
+                        Err(refused @ SessionError::Refused(_)) => {
+                            client_tx.send(refusal()?).await?;
+                            return Err(refused);
                         }
+                        Err(e) => return Err(e),
                     }
                 }
-                Step::Release(Side::Upstream, done) => up_tx.queue(done?).await?,
-                Step::Release(Side::Client, done) => client_tx.queue(done?).await?,
+                Step::Release(Side::Upstream, done) => up_tx.queue_some(done?).await?,
+                Step::Release(Side::Client, done) => client_tx.queue_some(done?).await?,
             }
             // Release frames whose records are already settled (no archive wait), then write
             // out once nothing more is ready to relay: one system call for a burst.
             while let Some(Some(done)) = to_upstream.next().now_or_never() {
-                up_tx.queue(done?).await?;
+                up_tx.queue_some(done?).await?;
             }
             while let Some(Some(done)) = to_client.next().now_or_never() {
-                client_tx.queue(done?).await?;
+                client_tx.queue_some(done?).await?;
             }
             if !has_buffered_frame(client_rx) && !has_buffered_frame(&up_rx) {
                 up_tx.flush().await?;
@@ -471,9 +500,13 @@ async fn relay_frames(
 
 /// Interprets an upstream frame: rewrites redirects, captures what it carries, and returns
 /// the frame to send to the client (the original bytes unless rewritten).
-async fn from_upstream(relay: &Relay, state: &mut State, flap: Flap) -> Result<Flap, SessionError> {
+async fn from_upstream(
+    relay: &Relay,
+    state: &mut State,
+    flap: Flap,
+) -> Result<(Flap, Plan), SessionError> {
     let Ok(mut message) = Message::decode(&flap) else {
-        return Ok(flap); // not ours to judge: relay unchanged
+        return Ok((flap, Plan::forward())); // not ours to judge: relay unchanged
     };
     let cx = RewriteContext {
         advertised: &state.advertised,
@@ -491,12 +524,17 @@ async fn from_upstream(relay: &Relay, state: &mut State, flap: Flap) -> Result<F
         }
         None => flap,
     };
-    observe_upstream(relay, state, &message).await?;
-    Ok(out)
+    let plan = observe_upstream(relay, state, &message).await?;
+    Ok((out, plan))
 }
 
 /// Collects an event the current frame produced.
-fn record(state: &State, event: Event) {
+fn record(state: &State, mut event: Event) {
+    if event.employee.is_none()
+        && let Some(employee) = state.identity.as_ref().and_then(|i| i.employee.as_ref())
+    {
+        event.employee = Some(employee.id.clone());
+    }
     state
         .captured
         .lock()
@@ -504,8 +542,51 @@ fn record(state: &State, event: Event) {
         .push(event);
 }
 
-/// A frame on its way to the other side, released once its records are durable.
-type Pending = Pin<Box<dyn Future<Output = Result<Flap, SessionError>> + Send>>;
+/// A frame on its way to the other side, released once its records are durable; `None`
+/// for a frame policy dropped, which still waits in line for its records.
+type Pending = Pin<Box<dyn Future<Output = Result<Option<Flap>, SessionError>> + Send>>;
+
+/// The two directions' queues of frames waiting for their records.
+struct Queues<'a> {
+    to_upstream: &'a mut FuturesOrdered<Pending>,
+    to_client: &'a mut FuturesOrdered<Pending>,
+}
+
+impl Queues<'_> {
+    fn toward(&mut self, side: Side) -> &mut FuturesOrdered<Pending> {
+        match side {
+            Side::Upstream => self.to_upstream,
+            Side::Client => self.to_client,
+        }
+    }
+
+    /// Queues `frame` (bound for `dest`) as `plan` says. The records the frame produced
+    /// travel with the frame itself, or, when it is dropped, with its empty place in line.
+    async fn dispatch(
+        &mut self,
+        relay: &Relay,
+        state: &State,
+        dest: Side,
+        frame: Flap,
+        plan: Plan,
+    ) {
+        for (side, injected) in plan.before {
+            self.toward(side)
+                .push_back(Box::pin(std::future::ready(Ok(Some(injected)))));
+        }
+        let main = match plan.fate {
+            Fate::Forward => Some(frame),
+            Fate::Replace(replacement) => Some(replacement),
+            Fate::Drop => None,
+        };
+        let settled = archived_then(relay, state, main).await;
+        self.toward(dest).push_back(settled);
+        for (side, injected) in plan.after {
+            self.toward(side)
+                .push_back(Box::pin(std::future::ready(Ok(Some(injected)))));
+        }
+    }
+}
 
 /// Most frames per direction waiting for the archive before the session stops reading.
 const MAX_PENDING: usize = 64;
@@ -513,7 +594,7 @@ const MAX_PENDING: usize = 64;
 /// Takes the events `flap` produced and returns the future that yields `flap` once they are
 /// archived: strict waits for durability, relaxed only queues them. Frames are released in
 /// arrival order, so a session keeps reading while earlier records commit.
-async fn archived_then(relay: &Relay, state: &State, flap: Flap) -> Pending {
+async fn archived_then(relay: &Relay, state: &State, flap: Option<Flap>) -> Pending {
     let events = std::mem::take(
         &mut *state
             .captured
@@ -561,7 +642,11 @@ fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-async fn observe_client(relay: &Relay, state: &mut State, flap: &Flap) -> Result<(), SessionError> {
+async fn observe_client(
+    relay: &Relay,
+    state: &mut State,
+    flap: &Flap,
+) -> Result<Plan, SessionError> {
     let decoded = Message::decode(flap);
     if let Some(family_subtype) = carries_a_message(flap) {
         if !state.signed_on {
@@ -594,18 +679,18 @@ async fn observe_client(relay: &Relay, state: &mut State, flap: &Flap) -> Result
                     .collect::<String>()
             ));
             record(state, event);
-            return Ok(());
+            return Ok(Plan::forward());
         }
     }
     let Ok(Message::Snac { header, body, .. }) = decoded else {
-        return Ok(());
+        return Ok(Plan::forward());
     };
     match body {
         SnacMessage::KeyRequest(req) => {
-            learn_user(relay, state, req.screen_name().map(|b| lossy(b)))
+            learn_user(relay, state, req.screen_name().map(|b| lossy(b)))?
         }
         SnacMessage::LoginRequest(req) => {
-            learn_user(relay, state, req.screen_name().map(|b| lossy(b)))
+            learn_user(relay, state, req.screen_name().map(|b| lossy(b)))?
         }
         SnacMessage::ServiceRequest(req) => {
             let room = req.room().and_then(Result::ok);
@@ -648,13 +733,17 @@ async fn observe_client(relay: &Relay, state: &mut State, flap: &Flap) -> Result
                     Some(e)
                 }
             };
-            if let Some(event) = event {
-                record(state, event);
-            }
+            let text_im = matches!(im.content(), Ok(IcbmContent::Text(_)));
+            let rebuild = if text_im {
+                Rebuild::Send(&im, header.request_id)
+            } else {
+                Rebuild::Unsupported
+            };
+            return decide(relay, state, event, &to, Side::Client, rebuild);
         }
         SnacMessage::ChatSend(send) => {
             let Some(room) = state.room.as_ref().map(RoomInfo::name) else {
-                return Ok(());
+                return Ok(Plan::forward());
             };
             let me = state.local_user.clone().unwrap_or_default();
             // The room will deliver this to every local member too; only this record counts.
@@ -669,12 +758,74 @@ async fn observe_client(relay: &Relay, state: &mut State, flap: &Flap) -> Result
                     Direction::Outbound,
                     archive::now_ns(),
                 );
-                record(state, event);
+                return decide(
+                    relay,
+                    state,
+                    Some(event),
+                    &room,
+                    Side::Client,
+                    Rebuild::Unsupported,
+                );
             }
         }
         _ => {}
     }
-    Ok(())
+    Ok(Plan::forward())
+}
+
+/// Applies the policy to a message and records what the decision says; without a policy
+/// (or before the user is known) the message is recorded as it is and forwarded.
+fn decide(
+    relay: &Relay,
+    state: &State,
+    event: Option<Event>,
+    remote: &str,
+    from: Side,
+    rebuild: Rebuild<'_>,
+) -> Result<Plan, SessionError> {
+    let (Some(runtime), Some(who), Some(seen)) =
+        (relay.policy(), state.identity.as_ref(), event.as_ref())
+    else {
+        if let Some(event) = event {
+            record(state, event);
+        }
+        return Ok(Plan::forward());
+    };
+    let kind = match seen.kind {
+        Kind::FileOffer => policy::MessageKind::File,
+        Kind::DirectImOffer => policy::MessageKind::DirectIm,
+        Kind::ChatMessage => policy::MessageKind::Chat,
+        _ => policy::MessageKind::Im,
+    };
+    let direction = match seen.direction {
+        Direction::Inbound => policy::Direction::Inbound,
+        Direction::Outbound => policy::Direction::Outbound,
+        Direction::Internal => policy::Direction::Internal,
+    };
+    // A file offer's words are its file name, which capture keeps in the detail.
+    let text = match kind {
+        policy::MessageKind::File => seen.detail.as_deref().unwrap_or(""),
+        _ => seen.text.as_str(),
+    };
+    let applied = crate::enforce::apply(
+        runtime,
+        &relay.config.node,
+        &Seen {
+            kind,
+            direction,
+            local: who,
+            remote,
+            text,
+            from,
+        },
+        event.clone(),
+        rebuild,
+        std::time::Instant::now(),
+    )?;
+    for event in applied.events {
+        record(state, event);
+    }
+    Ok(applied.plan)
 }
 
 /// The family/subtype, if `flap` is a SNAC that carries message content from the client.
@@ -691,14 +842,45 @@ fn carries_a_message(flap: &Flap) -> Option<String> {
         .then(|| format!("{family:04x}/{subtype:04x}"))
 }
 
-fn learn_user(relay: &Relay, state: &mut State, name: Option<String>) {
+fn learn_user(relay: &Relay, state: &mut State, name: Option<String>) -> Result<(), SessionError> {
     if state.local_user.is_none()
         && let Some(name) = name
     {
         tracing::info!(sn = %name, "login");
         state.local_user = Some(name);
         register_local(relay, state);
+        identify(relay, state)?;
     }
+    Ok(())
+}
+
+/// Looks the local user up in the directory and checks they may sign on at all
+/// (`policy.unknown_screen_names = "block"`).
+fn identify(relay: &Relay, state: &mut State) -> Result<(), SessionError> {
+    let (Some(runtime), Some(user)) = (relay.policy(), state.local_user.as_deref()) else {
+        return Ok(());
+    };
+    let who = runtime
+        .engine()
+        .identify(user, Some(state.client_addr.ip()));
+    if let policy::Admission::Refuse { reason } = crate::enforce::admit(runtime, &who) {
+        tracing::warn!(sn = %user, %reason, "sign-on refused by policy");
+        relay.stats.refused.fetch_add(1, Ordering::Relaxed);
+        return Err(SessionError::Refused(reason));
+    }
+    if let Some(employee) = &who.employee {
+        tracing::debug!(sn = %user, employee = %employee.id, profile = %who.profile, "identified");
+    }
+    state.identity = Some(who);
+    Ok(())
+}
+
+/// What a client refused by policy gets before the connection closes: a sign-off with
+/// error 0x0011 ("account suspended"), which clients show instead of retrying at once.
+fn refusal() -> Result<Flap, SessionError> {
+    let mut off = SignOff::default();
+    off.tlvs.push(oscar::Tlv::u16(TLV_ERROR_CODE, 0x0011));
+    Ok(off.to_flap()?)
 }
 
 fn hex8(bytes: &[u8; 8]) -> String {
@@ -709,14 +891,14 @@ async fn observe_upstream(
     relay: &Relay,
     state: &mut State,
     message: &Message,
-) -> Result<(), SessionError> {
-    let Message::Snac { body, .. } = message else {
-        return Ok(());
+) -> Result<Plan, SessionError> {
+    let Message::Snac { header, body, .. } = message else {
+        return Ok(Plan::forward());
     };
     match body {
         SnacMessage::SelfInfo(info) => {
             if let Ok(name) = info.user.name() {
-                learn_user(relay, state, Some(name.display().to_owned()));
+                learn_user(relay, state, Some(name.display().to_owned()))?;
             }
         }
         SnacMessage::IcbmReceive(im) => {
@@ -724,7 +906,7 @@ async fn observe_upstream(
             // A message between two users behind this gateway was recorded by the sender's
             // session: one record, not two.
             if relay.is_local(&normalize(&from)) {
-                return Ok(());
+                return Ok(Plan::forward());
             }
             let me = state.local_user.clone().unwrap_or_default();
             let time = im
@@ -745,19 +927,25 @@ async fn observe_upstream(
                 }
                 Ok(IcbmContent::Other) | Err(_) => None,
             };
-            if let Some(mut event) = event {
+            let event = event.map(|mut event| {
                 if im.tlvs.contains(TLV_SEND_TIME) {
                     event.detail = Some("offline message delivered at sign-on".into());
                 }
-                record(state, event);
-            }
+                event
+            });
+            let rebuild = if matches!(im.content(), Ok(IcbmContent::Text(_))) {
+                Rebuild::Receive(im, header.request_id)
+            } else {
+                Rebuild::Unsupported
+            };
+            return decide(relay, state, event, &from, Side::Upstream, rebuild);
         }
         SnacMessage::ChatReceive(rx) => {
             let Some(room) = state.room.as_ref().map(RoomInfo::name) else {
-                return Ok(());
+                return Ok(Plan::forward());
             };
             let Some(Ok(sender)) = rx.0.sender() else {
-                return Ok(());
+                return Ok(Plan::forward());
             };
             let from = lossy(&sender.screen_name);
             let key = format!("chat|{room}|{}|{}", normalize(&from), hex8(&rx.0.cookie));
@@ -778,7 +966,14 @@ async fn observe_upstream(
                     direction,
                     archive::now_ns(),
                 );
-                record(state, event);
+                return decide(
+                    relay,
+                    state,
+                    Some(event),
+                    &room,
+                    Side::Upstream,
+                    Rebuild::Unsupported,
+                );
             }
         }
         SnacMessage::ChatUsersJoined(list) => {
@@ -789,7 +984,7 @@ async fn observe_upstream(
         }
         _ => {}
     }
-    Ok(())
+    Ok(Plan::forward())
 }
 
 async fn chat_presence(

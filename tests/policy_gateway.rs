@@ -1,0 +1,149 @@
+//! The compliance policy through the real binary: `imtegrity run --config FILE` with a
+//! `[policy]` section and a directory file, lab clients on loopback. A blocked message is
+//! not delivered and its sender is told; a disclaimer reaches both parties first; records
+//! name the employee; editing the config file or the directory file takes effect for new
+//! messages without dropping the session that is signed on.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::gateway::{Gateway, search};
+use lab::{Accounts, ClientEvent, LabClient, LabConfig, LabServer};
+
+const WAIT: Duration = Duration::from_secs(5);
+const QUIET: Duration = Duration::from_millis(700);
+const DISCLAIMER: &str = "[IMtegrity] This conversation is recorded by Example Corp.";
+
+fn config_text(directory: &Path, blocked_word: &str) -> String {
+    format!(
+        r#"[policy]
+directory = "{}"
+unknown_screen_names = "block"
+default_profile = "standard"
+
+[policy.profiles.standard]
+disclaimer = "{DISCLAIMER}"
+notice = "[IMtegrity] Not delivered: {{reason}}"
+
+[[policy.profiles.standard.rules]]
+name = "banned-word"
+keywords = ["{blocked_word}"]
+action = "block"
+reason = "that word is not allowed"
+"#,
+        directory.display()
+    )
+}
+
+const DIRECTORY: &str = "id,name,email,screen_names,addresses\nasmith,Alice Smith,,alice,\n";
+
+/// The next IM `client` gets from `from` within `wait`, if any.
+async fn im_within(client: &mut LabClient, from: &str, wait: Duration) -> Option<String> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match client.next_event(left).await {
+            Ok(ClientEvent::Im {
+                from: who, plain, ..
+            }) if who.normalized() == from => return Some(plain),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Waits for the gateway's `reloaded` line (the file watcher polls every 2 s).
+async fn reloaded(gw: &mut Gateway) {
+    let line = tokio::time::timeout(Duration::from_secs(10), gw.process.next_json())
+        .await
+        .expect("a reload in time");
+    assert_eq!(line["event"], "reloaded", "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_blocks_tells_disclaims_and_reloads_from_its_files() {
+    let lab = LabServer::start(LabConfig {
+        accounts: Accounts::AnyPassword,
+        ..LabConfig::ephemeral()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let directory = dir.path().join("directory.csv");
+    std::fs::write(&directory, DIRECTORY).unwrap();
+    let config = dir.path().join("imtegrity.toml");
+    std::fs::write(&config, config_text(&directory, "forbidden")).unwrap();
+    let config_arg = config.to_str().unwrap().to_owned();
+    let mut gw = Gateway::start_with(
+        &["--config", &config_arg],
+        &lab.auth_addr.to_string(),
+        &dir.path().join("archive"),
+        "gw-policy",
+        &[],
+    )
+    .await;
+
+    // Not in the directory: refused.
+    assert!(LabClient::login(gw.relay, "carol", "x").await.is_err());
+    let mut alice = LabClient::login(gw.relay, "alice", "x").await.unwrap();
+    let mut bob = LabClient::login(lab.auth_addr, "bob", "y").await.unwrap();
+    alice.send_im("bob", "good morning").await.unwrap();
+    assert_eq!(bob.expect_im("alice", WAIT).await.unwrap(), DISCLAIMER);
+    assert_eq!(bob.expect_im("alice", WAIT).await.unwrap(), "good morning");
+    assert_eq!(alice.expect_im("bob", WAIT).await.unwrap(), DISCLAIMER);
+    alice.send_im("bob", "a forbidden thing").await.unwrap();
+    assert_eq!(
+        alice.expect_im("bob", WAIT).await.unwrap(),
+        "[IMtegrity] Not delivered: that word is not allowed"
+    );
+    assert_eq!(im_within(&mut bob, "alice", QUIET).await, None);
+
+    // The compliance team changes the banned word: alice's open session follows.
+    std::fs::write(&config, config_text(&directory, "other")).unwrap();
+    reloaded(&mut gw).await;
+    alice
+        .send_im("bob", "a forbidden thing, again")
+        .await
+        .unwrap();
+    assert_eq!(
+        bob.expect_im("alice", WAIT).await.unwrap(),
+        "a forbidden thing, again"
+    );
+    // And the network team adds carol to the directory: she may sign on now.
+    std::fs::write(
+        &directory,
+        format!("{DIRECTORY}cjones,Carol Jones,,carol,\n"),
+    )
+    .unwrap();
+    reloaded(&mut gw).await;
+    let carol = LabClient::login(gw.relay, "carol", "x").await.unwrap();
+    carol.logout().await.unwrap();
+    alice.logout().await.unwrap();
+    bob.logout().await.unwrap();
+
+    let archive = gw.archive.clone();
+    gw.stop().await;
+    let records = search(&archive, &[]).await;
+    let find = |text: &str| {
+        records
+            .iter()
+            .find(|r| r["text"] == text)
+            .unwrap_or_else(|| panic!("no record of {text:?}: {records:#?}"))
+    };
+    assert_eq!(find("good morning")["employee"], "asmith");
+    assert_eq!(find("good morning")["verdict"], "allowed");
+    assert_eq!(
+        find("a forbidden thing")["verdict"],
+        serde_json::json!({"blocked": "banned-word"})
+    );
+    assert_eq!(find("a forbidden thing, again")["verdict"], "allowed");
+    assert!(
+        records
+            .iter()
+            .any(|r| r["kind"] == "policy_action" && r["text"] == DISCLAIMER),
+        "{records:#?}"
+    );
+}
