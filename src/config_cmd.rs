@@ -64,7 +64,8 @@ pub(crate) fn check(
 /// The DNS part in a network engineer's words: where it listens, how many names, which
 /// group goes where.
 fn dns_summary(config: &Config) -> String {
-    let dns = &config.dns;
+    // As the responder applies it: views with their policy groups' subnets.
+    let dns = &config.effective_dns();
     if dns.listen.is_empty() {
         return "dns: off (dns.listen is empty)".to_owned();
     }

@@ -93,7 +93,7 @@ impl Gateway {
             None
         } else {
             let settings = dns::DnsSettings {
-                config: config.dns.clone(),
+                config: config.effective_dns(),
                 fallback_upstreams: dns_upstreams,
                 egress: config.upstream.egress.clone(),
                 relay_port: listening.first().map_or(5190, SocketAddr::port),
@@ -166,7 +166,7 @@ impl Gateway {
         // the DNS policy as it was, too.
         let engine = crate::policy_setup::engine(new)?;
         if let Some(dns) = &self.dns {
-            dns.reload(&new.dns)?;
+            dns.reload(&new.effective_dns())?;
         }
         if let Some(policy) = self.relay.policy() {
             policy.replace(Arc::new(engine));

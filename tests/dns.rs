@@ -506,6 +506,30 @@ async fn login_names_are_answered_with_the_gateway_over_udp_and_tcp() {
 // 2. Views.
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_group_drives_a_dns_view() {
+    if !tools_present("group views", &[DNSMASQ, DIG]) {
+        return;
+    }
+    let upstream = Dnsmasq::start().await;
+    let gw = DnsGateway::start(
+        &upstream,
+        &[
+            "dns.health_interval_secs=0",
+            r#"policy.groups=[{name="traders", subnets=["127.0.0.6"], profile="default"}]"#,
+            r#"dns.views=[{name="floor", group="traders", gateway=["127.0.0.60"]}]"#,
+        ],
+    )
+    .await;
+    for (client, expected) in [("127.0.0.6", "127.0.0.60"), ("127.0.0.7", THIS_HOST)] {
+        let answer = dig(gw.dns, client, &["login.oscar.aol.com", "+notcp"]).await;
+        assert_eq!(answer.addrs(), [expected], "{client}: {answer:?}");
+    }
+    let stats = gw.stats().await;
+    assert_eq!(view_stats(&stats, "floor")["redirected"], 1, "{stats}");
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_client_gets_the_gateway_of_its_longest_matching_view() {
     if !tools_present("views", &[DNSMASQ, DIG]) {
         return;

@@ -309,6 +309,28 @@ impl Config {
         validate::check(self)
     }
 
+    /// `[dns]` as the responder applies it: each view's subnets together with those of the
+    /// policy group it names (`dns.views[].group`). A group that does not exist adds
+    /// nothing; [`Config::validate`] reports it.
+    pub fn effective_dns(&self) -> DnsConfig {
+        let mut dns = self.dns.clone();
+        for view in &mut dns.views {
+            let Some(group) = view
+                .group
+                .as_deref()
+                .and_then(|g| self.policy.groups.iter().find(|x| x.name == g))
+            else {
+                continue;
+            };
+            for net in group.subnets.iter().filter_map(|s| validate::subnet(s)) {
+                if !view.subnets.iter().any(|n| n.trunc() == net.trunc()) {
+                    view.subnets.push(net);
+                }
+            }
+        }
+        dns
+    }
+
     /// The effective configuration as TOML (for `check-config --print`). Unset optional keys
     /// are left out; parsing the result gives back `self`.
     pub fn to_toml(&self) -> String {

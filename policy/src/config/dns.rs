@@ -74,7 +74,12 @@ pub struct DnsViewConfig {
     /// The group's name, shown in the query log and the counters.
     pub name: String,
     /// The client networks in this group.
+    #[serde(default)]
     pub subnets: Vec<IpNet>,
+    /// A `[[policy.groups]]` entry whose subnets are also this view's clients, so the
+    /// groups the compliance policy uses drive the DNS answers too. Default: unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     /// The gateway addresses this group is sent to. Empty: like the default view.
     #[serde(default)]
     pub gateway: Vec<IpAddr>,

@@ -189,6 +189,7 @@ fn a_file_with_every_key_parses() {
                             "10.20.0.0/16".parse().unwrap(),
                             "2001:db8:20::/48".parse().unwrap()
                         ],
+                        group: None,
                         gateway: vec![IpAddr::from([10, 20, 0, 5])],
                         fail: Some(FailPolicy::Open),
                         redirect: true,
@@ -196,6 +197,7 @@ fn a_file_with_every_key_parses() {
                     DnsViewConfig {
                         name: "gateways".into(),
                         subnets: vec!["192.0.2.0/28".parse().unwrap()],
+                        group: None,
                         gateway: vec![],
                         fail: None,
                         redirect: false,
@@ -1220,13 +1222,6 @@ fn malformed_dns_values_name_their_key() {
             "unknown variant `half`, expected `closed` or `open`",
         ),
         (
-            "[dns]\n[[dns.views]]\nname = \"lab\"\n",
-            "dns.views[0]",
-            2,
-            1,
-            "missing field `subnets`",
-        ),
-        (
             "[dns]\n[[dns.views]]\nname = \"lab\"\nsubnet = [\"10.1.0.0/16\"]\n",
             "dns.views[0].subnet",
             4,
@@ -1801,4 +1796,52 @@ fn a_policy_section_alone_keeps_the_built_in_default_profile() {
     )
     .unwrap();
     assert_eq!(config.policy.groups[0].profile, DEFAULT_PROFILE);
+}
+
+#[test]
+fn a_dns_view_takes_its_clients_from_a_policy_group() {
+    let text = "[[policy.groups]]\nname = \"traders\"\nsubnets = [\"10.20.0.0/16\", \"10.30.0.7\"]\nprofile = \"default\"\n\
+        [[policy.groups]]\nname = \"legal\"\nscreen_names = [\"counsel*\"]\nprofile = \"default\"\n\
+        [dns]\n[[dns.views]]\nname = \"trading-floor\"\ngroup = \"traders\"\nsubnets = [\"10.21.0.0/16\"]\ngateway = [\"10.20.0.5\"]\n";
+    let config = load(text, &[]).unwrap();
+    let dns = config.effective_dns();
+    assert_eq!(
+        dns.views[0].subnets,
+        [
+            "10.21.0.0/16".parse::<ipnet::IpNet>().unwrap(),
+            "10.20.0.0/16".parse().unwrap(),
+            "10.30.0.7/32".parse().unwrap()
+        ]
+    );
+    // The file's own view is unchanged: printing and reloading gives the same config.
+    assert_eq!(config.dns.views[0].subnets.len(), 1);
+    assert_eq!(load(&config.to_toml(), &[]).unwrap(), config);
+    // An unknown group, or a group with no subnets, is an error at the view's key.
+    let unknown = text.replace("group = \"traders\"", "group = \"trader\"");
+    let err = load(&unknown, &[]).unwrap_err();
+    assert_eq!(err.key(), Some("dns.views[0].group"), "{err}");
+    assert_eq!(err.origin(), Some(&at(12, 9)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("no [[policy.groups]] entry is named \"trader\""),
+        "{err}"
+    );
+    let no_nets = text.replace("group = \"traders\"", "group = \"legal\"");
+    let err = load(&no_nets, &[]).unwrap_err();
+    assert!(err.to_string().contains("has no subnets"), "{err}");
+    // A group's subnet that another view already has is caught like any duplicate.
+    let clash = format!("{text}[[dns.views]]\nname = \"other\"\nsubnets = [\"10.20.0.0/16\"]\n");
+    let err = load(&clash, &[]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("already in view \"trading-floor\""),
+        "{err}"
+    );
+    // Neither subnets nor a group: nobody would be in the view.
+    let err = load("[dns]\n[[dns.views]]\nname = \"lab\"\n", &[]).unwrap_err();
+    assert_eq!(err.key(), Some("dns.views[0].subnets"), "{err}");
+    assert!(
+        err.to_string().contains("give subnets, or a policy group"),
+        "{err}"
+    );
 }

@@ -11,10 +11,51 @@ pub(super) fn check(config: &Config) -> Result<(), ConfigError> {
     relay(&config.relay)?;
     upstream(&config.upstream)?;
     archive(&config.archive)?;
-    dns(&config.dns)?;
+    view_groups(config)?;
+    dns(&config.effective_dns())?;
     tls(&config.tls)?;
     // The engine's own checks, without a directory (the binary reads that file later).
     crate::PolicyEngine::compile(&config.policy, crate::Directory::default()).map(drop)
+}
+
+/// A DNS view may take its clients from a policy group: the group must exist and name
+/// subnets (a group of employees or screen names says nothing about where queries come
+/// from).
+fn view_groups(config: &Config) -> Result<(), ConfigError> {
+    for (i, view) in config.dns.views.iter().enumerate() {
+        let Some(name) = view.group.as_deref() else {
+            continue;
+        };
+        let key = format!("dns.views[{i}].group");
+        let Some(group) = config.policy.groups.iter().find(|g| g.name == name) else {
+            let known: Vec<&str> = config
+                .policy
+                .groups
+                .iter()
+                .map(|g| g.name.as_str())
+                .collect();
+            return Err(ConfigError::invalid(
+                key,
+                format!("no [[policy.groups]] entry is named {name:?} (there are: {known:?})"),
+            ));
+        };
+        if group.subnets.is_empty() {
+            return Err(ConfigError::invalid(
+                key,
+                format!("policy group {name:?} has no subnets: a view needs client networks"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A group's subnet entry: a network, or a single address as its host network.
+pub(crate) fn subnet(text: &str) -> Option<ipnet::IpNet> {
+    text.parse::<ipnet::IpNet>().ok().or_else(|| {
+        text.parse::<std::net::IpAddr>()
+            .ok()
+            .map(ipnet::IpNet::from)
+    })
 }
 
 fn relay(relay: &RelayConfig) -> Result<(), ConfigError> {
@@ -266,7 +307,7 @@ fn dns(dns: &DnsConfig) -> Result<(), ConfigError> {
         if view.subnets.is_empty() {
             return Err(ConfigError::invalid(
                 key("subnets"),
-                "empty: no client would be in this view",
+                "empty: no client would be in this view (give subnets, or a policy group with subnets)",
             ));
         }
         // Longest-prefix matching cannot choose between two equal subnets: one view would

@@ -85,6 +85,7 @@ mod tests {
         DnsViewConfig {
             name: name.into(),
             subnets: subnets.iter().map(|s| s.parse().unwrap()).collect(),
+            group: None,
             gateway: vec![gw.parse().unwrap()],
             fail: None,
             redirect: true,
