@@ -131,7 +131,7 @@ pub(crate) fn apply(
         && seen.kind != MessageKind::Chat
         && decision.record
         && decision.deliver
-        && let Some(text) = profile.disclaimer.as_deref()
+        && let Some(text) = engine.disclaimer_for(seen.local)
         && runtime
             .disclaimers
             .lock()

@@ -42,6 +42,10 @@ pub struct PolicyConfig {
     /// `-` and `_`.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub profiles: BTreeMap<String, ProfileConfig>,
+    /// Users (directory ids or screen names) who do not send the disclaimer: honoured only
+    /// under a profile whose `disclaimer_mandatory` is false. Default: empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub disclaimer_opt_out: Vec<String>,
 }
 
 impl Default for PolicyConfig {
@@ -52,6 +56,7 @@ impl Default for PolicyConfig {
             default_profile: DEFAULT_PROFILE.to_owned(),
             groups: Vec::new(),
             profiles: BTreeMap::new(),
+            disclaimer_opt_out: Vec::new(),
         }
     }
 }

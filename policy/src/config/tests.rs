@@ -101,6 +101,7 @@ cache_size = 64
 directory = "/etc/imtegrity/directory.csv"
 unknown_screen_names = "block"
 default_profile = "standard"
+disclaimer_opt_out = ["akumar"]
 
 [[policy.groups]]
 name = "traders"
@@ -316,6 +317,7 @@ fn full_policy() -> PolicyConfig {
         ]
         .into_iter()
         .collect(),
+        disclaimer_opt_out: strings(&["akumar"]),
     }
 }
 
@@ -441,7 +443,9 @@ fn an_empty_file_gives_every_default() {
         default_profile,
         groups,
         profiles,
+        disclaimer_opt_out,
     } = &config.policy;
+    assert!(disclaimer_opt_out.is_empty());
     assert_eq!(directory, &None);
     assert_eq!(*unknown_screen_names, UnknownScreenNames::Allow);
     assert_eq!(default_profile, "default");

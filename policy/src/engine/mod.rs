@@ -53,6 +53,8 @@ pub struct PolicyEngine {
     by_name: HashMap<String, usize>,
     default_profile: usize,
     warnings: Vec<String>,
+    /// `policy.disclaimer_opt_out`: directory ids (lower case) and normalised screen names.
+    opted_out: std::collections::HashSet<String>,
 }
 
 /// A compiled `[[policy.groups]]` entry.
@@ -217,7 +219,31 @@ impl PolicyEngine {
             by_name: compiled.by_name,
             default_profile: compiled.default_profile,
             warnings: compiled.warnings,
+            opted_out: config
+                .disclaimer_opt_out
+                .iter()
+                .flat_map(|who| [who.to_lowercase(), normalize_screen_name(who)])
+                .collect(),
         })
+    }
+
+    /// The disclaimer `who`'s conversations get: their profile's, unless they opted out
+    /// (`policy.disclaimer_opt_out`, by directory id or screen name) and the profile does
+    /// not make it mandatory.
+    pub fn disclaimer_for(&self, who: &Identity) -> Option<&str> {
+        let profile = self.profile(who);
+        let text = profile.disclaimer.as_deref()?;
+        let opted_out = self
+            .opted_out
+            .contains(&normalize_screen_name(&who.screen_name))
+            || who
+                .employee
+                .as_ref()
+                .is_some_and(|e| self.opted_out.contains(&e.id.to_lowercase()));
+        if opted_out && !profile.disclaimer_mandatory {
+            return None;
+        }
+        Some(text)
     }
 
     /// Who `screen_name` (connecting from `client`) is: the employee with that screen name,

@@ -590,3 +590,34 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_disclaimer_can_be_opted_out_of_only_where_it_is_not_mandatory() {
+    let text = |mandatory: bool| {
+        format!(
+            "[policy]\ndirectory = \"d.csv\"\ndefault_profile = \"p\"\n\
+             disclaimer_opt_out = [\"akumar\", \"Intern One\"]\n\
+             [policy.profiles.p]\ndisclaimer = \"recorded\"\ndisclaimer_mandatory = {mandatory}\n"
+        )
+    };
+    let optional = engine(&text(false));
+    let mandatory = engine(&text(true));
+    // By directory id (akumar), by screen name (intern one), and someone who did not.
+    for (sn, opted) in [
+        ("akumar", true),
+        ("intern one", true),
+        ("JSmith Trader", false),
+    ] {
+        let who = optional.identify(sn, None);
+        let expected = if opted { None } else { Some("recorded") };
+        assert_eq!(optional.disclaimer_for(&who), expected, "{sn}");
+        let who = mandatory.identify(sn, None);
+        assert_eq!(
+            mandatory.disclaimer_for(&who),
+            Some("recorded"),
+            "{sn}: mandatory"
+        );
+    }
+    let none = engine("");
+    assert_eq!(none.disclaimer_for(&none.identify("akumar", None)), None);
+}
