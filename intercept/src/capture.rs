@@ -68,6 +68,21 @@ impl Capturer<'_> {
         }
     }
 
+    /// A sign-on the policy refused: who, and why (no text, no other party).
+    pub(crate) fn refusal(&self, reason: &str, time_ns: i64) -> Event {
+        let mut e = self.base(
+            Kind::PolicyAction,
+            format!("policy:{}", self.local_user.to_lowercase()),
+            self.local_user,
+            Vec::new(),
+            Direction::Internal,
+            time_ns,
+        );
+        e.verdict = Verdict::Blocked("unknown_screen_names".into());
+        e.detail = Some(format!("sign-on refused: {reason}"));
+        e
+    }
+
     /// A one-to-one text IM.
     pub(crate) fn im(
         &self,

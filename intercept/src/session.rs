@@ -309,6 +309,7 @@ pub async fn run_session(
     };
     state.upstream_tls = upstream_tls;
     if let Err(refused) = identify(&relay, &mut state) {
+        record_refusal(&relay, &state, &refused).await;
         client_tx.send(refusal()?).await?;
         return Err(refused);
     }
@@ -468,6 +469,7 @@ async fn relay_frames(
                             queues.dispatch(relay, state, dest, frame, plan).await;
                         }
                         Err(refused @ SessionError::Refused(_)) => {
+                            record_refusal(relay, state, &refused).await;
                             client_tx.send(refusal()?).await?;
                             return Err(refused);
                         }
@@ -873,6 +875,17 @@ fn identify(relay: &Relay, state: &mut State) -> Result<(), SessionError> {
     }
     state.identity = Some(who);
     Ok(())
+}
+
+/// Archives a refused sign-on: the compliance team sees who tried, from where, and why.
+async fn record_refusal(relay: &Relay, state: &State, refused: &SessionError) {
+    let (Some(archive), SessionError::Refused(reason)) = (&relay.archive, refused) else {
+        return;
+    };
+    let event = capturer(relay, state).refusal(reason, archive::now_ns());
+    if let Err(e) = archive.append(event).await {
+        tracing::error!(error = %e, "a refused sign-on could not be archived");
+    }
 }
 
 /// What a client refused by policy gets before the connection closes: a sign-off with

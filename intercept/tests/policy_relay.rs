@@ -368,6 +368,22 @@ async fn unknown_screen_names_are_refused_and_a_reload_applies_to_open_sessions(
     carol.logout().await.unwrap();
     bob.logout().await.unwrap();
     let all = records(&gw.archive).await;
+    let refused = all
+        .iter()
+        .find(|r| r.event.kind == Kind::PolicyAction && r.event.local_user == "mallory")
+        .unwrap_or_else(|| panic!("the refused sign-on is not archived: {all:#?}"));
+    assert_eq!(
+        refused.event.verdict,
+        Verdict::Blocked("unknown_screen_names".into())
+    );
+    assert!(
+        refused
+            .event
+            .detail
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("sign-on refused")
+    );
     let first = all
         .iter()
         .find(|r| r.event.text == "first")
