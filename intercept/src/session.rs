@@ -741,7 +741,7 @@ async fn observe_client(
             } else {
                 Rebuild::Unsupported
             };
-            return decide(relay, state, event, &to, Side::Client, rebuild);
+            return decide(relay, state, event, &to, Side::Client, rebuild, true);
         }
         SnacMessage::ChatSend(send) => {
             let Some(room) = state.room.as_ref().map(RoomInfo::name) else {
@@ -749,7 +749,7 @@ async fn observe_client(
             };
             let me = state.local_user.clone().unwrap_or_default();
             // The room will deliver this to every local member too; only this record counts.
-            let key = format!("chat|{room}|{}|{}", normalize(&me), hex8(&send.0.cookie));
+            let key = chat_key(&room, &me, &send.0);
             if relay.first_sighting(key) {
                 let text = send.0.text().and_then(Result::ok);
                 let event = capturer(relay, state).chat(
@@ -767,6 +767,7 @@ async fn observe_client(
                     &room,
                     Side::Client,
                     Rebuild::Unsupported,
+                    true,
                 );
             }
         }
@@ -775,8 +776,9 @@ async fn observe_client(
     Ok(Plan::forward())
 }
 
-/// Applies the policy to a message and records what the decision says; without a policy
-/// (or before the user is known) the message is recorded as it is and forwarded.
+/// Applies the policy to a message and, with `keep`, records what the decision says (a
+/// copy another session records is decided, not recorded); without a policy (or before
+/// the user is known) the message is recorded as it is and forwarded.
 fn decide(
     relay: &Relay,
     state: &State,
@@ -784,11 +786,12 @@ fn decide(
     remote: &str,
     from: Side,
     rebuild: Rebuild<'_>,
+    keep: bool,
 ) -> Result<Plan, SessionError> {
     let (Some(runtime), Some(who), Some(seen)) =
         (relay.policy(), state.identity.as_ref(), event.as_ref())
     else {
-        if let Some(event) = event {
+        if let Some(event) = event.filter(|_| keep) {
             record(state, event);
         }
         return Ok(Plan::forward());
@@ -824,8 +827,10 @@ fn decide(
         rebuild,
         std::time::Instant::now(),
     )?;
-    for event in applied.events {
-        record(state, event);
+    if keep {
+        for event in applied.events {
+            record(state, event);
+        }
     }
     Ok(applied.plan)
 }
@@ -896,6 +901,26 @@ fn refusal() -> Result<Flap, SessionError> {
     Ok(off.to_flap()?)
 }
 
+/// What makes a chat line the same line when several local members see it: room, sender,
+/// message cookie, and the message itself (clients that reuse a cookie for every line, as
+/// some do, must not have their later lines taken for copies of the first).
+fn chat_key(room: &str, sender: &str, message: &oscar::message::ChatMessage) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    // The message info (text and encoding), which the sent line and every delivered copy
+    // carry alike; the sender and flags TLVs differ between them.
+    message
+        .tlvs
+        .value(oscar::message::chat::TLV_CHAT_MESSAGE_INFO)
+        .hash(&mut hasher);
+    format!(
+        "chat|{room}|{}|{}|{:016x}",
+        normalize(sender),
+        hex8(&message.cookie),
+        hasher.finish()
+    )
+}
+
 fn hex8(bytes: &[u8; 8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -951,7 +976,7 @@ async fn observe_upstream(
             } else {
                 Rebuild::Unsupported
             };
-            return decide(relay, state, event, &from, Side::Upstream, rebuild);
+            return decide(relay, state, event, &from, Side::Upstream, rebuild, true);
         }
         SnacMessage::ChatReceive(rx) => {
             let Some(room) = state.room.as_ref().map(RoomInfo::name) else {
@@ -961,33 +986,35 @@ async fn observe_upstream(
                 return Ok(Plan::forward());
             };
             let from = lossy(&sender.screen_name);
-            let key = format!("chat|{room}|{}|{}", normalize(&from), hex8(&rx.0.cookie));
+            let key = chat_key(&room, &from, &rx.0);
             // Reflections of our own message and copies other local members see were
             // recorded already (first sighting wins).
-            if relay.first_sighting(key) {
-                let text = rx.0.text().and_then(Result::ok);
-                let direction = if relay.is_local(&normalize(&from)) {
-                    Direction::Internal
-                } else {
-                    Direction::Inbound
-                };
-                let event = capturer(relay, state).chat(
-                    Kind::ChatMessage,
-                    &room,
-                    &from,
-                    text.as_ref(),
-                    direction,
-                    archive::now_ns(),
-                );
-                return decide(
-                    relay,
-                    state,
-                    Some(event),
-                    &room,
-                    Side::Upstream,
-                    Rebuild::Unsupported,
-                );
-            }
+            // The policy applies to every copy; only the first is recorded.
+            let first = relay.first_sighting(key);
+            let text = rx.0.text().and_then(Result::ok);
+            let direction = if relay.is_local(&normalize(&from)) {
+                Direction::Internal
+            } else {
+                Direction::Inbound
+            };
+            let event = capturer(relay, state).chat(
+                Kind::ChatMessage,
+                &room,
+                &from,
+                text.as_ref(),
+                direction,
+                archive::now_ns(),
+            );
+            let plan = decide(
+                relay,
+                state,
+                Some(event),
+                &room,
+                Side::Upstream,
+                Rebuild::Unsupported,
+                first,
+            )?;
+            return Ok(plan);
         }
         SnacMessage::ChatUsersJoined(list) => {
             chat_presence(relay, state, Kind::ChatJoin, &list.0.users).await?

@@ -409,3 +409,76 @@ fn file_offer_rendezvous() -> Vec<u8> {
     v.extend_from_slice(&[0x00, 0x0a, 0x00, 0x02, 0x00, 0x01]);
     v
 }
+
+/// The next chat line `room` gets from `from` within `wait`, if any.
+async fn chat_within(room: &mut lab::ChatClient, from: &str, wait: Duration) -> Option<String> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match room.next_event(left).await {
+            Ok(ClientEvent::ChatMessage { from: who, plain }) if who.normalized() == from => {
+                return Some(plain);
+            }
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_lines_are_decided_for_every_local_member() {
+    let gw = gateway(&policy_with(None)).await;
+    let mut alice = LabClient::login(gw.addr, "alice", "x").await.unwrap();
+    let mut carol = LabClient::login(gw.addr, "carol", "x").await.unwrap();
+    let mut bob = LabClient::login(gw.lab.auth_addr, "bob", "y")
+        .await
+        .unwrap();
+    let mut a_room = alice.join_chat("desk").await.unwrap();
+    let mut c_room = carol.join_chat("desk").await.unwrap();
+    let mut b_room = bob.join_chat("desk").await.unwrap();
+
+    // An outsider's blocked line reaches neither local member; an allowed one reaches both.
+    b_room.send("an insider tip for the room").await.unwrap();
+    b_room.send("lunch at noon").await.unwrap();
+    assert_eq!(
+        a_room.expect_message("bob", WAIT).await.unwrap(),
+        "lunch at noon"
+    );
+    assert_eq!(
+        c_room.expect_message("bob", WAIT).await.unwrap(),
+        "lunch at noon"
+    );
+    // A local member's blocked line is dropped before the room; she is told in the room.
+    a_room.send("my insider tip").await.unwrap();
+    assert_eq!(
+        chat_within(&mut a_room, "imtegrity", WAIT).await.as_deref(),
+        Some("[IMtegrity] Not delivered: insider information")
+    );
+    assert_eq!(chat_within(&mut b_room, "alice", QUIET).await, None);
+
+    for room in [a_room, b_room, c_room] {
+        room.leave().await.unwrap();
+    }
+    for client in [alice, bob, carol] {
+        client.logout().await.unwrap();
+    }
+    let all = records(&gw.archive).await;
+    let lines: Vec<(&str, &Verdict)> = all
+        .iter()
+        .filter(|r| r.event.kind == Kind::ChatMessage)
+        .map(|r| (r.event.text.as_str(), &r.event.verdict))
+        .collect();
+    let blocked = Verdict::Blocked("insider".into());
+    for (text, verdict) in [
+        ("an insider tip for the room", &blocked),
+        ("lunch at noon", &Verdict::Allowed),
+        ("my insider tip", &blocked),
+    ] {
+        assert_eq!(
+            lines.iter().filter(|(t, _)| *t == text).count(),
+            1,
+            "{text} recorded once: {lines:?}"
+        );
+        assert!(lines.contains(&(text, verdict)), "{text}: {lines:?}");
+    }
+}
