@@ -11,6 +11,7 @@ pub mod config;
 pub mod directory;
 pub mod dns;
 mod engine;
+pub mod fuzzing;
 pub mod host_port;
 pub mod proxy;
 
