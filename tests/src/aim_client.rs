@@ -21,6 +21,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
 use crate::irc::{DEFAULT_NICK, check_word};
 use crate::{Bitlbee, HarnessError, IrcClient, IrcLine};
 
@@ -287,6 +289,81 @@ impl AimClient {
         }
         let nick = self.nick_for(to).await?;
         self.irc.send_raw(&format!("PRIVMSG {nick} :{text}")).await
+    }
+
+    /// Offers `to` the file `name` holding `contents`, as an IRC user does: a CTCP
+    /// `DCC SEND <name> <ip> <port> <size>` to the contact's nick, from a listener on our end
+    /// of the IRC connection. Returns once bitlbee has fetched and acknowledged every byte.
+    ///
+    /// bitlbee 3.6 (`dcc.c`) connects to the listener, reads the bytes and answers each
+    /// chunk with the running total (4 bytes, big-endian). Its libpurple module
+    /// (`protocols/purple/ft.c`) caches the whole file under `/tmp` first (root says `<tag> -
+    /// Due to libpurple limitations, the file has to be cached locally ...`) and then calls
+    /// `serv_send_file`: libpurple's OSCAR plugin listens on a port of its own (5190–5290)
+    /// and sends `to` a rendezvous proposal, ICBM 0x0004/0x0006 on channel 2 with the
+    /// send-file capability, its address and port, the file name and the size.
+    ///
+    /// libpurple silently offers nothing to a screen name whose user info it has seen
+    /// without the send-file capability (`oscar_can_receive_file`), e.g. the sender of an IM
+    /// through a server that lists no capabilities: offer to contacts it knows nothing of.
+    pub async fn send_file(
+        &mut self,
+        to: &str,
+        name: &str,
+        contents: &[u8],
+    ) -> Result<(), HarnessError> {
+        check_word("DCC file name", name)?;
+        if contents.is_empty() {
+            return Err(HarnessError::InvalidArgument {
+                what: "DCC file contents",
+                value: String::new(),
+                why: "bitlbee needs at least one byte to acknowledge",
+            });
+        }
+        let std::net::IpAddr::V4(ip) = self.irc.local_addr()?.ip() else {
+            return Err(HarnessError::InvalidArgument {
+                what: "IRC connection",
+                value: self.irc.local_addr()?.to_string(),
+                why: "a DCC SEND line carries an IPv4 address",
+            });
+        };
+        let nick = self.nick_for(to).await?;
+        let listener = tokio::net::TcpListener::bind((ip, 0))
+            .await
+            .map_err(|source| HarnessError::io("bind the DCC listener", source))?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| HarnessError::io("DCC listener address", source))?
+            .port();
+        let size = contents.len();
+        self.irc
+            .send_raw(&format!(
+                "PRIVMSG {nick} :\u{1}DCC SEND {name} {} {port} {size}\u{1}",
+                u32::from(ip)
+            ))
+            .await?;
+        let waiting_for = format!("bitlbee to fetch {name} ({size} bytes) over DCC");
+        let timeout = self.timeout;
+        let transfer = async {
+            let (mut stream, _) = listener.accept().await?;
+            stream.write_all(contents).await?;
+            let mut acked = 0_usize;
+            while acked < size {
+                let mut ack = [0_u8; 4];
+                stream.read_exact(&mut ack).await?;
+                acked = usize::try_from(u32::from_be_bytes(ack)).unwrap_or(usize::MAX);
+            }
+            Ok::<_, std::io::Error>(())
+        };
+        match tokio::time::timeout(timeout, transfer).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(source)) => Err(HarnessError::io(waiting_for, source)),
+            Err(_) => Err(HarnessError::Timeout {
+                waiting_for,
+                timeout,
+                transcript: self.transcript(),
+            }),
+        }
     }
 
     /// Waits up to `timeout` for an IM from screen name `from` whose text contains `text`.

@@ -84,6 +84,14 @@ impl IrcClient {
         &self.nick
     }
 
+    /// Our end of the IRC connection: an address bitlbee can connect back to, for a DCC
+    /// listener (bitlbee fetches a file an IRC user sends from the user's own listener).
+    pub fn local_addr(&self) -> Result<SocketAddr, HarnessError> {
+        self.stream
+            .local_addr()
+            .map_err(|source| HarnessError::io("local address of the IRC connection", source))
+    }
+
     /// Sends one raw IRC line (without line ending), e.g. `PRIVMSG somenick :hi`.
     pub async fn send_raw(&mut self, line: &str) -> Result<(), HarnessError> {
         if line.contains(['\r', '\n']) {
