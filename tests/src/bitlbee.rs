@@ -42,6 +42,12 @@ impl Bitlbee {
         Self::start_at(peers, None, false).await
     }
 
+    /// Like [`start`](Self::start), with bitlbee's and libpurple's debug output on
+    /// (`BITLBEE_DEBUG=1`, see [`start_in_with_debug`](Self::start_in_with_debug)).
+    pub async fn start_with_debug(peers: &Peers) -> Result<Self, HarnessError> {
+        Self::start_at(peers, None, true).await
+    }
+
     /// Starts bitlbee on the client side of `netns`, listening on the client side's address
     /// (reached from the gateway side over the veth link), and waits until it accepts
     /// connections. libpurple there resolves names through the client side's `resolv.conf`.
