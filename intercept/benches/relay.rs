@@ -36,7 +36,7 @@
 //! * `IMT_BENCH_ONLY`: comma-separated parts to run, of `ims`, `latency`, `bulk`, `memory`
 //!   (default: all), e.g. to profile one part.
 //! * `IMT_BENCH_PAIRS` (default `1,8,64`) and `IMT_BENCH_ROUTES` (default
-//!   `direct,noarchive,relaxed,strict`): the rows of parts 1 and 2.
+//!   `direct,noarchive,relaxed,strict,policy`): the rows of parts 1 and 2.
 //!
 //! File descriptors: a relay holds two sockets per session, and so does this process (the
 //! clients and the fake upstream), so 10 000 idle sessions need about 20 200 descriptors in
@@ -329,10 +329,19 @@ enum Route {
     Relaxed,
     /// The IMtegrity relay, strict capture.
     Strict,
+    /// Strict capture with a compliance policy of six rules none of the IMs match (every
+    /// rule is evaluated for every IM).
+    Policy,
 }
 
 impl Route {
-    const ALL: [Self; 4] = [Self::Direct, Self::NoArchive, Self::Relaxed, Self::Strict];
+    const ALL: [Self; 5] = [
+        Self::Direct,
+        Self::NoArchive,
+        Self::Relaxed,
+        Self::Strict,
+        Self::Policy,
+    ];
 
     fn key(self) -> &'static str {
         match self {
@@ -340,6 +349,7 @@ impl Route {
             Self::NoArchive => "noarchive",
             Self::Relaxed => "relaxed",
             Self::Strict => "strict",
+            Self::Policy => "policy",
         }
     }
 
@@ -349,6 +359,7 @@ impl Route {
             Self::NoArchive => "relay, no archive",
             Self::Relaxed => "relay, relaxed",
             Self::Strict => "relay, strict",
+            Self::Policy => "relay, strict, policy (6 rules)",
         }
     }
 
@@ -357,9 +368,53 @@ impl Route {
             Self::Direct => None,
             Self::NoArchive => Some(None),
             Self::Relaxed => Some(Some(CaptureMode::Relaxed)),
-            Self::Strict => Some(Some(CaptureMode::Strict)),
+            Self::Strict | Self::Policy => Some(Some(CaptureMode::Strict)),
         }
     }
+
+    /// The policy the relay applies on this route.
+    fn policy(self) -> Option<Arc<policy::PolicyEngine>> {
+        (self == Self::Policy).then(bench_policy)
+    }
+}
+
+/// Six rules of every kind (names, kinds, keywords, patterns, mask, alert) that the bench
+/// IMs never match, so each IM is checked against all of them and delivered as is.
+fn bench_policy() -> Arc<policy::PolicyEngine> {
+    const POLICY: &str = r#"
+[policy]
+default_profile = "p"
+[policy.profiles.p]
+[[policy.profiles.p.rules]]
+name = "eap"
+remote = ["eapcounsel", "re:^hr[0-9]+$"]
+action = "no_log"
+[[policy.profiles.p.rules]]
+name = "files"
+kinds = ["file", "direct_im"]
+action = "block"
+[[policy.profiles.p.rules]]
+name = "insider"
+keywords = ["insider", "guaranteed return", "off the record"]
+action = "block"
+[[policy.profiles.p.rules]]
+name = "ssn"
+patterns = ['re:\b\d{3}-\d{2}-\d{4}\b']
+action = "mask"
+[[policy.profiles.p.rules]]
+name = "card"
+patterns = ['re:\b(?:\d[ -]?){13,16}\b']
+action = "mask"
+[[policy.profiles.p.rules]]
+name = "merger"
+keywords = ["merger", "acquisition"]
+action = "alert"
+"#;
+    let config = policy::Config::load("bench.toml", POLICY, &[]).expect("bench policy");
+    Arc::new(
+        policy::PolicyEngine::compile(&config.policy, policy::Directory::default())
+            .expect("bench policy compiles"),
+    )
 }
 
 /// An IMtegrity relay on an ephemeral loopback port.
@@ -374,7 +429,12 @@ struct Gateway {
 
 impl Gateway {
     /// `mode` `None`: no archive.
-    async fn start(upstream_login: String, mode: Option<CaptureMode>, base: Option<&Path>) -> Self {
+    async fn start(
+        upstream_login: String,
+        mode: Option<CaptureMode>,
+        base: Option<&Path>,
+        policy: Option<Arc<policy::PolicyEngine>>,
+    ) -> Self {
         let (archive, dir) = match mode {
             Some(_) => {
                 let dir = tempdir(base);
@@ -394,6 +454,7 @@ impl Gateway {
             upstream_login,
             mode: mode.unwrap_or(CaptureMode::Strict),
             node: "bench".into(),
+            policy,
             ..RelayConfig::default()
         };
         let relay = Arc::new(Relay::new(config, archive.clone()).expect("relay"));
@@ -711,9 +772,15 @@ async fn im_throughput(
 ) -> (Result<ImRow, String>, Option<tempfile::TempDir>) {
     let lab = LabServer::start(LabConfig::ephemeral()).await.unwrap();
     let gateway = match route.capture() {
-        Some(mode) => {
-            Some(Gateway::start(lab.auth_addr.to_string(), mode, s.base.as_deref()).await)
-        }
+        Some(mode) => Some(
+            Gateway::start(
+                lab.auth_addr.to_string(),
+                mode,
+                s.base.as_deref(),
+                route.policy(),
+            )
+            .await,
+        ),
         None => None,
     };
     let entry = gateway.as_ref().map_or(lab.auth_addr, |g| g.addr);
@@ -810,9 +877,15 @@ async fn ping_pong(
 ) -> (Result<LatencyRow, String>, Option<tempfile::TempDir>) {
     let lab = LabServer::start(LabConfig::ephemeral()).await.unwrap();
     let gateway = match route.capture() {
-        Some(mode) => {
-            Some(Gateway::start(lab.auth_addr.to_string(), mode, s.base.as_deref()).await)
-        }
+        Some(mode) => Some(
+            Gateway::start(
+                lab.auth_addr.to_string(),
+                mode,
+                s.base.as_deref(),
+                route.policy(),
+            )
+            .await,
+        ),
         None => None,
     };
     let entry = gateway.as_ref().map_or(lab.auth_addr, |g| g.addr);
@@ -953,6 +1026,7 @@ async fn bulk(via: Bulk, s: &Settings) -> Result<BulkRow, String> {
                 sink_addr.to_string(),
                 Some(CaptureMode::Strict),
                 s.base.as_deref(),
+                None,
             )
             .await;
             let addr = g.addr;
@@ -1146,6 +1220,7 @@ fn child_main(kind: &str) {
                     upstream.to_string(),
                     Some(CaptureMode::Strict),
                     base.as_deref(),
+                    None,
                 )
                 .await;
                 (g.addr, Some(g))
