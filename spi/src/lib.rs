@@ -1,4 +1,33 @@
-//! The Sametime chat-logging SPI module: a C-ABI shared library the Sametime server loads,
-//! which spools every chat durably and ships it to the gateway's archive.
+//! The Sametime chat-logging SPI module: a C-ABI shared library the Sametime server loads as
+//! its chat-logging "black box" (`[ST_BB_NAMES] ST_CHAT_LOG=imtegrity_stchatlog`), which
+//! records every chat as `archive::Event`s in a durable local spool.
 //!
-//! Filled in by step 7 (issue 8); empty until then.
+//! What it does: the 16 `stDdaCl*` entry points of IBM's Chat Logging SPI version 16
+//! ([`entry_points`], reference `../shared/reference/sametime-spi.md` §2), sessions from
+//! start to end ([`sessions`]), text messages as records and data messages as counts
+//! ([`records`], [`data_msgs`]), each record durable in the spool ([`spool`]) before the call
+//! returns.
+//!
+//! What it does not do (yet): ship the spool to the gateway, strict/relaxed modes of its
+//! own, policy through the server-message entry points, a configuration file. Those entry
+//! points answer "allowed, no server messages".
+//!
+//! The only crate with `unsafe`: every block says why it is sound, and every entry point
+//! runs behind a panic boundary.
+
+pub mod abi_types;
+pub mod codes;
+pub mod data_msgs;
+pub mod entry_points;
+pub mod error;
+pub mod ffi_strings;
+pub mod records;
+mod runtime;
+pub mod sessions;
+pub mod sink;
+pub mod spool;
+pub mod spool_path;
+
+pub use error::SpiError;
+pub use sink::RecordSink;
+pub use spool::SledSpool;

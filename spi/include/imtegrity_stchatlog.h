@@ -1,0 +1,97 @@
+/*
+ * imtegrity_stchatlog.h: the C view of libimtegrity_stchatlog, IMtegrity's Sametime
+ * chat-logging SPI module (crate spi/).
+ *
+ * Written for IMtegrity from the description in ../shared/reference/sametime-spi.md §2;
+ * the names of our types and constants are our own. The exported function names are the
+ * ones the Sametime server looks up, so they are the SPI's. The host (the Sametime server,
+ * or tests/host/host.c) resolves them with dlsym; this header gives their types.
+ */
+#ifndef IMTEGRITY_STCHATLOG_H
+#define IMTEGRITY_STCHATLOG_H
+
+#ifdef _WIN32
+#define IMT_CL_CALL __stdcall
+#else
+#define IMT_CL_CALL
+#endif
+
+#define IMT_CL_VERSION 16           /* the SPI version the library implements */
+#define IMT_CL_NAME_LEN 256         /* inline entity id, NUL included */
+#define IMT_CL_STR_LEN 1024         /* session id, organisation, appRetMsg */
+
+/* Return codes (the SPI's general codes). */
+#define IMT_CL_OK 0
+#define IMT_CL_VERSION_MISMATCH 1
+#define IMT_CL_INVALID_PARAM 2
+#define IMT_CL_INTERNAL_ERROR 3
+
+/* Severities written through appRetCode. */
+#define IMT_CL_SEVERITY_OK 0
+#define IMT_CL_SEVERITY_ERROR 3
+#define IMT_CL_SEVERITY_FATAL 4
+
+/* Entity types. */
+enum imt_cl_entity_type {
+    IMT_CL_NO_TYPE = 0,
+    IMT_CL_USER = 1,
+    IMT_CL_SECTION = 2,
+    IMT_CL_ACTIVITY = 3,
+    IMT_CL_SESSION = 4,
+    IMT_CL_EXTERNAL_USER = 5,
+    IMT_CL_OFFLINE_USER = 6
+};
+
+/* A participant or scope; owned by the caller, valid during the call only. */
+typedef struct imt_cl_entity {
+    char id[IMT_CL_NAME_LEN];   /* NUL-terminated */
+    int type;                   /* enum imt_cl_entity_type */
+} imt_cl_entity;
+
+/* A server message allocated by the library, freed by stDdaClCleanSrvMsgs. */
+typedef struct imt_cl_srv_msg {
+    int type;                   /* 0 text, 1 data, 2 server message */
+    int destination;            /* 0 sender, 1 receiver */
+    unsigned long len;          /* strlen(msg) */
+    char *msg;
+} imt_cl_srv_msg;
+
+typedef int (IMT_CL_CALL *imt_cl_init_fn)(int *version, int initialized_outside,
+                                          int *initialized_inside, char *dir_type,
+                                          char *lib_version, int *app_ret_code,
+                                          char *app_ret_msg);
+typedef void (IMT_CL_CALL *imt_cl_void_fn)(void);
+typedef int (IMT_CL_CALL *imt_cl_session_fn)(const char *session_id);
+typedef int (IMT_CL_CALL *imt_cl_session_org_fn)(const char *session_id, const char *org);
+typedef int (IMT_CL_CALL *imt_cl_joining_fn)(const char *session_id, const imt_cl_entity *entity,
+                                             const imt_cl_entity *scope);
+typedef int (IMT_CL_CALL *imt_cl_leaving_fn)(const char *session_id, const imt_cl_entity *entity);
+typedef int (IMT_CL_CALL *imt_cl_msg_fn)(const char *session_id, const imt_cl_entity *sender,
+                                         unsigned long len, const char *msg,
+                                         const imt_cl_entity *receiver);
+typedef int (IMT_CL_CALL *imt_cl_data_fn)(const char *session_id, const imt_cl_entity *sender,
+                                          unsigned long type, unsigned long sub_type,
+                                          unsigned long len, const char *msg,
+                                          const imt_cl_entity *receiver);
+typedef int (IMT_CL_CALL *imt_cl_policy_fn)(const imt_cl_entity *entity,
+                                            const imt_cl_entity *to_entity,
+                                            imt_cl_srv_msg **srv, unsigned long *srv_len);
+typedef int (IMT_CL_CALL *imt_cl_joining_srv_fn)(const char *session_id,
+                                                 const imt_cl_entity *entity,
+                                                 const imt_cl_entity *scope,
+                                                 imt_cl_srv_msg **srv, unsigned long *srv_len);
+typedef int (IMT_CL_CALL *imt_cl_leaving_srv_fn)(const char *session_id,
+                                                 const imt_cl_entity *entity,
+                                                 imt_cl_srv_msg **srv, unsigned long *srv_len);
+typedef int (IMT_CL_CALL *imt_cl_msg_srv_fn)(const char *session_id, const imt_cl_entity *sender,
+                                             unsigned long len, const char *msg,
+                                             const imt_cl_entity *receiver,
+                                             imt_cl_srv_msg **srv, unsigned long *srv_len);
+typedef int (IMT_CL_CALL *imt_cl_data_srv_fn)(const char *session_id, const imt_cl_entity *sender,
+                                              unsigned long type, unsigned long sub_type,
+                                              unsigned long len, const char *msg,
+                                              const imt_cl_entity *receiver,
+                                              imt_cl_srv_msg **srv, unsigned long *srv_len);
+typedef int (IMT_CL_CALL *imt_cl_clean_fn)(imt_cl_srv_msg *srv, unsigned long srv_len);
+
+#endif

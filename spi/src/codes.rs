@@ -1,0 +1,58 @@
+//! The numbers the SPI returns and reports: return codes, severities, limits and the version.
+//!
+//! The general `ST_DDA_API_*` codes and the severities have published values (reference
+//! §2.1). The chat-log-specific codes of IBM's `stDdaClCodes.h` do not: their names are
+//! known, their numbers are not (reference §2.3, §9), so this slice answers with the nearest
+//! general code, as the reference recommends, and keeps those stand-ins in one block here.
+
+use std::ffi::c_int;
+
+/// The SPI version this library implements (reference §2.2: `ST_DDA_CL_LIB_VERSION`).
+pub const LIB_VERSION: c_int = 16;
+
+/// Success (`ST_DDA_API_OK`).
+pub const API_OK: c_int = 0x0000;
+/// The server's SPI version is older than ours (`ST_DDA_API_VERSION_MISMATCH`).
+pub const API_VERSION_MISMATCH: c_int = 0x0001;
+/// A NULL, over-long or malformed argument (`ST_DDA_API_INVALID_PARAM`).
+pub const API_INVALID_PARAM: c_int = 0x0002;
+/// Anything else went wrong, a panic included (`ST_DDA_API_INTERNAL_ERROR`).
+pub const API_INTERNAL_ERROR: c_int = 0x0003;
+
+/// Stand-ins for the chat-log codes whose values are unknown (reference §9). Returning an
+/// unknown number could be misread by the server; these general codes cannot.
+pub mod stand_in {
+    use super::{API_INTERNAL_ERROR, API_INVALID_PARAM};
+    use std::ffi::c_int;
+
+    /// For `ST_DDA_CL_DB_ERROR`: the record could not be made durable.
+    pub const DB_ERROR: c_int = API_INTERNAL_ERROR;
+    /// For `ST_DDA_CL_SESSION_ALREADY_EXISTS`.
+    pub const SESSION_ALREADY_EXISTS: c_int = API_INVALID_PARAM;
+    /// For `ST_DDA_CL_SESSION_DOES_NOT_EXIST`.
+    pub const SESSION_DOES_NOT_EXIST: c_int = API_INVALID_PARAM;
+    /// For `ST_DDA_MSG_TOO_LONG`.
+    pub const MSG_TOO_LONG: c_int = API_INVALID_PARAM;
+}
+
+/// `ST_DDA_INFO`: the severity written through the retained `appRetCode` pointer.
+pub const SEVERITY_OK: c_int = 0;
+/// `ST_DDA_ERROR`: the call failed, the library carries on.
+pub const SEVERITY_ERROR: c_int = 3;
+/// `ST_DDA_FATAL`: the spool failed (what IBM's sample reports for `ST_DDA_CL_DB_ERROR`).
+pub const SEVERITY_FATAL: c_int = 4;
+
+/// Longest session id or organisation name, NUL included (`ST_DDA_MAX_STR_LEN`).
+pub const MAX_STR_LEN: usize = 1024;
+/// Size of the inline id of an entity, NUL included (`ST_DDA_MAX_NAME_LENGTH`).
+pub const MAX_NAME_LEN: usize = 256;
+/// Longest text message accepted. IBM's `ST_DDA_MAX_MSG_LEN` is unknown; 1 MiB is far above
+/// any chat line and bounds what one call can make us copy.
+pub const MAX_TEXT_LEN: usize = 1024 * 1024;
+/// Longest data message accepted (inline images travel as data messages).
+pub const MAX_DATA_LEN: usize = 16 * 1024 * 1024;
+/// Longest diagnostic written into the server's `appRetMsg`, NUL included: well inside the
+/// 1024 bytes the reference assumes, since the real buffer size is undocumented (§4.2).
+pub const RET_MSG_CAPACITY: usize = 256;
+/// Longest string written into `dirType` and `libVersion`, NUL included (§4.2: ≤ 31 + NUL).
+pub const INIT_STRING_CAPACITY: usize = 32;

@@ -1,0 +1,127 @@
+//! Why an SPI call failed, and which code and severity the server is told.
+
+use std::ffi::c_int;
+use std::path::PathBuf;
+
+use crate::codes::{
+    API_INTERNAL_ERROR, API_INVALID_PARAM, API_VERSION_MISMATCH, SEVERITY_ERROR, SEVERITY_FATAL,
+    stand_in,
+};
+
+/// Every way an entry point can fail. Each maps to one return code ([`SpiError::code`]) and
+/// one severity ([`SpiError::severity`]).
+#[derive(Debug, thiserror::Error)]
+pub enum SpiError {
+    /// A required pointer argument was NULL.
+    #[error("{what} is NULL")]
+    Null {
+        /// Which argument.
+        what: &'static str,
+    },
+    /// A string had no NUL within its limit, or a message was longer than accepted.
+    #[error("{what} is longer than {max} bytes")]
+    TooLong {
+        /// Which argument.
+        what: &'static str,
+        /// The limit.
+        max: usize,
+    },
+    /// A message length with no bytes behind it.
+    #[error("{what} has length {len} but no data")]
+    MissingData {
+        /// Which argument.
+        what: &'static str,
+        /// The length given.
+        len: u64,
+    },
+    /// An entity id was empty, which names nobody.
+    #[error("{what} has an empty id")]
+    EmptyId {
+        /// Which argument.
+        what: &'static str,
+    },
+    /// An entity type outside `StClEntityType`.
+    #[error("{what} has unknown entity type {value}")]
+    EntityType {
+        /// Which argument.
+        what: &'static str,
+        /// The value given.
+        value: c_int,
+    },
+    /// The server speaks an older SPI than ours.
+    #[error("SPI version {offered} is older than this library's {ours}")]
+    VersionTooOld {
+        /// The server's version.
+        offered: c_int,
+        /// Ours.
+        ours: c_int,
+    },
+    /// A call before `stDdaClInit` or after `stDdaClTerminate`.
+    #[error("the chat-logging library is not initialised")]
+    NotInitialised,
+    /// `stDdaClSessionStarted` for a session that is open.
+    #[error("session {0:?} already exists")]
+    SessionExists(String),
+    /// A call naming a session that was never started or has ended.
+    #[error("session {0:?} does not exist")]
+    SessionMissing(String),
+    /// The spool could not be opened or written.
+    #[error("spool {path}: {source}")]
+    Spool {
+        /// The spool directory.
+        path: PathBuf,
+        /// What sled or the file system said.
+        source: sled::Error,
+    },
+    /// The spool's data file could not be synced to disk.
+    #[error("spool {path}: {source}")]
+    SpoolFile {
+        /// The file.
+        path: PathBuf,
+        /// What the file system said.
+        source: std::io::Error,
+    },
+    /// A record could not be encoded or decoded.
+    #[error("spool record: {0}")]
+    Encoding(#[from] postcard::Error),
+    /// `stDdaClCleanSrvMsgs` was given messages this library did not allocate.
+    #[error("server messages this library did not allocate")]
+    NotOurs,
+    /// Our own bug: a panic, caught at the entry point.
+    #[error("internal error in {entry}")]
+    Panicked {
+        /// The entry point.
+        entry: &'static str,
+    },
+}
+
+impl SpiError {
+    /// The return code the server gets.
+    pub fn code(&self) -> c_int {
+        match self {
+            Self::Null { .. }
+            | Self::MissingData { .. }
+            | Self::EmptyId { .. }
+            | Self::EntityType { .. }
+            | Self::NotOurs => API_INVALID_PARAM,
+            Self::TooLong { .. } => stand_in::MSG_TOO_LONG,
+            Self::VersionTooOld { .. } => API_VERSION_MISMATCH,
+            Self::SessionExists(_) => stand_in::SESSION_ALREADY_EXISTS,
+            Self::SessionMissing(_) => stand_in::SESSION_DOES_NOT_EXIST,
+            Self::Spool { .. } | Self::SpoolFile { .. } | Self::Encoding(_) => stand_in::DB_ERROR,
+            Self::NotInitialised | Self::Panicked { .. } => API_INTERNAL_ERROR,
+        }
+    }
+
+    /// The severity written through the retained `appRetCode`: fatal when records may be
+    /// lost (IBM's sample does the same for its database error), an error otherwise.
+    pub fn severity(&self) -> c_int {
+        match self {
+            Self::Spool { .. }
+            | Self::SpoolFile { .. }
+            | Self::Encoding(_)
+            | Self::Panicked { .. } => SEVERITY_FATAL,
+            _ => SEVERITY_ERROR,
+        }
+    }
+}

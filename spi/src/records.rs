@@ -1,0 +1,213 @@
+//! Turning SPI calls into `archive::Event`s: the same record model as AIM and ICQ, protocol
+//! `sametime`.
+//!
+//! Conversation keys: a two-way chat is `archive::conversation_for_pair` of its two parties
+//! (the same key whichever side speaks), a place (n-way chat) is
+//! `archive::conversation_for_room` of its session id, an announcement is
+//! `sametime:announcement:<session id>`. A session's start record is written before anyone
+//! joins, when its kind is not known yet, so it is keyed `sametime:session:<session id>`;
+//! every record carries the session id in `detail`, which ties them together.
+
+use archive::{
+    Direction, Event, Kind, Protocol, Verdict, conversation_for_pair, conversation_for_room, now_ns,
+};
+use serde_json::json;
+
+use crate::data_msgs::html_to_text;
+use crate::ffi_strings::OwnedEntity;
+use crate::sessions::{Session, SessionKind};
+
+/// Why a session's end record was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndedBy {
+    /// The server called `stDdaClSessionEnded`.
+    Server,
+    /// `stDdaClTerminate` closed a session still open (IBM's sample does the same).
+    Terminate,
+}
+
+/// The key of a session before its kind is known.
+fn session_key(session_id: &str) -> String {
+    format!(
+        "{}:session:{}",
+        Protocol::Sametime,
+        session_id.trim().to_lowercase()
+    )
+}
+
+/// The key of an announcement session.
+fn announcement_key(session_id: &str) -> String {
+    format!(
+        "{}:announcement:{}",
+        Protocol::Sametime,
+        session_id.trim().to_lowercase()
+    )
+}
+
+/// The conversation a record of `session` belongs to; for a two-way chat, the pair of
+/// `speaker` and `other` when both are known, else of its first two members.
+fn conversation(session: &Session, speaker: Option<&str>, other: Option<&str>) -> String {
+    match session.kind {
+        SessionKind::Place => conversation_for_room(Protocol::Sametime, &session.id),
+        SessionKind::Announcement => announcement_key(&session.id),
+        SessionKind::TwoWay => {
+            let pair = match (speaker, other) {
+                (Some(a), Some(b)) => Some((a, b)),
+                _ => match session.joined.as_slice() {
+                    [a, b, ..] => Some((a.id.as_str(), b.id.as_str())),
+                    _ => None,
+                },
+            };
+            pair.map_or_else(
+                || session_key(&session.id),
+                |(a, b)| conversation_for_pair(Protocol::Sametime, a, b),
+            )
+        }
+        SessionKind::Undecided => session_key(&session.id),
+    }
+}
+
+/// A record with the fields every Sametime record shares.
+fn base(node: &str, kind: Kind, conversation: String, session: &Session) -> Event {
+    Event {
+        time_ns: now_ns(),
+        protocol: Protocol::Sametime,
+        kind,
+        conversation,
+        sender: String::new(),
+        recipients: Vec::new(),
+        direction: Direction::Internal,
+        local_user: String::new(),
+        room: (session.kind == SessionKind::Place).then(|| session.id.clone()),
+        client_addr: None,
+        node: node.to_owned(),
+        text: String::new(),
+        raw: String::new(),
+        charset: None,
+        verdict: Verdict::Allowed,
+        detail: None,
+        employee: None,
+    }
+}
+
+/// `stDdaClSessionStarted(ByOrgName)`.
+pub fn session_start(node: &str, session: &Session) -> Event {
+    let key = match session.kind {
+        SessionKind::Announcement => announcement_key(&session.id),
+        _ => session_key(&session.id),
+    };
+    let mut event = base(node, Kind::SessionStart, key, session);
+    event.detail =
+        Some(json!({ "session": session.id, "organization": session.organization }).to_string());
+    event
+}
+
+/// A join or leave of a place (n-way chat).
+pub fn place_presence(node: &str, session: &Session, who: &OwnedEntity, kind: Kind) -> Event {
+    let mut event = base(node, kind, conversation(session, None, None), session);
+    event.sender.clone_from(&who.id);
+    event.local_user.clone_from(&who.id);
+    event.recipients = session
+        .present
+        .iter()
+        .filter(|m| m.id != who.id)
+        .map(|m| m.id.clone())
+        .collect();
+    event.detail =
+        Some(json!({ "session": session.id, "entity_type": who.entity_type }).to_string());
+    event
+}
+
+/// A text message: an IM in a two-way chat or an announcement, a chat message in a place.
+/// `receiver == None` is "to all": everyone present but the sender.
+pub fn text_message(
+    node: &str,
+    session: &Session,
+    sender: &OwnedEntity,
+    receiver: Option<&OwnedEntity>,
+    bytes: &[u8],
+) -> Event {
+    let kind = if session.kind == SessionKind::Place {
+        Kind::ChatMessage
+    } else {
+        Kind::Im
+    };
+    let recipients: Vec<&OwnedEntity> = match receiver {
+        Some(r) => vec![r],
+        None => session
+            .present
+            .iter()
+            .filter(|m| m.id != sender.id)
+            .collect(),
+    };
+    let other = receiver.map(|r| r.id.as_str()).or_else(|| {
+        (session.kind == SessionKind::TwoWay && recipients.len() == 1)
+            .then(|| recipients[0].id.as_str())
+    });
+    let mut event = base(
+        node,
+        kind,
+        conversation(session, Some(&sender.id), other),
+        session,
+    );
+    event.sender.clone_from(&sender.id);
+    event.recipients = recipients.iter().map(|r| r.id.clone()).collect();
+    event.direction = if sender.is_external() {
+        Direction::Inbound
+    } else if recipients.iter().any(|r| r.is_external()) {
+        Direction::Outbound
+    } else {
+        Direction::Internal
+    };
+    event.local_user = if sender.is_external() {
+        recipients
+            .iter()
+            .find(|r| !r.is_external())
+            .map_or_else(|| sender.id.clone(), |r| r.id.clone())
+    } else {
+        sender.id.clone()
+    };
+    let raw = String::from_utf8_lossy(bytes).into_owned();
+    event.text = if session.rich_text_senders.contains(&sender.id) {
+        html_to_text(&raw)
+    } else {
+        raw.clone()
+    };
+    event.raw = raw;
+    let mut detail = json!({ "session": session.id, "to_all": receiver.is_none() });
+    if std::str::from_utf8(bytes).is_err() {
+        // The text fields hold a lossy rendering; keep the exact bytes for review.
+        detail["raw_hex"] = json!(archive::hex(bytes));
+    }
+    event.detail = Some(detail.to_string());
+    event
+}
+
+/// The end of a session: everyone who took part, and what its data messages were.
+pub fn session_end(node: &str, session: &Session, ended_by: EndedBy) -> Event {
+    let mut event = base(
+        node,
+        Kind::SessionEnd,
+        conversation(session, None, None),
+        session,
+    );
+    event.recipients = session.joined.iter().map(|m| m.id.clone()).collect();
+    let data = &session.data;
+    event.detail = Some(
+        json!({
+            "session": session.id,
+            "organization": session.organization,
+            "session_kind": session.kind.as_str(),
+            "ended_by": match ended_by { EndedBy::Server => "server", EndedBy::Terminate => "terminate" },
+            "data_messages": {
+                "typing": data.typing,
+                "rich_text": data.rich_text,
+                "images": data.images,
+                "image_bytes": data.image_bytes,
+                "other": data.other,
+            },
+        })
+        .to_string(),
+    );
+    event
+}

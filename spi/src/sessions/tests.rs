@@ -1,0 +1,163 @@
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use archive::{Direction, Kind};
+
+use super::*;
+use crate::sink::MemorySink;
+
+fn user(id: &str) -> OwnedEntity {
+    OwnedEntity {
+        id: id.into(),
+        entity_type: entity_type::USER,
+    }
+}
+
+fn table() -> (SessionTable, Arc<MemorySink>) {
+    let sink = Arc::new(MemorySink::default());
+    (
+        SessionTable::new(Box::new(Arc::clone(&sink)), "node".into()),
+        sink,
+    )
+}
+
+fn kinds(sink: &MemorySink) -> Vec<Kind> {
+    sink.events.lock().unwrap().iter().map(|e| e.kind).collect()
+}
+
+#[test]
+fn a_two_way_chat_is_keyed_by_its_pair_and_rich_text_is_rendered() {
+    let (t, sink) = table();
+    t.start("s1".into(), None).unwrap();
+    t.join("s1", user("Alice"), None).unwrap();
+    t.join("s1", user("bob"), None).unwrap();
+    t.data(
+        "s1",
+        &user("bob"),
+        27191,
+        0,
+        b"\x00\x04data\x00\x08richtext\xEE",
+    )
+    .unwrap();
+    t.text("s1", &user("Alice"), Some(&user("bob")), b"hi")
+        .unwrap();
+    t.text("s1", &user("bob"), None, b"<b>hello</b>").unwrap();
+    t.end("s1").unwrap();
+    assert_eq!(
+        kinds(&sink),
+        [Kind::SessionStart, Kind::Im, Kind::Im, Kind::SessionEnd]
+    );
+    let events = sink.events.lock().unwrap();
+    assert_eq!(events[1].conversation, "sametime:alice|bob");
+    assert_eq!(events[2].conversation, "sametime:alice|bob");
+    assert_eq!(events[2].recipients, ["Alice"]);
+    assert_eq!(
+        (events[2].text.as_str(), events[2].raw.as_str()),
+        ("hello", "<b>hello</b>")
+    );
+    assert_eq!(events[3].recipients, ["Alice", "bob"]);
+    assert!(
+        events[3]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("\"bob\":true")
+    );
+}
+
+#[test]
+fn a_place_records_joins_leaves_and_chat_messages() {
+    let (t, sink) = table();
+    t.start("p".into(), Some("Acme".into())).unwrap();
+    let place = OwnedEntity {
+        id: "PLACE".into(),
+        entity_type: entity_type::SESSION,
+    };
+    t.join("p", user("a"), Some(place.clone())).unwrap();
+    t.join("p", user("b"), Some(place)).unwrap();
+    t.text("p", &user("a"), None, b"all").unwrap();
+    t.leave("p", &user("b")).unwrap();
+    t.leave("p", &user("b")).unwrap();
+    t.end("p").unwrap();
+    assert_eq!(
+        kinds(&sink),
+        [
+            Kind::SessionStart,
+            Kind::ChatJoin,
+            Kind::ChatJoin,
+            Kind::ChatMessage,
+            Kind::ChatLeave,
+            Kind::SessionEnd
+        ]
+    );
+    let events = sink.events.lock().unwrap();
+    assert_eq!(events[3].conversation, "sametime:room:p");
+    assert_eq!(events[3].room.as_deref(), Some("p"));
+    assert_eq!(events[3].recipients, ["b"]);
+}
+
+#[test]
+fn external_users_set_the_direction() {
+    let (t, sink) = table();
+    t.start("x".into(), None).unwrap();
+    let ext = OwnedEntity {
+        id: "partner".into(),
+        entity_type: entity_type::EXTERNAL_USER,
+    };
+    t.text("x", &ext, Some(&user("me")), b"in").unwrap();
+    t.text("x", &user("me"), Some(&ext), b"out").unwrap();
+    let events = sink.events.lock().unwrap();
+    assert_eq!(events[1].direction, Direction::Inbound);
+    assert_eq!(events[1].local_user, "me");
+    assert_eq!(events[2].direction, Direction::Outbound);
+}
+
+#[test]
+fn unknown_and_duplicate_sessions_are_refused() {
+    let (t, _sink) = table();
+    t.start("s".into(), None).unwrap();
+    assert!(matches!(
+        t.start("s".into(), None),
+        Err(SpiError::SessionExists(_))
+    ));
+    assert!(matches!(
+        t.text("nope", &user("a"), None, b"x"),
+        Err(SpiError::SessionMissing(_))
+    ));
+    t.end("s").unwrap();
+    assert!(matches!(t.end("s"), Err(SpiError::SessionMissing(_))));
+}
+
+#[test]
+fn a_start_that_cannot_be_recorded_does_not_open_the_session() {
+    let (t, sink) = table();
+    sink.fail.store(true, Ordering::SeqCst);
+    assert!(t.start("s".into(), None).is_err());
+    assert_eq!(t.open_count(), 0);
+    sink.fail.store(false, Ordering::SeqCst);
+    t.start("s".into(), None).unwrap();
+}
+
+#[test]
+fn close_all_ends_every_open_session() {
+    let (t, sink) = table();
+    t.start("b".into(), None).unwrap();
+    t.start("a".into(), None).unwrap();
+    t.close_all().unwrap();
+    assert_eq!(t.open_count(), 0);
+    let events = sink.events.lock().unwrap();
+    assert!(
+        events[2]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("\"session\":\"a\"")
+    );
+    assert!(
+        events[3]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("\"ended_by\":\"terminate\"")
+    );
+}
