@@ -16,6 +16,8 @@
 #   checks that CA's leaves and name constraints there and in certs/tests.
 # * dnsperf and unbound, for the DNS benchmark (dns/benches/dns.rs), which runs unbound and
 #   dnsmasq itself on loopback ports: no unbound daemon is left running or enabled on port 53.
+# * valgrind, which runs the Sametime SPI's C host program (spi/tests/c_host.rs) to prove
+#   the library has no memory errors or definite leaks.
 #
 # The plugins land in $IMT_PEERS_DIR (default /var/cache/imtegrity-peers); the tests look there.
 set -euo pipefail
@@ -30,7 +32,7 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for pkg in bitlbee-libpurple libpurple0 libevent-2.1-7 tshark bind9-dnsutils iproute2 dante-server tinyproxy dnsmasq-base dnsperf unbound openssl curl; do
+for pkg in bitlbee-libpurple libpurple0 libevent-2.1-7 tshark bind9-dnsutils iproute2 dante-server tinyproxy dnsmasq-base dnsperf unbound openssl curl valgrind; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
