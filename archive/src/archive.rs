@@ -10,7 +10,7 @@ use crate::options::ArchiveOptions;
 use crate::record::Event;
 use crate::signing::{Checkpoint, CheckpointReason};
 use crate::store::Store;
-use crate::writer::{Job, Receipt, spawn};
+use crate::writer::{IngestKey, Job, Receipt, spawn};
 
 /// What `imtegrity status` shows about an archive.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -68,6 +68,28 @@ impl Archive {
         self.jobs
             .send(Job::Append {
                 event,
+                key: None,
+                done: Some(done),
+            })
+            .await
+            .map_err(|_| ArchiveError::WriterGone)?;
+        wait.await.map_err(|_| ArchiveError::WriterGone)?
+    }
+
+    /// A strict append of a record shipped from elsewhere, stored at most once per `key`:
+    /// a resend (seq not above the highest stored for its source) is answered as a
+    /// duplicate, durable all the same. The Sametime module's spool uses this, so a crash
+    /// between storing and acknowledging neither loses nor doubles a record.
+    pub async fn append_keyed(
+        &self,
+        event: Event,
+        key: IngestKey,
+    ) -> Result<Receipt, ArchiveError> {
+        let (done, wait) = oneshot::channel();
+        self.jobs
+            .send(Job::Append {
+                event,
+                key: Some(key),
                 done: Some(done),
             })
             .await
@@ -81,6 +103,7 @@ impl Archive {
         self.jobs
             .blocking_send(Job::Append {
                 event,
+                key: None,
                 done: Some(done),
             })
             .map_err(|_| ArchiveError::WriterGone)?;
@@ -93,7 +116,11 @@ impl Archive {
     /// when the queue is full, which is the back-pressure that keeps the bound.
     pub async fn append_relaxed(&self, event: Event) -> Result<(), ArchiveError> {
         self.jobs
-            .send(Job::Append { event, done: None })
+            .send(Job::Append {
+                event,
+                key: None,
+                done: None,
+            })
             .await
             .map_err(|_| ArchiveError::WriterGone)
     }

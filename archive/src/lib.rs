@@ -75,4 +75,4 @@ pub use retention::{Hold, HoldTarget, RetentionPolicy, RetentionReport, spawn_re
 pub use signing::{ArchiveKey, Checkpoint, CheckpointReason, parse_public_key};
 pub use store::host_name;
 pub use verify::{Tamper, VerifyReport};
-pub use writer::Receipt;
+pub use writer::{IngestKey, Receipt};

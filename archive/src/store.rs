@@ -281,6 +281,38 @@ impl Store {
         Ok(())
     }
 
+    /// The highest seq stored for ingest `source` (0: none yet).
+    pub(crate) fn ingest_mark(&self, source: &str) -> Result<u64, ArchiveError> {
+        Ok(self
+            .meta
+            .get(ingest_mark_key(source))?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map_or(0, u64::from_be_bytes))
+    }
+
+    /// Writes `records` and the ingest `marks` in one sled transaction.
+    pub(crate) fn append_with_marks(
+        &self,
+        records: &sled::Batch,
+        marks: &std::collections::HashMap<String, u64>,
+    ) -> Result<(), ArchiveError> {
+        use sled::Transactional;
+        (&self.records, &self.meta)
+            .transaction(|(r, m)| {
+                r.apply_batch(records)?;
+                for (source, seq) in marks {
+                    m.insert(ingest_mark_key(source), &seq.to_be_bytes())?;
+                }
+                Ok(())
+            })
+            .map_err(|e: sled::transaction::TransactionError<()>| match e {
+                sled::transaction::TransactionError::Storage(e) => ArchiveError::Store(e),
+                sled::transaction::TransactionError::Abort(()) => {
+                    ArchiveError::CommitFailed("ingest transaction aborted".into())
+                }
+            })
+    }
+
     pub(crate) fn set_indexed_upto(&self, id: u64) -> Result<(), ArchiveError> {
         self.meta.insert(META_INDEXED, &id.to_be_bytes())?;
         Ok(())
@@ -364,4 +396,11 @@ pub fn host_name() -> String {
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "gateway".to_owned())
+}
+
+/// The meta key of an ingest source's highest stored seq.
+fn ingest_mark_key(source: &str) -> Vec<u8> {
+    let mut key = b"ingest/".to_vec();
+    key.extend_from_slice(source.as_bytes());
+    key
 }

@@ -18,16 +18,31 @@ use crate::store::Store;
 /// What an append returns once the record is durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Receipt {
-    /// The record's id.
+    /// The record's id (0 for a duplicate, which was stored earlier under its own id).
     pub id: u64,
     /// How many records shared the flush that made it durable.
     pub batch: usize,
+    /// A keyed append whose key the archive already holds: nothing was stored again.
+    pub duplicate: bool,
+}
+
+/// Where a record shipped from elsewhere (the Sametime module's spool) came from: its
+/// source and its sequence number there. The archive stores each (source, seq) once: a
+/// record whose seq is not above the highest stored for its source is a resend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestKey {
+    /// A stable id of the sender's spool.
+    pub source: String,
+    /// Strictly increasing per source.
+    pub seq: u64,
 }
 
 #[allow(clippy::large_enum_variant)] // Appends are the common case; boxing each would cost an allocation.
 pub(crate) enum Job {
     Append {
         event: Event,
+        /// Set for a shipped record, stored at most once.
+        key: Option<IngestKey>,
         done: Option<oneshot::Sender<Result<Receipt, ArchiveError>>>,
     },
     /// Answered once everything queued before it is durable.
@@ -94,21 +109,37 @@ fn run(store: &Store, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
-/// Writes the batch's records and index entries, signs the new head and flushes. The ids
-/// are filled into the jobs' receipts by `answer`.
-fn commit(store: &Store, jobs: &mut [Job]) -> Result<Vec<u64>, ArchiveError> {
+/// Writes the batch's records and index entries, signs the new head and flushes. Returns,
+/// per append in order, its id, or `None` for a keyed duplicate; `answer` hands them out.
+fn commit(store: &Store, jobs: &mut [Job]) -> Result<Vec<Option<u64>>, ArchiveError> {
     if let Some(problem) = store.refused() {
         return Err(ArchiveError::Integrity(problem));
     }
     let mut head = store.head_lock();
     let mut records = sled::Batch::default();
     let mut keys = Vec::new();
-    let mut ids = Vec::new();
+    let mut outcomes = Vec::new();
+    // Highest stored seq per source, as of this batch.
+    let mut marks: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    let mut marks_changed = false;
     let (mut id, mut prev) = (head.id, head.hash);
     for job in jobs.iter_mut() {
-        let Job::Append { event, .. } = job else {
+        let Job::Append { event, key, .. } = job else {
             continue;
         };
+        if let Some(key) = key {
+            let mark = match marks.get(&key.source) {
+                Some(mark) => *mark,
+                None => store.ingest_mark(&key.source)?,
+            };
+            if key.seq <= mark {
+                marks.insert(key.source.clone(), mark);
+                outcomes.push(None);
+                continue;
+            }
+            marks.insert(key.source.clone(), key.seq);
+            marks_changed = true;
+        }
         if event.node.is_empty() {
             event.node.clone_from(&store.node);
         }
@@ -122,10 +153,16 @@ fn commit(store: &Store, jobs: &mut [Job]) -> Result<Vec<u64>, ArchiveError> {
         prev = hash(&bytes);
         keys.push(IndexKeys::of(id, &stored.event));
         records.insert(&id_key(id)[..], bytes);
-        ids.push(id);
+        outcomes.push(Some(id));
     }
-    if !ids.is_empty() {
-        store.records.apply_batch(records)?;
+    if id != head.id {
+        if marks_changed {
+            // The records and their sources' marks land together or not at all, so a
+            // crash can never leave a record whose resend would be stored twice.
+            store.append_with_marks(&records, &marks)?;
+        } else {
+            store.records.apply_batch(records)?;
+        }
         store.indexes.apply(&keys, false)?;
         store.set_indexed_upto(id)?;
         store.sign_head(id, prev, now_ns())?;
@@ -134,10 +171,10 @@ fn commit(store: &Store, jobs: &mut [Job]) -> Result<Vec<u64>, ArchiveError> {
     store.durable_flush()?;
     head.id = id;
     head.hash = prev;
-    Ok(ids)
+    Ok(outcomes)
 }
 
-fn answer(jobs: Vec<Job>, result: &Result<Vec<u64>, ArchiveError>) {
+fn answer(jobs: Vec<Job>, result: &Result<Vec<Option<u64>>, ArchiveError>) {
     let batch = jobs
         .iter()
         .filter(|j| matches!(j, Job::Append { .. }))
@@ -147,7 +184,16 @@ fn answer(jobs: Vec<Job>, result: &Result<Vec<u64>, ArchiveError>) {
         match job {
             Job::Append { done, .. } => {
                 let outcome = match ids.as_mut().and_then(Iterator::next) {
-                    Some(&id) => Ok(Receipt { id, batch }),
+                    Some(&Some(id)) => Ok(Receipt {
+                        id,
+                        batch,
+                        duplicate: false,
+                    }),
+                    Some(&None) => Ok(Receipt {
+                        id: 0,
+                        batch,
+                        duplicate: true,
+                    }),
                     None => Err(match result {
                         Err(e) => for_appender(e),
                         Ok(_) => ArchiveError::WriterGone,

@@ -241,3 +241,72 @@ async fn the_background_retention_task_purges_on_its_own() {
     task.abort();
     assert!(a.verify().unwrap().is_intact());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyed_appends_store_each_source_and_seq_once_across_restarts() {
+    use archive::IngestKey;
+    let tmp = tempfile::tempdir().unwrap();
+    let key = |source: &str, seq| IngestKey {
+        source: source.into(),
+        seq,
+    };
+    {
+        let a = open(tmp.path());
+        for seq in 1..=3 {
+            let r = a
+                .append_keyed(
+                    im(seq as i64, "st1", "st2", &format!("s{seq}")),
+                    key("spool-a", seq),
+                )
+                .await
+                .unwrap();
+            assert!(!r.duplicate && r.id > 0);
+        }
+        // A resend of 2 (the ack was lost): durable all the same, not stored again.
+        let again = a
+            .append_keyed(im(2, "st1", "st2", "s2"), key("spool-a", 2))
+            .await
+            .unwrap();
+        assert!(again.duplicate);
+        // Another source counts on its own; plain appends are untouched.
+        assert!(
+            !a.append_keyed(im(9, "x", "y", "b1"), key("spool-b", 1))
+                .await
+                .unwrap()
+                .duplicate
+        );
+        a.append(im(10, "x", "y", "plain")).await.unwrap();
+        // A run with a repeat and a stale one among new ones.
+        let mut receipts = Vec::new();
+        for seq in [4u64, 4, 5, 3] {
+            let event = im(20, "st1", "st2", &format!("b{seq}"));
+            receipts.push(a.append_keyed(event, key("spool-a", seq)).await.unwrap());
+        }
+        assert_eq!(
+            receipts.iter().map(|r| r.duplicate).collect::<Vec<_>>(),
+            [false, true, false, true]
+        );
+    }
+    // After a restart the marks are still there (once the closing writer lets go).
+    let a = loop {
+        match Archive::open(tmp.path(), ArchiveOptions::default()) {
+            Ok(a) => break a,
+            Err(archive::ArchiveError::Locked { .. }) => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert!(
+        a.append_keyed(im(30, "st1", "st2", "s5"), key("spool-a", 5))
+            .await
+            .unwrap()
+            .duplicate
+    );
+    let texts: Vec<String> = a
+        .search(&Query::default())
+        .map(|r| r.unwrap().event.text)
+        .collect();
+    assert_eq!(texts, ["s1", "s2", "s3", "b1", "plain", "b4", "b5"]);
+    assert!(a.verify().unwrap().is_intact());
+}
