@@ -20,6 +20,8 @@ pub(crate) struct Gateway {
     pub(crate) archive_dir: PathBuf,
     pub(crate) relay: Arc<Relay>,
     pub(crate) listening: Vec<SocketAddr>,
+    /// Where the Sametime module's spool ships records (`[ingest]`), if anywhere.
+    pub(crate) ingest: Vec<SocketAddr>,
     pub(crate) shutdown: CancellationToken,
     tasks: JoinSet<()>,
 }
@@ -54,6 +56,11 @@ impl Gateway {
             listeners.push(listener);
         }
         let listening: Vec<SocketAddr> = listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect();
+        let (ingest_listeners, ingest_token) = ingest_setup(config).await?;
+        let ingest: Vec<SocketAddr> = ingest_listeners
             .iter()
             .filter_map(|l| l.local_addr().ok())
             .collect();
@@ -144,7 +151,16 @@ impl Gateway {
         for listener in listeners {
             tasks.spawn(intercept::serve(listener, relay.clone(), shutdown.clone()));
         }
+        for listener in ingest_listeners {
+            tasks.spawn(archive::serve_ingest(
+                listener,
+                archive.clone(),
+                ingest_token.clone(),
+                shutdown.clone().cancelled_owned(),
+            ));
+        }
         Ok(Self {
+            ingest,
             archive,
             dns,
             archive_dir,
@@ -199,6 +215,40 @@ impl Gateway {
         let _ = std::fs::remove_file(archive::admin::socket_path(&self.archive_dir));
         self.archive.sync().await
     }
+}
+
+/// The ingest endpoint's listeners and token, bound before anything starts (all or
+/// nothing, like the relay's).
+async fn ingest_setup(
+    config: &Config,
+) -> Result<(Vec<tokio::net::TcpListener>, String), Box<dyn std::error::Error + Send + Sync>> {
+    let ingest = &config.ingest;
+    let Some(path) = ingest
+        .token_file
+        .as_ref()
+        .filter(|_| !ingest.listen.is_empty())
+    else {
+        return Ok((Vec::new(), String::new()));
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("ingest.token_file {}: {e}", path.display()))?;
+    let token = text.lines().next().unwrap_or("").trim().to_owned();
+    if token.len() < 16 {
+        return Err(format!(
+            "ingest.token_file {}: the token must be at least 16 characters",
+            path.display()
+        )
+        .into());
+    }
+    let mut listeners = Vec::new();
+    for addr in &ingest.listen {
+        listeners.push(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen for ingest on {addr}: {e}"))?,
+        );
+    }
+    Ok((listeners, token))
 }
 
 fn listening_strings(addrs: &[SocketAddr]) -> Vec<String> {

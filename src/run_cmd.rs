@@ -48,7 +48,9 @@ pub(crate) async fn run(args: &RunArgs, json: bool) -> crate::CmdResult {
             config.archive.mode,
             archive::admin::socket_path(&gateway.archive_dir).display()
         ),
-        &json!({"event": "running", "relay": listen, "dns": dns, "upstream": config.upstream.login.to_string(),
+        &json!({"event": "running", "relay": listen, "dns": dns,
+                "ingest": gateway.ingest.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "upstream": config.upstream.login.to_string(),
                 "archive": gateway.archive_dir, "mode": format!("{:?}", config.archive.mode).to_lowercase()}),
     );
     let mut config = config;

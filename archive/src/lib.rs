@@ -51,6 +51,7 @@ mod clock;
 mod error;
 pub mod export;
 mod index;
+mod ingest;
 mod options;
 mod query;
 mod record;
@@ -65,6 +66,7 @@ pub use archive::{Archive, ArchiveStatus};
 pub use chain::{GENESIS, Hash, hex};
 pub use clock::now_ns;
 pub use error::ArchiveError;
+pub use ingest::serve_ingest;
 pub use options::ArchiveOptions;
 pub use query::{Query, Records};
 pub use record::{

@@ -102,6 +102,9 @@ pub struct Config {
     /// `[tls]`: the gateway CA and the leaves it mints.
     #[serde(default)]
     pub tls: TlsConfig,
+    /// `[ingest]`: where the Sametime module ships its spooled records.
+    #[serde(default)]
+    pub ingest: IngestConfig,
     /// `[policy]`: the directory, groups, profiles and rules.
     #[serde(default)]
     pub policy: PolicyConfig,
@@ -193,6 +196,20 @@ impl Default for UpstreamConfig {
             api: None,
         }
     }
+}
+
+/// `[ingest]`: the endpoint the Sametime module's spool ships records to
+/// (`POST /ingest/v1`, bearer token), stored once per record and acknowledged when durable.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Addresses it listens on. Default: empty, no ingest endpoint.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub listen: Vec<SocketAddr>,
+    /// A file holding the shared token senders present (first line, trimmed); required
+    /// when `listen` is set. Default: unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<PathBuf>,
 }
 
 /// `[archive]`: the system of record.

@@ -97,6 +97,10 @@ leaf_hours = 48
 renew_before_hours = 12
 cache_size = 64
 
+[ingest]
+listen = ["127.0.0.1:5192"]
+token_file = "/etc/imtegrity/ingest.token"
+
 [policy]
 directory = "/etc/imtegrity/directory.csv"
 unknown_screen_names = "block"
@@ -238,6 +242,10 @@ fn a_file_with_every_key_parses() {
                 leaf_hours: 48,
                 renew_before_hours: 12,
                 cache_size: 64,
+            },
+            ingest: IngestConfig {
+                listen: vec![addr("127.0.0.1:5192")],
+                token_file: Some(PathBuf::from("/etc/imtegrity/ingest.token")),
             },
             policy: full_policy(),
         }
@@ -1848,4 +1856,16 @@ fn a_dns_view_takes_its_clients_from_a_policy_group() {
         err.to_string().contains("give subnets, or a policy group"),
         "{err}"
     );
+}
+
+#[test]
+fn an_ingest_listener_needs_a_token() {
+    let err = load("[ingest]\nlisten = [\"127.0.0.1:5192\"]\n", &[]).unwrap_err();
+    assert_eq!(err.key(), Some("ingest.token_file"), "{err}");
+    let ok = load(
+        "[ingest]\nlisten = [\"127.0.0.1:5192\"]\ntoken_file = \"/etc/t\"\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(ok.ingest.listen.len(), 1);
 }

@@ -14,6 +14,18 @@ pub(super) fn check(config: &Config) -> Result<(), ConfigError> {
     view_groups(config)?;
     dns(&config.effective_dns())?;
     tls(&config.tls)?;
+    if !config.ingest.listen.is_empty()
+        && config
+            .ingest
+            .token_file
+            .as_ref()
+            .is_none_or(|p| p.as_os_str().is_empty())
+    {
+        return Err(ConfigError::invalid(
+            "ingest.token_file",
+            "required when ingest.listen is set: senders must authenticate",
+        ));
+    }
     // The engine's own checks, without a directory (the binary reads that file later).
     crate::PolicyEngine::compile(&config.policy, crate::Directory::default()).map(drop)
 }
