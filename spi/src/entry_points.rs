@@ -137,7 +137,7 @@ pub extern "system" fn stDdaClTerminate() {
 }
 
 /// Periodic call from the server. Every record is already durable when its call returns,
-/// so there is nothing to flush; shipping to the gateway will use it.
+/// so there is nothing to flush; shipping runs on its own thread (`shipper`).
 #[unsafe(no_mangle)]
 pub extern "system" fn stDdaClTimerEvent() {
     boundary("stDdaClTimerEvent", || runtime::current().map(drop));

@@ -87,6 +87,15 @@ pub enum SpiError {
     /// `stDdaClCleanSrvMsgs` was given messages this library did not allocate.
     #[error("server messages this library did not allocate")]
     NotOurs,
+    /// The operating system gave no random bytes (for the spool's source id).
+    #[error("no random bytes for the spool's source id: {0}")]
+    Random(String),
+    /// The shipping configuration in the environment is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The shipper thread could not be started.
+    #[error("cannot start the shipper thread: {0}")]
+    Thread(std::io::Error),
     /// Our own bug: a panic, caught at the entry point.
     #[error("internal error in {entry}")]
     Panicked {
@@ -109,7 +118,11 @@ impl SpiError {
             Self::SessionExists(_) => stand_in::SESSION_ALREADY_EXISTS,
             Self::SessionMissing(_) => stand_in::SESSION_DOES_NOT_EXIST,
             Self::Spool { .. } | Self::SpoolFile { .. } | Self::Encoding(_) => stand_in::DB_ERROR,
-            Self::NotInitialised | Self::Panicked { .. } => API_INTERNAL_ERROR,
+            Self::NotInitialised
+            | Self::Panicked { .. }
+            | Self::Random(_)
+            | Self::Config(_)
+            | Self::Thread(_) => API_INTERNAL_ERROR,
         }
     }
 

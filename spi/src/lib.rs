@@ -6,9 +6,10 @@
 //! ([`entry_points`], reference `../shared/reference/sametime-spi.md` §2), sessions from
 //! start to end ([`sessions`]), text messages as records and data messages as counts
 //! ([`records`], [`data_msgs`]), each record durable in the spool ([`spool`]) before the call
-//! returns.
+//! returns, and a background thread ([`shipper`]) that ships the spool to the gateway's
+//! ingest endpoint and deletes records once acknowledged.
 //!
-//! What it does not do (yet): ship the spool to the gateway, strict/relaxed modes of its
+//! What it does not do (yet): TLS to the gateway, strict/relaxed modes of its
 //! own, policy through the server-message entry points, a configuration file. Those entry
 //! points answer "allowed, no server messages".
 //!
@@ -24,6 +25,7 @@ pub mod ffi_strings;
 pub mod records;
 mod runtime;
 pub mod sessions;
+pub mod shipper;
 pub mod sink;
 pub mod spool;
 pub mod spool_path;

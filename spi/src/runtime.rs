@@ -12,6 +12,7 @@ use crate::codes::RET_MSG_CAPACITY;
 use crate::error::SpiError;
 use crate::ffi_strings::write_c_str;
 use crate::sessions::SessionTable;
+use crate::shipper::{Shipper, ShipperConfig, ShippingSink};
 use crate::spool::SledSpool;
 use crate::spool_path::spool_dir;
 
@@ -50,7 +51,12 @@ pub(crate) struct Runtime {
     /// The open sessions and their sink.
     pub(crate) sessions: SessionTable,
     ret: Mutex<RetSlots>,
+    /// The thread shipping the spool, if a gateway is configured; taken at Terminate.
+    shipper: Mutex<Option<Shipper>>,
 }
+
+/// How long `stDdaClTerminate` waits for the shipper thread before detaching it.
+const SHIPPER_STOP_BOUND: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Runtime {
     fn report(&self, error: &SpiError) {
@@ -78,11 +84,17 @@ pub(crate) unsafe fn init(ret_code: *mut c_int, ret_msg: *mut c_char) -> Result<
         *current.ret.lock().unwrap_or_else(PoisonError::into_inner) = slots;
         return Ok(());
     }
-    let spool = SledSpool::open(&spool_dir())?;
-    let sessions = SessionTable::new(Box::new(spool), archive::host_name());
+    let config = ShipperConfig::from_env()?;
+    let spool = Arc::new(SledSpool::open(&spool_dir())?);
+    let shipper = config
+        .map(|config| Shipper::start(Arc::clone(&spool), config))
+        .transpose()?;
+    let sink = ShippingSink::new(spool, shipper.as_ref().map(Shipper::notifier));
+    let sessions = SessionTable::new(Box::new(sink), archive::host_name());
     *runtime = Some(Arc::new(Runtime {
         sessions,
         ret: Mutex::new(slots),
+        shipper: Mutex::new(shipper),
     }));
     Ok(())
 }
@@ -103,7 +115,8 @@ pub(crate) fn report(error: &SpiError) {
     }
 }
 
-/// Ends every open session, closes the spool and forgets the server's buffers. Idempotent.
+/// Ends every open session, stops and joins the shipper (records it did not ship stay in the
+/// spool for the next Init), closes the spool and forgets the server's buffers. Idempotent.
 pub(crate) fn terminate() {
     let taken = RUNTIME
         .write()
@@ -112,6 +125,14 @@ pub(crate) fn terminate() {
     let Some(runtime) = taken else { return };
     if let Err(e) = runtime.sessions.close_all() {
         runtime.report(&e);
+    }
+    let shipper = runtime
+        .shipper
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    if let Some(shipper) = shipper {
+        shipper.stop(SHIPPER_STOP_BOUND);
     }
     // The spool closes when the last reference goes: here, unless a call from another
     // thread still runs (the server promises it does not), which then closes it.

@@ -1,5 +1,5 @@
 //! Where records go: the [`RecordSink`] trait, so the session logic does not know about the
-//! spool (the next slice adds shipping to the gateway behind the same trait).
+//! spool (shipping to the gateway wakes its thread behind the same trait: `shipper::ShippingSink`).
 
 use archive::Event;
 

@@ -4,15 +4,19 @@
 //! The same run is repeated under valgrind, which must report no error and no definite leak.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod fake_gateway;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use archive::{Event, Kind, Protocol};
+use fake_gateway::FakeGateway;
 use imtegrity_stchatlog::SledSpool;
 use serde_json::Value;
 
 const VALGRIND: &str = "/usr/bin/valgrind";
+const TOKEN: &str = "c-host-token";
 
 /// `target/debug`: this test runs from `target/debug/deps/`, and cargo builds the cdylib
 /// there with the rlib the test links.
@@ -38,9 +42,14 @@ fn build_host(dir: &Path) -> PathBuf {
     out
 }
 
-/// Runs `host` (optionally under `wrapper`) against the library with its own spool; returns
-/// the spool's records.
+/// Runs `host` (optionally under `wrapper`) against the library with its own spool and no
+/// gateway; returns the spool's records.
 fn run_host(host: &Path, spool: &Path, wrapper: &[&str]) -> Vec<Event> {
+    run_host_with(host, spool, wrapper, None)
+}
+
+/// As [`run_host`], shipping to `gateway` (`host:port`, with [`TOKEN`]) if given.
+fn run_host_with(host: &Path, spool: &Path, wrapper: &[&str], gateway: Option<&str>) -> Vec<Event> {
     let mut command = match wrapper.split_first() {
         Some((program, args)) => {
             let mut c = Command::new(program);
@@ -49,11 +58,18 @@ fn run_host(host: &Path, spool: &Path, wrapper: &[&str]) -> Vec<Event> {
         }
         None => Command::new(host),
     };
-    let output = command
+    command
         .arg(library())
         .env("IMTEGRITY_SPI_SPOOL", spool)
-        .output()
-        .unwrap();
+        .env_remove("IMTEGRITY_SPI_GATEWAY")
+        .env_remove("IMTEGRITY_SPI_TOKEN_FILE")
+        .env_remove("IMTEGRITY_SPI_TOKEN");
+    if let Some(gateway) = gateway {
+        command
+            .env("IMTEGRITY_SPI_GATEWAY", gateway)
+            .env("IMTEGRITY_SPI_TOKEN", TOKEN);
+    }
+    let output = command.output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
@@ -175,6 +191,49 @@ fn a_c_host_drives_every_entry_point_and_the_spool_holds_exactly_its_records() {
     let host = build_host(dir.path());
     let events = run_host(&host, &dir.path().join("spool"), &[]);
     check_spool(&events);
+}
+
+fn have_valgrind() -> bool {
+    if !Path::new(VALGRIND).exists() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{VALGRIND} missing: .ci/run installs it (tests/peers/install.sh)"
+        );
+        eprintln!("c_host valgrind: skipped: install valgrind (tests/peers/install.sh)");
+        return false;
+    }
+    true
+}
+
+/// The shipper thread is started at each Init and joined at each Terminate across the host's
+/// load/unload cycles: valgrind still finds nothing, and every record is either at the
+/// gateway or still spooled, none twice.
+#[test]
+fn under_valgrind_with_a_gateway_the_shipper_is_clean_and_loses_nothing() {
+    if !have_valgrind() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let host = build_host(dir.path());
+    let gateway = FakeGateway::start("127.0.0.1:0".parse().unwrap(), TOKEN, &[]);
+    let spooled = run_host_with(
+        &host,
+        &dir.path().join("spool"),
+        &[
+            VALGRIND,
+            "--quiet",
+            "--error-exitcode=99",
+            "--leak-check=full",
+            "--errors-for-leak-kinds=definite",
+        ],
+        Some(&gateway.addr.to_string()),
+    );
+    let st = gateway.state.lock().unwrap();
+    assert_eq!(st.duplicates, 0);
+    assert!(!st.stored.is_empty(), "the shipper shipped nothing");
+    let mut all: Vec<Event> = st.stored.values().cloned().collect();
+    all.extend(spooled);
+    check_spool(&all);
 }
 
 #[test]

@@ -1,0 +1,524 @@
+//! The shipper: a background thread that drains the spool to the gateway's ingest endpoint,
+//! oldest record first, and deletes records only once the gateway acknowledged them durable.
+//!
+//! Protocol (one request shape, so HTTP/1.1 is written by hand over a `TcpStream`; plain TCP
+//! for loopback in this slice, TLS later):
+//!
+//! ```text
+//! POST /ingest/v1 HTTP/1.1
+//! Authorization: Bearer <token>
+//! Content-Type: application/json
+//!
+//! {"source": "<spool id>", "records": [{"seq": <u64>, "event": <archive::Event>}, ...]}
+//! ```
+//!
+//! At most [`MAX_BATCH_RECORDS`] records per request (fewer if they pass
+//! [`MAX_BATCH_BYTES`] encoded), `seq` strictly increasing. A `200` with
+//! `{"acked_upto": n}` means every record of this source with `seq ≤ n` is durable in the
+//! archive: those are deleted from the spool. Anything else (refused connection, 401, 400,
+//! 503, a malformed answer, an ack below the batch) keeps the records and retries after a
+//! backoff of 100 ms doubling to 5 s.
+//!
+//! The thread wakes when a record is appended ([`ShipNotifier`]) or every second, and stops
+//! within the bound given to [`Shipper::stop`]: stopping also shuts down a request in
+//! flight, so the thread does not sit in a socket read.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use archive::Event;
+
+use crate::error::SpiError;
+use crate::sink::RecordSink;
+use crate::spool::SledSpool;
+
+/// `host:port` of the gateway's ingest endpoint; unset or empty: no shipping.
+pub const GATEWAY_ENV: &str = "IMTEGRITY_SPI_GATEWAY";
+/// The bearer token.
+pub const TOKEN_ENV: &str = "IMTEGRITY_SPI_TOKEN";
+/// A file holding the bearer token (surrounding whitespace ignored), if [`TOKEN_ENV`] is unset.
+pub const TOKEN_FILE_ENV: &str = "IMTEGRITY_SPI_TOKEN_FILE";
+/// The request path.
+pub const INGEST_PATH: &str = "/ingest/v1";
+/// Records per request, at most.
+pub const MAX_BATCH_RECORDS: usize = 256;
+/// Encoded (postcard) bytes per request, roughly: a batch stops growing past this, but always
+/// holds at least one record.
+pub const MAX_BATCH_BYTES: usize = 4 << 20;
+/// The most of an answer that is read.
+const MAX_ANSWER: usize = 64 * 1024;
+
+/// Where and how to ship.
+#[derive(Clone)]
+pub struct ShipperConfig {
+    /// `host:port` of the ingest endpoint.
+    pub gateway: String,
+    /// The bearer token.
+    pub token: String,
+    /// How long the thread sleeps when the spool is empty and nothing is appended.
+    pub idle_wake: Duration,
+    /// The first retry delay after a failure.
+    pub backoff_min: Duration,
+    /// The longest retry delay.
+    pub backoff_max: Duration,
+    /// Connect, read and write timeout of a request.
+    pub io_timeout: Duration,
+}
+
+impl std::fmt::Debug for ShipperConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShipperConfig")
+            .field("gateway", &self.gateway)
+            .field("token", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+impl ShipperConfig {
+    /// Shipping to `gateway` with `token`, with the default timings (1 s idle wake, 100 ms to
+    /// 5 s backoff, 10 s I/O timeout).
+    pub fn new(gateway: impl Into<String>, token: impl Into<String>) -> Self {
+        Self {
+            gateway: gateway.into(),
+            token: token.into(),
+            idle_wake: Duration::from_secs(1),
+            backoff_min: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(5),
+            io_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// From [`GATEWAY_ENV`] and [`TOKEN_ENV`] / [`TOKEN_FILE_ENV`]: `None` when no gateway is
+    /// set; an error when a gateway is set without a usable token.
+    pub fn from_env() -> Result<Option<Self>, SpiError> {
+        let gateway = match std::env::var(GATEWAY_ENV) {
+            Ok(g) if !g.trim().is_empty() => g.trim().to_owned(),
+            _ => return Ok(None),
+        };
+        let token = match (std::env::var(TOKEN_ENV), std::env::var_os(TOKEN_FILE_ENV)) {
+            (Ok(token), _) => token,
+            (Err(_), Some(path)) => std::fs::read_to_string(&path).map_err(|e| {
+                SpiError::Config(format!("{TOKEN_FILE_ENV} {}: {e}", path.to_string_lossy()))
+            })?,
+            (Err(_), None) => {
+                return Err(SpiError::Config(format!(
+                    "{GATEWAY_ENV} is set but neither {TOKEN_ENV} nor {TOKEN_FILE_ENV}"
+                )));
+            }
+        };
+        let token = token.trim().to_owned();
+        if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(SpiError::Config(
+                "the gateway token is empty or not printable ASCII".into(),
+            ));
+        }
+        Ok(Some(Self::new(gateway, token)))
+    }
+}
+
+#[derive(Debug, Default)]
+struct SignalState {
+    /// Appends seen so far: the thread waits for this to change.
+    appended: u64,
+    stop: bool,
+    /// The request in flight, so `stop` can shut it down.
+    connection: Option<TcpStream>,
+}
+
+#[derive(Debug, Default)]
+struct Signal {
+    state: Mutex<SignalState>,
+    changed: Condvar,
+}
+
+impl Signal {
+    fn lock(&self) -> MutexGuard<'_, SignalState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sleeps up to `timeout`, until stopped or (if `on_append`) a record is appended after
+    /// `seen` appends. Returns whether to stop.
+    fn wait(&self, timeout: Duration, on_append: Option<u64>) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.lock();
+        loop {
+            if state.stop {
+                return true;
+            }
+            if on_append.is_some_and(|seen| state.appended != seen) {
+                return false;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            state = self
+                .changed
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+}
+
+/// Wakes the shipper when a record is appended.
+#[derive(Debug, Clone)]
+pub struct ShipNotifier(Arc<Signal>);
+
+impl ShipNotifier {
+    /// A record was appended.
+    pub fn notify(&self) {
+        self.0.lock().appended += 1;
+        self.0.changed.notify_all();
+    }
+}
+
+/// The spool as the session logic's sink: appends, then wakes the shipper (if any).
+#[derive(Debug)]
+pub struct ShippingSink {
+    spool: Arc<SledSpool>,
+    notifier: Option<ShipNotifier>,
+}
+
+impl ShippingSink {
+    /// Appends to `spool`, waking `notifier` after each record.
+    pub fn new(spool: Arc<SledSpool>, notifier: Option<ShipNotifier>) -> Self {
+        Self { spool, notifier }
+    }
+}
+
+impl RecordSink for ShippingSink {
+    fn append(&self, event: &Event) -> Result<(), SpiError> {
+        self.spool.append(event)?;
+        if let Some(n) = &self.notifier {
+            n.notify();
+        }
+        Ok(())
+    }
+}
+
+/// The running shipper thread.
+#[derive(Debug)]
+pub struct Shipper {
+    signal: Arc<Signal>,
+    done: mpsc::Receiver<()>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Shipper {
+    /// Starts the thread shipping `spool` as `config` says.
+    pub fn start(spool: Arc<SledSpool>, config: ShipperConfig) -> Result<Self, SpiError> {
+        let signal = Arc::new(Signal::default());
+        let (done_tx, done) = mpsc::channel();
+        let thread_signal = Arc::clone(&signal);
+        let handle = std::thread::Builder::new()
+            .name("imtegrity-spi-shipper".into())
+            .spawn(move || {
+                run(&spool, &config, &thread_signal);
+                // Drop the spool before saying "done", so a joined shipper has closed it.
+                drop(spool);
+                let _ = done_tx.send(());
+            })
+            .map_err(SpiError::Thread)?;
+        Ok(Self {
+            signal,
+            done,
+            handle: Some(handle),
+        })
+    }
+
+    /// A handle that wakes this shipper.
+    pub fn notifier(&self) -> ShipNotifier {
+        ShipNotifier(Arc::clone(&self.signal))
+    }
+
+    /// Stops the thread and joins it, waiting at most `bound`; `false` if it did not finish
+    /// in time and was detached (it stops on its own once its current step ends).
+    pub fn stop(mut self, bound: Duration) -> bool {
+        self.stop_inner(bound)
+    }
+
+    fn stop_inner(&mut self, bound: Duration) -> bool {
+        let Some(handle) = self.handle.take() else {
+            return true;
+        };
+        {
+            let mut state = self.signal.lock();
+            state.stop = true;
+            if let Some(c) = state.connection.take() {
+                let _ = c.shutdown(Shutdown::Both);
+            }
+        }
+        self.signal.changed.notify_all();
+        match self.done.recv_timeout(bound) {
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => {
+                let _ = handle.join();
+                true
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                eprintln!(
+                    "imtegrity_stchatlog: the shipper thread did not stop within {bound:?}; detached"
+                );
+                false
+            }
+        }
+    }
+}
+
+impl Drop for Shipper {
+    fn drop(&mut self) {
+        self.stop_inner(Duration::from_secs(2));
+    }
+}
+
+/// What one round did.
+enum Round {
+    /// The spool was empty (after `appended` appends had been signalled).
+    Empty(u64),
+    /// Records were acknowledged and deleted.
+    Progress,
+}
+
+fn run(spool: &SledSpool, config: &ShipperConfig, signal: &Signal) {
+    let mut backoff = config.backoff_min;
+    let mut last_error: Option<String> = None;
+    loop {
+        if signal.lock().stop {
+            return;
+        }
+        match round(spool, config, signal) {
+            Ok(round) => {
+                if last_error.take().is_some() {
+                    eprintln!(
+                        "imtegrity_stchatlog: shipping to {} resumed",
+                        config.gateway
+                    );
+                }
+                backoff = config.backoff_min;
+                if let Round::Empty(seen) = round
+                    && signal.wait(config.idle_wake, Some(seen))
+                {
+                    return;
+                }
+            }
+            Err(e) => {
+                if last_error.as_deref() != Some(&e) {
+                    eprintln!(
+                        "imtegrity_stchatlog: shipping to {} failed, retrying: {e}",
+                        config.gateway
+                    );
+                    last_error = Some(e);
+                }
+                if signal.wait(backoff, None) {
+                    return;
+                }
+                backoff = (backoff * 2).min(config.backoff_max);
+            }
+        }
+    }
+}
+
+fn round(spool: &SledSpool, config: &ShipperConfig, signal: &Signal) -> Result<Round, String> {
+    let seen = signal.lock().appended;
+    let batch = spool
+        .pending(MAX_BATCH_RECORDS, MAX_BATCH_BYTES)
+        .map_err(|e| e.to_string())?;
+    let (Some((first, _)), Some((last, _))) = (batch.first(), batch.last()) else {
+        return Ok(Round::Empty(seen));
+    };
+    let (first, last) = (*first, *last);
+    let body = request_body(spool.source(), &batch).map_err(|e| e.to_string())?;
+    let acked = post(config, &body, signal)?;
+    if acked < first {
+        return Err(format!(
+            "the gateway acknowledged up to {acked}, before the first record sent ({first})"
+        ));
+    }
+    spool
+        .remove_upto(acked.min(last))
+        .map_err(|e| e.to_string())?;
+    Ok(Round::Progress)
+}
+
+/// The JSON body of one request.
+pub fn request_body(source: &str, batch: &[(u64, Event)]) -> serde_json::Result<Vec<u8>> {
+    let records = batch
+        .iter()
+        .map(|(seq, event)| {
+            Ok(serde_json::json!({ "seq": seq, "event": serde_json::to_value(event)? }))
+        })
+        .collect::<serde_json::Result<Vec<_>>>()?;
+    serde_json::to_vec(&serde_json::json!({ "source": source, "records": records }))
+}
+
+/// Sends one request; the gateway's `acked_upto`, or why not.
+fn post(config: &ShipperConfig, body: &[u8], signal: &Signal) -> Result<u64, String> {
+    let addrs = config
+        .gateway
+        .to_socket_addrs()
+        .map_err(|e| format!("{}: {e}", config.gateway))?;
+    let mut stream = None;
+    let mut last = format!("{}: no address", config.gateway);
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, config.io_timeout) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last = format!("connect {addr}: {e}"),
+        }
+    }
+    let mut stream = stream.ok_or(last)?;
+    let io = |e: std::io::Error| format!("{}: {e}", config.gateway);
+    stream
+        .set_read_timeout(Some(config.io_timeout))
+        .map_err(io)?;
+    stream
+        .set_write_timeout(Some(config.io_timeout))
+        .map_err(io)?;
+    let _ = stream.set_nodelay(true);
+    {
+        let mut state = signal.lock();
+        if state.stop {
+            return Err("stopping".into());
+        }
+        state.connection = stream.try_clone().ok();
+    }
+    let outcome = exchange(config, &mut stream, body);
+    signal.lock().connection = None;
+    let (status, answer) = outcome.map_err(io)?;
+    let text = String::from_utf8_lossy(&answer);
+    if status != 200 {
+        let text: String = text.chars().take(200).collect();
+        return Err(format!("gateway answered {status}: {}", text.trim()));
+    }
+    serde_json::from_slice::<serde_json::Value>(&answer)
+        .ok()
+        .and_then(|v| v.get("acked_upto").and_then(serde_json::Value::as_u64))
+        .ok_or_else(|| format!("gateway answered 200 without acked_upto: {text}"))
+}
+
+/// Writes the request and reads the answer: its status and body.
+fn exchange(
+    config: &ShipperConfig,
+    stream: &mut TcpStream,
+    body: &[u8],
+) -> std::io::Result<(u16, Vec<u8>)> {
+    let head = format!(
+        "POST {INGEST_PATH} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        config.gateway,
+        config.token,
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    stream.flush()?;
+    read_answer(stream)
+}
+
+fn invalid(what: &str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned())
+}
+
+/// Reads an HTTP/1.1 answer: `Content-Length`, chunked, or until the gateway closes.
+fn read_answer(stream: &mut impl Read) -> std::io::Result<(u16, Vec<u8>)> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let header_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        if buf.len() > MAX_ANSWER {
+            return Err(invalid("answer headers too long"));
+        }
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(invalid("connection closed before the answer"));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..header_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.strip_prefix("HTTP/1."))
+        .and_then(|l| l.get(2..5))
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or_else(|| invalid("no HTTP status line"))?;
+    let mut length = None;
+    let mut chunked = false;
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("content-length") {
+            length = Some(
+                value
+                    .parse::<usize>()
+                    .map_err(|_| invalid("content-length"))?,
+            );
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = value.to_ascii_lowercase().contains("chunked");
+        }
+    }
+    let mut body = buf.split_off(header_end);
+    let want = length.filter(|_| !chunked).unwrap_or(usize::MAX);
+    while body.len() < want {
+        if body.len() > MAX_ANSWER {
+            return Err(invalid("answer too long"));
+        }
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            if want == usize::MAX {
+                break;
+            }
+            return Err(invalid("answer shorter than its content-length"));
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    body.truncate(want);
+    if chunked {
+        body = dechunk(&body).ok_or_else(|| invalid("bad chunked encoding"))?;
+    }
+    Ok((status, body))
+}
+
+/// Decodes a complete chunked body.
+fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data.windows(2).position(|w| w == b"\r\n")?;
+        let size = std::str::from_utf8(&data[..line_end]).ok()?;
+        let size = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(data.get(..size)?);
+        data = data.get(size + 2..)?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_with_length_chunks_or_close_are_read() {
+        let with_length = b"HTTP/1.1 200 OK\r\ncontent-length: 16\r\n\r\n{\"acked_upto\":7}";
+        let (status, body) = read_answer(&mut &with_length[..]).unwrap();
+        assert_eq!((status, body.as_slice()), (200, &b"{\"acked_upto\":7}"[..]));
+        let chunked = b"HTTP/1.1 503 Busy\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nbusy\r\n3\r\n!!!\r\n0\r\n\r\n";
+        let (status, body) = read_answer(&mut &chunked[..]).unwrap();
+        assert_eq!((status, body.as_slice()), (503, &b"busy!!!"[..]));
+        let closed = b"HTTP/1.0 401 Unauthorized\r\n\r\nno";
+        assert_eq!(read_answer(&mut &closed[..]).unwrap().0, 401);
+        assert!(read_answer(&mut &b"garbage\r\n\r\n"[..]).is_err());
+    }
+}
