@@ -97,6 +97,33 @@ impl Archive {
         wait.await.map_err(|_| ArchiveError::WriterGone)?
     }
 
+    /// [`Archive::append_keyed`] for a whole batch from one source, queued strictly in the
+    /// given order (so the writer meets the seqs in order, which the once-per-seq check
+    /// relies on) and awaited together, so one group commit can serve the batch.
+    pub async fn append_keyed_all(
+        &self,
+        records: Vec<(Event, IngestKey)>,
+    ) -> Result<Vec<Receipt>, ArchiveError> {
+        let mut waits = Vec::with_capacity(records.len());
+        for (event, key) in records {
+            let (done, wait) = oneshot::channel();
+            self.jobs
+                .send(Job::Append {
+                    event,
+                    key: Some(key),
+                    done: Some(done),
+                })
+                .await
+                .map_err(|_| ArchiveError::WriterGone)?;
+            waits.push(wait);
+        }
+        let mut receipts = Vec::with_capacity(waits.len());
+        for wait in waits {
+            receipts.push(wait.await.map_err(|_| ArchiveError::WriterGone)??);
+        }
+        Ok(receipts)
+    }
+
     /// [`Archive::append`] for threads outside an async runtime.
     pub fn append_blocking(&self, event: Event) -> Result<Receipt, ArchiveError> {
         let (done, wait) = oneshot::channel();

@@ -121,28 +121,29 @@ async fn handle(archive: &Archive, token: &str, req: Request<Incoming>) -> Respo
     let Some(last) = batch.records.last().map(|r| r.seq) else {
         return answer(StatusCode::OK, "{\"acked_upto\":0}".into());
     };
-    // Queued in order and awaited together: one group commit for the whole request.
-    let appends = batch.records.into_iter().map(|r| {
-        archive.append_keyed(
-            r.event,
-            IngestKey {
-                source: batch.source.clone(),
+    // Queued strictly in seq order (the once-per-seq check relies on it; polling many
+    // append futures at once, as join_all does, does not keep their order) and awaited
+    // together, so one group commit can serve the whole request.
+    let source = batch.source.clone();
+    let records = batch
+        .records
+        .into_iter()
+        .map(|r| {
+            let key = IngestKey {
+                source: source.clone(),
                 seq: r.seq,
-            },
-        )
-    });
-    let mut stored = 0usize;
-    for result in futures_util::future::join_all(appends).await {
-        match result {
-            Ok(receipt) if !receipt.duplicate => stored += 1,
-            Ok(_) => {}
-            Err(e) => {
-                tracing::error!(error = %e, source = %batch.source, "ingest could not store");
-                return answer(StatusCode::SERVICE_UNAVAILABLE, error_json(&e.to_string()));
-            }
+            };
+            (r.event, key)
+        })
+        .collect();
+    let stored = match archive.append_keyed_all(records).await {
+        Ok(receipts) => receipts.iter().filter(|r| !r.duplicate).count(),
+        Err(e) => {
+            tracing::error!(error = %e, %source, "ingest could not store");
+            return answer(StatusCode::SERVICE_UNAVAILABLE, error_json(&e.to_string()));
         }
-    }
-    tracing::debug!(source = %batch.source, stored, acked_upto = last, "ingested");
+    };
+    tracing::debug!(%source, stored, acked_upto = last, "ingested");
     answer(StatusCode::OK, format!("{{\"acked_upto\":{last}}}"))
 }
 

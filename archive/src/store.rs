@@ -281,13 +281,13 @@ impl Store {
         Ok(())
     }
 
-    /// The highest seq stored for ingest `source` (0: none yet).
-    pub(crate) fn ingest_mark(&self, source: &str) -> Result<u64, ArchiveError> {
+    /// The highest seq stored for ingest `source`, if any was (seq 0 is a valid seq).
+    pub(crate) fn ingest_mark(&self, source: &str) -> Result<Option<u64>, ArchiveError> {
         Ok(self
             .meta
             .get(ingest_mark_key(source))?
             .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-            .map_or(0, u64::from_be_bytes))
+            .map(u64::from_be_bytes))
     }
 
     /// Writes `records` and the ingest `marks` in one sled transaction.

@@ -119,7 +119,7 @@ fn commit(store: &Store, jobs: &mut [Job]) -> Result<Vec<Option<u64>>, ArchiveEr
     let mut records = sled::Batch::default();
     let mut keys = Vec::new();
     let mut outcomes = Vec::new();
-    // Highest stored seq per source, as of this batch.
+    // Highest stored seq per source, as of this batch (sources new to it are looked up).
     let mut marks: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     let mut marks_changed = false;
     let (mut id, mut prev) = (head.id, head.hash);
@@ -129,14 +129,16 @@ fn commit(store: &Store, jobs: &mut [Job]) -> Result<Vec<Option<u64>>, ArchiveEr
         };
         if let Some(key) = key {
             let mark = match marks.get(&key.source) {
-                Some(mark) => *mark,
+                Some(mark) => Some(*mark),
                 None => store.ingest_mark(&key.source)?,
             };
-            if key.seq <= mark {
-                marks.insert(key.source.clone(), mark);
+            // A spool's first seq may be 0 (sled's ids start there): no mark is not mark 0.
+            if mark.is_some_and(|mark| key.seq <= mark) {
+                tracing::debug!(target: "imtegrity::ingest", source = %key.source, seq = key.seq, ?mark, "resend: already stored");
                 outcomes.push(None);
                 continue;
             }
+            tracing::debug!(target: "imtegrity::ingest", source = %key.source, seq = key.seq, "stored");
             marks.insert(key.source.clone(), key.seq);
             marks_changed = true;
         }

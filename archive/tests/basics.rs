@@ -252,7 +252,8 @@ async fn keyed_appends_store_each_source_and_seq_once_across_restarts() {
     };
     {
         let a = open(tmp.path());
-        for seq in 1..=3 {
+        // Seq 0 is a seq like any other (sled's ids, which the spool uses, start there).
+        for seq in 0..=3 {
             let r = a
                 .append_keyed(
                     im(seq as i64, "st1", "st2", &format!("s{seq}")),
@@ -307,6 +308,6 @@ async fn keyed_appends_store_each_source_and_seq_once_across_restarts() {
         .search(&Query::default())
         .map(|r| r.unwrap().event.text)
         .collect();
-    assert_eq!(texts, ["s1", "s2", "s3", "b1", "plain", "b4", "b5"]);
+    assert_eq!(texts, ["s0", "s1", "s2", "s3", "b1", "plain", "b4", "b5"]);
     assert!(a.verify().unwrap().is_intact());
 }
