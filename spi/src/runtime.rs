@@ -85,7 +85,7 @@ pub(crate) unsafe fn init(ret_code: *mut c_int, ret_msg: *mut c_char) -> Result<
         return Ok(());
     }
     let config = ShipperConfig::from_env()?;
-    let spool = Arc::new(SledSpool::open(&spool_dir())?);
+    let spool = Arc::new(open_spool_retrying(&spool_dir())?);
     let shipper = config
         .map(|config| Shipper::start(Arc::clone(&spool), config))
         .transpose()?;
@@ -137,4 +137,25 @@ pub(crate) fn terminate() {
     // The spool closes when the last reference goes: here, unless a call from another
     // thread still runs (the server promises it does not), which then closes it.
     drop(runtime);
+}
+
+/// Opens the spool, retrying for up to two seconds while it is still locked: after a
+/// Terminate, sled's own threads let go of the previous handle (and its file lock) a moment
+/// later, and a server that re-initialises at once must not fail for that.
+fn open_spool_retrying(dir: &std::path::Path) -> Result<SledSpool, SpiError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        match SledSpool::open(dir) {
+            // sled reports its file lock as an `Other` I/O error with this wording.
+            Err(SpiError::Spool {
+                source: sled::Error::Io(e),
+                ..
+            }) if e.to_string().contains("could not acquire lock")
+                && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
 }

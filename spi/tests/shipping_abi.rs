@@ -41,7 +41,9 @@ fn init() {
             ret_msg.as_mut_ptr(),
         )
     };
-    assert_eq!(code, 0, "stDdaClInit failed");
+    // SAFETY: the library writes a NUL-terminated reason into the 1024-byte buffer.
+    let reason = unsafe { std::ffi::CStr::from_ptr(ret_msg.as_ptr()) };
+    assert_eq!(code, 0, "stDdaClInit failed: {reason:?}");
 }
 
 fn chat(id: &str) {
