@@ -69,8 +69,6 @@ pub(crate) struct Seen<'a> {
     pub(crate) local: &'a Identity,
     /// The other party (a screen name, or the room for chat).
     pub(crate) remote: &'a str,
-    /// The plain text (or file name).
-    pub(crate) text: &'a str,
     /// Which leg the message arrived on: the client (outgoing) or the upstream (incoming).
     pub(crate) from: Side,
 }
@@ -95,8 +93,8 @@ pub(crate) enum Rebuild<'a> {
     Unsupported,
 }
 
-/// Decides `seen` and applies the decision to `event` (the record the message would get)
-/// and to the frame; adds disclaimers when one is due.
+/// Decides `seen` (with the words of `event`) and applies the decision to `event` (the
+/// record the message would get) and to the frame; adds disclaimers when one is due.
 pub(crate) fn apply(
     runtime: &PolicyRuntime,
     node: &str,
@@ -106,19 +104,21 @@ pub(crate) fn apply(
     now: Instant,
 ) -> Result<Applied, SessionError> {
     let engine = runtime.engine();
+    // The words rules look at: the plain text, or for a file offer its file name, which
+    // capture keeps in the detail. Borrowed from the record, which is moved only later.
+    let text = event.as_ref().map_or("", |e| match seen.kind {
+        MessageKind::File => e.detail.as_deref().unwrap_or(""),
+        _ => e.text.as_str(),
+    });
     let ctx = MessageContext {
         kind: seen.kind,
         direction: seen.direction,
         local: seen.local,
         remote: seen.remote,
-        text: seen.text,
+        text,
     };
     let decision = engine.decide(&ctx);
     let profile = engine.profile(seen.local);
-    let conversation = conversation_key(seen);
-    // Notices are limited per sender and kind: a retried blocked file does not silence the
-    // notice about a blocked message, nor one party's notices the other's.
-    let notice_key = format!("{:?}|{}|{conversation}", seen.from, seen.kind.as_str());
     let mut applied = Applied {
         plan: Plan::forward(),
         events: Vec::new(),
@@ -136,7 +136,7 @@ pub(crate) fn apply(
             .disclaimers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .due(&conversation, profile.disclaimer_every, now)
+            .due(&conversation_key(seen), profile.disclaimer_every, now)
     {
         applied
             .plan
@@ -210,6 +210,14 @@ pub(crate) fn apply(
         let notice = decision.notice.clone().unwrap_or_else(|| {
             "[IMtegrity] This message could not be delivered as the policy requires.".into()
         });
+        // Notices are limited per sender and kind: a retried blocked file does not silence
+        // the notice about a blocked message, nor one party's notices the other's.
+        let notice_key = format!(
+            "{:?}|{}|{}",
+            seen.from,
+            seen.kind.as_str(),
+            conversation_key(seen)
+        );
         let allowed = runtime
             .notices
             .lock()

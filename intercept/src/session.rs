@@ -807,11 +807,6 @@ fn decide(
         Direction::Outbound => policy::Direction::Outbound,
         Direction::Internal => policy::Direction::Internal,
     };
-    // A file offer's words are its file name, which capture keeps in the detail.
-    let text = match kind {
-        policy::MessageKind::File => seen.detail.as_deref().unwrap_or(""),
-        _ => seen.text.as_str(),
-    };
     let applied = crate::enforce::apply(
         runtime,
         &relay.config.node,
@@ -820,10 +815,9 @@ fn decide(
             direction,
             local: who,
             remote,
-            text,
             from,
         },
-        event.clone(),
+        event,
         rebuild,
         std::time::Instant::now(),
     )?;
