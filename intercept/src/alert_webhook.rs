@@ -68,42 +68,33 @@ struct Target {
 }
 
 fn parse(url: &str) -> Result<Target, String> {
-    let (tls, rest) = if let Some(rest) = url.strip_prefix("https://") {
-        (true, rest)
-    } else if let Some(rest) = url.strip_prefix("http://") {
-        (false, rest)
-    } else {
-        return Err(format!("{url}: not an http:// or https:// URL"));
+    let uri: hyper::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
+    let tls = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        _ => return Err(format!("{url}: not an http:// or https:// URL")),
     };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let default_port = if tls { 443 } else { 80 };
-    let bad_port = |p: &str| format!("{url}: bad port {p:?}");
-    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
-        let (host, after) = bracketed
-            .split_once(']')
-            .ok_or_else(|| format!("{url}: unclosed [ in the host"))?;
-        match after.strip_prefix(':') {
-            Some(p) => (host, p.parse::<u16>().map_err(|_| bad_port(p))?),
-            None if after.is_empty() => (host, default_port),
-            None => return Err(format!("{url}: junk after the host")),
-        }
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h, p.parse::<u16>().map_err(|_| bad_port(p))?),
-            None => (authority, default_port),
-        }
-    };
-    if host.is_empty() {
-        return Err(format!("{url}: no host"));
+    let authority = uri
+        .authority()
+        .filter(|a| !a.host().is_empty())
+        .ok_or_else(|| format!("{url}: no host"))?;
+    let host = authority.host();
+    // `http` drops a port it cannot read (99999) instead of refusing the URL.
+    let host_and_port = authority.as_str().rsplit('@').next().unwrap_or_default();
+    if authority.port().is_none() && host_and_port.len() > host.len() {
+        return Err(format!("{url}: bad port"));
     }
     Ok(Target {
         tls,
-        host: host.to_owned(),
-        port,
-        path: path.to_owned(),
+        host: host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned(),
+        port: uri.port_u16().unwrap_or(if tls { 443 } else { 80 }),
+        path: uri
+            .path_and_query()
+            .map_or("/", hyper::http::uri::PathAndQuery::as_str)
+            .to_owned(),
     })
 }
 

@@ -271,11 +271,7 @@ pub async fn run_session(
         Wire::Plain => (relay.config.upstream_login.clone(), None),
         Wire::Tls => {
             let target = relay.config.upstream_login_tls.clone();
-            let name = crate::resolver::split_host_port(&target).map(|(host, _)| {
-                host.trim_start_matches('[')
-                    .trim_end_matches(']')
-                    .to_owned()
-            });
+            let name = crate::resolver::split_host_port(&target).map(|(host, _)| host.to_owned());
             (target, name)
         }
     };

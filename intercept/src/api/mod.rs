@@ -299,15 +299,13 @@ async fn forward(
 /// The host part of a Host header (`name`, `name:port`, `[v6]:port`).
 fn host_of(header: &str) -> String {
     let header = header.trim();
-    if let Some(rest) = header.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or_default().to_owned();
-    }
-    match header.rsplit_once(':') {
-        Some((host, port)) if port.parse::<u16>().is_ok() => host.to_owned(),
-        _ => header.to_owned(),
-    }
-    .trim_end_matches('.')
-    .to_ascii_lowercase()
+    crate::resolver::split_host_port(header)
+        .map_or_else(
+            || header.trim_start_matches('[').trim_end_matches(']'),
+            |(host, _)| host,
+        )
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
 }
 
 /// Whether `host` is a Kerberos KDC for AIM (`kdc.uas.aol.com` and the like).
