@@ -67,42 +67,11 @@ pub fn classify(data_type: u64, sub_type: u64, payload: &[u8]) -> DataMsg {
     }
 }
 
-/// Plain text from a rich-text message: tags dropped, line breaks kept, the common entities
-/// decoded. Not an HTML parser; the record's `raw` keeps the original for review.
+/// Plain text from a rich-text message, rendered as the relay renders AIM's HTML
+/// (`oscar::html_to_plain`: tags dropped, line breaks kept, entities decoded), without
+/// trailing line breaks. Not an HTML parser; the record's `raw` keeps the original.
 pub fn html_to_text(html: &str) -> String {
-    let mut out = String::with_capacity(html.len());
-    let mut rest = html;
-    while let Some(lt) = rest.find('<') {
-        out.push_str(&rest[..lt]);
-        let Some(gt) = rest[lt..].find('>') else {
-            // An unclosed '<' is text, not a tag.
-            out.push_str(&rest[lt..]);
-            rest = "";
-            break;
-        };
-        let tag = rest[lt + 1..lt + gt].trim().to_ascii_lowercase();
-        if tag.starts_with("br") || tag == "/p" || tag == "/div" {
-            out.push('\n');
-        }
-        rest = &rest[lt + gt + 1..];
-    }
-    out.push_str(rest);
-    decode_entities(out.trim_end_matches('\n'))
-}
-
-fn decode_entities(text: &str) -> String {
-    const ENTITIES: [(&str, &str); 6] = [
-        ("&lt;", "<"),
-        ("&gt;", ">"),
-        ("&quot;", "\""),
-        ("&#39;", "'"),
-        ("&nbsp;", " "),
-        // Last, so "&amp;lt;" becomes "&lt;" and not "<".
-        ("&amp;", "&"),
-    ];
-    ENTITIES
-        .iter()
-        .fold(text.to_owned(), |acc, (from, to)| acc.replace(from, to))
+    oscar::html_to_plain(html).trim_end_matches('\n').to_owned()
 }
 
 #[cfg(test)]
