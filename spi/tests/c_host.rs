@@ -6,9 +6,13 @@
 
 mod fake_gateway;
 
+mod c_host_harness;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
+
+use c_host_harness::{build_host, library};
 
 use archive::{Event, Kind, Protocol};
 use fake_gateway::FakeGateway;
@@ -17,30 +21,6 @@ use serde_json::Value;
 
 const VALGRIND: &str = "/usr/bin/valgrind";
 const TOKEN: &str = "c-host-token";
-
-/// `target/debug`: this test runs from `target/debug/deps/`, and cargo builds the cdylib
-/// there with the rlib the test links.
-fn library() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let lib = dir.join("libimtegrity_stchatlog.so");
-    assert!(lib.exists(), "{} not built", lib.display());
-    lib
-}
-
-fn build_host(dir: &Path) -> PathBuf {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/host/host.c");
-    let out = dir.join("host");
-    let status = Command::new("cc")
-        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pthread", "-o"])
-        .arg(&out)
-        .arg(&source)
-        .arg("-ldl")
-        .status()
-        .expect("cc (apt-get install build-essential)");
-    assert!(status.success(), "cc failed on {}", source.display());
-    out
-}
 
 /// Runs `host` (optionally under `wrapper`) against the library with its own spool and no
 /// gateway; returns the spool's records.

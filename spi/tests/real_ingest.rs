@@ -7,9 +7,13 @@
 //! exactly what was produced: nothing lost, nothing doubled.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod c_host_harness;
+
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
+
+use c_host_harness::{build_host, library};
 use std::time::Duration;
 
 use archive::{Archive, ArchiveOptions, Protocol, Query};
@@ -19,28 +23,6 @@ use imtegrity_stchatlog::SledSpool;
 use imtegrity_stchatlog::shipper::{Shipper, ShipperConfig};
 
 const TOKEN: &str = "real-ingest-token-0123456789";
-
-fn library() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let lib = dir.join("libimtegrity_stchatlog.so");
-    assert!(lib.exists(), "{} not built", lib.display());
-    lib
-}
-
-fn build_host(dir: &Path) -> PathBuf {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/host/host.c");
-    let out = dir.join("host");
-    let status = Command::new("cc")
-        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pthread", "-o"])
-        .arg(&out)
-        .arg(&source)
-        .arg("-ldl")
-        .status()
-        .expect("cc");
-    assert!(status.success());
-    out
-}
 
 /// One run of the host shipping to `gateway`; returns how many records it produced.
 fn run_host(host: &Path, spool: &Path, gateway: SocketAddr) -> usize {

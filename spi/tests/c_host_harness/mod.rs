@@ -1,0 +1,34 @@
+//! What the tests that play the Sametime server from C share: the built library and the
+//! compiled host program (`tests/host/host.c`).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The cdylib cargo built with the rlib these tests link: in `target/debug/deps/`, where
+/// the test binary runs from (a plain `cargo build` also copies it to `target/debug/`, but
+/// a clean `cargo test` does not).
+pub(crate) fn library() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let deps = exe.parent().unwrap();
+    let name = "libimtegrity_stchatlog.so";
+    [deps.join(name), deps.parent().unwrap().join(name)]
+        .into_iter()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("{name} not built next to {}", exe.display()))
+}
+
+/// Compiles the host program into `dir`.
+pub(crate) fn build_host(dir: &Path) -> PathBuf {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/host/host.c");
+    let out = dir.join("host");
+    let status = Command::new("cc")
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pthread", "-o"])
+        .arg(&out)
+        .arg(&source)
+        .arg("-ldl")
+        .status()
+        .expect("cc (apt-get install build-essential)");
+    assert!(status.success(), "cc failed on {}", source.display());
+    out
+}
