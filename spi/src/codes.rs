@@ -2,8 +2,9 @@
 //!
 //! The general `ST_DDA_API_*` codes and the severities have published values (reference
 //! §2.1). The chat-log-specific codes of IBM's `stDdaClCodes.h` do not: their names are
-//! known, their numbers are not (reference §2.3, §9), so this slice answers with the nearest
-//! general code, as the reference recommends, and keeps those stand-ins in one block here.
+//! known, their numbers are not (reference §2.3, §9), so the library answers with the nearest
+//! general code by default, as the reference recommends, and lets the configuration renumber
+//! them ([`crate::config::Codes`]).
 
 use std::ffi::c_int;
 
@@ -18,22 +19,6 @@ pub const API_VERSION_MISMATCH: c_int = 0x0001;
 pub const API_INVALID_PARAM: c_int = 0x0002;
 /// Anything else went wrong, a panic included (`ST_DDA_API_INTERNAL_ERROR`).
 pub const API_INTERNAL_ERROR: c_int = 0x0003;
-
-/// Stand-ins for the chat-log codes whose values are unknown (reference §9). Returning an
-/// unknown number could be misread by the server; these general codes cannot.
-pub mod stand_in {
-    use super::{API_INTERNAL_ERROR, API_INVALID_PARAM};
-    use std::ffi::c_int;
-
-    /// For `ST_DDA_CL_DB_ERROR`: the record could not be made durable.
-    pub const DB_ERROR: c_int = API_INTERNAL_ERROR;
-    /// For `ST_DDA_CL_SESSION_ALREADY_EXISTS`.
-    pub const SESSION_ALREADY_EXISTS: c_int = API_INVALID_PARAM;
-    /// For `ST_DDA_CL_SESSION_DOES_NOT_EXIST`.
-    pub const SESSION_DOES_NOT_EXIST: c_int = API_INVALID_PARAM;
-    /// For `ST_DDA_MSG_TOO_LONG`.
-    pub const MSG_TOO_LONG: c_int = API_INVALID_PARAM;
-}
 
 /// `ST_DDA_INFO`: the severity written through the retained `appRetCode` pointer.
 pub const SEVERITY_OK: c_int = 0;

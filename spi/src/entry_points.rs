@@ -32,10 +32,7 @@ const DIR_TYPE: &str = "imtegrity";
 pub(crate) fn boundary(entry: &'static str, body: impl FnOnce() -> Result<(), SpiError>) -> c_int {
     let outcome = catch_unwind(AssertUnwindSafe(|| match body() {
         Ok(()) => API_OK,
-        Err(e) => {
-            runtime::report(&e);
-            e.code()
-        }
+        Err(e) => runtime::report(&e),
     }));
     outcome.unwrap_or_else(|_| {
         // Reporting the panic must not panic out of here either.

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use crate::codes::{
     API_INTERNAL_ERROR, API_INVALID_PARAM, API_VERSION_MISMATCH, SEVERITY_ERROR, SEVERITY_FATAL,
-    stand_in,
 };
+use crate::config::Codes;
 
 /// Every way an entry point can fail. Each maps to one return code ([`SpiError::code`]) and
 /// one severity ([`SpiError::severity`]).
@@ -105,19 +105,24 @@ pub enum SpiError {
 }
 
 impl SpiError {
-    /// The return code the server gets.
+    /// The return code the server gets, with the default numbers for the chat-log codes.
     pub fn code(&self) -> c_int {
+        self.code_with(&Codes::default())
+    }
+
+    /// The return code the server gets, the chat-log codes numbered as configured.
+    pub fn code_with(&self, codes: &Codes) -> c_int {
         match self {
             Self::Null { .. }
             | Self::MissingData { .. }
             | Self::EmptyId { .. }
             | Self::EntityType { .. }
             | Self::NotOurs => API_INVALID_PARAM,
-            Self::TooLong { .. } => stand_in::MSG_TOO_LONG,
+            Self::TooLong { .. } => codes.msg_too_long,
             Self::VersionTooOld { .. } => API_VERSION_MISMATCH,
-            Self::SessionExists(_) => stand_in::SESSION_ALREADY_EXISTS,
-            Self::SessionMissing(_) => stand_in::SESSION_DOES_NOT_EXIST,
-            Self::Spool { .. } | Self::SpoolFile { .. } | Self::Encoding(_) => stand_in::DB_ERROR,
+            Self::SessionExists(_) => codes.session_already_exists,
+            Self::SessionMissing(_) => codes.session_does_not_exist,
+            Self::Spool { .. } | Self::SpoolFile { .. } | Self::Encoding(_) => codes.db_error,
             Self::NotInitialised
             | Self::Panicked { .. }
             | Self::Random(_)

@@ -9,15 +9,14 @@
 //! returns, and a background thread ([`shipper`]) that ships the spool to the gateway's
 //! ingest endpoint and deletes records once acknowledged.
 //!
-//! What it does not do (yet): TLS to the gateway, strict/relaxed modes of its
-//! own, policy through the server-message entry points, a configuration file. Those entry
-//! points answer "allowed, no server messages".
+//! Its configuration is a small TOML file next to the library ([`config`]).
 //!
 //! The only crate with `unsafe`: every block says why it is sound, and every entry point
 //! runs behind a panic boundary.
 
 pub mod abi_types;
 pub mod codes;
+pub mod config;
 pub mod data_msgs;
 pub mod entry_points;
 pub mod error;

@@ -9,12 +9,13 @@ use std::ffi::{c_char, c_int};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use crate::codes::RET_MSG_CAPACITY;
+use crate::config::{Codes, SpiConfig};
 use crate::error::SpiError;
 use crate::ffi_strings::write_c_str;
 use crate::sessions::SessionTable;
 use crate::shipper::{Shipper, ShipperConfig, ShippingSink};
 use crate::spool::SledSpool;
-use crate::spool_path::spool_dir;
+use crate::spool_path::library_dir;
 
 static RUNTIME: RwLock<Option<Arc<Runtime>>> = RwLock::new(None);
 
@@ -53,6 +54,8 @@ pub(crate) struct Runtime {
     ret: Mutex<RetSlots>,
     /// The thread shipping the spool, if a gateway is configured; taken at Terminate.
     shipper: Mutex<Option<Shipper>>,
+    /// The configuration read at Init.
+    pub(crate) config: SpiConfig,
 }
 
 /// How long `stDdaClTerminate` waits for the shipper thread before detaching it.
@@ -84,17 +87,22 @@ pub(crate) unsafe fn init(ret_code: *mut c_int, ret_msg: *mut c_char) -> Result<
         *current.ret.lock().unwrap_or_else(PoisonError::into_inner) = slots;
         return Ok(());
     }
-    let config = ShipperConfig::from_env()?;
-    let spool = Arc::new(open_spool_retrying(&spool_dir())?);
-    let shipper = config
+    let library_dir = library_dir();
+    let config = SpiConfig::load(library_dir.as_deref())?;
+    let spool = Arc::new(open_spool_retrying(
+        &config.spool_dir(library_dir.as_deref()),
+    )?);
+    let shipper = ShipperConfig::from_config(&config)?
         .map(|config| Shipper::start(Arc::clone(&spool), config))
         .transpose()?;
     let sink = ShippingSink::new(spool, shipper.as_ref().map(Shipper::notifier));
-    let sessions = SessionTable::new(Box::new(sink), archive::host_name());
+    let node = config.node.clone().unwrap_or_else(archive::host_name);
+    let sessions = SessionTable::new(Box::new(sink), node);
     *runtime = Some(Arc::new(Runtime {
         sessions,
         ret: Mutex::new(slots),
         shipper: Mutex::new(shipper),
+        config,
     }));
     Ok(())
 }
@@ -108,10 +116,15 @@ pub(crate) fn current() -> Result<Arc<Runtime>, SpiError> {
         .ok_or(SpiError::NotInitialised)
 }
 
-/// Tells the server about a failure through the buffers it gave at Init, if initialised.
-pub(crate) fn report(error: &SpiError) {
-    if let Ok(runtime) = current() {
-        runtime.report(error);
+/// Tells the server about a failure through the buffers it gave at Init, if initialised,
+/// and returns the code for it, numbered as configured.
+pub(crate) fn report(error: &SpiError) -> c_int {
+    match current() {
+        Ok(runtime) => {
+            runtime.report(error);
+            error.code_with(&runtime.config.codes)
+        }
+        Err(_) => error.code_with(&Codes::default()),
     }
 }
 

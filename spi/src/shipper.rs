@@ -36,12 +36,6 @@ use crate::error::SpiError;
 use crate::sink::RecordSink;
 use crate::spool::SledSpool;
 
-/// `host:port` of the gateway's ingest endpoint; unset or empty: no shipping.
-pub const GATEWAY_ENV: &str = "IMTEGRITY_SPI_GATEWAY";
-/// The bearer token.
-pub const TOKEN_ENV: &str = "IMTEGRITY_SPI_TOKEN";
-/// A file holding the bearer token (surrounding whitespace ignored), if [`TOKEN_ENV`] is unset.
-pub const TOKEN_FILE_ENV: &str = "IMTEGRITY_SPI_TOKEN_FILE";
 /// The request path.
 pub const INGEST_PATH: &str = "/ingest/v1";
 /// Records per request, at most.
@@ -92,31 +86,13 @@ impl ShipperConfig {
         }
     }
 
-    /// From [`GATEWAY_ENV`] and [`TOKEN_ENV`] / [`TOKEN_FILE_ENV`]: `None` when no gateway is
-    /// set; an error when a gateway is set without a usable token.
-    pub fn from_env() -> Result<Option<Self>, SpiError> {
-        let gateway = match std::env::var(GATEWAY_ENV) {
-            Ok(g) if !g.trim().is_empty() => g.trim().to_owned(),
-            _ => return Ok(None),
+    /// From the library's configuration: `None` when no gateway is set; an error when a
+    /// gateway is set without a usable token.
+    pub fn from_config(config: &crate::config::SpiConfig) -> Result<Option<Self>, SpiError> {
+        let (Some(gateway), Some(token)) = (&config.gateway, config.gateway_token()?) else {
+            return Ok(None);
         };
-        let token = match (std::env::var(TOKEN_ENV), std::env::var_os(TOKEN_FILE_ENV)) {
-            (Ok(token), _) => token,
-            (Err(_), Some(path)) => std::fs::read_to_string(&path).map_err(|e| {
-                SpiError::Config(format!("{TOKEN_FILE_ENV} {}: {e}", path.to_string_lossy()))
-            })?,
-            (Err(_), None) => {
-                return Err(SpiError::Config(format!(
-                    "{GATEWAY_ENV} is set but neither {TOKEN_ENV} nor {TOKEN_FILE_ENV}"
-                )));
-            }
-        };
-        let token = token.trim().to_owned();
-        if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(SpiError::Config(
-                "the gateway token is empty or not printable ASCII".into(),
-            ));
-        }
-        Ok(Some(Self::new(gateway, token)))
+        Ok(Some(Self::new(gateway.address.trim(), token)))
     }
 }
 

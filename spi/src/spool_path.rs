@@ -1,5 +1,5 @@
-//! Where the spool lives: `$IMTEGRITY_SPI_SPOOL` if set, else a `spool` directory next to
-//! this library file.
+//! Where the library sits: the directory the Sametime server loaded it from, where its
+//! configuration file and (by default) its spool live.
 //!
 //! The library runs inside the Sametime server, which passes it no configuration, so the
 //! environment of the server process and the library's own location are all it has. Next to
@@ -8,27 +8,16 @@
 
 use std::path::PathBuf;
 
-/// The environment variable naming the spool directory.
-pub const SPOOL_ENV: &str = "IMTEGRITY_SPI_SPOOL";
-
-/// The spool directory this process should use.
-pub fn spool_dir() -> PathBuf {
-    match std::env::var_os(SPOOL_ENV) {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => library_dir().unwrap_or_default().join("spool"),
-    }
-}
-
 /// The directory the host loaded this library from; `None` if the loader cannot say (then
-/// the spool is relative to the server's working directory).
+/// the configuration and spool are relative to the server's working directory).
 #[cfg(unix)]
-fn library_dir() -> Option<PathBuf> {
+pub fn library_dir() -> Option<PathBuf> {
     use std::ffi::CStr;
     use std::os::unix::ffi::OsStrExt;
 
     // SAFETY: `Dl_info` is plain data, and all-zero (NULL pointers) is a valid value.
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
-    let address = spool_dir as fn() -> PathBuf as *const libc::c_void;
+    let address = library_dir as fn() -> Option<PathBuf> as *const libc::c_void;
     // SAFETY: `address` is code in this library; `info` is a valid, writable `Dl_info`.
     if unsafe { libc::dladdr(address, &mut info) } == 0 || info.dli_fname.is_null() {
         return None;
@@ -43,6 +32,6 @@ fn library_dir() -> Option<PathBuf> {
 /// The directory the host loaded this library from. Windows support (the module's file
 /// name) comes with the Windows build; until then, the working directory.
 #[cfg(not(unix))]
-fn library_dir() -> Option<PathBuf> {
+pub fn library_dir() -> Option<PathBuf> {
     None
 }

@@ -1,0 +1,395 @@
+//! The library's own configuration: a small TOML file next to the library
+//! (`imtegrity_stchatlog.toml`), or wherever `$IMTEGRITY_SPI_CONFIG` names.
+//!
+//! The Sametime server passes a chat-logging black box no configuration of its own (the
+//! reference's sample reads a `chatlogging.ini` beside the server, §5.2), so the file is read
+//! once per `stDdaClInit`. A missing default file means the defaults; a missing file the
+//! variable names explicitly is an error, because an admin who points at a file expects it
+//! used. The older environment variables (`IMTEGRITY_SPI_SPOOL`, `_GATEWAY`, `_TOKEN`,
+//! `_TOKEN_FILE`) still work and win over the file, so a service unit can override one key.
+//!
+//! Relative paths in the file are relative to the file's directory.
+
+use std::ffi::c_int;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::codes::{API_INTERNAL_ERROR, API_INVALID_PARAM};
+use crate::error::SpiError;
+
+/// The environment variable naming the configuration file.
+pub const CONFIG_ENV: &str = "IMTEGRITY_SPI_CONFIG";
+/// The configuration file's name when it sits next to the library.
+pub const CONFIG_FILE_NAME: &str = "imtegrity_stchatlog.toml";
+/// The environment variable naming the spool directory (wins over `spool`).
+pub const SPOOL_ENV: &str = "IMTEGRITY_SPI_SPOOL";
+/// `host:port` of the gateway's ingest endpoint (wins over `[gateway] address`).
+pub const GATEWAY_ENV: &str = "IMTEGRITY_SPI_GATEWAY";
+/// The bearer token (wins over `[gateway] token_file`).
+pub const TOKEN_ENV: &str = "IMTEGRITY_SPI_TOKEN";
+/// A file holding the bearer token (wins over `[gateway] token_file`).
+pub const TOKEN_FILE_ENV: &str = "IMTEGRITY_SPI_TOKEN_FILE";
+
+/// What the library does when a record cannot be made durable in the spool: the server's
+/// chat-logging mode (Sametime's "Always" / "When available"), which must match it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Return an error, so the server ends the chat: nothing is said that is not recorded.
+    #[default]
+    Strict,
+    /// Always return OK so the chat goes on; records that could not be written are held in
+    /// memory, written when the spool works again, and any that had to be dropped are
+    /// recorded as a gap.
+    Relaxed,
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpiConfig {
+    /// Strict or relaxed (default strict).
+    pub mode: Mode,
+    /// The spool directory (default `spool` next to the library).
+    pub spool: Option<PathBuf>,
+    /// The node name written into records (default: the host name).
+    pub node: Option<String>,
+    /// Where the spool is shipped; absent: the spool only grows (a gateway reads it later).
+    pub gateway: Option<GatewayConfig>,
+    /// Relaxed mode's memory for records the spool refused.
+    pub relaxed: RelaxedConfig,
+    /// The policy the server-message entry points apply.
+    pub policy: Option<PolicySource>,
+    /// The numbers returned for the chat-log-specific outcomes.
+    pub codes: Codes,
+    /// The file this was read from, if any (relative paths resolve against its directory).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+/// The gateway's ingest endpoint and how to authenticate to it.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// `host:port` of `[ingest] listen` on the gateway.
+    pub address: String,
+    /// A file holding the gateway's ingest token (`[ingest] token_file`).
+    pub token_file: Option<PathBuf>,
+    /// The token itself; prefer `token_file`, which keeps it out of a world-readable file.
+    pub token: Option<String>,
+    /// TLS to the gateway: the CA certificate (PEM) the gateway's ingest certificate must
+    /// chain to. Absent: plain HTTP (loopback or a trusted segment only).
+    pub ca: Option<PathBuf>,
+    /// The name the gateway's certificate must carry (default: the host of `address`).
+    pub server_name: Option<String>,
+    /// Mutual TLS: this library's client certificate chain (PEM), issued by the gateway CA.
+    pub client_cert: Option<PathBuf>,
+    /// Mutual TLS: the client certificate's private key (PEM).
+    pub client_key: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for GatewayConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayConfig")
+            .field("address", &self.address)
+            .field("token_file", &self.token_file)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("ca", &self.ca)
+            .field("server_name", &self.server_name)
+            .field("client_cert", &self.client_cert)
+            .field("client_key", &self.client_key)
+            .finish()
+    }
+}
+
+/// Bounds on what relaxed mode holds in memory while the spool fails.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RelaxedConfig {
+    /// Records held at most; later ones are dropped and counted in the gap record.
+    pub max_held_records: usize,
+    /// Bytes of text held at most, for the same reason.
+    pub max_held_bytes: usize,
+}
+
+impl Default for RelaxedConfig {
+    fn default() -> Self {
+        Self {
+            max_held_records: 10_000,
+            max_held_bytes: 64 << 20,
+        }
+    }
+}
+
+/// Where the policy comes from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySource {
+    /// A TOML file with a `[policy]` table: the gateway's own `imtegrity.toml` works, so
+    /// AIM and Sametime are judged by the same rules. Re-read when it changes.
+    pub file: PathBuf,
+}
+
+/// The return codes for outcomes whose numbers in IBM's `stDdaClCodes.h` are unknown
+/// (reference §2.3, §9). The defaults for errors are the general codes, which every server
+/// understands; the defaults for the two policy outcomes are guesses and must be set to
+/// the server's values before policy is relied on (README, "Sametime").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Codes {
+    /// `ST_DDA_CL_DB_ERROR`: the record could not be made durable (strict mode).
+    pub db_error: c_int,
+    /// `ST_DDA_CL_SESSION_ALREADY_EXISTS`.
+    pub session_already_exists: c_int,
+    /// `ST_DDA_CL_SESSION_DOES_NOT_EXIST`.
+    pub session_does_not_exist: c_int,
+    /// `ST_DDA_MSG_TOO_LONG`.
+    pub msg_too_long: c_int,
+    /// `ST_DDA_MSG_CHANGED`: deliver the returned server messages instead of the message.
+    pub msg_changed: c_int,
+    /// `ST_DDA_SESSION_CREATION_DECLINED`: the chat or the join is refused.
+    pub session_creation_declined: c_int,
+}
+
+impl Default for Codes {
+    fn default() -> Self {
+        Self {
+            db_error: API_INTERNAL_ERROR,
+            session_already_exists: API_INVALID_PARAM,
+            session_does_not_exist: API_INVALID_PARAM,
+            msg_too_long: API_INVALID_PARAM,
+            // The first numbers after the published general codes 0x0001–0x0009.
+            msg_changed: 0x000A,
+            session_creation_declined: 0x000B,
+        }
+    }
+}
+
+impl SpiConfig {
+    /// Reads the file `$IMTEGRITY_SPI_CONFIG` names, else `imtegrity_stchatlog.toml` next to
+    /// `library_dir` if it exists, else the defaults; then applies the environment overrides.
+    pub fn load(library_dir: Option<&Path>) -> Result<Self, SpiError> {
+        let mut config = match std::env::var_os(CONFIG_ENV) {
+            Some(path) if !path.is_empty() => Self::read(Path::new(&path))?,
+            _ => {
+                let default = library_dir
+                    .unwrap_or_else(|| Path::new(""))
+                    .join(CONFIG_FILE_NAME);
+                if default.is_file() {
+                    Self::read(&default)?
+                } else {
+                    Self::default()
+                }
+            }
+        };
+        config.apply_env()?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Parses one file.
+    pub fn read(path: &Path) -> Result<Self, SpiError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| SpiError::Config(format!("{}: {e}", path.display())))?;
+        let mut config =
+            Self::parse(&text).map_err(|e| SpiError::Config(format!("{}: {e}", path.display())))?;
+        config.source = Some(path.to_path_buf());
+        Ok(config)
+    }
+
+    /// Parses the text of a file; the error names the key and line.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let config: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+        config.check().map_err(|e| e.to_string())?;
+        Ok(config)
+    }
+
+    /// A path from the file, resolved against the file's directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        match self.source.as_deref().and_then(Path::parent) {
+            Some(dir) if path.is_relative() => dir.join(path),
+            _ => path.to_path_buf(),
+        }
+    }
+
+    /// The spool directory: `$IMTEGRITY_SPI_SPOOL`, else `spool` from the file, else
+    /// `spool` next to the library.
+    pub fn spool_dir(&self, library_dir: Option<&Path>) -> PathBuf {
+        match &self.spool {
+            Some(dir) => self.resolve(dir),
+            None => library_dir.unwrap_or_else(|| Path::new("")).join("spool"),
+        }
+    }
+
+    /// The gateway token: `$IMTEGRITY_SPI_TOKEN`, `$IMTEGRITY_SPI_TOKEN_FILE`, `token_file`
+    /// or `token`, trimmed; `None` without a gateway.
+    pub fn gateway_token(&self) -> Result<Option<String>, SpiError> {
+        let Some(gateway) = &self.gateway else {
+            return Ok(None);
+        };
+        let token = if let Some(token) = &gateway.token {
+            token.clone()
+        } else if let Some(file) = &gateway.token_file {
+            let path = self.resolve(file);
+            std::fs::read_to_string(&path).map_err(|e| {
+                SpiError::Config(format!("gateway.token_file {}: {e}", path.display()))
+            })?
+        } else {
+            return Err(SpiError::Config(format!(
+                "a gateway is set ({}) but no token: set gateway.token_file, {TOKEN_ENV} or {TOKEN_FILE_ENV}",
+                gateway.address
+            )));
+        };
+        let token = token.trim().to_owned();
+        if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(SpiError::Config(
+                "the gateway token is empty or not printable ASCII".into(),
+            ));
+        }
+        Ok(Some(token))
+    }
+
+    /// Environment variables win over the file.
+    fn apply_env(&mut self) -> Result<(), SpiError> {
+        if let Some(dir) = std::env::var_os(SPOOL_ENV).filter(|d| !d.is_empty()) {
+            // Absolute or relative to the working directory, as a shell user expects.
+            self.spool = Some(std::path::absolute(PathBuf::from(&dir)).unwrap_or(dir.into()));
+        }
+        if let Ok(address) = std::env::var(GATEWAY_ENV) {
+            let address = address.trim();
+            if !address.is_empty() {
+                self.gateway
+                    .get_or_insert_with(GatewayConfig::default)
+                    .address = address.to_owned();
+            }
+        }
+        if let Some(gateway) = &mut self.gateway {
+            if let Ok(token) = std::env::var(TOKEN_ENV) {
+                gateway.token = Some(token);
+                gateway.token_file = None;
+            } else if let Some(file) = std::env::var_os(TOKEN_FILE_ENV).filter(|f| !f.is_empty()) {
+                gateway.token = None;
+                gateway.token_file =
+                    Some(std::path::absolute(PathBuf::from(&file)).unwrap_or(file.into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// What serde cannot check: values that parse but make no sense.
+    fn check(&self) -> Result<(), SpiError> {
+        if let Some(gateway) = &self.gateway {
+            if gateway.address.trim().is_empty() {
+                return Err(SpiError::Config("gateway.address is empty".into()));
+            }
+            if gateway.client_cert.is_some() != gateway.client_key.is_some() {
+                return Err(SpiError::Config(
+                    "gateway.client_cert and gateway.client_key go together".into(),
+                ));
+            }
+            if gateway.client_cert.is_some() && gateway.ca.is_none() {
+                return Err(SpiError::Config(
+                    "gateway.client_cert needs gateway.ca: mutual TLS is TLS".into(),
+                ));
+            }
+        }
+        if self.relaxed.max_held_records == 0 {
+            return Err(SpiError::Config(
+                "relaxed.max_held_records must be at least 1".into(),
+            ));
+        }
+        let codes = self.codes;
+        for (key, value) in [
+            ("codes.msg_changed", codes.msg_changed),
+            (
+                "codes.session_creation_declined",
+                codes.session_creation_declined,
+            ),
+            ("codes.db_error", codes.db_error),
+        ] {
+            if value == 0 {
+                return Err(SpiError::Config(format!(
+                    "{key} = 0 is ST_DDA_API_OK: the server would not see the outcome"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_is_the_defaults() {
+        let config = SpiConfig::parse("").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.mode, Mode::Strict);
+        assert_eq!(config.codes, Codes::default());
+        assert!(config.gateway.is_none());
+        assert!(config.policy.is_none());
+    }
+
+    #[test]
+    fn every_key_parses() {
+        let text = r#"
+            mode = "relaxed"
+            spool = "spool-dir"
+            node = "st1"
+            [gateway]
+            address = "gw.example:7443"
+            token_file = "ingest.token"
+            ca = "gateway-ca.pem"
+            server_name = "gw.example"
+            client_cert = "spi.pem"
+            client_key = "spi.key"
+            [relaxed]
+            max_held_records = 5
+            max_held_bytes = 1000
+            [policy]
+            file = "imtegrity.toml"
+            [codes]
+            db_error = 100
+            session_already_exists = 101
+            session_does_not_exist = 102
+            msg_too_long = 103
+            msg_changed = 104
+            session_creation_declined = 105
+        "#;
+        let config = SpiConfig::parse(text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.mode, Mode::Relaxed);
+        assert_eq!(config.relaxed.max_held_records, 5);
+        assert_eq!(config.codes.session_creation_declined, 105);
+        let gateway = config.gateway.unwrap_or_default();
+        assert_eq!(gateway.server_name.as_deref(), Some("gw.example"));
+    }
+
+    #[test]
+    fn mistakes_name_the_key_and_line() {
+        let e = SpiConfig::parse("mode = \"lenient\"\n")
+            .err()
+            .unwrap_or_default();
+        assert!(e.contains("line 1") && e.contains("lenient"), "{e}");
+        let e = SpiConfig::parse("\n[codes]\nmsg_chnged = 3\n")
+            .err()
+            .unwrap_or_default();
+        assert!(e.contains("msg_chnged") && e.contains("line 3"), "{e}");
+        let e = SpiConfig::parse("[codes]\nmsg_changed = 0\n")
+            .err()
+            .unwrap_or_default();
+        assert!(e.contains("codes.msg_changed"), "{e}");
+        let e = SpiConfig::parse("[gateway]\naddress = \"a:1\"\nclient_cert = \"c\"\n")
+            .err()
+            .unwrap_or_default();
+        assert!(e.contains("client_key"), "{e}");
+    }
+
+    #[test]
+    fn relative_paths_follow_the_file() {
+        let mut config = SpiConfig::parse("spool = \"s\"").unwrap_or_else(|e| panic!("{e}"));
+        config.source = Some(PathBuf::from("/opt/st/imtegrity_stchatlog.toml"));
+        assert_eq!(config.spool_dir(None), PathBuf::from("/opt/st/s"));
+        assert_eq!(config.resolve(Path::new("/abs/x")), PathBuf::from("/abs/x"));
+    }
+}
