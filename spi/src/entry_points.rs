@@ -17,7 +17,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use crate::abi_types::{ClEntity, ClSrvMsg};
 use crate::codes::{
     API_INTERNAL_ERROR, API_OK, INIT_STRING_CAPACITY, LIB_VERSION, MAX_DATA_LEN, MAX_STR_LEN,
-    MAX_TEXT_LEN, RET_MSG_CAPACITY, SEVERITY_OK,
+    MAX_TEXT_LEN, RET_MSG_CAPACITY, SEVERITY_OK, SEVERITY_WARNING,
 };
 use crate::error::SpiError;
 use crate::ffi_strings::{copy_bytes, copy_c_str, copy_entity, copy_opt_entity, write_c_str};
@@ -77,7 +77,7 @@ pub unsafe extern "system" fn stDdaClInit(
     app_ret_code: *mut c_int,
     app_ret_msg: *mut c_char,
 ) -> c_int {
-    let body = || -> Result<(), SpiError> {
+    let body = || -> Result<Option<String>, SpiError> {
         if pr_version.is_null() {
             return Err(SpiError::Null { what: "prVersion" });
         }
@@ -95,7 +95,7 @@ pub unsafe extern "system" fn stDdaClInit(
             });
         }
         // SAFETY: the server keeps these valid until Terminate (SPI contract, §4.2).
-        unsafe { runtime::init(app_ret_code, app_ret_msg) }?;
+        let warning = unsafe { runtime::init(app_ret_code, app_ret_msg) }?;
         // SAFETY: both checked non-NULL above and writable per the contract; the string
         // buffers are NULL or hold at least `INIT_STRING_CAPACITY` bytes (§4.2).
         unsafe {
@@ -104,13 +104,14 @@ pub unsafe extern "system" fn stDdaClInit(
             write_c_str(dir_type, INIT_STRING_CAPACITY, DIR_TYPE);
             write_c_str(lib_version, INIT_STRING_CAPACITY, env!("CARGO_PKG_VERSION"));
         }
-        Ok(())
+        Ok(warning)
     };
     let outcome = catch_unwind(AssertUnwindSafe(body)).unwrap_or(Err(SpiError::Panicked {
         entry: "stDdaClInit",
     }));
-    let (code, severity, message) = match &outcome {
-        Ok(()) => (API_OK, SEVERITY_OK, String::new()),
+    let (code, severity, message) = match outcome {
+        Ok(None) => (API_OK, SEVERITY_OK, String::new()),
+        Ok(Some(warning)) => (API_OK, SEVERITY_WARNING, warning),
         Err(e) => (e.code(), e.severity(), e.to_string()),
     };
     // Init reports through the buffers it was just given, initialised or not.
@@ -133,11 +134,12 @@ pub extern "system" fn stDdaClTerminate() {
     });
 }
 
-/// Periodic call from the server. Every record is already durable when its call returns,
-/// so there is nothing to flush; shipping runs on its own thread (`shipper`).
+/// Periodic call from the server. Every record is already durable when its call returns
+/// (strict mode), so there is nothing to flush; relaxed mode writes what it held back while
+/// the spool failed. Shipping runs on its own thread (`shipper`).
 #[unsafe(no_mangle)]
 pub extern "system" fn stDdaClTimerEvent() {
-    boundary("stDdaClTimerEvent", || runtime::current().map(drop));
+    boundary("stDdaClTimerEvent", || runtime::current()?.timer());
 }
 
 /// A session started: opens it and records a `session_start`. A session id already open

@@ -73,6 +73,14 @@ pub enum SpiError {
         /// What sled or the file system said.
         source: sled::Error,
     },
+    /// The spool failed earlier and could not be opened again yet.
+    #[error("{reason} (still failing; the spool is opened again every 500 ms)")]
+    SpoolUnavailable {
+        /// The spool directory.
+        path: PathBuf,
+        /// Why it last failed.
+        reason: String,
+    },
     /// The spool's data file could not be synced to disk.
     #[error("spool {path}: {source}")]
     SpoolFile {
@@ -122,7 +130,10 @@ impl SpiError {
             Self::VersionTooOld { .. } => API_VERSION_MISMATCH,
             Self::SessionExists(_) => codes.session_already_exists,
             Self::SessionMissing(_) => codes.session_does_not_exist,
-            Self::Spool { .. } | Self::SpoolFile { .. } | Self::Encoding(_) => codes.db_error,
+            Self::Spool { .. }
+            | Self::SpoolFile { .. }
+            | Self::SpoolUnavailable { .. }
+            | Self::Encoding(_) => codes.db_error,
             Self::NotInitialised
             | Self::Panicked { .. }
             | Self::Random(_)
@@ -137,9 +148,19 @@ impl SpiError {
         match self {
             Self::Spool { .. }
             | Self::SpoolFile { .. }
+            | Self::SpoolUnavailable { .. }
             | Self::Encoding(_)
             | Self::Panicked { .. } => SEVERITY_FATAL,
             _ => SEVERITY_ERROR,
         }
+    }
+
+    /// Whether the disk under the spool failed (rather than an argument or our own code):
+    /// the spool is then opened afresh ([`crate::spool_slot`]).
+    pub fn is_storage(&self) -> bool {
+        matches!(
+            self,
+            Self::Spool { .. } | Self::SpoolFile { .. } | Self::SpoolUnavailable { .. }
+        )
     }
 }

@@ -22,12 +22,14 @@ pub mod entry_points;
 pub mod error;
 pub mod ffi_strings;
 pub mod records;
+pub mod relaxed;
 mod runtime;
 pub mod sessions;
 pub mod shipper;
 pub mod sink;
 pub mod spool;
 pub mod spool_path;
+pub mod spool_slot;
 
 pub use error::SpiError;
 pub use sink::RecordSink;

@@ -8,14 +8,16 @@
 use std::ffi::{c_char, c_int};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use crate::codes::RET_MSG_CAPACITY;
-use crate::config::{Codes, SpiConfig};
+use crate::codes::{API_OK, RET_MSG_CAPACITY, SEVERITY_WARNING};
+use crate::config::{Codes, Mode, SpiConfig};
 use crate::error::SpiError;
 use crate::ffi_strings::write_c_str;
+use crate::relaxed::RelaxedSink;
 use crate::sessions::SessionTable;
 use crate::shipper::{Shipper, ShipperConfig, ShippingSink};
-use crate::spool::SledSpool;
+use crate::sink::RecordSink;
 use crate::spool_path::library_dir;
+use crate::spool_slot::SpoolSlot;
 
 static RUNTIME: RwLock<Option<Arc<Runtime>>> = RwLock::new(None);
 
@@ -51,7 +53,9 @@ impl RetSlots {
 pub(crate) struct Runtime {
     /// The open sessions and their sink.
     pub(crate) sessions: SessionTable,
-    ret: Mutex<RetSlots>,
+    ret: Arc<Mutex<RetSlots>>,
+    /// The sink the sessions write to (relaxed mode's, to retry on the timer).
+    sink: Arc<dyn RecordSink>,
     /// The thread shipping the spool, if a gateway is configured; taken at Terminate.
     shipper: Mutex<Option<Shipper>>,
     /// The configuration read at Init.
@@ -63,21 +67,39 @@ const SHIPPER_STOP_BOUND: std::time::Duration = std::time::Duration::from_secs(2
 
 impl Runtime {
     fn report(&self, error: &SpiError) {
-        let slots = self.ret.lock().unwrap_or_else(PoisonError::into_inner);
-        // SAFETY: the slots were given by the server at Init, which keeps them valid until
-        // Terminate; this runtime is dropped (or unreachable) by then.
-        unsafe { slots.write(error.severity(), &error.to_string()) };
+        let severity = match self.config.mode {
+            Mode::Strict => error.severity(),
+            Mode::Relaxed => SEVERITY_WARNING,
+        };
+        write_slots(&self.ret, severity, &error.to_string());
     }
+
+    /// The server's timer: relaxed mode writes what it held back, if the spool works again.
+    pub(crate) fn timer(&self) -> Result<(), SpiError> {
+        self.sink.retry()
+    }
+}
+
+/// Writes a severity and message through the server's retained buffers.
+fn write_slots(slots: &Mutex<RetSlots>, severity: c_int, message: &str) {
+    let slots = slots.lock().unwrap_or_else(PoisonError::into_inner);
+    // SAFETY: the slots were given by the server at Init, which keeps them valid until
+    // Terminate; the runtime holding them is dropped (or unreachable) by then.
+    unsafe { slots.write(severity, message) };
 }
 
 /// Opens the spool and installs the runtime, keeping the server's `appRetCode`/`appRetMsg`.
 /// A second Init while initialised keeps the open spool and sessions and takes the new
-/// buffers.
+/// buffers. `Ok(Some(warning))`: initialised, but the server should log the warning
+/// (relaxed mode with a spool that cannot be opened yet).
 ///
 /// # Safety
 /// `ret_code` and `ret_msg` must be NULL or stay valid for writing until `terminate`
 /// (`ret_msg` for at least `RET_MSG_CAPACITY` bytes).
-pub(crate) unsafe fn init(ret_code: *mut c_int, ret_msg: *mut c_char) -> Result<(), SpiError> {
+pub(crate) unsafe fn init(
+    ret_code: *mut c_int,
+    ret_msg: *mut c_char,
+) -> Result<Option<String>, SpiError> {
     let slots = RetSlots {
         code: ret_code,
         msg: ret_msg,
@@ -85,26 +107,55 @@ pub(crate) unsafe fn init(ret_code: *mut c_int, ret_msg: *mut c_char) -> Result<
     let mut runtime = RUNTIME.write().unwrap_or_else(PoisonError::into_inner);
     if let Some(current) = runtime.as_ref() {
         *current.ret.lock().unwrap_or_else(PoisonError::into_inner) = slots;
-        return Ok(());
+        return Ok(None);
     }
     let library_dir = library_dir();
     let config = SpiConfig::load(library_dir.as_deref())?;
-    let spool = Arc::new(open_spool_retrying(
-        &config.spool_dir(library_dir.as_deref()),
-    )?);
+    let spool_dir = config.spool_dir(library_dir.as_deref());
+    let mut warning = None;
+    let slot = match SpoolSlot::open(&spool_dir) {
+        Ok(slot) => slot,
+        // Relaxed mode lets chats go on even when the spool's disk is unusable at start:
+        // records are held and the spool is opened again later.
+        Err(e) if config.mode == Mode::Relaxed && e.is_storage() => {
+            let message = format!("relaxed mode, holding records in memory: {e}");
+            eprintln!("imtegrity_stchatlog: {message}");
+            let slot = SpoolSlot::failed(&spool_dir, &e);
+            warning = Some(message);
+            slot
+        }
+        Err(e) => return Err(e),
+    };
+    let slot = Arc::new(slot);
     let shipper = ShipperConfig::from_config(&config)?
-        .map(|config| Shipper::start(Arc::clone(&spool), config))
+        .map(|config| Shipper::start(Arc::clone(&slot), config))
         .transpose()?;
-    let sink = ShippingSink::new(spool, shipper.as_ref().map(Shipper::notifier));
+    let ret = Arc::new(Mutex::new(slots));
     let node = config.node.clone().unwrap_or_else(archive::host_name);
-    let sessions = SessionTable::new(Box::new(sink), node);
+    let spool_sink = ShippingSink::new(slot, shipper.as_ref().map(Shipper::notifier));
+    let sink: Arc<dyn RecordSink> = match config.mode {
+        Mode::Strict => Arc::new(spool_sink),
+        Mode::Relaxed => {
+            let ret = Arc::clone(&ret);
+            Arc::new(RelaxedSink::new(
+                Box::new(spool_sink),
+                config.relaxed,
+                node.clone(),
+                Box::new(move |e: &SpiError| {
+                    write_slots(&ret, SEVERITY_WARNING, &format!("not yet recorded: {e}"));
+                }),
+            ))
+        }
+    };
+    let sessions = SessionTable::new(Box::new(Arc::clone(&sink)), node);
     *runtime = Some(Arc::new(Runtime {
         sessions,
-        ret: Mutex::new(slots),
+        ret,
+        sink,
         shipper: Mutex::new(shipper),
         config,
     }));
-    Ok(())
+    Ok(warning)
 }
 
 /// The runtime, or [`SpiError::NotInitialised`].
@@ -117,12 +168,16 @@ pub(crate) fn current() -> Result<Arc<Runtime>, SpiError> {
 }
 
 /// Tells the server about a failure through the buffers it gave at Init, if initialised,
-/// and returns the code for it, numbered as configured.
+/// and returns the code for it, numbered as configured. In relaxed mode every failure is a
+/// warning and the code is `ST_DDA_API_OK`: the chat goes on (reference §2.4).
 pub(crate) fn report(error: &SpiError) -> c_int {
     match current() {
         Ok(runtime) => {
             runtime.report(error);
-            error.code_with(&runtime.config.codes)
+            match runtime.config.mode {
+                Mode::Strict => error.code_with(&runtime.config.codes),
+                Mode::Relaxed => API_OK,
+            }
         }
         Err(_) => error.code_with(&Codes::default()),
     }
@@ -150,25 +205,4 @@ pub(crate) fn terminate() {
     // The spool closes when the last reference goes: here, unless a call from another
     // thread still runs (the server promises it does not), which then closes it.
     drop(runtime);
-}
-
-/// Opens the spool, retrying for up to two seconds while it is still locked: after a
-/// Terminate, sled's own threads let go of the previous handle (and its file lock) a moment
-/// later, and a server that re-initialises at once must not fail for that.
-fn open_spool_retrying(dir: &std::path::Path) -> Result<SledSpool, SpiError> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-    loop {
-        match SledSpool::open(dir) {
-            // sled reports its file lock as an `Other` I/O error with this wording.
-            Err(SpiError::Spool {
-                source: sled::Error::Io(e),
-                ..
-            }) if e.to_string().contains("could not acquire lock")
-                && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            other => return other,
-        }
-    }
 }

@@ -34,7 +34,7 @@ use archive::Event;
 
 use crate::error::SpiError;
 use crate::sink::RecordSink;
-use crate::spool::SledSpool;
+use crate::spool_slot::SpoolSlot;
 
 /// The request path.
 pub const INGEST_PATH: &str = "/ingest/v1";
@@ -156,20 +156,24 @@ impl ShipNotifier {
 /// The spool as the session logic's sink: appends, then wakes the shipper (if any).
 #[derive(Debug)]
 pub struct ShippingSink {
-    spool: Arc<SledSpool>,
+    slot: Arc<SpoolSlot>,
     notifier: Option<ShipNotifier>,
 }
 
 impl ShippingSink {
-    /// Appends to `spool`, waking `notifier` after each record.
-    pub fn new(spool: Arc<SledSpool>, notifier: Option<ShipNotifier>) -> Self {
-        Self { spool, notifier }
+    /// Appends to the spool in `slot`, waking `notifier` after each record.
+    pub fn new(slot: Arc<SpoolSlot>, notifier: Option<ShipNotifier>) -> Self {
+        Self { slot, notifier }
     }
 }
 
 impl RecordSink for ShippingSink {
     fn append(&self, event: &Event) -> Result<(), SpiError> {
-        self.spool.append(event)?;
+        let spool = self.slot.get()?;
+        if let Err(e) = spool.append(event) {
+            self.slot.failed_with(&spool, &e);
+            return Err(e);
+        }
         if let Some(n) = &self.notifier {
             n.notify();
         }
@@ -186,8 +190,8 @@ pub struct Shipper {
 }
 
 impl Shipper {
-    /// Starts the thread shipping `spool` as `config` says.
-    pub fn start(spool: Arc<SledSpool>, config: ShipperConfig) -> Result<Self, SpiError> {
+    /// Starts the thread shipping the spool in `spool` as `config` says.
+    pub fn start(spool: Arc<SpoolSlot>, config: ShipperConfig) -> Result<Self, SpiError> {
         let signal = Arc::new(Signal::default());
         let (done_tx, done) = mpsc::channel();
         let thread_signal = Arc::clone(&signal);
@@ -259,7 +263,7 @@ enum Round {
     Progress,
 }
 
-fn run(spool: &SledSpool, config: &ShipperConfig, signal: &Signal) {
+fn run(spool: &SpoolSlot, config: &ShipperConfig, signal: &Signal) {
     let mut backoff = config.backoff_min;
     let mut last_error: Option<String> = None;
     loop {
@@ -298,24 +302,31 @@ fn run(spool: &SledSpool, config: &ShipperConfig, signal: &Signal) {
     }
 }
 
-fn round(spool: &SledSpool, config: &ShipperConfig, signal: &Signal) -> Result<Round, String> {
+fn round(slot: &SpoolSlot, config: &ShipperConfig, signal: &Signal) -> Result<Round, String> {
     let seen = signal.lock().appended;
+    // The spool handle is held per step, not across the request, so a spool that failed
+    // can be closed and opened again (`spool_slot`) while a request is in flight.
+    let spool = slot.get().map_err(|e| e.to_string())?;
     let batch = spool
         .pending(MAX_BATCH_RECORDS, MAX_BATCH_BYTES)
+        .inspect_err(|e| slot.failed_with(&spool, e))
         .map_err(|e| e.to_string())?;
     let (Some((first, _)), Some((last, _))) = (batch.first(), batch.last()) else {
         return Ok(Round::Empty(seen));
     };
     let (first, last) = (*first, *last);
     let body = request_body(spool.source(), &batch).map_err(|e| e.to_string())?;
+    drop(spool);
     let acked = post(config, &body, signal)?;
     if acked < first {
         return Err(format!(
             "the gateway acknowledged up to {acked}, before the first record sent ({first})"
         ));
     }
+    let spool = slot.get().map_err(|e| e.to_string())?;
     spool
         .remove_upto(acked.min(last))
+        .inspect_err(|e| slot.failed_with(&spool, e))
         .map_err(|e| e.to_string())?;
     Ok(Round::Progress)
 }

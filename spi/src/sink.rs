@@ -6,10 +6,26 @@ use archive::Event;
 use crate::error::SpiError;
 
 /// Takes each record as the session logic produces it.
-pub trait RecordSink: Send + Sync {
+pub trait RecordSink: Send + Sync + std::fmt::Debug {
     /// Appends one record. **The record is durable once this returns `Ok`**; an error means
     /// it is not recorded and the server must be told (strict mode ends the chat).
     fn append(&self, event: &Event) -> Result<(), SpiError>;
+
+    /// Writes anything held back by an earlier failure (relaxed mode); called on the
+    /// server's timer. Nothing to do for a sink that holds nothing.
+    fn retry(&self) -> Result<(), SpiError> {
+        Ok(())
+    }
+}
+
+impl<T: RecordSink + ?Sized> RecordSink for std::sync::Arc<T> {
+    fn append(&self, event: &Event) -> Result<(), SpiError> {
+        (**self).append(event)
+    }
+
+    fn retry(&self) -> Result<(), SpiError> {
+        (**self).retry()
+    }
 }
 
 /// A sink that keeps records in memory, for unit tests of the session logic.
@@ -21,7 +37,7 @@ pub(crate) struct MemorySink {
 }
 
 #[cfg(test)]
-impl RecordSink for std::sync::Arc<MemorySink> {
+impl RecordSink for MemorySink {
     fn append(&self, event: &Event) -> Result<(), SpiError> {
         if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(SpiError::Panicked { entry: "test sink" });
@@ -31,5 +47,30 @@ impl RecordSink for std::sync::Arc<MemorySink> {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(event.clone());
         Ok(())
+    }
+}
+
+/// A plain two-way message record, for unit tests of sinks and spools.
+#[cfg(test)]
+pub(crate) fn test_event(text: &str) -> Event {
+    use archive::{Direction, Kind, Protocol, Verdict};
+    Event {
+        time_ns: 1,
+        protocol: Protocol::Sametime,
+        kind: Kind::Im,
+        conversation: "sametime:a|b".into(),
+        sender: "a".into(),
+        recipients: vec!["b".into()],
+        direction: Direction::Internal,
+        local_user: "a".into(),
+        room: None,
+        client_addr: None,
+        node: "n".into(),
+        text: text.into(),
+        raw: text.into(),
+        charset: None,
+        verdict: Verdict::Allowed,
+        detail: None,
+        employee: None,
     }
 }

@@ -89,6 +89,11 @@ impl SledSpool {
         Ok(spool)
     }
 
+    /// The spool directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// The spool's stable id, sent to the gateway as `source`.
     pub fn source(&self) -> &str {
         &self.source
@@ -225,12 +230,6 @@ impl RecordSink for SledSpool {
                 .map_err(self.sled_err())?;
         }
         self.sync()
-    }
-}
-
-impl RecordSink for std::sync::Arc<SledSpool> {
-    fn append(&self, event: &Event) -> Result<(), SpiError> {
-        SledSpool::append(self, event)
     }
 }
 

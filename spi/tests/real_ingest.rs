@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use imtegrity_stchatlog::SledSpool;
 use imtegrity_stchatlog::shipper::{Shipper, ShipperConfig};
+use imtegrity_stchatlog::spool_slot::SpoolSlot;
 
 const TOKEN: &str = "real-ingest-token-0123456789";
 
@@ -121,7 +122,7 @@ fn the_spool_drains_into_the_archive_exactly_once_across_an_outage() {
     // library's own shipper; then the archive holds exactly what was produced.
     let spooled = Arc::new(SledSpool::open(&spool).unwrap());
     let shipper = Shipper::start(
-        Arc::clone(&spooled),
+        SpoolSlot::adopt(Arc::clone(&spooled)),
         ShipperConfig::new(addr.to_string(), TOKEN),
     )
     .unwrap();

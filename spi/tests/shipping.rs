@@ -11,6 +11,7 @@ use std::time::Duration;
 use archive::{Direction, Event, Kind, Protocol, Verdict};
 use fake_gateway::FakeGateway;
 use imtegrity_stchatlog::shipper::{Shipper, ShipperConfig, ShippingSink};
+use imtegrity_stchatlog::spool_slot::SpoolSlot;
 use imtegrity_stchatlog::{RecordSink, SledSpool};
 
 const TOKEN: &str = "s3cret-token";
@@ -66,7 +67,8 @@ fn records_spooled_before_the_gateway_exists_ship_once_it_appears() {
     for i in 0..3 {
         spool.append(&event(&format!("early {i}"))).unwrap();
     }
-    let shipper = Shipper::start(Arc::clone(&spool), config(addr, TOKEN)).unwrap();
+    let shipper =
+        Shipper::start(SpoolSlot::adopt(Arc::clone(&spool)), config(addr, TOKEN)).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
         spool.len(),
@@ -81,7 +83,10 @@ fn records_spooled_before_the_gateway_exists_ship_once_it_appears() {
     assert!(requests.iter().all(|r| r.source == spool.source()));
 
     // Later records wake the thread at once through the sink's notifier.
-    let sink = ShippingSink::new(Arc::clone(&spool), Some(shipper.notifier()));
+    let sink = ShippingSink::new(
+        SpoolSlot::adopt(Arc::clone(&spool)),
+        Some(shipper.notifier()),
+    );
     sink.append(&event("late")).unwrap();
     gateway.wait_for("the late record", |st| st.stored.len() == 4);
     assert!(shipper.stop(Duration::from_secs(2)));
@@ -97,7 +102,11 @@ fn acked_records_leave_the_spool_in_batches_of_at_most_256() {
         spool.append(&event(&format!("m{i:03}"))).unwrap();
     }
     let gateway = FakeGateway::start(localhost(), TOKEN, &[]);
-    let shipper = Shipper::start(Arc::clone(&spool), config(gateway.addr, TOKEN)).unwrap();
+    let shipper = Shipper::start(
+        SpoolSlot::adopt(Arc::clone(&spool)),
+        config(gateway.addr, TOKEN),
+    )
+    .unwrap();
     gateway.wait_for("300 records", |st| st.stored.len() == 300);
     assert!(shipper.stop(Duration::from_secs(2)));
     assert!(spool.is_empty());
@@ -120,7 +129,11 @@ fn a_503_then_200_is_retried_and_nothing_is_lost() {
         spool.append(&event(t)).unwrap();
     }
     let gateway = FakeGateway::start(localhost(), TOKEN, &[503, 503]);
-    let shipper = Shipper::start(Arc::clone(&spool), config(gateway.addr, TOKEN)).unwrap();
+    let shipper = Shipper::start(
+        SpoolSlot::adopt(Arc::clone(&spool)),
+        config(gateway.addr, TOKEN),
+    )
+    .unwrap();
     gateway.wait_for("2 records", |st| st.stored.len() == 2);
     assert!(shipper.stop(Duration::from_secs(2)));
     let statuses: Vec<u16> = gateway.requests().iter().map(|r| r.status).collect();
@@ -136,7 +149,11 @@ fn a_wrong_token_gets_401_and_nothing_is_deleted() {
     let spool = Arc::new(SledSpool::open(dir.path()).unwrap());
     spool.append(&event("kept")).unwrap();
     let gateway = FakeGateway::start(localhost(), TOKEN, &[]);
-    let shipper = Shipper::start(Arc::clone(&spool), config(gateway.addr, "wrong")).unwrap();
+    let shipper = Shipper::start(
+        SpoolSlot::adopt(Arc::clone(&spool)),
+        config(gateway.addr, "wrong"),
+    )
+    .unwrap();
     gateway.wait_for("3 attempts", |st| st.requests.len() >= 3);
     assert!(shipper.stop(Duration::from_secs(2)));
     assert!(gateway.requests().iter().all(|r| r.status == 401));
@@ -156,7 +173,7 @@ fn stopping_is_prompt_even_while_backing_off_from_an_absent_gateway() {
         .unwrap();
     let mut c = config(addr, TOKEN);
     c.backoff_min = Duration::from_secs(5);
-    let shipper = Shipper::start(Arc::clone(&spool), c).unwrap();
+    let shipper = Shipper::start(SpoolSlot::adopt(Arc::clone(&spool)), c).unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let started = std::time::Instant::now();
     assert!(shipper.stop(Duration::from_secs(2)));

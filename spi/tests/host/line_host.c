@@ -1,0 +1,115 @@
+/*
+ * line_host.c: plays the Sametime server one command at a time, read from stdin, so a test
+ * can change the world (fill the disk, make it read-only) between two calls.
+ *
+ * usage: line_host LIBRARY_PATH
+ *
+ * Commands, one per line (words separated by single spaces; TEXT is the rest of the line):
+ *   init                      stDdaClInit with version 16
+ *   start SID                 stDdaClSessionStarted
+ *   join SID USER             stDdaClJoiningSession, no scope (two-way)
+ *   msg SID FROM TO TEXT      stDdaClSessionMsg
+ *   end SID                   stDdaClSessionEnded
+ *   timer                     stDdaClTimerEvent
+ *   term                      stDdaClTerminate
+ * Each prints one line: "rc=<return> sev=<appRetCode> msg=<appRetMsg>", flushed, with the
+ * retained appRetCode/appRetMsg reset before each call so the line shows what this call wrote
+ * (sev=-1: nothing written).
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../include/imtegrity_stchatlog.h"
+
+static int ret_code;
+static char ret_msg[IMT_CL_STR_LEN];
+
+static imt_cl_entity entity(const char *id) {
+    imt_cl_entity e;
+    memset(&e, 0, sizeof e);
+    strncpy(e.id, id, sizeof e.id - 1);
+    e.type = IMT_CL_USER;
+    return e;
+}
+
+static void *sym(void *lib, const char *name) {
+    void *p = dlsym(lib, name);
+    if (!p) {
+        fprintf(stderr, "line_host: missing export %s\n", name);
+        exit(2);
+    }
+    return p;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s LIBRARY_PATH\n", argv[0]);
+        return 2;
+    }
+    void *lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        fprintf(stderr, "line_host: dlopen: %s\n", dlerror());
+        return 2;
+    }
+    imt_cl_init_fn init;
+    imt_cl_void_fn terminate, timer;
+    imt_cl_session_fn started, ended;
+    imt_cl_joining_fn joining;
+    imt_cl_msg_fn msg;
+    /* dlsym returns data pointers; POSIX guarantees they convert to function pointers. */
+    *(void **)&init = sym(lib, "stDdaClInit");
+    *(void **)&terminate = sym(lib, "stDdaClTerminate");
+    *(void **)&timer = sym(lib, "stDdaClTimerEvent");
+    *(void **)&started = sym(lib, "stDdaClSessionStarted");
+    *(void **)&ended = sym(lib, "stDdaClSessionEnded");
+    *(void **)&joining = sym(lib, "stDdaClJoiningSession");
+    *(void **)&msg = sym(lib, "stDdaClSessionMsg");
+
+    char line[8192];
+    while (fgets(line, sizeof line, stdin)) {
+        line[strcspn(line, "\n")] = 0;
+        char *cmd = strtok(line, " ");
+        if (!cmd) {
+            continue;
+        }
+        ret_code = -1;
+        ret_msg[0] = 0;
+        int rc = 0;
+        if (strcmp(cmd, "init") == 0) {
+            int version = IMT_CL_VERSION, inside = 0;
+            char dir_type[32], lib_version[32];
+            rc = init(&version, 0, &inside, dir_type, lib_version, &ret_code, ret_msg);
+        } else if (strcmp(cmd, "start") == 0) {
+            rc = started(strtok(NULL, " "));
+        } else if (strcmp(cmd, "join") == 0) {
+            char *sid = strtok(NULL, " ");
+            imt_cl_entity who = entity(strtok(NULL, " "));
+            rc = joining(sid, &who, NULL);
+        } else if (strcmp(cmd, "msg") == 0) {
+            char *sid = strtok(NULL, " ");
+            imt_cl_entity from = entity(strtok(NULL, " "));
+            imt_cl_entity to = entity(strtok(NULL, " "));
+            char *text = strtok(NULL, "");
+            if (!text) {
+                text = "";
+            }
+            rc = msg(sid, &from, strlen(text), text, &to);
+        } else if (strcmp(cmd, "end") == 0) {
+            rc = ended(strtok(NULL, " "));
+        } else if (strcmp(cmd, "timer") == 0) {
+            timer();
+        } else if (strcmp(cmd, "term") == 0) {
+            terminate();
+        } else {
+            fprintf(stderr, "line_host: unknown command %s\n", cmd);
+            return 2;
+        }
+        printf("rc=%d sev=%d msg=%s\n", rc, ret_code, ret_msg);
+        fflush(stdout);
+    }
+    dlclose(lib);
+    return 0;
+}
