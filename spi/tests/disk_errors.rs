@@ -12,10 +12,13 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod c_host_harness;
+mod line_host_driver;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::Command;
+
+use line_host_driver::{Answer, Host, build_line_host};
 
 use archive::Kind;
 use imtegrity_stchatlog::SledSpool;
@@ -84,101 +87,6 @@ impl Drop for SmallDisk {
             .arg(self.dir.path())
             .status();
     }
-}
-
-/// What one call returned: the return code, and what the library wrote through the
-/// retained `appRetCode` / `appRetMsg` (`sev == -1`: nothing).
-#[derive(Debug)]
-struct Answer {
-    rc: i32,
-    sev: i32,
-    msg: String,
-}
-
-/// The C host, one command at a time.
-struct Host {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl Host {
-    fn start(host: &Path, config: &Path) -> Self {
-        let mut child = Command::new(host)
-            .arg(c_host_harness::library())
-            .env("IMTEGRITY_SPI_CONFIG", config)
-            .env_remove("IMTEGRITY_SPI_SPOOL")
-            .env_remove("IMTEGRITY_SPI_GATEWAY")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start line_host");
-        let stdin = child.stdin.take();
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        Self {
-            child,
-            stdin,
-            stdout,
-        }
-    }
-
-    fn call(&mut self, command: &str) -> Answer {
-        let stdin = self.stdin.as_mut().expect("host running");
-        writeln!(stdin, "{command}").expect("write command");
-        stdin.flush().expect("flush command");
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).expect("read answer");
-        let field = |name: &str| -> String {
-            line.split(' ')
-                .find_map(|w| w.strip_prefix(&format!("{name}=")))
-                .unwrap_or_else(|| panic!("{command}: no {name} in {line:?}"))
-                .trim()
-                .to_owned()
-        };
-        let msg = line
-            .split_once(" msg=")
-            .map(|(_, m)| m.trim().to_owned())
-            .unwrap_or_default();
-        Answer {
-            rc: field("rc").parse().expect("rc"),
-            sev: field("sev").parse().expect("sev"),
-            msg,
-        }
-    }
-
-    fn ok(&mut self, command: &str) {
-        let answer = self.call(command);
-        assert_eq!(answer.rc, 0, "{command}: {answer:?}");
-    }
-
-    fn finish(mut self) {
-        self.ok("term");
-        // Closing stdin ends the host's loop: it unloads the library and exits.
-        drop(self.stdin.take());
-        let status = self.child.wait().expect("wait line_host");
-        assert!(status.success(), "line_host exited {status}");
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn build_line_host(dir: &Path) -> PathBuf {
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/host/line_host.c");
-    let out = dir.join("line_host");
-    let status = Command::new("cc")
-        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-o"])
-        .arg(&out)
-        .arg(&source)
-        .arg("-ldl")
-        .status()
-        .expect("cc (apt-get install build-essential)");
-    assert!(status.success(), "cc failed on {}", source.display());
-    out
 }
 
 /// A scratch directory with the host built and a config file for `mode`, spooling to

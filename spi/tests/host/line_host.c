@@ -12,11 +12,15 @@
  *   end SID                   stDdaClSessionEnded
  *   timer                     stDdaClTimerEvent
  *   term                      stDdaClTerminate
+ *   reload                    dlclose the library and dlopen it again
+ *   threads                   prints "threads=N ours=M": the process's thread count, and
+ *                             how many of them are the library's own (named imtegrity*)
  * Each prints one line: "rc=<return> sev=<appRetCode> msg=<appRetMsg>", flushed, with the
  * retained appRetCode/appRetMsg reset before each call so the line shows what this call wrote
  * (sev=-1: nothing written).
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +39,35 @@ static imt_cl_entity entity(const char *id) {
     return e;
 }
 
+/* The threads this process has now, from /proc/self/task; *ours gets those whose name
+ * starts with "imtegrity" (the library's shipper). */
+static int thread_count(int *ours) {
+    DIR *dir = opendir("/proc/self/task");
+    *ours = 0;
+    if (!dir) {
+        return -1;
+    }
+    int n = 0;
+    struct dirent *entry;
+    while ((entry = readdir(dir))) {
+        if (entry->d_name[0] == '.') {
+            continue;
+        }
+        n++;
+        char path[300], name[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", entry->d_name);
+        FILE *comm = fopen(path, "r");
+        if (comm) {
+            if (fgets(name, sizeof name, comm) && strncmp(name, "imtegrity", 9) == 0) {
+                (*ours)++;
+            }
+            fclose(comm);
+        }
+    }
+    closedir(dir);
+    return n;
+}
+
 static void *sym(void *lib, const char *name) {
     void *p = dlsym(lib, name);
     if (!p) {
@@ -49,16 +82,18 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s LIBRARY_PATH\n", argv[0]);
         return 2;
     }
-    void *lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
-    if (!lib) {
-        fprintf(stderr, "line_host: dlopen: %s\n", dlerror());
-        return 2;
-    }
+    void *lib;
     imt_cl_init_fn init;
     imt_cl_void_fn terminate, timer;
     imt_cl_session_fn started, ended;
     imt_cl_joining_fn joining;
     imt_cl_msg_fn msg;
+load:
+    lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        fprintf(stderr, "line_host: dlopen: %s\n", dlerror());
+        return 2;
+    }
     /* dlsym returns data pointers; POSIX guarantees they convert to function pointers. */
     *(void **)&init = sym(lib, "stDdaClInit");
     *(void **)&terminate = sym(lib, "stDdaClTerminate");
@@ -103,6 +138,20 @@ int main(int argc, char **argv) {
             timer();
         } else if (strcmp(cmd, "term") == 0) {
             terminate();
+        } else if (strcmp(cmd, "threads") == 0) {
+            int ours;
+            int all = thread_count(&ours);
+            printf("threads=%d ours=%d\n", all, ours);
+            fflush(stdout);
+            continue;
+        } else if (strcmp(cmd, "reload") == 0) {
+            if (dlclose(lib) != 0) {
+                fprintf(stderr, "line_host: dlclose: %s\n", dlerror());
+                return 2;
+            }
+            printf("rc=0 sev=-1 msg=\n");
+            fflush(stdout);
+            goto load;
         } else {
             fprintf(stderr, "line_host: unknown command %s\n", cmd);
             return 2;

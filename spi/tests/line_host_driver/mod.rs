@@ -1,0 +1,125 @@
+//! Drives `tests/host/line_host.c`: the library loaded by a C host, one call per command,
+//! so a test can change the world between two calls.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+use super::c_host_harness;
+
+/// What one call returned: the return code, and what the library wrote through the
+/// retained `appRetCode` / `appRetMsg` (`sev == -1`: nothing).
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) rc: i32,
+    pub(crate) sev: i32,
+    pub(crate) msg: String,
+}
+
+/// The C host, one command at a time.
+pub(crate) struct Host {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Host {
+    pub(crate) fn start(host: &Path, config: &Path) -> Self {
+        let mut child = Command::new(host)
+            .arg(c_host_harness::library())
+            .env("IMTEGRITY_SPI_CONFIG", config)
+            .env_remove("IMTEGRITY_SPI_SPOOL")
+            .env_remove("IMTEGRITY_SPI_GATEWAY")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start line_host");
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        Self {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    pub(crate) fn call(&mut self, command: &str) -> Answer {
+        let stdin = self.stdin.as_mut().expect("host running");
+        writeln!(stdin, "{command}").expect("write command");
+        stdin.flush().expect("flush command");
+        let line = self.line();
+        let field = |name: &str| -> String {
+            line.split(' ')
+                .find_map(|w| w.strip_prefix(&format!("{name}=")))
+                .unwrap_or_else(|| panic!("{command}: no {name} in {line:?}"))
+                .trim()
+                .to_owned()
+        };
+        let msg = line
+            .split_once(" msg=")
+            .map(|(_, m)| m.trim().to_owned())
+            .unwrap_or_default();
+        Answer {
+            rc: field("rc").parse().expect("rc"),
+            sev: field("sev").parse().expect("sev"),
+            msg,
+        }
+    }
+
+    /// The host's next output line.
+    pub(crate) fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("read answer");
+        line
+    }
+
+    /// The host process's thread count now, and how many are the library's own threads.
+    pub(crate) fn threads(&mut self) -> (usize, usize) {
+        let stdin = self.stdin.as_mut().expect("host running");
+        writeln!(stdin, "threads").expect("write command");
+        stdin.flush().expect("flush command");
+        let line = self.line();
+        let number = |name: &str| -> usize {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(name))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no {name} in {line:?}"))
+        };
+        (number("threads="), number("ours="))
+    }
+
+    pub(crate) fn ok(&mut self, command: &str) {
+        let answer = self.call(command);
+        assert_eq!(answer.rc, 0, "{command}: {answer:?}");
+    }
+
+    pub(crate) fn finish(mut self) {
+        self.ok("term");
+        // Closing stdin ends the host's loop: it unloads the library and exits.
+        drop(self.stdin.take());
+        let status = self.child.wait().expect("wait line_host");
+        assert!(status.success(), "line_host exited {status}");
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub(crate) fn build_line_host(dir: &Path) -> PathBuf {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/host/line_host.c");
+    let out = dir.join("line_host");
+    let status = Command::new("cc")
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-o"])
+        .arg(&out)
+        .arg(&source)
+        .arg("-ldl")
+        .status()
+        .expect("cc (apt-get install build-essential)");
+    assert!(status.success(), "cc failed on {}", source.display());
+    out
+}

@@ -1,0 +1,68 @@
+//! Load, init, terminate, unload, again: what a Sametime server that reloads its chat-logging
+//! black box does. sled starts I/O threads of its own that never exit, so `dlclose` cannot
+//! unmap the library (glibc keeps it loaded); what must hold is that a cycle leaks nothing:
+//! the thread count after the second cycle is the count after every later one, and each
+//! cycle's records are in the spool.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod c_host_harness;
+mod line_host_driver;
+
+use line_host_driver::{Host, build_line_host};
+
+#[test]
+fn repeated_load_init_terminate_unload_cycles_leak_no_threads() {
+    let work = tempfile::tempdir().expect("temp dir");
+    let host = build_line_host(work.path());
+    let spool = work.path().join("spool");
+    let config = work.path().join("imtegrity_stchatlog.toml");
+    // A gateway nobody listens on: the shipper thread runs (and retries) in every cycle,
+    // and Terminate must join it each time.
+    std::fs::write(
+        &config,
+        format!(
+            "spool = {:?}\n[gateway]\naddress = \"127.0.0.1:9\"\ntoken = \"cycle-token-0123456789\"\n",
+            spool.display().to_string()
+        ),
+    )
+    .expect("write config");
+    let mut h = Host::start(&host, &config);
+    let mut after_cycle = Vec::new();
+    let mut during = Vec::new();
+    for cycle in 0..6 {
+        h.ok("init");
+        during.push(h.threads().1);
+        let sid = format!("cycle{cycle}");
+        h.ok(&format!("start {sid}"));
+        h.ok(&format!("join {sid} alice"));
+        h.ok(&format!("join {sid} bob"));
+        h.ok(&format!("msg {sid} alice bob hello {cycle}"));
+        h.ok(&format!("end {sid}"));
+        h.ok("term");
+        h.ok("reload");
+        let (all, ours) = h.threads();
+        assert_eq!(
+            ours, 0,
+            "cycle {cycle}: the shipper outlived terminate and unload"
+        );
+        after_cycle.push(all);
+    }
+    h.finish();
+    assert!(
+        during.iter().all(|&n| n == 1),
+        "one shipper thread while initialised: {during:?}"
+    );
+    let settled = after_cycle[1];
+    assert!(
+        after_cycle[1..].iter().all(|&n| n == settled),
+        "threads after each cycle: {after_cycle:?}"
+    );
+    let texts: Vec<String> = imtegrity_stchatlog::SledSpool::read_all(&spool)
+        .expect("read spool")
+        .into_iter()
+        .filter(|e| e.kind == archive::Kind::Im)
+        .map(|e| e.text)
+        .collect();
+    let want: Vec<String> = (0..6).map(|c| format!("hello {c}")).collect();
+    assert_eq!(texts, want);
+}
