@@ -108,6 +108,7 @@ pub(crate) fn transcript_line(r: &Record) -> String {
         Kind::PolicyAction => format!("* policy: {}", e.detail.as_deref().unwrap_or(&e.text)),
         Kind::SessionStart => format!("* session started by {}", e.sender),
         Kind::SessionEnd => format!("* session ended ({})", e.sender),
+        Kind::CaptureGap => format!("! capture gap: {}", e.text),
     };
     let verdict = match &e.verdict {
         Verdict::Allowed => String::new(),

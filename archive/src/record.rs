@@ -68,11 +68,14 @@ pub enum Kind {
     SessionStart,
     /// A Sametime session ended.
     SessionEnd,
+    /// Records that were lost: the capture point could not make them durable (the Sametime
+    /// module in relaxed mode, once its memory for them ran out). Says how many and when.
+    CaptureGap,
 }
 
 impl Kind {
     /// Every kind, for iteration and help texts.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Im,
         Self::ChatMessage,
         Self::ChatJoin,
@@ -82,6 +85,7 @@ impl Kind {
         Self::PolicyAction,
         Self::SessionStart,
         Self::SessionEnd,
+        Self::CaptureGap,
     ];
 
     /// The snake-case name used in JSON and the CLI.
@@ -96,6 +100,7 @@ impl Kind {
             Self::PolicyAction => "policy_action",
             Self::SessionStart => "session_start",
             Self::SessionEnd => "session_end",
+            Self::CaptureGap => "capture_gap",
         }
     }
 }
