@@ -24,6 +24,7 @@ pub mod ffi_strings;
 pub mod records;
 mod runtime;
 pub mod sessions;
+pub mod ship_tls;
 pub mod shipper;
 pub mod sink;
 pub mod spool;
