@@ -22,6 +22,9 @@ pub const API_INTERNAL_ERROR: c_int = 0x0003;
 
 /// `ST_DDA_INFO`: the severity written through the retained `appRetCode` pointer.
 pub const SEVERITY_OK: c_int = 0;
+/// `ST_DDA_WARNING`: something to look at; nothing failed (a policy file that did not
+/// reload, the previous policy staying in force).
+pub const SEVERITY_WARNING: c_int = 2;
 /// `ST_DDA_ERROR`: the call failed, the library carries on.
 pub const SEVERITY_ERROR: c_int = 3;
 /// `ST_DDA_FATAL`: the spool failed (what IBM's sample reports for `ST_DDA_CL_DB_ERROR`).

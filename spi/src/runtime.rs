@@ -56,6 +56,8 @@ pub(crate) struct Runtime {
     shipper: Mutex<Option<Shipper>>,
     /// The configuration read at Init.
     pub(crate) config: SpiConfig,
+    /// `[policy] file`, compiled at Init (`None`: none configured, everything allowed).
+    pub(crate) policy: Option<crate::spi_policy::SpiPolicy>,
 }
 
 /// How long `stDdaClTerminate` waits for the shipper thread before detaching it.
@@ -89,6 +91,7 @@ pub(crate) unsafe fn init(ret_code: *mut c_int, ret_msg: *mut c_char) -> Result<
     }
     let library_dir = library_dir();
     let config = SpiConfig::load(library_dir.as_deref())?;
+    let policy = crate::spi_policy::SpiPolicy::load(&config)?;
     let spool = Arc::new(open_spool_retrying(
         &config.spool_dir(library_dir.as_deref()),
     )?);
@@ -103,6 +106,7 @@ pub(crate) unsafe fn init(ret_code: *mut c_int, ret_msg: *mut c_char) -> Result<
         ret: Mutex::new(slots),
         shipper: Mutex::new(shipper),
         config,
+        policy,
     }));
     Ok(())
 }
