@@ -1,4 +1,5 @@
-//! `imtegrity ca init|import|export|show|issue`: the gateway CA for TLS interception.
+//! `imtegrity ca init|import|export|show|issue|issue-client`: the gateway CA for TLS
+//! interception, and client certificates under it for the ingest endpoint's mutual TLS.
 //! The CA's private key is written to its file and nowhere else: no command prints it.
 
 use std::io::{IsTerminal as _, Write as _};
@@ -10,7 +11,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::cli::{CaCommand, ConfigArgs, UsageError};
+use crate::cli::{CaCommand, CaIssueClientArgs, ConfigArgs, UsageError};
 use crate::output::emit;
 
 pub(crate) fn run(command: &CaCommand, json: bool) -> crate::CmdResult {
@@ -166,7 +167,51 @@ pub(crate) fn run(command: &CaCommand, json: bool) -> crate::CmdResult {
                         "cert": paths.cert, "chain": paths.chain, "key": paths.key}),
             );
         }
+        CaCommand::IssueClient(args) => issue_client(args, json)?,
     }
+    Ok(())
+}
+
+/// `ca issue-client`: a client certificate for a sender of the ingest endpoint.
+fn issue_client(args: &CaIssueClientArgs, json: bool) -> crate::CmdResult {
+    let (_, dir) = settings(&args.config)?;
+    require_ca(&dir)?;
+    let ca = Ca::load(&dir)?;
+    let client = ca
+        .issue_client(
+            &args.name,
+            time::Duration::days(i64::from(args.days)),
+            OffsetDateTime::now_utc(),
+        )
+        .map_err(|e| match e {
+            CertError::BadName { .. } => {
+                Box::new(UsageError(e.to_string())) as Box<dyn std::error::Error + Send + Sync>
+            }
+            other => other.into(),
+        })?;
+    let cert = args
+        .out_cert
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}.client.pem", client.name)));
+    let key = args
+        .out_key
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}.client.key", client.name)));
+    client.save(&cert, &key, args.force)?;
+    emit(
+        json,
+        &format!(
+            "issued a client certificate for {} (serial {}, valid until {})\n  certificate: {}\n  key:         {} (mode 600)\n  give both to the Sametime server (gateway.client_cert, gateway.client_key), with the CA certificate (imtegrity ca export) as gateway.ca",
+            client.name,
+            client.serial,
+            date(client.not_after),
+            cert.display(),
+            key.display()
+        ),
+        &json!({"event": "issued_client", "name": client.name, "serial": client.serial,
+                "not_before": date(client.not_before), "not_after": date(client.not_after),
+                "cert": cert, "key": key}),
+    );
     Ok(())
 }
 

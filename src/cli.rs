@@ -341,6 +341,10 @@ pub(crate) enum CaCommand {
     /// Mint a leaf for NAME into files (NAME.pem, NAME.chain.pem, NAME.key), as the gateway
     /// would for a client asking for NAME: for testing with curl or openssl.
     Issue(CaIssueArgs),
+    /// Issue a client certificate for NAME (a Sametime server) into two files, for mutual
+    /// TLS to the ingest endpoint (ingest.auth = "client_cert" or "both"). The name is the
+    /// certificate's subject, which the gateway logs as the sender's identity.
+    IssueClient(CaIssueClientArgs),
 }
 
 /// The configuration the `ca` commands read (`[tls]`).
@@ -423,6 +427,29 @@ pub(crate) struct CaIssueArgs {
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub(crate) out_dir: PathBuf,
     /// Replace files of an earlier leaf for the same name.
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+/// `imtegrity ca issue-client`.
+#[derive(Debug, Args)]
+pub(crate) struct CaIssueClientArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+    /// Who the certificate is for, as a host name, e.g. st1.example.com (the Sametime
+    /// server); need not be under tls.permitted.
+    #[arg(value_name = "NAME")]
+    pub(crate) name: String,
+    /// Where to write the certificate (PEM). Default: NAME.client.pem.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out_cert: Option<PathBuf>,
+    /// Where to write its private key (PEM, mode 600). Default: NAME.client.key.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out_key: Option<PathBuf>,
+    /// Days it is valid (at most 825, and never past the CA's end).
+    #[arg(long, value_name = "DAYS", default_value_t = 365)]
+    pub(crate) days: u32,
+    /// Replace existing files.
     #[arg(long)]
     pub(crate) force: bool,
 }

@@ -59,7 +59,8 @@ impl Gateway {
             .iter()
             .filter_map(|l| l.local_addr().ok())
             .collect();
-        let (ingest_listeners, ingest_token) = ingest_setup(config).await?;
+        let ingest_setup = ingest_setup(config, &archive).await?;
+        let ingest_listeners = ingest_setup.listeners;
         let ingest: Vec<SocketAddr> = ingest_listeners
             .iter()
             .filter_map(|l| l.local_addr().ok())
@@ -152,12 +153,29 @@ impl Gateway {
             tasks.spawn(intercept::serve(listener, relay.clone(), shutdown.clone()));
         }
         for listener in ingest_listeners {
-            tasks.spawn(archive::serve_ingest(
-                listener,
-                archive.clone(),
-                ingest_token.clone(),
-                shutdown.clone().cancelled_owned(),
-            ));
+            let (endpoint, stop) = (ingest_setup.endpoint.clone(), shutdown.clone());
+            match &ingest_setup.tls {
+                Some(tls) => tasks.spawn(archive::serve_ingest_with(
+                    listener,
+                    endpoint,
+                    tls.handshake(),
+                    stop.cancelled_owned(),
+                )),
+                None => tasks.spawn(archive::serve_ingest_with(
+                    listener,
+                    endpoint,
+                    |stream, addr| async move {
+                        Ok((
+                            stream,
+                            archive::IngestPeer {
+                                addr,
+                                certificate: None,
+                            },
+                        ))
+                    },
+                    stop.cancelled_owned(),
+                )),
+            };
         }
         Ok(Self {
             ingest,
@@ -193,6 +211,7 @@ impl Gateway {
             ("relay", old.relay != new.relay),
             ("upstream", old.upstream != new.upstream),
             ("archive", old.archive != new.archive),
+            ("ingest", old.ingest != new.ingest),
         ]
         .into_iter()
         .filter_map(|(key, changed)| changed.then_some(key))
@@ -217,19 +236,62 @@ impl Gateway {
     }
 }
 
-/// The ingest endpoint's listeners and token, bound before anything starts (all or
-/// nothing, like the relay's).
+/// The ingest endpoint, ready to serve: its listeners, bound before anything starts (all
+/// or nothing, like the relay's), who may ship, and its TLS if `ingest.tls`.
+struct IngestSetup {
+    listeners: Vec<tokio::net::TcpListener>,
+    endpoint: archive::IngestEndpoint,
+    tls: Option<crate::ingest_tls::IngestTls>,
+}
+
 async fn ingest_setup(
     config: &Config,
-) -> Result<(Vec<tokio::net::TcpListener>, String), Box<dyn std::error::Error + Send + Sync>> {
+    archive: &Archive,
+) -> Result<IngestSetup, Box<dyn std::error::Error + Send + Sync>> {
     let ingest = &config.ingest;
-    let Some(path) = ingest
+    let auth = archive::IngestAuth {
+        token: None,
+        client_cert: ingest.auth.needs_client_cert(),
+    };
+    let mut setup = IngestSetup {
+        listeners: Vec::new(),
+        endpoint: archive::IngestEndpoint::new(archive.clone(), auth.clone()),
+        tls: None,
+    };
+    if ingest.listen.is_empty() {
+        return Ok(setup);
+    }
+    let token = match ingest
         .token_file
         .as_ref()
-        .filter(|_| !ingest.listen.is_empty())
-    else {
-        return Ok((Vec::new(), String::new()));
+        .filter(|_| ingest.auth.needs_token())
+    {
+        Some(path) => Some(read_token(path)?),
+        None => None,
     };
+    setup.endpoint =
+        archive::IngestEndpoint::new(archive.clone(), archive::IngestAuth { token, ..auth });
+    if ingest.tls {
+        let tls = crate::ingest_tls::IngestTls::new(config)?;
+        tracing::info!(
+            name = %tls.name,
+            auth = ?ingest.auth,
+            "ingest over TLS under the gateway CA"
+        );
+        setup.tls = Some(tls);
+    }
+    for addr in &ingest.listen {
+        setup.listeners.push(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen for ingest on {addr}: {e}"))?,
+        );
+    }
+    Ok(setup)
+}
+
+/// The shared token: the first line of `path`, trimmed, 16 characters or more.
+fn read_token(path: &std::path::Path) -> Result<String, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("ingest.token_file {}: {e}", path.display()))?;
     let token = text.lines().next().unwrap_or("").trim().to_owned();
@@ -237,18 +299,9 @@ async fn ingest_setup(
         return Err(format!(
             "ingest.token_file {}: the token must be at least 16 characters",
             path.display()
-        )
-        .into());
+        ));
     }
-    let mut listeners = Vec::new();
-    for addr in &ingest.listen {
-        listeners.push(
-            tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|e| format!("cannot listen for ingest on {addr}: {e}"))?,
-        );
-    }
-    Ok((listeners, token))
+    Ok(token)
 }
 
 fn listening_strings(addrs: &[SocketAddr]) -> Vec<String> {

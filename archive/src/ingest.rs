@@ -1,15 +1,20 @@
 //! The ingest endpoint: records shipped from elsewhere (the Sametime module's spool) over
-//! HTTP/1.1, authenticated with a bearer token, stored once per (source, seq) and
-//! acknowledged only once durable, so the sender may delete what was acknowledged.
+//! HTTP/1.1, authenticated with a bearer token, a client certificate the caller's TLS
+//! verified, or both; stored once per (source, seq) and acknowledged only once durable, so
+//! the sender may delete what was acknowledged.
 //!
 //! `POST /ingest/v1`, `Authorization: Bearer TOKEN`, body
 //! `{"source": ID, "records": [{"seq": N, "event": EVENT}, ...]}` with seq increasing;
 //! answer 200 `{"acked_upto": N}` (every record of the request is durable, resends
-//! included), 401 for a wrong token, 400 for a malformed body, 503 when the archive cannot
-//! store (the sender keeps its records and retries).
+//! included), 401 for a wrong token or a missing client certificate, 400 for a malformed
+//! body, 503 when the archive cannot store (the sender keeps its records and retries).
+//!
+//! This crate does no TLS: [`serve_ingest_with`] hands each accepted connection to the
+//! caller's handshake (the binary's TLS under the gateway CA), which says who the peer is.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +25,8 @@ use hyper::header::AUTHORIZATION;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Deserialize;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::archive::Archive;
 use crate::record::Event;
@@ -30,6 +36,8 @@ use crate::writer::IngestKey;
 const MAX_BODY: usize = 16 << 20;
 /// Most records in one request.
 const MAX_RECORDS: usize = 1024;
+/// How long a connection may take to send its request headers, and a handshake to finish.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Deserialize)]
 struct Batch {
@@ -43,17 +51,120 @@ struct Shipped {
     event: Event,
 }
 
-/// Serves the ingest endpoint on `listener` until `shutdown` completes.
+/// What a sender must present. With neither a token nor a client certificate asked for,
+/// every request is refused: the endpoint is never open to anyone by accident.
+#[derive(Clone, Default)]
+pub struct IngestAuth {
+    /// The shared token every request must carry as `Authorization: Bearer`; `None` asks
+    /// for none.
+    pub token: Option<String>,
+    /// Whether the connection must have come with a client certificate the caller verified
+    /// ([`IngestPeer::certificate`]).
+    pub client_cert: bool,
+}
+
+impl std::fmt::Debug for IngestAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IngestAuth")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("client_cert", &self.client_cert)
+            .finish()
+    }
+}
+
+/// Who is at the other end of one connection, as the caller established it.
+#[derive(Debug, Clone)]
+pub struct IngestPeer {
+    /// The peer's address.
+    pub addr: SocketAddr,
+    /// The subject of the client certificate the caller's TLS verified, if it asked for
+    /// one and got one.
+    pub certificate: Option<String>,
+}
+
+/// The endpoint: the archive records are stored in and who may send them. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct IngestEndpoint {
+    shared: Arc<(Archive, IngestAuth)>,
+}
+
+impl IngestEndpoint {
+    /// Stores into `archive` what senders authenticated as `auth` says ship.
+    pub fn new(archive: Archive, auth: IngestAuth) -> Self {
+        Self {
+            shared: Arc::new((archive, auth)),
+        }
+    }
+
+    /// Serves HTTP/1.1 on one connection the caller accepted (and, for TLS, terminated),
+    /// until the peer closes it.
+    pub async fn serve_connection<IO>(&self, io: IO, peer: IngestPeer)
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let shared = self.shared.clone();
+        let addr = peer.addr;
+        let peer = Arc::new(peer);
+        let service = hyper::service::service_fn(move |req| {
+            let (shared, peer) = (shared.clone(), peer.clone());
+            async move { Ok::<_, Infallible>(handle(&shared.0, &shared.1, &peer, req).await) }
+        });
+        if let Err(e) = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT)
+            .serve_connection(TokioIo::new(io), service)
+            .await
+        {
+            tracing::debug!(peer = %addr, error = %e, "ingest connection ended");
+        }
+    }
+}
+
+/// Serves the ingest endpoint over plain HTTP on `listener`, authenticated by `token`,
+/// until `shutdown` completes.
 pub async fn serve_ingest(
     listener: TcpListener,
     archive: Archive,
     token: String,
     shutdown: impl Future<Output = ()>,
 ) {
-    let shared = Arc::new((archive, token));
+    let endpoint = IngestEndpoint::new(
+        archive,
+        IngestAuth {
+            token: Some(token),
+            client_cert: false,
+        },
+    );
+    serve_ingest_with(listener, endpoint, plain, shutdown).await;
+}
+
+/// The handshake of plain HTTP: none, and no certificate.
+async fn plain(stream: TcpStream, addr: SocketAddr) -> std::io::Result<(TcpStream, IngestPeer)> {
+    Ok((
+        stream,
+        IngestPeer {
+            addr,
+            certificate: None,
+        },
+    ))
+}
+
+/// Accepts on `listener` until `shutdown` completes; each connection, in a task of its
+/// own, goes through `handshake` (TLS, say, which also says who the peer is; given
+/// [`HEADER_TIMEOUT`] to finish) and is then served by `endpoint`.
+pub async fn serve_ingest_with<H, F, IO>(
+    listener: TcpListener,
+    endpoint: IngestEndpoint,
+    handshake: H,
+    shutdown: impl Future<Output = ()>,
+) where
+    H: Fn(TcpStream, SocketAddr) -> F + Send + Sync + 'static,
+    F: Future<Output = std::io::Result<(IO, IngestPeer)>> + Send + 'static,
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     tokio::pin!(shutdown);
     loop {
-        let (stream, peer) = tokio::select! {
+        let (stream, addr) = tokio::select! {
             () = &mut shutdown => return,
             accepted = listener.accept() => match accepted {
                 Ok(ok) => ok,
@@ -64,40 +175,57 @@ pub async fn serve_ingest(
                 }
             },
         };
-        let shared = shared.clone();
+        let handshake = handshake(stream, addr);
+        let endpoint = endpoint.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(handle(&shared.0, &shared.1, req).await) }
-            });
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(30))
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!(%peer, error = %e, "ingest connection ended");
+            match tokio::time::timeout(HEADER_TIMEOUT, handshake).await {
+                Ok(Ok((io, peer))) => endpoint.serve_connection(io, peer).await,
+                // A sender with the wrong CA, certificate or name, or no certificate: the
+                // operator should see why a Sametime server cannot ship.
+                Ok(Err(e)) => tracing::info!(peer = %addr, error = %e, "ingest handshake failed"),
+                Err(_) => tracing::info!(peer = %addr, "ingest handshake timed out"),
             }
         });
     }
 }
 
-async fn handle(archive: &Archive, token: &str, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(
+    archive: &Archive,
+    auth: &IngestAuth,
+    peer: &IngestPeer,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
     if req.method() != Method::POST || req.uri().path() != "/ingest/v1" {
         return answer(
             StatusCode::NOT_FOUND,
             "{\"error\":\"POST /ingest/v1\"}".into(),
         );
     }
-    let presented = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if !same(presented.as_bytes(), token.as_bytes()) {
-        tracing::warn!("ingest request with a wrong token refused");
-        return answer(StatusCode::UNAUTHORIZED, "{\"error\":\"bad token\"}".into());
+    if auth.token.is_none() && !auth.client_cert {
+        return answer(
+            StatusCode::UNAUTHORIZED,
+            "{\"error\":\"no authentication configured\"}".into(),
+        );
+    }
+    if let Some(token) = &auth.token {
+        let presented = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !same(presented.as_bytes(), token.as_bytes()) {
+            tracing::warn!(peer = %peer.addr, certificate = ?peer.certificate, "ingest request with a wrong token refused");
+            return answer(StatusCode::UNAUTHORIZED, "{\"error\":\"bad token\"}".into());
+        }
+    }
+    // The caller's TLS already refuses a connection without one; this holds if it did not.
+    if auth.client_cert && peer.certificate.is_none() {
+        tracing::warn!(peer = %peer.addr, "ingest request without a client certificate refused");
+        return answer(
+            StatusCode::UNAUTHORIZED,
+            "{\"error\":\"client certificate required\"}".into(),
+        );
     }
     let Ok(body) = Limited::new(req.into_body(), MAX_BODY).collect().await else {
         return answer(
@@ -143,7 +271,9 @@ async fn handle(archive: &Archive, token: &str, req: Request<Incoming>) -> Respo
             return answer(StatusCode::SERVICE_UNAVAILABLE, error_json(&e.to_string()));
         }
     };
-    tracing::debug!(%source, stored, acked_upto = last, "ingested");
+    // Who shipped it: the certificate's subject, or else the token (never the token itself).
+    let identity = peer.certificate.as_deref().unwrap_or("token");
+    tracing::debug!(peer = %peer.addr, identity, %source, stored, acked_upto = last, "ingested");
     answer(StatusCode::OK, format!("{{\"acked_upto\":{last}}}"))
 }
 

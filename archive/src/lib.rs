@@ -66,7 +66,7 @@ pub use archive::{Archive, ArchiveStatus};
 pub use chain::{GENESIS, Hash, hex};
 pub use clock::now_ns;
 pub use error::ArchiveError;
-pub use ingest::serve_ingest;
+pub use ingest::{IngestAuth, IngestEndpoint, IngestPeer, serve_ingest, serve_ingest_with};
 pub use options::ArchiveOptions;
 pub use query::{Query, Records};
 pub use record::{

@@ -12,6 +12,8 @@
 //! - [`LeafCache`]: a bounded LRU of minted leaves, single-flight per name (a burst of
 //!   handshakes for one name mints once), renewed before expiry, usable from rustls's
 //!   synchronous certificate callback.
+//! - [`ClientCert`]: [`Ca::issue_client`] makes a client certificate for a sender that
+//!   authenticates with mutual TLS (the Sametime module shipping to the ingest endpoint).
 //! - [`CertResolver`]: rustls's [`ResolvesServerCert`](rustls::server::ResolvesServerCert)
 //!   over the cache: SNI picks the leaf; no SNI gets the configured default name.
 //!
@@ -28,6 +30,7 @@ mod ca;
 mod ca_files;
 mod ca_info;
 mod cache;
+mod client_cert;
 mod clock;
 mod error;
 mod issuer;
@@ -41,6 +44,7 @@ pub use ca::{CA_VALIDITY, Ca, cert_pem};
 pub use ca_files::{CERT_FILE, CHAIN_FILE, CaPaths, KEY_FILE, load_certificate};
 pub use ca_info::{CaInfo, fingerprint};
 pub use cache::LeafCache;
+pub use client_cert::{ClientCert, MAX_CLIENT_VALIDITY, subject_name};
 pub use clock::{Clock, SystemClock};
 pub use error::CertError;
 pub use issuer::{BACKDATE, Issuer, Leaf, LeafSource, MAX_LEAF_VALIDITY};

@@ -8,6 +8,7 @@
 mod defaults;
 mod dns;
 mod error;
+mod ingest;
 mod overrides;
 mod policy;
 mod spans;
@@ -24,6 +25,7 @@ use toml::de::DeTable;
 
 pub use self::dns::{DnsConfig, DnsUpstream, DnsViewConfig, FailPolicy, QueryLog};
 pub use self::error::{ConfigError, LineCol, Origin};
+pub use self::ingest::{IngestAuth, IngestConfig};
 use self::overrides::Overrides;
 pub(crate) use self::policy::NOTICE_INTERVAL_SECS;
 pub use self::policy::{
@@ -68,6 +70,11 @@ use crate::host_port::HostPort;
 /// | `tls.leaf_hours` | `168` (at most 9528) |
 /// | `tls.renew_before_hours` | `24` (at most half of `leaf_hours`) |
 /// | `tls.cache_size` | `1024` |
+/// | `ingest.listen` | `[]`: no ingest endpoint |
+/// | `ingest.token_file` | unset (required with `listen` unless `auth = "client_cert"`) |
+/// | `ingest.tls` | `false` |
+/// | `ingest.name` | unset: the host name |
+/// | `ingest.auth` | `"token"` |
 /// | `policy.directory` | unset: no directory |
 /// | `policy.unknown_screen_names` | `"allow"` |
 /// | `policy.default_profile` | `"default"`: the built-in profile, no rules (log everything) |
@@ -196,20 +203,6 @@ impl Default for UpstreamConfig {
             api: None,
         }
     }
-}
-
-/// `[ingest]`: the endpoint the Sametime module's spool ships records to
-/// (`POST /ingest/v1`, bearer token), stored once per record and acknowledged when durable.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct IngestConfig {
-    /// Addresses it listens on. Default: empty, no ingest endpoint.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub listen: Vec<SocketAddr>,
-    /// A file holding the shared token senders present (first line, trimmed); required
-    /// when `listen` is set. Default: unset.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token_file: Option<PathBuf>,
 }
 
 /// `[archive]`: the system of record.

@@ -17,8 +17,9 @@ pub mod proxy;
 
 pub use config::{
     ArchiveConfig, ArchiveMode, CaKey, Config, ConfigError, DnsConfig, DnsUpstream, DnsViewConfig,
-    FailPolicy, GroupConfig, IngestConfig, LineCol, Origin, PolicyConfig, ProfileConfig, QueryLog,
-    RelayConfig, RetentionConfig, RuleConfig, TlsConfig, UnknownScreenNames, UpstreamConfig,
+    FailPolicy, GroupConfig, IngestAuth, IngestConfig, LineCol, Origin, PolicyConfig,
+    ProfileConfig, QueryLog, RelayConfig, RetentionConfig, RuleConfig, TlsConfig,
+    UnknownScreenNames, UpstreamConfig,
 };
 pub use directory::{Directory, DirectoryError, Employee, normalize_screen_name};
 pub use engine::{

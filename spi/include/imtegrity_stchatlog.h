@@ -26,8 +26,16 @@
 #define IMT_CL_INVALID_PARAM 2
 #define IMT_CL_INTERNAL_ERROR 3
 
+/* The chat-log codes for policy outcomes, as the library returns them by default. IBM's
+ * numbers for ST_DDA_MSG_CHANGED and ST_DDA_SESSION_CREATION_DECLINED are unknown: these
+ * defaults are guesses, renumbered by [codes] msg_changed / session_creation_declined in
+ * imtegrity_stchatlog.toml to the server's values. */
+#define IMT_CL_MSG_CHANGED_DEFAULT 0x0A               /* deliver the server messages instead */
+#define IMT_CL_SESSION_CREATION_DECLINED_DEFAULT 0x0B /* the chat or join is refused */
+
 /* Severities written through appRetCode. */
 #define IMT_CL_SEVERITY_OK 0
+#define IMT_CL_SEVERITY_WARNING 2                    /* e.g. a policy file that did not reload */
 #define IMT_CL_SEVERITY_ERROR 3
 #define IMT_CL_SEVERITY_FATAL 4
 
@@ -48,12 +56,21 @@ typedef struct imt_cl_entity {
     int type;                   /* enum imt_cl_entity_type */
 } imt_cl_entity;
 
-/* A server message allocated by the library, freed by stDdaClCleanSrvMsgs. */
+/* Server-message types and destinations. The library sends text messages only. */
+enum imt_cl_srv_msg_type { IMT_CL_TEXT_MSG = 0, IMT_CL_DATA_MSG = 1, IMT_CL_SRV_MSG = 2 };
+enum imt_cl_srv_msg_destination { IMT_CL_TO_SENDER = 0, IMT_CL_TO_RECEIVER = 1 };
+
+/* A server message allocated by the library. A call returns an array of them through
+ * (srv, srv_len); the caller sets NULL/0 before the call, shows them, then passes exactly
+ * that (srv, srv_len) to stDdaClCleanSrvMsgs once. Another pointer, another count or a
+ * second clean is refused with IMT_CL_INVALID_PARAM and frees nothing. An array of ours
+ * passed back in (not cleaned) is appended to. stDdaClTerminate frees what was never
+ * cleaned. */
 typedef struct imt_cl_srv_msg {
-    int type;                   /* 0 text, 1 data, 2 server message */
-    int destination;            /* 0 sender, 1 receiver */
+    int type;                   /* enum imt_cl_srv_msg_type */
+    int destination;            /* enum imt_cl_srv_msg_destination */
     unsigned long len;          /* strlen(msg) */
-    char *msg;
+    char *msg;                  /* NUL-terminated */
 } imt_cl_srv_msg;
 
 typedef int (IMT_CL_CALL *imt_cl_init_fn)(int *version, int initialized_outside,

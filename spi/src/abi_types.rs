@@ -42,8 +42,7 @@ pub mod entity_type {
 }
 
 /// A server message the library asks the server to deliver (`StDdaClSrvMsg`). Allocated by
-/// the library, handed back through `stDdaClCleanSrvMsgs` to be freed. This slice never
-/// allocates one; the type is here so the signatures are the real ones.
+/// the library ([`crate::srv_msgs`]), handed back through `stDdaClCleanSrvMsgs` to be freed.
 #[repr(C)]
 #[derive(Debug)]
 pub struct ClSrvMsg {

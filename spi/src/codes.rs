@@ -22,7 +22,8 @@ pub const API_INTERNAL_ERROR: c_int = 0x0003;
 
 /// `ST_DDA_INFO`: the severity written through the retained `appRetCode` pointer.
 pub const SEVERITY_OK: c_int = 0;
-/// `ST_DDA_WARNING`: relaxed mode could not record something yet; the chat goes on.
+/// `ST_DDA_WARNING`: something to look at, and the chat goes on: relaxed mode could not
+/// record yet, or a changed policy file did not compile and the previous policy stays.
 pub const SEVERITY_WARNING: c_int = 2;
 /// `ST_DDA_ERROR`: the call failed, the library carries on.
 pub const SEVERITY_ERROR: c_int = 3;

@@ -223,7 +223,8 @@ impl SpiConfig {
     }
 
     /// The gateway token: `$IMTEGRITY_SPI_TOKEN`, `$IMTEGRITY_SPI_TOKEN_FILE`, `token_file`
-    /// or `token`, trimmed; `None` without a gateway.
+    /// or `token`, trimmed; `None` without a gateway, or when none is given and a client
+    /// certificate authenticates instead.
     pub fn gateway_token(&self) -> Result<Option<String>, SpiError> {
         let Some(gateway) = &self.gateway else {
             return Ok(None);
@@ -235,9 +236,14 @@ impl SpiConfig {
             std::fs::read_to_string(&path).map_err(|e| {
                 SpiError::Config(format!("gateway.token_file {}: {e}", path.display()))
             })?
+        } else if gateway.client_cert.is_some() {
+            // Mutual TLS alone authenticates (the gateway's ingest.auth = "client_cert").
+            return Ok(None);
         } else {
             return Err(SpiError::Config(format!(
-                "a gateway is set ({}) but no token: set gateway.token_file, {TOKEN_ENV} or {TOKEN_FILE_ENV}",
+                "a gateway is set ({}) but no token: set gateway.token_file, {TOKEN_ENV} or \
+                 {TOKEN_FILE_ENV}, or a client certificate (gateway.ca, gateway.client_cert, \
+                 gateway.client_key)",
                 gateway.address
             )));
         };
@@ -291,6 +297,12 @@ impl SpiConfig {
             if gateway.client_cert.is_some() && gateway.ca.is_none() {
                 return Err(SpiError::Config(
                     "gateway.client_cert needs gateway.ca: mutual TLS is TLS".into(),
+                ));
+            }
+            if gateway.server_name.is_some() && gateway.ca.is_none() {
+                return Err(SpiError::Config(
+                    "gateway.server_name needs gateway.ca: the name is checked in the TLS handshake"
+                        .into(),
                 ));
             }
         }

@@ -22,6 +22,7 @@ use crate::codes::{
 use crate::error::SpiError;
 use crate::ffi_strings::{copy_bytes, copy_c_str, copy_entity, copy_opt_entity, write_c_str};
 use crate::runtime;
+use crate::srv_msgs::{self, Outcome, Reply};
 
 /// What `stDdaClInit` writes into `dirType`: the kind of logger this is.
 const DIR_TYPE: &str = "imtegrity";
@@ -41,19 +42,57 @@ pub(crate) fn boundary(entry: &'static str, body: impl FnOnce() -> Result<(), Sp
     })
 }
 
-/// Sets the server-message out-parameters to "none": this slice asks the server to deliver
-/// no messages (the reference's recommended default, §9).
+/// Runs an entry point whose answer may be a policy outcome, with the server-message
+/// out-pointers (NULL for the entry points without them). `Ok` is the outcome's code
+/// (`ST_DDA_API_OK`, or `codes.msg_changed` / `codes.session_creation_declined` as
+/// configured) with its server messages handed over ([`srv_msgs`]); an error is reported as
+/// [`boundary`] reports it and hands over none; a panic is `ST_DDA_API_INTERNAL_ERROR`.
+///
+/// Policy outcomes are answers, not failures: they never go through `runtime::report`, so
+/// relaxed mode, which turns failures into OK, cannot turn a block into a delivery.
+/// `body` is told whether the server takes server messages (both out-pointers not NULL).
 ///
 /// # Safety
-/// Each pointer must be NULL or writable.
-unsafe fn no_srv_messages(srv_messages: *mut *mut ClSrvMsg, srv_messages_len: *mut c_ulong) {
-    if !srv_messages.is_null() {
-        // SAFETY: not NULL, writable per the contract.
-        unsafe { srv_messages.write(std::ptr::null_mut()) };
-    }
-    if !srv_messages_len.is_null() {
-        // SAFETY: not NULL, writable per the contract.
-        unsafe { srv_messages_len.write(0) };
+/// `srv_messages` and `srv_messages_len` must each be NULL or valid for reading and writing.
+pub(crate) unsafe fn boundary_outcome(
+    entry: &'static str,
+    srv_messages: *mut *mut ClSrvMsg,
+    srv_messages_len: *mut c_ulong,
+    body: impl FnOnce(bool) -> Result<Outcome, SpiError>,
+) -> c_int {
+    let replies = !srv_messages.is_null() && !srv_messages_len.is_null();
+    let answer = catch_unwind(AssertUnwindSafe(|| match body(replies) {
+        Ok(outcome) => {
+            let code = reply_code(outcome.reply);
+            // SAFETY: NULL or valid, per this function's contract.
+            unsafe { srv_msgs::hand_over(srv_messages, srv_messages_len, outcome.messages) };
+            code
+        }
+        Err(e) => {
+            // SAFETY: as above.
+            unsafe { srv_msgs::hand_over(srv_messages, srv_messages_len, Vec::new()) };
+            runtime::report(&e)
+        }
+    }));
+    answer.unwrap_or_else(|_| {
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: as above; leaves "no messages" for the server to find.
+            unsafe { srv_msgs::hand_over(srv_messages, srv_messages_len, Vec::new()) };
+            runtime::report(&SpiError::Panicked { entry })
+        }));
+        API_INTERNAL_ERROR
+    })
+}
+
+/// The number the server gets for a policy outcome, as `[codes]` configures it.
+fn reply_code(reply: Reply) -> c_int {
+    let codes = runtime::current()
+        .map(|r| r.config.codes)
+        .unwrap_or_default();
+    match reply {
+        Reply::Allowed => API_OK,
+        Reply::MsgChanged => codes.msg_changed,
+        Reply::Declined => codes.session_creation_declined,
     }
 }
 
@@ -124,22 +163,35 @@ pub unsafe extern "system" fn stDdaClInit(
     code
 }
 
-/// Ends every open session (each gets its end record), closes the spool and forgets the
-/// server's buffers. Safe to call twice, or without Init.
+/// Ends every open session (each gets its end record), closes the spool, forgets the
+/// server's buffers and frees the server messages the server never gave back to
+/// `stDdaClCleanSrvMsgs` (it must not use them past Terminate). Safe to call twice, or
+/// without Init.
 #[unsafe(no_mangle)]
 pub extern "system" fn stDdaClTerminate() {
     boundary("stDdaClTerminate", || {
         runtime::terminate();
+        srv_msgs::free_all();
         Ok(())
     });
 }
 
 /// Periodic call from the server. Every record is already durable when its call returns
 /// (strict mode), so there is nothing to flush; relaxed mode writes what it held back while
-/// the spool failed. Shipping runs on its own thread (`shipper`).
+/// the spool failed. Shipping runs on its own thread (`shipper`). Re-reads the policy file
+/// if it changed: a new policy that does not compile is reported as a warning through
+/// `appRetCode`/`appRetMsg` and the previous one stays.
 #[unsafe(no_mangle)]
 pub extern "system" fn stDdaClTimerEvent() {
-    boundary("stDdaClTimerEvent", || runtime::current()?.timer());
+    boundary("stDdaClTimerEvent", || {
+        let runtime = runtime::current()?;
+        let retried = runtime.timer();
+        let reloaded = match &runtime.policy {
+            Some(policy) => policy.reload_if_changed().map(drop),
+            None => Ok(()),
+        };
+        retried.and(reloaded)
+    });
 }
 
 /// A session started: opens it and records a `session_start`. A session id already open
@@ -189,7 +241,7 @@ pub unsafe extern "system" fn stDdaClSessionEnded(session_id: *const c_char) -> 
     })
 }
 
-/// Shared body of the two joining entry points.
+/// Shared body of the two joining entry points; `replies`: the server takes server messages.
 ///
 /// # Safety
 /// See the module documentation.
@@ -197,7 +249,8 @@ unsafe fn joining(
     session_id: *const c_char,
     entity: *const ClEntity,
     scope: *const ClEntity,
-) -> Result<(), SpiError> {
+    replies: bool,
+) -> Result<Outcome, SpiError> {
     // SAFETY: each pointer is NULL or valid for this call, per the contract.
     let (id, who, scope) = unsafe {
         (
@@ -206,11 +259,15 @@ unsafe fn joining(
             copy_opt_entity(scope, "scope")?,
         )
     };
-    runtime::current()?.sessions.join(&id, who, scope)
+    let runtime = runtime::current()?;
+    let policy = runtime.policy.as_ref();
+    runtime.sessions.join_with(&id, who, scope, policy, replies)
 }
 
 /// Someone joined. `scope == NULL`: a two-way chat (or an announcement); a scope (normally
-/// `{"PLACE", ST_DDA_CL_SESSION}`): an n-way chat, whose joins are recorded.
+/// `{"PLACE", ST_DDA_CL_SESSION}`): an n-way chat, whose joins are recorded. Under a policy
+/// the join may be declined (`codes.session_creation_declined`, no notice: this entry point
+/// has no way to return one).
 ///
 /// # Safety
 /// See the module documentation.
@@ -220,10 +277,13 @@ pub unsafe extern "system" fn stDdaClJoiningSession(
     entity: *const ClEntity,
     scope: *const ClEntity,
 ) -> c_int {
-    // SAFETY: the server's pointers, forwarded under the same contract.
-    boundary("stDdaClJoiningSession", || unsafe {
-        joining(session_id, entity, scope)
-    })
+    let (none, no_len) = (std::ptr::null_mut(), std::ptr::null_mut());
+    // SAFETY: NULL out-pointers; the server's pointers, forwarded under the same contract.
+    unsafe {
+        boundary_outcome("stDdaClJoiningSession", none, no_len, |replies| {
+            joining(session_id, entity, scope, replies)
+        })
+    }
 }
 
 /// Shared body of the two leaving entry points.
@@ -256,7 +316,8 @@ pub unsafe extern "system" fn stDdaClLeavingSession(
     })
 }
 
-/// Shared body of the two text-message entry points.
+/// Shared body of the two text-message entry points; `replies`: the server takes server
+/// messages.
 ///
 /// # Safety
 /// See the module documentation.
@@ -266,7 +327,8 @@ unsafe fn session_msg(
     msg_len: c_ulong,
     msg: *const c_char,
     receiver: *const ClEntity,
-) -> Result<(), SpiError> {
+    replies: bool,
+) -> Result<Outcome, SpiError> {
     // SAFETY: each pointer is NULL or valid for this call (`msg` for `msg_len` bytes).
     let (id, sender, bytes, receiver) = unsafe {
         (
@@ -276,13 +338,18 @@ unsafe fn session_msg(
             copy_opt_entity(receiver, "receiver")?,
         )
     };
-    runtime::current()?
+    let runtime = runtime::current()?;
+    let policy = runtime.policy.as_ref();
+    runtime
         .sessions
-        .text(&id, &sender, receiver.as_ref(), &bytes)
+        .text_with(&id, &sender, receiver.as_ref(), &bytes, policy, replies)
 }
 
 /// A text message (HTML from rich-text clients); `receiver == NULL` is "to all". Recorded,
-/// durably, before this returns.
+/// durably, before this returns. Under a policy that blocks or masks it, this entry point
+/// cannot hand over a notice or the masked text, so the message is dropped:
+/// `codes.msg_changed` with no server messages (never delivered unmasked), recorded as
+/// blocked.
 ///
 /// # Safety
 /// See the module documentation.
@@ -294,10 +361,13 @@ pub unsafe extern "system" fn stDdaClSessionMsg(
     msg: *const c_char,
     receiver: *const ClEntity,
 ) -> c_int {
-    // SAFETY: the server's pointers, forwarded under the same contract.
-    boundary("stDdaClSessionMsg", || unsafe {
-        session_msg(session_id, sender, msg_len, msg, receiver)
-    })
+    let (none, no_len) = (std::ptr::null_mut(), std::ptr::null_mut());
+    // SAFETY: NULL out-pointers; the server's pointers, forwarded under the same contract.
+    unsafe {
+        boundary_outcome("stDdaClSessionMsg", none, no_len, |replies| {
+            session_msg(session_id, sender, msg_len, msg, receiver, replies)
+        })
+    }
 }
 
 /// Shared body of the two data-message entry points.
@@ -366,9 +436,10 @@ pub unsafe extern "system" fn stDdaClSessionDataMsg(
     })
 }
 
-/// May `entity` start a one-to-one chat with `to_entity`? This slice has no policy yet: it
-/// always allows, with no server messages (`ST_DDA_API_OK`, `*srvMessages = NULL`,
-/// `*srvMessagesLen = 0`), which the reference gives as the valid default (§9).
+/// May `entity` start a one-to-one chat with `to_entity`? Without a policy, yes
+/// (`ST_DDA_API_OK`, no server messages). Under one, refused when an insider party is not
+/// admitted or a rule blocks every message between them: `codes.session_creation_declined`,
+/// the profile's notice to the initiator (`ST_DDA_CL_SENDER`), a `policy_action` record.
 ///
 /// # Safety
 /// See the module documentation.
@@ -379,19 +450,29 @@ pub unsafe extern "system" fn stDdaClSessionPolicycheckFunc(
     srv_messages: *mut *mut ClSrvMsg,
     srv_messages_len: *mut c_ulong,
 ) -> c_int {
-    boundary("stDdaClSessionPolicycheckFunc", || {
-        // SAFETY: each pointer is NULL or valid for this call, per the contract.
-        unsafe {
-            no_srv_messages(srv_messages, srv_messages_len);
-            copy_entity(entity, "entity")?;
-            copy_entity(to_entity, "toEntity")?;
-        }
-        runtime::current().map(drop)
-    })
+    // SAFETY: each pointer is NULL or valid for this call, per the contract.
+    unsafe {
+        boundary_outcome(
+            "stDdaClSessionPolicycheckFunc",
+            srv_messages,
+            srv_messages_len,
+            |replies| {
+                let initiator = copy_entity(entity, "entity")?;
+                let target = copy_entity(to_entity, "toEntity")?;
+                let runtime = runtime::current()?;
+                let policy = runtime.policy.as_ref();
+                runtime
+                    .sessions
+                    .policy_check(&initiator, &target, policy, replies)
+            },
+        )
+    }
 }
 
-/// `stDdaClJoiningSession`, able to return server messages or decline; this slice records
-/// the join and returns none.
+/// `stDdaClJoiningSession`, able to return server messages: under a policy, a declined join
+/// (`codes.session_creation_declined`, the notice to the chat's initiator,
+/// `ST_DDA_CL_RECEIVER`, as IBM's sample) or, joining a place with an outsider, the
+/// disclaimer to the joiner (`codes.msg_changed`, `ST_DDA_CL_SENDER`).
 ///
 /// # Safety
 /// See the module documentation.
@@ -404,10 +485,14 @@ pub unsafe extern "system" fn stDdaClJoiningSessionWithSrvMsg(
     srv_messages_len: *mut c_ulong,
 ) -> c_int {
     // SAFETY: the server's pointers, forwarded under the same contract.
-    boundary("stDdaClJoiningSessionWithSrvMsg", || unsafe {
-        no_srv_messages(srv_messages, srv_messages_len);
-        joining(session_id, entity, scope)
-    })
+    unsafe {
+        boundary_outcome(
+            "stDdaClJoiningSessionWithSrvMsg",
+            srv_messages,
+            srv_messages_len,
+            |replies| joining(session_id, entity, scope, replies),
+        )
+    }
 }
 
 /// `stDdaClLeavingSession`, able to return server messages; this slice returns none.
@@ -422,14 +507,21 @@ pub unsafe extern "system" fn stDdaClLeavingSessionWithSrvMsg(
     srv_messages_len: *mut c_ulong,
 ) -> c_int {
     // SAFETY: the server's pointers, forwarded under the same contract.
-    boundary("stDdaClLeavingSessionWithSrvMsg", || unsafe {
-        no_srv_messages(srv_messages, srv_messages_len);
-        leaving(session_id, entity)
-    })
+    unsafe {
+        boundary_outcome(
+            "stDdaClLeavingSessionWithSrvMsg",
+            srv_messages,
+            srv_messages_len,
+            |_| leaving(session_id, entity).map(|()| Outcome::allowed()),
+        )
+    }
 }
 
-/// `stDdaClSessionMsg`, able to replace or block the message; this slice records it as
-/// sent and returns no server messages.
+/// `stDdaClSessionMsg`, able to replace or block the message. Under a policy: blocked,
+/// `codes.msg_changed` with only the notice to the sender; masked, `codes.msg_changed` with
+/// the masked text to the receiver; the first message of a two-way chat with an outsider,
+/// `codes.msg_changed` with the disclaimer to both and the message to the receiver; else
+/// `ST_DDA_API_OK`. Each recorded with its verdict.
 ///
 /// # Safety
 /// See the module documentation.
@@ -444,14 +536,19 @@ pub unsafe extern "system" fn stDdaClSessionMsgWithSrvMsg(
     srv_messages_len: *mut c_ulong,
 ) -> c_int {
     // SAFETY: the server's pointers, forwarded under the same contract.
-    boundary("stDdaClSessionMsgWithSrvMsg", || unsafe {
-        no_srv_messages(srv_messages, srv_messages_len);
-        session_msg(session_id, sender, msg_len, msg, receiver)
-    })
+    unsafe {
+        boundary_outcome(
+            "stDdaClSessionMsgWithSrvMsg",
+            srv_messages,
+            srv_messages_len,
+            |replies| session_msg(session_id, sender, msg_len, msg, receiver, replies),
+        )
+    }
 }
 
-/// `stDdaClSessionDataMsg`, able to return server messages (IBM's sample sends its two-way
-/// disclaimer from here); this slice counts the message and returns none.
+/// `stDdaClSessionDataMsg`, able to return server messages; counts the message and returns
+/// none (policy judges text: disclaimers go with the first text message, as IBM's sample
+/// sends them).
 ///
 /// # Safety
 /// See the module documentation.
@@ -468,37 +565,41 @@ pub unsafe extern "system" fn stDdaClSessionDataMsgWithSrvMsg(
     srv_messages_len: *mut c_ulong,
 ) -> c_int {
     // SAFETY: the server's pointers, forwarded under the same contract.
-    boundary("stDdaClSessionDataMsgWithSrvMsg", || unsafe {
-        no_srv_messages(srv_messages, srv_messages_len);
-        session_data_msg(
-            session_id,
-            sender,
-            data_type,
-            data_sub_type,
-            msg_len,
-            msg,
-            receiver,
+    unsafe {
+        boundary_outcome(
+            "stDdaClSessionDataMsgWithSrvMsg",
+            srv_messages,
+            srv_messages_len,
+            |_| {
+                session_data_msg(
+                    session_id,
+                    sender,
+                    data_type,
+                    data_sub_type,
+                    msg_len,
+                    msg,
+                    receiver,
+                )
+                .map(|()| Outcome::allowed())
+            },
         )
-    })
+    }
 }
 
-/// Frees server messages this library allocated. This slice never allocates any, so only
-/// `(NULL, n)` is accepted (`ST_DDA_API_OK`); any other pointer is not ours and is left
-/// alone (`ST_DDA_API_INVALID_PARAM`) rather than freed.
+/// Frees server messages this library handed over: exactly the `(pointer, count)` a call
+/// returned, once (`ST_DDA_API_OK`); `(NULL, n)` is fine. A pointer we did not hand over
+/// (or already freed), or ours with another count, is left alone and refused
+/// (`ST_DDA_API_INVALID_PARAM`) rather than freed.
 ///
 /// # Safety
-/// See the module documentation.
+/// None beyond the module's: the pointer is only compared with what we handed over.
 #[unsafe(no_mangle)]
 pub unsafe extern "system" fn stDdaClCleanSrvMsgs(
     srv_messages: *mut ClSrvMsg,
-    _srv_messages_len: c_ulong,
+    srv_messages_len: c_ulong,
 ) -> c_int {
     boundary("stDdaClCleanSrvMsgs", || {
-        if srv_messages.is_null() {
-            Ok(())
-        } else {
-            Err(SpiError::NotOurs)
-        }
+        srv_msgs::clean(srv_messages, srv_messages_len)
     })
 }
 
@@ -516,5 +617,50 @@ mod tests {
             API_INVALID_PARAM
         );
         assert_eq!(boundary("test", || Ok(())), API_OK);
+    }
+
+    #[test]
+    fn outcomes_are_codes_with_messages_and_failures_hand_over_none() {
+        use crate::config::Codes;
+        use crate::srv_msgs::{Destination, SrvMsg};
+
+        // Not initialised here: the default numbers.
+        let codes = Codes::default();
+        let mut garbage = [0u8; 32];
+        let (mut sm, mut sn) = (garbage.as_mut_ptr().cast::<ClSrvMsg>(), 77);
+        let declined = || {
+            Ok(Outcome {
+                reply: Reply::Declined,
+                messages: SrvMsg::new(Destination::Sender, "no").into_iter().collect(),
+            })
+        };
+        // SAFETY: both out-pointers point to live locals.
+        let code = unsafe { boundary_outcome("t", &mut sm, &mut sn, |_| declined()) };
+        assert_eq!((code, sn), (codes.session_creation_declined, 1));
+        srv_msgs::clean(sm, sn).unwrap_or_else(|e| panic!("{e}"));
+
+        let (mut sm, mut sn) = (garbage.as_mut_ptr().cast::<ClSrvMsg>(), 77);
+        // SAFETY: as above.
+        let code = unsafe {
+            boundary_outcome("t", &mut sm, &mut sn, |_| Err(SpiError::Null { what: "x" }))
+        };
+        assert_eq!((code, sm.is_null(), sn), (API_INVALID_PARAM, true, 0));
+        // SAFETY: as above.
+        let code = unsafe { boundary_outcome("t", &mut sm, &mut sn, |_| panic!("boom")) };
+        assert_eq!((code, sm.is_null(), sn), (API_INTERNAL_ERROR, true, 0));
+
+        // NULL out-pointers: told so, nothing handed over, the code still says it.
+        let none = std::ptr::null_mut();
+        // SAFETY: NULL out-pointers.
+        let code = unsafe {
+            boundary_outcome("t", none, std::ptr::null_mut(), |replies| {
+                assert!(!replies);
+                Ok(Outcome {
+                    reply: Reply::MsgChanged,
+                    messages: Vec::new(),
+                })
+            })
+        };
+        assert_eq!(code, codes.msg_changed);
     }
 }

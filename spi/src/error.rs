@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crate::codes::{
     API_INTERNAL_ERROR, API_INVALID_PARAM, API_VERSION_MISMATCH, SEVERITY_ERROR, SEVERITY_FATAL,
+    SEVERITY_WARNING,
 };
 use crate::config::Codes;
 
@@ -92,9 +93,26 @@ pub enum SpiError {
     /// A record could not be encoded or decoded.
     #[error("spool record: {0}")]
     Encoding(#[from] postcard::Error),
-    /// `stDdaClCleanSrvMsgs` was given messages this library did not allocate.
+    /// `stDdaClCleanSrvMsgs` was given messages this library did not allocate (or has
+    /// already freed).
     #[error("server messages this library did not allocate")]
     NotOurs,
+    /// `stDdaClCleanSrvMsgs` was given our messages with another count than we handed over:
+    /// refused, and left allocated, rather than freed with the wrong size.
+    #[error("server messages handed over as {ours} given back as {given}")]
+    SrvMsgsCount {
+        /// The count the server gave back.
+        given: u64,
+        /// The count we handed over with that pointer.
+        ours: usize,
+    },
+    /// The policy file (`[policy] file`) or the directory it names cannot be used: Init
+    /// fails, naming the file, line and key.
+    #[error("policy: {0}")]
+    Policy(String),
+    /// The policy file changed but the new one cannot be used: the previous policy stays.
+    #[error("policy not reloaded, the previous one stays: {0}")]
+    PolicyReload(String),
     /// The operating system gave no random bytes (for the spool's source id).
     #[error("no random bytes for the spool's source id: {0}")]
     Random(String),
@@ -125,7 +143,8 @@ impl SpiError {
             | Self::MissingData { .. }
             | Self::EmptyId { .. }
             | Self::EntityType { .. }
-            | Self::NotOurs => API_INVALID_PARAM,
+            | Self::NotOurs
+            | Self::SrvMsgsCount { .. } => API_INVALID_PARAM,
             Self::TooLong { .. } => codes.msg_too_long,
             Self::VersionTooOld { .. } => API_VERSION_MISMATCH,
             Self::SessionExists(_) => codes.session_already_exists,
@@ -138,6 +157,8 @@ impl SpiError {
             | Self::Panicked { .. }
             | Self::Random(_)
             | Self::Config(_)
+            | Self::Policy(_)
+            | Self::PolicyReload(_)
             | Self::Thread(_) => API_INTERNAL_ERROR,
         }
     }
@@ -151,6 +172,8 @@ impl SpiError {
             | Self::SpoolUnavailable { .. }
             | Self::Encoding(_)
             | Self::Panicked { .. } => SEVERITY_FATAL,
+            // Nothing failed for the server: the old policy is still applied.
+            Self::PolicyReload(_) => SEVERITY_WARNING,
             _ => SEVERITY_ERROR,
         }
     }

@@ -9,7 +9,10 @@
 //! returns, and a background thread ([`shipper`]) that ships the spool to the gateway's
 //! ingest endpoint and deletes records once acknowledged.
 //!
-//! Its configuration is a small TOML file next to the library ([`config`]).
+//! Its configuration is a small TOML file next to the library ([`config`]). With a policy
+//! configured ([`spi_policy`]), the policy check and the `*WithSrvMsg` entry points apply
+//! the gateway's rules ([`policy_verdicts`]): chats declined, messages blocked or masked,
+//! disclaimers sent, through server messages the library allocates ([`srv_msgs`]).
 //!
 //! The only crate with `unsafe`: every block says why it is sound, and every entry point
 //! runs behind a panic boundary.
@@ -21,15 +24,19 @@ pub mod data_msgs;
 pub mod entry_points;
 pub mod error;
 pub mod ffi_strings;
+pub mod policy_verdicts;
 pub mod records;
 pub mod relaxed;
 mod runtime;
 pub mod sessions;
+pub mod ship_tls;
 pub mod shipper;
 pub mod sink;
+pub mod spi_policy;
 pub mod spool;
 pub mod spool_path;
 pub mod spool_slot;
+pub mod srv_msgs;
 
 pub use error::SpiError;
 pub use sink::RecordSink;

@@ -11,10 +11,12 @@
 use archive::{
     Direction, Event, Kind, Protocol, Verdict, conversation_for_pair, conversation_for_room, now_ns,
 };
-use serde_json::json;
+use policy::{Action, Decision};
+use serde_json::{Value, json};
 
 use crate::data_msgs::html_to_text;
 use crate::ffi_strings::OwnedEntity;
+use crate::policy_verdicts::Delivery;
 use crate::sessions::{Session, SessionKind};
 
 /// Why a session's end record was written.
@@ -69,6 +71,13 @@ fn conversation(session: &Session, speaker: Option<&str>, other: Option<&str>) -
 
 /// A record with the fields every Sametime record shares.
 fn base(node: &str, kind: Kind, conversation: String, session: &Session) -> Event {
+    let mut event = bare(node, kind, conversation);
+    event.room = (session.kind == SessionKind::Place).then(|| session.id.clone());
+    event
+}
+
+/// A record of no session (a policy check comes before its session starts).
+fn bare(node: &str, kind: Kind, conversation: String) -> Event {
     Event {
         time_ns: now_ns(),
         protocol: Protocol::Sametime,
@@ -78,7 +87,7 @@ fn base(node: &str, kind: Kind, conversation: String, session: &Session) -> Even
         recipients: Vec::new(),
         direction: Direction::Internal,
         local_user: String::new(),
-        room: (session.kind == SessionKind::Place).then(|| session.id.clone()),
+        room: None,
         client_addr: None,
         node: node.to_owned(),
         text: String::new(),
@@ -210,4 +219,144 @@ pub fn session_end(node: &str, session: &Session, ended_by: EndedBy) -> Event {
         .to_string(),
     );
     event
+}
+
+/// `stDdaClSessionPolicycheckFunc` refused a one-to-one chat: the notice the initiator got is
+/// the record's text. There is no session yet; the conversation is the pair's.
+pub fn chat_declined(
+    node: &str,
+    initiator: &OwnedEntity,
+    target: &OwnedEntity,
+    local: &str,
+    detail: Value,
+    notice: &str,
+) -> Event {
+    let conversation = conversation_for_pair(Protocol::Sametime, &initiator.id, &target.id);
+    let mut event = bare(node, Kind::PolicyAction, conversation);
+    event.sender.clone_from(&initiator.id);
+    event.recipients = vec![target.id.clone()];
+    event.direction = direction_of(initiator, &[target]);
+    event.local_user = local.to_owned();
+    event.text = notice.to_owned();
+    event.raw = notice.to_owned();
+    event.detail = Some(detail.to_string());
+    event
+}
+
+/// A policy action in `session` by or about `actor` (a join declined, a disclaimer sent to a
+/// joiner): `text` is what was shown, `what` says what happened.
+pub fn session_policy_action(
+    node: &str,
+    session: &Session,
+    actor: &OwnedEntity,
+    others: &[&OwnedEntity],
+    what: Value,
+    text: &str,
+) -> Event {
+    let other = others.first().map(|o| o.id.as_str());
+    let mut event = base(
+        node,
+        Kind::PolicyAction,
+        conversation(session, Some(&actor.id), other),
+        session,
+    );
+    event.sender.clone_from(&actor.id);
+    event.recipients = others.iter().map(|o| o.id.clone()).collect();
+    event.direction = direction_of(actor, others);
+    event.local_user = if actor.is_external() {
+        others
+            .iter()
+            .find(|o| !o.is_external())
+            .map_or_else(|| actor.id.clone(), |o| o.id.clone())
+    } else {
+        actor.id.clone()
+    };
+    event.text = text.to_owned();
+    event.raw = text.to_owned();
+    event.detail = Some(with_session(what, session).to_string());
+    event
+}
+
+/// The record of a disclaimer sent to both parties before `message` (same conversation and
+/// parties as the message).
+pub fn disclaimer_sent(message: &Event, session: &Session, text: &str) -> Event {
+    let mut event = message.clone();
+    event.kind = Kind::PolicyAction;
+    event.text = text.to_owned();
+    event.raw = text.to_owned();
+    event.charset = None;
+    event.verdict = Verdict::Allowed;
+    event.detail = Some(
+        with_session(
+            json!({ "policy": "disclaimer sent to both parties" }),
+            session,
+        )
+        .to_string(),
+    );
+    event
+}
+
+/// Sets a message record's verdict from the policy's decision and what was delivered, as
+/// the relay does: blocked (also a mask that could not be delivered), masked (the text is
+/// what the receiver got, `raw` keeps what was sent), alerted (the alert in the detail).
+pub fn mark(event: &mut Event, decision: &Decision, delivery: &Delivery) {
+    let rule = decision.rule.clone().unwrap_or_default();
+    event.verdict = match (decision.action, delivery) {
+        (Action::Block, _) | (Action::Mask, Delivery::Dropped) => Verdict::Blocked(rule),
+        (Action::Mask, _) => {
+            if let Some(masked) = &decision.text {
+                event.text.clone_from(masked);
+            }
+            Verdict::Masked(rule)
+        }
+        (Action::Alert, _) => {
+            let mut detail = event
+                .detail
+                .as_deref()
+                .and_then(|d| serde_json::from_str::<Value>(d).ok())
+                .unwrap_or_else(|| json!({}));
+            detail["alert"] = json!(decision.alert);
+            event.detail = Some(detail.to_string());
+            Verdict::Alerted(rule)
+        }
+        (Action::Log | Action::NoLog | Action::Allow, _) => Verdict::Allowed,
+    };
+}
+
+/// A message a rule says not to log (a privacy exclusion): only that a rule said so, with no
+/// text and no other party, so the exclusion itself is accountable (as the relay records it).
+pub fn not_logged(message: &Event, session: &Session, rule: &str, local: &str) -> Event {
+    let mut event = message.clone();
+    event.kind = Kind::PolicyAction;
+    event.text.clear();
+    event.raw.clear();
+    event.charset = None;
+    event.recipients.clear();
+    event.conversation = format!("policy:{}", local.to_lowercase());
+    event.verdict = Verdict::Allowed;
+    event.detail = Some(
+        with_session(
+            json!({ "policy": format!("not logged: rule {rule}") }),
+            session,
+        )
+        .to_string(),
+    );
+    event
+}
+
+/// `what` with the session id, which ties every record of a session together.
+fn with_session(mut what: Value, session: &Session) -> Value {
+    what["session"] = json!(session.id);
+    what
+}
+
+/// Inbound from an outsider, outbound to one, else internal.
+fn direction_of(sender: &OwnedEntity, others: &[&OwnedEntity]) -> Direction {
+    if sender.is_external() {
+        Direction::Inbound
+    } else if others.iter().any(|o| o.is_external()) {
+        Direction::Outbound
+    } else {
+        Direction::Internal
+    }
 }

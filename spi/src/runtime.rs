@@ -60,6 +60,8 @@ pub(crate) struct Runtime {
     shipper: Mutex<Option<Shipper>>,
     /// The configuration read at Init.
     pub(crate) config: SpiConfig,
+    /// `[policy] file`, compiled at Init (`None`: none configured, everything allowed).
+    pub(crate) policy: Option<crate::spi_policy::SpiPolicy>,
 }
 
 /// How long `stDdaClTerminate` waits for the shipper thread before detaching it.
@@ -111,6 +113,7 @@ pub(crate) unsafe fn init(
     }
     let library_dir = library_dir();
     let config = SpiConfig::load(library_dir.as_deref())?;
+    let policy = crate::spi_policy::SpiPolicy::load(&config)?;
     let spool_dir = config.spool_dir(library_dir.as_deref());
     let mut warning = None;
     let slot = match SpoolSlot::open(&spool_dir) {
@@ -154,6 +157,7 @@ pub(crate) unsafe fn init(
         sink,
         shipper: Mutex::new(shipper),
         config,
+        policy,
     }));
     Ok(warning)
 }

@@ -10,12 +10,17 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use archive::Kind;
 
+use self::with_policy::JoinCheck;
 use crate::abi_types::entity_type;
 use crate::data_msgs::{DataMsg, classify};
 use crate::error::SpiError;
 use crate::ffi_strings::OwnedEntity;
 use crate::records::{self, EndedBy};
 use crate::sink::RecordSink;
+use crate::spi_policy::SpiPolicy;
+use crate::srv_msgs::Outcome;
+
+mod with_policy;
 
 /// Session ids starting with this are announcements (reference §2.3, #7).
 const ANNOUNCEMENT_PREFIX: &str = "ANNOUNCE_";
@@ -218,6 +223,20 @@ impl SessionTable {
         who: OwnedEntity,
         scope: Option<OwnedEntity>,
     ) -> Result<(), SpiError> {
+        self.join_with(id, who, scope, None, false).map(drop)
+    }
+
+    /// [`join`](Self::join) under `policy`, if any: the join may be declined (not made,
+    /// recorded as a policy action) or bring a disclaimer; `replies` says whether the server
+    /// takes server messages.
+    pub fn join_with(
+        &self,
+        id: &str,
+        who: OwnedEntity,
+        scope: Option<OwnedEntity>,
+        policy: Option<&SpiPolicy>,
+        replies: bool,
+    ) -> Result<Outcome, SpiError> {
         self.with_session(id, |session| {
             if session.kind == SessionKind::Undecided {
                 session.kind = match &scope {
@@ -231,8 +250,15 @@ impl SessionTable {
                 };
             }
             if session.present.iter().any(|m| m.id == who.id) {
-                return Ok(());
+                return Ok(Outcome::allowed());
             }
+            let (outcome, after) = match policy {
+                None => (Outcome::allowed(), Vec::new()),
+                Some(policy) => match self.check_join(session, &who, policy, replies)? {
+                    JoinCheck::Declined(outcome) => return Ok(outcome),
+                    JoinCheck::Admitted { outcome, after } => (outcome, after),
+                },
+            };
             session.present.push(who.clone());
             if !session.joined.iter().any(|m| m.id == who.id) {
                 session.joined.push(who.clone());
@@ -244,7 +270,10 @@ impl SessionTable {
                     return Err(e);
                 }
             }
-            Ok(())
+            for event in &after {
+                self.sink.append(event)?;
+            }
+            Ok(outcome)
         })
     }
 
@@ -271,9 +300,30 @@ impl SessionTable {
         receiver: Option<&OwnedEntity>,
         bytes: &[u8],
     ) -> Result<(), SpiError> {
+        self.text_with(id, sender, receiver, bytes, None, false)
+            .map(drop)
+    }
+
+    /// [`text`](Self::text) under `policy`, if any: the message may be blocked, masked or
+    /// preceded by a disclaimer, the record saying so; `replies` says whether the server
+    /// takes server messages.
+    pub fn text_with(
+        &self,
+        id: &str,
+        sender: &OwnedEntity,
+        receiver: Option<&OwnedEntity>,
+        bytes: &[u8],
+        policy: Option<&SpiPolicy>,
+        replies: bool,
+    ) -> Result<Outcome, SpiError> {
         self.with_session(id, |session| {
             let event = records::text_message(&self.node, session, sender, receiver, bytes);
-            self.sink.append(&event)
+            match policy {
+                None => self.sink.append(&event).map(|()| Outcome::allowed()),
+                Some(policy) => {
+                    self.text_under_policy(session, event, sender, receiver, bytes, policy, replies)
+                }
+            }
         })
     }
 

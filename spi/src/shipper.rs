@@ -1,12 +1,13 @@
 //! The shipper: a background thread that drains the spool to the gateway's ingest endpoint,
 //! oldest record first, and deletes records only once the gateway acknowledged them durable.
 //!
-//! Protocol (one request shape, so HTTP/1.1 is written by hand over a `TcpStream`; plain TCP
-//! for loopback in this slice, TLS later):
+//! Protocol (one request shape, so HTTP/1.1 is written by hand over a `TcpStream`): plain
+//! HTTP, or TLS under the gateway CA when `[gateway] ca` is set ([`crate::ship_tls`]), with
+//! this library's client certificate when `client_cert` is set (mutual TLS):
 //!
 //! ```text
 //! POST /ingest/v1 HTTP/1.1
-//! Authorization: Bearer <token>
+//! Authorization: Bearer <token>          (unless only the client certificate authenticates)
 //! Content-Type: application/json
 //!
 //! {"source": "<spool id>", "records": [{"seq": <u64>, "event": <archive::Event>}, ...]}
@@ -16,8 +17,9 @@
 //! [`MAX_BATCH_BYTES`] encoded), `seq` strictly increasing. A `200` with
 //! `{"acked_upto": n}` means every record of this source with `seq ≤ n` is durable in the
 //! archive: those are deleted from the spool. Anything else (refused connection, 401, 400,
-//! 503, a malformed answer, an ack below the batch) keeps the records and retries after a
-//! backoff of 100 ms doubling to 5 s.
+//! 503, a malformed answer, an ack below the batch, a TLS handshake that fails: wrong CA,
+//! wrong name, expired or refused certificate) keeps the records and retries after a
+//! backoff of 100 ms doubling to 5 s; each new kind of failure is written to stderr once.
 //!
 //! The thread wakes when a record is appended ([`ShipNotifier`]) or every second, and stops
 //! within the bound given to [`Shipper::stop`]: stopping also shuts down a request in
@@ -33,6 +35,7 @@ use std::time::{Duration, Instant};
 use archive::Event;
 
 use crate::error::SpiError;
+use crate::ship_tls::ShipTls;
 use crate::sink::RecordSink;
 use crate::spool_slot::SpoolSlot;
 
@@ -51,8 +54,10 @@ const MAX_ANSWER: usize = 64 * 1024;
 pub struct ShipperConfig {
     /// `host:port` of the ingest endpoint.
     pub gateway: String,
-    /// The bearer token.
-    pub token: String,
+    /// The bearer token; `None` when the client certificate alone authenticates.
+    pub token: Option<String>,
+    /// TLS to the gateway; `None`: plain HTTP.
+    pub tls: Option<ShipTls>,
     /// How long the thread sleeps when the spool is empty and nothing is appended.
     pub idle_wake: Duration,
     /// The first retry delay after a failure.
@@ -67,18 +72,20 @@ impl std::fmt::Debug for ShipperConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ShipperConfig")
             .field("gateway", &self.gateway)
-            .field("token", &"<redacted>")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
 
 impl ShipperConfig {
-    /// Shipping to `gateway` with `token`, with the default timings (1 s idle wake, 100 ms to
-    /// 5 s backoff, 10 s I/O timeout).
+    /// Shipping to `gateway` with `token` over plain HTTP, with the default timings (1 s
+    /// idle wake, 100 ms to 5 s backoff, 10 s I/O timeout).
     pub fn new(gateway: impl Into<String>, token: impl Into<String>) -> Self {
         Self {
             gateway: gateway.into(),
-            token: token.into(),
+            token: Some(token.into()),
+            tls: None,
             idle_wake: Duration::from_secs(1),
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(5),
@@ -87,12 +94,40 @@ impl ShipperConfig {
     }
 
     /// From the library's configuration: `None` when no gateway is set; an error when a
-    /// gateway is set without a usable token.
+    /// gateway is set without a usable token or client certificate, or a TLS file named
+    /// cannot be read (so `stDdaClInit` fails with the reason, not every shipment later).
     pub fn from_config(config: &crate::config::SpiConfig) -> Result<Option<Self>, SpiError> {
-        let (Some(gateway), Some(token)) = (&config.gateway, config.gateway_token()?) else {
+        let Some(gateway) = &config.gateway else {
             return Ok(None);
         };
-        Ok(Some(Self::new(gateway.address.trim(), token)))
+        let address = gateway.address.trim();
+        let tls = match &gateway.ca {
+            Some(ca) => {
+                let name = gateway
+                    .server_name
+                    .as_deref()
+                    .unwrap_or_else(|| crate::ship_tls::host_of(address));
+                let client = gateway
+                    .client_cert
+                    .as_ref()
+                    .zip(gateway.client_key.as_ref());
+                let (cert, key) = match client {
+                    Some((cert, key)) => (Some(config.resolve(cert)), Some(config.resolve(key))),
+                    None => (None, None),
+                };
+                Some(ShipTls::load(
+                    &config.resolve(ca),
+                    name,
+                    cert.as_deref().zip(key.as_deref()),
+                )?)
+            }
+            None => None,
+        };
+        Ok(Some(Self {
+            token: config.gateway_token()?,
+            tls,
+            ..Self::new(address, "")
+        }))
     }
 }
 
@@ -375,9 +410,16 @@ fn post(config: &ShipperConfig, body: &[u8], signal: &Signal) -> Result<u64, Str
         }
         state.connection = stream.try_clone().ok();
     }
-    let outcome = exchange(config, &mut stream, body);
+    // Stopping shuts the TcpStream down under rustls too, which ends a handshake or read.
+    let outcome = match &config.tls {
+        Some(tls) => match tls.connect(stream) {
+            Ok(mut tls) => exchange(config, &mut tls, body).map_err(io),
+            Err(e) => Err(format!("{}: {e}", config.gateway)),
+        },
+        None => exchange(config, &mut stream, body).map_err(io),
+    };
     signal.lock().connection = None;
-    let (status, answer) = outcome.map_err(io)?;
+    let (status, answer) = outcome?;
     let text = String::from_utf8_lossy(&answer);
     if status != 200 {
         let text: String = text.chars().take(200).collect();
@@ -392,14 +434,18 @@ fn post(config: &ShipperConfig, body: &[u8], signal: &Signal) -> Result<u64, Str
 /// Writes the request and reads the answer: its status and body.
 fn exchange(
     config: &ShipperConfig,
-    stream: &mut TcpStream,
+    stream: &mut (impl Read + Write),
     body: &[u8],
 ) -> std::io::Result<(u16, Vec<u8>)> {
+    let authorization = config
+        .token
+        .as_ref()
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     let head = format!(
-        "POST {INGEST_PATH} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\
+        "POST {INGEST_PATH} HTTP/1.1\r\nHost: {}\r\n{authorization}\
          Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         config.gateway,
-        config.token,
         body.len()
     );
     stream.write_all(head.as_bytes())?;

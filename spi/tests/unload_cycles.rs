@@ -31,7 +31,14 @@ fn repeated_load_init_terminate_unload_cycles_leak_no_threads() {
     let mut during = Vec::new();
     for cycle in 0..6 {
         h.ok("init");
-        during.push(h.threads().1);
+        // A new thread names itself once it runs, a moment after Init returned.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let mut ours = h.threads().1;
+        while ours == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            ours = h.threads().1;
+        }
+        during.push(ours);
         let sid = format!("cycle{cycle}");
         h.ok(&format!("start {sid}"));
         h.ok(&format!("join {sid} alice"));

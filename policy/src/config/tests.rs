@@ -100,6 +100,9 @@ cache_size = 64
 [ingest]
 listen = ["127.0.0.1:5192"]
 token_file = "/etc/imtegrity/ingest.token"
+tls = true
+name = "ingest.im.example.net"
+auth = "both"
 
 [policy]
 directory = "/etc/imtegrity/directory.csv"
@@ -246,6 +249,9 @@ fn a_file_with_every_key_parses() {
             ingest: IngestConfig {
                 listen: vec![addr("127.0.0.1:5192")],
                 token_file: Some(PathBuf::from("/etc/imtegrity/ingest.token")),
+                tls: true,
+                name: Some("ingest.im.example.net".into()),
+                auth: IngestAuth::Both,
             },
             policy: full_policy(),
         }
@@ -1868,4 +1874,37 @@ fn an_ingest_listener_needs_a_token() {
     )
     .unwrap();
     assert_eq!(ok.ingest.listen.len(), 1);
+    assert_eq!(ok.ingest.auth, IngestAuth::Token);
+    assert!(!ok.ingest.tls);
+}
+
+#[test]
+fn ingest_authentication_needs_what_it_rests_on() {
+    let listen = "[ingest]\nlisten = [\"127.0.0.1:5192\"]\n";
+    let with = |extra: &str| load(&format!("{listen}{extra}"), &[]);
+    // Client certificates alone: TLS, and no token file (which would suggest a token counts).
+    let ok = with("tls = true\nauth = \"client_cert\"\n").unwrap();
+    assert!(ok.ingest.auth.needs_client_cert() && !ok.ingest.auth.needs_token());
+    let err = with("auth = \"client_cert\"\n").unwrap_err();
+    assert_eq!(err.key(), Some("ingest.auth"), "{err}");
+    assert!(err.to_string().contains("ingest.tls = true"), "{err}");
+    let err = with("tls = true\nauth = \"client_cert\"\ntoken_file = \"/etc/t\"\n").unwrap_err();
+    assert_eq!(err.key(), Some("ingest.token_file"), "{err}");
+    assert!(err.to_string().contains("\"both\""), "{err}");
+    // Both: the certificate and the token.
+    let err = with("tls = true\nauth = \"both\"\n").unwrap_err();
+    assert_eq!(err.key(), Some("ingest.token_file"), "{err}");
+    let err = with("auth = \"both\"\ntoken_file = \"/etc/t\"\n").unwrap_err();
+    assert_eq!(err.key(), Some("ingest.auth"), "{err}");
+    with("tls = true\nauth = \"both\"\ntoken_file = \"/etc/t\"\n").unwrap();
+    let err = with("auth = \"certificate\"\n").unwrap_err();
+    assert!(err.to_string().contains("client_cert"), "{err}");
+    // The certificate's name is a DNS name (the CA issues for no address).
+    for bad in ["127.0.0.1", "*.example.net", "a b"] {
+        let err = with(&format!(
+            "tls = true\ntoken_file = \"/t\"\nname = \"{bad}\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(err.key(), Some("ingest.name"), "{bad}: {err}");
+    }
 }

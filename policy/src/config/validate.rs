@@ -3,7 +3,8 @@
 use std::net::SocketAddr;
 
 use super::{
-    ArchiveConfig, Config, ConfigError, DnsConfig, RelayConfig, TlsConfig, UpstreamConfig, defaults,
+    ArchiveConfig, Config, ConfigError, DnsConfig, IngestAuth, IngestConfig, RelayConfig,
+    TlsConfig, UpstreamConfig, defaults,
 };
 use crate::host_port::HostPort;
 
@@ -14,20 +15,40 @@ pub(super) fn check(config: &Config) -> Result<(), ConfigError> {
     view_groups(config)?;
     dns(&config.effective_dns())?;
     tls(&config.tls)?;
-    if !config.ingest.listen.is_empty()
-        && config
-            .ingest
-            .token_file
-            .as_ref()
-            .is_none_or(|p| p.as_os_str().is_empty())
-    {
-        return Err(ConfigError::invalid(
-            "ingest.token_file",
-            "required when ingest.listen is set: senders must authenticate",
-        ));
-    }
+    ingest(&config.ingest)?;
     // The engine's own checks, without a directory (the binary reads that file later).
     crate::PolicyEngine::compile(&config.policy, crate::Directory::default()).map(drop)
+}
+
+/// `[ingest]`: senders must authenticate, and each way they can needs what it rests on.
+fn ingest(ingest: &IngestConfig) -> Result<(), ConfigError> {
+    if let Some(name) = &ingest.name {
+        tls_name(name).map_err(|e| ConfigError::invalid("ingest.name", e))?;
+    }
+    if ingest.listen.is_empty() {
+        return Ok(());
+    }
+    let token_file = ingest
+        .token_file
+        .as_ref()
+        .filter(|p| !p.as_os_str().is_empty());
+    match ingest.auth {
+        IngestAuth::Token | IngestAuth::Both if token_file.is_none() => Err(ConfigError::invalid(
+            "ingest.token_file",
+            "required when ingest.listen is set and ingest.auth is \"token\" or \"both\": \
+             senders must authenticate (or set ingest.auth = \"client_cert\" with ingest.tls)",
+        )),
+        IngestAuth::ClientCert if token_file.is_some() => Err(ConfigError::invalid(
+            "ingest.token_file",
+            "set, but ingest.auth = \"client_cert\" uses no token: remove it, or set \
+             ingest.auth = \"both\" to require the token and the certificate",
+        )),
+        IngestAuth::ClientCert | IngestAuth::Both if !ingest.tls => Err(ConfigError::invalid(
+            "ingest.auth",
+            "client certificates are checked in the TLS handshake: set ingest.tls = true",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// A DNS view may take its clients from a policy group: the group must exist and name

@@ -161,3 +161,81 @@ fn close_all_ends_every_open_session() {
             .contains("\"ended_by\":\"terminate\"")
     );
 }
+
+fn policy(text: &str) -> (tempfile::TempDir, crate::spi_policy::SpiPolicy) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("policy.toml");
+    std::fs::write(&file, text).unwrap();
+    let policy = crate::spi_policy::SpiPolicy::from_file(&file).unwrap();
+    (dir, policy)
+}
+
+#[test]
+fn alerts_are_recorded_with_the_alert_and_no_log_leaves_only_a_text_less_record() {
+    let (_dir, policy) = policy(
+        "[policy]\n[[policy.profiles.default.rules]]\nname = \"watch\"\nkeywords = [\"merger\"]\n\
+         action = \"alert\"\n[[policy.profiles.default.rules]]\nname = \"private\"\n\
+         keywords = [\"doctor\"]\naction = \"no_log\"\n",
+    );
+    let (t, sink) = table();
+    t.start("s".into(), None).unwrap();
+    t.join("s", user("alice"), None).unwrap();
+    t.join("s", user("bob"), None).unwrap();
+    let p = Some(&policy);
+    let alerted = t
+        .text_with(
+            "s",
+            &user("alice"),
+            Some(&user("bob")),
+            b"the merger",
+            p,
+            true,
+        )
+        .unwrap();
+    assert_eq!(alerted, Outcome::allowed());
+    let private = t
+        .text_with(
+            "s",
+            &user("bob"),
+            Some(&user("alice")),
+            b"my doctor",
+            p,
+            true,
+        )
+        .unwrap();
+    assert_eq!(private, Outcome::allowed());
+    let events = sink.events.lock().unwrap();
+    assert_eq!(events[1].verdict, archive::Verdict::Alerted("watch".into()));
+    let detail: serde_json::Value =
+        serde_json::from_str(events[1].detail.as_deref().unwrap()).unwrap();
+    assert_eq!(detail["session"], "s");
+    assert!(detail["alert"].as_str().unwrap().contains("merger"));
+    let hidden = &events[2];
+    assert_eq!(hidden.kind, Kind::PolicyAction);
+    assert!(hidden.text.is_empty() && hidden.raw.is_empty() && hidden.recipients.is_empty());
+    assert_eq!(hidden.conversation, "policy:bob");
+    assert!(
+        hidden
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("not logged: rule private")
+    );
+}
+
+#[test]
+fn without_a_policy_nothing_changes_and_no_messages_are_returned() {
+    let (t, sink) = table();
+    assert_eq!(
+        t.policy_check(&user("a"), &user("b"), None, true).unwrap(),
+        Outcome::allowed()
+    );
+    t.start("s".into(), None).unwrap();
+    let joined = t.join_with("s", user("a"), None, None, true).unwrap();
+    assert_eq!(joined, Outcome::allowed());
+    let sent = t
+        .text_with("s", &user("a"), None, b"x", None, true)
+        .unwrap();
+    assert_eq!(sent, Outcome::allowed());
+    assert_eq!(kinds(&sink), [Kind::SessionStart, Kind::Im]);
+}

@@ -3,6 +3,7 @@
  * builds and runs it, natively and under valgrind, then checks the spool).
  *
  * usage: host LIBRARY_PATH
+ *        host LIBRARY_PATH policy POLICY_FILE
  *
  * Loads the library with dlopen three times. The first cycle negotiates the version
  * (16 accepted, 12 refused), runs a two-way chat, an n-way place, an announcement, data
@@ -11,6 +12,14 @@
  * each and terminate. Every input is in heap memory that is overwritten with 0xA5 and freed
  * right after the call, so a library that kept a pointer to it would log garbage (and
  * valgrind would say so). Exits 0 when every check held, else prints FAIL lines, exits 1.
+ *
+ * With "policy", one cycle plays the server against the policy spi/tests/policy_host.rs
+ * configured (IMTEGRITY_SPI_CONFIG): a declined pair, a disclaimer to both parties of an
+ * outsider chat, a blocked and a masked message, a place join disclaimed and one declined,
+ * then POLICY_FILE rewritten (broken: a warning, the old policy stays; then fixed: the new
+ * one applies at the next timer). Every server message is validated (type, destination,
+ * NUL, length) and cleaned exactly once; a double clean, a wrong count and a foreign pointer
+ * are refused; one array is left for Terminate to free.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -362,12 +371,206 @@ static void later_cycle(int cycle) {
     spi.terminate();
 }
 
+
+/* ---- policy: server messages ---- */
+
+typedef struct {
+    int destination;
+    const char *contains;
+} want_msg;
+
+/* Checks the server messages a call returned against `want` (each text must contain its
+ * string), validates every field as a server must before showing them, then cleans them
+ * exactly once. */
+static void expect_srv(const char *what, imt_cl_srv_msg *sm, unsigned long sn, const want_msg *want,
+                       unsigned long n) {
+    CHECK(sn == n, "%s: %lu server messages, want %lu", what, sn, n);
+    CHECK((sm == NULL) == (sn == 0), "%s: pointer %p with count %lu", what, (void *)sm, sn);
+    for (unsigned long i = 0; sm && i < sn; i++) {
+        imt_cl_srv_msg *m = &sm[i];
+        CHECK(m->type >= IMT_CL_TEXT_MSG && m->type <= IMT_CL_SRV_MSG, "%s[%lu]: type %d", what, i, m->type);
+        CHECK(m->destination == IMT_CL_TO_SENDER || m->destination == IMT_CL_TO_RECEIVER,
+              "%s[%lu]: destination %d", what, i, m->destination);
+        CHECK(m->msg != NULL, "%s[%lu]: msg NULL", what, i);
+        if (!m->msg) {
+            continue;
+        }
+        CHECK(m->msg[m->len] == 0 && strlen(m->msg) == m->len, "%s[%lu]: msgLen %lu, strlen %zu", what, i,
+              m->len, strlen(m->msg));
+        if (i < n) {
+            CHECK(m->destination == want[i].destination, "%s[%lu]: destination %d, want %d", what, i,
+                  m->destination, want[i].destination);
+            CHECK(strstr(m->msg, want[i].contains) != NULL, "%s[%lu]: %s lacks %s", what, i, m->msg,
+                  want[i].contains);
+        }
+    }
+    if (sm) {
+        CHECK(spi.clean(sm, sn) == IMT_CL_OK, "%s: clean refused: %s", what, ret.msg);
+    }
+}
+
+#define RESET() (sm = NULL, sn = 0)
+#define DECLINED IMT_CL_SESSION_CREATION_DECLINED_DEFAULT
+#define CHANGED IMT_CL_MSG_CHANGED_DEFAULT
+#define DISCLAIMER "This chat is recorded"
+
+static const imt_cl_entity *outsider(const char *id) { return ent(id, IMT_CL_EXTERNAL_USER); }
+
+static void policy_checks(void) {
+    imt_cl_srv_msg *sm;
+    unsigned long sn;
+    RESET();
+    EXPECT(spi.policy(user("alice"), outsider("rival.bob@other"), &sm, &sn), DECLINED);
+    expect_srv("rival", sm, sn, (want_msg[]){{IMT_CL_TO_SENDER, "rivals are off limits"}}, 1);
+    RESET();
+    EXPECT(spi.policy(user("alice"), user("mallory"), &sm, &sn), DECLINED);
+    expect_srv("unregistered", sm, sn, (want_msg[]){{IMT_CL_TO_SENDER, "mallory is not registered"}}, 1);
+    RESET();
+    EXPECT(spi.policy(user("alice"), outsider("partner@ext"), &sm, &sn), IMT_CL_OK);
+    expect_srv("allowed", sm, sn, NULL, 0);
+
+    /* Not cleaned before the next call: that call appends to it; one clean frees both. */
+    RESET();
+    EXPECT(spi.policy(outsider("rival.bob@other"), user("bob"), &sm, &sn), DECLINED);
+    EXPECT(spi.policy(outsider("rival.bob@other"), user("carol"), &sm, &sn), DECLINED);
+    expect_srv("appended", sm, sn,
+               (want_msg[]){{IMT_CL_TO_SENDER, "rivals"}, {IMT_CL_TO_SENDER, "rivals"}}, 2);
+    /* Cleaned already: refused, nothing freed twice. */
+    EXPECT(spi.clean(sm, sn), IMT_CL_INVALID_PARAM);
+
+    /* A wrong count is refused; the right one then frees it. */
+    RESET();
+    EXPECT(spi.policy(user("alice"), outsider("rival.x@other"), &sm, &sn), DECLINED);
+    EXPECT(spi.clean(sm, sn + 1), IMT_CL_INVALID_PARAM);
+    EXPECT(spi.clean(sm + 0, 0), IMT_CL_INVALID_PARAM);
+    EXPECT(spi.clean(sm, sn), IMT_CL_OK);
+    imt_cl_srv_msg foreign = {IMT_CL_TEXT_MSG, IMT_CL_TO_SENDER, 1, "x"};
+    EXPECT(spi.clean(&foreign, 1), IMT_CL_INVALID_PARAM);
+
+    /* Without out-pointers a refusal still refuses. */
+    EXPECT(spi.policy(user("alice"), user("mallory"), NULL, NULL), DECLINED);
+}
+
+static void policy_two_way(void) {
+    imt_cl_srv_msg *sm;
+    unsigned long sn;
+    EXPECT(spi.started(str("pol-2way")), IMT_CL_OK);
+    RESET();
+    EXPECT(spi.joining_srv(str("pol-2way"), user("alice"), NULL, &sm, &sn), IMT_CL_OK);
+    expect_srv("join alice", sm, sn, NULL, 0);
+    EXPECT(spi.joining_srv(str("pol-2way"), outsider("partner@ext"), NULL, &sm, &sn), IMT_CL_OK);
+    expect_srv("join partner", sm, sn, NULL, 0);
+
+    RESET();
+    EXPECT(spi.msg_srv(str("pol-2way"), user("alice"), 13, str("Hello partner"), outsider("partner@ext"), &sm, &sn),
+           CHANGED);
+    expect_srv("first message", sm, sn,
+               (want_msg[]){{IMT_CL_TO_SENDER, DISCLAIMER},
+                            {IMT_CL_TO_RECEIVER, DISCLAIMER},
+                            {IMT_CL_TO_RECEIVER, "Hello partner"}},
+               3);
+    RESET();
+    EXPECT(spi.msg_srv(str("pol-2way"), outsider("partner@ext"), 9, str("and again"), user("alice"), &sm, &sn),
+           IMT_CL_OK);
+    expect_srv("second message", sm, sn, NULL, 0);
+
+    RESET();
+    EXPECT(spi.msg_srv(str("pol-2way"), user("alice"), 15, str("the secret plan"), outsider("partner@ext"), &sm,
+                       &sn),
+           CHANGED);
+    expect_srv("blocked", sm, sn, (want_msg[]){{IMT_CL_TO_SENDER, "Not delivered"}}, 1);
+
+    RESET();
+    EXPECT(spi.msg_srv(str("pol-2way"), outsider("partner@ext"), 14, str("card 1234-5678"), user("alice"), &sm,
+                       &sn),
+           CHANGED);
+    expect_srv("masked", sm, sn, (want_msg[]){{IMT_CL_TO_RECEIVER, "card *********"}}, 1);
+
+    /* No out-pointers: a blocked message is still not delivered, with no notice. */
+    EXPECT(spi.msg(str("pol-2way"), user("alice"), 12, str("secret again"), outsider("partner@ext")), CHANGED);
+
+    /* Left for Terminate to free (valgrind: no definite leak). */
+    RESET();
+    EXPECT(spi.policy(user("alice"), outsider("rival.y@other"), &sm, &sn), DECLINED);
+    CHECK(sn == 1, "left for terminate: %lu", sn);
+    EXPECT(spi.ended(str("pol-2way")), IMT_CL_OK);
+}
+
+static void policy_place(void) {
+    imt_cl_srv_msg *sm;
+    unsigned long sn;
+    EXPECT(spi.started(str("pol-place")), IMT_CL_OK);
+    RESET();
+    EXPECT(spi.joining_srv(str("pol-place"), user("alice"), place(), &sm, &sn), IMT_CL_OK);
+    expect_srv("place alice", sm, sn, NULL, 0);
+    EXPECT(spi.joining_srv(str("pol-place"), outsider("partner@ext"), place(), &sm, &sn), CHANGED);
+    expect_srv("place partner", sm, sn, (want_msg[]){{IMT_CL_TO_SENDER, DISCLAIMER}}, 1);
+    RESET();
+    EXPECT(spi.joining_srv(str("pol-place"), user("mallory"), place(), &sm, &sn), DECLINED);
+    expect_srv("place mallory", sm, sn, (want_msg[]){{IMT_CL_TO_RECEIVER, "mallory is not registered"}}, 1);
+    EXPECT(spi.ended(str("pol-place")), IMT_CL_OK);
+}
+
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL, "cannot write %s", path);
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+/* The policy file changes under the running library: the timer re-reads it. */
+static void policy_reload(const char *policy_file) {
+    imt_cl_srv_msg *sm;
+    unsigned long sn;
+    write_file(policy_file, "[policy]\nunknown_screen_names = \"maybe\"\n");
+    ret.code = -1;
+    spi.timer();
+    CHECK(ret.code == IMT_CL_SEVERITY_WARNING, "broken reload: retCode %d", ret.code);
+    CHECK(strstr(ret.msg, "not reloaded") != NULL && strstr(ret.msg, "unknown_screen_names") != NULL,
+          "broken reload: retMsg %s", ret.msg);
+    EXPECT(spi.policy(user("alice"), user("mallory"), NULL, NULL), DECLINED);
+
+    write_file(policy_file, "# no rules now\n[policy]\n");
+    spi.timer();
+    EXPECT(spi.started(str("pol-reloaded")), IMT_CL_OK);
+    EXPECT(spi.joining(str("pol-reloaded"), user("alice"), NULL), IMT_CL_OK);
+    EXPECT(spi.joining(str("pol-reloaded"), user("mallory"), NULL), IMT_CL_OK);
+    RESET();
+    EXPECT(spi.msg_srv(str("pol-reloaded"), user("alice"), 6, str("secret"), user("mallory"), &sm, &sn), IMT_CL_OK);
+    expect_srv("after reload", sm, sn, NULL, 0);
+    EXPECT(spi.ended(str("pol-reloaded")), IMT_CL_OK);
+}
+
+static void policy_cycle(const char *policy_file) {
+    int version = 16, inside = -1;
+    char dir_type[32], lib_version[32];
+    EXPECT(init(&version, 0, &inside, dir_type, lib_version), IMT_CL_OK);
+    policy_checks();
+    policy_two_way();
+    policy_place();
+    policy_reload(policy_file);
+    spi.terminate();
+}
+
+/* A policy file that does not compile: Init fails and says where. */
+static void broken_policy_cycle(void) {
+    int version = 16, inside = -1;
+    char dir_type[32], lib_version[32];
+    EXPECT(init(&version, 0, &inside, dir_type, lib_version), IMT_CL_INTERNAL_ERROR);
+    CHECK(strstr(ret.msg, "policy.toml:") != NULL && strstr(ret.msg, "actoin") != NULL, "retMsg %s", ret.msg);
+    printf("host: init said: %s\n", ret.msg);
+}
+
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s LIBRARY_PATH\n", argv[0]);
+    int policy = argc == 4 && strcmp(argv[2], "policy") == 0;
+    int broken = argc == 3 && strcmp(argv[2], "broken-policy") == 0;
+    if (argc != 2 && !policy && !broken) {
+        fprintf(stderr, "usage: %s LIBRARY_PATH [policy POLICY_FILE | broken-policy]\n", argv[0]);
         return 2;
     }
-    for (int cycle = 0; cycle < 3; cycle++) {
+    for (int cycle = 0; cycle < ((policy || broken) ? 1 : 3); cycle++) {
         void *lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
         if (!lib) {
             fprintf(stderr, "FAIL: dlopen: %s\n", dlerror());
@@ -375,7 +578,11 @@ int main(int argc, char **argv) {
         }
         guards_set();
         if (resolve(lib)) {
-            if (cycle == 0) {
+            if (policy) {
+                policy_cycle(argv[3]);
+            } else if (broken) {
+                broken_policy_cycle();
+            } else if (cycle == 0) {
                 first_cycle();
             } else {
                 later_cycle(cycle);

@@ -1,0 +1,366 @@
+//! What the gateway's policy means for each Sametime call: from the parties and the text to
+//! the policy's decision, the server messages and how the message is delivered. Pure: the
+//! disclaimer clock and the notice limiter are passed in, nothing is recorded here.
+//!
+//! # Who is local
+//!
+//! Sametime tells which community each party belongs to: `ST_DDA_CL_EXTERNAL_USER` is a user
+//! of another community, an **outsider** (the policy's remote party); every other user type
+//! (user, offline user) belongs to this Sametime community, an **insider**, judged as the
+//! relay judges the organisation's AIM users: `identify`d by their Sametime id against the
+//! policy directory (an employee when the directory lists that id as a screen name), then
+//! `admit`ted (`unknown_screen_names = "block"` refuses insiders the directory does not
+//! list). The directory cannot make an outsider local: the gateway never sees their side.
+//!
+//! A message is judged once, as the relay judges it: from an insider to an outsider it is
+//! outbound with the sender as local; from an outsider, inbound with the (first insider)
+//! receiver as local; between insiders, internal with the sender as local. In a place the
+//! other party is the place (its session id), as a chat room is for AIM.
+
+use std::time::Duration;
+
+use policy::{
+    Action, Admission, Decision, Direction, Identity, MessageContext, MessageKind, PolicyEngine,
+    normalize_screen_name,
+};
+
+use crate::ffi_strings::OwnedEntity;
+use crate::srv_msgs::{Destination, Outcome, Reply, SrvMsg};
+
+/// The notice when a blocking rule's profile gives none (as the relay's).
+const DEFAULT_NOTICE: &str =
+    "[IMtegrity] This message could not be delivered as the policy requires.";
+
+/// A message's or a chat's parties as the policy sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parties<'a> {
+    /// The organisation's user whose profile applies.
+    pub local: &'a OwnedEntity,
+    /// The other party's id, or the place's session id.
+    pub remote: String,
+    /// Which way it goes.
+    pub direction: Direction,
+}
+
+/// Who is local and remote when `sender` talks to `recipients` (in `room`, a place's
+/// session id, if any); see the module documentation.
+pub fn parties<'a>(
+    sender: &'a OwnedEntity,
+    recipients: &[&'a OwnedEntity],
+    room: Option<&str>,
+) -> Parties<'a> {
+    let insider = recipients.iter().copied().find(|r| !r.is_external());
+    let (local, other, direction) = if sender.is_external() {
+        // From outside; with no insider to receive it, the sender's (default) profile.
+        (insider.unwrap_or(sender), Some(sender), Direction::Inbound)
+    } else if let Some(outsider) = recipients.iter().copied().find(|r| r.is_external()) {
+        (sender, Some(outsider), Direction::Outbound)
+    } else {
+        (sender, recipients.first().copied(), Direction::Internal)
+    };
+    Parties {
+        local,
+        remote: room.map_or_else(
+            || other.map(|o| o.id.clone()).unwrap_or_default(),
+            str::to_owned,
+        ),
+        direction,
+    }
+}
+
+/// Why a chat or a join is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// What the initiator is told: the profile's notice, rendered.
+    pub notice: String,
+    /// Why, for the record.
+    pub why: String,
+    /// The rule that refused, or `unknown_screen_names`.
+    pub rule: String,
+}
+
+/// Whether `sender` may start talking to `recipients` (a one-to-one chat: both insiders
+/// must be admitted) or join `room` (the joiner must be). Refused too when the policy would
+/// block every such message: a rule matching an empty text of `kind` from `sender` blocks
+/// (one without keywords or patterns, such as "no IM with competitor.com").
+pub fn refusal(
+    engine: &PolicyEngine,
+    kind: MessageKind,
+    sender: &OwnedEntity,
+    recipients: &[&OwnedEntity],
+    room: Option<&str>,
+) -> Option<Refusal> {
+    let parties = parties(sender, recipients, room);
+    let local = engine.identify(&parties.local.id, None);
+    let profile = engine.profile(&local);
+    let must_be_admitted = std::iter::once(sender).chain(if room.is_none() {
+        recipients.to_vec()
+    } else {
+        Vec::new()
+    });
+    for who in must_be_admitted.filter(|w| !w.is_external()) {
+        if let Admission::Refuse { reason } = engine.admit(&engine.identify(&who.id, None)) {
+            let rule = "unknown_screen_names";
+            let shown = format!(
+                "{} is not registered in your organisation's IM directory",
+                who.id
+            );
+            return Some(Refusal {
+                notice: render(&profile.notice, &shown, rule),
+                why: reason,
+                rule: rule.to_owned(),
+            });
+        }
+    }
+    let decision = engine.decide(&context(kind, &parties, &local, ""));
+    if decision.deliver {
+        return None;
+    }
+    let rule = decision.rule.clone().unwrap_or_default();
+    Some(Refusal {
+        notice: decision.notice.unwrap_or_else(|| DEFAULT_NOTICE.to_owned()),
+        why: format!(
+            "rule {rule:?} blocks {kind} from {} to {}",
+            sender.id, parties.remote
+        ),
+        rule,
+    })
+}
+
+/// One text message, as [`plan_message`] needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageInput<'a> {
+    /// `Im` (two-way chats, announcements) or `Chat` (places).
+    pub kind: MessageKind,
+    /// Who sent it.
+    pub sender: &'a OwnedEntity,
+    /// Who gets it.
+    pub recipients: &'a [&'a OwnedEntity],
+    /// The place's session id, for a place.
+    pub room: Option<&'a str>,
+    /// The plain text, which rules search.
+    pub text: &'a str,
+    /// The bytes the server gave (HTML from a rich-text sender).
+    pub raw: &'a [u8],
+    /// The sender's client sends HTML.
+    pub rich: bool,
+    /// A two-way chat: where disclaimers go with the first message.
+    pub two_way: bool,
+    /// The server accepts server messages (the `*WithSrvMsg` entry point, out-pointers
+    /// not NULL).
+    pub replies: bool,
+}
+
+/// What the receiver gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// The message as sent.
+    AsIs,
+    /// This text instead (masked), in the sender's format.
+    Replaced(String),
+    /// Nothing: blocked, or masked where no replacement can be delivered.
+    Dropped,
+}
+
+/// What happens to one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessagePlan {
+    /// The code and server messages for the server.
+    pub outcome: Outcome,
+    /// The policy's decision, for the record's verdict.
+    pub decision: Decision,
+    /// What the receiver gets.
+    pub delivery: Delivery,
+    /// The disclaimer sent to both parties before it, if one was.
+    pub disclaimer: Option<String>,
+    /// The local user's id, for a record of a message not logged.
+    pub local: String,
+}
+
+/// Decides `input` and turns the decision into server messages:
+///
+/// - block: `MsgChanged` with only the notice to the sender (if `notice_permitted` for the
+///   profile's interval); the message is not delivered;
+/// - mask: `MsgChanged` with the masked text to the receiver (HTML masked as the rule masks
+///   it, for a rich-text sender); when the server accepts no server messages, the masked
+///   text cannot be delivered and the message is dropped instead, never delivered unmasked;
+/// - alert, log, allow, no_log: delivered, `Allowed`;
+/// - a disclaimer due (two-way chat with an outsider, message delivered and recorded,
+///   `disclaimer_due` for the conversation key): `MsgChanged` with the disclaimer to the
+///   sender and to the receiver, then the message (as sent, or masked) to the receiver, as
+///   IBM's sample sends its disclaimer. A message with a NUL cannot be re-sent as a server
+///   message, so it goes as it is, without the disclaimer (due at the next one).
+pub fn plan_message(
+    engine: &PolicyEngine,
+    input: &MessageInput<'_>,
+    disclaimer_due: impl FnOnce(&str, Duration) -> bool,
+    notice_permitted: impl FnOnce(&str, Duration) -> bool,
+) -> MessagePlan {
+    let parties = parties(input.sender, input.recipients, input.room);
+    let local = engine.identify(&parties.local.id, None);
+    let decision = engine.decide(&context(input.kind, &parties, &local, input.text));
+    let profile = engine.profile(&local);
+    let conversation = format!(
+        "{}|{}",
+        normalize_screen_name(&parties.local.id),
+        normalize_screen_name(&parties.remote)
+    );
+    let mut messages = Vec::new();
+    let delivery = match (decision.deliver, decision.action, decision.text.as_deref()) {
+        (false, _, _) => {
+            let notice = decision.notice.as_deref().unwrap_or(DEFAULT_NOTICE);
+            // Per sender, kind and conversation, as the relay limits its notices.
+            let key = format!(
+                "{}|{}|{conversation}",
+                normalize_screen_name(&input.sender.id),
+                input.kind
+            );
+            if input.replies && notice_permitted(&key, profile.notice_interval) {
+                messages.extend(SrvMsg::new(Destination::Sender, notice));
+            }
+            Delivery::Dropped
+        }
+        (true, Action::Mask, Some(masked)) => {
+            let replacement = if input.rich {
+                engine
+                    .mask_as(&decision, &String::from_utf8_lossy(input.raw))
+                    .unwrap_or_else(|| masked.to_owned())
+            } else {
+                masked.to_owned()
+            };
+            match SrvMsg::new(Destination::Receiver, replacement.clone()) {
+                Some(m) if input.replies => {
+                    messages.push(m);
+                    Delivery::Replaced(replacement)
+                }
+                _ => Delivery::Dropped,
+            }
+        }
+        (true, _, _) => Delivery::AsIs,
+    };
+    let mut disclaimer = None;
+    let forward = match &delivery {
+        Delivery::AsIs => SrvMsg::new(Destination::Receiver, input.raw),
+        Delivery::Replaced(_) => messages.pop(),
+        Delivery::Dropped => None,
+    };
+    if let Some(forward) = forward {
+        let text = engine.disclaimer_for(&local);
+        if input.two_way
+            && input.replies
+            && parties.direction != Direction::Internal
+            && decision.record
+            && let Some(text) = text
+            && let (Some(to_sender), Some(to_receiver)) = (
+                SrvMsg::new(Destination::Sender, text),
+                SrvMsg::new(Destination::Receiver, text),
+            )
+            && disclaimer_due(&conversation, profile.disclaimer_every)
+        {
+            messages = vec![to_sender, to_receiver, forward];
+            disclaimer = Some(text.to_owned());
+        } else if delivery != Delivery::AsIs {
+            // The replacement taken out above goes back.
+            messages.push(forward);
+        }
+    }
+    let reply = if delivery == Delivery::AsIs && disclaimer.is_none() {
+        Reply::Allowed
+    } else {
+        Reply::MsgChanged
+    };
+    MessagePlan {
+        outcome: Outcome { reply, messages },
+        decision,
+        delivery,
+        disclaimer,
+        local: parties.local.id.clone(),
+    }
+}
+
+/// What a join of a place means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinPlan {
+    /// Refused.
+    Declined(Refusal),
+    /// In; with the disclaimer to send the joiner, if one is due.
+    Admitted {
+        /// The disclaimer text.
+        disclaimer: Option<String>,
+    },
+}
+
+/// `joiner` joins the place `session_id` where `present` are: refused as [`refusal`] says;
+/// else, when the place has an outsider (the joiner or someone present), the server takes
+/// messages and the joiner's local profile has a disclaimer due (keyed by place and joiner),
+/// the disclaimer for the joiner, as IBM's sample sends one to each joiner of an n-way chat.
+pub fn plan_place_join(
+    engine: &PolicyEngine,
+    joiner: &OwnedEntity,
+    present: &[&OwnedEntity],
+    session_id: &str,
+    replies: bool,
+    disclaimer_due: impl FnOnce(&str, Duration) -> bool,
+) -> JoinPlan {
+    if let Some(refused) = refusal(engine, MessageKind::Chat, joiner, present, Some(session_id)) {
+        return JoinPlan::Declined(refused);
+    }
+    let outsider = joiner.is_external() || present.iter().any(|p| p.is_external());
+    let parties = parties(joiner, present, Some(session_id));
+    let local = engine.identify(&parties.local.id, None);
+    let recorded = engine
+        .decide(&context(MessageKind::Chat, &parties, &local, ""))
+        .record;
+    let every = engine.profile(&local).disclaimer_every;
+    let key = format!(
+        "place|{}|{}",
+        session_id.to_lowercase(),
+        normalize_screen_name(&joiner.id)
+    );
+    let disclaimer = engine
+        .disclaimer_for(&local)
+        .filter(|text| outsider && replies && recorded && !text.contains('\0'))
+        .filter(|_| disclaimer_due(&key, every))
+        .map(str::to_owned);
+    JoinPlan::Admitted { disclaimer }
+}
+
+fn context<'a>(
+    kind: MessageKind,
+    parties: &'a Parties<'_>,
+    local: &'a Identity,
+    text: &'a str,
+) -> MessageContext<'a> {
+    MessageContext {
+        kind,
+        direction: parties.direction,
+        local,
+        remote: &parties.remote,
+        text,
+    }
+}
+
+/// A profile's notice template with `{reason}` and `{rule}` filled in, in one pass (the
+/// engine does the same for rule notices; its function is private).
+fn render(template: &str, reason: &str, rule: &str) -> String {
+    let mut out = String::with_capacity(template.len() + reason.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let tail = &rest[open..];
+        let (text, after) = if let Some(after) = tail.strip_prefix("{reason}") {
+            (reason, after)
+        } else if let Some(after) = tail.strip_prefix("{rule}") {
+            (rule, after)
+        } else {
+            ("{", &tail[1..])
+        };
+        out.push_str(text);
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests;
