@@ -109,6 +109,7 @@ pub(crate) fn transcript_line(r: &Record) -> String {
         Kind::SessionStart => format!("* session started by {}", e.sender),
         Kind::SessionEnd => format!("* session ended ({})", e.sender),
         Kind::CaptureGap => format!("! capture gap: {}", e.text),
+        Kind::BypassAlert => format!("! bypass: {}", e.text),
     };
     let verdict = match &e.verdict {
         Verdict::Allowed => String::new(),

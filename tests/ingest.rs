@@ -122,3 +122,270 @@ async fn shipped_records_are_stored_once_and_acknowledged_when_durable() {
     assert!(records.iter().all(|r| r["protocol"] == "sametime"));
     assert!(records.iter().all(|r| r["node"] == "st-server-1"));
 }
+
+/// A gateway CA in `dir/ca` whose names include `imtegrity.test` (where the endpoint's
+/// name lives), made by `imtegrity ca init`; its certificate exported to `dir/ca.pem`.
+async fn gateway_ca(dir: &std::path::Path) -> [String; 2] {
+    let sets = [
+        format!("tls.ca_dir={}", dir.join("ca").display()),
+        r#"tls.permitted=["oscar.aol.com","imtegrity.test"]"#.to_owned(),
+    ];
+    let with = |args: &[&str]| {
+        let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        for set in &sets {
+            all.extend(["--set".to_owned(), set.clone()]);
+        }
+        all
+    };
+    for args in [
+        with(&["ca", "init"]),
+        with(&[
+            "ca",
+            "export",
+            "--out",
+            &dir.join("ca.pem").display().to_string(),
+        ]),
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, _, stderr) = common::gateway::cli(&args).await;
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+    }
+    sets
+}
+
+/// `imtegrity ca issue-client NAME` under the CA of `sets`, into `dir`: (cert, key).
+async fn issue_client(sets: &[String; 2], dir: &std::path::Path, name: &str) -> (String, String) {
+    let cert = dir.join(format!("{name}.pem")).display().to_string();
+    let key = dir.join(format!("{name}.key")).display().to_string();
+    let mut args = vec![
+        "ca",
+        "issue-client",
+        name,
+        "--out-cert",
+        &cert,
+        "--out-key",
+        &key,
+    ];
+    for set in sets {
+        args.extend(["--set", set]);
+    }
+    let (code, stdout, stderr) = common::gateway::cli(&args).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let issued: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(issued["event"], "issued_client", "{issued}");
+    assert_eq!(issued["name"], name, "{issued}");
+    (cert, key)
+}
+
+/// `curl` POSTing `body` to the endpoint at `addr` as `ingest.imtegrity.test` over TLS
+/// trusting `ca`, with `extra` arguments; (exit code, body).
+fn curl(addr: SocketAddr, ca: &std::path::Path, extra: &[&str], body: &str) -> (i32, String) {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(ca)
+        .arg("--resolve")
+        .arg(format!("ingest.imtegrity.test:{}:127.0.0.1", addr.port()))
+        .args(extra)
+        .args([
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            body,
+        ])
+        .arg(format!(
+            "https://ingest.imtegrity.test:{}/ingest/v1",
+            addr.port()
+        ))
+        .output()
+        .expect("curl");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+fn bearer(token: &str) -> String {
+    format!("Authorization: Bearer {token}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_ingest_with_the_token_and_plain_http_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let sets = gateway_ca(dir.path()).await;
+    let token_file = dir.path().join("ingest.token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let mut extra: Vec<String> = sets.to_vec();
+    extra.extend([
+        r#"ingest.listen=["127.0.0.1:0"]"#.to_owned(),
+        format!("ingest.token_file={}", token_file.display()),
+        "ingest.tls=true".to_owned(),
+        "ingest.name=ingest.imtegrity.test".to_owned(),
+    ]);
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let gw = Gateway::start("127.0.0.1:9", &dir.path().join("archive"), "gw-tls", &extra).await;
+    let ingest: SocketAddr = gw.running["ingest"][0].as_str().unwrap().parse().unwrap();
+    let ca = dir.path().join("ca.pem");
+
+    let (code, body) = curl(
+        ingest,
+        &ca,
+        &["-H", &bearer(TOKEN)],
+        &batch("spool-t", &[(1, "over tls")]),
+    );
+    assert_eq!((code, body.as_str()), (0, r#"{"acked_upto":1}"#));
+    let (code, body) = curl(
+        ingest,
+        &ca,
+        &["-H", &bearer("wrong-token-wrong-token")],
+        &batch("spool-t", &[(2, "x")]),
+    );
+    assert_eq!((code, body.as_str()), (0, r#"{"error":"bad token"}"#));
+    // Plain HTTP to the TLS endpoint gets no answer a client could take for one.
+    let mut tcp = tokio::net::TcpStream::connect(ingest).await.unwrap();
+    let body = batch("spool-t", &[(3, "in the clear")]);
+    let request = format!(
+        "POST /ingest/v1 HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tcp.write_all(request.as_bytes()).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tcp.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(!answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
+
+    let archive = gw.archive.clone();
+    gw.stop().await;
+    let texts: Vec<String> = search(&archive, &[])
+        .await
+        .iter()
+        .map(|r| r["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(texts, ["over tls"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_takes_the_gateway_cas_client_certificates_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let sets = gateway_ca(dir.path()).await;
+    let (cert, key) = issue_client(&sets, dir.path(), "st1.example.com").await;
+    // The same name from another CA.
+    let other = tempfile::tempdir().unwrap();
+    let other_sets = gateway_ca(other.path()).await;
+    let (stranger_cert, stranger_key) =
+        issue_client(&other_sets, other.path(), "st1.example.com").await;
+    let mut extra: Vec<String> = sets.to_vec();
+    extra.extend([
+        r#"ingest.listen=["127.0.0.1:0"]"#.to_owned(),
+        "ingest.tls=true".to_owned(),
+        "ingest.name=ingest.imtegrity.test".to_owned(),
+        "ingest.auth=client_cert".to_owned(),
+    ]);
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let gw = Gateway::start(
+        "127.0.0.1:9",
+        &dir.path().join("archive"),
+        "gw-mtls",
+        &extra,
+    )
+    .await;
+    let ingest: SocketAddr = gw.running["ingest"][0].as_str().unwrap().parse().unwrap();
+    let ca = dir.path().join("ca.pem");
+
+    // The certificate alone authenticates: no token.
+    let (code, body) = curl(
+        ingest,
+        &ca,
+        &["--cert", &cert, "--key", &key],
+        &batch("spool-m", &[(1, "mutual")]),
+    );
+    assert_eq!((code, body.as_str()), (0, r#"{"acked_upto":1}"#));
+    // Another CA's certificate, or none, does not get through the handshake.
+    let (code, body) = curl(
+        ingest,
+        &ca,
+        &["--cert", &stranger_cert, "--key", &stranger_key],
+        &batch("spool-m", &[(2, "stranger")]),
+    );
+    assert_ne!(code, 0, "{body}");
+    let (code, body) = curl(
+        ingest,
+        &ca,
+        &["-H", &bearer(TOKEN)],
+        &batch("spool-m", &[(3, "none")]),
+    );
+    assert_ne!(code, 0, "{body}");
+
+    let archive = gw.archive.clone();
+    gw.stop().await;
+    let texts: Vec<String> = search(&archive, &[])
+        .await
+        .iter()
+        .map(|r| r["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(texts, ["mutual"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_and_run_refuse_ingest_settings_that_cannot_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("imtegrity.toml");
+    let listen = "[ingest]\nlisten = [\"127.0.0.1:0\"]\n";
+    for (extra, key, says) in [
+        (
+            "auth = \"client_cert\"\n",
+            "ingest.auth",
+            "ingest.tls = true",
+        ),
+        (
+            "tls = true\nauth = \"client_cert\"\ntoken_file = \"/t\"\n",
+            "ingest.token_file",
+            "\"both\"",
+        ),
+        (
+            "tls = true\nauth = \"both\"\n",
+            "ingest.token_file",
+            "required",
+        ),
+        (
+            "tls = true\ntoken_file = \"/t\"\nname = \"10.0.0.1\"\n",
+            "ingest.name",
+            "IP address",
+        ),
+    ] {
+        std::fs::write(&config, format!("{listen}{extra}")).unwrap();
+        let (code, _, stderr) =
+            common::gateway::cli(&["check-config", &config.display().to_string()]).await;
+        assert_eq!(code, Some(64), "{extra}: {stderr}");
+        assert!(
+            stderr.contains(key) && stderr.contains(says),
+            "{extra}: {stderr}"
+        );
+    }
+    // A name the CA may not sign for stops the start, saying what to do.
+    let sets = gateway_ca(dir.path()).await;
+    let token_file = dir.path().join("ingest.token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let mut args: Vec<String> = vec!["run".into()];
+    for set in sets.iter().cloned().chain([
+        r#"relay.listen=["127.0.0.1:0"]"#.to_owned(),
+        "dns.listen=[]".to_owned(),
+        format!("archive.path={}", dir.path().join("archive").display()),
+        r#"ingest.listen=["127.0.0.1:0"]"#.to_owned(),
+        format!("ingest.token_file={}", token_file.display()),
+        "ingest.tls=true".to_owned(),
+        "ingest.name=gw.corp.example".to_owned(),
+    ]) {
+        args.extend(["--set".to_owned(), set]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, _, stderr) = common::gateway::cli(&args).await;
+    assert_ne!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("gw.corp.example") && stderr.contains("tls.permitted"),
+        "{stderr}"
+    );
+}

@@ -71,11 +71,16 @@ pub enum Kind {
     /// Records that were lost: the capture point could not make them durable (the Sametime
     /// module in relaxed mode, once its memory for them ran out). Says how many and when.
     CaptureGap,
+    /// The sensor saw AIM/ICQ traffic that went around the gateway (a client talking OSCAR,
+    /// or TLS to an AIM/ICQ name, straight to a server): who (client address, screen name if
+    /// seen in the clear), to where (server address and port) and how. Appended last, so
+    /// records written before it existed keep their postcard encoding.
+    BypassAlert,
 }
 
 impl Kind {
     /// Every kind, for iteration and help texts.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::Im,
         Self::ChatMessage,
         Self::ChatJoin,
@@ -86,6 +91,7 @@ impl Kind {
         Self::SessionStart,
         Self::SessionEnd,
         Self::CaptureGap,
+        Self::BypassAlert,
     ];
 
     /// The snake-case name used in JSON and the CLI.
@@ -101,6 +107,7 @@ impl Kind {
             Self::SessionStart => "session_start",
             Self::SessionEnd => "session_end",
             Self::CaptureGap => "capture_gap",
+            Self::BypassAlert => "bypass_alert",
         }
     }
 }
@@ -270,5 +277,16 @@ mod tests {
         }
         assert_eq!("ICQ".parse::<Protocol>().unwrap(), Protocol::Icq);
         assert!("msn".parse::<Protocol>().is_err());
+    }
+
+    #[test]
+    fn kinds_keep_their_postcard_tags_when_one_is_appended() {
+        // Records are stored postcard-encoded, where a variant is its index: a kind added
+        // anywhere but last would make old records read back as another kind.
+        for (tag, kind) in Kind::ALL.into_iter().enumerate() {
+            assert_eq!(postcard::to_stdvec(&kind).unwrap(), vec![tag as u8]);
+        }
+        assert_eq!(postcard::to_stdvec(&Kind::CaptureGap).unwrap(), vec![9]);
+        assert_eq!(postcard::to_stdvec(&Kind::BypassAlert).unwrap(), vec![10]);
     }
 }

@@ -1,5 +1,7 @@
 //! Turning relayed messages into archive events. Pure: the session decides *whether* to
-//! record (de-duplication, local users); this module decides *what* the record says.
+//! record (de-duplication, local users); this module decides *what* the record says. The
+//! sensor (passive capture of traffic that went around the gateway) builds its records here
+//! too, so a passive IM reads exactly like a relayed one.
 
 use archive::{
     Direction, Event, Kind, Protocol, Verdict, conversation_for_pair, conversation_for_room,
@@ -10,13 +12,14 @@ use oscar::message::icbm::{
 use oscar::{Charset, MessageText};
 
 /// Who a session captures for.
-pub(crate) struct Capturer<'a> {
+#[derive(Debug, Clone)]
+pub struct Capturer<'a> {
     /// The local user's screen name as seen.
-    pub(crate) local_user: &'a str,
+    pub local_user: &'a str,
     /// The client's address.
-    pub(crate) client_addr: String,
+    pub client_addr: String,
     /// The gateway node.
-    pub(crate) node: &'a str,
+    pub node: &'a str,
 }
 
 fn charset_name(c: Charset) -> String {
@@ -30,7 +33,7 @@ fn charset_name(c: Charset) -> String {
 
 impl Capturer<'_> {
     /// AIM, or ICQ when the local user is a numeric UIN.
-    pub(crate) fn protocol(&self) -> Protocol {
+    pub fn protocol(&self) -> Protocol {
         if !self.local_user.is_empty() && self.local_user.bytes().all(|b| b.is_ascii_digit()) {
             Protocol::Icq
         } else {
@@ -69,7 +72,7 @@ impl Capturer<'_> {
     }
 
     /// A sign-on the policy refused: who, and why (no text, no other party).
-    pub(crate) fn refusal(&self, reason: &str, time_ns: i64) -> Event {
+    pub fn refusal(&self, reason: &str, time_ns: i64) -> Event {
         let mut e = self.base(
             Kind::PolicyAction,
             format!("policy:{}", self.local_user.to_lowercase()),
@@ -84,7 +87,7 @@ impl Capturer<'_> {
     }
 
     /// A one-to-one text IM.
-    pub(crate) fn im(
+    pub fn im(
         &self,
         sender: &str,
         recipient: &str,
@@ -110,7 +113,7 @@ impl Capturer<'_> {
     }
 
     /// An old-style ICQ (channel 4) message.
-    pub(crate) fn icq(
+    pub fn icq(
         &self,
         sender: &str,
         recipient: &str,
@@ -136,7 +139,7 @@ impl Capturer<'_> {
 
     /// A rendezvous proposal worth a record: a file offer or a direct-IM request (which
     /// would carry later messages around the gateway).
-    pub(crate) fn rendezvous(
+    pub fn rendezvous(
         &self,
         sender: &str,
         recipient: &str,
@@ -180,7 +183,7 @@ impl Capturer<'_> {
     }
 
     /// A chat room event: message, join or leave.
-    pub(crate) fn chat(
+    pub fn chat(
         &self,
         kind: Kind,
         room: &str,

@@ -28,6 +28,7 @@ mod tls_route;
 mod upstream;
 mod upstream_tls;
 
+pub use capture::Capturer;
 pub use config::{CaptureMode, ClientTls, RelayConfig};
 pub use cookies::{CookieRoutes, Route};
 pub use enforce::PolicyRuntime;

@@ -11,6 +11,7 @@ mod error;
 mod ingest;
 mod overrides;
 mod policy;
+mod sensor;
 mod spans;
 #[cfg(test)]
 mod tests;
@@ -31,6 +32,7 @@ pub(crate) use self::policy::NOTICE_INTERVAL_SECS;
 pub use self::policy::{
     DEFAULT_PROFILE, GroupConfig, PolicyConfig, ProfileConfig, RuleConfig, UnknownScreenNames,
 };
+pub use self::sensor::SensorConfig;
 use self::spans::SpanIndex;
 pub use self::tls::{CaKey, TlsConfig};
 use crate::host_port::HostPort;
@@ -75,6 +77,14 @@ use crate::host_port::HostPort;
 /// | `ingest.tls` | `false` |
 /// | `ingest.name` | unset: the host name |
 /// | `ingest.auth` | `"token"` |
+/// | `sensor.interface` | unset: no sensor |
+/// | `sensor.allow` | `[]`: `upstream.egress` and the relay's addresses only |
+/// | `sensor.tls_names` | `[]`: the names the DNS responder redirects |
+/// | `sensor.passive` | `true` |
+/// | `sensor.max_flows` | `65536` |
+/// | `sensor.flow_buffer` | `65542` (at least 1024) |
+/// | `sensor.flow_idle_secs` | `300` |
+/// | `sensor.socket_buffer` | `8388608` |
 /// | `policy.directory` | unset: no directory |
 /// | `policy.unknown_screen_names` | `"allow"` |
 /// | `policy.default_profile` | `"default"`: the built-in profile, no rules (log everything) |
@@ -112,6 +122,9 @@ pub struct Config {
     /// `[ingest]`: where the Sametime module ships its spooled records.
     #[serde(default)]
     pub ingest: IngestConfig,
+    /// `[sensor]`: the passive sensor for AIM/ICQ traffic around the gateway.
+    #[serde(default)]
+    pub sensor: SensorConfig,
     /// `[policy]`: the directory, groups, profiles and rules.
     #[serde(default)]
     pub policy: PolicyConfig,

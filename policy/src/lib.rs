@@ -18,7 +18,7 @@ pub mod proxy;
 pub use config::{
     ArchiveConfig, ArchiveMode, CaKey, Config, ConfigError, DnsConfig, DnsUpstream, DnsViewConfig,
     FailPolicy, GroupConfig, IngestAuth, IngestConfig, LineCol, Origin, PolicyConfig,
-    ProfileConfig, QueryLog, RelayConfig, RetentionConfig, RuleConfig, TlsConfig,
+    ProfileConfig, QueryLog, RelayConfig, RetentionConfig, RuleConfig, SensorConfig, TlsConfig,
     UnknownScreenNames, UpstreamConfig,
 };
 pub use directory::{Directory, DirectoryError, Employee, normalize_screen_name};

@@ -336,6 +336,7 @@ fn transcript_line(e: &Event) -> String {
         Kind::SessionStart => format!("* {who} started a session{}", about(": ")),
         Kind::SessionEnd => format!("* {who} ended a session{}", about(": ")),
         Kind::CaptureGap => format!("! capture gap on {}: {}", e.node, clean(&e.text)),
+        Kind::BypassAlert => format!("! bypass seen by {}: {}", e.node, clean(&e.text)),
         Kind::PolicyAction => format!(
             "! policy {} ({who}){}",
             verdict_label(&e.verdict),

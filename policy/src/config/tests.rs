@@ -104,6 +104,16 @@ tls = true
 name = "ingest.im.example.net"
 auth = "both"
 
+[sensor]
+interface = "eth1"
+allow = ["192.0.2.10", "198.51.100.0/28"]
+tls_names = ["slogin.oscar.aol.com", "*.im.example.net"]
+passive = false
+max_flows = 1000
+flow_buffer = 4096
+flow_idle_secs = 60
+socket_buffer = 1048576
+
 [policy]
 directory = "/etc/imtegrity/directory.csv"
 unknown_screen_names = "block"
@@ -252,6 +262,16 @@ fn a_file_with_every_key_parses() {
                 tls: true,
                 name: Some("ingest.im.example.net".into()),
                 auth: IngestAuth::Both,
+            },
+            sensor: SensorConfig {
+                interface: Some("eth1".into()),
+                allow: strings(&["192.0.2.10", "198.51.100.0/28"]),
+                tls_names: strings(&["slogin.oscar.aol.com", "*.im.example.net"]),
+                passive: false,
+                max_flows: 1000,
+                flow_buffer: 4096,
+                flow_idle_secs: 60,
+                socket_buffer: 1_048_576,
             },
             policy: full_policy(),
         }
@@ -1906,5 +1926,39 @@ fn ingest_authentication_needs_what_it_rests_on() {
         ))
         .unwrap_err();
         assert_eq!(err.key(), Some("ingest.name"), "{bad}: {err}");
+    }
+}
+
+#[test]
+fn sensor_settings_are_checked_and_settable() {
+    let config = load(
+        "",
+        &[
+            "sensor.interface=veth1",
+            "sensor.allow=[\"10.0.0.1\"]",
+            "sensor.passive=false",
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.sensor.interface.as_deref(), Some("veth1"));
+    assert_eq!(config.sensor.allow, strings(&["10.0.0.1"]));
+    assert!(!config.sensor.passive);
+    for (args, key) in [
+        (&["sensor.interface=a/b"][..], "sensor.interface"),
+        (
+            &["sensor.interface=much-too-long-name"][..],
+            "sensor.interface",
+        ),
+        (
+            &["sensor.allow=[\"10.0.0.0/8\", \"nope\"]"][..],
+            "sensor.allow[1]",
+        ),
+        (&["sensor.tls_names=[\"*.com\"]"][..], "sensor.tls_names[0]"),
+        (&["sensor.max_flows=0"][..], "sensor.max_flows"),
+        (&["sensor.flow_buffer=100"][..], "sensor.flow_buffer"),
+        (&["sensor.flow_idle_secs=0"][..], "sensor.flow_idle_secs"),
+    ] {
+        let err = load("", args).unwrap_err();
+        assert_eq!(err.key(), Some(key), "{args:?}: {err}");
     }
 }

@@ -16,6 +16,7 @@ pub(super) fn check(config: &Config) -> Result<(), ConfigError> {
     dns(&config.effective_dns())?;
     tls(&config.tls)?;
     ingest(&config.ingest)?;
+    super::sensor::check(&config.sensor)?;
     // The engine's own checks, without a directory (the binary reads that file later).
     crate::PolicyEngine::compile(&config.policy, crate::Directory::default()).map(drop)
 }

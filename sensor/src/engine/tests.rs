@@ -1,0 +1,310 @@
+//! The sensor end to end without sockets: frames of whole connections in, records out.
+
+use std::net::SocketAddrV4;
+
+use archive::{Direction, Kind, Verdict};
+use oscar::message::signon::TLV_SCREEN_NAME;
+use oscar::message::{IcbmSend, KeyRequest, SignonHello};
+use oscar::{ScreenName, SnacBody, Tlv};
+
+use super::*;
+use crate::packet::build;
+use crate::sni::build_client_hello;
+
+/// One TCP connection's frames, sequence numbers kept per direction.
+struct Conn {
+    client: SocketAddrV4,
+    server: SocketAddrV4,
+    seq: [u32; 2],
+}
+
+impl Conn {
+    fn new(client: &str, server: &str) -> Self {
+        Self {
+            client: client.parse().unwrap(),
+            server: server.parse().unwrap(),
+            seq: [1000, 9000],
+        }
+    }
+    fn frame(&mut self, up: bool, flags: u8, payload: &[u8]) -> Vec<u8> {
+        let i = usize::from(!up);
+        let (src, dst) = if up {
+            (self.client, self.server)
+        } else {
+            (self.server, self.client)
+        };
+        let f = build::tcp_v4(src, dst, self.seq[i], flags, payload);
+        self.seq[i] = self.seq[i]
+            .wrapping_add(payload.len() as u32)
+            .wrapping_add(u32::from(flags & build::SYN != 0));
+        f
+    }
+    fn handshake(&mut self) -> Vec<Vec<u8>> {
+        vec![
+            self.frame(true, build::SYN, b""),
+            self.frame(false, build::SYN | build::ACK, b""),
+            self.frame(true, build::ACK, b""),
+        ]
+    }
+    fn close(&mut self) -> Vec<Vec<u8>> {
+        vec![
+            self.frame(true, build::FIN_ACK, b""),
+            self.frame(false, build::FIN_ACK, b""),
+        ]
+    }
+}
+
+fn flap(channel: u8, seq: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x2a, channel];
+    f.extend_from_slice(&seq.to_be_bytes());
+    f.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+fn bytes_of(flap: &oscar::Flap) -> Vec<u8> {
+    flap.to_bytes().unwrap().to_vec()
+}
+
+fn hello() -> Vec<u8> {
+    bytes_of(&SignonHello::default().to_flap().unwrap())
+}
+
+fn key_request(name: &str) -> Vec<u8> {
+    let mut req = KeyRequest::default();
+    req.tlvs.set(
+        TLV_SCREEN_NAME,
+        ScreenName::parse(name.as_bytes()).unwrap().to_bytes(),
+    );
+    req.tlvs.push(Tlv::flag(0x004b));
+    bytes_of(&req.to_snac(1).unwrap().to_flap().unwrap())
+}
+
+fn im(to: &str, text: &str) -> Vec<u8> {
+    let send = IcbmSend::text([1; 8], &ScreenName::parse(to.as_bytes()).unwrap(), text).unwrap();
+    bytes_of(&send.to_snac(2).unwrap().to_flap().unwrap())
+}
+
+fn sensor(passive: bool) -> Sensor {
+    Sensor::new(
+        SensorSettings {
+            interface: "test0".into(),
+            node: "gw-test".into(),
+            allow: AllowList::new(["192.0.2.10/32".parse().unwrap()]),
+            tls_names: NameSet::from_config(true, &[]).unwrap(),
+            passive,
+            max_flows: 100,
+            flow_buffer: 65_542,
+            flow_idle: Duration::from_secs(300),
+        },
+        Arc::new(SensorStats::default()),
+    )
+}
+
+fn run(sensor: &mut Sensor, frames: &[Vec<u8>]) -> Vec<Event> {
+    let mut out = Vec::new();
+    let now = Instant::now();
+    for f in frames {
+        sensor.on_frame(f, now, &mut out);
+    }
+    out
+}
+
+fn oscar_login_and_im(conn: &mut Conn) -> Vec<Vec<u8>> {
+    let mut frames = conn.handshake();
+    frames.push(conn.frame(false, build::PSH_ACK, &hello()));
+    frames.push(conn.frame(true, build::PSH_ACK, &hello()));
+    frames.push(conn.frame(true, build::PSH_ACK, &key_request("Trader Joe")));
+    frames.push(conn.frame(true, build::PSH_ACK, &im("buddy", "the deal is on")));
+    frames.extend(conn.close());
+    frames
+}
+
+#[test]
+fn oscar_on_port_80_is_a_bypass_with_its_screen_name_and_its_im() {
+    let mut s = sensor(true);
+    let mut conn = Conn::new("10.0.0.2:40000", "203.0.113.5:80");
+    let out = run(&mut s, &oscar_login_and_im(&mut conn));
+    assert_eq!(out.len(), 2, "{out:#?}");
+    let alert = &out[0];
+    assert_eq!(alert.kind, Kind::BypassAlert);
+    assert_eq!(alert.sender, "Trader Joe");
+    assert_eq!(alert.client_addr.as_deref(), Some("10.0.0.2:40000"));
+    assert!(
+        alert
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("server=203.0.113.5 port=80")
+    );
+    let msg = &out[1];
+    assert_eq!(msg.kind, Kind::Im);
+    assert_eq!(msg.verdict, Verdict::Passive);
+    assert_eq!(msg.text, "the deal is on");
+    assert_eq!(msg.sender, "Trader Joe");
+    assert_eq!(msg.recipients, vec!["buddy".to_owned()]);
+    assert_eq!(msg.direction, Direction::Outbound);
+    let st = s.stats().snapshot();
+    assert_eq!(
+        (
+            st.flows_seen,
+            st.oscar_flows,
+            st.bypasses,
+            st.passive_records
+        ),
+        (1, 1, 1, 1)
+    );
+    assert_eq!(s.flows(), 0, "the closed flow is forgotten");
+}
+
+#[test]
+fn without_passive_capture_only_the_alert_is_recorded() {
+    let mut s = sensor(false);
+    let mut conn = Conn::new("10.0.0.2:40001", "203.0.113.5:5190");
+    let out = run(&mut s, &oscar_login_and_im(&mut conn));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].sender, "Trader Joe");
+}
+
+#[test]
+fn the_gateways_own_flows_are_not_bypasses() {
+    let mut s = sensor(true);
+    let mut conn = Conn::new("192.0.2.10:40000", "203.0.113.5:5190");
+    let out = run(&mut s, &oscar_login_and_im(&mut conn));
+    assert!(out.is_empty(), "{out:#?}");
+    let st = s.stats().snapshot();
+    assert_eq!((st.oscar_flows, st.gateway_flows, st.bypasses), (1, 1, 0));
+}
+
+#[test]
+fn http_and_other_tls_are_ignored_and_aim_tls_is_a_bypass() {
+    let mut s = sensor(true);
+    let mut http = Conn::new("10.0.0.2:40010", "203.0.113.9:80");
+    let mut frames = http.handshake();
+    frames.push(http.frame(
+        true,
+        build::PSH_ACK,
+        b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n",
+    ));
+    frames.push(http.frame(
+        false,
+        build::PSH_ACK,
+        b"HTTP/1.1 200 OK\r\n\r\n*\x02\x00\x01",
+    ));
+    let mut web = Conn::new("10.0.0.2:40011", "203.0.113.9:443");
+    frames.extend(web.handshake());
+    frames.push(web.frame(
+        true,
+        build::PSH_ACK,
+        &build_client_hello(Some("www.example.com")),
+    ));
+    let mut aim = Conn::new("10.0.0.2:40012", "203.0.113.5:443");
+    frames.extend(aim.handshake());
+    frames.push(aim.frame(
+        true,
+        build::PSH_ACK,
+        &build_client_hello(Some("slogin.oscar.aol.com")),
+    ));
+    let out = run(&mut s, &frames);
+    assert_eq!(out.len(), 1, "{out:#?}");
+    assert!(
+        out[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("transport=tls sni=slogin.oscar.aol.com")
+    );
+    let st = s.stats().snapshot();
+    assert_eq!(
+        (st.flows_seen, st.oscar_flows, st.tls_flows, st.bypasses),
+        (3, 0, 1, 1)
+    );
+}
+
+#[test]
+fn out_of_order_and_retransmitted_segments_still_read() {
+    let mut s = sensor(true);
+    let mut conn = Conn::new("10.0.0.2:40020", "203.0.113.5:5190");
+    let mut frames = conn.handshake();
+    frames.push(conn.frame(true, build::PSH_ACK, &hello()));
+    let key = conn.frame(true, build::PSH_ACK, &key_request("ooo"));
+    let msg = conn.frame(true, build::PSH_ACK, &im("x", "late"));
+    frames.push(msg.clone());
+    frames.push(key.clone());
+    frames.push(key);
+    frames.push(msg);
+    let out = run(&mut s, &frames);
+    let texts: Vec<&str> = out.iter().map(|e| e.text.as_str()).collect();
+    assert_eq!(out.len(), 2, "{texts:?}");
+    assert_eq!(out[0].sender, "ooo");
+    assert_eq!(out[1].text, "late");
+}
+
+#[test]
+fn a_flow_joined_mid_stream_resynchronises() {
+    let mut s = sensor(true);
+    let mut conn = Conn::new("10.0.0.2:40030", "203.0.113.5:5190");
+    // No handshake seen; the first segment starts inside a frame.
+    let mut stream = key_request("late joiner")[7..].to_vec();
+    stream.extend(im("a", "one"));
+    stream.extend(im("a", "two"));
+    let out = run(&mut s, &[conn.frame(true, build::PSH_ACK, &stream)]);
+    let ims: Vec<&str> = out
+        .iter()
+        .filter(|e| e.kind == Kind::Im)
+        .map(|e| e.text.as_str())
+        .collect();
+    assert_eq!(ims, ["one", "two"]);
+}
+
+#[test]
+fn an_alert_without_a_name_is_recorded_after_the_wait() {
+    let mut s = sensor(true);
+    let mut conn = Conn::new("10.0.0.2:40040", "203.0.113.5:5190");
+    let mut frames = conn.handshake();
+    frames.push(conn.frame(false, build::PSH_ACK, &hello()));
+    frames.push(conn.frame(true, build::PSH_ACK, &flap(1, 1, &[0, 0, 0, 1])));
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+    for f in &frames {
+        s.on_frame(f, t0, &mut out);
+    }
+    assert!(out.is_empty());
+    s.tick(t0 + ALERT_WAIT, &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].sender, "");
+    // Expired later, nothing is recorded twice.
+    s.tick(t0 + Duration::from_secs(301), &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(s.flows(), 0);
+}
+
+#[test]
+fn memory_per_flow_is_bounded_by_the_flow_buffer() {
+    let mut settings = sensor(true).settings;
+    settings.flow_buffer = 4096;
+    settings.max_flows = 10;
+    let mut s = Sensor::new(settings, Arc::new(SensorStats::default()));
+    let mut out = Vec::new();
+    let now = Instant::now();
+    for n in 0..50u16 {
+        let mut conn = Conn::new(&format!("10.0.0.2:{}", 41_000 + n), "203.0.113.5:5190");
+        for f in conn.handshake() {
+            s.on_frame(&f, now, &mut out);
+        }
+        s.on_frame(&conn.frame(true, build::PSH_ACK, &hello()), now, &mut out);
+        // A frame announcing 60 000 bytes, fed in pieces, and segments far ahead.
+        let mut big = vec![0x2a, 0x02, 0, 2, 0xea, 0x60];
+        big.extend(vec![7u8; 1400]);
+        s.on_frame(&conn.frame(true, build::PSH_ACK, &big), now, &mut out);
+        for _ in 0..10 {
+            let ahead = conn.seq[0].wrapping_add(100_000);
+            let f = build::tcp_v4(conn.client, conn.server, ahead, build::PSH_ACK, &[1; 1400]);
+            conn.seq[0] = conn.seq[0].wrapping_add(1);
+            s.on_frame(&f, now, &mut out);
+        }
+        assert!(s.flows() <= 10);
+        assert!(s.buffered_bytes() <= 10 * 2 * (DETECT_BYTES + 2 * 4096 + 1400));
+    }
+    assert!(s.stats().snapshot().flows_evicted >= 40);
+}

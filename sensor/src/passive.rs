@@ -1,0 +1,316 @@
+//! Reading an unencrypted bypass flow as OSCAR: who is signing on, and every IM, turned into
+//! the same records the relay writes (`intercept::Capturer`), marked passive.
+//!
+//! The screen name comes from where oscar.md §4.1 says it travels: the BUCP key and login
+//! requests, a legacy channel-1 login, the login reply (which also ties the BOS cookie to
+//! the name, so the BOS connection that follows is named too), and the self-info the BOS
+//! server sends after sign-on.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use archive::{Direction, Event, Verdict};
+use bytes::{Bytes, BytesMut};
+use intercept::Capturer;
+use oscar::message::icbm::IcbmContent;
+use oscar::message::signon::{Redirect, SignonKind, TLV_SCREEN_NAME};
+use oscar::{FlapCodec, Message, SnacMessage};
+use tokio_util::codec::Decoder;
+
+use crate::flow_table::Way;
+use crate::oscar_detect;
+
+/// Login cookies seen in login replies, to name the BOS connection that presents one.
+#[derive(Debug)]
+pub(crate) struct CookieNames {
+    names: HashMap<Bytes, (String, Instant)>,
+    max: usize,
+    ttl: Duration,
+}
+
+impl CookieNames {
+    /// At most `max` cookies, each kept `ttl`.
+    pub(crate) fn new(max: usize, ttl: Duration) -> Self {
+        Self {
+            names: HashMap::new(),
+            max,
+            ttl,
+        }
+    }
+
+    fn insert(&mut self, cookie: Bytes, name: String, now: Instant) {
+        if self.names.len() >= self.max {
+            let ttl = self.ttl;
+            self.names
+                .retain(|_, (_, at)| now.saturating_duration_since(*at) < ttl);
+            if self.names.len() >= self.max {
+                self.names.clear(); // a flood of logins: start over rather than grow
+            }
+        }
+        self.names.insert(cookie, (name, now));
+    }
+
+    fn get(&self, cookie: &[u8], now: Instant) -> Option<String> {
+        self.names
+            .get(cookie)
+            .filter(|(_, at)| now.saturating_duration_since(*at) < self.ttl)
+            .map(|(n, _)| n.clone())
+    }
+}
+
+/// What the decoder needs from the flow around it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FlowContext<'a> {
+    /// The client's address.
+    pub(crate) client: SocketAddr,
+    /// The server's address.
+    pub(crate) server: SocketAddr,
+    /// This node's name, for records.
+    pub(crate) node: &'a str,
+    /// The capture interface, for records.
+    pub(crate) interface: &'a str,
+    /// Now.
+    pub(crate) now: Instant,
+}
+
+/// One direction's frame reader.
+#[derive(Debug)]
+struct FrameReader {
+    codec: FlapCodec,
+    /// Looking for a frame boundary (after a gap, or a bad frame).
+    lost: bool,
+}
+
+impl FrameReader {
+    fn new(max_payload: usize, lost: bool) -> Self {
+        Self {
+            codec: FlapCodec::with_max_payload(max_payload),
+            lost,
+        }
+    }
+}
+
+/// The decoding state of one bypass flow.
+#[derive(Debug)]
+pub(crate) struct PassiveSession {
+    /// The local user's screen name, once seen.
+    pub(crate) screen_name: Option<String>,
+    /// Frames the client has sent.
+    pub(crate) client_frames: u32,
+    up: FrameReader,
+    down: FrameReader,
+    max_payload: usize,
+    capture_ims: bool,
+}
+
+impl PassiveSession {
+    /// A session reading frames of at most `max_payload` bytes; `capture_ims` records IMs
+    /// (else only the screen name is learnt, for the alert). `joined_mid_stream`: the
+    /// reader starts by looking for a frame boundary.
+    pub(crate) fn new(max_payload: usize, capture_ims: bool, joined_mid_stream: bool) -> Self {
+        Self {
+            screen_name: None,
+            client_frames: 0,
+            up: FrameReader::new(max_payload, joined_mid_stream),
+            down: FrameReader::new(max_payload, joined_mid_stream),
+            max_payload,
+            capture_ims,
+        }
+    }
+
+    /// The stream in `way` skipped bytes: find the next frame boundary before reading on.
+    pub(crate) fn gap(&mut self, way: Way) {
+        let reader = match way {
+            Way::Up => &mut self.up,
+            Way::Down => &mut self.down,
+        };
+        *reader = FrameReader::new(self.max_payload, true);
+    }
+
+    /// Reads every whole frame in `buf` (bytes of `way`, in order), leaving a partial frame
+    /// there; records IMs into `out`. Returns how many frames were read.
+    pub(crate) fn read(
+        &mut self,
+        way: Way,
+        buf: &mut BytesMut,
+        cookies: &mut CookieNames,
+        cx: &FlowContext<'_>,
+        out: &mut Vec<Event>,
+    ) -> usize {
+        let mut frames = 0;
+        loop {
+            let reader = match way {
+                Way::Up => &mut self.up,
+                Way::Down => &mut self.down,
+            };
+            if reader.lost {
+                match oscar_detect::resync(buf, self.max_payload) {
+                    Some(at) => {
+                        let _ = buf.split_to(at);
+                        reader.lost = false;
+                    }
+                    None => {
+                        // Keep the tail that may hold the start of a header pair.
+                        let keep = buf.len().min(2 * oscar::FLAP_HEADER_LEN + self.max_payload);
+                        let _ = buf.split_to(buf.len() - keep);
+                        return frames;
+                    }
+                }
+            }
+            let flap = match reader.codec.decode(buf) {
+                Ok(Some(flap)) => flap,
+                Ok(None) => return frames,
+                Err(_) => {
+                    *reader = FrameReader::new(self.max_payload, true);
+                    continue;
+                }
+            };
+            frames += 1;
+            if way == Way::Up {
+                self.client_frames = self.client_frames.saturating_add(1);
+            }
+            if let Ok(message) = Message::decode(&flap) {
+                self.on_message(way, &message, cookies, cx, out);
+            }
+        }
+    }
+
+    fn learn(&mut self, name: &[u8]) {
+        if self.screen_name.is_none() && !name.is_empty() {
+            self.screen_name = Some(String::from_utf8_lossy(name).into_owned());
+        }
+    }
+
+    fn on_message(
+        &mut self,
+        way: Way,
+        message: &Message,
+        cookies: &mut CookieNames,
+        cx: &FlowContext<'_>,
+        out: &mut Vec<Event>,
+    ) {
+        match (way, message) {
+            (Way::Up, Message::Signon(hello)) => match hello.kind() {
+                SignonKind::Cookie(cookie) => {
+                    if let Some(name) = cookies.get(&cookie, cx.now) {
+                        self.learn(name.as_bytes());
+                    }
+                }
+                SignonKind::LegacyLogin { screen_name } => self.learn(&screen_name),
+                SignonKind::Plain => {}
+            },
+            (Way::Down, Message::SignOff(off)) => {
+                // A legacy login's answer: screen name and cookie on channel 4.
+                if let (Some(name), Some(cookie)) = (
+                    off.tlvs.value(TLV_SCREEN_NAME),
+                    off.tlvs.value(oscar::message::signon::TLV_COOKIE),
+                ) {
+                    cookies.insert(
+                        cookie.clone(),
+                        String::from_utf8_lossy(name).into_owned(),
+                        cx.now,
+                    );
+                }
+            }
+            (_, Message::Snac { body, .. }) => self.on_snac(way, body, cookies, cx, out),
+            _ => {}
+        }
+    }
+
+    fn on_snac(
+        &mut self,
+        way: Way,
+        body: &SnacMessage,
+        cookies: &mut CookieNames,
+        cx: &FlowContext<'_>,
+        out: &mut Vec<Event>,
+    ) {
+        match (way, body) {
+            (Way::Up, SnacMessage::KeyRequest(req)) => {
+                if let Some(n) = req.screen_name() {
+                    self.learn(n);
+                }
+            }
+            (Way::Up, SnacMessage::LoginRequest(req)) => {
+                if let Some(n) = req.screen_name() {
+                    self.learn(n);
+                }
+            }
+            (Way::Down, SnacMessage::LoginReply(reply)) => {
+                let name = reply
+                    .redirect_tlvs()
+                    .value(TLV_SCREEN_NAME)
+                    .map(|n| String::from_utf8_lossy(n).into_owned())
+                    .or_else(|| self.screen_name.clone());
+                if let (Some(name), Some(cookie)) = (name, reply.cookie()) {
+                    cookies.insert(cookie.clone(), name, cx.now);
+                }
+            }
+            (Way::Down, SnacMessage::SelfInfo(info)) => {
+                if let Ok(name) = info.user.name() {
+                    self.learn(name.display().as_bytes());
+                }
+            }
+            (Way::Up, SnacMessage::IcbmSend(im)) if self.capture_ims => {
+                let me = self.screen_name.clone().unwrap_or_default();
+                let to = String::from_utf8_lossy(&im.recipient).into_owned();
+                self.record(cx, out, |cap, now| match im.content() {
+                    Ok(IcbmContent::Text(t)) => {
+                        Some(cap.im(&me, &to, &t, Direction::Outbound, now))
+                    }
+                    Ok(IcbmContent::Icq(m)) => {
+                        Some(cap.icq(&me, &to, &m, Direction::Outbound, now))
+                    }
+                    Ok(IcbmContent::Rendezvous(r)) => {
+                        cap.rendezvous(&me, &to, &r, Direction::Outbound, now)
+                    }
+                    Ok(IcbmContent::Other) | Err(_) => None,
+                });
+            }
+            (Way::Down, SnacMessage::IcbmReceive(im)) if self.capture_ims => {
+                let me = self.screen_name.clone().unwrap_or_default();
+                let from = String::from_utf8_lossy(&im.sender.screen_name).into_owned();
+                self.record(cx, out, |cap, now| match im.content() {
+                    Ok(IcbmContent::Text(t)) => {
+                        Some(cap.im(&from, &me, &t, Direction::Inbound, now))
+                    }
+                    Ok(IcbmContent::Icq(m)) => {
+                        Some(cap.icq(&from, &me, &m, Direction::Inbound, now))
+                    }
+                    Ok(IcbmContent::Rendezvous(r)) => {
+                        cap.rendezvous(&from, &me, &r, Direction::Inbound, now)
+                    }
+                    Ok(IcbmContent::Other) | Err(_) => None,
+                });
+            }
+            _ => {}
+        }
+    }
+
+    fn record(
+        &self,
+        cx: &FlowContext<'_>,
+        out: &mut Vec<Event>,
+        build: impl FnOnce(&Capturer<'_>, i64) -> Option<Event>,
+    ) {
+        let me = self.screen_name.as_deref().unwrap_or("");
+        let cap = Capturer {
+            local_user: me,
+            client_addr: cx.client.to_string(),
+            node: cx.node,
+        };
+        if let Some(mut event) = build(&cap, archive::now_ns()) {
+            event.verdict = Verdict::Passive;
+            let note = format!(
+                "captured passively on {} ({} -> {}): it went around the gateway and could not be blocked",
+                cx.interface, cx.client, cx.server
+            );
+            event.detail = Some(match event.detail.take() {
+                Some(d) => format!("{d}; {note}"),
+                None => note,
+            });
+            out.push(event);
+        }
+    }
+}
