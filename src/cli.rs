@@ -29,6 +29,11 @@ pub(crate) enum Command {
     /// Show what the running gateway is doing (sessions, egress load, archive), or the
     /// archive's counters when no gateway runs.
     Status(StatusArgs),
+    /// Run the sensor alone: capture on an interface (a mirror port, or the egress
+    /// interface) and record AIM/ICQ traffic that goes around the gateway into the archive
+    /// ([sensor] in the configuration; needs root or CAP_NET_RAW). A gateway started with
+    /// [sensor] interface set runs the same sensor itself.
+    Sensor(SensorArgs),
     /// Check a configuration file (with any --set overrides); exit code 64 if it is invalid.
     CheckConfig(CheckConfigArgs),
     /// Run the lab OSCAR server (authorizer, BOS, chat, echo bot) for tests and trying clients.
@@ -101,7 +106,8 @@ pub(crate) struct FilterArgs {
     #[arg(long)]
     pub(crate) text: Option<String>,
     /// Only this kind (repeatable): im, chat_message, chat_join, chat_leave, file_offer,
-    /// direct_im_offer, policy_action, session_start, session_end.
+    /// direct_im_offer, policy_action, session_start, session_end, capture_gap,
+    /// bypass_alert.
     #[arg(long = "kind", value_name = "KIND")]
     pub(crate) kinds: Vec<archive::Kind>,
     /// Only this protocol: aim, icq, sametime.
@@ -254,6 +260,21 @@ pub(crate) struct RunArgs {
     pub(crate) config: Option<PathBuf>,
     /// Set any configuration key, e.g. --set relay.listen='["127.0.0.1:5190"]'
     /// --set upstream.login=127.0.0.1:15190 (repeatable; wins over the file).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub(crate) overrides: Vec<String>,
+}
+
+/// `imtegrity sensor`.
+#[derive(Debug, Args)]
+pub(crate) struct SensorArgs {
+    /// The TOML configuration (its [sensor] and [archive] sections). Default: embedded
+    /// defaults.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// The interface to capture on (wins over sensor.interface).
+    #[arg(long, value_name = "IF")]
+    pub(crate) interface: Option<String>,
+    /// Set any configuration key, e.g. --set 'sensor.allow=["192.0.2.10"]' (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub(crate) overrides: Vec<String>,
 }

@@ -23,6 +23,8 @@ pub(crate) struct Gateway {
     /// Where the Sametime module's spool ships records (`[ingest]`), if anywhere.
     pub(crate) ingest: Vec<SocketAddr>,
     pub(crate) shutdown: CancellationToken,
+    /// The bypass sensor, when `sensor.interface` is set.
+    sensor: Option<sensor::SensorHandle>,
     tasks: JoinSet<()>,
 }
 
@@ -114,9 +116,17 @@ impl Gateway {
             ))
         };
         let mut tasks = JoinSet::new();
+        let sensor = crate::sensor_cmd::start_in_gateway(config, &archive)?;
         let admin = archive::admin::bind(&archive_dir)?;
         let (owner, stop) = (archive.clone(), shutdown.clone());
-        let status = relay_status(relay.clone(), listening_strings(&listening), dns.clone());
+        let status = relay_status(
+            relay.clone(),
+            listening_strings(&listening),
+            dns.clone(),
+            sensor
+                .as_ref()
+                .map(|s| (s.interface().to_owned(), s.stats())),
+        );
         tasks.spawn(async move {
             tokio::select! {
                 () = archive::admin::serve_with_status(owner, admin, status) => {}
@@ -185,6 +195,7 @@ impl Gateway {
             relay,
             listening,
             shutdown,
+            sensor,
             tasks,
         })
     }
@@ -212,6 +223,7 @@ impl Gateway {
             ("upstream", old.upstream != new.upstream),
             ("archive", old.archive != new.archive),
             ("ingest", old.ingest != new.ingest),
+            ("sensor", old.sensor != new.sensor),
         ]
         .into_iter()
         .filter_map(|(key, changed)| changed.then_some(key))
@@ -225,6 +237,12 @@ impl Gateway {
     /// Stops accepting, ends sessions, and waits until everything queued is durable.
     pub(crate) async fn stop(mut self) -> Result<(), archive::ArchiveError> {
         self.shutdown.cancel();
+        if let Some(sensor) = self.sensor.take() {
+            // Its last records go in before the archive's final sync below.
+            if let Ok(Err(error)) = tokio::task::spawn_blocking(move || sensor.stop()).await {
+                tracing::error!(%error, "the sensor had stopped");
+            }
+        }
         while self.tasks.join_next().await.is_some() {}
         // The status closure held a reference until the admin task ended just now. If
         // another is still held, the cancelled token stops the responder anyway.
@@ -356,6 +374,7 @@ fn relay_status(
     relay: Arc<Relay>,
     listening: Vec<String>,
     dns: Option<Arc<dns::DnsServer>>,
+    sensor: Option<(String, Arc<sensor::SensorStats>)>,
 ) -> archive::admin::OwnerStatus {
     let dns_listening: Vec<String> = dns
         .iter()
@@ -389,6 +408,11 @@ fn relay_status(
             "dns": dns.as_ref().map(|d| serde_json::json!({
                 "listening": dns_listening,
                 "stats": d.stats(),
+            })),
+            "sensor": sensor.as_ref().map(|(interface, stats)| serde_json::json!({
+                "interface": interface,
+                "running": true,
+                "stats": stats.snapshot(),
             })),
         })
     })

@@ -19,6 +19,7 @@ mod policy_setup;
 mod retention_cmd;
 mod run_cmd;
 mod search_cmd;
+mod sensor_cmd;
 mod status_cmd;
 mod timespec;
 mod tls_setup;
@@ -43,7 +44,10 @@ const EX_TAMPERED: u8 = 2;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Servers log their sessions by default; one-shot commands keep stderr quiet.
-    let serving = matches!(cli.command, Command::Lab(_) | Command::Run(_));
+    let serving = matches!(
+        cli.command,
+        Command::Lab(_) | Command::Run(_) | Command::Sensor(_)
+    );
     init_tracing(cli.verbose, serving);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Lab(args) => lab_cmd::run(args, cli.json).await,
             Command::Run(args) => run_cmd::run(&args, cli.json).await,
+            Command::Sensor(args) => sensor_cmd::run(&args, cli.json).await,
             Command::Demo(args) => demo::run(args, cli.json).await,
             Command::Generate(args) => generate_cmd::run(&args, cli.json).await,
             // The archive commands do blocking store I/O; keep it off the async workers.
@@ -107,7 +112,7 @@ fn main() -> ExitCode {
 fn init_tracing(verbose: u8, serving: bool) {
     let default = match verbose {
         // Logins (BUCP and clientLogin), DNS health and reloads: one line each, for operators.
-        0 if serving => "warn,imtegrity=info,lab=info,intercept=info,dns=info",
+        0 if serving => "warn,imtegrity=info,lab=info,intercept=info,dns=info,sensor=info",
         0 => "warn",
         1 => "info",
         2 => "debug",

@@ -47,7 +47,13 @@ pub(crate) fn run(args: &StatusArgs, json: bool) -> crate::CmdResult {
                 ));
             }
         }
+        None if owner["role"] == "sensor" => {
+            lines.push(format!("sensor: running alone (pid {})", owner["pid"]));
+        }
         None => lines.push("gateway: not running (archive opened directly)".into()),
+    }
+    if let Some(sensor) = owner.get("sensor").filter(|s| !s.is_null()) {
+        lines.push(sensor_line(sensor));
     }
     if let Some(dns) = owner.get("dns").filter(|d| !d.is_null()) {
         let stats = &dns["stats"];
@@ -94,4 +100,22 @@ pub(crate) fn run(args: &StatusArgs, json: bool) -> crate::CmdResult {
         &json!({"owner": owner, "archive": archive}),
     );
     Ok(())
+}
+
+/// One line of sensor counters: what the network team watches.
+fn sensor_line(sensor: &serde_json::Value) -> String {
+    let s = &sensor["stats"];
+    format!(
+        "  sensor on {}: {} flows seen ({} active), {} OSCAR, {} AIM/ICQ TLS, {} bypasses, {} passive records, {} packets ({} dropped by the kernel), {} records lost",
+        sensor["interface"].as_str().unwrap_or("?"),
+        s["flows_seen"],
+        s["flows_active"],
+        s["oscar_flows"],
+        s["tls_flows"],
+        s["bypasses"],
+        s["passive_records"],
+        s["packets"],
+        s["kernel_drops"],
+        s["records_lost"],
+    )
 }
