@@ -192,6 +192,16 @@ pub fn text_message(
     event
 }
 
+/// `detail` (a JSON object, or nothing) with one more key.
+pub fn with_detail(detail: Option<&str>, key: &str, value: impl Into<serde_json::Value>) -> String {
+    let mut object = detail
+        .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        .filter(serde_json::Value::is_object)
+        .unwrap_or_else(|| json!({}));
+    object[key] = value.into();
+    object.to_string()
+}
+
 /// The end of a session: everyone who took part, and what its data messages were.
 pub fn session_end(node: &str, session: &Session, ended_by: EndedBy) -> Event {
     let mut event = base(

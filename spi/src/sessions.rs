@@ -316,7 +316,7 @@ impl SessionTable {
         policy: Option<&SpiPolicy>,
         replies: bool,
     ) -> Result<Outcome, SpiError> {
-        self.with_session(id, |session| {
+        let outcome = self.with_session(id, |session| {
             let event = records::text_message(&self.node, session, sender, receiver, bytes);
             match policy {
                 None => self.sink.append(&event).map(|()| Outcome::allowed()),
@@ -324,7 +324,39 @@ impl SessionTable {
                     self.text_under_policy(session, event, sender, receiver, bytes, policy, replies)
                 }
             }
-        })
+        });
+        if let Err(SpiError::SessionMissing(_)) = &outcome {
+            self.record_orphan(id, sender, receiver, bytes)?;
+        }
+        outcome
+    }
+
+    /// A message in a session that was never started (or has ended): the server still says
+    /// it was sent, so it is recorded, marked `session_unknown`, before the session error is
+    /// returned (strict mode: the server ends the chat; relaxed: it goes on). No policy can
+    /// judge it: there is no session to hold the disclaimer's and notices' state.
+    fn record_orphan(
+        &self,
+        id: &str,
+        sender: &OwnedEntity,
+        receiver: Option<&OwnedEntity>,
+        bytes: &[u8],
+    ) -> Result<(), SpiError> {
+        let mut detached = Session::new(id.to_owned(), None);
+        if detached.kind == SessionKind::Undecided {
+            detached.kind = if receiver.is_some() {
+                SessionKind::TwoWay
+            } else {
+                SessionKind::Place
+            };
+        }
+        let mut event = records::text_message(&self.node, &detached, sender, receiver, bytes);
+        event.detail = Some(records::with_detail(
+            event.detail.as_deref(),
+            "session_unknown",
+            true,
+        ));
+        self.sink.append(&event)
     }
 
     /// `stDdaClSessionDataMsg`: counted for the end record, nothing written now.

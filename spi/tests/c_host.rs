@@ -85,6 +85,9 @@ fn check_spool(events: &[Event]) {
     let chat = vec![SessionStart, Im, SessionEnd];
     expected.insert("2way-1".into(), vec![SessionStart, Im, Im, Im, SessionEnd]);
     expected.insert("2way-dup".into(), vec![SessionStart, SessionEnd]);
+    // Refused (no such session) but recorded: the server said it was sent. No receiver
+    // and no session to say otherwise, so a message to everyone, as in a place.
+    expected.insert("no-such-session".into(), vec![ChatMessage]);
     expected.insert(
         "place-1".into(),
         vec![
@@ -111,7 +114,7 @@ fn check_spool(events: &[Event]) {
         .map(|(id, evs)| (id.clone(), kinds(evs)))
         .collect();
     assert_eq!(got, expected);
-    assert_eq!(events.len(), 190);
+    assert_eq!(events.len(), 191);
 
     let two_way = &sessions["2way-1"];
     let (hello, hi, latin1) = (two_way[1], two_way[2], two_way[3]);

@@ -129,6 +129,29 @@ fn unknown_and_duplicate_sessions_are_refused() {
 }
 
 #[test]
+fn a_message_in_an_unknown_session_is_refused_but_still_recorded() {
+    let (t, sink) = table();
+    assert!(matches!(
+        t.text(
+            "never-started",
+            &user("alice"),
+            Some(&user("bob")),
+            b"said anyway"
+        ),
+        Err(SpiError::SessionMissing(_))
+    ));
+    let events = sink.events.lock().unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, Kind::Im);
+    assert_eq!(events[0].text, "said anyway");
+    assert_eq!(events[0].conversation, "sametime:alice|bob");
+    let detail: serde_json::Value =
+        serde_json::from_str(events[0].detail.as_deref().unwrap()).unwrap();
+    assert_eq!(detail["session_unknown"], true);
+    assert_eq!(detail["session"], "never-started");
+}
+
+#[test]
 fn a_start_that_cannot_be_recorded_does_not_open_the_session() {
     let (t, sink) = table();
     sink.fail.store(true, Ordering::SeqCst);
