@@ -29,6 +29,7 @@ pub mod records;
 pub mod relaxed;
 mod runtime;
 pub mod sessions;
+mod no_sigpipe;
 pub mod ship_tls;
 pub mod shipper;
 pub mod sink;

@@ -16,9 +16,10 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
 use crate::error::SpiError;
+use crate::no_sigpipe::NoSigPipe;
 
 /// A TLS stream to the gateway.
-pub type TlsStream = StreamOwned<ClientConnection, TcpStream>;
+pub(crate) type TlsStream = StreamOwned<ClientConnection, NoSigPipe>;
 
 /// How the shipper speaks TLS to the gateway.
 #[derive(Clone)]
@@ -88,7 +89,8 @@ impl ShipTls {
 
     /// Runs the handshake over `tcp` (whose timeouts bound it); the stream, or why the
     /// gateway was not accepted (wrong CA, wrong name, expired, client certificate refused).
-    pub fn connect(&self, mut tcp: TcpStream) -> Result<TlsStream, String> {
+    pub(crate) fn connect(&self, tcp: TcpStream) -> Result<TlsStream, String> {
+        let mut tcp = NoSigPipe(tcp);
         let mut conn = ClientConnection::new(Arc::clone(&self.config), self.server_name.clone())
             .map_err(|e| format!("TLS: {e}"))?;
         while conn.is_handshaking() {

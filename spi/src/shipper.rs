@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 use archive::Event;
 
 use crate::error::SpiError;
+use crate::no_sigpipe::NoSigPipe;
 use crate::ship_tls::ShipTls;
 use crate::sink::RecordSink;
 use crate::spool_slot::SpoolSlot;
@@ -321,6 +322,10 @@ fn run(spool: &SpoolSlot, config: &ShipperConfig, signal: &Signal) {
                 }
             }
             Err(e) => {
+                // A request cut short by stop is not a failure worth a line on stderr.
+                if signal.lock().stop {
+                    return;
+                }
                 if last_error.as_deref() != Some(&e) {
                     eprintln!(
                         "imtegrity_stchatlog: shipping to {} failed, retrying: {e}",
@@ -394,7 +399,7 @@ fn post(config: &ShipperConfig, body: &[u8], signal: &Signal) -> Result<u64, Str
             Err(e) => last = format!("connect {addr}: {e}"),
         }
     }
-    let mut stream = stream.ok_or(last)?;
+    let stream = stream.ok_or(last)?;
     let io = |e: std::io::Error| format!("{}: {e}", config.gateway);
     stream
         .set_read_timeout(Some(config.io_timeout))
@@ -416,7 +421,7 @@ fn post(config: &ShipperConfig, body: &[u8], signal: &Signal) -> Result<u64, Str
             Ok(mut tls) => exchange(config, &mut tls, body).map_err(io),
             Err(e) => Err(format!("{}: {e}", config.gateway)),
         },
-        None => exchange(config, &mut stream, body).map_err(io),
+        None => exchange(config, &mut NoSigPipe(stream), body).map_err(io),
     };
     signal.lock().connection = None;
     let (status, answer) = outcome?;

@@ -252,7 +252,9 @@ fn run_host(host: &Path, config: &Path) -> String {
         .unwrap();
     assert!(
         output.status.success(),
-        "host: {}",
+        "host: {}: {}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stderr).into_owned()
@@ -272,16 +274,19 @@ fn the_c_host_ships_over_mutual_tls_and_a_wrong_name_loses_nothing() {
     // The module expects another name: every handshake fails, the spool keeps everything.
     let wrong = write_config(dir.path(), addr, "wrong.imtegrity.test", &cert, &key);
     let stderr = run_host(&host, &wrong);
-    // Said once, with the reason, not once per retry.
+    // Said with the reason, once per shipper (the host may init more than once), not once
+    // per retry.
     let said: Vec<&str> = stderr
         .lines()
         .filter(|l| l.contains("TLS handshake"))
         .collect();
-    assert_eq!(said.len(), 1, "{stderr}");
+    assert!((1..=3).contains(&said.len()), "{stderr}");
     assert!(
-        said[0].contains("wrong.imtegrity.test") && said[0].contains("not valid for name"),
+        said.iter()
+            .all(|l| l.contains("wrong.imtegrity.test") && l.contains("not valid for name")),
         "{stderr}"
     );
+    assert!(!stderr.contains("stopping"), "{stderr}");
     let produced = SledSpool::read_all(&spool_dir).unwrap().len();
     assert!(produced > 0, "the host produced nothing");
     assert_eq!(
