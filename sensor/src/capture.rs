@@ -114,8 +114,9 @@ impl CaptureSocket {
 }
 
 /// Reads frames until `stop` is set, feeding `sensor` and sending its records to `sink`
-/// (never blocking on it: a full sink loses the record, counted).
-pub(crate) fn run(
+/// (never blocking on it: a full sink loses the record, counted). [`start`](crate::start)
+/// runs this on a thread of its own; the benchmark runs it with a sink that only counts.
+pub fn run(
     mut socket: CaptureSocket,
     mut sensor: Sensor,
     sink: &SyncSender<Event>,

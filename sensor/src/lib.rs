@@ -38,7 +38,7 @@ use std::thread::JoinHandle;
 use archive::{Archive, Event};
 
 pub use bypass::{AllowList, Bypass, Transport};
-pub use capture::CaptureSocket;
+pub use capture::{CaptureSocket, run as run_capture};
 pub use engine::{Sensor, SensorSettings};
 pub use error::SensorError;
 pub use flow_table::{FlowKey, FlowTable, Way};

@@ -10,6 +10,8 @@
 # * dante-server (SOCKS5) and tinyproxy (HTTP CONNECT), the corporate proxies the relay
 #   can reach its upstream through.
 # * dnsmasq, a DNS server for the relay's configurable upstream resolver.
+# * tcpreplay and tcpdump, for the sensor benchmark (a capture replayed through a veth, and a
+#   peer capturing on the same interface).
 # * openssl, to make the test CA of the DNS-over-TLS test (tests/dns_tls.rs), which runs
 #   unbound as its DoT upstream.
 # * curl, which must trust the gateway CA's exported certificate (tests/ca_cli.rs); openssl
@@ -32,7 +34,7 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for pkg in bitlbee-libpurple libpurple0 libevent-2.1-7 tshark bind9-dnsutils iproute2 dante-server tinyproxy dnsmasq-base dnsperf unbound openssl curl valgrind; do
+for pkg in bitlbee-libpurple libpurple0 libevent-2.1-7 tshark bind9-dnsutils iproute2 dante-server tinyproxy dnsmasq-base dnsperf unbound openssl curl valgrind tcpreplay tcpdump; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
