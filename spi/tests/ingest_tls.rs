@@ -241,7 +241,20 @@ fn write_config(
 
 /// One run of the C host with `config`; what the library wrote to stderr.
 fn run_host(host: &Path, config: &Path) -> String {
-    let output = Command::new(host)
+    run_host_under(&[], host, config)
+}
+
+/// As [`run_host`], the host started under `wrapper` (a valgrind command line) if given.
+fn run_host_under(wrapper: &[&str], host: &Path, config: &Path) -> String {
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(host);
+            c
+        }
+        None => Command::new(host),
+    };
+    let output = command
         .arg(library())
         .env("IMTEGRITY_SPI_CONFIG", config)
         .env_remove("IMTEGRITY_SPI_SPOOL")
@@ -314,6 +327,57 @@ fn the_c_host_ships_over_mutual_tls_and_a_wrong_name_loses_nothing() {
         "lost or doubled records"
     );
     assert!(archive.verify().unwrap().is_intact());
+}
+
+/// The TLS path (rustls and ring inside the library, the shipper's socket with
+/// `MSG_NOSIGNAL`) under valgrind: no error, no definite leak, every record delivered once.
+#[test]
+fn under_valgrind_mutual_tls_shipping_is_clean() {
+    const VALGRIND: &str = "/usr/bin/valgrind";
+    if !Path::new(VALGRIND).exists() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{VALGRIND} missing: .ci/run installs it (tests/peers/install.sh)"
+        );
+        eprintln!("ingest_tls valgrind: skipped: install valgrind");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let host = build_host(dir.path());
+    let runtime = Runtime::new().unwrap();
+    let archive = Archive::open(&dir.path().join("archive"), ArchiveOptions::default()).unwrap();
+    let (ca, _) = gateway_ca(dir.path());
+    let (cert, key) = client_cert(&ca, dir.path());
+    let (addr, _stop) = start_gateway(&runtime, &archive, &ca, true, loopback());
+    let config_path = write_config(dir.path(), addr, NAME, &cert, &key);
+    // Two reports from inside ring's AES-GCM assembly, which memcheck cannot follow; the
+    // file says why they are false (the gateway authenticates every byte sent).
+    let suppressions = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/valgrind/ring-aead.supp");
+    run_host_under(
+        &[
+            VALGRIND,
+            "--quiet",
+            "--error-exitcode=99",
+            "--leak-check=full",
+            "--errors-for-leak-kinds=definite",
+            &format!("--suppressions={}", suppressions.display()),
+        ],
+        &host,
+        &config_path,
+    );
+    let config = SpiConfig::read(&config_path).unwrap();
+    let spool = Arc::new(SledSpool::open(&config.spool_dir(None)).unwrap());
+    let left = spool.len();
+    let shipper_config = fast(ShipperConfig::from_config(&config).unwrap().unwrap());
+    let shipper = Shipper::start(SpoolSlot::adopt(Arc::clone(&spool)), shipper_config).unwrap();
+    assert!(drained(&spool), "{} records left in the spool", spool.len());
+    assert!(shipper.stop(Duration::from_secs(2)));
+    let shipped = archived(&runtime, &archive);
+    assert!(
+        shipped > left,
+        "the host under valgrind shipped nothing itself"
+    );
+    assert_eq!(shipped, 191, "every record of the host's run, once");
 }
 
 #[test]
