@@ -141,14 +141,7 @@ pub fn text_message(
     } else {
         Kind::Im
     };
-    let recipients: Vec<&OwnedEntity> = match receiver {
-        Some(r) => vec![r],
-        None => session
-            .present
-            .iter()
-            .filter(|m| m.id != sender.id)
-            .collect(),
-    };
+    let recipients = recipients(session, sender, receiver);
     let other = receiver.map(|r| r.id.as_str()).or_else(|| {
         (session.kind == SessionKind::TwoWay && recipients.len() == 1)
             .then(|| recipients[0].id.as_str())
@@ -190,6 +183,22 @@ pub fn text_message(
     }
     event.detail = Some(detail.to_string());
     event
+}
+
+/// Who a message of `sender` reaches: its receiver, or (to all) everyone else present.
+pub fn recipients<'a>(
+    session: &'a Session,
+    sender: &OwnedEntity,
+    receiver: Option<&'a OwnedEntity>,
+) -> Vec<&'a OwnedEntity> {
+    match receiver {
+        Some(r) => vec![r],
+        None => session
+            .present
+            .iter()
+            .filter(|m| m.id != sender.id)
+            .collect(),
+    }
 }
 
 /// `detail` (a JSON object, or nothing) with one more key.

@@ -236,29 +236,7 @@ impl RecordSink for SledSpool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use archive::{Direction, Kind, Protocol, Verdict};
-
-    fn event(text: &str) -> Event {
-        Event {
-            time_ns: 1,
-            protocol: Protocol::Sametime,
-            kind: Kind::Im,
-            conversation: "sametime:a|b".into(),
-            sender: "a".into(),
-            recipients: vec!["b".into()],
-            direction: Direction::Internal,
-            local_user: "a".into(),
-            room: None,
-            client_addr: None,
-            node: "n".into(),
-            text: text.into(),
-            raw: text.into(),
-            charset: None,
-            verdict: Verdict::Allowed,
-            detail: Some("{}".into()),
-            employee: None,
-        }
-    }
+    use crate::sink::test_event as event;
 
     #[test]
     fn records_come_back_in_order_after_reopening() {

@@ -29,11 +29,18 @@ const SEV_FATAL: i32 = 4;
 /// The default `codes.db_error` (`ST_DDA_API_INTERNAL_ERROR`).
 const DB_ERROR: i32 = 3;
 
-fn is_root() -> bool {
-    Command::new("id")
+/// Whether this runs as root, which mounting a tmpfs needs; says why it skips if not.
+fn can_mount() -> bool {
+    let root = Command::new("id")
         .arg("-u")
         .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !root {
+        eprintln!(
+            "SKIP: needs root to mount a small tmpfs (run the suite as root, as .ci/run does)"
+        );
+    }
+    root
 }
 
 /// A tmpfs of a few MiB, unmounted on drop.
@@ -153,10 +160,7 @@ fn open_chat(h: &mut Host) {
 
 #[test]
 fn strict_mode_refuses_on_a_full_disk_and_recovers_without_a_restart() {
-    if !is_root() {
-        eprintln!(
-            "SKIP: needs root to mount a small tmpfs (run the suite as root, as .ci/run does)"
-        );
+    if !can_mount() {
         return;
     }
     let disk = SmallDisk::mount("4m");
@@ -200,10 +204,7 @@ fn strict_mode_refuses_on_a_full_disk_and_recovers_without_a_restart() {
 
 #[test]
 fn relaxed_mode_holds_records_on_a_full_disk_and_writes_them_in_order_later() {
-    if !is_root() {
-        eprintln!(
-            "SKIP: needs root to mount a small tmpfs (run the suite as root, as .ci/run does)"
-        );
+    if !can_mount() {
         return;
     }
     let disk = SmallDisk::mount("4m");
@@ -254,10 +255,7 @@ fn relaxed_mode_holds_records_on_a_full_disk_and_writes_them_in_order_later() {
 
 #[test]
 fn relaxed_mode_beyond_its_memory_drops_and_records_the_gap() {
-    if !is_root() {
-        eprintln!(
-            "SKIP: needs root to mount a small tmpfs (run the suite as root, as .ci/run does)"
-        );
+    if !can_mount() {
         return;
     }
     let disk = SmallDisk::mount("4m");
@@ -302,10 +300,7 @@ fn relaxed_mode_beyond_its_memory_drops_and_records_the_gap() {
 
 #[test]
 fn a_read_only_spool_fails_strict_init_and_relaxed_mode_starts_and_catches_up() {
-    if !is_root() {
-        eprintln!(
-            "SKIP: needs root to mount a small tmpfs (run the suite as root, as .ci/run does)"
-        );
+    if !can_mount() {
         return;
     }
     let disk = SmallDisk::mount("4m");

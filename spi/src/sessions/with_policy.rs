@@ -179,14 +179,7 @@ impl SessionTable {
         policy: &SpiPolicy,
         replies: bool,
     ) -> Result<Outcome, SpiError> {
-        let recipients: Vec<&OwnedEntity> = match receiver {
-            Some(r) => vec![r],
-            None => session
-                .present
-                .iter()
-                .filter(|m| m.id != sender.id)
-                .collect(),
-        };
+        let recipients = records::recipients(session, sender, receiver);
         let place = session.kind == SessionKind::Place;
         let input = MessageInput {
             kind: if place {
