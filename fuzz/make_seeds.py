@@ -154,6 +154,27 @@ SEEDS = {
 }
 
 
+def sensor_record(op: int, body: bytes) -> bytes:
+    """One record of the sensor_stream target: op (low 2 bits: 0 raw frame, 1 segment in
+    order, 2 segment jumping ahead, 3 clock step; 0x08 client to server; bits 1-2 the TCP
+    flags; high nibble the flow), then a length byte and the body."""
+    return bytes([op, len(body)]) + body
+
+
+SENSOR_UP = 0x08
+SENSOR_HELLO = flap(0x01, 1, b"\x00\x00\x00\x01")
+SENSOR_KEY_REQUEST = flap(0x02, 2, snac(0x0017, 0x0006, tlv(0x0001, b"tester01") + tlv(0x004B, b"") + tlv(0x005A, b"")))
+SEEDS["sensor_stream"] = {
+    # SYN, SYN-ACK, both hellos, the key request, then a clock step.
+    "login": sensor_record(1 | SENSOR_UP, b"") + sensor_record(1 | 0x06, b"")
+    + sensor_record(1 | SENSOR_UP | 0x02, SENSOR_HELLO) + sensor_record(1 | 0x02, SENSOR_HELLO)
+    + sensor_record(1 | SENSOR_UP | 0x02, SENSOR_KEY_REQUEST) + sensor_record(3, b"\x10"),
+    # A segment far ahead, then the start: reassembly waits, or gives up on the hole.
+    "jump": sensor_record(1 | SENSOR_UP, b"") + sensor_record(2 | SENSOR_UP | 0x02, SENSOR_KEY_REQUEST)
+    + sensor_record(1 | SENSOR_UP | 0x02, SENSOR_HELLO),
+}
+
+
 def main() -> None:
     for target, seeds in SEEDS.items():
         folder = ROOT / target
