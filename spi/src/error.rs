@@ -186,4 +186,11 @@ impl SpiError {
             Self::Spool { .. } | Self::SpoolFile { .. } | Self::SpoolUnavailable { .. }
         )
     }
+
+    /// Whether this is sled's file lock, held by another handle on the same spool.
+    pub fn is_lock_held(&self) -> bool {
+        // sled reports its file lock as an `Other` I/O error with this wording.
+        matches!(self, Self::Spool { source: sled::Error::Io(e), .. }
+            if e.to_string().contains("could not acquire lock"))
+    }
 }

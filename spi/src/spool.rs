@@ -49,7 +49,25 @@ pub struct SledSpool {
 
 impl SledSpool {
     /// Opens (creating if needed) the spool in `dir`. sled locks it: one process at a time.
+    ///
+    /// A handle that was just dropped lets go of the lock a moment later (sled's own
+    /// threads hold it until they finish), so a lock still held is waited for, up to two
+    /// seconds, before it is an error: a server re-initialising at once, or a tool reading
+    /// the spool right after the library closed it, must not fail for that.
     pub fn open(dir: &Path) -> Result<Self, SpiError> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            match Self::try_open(dir) {
+                Err(e) if e.is_lock_held() && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Opens the spool in `dir` once, without waiting for a lock still held.
+    pub fn try_open(dir: &Path) -> Result<Self, SpiError> {
         let sled_err = |source| SpiError::Spool {
             path: dir.to_owned(),
             source,

@@ -41,7 +41,7 @@ pub struct SpoolSlot {
 impl SpoolSlot {
     /// Opens the spool in `dir` now: an error if it cannot be opened (strict mode's Init).
     pub fn open(dir: &Path) -> Result<Self, SpiError> {
-        let spool = open_spool_retrying(dir)?;
+        let spool = SledSpool::open(dir)?;
         Ok(Self {
             dir: dir.to_owned(),
             state: Mutex::new(SlotState {
@@ -103,7 +103,8 @@ impl SpoolSlot {
         if Instant::now() < state.next_try {
             return Err(unavailable(&state));
         }
-        match SledSpool::open(&self.dir) {
+        // One attempt: a caller of the library must not wait here while the spool is down.
+        match SledSpool::try_open(&self.dir) {
             Ok(spool) => {
                 let spool = Arc::new(spool);
                 state.spool = Some(Arc::clone(&spool));
@@ -133,25 +134,6 @@ impl SpoolSlot {
             state.spool = None;
             state.last_error = Some(error.to_string());
             state.next_try = Instant::now() + REOPEN_INTERVAL;
-        }
-    }
-}
-
-/// Opens the spool, retrying for up to two seconds while it is still locked: after a
-/// Terminate, sled's own threads let go of the previous handle (and its file lock) a moment
-/// later, and a server that re-initialises at once must not fail for that.
-fn open_spool_retrying(dir: &Path) -> Result<SledSpool, SpiError> {
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        match SledSpool::open(dir) {
-            // sled reports its file lock as an `Other` I/O error with this wording.
-            Err(SpiError::Spool {
-                source: sled::Error::Io(e),
-                ..
-            }) if e.to_string().contains("could not acquire lock") && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            other => return other,
         }
     }
 }
