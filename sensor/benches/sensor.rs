@@ -196,6 +196,49 @@ fn memory_per_flow(n: u32) -> (f64, f64) {
     (oscar, http)
 }
 
+/// The replayed capture: `n_oscar` OSCAR flows with 10 IMs each, as many HTTP flows, and
+/// five times as many segments of random bytes on port 9000.
+fn capture_frames(n_oscar: u32) -> Vec<Vec<u8>> {
+    let mut frames = Vec::new();
+    for n in 0..n_oscar {
+        frames.extend(oscar_flow(n, 10));
+        frames.extend(http_flow(n));
+    }
+    let mut rng = 0x2545_f491_u64;
+    for n in 0..n_oscar * 5 {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let mut c = Conn::new(n + 2_000_000, 9000);
+        frames.push(c.frame(true, build::PSH_ACK, &rng.to_le_bytes().repeat(40)));
+    }
+    frames
+}
+
+/// What the engine costs per frame with no capture around it: the same frames fed straight
+/// to a fresh sensor, pass after pass for at least a second. Tells whether the packet-rate
+/// limit below is the engine's or the capture path's.
+fn engine_alone(frames: &[Vec<u8>]) -> (u32, f64) {
+    let start = Instant::now();
+    let mut passes = 0u32;
+    let mut fed = 0u64;
+    while passes < 3 || start.elapsed() < Duration::from_secs(1) {
+        let mut s = Sensor::new(
+            settings("bench0", 100_000),
+            Arc::new(SensorStats::default()),
+        );
+        let mut out = Vec::new();
+        let now = Instant::now();
+        for f in frames {
+            s.on_frame(f, now, &mut out);
+            out.clear();
+        }
+        fed += frames.len() as u64;
+        passes += 1;
+    }
+    (passes, start.elapsed().as_nanos() as f64 / fed as f64)
+}
+
 /// Writes `frames` as a classic pcap file (Ethernet link type).
 fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
     let mut w = BufWriter::new(File::create(path).unwrap());
@@ -378,10 +421,22 @@ fn main() {
     let quick = std::env::var_os("IMT_BENCH_QUICK").is_some();
     let flows = env_num("IMT_BENCH_FLOWS", if quick { 5_000 } else { 50_000 }) as u32;
     let (oscar, http) = memory_per_flow(flows);
+    let n_oscar = if quick { 200 } else { 1_000 };
+    let frames = capture_frames(n_oscar);
     println!("## Sensor: memory per tracked flow ({flows} open flows, RSS growth)\n");
     println!("| flow | bytes per flow |\n|---|---:|");
     println!("| OSCAR bypass flow, being read (screen name known, 1 IM seen) | {oscar:.0} |");
     println!("| other TCP flow (HTTP), classified and ignored | {http:.0} |\n");
+    let (passes, per_frame_ns) = engine_alone(&frames);
+    println!(
+        "## Sensor engine alone, no capture ({} frames × {passes} passes, one thread)\n",
+        frames.len()
+    );
+    println!("| ns per frame | frames per second |\n|---:|---:|");
+    println!(
+        "| {per_frame_ns:.0} | {:.0} |\n",
+        1e9 / per_frame_ns.max(f64::MIN_POSITIVE)
+    );
 
     let root = Command::new("id")
         .arg("-u")
@@ -415,20 +470,6 @@ fn main() {
         });
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("bench.pcap");
-    let mut frames = Vec::new();
-    let n_oscar = if quick { 200 } else { 1_000 };
-    for n in 0..n_oscar {
-        frames.extend(oscar_flow(n, 10));
-        frames.extend(http_flow(n));
-    }
-    let mut rng = 0x2545_f491_u64;
-    for n in 0..n_oscar * 5 {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        let mut c = Conn::new(n + 2_000_000, 9000);
-        frames.push(c.frame(true, build::PSH_ACK, &rng.to_le_bytes().repeat(40)));
-    }
     write_pcap(&pcap, &frames);
     let ns = Ns::create();
     println!(
