@@ -12,14 +12,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use c_host_harness::{build_host, library};
+use c_host_harness::{VALGRIND_CHECKED, build_host, have_valgrind, library};
 
 use archive::{Event, Kind, Protocol};
 use fake_gateway::FakeGateway;
 use imtegrity_stchatlog::SledSpool;
 use serde_json::Value;
 
-const VALGRIND: &str = "/usr/bin/valgrind";
 const TOKEN: &str = "c-host-token";
 
 /// Runs `host` (optionally under `wrapper`) against the library with its own spool and no
@@ -176,24 +175,12 @@ fn a_c_host_drives_every_entry_point_and_the_spool_holds_exactly_its_records() {
     check_spool(&events);
 }
 
-fn have_valgrind() -> bool {
-    if !Path::new(VALGRIND).exists() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{VALGRIND} missing: .ci/run installs it (tests/peers/install.sh)"
-        );
-        eprintln!("c_host valgrind: skipped: install valgrind (tests/peers/install.sh)");
-        return false;
-    }
-    true
-}
-
 /// The shipper thread is started at each Init and joined at each Terminate across the host's
 /// load/unload cycles: valgrind still finds nothing, and every record is either at the
 /// gateway or still spooled, none twice.
 #[test]
 fn under_valgrind_with_a_gateway_the_shipper_is_clean_and_loses_nothing() {
-    if !have_valgrind() {
+    if !have_valgrind("c_host") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -202,13 +189,7 @@ fn under_valgrind_with_a_gateway_the_shipper_is_clean_and_loses_nothing() {
     let spooled = run_host_with(
         &host,
         &dir.path().join("spool"),
-        &[
-            VALGRIND,
-            "--quiet",
-            "--error-exitcode=99",
-            "--leak-check=full",
-            "--errors-for-leak-kinds=definite",
-        ],
+        &VALGRIND_CHECKED,
         Some(&gateway.addr.to_string()),
     );
     let st = gateway.state.lock().unwrap();
@@ -221,26 +202,11 @@ fn under_valgrind_with_a_gateway_the_shipper_is_clean_and_loses_nothing() {
 
 #[test]
 fn under_valgrind_the_c_host_finds_no_errors_and_no_definite_leaks() {
-    if !Path::new(VALGRIND).exists() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{VALGRIND} missing: .ci/run installs it (tests/peers/install.sh)"
-        );
-        eprintln!("c_host valgrind: skipped: install valgrind (tests/peers/install.sh)");
+    if !have_valgrind("c_host") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let host = build_host(dir.path());
-    let events = run_host(
-        &host,
-        &dir.path().join("spool"),
-        &[
-            VALGRIND,
-            "--quiet",
-            "--error-exitcode=99",
-            "--leak-check=full",
-            "--errors-for-leak-kinds=definite",
-        ],
-    );
+    let events = run_host(&host, &dir.path().join("spool"), &VALGRIND_CHECKED);
     check_spool(&events);
 }

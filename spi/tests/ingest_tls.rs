@@ -17,7 +17,7 @@ use archive::{
     Archive, ArchiveOptions, Direction, Event, IngestAuth, IngestEndpoint, IngestPeer, Kind,
     Protocol, Query, Verdict,
 };
-use c_host_harness::{build_host, library};
+use c_host_harness::{VALGRIND_CHECKED, build_host, have_valgrind, library};
 use certs::{Ca, Issuer, KeyKind, NameScope, SystemClock};
 use imtegrity_stchatlog::config::SpiConfig;
 use imtegrity_stchatlog::ship_tls::ShipTls;
@@ -333,13 +333,7 @@ fn the_c_host_ships_over_mutual_tls_and_a_wrong_name_loses_nothing() {
 /// `MSG_NOSIGNAL`) under valgrind: no error, no definite leak, every record delivered once.
 #[test]
 fn under_valgrind_mutual_tls_shipping_is_clean() {
-    const VALGRIND: &str = "/usr/bin/valgrind";
-    if !Path::new(VALGRIND).exists() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{VALGRIND} missing: .ci/run installs it (tests/peers/install.sh)"
-        );
-        eprintln!("ingest_tls valgrind: skipped: install valgrind");
+    if !have_valgrind("ingest_tls") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -353,18 +347,10 @@ fn under_valgrind_mutual_tls_shipping_is_clean() {
     // Two reports from inside ring's AES-GCM assembly, which memcheck cannot follow; the
     // file says why they are false (the gateway authenticates every byte sent).
     let suppressions = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/valgrind/ring-aead.supp");
-    run_host_under(
-        &[
-            VALGRIND,
-            "--quiet",
-            "--error-exitcode=99",
-            "--leak-check=full",
-            "--errors-for-leak-kinds=definite",
-            &format!("--suppressions={}", suppressions.display()),
-        ],
-        &host,
-        &config_path,
-    );
+    let suppressions = format!("--suppressions={}", suppressions.display());
+    let mut wrapper = VALGRIND_CHECKED.to_vec();
+    wrapper.push(&suppressions);
+    run_host_under(&wrapper, &host, &config_path);
     let config = SpiConfig::read(&config_path).unwrap();
     let spool = Arc::new(SledSpool::open(&config.spool_dir(None)).unwrap());
     let left = spool.len();

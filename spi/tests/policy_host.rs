@@ -13,11 +13,9 @@ use std::path::Path;
 use std::process::Command;
 
 use archive::{Direction, Event, Kind, Verdict};
-use c_host_harness::{build_host, library};
+use c_host_harness::{VALGRIND_CHECKED, build_host, have_valgrind, library};
 use imtegrity_stchatlog::SledSpool;
 use serde_json::Value;
-
-const VALGRIND: &str = "/usr/bin/valgrind";
 
 const POLICY: &str = r#"
 # The gateway's own file works: its other sections are accepted and ignored here.
@@ -210,12 +208,7 @@ fn a_c_host_sees_declines_disclaimers_blocks_and_masks_as_server_messages() {
 
 #[test]
 fn under_valgrind_policy_server_messages_are_clean_and_nothing_leaks() {
-    if !Path::new(VALGRIND).exists() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{VALGRIND} missing: .ci/run installs it (tests/peers/install.sh)"
-        );
-        eprintln!("policy_host valgrind: skipped: install valgrind (tests/peers/install.sh)");
+    if !have_valgrind("policy_host") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -224,13 +217,7 @@ fn under_valgrind_policy_server_messages_are_clean_and_nothing_leaks() {
     let (_, events) = run(
         dir.path(),
         &["policy", policy_file.to_str().unwrap()],
-        &[
-            VALGRIND,
-            "--quiet",
-            "--error-exitcode=99",
-            "--leak-check=full",
-            "--errors-for-leak-kinds=definite",
-        ],
+        &VALGRIND_CHECKED,
     );
     check_spool(&events);
 }

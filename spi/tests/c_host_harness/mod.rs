@@ -32,3 +32,30 @@ pub(crate) fn build_host(dir: &Path) -> PathBuf {
     assert!(status.success(), "cc failed on {}", source.display());
     out
 }
+
+/// valgrind, as `tests/peers/install.sh` installs it.
+pub(crate) const VALGRIND: &str = "/usr/bin/valgrind";
+
+/// The command line the C host runs under to be checked: any memcheck error, or a definite
+/// leak, makes it exit 99 (and the test fail).
+pub(crate) const VALGRIND_CHECKED: [&str; 5] = [
+    VALGRIND,
+    "--quiet",
+    "--error-exitcode=99",
+    "--leak-check=full",
+    "--errors-for-leak-kinds=definite",
+];
+
+/// Whether valgrind is here: a missing one is a failure in CI (`CI=true`), a skip said on
+/// stderr elsewhere.
+pub(crate) fn have_valgrind(test: &str) -> bool {
+    if Path::new(VALGRIND).exists() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "{VALGRIND} missing: .ci/run installs it (tests/peers/install.sh)"
+    );
+    eprintln!("{test} valgrind: skipped: install valgrind (tests/peers/install.sh)");
+    false
+}
