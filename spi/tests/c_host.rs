@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use c_host_harness::{VALGRIND_CHECKED, build_host, have_valgrind, library};
+use c_host_harness::{HOST_RECORDS, VALGRIND_CHECKED, build_host, have_valgrind, library};
 
 use archive::{Event, Kind, Protocol};
 use fake_gateway::FakeGateway;
@@ -113,7 +113,7 @@ fn check_spool(events: &[Event]) {
         .map(|(id, evs)| (id.clone(), kinds(evs)))
         .collect();
     assert_eq!(got, expected);
-    assert_eq!(events.len(), 191);
+    assert_eq!(events.len(), HOST_RECORDS);
 
     let two_way = &sessions["2way-1"];
     let (hello, hi, latin1) = (two_way[1], two_way[2], two_way[3]);

@@ -17,7 +17,7 @@ use archive::{
     Archive, ArchiveOptions, Direction, Event, IngestAuth, IngestEndpoint, IngestPeer, Kind,
     Protocol, Query, Verdict,
 };
-use c_host_harness::{VALGRIND_CHECKED, build_host, have_valgrind, library};
+use c_host_harness::{HOST_RECORDS, VALGRIND_CHECKED, build_host, have_valgrind, library};
 use certs::{Ca, Issuer, KeyKind, NameScope, SystemClock};
 use imtegrity_stchatlog::config::SpiConfig;
 use imtegrity_stchatlog::ship_tls::ShipTls;
@@ -363,7 +363,10 @@ fn under_valgrind_mutual_tls_shipping_is_clean() {
         shipped > left,
         "the host under valgrind shipped nothing itself"
     );
-    assert_eq!(shipped, 191, "every record of the host's run, once");
+    assert_eq!(
+        shipped, HOST_RECORDS,
+        "every record of the host's run, once"
+    );
 }
 
 #[test]

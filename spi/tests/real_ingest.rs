@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 
-use c_host_harness::{build_host, library};
+use c_host_harness::{HOST_RECORDS, build_host, library};
 use std::time::Duration;
 
 use archive::{Archive, ArchiveOptions, Protocol, Query};
@@ -41,7 +41,7 @@ fn run_host(host: &Path, spool: &Path, gateway: SocketAddr) -> usize {
         String::from_utf8_lossy(&output.stderr)
     );
     // What the C host produces per run (its own test checks the spool holds exactly this).
-    191
+    HOST_RECORDS
 }
 
 fn archived(archive: &Archive) -> usize {

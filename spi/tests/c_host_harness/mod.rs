@@ -33,6 +33,10 @@ pub(crate) fn build_host(dir: &Path) -> PathBuf {
     out
 }
 
+/// How many records one run of `tests/host/host.c` makes (c_host.rs checks them one by one;
+/// the shipping tests count them arriving).
+pub(crate) const HOST_RECORDS: usize = 191;
+
 /// valgrind, as `tests/peers/install.sh` installs it.
 pub(crate) const VALGRIND: &str = "/usr/bin/valgrind";
 
