@@ -24,6 +24,7 @@ pub mod data_msgs;
 pub mod entry_points;
 pub mod error;
 pub mod ffi_strings;
+pub mod fuzzing;
 mod no_sigpipe;
 pub mod policy_verdicts;
 pub mod records;

@@ -48,7 +48,7 @@ pub const MAX_BATCH_RECORDS: usize = 256;
 /// holds at least one record.
 pub const MAX_BATCH_BYTES: usize = 4 << 20;
 /// The most of an answer that is read.
-const MAX_ANSWER: usize = 64 * 1024;
+pub(crate) const MAX_ANSWER: usize = 64 * 1024;
 
 /// Where and how to ship.
 #[derive(Clone)]
@@ -464,7 +464,7 @@ fn invalid(what: &str) -> std::io::Error {
 }
 
 /// Reads an HTTP/1.1 answer: `Content-Length`, chunked, or until the gateway closes.
-fn read_answer(stream: &mut impl Read) -> std::io::Result<(u16, Vec<u8>)> {
+pub(crate) fn read_answer(stream: &mut impl Read) -> std::io::Result<(u16, Vec<u8>)> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let header_end = loop {
@@ -546,6 +546,38 @@ fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hostile_answers_are_refused_within_their_bounds() {
+        // Headers that never end, a body longer than any answer, a length that lies.
+        let endless = [b"HTTP/1.1 200 OK\r\nx: ".as_slice(), &[b'a'; 100_000]].concat();
+        assert!(read_answer(&mut &endless[..]).is_err());
+        let huge = [
+            b"HTTP/1.1 200 OK\r\ncontent-length: 99999999999\r\n\r\n".as_slice(),
+            &[b'a'; 100_000],
+        ]
+        .concat();
+        assert!(read_answer(&mut &huge[..]).is_err());
+        let short = b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc";
+        assert!(read_answer(&mut &short[..]).is_err());
+        let bad_length = b"HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n";
+        assert!(read_answer(&mut &bad_length[..]).is_err());
+        // Chunk sizes that overflow, are not hex, or promise more than is there.
+        for body in [
+            "ffffffffffffffffff\r\nx\r\n0\r\n\r\n",
+            "zz\r\nx\r\n0\r\n\r\n",
+            "ffff\r\nxy\r\n0\r\n\r\n",
+        ] {
+            let answer = format!("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n{body}");
+            assert!(read_answer(&mut answer.as_bytes()).is_err(), "{body:?}");
+        }
+        for seed in [
+            &b""[..],
+            b"\x05HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+        ] {
+            crate::fuzzing::gateway_answer(seed);
+        }
+    }
 
     #[test]
     fn answers_with_length_chunks_or_close_are_read() {
