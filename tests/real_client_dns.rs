@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::Imtegrity;
-use common::gateway::{Gateway, ImRecord, cli, search, verify_intact};
+use common::gateway::{Gateway, assert_standard_ims, cli, search, verify_intact};
 use hickory_resolver::proto::op::{Message, ResponseCode};
 use imtegrity_tests::netns::{CLIENT_SIDE_IP, GATEWAY_SIDE_IP};
 use imtegrity_tests::{
@@ -405,32 +405,12 @@ async fn libpurple_with_its_default_server_is_sent_to_the_gateway_by_dns_and_arc
 
     // The archive: every IM once, tester1's sessions from the client side's address.
     let records = search(&archive, &["--kind", "im"]).await;
-    assert_eq!(records.len(), 4, "{records:#?}");
-    for r in &records {
-        assert_eq!(r["node"], NODE, "{r}");
-        assert_eq!(r["verdict"], "allowed", "{r}");
-        let from = match r["local_user"].as_str() {
-            Some("tester1") => &client,
-            Some("alice") => &gw,
-            _ => panic!("unexpected local user in {r}"),
-        };
-        assert!(
-            r["client_addr"]
-                .as_str()
-                .is_some_and(|a| a.starts_with(&format!("{from}:"))),
-            "{r}"
-        );
-    }
-    let mut got: Vec<ImRecord> = records.iter().map(ImRecord::from_json).collect();
-    got.sort();
-    let mut want = vec![
-        ImRecord::new("aim", "tester1", "labbot", "outbound", "tester1", to_bot),
-        ImRecord::new("aim", "labbot", "tester1", "inbound", "tester1", to_bot),
-        ImRecord::new("aim", "alice", "tester1", "internal", "alice", to_tester),
-        ImRecord::new("aim", "tester1", "alice", "internal", "tester1", to_alice),
-    ];
-    want.sort();
-    assert_eq!(got, want);
+    assert_standard_ims(
+        &records,
+        NODE,
+        (CLIENT_SIDE_IP, GATEWAY_SIDE_IP),
+        (to_bot, to_tester, to_alice),
+    );
     let report = verify_intact(&archive).await;
     assert_eq!(report["records"], 4, "{report}");
 

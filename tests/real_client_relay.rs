@@ -17,7 +17,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::gateway::{Gateway, ImRecord, search, verify_intact};
+use common::gateway::{Gateway, ImRecord, search, standard_ims, verify_intact};
 use imtegrity_tests::{
     AimClient, AimLogin, AimPacket, Bitlbee, Capture, Peers, Protocol, aim_field_values,
     malformed_count, malformed_packets, require_peers,
@@ -314,17 +314,7 @@ async fn libpurple_through_the_relay_talks_to_the_bot_and_a_scripted_user_once_e
     );
     let records = search(&archive, &["--kind", "im"]).await;
     assert_eq!(records.len(), 4, "{records:#?}");
-    let want = {
-        let mut v = vec![
-            ImRecord::new("aim", "tester1", "labbot", "outbound", "tester1", to_bot),
-            ImRecord::new("aim", "labbot", "tester1", "inbound", "tester1", to_bot),
-            ImRecord::new("aim", "alice", "tester1", "internal", "alice", to_tester),
-            ImRecord::new("aim", "tester1", "alice", "internal", "tester1", to_alice),
-        ];
-        v.sort();
-        v
-    };
-    assert_eq!(ims_of(&records), want);
+    assert_eq!(ims_of(&records), standard_ims(to_bot, to_tester, to_alice));
     // libpurple wraps what it sends in HTML; the record keeps it as sent.
     let raw_of = |text: &str, sender: &str| {
         records

@@ -18,12 +18,15 @@
 //! namespaces (and the processes in them) are removed on drop, when the test fails too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::fs::File;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::gateway::search;
 use lab::LabClient;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -220,25 +223,6 @@ async fn chat_with_bot(auth: &str, name: &str, text: &str) {
     let echo = client.expect_im(lab::DEFAULT_BOT, WAIT).await.unwrap();
     assert!(echo.contains(text), "{name}: echo {echo:?}");
     client.logout().await.unwrap();
-}
-
-async fn search(archive: &Path, filters: &[&str]) -> Vec<Value> {
-    let dir = archive.to_str().unwrap();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_imtegrity"))
-        .args(["--json", "search", "--archive", dir])
-        .args(filters)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

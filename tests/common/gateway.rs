@@ -210,3 +210,45 @@ impl ImRecord {
         }
     }
 }
+
+/// The four IMs the real-client tests exchange, as the archive must hold them, sorted:
+/// tester1 (libpurple) and the echo bot both ways, alice (a lab client) to tester1 and back.
+pub(crate) fn standard_ims(to_bot: &str, to_tester: &str, to_alice: &str) -> Vec<ImRecord> {
+    let mut want = vec![
+        ImRecord::new("aim", "tester1", "labbot", "outbound", "tester1", to_bot),
+        ImRecord::new("aim", "labbot", "tester1", "inbound", "tester1", to_bot),
+        ImRecord::new("aim", "alice", "tester1", "internal", "alice", to_tester),
+        ImRecord::new("aim", "tester1", "alice", "internal", "tester1", to_alice),
+    ];
+    want.sort();
+    want
+}
+
+/// Checks that `records` (every `im` record) are those four IMs, from node `node`, allowed,
+/// tester1's from `client_ip` (the client namespace) and alice's from `gateway_ip`.
+pub(crate) fn assert_standard_ims(
+    records: &[Value],
+    node: &str,
+    (client_ip, gateway_ip): (std::net::Ipv4Addr, std::net::Ipv4Addr),
+    (to_bot, to_tester, to_alice): (&str, &str, &str),
+) {
+    assert_eq!(records.len(), 4, "{records:#?}");
+    for r in records {
+        assert_eq!(r["node"], node, "{r}");
+        assert_eq!(r["verdict"], "allowed", "{r}");
+        let from = match r["local_user"].as_str() {
+            Some("tester1") => client_ip,
+            Some("alice") => gateway_ip,
+            _ => panic!("unexpected local user in {r}"),
+        };
+        assert!(
+            r["client_addr"]
+                .as_str()
+                .is_some_and(|a| a.starts_with(&format!("{from}:"))),
+            "{r}"
+        );
+    }
+    let mut got: Vec<ImRecord> = records.iter().map(ImRecord::from_json).collect();
+    got.sort();
+    assert_eq!(got, standard_ims(to_bot, to_tester, to_alice));
+}
