@@ -151,6 +151,14 @@ pub fn cert_pem(der: &[u8]) -> String {
     )
 }
 
+/// A private key (PKCS #8 DER) as PEM, LF line endings. Secret: for a key file, never a log.
+pub(crate) fn key_pem(pkcs8_der: &[u8]) -> String {
+    pem::encode_config(
+        &pem::Pem::new("PRIVATE KEY", pkcs8_der.to_vec()),
+        pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+    )
+}
+
 impl fmt::Debug for Ca {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Ca")

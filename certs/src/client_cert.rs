@@ -108,10 +108,7 @@ impl ClientCert {
 
     /// Its private key, PKCS #8 PEM. Secret: for a key file, never for a log.
     pub fn key_pem(&self) -> String {
-        pem::encode_config(
-            &pem::Pem::new("PRIVATE KEY", self.key.secret_pkcs8_der().to_vec()),
-            pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
-        )
+        crate::ca::key_pem(self.key.secret_pkcs8_der())
     }
 
     /// Writes the certificate to `cert` (0644) and the key to `key` (0600); refuses to

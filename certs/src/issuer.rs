@@ -208,10 +208,7 @@ impl Leaf {
 
     /// The leaf's private key, PKCS #8 PEM. Secret: for a key file, never for a log.
     pub fn key_pem(&self) -> String {
-        pem::encode_config(
-            &pem::Pem::new("PRIVATE KEY", self.key.secret_pkcs8_der().to_vec()),
-            pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
-        )
+        crate::ca::key_pem(self.key.secret_pkcs8_der())
     }
 }
 
