@@ -58,15 +58,7 @@ pub(crate) fn read_directory(path: &Path) -> Result<Directory, PolicySetupError>
         path: path.to_owned(),
         source,
     })?;
-    let is_toml = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
-    let parsed = if is_toml {
-        Directory::parse_toml(&text)
-    } else {
-        Directory::parse_csv(&text)
-    };
-    parsed.map_err(|source| PolicySetupError::Directory {
+    Directory::parse_for_path(path, &text).map_err(|source| PolicySetupError::Directory {
         path: path.to_owned(),
         source,
     })

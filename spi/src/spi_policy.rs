@@ -160,15 +160,7 @@ fn compile(file: &Path) -> Result<(PolicyEngine, Vec<(PathBuf, Stamp)>), String>
 fn read_directory(path: &Path) -> Result<Directory, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read the employee directory {}: {e}", path.display()))?;
-    let is_toml = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
-    let parsed = if is_toml {
-        Directory::parse_toml(&text)
-    } else {
-        Directory::parse_csv(&text)
-    };
-    parsed.map_err(|e| {
+    Directory::parse_for_path(path, &text).map_err(|e| {
         let line = e.line.map_or_else(String::new, |l| format!(":{l}"));
         format!("{}{line}: {}", path.display(), e.message)
     })

@@ -12,6 +12,19 @@ use super::{Directory, DirectoryError, Employee};
 const COLUMNS: [&str; 5] = ["id", "name", "email", "screen_names", "addresses"];
 
 impl Directory {
+    /// Parses the text of the file at `path`: TOML when its extension is `toml` (any case),
+    /// CSV otherwise, which is how `policy.directory` names its format.
+    pub fn parse_for_path(path: &std::path::Path, text: &str) -> Result<Self, DirectoryError> {
+        let is_toml = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+        if is_toml {
+            Self::parse_toml(text)
+        } else {
+            Self::parse_csv(text)
+        }
+    }
+
     /// A CSV directory: a header naming some of the columns `id,name,email,screen_names,
     /// addresses` (in any order; `id` is required), then one employee per line.
     /// `screen_names` and `addresses` hold `;`-separated lists; an address is an IP address

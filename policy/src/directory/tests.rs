@@ -174,3 +174,20 @@ fn new_checks_like_the_parsers_without_lines() {
     assert_eq!(err.line, None);
     assert_eq!(err.to_string(), "screen name \"X\" of b is already a's");
 }
+
+#[test]
+fn the_file_extension_picks_the_format() {
+    let toml = "[[employee]]\nid = \"jsmith\"\nscreen_names = [\"JSmith\"]\n";
+    let csv = "id,screen_names\njsmith,JSmith\n";
+    for (path, text) in [
+        ("d.toml", toml),
+        ("D.TOML", toml),
+        ("d.csv", csv),
+        ("d", csv),
+    ] {
+        let directory = Directory::parse_for_path(std::path::Path::new(path), text)
+            .unwrap_or_else(|e| panic!("{path}: {e:?}"));
+        assert!(directory.by_screen_name("jsmith").is_some(), "{path}");
+    }
+    assert!(Directory::parse_for_path(std::path::Path::new("d.csv"), toml).is_err());
+}
