@@ -15,6 +15,8 @@ mod sensor;
 mod spans;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_connlimits;
 mod tls;
 mod validate;
 
@@ -49,6 +51,11 @@ use crate::host_port::HostPort;
 /// | `relay.idle_timeout_secs` | `600` (at least 180) |
 /// | `relay.connect_timeout_secs` | `10` |
 /// | `relay.cookie_ttl_secs` | `300` |
+/// | `relay.signon_timeout_secs` | `30` (at most `idle_timeout_secs`) |
+/// | `relay.max_connections_per_address` | `32` (IPv6: per /64) |
+/// | `relay.new_connections_per_second` | `10` per address |
+/// | `relay.new_connections_burst` | `64` per address |
+/// | `relay.descriptor_reserve` | `256` (at least 64) |
 /// | `upstream.login` | `"login.oscar.aol.com:5190"` |
 /// | `upstream.egress` | `[]`: the OS chooses the source address |
 /// | `upstream.resolver` | `[]`: the system resolver |
@@ -154,6 +161,22 @@ pub struct RelayConfig {
     /// Seconds a login cookie stays valid for routing the client's BOS connection to the
     /// right upstream host. Default: 300.
     pub cookie_ttl_secs: u64,
+    /// Seconds a connection has to sign on (hello, TLS handshake, login API request, BUCP
+    /// login or cookie) before it is closed; `idle_timeout_secs` applies only after.
+    /// Default: 30.
+    pub signon_timeout_secs: u64,
+    /// Most connections open at once from one client address (an IPv6 /64 counts as one).
+    /// AIM clients keep 2–4; NAT'd offices and terminal servers more. Default: 32.
+    pub max_connections_per_address: u32,
+    /// New connections per second one client address may open, on average. Default: 10.
+    pub new_connections_per_second: u32,
+    /// New connections one client address may open at once before the per-second rate
+    /// applies (a NAT'd office reconnecting after a network blip). Default: 64.
+    pub new_connections_burst: u32,
+    /// File descriptors kept back from client connections for the admin socket, DNS,
+    /// health checks and the archive; each client connection counts twice (its upstream
+    /// leg). Default: 256.
+    pub descriptor_reserve: u64,
 }
 
 impl Default for RelayConfig {
@@ -165,6 +188,11 @@ impl Default for RelayConfig {
             idle_timeout_secs: defaults::IDLE_TIMEOUT_SECS,
             connect_timeout_secs: defaults::CONNECT_TIMEOUT_SECS,
             cookie_ttl_secs: defaults::COOKIE_TTL_SECS,
+            signon_timeout_secs: defaults::SIGNON_TIMEOUT_SECS,
+            max_connections_per_address: defaults::MAX_CONNECTIONS_PER_ADDRESS,
+            new_connections_per_second: defaults::NEW_CONNECTIONS_PER_SECOND,
+            new_connections_burst: defaults::NEW_CONNECTIONS_BURST,
+            descriptor_reserve: defaults::DESCRIPTOR_RESERVE,
         }
     }
 }

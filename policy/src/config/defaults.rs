@@ -35,6 +35,28 @@ pub(crate) const CONNECT_TIMEOUT_SECS: u64 = 10;
 /// `relay.cookie_ttl_secs`: how long a login cookie routes a client to its BOS host.
 pub(crate) const COOKIE_TTL_SECS: u64 = 300;
 
+/// `relay.signon_timeout_secs`: a real client signs on in a few seconds, even over TLS
+/// through a slow upstream; a connection that has not by then is holding a descriptor.
+pub(crate) const SIGNON_TIMEOUT_SECS: u64 = 30;
+
+/// `relay.max_connections_per_address`: an AIM client keeps 2–4 connections; 32 leaves room
+/// for a NAT'd office or terminal server, and keeps one host far from the descriptor limit.
+pub(crate) const MAX_CONNECTIONS_PER_ADDRESS: u32 = 32;
+
+/// `relay.new_connections_per_second`: a sign-on takes two or three connections.
+pub(crate) const NEW_CONNECTIONS_PER_SECOND: u32 = 10;
+
+/// `relay.new_connections_burst`: every client behind one NAT reconnecting at once.
+pub(crate) const NEW_CONNECTIONS_BURST: u32 = 64;
+
+/// `relay.descriptor_reserve`: room for the archive's files, the admin socket, DNS sockets
+/// and health checks when client connections have taken the rest.
+pub(crate) const DESCRIPTOR_RESERVE: u64 = 256;
+
+/// The lowest accepted `relay.descriptor_reserve`: the archive, listeners and DNS sockets
+/// alone take a few dozen.
+pub(crate) const MIN_DESCRIPTOR_RESERVE: u64 = 64;
+
 /// `upstream.login`: the historical AOL authorizer, which revival DNS still answers.
 pub(crate) fn upstream_login() -> HostPort {
     HostPort::from_static("login.oscar.aol.com", OSCAR_PORT)

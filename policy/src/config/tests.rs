@@ -41,6 +41,11 @@ max_frame = 8192
 idle_timeout_secs = 900
 connect_timeout_secs = 5
 cookie_ttl_secs = 120
+signon_timeout_secs = 20
+max_connections_per_address = 8
+new_connections_per_second = 5
+new_connections_burst = 16
+descriptor_reserve = 512
 
 [upstream]
 login = "[2001:db8::5]:5190"
@@ -175,6 +180,11 @@ fn a_file_with_every_key_parses() {
                 idle_timeout_secs: 900,
                 connect_timeout_secs: 5,
                 cookie_ttl_secs: 120,
+                signon_timeout_secs: 20,
+                max_connections_per_address: 8,
+                new_connections_per_second: 5,
+                new_connections_burst: 16,
+                descriptor_reserve: 512,
             },
             dns: DnsConfig {
                 listen: vec![addr("127.0.0.1:5353"), addr("[::1]:5353")],
@@ -365,6 +375,11 @@ fn an_empty_file_gives_every_default() {
         idle_timeout_secs,
         connect_timeout_secs,
         cookie_ttl_secs,
+        signon_timeout_secs,
+        max_connections_per_address,
+        new_connections_per_second,
+        new_connections_burst,
+        descriptor_reserve,
     } = &config.relay;
     assert_eq!(
         listen,
@@ -378,6 +393,16 @@ fn an_empty_file_gives_every_default() {
     assert_eq!(*idle_timeout_secs, 600);
     assert_eq!(*connect_timeout_secs, 10);
     assert_eq!(*cookie_ttl_secs, 300);
+    assert_eq!(
+        (
+            *signon_timeout_secs,
+            *max_connections_per_address,
+            *new_connections_per_second,
+            *new_connections_burst,
+            *descriptor_reserve
+        ),
+        (30, 32, 10, 64, 256)
+    );
     let UpstreamConfig {
         login,
         egress,
@@ -695,8 +720,9 @@ fn unknown_key_in_the_file_names_line_column_and_key() {
     assert_eq!(
         err.to_string(),
         "imtegrity.toml:5:1: unknown field `lissten`, expected one of `listen`, `advertise`, \
-         `max_frame`, `idle_timeout_secs`, `connect_timeout_secs`, `cookie_ttl_secs` \
-         (key `relay.lissten`)"
+         `max_frame`, `idle_timeout_secs`, `connect_timeout_secs`, `cookie_ttl_secs`, \
+         `signon_timeout_secs`, `max_connections_per_address`, `new_connections_per_second`, \
+         `new_connections_burst`, `descriptor_reserve` (key `relay.lissten`)"
     );
 }
 

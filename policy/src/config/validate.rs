@@ -154,6 +154,7 @@ fn relay(relay: &RelayConfig) -> Result<(), ConfigError> {
             ),
         ));
     }
+    connection_limits(relay)?;
     for (key, value, default) in [
         (
             "relay.connect_timeout_secs",
@@ -172,6 +173,60 @@ fn relay(relay: &RelayConfig) -> Result<(), ConfigError> {
                 format!("must be at least 1 s (default: {default})"),
             ));
         }
+    }
+    Ok(())
+}
+
+/// The connection limits and the sign-on deadline (`relay.signon_timeout_secs` and the
+/// per-address and descriptor limits).
+fn connection_limits(relay: &RelayConfig) -> Result<(), ConfigError> {
+    if relay.signon_timeout_secs == 0 || relay.signon_timeout_secs > relay.idle_timeout_secs {
+        return Err(ConfigError::invalid(
+            "relay.signon_timeout_secs",
+            format!(
+                "{} s: must be at least 1 s and at most relay.idle_timeout_secs ({} s) \
+                 (default: {})",
+                relay.signon_timeout_secs,
+                relay.idle_timeout_secs,
+                defaults::SIGNON_TIMEOUT_SECS,
+            ),
+        ));
+    }
+    for (key, value, default) in [
+        (
+            "relay.max_connections_per_address",
+            relay.max_connections_per_address,
+            defaults::MAX_CONNECTIONS_PER_ADDRESS,
+        ),
+        (
+            "relay.new_connections_per_second",
+            relay.new_connections_per_second,
+            defaults::NEW_CONNECTIONS_PER_SECOND,
+        ),
+        (
+            "relay.new_connections_burst",
+            relay.new_connections_burst,
+            defaults::NEW_CONNECTIONS_BURST,
+        ),
+    ] {
+        if value == 0 {
+            return Err(ConfigError::invalid(
+                key,
+                format!("0 would refuse every client (default: {default})"),
+            ));
+        }
+    }
+    if relay.descriptor_reserve < defaults::MIN_DESCRIPTOR_RESERVE {
+        return Err(ConfigError::invalid(
+            "relay.descriptor_reserve",
+            format!(
+                "{} is below the minimum of {}: the archive, listeners and DNS sockets need \
+                 descriptors too (default: {})",
+                relay.descriptor_reserve,
+                defaults::MIN_DESCRIPTOR_RESERVE,
+                defaults::DESCRIPTOR_RESERVE,
+            ),
+        ));
     }
     Ok(())
 }
