@@ -5,6 +5,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::admission::ConnectionLimits;
+
 /// How strictly messages wait for the archive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CaptureMode {
@@ -18,7 +20,8 @@ pub enum CaptureMode {
 ///
 /// # Defaults
 /// `upstream_login` `login.oscar.aol.com:5190`, no egress binding, connect timeout 10 s,
-/// idle timeout 600 s (WinAIM sends a keep-alive every 60 s), cookies remembered 300 s,
+/// sign-on deadline 30 s, idle timeout 600 s after sign-on (WinAIM sends a keep-alive every
+/// 60 s), the [`ConnectionLimits`] defaults, cookies remembered 300 s,
 /// FLAP payload cap 65 535, strict capture, no client TLS, TLS logins to
 /// `slogin.oscar.aol.com:5190`, upstream TLS verified against the system trust store.
 #[derive(Debug, Clone)]
@@ -36,8 +39,13 @@ pub struct RelayConfig {
     pub advertise: Option<String>,
     /// Connect timeout for upstream connections.
     pub connect_timeout: Duration,
-    /// A session with no frame from either side for this long is closed.
+    /// A connection that has not signed on this long after it was accepted is closed: the
+    /// hello, TLS handshake, login API request and BUCP login or cookie all fall within it.
+    pub signon_timeout: Duration,
+    /// A signed-on session with no frame from either side for this long is closed.
     pub idle_timeout: Duration,
+    /// How many client connections are taken, per address and in all.
+    pub limits: ConnectionLimits,
     /// How long a cookie handed out through the gateway stays routable.
     pub cookie_ttl: Duration,
     /// Largest FLAP payload accepted from either side.
@@ -92,7 +100,9 @@ impl Default for RelayConfig {
             proxy: None,
             advertise: None,
             connect_timeout: Duration::from_secs(10),
+            signon_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(600),
+            limits: ConnectionLimits::default(),
             cookie_ttl: Duration::from_secs(300),
             max_frame: oscar::FLAP_MAX_PAYLOAD,
             mode: CaptureMode::Strict,

@@ -59,6 +59,13 @@ pub enum SessionError {
         /// How long.
         secs: u64,
     },
+    /// The client did not sign on within the sign-on deadline (hello, TLS, login API
+    /// request, login or cookie): counted and summarised, not logged one by one.
+    #[error("client did not sign on within {secs} s")]
+    SignonTimeout {
+        /// The deadline.
+        secs: u64,
+    },
     /// A side hung up while we were writing to it (a normal end, not logged as a failure).
     #[error("the {side} hung up")]
     Disconnected {

@@ -7,10 +7,12 @@
 //! crate never reads the environment or configuration files.
 #![forbid(unsafe_code)]
 
+mod admission;
 mod alert_webhook;
 mod api;
 mod capture;
 mod config;
+mod connection_gate;
 mod cookies;
 mod enforce;
 mod error;
@@ -19,6 +21,7 @@ mod listener;
 mod plan;
 mod prefixed_io;
 mod proxy;
+mod refusal_log;
 mod relay;
 mod resolver;
 mod rewrite;
@@ -28,12 +31,15 @@ mod tls_route;
 mod upstream;
 mod upstream_tls;
 
+pub use admission::ConnectionLimits;
 pub use capture::Capturer;
 pub use config::{CaptureMode, ClientTls, RelayConfig};
+pub use connection_gate::{ConnectionGate, GateSnapshot};
 pub use cookies::{CookieRoutes, Route};
 pub use enforce::PolicyRuntime;
 pub use error::{SessionError, Side};
 pub use listener::serve;
+pub use refusal_log::RefusalCounts;
 pub use relay::{Relay, RelayStats};
 pub use resolver::UpstreamResolver;
 pub use session::{Outcome, run_session};

@@ -1,53 +1,83 @@
 //! Accepting client connections: one task per session; a session's error ends that
-//! session only.
+//! session only. Before a connection gets a session the relay's gate decides whether to
+//! take it (per-address limits, the descriptor budget); a refused one is closed at once,
+//! before TLS, and counted rather than logged one by one.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::error::SessionError;
+use crate::refusal_log::SUMMARY_INTERVAL;
 use crate::relay::Relay;
 use crate::session::{Outcome, run_session};
+
+/// How long accepting pauses after `accept` itself failed (out of descriptors despite the
+/// reserve, and the like): the condition lasts, and retrying at once would spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Relays every connection accepted on `listener` until `shutdown` is cancelled; then
 /// stops accepting and ends the open sessions.
 pub async fn serve(listener: TcpListener, relay: Arc<Relay>, shutdown: CancellationToken) {
     let mut sessions = JoinSet::new();
+    // The summary of refusals is also told when they stop, not only at the next one.
+    let mut summary = tokio::time::interval(SUMMARY_INTERVAL);
+    summary.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let relay = relay.clone();
-                    relay.stats.sessions_total.fetch_add(1, Ordering::Relaxed);
-                    relay.stats.sessions_open.fetch_add(1, Ordering::Relaxed);
-                    sessions.spawn(async move {
-                        match run_session(relay.clone(), stream, peer).await {
-                            Ok(Outcome::Relayed) => {}
-                            // Not a session after all: counted apart so health checks do
-                            // not inflate the session figures.
-                            Ok(Outcome::Silent) => {
-                                relay.stats.sessions_total.fetch_sub(1, Ordering::Relaxed);
-                                relay.stats.silent_connections.fetch_add(1, Ordering::Relaxed);
-                            }
-                            Err(e) => {
-                                relay.stats.sessions_failed.fetch_add(1, Ordering::Relaxed);
-                                tracing::warn!(client = %peer, error = %e, "session ended with an error");
-                            }
-                        }
-                        relay.stats.sessions_open.fetch_sub(1, Ordering::Relaxed);
-                    });
-                }
+                Ok((stream, peer)) => admit(&relay, &mut sessions, stream, peer),
                 Err(e) => {
-                    // Out of file descriptors and the like: back off, keep serving.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    relay.gate.accept_failed(&e);
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
                 }
             },
             Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+            _ = summary.tick() => relay.gate.log_summary(Instant::now()),
         }
     }
     sessions.shutdown().await;
+}
+
+/// Gives an accepted connection its session, or closes it at once if the gate refuses it.
+fn admit(relay: &Arc<Relay>, sessions: &mut JoinSet<()>, stream: TcpStream, peer: SocketAddr) {
+    let Some(ticket) = relay.gate.admit(peer.ip()) else {
+        // Dropped unread: the descriptor is free again before the next accept.
+        drop(stream);
+        return;
+    };
+    let relay = relay.clone();
+    relay.stats.sessions_total.fetch_add(1, Ordering::Relaxed);
+    relay.stats.sessions_open.fetch_add(1, Ordering::Relaxed);
+    sessions.spawn(async move {
+        match run_session(relay.clone(), stream, peer).await {
+            Ok(Outcome::Relayed) => {}
+            // Not a session after all: counted apart so health checks do not inflate the
+            // session figures.
+            Ok(Outcome::Silent) => {
+                relay.stats.sessions_total.fetch_sub(1, Ordering::Relaxed);
+                relay
+                    .stats
+                    .silent_connections
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            // Never signed on: a flood of these is summarised, not logged one by one.
+            Err(SessionError::SignonTimeout { .. }) => {
+                relay.stats.sessions_total.fetch_sub(1, Ordering::Relaxed);
+                relay.gate.missed_signon();
+            }
+            Err(e) => {
+                relay.stats.sessions_failed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(client = %peer, error = %e, "session ended with an error");
+            }
+        }
+        relay.stats.sessions_open.fetch_sub(1, Ordering::Relaxed);
+        drop(ticket);
+    });
 }

@@ -4,19 +4,20 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use archive::Archive;
 
 use crate::config::RelayConfig;
+use crate::connection_gate::ConnectionGate;
 use crate::cookies::CookieRoutes;
 
 /// Counters for `status` and the benchmarks.
 #[derive(Debug, Default)]
 pub struct RelayStats {
     /// Records written to the archive, shared with appends still in flight.
-    pub records: std::sync::Arc<AtomicU64>,
+    pub records: Arc<AtomicU64>,
     /// Sessions accepted (connections that sent at least one frame, or are still open).
     pub sessions_total: AtomicU64,
     /// Connections closed without sending a frame: health checks and scans.
@@ -46,10 +47,12 @@ pub struct Relay {
     pub archive: Option<Archive>,
     /// Counters.
     pub stats: RelayStats,
+    /// Which client connections are taken, and what was refused.
+    pub gate: Arc<ConnectionGate>,
     /// How upstream names are resolved.
     pub resolver: crate::resolver::UpstreamResolver,
     /// How upstream TLS is verified.
-    pub(crate) upstream_tls: std::sync::Arc<rustls::ClientConfig>,
+    pub(crate) upstream_tls: Arc<rustls::ClientConfig>,
     /// clientLogin token → screen name.
     pub(crate) api_tokens: crate::api::TokenNames,
     /// The compliance policy applied to messages; `None` relays without one.
@@ -91,6 +94,7 @@ impl Relay {
             api_tokens: crate::api::TokenNames::default(),
             policy,
             cookies: CookieRoutes::new(config.cookie_ttl),
+            gate: Arc::new(ConnectionGate::new(config.limits)),
             config,
             archive,
             stats: RelayStats::default(),
@@ -106,7 +110,7 @@ impl Relay {
     }
 
     /// The shared record counter, for appends that finish after the frame was handled.
-    pub(crate) fn stats_records(&self) -> std::sync::Arc<AtomicU64> {
+    pub(crate) fn stats_records(&self) -> Arc<AtomicU64> {
         self.stats.records.clone()
     }
 

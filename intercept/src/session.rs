@@ -17,6 +17,7 @@ use oscar::message::signon::TLV_ERROR_CODE;
 use oscar::message::{SignOff, SignonHello, SignonKind, SnacMessage, UserInfo};
 use oscar::{Channel, Family, Flap, FlapCodec, HostPort, Message, normalize};
 use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout_at};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tracing::Instrument;
 
@@ -150,6 +151,9 @@ struct State {
     captured: std::sync::Mutex<Vec<Event>>,
     /// Who the local user is by the directory and which profile applies, once known.
     identity: Option<policy::Identity>,
+    /// When the connection must have signed on by; `None` once it has (a cookie routed, or
+    /// the login answered), from when the idle timeout applies instead.
+    signon_deadline: Option<Instant>,
 }
 
 /// How a connection that ended without an error went.
@@ -168,6 +172,12 @@ pub async fn run_session(
     client: TcpStream,
     client_addr: SocketAddr,
 ) -> Result<Outcome, SessionError> {
+    // Everything before sign-on shares one deadline from the accept, so a client cannot
+    // hold its descriptor by speaking slowly (a keepalive every few seconds, say).
+    let deadline = Instant::now() + relay.config.signon_timeout;
+    let missed = || SessionError::SignonTimeout {
+        secs: relay.config.signon_timeout.as_secs(),
+    };
     let local = client.local_addr().unwrap_or(client_addr);
     let _ = client.set_nodelay(true);
     let advertised = advertised_address(relay.config.advertise.as_deref(), local);
@@ -181,8 +191,10 @@ pub async fn run_session(
     let (client_read, client_write) = match (wire, &relay.config.tls) {
         (Wire::Plain, _) => split_plain(client),
         (Wire::Tls, Some(tls)) => {
-            let mut stream = accept_tls(client, tls.server.clone(), relay.config.connect_timeout)
+            let handshake = accept_tls(client, tls.server.clone(), relay.config.connect_timeout);
+            let mut stream = timeout_at(deadline, handshake)
                 .await
+                .map_err(|_| missed())?
                 .map_err(|e| SessionError::Tls(e.to_string()))?;
             let sni = stream.get_ref().1.server_name().map(str::to_owned);
             let first = first_inner_bytes(&mut stream)
@@ -197,14 +209,16 @@ pub async fn run_session(
                     );
                     let io = PrefixedIo::new(prefix, stream);
                     // Boxed: the HTTP server future is large and only login API connections need it.
-                    Box::pin(crate::api::serve(
+                    // A login API connection carries the login and nothing after it: it lives
+                    // within the sign-on deadline.
+                    let api = Box::pin(crate::api::serve(
                         relay.clone(),
                         io,
                         client_addr,
                         advertised,
                         sni,
-                    ))
-                    .await?;
+                    ));
+                    timeout_at(deadline, api).await.map_err(|_| missed())??;
                     return Ok(Outcome::Relayed);
                 }
                 Inner::Oscar(prefix) => {
@@ -226,15 +240,11 @@ pub async fn run_session(
     let mut client_tx = Leg::new(Side::Client, client_write, 1);
     // Servers speak first; libpurple does not wait for it, official clients may.
     client_tx.send(SignonHello::default().to_flap()?).await?;
-    let idle = relay.config.idle_timeout;
     let mut frames = 0u32;
     let hello_frame = loop {
-        let frame = tokio::time::timeout(idle, next(&mut client_rx, Side::Client))
+        let frame = timeout_at(deadline, next(&mut client_rx, Side::Client))
             .await
-            .map_err(|_| SessionError::Idle {
-                side: Side::Client,
-                secs: idle.as_secs(),
-            })?;
+            .map_err(|_| missed())?;
         match frame? {
             Some(f) if f.channel == Channel::SIGNON => break f,
             Some(f) if f.channel == Channel::KEEPALIVE => frames += 1,
@@ -264,6 +274,7 @@ pub async fn run_session(
         pending: Vec::new(),
         captured: std::sync::Mutex::default(),
         identity: None,
+        signon_deadline: Some(deadline),
     };
     // A login goes to the authorizer of its kind: an SSL login to the SSL authorizer, over
     // TLS verified against that authorizer's own name.
@@ -292,6 +303,7 @@ pub async fn run_session(
                 state.local_user = local_user;
                 state.room = room;
                 state.signed_on = true;
+                state.signon_deadline = None;
                 (upstream, tls_name)
             }
             None => {
@@ -417,7 +429,11 @@ async fn relay_frames(
         let mut to_upstream: FuturesOrdered<Pending> = FuturesOrdered::new();
         let mut to_client: FuturesOrdered<Pending> = FuturesOrdered::new();
         loop {
-            let step = tokio::time::timeout(idle, async {
+            // Before sign-on the deadline from the accept; after, the idle timeout.
+            let wait = state
+                .signon_deadline
+                .unwrap_or_else(|| Instant::now() + idle);
+            let step = timeout_at(wait, async {
                 tokio::select! {
                     frame = next(client_rx, Side::Client), if to_upstream.len() < MAX_PENDING => Step::Read(Side::Client, frame),
                     frame = next(&mut up_rx, Side::Upstream), if to_client.len() < MAX_PENDING => Step::Read(Side::Upstream, frame),
@@ -427,9 +443,14 @@ async fn relay_frames(
             })
             .await;
             let Ok(step) = step else {
-                return Err(SessionError::Idle {
-                    side: Side::Client,
-                    secs: idle.as_secs(),
+                return Err(match state.signon_deadline {
+                    Some(_) => SessionError::SignonTimeout {
+                        secs: relay.config.signon_timeout.as_secs(),
+                    },
+                    None => SessionError::Idle {
+                        side: Side::Client,
+                        secs: idle.as_secs(),
+                    },
                 });
             };
             match step {
@@ -503,6 +524,10 @@ async fn from_upstream(
     state: &mut State,
     flap: Flap,
 ) -> Result<(Flap, Plan), SessionError> {
+    // The authorizer's sign-off (a BOS address and cookie, or an error) answers the login.
+    if flap.channel == Channel::SIGNOFF {
+        state.signon_deadline = None;
+    }
     let Ok(mut message) = Message::decode(&flap) else {
         return Ok((flap, Plan::forward())); // not ours to judge: relay unchanged
     };
@@ -516,6 +541,8 @@ async fn from_upstream(
     };
     let out = match rewrite(&mut message, &cx) {
         Some((cookie, route)) => {
+            // The login answered with a cookie: signed on as far as this connection goes.
+            state.signon_deadline = None;
             relay.stats.rewrites.fetch_add(1, Ordering::Relaxed);
             relay.cookies.insert(cookie, route);
             message.to_flap()?
