@@ -33,6 +33,24 @@ impl Gateway {
     pub(crate) async fn start(
         config: &Config,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let descriptors = crate::descriptors::raise_to_hard();
+        let reserve = config.relay.descriptor_reserve;
+        let max_open =
+            crate::descriptors::client_budget(descriptors.now, reserve).ok_or_else(|| {
+                format!(
+                    "the descriptor limit {} leaves no client connections after \
+                 relay.descriptor_reserve {reserve} (two each): raise the limit (LimitNOFILE=) \
+                 or lower the reserve",
+                    descriptors.now
+                )
+            })?;
+        tracing::info!(
+            inherited = descriptors.before,
+            limit = descriptors.now,
+            reserve,
+            client_connections = max_open,
+            "descriptor limit"
+        );
         let archive_dir = config
             .archive
             .path
@@ -82,7 +100,14 @@ impl Gateway {
                     .map_err(crate::cli::UsageError)?,
                 advertise: config.relay.advertise.clone(),
                 connect_timeout: Duration::from_secs(config.relay.connect_timeout_secs),
+                signon_timeout: Duration::from_secs(config.relay.signon_timeout_secs),
                 idle_timeout: Duration::from_secs(config.relay.idle_timeout_secs),
+                limits: intercept::ConnectionLimits {
+                    per_address: config.relay.max_connections_per_address,
+                    per_second: config.relay.new_connections_per_second,
+                    burst: config.relay.new_connections_burst,
+                    max_open,
+                },
                 cookie_ttl: Duration::from_secs(config.relay.cookie_ttl_secs),
                 max_frame: config.relay.max_frame,
                 mode: match config.archive.mode {
@@ -121,6 +146,7 @@ impl Gateway {
         let (owner, stop) = (archive.clone(), shutdown.clone());
         let status = relay_status(
             relay.clone(),
+            descriptors.now,
             listening_strings(&listening),
             dns.clone(),
             sensor
@@ -372,6 +398,7 @@ fn relay_resolvers(config: &Config, dns_upstreams: &[policy::DnsUpstream]) -> Ve
 /// What the gateway adds to `imtegrity status`: relay counters, egress load, DNS counters.
 fn relay_status(
     relay: Arc<Relay>,
+    descriptor_limit: u64,
     listening: Vec<String>,
     dns: Option<Arc<dns::DnsServer>>,
     sensor: Option<(String, Arc<sensor::SensorStats>)>,
@@ -401,6 +428,7 @@ fn relay_status(
                 "api_requests": load(&s.api_requests),
                 "typing": load(&s.typing),
                 "cookies": relay.cookies.len(),
+                "connections": connections_status(&relay.gate.snapshot(), descriptor_limit),
                 "egress": relay.egress_sessions().iter()
                     .map(|(ip, n)| serde_json::json!({"address": ip.to_string(), "sessions": n}))
                     .collect::<Vec<_>>(),
@@ -415,5 +443,27 @@ fn relay_status(
                 "stats": stats.snapshot(),
             })),
         })
+    })
+}
+
+/// The connection limits in `status`: what is open against what is allowed, and what was
+/// refused, per reason.
+fn connections_status(gate: &intercept::GateSnapshot, descriptor_limit: u64) -> serde_json::Value {
+    let r = &gate.refused;
+    serde_json::json!({
+        "open": gate.open,
+        "max_open": gate.limits.max_open,
+        "descriptor_limit": descriptor_limit,
+        "addresses_tracked": gate.tracked,
+        "max_per_address": gate.limits.per_address,
+        "per_second_per_address": gate.limits.per_second,
+        "burst_per_address": gate.limits.burst,
+        "refused": {
+            "per_address_limit": r.per_address,
+            "rate_limit": r.rate,
+            "descriptor_reserve": r.descriptors,
+            "signon_deadline": r.signon_deadline,
+            "accept_errors": r.accept_errors,
+        },
     })
 }

@@ -6,6 +6,7 @@ mod ca_cmd;
 mod cli;
 mod config_cmd;
 mod demo;
+mod descriptors;
 mod export_cmd;
 mod filters;
 mod gateway;

@@ -39,6 +39,9 @@ pub(crate) fn run(args: &StatusArgs, json: bool) -> crate::CmdResult {
                 "  sessions {} open, {} total, {} ended with errors; {} records; {} redirects rewritten; {} login API requests; {} typing events counted",
                 relay["sessions_open"], relay["sessions_total"], relay["sessions_failed"], relay["records"], relay["rewrites"], relay["api_requests"], relay["typing"]
             ));
+            if let Some(c) = relay.get("connections") {
+                lines.push(connections_line(c));
+            }
             for e in relay["egress"].as_array().into_iter().flatten() {
                 lines.push(format!(
                     "  egress {}: {} sessions",
@@ -117,5 +120,21 @@ fn sensor_line(sensor: &serde_json::Value) -> String {
         s["packets"],
         s["kernel_drops"],
         s["records_lost"],
+    )
+}
+
+/// One line of connection limits: how full the relay is, and what it refused and why.
+fn connections_line(c: &serde_json::Value) -> String {
+    let r = &c["refused"];
+    format!(
+        "  connections {} open of {} (descriptor limit {}); refused: {} per-address limit, {} rate limit, {} descriptor reserve; {} closed at the sign-on deadline; {} accept errors",
+        c["open"],
+        c["max_open"],
+        c["descriptor_limit"],
+        r["per_address_limit"],
+        r["rate_limit"],
+        r["descriptor_reserve"],
+        r["signon_deadline"],
+        r["accept_errors"],
     )
 }

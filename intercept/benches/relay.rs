@@ -455,6 +455,15 @@ impl Gateway {
             mode: mode.unwrap_or(CaptureMode::Strict),
             node: "bench".into(),
             policy,
+            // The benchmark's thousands of idle sessions come from one address and never
+            // finish a login: the flood limits would (rightly) refuse them.
+            limits: intercept::ConnectionLimits {
+                per_address: u32::MAX,
+                per_second: u32::MAX,
+                burst: u32::MAX,
+                max_open: usize::MAX,
+            },
+            signon_timeout: std::time::Duration::from_secs(3600),
             ..RelayConfig::default()
         };
         let relay = Arc::new(Relay::new(config, archive.clone()).expect("relay"));
