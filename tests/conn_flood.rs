@@ -164,14 +164,13 @@ enum Fate {
 /// Reads what the gateway sent on `stream` until it closed it; the deadline bounds it.
 async fn fate(mut stream: TcpStream) -> Fate {
     let mut got = Vec::new();
-    let read = tokio::time::timeout(
+    // What arrived before the close counts, whether it ended in a FIN or a reset.
+    let _closed = tokio::time::timeout(
         Duration::from_secs(SIGNON_SECS) + WAIT,
         stream.read_to_end(&mut got),
     )
     .await
     .expect("every flood connection is closed by the gateway in time");
-    // A reset (the kernel's answer to unread data at close) ends a refused one too.
-    let _ = read;
     match got.first() {
         Some(b'*') => Fate::Admitted,
         None => Fate::Refused,
@@ -189,7 +188,7 @@ async fn fates(streams: Vec<TcpStream>) -> (usize, usize) {
 /// Awaits every future concurrently (tasks on the runtime; no extra dependency).
 async fn futures_like_join<F>(futures: Vec<F>) -> Vec<F::Output>
 where
-    F: std::future::Future + Send + 'static,
+    F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
     let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();

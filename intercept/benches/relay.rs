@@ -463,7 +463,7 @@ impl Gateway {
                 burst: u32::MAX,
                 max_open: usize::MAX,
             },
-            signon_timeout: std::time::Duration::from_secs(3600),
+            signon_timeout: Duration::from_secs(3600),
             ..RelayConfig::default()
         };
         let relay = Arc::new(Relay::new(config, archive.clone()).expect("relay"));
