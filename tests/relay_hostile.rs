@@ -597,7 +597,8 @@ async fn ims_on_a_connection_that_never_signed_on_are_not_archived() {
     assert_eq!(stopped["records"], 0, "{records:#?}");
 }
 
-/// An in-process relay with a one-second idle timeout in front of `upstream`.
+/// An in-process relay with a one-second sign-on deadline and idle timeout in front of
+/// `upstream`.
 async fn in_process_relay(
     upstream: SocketAddr,
 ) -> (SocketAddr, tokio_util::sync::CancellationToken) {
@@ -607,6 +608,7 @@ async fn in_process_relay(
         intercept::Relay::new(
             intercept::RelayConfig {
                 upstream_login: upstream.to_string(),
+                signon_timeout: Duration::from_secs(1),
                 idle_timeout: Duration::from_secs(1),
                 connect_timeout: Duration::from_secs(1),
                 ..intercept::RelayConfig::default()
@@ -621,7 +623,7 @@ async fn in_process_relay(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_never_sends_its_hello_is_closed_by_the_idle_timeout() {
+async fn a_client_that_never_sends_its_hello_is_closed_by_the_signon_deadline() {
     let lab = lab_with(&["alice"]).await;
     let (relay, stop) = in_process_relay(lab.auth_addr).await;
     let mut c = Raw::connect(relay).await;
