@@ -222,8 +222,79 @@ async fn lab() -> LabServer {
     .unwrap()
 }
 
-fn summary_lines(log: &str) -> usize {
-    log.lines().filter(|l| l.contains(SUMMARY)).count()
+/// The reasons `status` and the summary lines count refusals by.
+const REASONS: [&str; 5] = [
+    "per_address_limit",
+    "rate_limit",
+    "descriptor_reserve",
+    "signon_deadline",
+    "accept_errors",
+];
+
+/// A log line without its terminal colour codes.
+fn without_colours(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // ESC [ ... m
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The number after `name=` in a log line.
+fn field(line: &str, name: &str) -> u64 {
+    let (_, rest) = line
+        .split_once(&format!(" {name}="))
+        .unwrap_or_else(|| panic!("no {name} in {line}"));
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no number for {name} in {line}"))
+}
+
+/// Stops the gateway; alice's one IM `text` is archived, and the log told of the flood in a
+/// handful of summary lines that add up to `refused` (the totals in `status`), with no
+/// accept failing and no session ending in an error.
+async fn stop_and_check(gw: Gateway, text: &str, refused: &Value) {
+    let archive = gw.archive.clone();
+    let log = gw.stop().await;
+    let ims = search(&archive, &["--kind", "im"]).await;
+    assert_eq!(ims.len(), 1, "{ims:#?}");
+    assert_eq!(
+        (&ims[0]["sender"], &ims[0]["text"]),
+        (&"alice".into(), &text.into())
+    );
+    let lines: Vec<String> = log
+        .lines()
+        .filter(|l| l.contains(SUMMARY))
+        .map(without_colours)
+        .collect();
+    assert!((1..=5).contains(&lines.len()), "summary lines:\n{log}");
+    // The summaries add up to the totals `status` showed.
+    let told: serde_json::Map<String, Value> = REASONS
+        .iter()
+        .map(|reason| {
+            let sum: u64 = lines.iter().map(|l| field(l, reason)).sum();
+            ((*reason).to_owned(), sum.into())
+        })
+        .collect();
+    assert_eq!(Value::Object(told), *refused, "{lines:#?}");
+    for never in [
+        "accept failed",
+        "Too many open files",
+        "session ended with an error",
+    ] {
+        assert!(!log.contains(never), "{never:?} in the log:\n{log}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,25 +335,16 @@ async fn a_silent_flood_from_one_address_leaves_the_way_out_to_everyone_else() {
     // At least the burst got in; the rest waited for the rate.
     assert!(churn.0 >= 64 && churn.1 > 0, "{churn:?}");
 
-    let after = gw.connections().await;
-    let refusals = &after["refused"];
-    assert_eq!(refusals["per_address_limit"], 768, "{after}");
-    assert_eq!(refusals["rate_limit"], churn.1, "{after}");
-    assert_eq!(refusals["descriptor_reserve"], 0, "{after}");
     // Every admitted flood connection was closed by the sign-on deadline (fates waited).
-    assert_eq!(refusals["signon_deadline"], 32, "{after}");
-    assert_eq!(refusals["accept_errors"], 0, "{after}");
-
-    let archive = gw.archive.clone();
-    let log = gw.stop().await;
-    let ims = search(&archive, &["--kind", "im"]).await;
-    assert_eq!(ims.len(), 1, "{ims:#?}");
-    assert_eq!(ims[0]["text"], "still getting through");
-    assert_eq!(ims[0]["sender"], "alice");
-    let lines = summary_lines(&log);
-    assert!((1..=5).contains(&lines), "{lines} summary lines:\n{log}");
-    assert!(!log.contains("accept failed"), "{log}");
-    assert!(!log.contains("session ended with an error"), "{log}");
+    let refused = serde_json::json!({
+        "per_address_limit": 768,
+        "rate_limit": churn.1,
+        "descriptor_reserve": 0,
+        "signon_deadline": 32,
+        "accept_errors": 0,
+    });
+    assert_eq!(gw.connections().await["refused"], refused);
+    stop_and_check(gw, "still getting through", &refused).await;
 }
 
 /// Like [`fate`], but for a connection the client closes as soon as it knows: the hello
@@ -332,20 +394,13 @@ async fn a_flood_within_the_per_address_limits_meets_the_descriptor_reserve_not_
     // Once the deadline has closed them, the way out is open again.
     alice_chats(gw.relay, &lab, "after the flood").await;
 
-    let after = gw.connections().await;
-    let refusals = &after["refused"];
-    assert_eq!(refusals["descriptor_reserve"], 616, "{after}");
-    assert_eq!(refusals["signon_deadline"], 384, "{after}");
-    assert_eq!(refusals["accept_errors"], 0, "{after}");
-    assert_eq!(refusals["per_address_limit"], 0, "{after}");
-    assert_eq!(refusals["rate_limit"], 0, "{after}");
-
-    let archive = gw.archive.clone();
-    let log = gw.stop().await;
-    let ims = search(&archive, &["--kind", "im"]).await;
-    assert_eq!(ims.len(), 1, "{ims:#?}");
-    assert_eq!(ims[0]["text"], "after the flood");
-    assert!(!log.contains("Too many open files"), "{log}");
-    let lines = summary_lines(&log);
-    assert!((1..=5).contains(&lines), "{lines} summary lines:\n{log}");
+    let refused = serde_json::json!({
+        "per_address_limit": 0,
+        "rate_limit": 0,
+        "descriptor_reserve": 616,
+        "signon_deadline": 384,
+        "accept_errors": 0,
+    });
+    assert_eq!(gw.connections().await["refused"], refused);
+    stop_and_check(gw, "after the flood", &refused).await;
 }

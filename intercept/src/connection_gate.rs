@@ -131,6 +131,20 @@ impl ConnectionGate {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .due(self.refused(), now);
+        Self::tell(due);
+    }
+
+    /// Logs whatever was refused since the last summary, due or not: at shutdown.
+    pub(crate) fn flush_summary(&self) {
+        let due = self
+            .log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .flush(self.refused(), Instant::now());
+        Self::tell(due);
+    }
+
+    fn tell(due: Option<RefusalCounts>) {
         if let Some(new) = due {
             tracing::warn!(
                 per_address_limit = new.per_address,

@@ -13,7 +13,6 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::SessionError;
-use crate::refusal_log::SUMMARY_INTERVAL;
 use crate::relay::Relay;
 use crate::session::{Outcome, run_session};
 
@@ -21,12 +20,17 @@ use crate::session::{Outcome, run_session};
 /// reserve, and the like): the condition lasts, and retrying at once would spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
+/// How often the listener asks whether a summary of refusals is due: a summary is told at
+/// most this long after its interval ended.
+const SUMMARY_CHECK: Duration = Duration::from_secs(1);
+
 /// Relays every connection accepted on `listener` until `shutdown` is cancelled; then
 /// stops accepting and ends the open sessions.
 pub async fn serve(listener: TcpListener, relay: Arc<Relay>, shutdown: CancellationToken) {
     let mut sessions = JoinSet::new();
-    // The summary of refusals is also told when they stop, not only at the next one.
-    let mut summary = tokio::time::interval(SUMMARY_INTERVAL);
+    // The summary of refusals is also told when they stop, not only at the next one; the
+    // gate's log decides whether one is due, so checking often costs nothing.
+    let mut summary = tokio::time::interval(SUMMARY_CHECK);
     summary.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -43,6 +47,7 @@ pub async fn serve(listener: TcpListener, relay: Arc<Relay>, shutdown: Cancellat
         }
     }
     sessions.shutdown().await;
+    relay.gate.flush_summary();
 }
 
 /// Gives an accepted connection its session, or closes it at once if the gate refuses it.

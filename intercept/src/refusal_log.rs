@@ -64,6 +64,13 @@ impl RefusalLog {
         self.logged = totals;
         Some(new)
     }
+
+    /// What has not been told yet, whatever the time: at shutdown, so the log's summaries
+    /// add up to the totals.
+    pub(crate) fn flush(&mut self, totals: RefusalCounts, now: Instant) -> Option<RefusalCounts> {
+        self.last = None;
+        self.due(totals, now)
+    }
 }
 
 #[cfg(test)]
@@ -93,6 +100,16 @@ mod tests {
         assert_eq!(log.due(rate(999), next), Some(rate(998)));
         // Nothing new, nothing said, however long it is.
         assert_eq!(log.due(rate(999), next + SUMMARY_INTERVAL * 10), None);
+    }
+
+    #[test]
+    fn a_flush_tells_the_rest_at_once_and_only_once() {
+        let mut log = RefusalLog::default();
+        let start = Instant::now();
+        assert_eq!(log.due(rate(1), start), Some(rate(1)));
+        assert_eq!(log.due(rate(5), start), None);
+        assert_eq!(log.flush(rate(5), start), Some(rate(4)));
+        assert_eq!(log.flush(rate(5), start), None);
     }
 
     #[test]
