@@ -4,7 +4,10 @@
 //! 127.0.0.1 signs on and sends an IM that is delivered and archived. The flood's excess is
 //! closed at once without a byte, the silent connections it was allowed are closed at the
 //! sign-on deadline, `status` counts every refusal by reason, and the log says so in a
-//! handful of summary lines, not a line per connection.
+//! handful of summary lines, not a line per connection. Under a hard limit of 1 024 too, the
+//! descriptor reserve sheds what the per-address limits would let through, without `accept`
+//! ever failing. And a stalled TLS handshake or login API request is closed at the sign-on
+//! deadline like a silent connection.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -403,4 +406,92 @@ async fn a_flood_within_the_per_address_limits_meets_the_descriptor_reserve_not_
     });
     assert_eq!(gw.connections().await["refused"], refused);
     stop_and_check(gw, "after the flood", &refused).await;
+}
+
+/// A rustls client trusting only the CA certificate at `ca_pem`.
+fn connector(ca_pem: &Path) -> tokio_rustls::TlsConnector {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca_pem).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+}
+
+/// Waits for the gateway to close `stream`; panics if it is still open after the sign-on
+/// deadline and some slack (the upstream connect timeout, which bounded the TLS handshake
+/// before, is set far beyond that).
+async fn closed_by_the_deadline<S: tokio::io::AsyncRead + Unpin>(mut stream: S, what: &str) {
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(
+        Duration::from_secs(SIGNON_SECS) + Duration::from_secs(5),
+        stream.read_to_end(&mut rest),
+    )
+    .await;
+    assert!(
+        read.is_ok(),
+        "{what}: still open after the sign-on deadline"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_tls_handshake_or_login_api_request_is_closed_at_the_signon_deadline() {
+    use tokio::io::AsyncWriteExt;
+
+    if !common::tools_present("conn_flood", &[PRLIMIT]) {
+        return;
+    }
+    let hard = raise_own_nofile();
+    let lab = lab().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_dir = dir.path().join("ca");
+    let ca_set = format!("tls.ca_dir={}", ca_dir.display());
+    let (code, _, stderr) = cli(&["ca", "init", "--set", &ca_set]).await;
+    assert_eq!(code, Some(0), "ca init: {stderr}");
+    let gw = Gateway::start(
+        dir.path(),
+        lab.auth_addr,
+        &format!("1024:{hard}"),
+        &[&ca_set, "relay.connect_timeout_secs=60"],
+    )
+    .await;
+
+    // The first byte of a ClientHello, and nothing more.
+    let mut stalled_hello = TcpStream::connect(gw.relay).await.unwrap();
+    stalled_hello.write_all(&[0x16]).await.unwrap();
+    // A finished handshake, then half a login API request.
+    let tcp = TcpStream::connect(gw.relay).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("api.screenname.aol.com").unwrap();
+    let mut stalled_request = connector(&ca_dir.join("ca.pem"))
+        .connect(name, tcp)
+        .await
+        .expect("the gateway completes the handshake");
+    stalled_request
+        .write_all(b"GET /auth/clientLogin HTTP/1.1\r\nHost: api.screenname.aol.com\r\n")
+        .await
+        .unwrap();
+    stalled_request.flush().await.unwrap();
+
+    closed_by_the_deadline(stalled_hello, "a stalled ClientHello").await;
+    closed_by_the_deadline(stalled_request, "a stalled login API request").await;
+    // Counted once each session task has ended.
+    let mut counted = Value::Null;
+    for _ in 0..50 {
+        counted = gw.connections().await["refused"]["signon_deadline"].clone();
+        if counted == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(counted, 2);
+    let log = gw.stop().await;
+    assert!(!log.contains("session ended with an error"), "{log}");
 }
