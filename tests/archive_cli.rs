@@ -160,9 +160,14 @@ fn verify_hold_and_retention() {
     ok(&["verify", "--archive", d, "--public-key", &key]);
     let wrong = "11".repeat(32);
     let out = imtegrity(&["verify", "--archive", d, "--public-key", &wrong]);
-    assert_eq!(out.status.code(), Some(2), "a wrong key is a failed verification");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a wrong key is a failed verification"
+    );
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("TAMPERED: checkpoint 1 has an invalid signature"),
+        String::from_utf8_lossy(&out.stdout)
+            .contains("TAMPERED: checkpoint 1 has an invalid signature"),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );

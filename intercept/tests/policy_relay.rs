@@ -381,7 +381,11 @@ async fn unknown_screen_names_are_refused_and_a_reload_applies_to_open_sessions(
         .iter()
         .filter(|r| r.event.kind == Kind::PolicyAction && r.event.local_user == "mallory")
         .collect();
-    assert_eq!(refusals.len(), 2, "one record per refused sign-on: {all:#?}");
+    assert_eq!(
+        refusals.len(),
+        2,
+        "one record per refused sign-on: {all:#?}"
+    );
     let refused = refusals[0];
     assert_eq!(
         refused.event.verdict,

@@ -124,7 +124,10 @@ async fn secrets_stay_out_of_logs_and_the_archive() {
     for cookie in &cookies {
         for (form, needle) in [("raw", cookie.clone()), ("hex", hex(cookie).into_bytes())] {
             assert!(!contains(&logged, &needle), "a {form} cookie in the logs");
-            assert!(!contains(&files, &needle), "a {form} cookie in the archive files");
+            assert!(
+                !contains(&files, &needle),
+                "a {form} cookie in the archive files"
+            );
         }
     }
     // And no other 32-byte value in hex (an MD5 pair, a cookie from elsewhere).

@@ -138,7 +138,10 @@ pub(crate) unsafe fn init(
     let library_dir = library_dir();
     let config = SpiConfig::load(library_dir.as_deref()).map_err(|error| InitFailure {
         error,
-        codes: previous.as_ref().map(|r| r.config.codes).unwrap_or_default(),
+        codes: previous
+            .as_ref()
+            .map(|r| r.config.codes)
+            .unwrap_or_default(),
     })?;
     let codes = config.codes;
     let fail = |error| InitFailure { error, codes };

@@ -63,7 +63,10 @@ fn over_long_ids_are_invalid_params_and_long_messages_msg_too_long() {
     assert_eq!(answer.msg, "sessionId is longer than 1023 bytes");
     let answer = h.call(&format!("longmsg s1 alice bob {}", MAX_TEXT_LEN + 1));
     assert_eq!((answer.rc, answer.sev), (103, SEV_ERROR), "{answer:?}");
-    assert_eq!(answer.msg, format!("msg is longer than {MAX_TEXT_LEN} bytes"));
+    assert_eq!(
+        answer.msg,
+        format!("msg is longer than {MAX_TEXT_LEN} bytes")
+    );
     // The longest message accepted is accepted.
     h.ok(&format!("longmsg s1 alice bob {MAX_TEXT_LEN}"));
     h.ok("end s1");
@@ -153,5 +156,9 @@ fn a_repeated_init_reads_the_configuration_again() {
         .iter()
         .filter(|(kind, _)| *kind == Kind::SessionEnd)
         .count();
-    assert_eq!((starts, ends), (1, 1), "one session, not ended by the re-read");
+    assert_eq!(
+        (starts, ends),
+        (1, 1),
+        "one session, not ended by the re-read"
+    );
 }
