@@ -162,3 +162,44 @@ fn a_repeated_init_reads_the_configuration_again() {
         "one session, not ended by the re-read"
     );
 }
+
+#[test]
+fn a_repeated_init_with_another_spool_moves_the_open_sessions_there() {
+    let work = tempfile::tempdir().unwrap();
+    let host = build_line_host(work.path());
+    let (first, second) = (work.path().join("spool-1"), work.path().join("spool-2"));
+    let config = work.path().join("imtegrity_stchatlog.toml");
+    write_config(&config, &first, "");
+    let mut h = Host::start(&host, &config);
+    h.ok("init");
+    h.ok("start s1");
+    h.ok("join s1 alice");
+    h.ok("msg s1 alice bob into the first spool");
+    write_config(&config, &second, "");
+    h.ok("init");
+    h.ok("msg s1 alice bob into the second spool");
+    h.ok("end s1");
+    h.finish();
+    let texts = |spool: &Path| -> Vec<(Kind, String)> {
+        SledSpool::read_all(spool)
+            .unwrap()
+            .into_iter()
+            .filter(|e| matches!(e.kind, Kind::Im | Kind::SessionStart | Kind::SessionEnd))
+            .map(|e| (e.kind, e.text))
+            .collect()
+    };
+    let first = texts(&first);
+    let second = texts(&second);
+    assert_eq!(
+        first.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+        [Kind::SessionStart, Kind::Im],
+        "{first:?}"
+    );
+    assert_eq!(first[1].1, "into the first spool");
+    assert_eq!(
+        second.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+        [Kind::Im, Kind::SessionEnd],
+        "{second:?}"
+    );
+    assert_eq!(second[0].1, "into the second spool");
+}
