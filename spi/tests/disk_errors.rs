@@ -352,3 +352,70 @@ fn copy_of(spool: &Path) -> tempfile::TempDir {
     assert!(status.success());
     copy
 }
+
+/// A repeated `stDdaClInit` re-reads the file, except while relaxed mode holds records in
+/// memory (they live in the running sink): then it warns and keeps the running
+/// configuration, and the next Init after the spool works applies the file.
+#[test]
+fn a_repeated_init_waits_for_held_records_before_reading_the_file_again() {
+    if !can_mount("a_repeated_init_waits_for_held_records_before_reading_the_file_again") {
+        return;
+    }
+    let disk = SmallDisk::mount("4m");
+    let spool = disk.path().join("spool");
+    let (_work, host, config) = setup(&spool, "mode = \"relaxed\"");
+    let mut h = Host::start(&host, &config);
+    open_chat(&mut h);
+    disk.fill();
+    let (mut sent, held_text, _warning) = chat_until(&mut h, |a| a.sev != -1);
+    sent.push(held_text);
+
+    // The operator switches to strict mode while records are held: not yet applied.
+    std::fs::write(
+        &config,
+        format!(
+            "spool = {:?}\nnode = \"st-test\"\nmode = \"strict\"\n",
+            spool.display().to_string()
+        ),
+    )
+    .unwrap();
+    let deferred = h.call("init");
+    assert_eq!(
+        (deferred.rc, deferred.sev),
+        (0, SEV_WARNING),
+        "{deferred:?}"
+    );
+    assert!(
+        deferred.msg.starts_with("configuration not re-read: "),
+        "{deferred:?}"
+    );
+    // Still relaxed: the chat goes on.
+    let answer = h.call("msg s1 alice bob held after the deferred init");
+    assert_eq!((answer.rc, answer.sev), (0, SEV_WARNING), "{answer:?}");
+    sent.push("held after the deferred init".into());
+
+    disk.free();
+    after_reopen_interval();
+    let applied = h.call("init");
+    assert_eq!((applied.rc, applied.sev), (0, 0), "{applied:?}");
+    h.ok("msg s1 alice bob in strict mode");
+    sent.push("in strict mode".into());
+    // Strict now: a full disk is refused, not held.
+    disk.fill();
+    let (accepted, _refused_text, refused) = chat_until(&mut h, |a| a.rc != 0);
+    assert_eq!(
+        (refused.rc, refused.sev),
+        (DB_ERROR, SEV_FATAL),
+        "{refused:?}"
+    );
+    disk.free();
+    after_reopen_interval();
+    h.ok("end s1");
+    h.finish();
+    sent.extend(accepted);
+    assert_eq!(
+        messages(&spool),
+        sent,
+        "held records first, in order, none lost"
+    );
+}
