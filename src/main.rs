@@ -5,6 +5,7 @@ mod archive_access;
 mod ca_cmd;
 mod cli;
 mod config_cmd;
+mod damaged_store;
 mod demo;
 mod descriptors;
 mod export_cmd;

@@ -4,11 +4,13 @@ use serde_json::json;
 
 use crate::archive_access::ArchiveAccess;
 use crate::cli::{VerifyArgs, VerifyFailed};
+use crate::damaged_store::guard;
 use crate::output::emit;
 
 pub(crate) fn run(args: &VerifyArgs, json: bool) -> crate::CmdResult {
-    let access = ArchiveAccess::open(&args.archive.dir(), false)?;
-    let report = access.verify(args.public_key.clone())?;
+    let dir = args.archive.dir();
+    let access = guard(json, &dir, || ArchiveAccess::open(&dir, false))?;
+    let report = guard(json, &dir, || access.verify(args.public_key.clone()))?;
     let verdict = match (&report.tamper, report.head_matches) {
         (Some(t), _) => format!("TAMPERED: {t}"),
         (None, true) => "intact".to_owned(),

@@ -160,7 +160,17 @@ fn verify_hold_and_retention() {
     ok(&["verify", "--archive", d, "--public-key", &key]);
     let wrong = "11".repeat(32);
     let out = imtegrity(&["verify", "--archive", d, "--public-key", &wrong]);
-    assert_ne!(out.status.code(), Some(0));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a wrong key is a failed verification"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("TAMPERED: checkpoint 1 has an invalid signature"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
     let hold = json_lines(&ok(&[
         "--json",
@@ -380,4 +390,67 @@ async fn the_running_gateway_applies_retention_in_the_background() {
     .unwrap();
     assert_eq!(report[0]["intact"], true, "{report:?}");
     assert!(report[0]["purged"].as_u64().unwrap() >= 250);
+}
+
+/// Bytes changed inside sled's own `db` file of a closed archive (its checksums fail): `verify`
+/// exits 2 and says what it could not read, never 1 (an operational error) nor a panic.
+///
+/// Where the damage lands decides what sled does: bytes of superseded log entries are never
+/// read (the archive is intact and says so), bytes it needs fail its checksum at open or on a
+/// read. Offsets are tried from the middle of the written part outwards until one hits data
+/// sled needs; each must give an honest answer.
+#[test]
+fn verify_of_a_damaged_store_exits_2_and_says_what_it_could_not_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pristine = tmp.path().join("pristine");
+    generate(&pristine, 1500);
+    let db = std::fs::read(pristine.join("db").join("db")).unwrap();
+    // Every 24 KiB block that holds data, the middle first.
+    let mut offsets: Vec<usize> = (0..db.len())
+        .step_by(24 * 1024)
+        .filter(|at| db[*at..db.len().min(at + 4096)].iter().any(|b| *b != 0))
+        .map(|at| at + 100)
+        .collect();
+    let middle = db.len() / 2;
+    offsets.sort_by_key(|at| at.abs_diff(middle));
+    let copy = tmp.path().join("damaged");
+    for at in offsets {
+        let _ = std::fs::remove_dir_all(&copy);
+        copy_dir(&pristine, &copy);
+        let file = copy.join("db").join("db");
+        let mut bytes = std::fs::read(&file).unwrap();
+        let end = bytes.len().min(at + 64);
+        bytes[at..end].fill(0x5a);
+        std::fs::write(&file, &bytes).unwrap();
+        let out = imtegrity(&["verify", "--archive", copy.to_str().unwrap()]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        match out.status.code() {
+            Some(0) => assert!(stdout.contains(": intact"), "offset {at}: {stdout}"),
+            Some(2) => {
+                assert!(
+                    stdout.contains("DAMAGED: ") || stdout.contains("could not read records "),
+                    "offset {at}: says what it could not read: {stdout}"
+                );
+                assert!(!stderr.contains("panicked"), "offset {at}: {stderr}");
+                return;
+            }
+            other => panic!("offset {at}: exit {other:?}\n{stdout}\n{stderr}"),
+        }
+    }
+    panic!("no offset in the written part of the store made sled fail");
+}
+
+/// `cp -a`, for a closed archive (a directory of regular files, one level of subdirectory).
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }

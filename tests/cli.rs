@@ -144,7 +144,11 @@ async fn lab_command_serves_scripted_clients_on_the_printed_address() {
             .unwrap(),
         "via the binary"
     );
-    assert!(lab::LabClient::login(auth, "alice", "wrong").await.is_err());
+    let refused = lab::LabClient::login(auth, "alice", "wrong").await.err();
+    assert!(
+        matches!(refused, Some(lab::LabError::LoginRefused { code }) if code == lab::ERR_BAD_PASSWORD),
+        "a wrong password gets the lab's error 0x0005: {refused:?}"
+    );
 }
 
 #[tokio::test]

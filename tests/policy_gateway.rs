@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::gateway::{Gateway, search};
-use lab::{Accounts, ClientEvent, LabClient, LabConfig, LabServer};
+use lab::{Accounts, ClientEvent, LabClient, LabConfig, LabError, LabServer, LoginMethod};
 
 const WAIT: Duration = Duration::from_secs(5);
 const QUIET: Duration = Duration::from_millis(700);
@@ -86,8 +86,15 @@ async fn policy_blocks_tells_disclaims_and_reloads_from_its_files() {
     )
     .await;
 
-    // Not in the directory: refused.
-    assert!(LabClient::login(gw.relay, "carol", "x").await.is_err());
+    // Not in the directory: refused with error 0x0011 (README), and recorded below. (The
+    // lab client reads the sign-off's code on a channel-1 login.)
+    let refused = LabClient::login_with(gw.relay, "carol", "x", LoginMethod::Legacy)
+        .await
+        .err();
+    assert!(
+        matches!(refused, Some(LabError::LoginRefused { code: 0x0011 })),
+        "{refused:?}"
+    );
     let mut alice = LabClient::login(gw.relay, "alice", "x").await.unwrap();
     let mut bob = LabClient::login(lab.auth_addr, "bob", "y").await.unwrap();
     alice.send_im("bob", "good morning").await.unwrap();
@@ -145,5 +152,14 @@ async fn policy_blocks_tells_disclaims_and_reloads_from_its_files() {
             .iter()
             .any(|r| r["kind"] == "policy_action" && r["text"] == DISCLAIMER),
         "{records:#?}"
+    );
+    let refusals: Vec<&serde_json::Value> = records
+        .iter()
+        .filter(|r| r["kind"] == "policy_action" && r["local_user"] == "carol")
+        .collect();
+    assert_eq!(refusals.len(), 1, "the refused sign-on, once: {records:#?}");
+    assert_eq!(
+        refusals[0]["verdict"],
+        serde_json::json!({"blocked": "unknown_screen_names"})
     );
 }

@@ -696,3 +696,76 @@ async fn check_archive(archive: &Path) {
     let report = verify_intact(archive).await;
     assert_eq!(report["records"], 12, "{report}");
 }
+
+/// A screen name the directory does not know, with `unknown_screen_names = "block"`: the real
+/// client is refused with sign-off error 0x0011, which libpurple shows as a suspended
+/// account (its error table, `oscar.c`, entry 0x11), and the refusal is archived as one
+/// `policy_action` record (README, "Refused sign-ons").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn libpurple_with_an_unknown_screen_name_is_refused_with_0x0011_and_recorded() {
+    let Some(peers) =
+        require_peers("libpurple_with_an_unknown_screen_name_is_refused_with_0x0011_and_recorded")
+    else {
+        return;
+    };
+    let lab = LabServer::start(LabConfig {
+        accounts: Accounts::from_pairs([("tester1", "secret"), ("stranger", "secret")]),
+        ..LabConfig::ephemeral()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let directory = dir.path().join("directory.csv");
+    std::fs::write(
+        &directory,
+        "id,name,email,screen_names,addresses\ntjones,Tess Jones,,tester1,\n",
+    )
+    .unwrap();
+    let config = dir.path().join("imtegrity.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[policy]\ndirectory = {:?}\nunknown_screen_names = \"block\"\n",
+            directory.display().to_string()
+        ),
+    )
+    .unwrap();
+    let archive = dir.path().join("archive");
+    let gw = Gateway::start_with(
+        &["--config", config.to_str().unwrap()],
+        &lab.auth_addr.to_string(),
+        &archive,
+        NODE,
+        &[],
+    )
+    .await;
+    let bitlbee = Bitlbee::start(&peers).await.unwrap();
+    let refused = AimClient::connect(&bitlbee, gw.relay, "stranger", "secret").await;
+    match refused {
+        Err(imtegrity_tests::HarnessError::LoginFailed { reason, .. }) => assert_eq!(
+            reason, "Your account is currently suspended",
+            "libpurple's text for error 0x0011"
+        ),
+        Err(e) => panic!("expected a login error, got {e}"),
+        Ok(_) => panic!("a screen name outside the directory signed on"),
+    }
+    assert!(!lab.is_online("stranger"));
+    gw.stop().await;
+    let records = search(&archive, &[]).await;
+    let refusals: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["kind"] == "policy_action" && r["local_user"] == "stranger")
+        .collect();
+    assert!(
+        !refusals.is_empty(),
+        "the refusal is archived: {records:#?}"
+    );
+    for refusal in &refusals {
+        assert_eq!(
+            refusal["verdict"],
+            json!({"blocked": "unknown_screen_names"}),
+            "{refusal}"
+        );
+    }
+    verify_intact(&archive).await;
+}

@@ -20,8 +20,8 @@
 //! libpurple verifies with its own code (`tls_cached` verifier, `ca` pool) over Debian's NSS
 //! plugin (`ssl-nss`, NSS 3.87): TLS 1.3, the gateway's default ECDSA P-256 CA and leaves
 //! accepted, no hash links needed in `/etc/ssl/certs` (it loads every file there). An
-//! RSA-2048 gateway CA (`ca init --key rsa-2048`) works the same; ECDSA, the default, is what
-//! runs here.
+//! RSA-2048 gateway CA (`ca init --key rsa-2048`) works the same: the SSL login runs under
+//! both.
 //!
 //! The network is the pair of namespaces of `real_client_dns.rs`:
 //!
@@ -483,6 +483,21 @@ async fn libpurple_md5_login_over_tls_is_intercepted_and_archived() {
     libpurple_over_tls(
         "libpurple_md5_login_over_tls_is_intercepted_and_archived",
         MD5_OVER_TLS,
+    )
+    .await;
+}
+
+/// The same SSL login under an RSA-2048 gateway CA (`ca init --key rsa-2048`), as the README
+/// claims works: the CA signs with RSA, its leaves are still P-256.
+#[tokio::test]
+async fn libpurple_md5_login_over_tls_under_an_rsa_2048_ca_is_intercepted_and_archived() {
+    libpurple_over_tls(
+        "libpurple_md5_login_over_tls_under_an_rsa_2048_ca_is_intercepted_and_archived",
+        Case {
+            tag: "tls-rsa",
+            ca_key: "rsa-2048",
+            ..MD5_OVER_TLS
+        },
     )
     .await;
 }

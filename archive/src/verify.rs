@@ -8,7 +8,7 @@ use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
 
 use crate::archive::Archive;
-use crate::chain::{GENESIS, Hash, Stored, hash, hex, key_id};
+use crate::chain::{GENESIS, Hash, Stored, hash, hex, id_key, key_id};
 use crate::error::ArchiveError;
 use crate::signing::{Checkpoint, CheckpointReason};
 
@@ -62,6 +62,14 @@ pub enum Tamper {
         /// Checkpoint sequence number (0 = the signed head).
         checkpoint: u64,
     },
+    /// The store itself could not be read (sled's checksum failed, or the file is damaged):
+    /// these records could not be read back, so nothing vouches for them.
+    Unreadable {
+        /// Inclusive id ranges that could not be read, in order.
+        ranges: Vec<(u64, u64)>,
+        /// What the store said.
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for Tamper {
@@ -96,6 +104,18 @@ impl std::fmt::Display for Tamper {
             }
             Self::BadSignature { checkpoint } => {
                 write!(f, "checkpoint {checkpoint} has an invalid signature")
+            }
+            Self::Unreadable { ranges, reason } => {
+                f.write_str("the store is damaged; could not read records ")?;
+                for (i, (from, to)) in ranges.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { ", " };
+                    match *to {
+                        to if to == *from => write!(f, "{sep}{from}")?,
+                        u64::MAX => write!(f, "{sep}{from} onwards")?,
+                        to => write!(f, "{sep}{from}..={to}")?,
+                    }
+                }
+                write!(f, " ({reason})")
             }
         }
     }
@@ -220,11 +240,31 @@ impl Archive {
                 bytes: v,
             })
         });
-        let mut next = entries.next().transpose()?;
         let (mut expected_id, mut expected_prev, mut previous_prev) = (1u64, GENESIS, GENESIS);
+        let unreadable = |after: u64, e: sled::Error| Tamper::Unreadable {
+            ranges: self.unreadable_after(after, signed_head.as_ref().map(|h| h.upto_id)),
+            reason: e.to_string(),
+        };
+        let mut next = match entries.next().transpose() {
+            Ok(next) => next,
+            Err(ArchiveError::Store(e)) => {
+                report.tamper = Some(unreadable(0, e));
+                return Ok(report);
+            }
+            Err(e) => return Err(e),
+        };
         let mut last: Option<(u64, Hash)> = None;
         while let Some(entry) = next.take() {
-            next = entries.next().transpose()?;
+            next = match entries.next().transpose() {
+                Ok(next) => next,
+                // sled's checksum failed past this record: say which records are lost to
+                // the damage rather than stopping with an I/O error.
+                Err(ArchiveError::Store(e)) => {
+                    report.tamper = Some(unreadable(entry.key, e));
+                    return Ok(report);
+                }
+                Err(e) => return Err(e),
+            };
             report.records += 1;
             report.first_id.get_or_insert(entry.key);
             report.last_id = Some(entry.key);
@@ -349,6 +389,40 @@ impl Archive {
             }
         }
         Ok(report)
+    }
+}
+
+impl Archive {
+    /// The ids after `after` whose records cannot be read, one `get` each, up to the signed
+    /// head or the highest readable key (whichever is further), as inclusive ranges. When
+    /// nothing past `after` can be told apart, the range is open-ended at `u64::MAX`.
+    fn unreadable_after(&self, after: u64, signed_upto: Option<u64>) -> Vec<(u64, u64)> {
+        let last_key = self
+            .store
+            .records
+            .last()
+            .ok()
+            .flatten()
+            .and_then(|(k, _)| key_id(&k).ok());
+        let Some(end) = last_key.max(signed_upto).filter(|end| *end > after) else {
+            return vec![(after + 1, u64::MAX)];
+        };
+        let mut ranges: Vec<(u64, u64)> = Vec::new();
+        for id in after + 1..=end {
+            if self.store.records.get(id_key(id)).is_ok() {
+                continue;
+            }
+            match ranges.last_mut() {
+                Some((_, to)) if *to + 1 == id => *to = id,
+                _ => ranges.push((id, id)),
+            }
+        }
+        if ranges.is_empty() {
+            // Every record reads on its own, but walking past `after` failed: name the
+            // record where the walk stopped.
+            ranges.push((after + 1, after + 1));
+        }
+        ranges
     }
 }
 

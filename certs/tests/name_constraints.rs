@@ -23,11 +23,7 @@ fn openssl_present(test: &str) -> bool {
     if Path::new(OPENSSL).exists() {
         return true;
     }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{OPENSSL} missing: .ci/run must install openssl"
-    );
-    eprintln!("{test}: skipped: install openssl (tests/peers/install.sh)");
+    test_skips::skip_or_fail(test, "install openssl (tests/peers/install.sh)");
     false
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use archive::{Archive, ArchiveOptions, Kind, Query, Record, Verdict};
 use intercept::{Relay, RelayConfig};
-use lab::{ClientEvent, LabClient, LabConfig, LabServer};
+use lab::{ClientEvent, LabClient, LabConfig, LabError, LabServer, LoginMethod};
 use oscar::ScreenName;
 use oscar::message::icbm::{IcbmSend, TLV_MESSAGE_DATA};
 use policy::{Directory, PolicyEngine};
@@ -330,10 +330,19 @@ async fn disclaimers_blocks_masks_alerts_and_exclusions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_screen_names_are_refused_and_a_reload_applies_to_open_sessions() {
     let gw = gateway(&policy_with(None)).await;
-    // Not in the directory: refused at login.
+    // Not in the directory: refused at login. The lab client reads the sign-off's error
+    // code only on a channel-1 login (its BUCP login expects a SNAC); both are refused, and
+    // the code is the README's 0x0011.
     assert!(
         LabClient::login(gw.addr, "mallory", "x").await.is_err(),
         "an unknown screen name signed on"
+    );
+    let refused = LabClient::login_with(gw.addr, "mallory", "x", LoginMethod::Legacy)
+        .await
+        .err();
+    assert!(
+        matches!(refused, Some(LabError::LoginRefused { code: 0x0011 })),
+        "an unknown screen name must get sign-off error 0x0011: {refused:?}"
     );
     assert!(!gw.lab.is_online("mallory"));
     assert_eq!(
@@ -341,7 +350,7 @@ async fn unknown_screen_names_are_refused_and_a_reload_applies_to_open_sessions(
             .stats
             .refused
             .load(std::sync::atomic::Ordering::Relaxed),
-        1
+        2
     );
     let mut carol = LabClient::login(gw.addr, "carol2", "x").await.unwrap();
     let mut bob = LabClient::login(gw.lab.auth_addr, "bob", "y")
@@ -368,10 +377,16 @@ async fn unknown_screen_names_are_refused_and_a_reload_applies_to_open_sessions(
     carol.logout().await.unwrap();
     bob.logout().await.unwrap();
     let all = records(&gw.archive).await;
-    let refused = all
+    let refusals: Vec<_> = all
         .iter()
-        .find(|r| r.event.kind == Kind::PolicyAction && r.event.local_user == "mallory")
-        .unwrap_or_else(|| panic!("the refused sign-on is not archived: {all:#?}"));
+        .filter(|r| r.event.kind == Kind::PolicyAction && r.event.local_user == "mallory")
+        .collect();
+    assert_eq!(
+        refusals.len(),
+        2,
+        "one record per refused sign-on: {all:#?}"
+    );
+    let refused = refusals[0];
     assert_eq!(
         refused.event.verdict,
         Verdict::Blocked("unknown_screen_names".into())

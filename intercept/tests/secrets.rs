@@ -54,10 +54,12 @@ async fn secrets_stay_out_of_logs_and_the_archive() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let archive = Archive::open(dir.path(), ArchiveOptions::default()).unwrap();
+    // The relay logs in through a recorder, so the test knows the cookies it must not find.
+    let (upstream, from_lab) = recording_forwarder(lab.auth_addr).await;
     let relay = Arc::new(
         Relay::new(
             RelayConfig {
-                upstream_login: lab.auth_addr.to_string(),
+                upstream_login: upstream.to_string(),
                 ..RelayConfig::default()
             },
             Some(archive.clone()),
@@ -115,10 +117,64 @@ async fn secrets_stay_out_of_logs_and_the_archive() {
         assert!(!contains(&logged, &needle), "{what} in the logs");
         assert!(!contains(&files, &needle), "{what} in the archive files");
     }
-    // Cookies: every redirect the relay rewrote carried one; none may be logged or stored.
-    // The lab's cookies are 32 random-looking bytes; check their hex and raw forms.
+    // Cookies: every redirect the relay rewrote carried one; none may be logged or stored,
+    // neither raw nor in hex. These are the ones the lab really sent.
+    let cookies = cookies_in(&from_lab.lock().unwrap());
+    assert_eq!(cookies.len(), 2, "alice's and olduser's login replies");
+    for cookie in &cookies {
+        for (form, needle) in [("raw", cookie.clone()), ("hex", hex(cookie).into_bytes())] {
+            assert!(!contains(&logged, &needle), "a {form} cookie in the logs");
+            assert!(
+                !contains(&files, &needle),
+                "a {form} cookie in the archive files"
+            );
+        }
+    }
+    // And no other 32-byte value in hex (an MD5 pair, a cookie from elsewhere).
     let leaked = lab_cookies(&logged);
     assert!(leaked.is_empty(), "a cookie or hash was logged: {leaked:?}");
+}
+
+/// A loopback forwarder to `target`; everything `target` sends back is also kept.
+async fn recording_forwarder(
+    target: std::net::SocketAddr,
+) -> (std::net::SocketAddr, Arc<Mutex<Vec<u8>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let kept = Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let server = tokio::net::TcpStream::connect(target).await.unwrap();
+            let (mut client_read, mut client_write) = client.into_split();
+            let (mut server_read, mut server_write) = server.into_split();
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+                let _ = server_write.shutdown().await;
+            });
+            let kept = Arc::clone(&kept);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                while let Ok(n @ 1..) = server_read.read(&mut buf).await {
+                    kept.lock().unwrap().extend_from_slice(&buf[..n]);
+                    if client_write.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// The values of every cookie TLV (type 0x0006, 32 bytes, as the lab issues them) in `bytes`.
+fn cookies_in(bytes: &[u8]) -> Vec<Vec<u8>> {
+    const COOKIE_TLV: [u8; 4] = [0x00, 0x06, 0x00, 0x20];
+    (0..(bytes.len() + 1).saturating_sub(COOKIE_TLV.len() + 32))
+        .filter(|at| bytes[*at..].starts_with(&COOKIE_TLV))
+        .map(|at| bytes[at + 4..at + 36].to_vec())
+        .collect()
 }
 
 /// Any 64-hex-digit run in the logs would be a 32-byte cookie or an MD5 pair in hex.

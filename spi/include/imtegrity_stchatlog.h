@@ -34,7 +34,7 @@
 #define IMT_CL_SESSION_CREATION_DECLINED_DEFAULT 0x0B /* the chat or join is refused */
 
 /* Severities written through appRetCode. */
-#define IMT_CL_SEVERITY_OK 0
+#define IMT_CL_SEVERITY_OK 0                         /* ST_DDA_OK; ST_DDA_INFO (1) is never written */
 #define IMT_CL_SEVERITY_WARNING 2                    /* e.g. a policy file that did not reload */
 #define IMT_CL_SEVERITY_ERROR 3
 #define IMT_CL_SEVERITY_FATAL 4

@@ -20,7 +20,9 @@ pub const API_INVALID_PARAM: c_int = 0x0002;
 /// Anything else went wrong, a panic included (`ST_DDA_API_INTERNAL_ERROR`).
 pub const API_INTERNAL_ERROR: c_int = 0x0003;
 
-/// `ST_DDA_INFO`: the severity written through the retained `appRetCode` pointer.
+/// `ST_DDA_OK` (`StDdaRetVal` 0, reference §2.1): the severity written through the retained
+/// `appRetCode` pointer when a call succeeded. (`ST_DDA_INFO` is 1; nothing here is merely
+/// informational, so the library never writes it.)
 pub const SEVERITY_OK: c_int = 0;
 /// `ST_DDA_WARNING`: something to look at, and the chat goes on: relaxed mode could not
 /// record yet, or a changed policy file did not compile and the previous policy stays.

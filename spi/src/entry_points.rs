@@ -19,9 +19,10 @@ use crate::codes::{
     API_INTERNAL_ERROR, API_OK, INIT_STRING_CAPACITY, LIB_VERSION, MAX_DATA_LEN, MAX_STR_LEN,
     MAX_TEXT_LEN, RET_MSG_CAPACITY, SEVERITY_OK, SEVERITY_WARNING,
 };
+use crate::config::Codes;
 use crate::error::SpiError;
 use crate::ffi_strings::{copy_bytes, copy_c_str, copy_entity, copy_opt_entity, write_c_str};
-use crate::runtime;
+use crate::runtime::{self, InitFailure};
 use crate::srv_msgs::{self, Outcome, Reply};
 
 /// What `stDdaClInit` writes into `dirType`: the kind of logger this is.
@@ -116,22 +117,28 @@ pub unsafe extern "system" fn stDdaClInit(
     app_ret_code: *mut c_int,
     app_ret_msg: *mut c_char,
 ) -> c_int {
-    let body = || -> Result<Option<String>, SpiError> {
+    // Failures before the configuration is read are numbered by the defaults; `runtime::init`
+    // numbers its own by the file's `[codes]`.
+    let early = |error| InitFailure {
+        error,
+        codes: Codes::default(),
+    };
+    let body = || -> Result<Option<String>, InitFailure> {
         if pr_version.is_null() {
-            return Err(SpiError::Null { what: "prVersion" });
+            return Err(early(SpiError::Null { what: "prVersion" }));
         }
         if initialized_inside.is_null() {
-            return Err(SpiError::Null {
+            return Err(early(SpiError::Null {
                 what: "initializedInside",
-            });
+            }));
         }
         // SAFETY: not NULL; the server passes its version in a readable int.
         let offered = unsafe { pr_version.read() };
         if offered < LIB_VERSION {
-            return Err(SpiError::VersionTooOld {
+            return Err(early(SpiError::VersionTooOld {
                 offered,
                 ours: LIB_VERSION,
-            });
+            }));
         }
         // SAFETY: the server keeps these valid until Terminate (SPI contract, §4.2).
         let warning = unsafe { runtime::init(app_ret_code, app_ret_msg) }?;
@@ -145,13 +152,17 @@ pub unsafe extern "system" fn stDdaClInit(
         }
         Ok(warning)
     };
-    let outcome = catch_unwind(AssertUnwindSafe(body)).unwrap_or(Err(SpiError::Panicked {
-        entry: "stDdaClInit",
-    }));
+    let outcome = catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|_| {
+        Err(early(SpiError::Panicked {
+            entry: "stDdaClInit",
+        }))
+    });
     let (code, severity, message) = match outcome {
         Ok(None) => (API_OK, SEVERITY_OK, String::new()),
         Ok(Some(warning)) => (API_OK, SEVERITY_WARNING, warning),
-        Err(e) => (e.code(), e.severity(), e.to_string()),
+        Err(InitFailure { error, codes }) => {
+            (error.code_with(&codes), error.severity(), error.to_string())
+        }
     };
     // Init reports through the buffers it was just given, initialised or not.
     if !app_ret_code.is_null() {

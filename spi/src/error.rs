@@ -19,9 +19,20 @@ pub enum SpiError {
         /// Which argument.
         what: &'static str,
     },
-    /// A string had no NUL within its limit, or a message was longer than accepted.
+    /// A string or id had no NUL within its limit: an invalid argument
+    /// (`ST_DDA_API_INVALID_PARAM`), as the reference's §9 has it for over-long ids.
     #[error("{what} is longer than {max} bytes")]
     TooLong {
+        /// Which argument.
+        what: &'static str,
+        /// The limit.
+        max: usize,
+    },
+    /// A text or data message longer than accepted: `ST_DDA_MSG_TOO_LONG` (reference §5.3:
+    /// "messages longer than `ST_DDA_MAX_MSG_LEN` fail with `ST_DDA_MSG_TOO_LONG`"), numbered
+    /// by `[codes] msg_too_long`.
+    #[error("{what} is longer than {max} bytes")]
+    MessageTooLong {
         /// Which argument.
         what: &'static str,
         /// The limit.
@@ -144,8 +155,9 @@ impl SpiError {
             | Self::EmptyId { .. }
             | Self::EntityType { .. }
             | Self::NotOurs
-            | Self::SrvMsgsCount { .. } => API_INVALID_PARAM,
-            Self::TooLong { .. } => codes.msg_too_long,
+            | Self::SrvMsgsCount { .. }
+            | Self::TooLong { .. } => API_INVALID_PARAM,
+            Self::MessageTooLong { .. } => codes.msg_too_long,
             Self::VersionTooOld { .. } => API_VERSION_MISMATCH,
             Self::SessionExists(_) => codes.session_already_exists,
             Self::SessionMissing(_) => codes.session_does_not_exist,

@@ -131,10 +131,10 @@ pub unsafe fn copy_bytes(
     what: &'static str,
     max: usize,
 ) -> Result<Vec<u8>, SpiError> {
-    let too_long = SpiError::TooLong { what, max };
+    let too_long = SpiError::MessageTooLong { what, max };
     let len = usize::try_from(len).map_err(|_| too_long)?;
     if len > max {
-        return Err(SpiError::TooLong { what, max });
+        return Err(SpiError::MessageTooLong { what, max });
     }
     if len == 0 {
         return Ok(Vec::new());
@@ -252,7 +252,7 @@ mod tests {
         ));
         assert!(matches!(
             bytes_of(Some(&data), 11),
-            Err(SpiError::TooLong { .. })
+            Err(SpiError::MessageTooLong { .. })
         ));
     }
 

@@ -222,6 +222,12 @@ impl RecordSink for RelaxedSink {
         }
         Ok(())
     }
+
+    fn held(&self) -> usize {
+        let held = self.lock();
+        // A pending gap record is one more thing only this sink knows about.
+        held.records.len() + usize::from(held.dropped > 0)
+    }
 }
 
 #[cfg(test)]

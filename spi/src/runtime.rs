@@ -56,6 +56,8 @@ pub(crate) struct Runtime {
     ret: Arc<Mutex<RetSlots>>,
     /// The sink the sessions write to (relaxed mode's, to retry on the timer).
     sink: Arc<dyn RecordSink>,
+    /// The spool, kept across an Init that re-reads an unchanged `spool`.
+    slot: Arc<SpoolSlot>,
     /// The thread shipping the spool, if a gateway is configured; taken at Terminate.
     shipper: Mutex<Option<Shipper>>,
     /// The configuration read at Init.
@@ -80,6 +82,18 @@ impl Runtime {
     pub(crate) fn timer(&self) -> Result<(), SpiError> {
         self.sink.retry()
     }
+
+    /// Stops and joins the shipper (records it did not ship stay in the spool).
+    fn stop_shipper(&self) {
+        let shipper = self
+            .shipper
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(shipper) = shipper {
+            shipper.stop(SHIPPER_STOP_BOUND);
+        }
+    }
 }
 
 /// Writes a severity and message through the server's retained buffers.
@@ -90,10 +104,23 @@ fn write_slots(slots: &Mutex<RetSlots>, severity: c_int, message: &str) {
     unsafe { slots.write(severity, message) };
 }
 
-/// Opens the spool and installs the runtime, keeping the server's `appRetCode`/`appRetMsg`.
-/// A second Init while initialised keeps the open spool and sessions and takes the new
-/// buffers. `Ok(Some(warning))`: initialised, but the server should log the warning
-/// (relaxed mode with a spool that cannot be opened yet).
+/// Why `stDdaClInit` failed, with the `[codes]` to number it by: the file's own when it
+/// could be read, so a failed Init answers with the numbers the operator configured.
+#[derive(Debug)]
+pub(crate) struct InitFailure {
+    /// What went wrong.
+    pub(crate) error: SpiError,
+    /// The numbering in force for this Init.
+    pub(crate) codes: Codes,
+}
+
+/// Reads the configuration, opens the spool and installs the runtime, keeping the server's
+/// `appRetCode`/`appRetMsg`. A second Init while initialised reads the configuration again
+/// (as the README promises) and rebuilds the runtime from it, moving the open sessions
+/// across and keeping the spool when its directory did not change; a file that cannot be
+/// used leaves the running configuration in place. `Ok(Some(warning))`: initialised, but the
+/// server should log the warning (relaxed mode with a spool that cannot be opened yet, or a
+/// re-read deferred because records are still held in memory).
 ///
 /// # Safety
 /// `ret_code` and `ret_msg` must be NULL or stay valid for writing until `terminate`
@@ -101,41 +128,67 @@ fn write_slots(slots: &Mutex<RetSlots>, severity: c_int, message: &str) {
 pub(crate) unsafe fn init(
     ret_code: *mut c_int,
     ret_msg: *mut c_char,
-) -> Result<Option<String>, SpiError> {
+) -> Result<Option<String>, InitFailure> {
     let slots = RetSlots {
         code: ret_code,
         msg: ret_msg,
     };
-    let mut runtime = RUNTIME.write().unwrap_or_else(PoisonError::into_inner);
-    if let Some(current) = runtime.as_ref() {
-        *current.ret.lock().unwrap_or_else(PoisonError::into_inner) = slots;
-        return Ok(None);
-    }
+    let mut installed = RUNTIME.write().unwrap_or_else(PoisonError::into_inner);
+    let previous = installed.clone();
     let library_dir = library_dir();
-    let config = SpiConfig::load(library_dir.as_deref())?;
-    let policy = crate::spi_policy::SpiPolicy::load(&config)?;
+    let config = SpiConfig::load(library_dir.as_deref()).map_err(|error| InitFailure {
+        error,
+        codes: previous
+            .as_ref()
+            .map(|r| r.config.codes)
+            .unwrap_or_default(),
+    })?;
+    let codes = config.codes;
+    let fail = |error| InitFailure { error, codes };
+    if let Some(previous) = &previous {
+        // Records relaxed mode holds in memory live in the old sink: write them first, and
+        // keep the old runtime if they cannot be written yet.
+        previous.sink.retry().map_err(fail)?;
+        let held = previous.sink.held();
+        if held > 0 {
+            *previous.ret.lock().unwrap_or_else(PoisonError::into_inner) = slots;
+            return Ok(Some(format!(
+                "configuration not re-read: {held} records are still held in memory until \
+                 the spool works; the next Init reads it"
+            )));
+        }
+    }
+    let policy = crate::spi_policy::SpiPolicy::load(&config).map_err(fail)?;
     let spool_dir = config.spool_dir(library_dir.as_deref());
     let mut warning = None;
-    let slot = match SpoolSlot::open(&spool_dir) {
-        Ok(slot) => slot,
-        // Relaxed mode lets chats go on even when the spool's disk is unusable at start:
-        // records are held and the spool is opened again later.
-        Err(e) if config.mode == Mode::Relaxed && e.is_storage() => {
-            let message = format!("relaxed mode, holding records in memory: {e}");
-            eprintln!("imtegrity_stchatlog: {message}");
-            let slot = SpoolSlot::failed(&spool_dir, &e);
-            warning = Some(message);
-            slot
-        }
-        Err(e) => return Err(e),
+    let slot = match previous.as_ref().filter(|p| p.slot.dir() == spool_dir) {
+        // The same spool: sled's lock is ours already; opening it again would fail.
+        Some(previous) => Arc::clone(&previous.slot),
+        None => match SpoolSlot::open(&spool_dir) {
+            Ok(slot) => Arc::new(slot),
+            // Relaxed mode lets chats go on even when the spool's disk is unusable at
+            // start: records are held and the spool is opened again later.
+            Err(e) if config.mode == Mode::Relaxed && e.is_storage() => {
+                let message = format!("relaxed mode, holding records in memory: {e}");
+                eprintln!("imtegrity_stchatlog: {message}");
+                warning = Some(message);
+                Arc::new(SpoolSlot::failed(&spool_dir, &e))
+            }
+            Err(e) => return Err(fail(e)),
+        },
     };
-    let slot = Arc::new(slot);
-    let shipper = ShipperConfig::from_config(&config)?
-        .map(|config| Shipper::start(Arc::clone(&slot), config))
-        .transpose()?;
+    let shipper_config = ShipperConfig::from_config(&config).map_err(fail)?;
+    // One shipper per spool at a time: the old one stops before the new one starts.
+    if let Some(previous) = &previous {
+        previous.stop_shipper();
+    }
+    let shipper = shipper_config
+        .map(|shipper_config| Shipper::start(Arc::clone(&slot), shipper_config))
+        .transpose()
+        .map_err(fail)?;
     let ret = Arc::new(Mutex::new(slots));
     let node = config.node.clone().unwrap_or_else(archive::host_name);
-    let spool_sink = ShippingSink::new(slot, shipper.as_ref().map(Shipper::notifier));
+    let spool_sink = ShippingSink::new(Arc::clone(&slot), shipper.as_ref().map(Shipper::notifier));
     let sink: Arc<dyn RecordSink> = match config.mode {
         Mode::Strict => Arc::new(spool_sink),
         Mode::Relaxed => {
@@ -150,11 +203,16 @@ pub(crate) unsafe fn init(
             ))
         }
     };
-    let sessions = SessionTable::new(Box::new(Arc::clone(&sink)), node);
-    *runtime = Some(Arc::new(Runtime {
+    let open = previous
+        .as_ref()
+        .map(|p| p.sessions.take_open())
+        .unwrap_or_default();
+    let sessions = SessionTable::with_open(Box::new(Arc::clone(&sink)), node, open);
+    *installed = Some(Arc::new(Runtime {
         sessions,
         ret,
         sink,
+        slot,
         shipper: Mutex::new(shipper),
         config,
         policy,
@@ -198,14 +256,7 @@ pub(crate) fn terminate() {
     if let Err(e) = runtime.sessions.close_all() {
         runtime.report(&e);
     }
-    let shipper = runtime
-        .shipper
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .take();
-    if let Some(shipper) = shipper {
-        shipper.stop(SHIPPER_STOP_BOUND);
-    }
+    runtime.stop_shipper();
     // The spool closes when the last reference goes: here, unless a call from another
     // thread still runs (the server promises it does not), which then closes it.
     drop(runtime);

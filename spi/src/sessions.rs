@@ -144,6 +144,18 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Sessions taken out of one [`SessionTable`] to go on in another.
+#[derive(Default)]
+pub struct OpenSessions(HashMap<String, Shared>);
+
+impl std::fmt::Debug for OpenSessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenSessions")
+            .field("open", &self.0.len())
+            .finish()
+    }
+}
+
 /// The open sessions and where their records go.
 pub struct SessionTable {
     sessions: Mutex<HashMap<String, Shared>>,
@@ -168,6 +180,21 @@ impl SessionTable {
             sink,
             node,
         }
+    }
+
+    /// A table whose records go to `sink`, holding sessions another table opened (a repeated
+    /// `stDdaClInit` rebuilds the runtime; the server's sessions go on).
+    pub fn with_open(sink: Box<dyn RecordSink>, node: String, open: OpenSessions) -> Self {
+        Self {
+            sessions: Mutex::new(open.0),
+            sink,
+            node,
+        }
+    }
+
+    /// Takes the open sessions out, without end records, for [`SessionTable::with_open`].
+    pub fn take_open(&self) -> OpenSessions {
+        OpenSessions(std::mem::take(&mut *lock(&self.sessions)))
     }
 
     /// How many sessions are open.

@@ -16,6 +16,12 @@ pub trait RecordSink: Send + Sync + std::fmt::Debug {
     fn retry(&self) -> Result<(), SpiError> {
         Ok(())
     }
+
+    /// How many records wait in memory for the spool (relaxed mode, a pending gap record
+    /// included); none elsewhere.
+    fn held(&self) -> usize {
+        0
+    }
 }
 
 impl<T: RecordSink + ?Sized> RecordSink for std::sync::Arc<T> {
@@ -25,6 +31,10 @@ impl<T: RecordSink + ?Sized> RecordSink for std::sync::Arc<T> {
 
     fn retry(&self) -> Result<(), SpiError> {
         (**self).retry()
+    }
+
+    fn held(&self) -> usize {
+        (**self).held()
     }
 }
 

@@ -7,7 +7,7 @@
 //! what it had to drop.
 //!
 //! The disk is a small tmpfs mounted for the test (root only; skipped otherwise, with a
-//! message), unmounted when the test ends, pass or fail.
+//! message, and a failure under `CI=true`), unmounted when the test ends, pass or fail.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -29,15 +29,17 @@ const SEV_FATAL: i32 = 4;
 /// The default `codes.db_error` (`ST_DDA_API_INTERNAL_ERROR`).
 const DB_ERROR: i32 = 3;
 
-/// Whether this runs as root, which mounting a tmpfs needs; says why it skips if not.
-fn can_mount() -> bool {
+/// Whether this runs as root, which mounting a tmpfs needs; otherwise skips `test` (a
+/// failure under `CI=true`, where the suite runs as root).
+fn can_mount(test: &str) -> bool {
     let root = Command::new("id")
         .arg("-u")
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
     if !root {
-        eprintln!(
-            "SKIP: needs root to mount a small tmpfs (run the suite as root, as .ci/run does)"
+        test_skips::skip_or_fail(
+            test,
+            "needs root to mount a small tmpfs (run the suite as root, as .ci/run does)",
         );
     }
     root
@@ -160,7 +162,7 @@ fn open_chat(h: &mut Host) {
 
 #[test]
 fn strict_mode_refuses_on_a_full_disk_and_recovers_without_a_restart() {
-    if !can_mount() {
+    if !can_mount("strict_mode_refuses_on_a_full_disk_and_recovers_without_a_restart") {
         return;
     }
     let disk = SmallDisk::mount("4m");
@@ -204,7 +206,7 @@ fn strict_mode_refuses_on_a_full_disk_and_recovers_without_a_restart() {
 
 #[test]
 fn relaxed_mode_holds_records_on_a_full_disk_and_writes_them_in_order_later() {
-    if !can_mount() {
+    if !can_mount("relaxed_mode_holds_records_on_a_full_disk_and_writes_them_in_order_later") {
         return;
     }
     let disk = SmallDisk::mount("4m");
@@ -255,7 +257,7 @@ fn relaxed_mode_holds_records_on_a_full_disk_and_writes_them_in_order_later() {
 
 #[test]
 fn relaxed_mode_beyond_its_memory_drops_and_records_the_gap() {
-    if !can_mount() {
+    if !can_mount("relaxed_mode_beyond_its_memory_drops_and_records_the_gap") {
         return;
     }
     let disk = SmallDisk::mount("4m");
@@ -300,7 +302,7 @@ fn relaxed_mode_beyond_its_memory_drops_and_records_the_gap() {
 
 #[test]
 fn a_read_only_spool_fails_strict_init_and_relaxed_mode_starts_and_catches_up() {
-    if !can_mount() {
+    if !can_mount("a_read_only_spool_fails_strict_init_and_relaxed_mode_starts_and_catches_up") {
         return;
     }
     let disk = SmallDisk::mount("4m");
@@ -349,4 +351,71 @@ fn copy_of(spool: &Path) -> tempfile::TempDir {
         .expect("cp");
     assert!(status.success());
     copy
+}
+
+/// A repeated `stDdaClInit` re-reads the file, except while relaxed mode holds records in
+/// memory (they live in the running sink): then it warns and keeps the running
+/// configuration, and the next Init after the spool works applies the file.
+#[test]
+fn a_repeated_init_waits_for_held_records_before_reading_the_file_again() {
+    if !can_mount("a_repeated_init_waits_for_held_records_before_reading_the_file_again") {
+        return;
+    }
+    let disk = SmallDisk::mount("4m");
+    let spool = disk.path().join("spool");
+    let (_work, host, config) = setup(&spool, "mode = \"relaxed\"");
+    let mut h = Host::start(&host, &config);
+    open_chat(&mut h);
+    disk.fill();
+    let (mut sent, held_text, _warning) = chat_until(&mut h, |a| a.sev != -1);
+    sent.push(held_text);
+
+    // The operator switches to strict mode while records are held: not yet applied.
+    std::fs::write(
+        &config,
+        format!(
+            "spool = {:?}\nnode = \"st-test\"\nmode = \"strict\"\n",
+            spool.display().to_string()
+        ),
+    )
+    .unwrap();
+    let deferred = h.call("init");
+    assert_eq!(
+        (deferred.rc, deferred.sev),
+        (0, SEV_WARNING),
+        "{deferred:?}"
+    );
+    assert!(
+        deferred.msg.starts_with("configuration not re-read: "),
+        "{deferred:?}"
+    );
+    // Still relaxed: the chat goes on.
+    let answer = h.call("msg s1 alice bob held after the deferred init");
+    assert_eq!((answer.rc, answer.sev), (0, SEV_WARNING), "{answer:?}");
+    sent.push("held after the deferred init".into());
+
+    disk.free();
+    after_reopen_interval();
+    let applied = h.call("init");
+    assert_eq!((applied.rc, applied.sev), (0, 0), "{applied:?}");
+    h.ok("msg s1 alice bob in strict mode");
+    sent.push("in strict mode".into());
+    // Strict now: a full disk is refused, not held.
+    disk.fill();
+    let (accepted, _refused_text, refused) = chat_until(&mut h, |a| a.rc != 0);
+    assert_eq!(
+        (refused.rc, refused.sev),
+        (DB_ERROR, SEV_FATAL),
+        "{refused:?}"
+    );
+    disk.free();
+    after_reopen_interval();
+    h.ok("end s1");
+    h.finish();
+    sent.extend(accepted);
+    assert_eq!(
+        messages(&spool),
+        sent,
+        "held records first, in order, none lost"
+    );
 }

@@ -4,7 +4,8 @@
 //!
 //! The peers are installed by `tests/peers/install.sh` (as root); tests call
 //! [`require_peers`] first, which skips when they are missing, except under `CI=true`, where it
-//! fails. Everything listens on and connects to 127.0.0.1 only, except inside a pair of
+//! fails. Every skip goes through [`skip_or_fail`], which also lists it at the end of
+//! `cargo test --workspace`. Everything listens on and connects to 127.0.0.1 only, except inside a pair of
 //! network namespaces a test creates itself ([`NetnsPair`]); every wait has a timeout, and
 //! every process and namespace started here is removed on drop. See
 //! `shared/reference/real-peers.md` §2 and §5.
@@ -47,6 +48,7 @@ pub use irc_line::IrcLine;
 pub use netns::{NetnsPair, require_netns};
 pub use peers::{Peers, require_peers};
 pub use ports::free_loopback_port;
+pub use test_skips::skip_or_fail;
 pub use tshark::{
     AimPacket, FieldRow, aim_field_values, aim_packets, field_rows, malformed_count,
     malformed_packets,

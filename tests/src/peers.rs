@@ -1,6 +1,5 @@
 //! Finds the third-party peers installed by `tests/peers/install.sh`.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::HarnessError;
@@ -66,8 +65,8 @@ impl Peers {
     }
 }
 
-/// The peers for `test_name`, or `None` after printing a "skipped" line when they are not
-/// installed.
+/// The peers for `test_name`, or `None` after skipping it ([`crate::skip_or_fail`]) when
+/// they are not installed.
 ///
 /// # Panics
 /// When they are missing and the environment variable `CI` is `true`: CI must never skip
@@ -75,14 +74,10 @@ impl Peers {
 pub fn require_peers(test_name: &str) -> Option<Peers> {
     match Peers::locate() {
         Ok(peers) => Some(peers),
-        Err(err) if std::env::var("CI").is_ok_and(|ci| ci == "true") => {
-            panic!("{test_name}: {err}. CI must not skip: run tests/peers/install.sh as root first")
-        }
         Err(err) => {
-            // Straight to fd 2, past libtest's output capture, so the skip is always visible.
-            let _ = writeln!(
-                std::io::stderr(),
-                "{test_name}: skipped: {err}. Run tests/peers/install.sh as root to install them"
+            crate::skip_or_fail(
+                test_name,
+                &format!("{err}. Run tests/peers/install.sh as root to install them"),
             );
             None
         }

@@ -9,6 +9,7 @@
  *   start SID                 stDdaClSessionStarted
  *   join SID USER             stDdaClJoiningSession, no scope (two-way)
  *   msg SID FROM TO TEXT      stDdaClSessionMsg
+ *   longmsg SID FROM TO N     stDdaClSessionMsg with N bytes of 'x' (longer than a line)
  *   end SID                   stDdaClSessionEnded
  *   timer                     stDdaClTimerEvent
  *   term                      stDdaClTerminate
@@ -17,7 +18,7 @@
  *                             how many of them are the library's own (named imtegrity*)
  * Each prints one line: "rc=<return> sev=<appRetCode> msg=<appRetMsg>", flushed, with the
  * retained appRetCode/appRetMsg reset before each call so the line shows what this call wrote
- * (sev=-1: nothing written).
+ * (sev=-1: nothing written; newlines in the message become spaces).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -132,6 +133,20 @@ load:
                 text = "";
             }
             rc = msg(sid, &from, strlen(text), text, &to);
+        } else if (strcmp(cmd, "longmsg") == 0) {
+            char *sid = strtok(NULL, " ");
+            imt_cl_entity from = entity(strtok(NULL, " "));
+            imt_cl_entity to = entity(strtok(NULL, " "));
+            char *count = strtok(NULL, " ");
+            size_t n = count ? strtoul(count, NULL, 10) : 0;
+            char *text = malloc(n ? n : 1);
+            if (!text) {
+                fprintf(stderr, "line_host: out of memory\n");
+                return 2;
+            }
+            memset(text, 'x', n);
+            rc = msg(sid, &from, n, text, &to);
+            free(text);
         } else if (strcmp(cmd, "end") == 0) {
             rc = ended(strtok(NULL, " "));
         } else if (strcmp(cmd, "timer") == 0) {
@@ -155,6 +170,12 @@ load:
         } else {
             fprintf(stderr, "line_host: unknown command %s\n", cmd);
             return 2;
+        }
+        /* One answer per line: a multi-line message (a TOML error's snippet) is flattened. */
+        for (char *c = ret_msg; *c; c++) {
+            if (*c == '\n') {
+                *c = ' ';
+            }
         }
         printf("rc=%d sev=%d msg=%s\n", rc, ret_code, ret_msg);
         fflush(stdout);
