@@ -15,6 +15,8 @@ mod sensor;
 mod spans;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_dns_hardening;
 mod tls;
 mod validate;
 
@@ -65,6 +67,10 @@ use crate::host_port::HostPort;
 /// | `dns.ttl` | `30` |
 /// | `dns.fail` | `"closed"` |
 /// | `dns.rate_limit` | `1000` per client per second |
+/// | `dns.rate_limit_bytes` | `131072` answer bytes per client per second |
+/// | `dns.query_log_rate` | `50` lines per second |
+/// | `dns.client_table_size` | `65536` client addresses |
+/// | `dns.upstream_idle_secs` | `10` |
 /// | `tls.ca_dir` | unset: the caller's data directory |
 /// | `tls.ca_key` | `"ecdsa-p256"` |
 /// | `tls.permitted` | the domains of the built-in AIM/ICQ names |
