@@ -259,3 +259,152 @@ impl Shared {
         targets
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use policy::DnsConfig;
+
+    use super::*;
+
+    pub(crate) const INSIDE: &str = "10.0.0.1";
+    pub(crate) const OUTSIDE: &str = "192.0.2.99";
+    pub(crate) const GATEWAY: &str = "10.9.9.9";
+
+    /// A responder's shared state: clients in 10/8, 2 answers a second, one gateway.
+    pub(crate) fn shared() -> Shared {
+        let config = DnsConfig {
+            allow: vec!["10.0.0.0/8".parse().unwrap()],
+            rate_limit: 2,
+            gateway: vec![GATEWAY.parse().unwrap()],
+            query_log: QueryLog::Off,
+            ..DnsConfig::default()
+        };
+        let counters = Counters::default();
+        let live = Live::from_config(&config, &counters, 1).unwrap();
+        Shared {
+            live: ArcSwap::from_pointee(live),
+            counters,
+            limiter: RateLimiter::new(1024),
+            seen: SeenAnswers::new(1024),
+            log_budget: LogBudget::new(),
+            health: Arc::new(Health::default()),
+            routes: RouteCache::default(),
+            relay_port: 5190,
+            local_probe: None,
+        }
+    }
+
+    fn asked<'a>(client: &str, name: &'a str, qtype: u16) -> Asked<'a> {
+        Asked {
+            client: client.parse().unwrap(),
+            local: None,
+            opcode: OPCODE_QUERY,
+            qclass: CLASS_IN,
+            name: Some(name),
+            qtype,
+            udp: true,
+        }
+    }
+
+    fn redirect_to_gateway() -> Decision {
+        Decision::Redirect(Redirect {
+            addrs: vec![GATEWAY.parse().unwrap()],
+            ttl: 30,
+            zone_labels: 4,
+            serial: 1,
+        })
+    }
+
+    /// An outsider is refused however often it asks, and spends nothing of the budget of
+    /// the client whose address it is not: the allow list comes before the rate limit.
+    #[test]
+    fn the_allow_list_comes_before_the_rate_limit() {
+        let s = shared();
+        for _ in 0..50 {
+            assert_eq!(
+                s.decide(&asked(OUTSIDE, "login.oscar.aol.com", qtype::A)),
+                Decision::Refuse
+            );
+        }
+        assert_eq!(s.limiter.clients(), 0);
+        assert_eq!(s.counters.global.rate_limited.load(Relaxed), 0);
+        assert_eq!(s.counters.global.refused.load(Relaxed), 50);
+        let inside: Vec<Decision> = (0..4)
+            .map(|_| s.decide(&asked(INSIDE, "login.oscar.aol.com", qtype::A)))
+            .collect();
+        assert_eq!(
+            inside,
+            [
+                redirect_to_gateway(),
+                redirect_to_gateway(),
+                Decision::Drop,
+                Decision::Slip
+            ]
+        );
+    }
+
+    #[test]
+    fn other_opcodes_are_not_implemented_and_other_classes_refused() {
+        let s = shared();
+        for opcode in [1, 2, 4, 5, 6, 15] {
+            let q = Asked {
+                opcode,
+                udp: false,
+                ..asked(INSIDE, "login.oscar.aol.com", qtype::A)
+            };
+            assert_eq!(s.decide(&q), Decision::NotImp, "opcode {opcode}");
+        }
+        for qclass in [3, 4, 254, 255] {
+            let q = Asked {
+                qclass,
+                udp: false,
+                ..asked(INSIDE, "version.bind", 16)
+            };
+            assert_eq!(s.decide(&q), Decision::Refuse, "class {qclass}");
+        }
+        let g = &s.counters.global;
+        assert_eq!(g.not_implemented.load(Relaxed), 6);
+        assert_eq!(g.refused_class.load(Relaxed), 4);
+        // An outsider is refused before its opcode is looked at.
+        let q = Asked {
+            opcode: 4,
+            ..asked(OUTSIDE, "x.example", qtype::A)
+        };
+        assert_eq!(s.decide(&q), Decision::Refuse);
+        assert_eq!(g.not_implemented.load(Relaxed), 6);
+    }
+
+    /// ANY is never forwarded: a redirected name gets its gateway, any other name RFC
+    /// 8482's HINFO, also when a fail-open view would forward.
+    #[test]
+    fn any_gets_a_minimal_answer() {
+        let s = shared();
+        let tcp = |name| Asked {
+            udp: false,
+            ..asked(INSIDE, name, qtype::ANY)
+        };
+        assert_eq!(
+            s.decide(&tcp("www.example.test")),
+            Decision::Rfc8482 { ttl: RFC8482_TTL }
+        );
+        assert_eq!(s.decide(&tcp("login.oscar.aol.com")), redirect_to_gateway());
+        assert_eq!(s.counters.global.any_minimal.load(Relaxed), 1);
+        let txt = Asked {
+            udp: false,
+            ..asked(INSIDE, "www.example.test", 16)
+        };
+        assert_eq!(s.decide(&txt), Decision::Forward);
+    }
+
+    /// The name matcher's label rule, as the decision sees it: an escaped dot (hickory's
+    /// presentation form) is not a label boundary.
+    #[test]
+    fn a_dotted_label_is_forwarded_not_redirected() {
+        let s = shared();
+        let q = Asked {
+            udp: false,
+            ..asked(INSIDE, "login\\.oscar.aol.com", qtype::A)
+        };
+        assert_eq!(s.decide(&q), Decision::Forward);
+    }
+}

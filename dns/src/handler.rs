@@ -245,6 +245,8 @@ mod tests {
 
     use hickory_server::net::NetError;
     use hickory_server::proto::op::Message;
+
+    use crate::decision::Decision;
     use hickory_server::proto::serialize::binary::BinEncoder;
     use hickory_server::zone_handler::MessageResponse;
 
@@ -277,8 +279,14 @@ mod tests {
     }
 
     fn query(name: &str, qtype: u16, edns: bool) -> Vec<u8> {
+        let labels: Vec<&str> = name.split('.').collect();
+        query_labels(&labels, qtype, edns)
+    }
+
+    /// A query whose labels are given one by one (so one may hold a dot).
+    fn query_labels(labels: &[&str], qtype: u16, edns: bool) -> Vec<u8> {
         let mut m = vec![0xBE, 0xEF, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, u8::from(edns)];
-        for label in name.split('.') {
+        for label in labels {
             m.push(label.len() as u8);
             m.extend_from_slice(label.as_bytes());
         }
@@ -317,6 +325,89 @@ mod tests {
                 .collect::<Vec<_>>(),
             m.edns.as_ref().map(|e| e.max_payload()),
         )
+    }
+
+    /// The answer hickory's path gives `raw` from `client` over `protocol`.
+    async fn slow_answer(raw: &[u8], client: &str, protocol: Protocol) -> Vec<u8> {
+        use hickory_server::net::runtime::TokioTime;
+        let responder = Responder {
+            shared: Arc::new(crate::decision::tests::shared()),
+            // Nothing listens there; no test here forwards.
+            catalog: crate::forward::catalog(
+                &[policy::DnsUpstream::parse("127.0.0.1:9").unwrap()],
+                &[],
+                std::time::Duration::from_secs(1),
+            )
+            .unwrap(),
+        };
+        let src = std::net::SocketAddr::new(client.parse().unwrap(), 5000);
+        let request = Request::from_bytes(raw.to_vec(), src, protocol).unwrap();
+        let captured = Captured::default();
+        responder
+            .handle_request::<_, TokioTime>(&request, captured.clone())
+            .await;
+        captured.0.lock().unwrap().clone()
+    }
+
+    /// Both paths answer ANY for a name we do not redirect with RFC 8482's HINFO, and a
+    /// name with a dot inside a label (`login.oscar` under `aol.com`) is not redirected on
+    /// either: hickory shows it as `login\.oscar.aol.com`, which matches no rule.
+    #[tokio::test]
+    async fn any_and_dotted_labels_agree_on_both_paths() {
+        use crate::decision::tests::INSIDE;
+        for labels in [
+            &["www", "example", "test"][..],
+            &["login.oscar", "aol", "com"][..],
+        ] {
+            let raw = query_labels(labels, 255, true);
+            let q = FastQuery::parse(&raw).unwrap();
+            let s = crate::decision::tests::shared();
+            let asked = crate::decision::Asked {
+                client: INSIDE.parse().unwrap(),
+                local: None,
+                opcode: 0,
+                qclass: 1,
+                name: q.name(),
+                qtype: q.qtype,
+                udp: true,
+            };
+            let Decision::Rfc8482 { ttl } = s.decide(&asked) else {
+                panic!("{labels:?}: not RFC 8482");
+            };
+            let mut fast = Vec::new();
+            fast_answer::write(&q, &raw, FastReply::Rfc8482(ttl), &mut fast);
+            let slow = slow_answer(&raw, INSIDE, Protocol::Udp).await;
+            assert_eq!(seen(&fast), seen(&slow), "{labels:?}");
+            assert!(
+                seen(&slow).contains(" 3600 in hinfo rfc8482 "),
+                "{}",
+                seen(&slow)
+            );
+        }
+    }
+
+    /// NOTIFY, UPDATE and an unassigned opcode get NOTIMP; CH and ANY classes REFUSED;
+    /// a client outside the allow list REFUSED whatever it sends.
+    #[tokio::test]
+    async fn other_opcodes_and_classes_are_not_answered() {
+        use crate::decision::tests::{INSIDE, OUTSIDE};
+        let rcode = |bytes: &[u8]| Message::from_vec(bytes).unwrap().metadata.response_code;
+        for opcode in [4u8, 5, 3, 15] {
+            let mut raw = query("login.oscar.aol.com", 1, false);
+            raw[2] = (raw[2] & 0x87) | (opcode << 3);
+            let answer = slow_answer(&raw, INSIDE, Protocol::Tcp).await;
+            assert_eq!(rcode(&answer), ResponseCode::NotImp, "opcode {opcode}");
+            assert!(Message::from_vec(&answer).unwrap().answers.is_empty());
+            let answer = slow_answer(&raw, OUTSIDE, Protocol::Tcp).await;
+            assert_eq!(rcode(&answer), ResponseCode::Refused, "opcode {opcode}");
+        }
+        for class in [3u16, 255] {
+            let mut raw = query("login.oscar.aol.com", 1, false);
+            let n = raw.len();
+            raw[n - 2..].copy_from_slice(&class.to_be_bytes());
+            let answer = slow_answer(&raw, INSIDE, Protocol::Tcp).await;
+            assert_eq!(rcode(&answer), ResponseCode::Refused, "class {class}");
+        }
     }
 
     /// The fast path and hickory's path give clients the same answer for redirected names.
