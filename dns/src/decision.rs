@@ -227,9 +227,14 @@ impl Shared {
         Ok(())
     }
 
-    /// Counts a UDP answer of `bytes` sent to `client` against its byte rate.
-    pub(crate) fn charge(&self, client: IpAddr, bytes: usize) {
-        self.limiter.charge(client, bytes, self.live.load().rates);
+    /// Whether a UDP answer of `bytes` may go to `client` under its byte rate (counted if
+    /// so); `Drop` and `Slip` are counted as rate-limited.
+    pub(crate) fn spend(&self, client: IpAddr, bytes: usize) -> RateVerdict {
+        let verdict = self.limiter.spend(client, bytes, self.live.load().rates);
+        if verdict != RateVerdict::Answer {
+            self.counters.global.rate_limited.fetch_add(1, Relaxed);
+        }
+        verdict
     }
 
     /// Whether a malformed query from `client` may be told FORMERR: only a client we serve,

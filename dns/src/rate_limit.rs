@@ -76,12 +76,15 @@ impl RateLimiter {
         self.check_at(client, rates, self.now())
     }
 
-    /// Adds the `bytes` of an answer sent to `client` to its window.
-    pub(crate) fn charge(&self, client: IpAddr, bytes: usize, rates: Rates) {
+    /// Whether an answer of `bytes` may go to `client` under the byte rate, checked when
+    /// the answer's size is known (a burst of queries is admitted before any is answered):
+    /// while the client's window is under budget the bytes are added and the answer sent,
+    /// after that it is dropped or slipped as over the rate.
+    pub(crate) fn spend(&self, client: IpAddr, bytes: usize, rates: Rates) -> RateVerdict {
         if rates.bytes == 0 {
-            return;
+            return RateVerdict::Answer;
         }
-        self.charge_at(client, bytes, self.now());
+        self.spend_at(client, bytes, rates.bytes, self.now())
     }
 
     /// Forgets the windows of past seconds and frees their memory.
@@ -130,7 +133,7 @@ impl RateLimiter {
         )
     }
 
-    fn charge_at(&self, client: IpAddr, bytes: usize, second: u64) {
+    fn spend_at(&self, client: IpAddr, bytes: usize, budget: u32, second: u64) -> RateVerdict {
         let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
         self.windows.with(
             client,
@@ -140,9 +143,18 @@ impl RateLimiter {
                 if w.second != second {
                     *w = Window::new(second);
                 }
-                w.bytes = w.bytes.saturating_add(bytes);
+                if w.bytes < u64::from(budget) {
+                    w.bytes = w.bytes.saturating_add(bytes);
+                    return RateVerdict::Answer;
+                }
+                w.over = w.over.wrapping_add(1);
+                if w.over.is_multiple_of(2) {
+                    RateVerdict::Slip
+                } else {
+                    RateVerdict::Drop
+                }
             },
-        );
+        )
     }
 }
 
@@ -183,16 +195,20 @@ mod tests {
             answers: 1000,
             bytes: 3000,
         };
-        let mut verdicts = Vec::new();
-        for _ in 0..5 {
-            let v = rl.check_at(a, rates, 9);
-            if v == Answer {
-                rl.charge_at(a, 1232, 9);
-            }
-            verdicts.push(v);
-        }
+        // Admitted one after another, each answer spent as it is sent.
+        let verdicts: Vec<_> = (0..5)
+            .map(|_| match rl.check_at(a, rates, 9) {
+                Answer => rl.spend_at(a, 1232, rates.bytes, 9),
+                over => over,
+            })
+            .collect();
         assert_eq!(verdicts, [Answer, Answer, Answer, Drop, Slip]);
         assert_eq!(rl.check_at(a, rates, 10), Answer);
+        // A burst admitted before any answer was sent is stopped when the answers go.
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        assert!((0..5).all(|_| rl.check_at(b, rates, 9) == Answer));
+        let spent: Vec<_> = (0..5).map(|_| rl.spend_at(b, 1232, 3000, 9)).collect();
+        assert_eq!(spent, [Answer, Answer, Answer, Drop, Slip]);
     }
 
     #[test]

@@ -29,6 +29,7 @@ use crate::decision::{Asked, CLASS_IN, Decision, OPCODE_QUERY, Shared};
 use crate::fast_answer::{self, FastReply};
 use crate::handler::Responder;
 use crate::query::FastQuery;
+use crate::rate_limit::RateVerdict;
 
 /// Queries waiting on upstream at once per socket; beyond this new ones are dropped (the
 /// client retries) rather than queueing without bound.
@@ -94,8 +95,14 @@ impl Loop {
                     if fast_answer::write(&q, msg, reply, out) {
                         shared.counters.global.truncated.fetch_add(1, Relaxed);
                     }
-                    shared.charge(src.ip(), out.len());
-                    return Step::Reply;
+                    return match shared.spend(src.ip(), out.len()) {
+                        RateVerdict::Answer => Step::Reply,
+                        RateVerdict::Drop => Step::Nothing,
+                        RateVerdict::Slip => {
+                            fast_answer::write(&q, msg, FastReply::Truncated, out);
+                            Step::Reply
+                        }
+                    };
                 }
                 Some(decision)
             }
@@ -320,7 +327,11 @@ impl ResponseHandler for UdpReply {
             bytes = truncated(&bytes)?;
             self.shared.counters.global.truncated.fetch_add(1, Relaxed);
         }
-        self.shared.charge(self.dst.ip(), bytes.len());
+        match self.shared.spend(self.dst.ip(), bytes.len()) {
+            RateVerdict::Answer => {}
+            RateVerdict::Drop => return Ok(info),
+            RateVerdict::Slip => bytes = truncated(&bytes)?,
+        }
         match &self.socket {
             ReplySocket::Tokio(s) => {
                 s.send_to(&bytes, self.dst).await?;

@@ -70,7 +70,7 @@ use crate::host_port::HostPort;
 /// | `dns.rate_limit_bytes` | `131072` answer bytes per client per second |
 /// | `dns.query_log_rate` | `50` lines per second |
 /// | `dns.client_table_size` | `65536` client addresses |
-/// | `dns.upstream_idle_secs` | `10` |
+/// | `dns.upstream_idle_secs` | `2` |
 /// | `tls.ca_dir` | unset: the caller's data directory |
 /// | `tls.ca_key` | `"ecdsa-p256"` |
 /// | `tls.permitted` | the domains of the built-in AIM/ICQ names |

@@ -134,7 +134,12 @@ impl DnsGateway {
     }
 
     /// With `leading` arguments to `run` (`--config FILE`) and `login` as `upstream.login`.
-    pub(crate) async fn start_with(leading: &[&str], upstream: &Dnsmasq, login: &str, extra: &[&str]) -> Self {
+    pub(crate) async fn start_with(
+        leading: &[&str],
+        upstream: &Dnsmasq,
+        login: &str,
+        extra: &[&str],
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let forward = format!(r#"dns.upstream=["{}"]"#, upstream.addr);
         let mut sets = vec![r#"dns.listen=["127.0.0.1:0"]"#, forward.as_str()];

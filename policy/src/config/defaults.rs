@@ -83,8 +83,9 @@ pub(crate) const DNS_QUERY_LOG_RATE: u32 = 50;
 /// `dns.client_table_size`: a large site's clients, with room to spare.
 pub(crate) const DNS_CLIENT_TABLE_SIZE: u32 = 65_536;
 
-/// `dns.upstream_idle_secs`.
-pub(crate) const DNS_UPSTREAM_IDLE_SECS: u64 = 10;
+/// `dns.upstream_idle_secs`: TCP to an upstream is rare (a truncated answer), and a
+/// single-threaded upstream serves nothing else while the connection is open.
+pub(crate) const DNS_UPSTREAM_IDLE_SECS: u64 = 2;
 
 /// `dns.health_interval_secs`.
 pub(crate) const DNS_HEALTH_INTERVAL_SECS: u64 = 5;

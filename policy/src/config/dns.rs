@@ -54,8 +54,8 @@ pub struct DnsConfig {
     /// the tables shrink back once it ends. Default 65536. Needs a restart.
     pub client_table_size: u32,
     /// Seconds a TCP (or TLS) connection to an upstream resolver may stay idle before the
-    /// responder closes it, so it never holds a single-threaded resolver's only connection.
-    /// Default 10; at least 1. Needs a restart.
+    /// responder closes it: a single-threaded resolver (dnsmasq among them) serves nothing
+    /// else while it is open. Default 2; 1 to 3600. Needs a restart.
     pub upstream_idle_secs: u64,
     /// Seconds between health checks of the gateway addresses (a TCP connect to the relay
     /// port). Default 5; 0 assumes every gateway is up.

@@ -202,7 +202,7 @@ fn a_file_with_every_key_parses() {
                 query_log: QueryLog::First,
                 query_log_rate: 50,
                 client_table_size: 65_536,
-                upstream_idle_secs: 10,
+                upstream_idle_secs: 2,
                 health_interval_secs: 2,
                 views: vec![
                     DnsViewConfig {
@@ -453,7 +453,7 @@ fn an_empty_file_gives_every_default() {
     assert_eq!(*rate_limit_bytes, 131_072);
     assert_eq!(*query_log_rate, 50);
     assert_eq!(*client_table_size, 65_536);
-    assert_eq!(*upstream_idle_secs, 10);
+    assert_eq!(*upstream_idle_secs, 2);
     assert_eq!(*health_interval_secs, 5);
     assert!(views.is_empty());
     let TlsConfig {

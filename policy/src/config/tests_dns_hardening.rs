@@ -23,12 +23,9 @@ fn hardening_keys_from_the_file_and_from_set() {
         ),
         (4096, 7, 64, 3)
     );
-    let dns = load(
-        text,
-        &["dns.query_log_rate=0", "dns.upstream_idle_secs=60"],
-    )
-    .unwrap()
-    .dns;
+    let dns = load(text, &["dns.query_log_rate=0", "dns.upstream_idle_secs=60"])
+        .unwrap()
+        .dns;
     assert_eq!((dns.query_log_rate, dns.upstream_idle_secs), (0, 60));
 }
 
