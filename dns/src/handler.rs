@@ -362,7 +362,7 @@ mod tests {
             let raw = query_labels(labels, 255, true);
             let q = FastQuery::parse(&raw).unwrap();
             let s = crate::decision::tests::shared();
-            let asked = crate::decision::Asked {
+            let asked = Asked {
                 client: INSIDE.parse().unwrap(),
                 local: None,
                 opcode: 0,

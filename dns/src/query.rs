@@ -203,6 +203,18 @@ mod tests {
         }
     }
 
+    /// The fuzz target's checks on real-shaped queries, of every answer kind.
+    #[test]
+    fn every_answer_to_a_parsed_query_is_well_formed() {
+        for (name, qtype, opt) in [
+            ("login.oscar.aol.com", 1, true),
+            ("x.oscar.aol.com", 255, false),
+            ("big.example.test", 16, true),
+        ] {
+            crate::fuzzing::fast_query(&query(name, qtype, opt));
+        }
+    }
+
     /// `login.oscar` is one label here, under `aol.com`: no name that could match
     /// `login.oscar.aol.com` or `*.oscar.aol.com`.
     #[test]
@@ -218,6 +230,8 @@ mod tests {
         #[test]
         fn never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
             let _ = FastQuery::parse(&bytes);
+            // And every answer to whatever parses is well-formed (the fuzz target's checks).
+            crate::fuzzing::fast_query(&bytes);
         }
     }
 }
