@@ -18,13 +18,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::dns::*;
-use common::gateway::cli;
 use common::tools_present;
 use hickory_resolver::proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_resolver::proto::rr::rdata::A;
 use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
-use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::process::Command;
 
@@ -562,86 +560,6 @@ async fn an_idle_upstream_tcp_connection_is_closed() {
 
 // ---------------------------------------------------------------------------------------
 // A spoofed-source flood.
-
-/// `imtegrity run` with its stderr captured: the process, its DNS address, its archive
-/// directory, and the task collecting stderr.
-struct LoggedGateway {
-    child: tokio::process::Child,
-    dns: SocketAddr,
-    dir: tempfile::TempDir,
-    stderr: tokio::task::JoinHandle<String>,
-}
-
-impl LoggedGateway {
-    async fn start(sets: &[&str]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let archive = format!("archive.path={}", dir.path().join("archive").display());
-        let mut command = Command::new(env!("CARGO_BIN_EXE_imtegrity"));
-        command.args(["--json", "run"]);
-        for set in [
-            r#"relay.listen=["127.0.0.1:0"]"#,
-            r#"dns.listen=["127.0.0.1:0"]"#,
-            r#"dns.upstream=["127.0.0.1:9"]"#,
-            "upstream.login=127.0.0.1:9",
-            archive.as_str(),
-        ]
-        .iter()
-        .chain(sets)
-        {
-            command.args(["--set", set]);
-        }
-        let mut child = command
-            .env("IMTEGRITY_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut err = child.stderr.take().unwrap();
-        // Drained as it comes, so the child never blocks on a full pipe.
-        let stderr = tokio::spawn(async move {
-            let mut text = String::new();
-            let _ = err.read_to_string(&mut text).await;
-            text
-        });
-        let line = tokio::time::timeout(Duration::from_secs(20), stdout.next_line())
-            .await
-            .expect("imtegrity printed nothing in time")
-            .unwrap()
-            .expect("imtegrity closed stdout");
-        let running: Value = serde_json::from_str(&line).unwrap();
-        let dns = running["dns"][0].as_str().unwrap().parse().unwrap();
-        Self {
-            child,
-            dns,
-            dir,
-            stderr,
-        }
-    }
-
-    async fn stats(&self) -> Value {
-        let archive = self.dir.path().join("archive");
-        let (code, stdout, stderr) = cli(&["status", "--archive", archive.to_str().unwrap()]).await;
-        assert_eq!(code, Some(0), "status failed: {stderr}");
-        let status: Value = serde_json::from_str(stdout.trim()).unwrap();
-        status["owner"]["dns"]["stats"].clone()
-    }
-
-    /// SIGTERM, a clean exit, and everything it wrote to stderr.
-    async fn stop(mut self) -> String {
-        let pid = rustix::process::Pid::from_raw(i32::try_from(self.child.id().unwrap()).unwrap())
-            .unwrap();
-        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-        let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
-            .await
-            .expect("the gateway stops on SIGTERM")
-            .unwrap();
-        assert!(status.success(), "{status}");
-        self.stderr.await.unwrap()
-    }
-}
 
 /// Sources of the flood: 2000 distinct addresses in 127.10.0.0/16.
 fn flood_sources() -> impl Iterator<Item = Ipv4Addr> {

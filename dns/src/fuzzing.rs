@@ -53,7 +53,10 @@ pub fn fast_query(data: &[u8]) {
     for reply in replies {
         fast_answer::write(&q, data, reply, &mut out);
         let limit = usize::from(q.edns_payload.map_or(512, |p| p.clamp(512, 1232)));
-        assert!(out.len() <= limit, "answer larger than the client's buffer or 1232");
+        assert!(
+            out.len() <= limit,
+            "answer larger than the client's buffer or 1232"
+        );
         let message = match Message::from_vec(&out) {
             Ok(m) => m,
             Err(e) => panic!("fast answer does not decode: {e}: {out:02x?}"),

@@ -109,32 +109,35 @@ impl RateLimiter {
 
     /// [`check`](Self::check) in the given second since start.
     fn check_at(&self, client: IpAddr, rates: Rates, second: u64) -> RateVerdict {
-        self.windows.with(
-            client,
-            |w| w.second == second,
-            |map| {
-                let w = map.entry(client).or_insert(Window::new(second));
-                if w.second != second {
-                    *w = Window::new(second);
-                }
-                w.count = w.count.saturating_add(1);
-                let over_count = rates.answers != 0 && w.count > rates.answers;
-                let over_bytes = rates.bytes != 0 && w.bytes >= u64::from(rates.bytes);
-                if !over_count && !over_bytes {
-                    return RateVerdict::Answer;
-                }
-                w.over = w.over.wrapping_add(1);
-                if w.over.is_multiple_of(2) {
-                    RateVerdict::Slip
-                } else {
-                    RateVerdict::Drop
-                }
-            },
-        )
+        self.in_window(client, second, |w| {
+            w.count = w.count.saturating_add(1);
+            let over_count = rates.answers != 0 && w.count > rates.answers;
+            let over_bytes = rates.bytes != 0 && w.bytes >= u64::from(rates.bytes);
+            !over_count && !over_bytes
+        })
     }
 
+    /// [`spend`](Self::spend) in the given second since start, under `budget` bytes.
     fn spend_at(&self, client: IpAddr, bytes: usize, budget: u32, second: u64) -> RateVerdict {
         let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
+        self.in_window(client, second, |w| {
+            let under = w.bytes < u64::from(budget);
+            if under {
+                w.bytes = w.bytes.saturating_add(bytes);
+            }
+            under
+        })
+    }
+
+    /// Runs `within` on `client`'s window for `second` (a fresh one if its last was
+    /// earlier): `Answer` if it says the answer is within the rate, else every other time
+    /// `Drop`, then `Slip`.
+    fn in_window(
+        &self,
+        client: IpAddr,
+        second: u64,
+        within: impl FnOnce(&mut Window) -> bool,
+    ) -> RateVerdict {
         self.windows.with(
             client,
             |w| w.second == second,
@@ -143,8 +146,7 @@ impl RateLimiter {
                 if w.second != second {
                     *w = Window::new(second);
                 }
-                if w.bytes < u64::from(budget) {
-                    w.bytes = w.bytes.saturating_add(bytes);
+                if within(w) {
                     return RateVerdict::Answer;
                 }
                 w.over = w.over.wrapping_add(1);

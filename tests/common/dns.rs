@@ -10,6 +10,7 @@ use hickory_resolver::proto::rr::{Name, RecordType};
 use imtegrity_tests::free_loopback_port;
 use serde_json::Value;
 use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::net::UdpSocket;
 use tokio::process::Command;
 
@@ -370,4 +371,89 @@ pub(crate) fn reply_addrs(reply: &Message) -> Vec<IpAddr> {
         .iter()
         .filter_map(|r| r.data.ip_addr())
         .collect()
+}
+
+/// `imtegrity run` with its stderr captured: the process, its DNS address, its archive
+/// directory, and the task collecting stderr.
+pub(crate) struct LoggedGateway {
+    pub(crate) child: tokio::process::Child,
+    /// The responder's address, from the `running` line.
+    pub(crate) dns: SocketAddr,
+    /// Holds the archive.
+    pub(crate) dir: TempDir,
+    stderr: tokio::task::JoinHandle<String>,
+}
+
+impl LoggedGateway {
+    /// Starts it with `sets` as `--set` arguments after the defaults: DNS and relay on
+    /// ephemeral loopback ports, a dead upstream and login server, a fresh archive.
+    pub(crate) async fn start(sets: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let archive = format!("archive.path={}", dir.path().join("archive").display());
+        let mut command = Command::new(env!("CARGO_BIN_EXE_imtegrity"));
+        command.args(["--json", "run"]);
+        for set in [
+            r#"relay.listen=["127.0.0.1:0"]"#,
+            r#"dns.listen=["127.0.0.1:0"]"#,
+            r#"dns.upstream=["127.0.0.1:9"]"#,
+            "upstream.login=127.0.0.1:9",
+            archive.as_str(),
+        ]
+        .iter()
+        .chain(sets)
+        {
+            command.args(["--set", set]);
+        }
+        let mut child = command
+            .env("IMTEGRITY_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut err = child.stderr.take().unwrap();
+        // Drained as it comes, so the child never blocks on a full pipe.
+        let stderr = tokio::spawn(async move {
+            let mut text = String::new();
+            let _ = err.read_to_string(&mut text).await;
+            text
+        });
+        let line = tokio::time::timeout(Duration::from_secs(20), stdout.next_line())
+            .await
+            .expect("imtegrity printed nothing in time")
+            .unwrap()
+            .expect("imtegrity closed stdout");
+        let running: Value = serde_json::from_str(&line).unwrap();
+        let dns = running["dns"][0].as_str().unwrap().parse().unwrap();
+        Self {
+            child,
+            dns,
+            dir,
+            stderr,
+        }
+    }
+
+    /// `owner.dns.stats` of `imtegrity --json status`.
+    pub(crate) async fn stats(&self) -> Value {
+        let archive = self.dir.path().join("archive");
+        let (code, stdout, stderr) = cli(&["status", "--archive", archive.to_str().unwrap()]).await;
+        assert_eq!(code, Some(0), "status failed: {stderr}");
+        let status: Value = serde_json::from_str(stdout.trim()).unwrap();
+        status["owner"]["dns"]["stats"].clone()
+    }
+
+    /// SIGTERM, a clean exit, and everything it wrote to stderr.
+    pub(crate) async fn stop(mut self) -> String {
+        let pid = rustix::process::Pid::from_raw(i32::try_from(self.child.id().unwrap()).unwrap())
+            .unwrap();
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("the gateway stops on SIGTERM")
+            .unwrap();
+        assert!(status.success(), "{status}");
+        self.stderr.await.unwrap()
+    }
 }
