@@ -105,7 +105,6 @@ async fn outsiders_are_refused_before_the_rate_limit_counts_them() {
         &[
             r#"dns.allow=["127.0.0.2/32"]"#,
             "dns.rate_limit=5",
-            "dns.rate_limit_bytes=0",
             "dns.health_interval_secs=0",
         ],
     )

@@ -229,8 +229,13 @@ impl Shared {
 
     /// Whether a UDP answer of `bytes` may go to `client` under its byte rate (counted if
     /// so); `Drop` and `Slip` are counted as rate-limited.
+    /// An outsider's REFUSED is not counted: it must not get an entry in the limiter.
     pub(crate) fn spend(&self, client: IpAddr, bytes: usize) -> RateVerdict {
-        let verdict = self.limiter.spend(client, bytes, self.live.load().rates);
+        let live = self.live.load();
+        if !live.allowed(client) {
+            return RateVerdict::Answer;
+        }
+        let verdict = self.limiter.spend(client, bytes, live.rates);
         if verdict != RateVerdict::Answer {
             self.counters.global.rate_limited.fetch_add(1, Relaxed);
         }
@@ -330,6 +335,10 @@ pub(crate) mod tests {
                 s.decide(&asked(OUTSIDE, "login.oscar.aol.com", qtype::A)),
                 Decision::Refuse
             );
+        }
+        // Nor does sending it the REFUSED answers.
+        for _ in 0..50 {
+            assert_eq!(s.spend(OUTSIDE.parse().unwrap(), 1232), RateVerdict::Answer);
         }
         assert_eq!(s.limiter.clients(), 0);
         assert_eq!(s.counters.global.rate_limited.load(Relaxed), 0);
