@@ -73,6 +73,16 @@ pub(crate) fn run(args: &StatusArgs, json: bool) -> crate::CmdResult {
             stats["formerr"],
             stats["reloads"]
         ));
+        lines.push(format!(
+            "    dns limits: {} truncated, {} ANY minimal, {} NOTIMP, {} other class, {} log lines suppressed, {}/{} clients tracked",
+            stats["truncated"],
+            stats["any_minimal"],
+            stats["not_implemented"],
+            stats["refused_class"],
+            stats["query_log_suppressed"],
+            stats["clients_tracked"],
+            stats["client_table_size"]
+        ));
         for v in stats["views"].as_array().into_iter().flatten() {
             lines.push(format!(
                 "    view {}: {} queries, {} redirected, {} forwarded, {} servfail",

@@ -8,55 +8,17 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::process::Stdio;
-use std::time::Duration;
 
-use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use common::dns::{DIG, LoggedGateway};
 use tokio::process::Command;
-
-const DIG: &str = "/usr/bin/dig";
 
 /// Runs a gateway with `query_log = mode`, asks `names` in order, stops it, and returns its
 /// stderr.
 async fn log_of(mode: &str, names: &[&str]) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_imtegrity"))
-        .args(["--json", "run"])
-        .args(["--set", r#"relay.listen=["127.0.0.1:0"]"#])
-        .args(["--set", r#"dns.listen=["127.0.0.1:0"]"#])
-        // Nothing answers there: only redirected names get answers in this test.
-        .args(["--set", r#"dns.upstream=["127.0.0.1:9"]"#])
-        .args(["--set", "dns.health_interval_secs=0"])
-        .args(["--set", &format!("dns.query_log={mode}")])
-        .args(["--set", "upstream.login=127.0.0.1:9"])
-        .args([
-            "--set",
-            &format!("archive.path={}", dir.path().join("a").display()),
-        ])
-        .env("IMTEGRITY_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut stderr = child.stderr.take().unwrap();
-    // Drain stderr as it comes, so the child never blocks on a full pipe.
-    let collected = tokio::spawn(async move {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text).await;
-        text
-    });
-    let line = tokio::time::timeout(Duration::from_secs(20), stdout.next_line())
-        .await
-        .expect("imtegrity printed nothing in time")
-        .unwrap()
-        .expect("imtegrity closed stdout");
-    let running: Value = serde_json::from_str(&line).unwrap();
-    let dns: SocketAddr = running["dns"][0].as_str().unwrap().parse().unwrap();
+    let query_log = format!("dns.query_log={mode}");
+    let gw = LoggedGateway::start(&["dns.health_interval_secs=0", &query_log]).await;
+    let dns = gw.dns;
     for name in names {
         // The answers themselves are tests/dns.rs's business; here only the log counts.
         Command::new(DIG)
@@ -74,14 +36,7 @@ async fn log_of(mode: &str, names: &[&str]) -> String {
             .await
             .unwrap();
     }
-    let pid = rustix::process::Pid::from_raw(child.id().unwrap() as i32).unwrap();
-    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
-        .await
-        .expect("the gateway stops on SIGTERM")
-        .unwrap();
-    assert!(status.success(), "{status}");
-    collected.await.unwrap()
+    gw.stop().await
 }
 
 fn redirect_lines(log: &str) -> Vec<&str> {

@@ -1,5 +1,9 @@
-//! What to do with one query, decided once for both the fast path and hickory's path:
-//! refuse, rate-limit, answer with the gateway, fail closed, or forward.
+//! What to do with one query, decided once for both the fast path and hickory's path, in
+//! this order: refuse clients outside `dns.allow` (before anything else, the rate limiter
+//! included, so outsiders neither get answers nor spend a client's budget), rate-limit,
+//! NOTIMP for other opcodes than QUERY, REFUSED for other classes than IN, RFC 8482's
+//! minimal answer for ANY of a name we do not redirect (never forwarded: ANY is the
+//! amplifier's favourite), then answer with the gateway, fail closed, or forward.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
@@ -11,6 +15,7 @@ use policy::{FailPolicy, QueryLog};
 
 use crate::health::Health;
 use crate::live::Live;
+use crate::log_budget::LogBudget;
 use crate::query::qtype;
 use crate::query_log::SeenAnswers;
 use crate::rate_limit::{RateLimiter, RateVerdict};
@@ -20,8 +25,15 @@ use crate::stats::Counters;
 /// The outcome for one query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Decision {
-    /// The client is not in `dns.allow`.
+    /// The client is not in `dns.allow`, or the class is not IN.
     Refuse,
+    /// An opcode other than QUERY (NOTIFY, UPDATE, …): not implemented.
+    NotImp,
+    /// ANY for a name we do not redirect: RFC 8482's HINFO, never forwarded.
+    Rfc8482 {
+        /// The HINFO record's TTL.
+        ttl: u32,
+    },
     /// Over the rate limit: no answer.
     Drop,
     /// Over the rate limit: an empty truncated answer.
@@ -47,6 +59,31 @@ pub(crate) struct Redirect {
     pub(crate) serial: u32,
 }
 
+/// The facts of one query a decision is taken on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Asked<'a> {
+    /// Who asked.
+    pub(crate) client: IpAddr,
+    /// The address the query reached us on, if the socket is bound to a specific one.
+    pub(crate) local: Option<IpAddr>,
+    /// The header's OPCODE.
+    pub(crate) opcode: u8,
+    /// The question's class.
+    pub(crate) qclass: u16,
+    /// The name, lower case, no trailing dot, in presentation form; `None` if unusable.
+    pub(crate) name: Option<&'a str>,
+    pub(crate) qtype: u16,
+    /// Over UDP (rate-limited) rather than TCP.
+    pub(crate) udp: bool,
+}
+
+/// OPCODE of a standard query.
+pub(crate) const OPCODE_QUERY: u8 = 0;
+/// CLASS IN.
+pub(crate) const CLASS_IN: u16 = 1;
+/// TTL of RFC 8482's synthesised HINFO (the RFC suggests about an hour).
+pub(crate) const RFC8482_TTL: u32 = 3600;
+
 /// Everything a decision needs, shared by every socket task.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -55,6 +92,8 @@ pub(crate) struct Shared {
     pub(crate) limiter: RateLimiter,
     /// For the query log's `first` mode.
     pub(crate) seen: SeenAnswers,
+    /// The query log's lines per second.
+    pub(crate) log_budget: LogBudget,
     pub(crate) health: Arc<Health>,
     pub(crate) routes: RouteCache,
     /// The relay port gateways are probed on.
@@ -64,35 +103,50 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Decides for a query of `qtype` for `name` (lower case, no trailing dot) from
-    /// `client`, which reached us on `local` if that is a specific address.
-    pub(crate) fn decide(
-        &self,
-        client: IpAddr,
-        local: Option<IpAddr>,
-        name: Option<&str>,
-        qtype: u16,
-        udp: bool,
-    ) -> Decision {
+    /// Decides for the query `q`: [`admit`](Self::admit), then
+    /// [`decide_admitted`](Self::decide_admitted).
+    pub(crate) fn decide(&self, q: &Asked<'_>) -> Decision {
         let live = self.live.load();
-        if let Err(decision) = self.admit(&live, client, udp) {
+        if let Err(decision) = self.admit(&live, q.client, q.udp) {
             return decision;
         }
+        self.decide_admitted(&live, q)
+    }
+
+    /// Decides for a query from a client [`admit`](Self::admit) has let in.
+    pub(crate) fn decide_admitted(&self, live: &Live, q: &Asked<'_>) -> Decision {
+        let global = &self.counters.global;
+        if q.opcode != OPCODE_QUERY {
+            global.not_implemented.fetch_add(1, Relaxed);
+            return Decision::NotImp;
+        }
+        // CH (version.bind, id.server) and the rest are not ours to answer, nor to pass on.
+        if q.qclass != CLASS_IN {
+            global.refused_class.fetch_add(1, Relaxed);
+            return Decision::Refuse;
+        }
+        let (client, qtype) = (q.client, q.qtype);
         let (index, view) = live.views.lookup(client);
         let counters = &live.counters[index];
         counters.queries.fetch_add(1, Relaxed);
-        let matched = match name.and_then(|n| live.names.lookup(n)) {
-            Some(m) if view.redirect => m,
-            _ => {
+        let not_ours = || {
+            if qtype == qtype::ANY {
+                global.any_minimal.fetch_add(1, Relaxed);
+                Decision::Rfc8482 { ttl: RFC8482_TTL }
+            } else {
                 counters.forwarded.fetch_add(1, Relaxed);
-                return Decision::Forward;
+                Decision::Forward
             }
+        };
+        let matched = match q.name.and_then(|n| live.names.lookup(n)) {
+            Some(m) if view.redirect => m,
+            _ => return not_ours(),
         };
         // The gateways that are up, and of those the ones of the asked type, in one pass:
         // the configured ones, or (for a view without any) this host's own address.
         let local = if view.gateway.is_empty() {
             let up = self.local_probe.is_none_or(|p| self.health.is_up(p));
-            up.then(|| local.or_else(|| self.routes.local_towards(client)))
+            up.then(|| q.local.or_else(|| self.routes.local_towards(client)))
                 .flatten()
         } else {
             None
@@ -123,20 +177,17 @@ impl Shared {
                     counters.servfail.fetch_add(1, Relaxed);
                     Decision::ServFail
                 }
-                FailPolicy::Open => {
-                    counters.forwarded.fetch_add(1, Relaxed);
-                    Decision::Forward
-                }
+                FailPolicy::Open => not_ours(),
             };
         }
         counters.redirected.fetch_add(1, Relaxed);
-        let name = name.unwrap_or_default();
+        let name = q.name.unwrap_or_default();
         let log = match live.query_log {
             QueryLog::Every => true,
             QueryLog::First => self.seen.first(client, name, index, live.ttl),
             QueryLog::Off => false,
         };
-        if log {
+        if log && self.log_budget.allow(live.query_log_rate) {
             tracing::info!(
                 target: "imtegrity::dns::query",
                 %client, name, qtype, view = %view.name, answer = ?addrs,
@@ -151,11 +202,17 @@ impl Shared {
         })
     }
 
-    /// The checks every answer passes first, malformed queries' FORMERR included: the rate
-    /// limit (UDP only), then the allow list. `Err` is the answer instead.
+    /// The checks every answer passes first, malformed queries' FORMERR included: the allow
+    /// list, then the rate limit (UDP only). `Err` is the answer instead. The allow list
+    /// comes first so that an outsider is refused without touching the limiter: it can
+    /// neither grow its table nor spend the budget of a client it forges.
     pub(crate) fn admit(&self, live: &Live, client: IpAddr, udp: bool) -> Result<(), Decision> {
+        if !live.allowed(client) {
+            self.counters.global.refused.fetch_add(1, Relaxed);
+            return Err(Decision::Refuse);
+        }
         if udp {
-            match self.limiter.check(client, live.rate_limit) {
+            match self.limiter.check(client, live.rates) {
                 RateVerdict::Answer => {}
                 verdict => {
                     self.counters.global.rate_limited.fetch_add(1, Relaxed);
@@ -167,11 +224,22 @@ impl Shared {
                 }
             }
         }
-        if !live.allowed(client) {
-            self.counters.global.refused.fetch_add(1, Relaxed);
-            return Err(Decision::Refuse);
-        }
         Ok(())
+    }
+
+    /// Whether a UDP answer of `bytes` may go to `client` under its byte rate (counted if
+    /// so); `Drop` and `Slip` are counted as rate-limited.
+    /// An outsider's REFUSED is not counted: it must not get an entry in the limiter.
+    pub(crate) fn spend(&self, client: IpAddr, bytes: usize) -> RateVerdict {
+        let live = self.live.load();
+        if !live.allowed(client) {
+            return RateVerdict::Answer;
+        }
+        let verdict = self.limiter.spend(client, bytes, live.rates);
+        if verdict != RateVerdict::Answer {
+            self.counters.global.rate_limited.fetch_add(1, Relaxed);
+        }
+        verdict
     }
 
     /// Whether a malformed query from `client` may be told FORMERR: only a client we serve,
@@ -199,5 +267,158 @@ impl Shared {
             targets.extend(self.local_probe);
         }
         targets
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use policy::DnsConfig;
+
+    use super::*;
+
+    pub(crate) const INSIDE: &str = "10.0.0.1";
+    pub(crate) const OUTSIDE: &str = "192.0.2.99";
+    pub(crate) const GATEWAY: &str = "10.9.9.9";
+
+    /// A responder's shared state: clients in 10/8, 2 answers a second, one gateway.
+    pub(crate) fn shared() -> Shared {
+        let config = DnsConfig {
+            allow: vec!["10.0.0.0/8".parse().unwrap()],
+            rate_limit: 2,
+            gateway: vec![GATEWAY.parse().unwrap()],
+            query_log: QueryLog::Off,
+            ..DnsConfig::default()
+        };
+        let counters = Counters::default();
+        let live = Live::from_config(&config, &counters, 1).unwrap();
+        Shared {
+            live: ArcSwap::from_pointee(live),
+            counters,
+            limiter: RateLimiter::new(1024),
+            seen: SeenAnswers::new(1024),
+            log_budget: LogBudget::new(),
+            health: Arc::new(Health::default()),
+            routes: RouteCache::default(),
+            relay_port: 5190,
+            local_probe: None,
+        }
+    }
+
+    fn asked<'a>(client: &str, name: &'a str, qtype: u16) -> Asked<'a> {
+        Asked {
+            client: client.parse().unwrap(),
+            local: None,
+            opcode: OPCODE_QUERY,
+            qclass: CLASS_IN,
+            name: Some(name),
+            qtype,
+            udp: true,
+        }
+    }
+
+    fn redirect_to_gateway() -> Decision {
+        Decision::Redirect(Redirect {
+            addrs: vec![GATEWAY.parse().unwrap()],
+            ttl: 30,
+            zone_labels: 4,
+            serial: 1,
+        })
+    }
+
+    /// An outsider is refused however often it asks, and spends nothing of the budget of
+    /// the client whose address it is not: the allow list comes before the rate limit.
+    #[test]
+    fn the_allow_list_comes_before_the_rate_limit() {
+        let s = shared();
+        for _ in 0..50 {
+            assert_eq!(
+                s.decide(&asked(OUTSIDE, "login.oscar.aol.com", qtype::A)),
+                Decision::Refuse
+            );
+        }
+        // Nor does sending it the REFUSED answers.
+        for _ in 0..50 {
+            assert_eq!(s.spend(OUTSIDE.parse().unwrap(), 1232), RateVerdict::Answer);
+        }
+        assert_eq!(s.limiter.clients(), 0);
+        assert_eq!(s.counters.global.rate_limited.load(Relaxed), 0);
+        assert_eq!(s.counters.global.refused.load(Relaxed), 50);
+        let inside: Vec<Decision> = (0..4)
+            .map(|_| s.decide(&asked(INSIDE, "login.oscar.aol.com", qtype::A)))
+            .collect();
+        assert_eq!(
+            inside,
+            [
+                redirect_to_gateway(),
+                redirect_to_gateway(),
+                Decision::Drop,
+                Decision::Slip
+            ]
+        );
+    }
+
+    #[test]
+    fn other_opcodes_are_not_implemented_and_other_classes_refused() {
+        let s = shared();
+        for opcode in [1, 2, 4, 5, 6, 15] {
+            let q = Asked {
+                opcode,
+                udp: false,
+                ..asked(INSIDE, "login.oscar.aol.com", qtype::A)
+            };
+            assert_eq!(s.decide(&q), Decision::NotImp, "opcode {opcode}");
+        }
+        for qclass in [3, 4, 254, 255] {
+            let q = Asked {
+                qclass,
+                udp: false,
+                ..asked(INSIDE, "version.bind", 16)
+            };
+            assert_eq!(s.decide(&q), Decision::Refuse, "class {qclass}");
+        }
+        let g = &s.counters.global;
+        assert_eq!(g.not_implemented.load(Relaxed), 6);
+        assert_eq!(g.refused_class.load(Relaxed), 4);
+        // An outsider is refused before its opcode is looked at.
+        let q = Asked {
+            opcode: 4,
+            ..asked(OUTSIDE, "x.example", qtype::A)
+        };
+        assert_eq!(s.decide(&q), Decision::Refuse);
+        assert_eq!(g.not_implemented.load(Relaxed), 6);
+    }
+
+    /// ANY is never forwarded: a redirected name gets its gateway, any other name RFC
+    /// 8482's HINFO, also when a fail-open view would forward.
+    #[test]
+    fn any_gets_a_minimal_answer() {
+        let s = shared();
+        let tcp = |name| Asked {
+            udp: false,
+            ..asked(INSIDE, name, qtype::ANY)
+        };
+        assert_eq!(
+            s.decide(&tcp("www.example.test")),
+            Decision::Rfc8482 { ttl: RFC8482_TTL }
+        );
+        assert_eq!(s.decide(&tcp("login.oscar.aol.com")), redirect_to_gateway());
+        assert_eq!(s.counters.global.any_minimal.load(Relaxed), 1);
+        let txt = Asked {
+            udp: false,
+            ..asked(INSIDE, "www.example.test", 16)
+        };
+        assert_eq!(s.decide(&txt), Decision::Forward);
+    }
+
+    /// The name matcher's label rule, as the decision sees it: an escaped dot (hickory's
+    /// presentation form) is not a label boundary.
+    #[test]
+    fn a_dotted_label_is_forwarded_not_redirected() {
+        let s = shared();
+        let q = Asked {
+            udp: false,
+            ..asked(INSIDE, "login\\.oscar.aol.com", qtype::A)
+        };
+        assert_eq!(s.decide(&q), Decision::Forward);
     }
 }

@@ -1,6 +1,7 @@
 //! Answers written straight into bytes for the fast path: the redirect (A/AAAA/NODATA with
-//! SOA), REFUSED, SERVFAIL and the truncated "slip". Names are compression pointers into
-//! the question, which is copied as the client sent it (keeping its 0x20 case mix).
+//! SOA), RFC 8482's HINFO for ANY, REFUSED, NOTIMP, SERVFAIL and the truncated "slip".
+//! Names are compression pointers into the question, which is copied as the client sent it
+//! (keeping its 0x20 case mix). No UDP answer is larger than [`UDP_MAX`].
 
 use std::net::IpAddr;
 
@@ -10,24 +11,50 @@ use crate::query::{FastQuery, qtype};
 /// The UDP payload size we advertise in OPT.
 pub(crate) const EDNS_PAYLOAD: u16 = 1232;
 
+/// The largest UDP answer we send, whatever buffer the client offers (DNS flag day 2020:
+/// no IP fragmentation, and a forged query gains its victim at most this much). Larger
+/// answers go out empty with TC, and the client asks again over TCP.
+pub(crate) const UDP_MAX: u16 = 1232;
+
+/// HINFO's CPU string in RFC 8482's answer to ANY (its §4.2); the OS string is empty.
+pub(crate) const RFC8482_CPU: &str = "RFC8482";
+
+/// That HINFO's RDATA: two character-strings, "RFC8482" and "".
+const RFC8482_RDATA: [u8; 9] = *b"\x07RFC8482\x00";
+
+/// How large a UDP answer to a query offering `edns_payload` (or no OPT) may be.
+pub(crate) fn udp_limit(edns_payload: Option<u16>) -> usize {
+    usize::from(edns_payload.map_or(512, |p| p.clamp(512, UDP_MAX)))
+}
+
 /// Which answer to write.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum FastReply<'a> {
     Redirect(&'a Redirect),
+    /// RFC 8482's HINFO with this TTL.
+    Rfc8482(u32),
     Refused,
+    NotImp,
     ServFail,
     Truncated,
 }
 
 const RCODE_SERVFAIL: u8 = 2;
+const RCODE_NOTIMP: u8 = 4;
 const RCODE_REFUSED: u8 = 5;
+/// HINFO's TYPE.
+const HINFO: u16 = 13;
 
-/// Writes the answer to `q` (whose bytes are `msg`) into `out`.
-pub(crate) fn write(q: &FastQuery, msg: &[u8], reply: FastReply<'_>, out: &mut Vec<u8>) {
+/// Writes the answer to `q` (whose bytes are `msg`) into `out`: whole if it fits
+/// [`udp_limit`], else only header, question and OPT, with TC.
+/// Returns whether it was truncated.
+pub(crate) fn write(q: &FastQuery, msg: &[u8], reply: FastReply<'_>, out: &mut Vec<u8>) -> bool {
     out.clear();
     let (rcode, aa, ra, tc) = match reply {
         FastReply::Redirect(_) => (0, true, true, false),
+        FastReply::Rfc8482(_) => (0, false, true, false),
         FastReply::Refused => (RCODE_REFUSED, false, false, false),
+        FastReply::NotImp => (RCODE_NOTIMP, false, false, false),
         FastReply::ServFail => (RCODE_SERVFAIL, false, true, false),
         FastReply::Truncated => (0, false, true, true),
     };
@@ -54,6 +81,13 @@ pub(crate) fn write(q: &FastQuery, msg: &[u8], reply: FastReply<'_>, out: &mut V
             ns = 1;
         }
     }
+    if let FastReply::Rfc8482(ttl) = reply {
+        out.extend_from_slice(&[0xC0, 0x0C]);
+        // RDLENGTH: RFC8482_RDATA's length, which its type fixes.
+        rr_head(HINFO, ttl, 9, out);
+        out.extend_from_slice(&RFC8482_RDATA);
+        an = 1;
+    }
     let opt = q.edns_payload.is_some();
     if opt {
         write_opt(out);
@@ -61,8 +95,7 @@ pub(crate) fn write(q: &FastQuery, msg: &[u8], reply: FastReply<'_>, out: &mut V
     out[6..8].copy_from_slice(&an.to_be_bytes());
     out[8..10].copy_from_slice(&ns.to_be_bytes());
     out[10..12].copy_from_slice(&u16::from(opt).to_be_bytes());
-    let limit = usize::from(q.edns_payload.map_or(512, |p| p.max(512)));
-    if out.len() > limit {
+    if out.len() > udp_limit(q.edns_payload) {
         // Too big for the client's buffer: header, question and OPT with TC set, so it
         // retries over TCP (RFC 1035 §4.2.1, RFC 6891 §7).
         out.clear();
@@ -72,7 +105,9 @@ pub(crate) fn write(q: &FastQuery, msg: &[u8], reply: FastReply<'_>, out: &mut V
             write_opt(out);
             out[10..12].copy_from_slice(&1u16.to_be_bytes());
         }
+        return true;
     }
+    false
 }
 
 fn header(q: &FastQuery, rcode: u8, aa: bool, ra: bool, tc: bool, out: &mut Vec<u8>) {

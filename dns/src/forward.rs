@@ -1,5 +1,6 @@
 //! Forwarding: hickory's `ForwardZoneHandler` at the root of a `Catalog`, over the
-//! configured upstreams (UDP and TCP, or DNS over TLS), bound to the egress address.
+//! configured upstreams (UDP and TCP, or DNS over TLS), bound to the egress address, with
+//! TCP connections closed when idle ([`crate::idle_tcp`]).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -12,10 +13,16 @@ use hickory_server::zone_handler::{Catalog, ZoneHandler};
 use policy::DnsUpstream;
 
 use crate::DnsError;
+use crate::idle_tcp::IdleClosing;
 
 /// The catalog that forwards every name to `upstreams`, with upstream sockets bound to
-/// the first `egress` address of the upstream's family.
-pub(crate) fn catalog(upstreams: &[DnsUpstream], egress: &[IpAddr]) -> Result<Catalog, DnsError> {
+/// the first `egress` address of the upstream's family, closing TCP connections idle for
+/// `idle`.
+pub(crate) fn catalog(
+    upstreams: &[DnsUpstream],
+    egress: &[IpAddr],
+    idle: Duration,
+) -> Result<Catalog, DnsError> {
     if upstreams.is_empty() {
         return Err(DnsError::NoUpstream);
     }
@@ -45,10 +52,13 @@ pub(crate) fn catalog(upstreams: &[DnsUpstream], egress: &[IpAddr]) -> Result<Ca
     options.cache_size = 10_000;
     // Hand CNAME chains to clients whole, as the upstream gave them.
     options.preserve_intermediates = true;
-    let forwarder = ForwardZoneHandler::builder_tokio(ForwardConfig {
-        name_servers,
-        options: Some(options),
-    })
+    let forwarder = ForwardZoneHandler::builder_with_config(
+        ForwardConfig {
+            name_servers,
+            options: Some(options),
+        },
+        IdleClosing::new(idle),
+    )
     .build()
     .map_err(DnsError::Forwarder)?;
     let mut catalog = Catalog::new();

@@ -9,6 +9,7 @@ use policy::DnsConfig;
 use policy::dns::{NameSet, ViewTable};
 
 use crate::DnsError;
+use crate::rate_limit::Rates;
 use crate::stats::{Counters, ViewCounters};
 
 /// One generation of the reloadable policy.
@@ -20,8 +21,10 @@ pub(crate) struct Live {
     pub(crate) counters: Vec<Arc<ViewCounters>>,
     pub(crate) allow: Vec<IpNet>,
     pub(crate) ttl: u32,
-    pub(crate) rate_limit: u32,
+    pub(crate) rates: Rates,
     pub(crate) query_log: policy::QueryLog,
+    /// Query log lines per second (0: no limit).
+    pub(crate) query_log_rate: u32,
     /// Bumped on every reload; the SOA serial of negative answers.
     pub(crate) serial: u32,
 }
@@ -46,8 +49,12 @@ impl Live {
             counters,
             allow: dns.allow.iter().map(IpNet::trunc).collect(),
             ttl: dns.ttl,
-            rate_limit: dns.rate_limit,
+            rates: Rates {
+                answers: dns.rate_limit,
+                bytes: dns.rate_limit_bytes,
+            },
             query_log: dns.query_log,
+            query_log_rate: dns.query_log_rate,
             serial,
         })
     }

@@ -37,6 +37,9 @@ pub(crate) struct FastQuery {
     /// Offsets (from the start of the message) of each label's length byte.
     label_offsets: [u16; 128],
     labels: usize,
+    /// A label holds a `.`: joined with dots the name would read as other labels than it
+    /// has (`login.oscar` + `aol.com` as `login.oscar.aol.com`), so it has no usable name.
+    dotted: bool,
 }
 
 impl FastQuery {
@@ -64,6 +67,7 @@ impl FastQuery {
             name_len: 0,
             label_offsets: [0; 128],
             labels: 0,
+            dotted: false,
         };
         let mut at = 12;
         let mut wire_len = 0;
@@ -88,6 +92,7 @@ impl FastQuery {
                 q.name[q.name_len] = b'.';
                 q.name_len += 1;
             }
+            q.dotted |= label.contains(&b'.');
             for &b in label {
                 *q.name.get_mut(q.name_len)? = b.to_ascii_lowercase();
                 q.name_len += 1;
@@ -121,8 +126,11 @@ impl FastQuery {
     }
 
     /// The queried name, lower case, without the trailing dot (`""` for the root); `None`
-    /// if it is not UTF-8 (no such name is redirected).
+    /// if it is not UTF-8 or a label holds a dot (no such name is redirected).
     pub(crate) fn name(&self) -> Option<&str> {
+        if self.dotted {
+            return None;
+        }
         std::str::from_utf8(&self.name[..self.name_len]).ok()
     }
 
@@ -195,10 +203,35 @@ mod tests {
         }
     }
 
+    /// The fuzz target's checks on real-shaped queries, of every answer kind.
+    #[test]
+    fn every_answer_to_a_parsed_query_is_well_formed() {
+        for (name, qtype, opt) in [
+            ("login.oscar.aol.com", 1, true),
+            ("x.oscar.aol.com", 255, false),
+            ("big.example.test", 16, true),
+        ] {
+            crate::fuzzing::fast_query(&query(name, qtype, opt));
+        }
+    }
+
+    /// `login.oscar` is one label here, under `aol.com`: no name that could match
+    /// `login.oscar.aol.com` or `*.oscar.aol.com`.
+    #[test]
+    fn a_dot_inside_a_label_leaves_no_name() {
+        let mut m = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 11];
+        m.extend_from_slice(b"login.oscar\x03aol\x03com\x00\x00\x01\x00\x01");
+        let q = FastQuery::parse(&m).unwrap();
+        assert_eq!(q.name(), None);
+        assert_eq!(q.labels, 3);
+    }
+
     proptest::proptest! {
         #[test]
         fn never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
             let _ = FastQuery::parse(&bytes);
+            // And every answer to whatever parses is well-formed (the fuzz target's checks).
+            crate::fuzzing::fast_query(&bytes);
         }
     }
 }

@@ -8,6 +8,10 @@ use std::time::Instant;
 
 use crate::per_client::PerClient;
 
+/// Names remembered per (client, view): far more than the built-in list, which a client
+/// cycles through at most.
+const NAMES_PER_CLIENT: usize = 64;
+
 /// Remembers when each (client, view) last had each name logged. Names are looked up by
 /// `&str`, so only a name's first answer allocates.
 #[derive(Debug)]
@@ -17,11 +21,28 @@ pub(crate) struct SeenAnswers {
 }
 
 impl SeenAnswers {
-    pub(crate) fn new() -> Self {
+    /// A memory of at most `clients` (client, view) pairs.
+    pub(crate) fn new(clients: usize) -> Self {
         Self {
             started: Instant::now(),
-            logged: PerClient::new(),
+            logged: PerClient::new(clients),
         }
+    }
+
+    /// Forgets answers whose TTL has passed (`ttl` the longest in force) and frees memory.
+    pub(crate) fn sweep(&self, ttl: u32) {
+        let now = self.started.elapsed().as_secs();
+        let ttl = u64::from(ttl.max(1));
+        self.logged.sweep(|names| {
+            names.retain(|_, logged| now < *logged + ttl);
+            names.shrink_to_fit();
+            !names.is_empty()
+        });
+    }
+
+    /// (client, view) pairs remembered now.
+    pub(crate) fn clients(&self) -> usize {
+        self.logged.len()
     }
 
     /// Whether this answer should be logged: the first in `ttl` seconds for the key.
@@ -47,6 +68,14 @@ impl SeenAnswers {
                         true
                     }
                     None => {
+                        // A client asking ever new names under a wildcard must not grow
+                        // its entry without bound.
+                        if names.len() >= NAMES_PER_CLIENT {
+                            names.retain(|_, logged| fresh(logged));
+                            if names.len() >= NAMES_PER_CLIENT {
+                                names.clear();
+                            }
+                        }
                         names.insert(Box::from(name), now);
                         true
                     }
@@ -62,7 +91,7 @@ mod tests {
 
     #[test]
     fn once_per_client_name_and_view_per_ttl() {
-        let seen = SeenAnswers::new();
+        let seen = SeenAnswers::new(1024);
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
         assert!(seen.first_at(a, "login.oscar.aol.com", 0, 30, 100));
@@ -71,5 +100,17 @@ mod tests {
         assert!(seen.first_at(a, "slogin.oscar.aol.com", 0, 30, 129));
         assert!(seen.first_at(a, "login.oscar.aol.com", 1, 30, 129));
         assert!(seen.first_at(a, "login.oscar.aol.com", 0, 30, 130));
+    }
+
+    #[test]
+    fn a_client_asking_endless_names_stays_bounded() {
+        let seen = SeenAnswers::new(1024);
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        for i in 0..10_000 {
+            assert!(seen.first_at(a, &format!("n{i}.oscar.aol.com"), 0, 30, 100));
+        }
+        let held = seen.logged.with(a, |_| true, |m| m[&(a, 0)].len());
+        assert!(held <= NAMES_PER_CLIENT, "{held}");
+        assert_eq!(seen.clients(), 1);
     }
 }

@@ -21,6 +21,10 @@ pub(crate) struct GlobalCounters {
     pub(crate) refused: AtomicU64,
     pub(crate) rate_limited: AtomicU64,
     pub(crate) formerr: AtomicU64,
+    pub(crate) not_implemented: AtomicU64,
+    pub(crate) refused_class: AtomicU64,
+    pub(crate) any_minimal: AtomicU64,
+    pub(crate) truncated: AtomicU64,
     pub(crate) reloads: AtomicU64,
 }
 
@@ -57,7 +61,14 @@ impl Counters {
             refused: load(&self.global.refused),
             rate_limited: load(&self.global.rate_limited),
             formerr: load(&self.global.formerr),
+            not_implemented: load(&self.global.not_implemented),
+            refused_class: load(&self.global.refused_class),
+            any_minimal: load(&self.global.any_minimal),
+            truncated: load(&self.global.truncated),
             reloads: load(&self.global.reloads),
+            query_log_suppressed: 0,
+            clients_tracked: 0,
+            client_table_size: 0,
             views: list,
         }
     }
@@ -72,6 +83,20 @@ pub struct DnsStats {
     pub rate_limited: u64,
     /// Malformed queries answered FORMERR.
     pub formerr: u64,
+    /// NOTIFY, UPDATE and other opcodes than QUERY, answered NOTIMP.
+    pub not_implemented: u64,
+    /// Queries of another class than IN (CH, ANY, …), answered REFUSED.
+    pub refused_class: u64,
+    /// ANY queries answered with RFC 8482's minimal HINFO instead of being forwarded.
+    pub any_minimal: u64,
+    /// UDP answers too big for the client's buffer or 1232 bytes, sent empty with TC.
+    pub truncated: u64,
+    /// Query log lines left out by `dns.query_log_rate`.
+    pub query_log_suppressed: u64,
+    /// Entries in the per-client tables (rate limiter and query log) now.
+    pub clients_tracked: u64,
+    /// The most entries each per-client table holds.
+    pub client_table_size: u64,
     /// Successful reloads of the name list and views.
     pub reloads: u64,
     /// Per view, sorted by name.

@@ -21,10 +21,15 @@ use hickory_server::zone_handler::MessageResponse;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::decision::Decision;
+use std::sync::atomic::Ordering::Relaxed;
+
+use hickory_server::proto::op::Message;
+
+use crate::decision::{Asked, CLASS_IN, Decision, OPCODE_QUERY, Shared};
 use crate::fast_answer::{self, FastReply};
 use crate::handler::Responder;
 use crate::query::FastQuery;
+use crate::rate_limit::RateVerdict;
 
 /// Queries waiting on upstream at once per socket; beyond this new ones are dropped (the
 /// client retries) rather than queueing without bound.
@@ -67,18 +72,37 @@ impl Loop {
         let shared = &self.responder.shared;
         let decision = match FastQuery::parse(msg) {
             Some(q) => {
-                let decision = shared.decide(src.ip(), self.local, q.name(), q.qtype, true);
+                let decision = shared.decide(&Asked {
+                    client: src.ip(),
+                    local: self.local,
+                    opcode: OPCODE_QUERY,
+                    qclass: CLASS_IN,
+                    name: q.name(),
+                    qtype: q.qtype,
+                    udp: true,
+                });
                 let reply = match &decision {
                     Decision::Redirect(r) => Some(FastReply::Redirect(r)),
+                    Decision::Rfc8482 { ttl } => Some(FastReply::Rfc8482(*ttl)),
                     Decision::Refuse => Some(FastReply::Refused),
+                    Decision::NotImp => Some(FastReply::NotImp),
                     Decision::ServFail => Some(FastReply::ServFail),
                     Decision::Slip => Some(FastReply::Truncated),
                     Decision::Drop => return Step::Nothing,
                     Decision::Forward => None,
                 };
                 if let Some(reply) = reply {
-                    fast_answer::write(&q, msg, reply, out);
-                    return Step::Reply;
+                    if fast_answer::write(&q, msg, reply, out) {
+                        shared.counters.global.truncated.fetch_add(1, Relaxed);
+                    }
+                    return match shared.spend(src.ip(), out.len()) {
+                        RateVerdict::Answer => Step::Reply,
+                        RateVerdict::Drop => Step::Nothing,
+                        RateVerdict::Slip => {
+                            fast_answer::write(&q, msg, FastReply::Truncated, out);
+                            Step::Reply
+                        }
+                    };
                 }
                 Some(decision)
             }
@@ -115,10 +139,8 @@ impl Loop {
         let reply = UdpReply {
             socket,
             dst: request.src(),
-            max_size: request
-                .edns
-                .as_ref()
-                .map_or(512, |e| e.max_payload().max(512)),
+            max_size: fast_answer::udp_limit(request.edns.as_ref().map(|e| e.max_payload())),
+            shared: self.responder.shared.clone(),
         };
         runtime.spawn(answer_slow(
             self.responder.clone(),
@@ -275,12 +297,15 @@ enum ReplySocket {
     Std(Arc<std::net::UdpSocket>),
 }
 
-/// Sends hickory's answers on the UDP socket, truncated to the client's buffer size.
+/// Sends hickory's answers on the UDP socket: whole if they fit the client's buffer and
+/// 1232 bytes, else empty with TC (never a partial record set: a client could cache it).
 #[derive(Clone)]
 struct UdpReply {
     socket: ReplySocket,
     dst: SocketAddr,
-    max_size: u16,
+    max_size: usize,
+    /// Where the bytes sent are counted against the client's rate, and truncations counted.
+    shared: Arc<Shared>,
 }
 
 #[async_trait::async_trait]
@@ -297,10 +322,16 @@ impl ResponseHandler for UdpReply {
         >,
     ) -> Result<ResponseInfo, NetError> {
         let mut bytes = Vec::with_capacity(512);
-        let mut encoder = BinEncoder::new(&mut bytes);
-        encoder.set_max_size(self.max_size);
-        // Sets TC and drops records that do not fit.
-        let info = response.destructive_emit(&mut encoder)?;
+        let info = response.destructive_emit(&mut BinEncoder::new(&mut bytes))?;
+        if bytes.len() > self.max_size {
+            bytes = truncated(&bytes)?;
+            self.shared.counters.global.truncated.fetch_add(1, Relaxed);
+        }
+        match self.shared.spend(self.dst.ip(), bytes.len()) {
+            RateVerdict::Answer => {}
+            RateVerdict::Drop => return Ok(info),
+            RateVerdict::Slip => bytes = truncated(&bytes)?,
+        }
         match &self.socket {
             ReplySocket::Tokio(s) => {
                 s.send_to(&bytes, self.dst).await?;
@@ -313,9 +344,49 @@ impl ResponseHandler for UdpReply {
     }
 }
 
+/// `answer` with TC set and its answer, authority and additional sections emptied (OPT
+/// kept): what RFC 2181 §9 asks of an answer that does not fit, so the client retries over
+/// TCP rather than use part of a record set.
+fn truncated(answer: &[u8]) -> Result<Vec<u8>, NetError> {
+    let mut message = Message::from_vec(answer)?;
+    message.metadata.truncation = true;
+    message.answers.clear();
+    message.authorities.clear();
+    message.additionals.clear();
+    message.signature = None;
+    Ok(message.to_vec()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A forwarded answer too big for UDP goes out as header, question and OPT with TC:
+    /// no record of any section survives.
+    #[test]
+    fn a_truncated_answer_keeps_no_record() {
+        use hickory_server::proto::op::{Edns, MessageType, OpCode, Query};
+        use hickory_server::proto::rr::rdata::TXT;
+        use hickory_server::proto::rr::{Name, RData, RecordType};
+        let name = Name::from_ascii("big.example.test.").unwrap();
+        let mut m = Message::new(7, MessageType::Response, OpCode::Query);
+        m.add_query(Query::query(name.clone(), RecordType::TXT));
+        for c in ["a", "b", "c", "d", "e", "f", "g"] {
+            let txt = RData::TXT(TXT::new(vec![c.repeat(200)]));
+            m.add_answer(Record::from_rdata(name.clone(), 60, txt.clone()));
+            m.add_additional(Record::from_rdata(name.clone(), 60, txt));
+        }
+        m.set_edns(Edns::new());
+        let whole = m.to_vec().unwrap();
+        assert!(whole.len() > usize::from(fast_answer::UDP_MAX));
+        let cut = Message::from_vec(&truncated(&whole).unwrap()).unwrap();
+        assert!(cut.metadata.truncation);
+        assert_eq!(cut.metadata.id, 7);
+        assert_eq!(cut.queries, m.queries);
+        assert!(cut.answers.is_empty() && cut.authorities.is_empty());
+        assert!(cut.additionals.is_empty());
+        assert!(cut.edns.is_some());
+    }
 
     #[test]
     fn formerr_echoes_id_and_opcode() {

@@ -17,6 +17,8 @@ mod spans;
 mod tests;
 #[cfg(test)]
 mod tests_connlimits;
+#[cfg(test)]
+mod tests_dns_hardening;
 mod tls;
 mod validate;
 
@@ -72,6 +74,10 @@ use crate::host_port::HostPort;
 /// | `dns.ttl` | `30` |
 /// | `dns.fail` | `"closed"` |
 /// | `dns.rate_limit` | `1000` per client per second |
+/// | `dns.rate_limit_bytes` | `131072` answer bytes per client per second |
+/// | `dns.query_log_rate` | `50` lines per second |
+/// | `dns.client_table_size` | `65536` client addresses |
+/// | `dns.upstream_idle_secs` | `2` |
 /// | `tls.ca_dir` | unset: the caller's data directory |
 /// | `tls.ca_key` | `"ecdsa-p256"` |
 /// | `tls.permitted` | the domains of the built-in AIM/ICQ names |

@@ -2,6 +2,7 @@
 //! binary as a child process and reading its `--json` lines.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub(crate) mod dns;
 pub(crate) mod fixed_resolver;
 pub(crate) mod gateway;
 

@@ -95,6 +95,20 @@ pub(crate) const DNS_TTL: u32 = 30;
 /// `dns.rate_limit`: per client address; a person's machine asks a few names a second.
 pub(crate) const DNS_RATE_LIMIT: u32 = 1000;
 
+/// `dns.rate_limit_bytes`: a thousand login answers are under 100 KB; a forged source gets
+/// its victim no more than this a second.
+pub(crate) const DNS_RATE_LIMIT_BYTES: u32 = 128 * 1024;
+
+/// `dns.query_log_rate`: above what an office re-resolving its login names every TTL writes.
+pub(crate) const DNS_QUERY_LOG_RATE: u32 = 50;
+
+/// `dns.client_table_size`: a large site's clients, with room to spare.
+pub(crate) const DNS_CLIENT_TABLE_SIZE: u32 = 65_536;
+
+/// `dns.upstream_idle_secs`: TCP to an upstream is rare (a truncated answer), and a
+/// single-threaded upstream serves nothing else while the connection is open.
+pub(crate) const DNS_UPSTREAM_IDLE_SECS: u64 = 2;
+
 /// `dns.health_interval_secs`.
 pub(crate) const DNS_HEALTH_INTERVAL_SECS: u64 = 5;
 

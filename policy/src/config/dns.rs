@@ -38,9 +38,25 @@ pub struct DnsConfig {
     /// dropped answer is sent truncated instead, so a real client retries over TCP).
     /// Default 1000; 0 turns rate limiting off.
     pub rate_limit: u32,
+    /// Bytes of UDP answers per second to one client address before answers are dropped or
+    /// truncated as for `rate_limit`: what a forged source address can make the responder send
+    /// its victim. Default 131072 (128 KiB); 0 turns it off.
+    pub rate_limit_bytes: u32,
     /// The query log (one `tracing` line per redirected answer): `every` answer, only the
     /// `first` per client, name and view in each TTL, or `off`. Default `every`.
     pub query_log: QueryLog,
+    /// Query log lines per second at most; the rest are counted, and a line every 10 s says
+    /// how many were left out, so a flood cannot fill the disk with log lines. Default 50;
+    /// 0: no limit.
+    pub query_log_rate: u32,
+    /// Client addresses the per-client tables (rate limiter, query log) remember at most;
+    /// a flood from forged source addresses evicts entries instead of growing memory, and
+    /// the tables shrink back once it ends. Default 65536. Needs a restart.
+    pub client_table_size: u32,
+    /// Seconds a TCP (or TLS) connection to an upstream resolver may stay idle before the
+    /// responder closes it: a single-threaded resolver (dnsmasq among them) serves nothing
+    /// else while it is open. Default 2; 1 to 3600. Needs a restart.
+    pub upstream_idle_secs: u64,
     /// Seconds between health checks of the gateway addresses (a TCP connect to the relay
     /// port). Default 5; 0 assumes every gateway is up.
     pub health_interval_secs: u64,
@@ -60,7 +76,11 @@ impl Default for DnsConfig {
             gateway: Vec::new(),
             fail: FailPolicy::Closed,
             rate_limit: defaults::DNS_RATE_LIMIT,
+            rate_limit_bytes: defaults::DNS_RATE_LIMIT_BYTES,
             query_log: QueryLog::Every,
+            query_log_rate: defaults::DNS_QUERY_LOG_RATE,
+            client_table_size: defaults::DNS_CLIENT_TABLE_SIZE,
+            upstream_idle_secs: defaults::DNS_UPSTREAM_IDLE_SECS,
             health_interval_secs: defaults::DNS_HEALTH_INTERVAL_SECS,
             views: Vec::new(),
         }

@@ -208,7 +208,11 @@ fn a_file_with_every_key_parses() {
                 gateway: vec![IpAddr::from([192, 0, 2, 5]), "2001:db8::5".parse().unwrap()],
                 fail: FailPolicy::Closed,
                 rate_limit: 50,
+                rate_limit_bytes: 131_072,
                 query_log: QueryLog::First,
+                query_log_rate: 50,
+                client_table_size: 65_536,
+                upstream_idle_secs: 2,
                 health_interval_secs: 2,
                 views: vec![
                     DnsViewConfig {
@@ -442,7 +446,11 @@ fn an_empty_file_gives_every_default() {
         gateway,
         fail,
         rate_limit,
+        rate_limit_bytes,
         query_log,
+        query_log_rate,
+        client_table_size,
+        upstream_idle_secs,
         health_interval_secs,
         views,
     } = &config.dns;
@@ -467,6 +475,10 @@ fn an_empty_file_gives_every_default() {
     assert_eq!(*fail, FailPolicy::Closed);
     assert_eq!(*rate_limit, 1000);
     assert_eq!(*query_log, QueryLog::Every);
+    assert_eq!(*rate_limit_bytes, 131_072);
+    assert_eq!(*query_log_rate, 50);
+    assert_eq!(*client_table_size, 65_536);
+    assert_eq!(*upstream_idle_secs, 2);
     assert_eq!(*health_interval_secs, 5);
     assert!(views.is_empty());
     let TlsConfig {

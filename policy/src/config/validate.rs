@@ -358,6 +358,26 @@ fn dns(dns: &DnsConfig) -> Result<(), ConfigError> {
             "empty: every client would be REFUSED (default: loopback and private networks)",
         ));
     }
+    if dns.client_table_size < 16 {
+        return Err(ConfigError::invalid(
+            "dns.client_table_size",
+            format!(
+                "{}: too small to rate-limit anyone (at least 16; default {})",
+                dns.client_table_size,
+                defaults::DNS_CLIENT_TABLE_SIZE
+            ),
+        ));
+    }
+    if !(1..=3600).contains(&dns.upstream_idle_secs) {
+        return Err(ConfigError::invalid(
+            "dns.upstream_idle_secs",
+            format!(
+                "{}: must be 1 to 3600 seconds (default {})",
+                dns.upstream_idle_secs,
+                defaults::DNS_UPSTREAM_IDLE_SECS
+            ),
+        ));
+    }
     if dns.ttl > 86_400 {
         return Err(ConfigError::invalid(
             "dns.ttl",

@@ -53,10 +53,7 @@ impl NamePattern {
             if label.is_empty() || label.len() > 63 {
                 return Err(format!("{text:?}: every label must be 1 to 63 characters"));
             }
-            if !label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            {
+            if !label.bytes().all(host_name_byte) {
                 return Err(format!(
                     "{text:?}: only letters, digits, '-' and '_' (and a leading '*.') are allowed"
                 ));
@@ -75,6 +72,11 @@ impl NamePattern {
             Self::Exact(name)
         })
     }
+}
+
+/// Whether `b` may appear in a label of a redirected name (lower case after parsing).
+fn host_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
 }
 
 impl fmt::Display for NamePattern {
@@ -139,9 +141,21 @@ impl NameSet {
         self.len() == 0
     }
 
-    /// Whether `name` (lower case, no trailing dot) is redirected, and by which rule. An
-    /// exact entry wins over a subtree; a longer subtree over a shorter one.
+    /// Whether `name` (lower case, no trailing dot, in presentation form) is redirected, and
+    /// by which rule. An exact entry wins over a subtree; a longer subtree over a shorter one.
+    ///
+    /// Matching is by whole labels. A name whose labels hold anything but letters, digits,
+    /// `-` and `_` never matches: in presentation form a dot inside a label is written `\.`,
+    /// and splitting `login\.oscar.aol.com` (three labels under `aol.com`) at its dots would
+    /// find the suffix `oscar.aol.com` that the name does not have. No pattern can hold such
+    /// a label, so refusing them loses nothing.
     pub fn lookup<'n>(&self, name: &'n str) -> Option<NameMatch<'n>> {
+        if !name
+            .split('.')
+            .all(|label| !label.is_empty() && label.bytes().all(host_name_byte))
+        {
+            return None;
+        }
         if self.exact.contains(name) {
             return Some(NameMatch {
                 zone: name,
@@ -196,6 +210,29 @@ mod tests {
         // A wildcard does not match its own apex.
         assert!(s.lookup("icq.com").is_none());
         assert!(s.lookup("icq.com.evil").is_none());
+    }
+
+    /// A label holding a dot (`login\.oscar` as a presentation name shows it) is one label:
+    /// such a name is under `aol.com`, not under `oscar.aol.com`, and matches neither the
+    /// wildcard nor the exact name it looks like once the dot is read as a separator.
+    #[test]
+    fn wildcards_match_whole_labels_only() {
+        let s = set(&["login.oscar.aol.com", "*.oscar.aol.com"]);
+        assert_eq!(s.lookup("x.oscar.aol.com").unwrap().zone, "oscar.aol.com");
+        for hostile in [
+            "login\\.oscar.aol.com",
+            "x\\.oscar.aol.com",
+            "a.login\\.oscar.aol.com",
+            "x\\046oscar.aol.com",
+            "x.oscar.aol.com\\.",
+            ".oscar.aol.com",
+            "x..oscar.aol.com",
+            "x.oscar.aol.com.",
+            "x y.oscar.aol.com",
+            "",
+        ] {
+            assert_eq!(s.lookup(hostile), None, "{hostile:?}");
+        }
     }
 
     #[test]
