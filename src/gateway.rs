@@ -76,8 +76,8 @@ impl Gateway {
                 proxy: config
                     .upstream
                     .proxy
-                    .as_deref()
-                    .map(policy::ProxyUrl::parse)
+                    .as_ref()
+                    .map(|proxy| policy::ProxyUrl::parse(proxy.expose()))
                     .transpose()
                     .map_err(crate::cli::UsageError)?,
                 advertise: config.relay.advertise.clone(),

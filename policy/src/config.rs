@@ -185,8 +185,9 @@ pub struct UpstreamConfig {
     pub resolver: Vec<SocketAddr>,
     /// A proxy the upstream connections go through: `socks5://[user:pass@]host:port` or
     /// `http://[user:pass@]host:port` (HTTP CONNECT). Default: unset, direct connections.
+    /// Shown and printed without its credentials.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub proxy: Option<String>,
+    pub proxy: Option<crate::SecretUrl>,
     /// The authorizer TLS logins (a ClientHello on the relay port) are relayed to, over TLS
     /// verified against its host name. Default: `slogin.oscar.aol.com:5190`.
     pub login_tls: HostPort,
@@ -355,7 +356,8 @@ impl Config {
     }
 
     /// The effective configuration as TOML (for `check-config --print`). Unset optional keys
-    /// are left out; parsing the result gives back `self`.
+    /// are left out; parsing the result gives back `self`, except that secrets
+    /// ([`crate::SecretUrl`]: the proxy's credentials, webhook paths) are printed redacted.
     pub fn to_toml(&self) -> String {
         // Every field is a string, number, array or table and every path in it is UTF-8
         // (it came from TOML text), so serializing cannot fail; say so rather than panic.

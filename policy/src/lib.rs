@@ -14,6 +14,7 @@ mod engine;
 pub mod fuzzing;
 pub mod host_port;
 pub mod proxy;
+pub mod secret_url;
 
 pub use config::{
     ArchiveConfig, ArchiveMode, CaKey, Config, ConfigError, DnsConfig, DnsUpstream, DnsViewConfig,
@@ -29,3 +30,4 @@ pub use engine::{
 };
 pub use host_port::{HostPort, HostPortError};
 pub use proxy::{ProxyKind, ProxyUrl};
+pub use secret_url::SecretUrl;

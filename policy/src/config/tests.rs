@@ -1086,10 +1086,16 @@ fn other_unusable_values_are_rejected() {
 
 #[test]
 fn to_toml_round_trips() {
-    for config in [Config::default(), load(FULL, &[]).unwrap()] {
-        let text = config.to_toml();
-        assert_eq!(load(&text, &[]).unwrap(), config, "{text}");
-    }
+    let text = Config::default().to_toml();
+    assert_eq!(load(&text, &[]).unwrap(), Config::default(), "{text}");
+    // Secrets (FULL's webhook paths) print redacted, so a printed config reads back as
+    // itself from then on, not as the original.
+    let text = load(FULL, &[]).unwrap().to_toml();
+    assert_eq!(load(&text, &[]).unwrap().to_toml(), text);
+    assert!(
+        text.contains("alert_webhook = \"https://hooks.example.com/…\""),
+        "{text}"
+    );
     let text = Config::default().to_toml();
     assert!(
         text.contains("login = \"login.oscar.aol.com:5190\""),
@@ -1656,7 +1662,7 @@ fn unusable_policy_values_name_their_line_and_key() {
             "policy.profiles.standard.alert_webhook",
             2,
             17,
-            "\"hooks.example.com/im\": an http:// or https:// URL",
+            "\"…\": an http:// or https:// URL",
         ),
         (
             rule("name = \"\"\naction = \"log\"\n"),

@@ -236,7 +236,7 @@ fn upstream(upstream: &UpstreamConfig) -> Result<(), ConfigError> {
         ));
     }
     if let Some(proxy) = &upstream.proxy {
-        crate::proxy::ProxyUrl::parse(proxy)
+        crate::proxy::ProxyUrl::parse(proxy.expose())
             .map_err(|e| ConfigError::invalid("upstream.proxy", e))?;
     }
     for (i, resolver) in upstream.resolver.iter().enumerate() {
