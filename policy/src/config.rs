@@ -15,6 +15,8 @@ mod sensor;
 mod spans;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_ingest;
 mod tls;
 mod validate;
 
@@ -26,7 +28,10 @@ use toml::de::DeTable;
 
 pub use self::dns::{DnsConfig, DnsUpstream, DnsViewConfig, FailPolicy, QueryLog};
 pub use self::error::{ConfigError, LineCol, Origin};
-pub use self::ingest::{IngestAuth, IngestConfig};
+pub use self::ingest::{
+    DEFAULT_CLIENT, IngestAuth, IngestClientConfig, IngestConfig, MIN_TOKEN_BITS, check_token,
+    token_in,
+};
 use self::overrides::Overrides;
 pub(crate) use self::policy::NOTICE_INTERVAL_SECS;
 pub use self::policy::{
@@ -77,6 +82,10 @@ use crate::host_port::HostPort;
 /// | `ingest.tls` | `false` |
 /// | `ingest.name` | unset: the host name |
 /// | `ingest.auth` | `"token"` |
+/// | `ingest.clients` | `[]`: only `ingest.token_file`'s client, named `default` |
+/// | `ingest.clients[].name` | required, unique |
+/// | `ingest.clients[].token_file` | required with `auth` `token`/`both` (a token of ≥ 128 bits) |
+/// | `ingest.clients[].certificate` | unset; required with `auth = "client_cert"` |
 /// | `sensor.interface` | unset: no sensor |
 /// | `sensor.allow` | `[]`: `upstream.egress` and the relay's addresses only |
 /// | `sensor.tls_names` | `[]`: the names the DNS responder redirects |

@@ -18,9 +18,9 @@ pub mod secret_url;
 
 pub use config::{
     ArchiveConfig, ArchiveMode, CaKey, Config, ConfigError, DnsConfig, DnsUpstream, DnsViewConfig,
-    FailPolicy, GroupConfig, IngestAuth, IngestConfig, LineCol, Origin, PolicyConfig,
-    ProfileConfig, QueryLog, RelayConfig, RetentionConfig, RuleConfig, SensorConfig, TlsConfig,
-    UnknownScreenNames, UpstreamConfig,
+    FailPolicy, GroupConfig, IngestAuth, IngestClientConfig, IngestConfig, LineCol, Origin,
+    PolicyConfig, ProfileConfig, QueryLog, RelayConfig, RetentionConfig, RuleConfig, SensorConfig,
+    TlsConfig, UnknownScreenNames, UpstreamConfig,
 };
 pub use directory::{Directory, DirectoryError, Employee, normalize_screen_name};
 pub use engine::{

@@ -262,6 +262,7 @@ fn a_file_with_every_key_parses() {
                 tls: true,
                 name: Some("ingest.im.example.net".into()),
                 auth: IngestAuth::Both,
+                clients: Vec::new(),
             },
             sensor: SensorConfig {
                 interface: Some("eth1".into()),
