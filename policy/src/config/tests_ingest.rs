@@ -127,3 +127,43 @@ fn a_token_has_at_least_128_bits() {
     assert_eq!(token_in("  abc  \nsecond line\n"), "abc");
     assert_eq!(token_in(""), "");
 }
+
+#[test]
+fn errors_never_quote_a_secret_value() {
+    const SECRET: &str = "Pr0xyS3cretXq7";
+    for (text, sets) in [
+        (
+            "",
+            vec![format!("upstream.proxy=gw:{SECRET}@proxy.corp:1080")],
+        ),
+        (
+            "",
+            vec![format!("upstream.proxy=socks5://gw:{SECRET}@proxy.corp:0")],
+        ),
+        (
+            "",
+            vec![format!("upstream.proxy.x=socks5://gw:{SECRET}@p:1")],
+        ),
+        (
+            "upstream = 1\n",
+            vec![format!("upstream.proxy=socks5://gw:{SECRET}@p:1")],
+        ),
+        ("", vec![format!("upstream.proxy socks5://gw:{SECRET}@p:1")]),
+        (
+            "[policy.profiles.standard]\nalert_webhook = \"hooks/x\"\n",
+            vec![format!(
+                "policy.profiles.standard.alert_webhook=hooks.example.com/{SECRET}"
+            )],
+        ),
+        (
+            "[policy.profiles.standard]\nalert_webhook = \"https://\"\n",
+            vec![format!(
+                "policy.profiles.standard.alert_webhook=https:///{SECRET}"
+            )],
+        ),
+    ] {
+        let err = Config::load("imtegrity.toml", text, &sets).unwrap_err();
+        assert!(!err.to_string().contains(SECRET), "{sets:?}: {err}");
+        assert!(!format!("{err:?}").contains(SECRET), "{sets:?}: {err:?}");
+    }
+}
