@@ -26,8 +26,8 @@ impl SecretUrl {
 
     /// What may be shown: `scheme://host:port`, with `***@` where user information was and
     /// `/…` where a path or query was (`https://hooks.example.com/…`,
-    /// `socks5://***@proxy.corp:1080`). Text without `scheme://` shows as `…` whole: where
-    /// its host ends cannot be told.
+    /// `socks5://***@proxy.corp:1080`). Where the host cannot be told for sure (no
+    /// `scheme://`, or an `@` after a `/`, `?` or `#`), only `scheme://…` or `…`.
     pub fn redacted(&self) -> String {
         redact(&self.0)
     }
@@ -40,9 +40,12 @@ pub fn redact(url: &str) -> String {
     };
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(end);
-    let (userinfo, host) = match authority.rsplit_once('@') {
-        Some((_, host)) => ("***@", host),
+    // User information ends at the last `@`; one after a `/`, `?` or `#` (a password with
+    // a slash in it, or an address in a query) leaves where the host is unclear.
+    let (userinfo, host) = match rest.rfind('@') {
         None => ("", authority),
+        Some(at) if at < end => ("***@", &authority[at + 1..]),
+        Some(_) => return format!("{scheme}://…"),
     };
     let tail = if tail.is_empty() || tail == "/" {
         tail
@@ -107,6 +110,8 @@ mod tests {
                 "http://***@proxy.corp:3128/",
             ),
             ("http://proxy.corp:3128", "http://proxy.corp:3128"),
+            ("socks5://gw:Xy/Zsecret@proxy.corp:1080", "socks5://…"),
+            ("https://h.example/hook?to=XyZsecret@corp", "https://…"),
             ("gw:XyZsecret@proxy.corp:1080", "…"),
         ] {
             let secret = SecretUrl::from(url);
@@ -118,6 +123,21 @@ mod tests {
                 format!("url = {shown:?}\n")
             );
             assert_eq!(secret.expose(), url);
+        }
+    }
+
+    #[test]
+    fn hostile_text_shows_no_password() {
+        for text in [
+            "socks5://user:LongPassword12@",
+            "socks5://:LongPassword12@h:1/x",
+            "://user:LongPassword12@h",
+            "http://user:LongPassword12@h:1@",
+            "http://user:LongPassword12",
+            "http://u:LongPassword12@h:99999",
+            "\u{0}://u:LongPassword12@\u{10ffff}",
+        ] {
+            crate::fuzzing::secret_text(text.as_bytes());
         }
     }
 
