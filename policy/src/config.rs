@@ -78,7 +78,7 @@ use crate::host_port::HostPort;
 /// | `tls.renew_before_hours` | `24` (at most half of `leaf_hours`) |
 /// | `tls.cache_size` | `1024` |
 /// | `ingest.listen` | `[]`: no ingest endpoint |
-/// | `ingest.token_file` | unset (required with `listen` unless `auth = "client_cert"`) |
+/// | `ingest.token_file` | unset (required with `listen` unless `auth = "client_cert"` or `clients` are listed; a token of ≥ 128 bits; the client named `default`) |
 /// | `ingest.tls` | `false` |
 /// | `ingest.name` | unset: the host name |
 /// | `ingest.auth` | `"token"` |

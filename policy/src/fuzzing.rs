@@ -107,23 +107,6 @@ pub fn policy_text(data: &[u8]) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn seeds_do_not_trip_the_checks() {
-        policy_text(b"my ssn is 123-45-6789, card 4111 1111 1111 1111");
-        policy_text(b"an insider tip");
-        policy_text(b"merger talk\0fx12");
-        policy_text(b"hi\0eapcounsel");
-        policy_text("ünïcödé 123-45-6789 ☃".as_bytes());
-        directory(b"\x00id,name,email,screen_names,addresses\njs,J S,,JS Trader;js2,10.0.0.0/8\n");
-        directory(b"\x01[[employee]]\nid = \"js\"\nname = \"J\"\nscreen_names = [\"a b\"]\n");
-        directory(b"");
-    }
-}
-
 /// A configured secret URL, proxy URL or token on arbitrary text: nothing panics; what
 /// [`crate::SecretUrl`] shows of a URL with user information never holds its password,
 /// and neither does a [`crate::ProxyUrl`] or its parse error.
@@ -150,5 +133,22 @@ pub fn secret_text(data: &[u8]) {
             }
             Err(e) => assert!(!e.contains(password), "{e:?} shows the password"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_do_not_trip_the_checks() {
+        policy_text(b"my ssn is 123-45-6789, card 4111 1111 1111 1111");
+        policy_text(b"an insider tip");
+        policy_text(b"merger talk\0fx12");
+        policy_text(b"hi\0eapcounsel");
+        policy_text("ünïcödé 123-45-6789 ☃".as_bytes());
+        directory(b"\x00id,name,email,screen_names,addresses\njs,J S,,JS Trader;js2,10.0.0.0/8\n");
+        directory(b"\x01[[employee]]\nid = \"js\"\nname = \"J\"\nscreen_names = [\"a b\"]\n");
+        directory(b"");
     }
 }

@@ -18,8 +18,10 @@ pub struct IngestConfig {
     /// Addresses it listens on. Default: empty, no ingest endpoint.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub listen: Vec<SocketAddr>,
-    /// A file holding the shared token senders present (first line, trimmed); required
-    /// when `listen` is set and `auth` is `token` or `both`. Default: unset.
+    /// A file holding the shared token senders present (first line, trimmed; at least 128
+    /// bits, see [`check_token`]): the client named [`DEFAULT_CLIENT`]. Required when
+    /// `listen` is set, `auth` is `token` or `both` and no `clients` are listed. Default:
+    /// unset.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_file: Option<PathBuf>,
     /// Serve the endpoint over TLS, with a leaf for `name` issued by the gateway CA
