@@ -7,64 +7,12 @@ mod common;
 
 use std::net::SocketAddr;
 
-use archive::{Direction, Event, Kind, Protocol, Verdict, conversation_for_pair};
 use common::gateway::{Gateway, search};
-use serde_json::{Value, json};
+use common::ingest::{batch, post};
+use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TOKEN: &str = "a-long-enough-shared-token-123";
-
-fn event(text: &str) -> Event {
-    Event {
-        time_ns: 1_795_600_000_000_000_000,
-        protocol: Protocol::Sametime,
-        kind: Kind::Im,
-        conversation: conversation_for_pair(Protocol::Sametime, "CN=Ann", "CN=Ben"),
-        sender: "CN=Ann".into(),
-        recipients: vec!["CN=Ben".into()],
-        direction: Direction::Internal,
-        local_user: "CN=Ann".into(),
-        room: None,
-        client_addr: None,
-        node: "st-server-1".into(),
-        text: text.into(),
-        raw: text.into(),
-        charset: None,
-        verdict: Verdict::Allowed,
-        detail: None,
-        employee: None,
-    }
-}
-
-/// One HTTP/1.1 POST; the status code and the body.
-async fn post(addr: SocketAddr, token: &str, body: &str) -> (u16, String) {
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!(
-        "POST /ingest/v1 HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    tcp.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = String::new();
-    tcp.read_to_string(&mut answer).await.unwrap();
-    let status = answer[9..12].parse().unwrap();
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_owned();
-    (status, body)
-}
-
-fn batch(source: &str, records: &[(u64, &str)]) -> String {
-    json!({
-        "source": source,
-        "records": records
-            .iter()
-            .map(|(seq, text)| json!({"seq": seq, "event": event(text)}))
-            .collect::<Vec<_>>(),
-    })
-    .to_string()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shipped_records_are_stored_once_and_acknowledged_when_durable() {

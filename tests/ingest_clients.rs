@@ -10,71 +10,12 @@ mod common;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use archive::{Direction, Event, Kind, Protocol, Verdict, conversation_for_pair};
 use common::gateway::{Gateway, cli, search};
+use common::ingest::{batch, post};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TOKEN_A: &str = "6f1d2c3b4a5968778695a4b3c2d1e0f1";
 const TOKEN_B: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f9";
-
-fn event(text: &str) -> Event {
-    Event {
-        time_ns: 1_795_600_000_000_000_000,
-        protocol: Protocol::Sametime,
-        kind: Kind::Im,
-        conversation: conversation_for_pair(Protocol::Sametime, "CN=Ann", "CN=Ben"),
-        sender: "CN=Ann".into(),
-        recipients: vec!["CN=Ben".into()],
-        direction: Direction::Internal,
-        local_user: "CN=Ann".into(),
-        room: None,
-        client_addr: None,
-        node: "st-server".into(),
-        text: text.into(),
-        raw: text.into(),
-        charset: None,
-        verdict: Verdict::Allowed,
-        detail: None,
-        employee: None,
-    }
-}
-
-fn batch(source: &str, records: &[(u64, &str)]) -> String {
-    json!({
-        "source": source,
-        "records": records
-            .iter()
-            .map(|(seq, text)| json!({"seq": seq, "event": event(text)}))
-            .collect::<Vec<_>>(),
-    })
-    .to_string()
-}
-
-/// One HTTP/1.1 POST with `token`; the status code and the body.
-async fn post(addr: SocketAddr, token: &str, body: &str) -> (u16, String) {
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!(
-        "POST /ingest/v1 HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    tcp.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = String::new();
-    tokio::time::timeout(
-        std::time::Duration::from_secs(20),
-        tcp.read_to_string(&mut answer),
-    )
-    .await
-    .expect("an answer in time")
-    .unwrap();
-    let status = answer[9..12].parse().unwrap();
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_owned();
-    (status, body)
-}
 
 /// A configuration with two named clients, `st-a` and `st-b`, their tokens in `dir`.
 fn two_clients(dir: &Path) -> std::path::PathBuf {

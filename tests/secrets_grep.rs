@@ -17,6 +17,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::gateway::cli;
+use common::ingest::{batch, post};
 use imtegrity_tests::free_loopback_port;
 use lab::{Accounts, LabClient, LabConfig, LabServer};
 
@@ -204,25 +205,6 @@ impl Running {
     }
 }
 
-/// An ingest POST with `token`; its status.
-async fn ingest(addr: SocketAddr, token: &str) -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let body = r#"{"source":"s1","records":[]}"#;
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!(
-        "POST /ingest/v1 HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {token}\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    tcp.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = String::new();
-    tokio::time::timeout(WAIT, tcp.read_to_string(&mut answer))
-        .await
-        .unwrap()
-        .unwrap();
-    answer[9..12].parse().unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_command_prints_a_planted_secret() {
     let dir = tempfile::tempdir().unwrap();
@@ -330,8 +312,16 @@ async fn no_command_prints_a_planted_secret() {
     let gw = Running::start(dir.path(), &config, "run-proxy");
     let (relay, ingest_addr) = gw.addresses().await;
     assert!(LabClient::login(relay, "alice", "x").await.is_err());
-    assert_eq!(ingest(ingest_addr, INGEST_TOKEN).await, 200);
-    assert_eq!(ingest(ingest_addr, "not-the-token").await, 401);
+    assert_eq!(
+        post(ingest_addr, INGEST_TOKEN, &batch("s1", &[])).await.0,
+        200
+    );
+    assert_eq!(
+        post(ingest_addr, "not-the-token", &batch("s1", &[]))
+            .await
+            .0,
+        401
+    );
     let archive = dir.path().join("archive").display().to_string();
     for json in [false, true] {
         let (code, text) = run_cli(json, &["status", "--archive", &archive]).await;

@@ -4,6 +4,7 @@
 
 pub(crate) mod fixed_resolver;
 pub(crate) mod gateway;
+pub(crate) mod ingest;
 
 use std::net::SocketAddr;
 use std::process::Stdio;
