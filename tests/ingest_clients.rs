@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use common::gateway::{Gateway, cli, search};
-use common::ingest::{batch, post};
+use common::ingest::{batch, curl, gateway_ca, issue_client, post};
 use serde_json::json;
 
 const TOKEN_A: &str = "6f1d2c3b4a5968778695a4b3c2d1e0f1";
@@ -172,5 +172,65 @@ async fn a_token_under_128_bits_is_refused_by_check_config_and_run_without_showi
     assert!(
         stderr.contains("the same token as client \"st-a\""),
         "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_mutual_tls_the_certificate_subject_names_the_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let sets = gateway_ca(dir.path()).await;
+    let (cert_a, key_a) = issue_client(&sets, dir.path(), "st1.example.com").await;
+    let (cert_b, key_b) = issue_client(&sets, dir.path(), "st2.example.com").await;
+    let (cert_c, key_c) = issue_client(&sets, dir.path(), "st3.example.com").await;
+    let mut extra: Vec<String> = sets.to_vec();
+    extra.extend([
+        r#"ingest.listen=["127.0.0.1:0"]"#.to_owned(),
+        "ingest.tls=true".to_owned(),
+        "ingest.name=ingest.imtegrity.test".to_owned(),
+        "ingest.auth=client_cert".to_owned(),
+        r#"ingest.clients=[{name="st-a",certificate="st1.example.com"},{name="st-b",certificate="st2.example.com"}]"#.to_owned(),
+    ]);
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let archive = dir.path().join("archive");
+    let gw = Gateway::start("127.0.0.1:9", &archive, "gw-mtls", &extra).await;
+    let ingest: SocketAddr = gw.running["ingest"][0].as_str().unwrap().parse().unwrap();
+    let ca = dir.path().join("ca.pem");
+    let ship = |cert: &str, key: &str, body: &str| {
+        curl(ingest, &ca, &["--cert", cert, "--key", key], body)
+    };
+
+    assert_eq!(
+        ship(&cert_a, &key_a, &batch("spool-m", &[(1, "from st1")])),
+        (0, r#"{"acked_upto":1}"#.to_owned())
+    );
+    assert_eq!(
+        ship(&cert_b, &key_b, &batch("spool-m", &[(2, "forged by st2")])),
+        (
+            0,
+            r#"{"error":"source \"spool-m\" belongs to another ingest client"}"#.to_owned()
+        )
+    );
+    // A certificate from the gateway CA that no client names gets through the handshake
+    // but not in.
+    assert_eq!(
+        ship(&cert_c, &key_c, &batch("spool-c", &[(1, "from st3")])),
+        (
+            0,
+            r#"{"error":"client certificate not among ingest.clients"}"#.to_owned()
+        )
+    );
+    gw.stop().await;
+
+    let ims: Vec<String> = search(&archive, &["--kind", "im"])
+        .await
+        .iter()
+        .map(|r| r["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ims, ["from st1"]);
+    let alerts = search(&archive, &["--kind", "policy_action"]).await;
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+    assert_eq!(
+        alerts[0]["detail"], "source=spool-m owner=st-a client=st-b",
+        "{alerts:#?}"
     );
 }

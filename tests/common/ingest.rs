@@ -1,11 +1,12 @@
 //! Talking to the gateway's ingest endpoint as the Sametime module does: a Sametime IM
-//! event, a batch of them under a source, and one plain-HTTP POST with a bearer token.
+//! event, a batch of them under a source, one plain-HTTP POST with a bearer token; and for
+//! TLS, a gateway CA, client certificates under it, and curl.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use archive::{Direction, Event, Kind, Protocol, Verdict, conversation_for_pair};
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// An IM from `CN=Ann` to `CN=Ben` saying `text`, from node `st-server-1`.
@@ -63,4 +64,98 @@ pub(crate) async fn post(addr: SocketAddr, token: &str, body: &str) -> (u16, Str
         .map_or("", |(_, b)| b)
         .to_owned();
     (status, body)
+}
+
+/// A gateway CA in `dir/ca` whose names include `imtegrity.test` (where the endpoint's
+/// name lives), made by `imtegrity ca init`; its certificate exported to `dir/ca.pem`.
+pub(crate) async fn gateway_ca(dir: &std::path::Path) -> [String; 2] {
+    let sets = [
+        format!("tls.ca_dir={}", dir.join("ca").display()),
+        r#"tls.permitted=["oscar.aol.com","imtegrity.test"]"#.to_owned(),
+    ];
+    let with = |args: &[&str]| {
+        let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        for set in &sets {
+            all.extend(["--set".to_owned(), set.clone()]);
+        }
+        all
+    };
+    for args in [
+        with(&["ca", "init"]),
+        with(&[
+            "ca",
+            "export",
+            "--out",
+            &dir.join("ca.pem").display().to_string(),
+        ]),
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, _, stderr) = super::gateway::cli(&args).await;
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+    }
+    sets
+}
+
+/// `imtegrity ca issue-client NAME` under the CA of `sets`, into `dir`: (cert, key).
+pub(crate) async fn issue_client(
+    sets: &[String; 2],
+    dir: &std::path::Path,
+    name: &str,
+) -> (String, String) {
+    let cert = dir.join(format!("{name}.pem")).display().to_string();
+    let key = dir.join(format!("{name}.key")).display().to_string();
+    let mut args = vec![
+        "ca",
+        "issue-client",
+        name,
+        "--out-cert",
+        &cert,
+        "--out-key",
+        &key,
+    ];
+    for set in sets {
+        args.extend(["--set", set]);
+    }
+    let (code, stdout, stderr) = super::gateway::cli(&args).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let issued: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(issued["event"], "issued_client", "{issued}");
+    assert_eq!(issued["name"], name, "{issued}");
+    (cert, key)
+}
+
+/// `curl` POSTing `body` to the endpoint at `addr` as `ingest.imtegrity.test` over TLS
+/// trusting `ca`, with `extra` arguments; (exit code, body).
+pub(crate) fn curl(
+    addr: SocketAddr,
+    ca: &std::path::Path,
+    extra: &[&str],
+    body: &str,
+) -> (i32, String) {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "10", "--cacert"])
+        .arg(ca)
+        .arg("--resolve")
+        .arg(format!("ingest.imtegrity.test:{}:127.0.0.1", addr.port()))
+        .args(extra)
+        .args([
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            body,
+        ])
+        .arg(format!(
+            "https://ingest.imtegrity.test:{}/ingest/v1",
+            addr.port()
+        ))
+        .output()
+        .expect("curl");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+pub(crate) fn bearer(token: &str) -> String {
+    format!("Authorization: Bearer {token}")
 }
