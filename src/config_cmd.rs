@@ -40,15 +40,20 @@ pub(crate) fn check(
     // sees it and exits with 64.
     let config = read(path, overrides)?;
     let policy = PolicySummary::of(&config)?;
+    let ingest_note = ingest_tokens(&config)?;
     let text = if print {
         config.to_toml().trim_end().to_owned()
     } else {
-        format!(
+        let mut text = format!(
             "ok: {}\n{}\n{}",
             path.display(),
             dns_summary(&config),
             policy.text
-        )
+        );
+        if let Some(note) = &ingest_note {
+            text.push_str(&format!("\ningest: token file not read here ({note})"));
+        }
+        text
     };
     let value = json!({
         "ok": true,
@@ -56,9 +61,24 @@ pub(crate) fn check(
         "overrides": overrides,
         "config": serde_json::to_value(&config)?,
         "policy": policy.json,
+        "ingest_note": ingest_note,
     });
     emit(json, &text, &value);
     Ok(())
+}
+
+/// The ingest clients' token files, checked as `run` checks them: a weak or shared token
+/// is an error; a file that cannot be read here (another machine's path, permissions) is
+/// only noted. Nothing of a token is ever shown.
+fn ingest_tokens(config: &Config) -> Result<Option<String>, UsageError> {
+    if config.ingest.listen.is_empty() {
+        return Ok(None);
+    }
+    match crate::ingest_clients::ingest_auth(config) {
+        Ok(_) => Ok(None),
+        Err(e @ crate::ingest_clients::TokenFileError::Read { .. }) => Ok(Some(e.to_string())),
+        Err(e) => Err(UsageError(e.to_string())),
+    }
 }
 
 /// The DNS part in a network engineer's words: where it listens, how many names, which

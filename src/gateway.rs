@@ -94,8 +94,8 @@ impl Gateway {
                 proxy: config
                     .upstream
                     .proxy
-                    .as_deref()
-                    .map(policy::ProxyUrl::parse)
+                    .as_ref()
+                    .map(|proxy| policy::ProxyUrl::parse(proxy.expose()))
                     .transpose()
                     .map_err(crate::cli::UsageError)?,
                 advertise: config.relay.advertise.clone(),
@@ -293,28 +293,21 @@ async fn ingest_setup(
     archive: &Archive,
 ) -> Result<IngestSetup, Box<dyn std::error::Error + Send + Sync>> {
     let ingest = &config.ingest;
-    let auth = archive::IngestAuth {
-        token: None,
-        client_cert: ingest.auth.needs_client_cert(),
-    };
     let mut setup = IngestSetup {
         listeners: Vec::new(),
-        endpoint: archive::IngestEndpoint::new(archive.clone(), auth.clone()),
+        endpoint: archive::IngestEndpoint::new(archive.clone(), archive::IngestAuth::default()),
         tls: None,
     };
     if ingest.listen.is_empty() {
         return Ok(setup);
     }
-    let token = match ingest
-        .token_file
-        .as_ref()
-        .filter(|_| ingest.auth.needs_token())
-    {
-        Some(path) => Some(read_token(path)?),
-        None => None,
-    };
-    setup.endpoint =
-        archive::IngestEndpoint::new(archive.clone(), archive::IngestAuth { token, ..auth });
+    // A weak, shared or unreadable token is a configuration error (exit 64), as in
+    // `check-config`.
+    let auth = crate::ingest_clients::ingest_auth(config)
+        .map_err(|e| crate::cli::UsageError(e.to_string()))?;
+    let names: Vec<&str> = auth.clients.iter().map(|c| c.name.as_str()).collect();
+    tracing::info!(clients = ?names, "ingest clients");
+    setup.endpoint = archive::IngestEndpoint::new(archive.clone(), auth);
     if ingest.tls {
         let tls = crate::ingest_tls::IngestTls::new(config)?;
         tracing::info!(
@@ -332,20 +325,6 @@ async fn ingest_setup(
         );
     }
     Ok(setup)
-}
-
-/// The shared token: the first line of `path`, trimmed, 16 characters or more.
-fn read_token(path: &std::path::Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("ingest.token_file {}: {e}", path.display()))?;
-    let token = text.lines().next().unwrap_or("").trim().to_owned();
-    if token.len() < 16 {
-        return Err(format!(
-            "ingest.token_file {}: the token must be at least 16 characters",
-            path.display()
-        ));
-    }
-    Ok(token)
 }
 
 fn listening_strings(addrs: &[SocketAddr]) -> Vec<String> {

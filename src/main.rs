@@ -13,6 +13,7 @@ mod filters;
 mod gateway;
 mod generate_cmd;
 mod hold_cmd;
+mod ingest_clients;
 mod ingest_tls;
 mod lab_cmd;
 mod output;

@@ -69,6 +69,15 @@ pub enum ArchiveError {
         #[source]
         source: std::io::Error,
     },
+    /// An ingest client wrote under a source another client owns (bound on first use);
+    /// nothing of it was stored.
+    #[error("ingest source {source_id:?} belongs to client {owner:?}")]
+    SourceClaimed {
+        /// The source id claimed.
+        source_id: String,
+        /// The client it is bound to.
+        owner: String,
+    },
     /// The owning process answered an admin request with an error.
     #[error("the archive's owning process refused the request: {0}")]
     Remote(String),

@@ -1,13 +1,16 @@
 //! The ingest endpoint: records shipped from elsewhere (the Sametime module's spool) over
-//! HTTP/1.1, authenticated with a bearer token, a client certificate the caller's TLS
-//! verified, or both; stored once per (source, seq) and acknowledged only once durable, so
-//! the sender may delete what was acknowledged.
+//! HTTP/1.1 by named clients, each known by a bearer token, a client certificate the
+//! caller's TLS verified, or both ([`IngestAuth`]); stored once per (source, seq) and
+//! acknowledged only once durable, so the sender may delete what was acknowledged. A
+//! source belongs to the client that first wrote it (bound durably with that first
+//! record); another client writing under it is refused and raises an alert.
 //!
 //! `POST /ingest/v1`, `Authorization: Bearer TOKEN`, body
 //! `{"source": ID, "records": [{"seq": N, "event": EVENT}, ...]}` with seq increasing;
 //! answer 200 `{"acked_upto": N}` (every record of the request is durable, resends
 //! included), 401 for a wrong token or a missing client certificate, 400 for a malformed
-//! body, 503 when the archive cannot store (the sender keeps its records and retries).
+//! body, 409 for a source another client owns (nothing of the request stored), 503 when the
+//! archive cannot store (the sender keeps its records and retries).
 //!
 //! This crate does no TLS: [`serve_ingest_with`] hands each accepted connection to the
 //! caller's handshake (the binary's TLS under the gateway CA), which says who the peer is.
@@ -29,6 +32,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::archive::Archive;
+use crate::error::ArchiveError;
+use crate::ingest_alert::ClaimAlerts;
+use crate::ingest_auth::IngestAuth;
 use crate::record::Event;
 use crate::writer::IngestKey;
 
@@ -51,27 +57,6 @@ struct Shipped {
     event: Event,
 }
 
-/// What a sender must present. With neither a token nor a client certificate asked for,
-/// every request is refused: the endpoint is never open to anyone by accident.
-#[derive(Clone, Default)]
-pub struct IngestAuth {
-    /// The shared token every request must carry as `Authorization: Bearer`; `None` asks
-    /// for none.
-    pub token: Option<String>,
-    /// Whether the connection must have come with a client certificate the caller verified
-    /// ([`IngestPeer::certificate`]).
-    pub client_cert: bool,
-}
-
-impl std::fmt::Debug for IngestAuth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IngestAuth")
-            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
-            .field("client_cert", &self.client_cert)
-            .finish()
-    }
-}
-
 /// Who is at the other end of one connection, as the caller established it.
 #[derive(Debug, Clone)]
 pub struct IngestPeer {
@@ -85,14 +70,25 @@ pub struct IngestPeer {
 /// The endpoint: the archive records are stored in and who may send them. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct IngestEndpoint {
-    shared: Arc<(Archive, IngestAuth)>,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    archive: Archive,
+    auth: IngestAuth,
+    alerts: ClaimAlerts,
 }
 
 impl IngestEndpoint {
     /// Stores into `archive` what senders authenticated as `auth` says ship.
     pub fn new(archive: Archive, auth: IngestAuth) -> Self {
         Self {
-            shared: Arc::new((archive, auth)),
+            shared: Arc::new(Shared {
+                archive,
+                auth,
+                alerts: ClaimAlerts::default(),
+            }),
         }
     }
 
@@ -107,7 +103,11 @@ impl IngestEndpoint {
         let peer = Arc::new(peer);
         let service = hyper::service::service_fn(move |req| {
             let (shared, peer) = (shared.clone(), peer.clone());
-            async move { Ok::<_, Infallible>(handle(&shared.0, &shared.1, &peer, req).await) }
+            async move {
+                Ok::<_, Infallible>(
+                    handle(&shared.archive, &shared.auth, &shared.alerts, &peer, req).await,
+                )
+            }
         });
         if let Err(e) = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
@@ -120,21 +120,15 @@ impl IngestEndpoint {
     }
 }
 
-/// Serves the ingest endpoint over plain HTTP on `listener`, authenticated by `token`,
-/// until `shutdown` completes.
+/// Serves the ingest endpoint over plain HTTP on `listener`, to the one client
+/// [`crate::DEFAULT_CLIENT`] known by `token`, until `shutdown` completes.
 pub async fn serve_ingest(
     listener: TcpListener,
     archive: Archive,
     token: String,
     shutdown: impl Future<Output = ()>,
 ) {
-    let endpoint = IngestEndpoint::new(
-        archive,
-        IngestAuth {
-            token: Some(token),
-            client_cert: false,
-        },
-    );
+    let endpoint = IngestEndpoint::new(archive, IngestAuth::shared_token(&token));
     serve_ingest_with(listener, endpoint, plain, shutdown).await;
 }
 
@@ -192,6 +186,7 @@ pub async fn serve_ingest_with<H, F, IO>(
 async fn handle(
     archive: &Archive,
     auth: &IngestAuth,
+    alerts: &ClaimAlerts,
     peer: &IngestPeer,
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
@@ -201,32 +196,18 @@ async fn handle(
             "{\"error\":\"POST /ingest/v1\"}".into(),
         );
     }
-    if auth.token.is_none() && !auth.client_cert {
-        return answer(
-            StatusCode::UNAUTHORIZED,
-            "{\"error\":\"no authentication configured\"}".into(),
-        );
-    }
-    if let Some(token) = &auth.token {
-        let presented = req
-            .headers()
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if !same(presented.as_bytes(), token.as_bytes()) {
-            tracing::warn!(peer = %peer.addr, certificate = ?peer.certificate, "ingest request with a wrong token refused");
-            return answer(StatusCode::UNAUTHORIZED, "{\"error\":\"bad token\"}".into());
+    let bearer = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let client = match auth.identify(bearer, peer.certificate.as_deref()) {
+        Ok(client) => client,
+        Err(refused) => {
+            tracing::warn!(peer = %peer.addr, certificate = ?peer.certificate, reason = refused.as_str(), "ingest request refused");
+            return answer(StatusCode::UNAUTHORIZED, error_json(refused.as_str()));
         }
-    }
-    // The caller's TLS already refuses a connection without one; this holds if it did not.
-    if auth.client_cert && peer.certificate.is_none() {
-        tracing::warn!(peer = %peer.addr, "ingest request without a client certificate refused");
-        return answer(
-            StatusCode::UNAUTHORIZED,
-            "{\"error\":\"client certificate required\"}".into(),
-        );
-    }
+    };
     let Ok(body) = Limited::new(req.into_body(), MAX_BODY).collect().await else {
         return answer(
             StatusCode::BAD_REQUEST,
@@ -260,26 +241,31 @@ async fn handle(
             let key = IngestKey {
                 source: source.clone(),
                 seq: r.seq,
+                client: client.clone(),
             };
             (r.event, key)
         })
         .collect();
     let stored = match archive.append_keyed_all(records).await {
         Ok(receipts) => receipts.iter().filter(|r| !r.duplicate).count(),
+        Err(ArchiveError::SourceClaimed { source_id, owner }) => {
+            alerts
+                .source_claimed(archive, peer, &client, &source_id, &owner)
+                .await;
+            return answer(
+                StatusCode::CONFLICT,
+                error_json(&format!(
+                    "source {source_id:?} belongs to another ingest client"
+                )),
+            );
+        }
         Err(e) => {
             tracing::error!(error = %e, %source, "ingest could not store");
             return answer(StatusCode::SERVICE_UNAVAILABLE, error_json(&e.to_string()));
         }
     };
-    // Who shipped it: the certificate's subject, or else the token (never the token itself).
-    let identity = peer.certificate.as_deref().unwrap_or("token");
-    tracing::debug!(peer = %peer.addr, identity, %source, stored, acked_upto = last, "ingested");
+    tracing::debug!(peer = %peer.addr, %client, %source, stored, acked_upto = last, "ingested");
     answer(StatusCode::OK, format!("{{\"acked_upto\":{last}}}"))
-}
-
-/// Compares without stopping at the first difference, so timing does not reveal the token.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn error_json(message: &str) -> String {

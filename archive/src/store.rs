@@ -290,11 +290,22 @@ impl Store {
             .map(u64::from_be_bytes))
     }
 
-    /// Writes `records` and the ingest `marks` in one sled transaction.
+    /// The client ingest `source` is bound to, if any wrote it yet.
+    pub(crate) fn ingest_owner(&self, source: &str) -> Result<Option<String>, ArchiveError> {
+        Ok(self
+            .meta
+            .get(ingest_owner_key(source))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Writes `records`, the ingest `marks` and the `owners` of sources first written now
+    /// in one sled transaction: a source's binding to its client is as durable as its
+    /// first record.
     pub(crate) fn append_with_marks(
         &self,
         records: &sled::Batch,
         marks: &std::collections::HashMap<String, u64>,
+        owners: &std::collections::HashMap<String, String>,
     ) -> Result<(), ArchiveError> {
         use sled::Transactional;
         (&self.records, &self.meta)
@@ -302,6 +313,9 @@ impl Store {
                 r.apply_batch(records)?;
                 for (source, seq) in marks {
                     m.insert(ingest_mark_key(source), &seq.to_be_bytes())?;
+                }
+                for (source, client) in owners {
+                    m.insert(ingest_owner_key(source), client.as_bytes())?;
                 }
                 Ok(())
             })
@@ -401,6 +415,13 @@ pub fn host_name() -> String {
 /// The meta key of an ingest source's highest stored seq.
 fn ingest_mark_key(source: &str) -> Vec<u8> {
     let mut key = b"ingest/".to_vec();
+    key.extend_from_slice(source.as_bytes());
+    key
+}
+
+/// Meta key: the client ingest `source` is bound to (see [`crate::IngestKey`]).
+fn ingest_owner_key(source: &str) -> Vec<u8> {
+    let mut key = b"ingest_owner/".to_vec();
     key.extend_from_slice(source.as_bytes());
     key
 }

@@ -27,14 +27,28 @@ pub struct Receipt {
 }
 
 /// Where a record shipped from elsewhere (the Sametime module's spool) came from: its
-/// source and its sequence number there. The archive stores each (source, seq) once: a
-/// record whose seq is not above the highest stored for its source is a resend.
+/// source, its sequence number there, and the client that shipped it. The archive stores
+/// each (source, seq) once: a record whose seq is not above the highest stored for its
+/// source is a resend. A source belongs to the client that first wrote it; another
+/// client's records under it are refused ([`ArchiveError::SourceClaimed`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestKey {
     /// A stable id of the sender's spool.
     pub source: String,
     /// Strictly increasing per source.
     pub seq: u64,
+    /// The authenticated client that shipped it.
+    pub client: String,
+}
+
+/// What the commit did with one append.
+enum Outcome {
+    /// Stored under this id.
+    Stored(u64),
+    /// A keyed resend: stored before.
+    Duplicate,
+    /// A keyed append under a source another client owns: not stored.
+    Claimed { source_id: String, owner: String },
 }
 
 #[allow(clippy::large_enum_variant)] // Appends are the common case; boxing each would cost an allocation.
@@ -110,8 +124,8 @@ fn run(store: &Store, mut rx: mpsc::Receiver<Job>) {
 }
 
 /// Writes the batch's records and index entries, signs the new head and flushes. Returns,
-/// per append in order, its id, or `None` for a keyed duplicate; `answer` hands them out.
-fn commit(store: &Store, jobs: &mut [Job]) -> Result<Vec<Option<u64>>, ArchiveError> {
+/// per append in order, what became of it; `answer` hands them out.
+fn commit(store: &Store, jobs: &mut [Job]) -> Result<Vec<Outcome>, ArchiveError> {
     if let Some(problem) = store.refused() {
         return Err(ArchiveError::Integrity(problem));
     }
@@ -122,12 +136,38 @@ fn commit(store: &Store, jobs: &mut [Job]) -> Result<Vec<Option<u64>>, ArchiveEr
     // Highest stored seq per source, as of this batch (sources new to it are looked up).
     let mut marks: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     let mut marks_changed = false;
+    // Each source's owning client, as of this batch; first uses are written with the marks.
+    let mut owners: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut new_owners: std::collections::HashMap<String, String> =
+        std::collections::HashMap::new();
     let (mut id, mut prev) = (head.id, head.hash);
     for job in jobs.iter_mut() {
         let Job::Append { event, key, .. } = job else {
             continue;
         };
         if let Some(key) = key {
+            // Ownership first: another client's resend is a claim too.
+            let owner = match owners.get(&key.source) {
+                Some(owner) => Some(owner.clone()),
+                None => store.ingest_owner(&key.source)?,
+            };
+            match owner {
+                Some(owner) if owner != key.client => {
+                    outcomes.push(Outcome::Claimed {
+                        source_id: key.source.clone(),
+                        owner: owner.clone(),
+                    });
+                    owners.insert(key.source.clone(), owner);
+                    continue;
+                }
+                Some(owner) => {
+                    owners.insert(key.source.clone(), owner);
+                }
+                None => {
+                    owners.insert(key.source.clone(), key.client.clone());
+                    new_owners.insert(key.source.clone(), key.client.clone());
+                }
+            }
             let mark = match marks.get(&key.source) {
                 Some(mark) => Some(*mark),
                 None => store.ingest_mark(&key.source)?,
@@ -135,7 +175,7 @@ fn commit(store: &Store, jobs: &mut [Job]) -> Result<Vec<Option<u64>>, ArchiveEr
             // A spool's first seq may be 0 (sled's ids start there): no mark is not mark 0.
             if mark.is_some_and(|mark| key.seq <= mark) {
                 tracing::debug!(target: "imtegrity::ingest", source = %key.source, seq = key.seq, ?mark, "resend: already stored");
-                outcomes.push(None);
+                outcomes.push(Outcome::Duplicate);
                 continue;
             }
             tracing::debug!(target: "imtegrity::ingest", source = %key.source, seq = key.seq, "stored");
@@ -155,13 +195,13 @@ fn commit(store: &Store, jobs: &mut [Job]) -> Result<Vec<Option<u64>>, ArchiveEr
         prev = hash(&bytes);
         keys.push(IndexKeys::of(id, &stored.event));
         records.insert(&id_key(id)[..], bytes);
-        outcomes.push(Some(id));
+        outcomes.push(Outcome::Stored(id));
     }
     if id != head.id {
         if marks_changed {
             // The records and their sources' marks land together or not at all, so a
             // crash can never leave a record whose resend would be stored twice.
-            store.append_with_marks(&records, &marks)?;
+            store.append_with_marks(&records, &marks, &new_owners)?;
         } else {
             store.records.apply_batch(records)?;
         }
@@ -176,7 +216,7 @@ fn commit(store: &Store, jobs: &mut [Job]) -> Result<Vec<Option<u64>>, ArchiveEr
     Ok(outcomes)
 }
 
-fn answer(jobs: Vec<Job>, result: &Result<Vec<Option<u64>>, ArchiveError>) {
+fn answer(jobs: Vec<Job>, result: &Result<Vec<Outcome>, ArchiveError>) {
     let batch = jobs
         .iter()
         .filter(|j| matches!(j, Job::Append { .. }))
@@ -186,16 +226,22 @@ fn answer(jobs: Vec<Job>, result: &Result<Vec<Option<u64>>, ArchiveError>) {
         match job {
             Job::Append { done, .. } => {
                 let outcome = match ids.as_mut().and_then(Iterator::next) {
-                    Some(&Some(id)) => Ok(Receipt {
+                    Some(&Outcome::Stored(id)) => Ok(Receipt {
                         id,
                         batch,
                         duplicate: false,
                     }),
-                    Some(&None) => Ok(Receipt {
+                    Some(Outcome::Duplicate) => Ok(Receipt {
                         id: 0,
                         batch,
                         duplicate: true,
                     }),
+                    Some(Outcome::Claimed { source_id, owner }) => {
+                        Err(ArchiveError::SourceClaimed {
+                            source_id: source_id.clone(),
+                            owner: owner.clone(),
+                        })
+                    }
                     None => Err(match result {
                         Err(e) => for_appender(e),
                         Ok(_) => ArchiveError::WriterGone,

@@ -249,6 +249,7 @@ async fn keyed_appends_store_each_source_and_seq_once_across_restarts() {
     let key = |source: &str, seq| IngestKey {
         source: source.into(),
         seq,
+        client: "st".into(),
     };
     {
         let a = open(tmp.path());

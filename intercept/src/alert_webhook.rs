@@ -11,6 +11,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::header::{CONTENT_TYPE, HOST};
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
+use policy::SecretUrl;
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
@@ -36,16 +37,17 @@ impl Webhooks {
         }
     }
 
-    /// Posts `body` to `url` in the background.
-    pub(crate) fn post(&self, url: &str, body: String) {
+    /// Posts `body` to `url` in the background. Log lines show `url` as its `Display`
+    /// does: scheme and host only (a webhook's path or query often is its secret).
+    pub(crate) fn post(&self, url: &SecretUrl, body: String) {
         let Ok(permit) = self.slots.clone().try_acquire_owned() else {
             tracing::warn!(%url, "alert webhook busy; this alert was not posted (it is archived)");
             return;
         };
-        let (url, tls) = (url.to_owned(), self.tls.clone());
+        let (url, tls) = (url.clone(), self.tls.clone());
         tokio::spawn(async move {
             let _permit = permit;
-            match tokio::time::timeout(POST_TIMEOUT, post(&url, body, tls)).await {
+            match tokio::time::timeout(POST_TIMEOUT, post(url.expose(), body, tls)).await {
                 Ok(Ok(status)) if status.is_success() => {
                     tracing::debug!(%url, %status, "alert posted");
                 }
@@ -67,22 +69,24 @@ struct Target {
     path: String,
 }
 
+/// Errors name the URL redacted (scheme and host): its path or query may be a secret.
 fn parse(url: &str) -> Result<Target, String> {
-    let uri: hyper::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
+    let shown = policy::secret_url::redact(url);
+    let uri: hyper::Uri = url.parse().map_err(|e| format!("{shown}: {e}"))?;
     let tls = match uri.scheme_str() {
         Some("https") => true,
         Some("http") => false,
-        _ => return Err(format!("{url}: not an http:// or https:// URL")),
+        _ => return Err(format!("{shown}: not an http:// or https:// URL")),
     };
     let authority = uri
         .authority()
         .filter(|a| !a.host().is_empty())
-        .ok_or_else(|| format!("{url}: no host"))?;
+        .ok_or_else(|| format!("{shown}: no host"))?;
     let host = authority.host();
     // `http` drops a port it cannot read (99999) instead of refusing the URL.
     let host_and_port = authority.as_str().rsplit('@').next().unwrap_or_default();
     if authority.port().is_none() && host_and_port.len() > host.len() {
-        return Err(format!("{url}: bad port"));
+        return Err(format!("{shown}: bad port"));
     }
     Ok(Target {
         tls,
@@ -175,5 +179,10 @@ mod tests {
         assert!(parse("ftp://x").is_err());
         assert!(parse("http://h:99999/").is_err());
         assert!(parse("http:///x").is_err());
+        // An error names scheme and host, never the path or query that may be the secret.
+        assert_eq!(
+            parse("https://hooks.example.com:99999/XyZsecret?k=XyZsecret").unwrap_err(),
+            "https://hooks.example.com:99999/…: bad port"
+        );
     }
 }

@@ -172,7 +172,7 @@ pub(crate) fn apply(
         let rule = decision.rule.as_deref().unwrap_or("");
         tracing::warn!(target: "imtegrity::policy::alert", rule, local = %seen.local.screen_name,
             remote = %seen.remote, %alert, "policy alert");
-        if let Some(url) = profile.alert_webhook.as_deref() {
+        if let Some(url) = &profile.alert_webhook {
             // What matched and between whom; never the text (it is in the archive).
             let body = serde_json::json!({
                 "event": "policy_alert",

@@ -19,6 +19,8 @@ mod tests;
 mod tests_connlimits;
 #[cfg(test)]
 mod tests_dns_hardening;
+#[cfg(test)]
+mod tests_ingest;
 mod tls;
 mod validate;
 
@@ -30,7 +32,10 @@ use toml::de::DeTable;
 
 pub use self::dns::{DnsConfig, DnsUpstream, DnsViewConfig, FailPolicy, QueryLog};
 pub use self::error::{ConfigError, LineCol, Origin};
-pub use self::ingest::{IngestAuth, IngestConfig};
+pub use self::ingest::{
+    DEFAULT_CLIENT, IngestAuth, IngestClientConfig, IngestConfig, MIN_TOKEN_BITS, check_token,
+    token_in,
+};
 use self::overrides::Overrides;
 pub(crate) use self::policy::NOTICE_INTERVAL_SECS;
 pub use self::policy::{
@@ -86,10 +91,14 @@ use crate::host_port::HostPort;
 /// | `tls.renew_before_hours` | `24` (at most half of `leaf_hours`) |
 /// | `tls.cache_size` | `1024` |
 /// | `ingest.listen` | `[]`: no ingest endpoint |
-/// | `ingest.token_file` | unset (required with `listen` unless `auth = "client_cert"`) |
+/// | `ingest.token_file` | unset (required with `listen` unless `auth = "client_cert"` or `clients` are listed; a token of ≥ 128 bits; the client named `default`) |
 /// | `ingest.tls` | `false` |
 /// | `ingest.name` | unset: the host name |
 /// | `ingest.auth` | `"token"` |
+/// | `ingest.clients` | `[]`: only `ingest.token_file`'s client, named `default` |
+/// | `ingest.clients[].name` | required, unique |
+/// | `ingest.clients[].token_file` | required with `auth` `token`/`both` (a token of ≥ 128 bits) |
+/// | `ingest.clients[].certificate` | unset; required with `auth = "client_cert"` |
 /// | `sensor.interface` | unset: no sensor |
 /// | `sensor.allow` | `[]`: `upstream.egress` and the relay's addresses only |
 /// | `sensor.tls_names` | `[]`: the names the DNS responder redirects |
@@ -219,8 +228,9 @@ pub struct UpstreamConfig {
     pub resolver: Vec<SocketAddr>,
     /// A proxy the upstream connections go through: `socks5://[user:pass@]host:port` or
     /// `http://[user:pass@]host:port` (HTTP CONNECT). Default: unset, direct connections.
+    /// Shown and printed without its credentials.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub proxy: Option<String>,
+    pub proxy: Option<crate::SecretUrl>,
     /// The authorizer TLS logins (a ClientHello on the relay port) are relayed to, over TLS
     /// verified against its host name. Default: `slogin.oscar.aol.com:5190`.
     pub login_tls: HostPort,
@@ -389,7 +399,8 @@ impl Config {
     }
 
     /// The effective configuration as TOML (for `check-config --print`). Unset optional keys
-    /// are left out; parsing the result gives back `self`.
+    /// are left out; parsing the result gives back `self`, except that secrets
+    /// ([`crate::SecretUrl`]: the proxy's credentials, webhook paths) are printed redacted.
     pub fn to_toml(&self) -> String {
         // Every field is a string, number, array or table and every path in it is UTF-8
         // (it came from TOML text), so serializing cannot fail; say so rather than panic.

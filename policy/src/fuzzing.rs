@@ -107,6 +107,35 @@ pub fn policy_text(data: &[u8]) {
     }
 }
 
+/// A configured secret URL, proxy URL or token on arbitrary text: nothing panics; what
+/// [`crate::SecretUrl`] shows of a URL with user information never holds its password,
+/// and neither does a [`crate::ProxyUrl`] or its parse error.
+pub fn secret_text(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let shown = crate::secret_url::redact(text);
+    let _ = crate::config::check_token(crate::config::token_in(text));
+    // A password long enough that it cannot be part of the scheme or host by chance.
+    let password = text
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split(['/', '?', '#']).next())
+        .and_then(|authority| authority.rsplit_once('@'))
+        .and_then(|(userinfo, _)| userinfo.split_once(':'))
+        .map(|(_, password)| password)
+        .filter(|p| p.len() >= 12 && !p.contains(['@', '.', ':']));
+    if let Some(password) = password {
+        assert!(!shown.contains(password), "{shown:?} shows the password");
+        match crate::ProxyUrl::parse(text) {
+            Ok(proxy) => {
+                assert!(!proxy.to_string().contains(password));
+                assert!(!format!("{proxy:?}").contains(password));
+            }
+            Err(e) => assert!(!e.contains(password), "{e:?} shows the password"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,12 +14,13 @@ mod engine;
 pub mod fuzzing;
 pub mod host_port;
 pub mod proxy;
+pub mod secret_url;
 
 pub use config::{
     ArchiveConfig, ArchiveMode, CaKey, Config, ConfigError, DnsConfig, DnsUpstream, DnsViewConfig,
-    FailPolicy, GroupConfig, IngestAuth, IngestConfig, LineCol, Origin, PolicyConfig,
-    ProfileConfig, QueryLog, RelayConfig, RetentionConfig, RuleConfig, SensorConfig, TlsConfig,
-    UnknownScreenNames, UpstreamConfig,
+    FailPolicy, GroupConfig, IngestAuth, IngestClientConfig, IngestConfig, LineCol, Origin,
+    PolicyConfig, ProfileConfig, QueryLog, RelayConfig, RetentionConfig, RuleConfig, SensorConfig,
+    TlsConfig, UnknownScreenNames, UpstreamConfig,
 };
 pub use directory::{Directory, DirectoryError, Employee, normalize_screen_name};
 pub use engine::{
@@ -29,3 +30,4 @@ pub use engine::{
 };
 pub use host_port::{HostPort, HostPortError};
 pub use proxy::{ProxyKind, ProxyUrl};
+pub use secret_url::SecretUrl;

@@ -25,11 +25,12 @@ pub struct ProxyUrl {
 }
 
 impl ProxyUrl {
-    /// Parses `socks5://[user:pass@]host:port` or `http://[user:pass@]host:port`.
+    /// Parses `socks5://[user:pass@]host:port` or `http://[user:pass@]host:port`. Errors
+    /// never quote the text: it may hold the password.
     pub fn parse(text: &str) -> Result<Self, String> {
         let (scheme, rest) = text
             .split_once("://")
-            .ok_or_else(|| format!("{text:?}: expected socks5://host:port or http://host:port"))?;
+            .ok_or("expected socks5://host:port or http://host:port")?;
         let kind = match scheme.to_ascii_lowercase().as_str() {
             "socks5" | "socks5h" => ProxyKind::Socks5,
             "http" => ProxyKind::HttpConnect,
@@ -49,6 +50,7 @@ impl ProxyUrl {
             }
             None => (None, rest),
         };
+        // The host part follows the last `@`, so it cannot hold the password.
         let address = HostPort::parse(host).map_err(|e| format!("proxy address: {e}"))?;
         if address.port() == 0 {
             return Err("proxy port 0 cannot be connected to".into());

@@ -453,6 +453,7 @@ fn shipping(dir: &Path, spool_dir: &Path) -> Shipped {
                     let key = IngestKey {
                         source: "bench-direct".into(),
                         seq: (b * MAX_BATCH_RECORDS + i) as u64,
+                        client: archive::DEFAULT_CLIENT.into(),
                     };
                     (e.clone(), key)
                 })

@@ -19,7 +19,7 @@ use fake_gateway::FakeGateway;
 use imtegrity_stchatlog::SledSpool;
 use serde_json::Value;
 
-const TOKEN: &str = "c-host-token";
+const TOKEN: &str = "c-host-token-1b8e6d4f2a0c9e7b5d3f";
 
 /// Runs `host` (optionally under `wrapper`) against the library with its own spool and no
 /// gateway; returns the spool's records.

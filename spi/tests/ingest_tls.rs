@@ -104,9 +104,10 @@ fn start_gateway(
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
     let endpoint = IngestEndpoint::new(
         archive.clone(),
-        IngestAuth {
-            token: (!mutual).then(|| TOKEN.to_owned()),
-            client_cert: mutual,
+        if mutual {
+            IngestAuth::any_client_cert()
+        } else {
+            IngestAuth::shared_token(TOKEN)
         },
     );
     let listener = runtime

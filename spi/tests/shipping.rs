@@ -14,7 +14,7 @@ use imtegrity_stchatlog::shipper::{Shipper, ShipperConfig, ShippingSink};
 use imtegrity_stchatlog::spool_slot::SpoolSlot;
 use imtegrity_stchatlog::{RecordSink, SledSpool};
 
-const TOKEN: &str = "s3cret-token";
+const TOKEN: &str = "s3cret-token-9a1c7e5b3d2f4068bc1d";
 
 fn event(text: &str) -> Event {
     Event {

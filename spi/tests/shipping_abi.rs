@@ -19,7 +19,7 @@ use imtegrity_stchatlog::entry_points::{
     stDdaClInit, stDdaClSessionEnded, stDdaClSessionStarted, stDdaClTerminate,
 };
 
-const TOKEN: &str = "abi-token";
+const TOKEN: &str = "abi-token-5f0e4c2a9b7d13e86a4f0c2d";
 
 fn init() {
     let mut version: c_int = 16;

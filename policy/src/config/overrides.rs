@@ -71,7 +71,7 @@ impl<'a> Overrides<'a> {
 impl<'a> Override<'a> {
     fn parse(arg: &'a str, base: usize) -> Result<Self, ConfigError> {
         let bad = |message: &str| ConfigError::BadOverride {
-            arg: arg.to_owned(),
+            arg: shown(arg),
             message: message.to_owned(),
         };
         let Some((raw_key, raw_value)) = arg.split_once('=') else {
@@ -132,7 +132,7 @@ impl<'a> Override<'a> {
                 Some(DeValue::Table(inner)) => inner,
                 Some(other) => {
                     return Err(ConfigError::BadOverride {
-                        arg: self.arg.to_owned(),
+                        arg: shown(self.arg),
                         message: format!(
                             "`{segment}` is {} in {source_name}, not a table",
                             article(other.type_str())
@@ -187,5 +187,21 @@ fn article(type_name: &str) -> String {
     match type_name.chars().next() {
         Some('a' | 'e' | 'i' | 'o' | 'u') => format!("an {type_name}"),
         _ => format!("a {type_name}"),
+    }
+}
+
+/// An argument as an error may quote it: its key, never its value (which may be a secret,
+/// e.g. `upstream.proxy` with a password); without `=`, the argument only if it is a bare
+/// dotted key.
+fn shown(arg: &str) -> String {
+    match arg.split_once('=') {
+        Some((key, _)) => format!("{}=…", key.trim()),
+        None if arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) =>
+        {
+            arg.to_owned()
+        }
+        None => "…".to_owned(),
     }
 }

@@ -121,7 +121,7 @@ pub struct ProfileConfig {
     /// An `http://` or `https://` URL the gateway posts alerts to. Default: unset; alerts go
     /// to the archive and the log only.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub alert_webhook: Option<String>,
+    pub alert_webhook: Option<crate::SecretUrl>,
     /// `[[policy.profiles.NAME.rules]]`: first match wins; no match: deliver and record.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<RuleConfig>,

@@ -29,16 +29,22 @@ fn ingest(ingest: &IngestConfig) -> Result<(), ConfigError> {
     if ingest.listen.is_empty() {
         return Ok(());
     }
+    super::ingest::check_clients(ingest)?;
     let token_file = ingest
         .token_file
         .as_ref()
         .filter(|p| !p.as_os_str().is_empty());
     match ingest.auth {
-        IngestAuth::Token | IngestAuth::Both if token_file.is_none() => Err(ConfigError::invalid(
-            "ingest.token_file",
-            "required when ingest.listen is set and ingest.auth is \"token\" or \"both\": \
-             senders must authenticate (or set ingest.auth = \"client_cert\" with ingest.tls)",
-        )),
+        IngestAuth::Token | IngestAuth::Both
+            if token_file.is_none() && ingest.clients.is_empty() =>
+        {
+            Err(ConfigError::invalid(
+                "ingest.token_file",
+                "required when ingest.listen is set and ingest.auth is \"token\" or \"both\": \
+             senders must authenticate (or list [[ingest.clients]] with their token_file, or \
+             set ingest.auth = \"client_cert\" with ingest.tls)",
+            ))
+        }
         IngestAuth::ClientCert if token_file.is_some() => Err(ConfigError::invalid(
             "ingest.token_file",
             "set, but ingest.auth = \"client_cert\" uses no token: remove it, or set \
@@ -291,7 +297,7 @@ fn upstream(upstream: &UpstreamConfig) -> Result<(), ConfigError> {
         ));
     }
     if let Some(proxy) = &upstream.proxy {
-        crate::proxy::ProxyUrl::parse(proxy)
+        crate::proxy::ProxyUrl::parse(proxy.expose())
             .map_err(|e| ConfigError::invalid("upstream.proxy", e))?;
     }
     for (i, resolver) in upstream.resolver.iter().enumerate() {

@@ -205,7 +205,7 @@ fn compile_profile(
         ));
     };
     if let Some(url) = &profile.alert_webhook {
-        check_webhook(url).map_err(|e| ConfigError::invalid(key("alert_webhook"), e))?;
+        check_webhook(url.expose()).map_err(|e| ConfigError::invalid(key("alert_webhook"), e))?;
     }
     let mut rules: Vec<Rule> = Vec::with_capacity(profile.rules.len());
     for (i, rule) in profile.rules.iter().enumerate() {
@@ -324,15 +324,17 @@ fn check_placeholders(notice: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// An `http://` or `https://` URL with a host and no white space.
+/// An `http://` or `https://` URL with a host and no white space. Errors show the URL
+/// redacted: its path or query may be a secret.
 fn check_webhook(url: &str) -> Result<(), String> {
+    let shown = crate::secret_url::redact(url);
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(|| format!("{url:?}: an http:// or https:// URL"))?;
+        .ok_or_else(|| format!("{shown:?}: an http:// or https:// URL"))?;
     let host = rest.split(['/', '?', '#']).next().unwrap_or("");
     if host.is_empty() || url.chars().any(char::is_whitespace) {
-        return Err(format!("{url:?}: not a URL with a host"));
+        return Err(format!("{shown:?}: not a URL with a host"));
     }
     Ok(())
 }

@@ -89,7 +89,7 @@ pub struct Profile {
     /// What masked characters become.
     pub mask_char: char,
     /// Where alerts are posted, if anywhere.
-    pub alert_webhook: Option<String>,
+    pub alert_webhook: Option<crate::SecretUrl>,
     rules: Vec<Rule>,
 }
 
