@@ -44,8 +44,11 @@
 //! * optimistic transactions: none are used; one writer thread orders all writes.
 #![forbid(unsafe_code)]
 
+mod access;
 pub mod admin;
+mod admin_peer;
 mod archive;
+mod audited;
 mod chain;
 mod clock;
 mod error;
@@ -53,6 +56,7 @@ pub mod export;
 mod index;
 mod ingest;
 mod options;
+pub mod owner_only;
 mod query;
 mod record;
 mod retention;
@@ -62,6 +66,8 @@ pub mod synthetic;
 mod verify;
 mod writer;
 
+pub use access::{Access, AccessVia, Accessor};
+pub use admin_peer::{AdminPolicy, Admitted, parse_proc_groups};
 pub use archive::{Archive, ArchiveStatus};
 pub use chain::{GENESIS, Hash, hex};
 pub use clock::now_ns;
