@@ -32,13 +32,22 @@ fn perms(mode: u32) -> u32 {
     mode & 0o777
 }
 
+/// The mode to set instead of `mode` if it lets anyone but the owner in: the owner's bits
+/// alone. Stricter modes are the owner's business (a read-only spool, say) and are kept;
+/// `group_search_ok` keeps a directory's 0710 ([`DIR_MODE_GROUP_SEARCH`]).
+fn tightened(mode: u32, group_search_ok: bool) -> Option<u32> {
+    let others = mode & 0o077;
+    (others != 0 && !(group_search_ok && others == 0o010)).then_some(mode & 0o700)
+}
+
 /// The effective uid of this process: who must own private data.
 fn euid() -> u32 {
     rustix::process::geteuid().as_raw()
 }
 
 /// Creates `dir` (and missing parents) 0700, or checks an existing one: owned by this
-/// process's user (else refused), mode 0700 or 0710 (else set to 0700 with a warning).
+/// process's user (else refused), no permission for others beyond 0710 (else the group
+/// and other bits are cleared, with a warning).
 pub fn prepare_dir(dir: &Path) -> Result<(), ArchiveError> {
     let file_err = |source| ArchiveError::File {
         path: dir.to_path_buf(),
@@ -59,14 +68,15 @@ pub fn prepare_dir(dir: &Path) -> Result<(), ArchiveError> {
         });
     }
     let mode = perms(meta.mode());
-    if mode != DIR_MODE && mode != DIR_MODE_GROUP_SEARCH {
-        set_mode(dir, mode, DIR_MODE).map_err(file_err)?;
+    if let Some(new) = tightened(mode, true) {
+        set_mode(dir, mode, new).map_err(file_err)?;
     }
     Ok(())
 }
 
-/// Makes everything under `dir` private: directories 0700 (`dir` itself may stay 0710),
-/// regular files 0600. Sockets and symbolic links are left alone (a socket's mode is set
+/// Makes everything under `dir` private: no permission for group or others on directories
+/// (`dir` itself may keep 0710) and regular files; 0700 and 0600 as this crate creates
+/// them. Sockets and symbolic links are left alone (a socket's mode is set
 /// where it is bound; a link's own mode means nothing). Returns the paths it changed.
 pub fn tighten_tree(dir: &Path) -> Result<Vec<PathBuf>, ArchiveError> {
     let mut fixed = Vec::new();
@@ -84,10 +94,9 @@ pub fn tighten_tree(dir: &Path) -> Result<Vec<PathBuf>, ArchiveError> {
         };
         let mode = perms(meta.mode());
         let want = if meta.is_dir() {
-            let top_ok = path == dir && mode == DIR_MODE_GROUP_SEARCH;
-            (mode != DIR_MODE && !top_ok).then_some(DIR_MODE)
+            tightened(mode, path == dir)
         } else if meta.is_file() {
-            (mode != FILE_MODE).then_some(FILE_MODE)
+            tightened(mode, false)
         } else {
             None
         };
@@ -203,6 +212,18 @@ mod tests {
             assert_eq!(mode(&dir.join(p)), FILE_MODE, "{p}");
         }
         assert!(tighten_tree(&dir).unwrap().is_empty(), "nothing left to fix");
+    }
+
+    #[test]
+    fn stricter_modes_are_the_owners_business() {
+        assert_eq!(tightened(0o500, false), None);
+        assert_eq!(tightened(0o400, false), None);
+        assert_eq!(tightened(0o555, false), Some(0o500));
+        assert_eq!(tightened(0o644, false), Some(0o600));
+        assert_eq!(tightened(0o710, true), None);
+        assert_eq!(tightened(0o710, false), Some(0o700));
+        assert_eq!(tightened(0o750, true), Some(0o700));
+        assert_eq!(tightened(0o711, true), Some(0o700));
     }
 
     #[test]
