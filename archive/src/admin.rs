@@ -239,7 +239,7 @@ fn admit(stream: &tokio::net::UnixStream, policy: &AdminPolicy) -> Result<Access
 /// Reads one request line of at most [`MAX_REQUEST_LINE`] bytes within
 /// [`REQUEST_DEADLINE`]. `Ok(None)`: the client closed without a request.
 async fn read_request(
-    read: tokio::net::unix::OwnedReadHalf,
+    read: &mut tokio::net::unix::OwnedReadHalf,
 ) -> Result<Option<Vec<u8>>, String> {
     use tokio::io::AsyncReadExt as _;
     let mut line = Vec::new();
@@ -261,15 +261,27 @@ async fn read_request(
     Ok(Some(line))
 }
 
+/// Answers with an error line and closes. What the client still sends is read and dropped
+/// for a moment first (at most [`MAX_REQUEST_LINE`] bytes, [`DRAIN_FOR`]): closing a Unix
+/// socket with unread data resets it, and the client would see the reset, not the answer.
 async fn send_error(
-    write: &mut tokio::net::unix::OwnedWriteHalf,
+    mut read: tokio::net::unix::OwnedReadHalf,
+    mut write: tokio::net::unix::OwnedWriteHalf,
     message: String,
 ) -> std::io::Result<()> {
+    use tokio::io::AsyncReadExt as _;
     let mut text = serde_json::to_vec(&Line::Error(message)).map_err(std::io::Error::other)?;
     text.push(b'\n');
     write.write_all(&text).await?;
-    write.shutdown().await
+    write.shutdown().await?;
+    let mut rest = (&mut read).take(MAX_REQUEST_LINE as u64);
+    let _ = tokio::time::timeout(DRAIN_FOR, tokio::io::copy(&mut rest, &mut tokio::io::sink()))
+        .await;
+    Ok(())
 }
+
+/// How long a refused or failed request's remaining bytes are read before closing.
+const DRAIN_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 
 async fn serve_one(
     archive: Archive,
@@ -278,20 +290,20 @@ async fn serve_one(
     policy: AdminPolicy,
 ) -> std::io::Result<()> {
     let admitted = admit(&stream, &policy);
-    let (read, mut write) = stream.into_split();
+    let (mut read, mut write) = stream.into_split();
     let accessor = match admitted {
         Ok(accessor) => accessor,
         // The probe of `Client::connect` may have closed already: nothing to tell it.
-        Err(refusal) => return send_error(&mut write, refusal).await.or(Ok(())),
+        Err(refusal) => return send_error(read, write, refusal).await.or(Ok(())),
     };
-    let request = match read_request(read).await {
+    let request = match read_request(&mut read).await {
         Ok(Some(line)) => line,
         // `Client::connect` checks that an owner answers by connecting and closing: nothing
         // to answer, and writing an error back would only meet a closed socket.
         Ok(None) => return Ok(()),
         Err(problem) => {
             tracing::warn!(uid = accessor.uid, user = %accessor.user, %problem, "admin socket: bad request");
-            return send_error(&mut write, problem).await;
+            return send_error(read, write, problem).await;
         }
     };
     let (tx, mut rx) = mpsc::channel::<Line>(256);
