@@ -40,7 +40,10 @@ fn can_switch_users(test: &str) -> bool {
         std::env::var("CI").as_deref() != Ok("true"),
         "{test}: CI runs the tests as root; this one needs it"
     );
-    let _ = writeln!(std::io::stderr(), "{test}: skipped: needs root to run setpriv");
+    let _ = writeln!(
+        std::io::stderr(),
+        "{test}: skipped: needs root to run setpriv"
+    );
     false
 }
 
@@ -48,10 +51,7 @@ fn can_switch_users(test: &str) -> bool {
 /// groups.
 fn search_as_nobody(archive: &Path, groups: Option<u32>) -> Output {
     let mut command = Command::new(SETPRIV);
-    command.args([
-        format!("--reuid={NOBODY}"),
-        format!("--regid={NOBODY}"),
-    ]);
+    command.args([format!("--reuid={NOBODY}"), format!("--regid={NOBODY}")]);
     match groups {
         Some(gid) => command.arg(format!("--groups={gid}")),
         None => command.arg("--clear-groups"),
@@ -69,13 +69,16 @@ fn generate(archive: &Path, count: u32) {
         .args(["--count", &count.to_string(), "--seed", "5"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_non_owner_is_refused_by_credentials_and_admitted_in_the_admin_group() {
-    if !can_switch_users("a_non_owner_is_refused_by_credentials_and_admitted_in_the_admin_group")
-    {
+    if !can_switch_users("a_non_owner_is_refused_by_credentials_and_admitted_in_the_admin_group") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -108,7 +111,10 @@ async fn a_non_owner_is_refused_by_credentials_and_admitted_in_the_admin_group()
     let admitted = search_as_nobody(&archive, Some(REVIEWERS));
     let stderr = String::from_utf8_lossy(&admitted.stderr);
     assert!(admitted.status.success(), "{stderr}");
-    assert_eq!(String::from_utf8_lossy(&admitted.stdout).lines().count(), 40);
+    assert_eq!(
+        String::from_utf8_lossy(&admitted.stdout).lines().count(),
+        40
+    );
     // Primary group alone does not make a reviewer of someone outside the group.
     let outsider = search_as_nobody(&archive, None);
     assert_eq!(outsider.status.code(), Some(1));
@@ -137,7 +143,8 @@ async fn over_long_and_missing_request_lines_are_refused() {
     let path = archive.join("admin.sock");
     let answer = tokio::task::spawn_blocking(move || {
         let mut long = UnixStream::connect(&path).unwrap();
-        long.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        long.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         // 64 KiB of filters and no end of line: the server stops reading at the bound.
         let mut request = br#"{"op":"search","query":{"text":""#.to_vec();
         request.resize(70 * 1024, b'a');
@@ -147,7 +154,9 @@ async fn over_long_and_missing_request_lines_are_refused() {
         long.read_to_string(&mut too_long).unwrap();
 
         let mut silent = UnixStream::connect(&path).unwrap();
-        silent.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        silent
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         let started = std::time::Instant::now();
         let mut nothing_sent = String::new();
         silent.read_to_string(&mut nothing_sent).unwrap();

@@ -95,7 +95,9 @@ impl Gateway {
             let _ = BufReader::new(stdout).read_line(&mut line);
             let _ = tx.send(line);
         });
-        let line = rx.recv_timeout(TIMEOUT).expect("the gateway started in time");
+        let line = rx
+            .recv_timeout(TIMEOUT)
+            .expect("the gateway started in time");
         let running: serde_json::Value = serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}; log: {}", read(&log)));
         assert_eq!(running["event"], "running", "{running}");
@@ -133,7 +135,11 @@ fn ca_init_generate_run_and_export_leave_only_owner_only_files_under_umask_000()
     let generated = tmp.path().join("generated");
     let g = generated.to_str().unwrap();
     run_ok(&["generate", "--archive", g, "--count", "300", "--seed", "3"]);
-    assert_eq!(open_to_others(&generated), Vec::<String>::new(), "after generate");
+    assert_eq!(
+        open_to_others(&generated),
+        Vec::<String>::new(),
+        "after generate"
+    );
     assert_eq!(mode(&generated.join("signing.key")), 0o600);
 
     let out = tmp.path().join("export");
@@ -159,8 +165,11 @@ fn a_loose_archive_is_fixed_at_open_and_said_and_an_exposed_key_refused() {
     let a = archive.to_str().unwrap();
     run_ok(&["generate", "--archive", a, "--count", "20", "--seed", "3"]);
     std::fs::set_permissions(&archive, std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::set_permissions(archive.join("db/conf"), std::fs::Permissions::from_mode(0o644))
-        .unwrap();
+    std::fs::set_permissions(
+        archive.join("db/conf"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
 
     let ca = tmp.path().join("ca");
     let gateway = Gateway::start(&archive, &ca, tmp.path().join("run.log"));

@@ -44,8 +44,10 @@ pub struct Accessor {
 impl Accessor {
     /// The user with `uid`, named from the system's user database.
     pub fn of_uid(uid: u32, via: AccessVia) -> Self {
-        let user = uzers::get_user_by_uid(uid)
-            .map_or_else(|| uid.to_string(), |u| u.name().to_string_lossy().into_owned());
+        let user = uzers::get_user_by_uid(uid).map_or_else(
+            || uid.to_string(),
+            |u| u.name().to_string_lossy().into_owned(),
+        );
         Self { user, uid, via }
     }
 
@@ -78,8 +80,8 @@ pub struct Access {
 impl Access {
     /// The archive event that records this access.
     pub(crate) fn event(&self, node: &str) -> Result<Event, ArchiveError> {
-        let detail = serde_json::to_string(self)
-            .map_err(|e| ArchiveError::corrupt("access record", e))?;
+        let detail =
+            serde_json::to_string(self).map_err(|e| ArchiveError::corrupt("access record", e))?;
         let a = &self.accessor;
         let via = match a.via {
             AccessVia::Socket => "through the admin socket",
@@ -185,8 +187,7 @@ mod tests {
         let record = &trail[0];
         assert_eq!(record.event.kind, Kind::Access);
         assert_eq!(record.event.sender, "rev");
-        let stored: Access =
-            serde_json::from_str(record.event.detail.as_deref().unwrap()).unwrap();
+        let stored: Access = serde_json::from_str(record.event.detail.as_deref().unwrap()).unwrap();
         assert_eq!(
             stored,
             Access {

@@ -134,8 +134,7 @@ pub fn bind_for(dir: &Path, policy: &AdminPolicy) -> Result<UnixListener, Archiv
         }
         None => 0o600,
     };
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
-        .map_err(err(&path))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).map_err(err(&path))?;
     Ok(listener)
 }
 
@@ -275,8 +274,11 @@ async fn send_error(
     write.write_all(&text).await?;
     write.shutdown().await?;
     let mut rest = (&mut read).take(MAX_REQUEST_LINE as u64);
-    let _ = tokio::time::timeout(DRAIN_FOR, tokio::io::copy(&mut rest, &mut tokio::io::sink()))
-        .await;
+    let _ = tokio::time::timeout(
+        DRAIN_FOR,
+        tokio::io::copy(&mut rest, &mut tokio::io::sink()),
+    )
+    .await;
     Ok(())
 }
 

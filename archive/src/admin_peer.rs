@@ -122,10 +122,7 @@ mod tests {
 
     #[test]
     fn supplementary_groups_admit_only_the_admin_group() {
-        assert_eq!(
-            OWNER.admits_groups(&[27, 4242]),
-            Some(Admitted::AdminGroup)
-        );
+        assert_eq!(OWNER.admits_groups(&[27, 4242]), Some(Admitted::AdminGroup));
         assert_eq!(OWNER.admits_groups(&[27, 42420]), None);
         assert_eq!(OWNER.admits_groups(&[]), None);
     }

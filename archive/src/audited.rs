@@ -136,7 +136,10 @@ impl Archive {
     ) -> Result<RetentionReport, ArchiveError> {
         let report = self.apply_retention(policy, now_ns, dry_run)?;
         let (command, count) = if dry_run {
-            ("retention dry-run", report.expired.saturating_sub(report.held))
+            (
+                "retention dry-run",
+                report.expired.saturating_sub(report.held),
+            )
         } else {
             ("retention", report.purged)
         };

@@ -211,7 +211,10 @@ mod tests {
         for p in ["db/conf", "db/blobs/1"] {
             assert_eq!(mode(&dir.join(p)), FILE_MODE, "{p}");
         }
-        assert!(tighten_tree(&dir).unwrap().is_empty(), "nothing left to fix");
+        assert!(
+            tighten_tree(&dir).unwrap().is_empty(),
+            "nothing left to fix"
+        );
     }
 
     #[test]
@@ -243,7 +246,10 @@ mod tests {
     fn an_exposed_key_is_refused_not_fixed() {
         let tmp = tempfile::tempdir().unwrap();
         let key = tmp.path().join("signing.key");
-        assert!(check_key_file(&key).is_ok(), "missing: the caller creates it");
+        assert!(
+            check_key_file(&key).is_ok(),
+            "missing: the caller creates it"
+        );
         fs::write(&key, [0u8; 32]).unwrap();
         fs::set_permissions(&key, fs::Permissions::from_mode(0o640)).unwrap();
         let err = check_key_file(&key).unwrap_err();
@@ -277,7 +283,14 @@ mod tests {
         std::os::unix::fs::chown(&dir, Some(65534), None).unwrap();
         let err = prepare_dir(&dir).unwrap_err();
         assert!(
-            matches!(err, ArchiveError::NotOwner { owner: 65534, uid: 0, .. }),
+            matches!(
+                err,
+                ArchiveError::NotOwner {
+                    owner: 65534,
+                    uid: 0,
+                    ..
+                }
+            ),
             "{err:?}"
         );
     }

@@ -1,13 +1,14 @@
 //! The spool is private whatever the Sametime server's umask: the directory 0700 and every
 //! file 0600, fixed at open if loosened since; and the library leaves the host's umask alone.
 //! One test in its own binary: the umask is process-wide.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::Path;
 
-use rustix::fs::Mode;
 use imtegrity_stchatlog::SledSpool;
+use rustix::fs::Mode;
 
 /// Every directory and file under `dir` with group or other permission bits.
 fn open_to_others(dir: &Path) -> Vec<String> {

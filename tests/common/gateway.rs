@@ -151,7 +151,10 @@ pub(crate) async fn verify_intact(archive: &Path) -> Value {
     assert_eq!(report["intact"], true, "{report}");
     // The trail ends with verify's own access, recorded after its report was made.
     let trail = search(archive, &["--kind", "access"]).await;
-    assert_eq!(trail.last().map(|r| &r["access"]["command"]), Some(&Value::from("verify")));
+    assert_eq!(
+        trail.last().map(|r| &r["access"]["command"]),
+        Some(&Value::from("verify"))
+    );
     let accesses = trail.len() as u64 - 1;
     let records = report["records"].as_u64().expect("records in the report");
     report["records"] = Value::from(records - accesses);

@@ -66,9 +66,9 @@ impl<'a> Line<'a> {
             detail,
             employee,
         } = event;
-        let access = (*kind == Kind::Access)
-            .then(|| detail.as_deref())
-            .flatten()
+        let access = detail
+            .as_deref()
+            .filter(|_| *kind == Kind::Access)
             .and_then(|d| serde_json::from_str(d).ok());
         Self {
             id: *id,

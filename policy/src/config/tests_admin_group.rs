@@ -6,7 +6,10 @@ const FILE: &str = "imtegrity.toml";
 
 #[test]
 fn admin_group_is_unset_by_default_and_takes_a_name_or_gid() {
-    assert_eq!(Config::load(FILE, "", &[]).unwrap().archive.admin_group, None);
+    assert_eq!(
+        Config::load(FILE, "", &[]).unwrap().archive.admin_group,
+        None
+    );
     let config = Config::load(FILE, "[archive]\nadmin_group = \"review\"\n", &[]).unwrap();
     assert_eq!(
         config.archive.admin_group,

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use super::{
-    ArchiveConfig, Config, ConfigError, GroupRef, DnsConfig, IngestAuth, IngestConfig, RelayConfig,
+    ArchiveConfig, Config, ConfigError, DnsConfig, GroupRef, IngestAuth, IngestConfig, RelayConfig,
     TlsConfig, UpstreamConfig, defaults,
 };
 use crate::host_port::HostPort;
