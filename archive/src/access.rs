@@ -127,41 +127,27 @@ mod tests {
     use super::*;
     use crate::ArchiveOptions;
 
-    fn im(text: &str) -> Event {
-        Event {
-            time_ns: 1_700_000_000_000_000_000,
-            protocol: Protocol::Aim,
-            kind: Kind::Im,
-            conversation: crate::conversation_for_pair(Protocol::Aim, "alice", "bob"),
-            sender: "alice".into(),
-            recipients: vec!["bob".into()],
-            direction: Direction::Outbound,
-            local_user: "alice".into(),
-            room: None,
-            client_addr: None,
-            node: String::new(),
-            text: text.into(),
-            raw: text.into(),
-            charset: None,
-            verdict: Verdict::Allowed,
-            detail: None,
-            employee: None,
+    /// Two synthetic records, as `imtegrity generate` makes them.
+    fn archive_of_two(dir: &std::path::Path) -> Archive {
+        let archive = Archive::open(dir, ArchiveOptions::default()).unwrap();
+        let mut synthetic = crate::synthetic::Synthetic::new(1, 3, 1, crate::clock::now_ns());
+        for i in 0..2 {
+            archive.append_blocking(synthetic.event(i, 2)).unwrap();
         }
+        archive
     }
 
     #[test]
     fn a_search_is_recorded_before_its_results_and_shown_only_when_asked() {
         let tmp = tempfile::tempdir().unwrap();
-        let archive = Archive::open(tmp.path(), ArchiveOptions::default()).unwrap();
-        archive.append_blocking(im("one")).unwrap();
-        archive.append_blocking(im("two")).unwrap();
+        let archive = archive_of_two(tmp.path());
         let who = Accessor {
             user: "rev".into(),
             uid: 1234,
             via: AccessVia::Socket,
         };
         let query = Query {
-            text: Some("o".into()),
+            limit: Some(5),
             ..Query::default()
         };
         let found: Vec<_> = archive
@@ -207,8 +193,7 @@ mod tests {
     #[test]
     fn an_access_that_cannot_be_recorded_returns_nothing() {
         let tmp = tempfile::tempdir().unwrap();
-        let archive = Archive::open(tmp.path(), ArchiveOptions::default()).unwrap();
-        archive.append_blocking(im("one")).unwrap();
+        let archive = archive_of_two(tmp.path());
         // The store refuses appends (as after a failed integrity check at open).
         archive.store.refuse_for_test("tampered");
         let result = archive.audited_search(
