@@ -148,3 +148,86 @@ impl Archive {
         Ok(report)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::AccessVia;
+    use crate::record::Kind;
+    use crate::{ArchiveOptions, Protocol};
+
+    fn trail(archive: &Archive) -> Vec<(String, u64)> {
+        let query = Query {
+            kinds: vec![Kind::Access],
+            ..Query::default()
+        };
+        archive
+            .search(&query)
+            .map(|r| {
+                let detail = r.unwrap().event.detail.unwrap();
+                let access: Access = serde_json::from_str(&detail).unwrap();
+                (access.command, access.count)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_command_is_on_the_trail_with_what_it_returned_or_affected() {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = Archive::open(tmp.path(), ArchiveOptions::default()).unwrap();
+        let mut synthetic = crate::synthetic::Synthetic::new(1, 3, 1, crate::clock::now_ns());
+        for i in 0..3 {
+            archive.append_blocking(synthetic.event(i, 3)).unwrap();
+        }
+        let who = Accessor {
+            user: "rev".into(),
+            uid: 1001,
+            via: AccessVia::Direct,
+        };
+        let hold = archive
+            .audited_hold_add(HoldTarget::User("nobody".into()), "case 7", &who)
+            .unwrap();
+        assert_eq!(archive.audited_holds(false, &who).unwrap().len(), 1);
+        archive.audited_hold_release(hold.id, &who).unwrap();
+        let policy = RetentionPolicy {
+            per_protocol: [(Protocol::Sametime, 1)].into_iter().collect(),
+            ..RetentionPolicy::default()
+        };
+        let far_future = crate::clock::now_ns() + 400 * 86_400 * 1_000_000_000;
+        let dry = archive
+            .audited_retention(&policy, far_future, true, &who)
+            .unwrap();
+        let report = archive.audited_verify(None, &who).unwrap();
+        assert!(report.is_intact());
+        assert_eq!(
+            trail(&archive),
+            vec![
+                ("hold add".to_owned(), 1),
+                ("hold list".to_owned(), 1),
+                ("hold release".to_owned(), 1),
+                ("retention dry-run".to_owned(), dry.expired - dry.held),
+                ("verify".to_owned(), report.records),
+            ]
+        );
+        // Verify counted the three records and the four accesses before its own.
+        assert_eq!(report.records, 7);
+    }
+
+    #[test]
+    fn verify_still_reports_when_appends_are_refused_and_other_commands_fail() {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = Archive::open(tmp.path(), ArchiveOptions::default()).unwrap();
+        archive.store.refuse_for_test("changed while stopped");
+        let who = Accessor::this_process();
+        assert!(archive.audited_verify(None, &who).is_ok());
+        assert!(matches!(
+            archive.audited_holds(false, &who),
+            Err(ArchiveError::Integrity(_))
+        ));
+        assert!(matches!(
+            archive.audited_hold_add(HoldTarget::User("a".into()), "r", &who),
+            Err(ArchiveError::Integrity(_))
+        ));
+        assert!(trail(&archive).is_empty());
+    }
+}
