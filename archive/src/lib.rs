@@ -26,6 +26,13 @@
 //! `retention`) on a Unix socket, `<dir>/admin.sock` ([`admin`]); when no gateway runs, the
 //! CLI opens the store itself. [`ArchiveError::Locked`] says which case applies.
 //!
+//! # Who may read it
+//!
+//! The store's directory is 0700 and its files 0600 whatever the umask, checked at open
+//! ([`owner_only`]); the admin socket admits the owner, root and an admin group by peer
+//! credentials ([`AdminPolicy`]); and every search, export, hold, retention and verify is
+//! recorded as an `access` record before its result is returned ([`Access`]).
+//!
 //! # Tamper evidence
 //!
 //! Each record stores the SHA-256 of its predecessor's stored bytes. After every commit the
