@@ -9,7 +9,7 @@
 //! else gets an error line and a warning in the log. A request line is at most
 //! [`MAX_REQUEST_LINE`] bytes and must arrive within [`REQUEST_DEADLINE`]. Every search,
 //! export, hold, retention and verify is recorded as an `access` record of the peer's uid
-//! ([`crate::access`]).
+//! ([`crate::Access`]).
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
