@@ -1,18 +1,20 @@
-//! Reaching the archive from the CLI: open it directly when no gateway owns it, otherwise
-//! ask the owning process over its admin socket. Both paths give the same answers.
+//! Reaching the archive from the CLI: ask the owning process over its admin socket when one
+//! answers, otherwise open the store directly. Both paths give the same answers, and both
+//! record every access (`archive::Access`): the owner with the uid the socket's peer
+//! credentials give, the direct path with this process's own.
 
 use std::path::{Path, PathBuf};
 
 use archive::admin::Client;
 use archive::{
-    Archive, ArchiveError, ArchiveOptions, Hold, HoldTarget, Query, Record, RetentionPolicy,
-    RetentionReport, VerifyReport,
+    Accessor, Archive, ArchiveError, ArchiveOptions, Hold, HoldTarget, Query, Record,
+    RetentionPolicy, RetentionReport, VerifyReport,
 };
 
 /// The archive, local or through its owner.
 pub(crate) enum ArchiveAccess {
-    /// This process opened the store.
-    Local(Archive),
+    /// This process opened the store; accesses are recorded as this user's.
+    Local(Archive, Accessor),
     /// A running gateway owns it; requests go over `<dir>/admin.sock`.
     Remote(Client),
 }
@@ -49,8 +51,16 @@ impl ArchiveAccess {
                 detail: format!("{} holds no archive (use --archive DIR)", dir.display()),
             });
         }
+        // A running owner first: a user other than the archive's owner (an admin group
+        // member) can reach the socket but not open the store.
+        if archive::admin::socket_path(dir).exists()
+            && let Ok(client) = Client::connect(dir)
+        {
+            tracing::info!(dir = %dir.display(), "archive owned by a running process; using its admin socket");
+            return Ok(Self::Remote(client));
+        }
         match Archive::open(dir, ArchiveOptions::default()) {
-            Ok(a) => Ok(Self::Local(a)),
+            Ok(a) => Ok(Self::Local(a, Accessor::this_process())),
             Err(ArchiveError::Locked { dir }) => match Client::connect(&dir) {
                 Ok(client) => {
                     tracing::info!(dir = %dir.display(), "archive owned by a running process; using its admin socket");
@@ -66,44 +76,44 @@ impl ArchiveAccess {
         }
     }
 
-    /// Records matching `query`, in time order.
+    /// Records matching `query`, in time order, for `command` (`search`, `export`) with its
+    /// other `args`; the access is recorded before the first record comes back.
     pub(crate) fn search<'a>(
         &'a self,
         query: &'a Query,
+        command: &str,
+        args: serde_json::Value,
     ) -> Result<Box<dyn Iterator<Item = Result<Record, ArchiveError>> + 'a>, ArchiveError> {
         Ok(match self {
-            Self::Local(a) => a.search(query),
-            Self::Remote(c) => Box::new(c.search(query)?),
+            Self::Local(a, who) => a.audited_search(query, who, command, args)?,
+            Self::Remote(c) => Box::new(c.search_for(query, command, args)?),
         })
     }
 
     pub(crate) fn verify(&self, public_key: Option<String>) -> Result<VerifyReport, ArchiveError> {
         match self {
-            Self::Local(a) => match public_key {
-                Some(hex) => a.verify_with(&archive::parse_public_key(&hex)?),
-                None => a.verify(),
-            },
+            Self::Local(a, who) => a.audited_verify(public_key.as_deref(), who),
             Self::Remote(c) => c.verify(public_key),
         }
     }
 
     pub(crate) fn holds(&self, released: bool) -> Result<Vec<Hold>, ArchiveError> {
         match self {
-            Self::Local(a) => a.holds(released),
+            Self::Local(a, who) => a.audited_holds(released, who),
             Self::Remote(c) => c.holds(released),
         }
     }
 
     pub(crate) fn hold_add(&self, target: HoldTarget, reason: &str) -> Result<Hold, ArchiveError> {
         match self {
-            Self::Local(a) => a.hold_add(target, reason),
+            Self::Local(a, who) => a.audited_hold_add(target, reason, who),
             Self::Remote(c) => c.hold_add(target, reason),
         }
     }
 
     pub(crate) fn hold_release(&self, id: u64) -> Result<Hold, ArchiveError> {
         match self {
-            Self::Local(a) => a.hold_release(id),
+            Self::Local(a, who) => a.audited_hold_release(id, who),
             Self::Remote(c) => c.hold_release(id),
         }
     }
@@ -115,7 +125,7 @@ impl ArchiveAccess {
         dry_run: bool,
     ) -> Result<RetentionReport, ArchiveError> {
         match self {
-            Self::Local(a) => a.apply_retention(policy, now_ns, dry_run),
+            Self::Local(a, who) => a.audited_retention(policy, now_ns, dry_run, who),
             Self::Remote(c) => c.retention(policy, now_ns, dry_run),
         }
     }

@@ -30,7 +30,9 @@ pub(crate) fn run(args: &ExportArgs, json: bool) -> crate::CmdResult {
         );
         let _ = err.flush();
     };
-    let manifest = export(access.search(&query)?, &query, &options, &mut progress)?;
+    let recorded = json!({ "format": format.as_str(), "out": args.out });
+    let records = access.search(&query, "export", recorded)?;
+    let manifest = export(records, &query, &options, &mut progress)?;
     if manifest.count > 0 {
         eprintln!();
     }

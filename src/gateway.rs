@@ -142,7 +142,8 @@ impl Gateway {
         };
         let mut tasks = JoinSet::new();
         let sensor = crate::sensor_cmd::start_in_gateway(config, &archive)?;
-        let admin = archive::admin::bind(&archive_dir)?;
+        let admin_policy = admin_policy(config)?;
+        let admin = archive::admin::bind_for(&archive_dir, &admin_policy)?;
         let (owner, stop) = (archive.clone(), shutdown.clone());
         let status = relay_status(
             relay.clone(),
@@ -155,7 +156,7 @@ impl Gateway {
         );
         tasks.spawn(async move {
             tokio::select! {
-                () = archive::admin::serve_with_status(owner, admin, status) => {}
+                () = archive::admin::serve_with(owner, admin, status, admin_policy) => {}
                 () = stop.cancelled() => {}
             }
         });
@@ -444,5 +445,19 @@ fn connections_status(gate: &intercept::GateSnapshot, descriptor_limit: u64) -> 
             "signon_deadline": r.signon_deadline,
             "accept_errors": r.accept_errors,
         },
+    })
+}
+
+/// Who may use the admin socket: the archive's owner (this process's user), root, and the
+/// members of `archive.admin_group`, which must exist when the gateway starts.
+fn admin_policy(config: &Config) -> Result<archive::AdminPolicy, archive::ArchiveError> {
+    let admin_gid = match &config.archive.admin_group {
+        None => None,
+        Some(policy::config::GroupRef::Gid(gid)) => Some(*gid),
+        Some(policy::config::GroupRef::Name(name)) => Some(archive::admin::resolve_group(name)?),
+    };
+    Ok(archive::AdminPolicy {
+        admin_gid,
+        ..archive::AdminPolicy::owner_only()
     })
 }

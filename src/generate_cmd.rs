@@ -10,7 +10,7 @@ use crate::output::emit;
 
 pub(crate) async fn run(args: &GenerateArgs, json: bool) -> crate::CmdResult {
     let dir = args.archive.dir();
-    let ArchiveAccess::Local(archive) = ArchiveAccess::open(&dir, true)? else {
+    let ArchiveAccess::Local(archive, _) = ArchiveAccess::open(&dir, true)? else {
         return Err(Box::new(UsageError(format!(
             "{} is owned by a running gateway; generate into a separate archive",
             dir.display()

@@ -45,6 +45,10 @@ const EX_FAILURE: u8 = 1;
 const EX_TAMPERED: u8 = 2;
 
 fn main() -> ExitCode {
+    // Everything this process creates holds archive data, keys, spools or exports: owner
+    // only. The libraries also set modes explicitly and check them at open; this covers the
+    // files sled creates later (snapshots, blobs) in their private directories.
+    rustix::process::umask(rustix::fs::Mode::RWXG | rustix::fs::Mode::RWXO);
     let cli = Cli::parse();
     // Servers log their sessions by default; one-shot commands keep stderr quiet.
     let serving = matches!(

@@ -14,7 +14,7 @@ use crate::timespec;
 pub(crate) fn run(args: &SearchArgs, json: bool) -> crate::CmdResult {
     let query = args.filters.query(archive::now_ns())?;
     let access = ArchiveAccess::open(&args.archive.dir(), false)?;
-    let records = access.search(&query)?;
+    let records = access.search(&query, "search", serde_json::Value::Null)?;
     if json {
         let mut out = std::io::stdout().lock();
         let mut n = 0u64;
@@ -110,6 +110,7 @@ pub(crate) fn transcript_line(r: &Record) -> String {
         Kind::SessionEnd => format!("* session ended ({})", e.sender),
         Kind::CaptureGap => format!("! capture gap: {}", e.text),
         Kind::BypassAlert => format!("! bypass: {}", e.text),
+        Kind::Access => format!("! access: {}", e.text),
     };
     let verdict = match &e.verdict {
         Verdict::Allowed => String::new(),

@@ -18,7 +18,7 @@ pub(crate) fn run(args: &StatusArgs, json: bool) -> crate::CmdResult {
                 let archive = serde_json::from_value(answer["archive"].clone())?;
                 (answer["owner"].clone(), archive)
             }
-            ArchiveAccess::Local(local) => (serde_json::Value::Null, local.status()?),
+            ArchiveAccess::Local(local, _) => (serde_json::Value::Null, local.status()?),
         };
     let mut lines = Vec::new();
     match owner.get("relay") {

@@ -120,7 +120,7 @@ fn init_export_and_issue_give_certificates_openssl_verifies() {
     assert_eq!(created["name_constrained"], true);
     let key = dir.join("ca.key");
     assert_eq!(mode(&key), 0o600);
-    assert_eq!(mode(&dir.join("ca.pem")), 0o644);
+    assert_eq!(mode(&dir.join("ca.pem")), 0o600);
     assert_no_key_in(&out, &key);
 
     // The fingerprint printed is the one OpenSSL computes.

@@ -1,7 +1,15 @@
 //! The admin socket: how other processes use an archive the gateway owns (sled allows one
-//! process per store). JSON lines over a Unix socket at `<dir>/admin.sock`, mode 0600: one
-//! request line; the answer is zero or more `{"record": ...}` lines and then either
-//! `{"done": ...}` or `{"error": "..."}`.
+//! process per store). JSON lines over a Unix socket at `<dir>/admin.sock`: one request
+//! line; the answer is zero or more `{"record": ...}` lines and then either `{"done": ...}`
+//! or `{"error": "..."}`.
+//!
+//! Who may connect is checked twice: by the socket file's mode (0600, or 0660 for the admin
+//! group, with the archive directory 0710 so the group can reach it) and by the peer's
+//! credentials ([`AdminPolicy`]: the owner, root, or a member of the admin group); anyone
+//! else gets an error line and a warning in the log. A request line is at most
+//! [`MAX_REQUEST_LINE`] bytes and must arrive within [`REQUEST_DEADLINE`]. Every search,
+//! export, hold, retention and verify is recorded as an `access` record of the peer's uid
+//! ([`crate::Access`]).
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -12,13 +20,21 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::net::UnixListener;
 use tokio::sync::mpsc;
 
+use crate::access::{AccessVia, Accessor};
+use crate::admin_peer::{AdminPolicy, parse_proc_groups};
 use crate::archive::Archive;
 use crate::error::ArchiveError;
 use crate::query::Query;
 use crate::record::Record;
 use crate::retention::{Hold, HoldTarget, RetentionPolicy, RetentionReport};
-use crate::signing::parse_public_key;
 use crate::verify::VerifyReport;
+
+/// The longest request line accepted (the newline included); a longer one is answered
+/// with an error and the connection closed. Requests are small JSON: filters, a reason.
+pub const MAX_REQUEST_LINE: usize = 64 * 1024;
+
+/// How long a client has, after connecting, to send its request line.
+pub const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Where the owning process listens, for the archive in `dir`.
 pub fn socket_path(dir: &Path) -> PathBuf {
@@ -33,6 +49,13 @@ pub enum Request {
     Search {
         /// The filters.
         query: Query,
+        /// Which command searches, for the access record (`search`, `export`). Default:
+        /// `search`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        command: Option<String>,
+        /// The command's other arguments, for the access record (an export's format).
+        #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+        args: serde_json::Value,
     },
     /// Verify the chain, optionally against a pinned public key (hex).
     Verify {
@@ -81,18 +104,55 @@ enum Line {
 /// Binds the admin socket for the archive in `dir` (replacing a stale socket file) with
 /// mode 0600: only the gateway's user may read the archive through it.
 pub fn bind(dir: &Path) -> Result<UnixListener, ArchiveError> {
+    bind_for(dir, &AdminPolicy::owner_only())
+}
+
+/// [`bind`] for `policy`: with an admin group, the socket is 0660 in that group and the
+/// archive directory 0710 in that group (its members may reach the socket, not list or
+/// read the directory); without one, the socket is 0600.
+pub fn bind_for(dir: &Path, policy: &AdminPolicy) -> Result<UnixListener, ArchiveError> {
+    use std::os::unix::fs::PermissionsExt as _;
     let path = socket_path(dir);
-    let err = |source| ArchiveError::Admin {
-        path: path.clone(),
-        source,
+    let err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ArchiveError::Admin { path, source }
     };
     if path.exists() {
-        std::fs::remove_file(&path).map_err(err)?;
+        std::fs::remove_file(&path).map_err(err(&path))?;
     }
-    let listener = UnixListener::bind(&path).map_err(err)?;
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .map_err(err)?;
+    let listener = UnixListener::bind(&path).map_err(err(&path))?;
+    let mode = match policy.admin_gid {
+        Some(gid) => {
+            std::os::unix::fs::chown(dir, None, Some(gid)).map_err(err(dir))?;
+            std::fs::set_permissions(
+                dir,
+                std::fs::Permissions::from_mode(crate::owner_only::DIR_MODE_GROUP_SEARCH),
+            )
+            .map_err(err(dir))?;
+            std::os::unix::fs::chown(&path, None, Some(gid)).map_err(err(&path))?;
+            0o660
+        }
+        None => 0o600,
+    };
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).map_err(err(&path))?;
     Ok(listener)
+}
+
+/// The gid of `archive.admin_group`: a group name from the system's group database, or a
+/// decimal gid.
+pub fn resolve_group(name: &str) -> Result<u32, ArchiveError> {
+    if !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()) {
+        return name.parse().map_err(|_| ArchiveError::Invalid {
+            what: "admin group",
+            detail: format!("{name} is not a gid"),
+        });
+    }
+    uzers::get_group_by_name(name)
+        .map(|g| g.gid())
+        .ok_or_else(|| ArchiveError::Invalid {
+            what: "admin group",
+            detail: format!("no group named {name:?} on this system"),
+        })
 }
 
 /// What the owning process adds to a status answer.
@@ -111,13 +171,23 @@ pub async fn serve(archive: Archive, listener: UnixListener) {
 
 /// [`serve`], with `owner` adding the owning process's own counters to status answers.
 pub async fn serve_with_status(archive: Archive, listener: UnixListener, owner: OwnerStatus) {
+    serve_with(archive, listener, owner, AdminPolicy::owner_only()).await;
+}
+
+/// [`serve_with_status`], letting in whom `policy` names.
+pub async fn serve_with(
+    archive: Archive,
+    listener: UnixListener,
+    owner: OwnerStatus,
+    policy: AdminPolicy,
+) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
                 let archive = archive.clone();
                 let owner = owner.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = serve_one(archive, stream, owner).await {
+                    if let Err(e) = serve_one(archive, stream, owner, policy).await {
                         tracing::warn!(error = %e, "admin request failed");
                     }
                 });
@@ -130,31 +200,124 @@ pub async fn serve_with_status(archive: Archive, listener: UnixListener, owner: 
     }
 }
 
+/// Who the peer on `stream` is, if `policy` lets it in; else the refusal to send it.
+fn admit(stream: &tokio::net::UnixStream, policy: &AdminPolicy) -> Result<Accessor, String> {
+    let cred = stream
+        .peer_cred()
+        .map_err(|e| format!("cannot read the peer's credentials: {e}"))?;
+    let (uid, gid) = (cred.uid(), cred.gid());
+    let accessor = Accessor::of_uid(uid, AccessVia::Socket);
+    let admitted = policy.admits(uid, gid).or_else(|| {
+        // Supplementary groups are not in SO_PEERCRED; the kernel lists them per process.
+        let pid = cred.pid().filter(|_| policy.has_group())?;
+        let status = std::fs::read(format!("/proc/{pid}/status")).ok()?;
+        policy.admits_groups(&parse_proc_groups(&status).ok()?)
+    });
+    match admitted {
+        Some(why) => {
+            tracing::debug!(uid, user = %accessor.user, ?why, "admin socket: peer admitted");
+            Ok(accessor)
+        }
+        None => {
+            tracing::warn!(
+                uid,
+                gid,
+                pid = cred.pid(),
+                user = %accessor.user,
+                "admin socket: refused a peer that is not the archive's owner, root or in the admin group"
+            );
+            Err(format!(
+                "permission denied: {} (uid {uid}) is not the archive's owner (uid {}), root, \
+                 or a member of its admin group",
+                accessor.user, policy.owner_uid
+            ))
+        }
+    }
+}
+
+/// Reads one request line of at most [`MAX_REQUEST_LINE`] bytes within
+/// [`REQUEST_DEADLINE`]. `Ok(None)`: the client closed without a request.
+async fn read_request(
+    read: &mut tokio::net::unix::OwnedReadHalf,
+) -> Result<Option<Vec<u8>>, String> {
+    use tokio::io::AsyncReadExt as _;
+    let mut line = Vec::new();
+    let mut bounded = tokio::io::BufReader::new(read).take(MAX_REQUEST_LINE as u64);
+    let n = tokio::time::timeout(REQUEST_DEADLINE, bounded.read_until(b'\n', &mut line))
+        .await
+        .map_err(|_| format!("no request line within {} s", REQUEST_DEADLINE.as_secs()))?
+        .map_err(|e| format!("reading the request: {e}"))?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if line.last() != Some(&b'\n') {
+        return Err(if line.len() >= MAX_REQUEST_LINE {
+            format!("request line longer than {MAX_REQUEST_LINE} bytes")
+        } else {
+            "request line not ended by a newline".to_owned()
+        });
+    }
+    Ok(Some(line))
+}
+
+/// Answers with an error line and closes. What the client still sends is read and dropped
+/// for a moment first (at most [`MAX_REQUEST_LINE`] bytes, [`DRAIN_FOR`]): closing a Unix
+/// socket with unread data resets it, and the client would see the reset, not the answer.
+async fn send_error(
+    mut read: tokio::net::unix::OwnedReadHalf,
+    mut write: tokio::net::unix::OwnedWriteHalf,
+    message: String,
+) -> std::io::Result<()> {
+    use tokio::io::AsyncReadExt as _;
+    let mut text = serde_json::to_vec(&Line::Error(message)).map_err(std::io::Error::other)?;
+    text.push(b'\n');
+    write.write_all(&text).await?;
+    write.shutdown().await?;
+    let mut rest = (&mut read).take(MAX_REQUEST_LINE as u64);
+    let _ = tokio::time::timeout(
+        DRAIN_FOR,
+        tokio::io::copy(&mut rest, &mut tokio::io::sink()),
+    )
+    .await;
+    Ok(())
+}
+
+/// How long a refused or failed request's remaining bytes are read before closing.
+const DRAIN_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
 async fn serve_one(
     archive: Archive,
     stream: tokio::net::UnixStream,
     owner: OwnerStatus,
+    policy: AdminPolicy,
 ) -> std::io::Result<()> {
-    let (read, mut write) = stream.into_split();
-    let mut request = String::new();
-    let n = tokio::io::BufReader::new(read)
-        .read_line(&mut request)
-        .await?;
-    // `Client::connect` checks that an owner answers by connecting and closing: nothing
-    // to answer, and writing an error back would only meet a closed socket.
-    if n == 0 {
-        return Ok(());
-    }
+    let admitted = admit(&stream, &policy);
+    let (mut read, mut write) = stream.into_split();
+    let accessor = match admitted {
+        Ok(accessor) => accessor,
+        // The probe of `Client::connect` may have closed already: nothing to tell it.
+        Err(refusal) => return send_error(read, write, refusal).await.or(Ok(())),
+    };
+    let request = match read_request(&mut read).await {
+        Ok(Some(line)) => line,
+        // `Client::connect` checks that an owner answers by connecting and closing: nothing
+        // to answer, and writing an error back would only meet a closed socket.
+        Ok(None) => return Ok(()),
+        Err(problem) => {
+            tracing::warn!(uid = accessor.uid, user = %accessor.user, %problem, "admin socket: bad request");
+            return send_error(read, write, problem).await;
+        }
+    };
     let (tx, mut rx) = mpsc::channel::<Line>(256);
     let worker = tokio::task::spawn_blocking(move || {
-        let request: Request = match serde_json::from_str(&request) {
+        let request: Request = match serde_json::from_slice(&request) {
             Ok(r) => r,
             Err(e) => {
                 let _ = tx.blocking_send(Line::Error(format!("bad request: {e}")));
                 return;
             }
         };
-        let last = match handle(&archive, request, &tx, &owner) {
+        let last = match handle(&archive, request, &tx, &owner, &accessor) {
             Ok(done) => Line::Done(done),
             Err(e) => Line::Error(e.to_string()),
         };
@@ -179,11 +342,17 @@ fn handle(
     request: Request,
     tx: &mpsc::Sender<Line>,
     owner: &OwnerStatus,
+    who: &Accessor,
 ) -> Result<serde_json::Value, ArchiveError> {
     match request {
-        Request::Search { query } => {
+        Request::Search {
+            query,
+            command,
+            args,
+        } => {
+            let command = command.as_deref().unwrap_or("search");
             let mut n = 0u64;
-            for record in archive.search(&query) {
+            for record in archive.audited_search(&query, who, command, args)? {
                 if tx.blocking_send(Line::Record(Box::new(record?))).is_err() {
                     break; // the client went away
                 }
@@ -192,15 +361,13 @@ fn handle(
             Ok(serde_json::json!({ "count": n }))
         }
         Request::Verify { public_key } => {
-            let report = match public_key {
-                Some(hex) => archive.verify_with(&parse_public_key(&hex)?)?,
-                None => archive.verify()?,
-            };
-            to_value(&report)
+            to_value(&archive.audited_verify(public_key.as_deref(), who)?)
         }
-        Request::Holds { released } => to_value(&archive.holds(released)?),
-        Request::HoldAdd { target, reason } => to_value(&archive.hold_add(target, &reason)?),
-        Request::HoldRelease { id } => to_value(&archive.hold_release(id)?),
+        Request::Holds { released } => to_value(&archive.audited_holds(released, who)?),
+        Request::HoldAdd { target, reason } => {
+            to_value(&archive.audited_hold_add(target, &reason, who)?)
+        }
+        Request::HoldRelease { id } => to_value(&archive.audited_hold_release(id, who)?),
         Request::Status => {
             Ok(serde_json::json!({ "archive": archive.status()?, "owner": owner() }))
         }
@@ -208,7 +375,7 @@ fn handle(
             policy,
             now_ns,
             dry_run,
-        } => to_value(&archive.apply_retention(&policy, now_ns, dry_run)?),
+        } => to_value(&archive.audited_retention(&policy, now_ns, dry_run, who)?),
     }
 }
 
@@ -257,8 +424,21 @@ impl Client {
 
     /// Records matching `query`, streamed.
     pub fn search(&self, query: &Query) -> Result<AnswerLines, ArchiveError> {
+        self.search_for(query, "search", serde_json::Value::Null)
+    }
+
+    /// [`Client::search`] on behalf of `command` (`search`, `export`) with its other
+    /// `args`, as the owner records the access.
+    pub fn search_for(
+        &self,
+        query: &Query,
+        command: &str,
+        args: serde_json::Value,
+    ) -> Result<AnswerLines, ArchiveError> {
         self.request(&Request::Search {
             query: query.clone(),
+            command: Some(command.to_owned()),
+            args,
         })
     }
 

@@ -26,6 +26,13 @@
 //! `retention`) on a Unix socket, `<dir>/admin.sock` ([`admin`]); when no gateway runs, the
 //! CLI opens the store itself. [`ArchiveError::Locked`] says which case applies.
 //!
+//! # Who may read it
+//!
+//! The store's directory is 0700 and its files 0600 whatever the umask, checked at open
+//! ([`owner_only`]); the admin socket admits the owner, root and an admin group by peer
+//! credentials ([`AdminPolicy`]); and every search, export, hold, retention and verify is
+//! recorded as an `access` record before its result is returned ([`Access`]).
+//!
 //! # Tamper evidence
 //!
 //! Each record stores the SHA-256 of its predecessor's stored bytes. After every commit the
@@ -44,8 +51,11 @@
 //! * optimistic transactions: none are used; one writer thread orders all writes.
 #![forbid(unsafe_code)]
 
+mod access;
 pub mod admin;
+mod admin_peer;
 mod archive;
+mod audited;
 mod chain;
 mod clock;
 mod error;
@@ -55,6 +65,7 @@ mod ingest;
 mod ingest_alert;
 mod ingest_auth;
 mod options;
+pub mod owner_only;
 mod query;
 mod record;
 mod retention;
@@ -64,6 +75,8 @@ pub mod synthetic;
 mod verify;
 mod writer;
 
+pub use access::{Access, AccessVia, Accessor};
+pub use admin_peer::{AdminPolicy, Admitted, parse_proc_groups};
 pub use archive::{Archive, ArchiveStatus};
 pub use chain::{GENESIS, Hash, hex};
 pub use clock::now_ns;

@@ -29,7 +29,8 @@ pub struct Query {
     pub until_ns: Option<i64>,
     /// Case-insensitive substring of the plain or raw text.
     pub text: Option<String>,
-    /// Only these kinds (empty: all).
+    /// Only these kinds (empty: all but `access`, the audit trail, which is shown only when
+    /// asked for).
     pub kinds: Vec<Kind>,
     /// Only this protocol.
     pub protocol: Option<Protocol>,
@@ -66,7 +67,11 @@ impl Query {
         self.since_ns.is_none_or(|t| e.time_ns >= t)
             && self.until_ns.is_none_or(|t| e.time_ns < t)
             && self.protocol.is_none_or(|p| e.protocol == p)
-            && (self.kinds.is_empty() || self.kinds.contains(&e.kind))
+            && (if self.kinds.is_empty() {
+                e.kind != Kind::Access
+            } else {
+                self.kinds.contains(&e.kind)
+            })
             && self.user.as_deref().is_none_or(has)
             && self.peer.as_deref().is_none_or(has)
             && self

@@ -76,11 +76,15 @@ pub enum Kind {
     /// seen in the clear), to where (server address and port) and how. Appended last, so
     /// records written before it existed keep their postcard encoding.
     BypassAlert,
+    /// Someone read or changed the archive (`search`, `export`, `hold`, `retention`,
+    /// `verify`): who, how, what, how many records; the details as JSON in `detail`
+    /// (see `archive::Access`). Shown only when asked for by kind. Appended last, as above.
+    Access,
 }
 
 impl Kind {
     /// Every kind, for iteration and help texts.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::Im,
         Self::ChatMessage,
         Self::ChatJoin,
@@ -92,6 +96,7 @@ impl Kind {
         Self::SessionEnd,
         Self::CaptureGap,
         Self::BypassAlert,
+        Self::Access,
     ];
 
     /// The snake-case name used in JSON and the CLI.
@@ -108,6 +113,7 @@ impl Kind {
             Self::SessionEnd => "session_end",
             Self::CaptureGap => "capture_gap",
             Self::BypassAlert => "bypass_alert",
+            Self::Access => "access",
         }
     }
 }
@@ -288,5 +294,6 @@ mod tests {
         }
         assert_eq!(postcard::to_stdvec(&Kind::CaptureGap).unwrap(), vec![9]);
         assert_eq!(postcard::to_stdvec(&Kind::BypassAlert).unwrap(), vec![10]);
+        assert_eq!(postcard::to_stdvec(&Kind::Access).unwrap(), vec![11]);
     }
 }

@@ -23,12 +23,14 @@ impl std::fmt::Debug for ArchiveKey {
 }
 
 impl ArchiveKey {
-    /// Loads the key at `path`, or creates one (mode 0600) if there is none.
+    /// Loads the key at `path`, or creates one (mode 0600) if there is none. A key file
+    /// others may read, or of another user, is refused ([`crate::owner_only::check_key_file`]).
     pub fn load_or_create(path: &Path) -> Result<Self, ArchiveError> {
         let file_err = |source| ArchiveError::File {
             path: path.to_path_buf(),
             source,
         };
+        crate::owner_only::check_key_file(path)?;
         match std::fs::read(path) {
             Ok(bytes) => {
                 let seed =

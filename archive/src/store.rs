@@ -9,6 +9,7 @@ use crate::clock::now_ns;
 use crate::error::ArchiveError;
 use crate::index::{IndexKeys, Indexes};
 use crate::options::ArchiveOptions;
+use crate::owner_only;
 use crate::signing::{ArchiveKey, Checkpoint, CheckpointReason, default_key_path};
 
 /// Meta key: the latest signed head (a [`Checkpoint`] with seq 0), rewritten every commit.
@@ -46,10 +47,7 @@ pub(crate) struct Store {
 
 impl Store {
     pub(crate) fn open(dir: &Path, options: ArchiveOptions) -> Result<Self, ArchiveError> {
-        std::fs::create_dir_all(dir).map_err(|source| ArchiveError::File {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        owner_only::prepare_dir(dir)?;
         // sled 0.34 flushes on its own every 500 ms by default; we flush explicitly before
         // acknowledging, and keep the background flush as a second line.
         let db = sled::Config::new()
@@ -64,6 +62,9 @@ impl Store {
             })?;
         let key_path = options.key.clone().unwrap_or_else(|| default_key_path(dir));
         let key = ArchiveKey::load_or_create(&key_path)?;
+        // sled created its files under the process umask; the directory was private before
+        // it did (above), and now the files are too.
+        owner_only::tighten_tree(dir)?;
         let meta = db.open_tree("meta")?;
         match meta.get(META_PUBLIC_KEY)? {
             Some(stored) if stored.as_ref() != key.public().as_bytes() => {
@@ -249,6 +250,12 @@ impl Store {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Makes the store refuse appends, as a failed integrity check at open does.
+    #[cfg(test)]
+    pub(crate) fn refuse_for_test(&self, problem: &str) {
+        *self.refused.lock().unwrap_or_else(PoisonError::into_inner) = Some(problem.to_owned());
     }
 
     /// The durability point: sled writes out its buffers, then the data file is

@@ -1,5 +1,11 @@
-//! The CA on disk: `ca.pem` (the certificate, 0644), `ca.key` (PKCS #8 PEM, 0600) and, for an
-//! enterprise sub-CA, `chain.pem` (the certificates above it, 0644), in one directory.
+//! The CA on disk: `ca.pem` (the certificate), `ca.key` (PKCS #8 PEM) and, for an
+//! enterprise sub-CA, `chain.pem` (the certificates above it), in one directory, 0700 with
+//! every file 0600 whatever the umask (the certificate is public, but is handed out with
+//! `ca export`, not read from here).
+//!
+//! Checked at [`Ca::load`] too: a looser directory or certificate file is fixed, with a
+//! warning; a key file others may read or write is refused, as ssh refuses an unprotected
+//! private key (it may already have been copied; the operator decides).
 
 use std::fs::{self, DirBuilder, OpenOptions, Permissions};
 use std::io::{ErrorKind, Write as _};
@@ -22,8 +28,11 @@ pub const CHAIN_FILE: &str = "chain.pem";
 
 /// The key file's mode: the owner alone reads it.
 pub(crate) const KEY_MODE: u32 = 0o600;
-/// The certificates' mode: anyone may read them.
+/// The certificates' mode outside a CA directory (leaves, client certificates): anyone may
+/// read them.
 pub(crate) const CERT_MODE: u32 = 0o644;
+/// The certificates' mode inside a CA directory: owner-only, like everything there.
+const CA_CERT_MODE: u32 = 0o600;
 /// A CA directory made by [`Ca::save`]: only the owner may list or enter it.
 const DIR_MODE: u32 = 0o700;
 
@@ -53,9 +62,9 @@ impl CaPaths {
 }
 
 impl Ca {
-    /// Writes the CA into `dir` (created 0700 if missing): the key 0600, the certificates
-    /// 0644, each through a temporary file renamed into place. Refuses to replace an
-    /// existing `ca.pem` or `ca.key` unless `force`.
+    /// Writes the CA into `dir` (created 0700 if missing, made 0700 if looser): the key and
+    /// the certificates 0600, each through a temporary file renamed into place. Refuses to
+    /// replace an existing `ca.pem` or `ca.key` unless `force`.
     pub fn save(&self, dir: &Path, force: bool) -> Result<CaPaths, CertError> {
         let paths = CaPaths::in_dir(dir);
         DirBuilder::new()
@@ -63,6 +72,7 @@ impl Ca {
             .mode(DIR_MODE)
             .create(dir)
             .map_err(|e| CertError::io(dir, e))?;
+        fix_mode(dir, DIR_MODE)?;
         if !force {
             for path in [&paths.cert, &paths.key] {
                 if fs::symlink_metadata(path).is_ok() {
@@ -75,7 +85,7 @@ impl Ca {
             self.issuer.key().serialize_pem().as_bytes(),
             KEY_MODE,
         )?;
-        write_file(&paths.cert, self.cert_pem().as_bytes(), CERT_MODE)?;
+        write_file(&paths.cert, self.cert_pem().as_bytes(), CA_CERT_MODE)?;
         if self.chain.is_empty() {
             match fs::remove_file(&paths.chain) {
                 Err(e) if e.kind() != ErrorKind::NotFound => {
@@ -85,7 +95,7 @@ impl Ca {
             }
         } else {
             let chain: String = self.chain.iter().map(|c| cert_pem(c)).collect();
-            write_file(&paths.chain, chain.as_bytes(), CERT_MODE)?;
+            write_file(&paths.chain, chain.as_bytes(), CA_CERT_MODE)?;
         }
         sync_dir(dir)?;
         Ok(paths)
@@ -94,8 +104,18 @@ impl Ca {
     /// Reads the CA in `dir`: `ca.pem` (the CA certificate first; any certificates after it
     /// are taken as its chain), `ca.key`, and `chain.pem` if present. Works the same for a
     /// CA made by [`Ca::create`] and an enterprise sub-CA an administrator put there.
+    ///
+    /// The directory and certificates are made owner-only if they are not; a key file open
+    /// to other users is refused ([`CertError::KeyExposed`]).
     pub fn load(dir: &Path) -> Result<Self, CertError> {
         let paths = CaPaths::in_dir(dir);
+        fix_mode(dir, DIR_MODE)?;
+        for cert in [&paths.cert, &paths.chain] {
+            if cert.exists() {
+                fix_mode(cert, CA_CERT_MODE)?;
+            }
+        }
+        refuse_exposed_key(&paths.key)?;
         let chain = paths.chain.exists().then_some(paths.chain.as_path());
         Self::read(&paths.cert, &paths.key, chain)
     }
@@ -199,6 +219,41 @@ fn read_key(path: &Path) -> Result<KeyPair, CertError> {
     }
 }
 
+/// Sets `path` to `mode` if it has any permission `mode` lacks, saying so.
+fn fix_mode(path: &Path, mode: u32) -> Result<(), CertError> {
+    let old = fs::metadata(path)
+        .map_err(|e| CertError::io(path, e))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if old & !mode != 0 {
+        fs::set_permissions(path, Permissions::from_mode(mode))
+            .map_err(|e| CertError::io(path, e))?;
+        tracing::warn!(
+            path = %path.display(),
+            "{} was mode {old:04o}, open to other users; set to {mode:04o} (owner only)",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Refuses the CA key in a CA directory when others may read or write it.
+fn refuse_exposed_key(path: &Path) -> Result<(), CertError> {
+    let mode = fs::metadata(path)
+        .map_err(|e| CertError::io(path, e))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(CertError::KeyExposed {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
 /// Writes `data` to `path` with `mode` whatever the umask, replacing it atomically.
 pub(crate) fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<(), CertError> {
     let mut tmp_name = path.file_name().unwrap_or_default().to_owned();
@@ -262,7 +317,7 @@ mod tests {
         let ca = new_ca();
         let paths = ca.save(&dir, false).unwrap();
         assert_eq!(mode(&paths.key), 0o600);
-        assert_eq!(mode(&paths.cert), 0o644);
+        assert_eq!(mode(&paths.cert), 0o600);
         assert_eq!(mode(&dir), 0o700);
         assert!(!paths.chain.exists());
         let key_text = fs::read_to_string(&paths.key).unwrap();
@@ -381,8 +436,27 @@ mod tests {
         let (_, imported) = Ca::import(&bundle_path, &paths.key, None, &dir, false).unwrap();
         assert_eq!(fs::read_to_string(&imported.cert).unwrap(), ca.cert_pem());
         assert_eq!(mode(&imported.key), 0o600);
-        assert_eq!(mode(&imported.chain), 0o644);
+        assert_eq!(mode(&imported.chain), 0o600);
         assert_eq!(Ca::load(&dir).unwrap().chain().len(), 1);
+    }
+
+    #[test]
+    fn load_fixes_a_loose_directory_and_certificate_and_refuses_an_exposed_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("ca");
+        let paths = new_ca().save(&dir, false).unwrap();
+        fs::set_permissions(&dir, Permissions::from_mode(0o755)).unwrap();
+        fs::set_permissions(&paths.cert, Permissions::from_mode(0o644)).unwrap();
+        Ca::load(&dir).unwrap();
+        assert_eq!((mode(&dir), mode(&paths.cert)), (0o700, 0o600));
+        fs::set_permissions(&paths.key, Permissions::from_mode(0o640)).unwrap();
+        let err = Ca::load(&dir).unwrap_err();
+        assert!(
+            matches!(err, CertError::KeyExposed { mode: 0o640, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+        assert_eq!(mode(&paths.key), 0o640, "left for the operator to judge");
     }
 
     #[test]

@@ -99,6 +99,19 @@ pub enum CertError {
         /// The time it was checked at.
         now: time::OffsetDateTime,
     },
+    /// The CA key in a CA directory is open to other users: it may already have been
+    /// copied, so it is refused rather than quietly fixed (as ssh refuses such a key).
+    #[error(
+        "{} is mode {mode:04o}: the CA key is open to other users and may have been copied; \
+         if that is acceptable, `chmod 600` it (or make a new CA) and start again",
+        path.display()
+    )]
+    KeyExposed {
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
 }
 
 impl From<rcgen::Error> for CertError {

@@ -21,6 +21,8 @@ mod tests_connlimits;
 mod tests_dns_hardening;
 #[cfg(test)]
 mod tests_ingest;
+#[cfg(test)]
+mod tests_admin_group;
 mod tls;
 mod validate;
 
@@ -73,6 +75,7 @@ use crate::host_port::HostPort;
 /// | `archive.path` | unset: the caller's data directory |
 /// | `archive.mode` | `"strict"` |
 /// | `archive.node` | unset: the host name |
+/// | `archive.admin_group` | unset: the archive's owner and root alone use the admin socket |
 /// | `dns.listen` | `["0.0.0.0:53"]` |
 /// | `dns.upstream` | `[]`: the `nameserver`s of /etc/resolv.conf |
 /// | `dns.allow` | loopback, RFC 1918, `fc00::/7` |
@@ -276,8 +279,24 @@ pub struct ArchiveConfig {
     /// This gateway's name, stored in every record. Default: unset, the host name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// A group (name or decimal gid) whose members may use the admin socket besides the
+    /// archive's owner and root: `search`, `export`, `hold`, `retention`, `verify` as
+    /// reviewers, each recorded. Default: unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_group: Option<GroupRef>,
     /// `[archive.retention]`: how long records are kept. Default: forever.
     pub retention: RetentionConfig,
+}
+
+/// A Unix group as configured: a decimal gid (`4242`, as TOML writes a number and as
+/// `--set archive.admin_group=4242` gives it) or a name looked up where it is used.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum GroupRef {
+    /// A gid.
+    Gid(u32),
+    /// A group name (or a gid written as a string).
+    Name(String),
 }
 
 /// `[archive.retention]`: days to keep records, applied by the gateway every

@@ -19,6 +19,12 @@
 //! data file and any blob files (sled's own flush stops at `sync_file_range`), the way the
 //! archive does, so an acknowledged record survives a power cut. sled's background flusher
 //! is turned off: every append flushes itself, and one fewer thread runs inside the server.
+//!
+//! Privacy: the spool holds the messages, so its directory is 0700 and its files 0600
+//! whatever the umask, checked at every open (`archive::owner_only`: a directory of another
+//! user is refused; looser modes are fixed with a warning). The library runs inside the
+//! Sametime server and must not change that process's umask, so it sets modes itself; the
+//! private directory is what keeps files sled makes later from other users.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
@@ -47,6 +53,14 @@ pub struct SledSpool {
     order: Mutex<()>,
 }
 
+/// A spool directory that is not (and cannot be made) private, as a spool file error.
+fn private_err(dir: &Path, e: archive::ArchiveError) -> SpiError {
+    SpiError::SpoolFile {
+        path: dir.to_owned(),
+        source: std::io::Error::new(std::io::ErrorKind::PermissionDenied, e),
+    }
+}
+
 impl SledSpool {
     /// Opens (creating if needed) the spool in `dir`. sled locks it: one process at a time.
     ///
@@ -72,6 +86,7 @@ impl SledSpool {
             path: dir.to_owned(),
             source,
         };
+        archive::owner_only::prepare_dir(dir).map_err(|e| private_err(dir, e))?;
         let db = sled::Config::new()
             .path(dir)
             .flush_every_ms(None)
@@ -102,6 +117,8 @@ impl SledSpool {
             source,
             order: Mutex::new(()),
         };
+        // sled made its files under the host's umask, inside the private directory.
+        archive::owner_only::tighten_tree(dir).map_err(|e| private_err(dir, e))?;
         // A new source id must be durable before any record is shipped under it.
         spool.sync()?;
         Ok(spool)

@@ -25,7 +25,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -88,7 +87,7 @@ impl EmlSink {
         let rel = format!("{DIR}/{day}");
         let abs = self.dir.join(&rel);
         if !self.dirs.contains(&abs) {
-            fs::create_dir_all(&abs).map_err(|e| file_error(&abs, e))?;
+            super::manifest::create_private_dir(&abs).map_err(|e| file_error(&abs, e))?;
             self.dirs.insert(self.dir.join(DIR));
             self.dirs.insert(abs);
         }
@@ -337,6 +336,7 @@ fn transcript_line(e: &Event) -> String {
         Kind::SessionEnd => format!("* {who} ended a session{}", about(": ")),
         Kind::CaptureGap => format!("! capture gap on {}: {}", e.node, clean(&e.text)),
         Kind::BypassAlert => format!("! bypass seen by {}: {}", e.node, clean(&e.text)),
+        Kind::Access => format!("! archive access: {}", clean(&e.text)),
         Kind::PolicyAction => format!(
             "! policy {} ({who}){}",
             verdict_label(&e.verdict),
@@ -554,7 +554,7 @@ mod tests {
         assert_eq!(files.len(), 1);
         assert_eq!(files[0].name, "eml/1970-01-01/aim_alicesmith_bob.eml");
         assert_eq!(files[0].records, 2);
-        let bytes = fs::read(dir.path().join(&files[0].name)).unwrap();
+        let bytes = std::fs::read(dir.path().join(&files[0].name)).unwrap();
         let m = parse(&bytes);
         let from = m.from().unwrap().first().unwrap();
         assert_eq!(from.name(), Some("Alice Smith"));
@@ -623,15 +623,15 @@ mod tests {
                 "eml/1970-01-02/aim_room_desk.eml",
             ]
         );
-        let bytes = fs::read(dir.path().join("eml/1970-01-02/aim_room_desk.eml")).unwrap();
+        let bytes = std::fs::read(dir.path().join("eml/1970-01-02/aim_room_desk.eml")).unwrap();
         let m = parse(&bytes);
         assert_eq!(
             m.subject(),
             Some("IM conversation room Desk 1970-01-02 (aim)")
         );
         assert!(m.body_text(0).unwrap().contains("carol: morning all"));
-        let late = fs::read(dir.path().join("eml/1970-01-01/aim_a_b.2.eml")).unwrap();
-        let first = fs::read(dir.path().join("eml/1970-01-01/aim_a_b.eml")).unwrap();
+        let late = std::fs::read(dir.path().join("eml/1970-01-01/aim_a_b.2.eml")).unwrap();
+        let first = std::fs::read(dir.path().join("eml/1970-01-01/aim_a_b.eml")).unwrap();
         assert_ne!(parse(&late).message_id(), parse(&first).message_id());
         assert!(parse(&late).body_text(0).unwrap().contains("a: late"));
     }

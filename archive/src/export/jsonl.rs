@@ -38,6 +38,10 @@ struct Line<'a> {
     verdict: &'a Verdict,
     detail: &'a Option<String>,
     employee: &'a Option<String>,
+    /// For an `access` record, its `detail` as an object (who, uid, via, command, query,
+    /// count), so a JSON reader need not parse a string inside the line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access: Option<serde_json::Value>,
 }
 
 impl<'a> Line<'a> {
@@ -62,6 +66,10 @@ impl<'a> Line<'a> {
             detail,
             employee,
         } = event;
+        let access = detail
+            .as_deref()
+            .filter(|_| *kind == Kind::Access)
+            .and_then(|d| serde_json::from_str(d).ok());
         Self {
             id: *id,
             time_ns: *time_ns,
@@ -82,6 +90,7 @@ impl<'a> Line<'a> {
             verdict,
             detail,
             employee,
+            access,
         }
     }
 }

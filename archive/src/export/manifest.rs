@@ -70,10 +70,7 @@ impl HashedFile {
     /// with `AlreadyExists` if it is there.
     pub(crate) fn create(dir: &Path, name: &str) -> io::Result<Self> {
         let path = dir.join(name);
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
+        let file = private_new_file(&path)?;
         Ok(Self {
             name: name.to_owned(),
             path,
@@ -180,6 +177,27 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), ArchiveError> {
         .map_err(|e| file_error(dir, e))
 }
 
+/// Creates `path`, failing if it exists, owner-only (0600) whatever the umask: an export
+/// holds the same messages as the archive, and whoever hands it on does so deliberately.
+fn private_new_file(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(crate::owner_only::FILE_MODE)
+        .open(path)
+}
+
+/// Creates `dir` and its missing parents owner-only (0700) whatever the umask; an existing
+/// directory the user chose keeps its mode.
+pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(crate::owner_only::DIR_MODE)
+        .create(dir)
+}
+
 /// Writes `manifest.json` (pretty JSON) durably: to a temporary name, fsynced, renamed into
 /// place, and the directory fsynced; so a `manifest.json` that exists is complete.
 pub(crate) fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), ArchiveError> {
@@ -188,11 +206,7 @@ pub(crate) fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), Arch
     let mut json = serde_json::to_vec_pretty(manifest)
         .map_err(|e| ArchiveError::corrupt("export manifest", e))?;
     json.push(b'\n');
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .map_err(|e| file_error(&tmp, e))?;
+    let mut file = private_new_file(&tmp).map_err(|e| file_error(&tmp, e))?;
     file.write_all(&json)
         .and_then(|()| file.sync_all())
         .map_err(|e| file_error(&tmp, e))?;

@@ -2,11 +2,13 @@
 //! one RFC 5322 message per conversation and UTC day, with a `manifest.json` that names the
 //! query, the record ids and the SHA-256 of every file.
 //!
-//! * The directory is created; an existing non-empty one is refused, and no file is ever
+//! * The directory is created (0700); an existing non-empty one is refused, and no file is ever
 //!   replaced.
 //! * Records are streamed: JSONL and CSV hold one record at a time; EML holds the rendered
 //!   transcripts of the conversations of the day being read (records come in time order, so
 //!   a day is complete when the next one starts).
+//! * Every file is owner-only (0600) whatever the umask: an export holds the archive's
+//!   messages, and handing it on is a deliberate step.
 //! * Every file is fsynced; `manifest.json` is written last (atomically), so a directory
 //!   without it is an incomplete export.
 
@@ -165,7 +167,7 @@ fn prepare_dir(dir: &Path) -> Result<(), ArchiveError> {
             }
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fs::create_dir_all(dir).map_err(|e| manifest::file_error(dir, e))?;
+            manifest::create_private_dir(dir).map_err(|e| manifest::file_error(dir, e))?;
             // Make the new directory's own entry durable too.
             match dir.parent() {
                 Some(parent) if !parent.as_os_str().is_empty() => manifest::sync_dir(parent),

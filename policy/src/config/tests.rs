@@ -253,6 +253,7 @@ fn a_file_with_every_key_parses() {
                 path: Some(PathBuf::from("/srv/imtegrity/archive")),
                 mode: ArchiveMode::Relaxed,
                 node: Some("imgw-1".into()),
+                admin_group: None,
                 retention: RetentionConfig {
                     days: Some(2555),
                     aim_days: Some(365),
@@ -430,8 +431,10 @@ fn an_empty_file_gives_every_default() {
         path,
         mode,
         node,
+        admin_group,
         retention,
     } = &config.archive;
+    assert_eq!(admin_group, &None);
     assert!(!retention.is_set());
     assert_eq!(retention.interval_secs, 3600);
     assert_eq!(path, &None);

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use super::{
-    ArchiveConfig, Config, ConfigError, DnsConfig, IngestAuth, IngestConfig, RelayConfig,
+    ArchiveConfig, Config, ConfigError, DnsConfig, GroupRef, IngestAuth, IngestConfig, RelayConfig,
     TlsConfig, UpstreamConfig, defaults,
 };
 use crate::host_port::HostPort;
@@ -332,6 +332,18 @@ fn archive(archive: &ArchiveConfig) -> Result<(), ConfigError> {
         return Err(ConfigError::invalid(
             "archive.node",
             "empty; leave the key out to use the host name",
+        ));
+    }
+    // Whether the group exists is checked where it is used (`run`); here, its form.
+    if let Some(GroupRef::Name(group)) = &archive.admin_group
+        && (group.is_empty()
+            || group
+                .chars()
+                .any(|c| c == ':' || c.is_whitespace() || c.is_control()))
+    {
+        return Err(ConfigError::invalid(
+            "archive.admin_group",
+            "not a group name or gid (empty, or with a colon, space or control character)",
         ));
     }
     Ok(())
