@@ -145,7 +145,7 @@ async fn plain(stream: TcpStream, addr: SocketAddr) -> std::io::Result<(TcpStrea
 
 /// Accepts on `listener` until `shutdown` completes; each connection, in a task of its
 /// own, goes through `handshake` (TLS, say, which also says who the peer is; given
-/// [`HEADER_TIMEOUT`] to finish) and is then served by `endpoint`.
+/// `HEADER_TIMEOUT` to finish) and is then served by `endpoint`.
 pub async fn serve_ingest_with<H, F, IO>(
     listener: TcpListener,
     endpoint: IngestEndpoint,

@@ -11,7 +11,7 @@ use crate::chain::{Stored, id_key};
 use crate::clock::now_ns;
 use crate::error::ArchiveError;
 use crate::index::{IndexKeys, id_of, time_key};
-use crate::record::{Protocol, Record, normalize};
+use crate::record::{Kind, Protocol, Record, normalize};
 use crate::signing::CheckpointReason;
 
 /// What a legal hold covers.
@@ -174,6 +174,12 @@ impl Archive {
                 continue;
             };
             let record = Stored::decode(&bytes)?.into_record();
+            // The access trail (who searched, exported, held, purged, verified) is what an
+            // auditor checks the retention runs themselves against: the content's retention
+            // policy never expires it.
+            if record.event.kind == Kind::Access {
+                continue;
+            }
             let expired = policy
                 .cutoff(record.event.protocol, now_ns)
                 .is_some_and(|cut| record.event.time_ns < cut);

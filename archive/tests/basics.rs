@@ -312,3 +312,25 @@ async fn keyed_appends_store_each_source_and_seq_once_across_restarts() {
     assert_eq!(texts, ["s0", "s1", "s2", "s3", "b1", "plain", "b4", "b5"]);
     assert!(a.verify().unwrap().is_intact());
 }
+
+#[tokio::test]
+async fn retention_never_expires_the_access_trail() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = open(dir.path());
+    let now = 100 * DAY;
+    a.append(im(now - 40 * DAY, "alice", "bob", "old"))
+        .await
+        .unwrap();
+    let mut access = im(now - 40 * DAY, "reviewer", "archive", "search");
+    access.kind = Kind::Access;
+    a.append(access).await.unwrap();
+    let all = RetentionPolicy {
+        default_days: Some(0),
+        ..RetentionPolicy::default()
+    };
+    let done = a.apply_retention(&all, now, false).unwrap();
+    assert_eq!((done.expired, done.purged), (1, 1));
+    let left: Vec<_> = a.all_records().map(|r| r.unwrap().event.kind).collect();
+    assert_eq!(left, vec![Kind::Access]);
+    assert!(a.verify().unwrap().is_intact());
+}
