@@ -60,6 +60,7 @@ mod chain;
 mod clock;
 mod error;
 pub mod export;
+pub mod high_water_mark;
 mod index;
 mod ingest;
 mod ingest_alert;
