@@ -16,13 +16,13 @@ mod spans;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-mod tests_admin_group;
-#[cfg(test)]
 mod tests_connlimits;
 #[cfg(test)]
 mod tests_dns_hardening;
 #[cfg(test)]
 mod tests_ingest;
+#[cfg(test)]
+mod tests_admin_group;
 mod tls;
 mod validate;
 
