@@ -8,36 +8,18 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use archive::synthetic::Synthetic;
 use archive::{
-    Archive, ArchiveError, ArchiveOptions, Direction, Event, Kind, Protocol, RetentionPolicy,
-    Tamper, Verdict, conversation_for_pair, high_water_mark,
+    Archive, ArchiveError, ArchiveOptions, Event, RetentionPolicy, Tamper, high_water_mark,
 };
 
 const T0: i64 = 1_700_000_000_000_000_000;
-const SEC: i64 = 1_000_000_000;
-const DAY: i64 = 86_400 * SEC;
+const DAY: i64 = 86_400 * 1_000_000_000;
 
+/// Record `i` of a synthetic conversation (what `imtegrity generate` writes), its time
+/// within the day before `T0`.
 fn event(i: u64) -> Event {
-    let (from, to) = (format!("user{}", i % 4), format!("peer{}", i % 3));
-    Event {
-        time_ns: T0 + i as i64 * SEC,
-        protocol: Protocol::Aim,
-        kind: Kind::Im,
-        conversation: conversation_for_pair(Protocol::Aim, &from, &to),
-        sender: from.clone(),
-        recipients: vec![to],
-        direction: Direction::Outbound,
-        local_user: from,
-        room: None,
-        client_addr: Some("127.0.0.1:40000".into()),
-        node: String::new(),
-        text: format!("message {i}"),
-        raw: format!("<HTML><BODY>message {i}</BODY></HTML>"),
-        charset: Some("ascii".into()),
-        verdict: Verdict::Allowed,
-        detail: None,
-        employee: None,
-    }
+    Synthetic::new(7, 12, 1, T0).event(i, 10_000)
 }
 
 fn options() -> ArchiveOptions {
@@ -302,9 +284,7 @@ fn a_retention_purge_of_the_head_record_is_not_a_rollback() {
         ..RetentionPolicy::default()
     };
     // Every record, the head included, is past its time.
-    let done = a
-        .apply_retention(&policy, T0 + 21 * SEC + 30 * DAY, false)
-        .unwrap();
+    let done = a.apply_retention(&policy, T0 + 31 * DAY, false).unwrap();
     assert_eq!(done.purged, 20);
     let report = a.verify().unwrap();
     assert!(report.is_intact(), "{report:?}");
