@@ -142,12 +142,21 @@ pub fn read(dir: &Path) -> Result<Option<Vec<u8>>, ArchiveError> {
 /// The mark in a mark file's bytes: the newest slot whose checksum holds and, with
 /// `public`, whose signature is the archive key's. `Err` says why no slot could be trusted.
 pub fn parse(bytes: &[u8], public: Option<&VerifyingKey>) -> Result<HighWaterMark, String> {
+    newest_slot(bytes, public).map(|(mark, _)| mark)
+}
+
+/// [`parse`], and which slot holds the mark: the next write goes to the other one, so a
+/// write torn by a power cut never spoils the newest good mark.
+pub(crate) fn newest_slot(
+    bytes: &[u8],
+    public: Option<&VerifyingKey>,
+) -> Result<(HighWaterMark, usize), String> {
     if bytes.len() != FILE_LEN {
         return Err(format!("{} bytes, expected {FILE_LEN}", bytes.len()));
     }
     let (mut torn, mut unsigned) = (0, 0);
-    let mut best: Option<HighWaterMark> = None;
-    for slot in bytes.chunks(SLOT_LEN) {
+    let mut best: Option<(HighWaterMark, usize)> = None;
+    for (n, slot) in bytes.chunks(SLOT_LEN).enumerate() {
         let Some(mark) = HighWaterMark::decode(slot) else {
             torn += 1;
             continue;
@@ -156,8 +165,8 @@ pub fn parse(bytes: &[u8], public: Option<&VerifyingKey>) -> Result<HighWaterMar
             unsigned += 1;
             continue;
         }
-        if best.is_none_or(|b| (mark.upto_id, mark.time_ns) > (b.upto_id, b.time_ns)) {
-            best = Some(mark);
+        if best.is_none_or(|(b, _)| (mark.upto_id, mark.time_ns) > (b.upto_id, b.time_ns)) {
+            best = Some((mark, n));
         }
     }
     best.ok_or_else(|| {
@@ -212,11 +221,11 @@ pub(crate) struct MarkWriter {
 }
 
 impl MarkWriter {
-    /// A writer for `dir`'s mark, whose file holds `found` (`None`: no file yet; it is
-    /// created on the first write if `may_create`).
+    /// A writer for `dir`'s mark, whose file holds `found` in the given slot (`None`: no
+    /// file yet; it is created on the first write if `may_create`).
     pub(crate) fn open(
         dir: &Path,
-        found: Option<HighWaterMark>,
+        found: Option<(HighWaterMark, usize)>,
         may_create: bool,
     ) -> Result<Self, ArchiveError> {
         let path = dir.join(FILE_NAME);
@@ -236,8 +245,8 @@ impl MarkWriter {
             path,
             file,
             may_create: may_create && found.is_none(),
-            written_upto: found.map_or(0, |m| m.upto_id),
-            next_slot: 0,
+            written_upto: found.map_or(0, |(m, _)| m.upto_id),
+            next_slot: found.map_or(0, |(_, slot)| (slot + 1) % SLOTS),
             pending: None,
         })
     }
@@ -389,6 +398,27 @@ mod tests {
             matches!(verdict, Some(Tamper::MarkUnreadable { ref reason }) if reason.contains("2 fail their checksum")),
             "{verdict:?}"
         );
+    }
+
+    #[test]
+    fn a_reopened_writer_spares_the_slot_with_the_newest_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = key(dir.path());
+        // 10 in both slots, 20 in slot 1, 30 in slot 0.
+        let bytes = written(dir.path(), &key, 10, &[20, 30]);
+        let found = newest_slot(&bytes, Some(&key.public())).unwrap();
+        assert_eq!((found.0.upto_id, found.1), (30, 0));
+        let mut writer = MarkWriter::open(dir.path(), Some(found), true).unwrap();
+        assert!(
+            !writer
+                .write(HighWaterMark::of(&signed(&key, 40, 1)))
+                .unwrap()
+        );
+        // A power cut tears that write: the mark before it is still there.
+        let mut bytes = read(dir.path()).unwrap().unwrap();
+        assert_eq!(parse(&bytes, Some(&key.public())).unwrap().upto_id, 40);
+        bytes[SLOT_LEN + 8..SLOT_LEN + 16].fill(0);
+        assert_eq!(parse(&bytes, Some(&key.public())).unwrap().upto_id, 30);
     }
 
     #[test]

@@ -282,14 +282,14 @@ impl Store {
         }
         let found = bytes
             .as_deref()
-            .and_then(|b| high_water_mark::parse(b, Some(&public)).ok());
-        if let (Some(found), None) = (found, since) {
+            .and_then(|b| high_water_mark::newest_slot(b, Some(&public)).ok());
+        if let (Some((found, _)), None) = (found, since) {
             // Created, then a crash before the store recorded it.
             self.meta
                 .insert(META_MARK_SINCE, &found.upto_id.to_be_bytes())?;
         }
         *self.mark_lock() = MarkWriter::open(&self.dir, found, true)?;
-        let behind = signed.filter(|s| found.is_none_or(|m| m.upto_id < s.upto_id));
+        let behind = signed.filter(|s| found.is_none_or(|(m, _)| m.upto_id < s.upto_id));
         if let Some(signed) = behind {
             if found.is_none() {
                 tracing::info!(
