@@ -24,6 +24,18 @@ pub(crate) const META_PUBLIC_KEY: &[u8] = b"public_key";
 /// missing mark file is a finding, not an archive from before the file existed.
 const META_MARK_SINCE: &[u8] = b"high_water_mark_since";
 
+/// The mark file and what the store says beside it ([`Store::read_mark`]).
+struct MarkReading {
+    /// The file's bytes (`None`: no file).
+    bytes: Option<Vec<u8>>,
+    /// The store's signed head.
+    signed: Option<Checkpoint>,
+    /// The head id from which the store has kept a mark file, if it has.
+    since: Option<u64>,
+    /// What is wrong, if anything.
+    problem: Option<Tamper>,
+}
+
 /// The last record in the chain.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Head {
@@ -163,11 +175,7 @@ impl Store {
     /// the last signed head (written, never acknowledged), record that in a checkpoint so
     /// an audit can see which ids were adopted on restart.
     fn recover(&self, head: Head) -> Result<(), ArchiveError> {
-        let indexed = self
-            .meta
-            .get(META_INDEXED)?
-            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-            .map_or(0, u64::from_be_bytes);
+        let indexed = self.meta_u64(META_INDEXED)?.unwrap_or(0);
         if indexed < head.id {
             let mut keys = Vec::new();
             for item in self.records.range((indexed + 1).to_be_bytes()..) {
@@ -266,18 +274,14 @@ impl Store {
     /// (`META_MARK_SINCE`) is refused: a copy restored without it, or a file removed, cannot
     /// show whether the store went back in time, so an operator must decide.
     fn open_mark(&self, head: Head) -> Result<Option<String>, ArchiveError> {
-        let bytes = high_water_mark::read(&self.dir)?;
         let public = self.key.public();
-        let signed = self.signed_head()?;
-        let since = self.mark_since()?;
-        let store_high = head.id.max(signed.as_ref().map_or(0, |s| s.upto_id));
-        if let Some(problem) = high_water_mark::check(
-            bytes.as_deref(),
-            &public,
-            signed.as_ref(),
-            store_high,
+        let MarkReading {
+            bytes,
+            signed,
             since,
-        ) {
+            problem,
+        } = self.read_mark(head.id, &public)?;
+        if let Some(problem) = problem {
             return Ok(Some(problem.to_string()));
         }
         let found = bytes
@@ -303,13 +307,26 @@ impl Store {
         Ok(None)
     }
 
-    /// The head id from which the store has kept a mark file, if it has.
-    fn mark_since(&self) -> Result<Option<u64>, ArchiveError> {
-        Ok(self
-            .meta
-            .get(META_MARK_SINCE)?
-            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-            .map(u64::from_be_bytes))
+    /// The mark file and the store side by side, with the verdict on them. `head_id` is the
+    /// chain head (the caller holds the head lock or owns the store).
+    fn read_mark(
+        &self,
+        head_id: u64,
+        public: &ed25519_dalek::VerifyingKey,
+    ) -> Result<MarkReading, ArchiveError> {
+        let bytes = high_water_mark::read(&self.dir)?;
+        let signed = self.signed_head()?;
+        let since = self.meta_u64(META_MARK_SINCE)?;
+        // Retention may have purged the head record; the signed head still counts it.
+        let store_high = head_id.max(signed.as_ref().map_or(0, |s| s.upto_id));
+        let problem =
+            high_water_mark::check(bytes.as_deref(), public, signed.as_ref(), store_high, since);
+        Ok(MarkReading {
+            bytes,
+            signed,
+            since,
+            problem,
+        })
     }
 
     /// The store against its mark file now, for `verify`: the mark's id (if the file can be
@@ -319,21 +336,22 @@ impl Store {
         head_id: u64,
         public: &ed25519_dalek::VerifyingKey,
     ) -> Result<(Option<u64>, Option<Tamper>), ArchiveError> {
-        let bytes = high_water_mark::read(&self.dir)?;
-        let signed = self.signed_head()?;
-        let store_high = head_id.max(signed.as_ref().map_or(0, |s| s.upto_id));
-        let mark = bytes
+        let reading = self.read_mark(head_id, public)?;
+        let mark = reading
+            .bytes
             .as_deref()
             .and_then(|b| high_water_mark::parse(b, Some(public)).ok())
             .map(|m| m.upto_id);
-        let problem = high_water_mark::check(
-            bytes.as_deref(),
-            public,
-            signed.as_ref(),
-            store_high,
-            self.mark_since()?,
-        );
-        Ok((mark, problem))
+        Ok((mark, reading.problem))
+    }
+
+    /// A big-endian u64 kept under `key` in the meta tree.
+    fn meta_u64(&self, key: &[u8]) -> Result<Option<u64>, ArchiveError> {
+        Ok(self
+            .meta
+            .get(key)?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map(u64::from_be_bytes))
     }
 
     fn mark_lock(&self) -> MutexGuard<'_, MarkWriter> {
@@ -398,11 +416,7 @@ impl Store {
 
     /// The highest seq stored for ingest `source`, if any was (seq 0 is a valid seq).
     pub(crate) fn ingest_mark(&self, source: &str) -> Result<Option<u64>, ArchiveError> {
-        Ok(self
-            .meta
-            .get(ingest_mark_key(source))?
-            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-            .map(u64::from_be_bytes))
+        self.meta_u64(&ingest_mark_key(source))
     }
 
     /// The client ingest `source` is bound to, if any wrote it yet.
