@@ -42,11 +42,24 @@ pub(crate) fn guard<T>(
             format!("the store could not be opened: sled failed reading it ({what})")
         }
     };
-    let verdict = format!("DAMAGED: {reason}; no record could be read");
+    // The mark file lies outside sled, so it still says how much the store held. Its
+    // signature cannot be checked here (the public key is inside the unreadable store), so
+    // it is reported as what the file claims, checksum intact.
+    let mark = archive::high_water_mark::read(dir)
+        .ok()
+        .flatten()
+        .and_then(|bytes| archive::high_water_mark::parse(&bytes, None).ok())
+        .map(|mark| mark.upto_id);
+    let mut verdict = format!("DAMAGED: {reason}; no record could be read");
+    if let Some(upto) = mark {
+        verdict.push_str(&format!(
+            " (its high-water mark says records up to {upto} were committed)"
+        ));
+    }
     emit(
         json,
         &format!("archive {}: {verdict}", dir.display()),
-        &json!({"intact": false, "damaged": reason, "records": 0}),
+        &json!({"intact": false, "damaged": reason, "records": 0, "high_water_mark": mark}),
     );
     Err(Box::new(VerifyFailed(verdict)))
 }

@@ -1,5 +1,6 @@
 //! `imtegrity verify`.
 
+use archive::Tamper;
 use serde_json::json;
 
 use crate::archive_access::ArchiveAccess;
@@ -21,7 +22,7 @@ pub(crate) fn run(args: &VerifyArgs, json: bool) -> crate::CmdResult {
         (None, false) => "the chain does not end at the signed head".to_owned(),
     };
     let text = format!(
-        "archive {}: {verdict}\n  records {} (ids {}..{}), {} purged by retention\n  checkpoints {}, signed head at record {}\n  public key {}",
+        "archive {}: {verdict}\n  records {} (ids {}..{}), {} purged by retention\n  checkpoints {}, signed head at record {}, high-water mark at record {}\n  public key {}",
         args.archive.dir().display(),
         report.records,
         report.first_id.unwrap_or(0),
@@ -31,11 +32,18 @@ pub(crate) fn run(args: &VerifyArgs, json: bool) -> crate::CmdResult {
         report
             .signed_head
             .map_or("none".to_owned(), |h| h.to_string()),
+        report
+            .high_water_mark
+            .map_or("none".to_owned(), |h| h.to_string()),
         report.public_key,
     );
     let mut value = serde_json::to_value(&report)?;
     if let Some(map) = value.as_object_mut() {
         map.insert("intact".into(), json!(report.is_intact()));
+        // The records a rollback lost, inclusive, so a script need not do the arithmetic.
+        if let Some(Tamper::RolledBack { store_head, mark }) = &report.tamper {
+            map.insert("missing".into(), json!([store_head + 1, mark]));
+        }
     }
     emit(json, &text, &value);
     if report.is_intact() {

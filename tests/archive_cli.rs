@@ -442,6 +442,123 @@ fn verify_of_a_damaged_store_exits_2_and_says_what_it_could_not_read() {
     panic!("no offset in the written part of the store made sled fail");
 }
 
+/// A closed archive whose sled files were put back from an older copy (restored from a
+/// backup, or sled falling back to an older state after damage) walks as an intact chain with
+/// a valid signed head; the high-water mark beside it makes `verify` exit 2 and name the
+/// records the store lost, in text and JSON.
+#[test]
+fn verify_of_a_store_rolled_back_to_an_older_copy_exits_2_and_names_the_missing_ids() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, old) = (tmp.path().join("archive"), tmp.path().join("old"));
+    let d = dir.to_str().unwrap();
+    let head = |out: &str| json_lines(out)[0]["head"].as_u64().unwrap();
+    let gen_json = |count: &str| {
+        ok(&[
+            "--json",
+            "generate",
+            "--archive",
+            d,
+            "--count",
+            count,
+            "--seed",
+            "7",
+        ])
+    };
+    let first = head(&gen_json("300"));
+    copy_dir(&dir, &old);
+    let last = head(&gen_json("200"));
+    assert_eq!((first, last), (300, 500));
+    std::fs::remove_dir_all(dir.join("db")).unwrap();
+    copy_dir(&old.join("db"), &dir.join("db"));
+
+    let out = imtegrity(&["verify", "--archive", d]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains(
+            "TAMPERED: the store was rolled back: it ends at record 300, but the high-water \
+             mark says record 500 was committed; records 301..=500 are missing"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("signed head at record 300, high-water mark at record 500"),
+        "{stdout}"
+    );
+
+    let out = imtegrity(&["--json", "verify", "--archive", d]);
+    assert_eq!(out.status.code(), Some(2));
+    let report = &json_lines(&String::from_utf8_lossy(&out.stdout))[0];
+    assert_eq!(report["intact"], false, "{report}");
+    assert_eq!(
+        report["tamper"],
+        serde_json::json!({"tamper": "rolled_back", "store_head": 300, "mark": 500})
+    );
+    assert_eq!(report["missing"], serde_json::json!([301, 500]));
+    assert_eq!(report["high_water_mark"], 500);
+
+    // Nor does the store carry on from the older state.
+    let out = imtegrity(&["generate", "--archive", d, "--count", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("records 301..=500 are missing"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The case the mark was made for: bytes changed near the end of sled's `db` file, where
+/// sled takes the damage for a torn write and silently recovers an older consistent state
+/// (an older signed head with it). Offsets are tried from the end of the written part
+/// backwards; every answer must be honest (intact, or exit 2), and the first fallback sled
+/// makes must be reported as a rollback that names the lost records.
+#[test]
+fn verify_of_a_store_sled_silently_rolled_back_after_damage_exits_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pristine = tmp.path().join("pristine");
+    generate(&pristine, 1500);
+    let db = std::fs::read(pristine.join("db").join("db")).unwrap();
+    let mut offsets: Vec<usize> = (0..db.len())
+        .step_by(24 * 1024)
+        .filter(|at| db[*at..db.len().min(at + 4096)].iter().any(|b| *b != 0))
+        .map(|at| at + 100)
+        .collect();
+    offsets.reverse();
+    let copy = tmp.path().join("damaged");
+    for at in offsets {
+        let _ = std::fs::remove_dir_all(&copy);
+        copy_dir(&pristine, &copy);
+        let file = copy.join("db").join("db");
+        let mut bytes = std::fs::read(&file).unwrap();
+        let end = bytes.len().min(at + 64);
+        bytes[at..end].fill(0x5a);
+        std::fs::write(&file, &bytes).unwrap();
+        let out = imtegrity(&["verify", "--archive", copy.to_str().unwrap()]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        match out.status.code() {
+            Some(0) => assert!(stdout.contains(": intact"), "offset {at}: {stdout}"),
+            Some(2) if stdout.contains("the store was rolled back") => {
+                let first = stdout.lines().next().unwrap_or_default();
+                assert!(
+                    first.contains(
+                        "but the high-water mark says record 1500 was committed; records "
+                    ) && first.ends_with("..=1500 are missing"),
+                    "offset {at}: {stdout}"
+                );
+                return;
+            }
+            // sled could not open it at all: the mark outside it still says how far it went.
+            Some(2) if stdout.contains("DAMAGED: ") => assert!(
+                stdout.contains("(its high-water mark says records up to 1500 were committed)"),
+                "offset {at}: {stdout}"
+            ),
+            Some(2) => {}
+            other => panic!("offset {at}: exit {other:?}\n{stdout}"),
+        }
+    }
+    panic!("no offset in the written part of the store made sled fall back to an older state");
+}
+
 /// `cp -a`, for a closed archive (a directory of regular files, one level of subdirectory).
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();

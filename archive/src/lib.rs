@@ -41,6 +41,12 @@
 //! retention purge. [`Archive::verify`] walks the chain and names the first record edited,
 //! deleted, inserted or reordered.
 //!
+//! The signed head lives in sled and goes back in time with it (sled falling back to an
+//! older state after damage, old files restored), so it is also kept outside sled as a
+//! [`high_water_mark`]: a store that ends before the mark refuses appends and verifies as
+//! [`Tamper::RolledBack`], naming the lost ids. One who restores or rewrites the mark file
+//! along with the store is not caught by it.
+//!
 //! # sled's caveats, answered
 //!
 //! * beta, corruption reports: the chain and signatures detect any change, and the crash test
@@ -60,6 +66,7 @@ mod chain;
 mod clock;
 mod error;
 pub mod export;
+pub mod high_water_mark;
 mod index;
 mod ingest;
 mod ingest_alert;

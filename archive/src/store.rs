@@ -7,10 +7,12 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use crate::chain::{GENESIS, Hash, Stored, hash, key_id};
 use crate::clock::now_ns;
 use crate::error::ArchiveError;
+use crate::high_water_mark::{self, HighWaterMark, MarkWriter};
 use crate::index::{IndexKeys, Indexes};
 use crate::options::ArchiveOptions;
 use crate::owner_only;
 use crate::signing::{ArchiveKey, Checkpoint, CheckpointReason, default_key_path};
+use crate::verify::Tamper;
 
 /// Meta key: the latest signed head (a [`Checkpoint`] with seq 0), rewritten every commit.
 pub(crate) const META_HEAD: &[u8] = b"signed_head";
@@ -18,6 +20,21 @@ pub(crate) const META_HEAD: &[u8] = b"signed_head";
 const META_INDEXED: &[u8] = b"indexed_upto";
 /// Meta key: the archive's public key (32 bytes).
 pub(crate) const META_PUBLIC_KEY: &[u8] = b"public_key";
+/// Meta key: the head id when the high-water mark file was first written. Once set, a
+/// missing mark file is a finding, not an archive from before the file existed.
+const META_MARK_SINCE: &[u8] = b"high_water_mark_since";
+
+/// The mark file and what the store says beside it ([`Store::read_mark`]).
+struct MarkReading {
+    /// The file's bytes (`None`: no file).
+    bytes: Option<Vec<u8>>,
+    /// The store's signed head.
+    signed: Option<Checkpoint>,
+    /// The head id from which the store has kept a mark file, if it has.
+    since: Option<u64>,
+    /// What is wrong, if anything.
+    problem: Option<Tamper>,
+}
 
 /// The last record in the chain.
 #[derive(Debug, Clone, Copy)]
@@ -40,6 +57,8 @@ pub(crate) struct Store {
     pub(crate) options: ArchiveOptions,
     head: Mutex<Head>,
     refused: Mutex<Option<String>>,
+    /// The high-water mark file beside the store ([`high_water_mark`]).
+    mark: Mutex<MarkWriter>,
     /// sled's data file. sled's `flush` ends in `sync_file_range`, which neither flushes the
     /// disk's write cache nor the file's metadata, so we `fdatasync` this file ourselves.
     data_file: std::fs::File,
@@ -95,6 +114,7 @@ impl Store {
                 hash: GENESIS,
             }),
             refused: Mutex::new(None),
+            mark: Mutex::new(MarkWriter::disabled(dir)),
             data_file: std::fs::File::open(dir.join("db").join("db")).map_err(|source| {
                 ArchiveError::File {
                     path: dir.join("db").join("db"),
@@ -155,11 +175,7 @@ impl Store {
     /// the last signed head (written, never acknowledged), record that in a checkpoint so
     /// an audit can see which ids were adopted on restart.
     fn recover(&self, head: Head) -> Result<(), ArchiveError> {
-        let indexed = self
-            .meta
-            .get(META_INDEXED)?
-            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-            .map_or(0, u64::from_be_bytes);
+        let indexed = self.meta_u64(META_INDEXED)?.unwrap_or(0);
         if indexed < head.id {
             let mut keys = Vec::new();
             for item in self.records.range((indexed + 1).to_be_bytes()..) {
@@ -174,7 +190,11 @@ impl Store {
                 "archive: re-indexed records after an unclean stop"
             );
         }
-        if let Some(problem) = self.adopt_tail(head)? {
+        let problem = match self.adopt_tail(head)? {
+            Some(problem) => Some(problem),
+            None => self.open_mark(head)?,
+        };
+        if let Some(problem) = problem {
             tracing::error!(%problem, "archive: integrity check at open failed; appends refused until this is resolved");
             *self.refused.lock().unwrap_or_else(PoisonError::into_inner) = Some(problem);
         }
@@ -244,6 +264,100 @@ impl Store {
         Ok(None)
     }
 
+    /// Checks the store against its high-water mark file and sets the file up for writing.
+    /// A finding (rolled back, replaced, file missing or untrustworthy) is returned as the
+    /// reason to refuse appends, and the file is left alone: it is the evidence.
+    ///
+    /// No file and no record of ever having had one: a new archive (the file is created at
+    /// the first commit) or one made before the file existed (it is created now, from the
+    /// signed head; nothing older can be checked). No file on an archive that has kept one
+    /// (`META_MARK_SINCE`) is refused: a copy restored without it, or a file removed, cannot
+    /// show whether the store went back in time, so an operator must decide.
+    fn open_mark(&self, head: Head) -> Result<Option<String>, ArchiveError> {
+        let public = self.key.public();
+        let MarkReading {
+            bytes,
+            signed,
+            since,
+            problem,
+        } = self.read_mark(head.id, &public)?;
+        if let Some(problem) = problem {
+            return Ok(Some(problem.to_string()));
+        }
+        let found = bytes
+            .as_deref()
+            .and_then(|b| high_water_mark::newest_slot(b, Some(&public)).ok());
+        if let (Some((found, _)), None) = (found, since) {
+            // Created, then a crash before the store recorded it.
+            self.meta
+                .insert(META_MARK_SINCE, &found.upto_id.to_be_bytes())?;
+        }
+        *self.mark_lock() = MarkWriter::open(&self.dir, found, true)?;
+        let behind = signed.filter(|s| found.is_none_or(|(m, _)| m.upto_id < s.upto_id));
+        if let Some(signed) = behind {
+            if found.is_none() {
+                tracing::info!(
+                    head = signed.upto_id,
+                    "archive: no high-water mark file yet (an archive from before it existed); creating it"
+                );
+            }
+            self.mark_lock().pending = Some(HighWaterMark::of(&signed));
+            self.durable_flush()?;
+        }
+        Ok(None)
+    }
+
+    /// The mark file and the store side by side, with the verdict on them. `head_id` is the
+    /// chain head (the caller holds the head lock or owns the store).
+    fn read_mark(
+        &self,
+        head_id: u64,
+        public: &ed25519_dalek::VerifyingKey,
+    ) -> Result<MarkReading, ArchiveError> {
+        let bytes = high_water_mark::read(&self.dir)?;
+        let signed = self.signed_head()?;
+        let since = self.meta_u64(META_MARK_SINCE)?;
+        // Retention may have purged the head record; the signed head still counts it.
+        let store_high = head_id.max(signed.as_ref().map_or(0, |s| s.upto_id));
+        let problem =
+            high_water_mark::check(bytes.as_deref(), public, signed.as_ref(), store_high, since);
+        Ok(MarkReading {
+            bytes,
+            signed,
+            since,
+            problem,
+        })
+    }
+
+    /// The store against its mark file now, for `verify`: the mark's id (if the file can be
+    /// trusted) and what is wrong, if anything. The caller holds the head lock (`head_id`).
+    pub(crate) fn check_mark(
+        &self,
+        head_id: u64,
+        public: &ed25519_dalek::VerifyingKey,
+    ) -> Result<(Option<u64>, Option<Tamper>), ArchiveError> {
+        let reading = self.read_mark(head_id, public)?;
+        let mark = reading
+            .bytes
+            .as_deref()
+            .and_then(|b| high_water_mark::parse(b, Some(public)).ok())
+            .map(|m| m.upto_id);
+        Ok((mark, reading.problem))
+    }
+
+    /// A big-endian u64 kept under `key` in the meta tree.
+    fn meta_u64(&self, key: &[u8]) -> Result<Option<u64>, ArchiveError> {
+        Ok(self
+            .meta
+            .get(key)?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map(u64::from_be_bytes))
+    }
+
+    fn mark_lock(&self) -> MutexGuard<'_, MarkWriter> {
+        self.mark.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Why appends are refused, if the open-time integrity check failed.
     pub(crate) fn refused(&self) -> Option<String> {
         self.refused
@@ -260,7 +374,12 @@ impl Store {
 
     /// The durability point: sled writes out its buffers, then the data file is
     /// `fdatasync`ed, so what was written survives a power cut, not only a process crash.
+    ///
+    /// Then the newest signed head is written to the high-water mark file: taken before the
+    /// flush, so the flush covers it, and written after, so the file is never ahead of what
+    /// is durable (see [`high_water_mark`] for why that needs no fsync of its own).
     pub(crate) fn durable_flush(&self) -> Result<(), ArchiveError> {
+        let mark = self.mark_lock().pending.take();
         self.db.flush()?;
         let file_err = |path: PathBuf| move |source| ArchiveError::File { path, source };
         self.data_file
@@ -285,16 +404,19 @@ impl Store {
                 .and_then(|d| d.sync_all())
                 .map_err(file_err(blobs))?;
         }
+        if let Some(mark) = mark
+            && self.mark_lock().write(mark)?
+        {
+            // Recorded only now that the file is durable; durable itself at the next flush.
+            self.meta
+                .insert(META_MARK_SINCE, &mark.upto_id.to_be_bytes())?;
+        }
         Ok(())
     }
 
     /// The highest seq stored for ingest `source`, if any was (seq 0 is a valid seq).
     pub(crate) fn ingest_mark(&self, source: &str) -> Result<Option<u64>, ArchiveError> {
-        Ok(self
-            .meta
-            .get(ingest_mark_key(source))?
-            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-            .map(u64::from_be_bytes))
+        self.meta_u64(&ingest_mark_key(source))
     }
 
     /// The client ingest `source` is bound to, if any wrote it yet.
@@ -343,6 +465,8 @@ impl Store {
     pub(crate) fn sign_head(&self, id: u64, head: Hash, time_ns: i64) -> Result<(), ArchiveError> {
         let cp = Checkpoint::signed(&self.key, 0, id, head, time_ns, CheckpointReason::Head)?;
         self.meta.insert(META_HEAD, cp.encode()?)?;
+        // Written to the mark file by the next durable flush, after sled's data.
+        self.mark_lock().pending = Some(HighWaterMark::of(&cp));
         Ok(())
     }
 

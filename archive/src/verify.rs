@@ -70,6 +70,34 @@ pub enum Tamper {
         /// What the store said.
         reason: String,
     },
+    /// The store went back in time: the high-water mark kept outside sled says records up
+    /// to `mark` were committed, but the store ends at `store_head` (sled fell back to an
+    /// older state, or old copies of its files were put back). Records
+    /// `store_head + 1 ..= mark` are missing.
+    RolledBack {
+        /// The highest record id the store holds or signed.
+        store_head: u64,
+        /// The highest record id ever committed, per the mark.
+        mark: u64,
+    },
+    /// The store's signed head at the mark's id is not the head the mark recorded: the
+    /// store was replaced by another with as many records.
+    HeadReplaced {
+        /// The record id both name.
+        id: u64,
+    },
+    /// The high-water mark file is gone, though the store has kept one since record
+    /// `since`: nothing can show whether the store was rolled back.
+    MarkMissing {
+        /// The head id when the mark file was first written.
+        since: u64,
+    },
+    /// The high-water mark file could not be trusted (no slot passes its checksum and
+    /// signature): nothing can show whether the store was rolled back.
+    MarkUnreadable {
+        /// Why.
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for Tamper {
@@ -117,6 +145,33 @@ impl std::fmt::Display for Tamper {
                 }
                 write!(f, " ({reason})")
             }
+            Self::RolledBack { store_head, mark } => {
+                let missing = if store_head + 1 == *mark {
+                    format!("record {mark} is missing")
+                } else {
+                    format!("records {}..={mark} are missing", store_head + 1)
+                };
+                write!(
+                    f,
+                    "the store was rolled back: it ends at record {store_head}, but the \
+                     high-water mark says record {mark} was committed; {missing}"
+                )
+            }
+            Self::HeadReplaced { id } => write!(
+                f,
+                "the store was replaced: its signed head at record {id} is not the one the \
+                 high-water mark recorded"
+            ),
+            Self::MarkMissing { since } => write!(
+                f,
+                "the high-water mark file is missing (kept since record {since}); whether the \
+                 store was rolled back cannot be told"
+            ),
+            Self::MarkUnreadable { reason } => write!(
+                f,
+                "the high-water mark file cannot be trusted ({reason}); whether the store was \
+                 rolled back cannot be told"
+            ),
         }
     }
 }
@@ -147,6 +202,10 @@ pub struct VerifyReport {
     /// Id ranges adopted on open after a crash (written, never acknowledged), as recorded
     /// in `Recovered` checkpoints: an auditor should know about them.
     pub recovered: Vec<(u64, u64)>,
+    /// The highest record id ever committed, per the high-water mark kept outside sled
+    /// (`None`: no trustworthy mark file).
+    #[serde(default)]
+    pub high_water_mark: Option<u64>,
 }
 
 impl VerifyReport {
@@ -169,10 +228,23 @@ impl Archive {
         self.verify_with(&key)
     }
 
-    /// Verifies the chain and every signature against `public`.
+    /// Verifies the chain and every signature against `public`, then the store against its
+    /// high-water mark (a store rolled back in time walks as intact).
     pub fn verify_with(&self, public: &VerifyingKey) -> Result<VerifyReport, ArchiveError> {
-        // Hold the head so no commit interleaves with the walk.
-        let _head = self.store.head_lock();
+        // Hold the head so no commit interleaves with the walk (a commit rewrites the mark
+        // under this lock too).
+        let head = self.store.head_lock();
+        let mut report = self.walk(public)?;
+        let (mark, rolled_back) = self.store.check_mark(head.id, public)?;
+        report.high_water_mark = mark;
+        if report.tamper.is_none() {
+            report.tamper = rolled_back;
+        }
+        Ok(report)
+    }
+
+    /// The chain walk; the caller holds the head lock.
+    fn walk(&self, public: &VerifyingKey) -> Result<VerifyReport, ArchiveError> {
         let checkpoints = self.store.all_checkpoints()?;
         let signed_head = self.store.signed_head()?;
         let mut report = VerifyReport {
@@ -193,6 +265,7 @@ impl Archive {
                     _ => None,
                 })
                 .collect(),
+            high_water_mark: None,
         };
         if let Some(seq) = (1..)
             .zip(&checkpoints)

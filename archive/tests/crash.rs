@@ -291,6 +291,21 @@ fn supervise() -> Result<String, String> {
                 "record {id} was acknowledged but the signed head on disk covers only {signed}"
             )));
         }
+        // The high-water mark is written after sled's flush: a kill may leave it behind the
+        // signed head on disk, never ahead (ahead would read as a rollback on open).
+        let mark = archive::high_water_mark::read(dir.path())
+            .map_err(|e| fail(format!("reading the mark: {e}")))?
+            .map(|bytes| archive::high_water_mark::parse(&bytes, None).map(|m| m.upto_id));
+        if let Some(mark) = &mark {
+            match mark {
+                Ok(mark) if *mark <= signed => {}
+                other => {
+                    return Err(fail(format!(
+                        "the high-water mark after the kill is {other:?}, the signed head {signed}"
+                    )));
+                }
+            }
+        }
         let unsigned = on_disk.saturating_sub(signed);
         let a = open(dir.path()).map_err(&fail)?;
         let stored: BTreeMap<u64, String> = a
@@ -343,7 +358,11 @@ fn supervise() -> Result<String, String> {
         // Store::open adopts and signs records past the last signed head, so nothing may
         // be left unsigned and the chain must end exactly at the signed head.
         let report = a.verify().map_err(|e| fail(format!("verify: {e}")))?;
-        if !report.is_intact() || report.unsigned_tail != 0 || report.records != new_head {
+        if !report.is_intact()
+            || report.unsigned_tail != 0
+            || report.records != new_head
+            || report.high_water_mark != (new_head > 0).then_some(new_head)
+        {
             return Err(fail(format!("verify after SIGKILL: {report:?}")));
         }
         drop(a);

@@ -517,11 +517,26 @@ fn a_replaced_key_cannot_fool_a_pinned_verification() {
         Err(ArchiveError::BadKey { .. }) => {}
         other => panic!("expected BadKey, got {other:?}"),
     }
-    // Swapping the stored public key too makes the archive consistent with the forged key...
+    // Swapping the stored public key too makes the archive consistent with the forged key,
+    // all but the high-water mark file, which the original key signed...
     with_db(dir.path(), |db| {
         meta(db)
             .insert("public_key", forged.verifying_key().as_bytes().as_slice())
             .unwrap();
+    });
+    let a = open(dir.path());
+    assert!(
+        matches!(
+            a.verify().unwrap().tamper,
+            Some(Tamper::MarkUnreadable { .. })
+        ),
+        "the mark was signed by the original key"
+    );
+    close(a);
+    // ...and, with that file and the store's note of it removed too, wholly so...
+    std::fs::remove_file(dir.path().join(archive::high_water_mark::FILE_NAME)).unwrap();
+    with_db(dir.path(), |db| {
+        meta(db).remove("high_water_mark_since").unwrap();
     });
     let a = open(dir.path());
     let unpinned = a.verify().unwrap();
