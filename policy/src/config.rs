@@ -15,6 +15,8 @@ mod sensor;
 mod spans;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_open_proxy;
 mod tls;
 mod validate;
 
@@ -49,6 +51,7 @@ use crate::host_port::HostPort;
 /// | `relay.idle_timeout_secs` | `600` (at least 180) |
 /// | `relay.connect_timeout_secs` | `10` |
 /// | `relay.cookie_ttl_secs` | `300` |
+/// | `relay.max_cookie_routes` | `65536` (at least 1) |
 /// | `upstream.login` | `"login.oscar.aol.com:5190"` |
 /// | `upstream.egress` | `[]`: the OS chooses the source address |
 /// | `upstream.resolver` | `[]`: the system resolver |
@@ -56,6 +59,7 @@ use crate::host_port::HostPort;
 /// | `upstream.tls_roots` | `[]`: the system trust store only |
 /// | `upstream.tls_insecure` | `false` |
 /// | `upstream.api` | unset: the host name the client asked for, port 443 |
+/// | `upstream.redirect_allow` | `[]`: redirects only to public addresses and the configured upstreams' own |
 /// | `archive.path` | unset: the caller's data directory |
 /// | `archive.mode` | `"strict"` |
 /// | `archive.node` | unset: the host name |
@@ -154,6 +158,10 @@ pub struct RelayConfig {
     /// Seconds a login cookie stays valid for routing the client's BOS connection to the
     /// right upstream host. Default: 300.
     pub cookie_ttl_secs: u64,
+    /// Most cookie routes held at once; past it the oldest live one is dropped (its client
+    /// must log in again) and counted in `status`. Bounds what a flood of logins can make
+    /// the gateway remember. Default: 65536.
+    pub max_cookie_routes: usize,
 }
 
 impl Default for RelayConfig {
@@ -165,6 +173,7 @@ impl Default for RelayConfig {
             idle_timeout_secs: defaults::IDLE_TIMEOUT_SECS,
             connect_timeout_secs: defaults::CONNECT_TIMEOUT_SECS,
             cookie_ttl_secs: defaults::COOKIE_TTL_SECS,
+            max_cookie_routes: defaults::MAX_COOKIE_ROUTES,
         }
     }
 }
@@ -201,6 +210,12 @@ pub struct UpstreamConfig {
     /// on port 443.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api: Option<HostPort>,
+    /// Networks, besides public addresses and the addresses of `login`, `login_tls` and
+    /// `api`, that an upstream's redirect (login reply, service redirect, migration,
+    /// startOSCARSession) may send the gateway to. Any other address (loopback, private,
+    /// link-local, shared, multicast, ...) ends that session, so a server's answer cannot
+    /// aim the gateway at the inside network. Default: empty.
+    pub redirect_allow: Vec<ipnet::IpNet>,
 }
 
 impl Default for UpstreamConfig {
@@ -214,6 +229,7 @@ impl Default for UpstreamConfig {
             tls_roots: Vec::new(),
             tls_insecure: false,
             api: None,
+            redirect_allow: Vec::new(),
         }
     }
 }

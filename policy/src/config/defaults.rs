@@ -35,6 +35,10 @@ pub(crate) const CONNECT_TIMEOUT_SECS: u64 = 10;
 /// `relay.cookie_ttl_secs`: how long a login cookie routes a client to its BOS host.
 pub(crate) const COOKIE_TTL_SECS: u64 = 300;
 
+/// `relay.max_cookie_routes`: a login burst of thousands of users, each with a handful of
+/// service redirects, within one cookie lifetime; a few tens of MB at most.
+pub(crate) const MAX_COOKIE_ROUTES: usize = 65_536;
+
 /// `upstream.login`: the historical AOL authorizer, which revival DNS still answers.
 pub(crate) fn upstream_login() -> HostPort {
     HostPort::from_static("login.oscar.aol.com", OSCAR_PORT)

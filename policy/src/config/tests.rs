@@ -41,6 +41,7 @@ max_frame = 8192
 idle_timeout_secs = 900
 connect_timeout_secs = 5
 cookie_ttl_secs = 120
+max_cookie_routes = 1000
 
 [upstream]
 login = "[2001:db8::5]:5190"
@@ -51,6 +52,7 @@ login_tls = "slogin.im.example.net:443"
 tls_roots = ["/etc/imtegrity/revival-ca.pem"]
 tls_insecure = true
 api = "127.0.0.1:8443"
+redirect_allow = ["10.20.0.0/16", "fd00::/8"]
 
 [archive]
 path = "/srv/imtegrity/archive"
@@ -175,6 +177,7 @@ fn a_file_with_every_key_parses() {
                 idle_timeout_secs: 900,
                 connect_timeout_secs: 5,
                 cookie_ttl_secs: 120,
+                max_cookie_routes: 1000,
             },
             dns: DnsConfig {
                 listen: vec![addr("127.0.0.1:5353"), addr("[::1]:5353")],
@@ -234,6 +237,10 @@ fn a_file_with_every_key_parses() {
                 tls_roots: vec![PathBuf::from("/etc/imtegrity/revival-ca.pem")],
                 tls_insecure: true,
                 api: Some(HostPort::parse("127.0.0.1:8443").unwrap()),
+                redirect_allow: vec![
+                    "10.20.0.0/16".parse().unwrap(),
+                    "fd00::/8".parse().unwrap()
+                ],
             },
             archive: ArchiveConfig {
                 path: Some(PathBuf::from("/srv/imtegrity/archive")),
@@ -365,6 +372,7 @@ fn an_empty_file_gives_every_default() {
         idle_timeout_secs,
         connect_timeout_secs,
         cookie_ttl_secs,
+        max_cookie_routes,
     } = &config.relay;
     assert_eq!(
         listen,
@@ -378,6 +386,7 @@ fn an_empty_file_gives_every_default() {
     assert_eq!(*idle_timeout_secs, 600);
     assert_eq!(*connect_timeout_secs, 10);
     assert_eq!(*cookie_ttl_secs, 300);
+    assert_eq!(*max_cookie_routes, 65_536);
     let UpstreamConfig {
         login,
         egress,
@@ -387,8 +396,10 @@ fn an_empty_file_gives_every_default() {
         tls_roots,
         tls_insecure,
         api,
+        redirect_allow,
     } = &config.upstream;
     assert_eq!(api, &None);
+    assert!(redirect_allow.is_empty());
     assert_eq!(login.to_string(), "login.oscar.aol.com:5190");
     assert_eq!(login_tls.to_string(), "slogin.oscar.aol.com:5190");
     assert!(tls_roots.is_empty());
@@ -695,8 +706,8 @@ fn unknown_key_in_the_file_names_line_column_and_key() {
     assert_eq!(
         err.to_string(),
         "imtegrity.toml:5:1: unknown field `lissten`, expected one of `listen`, `advertise`, \
-         `max_frame`, `idle_timeout_secs`, `connect_timeout_secs`, `cookie_ttl_secs` \
-         (key `relay.lissten`)"
+         `max_frame`, `idle_timeout_secs`, `connect_timeout_secs`, `cookie_ttl_secs`, \
+         `max_cookie_routes` (key `relay.lissten`)"
     );
 }
 
