@@ -90,7 +90,7 @@ impl Relay {
             upstream_tls,
             api_tokens: crate::api::TokenNames::default(),
             policy,
-            cookies: CookieRoutes::new(config.cookie_ttl),
+            cookies: CookieRoutes::new(config.cookie_ttl, config.max_cookie_routes),
             config,
             archive,
             stats: RelayStats::default(),
