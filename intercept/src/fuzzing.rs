@@ -1,5 +1,6 @@
 //! Entry points for the cargo-fuzz targets in `fuzz/`: the login API's answers and forms,
-//! parsed the way the relay parses what an upstream or a client sends.
+//! and an HTTP proxy's answer to CONNECT, parsed the way the relay parses what an
+//! upstream, a client or a proxy sends.
 
 use oscar::HostPort;
 
@@ -27,6 +28,33 @@ pub fn api_bodies(data: &[u8]) {
     let _ = client_login::screen_name(data);
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = client_login::token_of_query(text);
+    }
+}
+
+/// An HTTP proxy's CONNECT answer on arbitrary bytes, fed as the relay feeds it (up to each
+/// line end): nothing panics, no header longer than the cap is waited on, and once a
+/// verdict is reached every longer prefix keeps it.
+pub fn http_connect_reply(data: &[u8]) {
+    use crate::connect_reply::{ConnectReply, MAX_HEAD, parse};
+    let mut first = None;
+    for end in 1..=data.len().min(MAX_HEAD) {
+        if data[end - 1] != b'\n' && end < MAX_HEAD {
+            continue;
+        }
+        match parse(&data[..end]) {
+            Ok(ConnectReply::Partial) => assert!(end < MAX_HEAD, "the cap was not enforced"),
+            verdict => {
+                first = Some((end, verdict));
+                break;
+            }
+        }
+    }
+    if let Some((end, verdict)) = first {
+        assert!(end <= MAX_HEAD);
+        // A complete header means the same whatever follows it (the upstream's bytes).
+        if let Ok(ConnectReply::Open | ConnectReply::Refused(..)) = verdict {
+            assert_eq!(parse(data), verdict);
+        }
     }
 }
 

@@ -1,22 +1,56 @@
 //! Connecting to the real servers: name resolution with the system resolver (never the
 //! gateway's own DNS responder, which would answer with the gateway), binding to an egress
-//! address, an optional SOCKS5 or HTTP CONNECT proxy, and a connect timeout.
+//! address, an optional SOCKS5 or HTTP CONNECT proxy, and a connect timeout. A target that
+//! is not a configured upstream came from an upstream's answer (a cookie route), and every
+//! address it resolves to is checked against the redirect scope (`redirect_scope.rs`)
+//! before any connection is opened.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use tokio::net::{TcpSocket, TcpStream};
 
 use crate::error::SessionError;
+use crate::redirect_scope;
 use crate::relay::Relay;
 
+/// Where a target came from, which decides whether its addresses are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// The configuration named it (`upstream.login`, `login_tls`, `api`, or an API host
+    /// the gateway intercepts): the operator chose it.
+    Configured,
+    /// An upstream's answer named it: it must stay within the redirect scope.
+    Redirect,
+}
+
 /// Connects to `target` (`host:port`), through the proxy if one is configured; returns the
-/// stream and the egress slot it uses.
+/// stream and the egress slot it uses. A target other than `upstream.login` and
+/// `upstream.login_tls` came from a cookie route, and is checked as a redirect.
 pub(crate) async fn connect_upstream(
     relay: &Relay,
     target: &str,
 ) -> Result<(TcpStream, Option<usize>), SessionError> {
+    let configured = [
+        Some(relay.config.upstream_login.as_str()),
+        Some(relay.config.upstream_login_tls.as_str()),
+        relay.config.upstream_api.as_deref(),
+    ];
+    let origin = if configured.contains(&Some(target)) {
+        Origin::Configured
+    } else {
+        Origin::Redirect
+    };
+    connect_from(relay, target, origin).await
+}
+
+/// [`connect_upstream`] with the target's origin given by the caller.
+pub(crate) async fn connect_from(
+    relay: &Relay,
+    target: &str,
+    origin: Origin,
+) -> Result<(TcpStream, Option<usize>), SessionError> {
     let Some(proxy) = &relay.config.proxy else {
-        return connect_direct(relay, target).await;
+        return connect_direct(relay, target, origin).await;
     };
     let fail = |detail: String| SessionError::Connect {
         addr: target.to_owned(),
@@ -24,7 +58,14 @@ pub(crate) async fn connect_upstream(
     };
     let (host, port) =
         crate::resolver::split_host_port(target).ok_or_else(|| fail("not host:port".into()))?;
-    let (mut stream, egress) = connect_direct(relay, &proxy.address.to_string())
+    // The proxy resolves names itself, so only an address literal can be checked here; a
+    // name is the proxy's to resolve, and its own rules decide where it may connect.
+    if origin == Origin::Redirect
+        && let Ok(ip) = host.parse::<IpAddr>()
+    {
+        check_redirect(relay, target, ip).await?;
+    }
+    let (stream, egress) = connect_direct(relay, &proxy.address.to_string(), Origin::Configured)
         .await
         .map_err(|e| match e {
             SessionError::Connect { detail, .. } => fail(format!("proxy {proxy}: {detail}")),
@@ -32,11 +73,11 @@ pub(crate) async fn connect_upstream(
         })?;
     let tunnel = tokio::time::timeout(
         relay.config.connect_timeout,
-        crate::proxy::open_tunnel(&mut stream, proxy, host, port),
+        crate::proxy::open_tunnel(stream, proxy, host, port),
     )
     .await;
     let result = match tunnel {
-        Ok(Ok(())) => return Ok((stream, egress)),
+        Ok(Ok(stream)) => return Ok((stream, egress)),
         Ok(Err(detail)) => fail(detail),
         Err(_) => fail(format!("proxy {proxy} did not open the tunnel in time")),
     };
@@ -46,10 +87,57 @@ pub(crate) async fn connect_upstream(
     Err(result)
 }
 
+/// Refuses `ip` (an address `target` resolved to) unless a redirect may lead there. The
+/// configured upstreams are resolved only when `ip` is neither public nor allowed.
+async fn check_redirect(relay: &Relay, target: &str, ip: IpAddr) -> Result<(), SessionError> {
+    let allow = &relay.config.redirect_allow;
+    if redirect_scope::permits(ip, allow, &[]) {
+        return Ok(());
+    }
+    let upstreams = configured_addresses(relay).await;
+    if redirect_scope::permits(ip, allow, &upstreams) {
+        return Ok(());
+    }
+    tracing::warn!(
+        redirect = %target, address = %ip,
+        "an upstream redirected to {ip} ({target}), which is not a public address nor a \
+         configured upstream's: refused, nothing connected; if the gateway should go there, \
+         add its network to {}", redirect_scope::ALLOW_KEY
+    );
+    Err(SessionError::RedirectRefused {
+        target: target.to_owned(),
+        address: ip,
+    })
+}
+
+/// The addresses `upstream.login`, `login_tls` and `api` resolve to now (names that do not
+/// resolve add none).
+async fn configured_addresses(relay: &Relay) -> Vec<IpAddr> {
+    let config = &relay.config;
+    let mut addresses = Vec::new();
+    for target in [
+        Some(&config.upstream_login),
+        Some(&config.upstream_login_tls),
+        config.upstream_api.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let lookup = tokio::time::timeout(config.connect_timeout, relay.resolver.resolve(target));
+        if let Ok(Ok(found)) = lookup.await {
+            addresses.extend(found.iter().map(SocketAddr::ip));
+        }
+    }
+    addresses
+}
+
 /// Connects straight to `target` (`host:port`), from an egress address if configured.
+/// A redirect's addresses are all checked before any is tried: a name that resolves to one
+/// forbidden address is refused whole.
 async fn connect_direct(
     relay: &Relay,
     target: &str,
+    origin: Origin,
 ) -> Result<(TcpStream, Option<usize>), SessionError> {
     let fail = |detail: String| SessionError::Connect {
         addr: target.to_owned(),
@@ -60,6 +148,11 @@ async fn connect_direct(
         .await
         .map_err(|_| fail("name resolution timed out".into()))?
         .map_err(fail)?;
+    if origin == Origin::Redirect {
+        for addr in &addrs {
+            check_redirect(relay, target, addr.ip()).await?;
+        }
+    }
     let egress = relay.take_egress();
     let result = async {
         let mut last = String::from("no address");

@@ -4,7 +4,12 @@
 //! name), over TLS verified for that host. Answers pass back unchanged except
 //! startOSCARSession's, whose BOS address is rewritten to the gateway and whose cookie is
 //! routed, so the BOS connection comes back through the relay.
+//!
+//! Only the API hosts the gateway intercepts are forwarded to (`api_host.rs`): a request
+//! naming any other host, in its Host header or its URL, is answered 421 by the gateway
+//! itself, and nothing is looked up or connected, so the relay port is no open proxy.
 
+mod api_host;
 mod body_format;
 pub(crate) mod client_login;
 pub(crate) mod session_start;
@@ -29,7 +34,7 @@ use tracing::Instrument;
 use crate::cookies::Route;
 use crate::error::SessionError;
 use crate::relay::Relay;
-use crate::upstream::connect_upstream;
+use crate::upstream::{Origin, connect_from};
 use crate::upstream_tls::connect_tls;
 
 pub(crate) use tokens::TokenNames;
@@ -125,6 +130,19 @@ async fn handle(
         );
     };
     let span = tracing::info_span!("api", client = %client, host = %host, path = parts.uri.path());
+    if let Some(foreign) = api_host::foreign_host(&relay.config, &parts, &host) {
+        span.in_scope(|| {
+            tracing::warn!(
+                asked = %foreign,
+                "login API request for a host the gateway does not intercept: refused with \
+                 421, nothing looked up or connected"
+            );
+        });
+        return plain(
+            StatusCode::MISDIRECTED_REQUEST,
+            "imtegrity: this gateway forwards login API requests only to the AIM/ICQ API hosts it intercepts",
+        );
+    }
     if is_kerberos_host(&host) {
         // Its answer carries the BOS address inside a Kerberos ticket (oscar.md §3.1 E),
         // which the gateway does not rewrite: relayed, the client would reach BOS around
@@ -258,7 +276,8 @@ async fn forward(
     host: &str,
     request: Request<Full<Bytes>>,
 ) -> Result<(hyper::http::response::Parts, Bytes), SessionError> {
-    let (stream, egress) = connect_upstream(relay, target).await?;
+    // The host was checked against the intercepted names, or the target is upstream.api.
+    let (stream, egress) = connect_from(relay, target, Origin::Configured).await?;
     let result = async {
         let timeout = relay.config.connect_timeout;
         let tls = connect_tls(relay.upstream_tls.clone(), host, target, stream, timeout).await?;
@@ -297,7 +316,7 @@ async fn forward(
 }
 
 /// The host part of a Host header (`name`, `name:port`, `[v6]:port`).
-fn host_of(header: &str) -> String {
+pub(crate) fn host_of(header: &str) -> String {
     let header = header.trim();
     crate::resolver::split_host_port(header)
         .map_or_else(
