@@ -84,6 +84,10 @@ impl Gateway {
                 connect_timeout: Duration::from_secs(config.relay.connect_timeout_secs),
                 idle_timeout: Duration::from_secs(config.relay.idle_timeout_secs),
                 cookie_ttl: Duration::from_secs(config.relay.cookie_ttl_secs),
+                max_cookie_routes: config.relay.max_cookie_routes,
+                redirect_allow: config.upstream.redirect_allow.clone(),
+                api_names: policy::dns::NameSet::from_config(true, &config.dns.names)
+                    .map_err(crate::cli::UsageError)?,
                 max_frame: config.relay.max_frame,
                 mode: match config.archive.mode {
                     ArchiveMode::Strict => CaptureMode::Strict,
@@ -401,6 +405,7 @@ fn relay_status(
                 "api_requests": load(&s.api_requests),
                 "typing": load(&s.typing),
                 "cookies": relay.cookies.len(),
+                "cookies_evicted_live": relay.cookies.evicted_live(),
                 "egress": relay.egress_sessions().iter()
                     .map(|(ip, n)| serde_json::json!({"address": ip.to_string(), "sessions": n}))
                     .collect::<Vec<_>>(),

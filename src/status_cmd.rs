@@ -39,6 +39,10 @@ pub(crate) fn run(args: &StatusArgs, json: bool) -> crate::CmdResult {
                 "  sessions {} open, {} total, {} ended with errors; {} records; {} redirects rewritten; {} login API requests; {} typing events counted",
                 relay["sessions_open"], relay["sessions_total"], relay["sessions_failed"], relay["records"], relay["rewrites"], relay["api_requests"], relay["typing"]
             ));
+            lines.push(format!(
+                "  cookie routes {} held, {} dropped while live (relay.max_cookie_routes)",
+                relay["cookies"], relay["cookies_evicted_live"]
+            ));
             for e in relay["egress"].as_array().into_iter().flatten() {
                 lines.push(format!(
                     "  egress {}: {} sessions",
