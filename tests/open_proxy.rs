@@ -225,10 +225,7 @@ async fn the_login_api_forwards_only_to_intercepted_api_hosts() {
     let api = ClientLogin::new(front.gw.relay, front.client_tls());
     let mut alice = LabClient::client_login(&api, "alice", "a").await.unwrap();
     alice.send_im("labbot", "still here").await.unwrap();
-    assert_eq!(
-        alice.expect_im("labbot", WAIT).await.unwrap(),
-        "still here"
-    );
+    assert_eq!(alice.expect_im("labbot", WAIT).await.unwrap(), "still here");
     alice.logout().await.unwrap();
     let status = front.relay_status().await;
     assert_eq!(
@@ -285,8 +282,16 @@ async fn a_redirect_to_an_inside_address_ends_the_session_until_allowed() {
     let api = ClientLogin::new(front.gw.relay, front.client_tls());
     let via_api = LabClient::client_login(&api, "bob", "b").await;
     assert!(via_api.is_err(), "startOSCARSession led to 127.0.0.7");
-    assert_eq!(inside.plain_bos.accepted(), 0, "connected to the login reply's BOS");
-    assert_eq!(inside.tls_bos.accepted(), 0, "connected to startOSCARSession's BOS");
+    assert_eq!(
+        inside.plain_bos.accepted(),
+        0,
+        "connected to the login reply's BOS"
+    );
+    assert_eq!(
+        inside.tls_bos.accepted(),
+        0,
+        "connected to startOSCARSession's BOS"
+    );
     let status = front.relay_status().await;
     assert_eq!(status["sessions_failed"], 2, "{status}");
     front.gw.stop().await;
@@ -298,7 +303,9 @@ async fn a_redirect_to_an_inside_address_ends_the_session_until_allowed() {
             &[r#"upstream.redirect_allow=["127.0.0.7/32"]"#],
         )
         .await;
-    let mut alice = LabClient::login(front.gw.relay, "alice", "a").await.unwrap();
+    let mut alice = LabClient::login(front.gw.relay, "alice", "a")
+        .await
+        .unwrap();
     alice.send_im("labbot", "via 127.0.0.7").await.unwrap();
     assert_eq!(
         alice.expect_im("labbot", WAIT).await.unwrap(),
@@ -323,7 +330,9 @@ async fn status_counts_the_bounded_cookie_table() {
     )
     .await;
     // Two logins, two live cookie routes, room for one: the first is dropped and counted.
-    let alice = LabClient::login(front.gw.relay, "alice", "a").await.unwrap();
+    let alice = LabClient::login(front.gw.relay, "alice", "a")
+        .await
+        .unwrap();
     let bob = LabClient::login(front.gw.relay, "bob", "b").await.unwrap();
     let status = front.relay_status().await;
     assert_eq!(status["cookies"], 1, "{status}");

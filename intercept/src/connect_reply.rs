@@ -80,8 +80,13 @@ mod tests {
             Ok(ConnectReply::Open)
         );
         assert_eq!(
-            parse(b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n\r\n"),
-            Ok(ConnectReply::Refused(407, "Proxy Authentication Required".into()))
+            parse(
+                b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n\r\n"
+            ),
+            Ok(ConnectReply::Refused(
+                407,
+                "Proxy Authentication Required".into()
+            ))
         );
         assert_eq!(
             parse(b"HTTP/1.1 403 \x1b[31mno\r\n\r\n"),

@@ -46,7 +46,9 @@ impl CookieRoutes {
     pub fn new(ttl: Duration, max: usize) -> Self {
         Self {
             ttl,
-            map: Mutex::new(LruCache::new(NonZeroUsize::new(max).unwrap_or(NonZeroUsize::MIN))),
+            map: Mutex::new(LruCache::new(
+                NonZeroUsize::new(max).unwrap_or(NonZeroUsize::MIN),
+            )),
             evicted_live: AtomicU64::new(0),
         }
     }
@@ -71,9 +73,9 @@ impl CookieRoutes {
             // Logged at the 1st, 2nd, 4th, 8th, ... eviction: a flood cannot flood the log.
             if evicted.is_power_of_two() {
                 tracing::warn!(
-                max = map.cap().get(),
-                evicted,
-                "cookie route table full: dropped the oldest live route (its client must log \
+                    max = map.cap().get(),
+                    evicted,
+                    "cookie route table full: dropped the oldest live route (its client must log \
                  in again); raise relay.max_cookie_routes if this repeats"
                 );
             }

@@ -19,11 +19,10 @@ pub(super) fn foreign_host(
     parts: &hyper::http::request::Parts,
     chosen: &str,
 ) -> Option<String> {
-    let header = parts
-        .headers
-        .get_all(HOST)
-        .iter()
-        .map(|h| h.to_str().map_or_else(|_| String::from("<not text>"), host_of));
+    let header = parts.headers.get_all(HOST).iter().map(|h| {
+        h.to_str()
+            .map_or_else(|_| String::from("<not text>"), host_of)
+    });
     let url = parts.uri.host().map(host_of);
     std::iter::once(chosen.to_owned())
         .chain(header)

@@ -237,10 +237,7 @@ fn a_file_with_every_key_parses() {
                 tls_roots: vec![PathBuf::from("/etc/imtegrity/revival-ca.pem")],
                 tls_insecure: true,
                 api: Some(HostPort::parse("127.0.0.1:8443").unwrap()),
-                redirect_allow: vec![
-                    "10.20.0.0/16".parse().unwrap(),
-                    "fd00::/8".parse().unwrap()
-                ],
+                redirect_allow: vec!["10.20.0.0/16".parse().unwrap(), "fd00::/8".parse().unwrap()],
             },
             archive: ArchiveConfig {
                 path: Some(PathBuf::from("/srv/imtegrity/archive")),

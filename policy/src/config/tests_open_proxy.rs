@@ -15,7 +15,11 @@ fn redirect_allow_takes_networks_from_the_file_and_from_set() {
         config.upstream.redirect_allow,
         vec!["10.20.0.0/16".parse::<ipnet::IpNet>().unwrap()]
     );
-    let config = load("", &[r#"upstream.redirect_allow=["127.0.0.7/32", "fd00::/8"]"#]).unwrap();
+    let config = load(
+        "",
+        &[r#"upstream.redirect_allow=["127.0.0.7/32", "fd00::/8"]"#],
+    )
+    .unwrap();
     assert_eq!(
         config.upstream.redirect_allow,
         vec![
