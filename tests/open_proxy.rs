@@ -16,20 +16,18 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::fixed_resolver::FixedResolver;
 use common::gateway::{Gateway, cli};
+use common::gateway_ca::{ca_init, connector};
 use lab::{ClientLogin, ClientTls, LabClient, LabConfig, LabServer, LabTlsConfig};
 use rustls::pki_types::ServerName;
-use rustls::pki_types::pem::PemObject;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsConnector;
 
 /// The address the attacker (or a hostile upstream) points the gateway at.
 const INSIDE: [u8; 4] = [127, 0, 0, 7];
@@ -74,29 +72,6 @@ impl Drop for Decoy {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-/// `imtegrity ca init` into `dir`.
-async fn ca_init(dir: &Path) {
-    let set = format!("tls.ca_dir={}", dir.display());
-    let (code, _, stderr) = cli(&["ca", "init", "--set", &set]).await;
-    assert_eq!(code, Some(0), "ca init: {stderr}");
-}
-
-/// A rustls client trusting only the CA certificate at `ca_pem`.
-fn connector(ca_pem: &Path) -> TlsConnector {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls::pki_types::CertificateDer::pem_file_iter(ca_pem).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    TlsConnector::from(Arc::new(config))
 }
 
 /// A gateway in front of `lab` with a CA of its own, trusting the lab CA upstream.

@@ -4,6 +4,7 @@
 
 pub(crate) mod fixed_resolver;
 pub(crate) mod gateway;
+pub(crate) mod gateway_ca;
 
 use std::net::SocketAddr;
 use std::process::Stdio;
