@@ -8,6 +8,9 @@
 //! - A login reply (TLV 5) or a startOSCARSession answer pointing at a loopback address
 //!   that is not the upstream's own ends that session before anything connects there, and
 //!   is followed once `upstream.redirect_allow` names it.
+//! - A redirect by name is checked on the addresses the name resolves to: a BOS named
+//!   `bos.inside.example`, which the upstream resolver answers with 127.0.0.7, is refused the
+//!   same way.
 //! - `status` shows the bounded cookie table (`relay.max_cookie_routes`) and what it dropped.
 //!
 //! Decoys listen on 127.0.0.7, which tests run as root (CI too) may bind.
@@ -221,9 +224,10 @@ struct InsideRedirects {
 }
 
 impl InsideRedirects {
-    async fn start() -> Self {
+    /// The lab's redirects name `host` (an address or a name for 127.0.0.7).
+    async fn start(host: &str) -> Self {
         let lab = LabServer::start(LabConfig {
-            advertise_host: Some("127.0.0.7".into()),
+            advertise_host: Some(host.into()),
             ..LabConfig::ephemeral_tls()
         })
         .await
@@ -249,7 +253,7 @@ impl InsideRedirects {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redirect_to_an_inside_address_ends_the_session_until_allowed() {
-    let inside = InsideRedirects::start().await;
+    let inside = InsideRedirects::start("127.0.0.7").await;
 
     let front = inside.front("gw-redirect-refused", &[]).await;
     let plain = LabClient::login(front.gw.relay, "alice", "a").await;
@@ -292,6 +296,39 @@ async fn a_redirect_to_an_inside_address_ends_the_session_until_allowed() {
     assert_eq!(inside.tls_bos.accepted(), 1);
     alice.logout().await.unwrap();
     bob.logout().await.unwrap();
+    front.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_by_name_is_checked_on_the_addresses_it_resolves_to() {
+    let inside = InsideRedirects::start("bos.inside.example").await;
+    let resolver = FixedResolver::answering(&["bos.inside.example"], INSIDE.into()).await;
+    let resolver_set = format!(r#"upstream.resolver=["{}"]"#, resolver.addr);
+
+    let front = inside.front("gw-name-refused", &[&resolver_set]).await;
+    let plain = LabClient::login(front.gw.relay, "alice", "a").await;
+    assert!(plain.is_err(), "signed on through a name for 127.0.0.7");
+    assert!(
+        resolver.asked().iter().any(|n| n == "bos.inside.example"),
+        "the name was resolved: {:?}",
+        resolver.asked()
+    );
+    assert_eq!(inside.plain_bos.accepted(), 0);
+    front.gw.stop().await;
+
+    let front = inside
+        .front(
+            "gw-name-allowed",
+            &[&resolver_set, r#"upstream.redirect_allow=["127.0.0.0/29"]"#],
+        )
+        .await;
+    let mut alice = LabClient::login(front.gw.relay, "alice", "a")
+        .await
+        .unwrap();
+    alice.send_im("labbot", "by name").await.unwrap();
+    assert_eq!(alice.expect_im("labbot", WAIT).await.unwrap(), "by name");
+    assert_eq!(inside.plain_bos.accepted(), 1);
+    alice.logout().await.unwrap();
     front.gw.stop().await;
 }
 
