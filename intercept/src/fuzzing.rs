@@ -86,4 +86,21 @@ mod tests {
         }
         assert!(ran >= 4, "seeds in {}", dir.display());
     }
+
+    #[test]
+    fn the_connect_reply_seeds_and_hostile_answers_pass() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fuzz/seeds/http_connect_reply");
+        let mut ran = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            http_connect_reply(&std::fs::read(entry.unwrap().path()).unwrap());
+            ran += 1;
+        }
+        assert!(ran >= 2, "seeds in {}", dir.display());
+        let mut endless = b"HTTP/1.1 200 OK\r\nX: ".to_vec();
+        endless.resize(3 * crate::connect_reply::MAX_HEAD, b'a');
+        for hostile in [&b""[..], b"\n", b"\r\n\r\n", b"HTTP/1.1 200\n\n", &endless] {
+            http_connect_reply(hostile);
+        }
+    }
 }
