@@ -5,9 +5,10 @@
 //!   with SNI `api.screenname.aol.com` naming `127.0.0.7` (Host header or absolute URL) or
 //!   an unknown name gets 421 from the gateway, while a decoy on `127.0.0.7:443` sees no
 //!   connection and the upstream resolver is asked nothing; a real clientLogin still works.
-//! - A login reply (TLV 5) or a startOSCARSession answer pointing at a loopback address
-//!   that is not the upstream's own ends that session before anything connects there, and
-//!   is followed once `upstream.redirect_allow` names it.
+//! - A login reply (TLV 5) pointing at a loopback address that is not the upstream's own
+//!   ends the BOS session before anything connects there; a startOSCARSession answer
+//!   pointing there gets 502 and no cookie route. Both are followed once
+//!   `upstream.redirect_allow` names the address.
 //! - A redirect by name is checked on the addresses the name resolves to: a BOS named
 //!   `bos.inside.example`, which the upstream resolver answers with 127.0.0.7, is refused the
 //!   same way.
@@ -260,7 +261,20 @@ async fn a_redirect_to_an_inside_address_ends_the_session_until_allowed() {
     assert!(plain.is_err(), "signed on through a redirect to 127.0.0.7");
     let api = ClientLogin::new(front.gw.relay, front.client_tls());
     let via_api = LabClient::client_login(&api, "bob", "b").await;
-    assert!(via_api.is_err(), "startOSCARSession led to 127.0.0.7");
+    let err = via_api
+        .err()
+        .expect("startOSCARSession led to 127.0.0.7")
+        .to_string();
+    let tls_port = inside.lab.tls.unwrap().bos.port();
+    assert_eq!(
+        err,
+        format!(
+            "unreadable API response: HTTP 502 Bad Gateway: imtegrity: upstream redirect to \
+             127.0.0.7:{tls_port} (127.0.0.7) refused: not a public address nor a configured \
+             upstream's; add its network to upstream.redirect_allow to allow it\n"
+        ),
+        "refused at the answer: no cookie route to 127.0.0.7"
+    );
     assert_eq!(
         inside.plain_bos.accepted(),
         0,
@@ -272,7 +286,17 @@ async fn a_redirect_to_an_inside_address_ends_the_session_until_allowed() {
         "connected to startOSCARSession's BOS"
     );
     let status = front.relay_status().await;
-    assert_eq!(status["sessions_failed"], 2, "{status}");
+    // The BOS session after the login reply failed; the refused startOSCARSession left
+    // no route (only the login reply's cookie is held) and was not counted as rewritten.
+    assert_eq!(
+        (
+            &status["sessions_failed"],
+            &status["cookies"],
+            &status["rewrites"]
+        ),
+        (&Value::from(1), &Value::from(1), &Value::from(1)),
+        "{status}"
+    );
     front.gw.stop().await;
 
     // Named in the allow list, the same redirects are followed: one BOS connection each.

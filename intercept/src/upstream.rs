@@ -60,10 +60,8 @@ pub(crate) async fn connect_from(
         crate::resolver::split_host_port(target).ok_or_else(|| fail("not host:port".into()))?;
     // The proxy resolves names itself, so only an address literal can be checked here; a
     // name is the proxy's to resolve, and its own rules decide where it may connect.
-    if origin == Origin::Redirect
-        && let Ok(ip) = host.parse::<IpAddr>()
-    {
-        check_redirect(relay, target, ip).await?;
+    if origin == Origin::Redirect {
+        check_literal_target(relay, target).await?;
     }
     let (stream, egress) = connect_direct(relay, &proxy.address.to_string(), Origin::Configured)
         .await
@@ -85,6 +83,16 @@ pub(crate) async fn connect_from(
         relay.release_egress(i);
     }
     Err(result)
+}
+
+/// Refuses a redirect `target` whose host is an address outside the redirect scope, before
+/// any connection is asked for; a name passes (its addresses are checked at connect time).
+pub(crate) async fn check_literal_target(relay: &Relay, target: &str) -> Result<(), SessionError> {
+    let host = crate::resolver::split_host_port(target).map(|(host, _)| host);
+    match host.and_then(|h| h.parse::<IpAddr>().ok()) {
+        Some(ip) => check_redirect(relay, target, ip).await,
+        None => Ok(()),
+    }
 }
 
 /// Refuses `ip` (an address `target` resolved to) unless a redirect may lead there. The

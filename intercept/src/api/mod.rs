@@ -34,7 +34,7 @@ use tracing::Instrument;
 use crate::cookies::Route;
 use crate::error::SessionError;
 use crate::relay::Relay;
-use crate::upstream::{Origin, connect_from};
+use crate::upstream::{Origin, check_literal_target, connect_from};
 use crate::upstream_tls::connect_tls;
 
 pub(crate) use tokens::TokenNames;
@@ -196,7 +196,20 @@ async fn handle(
             Call::StartSession if head.status == StatusCode::OK => {
                 let user = token.and_then(|t| relay.api_tokens.get(&t));
                 match start_session(relay, &answer, advertised, user) {
-                    Ok(Some(new)) => Bytes::from(new),
+                    Ok(Some((new, cookie, route))) => {
+                        // An address outside the redirect scope is refused now, with no
+                        // cookie route; a name is checked when the client comes back.
+                        if let Err(e) = check_literal_target(relay, &route.upstream).await {
+                            return plain(StatusCode::BAD_GATEWAY, &format!("imtegrity: {e}"));
+                        }
+                        tracing::info!(real = %route.upstream,
+                            sn = route.local_user.as_deref().unwrap_or(""),
+                            tls = route.tls_name.as_deref().unwrap_or("-"),
+                            "startOSCARSession rewritten");
+                        relay.stats.rewrites.fetch_add(1, Ordering::Relaxed);
+                        relay.cookies.insert(cookie, route);
+                        Bytes::from(new)
+                    }
                     Ok(None) => answer,
                     // Relayed as is, the answer would send the client around the gateway.
                     Err(e) => {
@@ -237,13 +250,14 @@ fn note_login(relay: &Relay, form_name: Option<String>, answer: &[u8]) {
     }
 }
 
-/// Rewrites a startOSCARSession answer and routes its cookie.
+/// Rewrites a startOSCARSession answer; returns the new body, and the cookie with the
+/// route it is to lead to.
 fn start_session(
     relay: &Relay,
     answer: &[u8],
     advertised: &HostPort,
     user: Option<String>,
-) -> Result<Option<Vec<u8>>, &'static str> {
+) -> Result<Option<(Vec<u8>, Bytes, Route)>, &'static str> {
     let cert_name = |name: &str| crate::tls_route::presentable(name, relay.config.tls.as_ref());
     let Some((body, start)) = session_start::rewrite(answer, advertised, cert_name)? else {
         return Ok(None);
@@ -261,11 +275,7 @@ fn start_session(
         room: None,
         tls_name: start.tls_cert_name,
     };
-    tracing::info!(real = %route.upstream, sn = route.local_user.as_deref().unwrap_or(""),
-        tls = route.tls_name.as_deref().unwrap_or("-"), "startOSCARSession rewritten");
-    relay.stats.rewrites.fetch_add(1, Ordering::Relaxed);
-    relay.cookies.insert(start.cookie, route);
-    Ok(Some(body))
+    Ok(Some((body, start.cookie, route)))
 }
 
 /// Sends `request` to `target` over TLS verified for `host`; returns the answer's head and
