@@ -196,7 +196,11 @@ async fn handle(
             Call::StartSession if head.status == StatusCode::OK => {
                 let user = token.and_then(|t| relay.api_tokens.get(&t));
                 match start_session(relay, &answer, advertised, user) {
-                    Ok(Some((new, cookie, route))) => {
+                    Ok(Some(RewrittenStart {
+                        body: new,
+                        cookie,
+                        route,
+                    })) => {
                         // An address outside the redirect scope is refused now, with no
                         // cookie route; a name is checked when the client comes back.
                         if let Err(e) = check_literal_target(relay, &route.upstream).await {
@@ -250,14 +254,20 @@ fn note_login(relay: &Relay, form_name: Option<String>, answer: &[u8]) {
     }
 }
 
-/// Rewrites a startOSCARSession answer; returns the new body, and the cookie with the
-/// route it is to lead to.
+/// A startOSCARSession answer pointed at the gateway, and where its cookie is to lead.
+struct RewrittenStart {
+    body: Vec<u8>,
+    cookie: Bytes,
+    route: Route,
+}
+
+/// Rewrites a startOSCARSession answer (`None`: nothing to rewrite).
 fn start_session(
     relay: &Relay,
     answer: &[u8],
     advertised: &HostPort,
     user: Option<String>,
-) -> Result<Option<(Vec<u8>, Bytes, Route)>, &'static str> {
+) -> Result<Option<RewrittenStart>, &'static str> {
     let cert_name = |name: &str| crate::tls_route::presentable(name, relay.config.tls.as_ref());
     let Some((body, start)) = session_start::rewrite(answer, advertised, cert_name)? else {
         return Ok(None);
@@ -275,7 +285,11 @@ fn start_session(
         room: None,
         tls_name: start.tls_cert_name,
     };
-    Ok(Some((body, start.cookie, route)))
+    Ok(Some(RewrittenStart {
+        body,
+        cookie: start.cookie,
+        route,
+    }))
 }
 
 /// Sends `request` to `target` over TLS verified for `host`; returns the answer's head and
