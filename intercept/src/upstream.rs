@@ -96,14 +96,12 @@ pub(crate) async fn check_literal_target(relay: &Relay, target: &str) -> Result<
 }
 
 /// Refuses `ip` (an address `target` resolved to) unless a redirect may lead there. The
-/// configured upstreams are resolved only when `ip` is neither public nor allowed.
+/// configured upstreams' names are looked up only when `ip` is neither public, allowed, nor
+/// a configured address literal.
 async fn check_redirect(relay: &Relay, target: &str, ip: IpAddr) -> Result<(), SessionError> {
     let allow = &relay.config.redirect_allow;
-    if redirect_scope::permits(ip, allow, &[]) {
-        return Ok(());
-    }
-    let upstreams = configured_addresses(relay).await;
-    if redirect_scope::permits(ip, allow, &upstreams) {
+    let (literals, names) = configured_hosts(relay);
+    if redirect_scope::permits(ip, allow, &literals) || resolves_to(relay, &names, ip).await {
         return Ok(());
     }
     tracing::warn!(
@@ -118,28 +116,47 @@ async fn check_redirect(relay: &Relay, target: &str, ip: IpAddr) -> Result<(), S
     })
 }
 
-/// The addresses `upstream.login`, `login_tls` and `api` resolve to now (names that do not
-/// resolve add none).
-async fn configured_addresses(relay: &Relay) -> Vec<IpAddr> {
+/// `upstream.login`, `login_tls` and `api`: the address literals among them, and the
+/// `host:port` of the others.
+fn configured_hosts(relay: &Relay) -> (Vec<IpAddr>, Vec<&str>) {
     let config = &relay.config;
-    let mut addresses = Vec::new();
+    let mut literals = Vec::new();
+    let mut names = Vec::new();
     for target in [
-        Some(&config.upstream_login),
-        Some(&config.upstream_login_tls),
-        config.upstream_api.as_ref(),
+        Some(config.upstream_login.as_str()),
+        Some(config.upstream_login_tls.as_str()),
+        config.upstream_api.as_deref(),
     ]
     .into_iter()
     .flatten()
     {
-        let lookup = tokio::time::timeout(config.connect_timeout, relay.resolver.resolve(target));
-        if let Ok(Ok(found)) = lookup.await {
-            addresses.extend(found.iter().map(SocketAddr::ip));
+        match crate::resolver::split_host_port(target).map(|(host, _)| host.parse::<IpAddr>()) {
+            Some(Ok(ip)) => literals.push(ip),
+            _ => names.push(target),
         }
     }
-    addresses
+    (literals, names)
 }
 
-/// Connects straight to `target` (`host:port`), from an egress address if configured.
+/// Whether one of `names` (`host:port`) resolves to `ip` now. Looked up together, within
+/// the connect timeout: a name that does not resolve adds nothing.
+async fn resolves_to(relay: &Relay, names: &[&str], ip: IpAddr) -> bool {
+    if names.is_empty() {
+        return false;
+    }
+    let lookups = futures_util::future::join_all(names.iter().map(|n| relay.resolver.resolve(n)));
+    let Ok(answers) = tokio::time::timeout(relay.config.connect_timeout, lookups).await else {
+        return false;
+    };
+    let addresses: Vec<IpAddr> = answers
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|a| a.ip())
+        .collect();
+    redirect_scope::permits(ip, &[], &addresses)
+}
+
 /// A redirect's addresses are all checked before any is tried: a name that resolves to one
 /// forbidden address is refused whole.
 async fn connect_direct(
