@@ -109,6 +109,10 @@ impl Gateway {
                     max_open,
                 },
                 cookie_ttl: Duration::from_secs(config.relay.cookie_ttl_secs),
+                max_cookie_routes: config.relay.max_cookie_routes,
+                redirect_allow: config.upstream.redirect_allow.clone(),
+                api_names: policy::dns::NameSet::from_config(true, &config.dns.names)
+                    .map_err(crate::cli::UsageError)?,
                 max_frame: config.relay.max_frame,
                 mode: match config.archive.mode {
                     ArchiveMode::Strict => CaptureMode::Strict,
@@ -409,6 +413,7 @@ fn relay_status(
                 "typing": load(&s.typing),
                 "cookies": relay.cookies.len(),
                 "connections": connections_status(&relay.gate.snapshot(), descriptor_limit),
+                "cookies_evicted_live": relay.cookies.evicted_live(),
                 "egress": relay.egress_sessions().iter()
                     .map(|(ip, n)| serde_json::json!({"address": ip.to_string(), "sessions": n}))
                     .collect::<Vec<_>>(),

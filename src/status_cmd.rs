@@ -42,6 +42,10 @@ pub(crate) fn run(args: &StatusArgs, json: bool) -> crate::CmdResult {
             if let Some(c) = relay.get("connections") {
                 lines.push(connections_line(c));
             }
+            lines.push(format!(
+                "  cookie routes {} held, {} dropped while live (relay.max_cookie_routes)",
+                relay["cookies"], relay["cookies_evicted_live"]
+            ));
             for e in relay["egress"].as_array().into_iter().flatten() {
                 lines.push(format!(
                     "  egress {}: {} sessions",

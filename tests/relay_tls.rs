@@ -20,12 +20,12 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use common::fixed_resolver::FixedResolver;
 use common::gateway::{Gateway, cli, search, verify_intact};
+use common::gateway_ca::{ca_init, connector};
 use futures_util::{SinkExt, StreamExt};
 use lab::{
     Accounts, ApiFormat, ClientLogin, ClientTls, LabClient, LabConfig, LabServer, SslLogin,
@@ -33,8 +33,7 @@ use lab::{
 };
 use oscar::message::{Redirect, SignOff, SignonHello};
 use oscar::{Channel, FlapCodec, ScreenName};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -44,29 +43,6 @@ use tokio_util::codec::Framed;
 const SSL_LOGIN: &str = "slogin.oscar.aol.com";
 /// Bound on each wait for a message.
 const WAIT: Duration = Duration::from_secs(5);
-
-/// A rustls client trusting only the CA certificate at `ca_pem`.
-fn connector(ca_pem: &Path) -> TlsConnector {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca_pem).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    TlsConnector::from(Arc::new(config))
-}
-
-/// `imtegrity ca init` into `dir`.
-async fn ca_init(dir: &Path) {
-    let set = format!("tls.ca_dir={}", dir.display());
-    let (code, _, stderr) = cli(&["ca", "init", "--set", &set]).await;
-    assert_eq!(code, Some(0), "ca init: {stderr}");
-}
 
 /// A lab with TLS, a resolver that knows the SSL authorizer's name, and a gateway in front.
 struct Setup {

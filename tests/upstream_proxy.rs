@@ -217,3 +217,30 @@ async fn a_proxy_that_refuses_the_tunnel_gets_the_client_an_error_promptly() {
     );
     drop(http);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_connect_authenticates_with_basic_credentials() {
+    let Some((_, tiny)) = proxies("http_connect_authenticates_with_basic_credentials") else {
+        return;
+    };
+    let lab = LabServer::start(LabConfig::ephemeral()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let http = tinyproxy(&tiny, dir.path(), "BasicAuth imgw s3cret-pw\n").await;
+    // The right password: logins, the BOS redirect and IMs cross the proxy.
+    let set = format!("upstream.proxy=http://imgw:s3cret-pw@{}", http.addr);
+    let archive = dir.path().join("archive-ok");
+    let gw = Gateway::start(&lab.auth_addr.to_string(), &archive, "gw-auth", &[&set]).await;
+    two_users_talk_through(gw.relay).await;
+    let stopped = gw.stop().await;
+    assert_eq!(stopped["records"], 2, "{stopped}");
+    // A wrong one: tinyproxy answers 407 and the client gets an OSCAR error promptly.
+    let set = format!("upstream.proxy=http://imgw:wrong@{}", http.addr);
+    let archive = dir.path().join("archive-refused");
+    let gw = Gateway::start(&lab.auth_addr.to_string(), &archive, "gw-auth", &[&set]).await;
+    let started = Instant::now();
+    let err = LabClient::login(gw.relay, "alice", "a").await.unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(matches!(err, lab::LabError::Decode(_)), "{err}");
+    let stopped = gw.stop().await;
+    assert_eq!(stopped["records"], 0, "{stopped}");
+}

@@ -22,6 +22,8 @@ pub enum CaptureMode {
 /// `upstream_login` `login.oscar.aol.com:5190`, no egress binding, connect timeout 10 s,
 /// sign-on deadline 30 s, idle timeout 600 s after sign-on (WinAIM sends a keep-alive every
 /// 60 s), the [`ConnectionLimits`] defaults, cookies remembered 300 s,
+/// at most 65 536 cookie routes, redirects only to public addresses and the configured
+/// upstreams' own, the login API only for the built-in AIM/ICQ names,
 /// FLAP payload cap 65 535, strict capture, no client TLS, TLS logins to
 /// `slogin.oscar.aol.com:5190`, upstream TLS verified against the system trust store.
 #[derive(Debug, Clone)]
@@ -48,6 +50,14 @@ pub struct RelayConfig {
     pub limits: ConnectionLimits,
     /// How long a cookie handed out through the gateway stays routable.
     pub cookie_ttl: Duration,
+    /// Most cookie routes held at once; the oldest live one makes room past it.
+    pub max_cookie_routes: usize,
+    /// Networks, besides public addresses and the configured upstreams' own, that an
+    /// upstream redirect may send the gateway to (`upstream.redirect_allow`).
+    pub redirect_allow: Vec<ipnet::IpNet>,
+    /// The host names the HTTPS login API forwards to (the names the gateway intercepts);
+    /// `upstream_api`'s host is allowed besides. Any other Host is refused unforwarded.
+    pub api_names: policy::dns::NameSet,
     /// Largest FLAP payload accepted from either side.
     pub max_frame: usize,
     /// Strict or relaxed capture.
@@ -104,6 +114,9 @@ impl Default for RelayConfig {
             idle_timeout: Duration::from_secs(600),
             limits: ConnectionLimits::default(),
             cookie_ttl: Duration::from_secs(300),
+            max_cookie_routes: 65_536,
+            redirect_allow: Vec::new(),
+            api_names: policy::dns::NameSet::from_config(true, &[]).unwrap_or_default(),
             max_frame: oscar::FLAP_MAX_PAYLOAD,
             mode: CaptureMode::Strict,
             node: "gateway".into(),

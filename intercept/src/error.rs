@@ -51,6 +51,18 @@ pub enum SessionError {
         /// Why it failed.
         detail: String,
     },
+    /// An upstream's redirect named an address outside the redirect scope (not public, not
+    /// a configured upstream's, not in `upstream.redirect_allow`); nothing was connected.
+    #[error(
+        "upstream redirect to {target} ({address}) refused: not a public address nor a \
+         configured upstream's; add its network to upstream.redirect_allow to allow it"
+    )]
+    RedirectRefused {
+        /// The `host:port` the upstream named.
+        target: String,
+        /// The address refused (the target's own, or one its name resolved to).
+        address: std::net::IpAddr,
+    },
     /// Nothing arrived for too long.
     #[error("{side} idle for {secs} s")]
     Idle {

@@ -1,5 +1,6 @@
 //! Entry points for the cargo-fuzz targets in `fuzz/`: the login API's answers and forms,
-//! parsed the way the relay parses what an upstream or a client sends.
+//! and an HTTP proxy's answer to CONNECT, parsed the way the relay parses what an
+//! upstream, a client or a proxy sends.
 
 use oscar::HostPort;
 
@@ -30,6 +31,33 @@ pub fn api_bodies(data: &[u8]) {
     }
 }
 
+/// An HTTP proxy's CONNECT answer on arbitrary bytes, fed as the relay feeds it (up to each
+/// line end): nothing panics, no header longer than the cap is waited on, and once a
+/// verdict is reached every longer prefix keeps it.
+pub fn http_connect_reply(data: &[u8]) {
+    use crate::connect_reply::{ConnectReply, MAX_HEAD, parse};
+    let mut first = None;
+    for end in 1..=data.len().min(MAX_HEAD) {
+        if data[end - 1] != b'\n' && end < MAX_HEAD {
+            continue;
+        }
+        match parse(&data[..end]) {
+            Ok(ConnectReply::Partial) => assert!(end < MAX_HEAD, "the cap was not enforced"),
+            verdict => {
+                first = Some((end, verdict));
+                break;
+            }
+        }
+    }
+    if let Some((end, verdict)) = first {
+        assert!(end <= MAX_HEAD);
+        // A complete header means the same whatever follows it (the upstream's bytes).
+        if let Ok(ConnectReply::Open | ConnectReply::Refused(..)) = verdict {
+            assert_eq!(parse(data), verdict);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,5 +85,22 @@ mod tests {
             ran += 1;
         }
         assert!(ran >= 4, "seeds in {}", dir.display());
+    }
+
+    #[test]
+    fn the_connect_reply_seeds_and_hostile_answers_pass() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../fuzz/seeds/http_connect_reply");
+        let mut ran = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            http_connect_reply(&std::fs::read(entry.unwrap().path()).unwrap());
+            ran += 1;
+        }
+        assert!(ran >= 2, "seeds in {}", dir.display());
+        let mut endless = b"HTTP/1.1 200 OK\r\nX: ".to_vec();
+        endless.resize(3 * crate::connect_reply::MAX_HEAD, b'a');
+        for hostile in [&b""[..], b"\n", b"\r\n\r\n", b"HTTP/1.1 200\n\n", &endless] {
+            http_connect_reply(hostile);
+        }
     }
 }

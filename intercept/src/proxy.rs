@@ -1,18 +1,23 @@
 //! Reaching the upstream through a corporate proxy: SOCKS5 (RFC 1928, with RFC 1929
-//! username/password) or HTTP CONNECT. The proxy resolves the target name, so the gateway's
-//! own DNS never sees it.
+//! username/password) by tokio-socks, or HTTP CONNECT, whose answer `connect_reply.rs`
+//! reads. The proxy resolves the target name, so the gateway's own DNS never sees it.
+//! Errors name the proxy by address only: its credentials are never in a message.
 
+use base64::Engine;
 use policy::{ProxyKind, ProxyUrl};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Asks the proxy on `stream` for a tunnel to `host:port`.
+use crate::connect_reply::{self, ConnectReply};
+
+/// Asks the proxy on `stream` for a tunnel to `host:port`; returns the stream, now the
+/// tunnel, positioned at the upstream's first byte.
 pub(crate) async fn open_tunnel(
-    stream: &mut TcpStream,
+    stream: TcpStream,
     proxy: &ProxyUrl,
     host: &str,
     port: u16,
-) -> Result<(), String> {
+) -> Result<TcpStream, String> {
     match proxy.kind {
         ProxyKind::Socks5 => socks5(stream, proxy, host, port).await,
         ProxyKind::HttpConnect => http_connect(stream, proxy, host, port).await,
@@ -20,114 +25,32 @@ pub(crate) async fn open_tunnel(
 }
 
 async fn socks5(
-    stream: &mut TcpStream,
+    stream: TcpStream,
     proxy: &ProxyUrl,
     host: &str,
     port: u16,
-) -> Result<(), String> {
-    let io = |e: std::io::Error| format!("SOCKS5 proxy {}: {e}", proxy.address);
-    // Greeting: offer "no authentication", and username/password when we have credentials.
-    let methods: &[u8] = if proxy.credentials.is_some() {
-        &[0x00, 0x02]
-    } else {
-        &[0x00]
+) -> Result<TcpStream, String> {
+    use tokio_socks::tcp::Socks5Stream;
+    // An address literal goes as an address, a name as a name for the proxy to resolve.
+    let target = (host, port);
+    let tunnel = match &proxy.credentials {
+        None => Socks5Stream::connect_with_socket(stream, target).await,
+        Some((user, pass)) => {
+            Socks5Stream::connect_with_password_and_socket(stream, target, user, pass).await
+        }
     };
-    let mut hello = vec![0x05, methods.len() as u8];
-    hello.extend_from_slice(methods);
-    stream.write_all(&hello).await.map_err(io)?;
-    let mut choice = [0u8; 2];
-    stream.read_exact(&mut choice).await.map_err(io)?;
-    match choice {
-        [0x05, 0x00] => {}
-        [0x05, 0x02] => {
-            let Some((user, pass)) = &proxy.credentials else {
-                return Err("SOCKS5 proxy wants a username and password".into());
-            };
-            let (user, pass) = (user.as_bytes(), pass.as_bytes());
-            let too_long = |what| format!("SOCKS5 {what} longer than 255 bytes");
-            let mut auth = vec![
-                0x01,
-                u8::try_from(user.len()).map_err(|_| too_long("username"))?,
-            ];
-            auth.extend_from_slice(user);
-            auth.push(u8::try_from(pass.len()).map_err(|_| too_long("password"))?);
-            auth.extend_from_slice(pass);
-            stream.write_all(&auth).await.map_err(io)?;
-            let mut status = [0u8; 2];
-            stream.read_exact(&mut status).await.map_err(io)?;
-            if status[1] != 0x00 {
-                return Err("SOCKS5 proxy refused the username or password".into());
-            }
-        }
-        [0x05, 0xff] => {
-            return Err("SOCKS5 proxy accepts none of our authentication methods".into());
-        }
-        other => return Err(format!("not a SOCKS5 proxy (answered {other:02x?})")),
-    }
-    let mut request = vec![0x05, 0x01, 0x00];
-    match host.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(ip)) => {
-            request.push(0x01);
-            request.extend_from_slice(&ip.octets());
-        }
-        Ok(std::net::IpAddr::V6(ip)) => {
-            request.push(0x04);
-            request.extend_from_slice(&ip.octets());
-        }
-        Err(_) => {
-            request.push(0x03);
-            request.push(
-                u8::try_from(host.len())
-                    .map_err(|_| "target host name too long for SOCKS5".to_owned())?,
-            );
-            request.extend_from_slice(host.as_bytes());
-        }
-    }
-    request.extend_from_slice(&port.to_be_bytes());
-    stream.write_all(&request).await.map_err(io)?;
-    let mut reply = [0u8; 4];
-    stream.read_exact(&mut reply).await.map_err(io)?;
-    if reply[1] != 0x00 {
-        return Err(format!(
-            "SOCKS5 proxy could not reach {host}:{port}: {}",
-            socks5_reason(reply[1])
-        ));
-    }
-    // Skip the bound address the proxy reports.
-    let skip = match reply[3] {
-        0x01 => 4,
-        0x04 => 16,
-        0x03 => usize::from(stream.read_u8().await.map_err(io)?),
-        other => return Err(format!("SOCKS5 proxy sent address type {other:#04x}")),
-    };
-    let mut rest = vec![0u8; skip + 2];
-    stream.read_exact(&mut rest).await.map_err(io)?;
-    Ok(())
+    // tokio-socks' messages carry no credentials (only codes and lengths).
+    tunnel
+        .map(Socks5Stream::into_inner)
+        .map_err(|e| format!("SOCKS5 proxy {} to {host}:{port}: {e}", proxy.address))
 }
-
-fn socks5_reason(code: u8) -> &'static str {
-    match code {
-        0x01 => "general failure",
-        0x02 => "not allowed by the proxy's rules",
-        0x03 => "network unreachable",
-        0x04 => "host unreachable",
-        0x05 => "connection refused",
-        0x06 => "TTL expired",
-        0x07 => "command not supported",
-        0x08 => "address type not supported",
-        _ => "unknown error",
-    }
-}
-
-/// Longest proxy response header accepted.
-const MAX_HTTP_HEADER: usize = 8 * 1024;
 
 async fn http_connect(
-    stream: &mut TcpStream,
+    mut stream: TcpStream,
     proxy: &ProxyUrl,
     host: &str,
     port: u16,
-) -> Result<(), String> {
+) -> Result<TcpStream, String> {
     let io = |e: std::io::Error| format!("HTTP proxy {}: {e}", proxy.address);
     let authority = if host.contains(':') {
         format!("[{host}]:{port}")
@@ -136,65 +59,138 @@ async fn http_connect(
     };
     let mut request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
     if let Some((user, pass)) = &proxy.credentials {
-        request.push_str(&format!(
-            "Proxy-Authorization: Basic {}\r\n",
-            base64(format!("{user}:{pass}").as_bytes())
-        ));
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+        request.push_str(&format!("Proxy-Authorization: Basic {basic}\r\n"));
     }
     request.push_str("\r\n");
     stream.write_all(request.as_bytes()).await.map_err(io)?;
-    // Read the response header byte by byte: nothing after it may be consumed, it is OSCAR.
-    let mut header = Vec::with_capacity(256);
-    while !header.ends_with(b"\r\n\r\n") {
-        if header.len() >= MAX_HTTP_HEADER {
-            return Err("HTTP proxy response header too long".into());
+    // Byte by byte: nothing after the header may be consumed, it is the upstream's OSCAR.
+    let mut head = Vec::with_capacity(256);
+    loop {
+        head.push(stream.read_u8().await.map_err(io)?);
+        if head.last() != Some(&b'\n') && head.len() < connect_reply::MAX_HEAD {
+            continue;
         }
-        header.push(stream.read_u8().await.map_err(io)?);
-    }
-    let status = String::from_utf8_lossy(&header);
-    let first = status.lines().next().unwrap_or_default().to_owned();
-    let code = first.split_whitespace().nth(1).unwrap_or_default();
-    if code != "200" {
-        return Err(format!("HTTP proxy refused CONNECT {authority}: {first}"));
-    }
-    Ok(())
-}
-
-fn base64(input: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            if i <= chunk.len() {
-                out.push(char::from(TABLE[((n >> shift) & 63) as usize]));
-            } else {
-                out.push('=');
+        match connect_reply::parse(&head) {
+            Ok(ConnectReply::Partial) => {}
+            Ok(ConnectReply::Open) => return Ok(stream),
+            Ok(ConnectReply::Refused(code, reason)) => {
+                return Err(format!(
+                    "HTTP proxy {} refused CONNECT {authority}: {code} {reason}",
+                    proxy.address
+                ));
             }
+            Err(bad) => return Err(format!("HTTP proxy {}: {bad}", proxy.address)),
         }
     }
-    out
 }
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    use tokio::net::TcpListener;
+
     use super::*;
 
-    #[test]
-    fn base64_matches_rfc_4648_examples() {
-        for (plain, encoded) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            assert_eq!(base64(plain.as_bytes()), encoded);
+    /// Bound on every step of a scripted exchange.
+    const STEP: Duration = Duration::from_secs(5);
+
+    /// A one-connection proxy on loopback that, for each step, reads exactly what it
+    /// expects and writes its answer, then the upstream's first bytes.
+    async fn scripted(steps: Vec<(Vec<u8>, Vec<u8>)>) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut peer, _) = listener.accept().await.unwrap();
+            for (expect, answer) in steps {
+                let mut got = vec![0u8; expect.len()];
+                let read = tokio::time::timeout(STEP, peer.read_exact(&mut got)).await;
+                if !matches!(read, Ok(Ok(_))) || got != expect {
+                    return; // the gateway sees the connection close
+                }
+                peer.write_all(&answer).await.unwrap();
+            }
+            peer.write_all(b"\x2a\x01OSCAR").await.unwrap();
+        });
+        addr
+    }
+
+    async fn tunnel(proxy: &str, addr: SocketAddr) -> Result<TcpStream, String> {
+        let url = ProxyUrl::parse(&proxy.replace("ADDR", &addr.to_string())).unwrap();
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let open = open_tunnel(stream, &url, "login.oscar.aol.com", 5190);
+        tokio::time::timeout(STEP, open).await.unwrap()
+    }
+
+    /// The upstream's first bytes must still be there: the handshake consumed no more.
+    async fn upstream_bytes(mut stream: TcpStream) -> Vec<u8> {
+        let mut first = [0u8; 7];
+        tokio::time::timeout(STEP, stream.read_exact(&mut first))
+            .await
+            .unwrap()
+            .unwrap();
+        first.to_vec()
+    }
+
+    fn greeting() -> (Vec<u8>, Vec<u8>) {
+        (vec![5, 2, 0, 2], vec![5, 2])
+    }
+
+    fn password(status: u8) -> (Vec<u8>, Vec<u8>) {
+        (b"\x01\x04imgw\x06s3cret".to_vec(), vec![1, status])
+    }
+
+    #[tokio::test]
+    async fn socks5_with_a_password_opens_a_tunnel_by_name() {
+        let mut request = vec![5, 1, 0, 3, 19];
+        request.extend_from_slice(b"login.oscar.aol.com");
+        request.extend_from_slice(&5190u16.to_be_bytes());
+        let bound = vec![5, 0, 0, 1, 10, 0, 0, 1, 0x14, 0x46];
+        let addr = scripted(vec![greeting(), password(0), (request, bound)]).await;
+        let stream = tunnel("socks5://imgw:s3cret@ADDR", addr).await.unwrap();
+        assert_eq!(upstream_bytes(stream).await, b"\x2a\x01OSCAR");
+    }
+
+    #[tokio::test]
+    async fn http_connect_sends_basic_credentials_and_stops_at_the_header() {
+        let expect =
+            b"CONNECT login.oscar.aol.com:5190 HTTP/1.1\r\nHost: login.oscar.aol.com:5190\r\n\
+            Proxy-Authorization: Basic aW1ndzpzM2NyZXQ=\r\n\r\n"
+                .to_vec();
+        let answer = b"HTTP/1.1 200 Connection established\r\n\r\n".to_vec();
+        let addr = scripted(vec![(expect, answer)]).await;
+        let stream = tunnel("http://imgw:s3cret@ADDR", addr).await.unwrap();
+        assert_eq!(upstream_bytes(stream).await, b"\x2a\x01OSCAR");
+    }
+
+    #[tokio::test]
+    async fn hostile_proxy_answers_fail_without_the_password_in_the_error() {
+        let refused = scripted(vec![greeting(), password(1)]).await;
+        let not_socks = scripted(vec![(vec![5, 2, 0, 2], b"HT".to_vec())]).await;
+        let bad_type = scripted(vec![
+            greeting(),
+            password(0),
+            (vec![5, 1, 0, 3], vec![5, 0, 0, 7, 0, 0, 0, 0, 0, 0]),
+        ])
+        .await;
+        for addr in [refused, not_socks, bad_type] {
+            let err = tunnel("socks5://imgw:s3cret@ADDR", addr).await.unwrap_err();
+            assert!(err.starts_with("SOCKS5 proxy 127.0.0.1:"), "{err}");
+            assert!(!err.contains("s3cret"), "{err}");
         }
+        let http = |answer: &'static [u8]| async move {
+            let request_len = b"CONNECT login.oscar.aol.com:5190 HTTP/1.1\r\n".len();
+            let mut expect = vec![0u8; request_len];
+            expect.copy_from_slice(b"CONNECT login.oscar.aol.com:5190 HTTP/1.1\r\n");
+            let addr = scripted(vec![(expect, answer.to_vec())]).await;
+            tunnel("http://imgw:s3cret@ADDR", addr).await.unwrap_err()
+        };
+        let err = http(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n").await;
+        assert!(err.ends_with("407 Proxy Authentication Required"), "{err}");
+        let err = http(b"SSH-2.0-OpenSSH_9.6\r\n").await;
+        assert!(err.contains("not an HTTP answer"), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
     }
 }

@@ -93,7 +93,7 @@ impl Relay {
             upstream_tls,
             api_tokens: crate::api::TokenNames::default(),
             policy,
-            cookies: CookieRoutes::new(config.cookie_ttl),
+            cookies: CookieRoutes::new(config.cookie_ttl, config.max_cookie_routes),
             gate: Arc::new(ConnectionGate::new(config.limits)),
             config,
             archive,

@@ -1,22 +1,56 @@
 //! Connecting to the real servers: name resolution with the system resolver (never the
 //! gateway's own DNS responder, which would answer with the gateway), binding to an egress
-//! address, an optional SOCKS5 or HTTP CONNECT proxy, and a connect timeout.
+//! address, an optional SOCKS5 or HTTP CONNECT proxy, and a connect timeout. A target that
+//! is not a configured upstream came from an upstream's answer (a cookie route), and every
+//! address it resolves to is checked against the redirect scope (`redirect_scope.rs`)
+//! before any connection is opened.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use tokio::net::{TcpSocket, TcpStream};
 
 use crate::error::SessionError;
+use crate::redirect_scope;
 use crate::relay::Relay;
 
+/// Where a target came from, which decides whether its addresses are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// The configuration named it (`upstream.login`, `login_tls`, `api`, or an API host
+    /// the gateway intercepts): the operator chose it.
+    Configured,
+    /// An upstream's answer named it: it must stay within the redirect scope.
+    Redirect,
+}
+
 /// Connects to `target` (`host:port`), through the proxy if one is configured; returns the
-/// stream and the egress slot it uses.
+/// stream and the egress slot it uses. A target other than `upstream.login` and
+/// `upstream.login_tls` came from a cookie route, and is checked as a redirect.
 pub(crate) async fn connect_upstream(
     relay: &Relay,
     target: &str,
 ) -> Result<(TcpStream, Option<usize>), SessionError> {
+    let configured = [
+        Some(relay.config.upstream_login.as_str()),
+        Some(relay.config.upstream_login_tls.as_str()),
+        relay.config.upstream_api.as_deref(),
+    ];
+    let origin = if configured.contains(&Some(target)) {
+        Origin::Configured
+    } else {
+        Origin::Redirect
+    };
+    connect_from(relay, target, origin).await
+}
+
+/// [`connect_upstream`] with the target's origin given by the caller.
+pub(crate) async fn connect_from(
+    relay: &Relay,
+    target: &str,
+    origin: Origin,
+) -> Result<(TcpStream, Option<usize>), SessionError> {
     let Some(proxy) = &relay.config.proxy else {
-        return connect_direct(relay, target).await;
+        return connect_direct(relay, target, origin).await;
     };
     let fail = |detail: String| SessionError::Connect {
         addr: target.to_owned(),
@@ -24,7 +58,12 @@ pub(crate) async fn connect_upstream(
     };
     let (host, port) =
         crate::resolver::split_host_port(target).ok_or_else(|| fail("not host:port".into()))?;
-    let (mut stream, egress) = connect_direct(relay, &proxy.address.to_string())
+    // The proxy resolves names itself, so only an address literal can be checked here; a
+    // name is the proxy's to resolve, and its own rules decide where it may connect.
+    if origin == Origin::Redirect {
+        check_literal_target(relay, target).await?;
+    }
+    let (stream, egress) = connect_direct(relay, &proxy.address.to_string(), Origin::Configured)
         .await
         .map_err(|e| match e {
             SessionError::Connect { detail, .. } => fail(format!("proxy {proxy}: {detail}")),
@@ -32,11 +71,11 @@ pub(crate) async fn connect_upstream(
         })?;
     let tunnel = tokio::time::timeout(
         relay.config.connect_timeout,
-        crate::proxy::open_tunnel(&mut stream, proxy, host, port),
+        crate::proxy::open_tunnel(stream, proxy, host, port),
     )
     .await;
     let result = match tunnel {
-        Ok(Ok(())) => return Ok((stream, egress)),
+        Ok(Ok(stream)) => return Ok((stream, egress)),
         Ok(Err(detail)) => fail(detail),
         Err(_) => fail(format!("proxy {proxy} did not open the tunnel in time")),
     };
@@ -46,10 +85,84 @@ pub(crate) async fn connect_upstream(
     Err(result)
 }
 
-/// Connects straight to `target` (`host:port`), from an egress address if configured.
+/// Refuses a redirect `target` whose host is an address outside the redirect scope, before
+/// any connection is asked for; a name passes (its addresses are checked at connect time).
+pub(crate) async fn check_literal_target(relay: &Relay, target: &str) -> Result<(), SessionError> {
+    let host = crate::resolver::split_host_port(target).map(|(host, _)| host);
+    match host.and_then(|h| h.parse::<IpAddr>().ok()) {
+        Some(ip) => check_redirect(relay, target, ip).await,
+        None => Ok(()),
+    }
+}
+
+/// Refuses `ip` (an address `target` resolved to) unless a redirect may lead there. The
+/// configured upstreams' names are looked up only when `ip` is neither public, allowed, nor
+/// a configured address literal.
+async fn check_redirect(relay: &Relay, target: &str, ip: IpAddr) -> Result<(), SessionError> {
+    let allow = &relay.config.redirect_allow;
+    let (literals, names) = configured_hosts(relay);
+    if redirect_scope::permits(ip, allow, &literals) || resolves_to(relay, &names, ip).await {
+        return Ok(());
+    }
+    tracing::warn!(
+        redirect = %target, address = %ip,
+        "an upstream redirected to {ip} ({target}), which is not a public address nor a \
+         configured upstream's: refused, nothing connected; if the gateway should go there, \
+         add its network to {}", redirect_scope::ALLOW_KEY
+    );
+    Err(SessionError::RedirectRefused {
+        target: target.to_owned(),
+        address: ip,
+    })
+}
+
+/// `upstream.login`, `login_tls` and `api`: the address literals among them, and the
+/// `host:port` of the others.
+fn configured_hosts(relay: &Relay) -> (Vec<IpAddr>, Vec<&str>) {
+    let config = &relay.config;
+    let mut literals = Vec::new();
+    let mut names = Vec::new();
+    for target in [
+        Some(config.upstream_login.as_str()),
+        Some(config.upstream_login_tls.as_str()),
+        config.upstream_api.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        match crate::resolver::split_host_port(target).map(|(host, _)| host.parse::<IpAddr>()) {
+            Some(Ok(ip)) => literals.push(ip),
+            _ => names.push(target),
+        }
+    }
+    (literals, names)
+}
+
+/// Whether one of `names` (`host:port`) resolves to `ip` now. Looked up together, within
+/// the connect timeout: a name that does not resolve adds nothing.
+async fn resolves_to(relay: &Relay, names: &[&str], ip: IpAddr) -> bool {
+    if names.is_empty() {
+        return false;
+    }
+    let lookups = futures_util::future::join_all(names.iter().map(|n| relay.resolver.resolve(n)));
+    let Ok(answers) = tokio::time::timeout(relay.config.connect_timeout, lookups).await else {
+        return false;
+    };
+    let addresses: Vec<IpAddr> = answers
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|a| a.ip())
+        .collect();
+    redirect_scope::permits(ip, &[], &addresses)
+}
+
+/// A redirect's addresses are all checked before any is tried: a name that resolves to one
+/// forbidden address is refused whole.
 async fn connect_direct(
     relay: &Relay,
     target: &str,
+    origin: Origin,
 ) -> Result<(TcpStream, Option<usize>), SessionError> {
     let fail = |detail: String| SessionError::Connect {
         addr: target.to_owned(),
@@ -60,6 +173,11 @@ async fn connect_direct(
         .await
         .map_err(|_| fail("name resolution timed out".into()))?
         .map_err(fail)?;
+    if origin == Origin::Redirect {
+        for addr in &addrs {
+            check_redirect(relay, target, addr.ip()).await?;
+        }
+    }
     let egress = relay.take_egress();
     let result = async {
         let mut last = String::from("no address");

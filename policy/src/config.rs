@@ -16,13 +16,15 @@ mod spans;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_admin_group;
+#[cfg(test)]
 mod tests_connlimits;
 #[cfg(test)]
 mod tests_dns_hardening;
 #[cfg(test)]
 mod tests_ingest;
 #[cfg(test)]
-mod tests_admin_group;
+mod tests_open_proxy;
 mod tls;
 mod validate;
 
@@ -65,6 +67,7 @@ use crate::host_port::HostPort;
 /// | `relay.new_connections_per_second` | `10` per address |
 /// | `relay.new_connections_burst` | `64` per address |
 /// | `relay.descriptor_reserve` | `256` (at least 64) |
+/// | `relay.max_cookie_routes` | `65536` (at least 1) |
 /// | `upstream.login` | `"login.oscar.aol.com:5190"` |
 /// | `upstream.egress` | `[]`: the OS chooses the source address |
 /// | `upstream.resolver` | `[]`: the system resolver |
@@ -72,6 +75,7 @@ use crate::host_port::HostPort;
 /// | `upstream.tls_roots` | `[]`: the system trust store only |
 /// | `upstream.tls_insecure` | `false` |
 /// | `upstream.api` | unset: the host name the client asked for, port 443 |
+/// | `upstream.redirect_allow` | `[]`: redirects only to public addresses and the configured upstreams' own |
 /// | `archive.path` | unset: the caller's data directory |
 /// | `archive.mode` | `"strict"` |
 /// | `archive.node` | unset: the host name |
@@ -195,6 +199,10 @@ pub struct RelayConfig {
     /// health checks and the archive; each client connection counts twice (its upstream
     /// leg). Default: 256.
     pub descriptor_reserve: u64,
+    /// Most cookie routes held at once; past it the oldest live one is dropped (its client
+    /// must log in again) and counted in `status`. Bounds what a flood of logins can make
+    /// the gateway remember. Default: 65536.
+    pub max_cookie_routes: usize,
 }
 
 impl Default for RelayConfig {
@@ -211,6 +219,7 @@ impl Default for RelayConfig {
             new_connections_per_second: defaults::NEW_CONNECTIONS_PER_SECOND,
             new_connections_burst: defaults::NEW_CONNECTIONS_BURST,
             descriptor_reserve: defaults::DESCRIPTOR_RESERVE,
+            max_cookie_routes: defaults::MAX_COOKIE_ROUTES,
         }
     }
 }
@@ -248,6 +257,12 @@ pub struct UpstreamConfig {
     /// on port 443.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api: Option<HostPort>,
+    /// Networks, besides public addresses and the addresses of `login`, `login_tls` and
+    /// `api`, that an upstream's redirect (login reply, service redirect, migration,
+    /// startOSCARSession) may send the gateway to. Any other address (loopback, private,
+    /// link-local, shared, multicast, ...) ends that session, so a server's answer cannot
+    /// aim the gateway at the inside network. Default: empty.
+    pub redirect_allow: Vec<ipnet::IpNet>,
 }
 
 impl Default for UpstreamConfig {
@@ -261,6 +276,7 @@ impl Default for UpstreamConfig {
             tls_roots: Vec::new(),
             tls_insecure: false,
             api: None,
+            redirect_allow: Vec::new(),
         }
     }
 }

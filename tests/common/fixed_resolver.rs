@@ -22,6 +22,11 @@ pub(crate) struct FixedResolver {
 impl FixedResolver {
     /// Answers `names` (lower case, no trailing dot) with 127.0.0.1.
     pub(crate) async fn start(names: &[&str]) -> Self {
+        Self::answering(names, Ipv4Addr::LOCALHOST).await
+    }
+
+    /// Answers `names` with `address`.
+    pub(crate) async fn answering(names: &[&str], address: Ipv4Addr) -> Self {
         let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
         let addr = socket.local_addr().unwrap();
         let asked = Arc::new(Mutex::new(Vec::new()));
@@ -53,7 +58,7 @@ impl FixedResolver {
                     reply.add_answer(Record::from_rdata(
                         q.name().clone(),
                         30,
-                        RData::A(A(Ipv4Addr::LOCALHOST)),
+                        RData::A(A(address)),
                     ));
                 }
                 let _ = socket.send_to(&reply.to_vec().unwrap(), peer).await;

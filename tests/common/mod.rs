@@ -5,6 +5,7 @@
 pub(crate) mod dns;
 pub(crate) mod fixed_resolver;
 pub(crate) mod gateway;
+pub(crate) mod gateway_ca;
 pub(crate) mod ingest;
 
 use std::net::SocketAddr;

@@ -4,7 +4,12 @@
 //! name), over TLS verified for that host. Answers pass back unchanged except
 //! startOSCARSession's, whose BOS address is rewritten to the gateway and whose cookie is
 //! routed, so the BOS connection comes back through the relay.
+//!
+//! Only the API hosts the gateway intercepts are forwarded to (`api_host.rs`): a request
+//! naming any other host, in its Host header or its URL, is answered 421 by the gateway
+//! itself, and nothing is looked up or connected, so the relay port is no open proxy.
 
+mod api_host;
 mod body_format;
 pub(crate) mod client_login;
 pub(crate) mod session_start;
@@ -29,7 +34,7 @@ use tracing::Instrument;
 use crate::cookies::Route;
 use crate::error::SessionError;
 use crate::relay::Relay;
-use crate::upstream::connect_upstream;
+use crate::upstream::{Origin, check_literal_target, connect_from};
 use crate::upstream_tls::connect_tls;
 
 pub(crate) use tokens::TokenNames;
@@ -125,6 +130,19 @@ async fn handle(
         );
     };
     let span = tracing::info_span!("api", client = %client, host = %host, path = parts.uri.path());
+    if let Some(foreign) = api_host::foreign_host(&relay.config, &parts, &host) {
+        span.in_scope(|| {
+            tracing::warn!(
+                asked = %foreign,
+                "login API request for a host the gateway does not intercept: refused with \
+                 421, nothing looked up or connected"
+            );
+        });
+        return plain(
+            StatusCode::MISDIRECTED_REQUEST,
+            "imtegrity: this gateway forwards login API requests only to the AIM/ICQ API hosts it intercepts",
+        );
+    }
     if is_kerberos_host(&host) {
         // Its answer carries the BOS address inside a Kerberos ticket (oscar.md §3.1 E),
         // which the gateway does not rewrite: relayed, the client would reach BOS around
@@ -178,7 +196,24 @@ async fn handle(
             Call::StartSession if head.status == StatusCode::OK => {
                 let user = token.and_then(|t| relay.api_tokens.get(&t));
                 match start_session(relay, &answer, advertised, user) {
-                    Ok(Some(new)) => Bytes::from(new),
+                    Ok(Some(RewrittenStart {
+                        body: new,
+                        cookie,
+                        route,
+                    })) => {
+                        // An address outside the redirect scope is refused now, with no
+                        // cookie route; a name is checked when the client comes back.
+                        if let Err(e) = check_literal_target(relay, &route.upstream).await {
+                            return plain(StatusCode::BAD_GATEWAY, &format!("imtegrity: {e}"));
+                        }
+                        tracing::info!(real = %route.upstream,
+                            sn = route.local_user.as_deref().unwrap_or(""),
+                            tls = route.tls_name.as_deref().unwrap_or("-"),
+                            "startOSCARSession rewritten");
+                        relay.stats.rewrites.fetch_add(1, Ordering::Relaxed);
+                        relay.cookies.insert(cookie, route);
+                        Bytes::from(new)
+                    }
                     Ok(None) => answer,
                     // Relayed as is, the answer would send the client around the gateway.
                     Err(e) => {
@@ -219,13 +254,20 @@ fn note_login(relay: &Relay, form_name: Option<String>, answer: &[u8]) {
     }
 }
 
-/// Rewrites a startOSCARSession answer and routes its cookie.
+/// A startOSCARSession answer pointed at the gateway, and where its cookie is to lead.
+struct RewrittenStart {
+    body: Vec<u8>,
+    cookie: Bytes,
+    route: Route,
+}
+
+/// Rewrites a startOSCARSession answer (`None`: nothing to rewrite).
 fn start_session(
     relay: &Relay,
     answer: &[u8],
     advertised: &HostPort,
     user: Option<String>,
-) -> Result<Option<Vec<u8>>, &'static str> {
+) -> Result<Option<RewrittenStart>, &'static str> {
     let cert_name = |name: &str| crate::tls_route::presentable(name, relay.config.tls.as_ref());
     let Some((body, start)) = session_start::rewrite(answer, advertised, cert_name)? else {
         return Ok(None);
@@ -243,11 +285,11 @@ fn start_session(
         room: None,
         tls_name: start.tls_cert_name,
     };
-    tracing::info!(real = %route.upstream, sn = route.local_user.as_deref().unwrap_or(""),
-        tls = route.tls_name.as_deref().unwrap_or("-"), "startOSCARSession rewritten");
-    relay.stats.rewrites.fetch_add(1, Ordering::Relaxed);
-    relay.cookies.insert(start.cookie, route);
-    Ok(Some(body))
+    Ok(Some(RewrittenStart {
+        body,
+        cookie: start.cookie,
+        route,
+    }))
 }
 
 /// Sends `request` to `target` over TLS verified for `host`; returns the answer's head and
@@ -258,7 +300,8 @@ async fn forward(
     host: &str,
     request: Request<Full<Bytes>>,
 ) -> Result<(hyper::http::response::Parts, Bytes), SessionError> {
-    let (stream, egress) = connect_upstream(relay, target).await?;
+    // The host was checked against the intercepted names, or the target is upstream.api.
+    let (stream, egress) = connect_from(relay, target, Origin::Configured).await?;
     let result = async {
         let timeout = relay.config.connect_timeout;
         let tls = connect_tls(relay.upstream_tls.clone(), host, target, stream, timeout).await?;
@@ -297,7 +340,7 @@ async fn forward(
 }
 
 /// The host part of a Host header (`name`, `name:port`, `[v6]:port`).
-fn host_of(header: &str) -> String {
+pub(crate) fn host_of(header: &str) -> String {
     let header = header.trim();
     crate::resolver::split_host_port(header)
         .map_or_else(

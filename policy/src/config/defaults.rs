@@ -57,6 +57,10 @@ pub(crate) const DESCRIPTOR_RESERVE: u64 = 256;
 /// alone take a few dozen.
 pub(crate) const MIN_DESCRIPTOR_RESERVE: u64 = 64;
 
+/// `relay.max_cookie_routes`: a login burst of thousands of users, each with a handful of
+/// service redirects, within one cookie lifetime; a few tens of MB at most.
+pub(crate) const MAX_COOKIE_ROUTES: usize = 65_536;
+
 /// `upstream.login`: the historical AOL authorizer, which revival DNS still answers.
 pub(crate) fn upstream_login() -> HostPort {
     HostPort::from_static("login.oscar.aol.com", OSCAR_PORT)

@@ -46,6 +46,7 @@ max_connections_per_address = 8
 new_connections_per_second = 5
 new_connections_burst = 16
 descriptor_reserve = 512
+max_cookie_routes = 1000
 
 [upstream]
 login = "[2001:db8::5]:5190"
@@ -56,6 +57,7 @@ login_tls = "slogin.im.example.net:443"
 tls_roots = ["/etc/imtegrity/revival-ca.pem"]
 tls_insecure = true
 api = "127.0.0.1:8443"
+redirect_allow = ["10.20.0.0/16", "fd00::/8"]
 
 [archive]
 path = "/srv/imtegrity/archive"
@@ -185,6 +187,7 @@ fn a_file_with_every_key_parses() {
                 new_connections_per_second: 5,
                 new_connections_burst: 16,
                 descriptor_reserve: 512,
+                max_cookie_routes: 1000,
             },
             dns: DnsConfig {
                 listen: vec![addr("127.0.0.1:5353"), addr("[::1]:5353")],
@@ -248,6 +251,7 @@ fn a_file_with_every_key_parses() {
                 tls_roots: vec![PathBuf::from("/etc/imtegrity/revival-ca.pem")],
                 tls_insecure: true,
                 api: Some(HostPort::parse("127.0.0.1:8443").unwrap()),
+                redirect_allow: vec!["10.20.0.0/16".parse().unwrap(), "fd00::/8".parse().unwrap()],
             },
             archive: ArchiveConfig {
                 path: Some(PathBuf::from("/srv/imtegrity/archive")),
@@ -386,6 +390,7 @@ fn an_empty_file_gives_every_default() {
         new_connections_per_second,
         new_connections_burst,
         descriptor_reserve,
+        max_cookie_routes,
     } = &config.relay;
     assert_eq!(
         listen,
@@ -409,6 +414,7 @@ fn an_empty_file_gives_every_default() {
         ),
         (30, 32, 10, 64, 256)
     );
+    assert_eq!(*max_cookie_routes, 65_536);
     let UpstreamConfig {
         login,
         egress,
@@ -418,8 +424,10 @@ fn an_empty_file_gives_every_default() {
         tls_roots,
         tls_insecure,
         api,
+        redirect_allow,
     } = &config.upstream;
     assert_eq!(api, &None);
+    assert!(redirect_allow.is_empty());
     assert_eq!(login.to_string(), "login.oscar.aol.com:5190");
     assert_eq!(login_tls.to_string(), "slogin.oscar.aol.com:5190");
     assert!(tls_roots.is_empty());
@@ -738,7 +746,7 @@ fn unknown_key_in_the_file_names_line_column_and_key() {
         "imtegrity.toml:5:1: unknown field `lissten`, expected one of `listen`, `advertise`, \
          `max_frame`, `idle_timeout_secs`, `connect_timeout_secs`, `cookie_ttl_secs`, \
          `signon_timeout_secs`, `max_connections_per_address`, `new_connections_per_second`, \
-         `new_connections_burst`, `descriptor_reserve` (key `relay.lissten`)"
+         `new_connections_burst`, `descriptor_reserve`, `max_cookie_routes` (key `relay.lissten`)"
     );
 }
 

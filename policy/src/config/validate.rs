@@ -142,6 +142,15 @@ fn relay(relay: &RelayConfig) -> Result<(), ConfigError> {
             Ok(_) => {}
         }
     }
+    if relay.max_cookie_routes == 0 {
+        return Err(ConfigError::invalid(
+            "relay.max_cookie_routes",
+            format!(
+                "0 would route no follow-on connection (default: {})",
+                defaults::MAX_COOKIE_ROUTES
+            ),
+        ));
+    }
     if relay.max_frame == 0 {
         return Err(ConfigError::invalid(
             "relay.max_frame",
