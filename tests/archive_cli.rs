@@ -393,6 +393,16 @@ async fn the_running_gateway_applies_retention_in_the_background() {
     assert!(report[0]["purged"].as_u64().unwrap() >= 250);
 }
 
+/// Offsets to damage in sled's `db` file: 100 bytes into every 24 KiB block that holds data
+/// (an all-zero block is space sled has not written, and damage there shows nothing).
+fn data_offsets(db: &[u8]) -> Vec<usize> {
+    (0..db.len())
+        .step_by(24 * 1024)
+        .filter(|at| db[*at..db.len().min(at + 4096)].iter().any(|b| *b != 0))
+        .map(|at| at + 100)
+        .collect()
+}
+
 /// Bytes changed inside sled's own `db` file of a closed archive (its checksums fail): `verify`
 /// exits 2 and says what it could not read, never 1 (an operational error) nor a panic.
 ///
@@ -407,11 +417,7 @@ fn verify_of_a_damaged_store_exits_2_and_says_what_it_could_not_read() {
     generate(&pristine, 1500);
     let db = std::fs::read(pristine.join("db").join("db")).unwrap();
     // Every 24 KiB block that holds data, the middle first.
-    let mut offsets: Vec<usize> = (0..db.len())
-        .step_by(24 * 1024)
-        .filter(|at| db[*at..db.len().min(at + 4096)].iter().any(|b| *b != 0))
-        .map(|at| at + 100)
-        .collect();
+    let mut offsets = data_offsets(&db);
     let middle = db.len() / 2;
     offsets.sort_by_key(|at| at.abs_diff(middle));
     let copy = tmp.path().join("damaged");
@@ -518,11 +524,7 @@ fn verify_of_a_store_sled_silently_rolled_back_after_damage_exits_2() {
     let pristine = tmp.path().join("pristine");
     generate(&pristine, 1500);
     let db = std::fs::read(pristine.join("db").join("db")).unwrap();
-    let mut offsets: Vec<usize> = (0..db.len())
-        .step_by(24 * 1024)
-        .filter(|at| db[*at..db.len().min(at + 4096)].iter().any(|b| *b != 0))
-        .map(|at| at + 100)
-        .collect();
+    let mut offsets = data_offsets(&db);
     offsets.reverse();
     let copy = tmp.path().join("damaged");
     for at in offsets {
