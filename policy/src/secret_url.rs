@@ -38,6 +38,16 @@ pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "…".to_owned();
     };
+    // Only a real scheme (RFC 3986: a letter, then letters, digits, `+`, `-`, `.`) is shown:
+    // in a value like `gw:secret@proxy:1080x://…` everything before `://` is user text,
+    // password included (found by the `secret_text` fuzz target).
+    let is_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !is_scheme {
+        return "…".to_owned();
+    }
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(end);
     // User information ends at the last `@`; one after a `/`, `?` or `#` (a password with
@@ -113,6 +123,11 @@ mod tests {
             ("socks5://gw:Xy/Zsecret@proxy.corp:1080", "socks5://…"),
             ("https://h.example/hook?to=XyZsecret@corp", "https://…"),
             ("gw:XyZsecret@proxy.corp:1080", "…"),
+            (
+                "sockskce:Sup3rSecretPassw0rd@p:1080ecretP05://alice:Sup3rSecretPassw0rd@p:1080",
+                "…",
+            ),
+            ("1http://proxy.corp:3128", "…"),
         ] {
             let secret = SecretUrl::from(url);
             assert_eq!(secret.to_string(), shown, "{url}");
