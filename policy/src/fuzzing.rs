@@ -117,15 +117,17 @@ pub fn secret_text(data: &[u8]) {
     let shown = crate::secret_url::redact(text);
     let _ = crate::config::check_token(crate::config::token_in(text));
     // A password long enough that it cannot be part of the scheme or host by chance, and
-    // not also written outside the user information (a host of NULs holds a password of
-    // NULs: showing that host shows the host, not the secret).
+    // not also written in the scheme or anywhere after the user information (a host of NULs
+    // holds a password of NULs: showing that host, or quoting it in an error, shows the
+    // host, not the secret). Text before `://` that is no scheme is never shown at all.
     let password = text
         .split_once("://")
         .and_then(|(scheme, rest)| {
             let authority = rest.split(['/', '?', '#']).next()?;
-            let (userinfo, host) = authority.rsplit_once('@')?;
+            let (userinfo, _) = authority.rsplit_once('@')?;
             let (_, password) = userinfo.split_once(':')?;
-            (!scheme.contains(password) && !host.contains(password)).then_some(password)
+            let after = &rest[userinfo.len() + 1..];
+            (!scheme.contains(password) && !after.contains(password)).then_some(password)
         })
         .filter(|p| p.len() >= 12 && !p.contains(['@', '.', ':']));
     if let Some(password) = password {

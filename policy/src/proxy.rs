@@ -34,11 +34,14 @@ impl ProxyUrl {
         let kind = match scheme.to_ascii_lowercase().as_str() {
             "socks5" | "socks5h" => ProxyKind::Socks5,
             "http" => ProxyKind::HttpConnect,
-            other => {
+            other if crate::secret_url::is_scheme(other) => {
                 return Err(format!(
                     "unsupported proxy scheme {other:?} (socks5 or http)"
                 ));
             }
+            // Not a scheme: the text before `://` may hold user information, so it is not
+            // quoted.
+            _ => return Err("expected socks5://host:port or http://host:port".into()),
         };
         let rest = rest.trim_end_matches('/');
         let (credentials, host) = match rest.rsplit_once('@') {
@@ -111,5 +114,14 @@ mod tests {
         ] {
             assert!(ProxyUrl::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    /// Text before `://` that is no scheme may be user information: it is never quoted.
+    #[test]
+    fn a_password_before_the_scheme_separator_is_not_quoted() {
+        let err = ProxyUrl::parse("gw:Sup3rSecretPassw0rd@proxy:1080x://p:1080").unwrap_err();
+        assert!(!err.contains("Sup3rSecret"), "{err}");
+        let err = ProxyUrl::parse("ftp://p:21").unwrap_err();
+        assert!(err.contains("\"ftp\""), "{err}");
     }
 }

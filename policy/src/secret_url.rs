@@ -41,11 +41,7 @@ pub fn redact(url: &str) -> String {
     // Only a real scheme (RFC 3986: a letter, then letters, digits, `+`, `-`, `.`) is shown:
     // in a value like `gw:secret@proxy:1080x://…` everything before `://` is user text,
     // password included (found by the `secret_text` fuzz target).
-    let is_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-        && scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-    if !is_scheme {
+    if !is_scheme(scheme) {
         return "…".to_owned();
     }
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
@@ -63,6 +59,15 @@ pub fn redact(url: &str) -> String {
         "/…"
     };
     format!("{scheme}://{userinfo}{host}{tail}")
+}
+
+/// Whether `text` is a URL scheme (RFC 3986: a letter, then letters, digits, `+`, `-`, `.`),
+/// and so safe to show: text before `://` that is not may be user information.
+pub(crate) fn is_scheme(text: &str) -> bool {
+    text.starts_with(|c: char| c.is_ascii_alphabetic())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
 }
 
 impl From<&str> for SecretUrl {
