@@ -117,17 +117,19 @@ pub fn secret_text(data: &[u8]) {
     let shown = crate::secret_url::redact(text);
     let _ = crate::config::check_token(crate::config::token_in(text));
     // A password long enough that it cannot be part of the scheme or host by chance, and
-    // not also written in the scheme or anywhere after the user information (a host of NULs
-    // holds a password of NULs: showing that host, or quoting it in an error, shows the
-    // host, not the secret). Text before `://` that is no scheme is never shown at all.
+    // not also written in the scheme, the user name (which `ProxyUrl` shows) or anywhere
+    // after the user information (a host of NULs holds a password of NULs: showing that
+    // host shows the host, not the secret). Text before `://` that is no scheme is never
+    // shown at all.
     let password = text
         .split_once("://")
         .and_then(|(scheme, rest)| {
             let authority = rest.split(['/', '?', '#']).next()?;
             let (userinfo, _) = authority.rsplit_once('@')?;
-            let (_, password) = userinfo.split_once(':')?;
+            let (user, password) = userinfo.split_once(':')?;
             let after = &rest[userinfo.len() + 1..];
-            (!scheme.contains(password) && !after.contains(password)).then_some(password)
+            let elsewhere = [scheme, user, after].iter().any(|t| t.contains(password));
+            (!elsewhere).then_some(password)
         })
         .filter(|p| p.len() >= 12 && !p.contains(['@', '.', ':']));
     if let Some(password) = password {
