@@ -21,7 +21,9 @@ use common::gateway::{Gateway, ImRecord, search, verify_intact};
 use lab::{Accounts, LabClient, LabConfig, LabServer};
 use oscar::message::bucp::{TLV_PASSWORD_HASH, TLV_STRONG_HASH};
 use oscar::message::signon::{TLV_ERROR_CODE, TLV_SCREEN_NAME};
-use oscar::message::{IcbmSend, KeyReply, KeyRequest, LoginReply, LoginRequest, Redirect, SignonHello};
+use oscar::message::{
+    IcbmSend, KeyReply, KeyRequest, LoginReply, LoginRequest, Redirect, SignonHello,
+};
 use oscar::{Channel, Family, Flap, ScreenName, Snac, SnacBody, Tlv};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpSocket, TcpStream};
@@ -232,8 +234,22 @@ async fn a_key_request_in_an_outsiders_name_makes_nobody_local() {
     eve.logout().await.unwrap();
     gw.stop().await;
     let mut want = vec![
-        ImRecord::new("aim", "eve", "alice", "inbound", "alice", "from the real eve"),
-        ImRecord::new("aim", "alice", "eve", "outbound", "alice", "to the real eve"),
+        ImRecord::new(
+            "aim",
+            "eve",
+            "alice",
+            "inbound",
+            "alice",
+            "from the real eve",
+        ),
+        ImRecord::new(
+            "aim",
+            "alice",
+            "eve",
+            "outbound",
+            "alice",
+            "to the real eve",
+        ),
     ];
     want.sort();
     assert_eq!(archived_ims(&archive).await, want);
@@ -277,7 +293,14 @@ async fn an_im_between_two_local_users_is_recorded_once() {
     bob.logout().await.unwrap();
     gw.stop().await;
     let mut want = vec![
-        ImRecord::new("aim", "alice", "bob", "internal", "alice", "first under one cookie"),
+        ImRecord::new(
+            "aim",
+            "alice",
+            "bob",
+            "internal",
+            "alice",
+            "first under one cookie",
+        ),
         ImRecord::new(
             "aim",
             "alice",
@@ -299,7 +322,9 @@ async fn a_bos_cookie_is_taken_once_and_only_from_its_logins_address() {
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("archive");
     let gw = Gateway::start(&lab.auth_addr.to_string(), &archive, NODE, &[]).await;
-    let mut bob = LabClient::login(lab.auth_addr, "bob", PASSWORD).await.unwrap();
+    let mut bob = LabClient::login(lab.auth_addr, "bob", PASSWORD)
+        .await
+        .unwrap();
 
     let cookie = bos_cookie(gw.relay, HOME, "alice").await;
     // Another client on the network presents it first: refused, and it stays alice's.
@@ -334,7 +359,14 @@ async fn a_bos_cookie_is_taken_once_and_only_from_its_logins_address() {
     let record = &records[0];
     assert_eq!(
         ImRecord::from_json(record),
-        ImRecord::new("aim", "alice", "bob", "outbound", "alice", "from alice's own session")
+        ImRecord::new(
+            "aim",
+            "alice",
+            "bob",
+            "outbound",
+            "alice",
+            "from alice's own session"
+        )
     );
     let from = record["client_addr"].as_str().unwrap();
     assert!(from.starts_with("127.0.0.1:"), "{record}");

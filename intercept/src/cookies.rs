@@ -200,7 +200,11 @@ mod tests {
             routes.take(&cookie, AWAY, &[]),
             Err(CookieRefusal::Elsewhere { owner: HOME })
         );
-        assert_eq!(routes.take(&cookie, HOME, &[]), Ok(route()), "left for its owner");
+        assert_eq!(
+            routes.take(&cookie, HOME, &[]),
+            Ok(route()),
+            "left for its owner"
+        );
         assert_eq!(
             routes.take(&cookie, HOME, &[]),
             Err(CookieRefusal::Unknown),
@@ -231,7 +235,10 @@ mod tests {
         assert!(!same_client(a, outside, &[pool]));
         assert!(!same_client(outside, a, &[pool]));
         let mapped: IpAddr = "::ffff:198.51.100.1".parse().unwrap();
-        assert!(same_client(a, mapped, &[]), "an IPv4-mapped address is the same client");
+        assert!(
+            same_client(a, mapped, &[]),
+            "an IPv4-mapped address is the same client"
+        );
     }
 
     #[test]

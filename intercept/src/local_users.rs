@@ -83,7 +83,10 @@ mod tests {
         users.sign_out("alice");
         assert!(!users.contains("alice"));
         users.sign_out("alice");
-        assert!(!users.contains("alice"), "an extra sign-out does not underflow");
+        assert!(
+            !users.contains("alice"),
+            "an extra sign-out does not underflow"
+        );
     }
 
     #[test]

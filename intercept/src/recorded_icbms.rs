@@ -82,13 +82,28 @@ mod tests {
     fn a_noted_im_is_found_for_its_own_pair_and_cookie_only() {
         let table = RecordedIcbms::default();
         let now = Instant::now();
-        assert!(!table.was_recorded("alice", "bob", [1; 8], now), "nothing noted");
+        assert!(
+            !table.was_recorded("alice", "bob", [1; 8], now),
+            "nothing noted"
+        );
         table.note("alice", "bob", [1; 8], now);
         assert!(table.was_recorded("alice", "bob", [1; 8], now));
-        assert!(table.was_recorded("alice", "bob", [1; 8], now), "not used up");
-        assert!(!table.was_recorded("alice", "bob", [2; 8], now), "another cookie");
-        assert!(!table.was_recorded("bob", "alice", [1; 8], now), "the other way");
-        assert!(!table.was_recorded("eve", "bob", [1; 8], now), "another sender");
+        assert!(
+            table.was_recorded("alice", "bob", [1; 8], now),
+            "not used up"
+        );
+        assert!(
+            !table.was_recorded("alice", "bob", [2; 8], now),
+            "another cookie"
+        );
+        assert!(
+            !table.was_recorded("bob", "alice", [1; 8], now),
+            "the other way"
+        );
+        assert!(
+            !table.was_recorded("eve", "bob", [1; 8], now),
+            "another sender"
+        );
     }
 
     #[test]

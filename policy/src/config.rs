@@ -18,6 +18,8 @@ mod tests;
 #[cfg(test)]
 mod tests_admin_group;
 #[cfg(test)]
+mod tests_client_nat;
+#[cfg(test)]
 mod tests_connlimits;
 #[cfg(test)]
 mod tests_dns_hardening;
@@ -25,8 +27,6 @@ mod tests_dns_hardening;
 mod tests_ingest;
 #[cfg(test)]
 mod tests_open_proxy;
-#[cfg(test)]
-mod tests_client_nat;
 mod tls;
 mod validate;
 

@@ -10,7 +10,11 @@ fn load(text: &str, sets: &[&str]) -> Result<Config, String> {
 
 #[test]
 fn client_nat_networks_come_from_the_file_and_from_set() {
-    let config = load("[relay]\nclient_nat_networks = [\"198.51.100.0/28\"]\n", &[]).unwrap();
+    let config = load(
+        "[relay]\nclient_nat_networks = [\"198.51.100.0/28\"]\n",
+        &[],
+    )
+    .unwrap();
     assert_eq!(
         config.relay.client_nat_networks,
         vec!["198.51.100.0/28".parse::<ipnet::IpNet>().unwrap()]
