@@ -176,13 +176,32 @@ async fn assert_cookie_refused(conn: &mut Scripted, first: Result<Flap, End>, ca
     assert_eq!(conn.next(WAIT).await.unwrap_err(), End::Closed, "{case}");
 }
 
-async fn lab_with(names: &[&str]) -> LabServer {
-    LabServer::start(LabConfig {
-        accounts: Accounts::from_pairs(names.iter().map(|n| (*n, PASSWORD))),
-        ..LabConfig::ephemeral()
-    })
-    .await
-    .unwrap()
+/// A lab server with `names` (password [`PASSWORD`]) and the gateway in front of it.
+struct Setup {
+    lab: LabServer,
+    gw: Gateway,
+    archive: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Setup {
+    async fn start(names: &[&str]) -> Self {
+        let lab = LabServer::start(LabConfig {
+            accounts: Accounts::from_pairs(names.iter().map(|n| (*n, PASSWORD))),
+            ..LabConfig::ephemeral()
+        })
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let archive = dir.path().join("archive");
+        let gw = Gateway::start(&lab.auth_addr.to_string(), &archive, NODE, &[]).await;
+        Self {
+            lab,
+            gw,
+            archive,
+            _dir: dir,
+        }
+    }
 }
 
 /// The archive's IM records, sorted, each checked to come from this gateway.
@@ -198,18 +217,17 @@ async fn archived_ims(archive: &std::path::Path) -> Vec<ImRecord> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_request_in_an_outsiders_name_makes_nobody_local() {
-    let lab = lab_with(&["alice", "eve"]).await;
-    let dir = tempfile::tempdir().unwrap();
-    let archive = dir.path().join("archive");
-    let gw = Gateway::start(&lab.auth_addr.to_string(), &archive, NODE, &[]).await;
+    let t = Setup::start(&["alice", "eve"]).await;
 
     // The claim: a key request in eve's name through the gateway, held open.
-    let mut claim = key_request(gw.relay, "eve").await;
+    let mut claim = key_request(t.gw.relay, "eve").await;
     claim.send(Flap::new(Channel::KEEPALIVE, Vec::new())).await;
 
-    let mut alice = LabClient::login(gw.relay, "alice", PASSWORD).await.unwrap();
+    let mut alice = LabClient::login(t.gw.relay, "alice", PASSWORD)
+        .await
+        .unwrap();
     // The real eve, outside: logged in to the lab directly.
-    let mut eve = LabClient::login(lab.auth_addr, "eve", PASSWORD)
+    let mut eve = LabClient::login(t.lab.auth_addr, "eve", PASSWORD)
         .await
         .unwrap();
     eve.send_im("alice", "from the real eve").await.unwrap();
@@ -232,7 +250,7 @@ async fn a_key_request_in_an_outsiders_name_makes_nobody_local() {
     drop(claim);
     alice.logout().await.unwrap();
     eve.logout().await.unwrap();
-    gw.stop().await;
+    t.gw.stop().await;
     let mut want = vec![
         ImRecord::new(
             "aim",
@@ -252,23 +270,20 @@ async fn a_key_request_in_an_outsiders_name_makes_nobody_local() {
         ),
     ];
     want.sort();
-    assert_eq!(archived_ims(&archive).await, want);
-    verify_intact(&archive).await;
+    assert_eq!(archived_ims(&t.archive).await, want);
+    verify_intact(&t.archive).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_im_between_two_local_users_is_recorded_once() {
-    let lab = lab_with(&["alice", "bob"]).await;
-    let dir = tempfile::tempdir().unwrap();
-    let archive = dir.path().join("archive");
-    let gw = Gateway::start(&lab.auth_addr.to_string(), &archive, NODE, &[]).await;
-    let mut bob = LabClient::login(gw.relay, "bob", PASSWORD).await.unwrap();
+    let t = Setup::start(&["alice", "bob"]).await;
+    let mut bob = LabClient::login(t.gw.relay, "bob", PASSWORD).await.unwrap();
 
     // alice, scripted, sends two different IMs under one ICBM cookie, as a hostile client
     // may: each is the sender's record, and bob's session skips each delivery because that
     // record was written, not because alice is local.
-    let cookie = bos_cookie(gw.relay, HOME, "alice").await;
-    let (mut alice, online) = present(gw.relay, HOME, &cookie).await;
+    let cookie = bos_cookie(t.gw.relay, HOME, "alice").await;
+    let (mut alice, online) = present(t.gw.relay, HOME, &cookie).await;
     let online = Snac::decode(online.expect("HOST_ONLINE").payload).unwrap();
     assert!(online.header.is(Family::OSERVICE, 0x0003), "{online:?}");
     let to_bob = ScreenName::parse(b"bob").unwrap();
@@ -291,7 +306,7 @@ async fn an_im_between_two_local_users_is_recorded_once() {
     }
     drop(alice);
     bob.logout().await.unwrap();
-    gw.stop().await;
+    t.gw.stop().await;
     let mut want = vec![
         ImRecord::new(
             "aim",
@@ -312,28 +327,25 @@ async fn an_im_between_two_local_users_is_recorded_once() {
         ImRecord::new("aim", "bob", "alice", "internal", "bob", "bob to alice"),
     ];
     want.sort();
-    assert_eq!(archived_ims(&archive).await, want);
-    verify_intact(&archive).await;
+    assert_eq!(archived_ims(&t.archive).await, want);
+    verify_intact(&t.archive).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bos_cookie_is_taken_once_and_only_from_its_logins_address() {
-    let lab = lab_with(&["alice", "bob"]).await;
-    let dir = tempfile::tempdir().unwrap();
-    let archive = dir.path().join("archive");
-    let gw = Gateway::start(&lab.auth_addr.to_string(), &archive, NODE, &[]).await;
-    let mut bob = LabClient::login(lab.auth_addr, "bob", PASSWORD)
+    let t = Setup::start(&["alice", "bob"]).await;
+    let mut bob = LabClient::login(t.lab.auth_addr, "bob", PASSWORD)
         .await
         .unwrap();
 
-    let cookie = bos_cookie(gw.relay, HOME, "alice").await;
+    let cookie = bos_cookie(t.gw.relay, HOME, "alice").await;
     // Another client on the network presents it first: refused, and it stays alice's.
-    let (mut thief, first) = present(gw.relay, AWAY, &cookie).await;
+    let (mut thief, first) = present(t.gw.relay, AWAY, &cookie).await;
     assert_cookie_refused(&mut thief, first, "alice's cookie from another address").await;
-    assert!(!lab.is_online("alice"), "nothing was connected upstream");
+    assert!(!t.lab.is_online("alice"), "nothing was connected upstream");
 
     // alice herself, from the login's address: signed on.
-    let (mut alice, online) = present(gw.relay, HOME, &cookie).await;
+    let (mut alice, online) = present(t.gw.relay, HOME, &cookie).await;
     let online = Snac::decode(online.expect("HOST_ONLINE").payload).unwrap();
     assert!(online.header.is(Family::OSERVICE, 0x0003), "{online:?}");
     let to_bob = ScreenName::parse(b"bob").unwrap();
@@ -345,16 +357,16 @@ async fn a_bos_cookie_is_taken_once_and_only_from_its_logins_address() {
     );
 
     // The same cookie again, from the right address: used up.
-    let (mut again, first) = present(gw.relay, HOME, &cookie).await;
+    let (mut again, first) = present(t.gw.relay, HOME, &cookie).await;
     assert_cookie_refused(&mut again, first, "alice's cookie a second time").await;
     // And from the other address, now that it is used.
-    let (mut thief, first) = present(gw.relay, AWAY, &cookie).await;
+    let (mut thief, first) = present(t.gw.relay, AWAY, &cookie).await;
     assert_cookie_refused(&mut thief, first, "a used cookie from another address").await;
 
     drop(alice);
     bob.logout().await.unwrap();
-    gw.stop().await;
-    let records = search(&archive, &[]).await;
+    t.gw.stop().await;
+    let records = search(&t.archive, &[]).await;
     assert_eq!(records.len(), 1, "{records:#?}");
     let record = &records[0];
     assert_eq!(
@@ -370,5 +382,5 @@ async fn a_bos_cookie_is_taken_once_and_only_from_its_logins_address() {
     );
     let from = record["client_addr"].as_str().unwrap();
     assert!(from.starts_with("127.0.0.1:"), "{record}");
-    verify_intact(&archive).await;
+    verify_intact(&t.archive).await;
 }
