@@ -7,7 +7,8 @@
 //!   the real outsider's IMs to a local user are archived inbound, the local user's to the
 //!   outsider outbound;
 //! - an IM between two local users is archived once (the sender's record), every time;
-//! - a BOS cookie is taken only from the address its login came from, and only once.
+//! - a BOS cookie is taken only from the address its login came from (or another address
+//!   in the same `relay.client_nat_networks` network), and only once.
 //!
 //! Every read is bounded, so a relay that hangs instead of answering fails the test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -185,7 +186,8 @@ struct Setup {
 }
 
 impl Setup {
-    async fn start(names: &[&str]) -> Self {
+    /// With `extra` `--set KEY=VALUE` overrides for the gateway.
+    async fn start(names: &[&str], extra: &[&str]) -> Self {
         let lab = LabServer::start(LabConfig {
             accounts: Accounts::from_pairs(names.iter().map(|n| (*n, PASSWORD))),
             ..LabConfig::ephemeral()
@@ -194,7 +196,7 @@ impl Setup {
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let archive = dir.path().join("archive");
-        let gw = Gateway::start(&lab.auth_addr.to_string(), &archive, NODE, &[]).await;
+        let gw = Gateway::start(&lab.auth_addr.to_string(), &archive, NODE, extra).await;
         Self {
             lab,
             gw,
@@ -217,7 +219,7 @@ async fn archived_ims(archive: &std::path::Path) -> Vec<ImRecord> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_request_in_an_outsiders_name_makes_nobody_local() {
-    let t = Setup::start(&["alice", "eve"]).await;
+    let t = Setup::start(&["alice", "eve"], &[]).await;
 
     // The claim: a key request in eve's name through the gateway, held open.
     let mut claim = key_request(t.gw.relay, "eve").await;
@@ -276,7 +278,7 @@ async fn a_key_request_in_an_outsiders_name_makes_nobody_local() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_im_between_two_local_users_is_recorded_once() {
-    let t = Setup::start(&["alice", "bob"]).await;
+    let t = Setup::start(&["alice", "bob"], &[]).await;
     let mut bob = LabClient::login(t.gw.relay, "bob", PASSWORD).await.unwrap();
 
     // alice, scripted, sends two different IMs under one ICBM cookie, as a hostile client
@@ -333,7 +335,7 @@ async fn an_im_between_two_local_users_is_recorded_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bos_cookie_is_taken_once_and_only_from_its_logins_address() {
-    let t = Setup::start(&["alice", "bob"]).await;
+    let t = Setup::start(&["alice", "bob"], &[]).await;
     let mut bob = LabClient::login(t.lab.auth_addr, "bob", PASSWORD)
         .await
         .unwrap();
@@ -383,4 +385,34 @@ async fn a_bos_cookie_is_taken_once_and_only_from_its_logins_address() {
     let from = record["client_addr"].as_str().unwrap();
     assert!(from.starts_with("127.0.0.1:"), "{record}");
     verify_intact(&t.archive).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn within_a_client_nat_network_a_cookie_may_come_from_another_address_of_it() {
+    let t = Setup::start(
+        &["alice"],
+        &[r#"relay.client_nat_networks=["127.0.0.0/28"]"#],
+    )
+    .await;
+    // The login from 127.0.0.1, the BOS connection from 127.0.0.9: one NAT pool.
+    let cookie = bos_cookie(t.gw.relay, HOME, "alice").await;
+    let (alice, online) = present(t.gw.relay, AWAY, &cookie).await;
+    let online = Snac::decode(online.expect("HOST_ONLINE").payload).unwrap();
+    assert!(online.header.is(Family::OSERVICE, 0x0003), "{online:?}");
+    // Taken once all the same.
+    let (mut again, first) = present(t.gw.relay, HOME, &cookie).await;
+    assert_cookie_refused(&mut again, first, "a used cookie within the NAT network").await;
+    drop(alice);
+    t.gw.stop().await;
+
+    // A network that does not hold both addresses changes nothing.
+    let t = Setup::start(
+        &["alice"],
+        &[r#"relay.client_nat_networks=["127.0.0.0/29"]"#],
+    )
+    .await;
+    let cookie = bos_cookie(t.gw.relay, HOME, "alice").await;
+    let (mut thief, first) = present(t.gw.relay, AWAY, &cookie).await;
+    assert_cookie_refused(&mut thief, first, "127.0.0.9 is outside 127.0.0.0/29").await;
+    t.gw.stop().await;
 }
