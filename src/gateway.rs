@@ -110,6 +110,7 @@ impl Gateway {
                 },
                 cookie_ttl: Duration::from_secs(config.relay.cookie_ttl_secs),
                 max_cookie_routes: config.relay.max_cookie_routes,
+                client_nat_networks: config.relay.client_nat_networks.clone(),
                 redirect_allow: config.upstream.redirect_allow.clone(),
                 api_names: policy::dns::NameSet::from_config(true, &config.dns.names)
                     .map_err(crate::cli::UsageError)?,

@@ -22,7 +22,8 @@ pub enum CaptureMode {
 /// `upstream_login` `login.oscar.aol.com:5190`, no egress binding, connect timeout 10 s,
 /// sign-on deadline 30 s, idle timeout 600 s after sign-on (WinAIM sends a keep-alive every
 /// 60 s), the [`ConnectionLimits`] defaults, cookies remembered 300 s,
-/// at most 65 536 cookie routes, redirects only to public addresses and the configured
+/// at most 65 536 cookie routes, each taken once from its login's own address (no NAT
+/// networks), redirects only to public addresses and the configured
 /// upstreams' own, the login API only for the built-in AIM/ICQ names,
 /// FLAP payload cap 65 535, strict capture, no client TLS, TLS logins to
 /// `slogin.oscar.aol.com:5190`, upstream TLS verified against the system trust store.
@@ -52,6 +53,10 @@ pub struct RelayConfig {
     pub cookie_ttl: Duration,
     /// Most cookie routes held at once; the oldest live one makes room past it.
     pub max_cookie_routes: usize,
+    /// NAT pools whose clients' connections may leave from different addresses: a cookie
+    /// handed out to a login from one address in a network is also taken from another in
+    /// the same network. Empty: only from the login's own address.
+    pub client_nat_networks: Vec<ipnet::IpNet>,
     /// Networks, besides public addresses and the configured upstreams' own, that an
     /// upstream redirect may send the gateway to (`upstream.redirect_allow`).
     pub redirect_allow: Vec<ipnet::IpNet>,
@@ -115,6 +120,7 @@ impl Default for RelayConfig {
             limits: ConnectionLimits::default(),
             cookie_ttl: Duration::from_secs(300),
             max_cookie_routes: 65_536,
+            client_nat_networks: Vec::new(),
             redirect_allow: Vec::new(),
             api_names: policy::dns::NameSet::from_config(true, &[]).unwrap_or_default(),
             max_frame: oscar::FLAP_MAX_PAYLOAD,

@@ -41,8 +41,14 @@ pub enum SessionError {
         detail: String,
     },
     /// The client presented a cookie no upstream handed out through this gateway.
-    #[error("client presented an unknown or expired cookie")]
+    #[error("client presented an unknown, expired or already used cookie")]
     UnknownCookie,
+    /// The client presented a cookie handed out to a login from another address.
+    #[error("client presented a cookie issued to a login from {owner}")]
+    CookieElsewhere {
+        /// The address the login came from.
+        owner: std::net::IpAddr,
+    },
     /// The upstream could not be reached.
     #[error("upstream {addr} unreachable: {detail}")]
     Connect {

@@ -1,7 +1,7 @@
 //! State shared by every session of one gateway: settings, cookie routes, the archive, who
 //! is signed on through us, and counters.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -12,6 +12,8 @@ use archive::Archive;
 use crate::config::RelayConfig;
 use crate::connection_gate::ConnectionGate;
 use crate::cookies::CookieRoutes;
+use crate::local_users::LocalUsers;
+use crate::recorded_icbms::RecordedIcbms;
 
 /// Counters for `status` and the benchmarks.
 #[derive(Debug, Default)]
@@ -59,8 +61,10 @@ pub struct Relay {
     policy: Option<crate::enforce::PolicyRuntime>,
     /// Open sessions per egress address, to spread sessions (AOL limited sessions per IP).
     egress_load: Vec<AtomicUsize>,
-    /// Normalised screen names with a session through this gateway, and how many.
-    locals: Mutex<HashMap<String, usize>>,
+    /// Normalised screen names with a proven BOS session through this gateway.
+    locals: LocalUsers,
+    /// IMs between local users that the sending session recorded.
+    pub(crate) recorded_icbms: RecordedIcbms,
     /// Recently recorded chat events, so a room's message seen by several local members is
     /// archived once.
     recent: Mutex<RecentKeys>,
@@ -99,7 +103,8 @@ impl Relay {
             archive,
             stats: RelayStats::default(),
             egress_load,
-            locals: Mutex::default(),
+            locals: LocalUsers::default(),
+            recorded_icbms: RecordedIcbms::default(),
             recent: Mutex::default(),
         })
     }
@@ -144,31 +149,19 @@ impl Relay {
             .collect()
     }
 
+    /// Counts a BOS session of `normalized` that proved itself (see `local_users.rs`).
     pub(crate) fn sign_in(&self, normalized: &str) {
-        *self
-            .locals
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(normalized.to_owned())
-            .or_default() += 1;
+        self.locals.sign_in(normalized);
     }
 
+    /// Counts a proven session of `normalized` ended.
     pub(crate) fn sign_out(&self, normalized: &str) {
-        let mut locals = self.locals.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(n) = locals.get_mut(normalized) {
-            *n -= 1;
-            if *n == 0 {
-                locals.remove(normalized);
-            }
-        }
+        self.locals.sign_out(normalized);
     }
 
-    /// Whether `normalized` has a session through this gateway (a local user).
+    /// Whether `normalized` has a proven BOS session through this gateway (a local user).
     pub fn is_local(&self, normalized: &str) -> bool {
-        self.locals
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains_key(normalized)
+        self.locals.contains(normalized)
     }
 
     /// True the first time `key` is seen within the de-duplication window.

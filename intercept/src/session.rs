@@ -23,9 +23,10 @@ use tracing::Instrument;
 
 use crate::capture::Capturer;
 use crate::config::CaptureMode;
-use crate::cookies::Route;
+use crate::cookies::{CookieRefusal, Route};
 use crate::enforce::{Rebuild, Seen};
 use crate::error::{SessionError, Side};
+use crate::local_users::proves_identity;
 use crate::plan::{Fate, Plan};
 use crate::prefixed_io::PrefixedIo;
 use crate::relay::Relay;
@@ -141,6 +142,9 @@ struct State {
     local_user: Option<String>,
     /// Normalised name registered as local with the relay, to release at the end.
     registered: Option<String>,
+    /// Whether this is a BOS session whose cookie came from a login through this gateway:
+    /// once the server takes the cookie, its user is proven to be behind the gateway.
+    proves_identity: bool,
     /// Whether this connection presented a cookie the gateway routed: only such sessions
     /// (BOS, chat) may carry messages.
     signed_on: bool,
@@ -269,6 +273,7 @@ pub async fn run_session(
         upstream_tls: None,
         local_user: None,
         registered: None,
+        proves_identity: false,
         signed_on: false,
         room: None,
         pending: Vec::new(),
@@ -292,28 +297,45 @@ pub async fn run_session(
             state.local_user = Some(String::from_utf8_lossy(&screen_name).into_owned());
             login()
         }
-        SignonKind::Cookie(cookie) => match relay.cookies.get(&cookie) {
-            Some(Route {
-                upstream,
-                local_user,
-                room,
-                tls_name,
-                ..
-            }) => {
-                state.local_user = local_user;
-                state.room = room;
-                state.signed_on = true;
-                state.signon_deadline = None;
-                (upstream, tls_name)
+        SignonKind::Cookie(cookie) => {
+            let nat = &relay.config.client_nat_networks;
+            match relay.cookies.take(&cookie, client_addr.ip(), nat) {
+                Ok(route) => {
+                    state.proves_identity = proves_identity(&route);
+                    let Route {
+                        upstream,
+                        local_user,
+                        room,
+                        tls_name,
+                        ..
+                    } = route;
+                    state.local_user = local_user;
+                    state.room = room;
+                    state.signed_on = true;
+                    state.signon_deadline = None;
+                    (upstream, tls_name)
+                }
+                Err(refusal) => {
+                    let refused = match refusal {
+                        CookieRefusal::Unknown => {
+                            tracing::warn!(client = %client_addr,
+                                "unknown, expired or already used cookie; refusing the connection");
+                            SessionError::UnknownCookie
+                        }
+                        CookieRefusal::Elsewhere { owner } => {
+                            tracing::warn!(client = %client_addr, %owner,
+                                "cookie presented from another address than its login's; \
+                                 refusing the connection");
+                            SessionError::CookieElsewhere { owner }
+                        }
+                    };
+                    let mut off = SignOff::default();
+                    off.tlvs.push(oscar::Tlv::u16(TLV_ERROR_CODE, 0x0004));
+                    client_tx.send(off.to_flap()?).await?;
+                    return Err(refused);
+                }
             }
-            None => {
-                tracing::warn!(client = %client_addr, "unknown or expired cookie; refusing the connection");
-                let mut off = SignOff::default();
-                off.tlvs.push(oscar::Tlv::u16(TLV_ERROR_CODE, 0x0004));
-                client_tx.send(off.to_flap()?).await?;
-                return Err(SessionError::UnknownCookie);
-            }
-        },
+        }
     };
     state.upstream_tls = upstream_tls;
     if let Err(refused) = identify(&relay, &mut state) {
@@ -325,7 +347,6 @@ pub async fn run_session(
         sn = state.local_user.as_deref().unwrap_or(""),
         client_tls = wire == Wire::Tls,
         upstream_tls = state.upstream_tls.as_deref().unwrap_or("-"));
-    register_local(&relay, &mut state);
     // Instrument, not enter: the span must follow the future across awaits and threads.
     let relayed = relay_frames(
         &relay,
@@ -351,8 +372,14 @@ pub async fn run_session(
     result.map(|()| Outcome::Relayed)
 }
 
-fn register_local(relay: &Relay, state: &mut State) {
+/// Counts the session's user as behind the gateway, if the session proves it: a BOS
+/// session on a cookie routed through this gateway, whose first data frame from the server
+/// (`accepted`) showed the server took the cookie. Nothing a client sends before that (a
+/// key request, a login) makes anyone local.
+fn register_local(relay: &Relay, state: &mut State, accepted: bool) {
     if state.registered.is_none()
+        && state.proves_identity
+        && accepted
         && let Some(user) = &state.local_user
     {
         let n = normalize(user);
@@ -528,6 +555,9 @@ async fn from_upstream(
     if flap.channel == Channel::SIGNOFF {
         state.signon_deadline = None;
     }
+    if flap.channel == Channel::DATA {
+        register_local(relay, state, true);
+    }
     let Ok(mut message) = Message::decode(&flap) else {
         return Ok((flap, Plan::forward())); // not ours to judge: relay unchanged
     };
@@ -544,7 +574,7 @@ async fn from_upstream(
             // The login answered with a cookie: signed on as far as this connection goes.
             state.signon_deadline = None;
             relay.stats.rewrites.fetch_add(1, Ordering::Relaxed);
-            relay.cookies.insert(cookie, route);
+            relay.cookies.insert(cookie, route, state.client_addr.ip());
             message.to_flap()?
         }
         None => flap,
@@ -712,10 +742,10 @@ async fn observe_client(
     };
     match body {
         SnacMessage::KeyRequest(req) => {
-            learn_user(relay, state, req.screen_name().map(|b| lossy(b)))?
+            learn_user(relay, state, req.screen_name().map(|b| lossy(b)), false)?
         }
         SnacMessage::LoginRequest(req) => {
-            learn_user(relay, state, req.screen_name().map(|b| lossy(b)))?
+            learn_user(relay, state, req.screen_name().map(|b| lossy(b)), false)?
         }
         SnacMessage::ServiceRequest(req) => {
             let room = req.room().and_then(Result::ok);
@@ -764,7 +794,19 @@ async fn observe_client(
             } else {
                 Rebuild::Unsupported
             };
-            return decide(relay, state, event, &to, Side::Client, rebuild, true);
+            let recorded = event.is_some() && direction == Direction::Internal;
+            let plan = decide(relay, state, event, &to, Side::Client, rebuild, true)?;
+            // Noted before the frame can leave (it waits for its record), so the recipient's
+            // session finds it when the delivery comes back.
+            if recorded {
+                relay.recorded_icbms.note(
+                    &normalize(&me),
+                    &normalize(&to),
+                    im.cookie,
+                    std::time::Instant::now(),
+                );
+            }
+            return Ok(plan);
         }
         SnacMessage::ChatSend(send) => {
             let Some(room) = state.room.as_ref().map(RoomInfo::name) else {
@@ -866,13 +908,22 @@ fn carries_a_message(flap: &Flap) -> Option<String> {
         .then(|| format!("{family:04x}/{subtype:04x}"))
 }
 
-fn learn_user(relay: &Relay, state: &mut State, name: Option<String>) -> Result<(), SessionError> {
+/// Learns the session's user from a login request (`from_server` false: a claim) or the
+/// server's self-info (`from_server` true), and checks them against the policy.
+fn learn_user(
+    relay: &Relay,
+    state: &mut State,
+    name: Option<String>,
+    from_server: bool,
+) -> Result<(), SessionError> {
     if state.local_user.is_none()
         && let Some(name) = name
     {
         tracing::info!(sn = %name, "login");
         state.local_user = Some(name);
-        register_local(relay, state);
+        // A client's claim proves nothing; the server naming the user of a proven BOS
+        // session does.
+        register_local(relay, state, from_server);
         identify(relay, state)?;
     }
     Ok(())
@@ -953,17 +1004,30 @@ async fn observe_upstream(
     match body {
         SnacMessage::SelfInfo(info) => {
             if let Ok(name) = info.user.name() {
-                learn_user(relay, state, Some(name.display().to_owned()))?;
+                learn_user(relay, state, Some(name.display().to_owned()), true)?;
             }
         }
         SnacMessage::IcbmReceive(im) => {
             let from = lossy(&im.sender.screen_name);
-            // A message between two users behind this gateway was recorded by the sender's
-            // session: one record, not two.
-            if relay.is_local(&normalize(&from)) {
+            let me = state.local_user.clone().unwrap_or_default();
+            // A message between two users behind this gateway that the sender's session
+            // recorded (this very ICBM cookie): one record, not two. Found nothing: recorded
+            // here, as a duplicate is better than a gap.
+            let sender = normalize(&from);
+            let recorded_by_sender = relay.recorded_icbms.was_recorded(
+                &sender,
+                &normalize(&me),
+                im.cookie,
+                std::time::Instant::now(),
+            );
+            if recorded_by_sender {
                 return Ok(Plan::forward());
             }
-            let me = state.local_user.clone().unwrap_or_default();
+            let direction = if relay.is_local(&sender) {
+                Direction::Internal
+            } else {
+                Direction::Inbound
+            };
             let time = im
                 .tlvs
                 .get(TLV_SEND_TIME)
@@ -971,14 +1035,10 @@ async fn observe_upstream(
                 .map_or_else(archive::now_ns, |secs| i64::from(secs) * 1_000_000_000);
             let cap = capturer(relay, state);
             let event = match im.content() {
-                Ok(IcbmContent::Text(text)) => {
-                    Some(cap.im(&from, &me, &text, Direction::Inbound, time))
-                }
-                Ok(IcbmContent::Icq(msg)) => {
-                    Some(cap.icq(&from, &me, &msg, Direction::Inbound, time))
-                }
+                Ok(IcbmContent::Text(text)) => Some(cap.im(&from, &me, &text, direction, time)),
+                Ok(IcbmContent::Icq(msg)) => Some(cap.icq(&from, &me, &msg, direction, time)),
                 Ok(IcbmContent::Rendezvous(rdv)) => {
-                    cap.rendezvous(&from, &me, &rdv, Direction::Inbound, time)
+                    cap.rendezvous(&from, &me, &rdv, direction, time)
                 }
                 Ok(IcbmContent::Other) | Err(_) => None,
             };

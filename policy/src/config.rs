@@ -18,6 +18,8 @@ mod tests;
 #[cfg(test)]
 mod tests_admin_group;
 #[cfg(test)]
+mod tests_client_nat;
+#[cfg(test)]
 mod tests_connlimits;
 #[cfg(test)]
 mod tests_dns_hardening;
@@ -68,6 +70,7 @@ use crate::host_port::HostPort;
 /// | `relay.new_connections_burst` | `64` per address |
 /// | `relay.descriptor_reserve` | `256` (at least 64) |
 /// | `relay.max_cookie_routes` | `65536` (at least 1) |
+/// | `relay.client_nat_networks` | `[]`: a cookie is taken only from its login's own address |
 /// | `upstream.login` | `"login.oscar.aol.com:5190"` |
 /// | `upstream.egress` | `[]`: the OS chooses the source address |
 /// | `upstream.resolver` | `[]`: the system resolver |
@@ -203,6 +206,10 @@ pub struct RelayConfig {
     /// must log in again) and counted in `status`. Bounds what a flood of logins can make
     /// the gateway remember. Default: 65536.
     pub max_cookie_routes: usize,
+    /// NAT pools whose clients' connections may leave from different addresses (CIDR). A
+    /// BOS or service cookie is taken only from the address its login came from, or, when
+    /// both are in one of these networks, from another address in it. Default: empty.
+    pub client_nat_networks: Vec<ipnet::IpNet>,
 }
 
 impl Default for RelayConfig {
@@ -220,6 +227,7 @@ impl Default for RelayConfig {
             new_connections_burst: defaults::NEW_CONNECTIONS_BURST,
             descriptor_reserve: defaults::DESCRIPTOR_RESERVE,
             max_cookie_routes: defaults::MAX_COOKIE_ROUTES,
+            client_nat_networks: Vec::new(),
         }
     }
 }

@@ -211,7 +211,7 @@ async fn handle(
                             tls = route.tls_name.as_deref().unwrap_or("-"),
                             "startOSCARSession rewritten");
                         relay.stats.rewrites.fetch_add(1, Ordering::Relaxed);
-                        relay.cookies.insert(cookie, route);
+                        relay.cookies.insert(cookie, route, client.ip());
                         Bytes::from(new)
                     }
                     Ok(None) => answer,

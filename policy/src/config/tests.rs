@@ -188,6 +188,7 @@ fn a_file_with_every_key_parses() {
                 new_connections_burst: 16,
                 descriptor_reserve: 512,
                 max_cookie_routes: 1000,
+                client_nat_networks: Vec::new(),
             },
             dns: DnsConfig {
                 listen: vec![addr("127.0.0.1:5353"), addr("[::1]:5353")],
@@ -391,6 +392,7 @@ fn an_empty_file_gives_every_default() {
         new_connections_burst,
         descriptor_reserve,
         max_cookie_routes,
+        client_nat_networks,
     } = &config.relay;
     assert_eq!(
         listen,
@@ -415,6 +417,7 @@ fn an_empty_file_gives_every_default() {
         (30, 32, 10, 64, 256)
     );
     assert_eq!(*max_cookie_routes, 65_536);
+    assert!(client_nat_networks.is_empty());
     let UpstreamConfig {
         login,
         egress,
@@ -746,7 +749,8 @@ fn unknown_key_in_the_file_names_line_column_and_key() {
         "imtegrity.toml:5:1: unknown field `lissten`, expected one of `listen`, `advertise`, \
          `max_frame`, `idle_timeout_secs`, `connect_timeout_secs`, `cookie_ttl_secs`, \
          `signon_timeout_secs`, `max_connections_per_address`, `new_connections_per_second`, \
-         `new_connections_burst`, `descriptor_reserve`, `max_cookie_routes` (key `relay.lissten`)"
+         `new_connections_burst`, `descriptor_reserve`, `max_cookie_routes`, \
+         `client_nat_networks` (key `relay.lissten`)"
     );
 }
 

@@ -151,6 +151,19 @@ fn relay(relay: &RelayConfig) -> Result<(), ConfigError> {
             ),
         ));
     }
+    if let Some(everything) = relay
+        .client_nat_networks
+        .iter()
+        .find(|net| net.prefix_len() == 0)
+    {
+        return Err(ConfigError::invalid(
+            "relay.client_nat_networks",
+            format!(
+                "{everything} would let any address present any client's cookie; list the NAT \
+                 pools' own networks"
+            ),
+        ));
+    }
     if relay.max_frame == 0 {
         return Err(ConfigError::invalid(
             "relay.max_frame",
