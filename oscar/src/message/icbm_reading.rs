@@ -214,7 +214,10 @@ impl TlvWalk {
     }
 
     fn all(&self, kind: u16) -> impl Iterator<Item = &Bytes> {
-        self.tlvs.iter().filter(move |(k, _)| *k == kind).map(|(_, v)| v)
+        self.tlvs
+            .iter()
+            .filter(move |(k, _)| *k == kind)
+            .map(|(_, v)| v)
     }
 
     fn count(&self, kind: u16) -> usize {
@@ -336,7 +339,12 @@ fn rendezvous(walk: &TlvWalk, reading: &mut Reading) -> Shown {
     let Ok(rdv) = Rendezvous::decode(data.clone()) else {
         return Shown::Unreadable("a rendezvous body that does not parse");
     };
-    if rdv.tlvs.iter().filter(|t| t.kind == TLV_RDV_INVITATION).count() > 1
+    if rdv
+        .tlvs
+        .iter()
+        .filter(|t| t.kind == TLV_RDV_INVITATION)
+        .count()
+        > 1
         || rdv
             .tlvs
             .iter()
@@ -351,7 +359,11 @@ fn rendezvous(walk: &TlvWalk, reading: &mut Reading) -> Shown {
         if !propose {
             return Shown::Rendezvous(rdv);
         }
-        let Some(text) = rdv.tlvs.value(TLV_RDV_SERVICE_DATA).and_then(icq_relay_text) else {
+        let Some(text) = rdv
+            .tlvs
+            .value(TLV_RDV_SERVICE_DATA)
+            .and_then(icq_relay_text)
+        else {
             return Shown::Unreadable("an ICQ server-relayed message whose text does not parse");
         };
         reading.variants.push(text.clone());
@@ -367,7 +379,11 @@ fn rendezvous(walk: &TlvWalk, reading: &mut Reading) -> Shown {
             .tlvs
             .value(TLV_RDV_ENCODING)
             .map_or(Charset(0xffff), |name| Charset::from_chat_encoding(name));
-        let raw = rdv.tlvs.value(TLV_RDV_INVITATION).cloned().unwrap_or_default();
+        let raw = rdv
+            .tlvs
+            .value(TLV_RDV_INVITATION)
+            .cloned()
+            .unwrap_or_default();
         let text = MessageText::decode(charset, 0, raw);
         reading.variants.push(text.clone());
         Shown::Text {

@@ -59,7 +59,11 @@ fn second_message_tlv_is_shown() {
     assert_eq!(shown_plain(&reading), Some("second"));
     assert_eq!(reading.variants.len(), 2);
     assert_eq!(reading.variants[0].plain, "first");
-    assert!(reading.doubts.contains(&"several message-data TLVs (0x0002)"));
+    assert!(
+        reading
+            .doubts
+            .contains(&"several message-data TLVs (0x0002)")
+    );
 }
 
 #[test]
@@ -120,13 +124,19 @@ fn lying_fragment_length_reads_on() {
 #[test]
 fn text_in_tlv_5_on_channel_1_is_unreadable() {
     let area = tlv(0x0005, &text_message_data("sneaky").unwrap());
-    assert!(matches!(send(1, &area).reading().shown, Shown::Unreadable(_)));
+    assert!(matches!(
+        send(1, &area).reading().shown,
+        Shown::Unreadable(_)
+    ));
 }
 
 #[test]
 fn channel_3_is_unreadable() {
     let area = tlv(0x0002, &text_message_data("sneaky").unwrap());
-    assert!(matches!(send(3, &area).reading().shown, Shown::Unreadable(_)));
+    assert!(matches!(
+        send(3, &area).reading().shown,
+        Shown::Unreadable(_)
+    ));
 }
 
 fn rendezvous_area(capability: [u8; 16], inner: &[u8]) -> Vec<u8> {
@@ -278,9 +288,9 @@ fn apply(area: &mut Vec<u8>, m: &Mutation) {
         }
         Mutation::ExtraFragment(text) => {
             // Appended to the first TLV 0x0002, whose length is recomputed.
-            let len = area
-                .get(2..4)
-                .map_or(usize::MAX, |l| usize::from(u16::from_be_bytes([l[0], l[1]])));
+            let len = area.get(2..4).map_or(usize::MAX, |l| {
+                usize::from(u16::from_be_bytes([l[0], l[1]]))
+            });
             if area.len() >= 4 + len && area[..2] == [0, 2] {
                 let mut value = area[4..4 + len].to_vec();
                 value.extend(text_fragment(text.as_bytes()));
