@@ -243,12 +243,13 @@ pub(crate) const UNREADABLE_NOTICE: &str =
 
 /// The plan for a message the relay cannot turn into a record, in strict mode: not
 /// delivered, and the sender told, as for a policy block (notices limited per sender and
-/// conversation when a policy is in force). `remote` is the other party, or the room for
-/// chat. A notice that cannot be addressed (a hostile screen name) is left out rather
+/// conversation and reason (`why`) when a policy is in force). `remote` is the other
+/// party, or the room for chat. A notice that cannot be addressed (a hostile screen name) is left out rather
 /// than ending the session.
 pub(crate) fn refuse_unreadable(
     policy: Option<(&PolicyRuntime, &Identity)>,
     remote: &str,
+    why: &str,
     from: Side,
     chat: bool,
     now: Instant,
@@ -260,7 +261,7 @@ pub(crate) fn refuse_unreadable(
     };
     if let Some((runtime, who)) = policy {
         let key = format!(
-            "{from:?}|unreadable|{}|{}",
+            "{from:?}|unreadable {why}|{}|{}",
             oscar::normalize(&who.screen_name),
             oscar::normalize(remote)
         );

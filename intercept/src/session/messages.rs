@@ -206,6 +206,7 @@ pub(super) fn unreadable(relay: &Relay, state: &State, flap: &Flap, msg: Unreada
     crate::enforce::refuse_unreadable(
         policy,
         remote,
+        msg.why,
         msg.from,
         msg.kind == Kind::ChatMessage,
         std::time::Instant::now(),
