@@ -12,7 +12,6 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, BytesMut};
 use common::gateway::{Gateway, search, verify_intact};
 use lab::{Accounts, ClientEvent, LabClient, LabConfig, LabServer};
 use oscar::message::IcbmSend;
@@ -57,16 +56,15 @@ fn text_fragment(text: &[u8]) -> Vec<u8> {
 
 /// A channel-2 payload (TLV 0x0005): propose, `cookie`, `capability`, then `inner` TLVs.
 fn rendezvous(capability: [u8; 16], inner: &[(u16, Vec<u8>)]) -> Vec<u8> {
-    let mut out = BytesMut::new();
-    out.put_u16(0);
-    out.put_slice(&[0x77; 8]);
-    out.put_slice(&capability);
+    let mut out = vec![0x00, 0x00];
+    out.extend_from_slice(&[0x77; 8]);
+    out.extend_from_slice(&capability);
     for (kind, value) in inner {
-        out.put_u16(*kind);
-        out.put_u16(u16::try_from(value.len()).unwrap());
-        out.put_slice(value);
+        out.extend_from_slice(&kind.to_be_bytes());
+        out.extend_from_slice(&u16::try_from(value.len()).unwrap().to_be_bytes());
+        out.extend_from_slice(value);
     }
-    out.to_vec()
+    out
 }
 
 /// An ICQ server-relay body (little-endian headers of 0x1B and 0x0E bytes, then the text).

@@ -411,6 +411,8 @@ async fn each_hostile_client_ends_only_its_own_session() {
     carol
         .send(Flap::new(oscar::Channel::DATA, lying_text_fragment()))
         .await;
+    let notice = carol.frame().await.snac();
+    assert!(notice.header.is(Family::ICBM, 0x0007), "{notice:?}");
     carol
         .send_bytes(b"GET / HTTP/1.1\r\nHost: imtegrity\r\n\r\n")
         .await;

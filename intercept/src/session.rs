@@ -626,6 +626,12 @@ impl Queues<'_> {
         frame: Flap,
         plan: Plan,
     ) {
+        // A dropped frame's records wait in line ahead of the notice that tells its sender,
+        // so the notice never outruns the record (nor survives a session that ends first).
+        let dest = match (&plan.fate, plan.after.first()) {
+            (Fate::Drop, Some((side, _))) => *side,
+            _ => dest,
+        };
         for (side, injected) in plan.before {
             self.toward(side)
                 .push_back(Box::pin(std::future::ready(Ok(Some(injected)))));
