@@ -345,3 +345,98 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
             out
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oscar::message::icbm::text_message_data;
+    use oscar::message::icbm_reading::IcbmFrame;
+
+    fn capturer() -> Capturer<'static> {
+        Capturer {
+            local_user: "alice",
+            client_addr: "127.0.0.1:5190".into(),
+            node: "test",
+        }
+    }
+
+    fn tlv(kind: u16, value: &[u8]) -> Vec<u8> {
+        let mut out = kind.to_be_bytes().to_vec();
+        out.extend_from_slice(&u16::try_from(value.len()).unwrap().to_be_bytes());
+        out.extend_from_slice(value);
+        out
+    }
+
+    fn frame(channel: u16, area: Vec<u8>) -> IcbmFrame {
+        IcbmFrame {
+            cookie: [0; 8],
+            channel,
+            peer: bytes::Bytes::from_static(b"bob"),
+            tlv_area: area.into(),
+        }
+    }
+
+    #[test]
+    fn an_uncertain_reading_keeps_every_variant_and_the_whole_payload() {
+        let mut area = tlv(0x0002, &text_message_data("first").unwrap());
+        area.extend(tlv(0x0002, &text_message_data("second").unwrap()));
+        // Padding TLVs push the payload well past the 512 bytes the relay once kept.
+        for _ in 0..300 {
+            area.extend(tlv(0x0099, &[]));
+        }
+        let reading = frame(1, area.clone()).reading();
+        let e = capturer()
+            .reading("alice", "bob", &reading, &area, Direction::Outbound, 1)
+            .unwrap();
+        assert_eq!((e.kind, e.text.as_str()), (Kind::Im, "second"));
+        assert_eq!(
+            e.detail.unwrap(),
+            format!(
+                "uncertain reading (several message-data TLVs (0x0002), several text \
+                 fragments); shown as libpurple shows it; every text: [1] \"first\" \
+                 [2] \"second\"; payload hex: {}",
+                hex(&area)
+            )
+        );
+    }
+
+    #[test]
+    fn a_certain_reading_has_no_detail() {
+        let area = tlv(0x0002, &text_message_data("hello").unwrap());
+        let reading = frame(1, area.clone()).reading();
+        let e = capturer()
+            .reading("alice", "bob", &reading, &area, Direction::Outbound, 1)
+            .unwrap();
+        assert_eq!((e.text.as_str(), e.detail), ("hello", None));
+    }
+
+    #[test]
+    fn an_unreadable_one_is_not_a_reading_and_its_record_keeps_the_bytes() {
+        let area = tlv(0x0005, &text_message_data("hidden").unwrap());
+        let reading = frame(1, area.clone()).reading();
+        assert!(
+            capturer()
+                .reading("alice", "bob", &reading, &area, Direction::Outbound, 1)
+                .is_none()
+        );
+        let e = capturer().unreadable(
+            Kind::Im,
+            "alice",
+            "bob",
+            "why",
+            &[],
+            &area,
+            Direction::Outbound,
+            Verdict::Blocked("unreadable".into()),
+        );
+        assert_eq!(e.verdict, Verdict::Blocked("unreadable".into()));
+        assert_eq!(
+            e.detail.unwrap(),
+            format!(
+                "unreadable message (why), not relayed; {} bytes, payload hex: {}",
+                area.len(),
+                hex(&area)
+            )
+        );
+    }
+}

@@ -124,7 +124,11 @@ pub(super) fn icbm(
         .reading(sender, recipient, &reading, &flap.payload, direction, time)
         .map(|mut event| {
             if offline.is_some() {
-                event.detail = Some("offline message delivered at sign-on".into());
+                let offline = "offline message delivered at sign-on";
+                event.detail = Some(match event.detail.take() {
+                    Some(more) => format!("{offline}; {more}"),
+                    None => offline.to_owned(),
+                });
             }
             event
         });
