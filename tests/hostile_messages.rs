@@ -16,6 +16,7 @@ use common::gateway::{Gateway, search, verify_intact};
 use lab::{Accounts, ClientEvent, LabClient, LabConfig, LabServer};
 use oscar::message::IcbmSend;
 use oscar::message::icbm::{CAP_CHAT, CAP_ICQ_SERVER_RELAY, text_message_data};
+use oscar::message::icbm_reading::icq_server_relay_data;
 use oscar::{ScreenName, TlvList};
 use serde_json::Value;
 
@@ -67,20 +68,6 @@ fn rendezvous(capability: [u8; 16], inner: &[(u16, Vec<u8>)]) -> Vec<u8> {
     out
 }
 
-/// An ICQ server-relay body (little-endian headers of 0x1B and 0x0E bytes, then the text).
-fn icq_relay(text: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend_from_slice(&0x001bu16.to_le_bytes());
-    out.extend_from_slice(&[0u8; 0x1b]);
-    out.extend_from_slice(&0x000eu16.to_le_bytes());
-    out.extend_from_slice(&[0u8; 0x0e]);
-    out.extend_from_slice(&[0x01, 0x00, 0, 0, 0, 0]);
-    out.extend_from_slice(&u16::try_from(text.len() + 1).unwrap().to_le_bytes());
-    out.extend_from_slice(text);
-    out.push(0);
-    out
-}
-
 /// Shapes the relay can read: (shape, the text libpurple shows, the record's detail up to
 /// its payload hex, or `None` when it has none).
 fn readable() -> Vec<(Shape, &'static str, Option<&'static str>)> {
@@ -122,7 +109,10 @@ fn readable() -> Vec<(Shape, &'static str, Option<&'static str>)> {
                 channel: 2,
                 tlvs: vec![(
                     5,
-                    rendezvous(CAP_ICQ_SERVER_RELAY, &[(0x2711, icq_relay(b"type two"))]),
+                    rendezvous(
+                        CAP_ICQ_SERVER_RELAY,
+                        &[(0x2711, icq_server_relay_data(b"type two").unwrap().to_vec())],
+                    ),
                 )],
             },
             "type two",

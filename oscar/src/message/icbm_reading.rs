@@ -27,9 +27,9 @@
 //! length), the reading says so in `doubts`, and keeps every text variant, so the archive
 //! can hold all of them and the raw bytes.
 
-use bytes::{Buf, Bytes};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use crate::error::DecodeError;
+use crate::error::{DecodeError, EncodeError};
 use crate::message::icbm::{
     CAP_CHAT, CAP_DIRECT_IM, CAP_ICQ_SERVER_RELAY, CAP_SEND_FILE, ICBM_CHANNEL_ICQ,
     ICBM_CHANNEL_IM, ICBM_CHANNEL_RENDEZVOUS, IcqMessage, Rendezvous, RendezvousKind,
@@ -39,6 +39,7 @@ use crate::message::icbm::{
 use crate::message::user_info::UserInfo;
 use crate::reader::Reader;
 use crate::text::{Charset, MessageText};
+use crate::writer::u16_len;
 
 /// The type word of a text fragment (`01 01`).
 const FRAGMENT_TEXT: u16 = 0x0101;
@@ -418,6 +419,23 @@ fn icq_relay_text(data: &Bytes) -> Option<MessageText> {
         raw.truncate(nul);
     }
     Some(MessageText::decode(Charset(0xffff), 0, raw))
+}
+
+/// Builds an ICQ server-relay body (TLV 0x2711 of a type-2 message) carrying `text` as a
+/// plain message, in the layout [`IcbmFrame::reading`] and libpurple read: for the lab and
+/// tests that play an ICQ client.
+pub fn icq_server_relay_data(text: &[u8]) -> Result<Bytes, EncodeError> {
+    let mut out = BytesMut::new();
+    for len in ICQ_RELAY_HEADERS {
+        out.put_u16_le(len);
+        out.put_bytes(0, usize::from(len));
+    }
+    // Plain message, no flags, status and priority zero.
+    out.put_slice(&[0x01, 0x00, 0, 0, 0, 0]);
+    out.put_u16_le(u16_len(text.len() + 1, "ICQ server-relay text")?);
+    out.put_slice(text);
+    out.put_u8(0);
+    Ok(out.freeze())
 }
 
 #[cfg(test)]

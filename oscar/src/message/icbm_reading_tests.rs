@@ -147,23 +147,9 @@ fn rendezvous_area(capability: [u8; 16], inner: &[u8]) -> Vec<u8> {
     tlv(0x0005, &rdv)
 }
 
-/// An ICQ server-relay body carrying `text` as libpurple reads it.
-pub(crate) fn icq_relay_body(text: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend_from_slice(&0x001bu16.to_le_bytes());
-    out.extend_from_slice(&[0u8; 0x1b]);
-    out.extend_from_slice(&0x000eu16.to_le_bytes());
-    out.extend_from_slice(&[0u8; 0x0e]);
-    out.extend_from_slice(&[0x01, 0x00, 0, 0, 0, 0]);
-    out.extend_from_slice(&u16::try_from(text.len() + 1).unwrap().to_le_bytes());
-    out.extend_from_slice(text);
-    out.push(0);
-    out
-}
-
 #[test]
 fn icq_type_2_text_is_read() {
-    let inner = tlv(0x2711, &icq_relay_body(b"type two"));
+    let inner = tlv(0x2711, &icq_server_relay_data(b"type two").unwrap());
     let reading = send(2, &rendezvous_area(CAP_ICQ_SERVER_RELAY, &inner)).reading();
     assert_eq!(shown_plain(&reading), Some("type two"));
     assert!(matches!(
