@@ -374,3 +374,64 @@ async fn relaxed_mode_relays_what_it_cannot_read_and_records_it_raw() {
     assert_eq!(got[shapes.len()]["direction"], "inbound");
     verify_intact(&archive).await;
 }
+
+/// The reference: libpurple (bullseye's 2.14.1 prpl in bitlbee), outside the gateway, shown
+/// IMs with two message-text TLVs and with two text fragments by alice through the relay.
+/// What it displays is what the archive must hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_archive_holds_what_libpurple_shows() {
+    let Some(peers) = imtegrity_tests::require_peers("the_archive_holds_what_libpurple_shows")
+    else {
+        return;
+    };
+    let lab = LabServer::start(LabConfig {
+        accounts: Accounts::from_pairs([("alice", PASSWORD), ("tester1", "secret")]),
+        ..LabConfig::ephemeral()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let gw = Gateway::start(&lab.auth_addr.to_string(), &archive, NODE, &[]).await;
+    let bitlbee = imtegrity_tests::Bitlbee::start(&peers).await.unwrap();
+    let mut aim = imtegrity_tests::AimClient::connect(&bitlbee, lab.auth_addr, "tester1", "secret")
+        .await
+        .unwrap_or_else(|e| panic!("libpurple could not sign on to the lab: {e}"));
+    let mut alice = LabClient::login(gw.relay, "alice", PASSWORD).await.unwrap();
+
+    let mut fragments = vec![0x05, 0x01, 0x00, 0x01, 0x01];
+    fragments.extend(text_fragment(b"one-frag"));
+    fragments.extend(text_fragment(b"two-frag"));
+    let cases = [
+        (
+            vec![
+                (2, text_message_data("first-dup").unwrap().to_vec()),
+                (2, text_message_data("second-dup").unwrap().to_vec()),
+            ],
+            "-dup",
+        ),
+        (vec![(2, fragments)], "-frag"),
+    ];
+    let mut shown = Vec::new();
+    for (n, (tlvs, tag)) in (1u8..).zip(&cases) {
+        alice.send_icbm(im(1, "tester1", tlvs, n)).await.unwrap();
+        let got = aim.wait_im("alice", tag, WAIT).await;
+        shown.push(
+            got.unwrap_or_else(|e| panic!("{e}\n{}", bitlbee.log()))
+                .text,
+        );
+    }
+    assert_eq!(
+        shown,
+        ["second-dup", "two-frag"],
+        "libpurple's rule changed?"
+    );
+    alice.logout().await.unwrap();
+    gw.stop().await;
+    let texts: Vec<String> = records(&archive)
+        .await
+        .iter()
+        .map(|r| r["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(texts, shown);
+}
