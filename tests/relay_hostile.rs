@@ -388,26 +388,31 @@ async fn each_hostile_client_ends_only_its_own_session() {
     c.expect_closed("an IM before signing on").await;
     pair.still_talk("an IM with a lying TLV length").await;
 
-    // The same lie after a complete sign-on: relayed unchanged, so the lab's BOS rejects
-    // the SNAC and closes; the relay ends the client's session with it.
+    // The same lie after a complete sign-on: the relay cannot read it, so (strict mode)
+    // it is not relayed; erin is told, in her conversation with bob. Then she leaves.
     let mut erin = sign_on_raw(relay, "erin").await;
     erin.seq = 2;
     erin.send(Flap::new(oscar::Channel::DATA, lying_outer_tlv()))
         .await;
-    erin.expect_closed("the upstream closed after a lying TLV")
-        .await;
+    let notice = erin.frame().await.snac();
+    assert!(notice.header.is(Family::ICBM, 0x0007), "{notice:?}");
+    erin.half_close().await;
+    erin.expect_closed("erin left after the notice").await;
     wait_offline(&lab, "erin").await;
     pair.still_talk("a lying TLV after sign-on").await;
 
-    // A signed-on user's IM whose text fragment lies inside a consistent TLV 0x0002: relayed
-    // (the lab delivers it; bob's client drops it) and archived as undecodable, with its
-    // sender. Then garbage: the session ends, and so does the upstream one.
+    // A signed-on user's IM whose text fragment lies inside a consistent TLV 0x0002: a
+    // recipient's client shows nothing for it, so (strict mode) it is not relayed, and it is
+    // archived as refused, with its sender and bytes. Then garbage: the session ends, and
+    // so does the upstream one.
     let mut carol = sign_on_raw(relay, "carol").await;
     assert!(lab.is_online("carol"));
     carol.seq = 2;
     carol
         .send(Flap::new(oscar::Channel::DATA, lying_text_fragment()))
         .await;
+    let notice = carol.frame().await.snac();
+    assert!(notice.header.is(Family::ICBM, 0x0007), "{notice:?}");
     carol
         .send_bytes(b"GET / HTTP/1.1\r\nHost: imtegrity\r\n\r\n")
         .await;
@@ -461,25 +466,37 @@ async fn each_hostile_client_ends_only_its_own_session() {
     // check looks like).
     assert_eq!(stopped["sessions"], 15, "{stopped}");
     let mut want = sent;
-    // carol's IM with the lying text fragment: recorded once, without text.
+    // carol's IM with the lying text fragment and erin's whose outer TLV lies: each
+    // recorded once, refused, without text.
     want.push(ImRecord::new(
         "aim", "carol", "bob", "internal", "carol", "",
     ));
-    // erin's IM whose outer TLV lies cannot be decoded at all; it was relayed, so it is
-    // recorded as an undecodable frame (recipient unknown) with its bytes in hex.
-    want.push(ImRecord::new("aim", "erin", "", "outbound", "erin", ""));
+    want.push(ImRecord::new("aim", "erin", "bob", "internal", "erin", ""));
     want.sort();
     assert_eq!(stopped["records"], want.len(), "{stopped}");
     assert_eq!(archived_ims(&archive).await, want);
     let from_carol = search(&archive, &["--user", "carol"]).await;
     assert_eq!(from_carol.len(), 1, "{from_carol:#?}");
-    assert_eq!(from_carol[0]["detail"], "message body could not be decoded");
+    let carol_hex: String = lying_text_fragment()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        from_carol[0]["detail"],
+        format!(
+            "unreadable message (a channel-1 IM whose last text fragment shows nothing), \
+             not relayed; {} bytes, payload hex: {carol_hex}",
+            lying_text_fragment().len()
+        )
+    );
     assert_eq!(from_carol[0]["raw"], "");
     let from_erin = search(&archive, &["--user", "erin"]).await;
     assert_eq!(from_erin.len(), 1, "{from_erin:#?}");
     let detail = from_erin[0]["detail"].as_str().unwrap();
     assert!(
-        detail.starts_with("undecodable 0004/0006 frame of "),
+        detail.starts_with(
+            "unreadable message (a channel-1 IM without a message-data TLV (0x0002)), not relayed"
+        ),
         "{detail}"
     );
     verify_intact(&archive).await;

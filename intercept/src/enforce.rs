@@ -236,6 +236,59 @@ pub(crate) fn apply(
     Ok(applied)
 }
 
+/// What the sender of a message the relay could not read is told when strict mode refuses
+/// it (there is no record to stand behind a delivery).
+pub(crate) const UNREADABLE_NOTICE: &str =
+    "[IMtegrity] This message could not be delivered: the gateway could not read it to archive it.";
+
+/// The plan for a message the relay cannot turn into a record, in strict mode: not
+/// delivered, and the sender told, as for a policy block (notices limited per sender and
+/// conversation and reason (`why`) when a policy is in force). `remote` is the other
+/// party, or the room for chat. A notice that cannot be addressed (a hostile screen name) is left out rather
+/// than ending the session.
+pub(crate) fn refuse_unreadable(
+    policy: Option<(&PolicyRuntime, &Identity)>,
+    remote: &str,
+    why: &str,
+    from: Side,
+    chat: bool,
+    now: Instant,
+) -> Plan {
+    let mut plan = Plan {
+        before: Vec::new(),
+        fate: Fate::Drop,
+        after: Vec::new(),
+    };
+    if let Some((runtime, who)) = policy {
+        let key = format!(
+            "{from:?}|unreadable {why}|{}|{}",
+            oscar::normalize(&who.screen_name),
+            oscar::normalize(remote)
+        );
+        let interval = runtime.engine().profile(who).notice_interval;
+        if !runtime
+            .notices
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .permit(&key, interval, now)
+        {
+            return plan;
+        }
+    }
+    let notice = match (from, chat) {
+        (_, true) => chat_notice(UNREADABLE_NOTICE).map(|f| (Side::Client, f)),
+        (Side::Client, false) => to_local(remote, UNREADABLE_NOTICE).map(|f| (Side::Client, f)),
+        (Side::Upstream, false) => {
+            to_remote(remote, UNREADABLE_NOTICE).map(|f| (Side::Upstream, f))
+        }
+    };
+    match notice {
+        Ok(notice) => plan.after.push(notice),
+        Err(e) => tracing::debug!(error = %e, "no notice for a refused unreadable message"),
+    }
+    plan
+}
+
 /// Whether a user may sign on, by the policy in force.
 pub(crate) fn admit(runtime: &PolicyRuntime, who: &Identity) -> Admission {
     runtime.engine().admit(who)

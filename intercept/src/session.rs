@@ -12,7 +12,6 @@ use std::pin::Pin;
 use futures_util::stream::FuturesOrdered;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use oscar::message::RoomInfo;
-use oscar::message::icbm::{IcbmContent, TLV_SEND_TIME};
 use oscar::message::signon::TLV_ERROR_CODE;
 use oscar::message::{SignOff, SignonHello, SignonKind, SnacMessage, UserInfo};
 use oscar::{Channel, Family, Flap, FlapCodec, HostPort, Message, normalize};
@@ -37,6 +36,8 @@ use crate::stream_halves::{
 };
 use crate::upstream::connect_upstream;
 use crate::upstream_tls::connect_tls;
+
+mod messages;
 
 type Reader = FramedRead<StreamRead, FlapCodec>;
 
@@ -558,7 +559,37 @@ async fn from_upstream(
     if flap.channel == Channel::DATA {
         register_local(relay, state, true);
     }
-    let Ok(mut message) = Message::decode(&flap) else {
+    let decoded = Message::decode(&flap);
+    let typed = match &decoded {
+        Ok(Message::Snac { body, .. }) => Some(body),
+        _ => None,
+    };
+    match messages::message_frame(&flap, Side::Upstream) {
+        Some(messages::MessageFrame::Icbm) => {
+            let plan = messages::icbm(relay, state, &flap, Side::Upstream, typed)?;
+            return Ok((flap, plan));
+        }
+        Some(messages::MessageFrame::Chat) if typed.is_none() => {
+            let room = state.room.as_ref().map(RoomInfo::name).unwrap_or_default();
+            let plan = messages::unreadable(
+                relay,
+                state,
+                &flap,
+                messages::Unreadable {
+                    kind: Kind::ChatMessage,
+                    sender: "",
+                    recipient: &room,
+                    from: Side::Upstream,
+                    direction: Direction::Inbound,
+                    why: "a chat message that does not parse",
+                    texts: &[],
+                },
+            );
+            return Ok((flap, plan));
+        }
+        _ => {}
+    }
+    let Ok(mut message) = decoded else {
         return Ok((flap, Plan::forward())); // not ours to judge: relay unchanged
     };
     let cx = RewriteContext {
@@ -625,6 +656,12 @@ impl Queues<'_> {
         frame: Flap,
         plan: Plan,
     ) {
+        // A dropped frame's records wait in line ahead of the notice that tells its sender,
+        // so the notice never outruns the record (nor survives a session that ends first).
+        let dest = match (&plan.fate, plan.after.first()) {
+            (Fate::Drop, Some((side, _))) => *side,
+            _ => dest,
+        };
         for (side, injected) in plan.before {
             self.toward(side)
                 .push_back(Box::pin(std::future::ready(Ok(Some(injected)))));
@@ -714,27 +751,33 @@ async fn observe_client(
                 ),
             });
         }
-        if decoded.is_err() {
-            // Forwarded, so recorded: what could be read of it, flagged.
-            let me = state.local_user.clone().unwrap_or_default();
-            let mut event = capturer(relay, state).im(
-                &me,
-                "",
-                &oscar::message::icbm::TextMessage::default(),
-                Direction::Outbound,
-                archive::now_ns(),
-            );
-            event.detail = Some(format!(
-                "undecodable {family_subtype} frame of {} bytes relayed; payload hex: {}",
-                flap.payload.len(),
-                flap.payload
-                    .iter()
-                    .take(512)
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<String>()
-            ));
-            record(state, event);
-            return Ok(Plan::forward());
+        let typed = match &decoded {
+            Ok(Message::Snac { body, .. }) => Some(body),
+            _ => None,
+        };
+        match messages::message_frame(flap, Side::Client) {
+            Some(messages::MessageFrame::Icbm) => {
+                return messages::icbm(relay, state, flap, Side::Client, typed);
+            }
+            Some(messages::MessageFrame::Chat) if typed.is_none() => {
+                let me = state.local_user.clone().unwrap_or_default();
+                let room = state.room.as_ref().map(RoomInfo::name).unwrap_or_default();
+                return Ok(messages::unreadable(
+                    relay,
+                    state,
+                    flap,
+                    messages::Unreadable {
+                        kind: Kind::ChatMessage,
+                        sender: &me,
+                        recipient: &room,
+                        from: Side::Client,
+                        direction: Direction::Outbound,
+                        why: "a chat message that does not parse",
+                        texts: &[],
+                    },
+                ));
+            }
+            _ => {}
         }
     }
     let Ok(Message::Snac { header, body, .. }) = decoded else {
@@ -760,63 +803,27 @@ async fn observe_client(
         SnacMessage::Typing(_) => {
             relay.stats.typing.fetch_add(1, Ordering::Relaxed);
         }
-        SnacMessage::IcbmSend(im) => {
-            let me = state.local_user.clone().unwrap_or_default();
-            let to = lossy(&im.recipient);
-            let direction = if relay.is_local(&normalize(&to)) {
-                Direction::Internal
-            } else {
-                Direction::Outbound
-            };
-            let cap = capturer(relay, state);
-            let now = archive::now_ns();
-            let event = match im.content() {
-                Ok(IcbmContent::Text(text)) => Some(cap.im(&me, &to, &text, direction, now)),
-                Ok(IcbmContent::Icq(msg)) => Some(cap.icq(&me, &to, &msg, direction, now)),
-                Ok(IcbmContent::Rendezvous(rdv)) => cap.rendezvous(&me, &to, &rdv, direction, now),
-                Ok(IcbmContent::Other) => None,
-                Err(e) => {
-                    tracing::warn!(error = %e, "unreadable outgoing IM; relayed, recorded as such");
-                    let mut e = cap.im(
-                        &me,
-                        &to,
-                        &oscar::message::icbm::TextMessage::default(),
-                        direction,
-                        now,
-                    );
-                    e.detail = Some("message body could not be decoded".into());
-                    Some(e)
-                }
-            };
-            let text_im = matches!(im.content(), Ok(IcbmContent::Text(_)));
-            let rebuild = if text_im {
-                Rebuild::Send(&im, header.request_id)
-            } else {
-                Rebuild::Unsupported
-            };
-            let recorded = event.is_some() && direction == Direction::Internal;
-            let plan = decide(relay, state, event, &to, Side::Client, rebuild, true)?;
-            // Noted before the frame can leave (it waits for its record), so the recipient's
-            // session finds it when the delivery comes back.
-            if recorded {
-                relay.recorded_icbms.note(
-                    &normalize(&me),
-                    &normalize(&to),
-                    im.cookie,
-                    std::time::Instant::now(),
-                );
-            }
-            return Ok(plan);
-        }
         SnacMessage::ChatSend(send) => {
-            let Some(room) = state.room.as_ref().map(RoomInfo::name) else {
-                return Ok(Plan::forward());
-            };
             let me = state.local_user.clone().unwrap_or_default();
+            let room = state.room.as_ref().map(RoomInfo::name);
+            let text = send.0.text().and_then(Result::ok);
+            let (Some(room), Some(text)) = (room, text) else {
+                let room = state.room.as_ref().map(RoomInfo::name).unwrap_or_default();
+                let unreadable = messages::Unreadable {
+                    kind: Kind::ChatMessage,
+                    sender: &me,
+                    recipient: &room,
+                    from: Side::Client,
+                    direction: Direction::Outbound,
+                    why: "a chat message without a known room or readable text",
+                    texts: &[],
+                };
+                return Ok(messages::unreadable(relay, state, flap, unreadable));
+            };
             // The room will deliver this to every local member too; only this record counts.
             let key = chat_key(&room, &me, &send.0);
             if relay.first_sighting(key) {
-                let text = send.0.text().and_then(Result::ok);
+                let text = Some(text);
                 let event = capturer(relay, state).chat(
                     Kind::ChatMessage,
                     &room,
@@ -998,7 +1005,7 @@ async fn observe_upstream(
     state: &mut State,
     message: &Message,
 ) -> Result<Plan, SessionError> {
-    let Message::Snac { header, body, .. } = message else {
+    let Message::Snac { body, .. } = message else {
         return Ok(Plan::forward());
     };
     match body {
@@ -1007,60 +1014,24 @@ async fn observe_upstream(
                 learn_user(relay, state, Some(name.display().to_owned()), true)?;
             }
         }
-        SnacMessage::IcbmReceive(im) => {
-            let from = lossy(&im.sender.screen_name);
-            let me = state.local_user.clone().unwrap_or_default();
-            // A message between two users behind this gateway that the sender's session
-            // recorded (this very ICBM cookie): one record, not two. Found nothing: recorded
-            // here, as a duplicate is better than a gap.
-            let sender = normalize(&from);
-            let recorded_by_sender = relay.recorded_icbms.was_recorded(
-                &sender,
-                &normalize(&me),
-                im.cookie,
-                std::time::Instant::now(),
-            );
-            if recorded_by_sender {
-                return Ok(Plan::forward());
-            }
-            let direction = if relay.is_local(&sender) {
-                Direction::Internal
-            } else {
-                Direction::Inbound
-            };
-            let time = im
-                .tlvs
-                .get(TLV_SEND_TIME)
-                .and_then(oscar::Tlv::as_u32)
-                .map_or_else(archive::now_ns, |secs| i64::from(secs) * 1_000_000_000);
-            let cap = capturer(relay, state);
-            let event = match im.content() {
-                Ok(IcbmContent::Text(text)) => Some(cap.im(&from, &me, &text, direction, time)),
-                Ok(IcbmContent::Icq(msg)) => Some(cap.icq(&from, &me, &msg, direction, time)),
-                Ok(IcbmContent::Rendezvous(rdv)) => {
-                    cap.rendezvous(&from, &me, &rdv, direction, time)
-                }
-                Ok(IcbmContent::Other) | Err(_) => None,
-            };
-            let event = event.map(|mut event| {
-                if im.tlvs.contains(TLV_SEND_TIME) {
-                    event.detail = Some("offline message delivered at sign-on".into());
-                }
-                event
-            });
-            let rebuild = if matches!(im.content(), Ok(IcbmContent::Text(_))) {
-                Rebuild::Receive(im, header.request_id)
-            } else {
-                Rebuild::Unsupported
-            };
-            return decide(relay, state, event, &from, Side::Upstream, rebuild, true);
-        }
         SnacMessage::ChatReceive(rx) => {
-            let Some(room) = state.room.as_ref().map(RoomInfo::name) else {
-                return Ok(Plan::forward());
-            };
-            let Some(Ok(sender)) = rx.0.sender() else {
-                return Ok(Plan::forward());
+            let room = state.room.as_ref().map(RoomInfo::name);
+            let sender = rx.0.sender().and_then(Result::ok);
+            let (Some(room), Some(sender), Some(_)) =
+                (room, sender, rx.0.text().and_then(Result::ok))
+            else {
+                let room = state.room.as_ref().map(RoomInfo::name).unwrap_or_default();
+                let unreadable = messages::Unreadable {
+                    kind: Kind::ChatMessage,
+                    sender: "",
+                    recipient: &room,
+                    from: Side::Upstream,
+                    direction: Direction::Inbound,
+                    why: "a chat message without a known room, sender or readable text",
+                    texts: &[],
+                };
+                let flap = message.to_flap()?;
+                return Ok(messages::unreadable(relay, state, &flap, unreadable));
             };
             let from = lossy(&sender.screen_name);
             let key = chat_key(&room, &from, &rx.0);

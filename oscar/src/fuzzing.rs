@@ -8,6 +8,7 @@ use tokio_util::codec::{Decoder, Encoder};
 use crate::message::icbm::{
     ICBM_CHANNEL_ICQ, ICBM_CHANNEL_IM, ICBM_CHANNEL_RENDEZVOUS, TLV_CHANNEL_DATA, TLV_MESSAGE_DATA,
 };
+use crate::message::icbm_reading::{IcbmFrame, Shown};
 use crate::message::{IcbmContent, Message, RoomInfo, SnacBody, UserInfo, UserList};
 use crate::{Charset, FlapCodec, HostPort, MessageText, Snac, TlvList, html_to_plain};
 
@@ -150,6 +151,23 @@ pub fn icbm_content(data: &[u8]) {
             let _ = i.decoded_text();
         }
         Ok(IcbmContent::Other) | Err(_) => {}
+    }
+    // The relay's reading (what the recipient is shown): the same bytes as a whole TLV
+    // area on the picked channel, and as a send and a delivery body.
+    let frame = IcbmFrame {
+        cookie: [0; 8],
+        channel,
+        peer: Bytes::new(),
+        tlv_area: Bytes::copy_from_slice(value),
+    };
+    let reading = frame.reading();
+    if let Shown::Text { text, .. } = &reading.shown {
+        assert!(reading.variants.contains(text));
+    }
+    for body in [IcbmFrame::of_send, IcbmFrame::of_receive] {
+        if let Ok(frame) = body(Bytes::copy_from_slice(value)) {
+            let _ = frame.reading();
+        }
     }
 }
 

@@ -9,6 +9,7 @@ pub mod bucp;
 pub mod buddy;
 pub mod chat;
 pub mod icbm;
+pub mod icbm_reading;
 pub mod oservice;
 pub mod signon;
 mod user_info;

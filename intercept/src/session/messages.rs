@@ -1,0 +1,242 @@
+//! Default-deny for messages: every ICBM (0x0004/0x0006 from the client, 0x0004/0x0007 to
+//! it) on any channel, and every chat message (0x000E/0x0005, 0x000E/0x0006), either
+//! becomes a record of what its recipient is shown, or is handled as unreadable: in strict
+//! mode not relayed (the sender gets a notice, the archive a `blocked` record with the raw
+//! bytes), in relaxed mode relayed and recorded raw. Nothing is relayed without a record.
+
+use std::time::Instant;
+
+use archive::{Direction, Kind, Verdict};
+use oscar::message::SnacMessage;
+use oscar::message::icbm::TLV_SEND_TIME;
+use oscar::message::icbm_reading::{IcbmFrame, Shown, TextShape};
+use oscar::{Channel, Flap, MessageText, Snac, normalize};
+
+use super::{State, capturer, decide, lossy, record};
+use crate::config::CaptureMode;
+use crate::enforce::Rebuild;
+use crate::error::{SessionError, Side};
+use crate::plan::Plan;
+use crate::relay::Relay;
+
+/// The rule name a refused unreadable message's record carries.
+const UNREADABLE_RULE: &str = "unreadable";
+
+/// The message-carrying SNACs, by family and subtype.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum MessageFrame {
+    /// 0x0004/0x0006 (client) or 0x0004/0x0007 (server).
+    Icbm,
+    /// 0x000E/0x0005 (client) or 0x000E/0x0006 (server).
+    Chat,
+}
+
+/// Which message-carrying SNAC `flap` is, coming `from` that side.
+pub(super) fn message_frame(flap: &Flap, from: Side) -> Option<MessageFrame> {
+    if flap.channel != Channel::DATA {
+        return None;
+    }
+    let head = flap.payload.get(..4)?;
+    let family = u16::from_be_bytes([head[0], head[1]]);
+    let subtype = u16::from_be_bytes([head[2], head[3]]);
+    match (from, family, subtype) {
+        (Side::Client, 0x0004, 0x0006) | (Side::Upstream, 0x0004, 0x0007) => {
+            Some(MessageFrame::Icbm)
+        }
+        (Side::Client, 0x000e, 0x0005) | (Side::Upstream, 0x000e, 0x0006) => {
+            Some(MessageFrame::Chat)
+        }
+        _ => None,
+    }
+}
+
+/// Decides an ICBM `flap` from `from`, read as its recipient's client reads it, whether or
+/// not the strict decoder accepted it (`typed`).
+pub(super) fn icbm(
+    relay: &Relay,
+    state: &State,
+    flap: &Flap,
+    from: Side,
+    typed: Option<&SnacMessage>,
+) -> Result<Plan, SessionError> {
+    let me = state.local_user.clone().unwrap_or_default();
+    let split = Snac::from_flap(flap).and_then(|snac| {
+        let frame = match from {
+            Side::Client => IcbmFrame::of_send(snac.body),
+            Side::Upstream => IcbmFrame::of_receive(snac.body),
+        }?;
+        Ok((snac.header.request_id, frame))
+    });
+    let Ok((request_id, frame)) = split else {
+        let direction = match from {
+            Side::Client => Direction::Outbound,
+            Side::Upstream => Direction::Inbound,
+        };
+        return Ok(unreadable(
+            relay,
+            state,
+            flap,
+            Unreadable {
+                kind: Kind::Im,
+                sender: if from == Side::Client { &me } else { "" },
+                recipient: if from == Side::Client { "" } else { &me },
+                from,
+                direction,
+                why: "an ICBM whose header does not parse",
+                texts: &[],
+            },
+        ));
+    };
+    let peer = lossy(&frame.peer);
+    // A message between two users behind this gateway that the sender's session recorded
+    // (this very ICBM cookie): one record, not two. Found nothing: recorded here, as a
+    // duplicate is better than a gap.
+    if from == Side::Upstream
+        && relay.recorded_icbms.was_recorded(
+            &normalize(&peer),
+            &normalize(&me),
+            frame.cookie,
+            Instant::now(),
+        )
+    {
+        return Ok(Plan::forward());
+    }
+    let peer_is_local = relay.is_local(&normalize(&peer));
+    let (sender, recipient, direction) = match from {
+        Side::Client if peer_is_local => (&me, &peer, Direction::Internal),
+        Side::Client => (&me, &peer, Direction::Outbound),
+        Side::Upstream if peer_is_local => (&peer, &me, Direction::Internal),
+        Side::Upstream => (&peer, &me, Direction::Inbound),
+    };
+    let reading = frame.reading();
+    if let Shown::Unreadable(why) = reading.shown {
+        return Ok(unreadable(
+            relay,
+            state,
+            flap,
+            Unreadable {
+                kind: Kind::Im,
+                sender,
+                recipient,
+                from,
+                direction,
+                why,
+                texts: &reading.variants,
+            },
+        ));
+    }
+    let offline = match typed {
+        Some(SnacMessage::IcbmReceive(im)) => im.tlvs.get(TLV_SEND_TIME),
+        _ => None,
+    };
+    let time = offline
+        .and_then(oscar::Tlv::as_u32)
+        .map_or_else(archive::now_ns, |secs| i64::from(secs) * 1_000_000_000);
+    let event = capturer(relay, state)
+        .reading(sender, recipient, &reading, &flap.payload, direction, time)
+        .map(|mut event| {
+            if offline.is_some() {
+                let offline = "offline message delivered at sign-on";
+                event.detail = Some(match event.detail.take() {
+                    Some(more) => format!("{offline}; {more}"),
+                    None => offline.to_owned(),
+                });
+            }
+            event
+        });
+    // Masking rebuilds the frame with one text; only where that text is certainly the
+    // one shown (otherwise masking falls back to blocking).
+    let plain_text = reading.is_certain()
+        && matches!(
+            reading.shown,
+            Shown::Text {
+                shape: TextShape::ChannelOne,
+                ..
+            }
+        );
+    let rebuild = match typed {
+        Some(SnacMessage::IcbmSend(im)) if plain_text => Rebuild::Send(im, request_id),
+        Some(SnacMessage::IcbmReceive(im)) if plain_text => Rebuild::Receive(im, request_id),
+        _ => Rebuild::Unsupported,
+    };
+    let noted = from == Side::Client && direction == Direction::Internal && event.is_some();
+    let plan = decide(relay, state, event, &peer, from, rebuild, true)?;
+    // Noted before the frame can leave (it waits for its record), so the recipient's
+    // session finds it when the delivery comes back.
+    if noted {
+        relay.recorded_icbms.note(
+            &normalize(&me),
+            &normalize(&peer),
+            frame.cookie,
+            Instant::now(),
+        );
+    }
+    Ok(plan)
+}
+
+/// A message the relay cannot turn into a record of what is shown.
+pub(super) struct Unreadable<'a> {
+    /// IM or chat message.
+    pub(super) kind: Kind,
+    /// Who sent it, as far as known.
+    pub(super) sender: &'a str,
+    /// The other party, or the room for chat.
+    pub(super) recipient: &'a str,
+    /// The leg it arrived on.
+    pub(super) from: Side,
+    /// Which way it goes.
+    pub(super) direction: Direction,
+    /// Why it cannot be read.
+    pub(super) why: &'static str,
+    /// Whatever text could be read.
+    pub(super) texts: &'a [MessageText],
+}
+
+/// Strict: not relayed, recorded as refused with its raw bytes, the sender told. Relaxed:
+/// relayed and recorded raw.
+pub(super) fn unreadable(relay: &Relay, state: &State, flap: &Flap, msg: Unreadable<'_>) -> Plan {
+    let strict = relay.config.mode == CaptureMode::Strict;
+    tracing::warn!(
+        why = msg.why,
+        strict,
+        bytes = flap.payload.len(),
+        "unreadable message; {}",
+        if strict {
+            "not relayed"
+        } else {
+            "relayed, recorded raw"
+        }
+    );
+    let verdict = if strict {
+        Verdict::Blocked(UNREADABLE_RULE.into())
+    } else {
+        Verdict::Allowed
+    };
+    let event = capturer(relay, state).unreadable(
+        msg.kind,
+        msg.sender,
+        msg.recipient,
+        msg.why,
+        msg.texts,
+        &flap.payload,
+        msg.direction,
+        verdict,
+    );
+    record(state, event);
+    if !strict {
+        return Plan::forward();
+    }
+    let policy = relay.policy().zip(state.identity.as_ref());
+    let remote = match msg.from {
+        Side::Client => msg.recipient,
+        Side::Upstream => msg.sender,
+    };
+    crate::enforce::refuse_unreadable(
+        policy,
+        remote,
+        msg.why,
+        msg.from,
+        msg.kind == Kind::ChatMessage,
+        Instant::now(),
+    )
+}

@@ -1,0 +1,437 @@
+//! Messages a client that does not play by the rules sends through `imtegrity run` (a child
+//! process) to the lab server: every shape is either archived with the text its recipient's
+//! client (libpurple) shows, or, when the relay cannot read it, refused with a notice in
+//! strict mode and relayed but recorded raw in relaxed mode. Never relayed unrecorded.
+//!
+//! alice signs on through the relay; bob, the outsider, signs on to the lab directly. Each
+//! hostile ICBM is followed by an ordinary one (a mark), so what arrived before the mark is
+//! exactly what the hostile one produced.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::gateway::{Gateway, search, verify_intact};
+use lab::{Accounts, ClientEvent, LabClient, LabConfig, LabServer};
+use oscar::message::IcbmSend;
+use oscar::message::icbm::{CAP_CHAT, CAP_ICQ_SERVER_RELAY, text_message_data};
+use oscar::message::icbm_reading::icq_server_relay_data;
+use oscar::{ScreenName, TlvList};
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(5);
+const NODE: &str = "hostile-messages";
+const PASSWORD: &str = "pw";
+/// What the sender of a refused unreadable message is shown.
+const NOTICE: &str =
+    "[IMtegrity] This message could not be delivered: the gateway could not read it to archive it.";
+
+/// One hostile ICBM: its channel and TLVs, verbatim.
+struct Shape {
+    name: &'static str,
+    channel: u16,
+    tlvs: Vec<(u16, Vec<u8>)>,
+}
+
+fn im(channel: u16, to: &str, tlvs: &[(u16, Vec<u8>)], cookie: u8) -> IcbmSend {
+    let mut list = TlvList::new();
+    for (kind, value) in tlvs {
+        list.push(oscar::Tlv::new(*kind, value.clone()));
+    }
+    IcbmSend {
+        cookie: [cookie; 8],
+        channel,
+        recipient: ScreenName::parse(to.as_bytes()).unwrap().to_bytes(),
+        tlvs: list,
+    }
+}
+
+fn text_fragment(text: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x01, 0x01];
+    out.extend_from_slice(&u16::try_from(text.len() + 4).unwrap().to_be_bytes());
+    out.extend_from_slice(&[0, 0, 0, 0]);
+    out.extend_from_slice(text);
+    out
+}
+
+/// A channel-2 payload (TLV 0x0005): propose, `cookie`, `capability`, then `inner` TLVs.
+fn rendezvous(capability: [u8; 16], inner: &[(u16, Vec<u8>)]) -> Vec<u8> {
+    let mut out = vec![0x00, 0x00];
+    out.extend_from_slice(&[0x77; 8]);
+    out.extend_from_slice(&capability);
+    for (kind, value) in inner {
+        out.extend_from_slice(&kind.to_be_bytes());
+        out.extend_from_slice(&u16::try_from(value.len()).unwrap().to_be_bytes());
+        out.extend_from_slice(value);
+    }
+    out
+}
+
+/// Shapes the relay can read: (shape, the text libpurple shows, the record's detail up to
+/// its payload hex, or `None` when it has none).
+fn readable() -> Vec<(Shape, &'static str, Option<&'static str>)> {
+    let mut fragments = vec![0x05, 0x01, 0x00, 0x01, 0x01];
+    fragments.extend(text_fragment(b"one"));
+    fragments.extend(text_fragment(b"two"));
+    vec![
+        (
+            Shape {
+                name: "two message-data TLVs",
+                channel: 1,
+                tlvs: vec![
+                    (2, text_message_data("first").unwrap().to_vec()),
+                    (2, text_message_data("second").unwrap().to_vec()),
+                ],
+            },
+            "second",
+            Some(
+                "uncertain reading (several message-data TLVs (0x0002), several text \
+                 fragments); shown as libpurple shows it; every text: [1] \"first\" \
+                 [2] \"second\"; payload hex: ",
+            ),
+        ),
+        (
+            Shape {
+                name: "two text fragments",
+                channel: 1,
+                tlvs: vec![(2, fragments)],
+            },
+            "two",
+            Some(
+                "uncertain reading (several text fragments); shown as libpurple shows it; \
+                 every text: [1] \"one\" [2] \"two\"; payload hex: ",
+            ),
+        ),
+        (
+            Shape {
+                name: "ICQ type-2",
+                channel: 2,
+                tlvs: vec![(
+                    5,
+                    rendezvous(
+                        CAP_ICQ_SERVER_RELAY,
+                        &[(0x2711, icq_server_relay_data(b"type two").unwrap().to_vec())],
+                    ),
+                )],
+            },
+            "type two",
+            Some("ICQ server-relayed (type-2) message, channel 2"),
+        ),
+        (
+            Shape {
+                name: "chat invitation",
+                channel: 2,
+                tlvs: vec![(
+                    5,
+                    rendezvous(CAP_CHAT, &[(0x000c, b"come to room".to_vec())]),
+                )],
+            },
+            "come to room",
+            Some("chat invitation text, channel 2"),
+        ),
+    ]
+}
+
+/// Shapes the relay cannot read, with the reason its record names.
+fn unreadable() -> Vec<(Shape, &'static str)> {
+    vec![
+        (
+            Shape {
+                name: "channel 3",
+                channel: 3,
+                tlvs: vec![(2, text_message_data("on channel three").unwrap().to_vec())],
+            },
+            "an ICBM on a channel clients do not show as an IM",
+        ),
+        (
+            Shape {
+                name: "text in TLV 5",
+                channel: 1,
+                tlvs: vec![(5, text_message_data("in tlv five").unwrap().to_vec())],
+            },
+            "a channel-1 IM without a message-data TLV (0x0002)",
+        ),
+        (
+            Shape {
+                name: "unknown capability",
+                channel: 2,
+                tlvs: vec![(5, rendezvous([0x42; 16], &[(0x000c, b"hidden".to_vec())]))],
+            },
+            "a rendezvous with a capability the gateway does not interpret",
+        ),
+    ]
+}
+
+async fn lab() -> LabServer {
+    LabServer::start(LabConfig {
+        accounts: Accounts::from_pairs([("alice", PASSWORD), ("bob", PASSWORD)]),
+        ..LabConfig::ephemeral()
+    })
+    .await
+    .unwrap()
+}
+
+/// Sends `shape` from `from` to `to`, then a mark; returns the IM texts `to` got from
+/// `from` before the mark, and those `from` got from `to` (notices) meanwhile.
+async fn exchange(
+    from: &mut LabClient,
+    from_name: &str,
+    to: &mut LabClient,
+    to_name: &str,
+    shape: &Shape,
+    n: u8,
+) -> (Vec<String>, Vec<String>) {
+    from.send_icbm(im(shape.channel, to_name, &shape.tlvs, n))
+        .await
+        .unwrap();
+    let mark = format!("mark {n}");
+    from.send_im(to_name, &mark).await.unwrap();
+    let mut delivered = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let event = to
+            .expect_event(left, "an IM", |e| matches!(e, ClientEvent::Im { .. }))
+            .await
+            .unwrap_or_else(|e| panic!("{}: waiting for {mark}: {e}", shape.name));
+        if let ClientEvent::Im { from: f, plain, .. } = event {
+            assert_eq!(f.display(), from_name);
+            if plain == mark {
+                break;
+            }
+            delivered.push(plain);
+        }
+    }
+    // Notices are sent right after the refused frame, before the mark is relayed; a short
+    // wait for each is enough to collect them.
+    let mut notices = Vec::new();
+    while let Ok(text) = from.expect_im(to_name, Duration::from_millis(300)).await {
+        notices.push(text);
+    }
+    (delivered, notices)
+}
+
+/// The IM records other than marks, in archive order.
+async fn records(archive: &std::path::Path) -> Vec<Value> {
+    search(archive, &["--kind", "im"])
+        .await
+        .into_iter()
+        .filter(|r| !r["text"].as_str().unwrap_or("").starts_with("mark "))
+        .collect()
+}
+
+fn detail(r: &Value) -> &str {
+    r["detail"].as_str().unwrap_or("")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_mode_archives_what_is_shown_or_refuses_with_a_notice() {
+    let lab = lab().await;
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let gw = Gateway::start(&lab.auth_addr.to_string(), &archive, NODE, &[]).await;
+    let mut alice = LabClient::login(gw.relay, "alice", PASSWORD).await.unwrap();
+    let mut bob = LabClient::login(lab.auth_addr, "bob", PASSWORD)
+        .await
+        .unwrap();
+
+    let mut n = 0;
+    for (shape, _, _) in readable() {
+        n += 1;
+        let (delivered, notices) = exchange(&mut alice, "alice", &mut bob, "bob", &shape, n).await;
+        assert_eq!(notices, Vec::<String>::new(), "{}", shape.name);
+        // The lab's scripted client shows channel-1 text only (its own strict reading).
+        assert_eq!(
+            delivered.len(),
+            usize::from(shape.channel == 1),
+            "{}",
+            shape.name
+        );
+    }
+    for (shape, _) in unreadable() {
+        n += 1;
+        let (delivered, notices) = exchange(&mut alice, "alice", &mut bob, "bob", &shape, n).await;
+        assert_eq!(delivered, Vec::<String>::new(), "{}: relayed", shape.name);
+        assert_eq!(notices, vec![NOTICE.to_owned()], "{}", shape.name);
+    }
+    // Inbound: the outsider's channel-3 IM does not reach alice; bob is told.
+    let inbound = &unreadable()[0].0;
+    let (delivered, notices) = exchange(&mut bob, "bob", &mut alice, "alice", inbound, 99).await;
+    assert_eq!(delivered, Vec::<String>::new());
+    assert_eq!(notices, vec![NOTICE.to_owned()]);
+
+    alice.logout().await.unwrap();
+    bob.logout().await.unwrap();
+    gw.stop().await;
+
+    let got = records(&archive).await;
+    let readable = readable();
+    let unreadable = unreadable();
+    assert_eq!(got.len(), readable.len() + unreadable.len() + 1, "{got:#?}");
+    for (r, (shape, text, want)) in got.iter().zip(&readable) {
+        assert_eq!(
+            (
+                r["sender"].as_str(),
+                r["recipients"][0].as_str(),
+                r["text"].as_str()
+            ),
+            (Some("alice"), Some("bob"), Some(*text)),
+            "{}: {r}",
+            shape.name
+        );
+        assert_eq!(r["verdict"], "allowed", "{}", shape.name);
+        match want {
+            Some(want) if want.ends_with("payload hex: ") => {
+                assert!(detail(r).starts_with(want), "{}: {}", shape.name, detail(r));
+                let hex = &detail(r)[want.len()..];
+                assert!(hex.len() > 40 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
+            }
+            want => assert_eq!(r["detail"].as_str(), *want, "{}", shape.name),
+        }
+    }
+    for (r, (shape, why)) in got[readable.len()..].iter().zip(&unreadable) {
+        assert_eq!(
+            (
+                r["sender"].as_str(),
+                r["recipients"][0].as_str(),
+                r["text"].as_str()
+            ),
+            (Some("alice"), Some("bob"), Some("")),
+            "{}: {r}",
+            shape.name
+        );
+        assert_eq!(r["verdict"], serde_json::json!({"blocked": "unreadable"}));
+        let want = format!("unreadable message ({why}), not relayed; ");
+        assert!(
+            detail(r).starts_with(&want),
+            "{}: {}",
+            shape.name,
+            detail(r)
+        );
+    }
+    let last = got.last().unwrap();
+    assert_eq!(
+        (last["sender"].as_str(), last["direction"].as_str()),
+        (Some("bob"), Some("inbound"))
+    );
+    assert_eq!(
+        last["verdict"],
+        serde_json::json!({"blocked": "unreadable"})
+    );
+    verify_intact(&archive).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relaxed_mode_relays_what_it_cannot_read_and_records_it_raw() {
+    let lab = lab().await;
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let gw = Gateway::start(
+        &lab.auth_addr.to_string(),
+        &archive,
+        NODE,
+        &["archive.mode=relaxed"],
+    )
+    .await;
+    let mut alice = LabClient::login(gw.relay, "alice", PASSWORD).await.unwrap();
+    let mut bob = LabClient::login(lab.auth_addr, "bob", PASSWORD)
+        .await
+        .unwrap();
+    let shapes = unreadable();
+    for (n, (shape, _)) in (1u8..).zip(&shapes) {
+        let (_, notices) = exchange(&mut alice, "alice", &mut bob, "bob", shape, n).await;
+        assert_eq!(notices, Vec::<String>::new(), "{}", shape.name);
+    }
+    // Channel 1 with its text in TLV 5 reaches bob's client, which finds no text in it:
+    // relayed, not refused. Channel 3 inbound reaches alice.
+    let (_, notices) = exchange(&mut bob, "bob", &mut alice, "alice", &shapes[0].0, 99).await;
+    assert_eq!(notices, Vec::<String>::new());
+    alice.logout().await.unwrap();
+    bob.logout().await.unwrap();
+    gw.stop().await;
+
+    let got = records(&archive).await;
+    assert_eq!(got.len(), shapes.len() + 1, "{got:#?}");
+    for (r, (shape, why)) in got.iter().zip(&shapes) {
+        assert_eq!(r["verdict"], "allowed", "{}", shape.name);
+        let want = format!("unreadable message ({why}), relayed; ");
+        assert!(
+            detail(r).starts_with(&want),
+            "{}: {}",
+            shape.name,
+            detail(r)
+        );
+        let (len, hex) = detail(r)[want.len()..]
+            .split_once(" bytes, payload hex: ")
+            .unwrap();
+        assert_eq!(
+            hex.len(),
+            2 * len.parse::<usize>().unwrap(),
+            "the whole payload"
+        );
+    }
+    assert_eq!(got[shapes.len()]["direction"], "inbound");
+    verify_intact(&archive).await;
+}
+
+/// The reference: libpurple (bullseye's 2.14.1 prpl in bitlbee), outside the gateway, shown
+/// IMs with two message-text TLVs and with two text fragments by alice through the relay.
+/// What it displays is what the archive must hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_archive_holds_what_libpurple_shows() {
+    let Some(peers) = imtegrity_tests::require_peers("the_archive_holds_what_libpurple_shows")
+    else {
+        return;
+    };
+    let lab = LabServer::start(LabConfig {
+        accounts: Accounts::from_pairs([("alice", PASSWORD), ("tester1", "secret")]),
+        ..LabConfig::ephemeral()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let gw = Gateway::start(&lab.auth_addr.to_string(), &archive, NODE, &[]).await;
+    let bitlbee = imtegrity_tests::Bitlbee::start(&peers).await.unwrap();
+    let mut aim = imtegrity_tests::AimClient::connect(&bitlbee, lab.auth_addr, "tester1", "secret")
+        .await
+        .unwrap_or_else(|e| panic!("libpurple could not sign on to the lab: {e}"));
+    let mut alice = LabClient::login(gw.relay, "alice", PASSWORD).await.unwrap();
+
+    let mut fragments = vec![0x05, 0x01, 0x00, 0x01, 0x01];
+    fragments.extend(text_fragment(b"one-frag"));
+    fragments.extend(text_fragment(b"two-frag"));
+    let cases = [
+        (
+            vec![
+                (2, text_message_data("first-dup").unwrap().to_vec()),
+                (2, text_message_data("second-dup").unwrap().to_vec()),
+            ],
+            "-dup",
+        ),
+        (vec![(2, fragments)], "-frag"),
+    ];
+    let mut shown = Vec::new();
+    for (n, (tlvs, tag)) in (1u8..).zip(&cases) {
+        alice.send_icbm(im(1, "tester1", tlvs, n)).await.unwrap();
+        let got = aim.wait_im("alice", tag, WAIT).await;
+        shown.push(
+            got.unwrap_or_else(|e| panic!("{e}\n{}", bitlbee.log()))
+                .text,
+        );
+    }
+    assert_eq!(
+        shown,
+        ["second-dup", "two-frag"],
+        "libpurple's rule changed?"
+    );
+    alice.logout().await.unwrap();
+    gw.stop().await;
+    let texts: Vec<String> = records(&archive)
+        .await
+        .iter()
+        .map(|r| r["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(texts, shown);
+}
