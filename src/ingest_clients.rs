@@ -108,12 +108,42 @@ fn read_token(key: &str, path: &Path) -> Result<String, TokenFileError> {
         path: path.to_path_buf(),
         message,
     })?;
+    if let Some(mode) = open_to_others(path) {
+        // Warned, not refused: the file is the operator's, and a token can be replaced once
+        // it is known to have been readable (unlike the archive's signing key).
+        tracing::warn!(
+            key,
+            path = %path.display(),
+            mode = format!("{mode:o}"),
+            "token file is open to other users; chmod 600 it and consider replacing the token"
+        );
+    }
     Ok(token.to_owned())
+}
+
+/// The permission bits of `path` when its group or others may read or write it.
+fn open_to_others(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o066 != 0).then_some(mode)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_file_open_to_others_is_noticed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "0123456789abcdef0123456789abcdef\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(open_to_others(&path), Some(0o644));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(open_to_others(&path), None);
+        assert!(read_token("ingest.token_file", &path).is_ok());
+    }
 
     fn config(dir: &Path, extra: &str) -> Config {
         let text = format!(
