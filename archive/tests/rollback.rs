@@ -5,13 +5,14 @@
 //! appends rather than carry on from the older state.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use archive::synthetic::Synthetic;
-use archive::{
-    Archive, ArchiveError, ArchiveOptions, Event, RetentionPolicy, Tamper, high_water_mark,
-};
+use archive::{Archive, ArchiveError, Event, RetentionPolicy, Tamper, high_water_mark};
+use common::open;
 
 const T0: i64 = 1_700_000_000_000_000_000;
 const DAY: i64 = 86_400 * 1_000_000_000;
@@ -20,28 +21,6 @@ const DAY: i64 = 86_400 * 1_000_000_000;
 /// within the day before `T0`.
 fn event(i: u64) -> Event {
     Synthetic::new(7, 12, 1, T0).event(i, 10_000)
-}
-
-fn options() -> ArchiveOptions {
-    ArchiveOptions {
-        node: Some("gw1".into()),
-        checkpoint_every: 10,
-        ..ArchiveOptions::default()
-    }
-}
-
-/// Opens the archive, waiting while the previous owner (a closing writer thread) holds it.
-fn open(dir: &Path) -> Archive {
-    let start = Instant::now();
-    loop {
-        match Archive::open(dir, options()) {
-            Ok(a) => return a,
-            Err(ArchiveError::Locked { .. }) if start.elapsed() < Duration::from_secs(10) => {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err(e) => panic!("open {}: {e}", dir.display()),
-        }
-    }
 }
 
 /// Drops the handle and waits until the writer thread has closed the store.

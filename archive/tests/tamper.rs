@@ -7,18 +7,21 @@
 //! record 53), and the signed head covers record 53. Every case builds a fresh archive.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use archive::{
-    Archive, ArchiveError, ArchiveOptions, Checkpoint, CheckpointReason, Direction, Event, Hash,
-    Kind, Protocol, RetentionPolicy, Tamper, Verdict, VerifyReport, conversation_for_pair,
-    parse_public_key,
+    Archive, ArchiveError, Checkpoint, CheckpointReason, Direction, Event, Hash, Kind, Protocol,
+    RetentionPolicy, Tamper, Verdict, VerifyReport, conversation_for_pair, parse_public_key,
 };
 use ed25519_dalek::{Signer, SigningKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
+
+use common::{open, options};
 
 /// Records in the fixture.
 const N: u64 = 53;
@@ -55,28 +58,6 @@ fn event(i: u64) -> Event {
         verdict: Verdict::Allowed,
         detail: None,
         employee: None,
-    }
-}
-
-fn options() -> ArchiveOptions {
-    ArchiveOptions {
-        node: Some("gw1".into()),
-        checkpoint_every: 10,
-        ..ArchiveOptions::default()
-    }
-}
-
-/// Opens the archive, waiting while the previous owner (a closing writer thread) holds it.
-fn open(dir: &Path) -> Archive {
-    let start = Instant::now();
-    loop {
-        match Archive::open(dir, options()) {
-            Ok(a) => return a,
-            Err(ArchiveError::Locked { .. }) if start.elapsed() < Duration::from_secs(10) => {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err(e) => panic!("open {}: {e}", dir.display()),
-        }
     }
 }
 
