@@ -95,7 +95,7 @@ pub use options::ArchiveOptions;
 pub use query::{Query, Records};
 pub use record::{
     Direction, Event, Kind, Protocol, Record, Verdict, conversation_for_pair,
-    conversation_for_room, normalize,
+    conversation_for_room, conversation_for_sign_on, normalize,
 };
 pub use retention::{Hold, HoldTarget, RetentionPolicy, RetentionReport, spawn_retention};
 pub use signing::{ArchiveKey, Checkpoint, CheckpointReason, parse_public_key};

@@ -254,6 +254,12 @@ pub fn conversation_for_pair(protocol: Protocol, a: &str, b: &str) -> String {
     format!("{protocol}:{first}|{second}")
 }
 
+/// The conversation key of a user's sign-ons and sign-offs (AIM/ICQ `session_start` and
+/// `session_end`): one per user, so "was this person on IM that day" is one search.
+pub fn conversation_for_sign_on(protocol: Protocol, user: &str) -> String {
+    format!("{protocol}:signon:{}", normalize(protocol, user))
+}
+
 /// The conversation key of a chat room.
 pub fn conversation_for_room(protocol: Protocol, room: &str) -> String {
     format!("{protocol}:room:{}", room.trim().to_lowercase())
