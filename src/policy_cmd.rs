@@ -5,7 +5,7 @@
 
 use policy::{
     Action, Admission, Decision, Direction, Explanation, IdentifiedBy, Identity, MessageContext,
-    Outcome, PolicyEngine,
+    NoDisclaimer, Outcome, PolicyEngine,
 };
 use serde_json::json;
 
@@ -45,7 +45,15 @@ fn explain(args: &PolicyExplainArgs, json: bool) -> crate::CmdResult {
     let explanation = engine.explain(&msg);
     let admission = engine.admit(&local);
     let profile = engine.profile(&local);
-    let text = render(args, &engine, &explanation, &admission, guessed.as_deref());
+    let disclaimer = engine.disclaimer_applies(&msg, &explanation.decision);
+    let text = render(
+        args,
+        &engine,
+        &explanation,
+        &admission,
+        guessed.as_deref(),
+        disclaimer,
+    );
     let mut value = serde_json::to_value(&explanation)?;
     if let Some(object) = value.as_object_mut() {
         object.insert("from".into(), json!(args.from));
@@ -55,22 +63,35 @@ fn explain(args: &PolicyExplainArgs, json: bool) -> crate::CmdResult {
         object.insert("admission".into(), serde_json::to_value(&admission)?);
         object.insert("profile".into(), json!(profile.name));
         object.insert("disclaimer".into(), json!(profile.disclaimer));
+        // What the gateway would do for this message, by the rule the relay applies.
+        object.insert(
+            "disclaimer_sent".into(),
+            match disclaimer {
+                Ok(text) => json!({"sent": true, "text": text}),
+                Err(why) => json!({"sent": false, "why": why}),
+            },
+        );
     }
     emit(json, &text, &value);
     Ok(())
 }
 
-/// With no `--direction`: internal when both are in the directory, inbound when only the
-/// recipient is, otherwise outbound. Also says why, for the output.
+/// With no `--direction`: by the rule the relay applies (`PolicyEngine::is_ours`) —
+/// internal when both are the organisation's, inbound when only the recipient is, otherwise
+/// outbound. With no directory only the running gateway knows who is signed on through it,
+/// so the sender is taken as the local user and the other party as an outsider. Also says
+/// why, for the output.
 fn guess_direction(engine: &PolicyEngine, from: &str, to: &str) -> (Direction, Option<String>) {
-    let known = |sn: &str| engine.directory().by_screen_name(sn).is_some();
+    let known = |sn: &str| engine.is_ours(sn, false);
     let (direction, why) = match (known(from), known(to)) {
         (true, true) => (Direction::Internal, "both are in the directory"),
         (false, true) => (Direction::Inbound, "only the recipient is in the directory"),
         (true, false) => (Direction::Outbound, "only the sender is in the directory"),
         (false, false) if engine.directory().is_empty() => (
             Direction::Outbound,
-            "no directory: the sender is taken as the local user",
+            "no directory: the sender is taken as the local user and the recipient as an \
+             outsider (the gateway counts them as internal only while both are signed on \
+             through it)",
         ),
         (false, false) => (
             Direction::Outbound,
@@ -86,6 +107,7 @@ fn render(
     x: &Explanation,
     admission: &Admission,
     guessed: Option<&str>,
+    disclaimer: Result<&str, NoDisclaimer>,
 ) -> String {
     let mut out = Vec::new();
     let guessed = guessed.map_or_else(String::new, |why| format!(" ({why})"));
@@ -124,16 +146,18 @@ fn render(
             ""
         }
     ));
-    if let Some(disclaimer) = &profile.disclaimer {
-        out.push(format!(
-            "  disclaimer: {disclaimer:?}, again after {} h of silence{}",
+    match disclaimer {
+        Ok(text) => out.push(format!(
+            "  disclaimer: sent to both parties before this message if the conversation \
+             has been silent {} h or is new{}: {text:?}",
             profile.disclaimer_every.as_secs() / 3600,
             if profile.disclaimer_mandatory {
-                ", mandatory"
+                " (mandatory)"
             } else {
                 ""
             }
-        ));
+        )),
+        Err(why) => out.push(format!("  disclaimer: none: {}", why.as_str())),
     }
     if x.rules.is_empty() {
         out.push("rules:    none (every message is delivered and recorded)".to_owned());

@@ -140,8 +140,31 @@ fn explain_shows_blocks_masks_and_exclusions() {
         ),
         "{text}"
     );
+    // Blocked: no disclaimer before it, by the relay's own rule.
     assert!(
-        text.contains("  disclaimer: \"This conversation is recorded.\""),
+        text.lines().any(|l| l
+            == "  disclaimer: none: the message is not delivered (the next one that is gets it)"),
+        "{text}"
+    );
+    // Delivered to an outsider: the disclaimer goes first, as the relay sends it.
+    let out = explain(&s.config, &["--from", "akumar", "--to", "outsider"]);
+    let text = stdout(&out);
+    assert!(
+        text.lines().any(|l| l
+            == "  disclaimer: sent to both parties before this message if the conversation \
+                has been silent 24 h or is new (mandatory): \"This conversation is recorded.\""),
+        "{text}"
+    );
+    // Between two of the directory's users: internal, and none.
+    let out = explain(&s.config, &["--from", "akumar", "--to", "JSmithTrader"]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("message:  internal im, akumar -> JSmithTrader"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l == "  disclaimer: none: an internal message"),
         "{text}"
     );
     // A trader's SSN is masked; found by client address alone.
@@ -219,6 +242,10 @@ fn explain_json_is_one_object() {
     assert_eq!(v["decision"]["rule"], "no-files");
     assert_eq!(v["admission"]["admission"], "allow");
     assert_eq!(v["disclaimer"], "This conversation is recorded.");
+    assert_eq!(
+        v["disclaimer_sent"],
+        serde_json::json!({"sent": false, "why": "not_delivered"})
+    );
 }
 
 #[test]

@@ -127,11 +127,8 @@ pub(crate) fn apply(
     // a silence; gateway-originated, so they are marked in the archive.
     // Not before a message that will not be recorded (a privacy exclusion: saying
     // "recorded" would be false) or not delivered (the next one that is gets it).
-    if seen.direction != policy::Direction::Internal
-        && seen.kind != MessageKind::Chat
-        && decision.record
-        && decision.deliver
-        && let Some(text) = engine.disclaimer_for(seen.local)
+    // The one rule `policy explain` shows too (policy::PolicyEngine::disclaimer_applies).
+    if let Ok(text) = engine.disclaimer_applies(&ctx, &decision)
         && runtime
             .disclaimers
             .lock()

@@ -25,8 +25,8 @@ pub use config::{
 pub use directory::{Directory, DirectoryError, Employee, normalize_screen_name};
 pub use engine::{
     Action, Admission, Decision, Direction, DisclaimerClock, EmployeeRef, Explanation, GroupCheck,
-    IdentifiedBy, Identity, MessageContext, MessageKind, NoticeLimiter, Outcome, PolicyEngine,
-    Profile, RuleCheck,
+    IdentifiedBy, Identity, MessageContext, MessageKind, NoDisclaimer, NoticeLimiter, Outcome,
+    PolicyEngine, Profile, RuleCheck, direction_of,
 };
 pub use host_port::{HostPort, HostPortError};
 pub use proxy::{ProxyKind, ProxyUrl};
