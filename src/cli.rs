@@ -116,6 +116,13 @@ pub(crate) struct FilterArgs {
     /// At most this many records.
     #[arg(long)]
     pub(crate) limit: Option<usize>,
+    /// An employee by directory id: every screen name the directory lists for them, and
+    /// records stamped with the id. Needs --config naming `policy.directory`.
+    #[arg(long, value_name = "ID")]
+    pub(crate) employee: Option<String>,
+    /// The gateway's configuration file, for the directory --employee looks in.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
 }
 
 /// `imtegrity search`.

@@ -40,6 +40,36 @@ impl FilterArgs {
             kinds: self.kinds.clone(),
             protocol: self.protocol,
             limit: self.limit,
+            employee: self.employee.as_deref().map(|id| self.employee_query(id)).transpose()?,
+        })
+    }
+
+    /// `--employee ID`: their screen names from the directory `--config` names. An id the
+    /// directory does not list (someone who has left) is still searched by the stamp on
+    /// their records, with a warning, since that is what a custodian search is for.
+    fn employee_query(&self, id: &str) -> Result<archive::EmployeeQuery, UsageError> {
+        let config = crate::run_cmd::load_config(self.config.as_deref(), &[])?;
+        let Some(path) = crate::policy_setup::directory_path(&config) else {
+            return Err(UsageError(format!(
+                "--employee {id}: no directory to look in; give --config FILE whose \
+                 policy.directory names it"
+            )));
+        };
+        let directory = crate::policy_setup::read_directory(path)?;
+        let names = match directory.by_id(id) {
+            Some(employee) => employee.screen_names.clone(),
+            None => {
+                eprintln!(
+                    "warning: {id} is not in the directory {}; searching only records \
+                     stamped with that id",
+                    path.display()
+                );
+                Vec::new()
+            }
+        };
+        Ok(archive::EmployeeQuery {
+            id: id.to_owned(),
+            names,
         })
     }
 }

@@ -44,6 +44,12 @@ pub(crate) fn id_of(key: &[u8]) -> Result<u64, ArchiveError> {
         .ok_or_else(|| ArchiveError::corrupt("index key", "too short"))
 }
 
+/// The user-index prefix of records stamped with directory id `id`: the control character
+/// keeps it apart from every screen name.
+pub(crate) fn employee_key(id: &str) -> String {
+    format!("\u{1}employee:{}", id.trim().to_lowercase())
+}
+
 /// The index keys of one record, by tree.
 pub(crate) struct IndexKeys {
     pub(crate) users: Vec<Vec<u8>>,
@@ -57,6 +63,8 @@ impl IndexKeys {
             users: event
                 .participants()
                 .iter()
+                .map(String::as_str)
+                .chain(event.employee.as_deref().map(employee_key).as_deref())
                 .map(|n| prefixed_key(n, event.time_ns, id))
                 .collect(),
             conversation: prefixed_key(&event.conversation, event.time_ns, id),

@@ -92,7 +92,7 @@ pub use ingest::{IngestEndpoint, IngestPeer, serve_ingest, serve_ingest_with};
 pub use ingest_alert::SOURCE_CLAIMED;
 pub use ingest_auth::{DEFAULT_CLIENT, IngestAuth, IngestClient, IngestToken, Refused};
 pub use options::ArchiveOptions;
-pub use query::{Query, Records};
+pub use query::{EmployeeQuery, Query, Records};
 pub use record::{
     Direction, Event, Kind, Protocol, Record, Verdict, conversation_for_pair,
     conversation_for_room, conversation_for_sign_on, normalize,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::archive::Archive;
 use crate::chain::{Stored, id_key};
 use crate::error::ArchiveError;
-use crate::index::{id_of, prefixed_key, time_key};
+use crate::index::{employee_key, id_of, prefixed_key, time_key};
 use crate::record::{Kind, Protocol, Record, conversation_for_room, normalize};
 
 /// What to look for. Every field narrows; an empty query returns everything in time order.
@@ -36,6 +36,21 @@ pub struct Query {
     pub protocol: Option<Protocol>,
     /// At most this many records.
     pub limit: Option<usize>,
+    /// An employee of the directory: records any of their screen names took part in, or
+    /// stamped with their directory id (`employee`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub employee: Option<EmployeeQuery>,
+}
+
+/// Who an employee is on IM, as the directory says when the query is made.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmployeeQuery {
+    /// The directory id records are stamped with.
+    pub id: String,
+    /// Every screen name the directory lists for them. Records are read through the user
+    /// index by each name and by the stamp (records archived before the stamp was indexed
+    /// are found by name only).
+    pub names: Vec<String>,
 }
 
 /// The records a query matched, in time order, read lazily.
@@ -74,6 +89,10 @@ impl Query {
             })
             && self.user.as_deref().is_none_or(has)
             && self.peer.as_deref().is_none_or(has)
+            && self.employee.as_ref().is_none_or(|x| {
+                e.employee.as_deref().is_some_and(|id| id.eq_ignore_ascii_case(&x.id))
+                    || x.names.iter().any(|n| has(n))
+            })
             && self
                 .conversation
                 .as_deref()
@@ -127,6 +146,12 @@ impl Archive {
         }
         let prefixes: Option<(sled::Tree, Vec<String>)> = if let Some(user) = &q.user {
             Some((self.store.indexes.user.clone(), q.name_forms(user)))
+        } else if let Some(x) = &q.employee {
+            let mut forms: Vec<String> = x.names.iter().flat_map(|n| q.name_forms(n)).collect();
+            forms.push(employee_key(&x.id));
+            forms.sort();
+            forms.dedup();
+            Some((self.store.indexes.user.clone(), forms))
         } else if let Some(conv) = &q.conversation {
             Some((self.store.indexes.conv.clone(), vec![conv.clone()]))
         } else {

@@ -334,3 +334,36 @@ async fn retention_never_expires_the_access_trail() {
     assert_eq!(left, vec![Kind::Access]);
     assert!(a.verify().unwrap().is_intact());
 }
+
+#[tokio::test]
+async fn an_employee_query_finds_their_names_and_records_stamped_with_their_id() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = open(tmp.path());
+    let now = archive::now_ns();
+    a.append(im(now - 5, "jsmith trader", "buddy", "one"))
+        .await
+        .unwrap();
+    a.append(im(now - 4, "buddy", "JS2", "two")).await.unwrap();
+    // Made under a name the directory no longer lists, stamped with the id.
+    let mut stamped = im(now - 3, "oldname", "buddy", "three");
+    stamped.employee = Some("JSmith".into());
+    a.append(stamped).await.unwrap();
+    a.append(im(now - 2, "someone", "else", "four")).await.unwrap();
+    let texts = |q: &Query| -> Vec<String> {
+        a.search(q).map(|r| r.unwrap().event.text).collect()
+    };
+    let employee = |names: &[&str]| Query {
+        employee: Some(archive::EmployeeQuery {
+            id: "jsmith".into(),
+            names: names.iter().map(|n| (*n).to_owned()).collect(),
+        }),
+        ..Query::default()
+    };
+    // By the user index: both names and the stamp.
+    assert_eq!(
+        texts(&employee(&["JSmithTrader", "js2"])),
+        ["one", "two", "three"]
+    );
+    // No name listed (someone who has left): the stamp alone.
+    assert_eq!(texts(&employee(&[])), ["three"]);
+}
