@@ -224,7 +224,16 @@ fn verify_hold_and_retention() {
         "10d",
     ]));
     assert_eq!(bob.len() as u64, held);
-    let released = json_lines(&ok(&["--json", "hold", "release", "--archive", d, "1"]));
+    let released = json_lines(&ok(&[
+        "--json",
+        "hold",
+        "release",
+        "--archive",
+        d,
+        "1",
+        "--reason",
+        "matter closed",
+    ]));
     assert!(released[0]["released_ns"].is_i64());
     let out = imtegrity(&["retention", "apply", "--archive", d]);
     assert_eq!(out.status.code(), Some(64), "no policy is a usage error");
