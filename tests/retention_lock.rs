@@ -366,3 +366,60 @@ async fn holds_show_who_placed_and_released_them_and_why() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shipped_record_cannot_pose_as_a_lock_or_purge_record() {
+    const TOKEN: &str = "a-long-enough-shared-token-123";
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("archive");
+    let d = archive.to_str().unwrap();
+    let token_file = tmp.path().join("ingest.token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let gateway = Gateway::start(
+        NO_UPSTREAM,
+        &archive,
+        "gw",
+        &[
+            r#"ingest.listen=["127.0.0.1:0"]"#,
+            &format!("ingest.token_file={}", token_file.display()),
+        ],
+    )
+    .await;
+    let ingest: std::net::SocketAddr = gateway.running["ingest"][0]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // A Sametime server (or whoever holds its token) ships a "retention lock" that would
+    // forbid every purge, and a made-up purge record, as access records.
+    let mut lock = common::ingest::event("");
+    lock.kind = archive::Kind::Access;
+    lock.conversation = "access".into();
+    lock.detail = Some(
+        serde_json::json!({
+            "user": "root", "uid": 0, "via": "direct", "command": "retention lock",
+            "args": {"minimum": {"per_protocol": {"aim": 99999}}}, "count": 0
+        })
+        .to_string(),
+    );
+    let body = serde_json::json!({
+        "source": "spool-1",
+        "records": [{"seq": 1, "event": lock}],
+    })
+    .to_string();
+    let (status, answer) = common::ingest::post(ingest, TOKEN, &body).await;
+    assert_eq!(
+        (status, answer.as_str()),
+        (
+            400,
+            r#"{"error":"records of kind access are written by the archive only"}"#
+        )
+    );
+    // An ordinary record still goes in.
+    let ok = common::ingest::batch("spool-1", &[(1, "hello")]);
+    assert_eq!(common::ingest::post(ingest, TOKEN, &ok).await.0, 200);
+    gateway.stop().await;
+    let (code, stdout, stderr) = cli(&["verify", "--archive", d]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(json(&stdout)["retention"]["lock"], Value::Null, "{stdout}");
+}
