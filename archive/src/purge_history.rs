@@ -113,8 +113,14 @@ impl Archive {
             if access.command != PURGE_COMMAND {
                 continue;
             }
-            let args: PurgeArgs = serde_json::from_value(access.args)
-                .map_err(|e| ArchiveError::corrupt("retention purge record", e))?;
+            // Only the archive writes these; one that does not read is not one of its own.
+            let Ok(args) = serde_json::from_value::<PurgeArgs>(access.args) else {
+                tracing::warn!(
+                    id = record.id,
+                    "a retention purge record that does not read; skipped"
+                );
+                continue;
+            };
             recorded
                 .entry(args.purged.clone())
                 .or_insert((record.id, access.accessor, args));

@@ -177,7 +177,9 @@ pub(crate) fn check_policy(
 
 impl Archive {
     /// Every `access` record with its decoded access, newest first. Access records are the
-    /// archive's own (see the module comment); one that does not decode is corrupt.
+    /// archive's own (see the module comment), but an archive from before the ingest
+    /// endpoint refused them may hold shipped ones: one whose detail is not an access is
+    /// skipped with a warning rather than stopping retention.
     pub(crate) fn access_trail_newest_first(
         &self,
     ) -> impl Iterator<Item = Result<(Record, Access), ArchiveError>> + '_ {
@@ -199,9 +201,13 @@ impl Archive {
                         return Ok(None);
                     }
                     let detail = record.event.detail.as_deref().unwrap_or_default();
-                    let access: Access = serde_json::from_str(detail)
-                        .map_err(|e| ArchiveError::corrupt("access record", e))?;
-                    Ok(Some((record, access)))
+                    match serde_json::from_str::<Access>(detail) {
+                        Ok(access) => Ok(Some((record, access))),
+                        Err(e) => {
+                            tracing::warn!(id = record.id, error = %e, "an access record that is not one; skipped");
+                            Ok(None)
+                        }
+                    }
                 };
                 read().transpose()
             })
@@ -376,6 +382,20 @@ mod tests {
         let lock = a.retention_lock().unwrap().unwrap();
         assert_eq!(lock.minimum, all(365));
         assert_eq!(lock.record, 1);
+    }
+
+    #[test]
+    fn an_access_record_that_is_not_one_is_skipped_not_fatal() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = Archive::open(tmp.path(), ArchiveOptions::default()).unwrap();
+        a.raise_retention_minimum(&all(30), &who()).unwrap();
+        // As an ingest client could ship before the endpoint refused the kind.
+        let mut odd = crate::synthetic::Synthetic::new(1, 3, 1, 0).event(0, 1);
+        odd.kind = Kind::Access;
+        odd.conversation = ACCESS_CONVERSATION.into();
+        odd.detail = Some("not json".into());
+        a.append_blocking(odd).unwrap();
+        assert_eq!(a.retention_lock().unwrap().unwrap().minimum, all(30));
     }
 
     #[test]
