@@ -213,24 +213,45 @@ impl Archive {
             })
     }
 
-    /// The retention minimum in force: the newest lock record's, or `None` if none was
-    /// ever set.
+    /// The retention minimum in force: the newest lock record's (with, per protocol, any
+    /// higher value an older one states), or `None` if none was ever set.
     pub fn retention_lock(&self) -> Result<Option<RetentionLock>, ArchiveError> {
+        let mut newest: Option<RetentionLock> = None;
         for item in self.access_trail_newest_first() {
             let (record, access) = item?;
             if access.command != LOCK_COMMAND {
                 continue;
             }
-            let minimum: RetentionMinimum = serde_json::from_value(access.args["minimum"].clone())
-                .map_err(|e| ArchiveError::corrupt("retention lock record", e))?;
-            return Ok(Some(RetentionLock {
-                minimum,
-                by: access.accessor,
-                set_ns: record.event.time_ns,
-                record: record.id,
-            }));
+            let Ok(minimum) =
+                serde_json::from_value::<RetentionMinimum>(access.args["minimum"].clone())
+            else {
+                tracing::warn!(
+                    id = record.id,
+                    "a retention lock record that does not read; skipped"
+                );
+                continue;
+            };
+            match &mut newest {
+                None => {
+                    newest = Some(RetentionLock {
+                        minimum,
+                        by: access.accessor,
+                        set_ns: record.event.time_ns,
+                        record: record.id,
+                    });
+                }
+                // Each lock only ever raises the one before, so the newest is the highest;
+                // an older one that says more (a record that was not the archive's own,
+                // shipped before ingest refused the kind) is still not allowed to lower it.
+                Some(lock) => {
+                    for (protocol, days) in minimum.per_protocol {
+                        let kept = lock.minimum.per_protocol.entry(protocol).or_insert(days);
+                        *kept = (*kept).max(days);
+                    }
+                }
+            }
         }
-        Ok(None)
+        Ok(newest)
     }
 
     /// Refuses `policy` if it keeps any protocol for less than the locked minimum.
@@ -382,6 +403,24 @@ mod tests {
         let lock = a.retention_lock().unwrap().unwrap();
         assert_eq!(lock.minimum, all(365));
         assert_eq!(lock.record, 1);
+    }
+
+    #[test]
+    fn a_newer_lower_lock_record_does_not_lower_the_minimum() {
+        let tmp = tempfile::tempdir().unwrap();
+        let a = Archive::open(tmp.path(), ArchiveOptions::default()).unwrap();
+        a.raise_retention_minimum(&all(2190), &who()).unwrap();
+        // Written past raise's check, as a forged record would be.
+        let lower = Access {
+            accessor: who(),
+            command: LOCK_COMMAND.to_owned(),
+            query: None,
+            args: serde_json::json!({ "minimum": all(1) }),
+            count: 0,
+        };
+        a.record_access(&lower).unwrap();
+        let lock = a.retention_lock().unwrap().unwrap();
+        assert_eq!(lock.minimum, all(2190));
     }
 
     #[test]
