@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use archive::admin::Client;
 use archive::{
-    Accessor, Archive, ArchiveError, ArchiveOptions, Hold, HoldTarget, Query, Record,
-    RetentionPolicy, RetentionReport, VerifyReport,
+    Accessor, Archive, ArchiveError, ArchiveOptions, Hold, HoldTarget, LockChange, Query, Record,
+    RetentionMinimum, RetentionPolicy, RetentionReport, RetentionState, VerifyReport,
 };
 
 /// The archive, local or through its owner.
@@ -111,10 +111,29 @@ impl ArchiveAccess {
         }
     }
 
-    pub(crate) fn hold_release(&self, id: u64) -> Result<Hold, ArchiveError> {
+    pub(crate) fn hold_release(&self, id: u64, reason: &str) -> Result<Hold, ArchiveError> {
         match self {
-            Self::Local(a, who) => a.audited_hold_release(id, who),
-            Self::Remote(c) => c.hold_release(id),
+            Self::Local(a, who) => a.audited_hold_release(id, Some(reason), who),
+            Self::Remote(c) => c.hold_release(id, Some(reason)),
+        }
+    }
+
+    /// The locked retention minimum and every purge.
+    pub(crate) fn retention_state(&self) -> Result<RetentionState, ArchiveError> {
+        match self {
+            Self::Local(a, _) => a.retention_state(),
+            Self::Remote(c) => c.retention_state(),
+        }
+    }
+
+    /// Sets or raises the retention minimum (a lower one is refused), as this user.
+    pub(crate) fn raise_retention_minimum(
+        &self,
+        minimum: &RetentionMinimum,
+    ) -> Result<LockChange, ArchiveError> {
+        match self {
+            Self::Local(a, who) => a.raise_retention_minimum(minimum, who),
+            Self::Remote(c) => c.raise_retention_minimum(minimum),
         }
     }
 

@@ -187,6 +187,14 @@ pub(crate) struct RetentionArgs {
     /// Days to keep Sametime records.
     #[arg(long)]
     pub(crate) sametime_days: Option<u32>,
+    /// Read [archive.retention] (days, and min_days to lock into the archive) and
+    /// archive.path from this configuration; the flags above win over its days.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Set any configuration key, e.g. --set archive.retention.min_days=2190 (repeatable;
+    /// wins over the file).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub(crate) overrides: Vec<String>,
 }
 
 /// `imtegrity hold ...`.
@@ -238,6 +246,9 @@ pub(crate) struct HoldReleaseArgs {
     pub(crate) archive: ArchiveArg,
     /// The hold's number.
     pub(crate) id: u64,
+    /// Why it is released (the matter closed, counsel's instruction), kept with the hold.
+    #[arg(long)]
+    pub(crate) reason: String,
 }
 
 /// `imtegrity generate`.

@@ -68,6 +68,17 @@ impl Gateway {
                 ..ArchiveOptions::default()
             },
         )?;
+        // Before any listener: a configured minimum below the archive's locked one refuses
+        // the start, as a configuration error.
+        let retention =
+            crate::retention_setup::lock_for_gateway(&config.archive.retention, &archive)
+                .await
+                .map_err(|e| match e {
+                    archive::ArchiveError::RetentionLocked { .. } => {
+                        Box::new(crate::cli::UsageError(e.to_string())) as Box<_>
+                    }
+                    other => Box::<dyn std::error::Error + Send + Sync>::from(other),
+                })?;
         let mut listeners = Vec::new();
         for addr in &config.relay.listen {
             let listener = tokio::net::TcpListener::bind(addr)
@@ -165,25 +176,11 @@ impl Gateway {
                 () = stop.cancelled() => {}
             }
         });
-        if config.archive.retention.is_set() {
-            let r = &config.archive.retention;
-            let mut policy = archive::RetentionPolicy {
-                default_days: r.days,
-                ..archive::RetentionPolicy::default()
-            };
-            for (protocol, days) in [
-                (archive::Protocol::Aim, r.aim_days),
-                (archive::Protocol::Icq, r.icq_days),
-                (archive::Protocol::Sametime, r.sametime_days),
-            ] {
-                if let Some(days) = days {
-                    policy.per_protocol.insert(protocol, days);
-                }
-            }
+        if let Some(policy) = retention {
             let task = archive::spawn_retention(
                 archive.clone(),
                 policy,
-                Duration::from_secs(r.interval_secs),
+                Duration::from_secs(config.archive.retention.interval_secs),
             );
             let stop = shutdown.clone();
             tasks.spawn(async move {

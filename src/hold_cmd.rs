@@ -1,6 +1,7 @@
-//! `imtegrity hold add|list|release`.
+//! `imtegrity hold add|list|release`. Each hold keeps who placed and released it (the
+//! admin socket's peer, or this process's user) and why.
 
-use archive::{Hold, HoldTarget};
+use archive::{Accessor, Hold, HoldTarget};
 
 use crate::archive_access::ArchiveAccess;
 use crate::cli::{HoldCommand, UsageError};
@@ -35,7 +36,7 @@ pub(crate) fn run(command: &HoldCommand, json: bool) -> crate::CmdResult {
         }
         HoldCommand::Release(args) => {
             let access = ArchiveAccess::open(&args.archive.dir(), false)?;
-            let hold = access.hold_release(args.id)?;
+            let hold = access.hold_release(args.id, &args.reason)?;
             emit(
                 json,
                 &format!("released {}", describe(&hold)),
@@ -46,19 +47,34 @@ pub(crate) fn run(command: &HoldCommand, json: bool) -> crate::CmdResult {
     Ok(())
 }
 
+/// " by alice (uid 1000)", or nothing for a hold from before this was recorded.
+fn by(who: Option<&Accessor>) -> String {
+    who.map_or(String::new(), |w| format!(" by {} (uid {})", w.user, w.uid))
+}
+
+/// One line: "hold 1 on user carol (matter 42), placed <time> by alice (uid 1000),
+/// released <time> by bob (uid 1001): matter closed".
 fn describe(hold: &Hold) -> String {
     let what = match &hold.target {
         HoldTarget::User(u) => format!("user {u}"),
         HoldTarget::Conversation(c) => format!("conversation {c}"),
     };
     let state = match hold.released_ns {
-        Some(t) => format!("released {}", timespec::format(t)),
+        Some(t) => format!(
+            "released {}{}{}",
+            timespec::format(t),
+            by(hold.released_by.as_ref()),
+            hold.release_reason
+                .as_ref()
+                .map_or(String::new(), |r| format!(": {r}"))
+        ),
         None => "active".to_owned(),
     };
     format!(
-        "hold {} on {what} ({}), placed {}, {state}",
+        "hold {} on {what} ({}), placed {}{}, {state}",
         hold.id,
         hold.reason,
-        timespec::format(hold.created_ns)
+        timespec::format(hold.created_ns),
+        by(hold.placed_by.as_ref())
     )
 }

@@ -19,7 +19,9 @@ mod lab_cmd;
 mod output;
 mod policy_cmd;
 mod policy_setup;
+mod purge_summary;
 mod retention_cmd;
+mod retention_setup;
 mod run_cmd;
 mod search_cmd;
 mod sensor_cmd;
@@ -43,6 +45,9 @@ const EX_USAGE: u8 = 64;
 const EX_FAILURE: u8 = 1;
 /// Exit code of `verify` when the archive was tampered with.
 const EX_TAMPERED: u8 = 2;
+/// Exit code of `retention apply` when the archive's locked minimum refuses it (BSD
+/// `EX_NOPERM`).
+const EX_RETENTION_LOCKED: u8 = 77;
 
 fn main() -> ExitCode {
     // Everything this process creates holds archive data, keys, spools or exports: owner
@@ -108,6 +113,8 @@ fn main() -> ExitCode {
                 EX_USAGE
             } else if e.is::<cli::VerifyFailed>() {
                 EX_TAMPERED
+            } else if e.is::<retention_cmd::RetentionRefused>() {
+                EX_RETENTION_LOCKED
             } else {
                 EX_FAILURE
             })

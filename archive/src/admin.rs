@@ -24,9 +24,11 @@ use crate::access::{AccessVia, Accessor};
 use crate::admin_peer::{AdminPolicy, parse_proc_groups};
 use crate::archive::Archive;
 use crate::error::ArchiveError;
+use crate::purge_history::RetentionState;
 use crate::query::Query;
 use crate::record::Record;
 use crate::retention::{Hold, HoldTarget, RetentionPolicy, RetentionReport};
+use crate::retention_lock::{LockChange, RetentionMinimum};
 use crate::verify::VerifyReport;
 
 /// The longest request line accepted (the newline included); a longer one is answered
@@ -78,6 +80,9 @@ pub enum Request {
     HoldRelease {
         /// Which.
         id: u64,
+        /// Why.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     /// The owner's status: the archive's counters plus whatever the owner adds (the
     /// gateway: its relay's sessions and egress load).
@@ -90,6 +95,13 @@ pub enum Request {
         now_ns: i64,
         /// Count only.
         dry_run: bool,
+    },
+    /// The locked retention minimum and every purge (what `verify` shows beside its verdict).
+    RetentionState,
+    /// Set or raise the retention minimum (a lower one is refused).
+    RetentionMinimum {
+        /// The minimum asked for.
+        minimum: RetentionMinimum,
     },
 }
 
@@ -367,7 +379,13 @@ fn handle(
         Request::HoldAdd { target, reason } => {
             to_value(&archive.audited_hold_add(target, &reason, who)?)
         }
-        Request::HoldRelease { id } => to_value(&archive.audited_hold_release(id, who)?),
+        Request::HoldRelease { id, reason } => {
+            to_value(&archive.audited_hold_release(id, reason.as_deref(), who)?)
+        }
+        Request::RetentionState => to_value(&archive.retention_state()?),
+        Request::RetentionMinimum { minimum } => {
+            to_value(&archive.raise_retention_minimum(&minimum, who)?)
+        }
         Request::Status => {
             Ok(serde_json::json!({ "archive": archive.status()?, "owner": owner() }))
         }
@@ -465,9 +483,27 @@ impl Client {
         })
     }
 
-    /// Release a hold.
-    pub fn hold_release(&self, id: u64) -> Result<Hold, ArchiveError> {
-        self.call(&Request::HoldRelease { id })
+    /// Release a hold, saying why.
+    pub fn hold_release(&self, id: u64, reason: Option<&str>) -> Result<Hold, ArchiveError> {
+        self.call(&Request::HoldRelease {
+            id,
+            reason: reason.map(str::to_owned),
+        })
+    }
+
+    /// The locked retention minimum and every purge.
+    pub fn retention_state(&self) -> Result<RetentionState, ArchiveError> {
+        self.call(&Request::RetentionState)
+    }
+
+    /// Set or raise the retention minimum.
+    pub fn raise_retention_minimum(
+        &self,
+        minimum: &RetentionMinimum,
+    ) -> Result<LockChange, ArchiveError> {
+        self.call(&Request::RetentionMinimum {
+            minimum: minimum.clone(),
+        })
     }
 
     /// Apply or dry-run retention.

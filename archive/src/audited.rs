@@ -8,7 +8,7 @@ use crate::archive::Archive;
 use crate::chain::{Stored, id_key};
 use crate::error::ArchiveError;
 use crate::query::{Query, Records};
-use crate::retention::{Hold, HoldTarget, RetentionPolicy, RetentionReport};
+use crate::retention::{Hold, HoldTarget, PurgeTrigger, RetentionPolicy, RetentionReport};
 use crate::signing::parse_public_key;
 use crate::verify::VerifyReport;
 
@@ -106,20 +106,25 @@ impl Archive {
         reason: &str,
         accessor: &Accessor,
     ) -> Result<Hold, ArchiveError> {
-        let hold = self.hold_add(target, reason)?;
+        let hold = self.hold_add_as(target, reason, accessor)?;
         let args = serde_json::json!({ "target": hold.target, "reason": reason, "id": hold.id });
         self.record(accessor, "hold add", None, args, 1)?;
         Ok(hold)
     }
 
-    /// Releases a hold, recorded as `hold release`.
-    pub fn audited_hold_release(&self, id: u64, accessor: &Accessor) -> Result<Hold, ArchiveError> {
-        let hold = self.hold_release(id)?;
+    /// Releases a hold (saying why, if `reason`), recorded as `hold release`.
+    pub fn audited_hold_release(
+        &self,
+        id: u64,
+        reason: Option<&str>,
+        accessor: &Accessor,
+    ) -> Result<Hold, ArchiveError> {
+        let hold = self.hold_release_as(id, reason, accessor)?;
         self.record(
             accessor,
             "hold release",
             None,
-            serde_json::json!({ "id": id }),
+            serde_json::json!({ "id": id, "reason": reason }),
             1,
         )?;
         Ok(hold)
@@ -134,7 +139,8 @@ impl Archive {
         dry_run: bool,
         accessor: &Accessor,
     ) -> Result<RetentionReport, ArchiveError> {
-        let report = self.apply_retention(policy, now_ns, dry_run)?;
+        let report =
+            self.apply_retention_as(policy, now_ns, dry_run, accessor, PurgeTrigger::Command)?;
         let (command, count) = if dry_run {
             (
                 "retention dry-run",
@@ -188,7 +194,9 @@ mod tests {
             .audited_hold_add(HoldTarget::User("nobody".into()), "case 7", &who)
             .unwrap();
         assert_eq!(archive.audited_holds(false, &who).unwrap().len(), 1);
-        archive.audited_hold_release(hold.id, &who).unwrap();
+        archive
+            .audited_hold_release(hold.id, Some("case closed"), &who)
+            .unwrap();
         let policy = RetentionPolicy {
             per_protocol: [(Protocol::Sametime, 1)].into_iter().collect(),
             ..RetentionPolicy::default()

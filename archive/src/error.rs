@@ -86,6 +86,25 @@ pub enum ArchiveError {
         /// Why.
         detail: String,
     },
+    /// A retention run or a configured minimum would go below the minimum this archive was
+    /// locked to: nothing was changed.
+    #[error(
+        "refused: {what} = {asked} for {protocol} is below this archive's locked minimum \
+         of {minimum} days ({provenance}); a minimum can only be raised, and records younger \
+         than it are never purged"
+    )]
+    RetentionLocked {
+        /// What asked for less (`retention days`, `archive.retention.min_days`).
+        what: String,
+        /// The protocol.
+        protocol: crate::record::Protocol,
+        /// The days asked for.
+        asked: u32,
+        /// The locked minimum.
+        minimum: u32,
+        /// Who set the minimum, and when.
+        provenance: String,
+    },
     /// The admin socket failed.
     #[error("admin socket {path}: {source}")]
     Admin {

@@ -227,6 +227,18 @@ async fn handle(
             error_json("a source, at most 1024 records, seq strictly increasing"),
         );
     }
+    // The access trail (and the retention lock and purge records in it) is the archive's
+    // own: a shipped record must not pose as one.
+    if batch
+        .records
+        .iter()
+        .any(|r| r.event.kind == crate::record::Kind::Access)
+    {
+        return answer(
+            StatusCode::BAD_REQUEST,
+            error_json("records of kind access are written by the archive only"),
+        );
+    }
     let Some(last) = batch.records.last().map(|r| r.seq) else {
         return answer(StatusCode::OK, "{\"acked_upto\":0}".into());
     };

@@ -73,9 +73,11 @@ mod ingest_alert;
 mod ingest_auth;
 mod options;
 pub mod owner_only;
+mod purge_history;
 mod query;
 mod record;
 mod retention;
+mod retention_lock;
 mod signing;
 mod store;
 pub mod synthetic;
@@ -92,12 +94,16 @@ pub use ingest::{IngestEndpoint, IngestPeer, serve_ingest, serve_ingest_with};
 pub use ingest_alert::SOURCE_CLAIMED;
 pub use ingest_auth::{DEFAULT_CLIENT, IngestAuth, IngestClient, IngestToken, Refused};
 pub use options::ArchiveOptions;
+pub use purge_history::{Purge, RetentionState};
 pub use query::{EmployeeQuery, Query, Records};
 pub use record::{
     Direction, Event, Kind, Protocol, Record, Verdict, conversation_for_pair,
     conversation_for_room, conversation_for_sign_on, normalize,
 };
-pub use retention::{Hold, HoldTarget, RetentionPolicy, RetentionReport, spawn_retention};
+pub use retention::{
+    Hold, HoldTarget, PurgeTrigger, RetentionPolicy, RetentionReport, spawn_retention,
+};
+pub use retention_lock::{LockChange, RetentionLock, RetentionMinimum};
 pub use signing::{ArchiveKey, Checkpoint, CheckpointReason, parse_public_key};
 pub use store::host_name;
 pub use verify::{Tamper, VerifyReport};

@@ -1,17 +1,26 @@
 //! Retention and legal hold. Expiry deletes records older than the policy allows unless a
 //! hold covers them, and records every purge in a signed checkpoint (the purged ranges and
 //! the hashes that anchor the records after them) so the chain stays verifiable.
+//!
+//! No run goes below the archive's locked minimum ([`crate::retention_lock`]), whatever
+//! days it is given. A run made for someone ([`Archive::apply_retention_as`]: the CLI, the
+//! admin socket, the gateway's schedule) first appends a `retention purge` access record
+//! saying who purged which ids under which policy and minimum, so the purge checkpoint that
+//! follows signs it and `verify` can say what each purge was ([`crate::purge_history`]).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
 
+use crate::access::{Access, Accessor};
 use crate::archive::Archive;
 use crate::chain::{Stored, id_key};
 use crate::clock::now_ns;
 use crate::error::ArchiveError;
 use crate::index::{IndexKeys, id_of, time_key};
 use crate::record::{Kind, Protocol, Record, normalize};
+use crate::retention_lock::{RetentionMinimum, check_policy};
 use crate::signing::CheckpointReason;
 
 /// What a legal hold covers.
@@ -37,6 +46,15 @@ pub struct Hold {
     pub created_ns: i64,
     /// When it was released, if it was.
     pub released_ns: Option<i64>,
+    /// Who placed it (`None` for holds placed before this was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placed_by: Option<Accessor>,
+    /// Who released it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released_by: Option<Accessor>,
+    /// Why it was released.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_reason: Option<String>,
 }
 
 impl Hold {
@@ -63,15 +81,56 @@ pub struct RetentionPolicy {
 }
 
 impl RetentionPolicy {
-    /// The oldest time a record of `protocol` may have at `now_ns`, if it can expire at all.
-    pub fn cutoff(&self, protocol: Protocol, now_ns: i64) -> Option<i64> {
-        let days = self
-            .per_protocol
+    /// Days records of `protocol` are kept, if they expire at all.
+    pub fn days(&self, protocol: Protocol) -> Option<u32> {
+        self.per_protocol
             .get(&protocol)
             .copied()
-            .or(self.default_days)?;
+            .or(self.default_days)
+    }
+
+    /// The oldest time a record of `protocol` may have at `now_ns`, if it can expire at all.
+    pub fn cutoff(&self, protocol: Protocol, now_ns: i64) -> Option<i64> {
+        let days = self.days(protocol)?;
         Some(now_ns.saturating_sub(i64::from(days).saturating_mul(86_400_000_000_000)))
     }
+
+    /// "90 days" when every protocol is kept alike, else "aim 90 days, icq forever, ...".
+    pub fn describe(&self) -> String {
+        let days: Vec<Option<u32>> = Protocol::ALL.iter().map(|p| self.days(*p)).collect();
+        let text = |d: Option<u32>| d.map_or("forever".to_owned(), |d| format!("{d} days"));
+        match days.as_slice() {
+            [first, rest @ ..] if rest.iter().all(|d| d == first) => text(*first),
+            _ => Protocol::ALL
+                .iter()
+                .zip(days)
+                .map(|(p, d)| format!("{} {}", p.as_str(), text(d)))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+}
+
+/// What started a purge, as its record states it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PurgeTrigger {
+    /// Someone ran `retention apply` (directly or through the admin socket).
+    Command,
+    /// The gateway's periodic run of its configured policy.
+    Schedule,
+}
+
+/// The access command of a purge record.
+pub(crate) const PURGE_COMMAND: &str = "retention purge";
+
+/// One purge or lock change at a time in this process: a run reads the lock, picks its
+/// records and writes its record before its checkpoint, and another run in between would
+/// pick the same records.
+pub(crate) fn purge_lock() -> MutexGuard<'static, ()> {
+    static ONE: Mutex<()> = Mutex::new(());
+    ONE.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// What a retention run did (or, dry, would do).
@@ -87,11 +146,28 @@ pub struct RetentionReport {
     pub dry_run: bool,
     /// The signed purge checkpoint written, if any.
     pub checkpoint: Option<u64>,
+    /// The `retention purge` record naming who purged and under which policy, if written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<u64>,
+    /// The archive's locked minimum the run was checked against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum: Option<RetentionMinimum>,
 }
 
 impl Archive {
-    /// Places a legal hold.
+    /// Places a legal hold, as this process's user.
     pub fn hold_add(&self, target: HoldTarget, reason: &str) -> Result<Hold, ArchiveError> {
+        self.hold_add_as(target, reason, &Accessor::this_process())
+    }
+
+    /// Places a legal hold for `by`; a hold needs a reason.
+    pub fn hold_add_as(
+        &self,
+        target: HoldTarget,
+        reason: &str,
+        by: &Accessor,
+    ) -> Result<Hold, ArchiveError> {
+        let reason = required_reason(reason, "a hold")?;
         let id = match self.store.holds.last()? {
             Some((key, _)) => crate::chain::key_id(&key)? + 1,
             None => 1,
@@ -99,9 +175,12 @@ impl Archive {
         let hold = Hold {
             id,
             target,
-            reason: reason.to_owned(),
+            reason,
             created_ns: now_ns(),
             released_ns: None,
+            placed_by: Some(by.clone()),
+            released_by: None,
+            release_reason: None,
         };
         self.put_hold(&hold)?;
         Ok(hold)
@@ -120,8 +199,22 @@ impl Archive {
         Ok(out)
     }
 
-    /// Releases hold `id`; the record of the hold is kept.
+    /// Releases hold `id` as this process's user; the record of the hold is kept.
     pub fn hold_release(&self, id: u64) -> Result<Hold, ArchiveError> {
+        self.hold_release_as(id, None, &Accessor::this_process())
+    }
+
+    /// Releases hold `id` for `by`, saying why if `reason` is given (the CLI requires one);
+    /// the record of the hold is kept. Releasing a released hold changes nothing.
+    pub fn hold_release_as(
+        &self,
+        id: u64,
+        reason: Option<&str>,
+        by: &Accessor,
+    ) -> Result<Hold, ArchiveError> {
+        let reason = reason
+            .map(|r| required_reason(r, "a release"))
+            .transpose()?;
         let mut hold = self
             .holds(true)?
             .into_iter()
@@ -132,6 +225,8 @@ impl Archive {
             })?;
         if hold.released_ns.is_none() {
             hold.released_ns = Some(now_ns());
+            hold.released_by = Some(by.clone());
+            hold.release_reason = reason;
             self.put_hold(&hold)?;
         }
         Ok(hold)
@@ -144,17 +239,48 @@ impl Archive {
         Ok(())
     }
 
-    /// Expires records older than `policy` allows at `now_ns`, except held ones. With
-    /// `dry_run`, only counts. A real run writes a signed purge checkpoint first, then
-    /// deletes, so a crash in between leaves records that verify accepts.
+    /// Expires records older than `policy` allows at `now_ns`, except held ones, writing no
+    /// purge record (a library primitive; commands use [`Archive::apply_retention_as`]).
+    /// With `dry_run`, only counts. A policy below the locked minimum is refused
+    /// ([`ArchiveError::RetentionLocked`]) before anything is read.
     pub fn apply_retention(
         &self,
         policy: &RetentionPolicy,
         now_ns: i64,
         dry_run: bool,
     ) -> Result<RetentionReport, ArchiveError> {
+        self.run_retention(policy, now_ns, dry_run, None)
+    }
+
+    /// [`Archive::apply_retention`] for `by`: a run that purges first appends a
+    /// `retention purge` record (who, the policy, the minimum, the ids), which the purge
+    /// checkpoint then signs. For threads outside an async runtime.
+    pub fn apply_retention_as(
+        &self,
+        policy: &RetentionPolicy,
+        now_ns: i64,
+        dry_run: bool,
+        by: &Accessor,
+        trigger: PurgeTrigger,
+    ) -> Result<RetentionReport, ArchiveError> {
+        self.run_retention(policy, now_ns, dry_run, Some((by, trigger)))
+    }
+
+    /// The run: a signed purge checkpoint first, then the deletes, so a crash in between
+    /// leaves records that verify accepts.
+    fn run_retention(
+        &self,
+        policy: &RetentionPolicy,
+        now_ns: i64,
+        dry_run: bool,
+        by: Option<(&Accessor, PurgeTrigger)>,
+    ) -> Result<RetentionReport, ArchiveError> {
+        let _one = purge_lock();
+        let lock = self.retention_lock()?;
+        check_policy(lock.as_ref(), policy)?;
         let mut report = RetentionReport {
             dry_run,
+            minimum: lock.map(|l| l.minimum),
             ..RetentionReport::default()
         };
         let Some(latest) = Protocol::ALL
@@ -165,7 +291,8 @@ impl Archive {
             return Ok(report);
         };
         let holds = self.holds(false)?;
-        let head = self.store.head_lock();
+        // Only purges delete, and they are serialised above: what is picked here is still
+        // there when the checkpoint is written below.
         let mut doomed: BTreeSet<u64> = BTreeSet::new();
         let mut keys = Vec::new();
         for item in self.store.indexes.time.range(..time_key(latest, 0)) {
@@ -197,6 +324,23 @@ impl Archive {
         if dry_run || doomed.is_empty() {
             return Ok(report);
         }
+        if let Some((by, trigger)) = by {
+            let access = Access {
+                accessor: by.clone(),
+                command: PURGE_COMMAND.to_owned(),
+                query: None,
+                args: serde_json::json!({
+                    "policy": policy,
+                    "minimum": report.minimum,
+                    "purged": ranges(&doomed),
+                    "now_ns": now_ns,
+                    "trigger": trigger,
+                }),
+                count: doomed.len() as u64,
+            };
+            report.record = Some(self.record_access(&access)?.id);
+        }
+        let head = self.store.head_lock();
         // Anchors: the prev hash of every surviving record right after a purged one, and of
         // the next record to be appended when the head itself is purged.
         let mut anchors = Vec::new();
@@ -239,6 +383,19 @@ impl Archive {
     }
 }
 
+/// `reason` trimmed, refused when empty: a hold or release without a why is not one a
+/// regulator can follow.
+fn required_reason(reason: &str, what: &str) -> Result<String, ArchiveError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(ArchiveError::Invalid {
+            what: "reason",
+            detail: format!("{what} needs a reason (the matter or case reference)"),
+        });
+    }
+    Ok(reason.to_owned())
+}
+
 /// Compresses sorted ids into inclusive ranges.
 fn ranges(ids: &BTreeSet<u64>) -> Vec<(u64, u64)> {
     let mut out: Vec<(u64, u64)> = Vec::new();
@@ -252,8 +409,9 @@ fn ranges(ids: &BTreeSet<u64>) -> Vec<(u64, u64)> {
 }
 
 /// Applies `policy` every `every` (first run at once) until the returned task is aborted or
-/// the runtime stops. Each run logs what it purged; a failed run is logged and retried at
-/// the next tick, never fatal to the gateway.
+/// the runtime stops, as this process's user ([`PurgeTrigger::Schedule`]). Each run logs
+/// what it purged; a failed run is logged and retried at the next tick, never fatal to the
+/// gateway.
 pub fn spawn_retention(
     archive: Archive,
     policy: RetentionPolicy,
@@ -265,8 +423,11 @@ pub fn spawn_retention(
         loop {
             tick.tick().await;
             let (a, p) = (archive.clone(), policy.clone());
-            match tokio::task::spawn_blocking(move || a.apply_retention(&p, now_ns(), false)).await
-            {
+            let run = move || {
+                let by = Accessor::this_process();
+                a.apply_retention_as(&p, now_ns(), false, &by, PurgeTrigger::Schedule)
+            };
+            match tokio::task::spawn_blocking(run).await {
                 Ok(Ok(report)) if report.purged > 0 => {
                     tracing::info!(purged = report.purged, held = report.held, "retention run");
                 }

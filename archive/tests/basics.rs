@@ -231,7 +231,8 @@ async fn the_background_retention_task_purges_on_its_own() {
     };
     let task = archive::spawn_retention(a.clone(), policy, std::time::Duration::from_millis(50));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while a.len() != 1 {
+    // The purge leaves the new record and its own `retention purge` record.
+    while a.purge_history().unwrap().is_empty() {
         assert!(
             std::time::Instant::now() < deadline,
             "retention task never purged"
@@ -239,6 +240,11 @@ async fn the_background_retention_task_purges_on_its_own() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     task.abort();
+    let left: Vec<_> = a.all_records().map(|r| r.unwrap().event.kind).collect();
+    assert_eq!(left, vec![Kind::Im, Kind::Access]);
+    let purge = &a.purge_history().unwrap()[0];
+    assert_eq!(purge.trigger, Some(archive::PurgeTrigger::Schedule));
+    assert_eq!(purge.ranges, vec![(1, 1)]);
     assert!(a.verify().unwrap().is_intact());
 }
 

@@ -27,6 +27,8 @@ mod tests_dns_hardening;
 mod tests_ingest;
 #[cfg(test)]
 mod tests_open_proxy;
+#[cfg(test)]
+mod tests_retention_lock;
 mod tls;
 mod validate;
 
@@ -83,6 +85,8 @@ use crate::host_port::HostPort;
 /// | `archive.mode` | `"strict"` |
 /// | `archive.node` | unset: the host name |
 /// | `archive.admin_group` | unset: the archive's owner and root alone use the admin socket |
+/// | `archive.retention.min_days` | unset: no minimum beyond what the archive has locked |
+/// | `archive.retention.{aim,icq,sametime}_min_days` | `archive.retention.min_days` |
 /// | `dns.listen` | `["0.0.0.0:53"]` |
 /// | `dns.upstream` | `[]`: the `nameserver`s of /etc/resolv.conf |
 /// | `dns.allow` | loopback, RFC 1918, `fc00::/7` |
@@ -342,6 +346,21 @@ pub struct RetentionConfig {
     pub sametime_days: Option<u32>,
     /// Seconds between retention runs while the gateway runs. Default: 3600.
     pub interval_secs: u64,
+    /// The minimum days every protocol without its own minimum must be kept. Once set, it
+    /// is locked into the archive (a signed record) and can only be raised: a lower value
+    /// refuses to start the gateway, and no retention run purges younger records whatever
+    /// its days. Default: unset (no minimum beyond the archive's locked one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_days: Option<u32>,
+    /// The minimum for AIM records. Default: `min_days`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aim_min_days: Option<u32>,
+    /// The minimum for ICQ records. Default: `min_days`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icq_min_days: Option<u32>,
+    /// The minimum for Sametime records. Default: `min_days`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sametime_min_days: Option<u32>,
 }
 
 impl Default for RetentionConfig {
@@ -352,11 +371,41 @@ impl Default for RetentionConfig {
             icq_days: None,
             sametime_days: None,
             interval_secs: 3600,
+            min_days: None,
+            aim_min_days: None,
+            icq_min_days: None,
+            sametime_min_days: None,
         }
     }
 }
 
 impl RetentionConfig {
+    /// Per protocol (`aim`, `icq`, `sametime`): the days records are kept and the minimum,
+    /// each with the key that set it, after the all-protocol keys are applied.
+    pub fn per_protocol(&self) -> [RetentionSetting; 3] {
+        let one = |protocol, days: Option<u32>, min: Option<u32>| {
+            let (days_key, min_key) = match protocol {
+                "aim" => ("aim_days", "aim_min_days"),
+                "icq" => ("icq_days", "icq_min_days"),
+                _ => ("sametime_days", "sametime_min_days"),
+            };
+            RetentionSetting {
+                protocol,
+                days: days
+                    .map(|d| (days_key, d))
+                    .or(self.days.map(|d| ("days", d))),
+                min_days: min
+                    .map(|d| (min_key, d))
+                    .or(self.min_days.map(|d| ("min_days", d))),
+            }
+        };
+        [
+            one("aim", self.aim_days, self.aim_min_days),
+            one("icq", self.icq_days, self.icq_min_days),
+            one("sametime", self.sametime_days, self.sametime_min_days),
+        ]
+    }
+
     /// Whether any retention is configured.
     pub fn is_set(&self) -> bool {
         self.days.is_some()
@@ -364,6 +413,18 @@ impl RetentionConfig {
             || self.icq_days.is_some()
             || self.sametime_days.is_some()
     }
+}
+
+/// One protocol's retention as configured: each value with the key (under
+/// `archive.retention`) it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionSetting {
+    /// `aim`, `icq` or `sametime`.
+    pub protocol: &'static str,
+    /// Days records are kept (`None`: forever).
+    pub days: Option<(&'static str, u32)>,
+    /// The minimum (`None`: none configured).
+    pub min_days: Option<(&'static str, u32)>,
 }
 
 /// When the relay forwards a message relative to archiving it.

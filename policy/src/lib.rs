@@ -19,8 +19,8 @@ pub mod secret_url;
 pub use config::{
     ArchiveConfig, ArchiveMode, CaKey, Config, ConfigError, DnsConfig, DnsUpstream, DnsViewConfig,
     FailPolicy, GroupConfig, IngestAuth, IngestClientConfig, IngestConfig, LineCol, Origin,
-    PolicyConfig, ProfileConfig, QueryLog, RelayConfig, RetentionConfig, RuleConfig, SensorConfig,
-    TlsConfig, UnknownScreenNames, UpstreamConfig,
+    PolicyConfig, ProfileConfig, QueryLog, RelayConfig, RetentionConfig, RetentionSetting,
+    RuleConfig, SensorConfig, TlsConfig, UnknownScreenNames, UpstreamConfig,
 };
 pub use directory::{Directory, DirectoryError, Employee, normalize_screen_name};
 pub use engine::{

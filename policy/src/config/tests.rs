@@ -265,6 +265,7 @@ fn a_file_with_every_key_parses() {
                     icq_days: Some(730),
                     sametime_days: Some(3650),
                     interval_secs: 600,
+                    ..RetentionConfig::default()
                 },
             },
             tls: TlsConfig {

@@ -350,6 +350,20 @@ fn archive(archive: &ArchiveConfig) -> Result<(), ConfigError> {
             "0 would run retention in a busy loop (default: 3600)",
         ));
     }
+    for setting in archive.retention.per_protocol() {
+        if let (Some((key, days)), Some((min_key, min))) = (setting.days, setting.min_days)
+            && days < min
+        {
+            return Err(ConfigError::invalid(
+                format!("archive.retention.{key}"),
+                format!(
+                    "{days} days for {} is below archive.retention.{min_key} = {min}: \
+                     records younger than the minimum are never purged",
+                    setting.protocol
+                ),
+            ));
+        }
+    }
     if archive.node.as_ref().is_some_and(|n| n.trim().is_empty()) {
         return Err(ConfigError::invalid(
             "archive.node",
