@@ -82,6 +82,16 @@ pub enum Request {
     /// The owner's status: the archive's counters plus whatever the owner adds (the
     /// gateway: its relay's sessions and egress load).
     Status,
+    /// The archive's signed state and the exporter as the owner admitted them, for an
+    /// export's manifest.
+    ExportState,
+    /// Sign an export's manifest (the exact bytes of `manifest.json`) with the archive key;
+    /// refused unless it names the admitted user as exporter and this archive's key
+    /// ([`crate::export::seal`]).
+    SignExport {
+        /// The manifest.
+        manifest: String,
+    },
     /// Apply (or dry-run) a retention policy.
     Retention {
         /// The policy.
@@ -376,6 +386,10 @@ fn handle(
             now_ns,
             dry_run,
         } => to_value(&archive.audited_retention(&policy, now_ns, dry_run, who)?),
+        Request::ExportState => to_value(&crate::export::seal::owner_state(archive, who)?),
+        Request::SignExport { manifest } => {
+            to_value(&crate::export::seal::owner_sign(archive, &manifest, who)?.to_vec())
+        }
     }
 }
 
@@ -468,6 +482,35 @@ impl Client {
     /// Release a hold.
     pub fn hold_release(&self, id: u64) -> Result<Hold, ArchiveError> {
         self.call(&Request::HoldRelease { id })
+    }
+
+    /// The archive's signed state and this user as the owner sees them, for an export.
+    pub fn export_state(&self) -> Result<crate::export::seal::OwnerState, ArchiveError> {
+        self.call(&Request::ExportState)
+    }
+
+    /// The archive key's signature over `manifest` (the bytes of `manifest.json`), by the
+    /// owner. A manifest too long for one request line is refused before it is sent.
+    pub fn sign_export(&self, manifest: &str) -> Result<[u8; 64], ArchiveError> {
+        let request = Request::SignExport {
+            manifest: manifest.to_owned(),
+        };
+        let length = serde_json::to_vec(&request)
+            .map_err(|e| ArchiveError::corrupt("admin request", e))?
+            .len();
+        if length >= MAX_REQUEST_LINE {
+            return Err(ArchiveError::Invalid {
+                what: "export manifest",
+                detail: format!(
+                    "{length} bytes is too long to send to the running gateway for signing \
+                     (at most {MAX_REQUEST_LINE}); narrow the query, or export with the \
+                     gateway stopped"
+                ),
+            });
+        }
+        let signature: Vec<u8> = self.call(&request)?;
+        <[u8; 64]>::try_from(signature.as_slice())
+            .map_err(|_| ArchiveError::corrupt("admin answer", "signature is not 64 bytes"))
     }
 
     /// Apply or dry-run retention.
