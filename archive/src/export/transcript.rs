@@ -62,12 +62,9 @@ pub fn transcript_line(record: &Record, zone: &Zone) -> String {
         Kind::ChatJoin => format!("* {who} joined {room}"),
         Kind::ChatLeave => format!("* {who} left {room}"),
         Kind::FileOffer => with_detail_and_text(format!("* {who} offered a file"), e),
-        Kind::DirectImOffer => with_detail_and_text(
-            format!(
-                "* {who} offered a direct connection (later messages would bypass the gateway)"
-            ),
-            e,
-        ),
+        Kind::DirectImOffer => {
+            with_detail_and_text(format!("* {who} offered a direct connection"), e)
+        }
         Kind::SessionStart => with_detail_and_text(format!("* {who} started a session"), e),
         Kind::SessionEnd => with_detail_and_text(format!("* {who} ended a session"), e),
         Kind::CaptureGap => format!("! capture gap on {node}: {}", message_text(&e.text)),
@@ -132,8 +129,7 @@ mod tests {
         r.event.detail = None;
         assert_eq!(
             transcript_line(&r, &utc),
-            "[12:01:01] #1 * Alice offered a direct connection (later messages would bypass \
-             the gateway): let's go direct"
+            "[12:01:01] #1 * Alice offered a direct connection: let's go direct"
         );
         r.event.kind = Kind::PolicyAction;
         r.event.verdict = Verdict::Alerted("insider".into());
