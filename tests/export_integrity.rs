@@ -106,10 +106,12 @@ fn ok_once_released(args: &[&str]) -> String {
         if out.status.success() {
             return String::from_utf8(out.stdout).unwrap();
         }
-        let locked = String::from_utf8_lossy(&out.stderr).contains("is locked");
-        if !locked || start.elapsed() > Duration::from_secs(5) {
-            return ok(args);
-        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("is locked") && start.elapsed() < Duration::from_secs(5),
+            "imtegrity {args:?} failed: {}\n{stderr}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -542,24 +544,78 @@ async fn through_the_owner_the_owner_signs_for_the_admitted_user_only() {
         1,
     );
     assert_ne!(other, text);
-    let refusals = tokio::task::spawn_blocking(move || {
+    // A manifest far over the 64 KiB request line (an EML export names every file) is
+    // signed all the same: it travels after the line.
+    let big = text.replacen(
+        "\"node\": \"",
+        &format!("\"node\": \"{}", "n".repeat(300_000)),
+        1,
+    );
+    assert!(big.len() > 300_000);
+    let answers = tokio::task::spawn_blocking(move || {
         (
-            client.sign_export(&other).unwrap_err().to_string(),
             client
-                .sign_export("imtegrity-checkpoint-v1")
+                .sign_export(other.as_bytes())
                 .unwrap_err()
                 .to_string(),
-            client.sign_export(&text).map(|s| s.len()),
+            client
+                .sign_export(b"imtegrity-checkpoint-v1")
+                .unwrap_err()
+                .to_string(),
+            client.sign_export(text.as_bytes()).unwrap(),
+            client.sign_export(big.as_bytes()).map(|s| (s, big)),
         )
     })
     .await
     .unwrap();
-    assert!(refusals.0.contains("as the exporter"), "{}", refusals.0);
+    assert!(answers.0.contains("as the exporter"), "{}", answers.0);
     assert!(
-        refusals.1.contains("imtegrity-export-manifest-v1"),
+        answers.1.contains("imtegrity-export-manifest-v1"),
         "{}",
-        refusals.1
+        answers.1
     );
-    assert_eq!(refusals.2.unwrap(), 64);
+    assert_eq!(
+        answers.2.to_vec(),
+        std::fs::read(out.join("manifest.json.sig")).unwrap(),
+        "Ed25519 is deterministic: the same bytes, the same signature"
+    );
+    let (signature, big) = answers.3.unwrap();
+    let (file, sig) = (tmp.path().join("big.json"), tmp.path().join("big.sig"));
+    std::fs::write(&file, big).unwrap();
+    std::fs::write(&sig, signature).unwrap();
+    assert!(openssl_verifies(&owner.public_key_hex(), &file, &sig));
+
+    // A declared length over the bound, or a manifest cut short, is refused with an error.
+    let socket = archive::admin::socket_path(&dir);
+    let answers = tokio::task::spawn_blocking(move || {
+        [
+            format!(
+                "{{\"op\":\"sign_export\",\"length\":{}}}\n",
+                archive::admin::MAX_SIGNED_MANIFEST + 1
+            ),
+            "{\"op\":\"sign_export\",\"length\":10}\nabc".to_owned(),
+        ]
+        .map(|request| {
+            use std::io::{Read as _, Write as _};
+            let mut stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+            stream.write_all(request.as_bytes()).unwrap();
+            stream.shutdown(std::net::Shutdown::Write).unwrap();
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer).unwrap();
+            answer
+        })
+    })
+    .await
+    .unwrap();
+    assert!(
+        answers[0].starts_with("{\"error\":") && answers[0].contains("is longer than 16777216"),
+        "{}",
+        answers[0]
+    );
+    assert!(
+        answers[1].contains("the manifest ended after 3 of 10 bytes"),
+        "{}",
+        answers[1]
+    );
     server.abort();
 }

@@ -165,15 +165,15 @@ pub(crate) fn owner_state(archive: &Archive, who: &Accessor) -> Result<OwnerStat
 /// to the archive and to the exporter the owner identified.
 pub(crate) fn owner_sign(
     archive: &Archive,
-    manifest: &str,
+    manifest: &[u8],
     who: &Accessor,
 ) -> Result<[u8; 64], ArchiveError> {
-    check_tag(manifest.as_bytes())?;
+    check_tag(manifest)?;
     let refuse = |detail: String| ArchiveError::Invalid {
         what: "export manifest",
         detail,
     };
-    let parsed: Manifest = serde_json::from_str(manifest)
+    let parsed: Manifest = serde_json::from_slice(manifest)
         .map_err(|e| refuse(format!("not an export manifest: {e}")))?;
     if parsed.exporter.uid != who.uid || parsed.exporter.user != who.user {
         return Err(refuse(format!(
@@ -186,7 +186,7 @@ pub(crate) fn owner_sign(
         return Err(refuse("it names another archive's public key".into()));
     }
     tracing::info!(uid = who.uid, user = %who.user, records = parsed.count, "export manifest signed");
-    archive.sign(manifest.as_bytes())
+    archive.sign(manifest)
 }
 
 impl ManifestSigner for Client {
@@ -195,9 +195,7 @@ impl ManifestSigner for Client {
     }
 
     fn sign(&self, manifest: &[u8]) -> Result<[u8; 64], ArchiveError> {
-        let text = std::str::from_utf8(manifest)
-            .map_err(|e| ArchiveError::corrupt("export manifest", e))?;
-        self.sign_export(text)
+        self.sign_export(manifest)
     }
 }
 
