@@ -40,6 +40,7 @@ use sha2::{Digest, Sha256};
 
 use super::manifest::{HashedFile, ManifestFile, file_error, sync_dir};
 use super::transcript::transcript_line;
+use super::transcript_text::single_line;
 use super::zone::Zone;
 use super::{Sink, unix_seconds};
 use crate::chain::hex;
@@ -325,11 +326,10 @@ impl Group {
     }
 }
 
-/// A value for a header that must stay on one line.
+/// A value for a header that must stay on one line and read as it is: line breaks, other
+/// controls and bidirectional overrides shown as `<U+XXXX>`, as in the transcript.
 fn one_line(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+    single_line(s)
 }
 
 /// Appends `text` with `& < > " '` escaped.
@@ -440,6 +440,15 @@ mod tests {
         assert_eq!(local_part("müller"), "m=C3=BCller");
         assert_eq!(local_part(""), "unknown");
         assert_ne!(local_part("a_b"), local_part("a b"));
+    }
+
+    #[test]
+    fn header_values_stay_on_one_line_and_show_overrides() {
+        assert_eq!(
+            one_line("Desk\r\nBcc: x\u{202E}"),
+            "Desk<U+000D><U+000A>Bcc: x<U+202E>"
+        );
+        assert_eq!(one_line("Trading Desk"), "Trading Desk");
     }
 
     #[test]

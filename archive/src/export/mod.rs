@@ -54,7 +54,8 @@ pub enum Format {
     Jsonl,
     /// `records.csv`: a header row and one row per record.
     Csv,
-    /// `eml/<day>/<conversation>.eml`: one message per conversation per UTC day, with a
+    /// `eml/<day>/<conversation>.eml`: one message per conversation per day (UTC, or the
+    /// `--tz` zone), with a
     /// plain-text and an HTML transcript.
     Eml,
 }
