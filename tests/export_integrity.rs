@@ -468,6 +468,17 @@ fn tz_renders_every_time_with_its_offset() {
     let text = ok_once_released(&["search", "--archive", d, "--tz", "Europe/London"]);
     assert!(text.contains("--- 2024-05-01 (Europe/London)"), "{text}");
     assert_eq!(record_lines(&text)[0], "[13:00:00+01:00] #1 alice: ok");
+    // A host without a tz database (a minimal container) gets the copy in the binary:
+    // TZDIR names an empty one, which jiff takes instead of /usr/share/zoneinfo.
+    let empty = tmp.path().join("empty-tz-database");
+    std::fs::create_dir(&empty).unwrap();
+    let bare = Command::new(env!("CARGO_BIN_EXE_imtegrity"))
+        .args(["search", "--archive", d, "--tz", "Europe/London"])
+        .env("TZDIR", &empty)
+        .output()
+        .unwrap();
+    assert!(bare.status.success());
+    assert_eq!(String::from_utf8_lossy(&bare.stdout), text);
     let json = ok(&[
         "--json",
         "search",

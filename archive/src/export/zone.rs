@@ -36,8 +36,8 @@ impl Zone {
         }
     }
 
-    /// The IANA zone `name` (`Europe/London`) from the system's tz database; `UTC` (any
-    /// case) is [`Zone::utc`]. An unknown name is refused rather than taken as UTC, since an
+    /// The IANA zone `name` (`Europe/London`) from the system's tz database (or, on a host
+    /// without one, the copy built into the binary); `UTC` (any case) is [`Zone::utc`]. An unknown name is refused rather than taken as UTC, since an
     /// export in the wrong zone would misstate every time in it.
     pub fn named(name: &str) -> Result<Self, ArchiveError> {
         let name = name.trim();
