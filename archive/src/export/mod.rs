@@ -28,6 +28,8 @@ use crate::record::{Record, Verdict};
 
 mod csv;
 mod eml;
+#[doc(hidden)]
+pub mod fuzzing;
 mod jsonl;
 mod manifest;
 pub mod seal;
