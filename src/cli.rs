@@ -132,6 +132,10 @@ pub(crate) struct SearchArgs {
     pub(crate) archive: ArchiveArg,
     #[command(flatten)]
     pub(crate) filters: FilterArgs,
+    /// Show times in this IANA time zone (e.g. Europe/London), each with its UTC offset.
+    /// Default: UTC.
+    #[arg(long, value_name = "ZONE")]
+    pub(crate) tz: Option<String>,
 }
 
 /// `imtegrity export`.
@@ -147,6 +151,13 @@ pub(crate) struct ExportArgs {
     /// Directory to write (must not exist or be empty); gets the files and manifest.json.
     #[arg(long, value_name = "DIR")]
     pub(crate) out: PathBuf,
+    /// Render times in this IANA time zone (e.g. Europe/London), each with its UTC offset;
+    /// EML messages are then per day in that zone. Default: UTC.
+    #[arg(long, value_name = "ZONE")]
+    pub(crate) tz: Option<String>,
+    /// CSV: start the file with a UTF-8 byte-order mark, for spreadsheet programs.
+    #[arg(long)]
+    pub(crate) excel: bool,
 }
 
 /// `imtegrity verify`.

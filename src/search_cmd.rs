@@ -3,15 +3,17 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use archive::{Kind, Record, Verdict};
+use archive::Record;
+use archive::export::transcript_text::single_line;
+use archive::export::{Zone, json_line_in};
 use serde_json::json;
 
 use crate::archive_access::ArchiveAccess;
 use crate::cli::SearchArgs;
 use crate::output::emit;
-use crate::timespec;
 
 pub(crate) fn run(args: &SearchArgs, json: bool) -> crate::CmdResult {
+    let zone = crate::export_cmd::zone(args.tz.as_deref())?;
     let query = args.filters.query(archive::now_ns())?;
     let access = ArchiveAccess::open(&args.archive.dir(), false)?;
     let records = access.search(&query, "search", serde_json::Value::Null)?;
@@ -19,7 +21,7 @@ pub(crate) fn run(args: &SearchArgs, json: bool) -> crate::CmdResult {
         let mut out = std::io::stdout().lock();
         let mut n = 0u64;
         for record in records {
-            let line = archive::export::json_line(&record?)?;
+            let line = json_line_in(&record?, &zone)?;
             if writeln!(out, "{line}").is_err() {
                 break; // stdout closed (e.g. piped into head): stop quietly
             }
@@ -49,7 +51,7 @@ pub(crate) fn run(args: &SearchArgs, json: bool) -> crate::CmdResult {
         let Some(records) = groups.get(key) else {
             continue;
         };
-        print_conversation(key, records);
+        print_conversation(key, records, &zone);
     }
     emit(
         false,
@@ -59,13 +61,16 @@ pub(crate) fn run(args: &SearchArgs, json: bool) -> crate::CmdResult {
     Ok(())
 }
 
-fn print_conversation(key: &str, records: &[Record]) {
+/// One conversation: a title line, a line per day (which states the time zone), and a
+/// transcript line per record, the same lines the EML export writes.
+fn print_conversation(key: &str, records: &[Record], zone: &Zone) {
     let Some(first) = records.first() else { return };
     let title = match &first.event.room {
-        Some(room) => format!("room {room}"),
+        Some(room) => format!("room {}", single_line(room)),
         None => {
-            let mut names: Vec<&str> = std::iter::once(first.event.sender.as_str())
+            let mut names: Vec<String> = std::iter::once(first.event.sender.as_str())
                 .chain(first.event.recipients.iter().map(String::as_str))
+                .map(single_line)
                 .collect();
             names.dedup();
             names.join(" ↔ ")
@@ -74,50 +79,33 @@ fn print_conversation(key: &str, records: &[Record]) {
     emit(
         false,
         &format!(
-            "=== {title} ({}) — conversation {key}",
-            first.event.protocol
+            "=== {title} ({}) — conversation {}",
+            first.event.protocol,
+            single_line(key)
         ),
         &json!({}),
     );
-    let mut day = String::new();
+    let mut day = None;
     for r in records {
-        let d = timespec::day(r.event.time_ns);
-        if d != day {
-            emit(false, &format!("--- {d}"), &json!({}));
-            day = d;
+        let d = zone.day(r.event.time_ns);
+        if day != Some(d) {
+            emit(
+                false,
+                &format!("--- {} ({})", Zone::day_string(d), zone.name()),
+                &json!({}),
+            );
+            day = Some(d);
         }
-        emit(false, &transcript_line(r), &json!({}));
+        emit(
+            false,
+            &archive::export::transcript_line(r, zone),
+            &json!({}),
+        );
     }
     emit(false, "", &json!({}));
 }
 
-/// One line of a chat-log style transcript.
+/// One record's transcript line, times in UTC (the demo prints these).
 pub(crate) fn transcript_line(r: &Record) -> String {
-    let e = &r.event;
-    let at = timespec::clock(e.time_ns);
-    let body = match e.kind {
-        Kind::Im | Kind::ChatMessage => format!("{}: {}", e.sender, e.text),
-        Kind::ChatJoin => format!("* {} joined", e.sender),
-        Kind::ChatLeave => format!("* {} left", e.sender),
-        Kind::FileOffer => format!(
-            "* {} offered a file: {}",
-            e.sender,
-            e.detail.as_deref().unwrap_or("")
-        ),
-        Kind::DirectImOffer => format!("* {} asked for a direct connection", e.sender),
-        Kind::PolicyAction => format!("* policy: {}", e.detail.as_deref().unwrap_or(&e.text)),
-        Kind::SessionStart => format!("* session started by {}", e.sender),
-        Kind::SessionEnd => format!("* session ended ({})", e.sender),
-        Kind::CaptureGap => format!("! capture gap: {}", e.text),
-        Kind::BypassAlert => format!("! bypass: {}", e.text),
-        Kind::Access => format!("! access: {}", e.text),
-    };
-    let verdict = match &e.verdict {
-        Verdict::Allowed => String::new(),
-        Verdict::Blocked(rule) => format!("  [blocked: {rule}]"),
-        Verdict::Masked(rule) => format!("  [masked: {rule}]"),
-        Verdict::Alerted(rule) => format!("  [alert: {rule}]"),
-        Verdict::Passive => "  [passive capture]".to_owned(),
-    };
-    format!("[{at}] #{} {body}{verdict}", r.id)
+    archive::export::transcript_line(r, &Zone::utc())
 }

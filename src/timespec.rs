@@ -54,16 +54,6 @@ pub(crate) fn format(ns: i64) -> String {
         .unwrap_or_else(|_| ns.to_string())
 }
 
-/// The UTC day (`YYYY-MM-DD`) of a timestamp.
-pub(crate) fn day(ns: i64) -> String {
-    format(ns).get(..10).unwrap_or_default().to_owned()
-}
-
-/// The time of day (`HH:MM:SS`) of a timestamp.
-pub(crate) fn clock(ns: i64) -> String {
-    format(ns).get(11..19).unwrap_or_default().to_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,8 +70,6 @@ mod tests {
         );
         assert_eq!(parse("2026-11-25", NOW).unwrap(), 1_795_564_800 * NS_PER_S);
         assert_eq!(format(1_795_597_200 * NS_PER_S + 5), "2026-11-25T09:00:00Z");
-        assert_eq!(day(1_795_597_200 * NS_PER_S), "2026-11-25");
-        assert_eq!(clock(1_795_597_200 * NS_PER_S), "09:00:00");
     }
 
     #[test]

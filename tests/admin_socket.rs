@@ -238,7 +238,7 @@ async fn search_and_export_leave_access_records_that_search_kind_access_shows() 
     let plain = String::from_utf8_lossy(&plain.stdout);
     assert!(
         plain.contains(&format!(
-            "! access: {user} (uid {uid}) ran export directly: 30 records"
+            "! archive access: {user} (uid {uid}) ran export directly: 30 records"
         )),
         "{plain}"
     );

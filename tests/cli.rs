@@ -50,7 +50,7 @@ fn demo_prints_a_transcript_of_delivered_messages() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("* bob joined  [aim:room:compliance]"),
+        stdout.contains("* bob joined compliance  [aim:room:compliance]"),
         "{stdout}"
     );
     assert!(
@@ -58,7 +58,7 @@ fn demo_prints_a_transcript_of_delivered_messages() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("* Alice left  [aim:room:compliance]"),
+        stdout.contains("* Alice left compliance  [aim:room:compliance]"),
         "{stdout}"
     );
     let last = stdout.trim_end().lines().last().unwrap_or_default();

@@ -7,7 +7,9 @@
 //! group, with the archive directory 0710 so the group can reach it) and by the peer's
 //! credentials ([`AdminPolicy`]: the owner, root, or a member of the admin group); anyone
 //! else gets an error line and a warning in the log. A request line is at most
-//! [`MAX_REQUEST_LINE`] bytes and must arrive within [`REQUEST_DEADLINE`]. Every search,
+//! [`MAX_REQUEST_LINE`] bytes and must arrive within [`REQUEST_DEADLINE`]; only a
+//! `sign_export` line is followed by more (the manifest, at most [`MAX_SIGNED_MANIFEST`]
+//! bytes, within the same time). Every search,
 //! export, hold, retention and verify is recorded as an `access` record of the peer's uid
 //! ([`crate::Access`]).
 
@@ -34,6 +36,10 @@ use crate::verify::VerifyReport;
 /// The longest request line accepted (the newline included); a longer one is answered
 /// with an error and the connection closed. Requests are small JSON: filters, a reason.
 pub const MAX_REQUEST_LINE: usize = 64 * 1024;
+
+/// The longest manifest a `sign_export` request may carry after its line: an EML export's
+/// manifest names every file, so it outgrows a request line.
+pub const MAX_SIGNED_MANIFEST: u64 = 16 << 20;
 
 /// How long a client has, after connecting, to send its request line.
 pub const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
@@ -87,6 +93,17 @@ pub enum Request {
     /// The owner's status: the archive's counters plus whatever the owner adds (the
     /// gateway: its relay's sessions and egress load).
     Status,
+    /// The archive's signed state and the exporter as the owner admitted them, for an
+    /// export's manifest.
+    ExportState,
+    /// Sign an export's manifest with the archive key: the request line is followed by
+    /// exactly `length` bytes (at most [`MAX_SIGNED_MANIFEST`]), the bytes of
+    /// `manifest.json`; refused unless it names the admitted user as exporter and this
+    /// archive's key ([`crate::export::seal`]).
+    SignExport {
+        /// How many bytes of manifest follow the line.
+        length: u64,
+    },
     /// Apply (or dry-run) a retention policy.
     Retention {
         /// The policy.
@@ -250,11 +267,12 @@ fn admit(stream: &tokio::net::UnixStream, policy: &AdminPolicy) -> Result<Access
 /// Reads one request line of at most [`MAX_REQUEST_LINE`] bytes within
 /// [`REQUEST_DEADLINE`]. `Ok(None)`: the client closed without a request.
 async fn read_request(
-    read: &mut tokio::net::unix::OwnedReadHalf,
+    read: &mut tokio::io::BufReader<tokio::net::unix::OwnedReadHalf>,
 ) -> Result<Option<Vec<u8>>, String> {
     use tokio::io::AsyncReadExt as _;
     let mut line = Vec::new();
-    let mut bounded = tokio::io::BufReader::new(read).take(MAX_REQUEST_LINE as u64);
+    // The caller's buffered reader, so bytes after the line (a manifest) stay in it.
+    let mut bounded = read.take(MAX_REQUEST_LINE as u64);
     let n = tokio::time::timeout(REQUEST_DEADLINE, bounded.read_until(b'\n', &mut line))
         .await
         .map_err(|_| format!("no request line within {} s", REQUEST_DEADLINE.as_secs()))?
@@ -270,6 +288,35 @@ async fn read_request(
         });
     }
     Ok(Some(line))
+}
+
+/// The manifest after a `sign_export` request line, read within [`REQUEST_DEADLINE`];
+/// `None` for every other request.
+async fn read_body(
+    request: &[u8],
+    read: &mut tokio::io::BufReader<tokio::net::unix::OwnedReadHalf>,
+) -> Result<Option<Vec<u8>>, String> {
+    use tokio::io::AsyncReadExt as _;
+    let Ok(Request::SignExport { length }) = serde_json::from_slice(request) else {
+        return Ok(None);
+    };
+    if length > MAX_SIGNED_MANIFEST {
+        return Err(format!(
+            "a manifest of {length} bytes is longer than {MAX_SIGNED_MANIFEST}"
+        ));
+    }
+    let mut body = Vec::new();
+    tokio::time::timeout(REQUEST_DEADLINE, read.take(length).read_to_end(&mut body))
+        .await
+        .map_err(|_| format!("no manifest within {} s", REQUEST_DEADLINE.as_secs()))?
+        .map_err(|e| format!("reading the manifest: {e}"))?;
+    if body.len() as u64 != length {
+        return Err(format!(
+            "the manifest ended after {} of {length} bytes",
+            body.len()
+        ));
+    }
+    Ok(Some(body))
 }
 
 /// Answers with an error line and closes. What the client still sends is read and dropped
@@ -304,12 +351,13 @@ async fn serve_one(
     policy: AdminPolicy,
 ) -> std::io::Result<()> {
     let admitted = admit(&stream, &policy);
-    let (mut read, mut write) = stream.into_split();
+    let (read, mut write) = stream.into_split();
     let accessor = match admitted {
         Ok(accessor) => accessor,
         // The probe of `Client::connect` may have closed already: nothing to tell it.
         Err(refusal) => return send_error(read, write, refusal).await.or(Ok(())),
     };
+    let mut read = tokio::io::BufReader::new(read);
     let request = match read_request(&mut read).await {
         Ok(Some(line)) => line,
         // `Client::connect` checks that an owner answers by connecting and closing: nothing
@@ -317,7 +365,14 @@ async fn serve_one(
         Ok(None) => return Ok(()),
         Err(problem) => {
             tracing::warn!(uid = accessor.uid, user = %accessor.user, %problem, "admin socket: bad request");
-            return send_error(read, write, problem).await;
+            return send_error(read.into_inner(), write, problem).await;
+        }
+    };
+    let body = match read_body(&request, &mut read).await {
+        Ok(body) => body,
+        Err(problem) => {
+            tracing::warn!(uid = accessor.uid, user = %accessor.user, %problem, "admin socket: bad request");
+            return send_error(read.into_inner(), write, problem).await;
         }
     };
     let (tx, mut rx) = mpsc::channel::<Line>(256);
@@ -329,7 +384,7 @@ async fn serve_one(
                 return;
             }
         };
-        let last = match handle(&archive, request, &tx, &owner, &accessor) {
+        let last = match handle(&archive, request, body, &tx, &owner, &accessor) {
             Ok(done) => Line::Done(done),
             Err(e) => Line::Error(e.to_string()),
         };
@@ -352,6 +407,7 @@ fn to_value<T: Serialize>(value: &T) -> Result<serde_json::Value, ArchiveError> 
 fn handle(
     archive: &Archive,
     request: Request,
+    body: Option<Vec<u8>>,
     tx: &mpsc::Sender<Line>,
     owner: &OwnerStatus,
     who: &Accessor,
@@ -394,6 +450,11 @@ fn handle(
             now_ns,
             dry_run,
         } => to_value(&archive.audited_retention(&policy, now_ns, dry_run, who)?),
+        Request::ExportState => to_value(&crate::export::seal::owner_state(archive, who)?),
+        Request::SignExport { .. } => {
+            let manifest = body.unwrap_or_default();
+            to_value(&crate::export::seal::owner_sign(archive, &manifest, who)?.to_vec())
+        }
     }
 }
 
@@ -415,6 +476,11 @@ impl Client {
     }
 
     fn request(&self, request: &Request) -> Result<AnswerLines, ArchiveError> {
+        self.send(request, &[])
+    }
+
+    /// Sends the request line, then `body`.
+    fn send(&self, request: &Request, body: &[u8]) -> Result<AnswerLines, ArchiveError> {
         let err = |source| ArchiveError::Admin {
             path: self.path.clone(),
             source,
@@ -424,6 +490,7 @@ impl Client {
             serde_json::to_vec(request).map_err(|e| ArchiveError::corrupt("admin request", e))?;
         line.push(b'\n');
         stream.write_all(&line).map_err(err)?;
+        stream.write_all(body).map_err(err)?;
         Ok(AnswerLines {
             lines: BufReader::new(stream).lines(),
             path: self.path.clone(),
@@ -432,7 +499,16 @@ impl Client {
     }
 
     fn call<T: for<'de> Deserialize<'de>>(&self, request: &Request) -> Result<T, ArchiveError> {
-        let mut answer = self.request(request)?;
+        self.call_with(request, &[])
+    }
+
+    /// [`Client::call`] with `body` after the request line.
+    fn call_with<T: for<'de> Deserialize<'de>>(
+        &self,
+        request: &Request,
+        body: &[u8],
+    ) -> Result<T, ArchiveError> {
+        let mut answer = self.send(request, body)?;
         for record in answer.by_ref() {
             record?;
         }
@@ -504,6 +580,30 @@ impl Client {
         self.call(&Request::RetentionMinimum {
             minimum: minimum.clone(),
         })
+    }
+
+    /// The archive's signed state and this user as the owner sees them, for an export.
+    pub fn export_state(&self) -> Result<crate::export::seal::OwnerState, ArchiveError> {
+        self.call(&Request::ExportState)
+    }
+
+    /// The archive key's signature over `manifest` (the bytes of `manifest.json`), by the
+    /// owner. A manifest over [`MAX_SIGNED_MANIFEST`] is refused before it is sent.
+    pub fn sign_export(&self, manifest: &[u8]) -> Result<[u8; 64], ArchiveError> {
+        let length = manifest.len() as u64;
+        if length > MAX_SIGNED_MANIFEST {
+            return Err(ArchiveError::Invalid {
+                what: "export manifest",
+                detail: format!(
+                    "{length} bytes is too long to send to the running gateway for signing \
+                     (at most {MAX_SIGNED_MANIFEST}); narrow the query, or export with the \
+                     gateway stopped"
+                ),
+            });
+        }
+        let signature: Vec<u8> = self.call_with(&Request::SignExport { length }, manifest)?;
+        <[u8; 64]>::try_from(signature.as_slice())
+            .map_err(|_| ArchiveError::corrupt("admin answer", "signature is not 64 bytes"))
     }
 
     /// Apply or dry-run retention.

@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use archive::export::{ExportOptions, Format, MANIFEST_FILE, Manifest, export};
+use archive::export::{
+    ExportOptions, Exporter, Format, MANIFEST_FILE, Manifest, SIGNATURE_FILE, Tool, Zone, export,
+};
 use archive::{
     Archive, ArchiveOptions, Direction, Event, Kind, Protocol, Query, Record, Verdict,
     conversation_for_pair, conversation_for_room,
@@ -128,20 +130,40 @@ async fn filled(dir: &Path) -> (Archive, Vec<Record>) {
     (a, records)
 }
 
-fn run(a: &Archive, query: &Query, format: Format, out: PathBuf) -> Manifest {
-    let options = ExportOptions {
+fn options(format: Format, out: &Path) -> ExportOptions {
+    ExportOptions {
         format,
-        out_dir: out.clone(),
+        out_dir: out.to_path_buf(),
         node: "exporter-1".into(),
-    };
+        zone: Zone::utc(),
+        byte_order_mark: false,
+        exporter: Exporter {
+            uid: 1000,
+            user: "officer".into(),
+            host: "review-1".into(),
+        },
+        tool: Tool {
+            name: "imtegrity".into(),
+            version: "1.2.3".into(),
+        },
+    }
+}
+
+fn run(a: &Archive, query: &Query, format: Format, out: PathBuf) -> Manifest {
+    let options = options(format, &out);
     let mut calls = Vec::new();
-    let manifest = export(a.search(query), query, &options, &mut |n| calls.push(n)).unwrap();
+    let manifest = export(a.search(query), query, &options, a, &mut |n| calls.push(n)).unwrap();
     assert_eq!(
         calls,
         vec![manifest.count],
         "fewer than 1000 records: one final call"
     );
     check_manifest(&out, &manifest);
+    assert_eq!(manifest.archive.public_key, a.public_key_hex());
+    let head = manifest.archive.chain_head.as_ref().unwrap();
+    assert_eq!(head.upto_id, a.head_id());
+    assert_eq!(manifest.exporter.user, "officer");
+    assert_eq!(manifest.tool.version, "1.2.3");
     manifest
 }
 
@@ -160,6 +182,13 @@ fn check_manifest(dir: &Path, manifest: &Manifest) {
     assert_eq!(&on_disk, manifest);
     assert_eq!(manifest.node, "exporter-1");
     assert!(manifest.created.ends_with('Z') && manifest.created.len() == 30);
+    assert_eq!(manifest.time_zone, "UTC");
+    // The signature is the archive key's over the exact bytes of manifest.json.
+    let bytes = std::fs::read(dir.join(MANIFEST_FILE)).unwrap();
+    let signature = std::fs::read(dir.join(SIGNATURE_FILE)).unwrap();
+    let key = archive::parse_public_key(&manifest.archive.public_key).unwrap();
+    let signature = ed25519_dalek::Signature::from_slice(&signature).unwrap();
+    ed25519_dalek::Verifier::verify(&key, &bytes, &signature).unwrap();
     let mut named = BTreeSet::new();
     for f in &manifest.files {
         let bytes = std::fs::read(dir.join(&f.name)).unwrap();
@@ -174,6 +203,7 @@ fn check_manifest(dir: &Path, manifest: &Manifest) {
     let mut found = BTreeSet::new();
     walk(dir, dir, &mut found);
     found.remove(MANIFEST_FILE);
+    found.remove(SIGNATURE_FILE);
     assert_eq!(found, named);
 }
 
@@ -350,10 +380,10 @@ async fn eml_one_message_per_conversation_per_day() {
             date: T0,
             conversation: "aim:alicesmith|bob",
             lines: vec![
-                "[09:00:00] Alice Smith: Hello Bob, the Q3 numbers are in",
-                "[09:00:10] bob: Great & thanks — café ☕ <b>not bold</b> <script>alert(1)</script>",
-                "[09:00:50] Alice Smith: wire it to my personal account [blocked by rule personal-accounts; not delivered]",
-                "[09:00:50] ! policy blocked:personal-accounts (Alice Smith): rule personal-accounts matched \"personal account\"",
+                "[09:00:00] #1 Alice Smith: Hello Bob, the Q3 numbers are in",
+                "[09:00:10] #2 bob: Great & thanks — café ☕ <b>not bold</b> <script>alert(1)</script>",
+                "[09:00:50] #6 [blocked by rule personal-accounts; not delivered] Alice Smith: wire it to my personal account",
+                "[09:00:50] #7 ! policy blocked:personal-accounts (Alice Smith): rule personal-accounts matched \"personal account\"",
             ],
         },
         Expect {
@@ -365,8 +395,8 @@ async fn eml_one_message_per_conversation_per_day() {
             date: T0 + 20 * SEC,
             conversation: "aim:room:trading desk",
             lines: vec![
-                "[09:00:20] * carol joined Trading Desk",
-                "[09:00:30] carol: Grüße an alle — 日本語のテスト",
+                "[09:00:20] #3 * carol joined Trading Desk",
+                "[09:00:30] #4 carol: Grüße an alle — 日本語のテスト",
             ],
         },
         Expect {
@@ -377,7 +407,7 @@ async fn eml_one_message_per_conversation_per_day() {
             ids: "5-5",
             date: T0 + 40 * SEC,
             conversation: "icq:12345|67890",
-            lines: vec!["[09:00:40] 12345: Привет, как дела?"],
+            lines: vec!["[09:00:40] #5 12345: Привет, как дела?"],
         },
         Expect {
             file: "eml/2024-03-05/aim_alicesmith_bob.eml",
@@ -387,7 +417,7 @@ async fn eml_one_message_per_conversation_per_day() {
             ids: "8-8",
             date: T0 + DAY,
             conversation: "aim:alicesmith|bob",
-            lines: vec!["[09:00:00] bob: day two,\n    second line"],
+            lines: vec!["[09:00:00] #8 bob: day two,\n    | second line"],
         },
         Expect {
             file: "eml/2024-03-05/aim_room_trading_desk.eml",
@@ -398,8 +428,8 @@ async fn eml_one_message_per_conversation_per_day() {
             date: T0 + DAY + SEC,
             conversation: "aim:room:trading desk",
             lines: vec![
-                "[09:00:01] dave: \"quoted\", comma",
-                "[09:00:02] * dave left Trading Desk",
+                "[09:00:01] #9 dave: \"quoted\", comma",
+                "[09:00:02] #10 * dave left Trading Desk",
             ],
         },
     ];
@@ -466,12 +496,8 @@ async fn an_export_never_overwrites() {
     let q = Query::default();
     let out = tmp.path().join("out");
     let first = run(&a, &q, Format::Jsonl, out.clone());
-    let options = ExportOptions {
-        format: Format::Csv,
-        out_dir: out.clone(),
-        node: "exporter-1".into(),
-    };
-    let err = export(a.search(&q), &q, &options, &mut |_| {}).unwrap_err();
+    let options = options(Format::Csv, &out);
+    let err = export(a.search(&q), &q, &options, &a, &mut |_| {}).unwrap_err();
     assert!(
         matches!(err, archive::ArchiveError::Invalid { .. }),
         "{err}"

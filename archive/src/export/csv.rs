@@ -2,15 +2,28 @@
 //! crate: fields with commas, quotes or line breaks are quoted, so texts come back intact).
 //!
 //! Absent values are empty fields; `recipients` are joined with `;`; `verdict` is
-//! `allowed`, `blocked:RULE`, `masked:RULE`, `alerted:RULE` or `passive`. Texts are written
-//! exactly as archived: a text that starts with `=` stays as it is (a spreadsheet may treat
-//! it as a formula; open the file as text to be sure).
+//! `allowed`, `blocked:RULE`, `masked:RULE`, `alerted:RULE` or `passive`; `id` is the
+//! record's id in the archive; `time` is RFC 3339 in the export's zone.
+//!
+//! Formula injection (OWASP "CSV Injection"): a spreadsheet runs a cell that starts with
+//! `=`, `+`, `-` or `@` (and some a tab or CR before one) as a formula, so a message such as
+//! `=HYPERLINK("http://x","y")` would become a live link, or worse, in a reviewer's
+//! spreadsheet. Every cell that starts with one of those, or with `'`, is written with a
+//! `'` in front: spreadsheets show it as text and hide the `'`. The original is the cell
+//! with exactly one leading `'` removed (that `'` is also added before a leading `'`, so
+//! the mapping is one-to-one); the JSONL export has every text unchanged.
+//!
+//! With `--excel` the file starts with a UTF-8 byte-order mark, without which Excel reads
+//! it in the system's legacy code page.
 
 use std::borrow::Cow;
 use std::path::Path;
 
+use std::io::Write as _;
+
 use super::manifest::{HashedFile, ManifestFile, file_error};
-use super::{Sink, rfc3339, verdict_label};
+use super::zone::Zone;
+use super::{Sink, verdict_label};
 use crate::error::ArchiveError;
 use crate::record::{Direction, Record};
 
@@ -51,12 +64,29 @@ fn opt(v: &Option<String>) -> Cow<'_, str> {
     Cow::Borrowed(v.as_deref().unwrap_or_default())
 }
 
-/// One record's row, in [`COLUMNS`] order.
-fn row(record: &Record) -> [Cow<'_, str>; 18] {
+/// The UTF-8 byte-order mark `--excel` starts the file with.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// `cell`, with a `'` in front if a spreadsheet could take it for a formula (or it starts
+/// with `'` itself, to keep the mapping one-to-one).
+pub(crate) fn neutralise(cell: Cow<'_, str>) -> Cow<'_, str> {
+    match cell.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\'') => Cow::Owned(format!("'{cell}")),
+        _ => cell,
+    }
+}
+
+/// One record's row, in [`COLUMNS`] order, every cell neutralised.
+fn row<'a>(record: &'a Record, zone: &Zone) -> [Cow<'a, str>; 18] {
+    raw_row(record, zone).map(neutralise)
+}
+
+/// One record's row as archived.
+fn raw_row<'a>(record: &'a Record, zone: &Zone) -> [Cow<'a, str>; 18] {
     let e = &record.event;
     [
         Cow::Owned(record.id.to_string()),
-        Cow::Owned(rfc3339(e.time_ns)),
+        Cow::Owned(zone.rfc3339(e.time_ns)),
         Cow::Borrowed(e.protocol.as_str()),
         Cow::Borrowed(e.kind.as_str()),
         Cow::Borrowed(&e.conversation),
@@ -78,6 +108,7 @@ fn row(record: &Record) -> [Cow<'_, str>; 18] {
 
 pub(crate) struct CsvSink {
     writer: csv::Writer<HashedFile>,
+    zone: Zone,
     path: std::path::PathBuf,
     records: u64,
 }
@@ -90,15 +121,19 @@ fn csv_error(path: &Path, e: csv::Error) -> ArchiveError {
 }
 
 impl CsvSink {
-    pub(crate) fn create(dir: &Path) -> Result<Self, ArchiveError> {
-        let file = HashedFile::create_in(dir, FILE)?;
+    pub(crate) fn create(dir: &Path, zone: &Zone, bom: bool) -> Result<Self, ArchiveError> {
+        let mut file = HashedFile::create_in(dir, FILE)?;
         let path = file.path().to_path_buf();
+        if bom {
+            file.write_all(BOM).map_err(|e| file_error(&path, e))?;
+        }
         let mut writer = csv::WriterBuilder::new().flexible(false).from_writer(file);
         writer
             .write_record(COLUMNS)
             .map_err(|e| csv_error(&path, e))?;
         Ok(Self {
             writer,
+            zone: zone.clone(),
             path,
             records: 0,
         })
@@ -108,7 +143,7 @@ impl CsvSink {
 impl Sink for CsvSink {
     fn record(&mut self, record: &Record) -> Result<(), ArchiveError> {
         self.writer
-            .write_record(row(record).iter().map(|f| f.as_bytes()))
+            .write_record(row(record, &self.zone).iter().map(|f| f.as_bytes()))
             .map_err(|e| csv_error(&self.path, e))?;
         self.records += 1;
         Ok(())
@@ -119,6 +154,7 @@ impl Sink for CsvSink {
             writer,
             path,
             records,
+            ..
         } = *self;
         let file = writer
             .into_inner()
@@ -142,7 +178,7 @@ mod tests {
         r.event.recipients = vec!["bob".into(), "carol".into()];
         r.event.verdict = Verdict::Masked("ssn".into());
         r.event.room = Some("Desk".into());
-        let mut sink = Box::new(CsvSink::create(dir.path()).unwrap());
+        let mut sink = Box::new(CsvSink::create(dir.path(), &Zone::utc(), false).unwrap());
         sink.record(&r).unwrap();
         let files = sink.finish().unwrap();
         assert_eq!(files[0].records, 1);
@@ -162,5 +198,61 @@ mod tests {
         assert_eq!(&row[12], "a, \"quoted\"\nline; é");
         assert_eq!(&row[14], "");
         assert_eq!(&row[15], "masked:ssn");
+    }
+
+    #[test]
+    fn formula_cells_are_neutralised_one_to_one() {
+        for (cell, written) in [
+            (
+                "=HYPERLINK(\"http://x\",\"y\")",
+                "'=HYPERLINK(\"http://x\",\"y\")",
+            ),
+            ("+1", "'+1"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "'\r=1"),
+            ("'=1", "''=1"),
+            ("ok =1", "ok =1"),
+            ("", ""),
+            ("é=", "é="),
+        ] {
+            let shown = neutralise(Cow::Borrowed(cell));
+            assert_eq!(shown, written, "{cell:?}");
+            // The original is the cell less one leading quote, if it has one.
+            let back = if cell.is_empty() || !shown.starts_with('\'') || shown == cell {
+                &*shown
+            } else {
+                &shown[1..]
+            };
+            assert_eq!(back, cell);
+        }
+    }
+
+    #[test]
+    fn every_network_cell_is_neutralised_and_excel_gets_a_bom() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = record(4, 0, "@alice", "=bob", "=HYPERLINK(\"http://x\",\"y\")");
+        r.event.room = Some("+desk".into());
+        r.event.detail = Some("-detail".into());
+        let mut sink = Box::new(CsvSink::create(dir.path(), &Zone::utc(), true).unwrap());
+        sink.record(&r).unwrap();
+        sink.finish().unwrap();
+        let bytes = std::fs::read(dir.path().join(FILE)).unwrap();
+        assert!(bytes.starts_with(BOM));
+        let mut reader = csv::Reader::from_reader(&bytes[BOM.len()..]);
+        let row = reader.records().next().unwrap().unwrap();
+        assert_eq!(&row[0], "4");
+        assert_eq!(&row[5], "'+desk");
+        assert_eq!(&row[6], "'@alice");
+        assert_eq!(&row[7], "'=bob");
+        assert_eq!(&row[12], "'=HYPERLINK(\"http://x\",\"y\")");
+        assert_eq!(&row[16], "'-detail");
+        for cell in row.iter() {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "{cell:?}"
+            );
+        }
     }
 }

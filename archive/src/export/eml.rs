@@ -1,4 +1,4 @@
-//! EML: one RFC 5322 message per conversation per UTC day, `eml/<YYYY-MM-DD>/<conversation>.eml`,
+//! EML: one RFC 5322 message per conversation per day, `eml/<YYYY-MM-DD>/<conversation>.eml`,
 //! for review tools that take mail.
 //!
 //! * From: the day's first sender, To: every other participant, each as
@@ -12,11 +12,13 @@
 //! * `X-IMtegrity-Conversation` (the conversation key) and `X-IMtegrity-Record-Ids`
 //!   (`first-last`: the smallest and largest id in the message; other conversations' ids may
 //!   lie between).
-//! * multipart/alternative: a text/plain transcript (`[HH:MM:SS] sender: text`, `* ` lines
-//!   for joins, leaves, offers and sessions, `! policy` lines, and the verdict after a
-//!   message that was not simply allowed) and a text/html one with the same lines, every
-//!   character of captured text escaped. The raw HTML a client sent is not rendered; it is
-//!   in the JSONL and CSV exports.
+//! * multipart/alternative: a text/plain transcript, one [`transcript_line`] per record
+//!   (`[HH:MM:SS] #ID sender: text`, the same lines `search` prints; a message's own line
+//!   breaks continue on indented lines, so no text can pass for another record) and a
+//!   text/html one with the same lines, every character of captured text escaped. The raw
+//!   HTML a client sent is not rendered; it is in the JSONL and CSV exports.
+//! * Days and times are those of the export's [`Zone`] (UTC unless `--tz`), which the
+//!   transcript's header states.
 //!
 //! Memory: records come in time order, so the groups of a day are complete when a record of
 //! a later day arrives; only the rendered transcripts of the open day are held. A record
@@ -37,10 +39,13 @@ use mail_builder::headers::text::Text;
 use sha2::{Digest, Sha256};
 
 use super::manifest::{HashedFile, ManifestFile, file_error, sync_dir};
-use super::{Sink, clock_time, day_of, day_string, unix_seconds, verdict_label};
+use super::transcript::transcript_line;
+use super::transcript_text::single_line;
+use super::zone::Zone;
+use super::{Sink, unix_seconds};
 use crate::chain::hex;
 use crate::error::ArchiveError;
-use crate::record::{Event, Kind, Protocol, Record, Verdict, normalize};
+use crate::record::{Event, Protocol, Record, normalize};
 
 /// The subdirectory of the export that holds the messages.
 pub(crate) const DIR: &str = "eml";
@@ -51,20 +56,23 @@ const MAX_STEM: usize = 120;
 pub(crate) struct EmlSink {
     dir: PathBuf,
     node: String,
-    /// Open groups by (UTC day, conversation).
-    open: BTreeMap<(i64, String), Group>,
+    /// The zone whose calendar days group the records and whose times the lines show.
+    zone: Zone,
+    /// Open groups by (day in `zone`, conversation).
+    open: BTreeMap<(jiff::civil::Date, String), Group>,
     /// The latest day seen; groups of earlier days are complete.
-    day: Option<i64>,
+    day: Option<jiff::civil::Date>,
     files: Vec<ManifestFile>,
     /// Directories created, to fsync at the end.
     dirs: BTreeSet<PathBuf>,
 }
 
 impl EmlSink {
-    pub(crate) fn new(dir: &Path, node: &str) -> Self {
+    pub(crate) fn new(dir: &Path, node: &str, zone: &Zone) -> Self {
         Self {
             dir: dir.to_path_buf(),
             node: node.to_owned(),
+            zone: zone.clone(),
             open: BTreeMap::new(),
             day: None,
             files: Vec::new(),
@@ -73,7 +81,7 @@ impl EmlSink {
     }
 
     /// Writes every open group of a day before `day`.
-    fn flush_before(&mut self, day: i64) -> Result<(), ArchiveError> {
+    fn flush_before(&mut self, day: jiff::civil::Date) -> Result<(), ArchiveError> {
         let later = self.open.split_off(&(day, String::new()));
         let done = std::mem::replace(&mut self.open, later);
         for ((day, conversation), group) in done {
@@ -82,8 +90,13 @@ impl EmlSink {
         Ok(())
     }
 
-    fn write(&mut self, day: i64, conversation: &str, group: &Group) -> Result<(), ArchiveError> {
-        let day = day_string(day);
+    fn write(
+        &mut self,
+        day: jiff::civil::Date,
+        conversation: &str,
+        group: &Group,
+    ) -> Result<(), ArchiveError> {
+        let day = Zone::day_string(day);
         let rel = format!("{DIR}/{day}");
         let abs = self.dir.join(&rel);
         if !self.dirs.contains(&abs) {
@@ -107,7 +120,7 @@ impl EmlSink {
                 Err(e) => return Err(file_error(&self.dir.join(name), e)),
             }
         };
-        let message = group.message(&self.node, conversation, &day, part);
+        let message = group.message(&self.node, &self.zone, conversation, &day, part);
         message
             .write_to(&mut file)
             .map_err(|e| file_error(file.path(), e))?;
@@ -118,7 +131,7 @@ impl EmlSink {
 
 impl Sink for EmlSink {
     fn record(&mut self, record: &Record) -> Result<(), ArchiveError> {
-        let day = day_of(record.event.time_ns);
+        let day = self.zone.day(record.event.time_ns);
         if self.day.is_none_or(|open| day > open) {
             self.flush_before(day)?;
             self.day = Some(day);
@@ -126,7 +139,7 @@ impl Sink for EmlSink {
         self.open
             .entry((day, record.event.conversation.clone()))
             .or_insert_with(|| Group::new(&record.event))
-            .add(record);
+            .add(record, &self.zone);
         Ok(())
     }
 
@@ -193,7 +206,7 @@ impl Group {
         Some(self.people.len() - 1)
     }
 
-    fn add(&mut self, record: &Record) {
+    fn add(&mut self, record: &Record, zone: &Zone) {
         let e = &record.event;
         self.first_ns = self.first_ns.min(e.time_ns);
         self.first_id = self.first_id.min(record.id);
@@ -210,7 +223,7 @@ impl Group {
             self.person(name);
         }
         self.person(&e.local_user);
-        let line = transcript_line(e);
+        let line = transcript_line(record, zone);
         self.text.push_str(&line);
         self.text.push('\n');
         self.html.push_str("<div class=\"line\">");
@@ -236,7 +249,14 @@ impl Group {
         format!("IM conversation {who} {day} ({})", self.protocol)
     }
 
-    fn message(&self, node: &str, conversation: &str, day: &str, part: u32) -> MessageBuilder<'_> {
+    fn message(
+        &self,
+        node: &str,
+        zone: &Zone,
+        conversation: &str,
+        day: &str,
+        part: u32,
+    ) -> MessageBuilder<'_> {
         let subject = self.subject(day);
         let from = self.from.or(if self.people.is_empty() {
             None
@@ -264,9 +284,10 @@ impl Group {
             1 => "1 record".to_owned(),
             n => format!("{n} records"),
         };
+        let times = zone.statement();
         let header = format!(
             "{subject}\nConversation: {conversation}\nRecords: {ids} ({count})\n\
-             Exported by {node} from the IMtegrity archive. Times are UTC.\n\n"
+             Exported by {node} from the IMtegrity archive. {times}\n\n"
         );
         let mut html = String::with_capacity(self.html.len() + 512);
         html.push_str("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>");
@@ -280,7 +301,9 @@ impl Group {
         escape_into(&mut html, conversation);
         let _ = write!(html, ", records {ids} ({count}). Exported by ");
         escape_into(&mut html, node);
-        html.push_str(" from the IMtegrity archive. Times are UTC.</p>\n");
+        html.push_str(" from the IMtegrity archive. ");
+        escape_into(&mut html, &times);
+        html.push_str("</p>\n");
         html.push_str(&self.html);
         html.push_str("</body></html>\n");
 
@@ -303,78 +326,10 @@ impl Group {
     }
 }
 
-/// One transcript line (continuation lines of a multi-line text are indented).
-fn transcript_line(e: &Event) -> String {
-    let who = if e.sender.trim().is_empty() {
-        "(unknown)"
-    } else {
-        e.sender.as_str()
-    };
-    let room = e.room.as_deref().unwrap_or("the room");
-    let about = |prefix: &str| {
-        let what = e
-            .detail
-            .as_deref()
-            .filter(|d| !d.trim().is_empty())
-            .unwrap_or(&e.text);
-        if what.trim().is_empty() {
-            String::new()
-        } else {
-            format!("{prefix}{}", clean(what))
-        }
-    };
-    let body = match e.kind {
-        Kind::Im | Kind::ChatMessage => format!("{who}: {}", clean(&e.text)),
-        Kind::ChatJoin => format!("* {who} joined {room}"),
-        Kind::ChatLeave => format!("* {who} left {room}"),
-        Kind::FileOffer => format!("* {who} offered a file{}", about(": ")),
-        Kind::DirectImOffer => format!(
-            "* {who} offered a direct connection (later messages would bypass the gateway){}",
-            about(": ")
-        ),
-        Kind::SessionStart => format!("* {who} started a session{}", about(": ")),
-        Kind::SessionEnd => format!("* {who} ended a session{}", about(": ")),
-        Kind::CaptureGap => format!("! capture gap on {}: {}", e.node, clean(&e.text)),
-        Kind::BypassAlert => format!("! bypass seen by {}: {}", e.node, clean(&e.text)),
-        Kind::Access => format!("! archive access: {}", clean(&e.text)),
-        Kind::PolicyAction => format!(
-            "! policy {} ({who}){}",
-            verdict_label(&e.verdict),
-            about(": ")
-        ),
-    };
-    let verdict = match (&e.verdict, e.kind) {
-        (_, Kind::PolicyAction) | (Verdict::Allowed, _) => String::new(),
-        (Verdict::Blocked(rule), _) => format!(" [blocked by rule {rule}; not delivered]"),
-        (Verdict::Masked(rule), _) => format!(" [masked by rule {rule}]"),
-        (Verdict::Alerted(rule), _) => format!(" [alert raised by rule {rule}]"),
-        (Verdict::Passive, _) => " [captured passively]".to_owned(),
-    };
-    format!("[{}] {body}{verdict}", clock_time(e.time_ns))
-}
-
-/// Text made safe for a transcript line: line breaks normalised and the following lines
-/// indented, other control characters replaced, trailing breaks dropped.
-fn clean(text: &str) -> String {
-    let text = text.replace("\r\n", "\n").replace('\r', "\n");
-    let text = text.trim_end_matches('\n');
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '\n' => out.push_str("\n    "),
-            '\t' => out.push(c),
-            c if c.is_control() => out.push('\u{FFFD}'),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A value for a header that must stay on one line.
+/// A value for a header that must stay on one line and read as it is: line breaks, other
+/// controls and bidirectional overrides shown as `<U+XXXX>`, as in the transcript.
 fn one_line(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+    single_line(s)
 }
 
 /// Appends `text` with `& < > " '` escaped.
@@ -467,7 +422,7 @@ mod tests {
 
     use super::*;
     use crate::export::tests::record;
-    use crate::record::conversation_for_room;
+    use crate::record::{Kind, conversation_for_room};
 
     const DAY: i64 = 86_400_000_000_000;
 
@@ -488,6 +443,15 @@ mod tests {
     }
 
     #[test]
+    fn header_values_stay_on_one_line_and_show_overrides() {
+        assert_eq!(
+            one_line("Desk\r\nBcc: x\u{202E}"),
+            "Desk<U+000D><U+000A>Bcc: x<U+202E>"
+        );
+        assert_eq!(one_line("Trading Desk"), "Trading Desk");
+    }
+
+    #[test]
     fn file_stems_are_safe() {
         assert_eq!(file_stem("aim:alice|bob"), "aim_alice_bob");
         assert_eq!(
@@ -500,46 +464,9 @@ mod tests {
     }
 
     #[test]
-    fn transcript_lines() {
-        let mut r = record(
-            1,
-            12 * 3_600_000_000_000 + 61_000_000_000,
-            "Alice",
-            "bob",
-            "hi\r\nthere\u{7}",
-        );
-        assert_eq!(
-            transcript_line(&r.event),
-            "[12:01:01] Alice: hi\n    there\u{FFFD}"
-        );
-        r.event.verdict = Verdict::Blocked("no-links".into());
-        assert!(transcript_line(&r.event).ends_with("[blocked by rule no-links; not delivered]"));
-        r.event.kind = Kind::ChatJoin;
-        r.event.room = Some("Desk".into());
-        assert_eq!(
-            transcript_line(&r.event),
-            "[12:01:01] * Alice joined Desk [blocked by rule no-links; not delivered]"
-        );
-        r.event.kind = Kind::FileOffer;
-        r.event.verdict = Verdict::Allowed;
-        r.event.detail = Some("q3.xls (20480 bytes)".into());
-        assert_eq!(
-            transcript_line(&r.event),
-            "[12:01:01] * Alice offered a file: q3.xls (20480 bytes)"
-        );
-        r.event.kind = Kind::PolicyAction;
-        r.event.verdict = Verdict::Alerted("insider".into());
-        r.event.detail = Some("matched \"merger\"".into());
-        assert_eq!(
-            transcript_line(&r.event),
-            "[12:01:01] ! policy alerted:insider (Alice): matched \"merger\""
-        );
-    }
-
-    #[test]
     fn message_parses_with_headers_and_escaped_html() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = Box::new(EmlSink::new(dir.path(), "gw 1"));
+        let mut sink = Box::new(EmlSink::new(dir.path(), "gw 1", &Zone::utc()));
         let r1 = record(
             5,
             1_000_000_000,
@@ -579,8 +506,8 @@ mod tests {
             Some("5-6")
         );
         let text = m.body_text(0).unwrap();
-        assert!(text.contains("[00:00:01] Alice Smith: <script>alert(1)</script> & café"));
-        assert!(text.contains("[00:00:02] bob: ok"));
+        assert!(text.contains("[00:00:01] #5 Alice Smith: <script>alert(1)</script> & café"));
+        assert!(text.contains("[00:00:02] #6 bob: ok"));
         let html = m.body_html(0).unwrap();
         assert!(!html.contains("<script>"), "{html}");
         assert!(
@@ -592,7 +519,7 @@ mod tests {
     #[test]
     fn groups_by_conversation_and_day_and_never_rewrites_a_finished_file() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = Box::new(EmlSink::new(dir.path(), "gw1"));
+        let mut sink = Box::new(EmlSink::new(dir.path(), "gw1", &Zone::utc()));
         let mut room = record(3, DAY + 5, "carol", "", "morning all");
         room.event.kind = Kind::ChatMessage;
         room.event.recipients = vec![];

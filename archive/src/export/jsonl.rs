@@ -1,13 +1,16 @@
-//! JSON Lines: `records.jsonl`, one object per record, the record as it is stored plus a
-//! `time` field (RFC 3339 UTC, nanoseconds) next to `time_ns`.
+//! JSON Lines: `records.jsonl`, one object per record, the record as it is stored (its
+//! archive `id` first) plus a `time` field (RFC 3339 with nanoseconds, in the export's zone
+//! with its offset, `Z` in UTC) next to `time_ns`. JSON escapes every control character in a
+//! string, so no text can break a line.
 
 use std::io::Write;
 use std::path::Path;
 
 use serde::Serialize;
 
+use super::Sink;
 use super::manifest::{HashedFile, ManifestFile, file_error};
-use super::{Sink, rfc3339};
+use super::zone::Zone;
 use crate::error::ArchiveError;
 use crate::record::{Direction, Event, Kind, Protocol, Record, Verdict};
 
@@ -45,7 +48,7 @@ struct Line<'a> {
 }
 
 impl<'a> Line<'a> {
-    fn of(record: &'a Record) -> Self {
+    fn of(record: &'a Record, zone: &Zone) -> Self {
         let Record { id, event } = record;
         let Event {
             time_ns,
@@ -73,7 +76,7 @@ impl<'a> Line<'a> {
         Self {
             id: *id,
             time_ns: *time_ns,
-            time: rfc3339(*time_ns),
+            time: zone.rfc3339(*time_ns),
             protocol: *protocol,
             kind: *kind,
             conversation,
@@ -95,23 +98,30 @@ impl<'a> Line<'a> {
     }
 }
 
-/// One record as a JSON line (no newline): the form `search --json` prints and the jsonl
-/// export writes, so the two never drift apart.
+/// One record as a JSON line (no newline), `time` in UTC.
 pub fn json_line(record: &Record) -> Result<String, ArchiveError> {
-    serde_json::to_string(&Line::of(record)).map_err(|e| ArchiveError::corrupt("record", e))
+    json_line_in(record, &Zone::utc())
+}
+
+/// One record as a JSON line (no newline), `time` in `zone`: the form `search --json`
+/// prints and the jsonl export writes, so the two never drift apart.
+pub fn json_line_in(record: &Record, zone: &Zone) -> Result<String, ArchiveError> {
+    serde_json::to_string(&Line::of(record, zone)).map_err(|e| ArchiveError::corrupt("record", e))
 }
 
 pub(crate) struct JsonlSink {
     file: HashedFile,
+    zone: Zone,
     records: u64,
     /// One line, reused.
     line: Vec<u8>,
 }
 
 impl JsonlSink {
-    pub(crate) fn create(dir: &Path) -> Result<Self, ArchiveError> {
+    pub(crate) fn create(dir: &Path, zone: &Zone) -> Result<Self, ArchiveError> {
         Ok(Self {
             file: HashedFile::create_in(dir, FILE)?,
+            zone: zone.clone(),
             records: 0,
             line: Vec::with_capacity(1024),
         })
@@ -121,7 +131,7 @@ impl JsonlSink {
 impl Sink for JsonlSink {
     fn record(&mut self, record: &Record) -> Result<(), ArchiveError> {
         self.line.clear();
-        serde_json::to_writer(&mut self.line, &Line::of(record))
+        serde_json::to_writer(&mut self.line, &Line::of(record, &self.zone))
             .map_err(|e| ArchiveError::corrupt("record", e))?;
         self.line.push(b'\n');
         self.file
@@ -148,7 +158,7 @@ mod tests {
         let mut r = record(7, -1, "Alice Smith", "bob", "héllo <b>\"x\"</b>\n");
         r.event.verdict = Verdict::Blocked("no-links".into());
         r.event.room = Some("Room".into());
-        let line = serde_json::to_value(Line::of(&r)).unwrap();
+        let line = serde_json::to_value(Line::of(&r, &Zone::utc())).unwrap();
         let plain = serde_json::to_value(&r).unwrap();
         let (line, plain) = (line.as_object().unwrap(), plain.as_object().unwrap());
         assert_eq!(line.len(), plain.len() + 1);
@@ -157,7 +167,7 @@ mod tests {
         }
         assert_eq!(line["time"], "1969-12-31T23:59:59.999999999Z");
         // Field order as written: id, time_ns, time, then the rest.
-        let text = serde_json::to_string(&Line::of(&r)).unwrap();
+        let text = serde_json::to_string(&Line::of(&r, &Zone::utc())).unwrap();
         let (a, b, c) = (
             text.find("\"time_ns\"").unwrap(),
             text.find("\"time\"").unwrap(),
@@ -172,7 +182,7 @@ mod tests {
     #[test]
     fn one_line_per_record() {
         let dir = tempfile::tempdir().unwrap();
-        let mut sink = Box::new(JsonlSink::create(dir.path()).unwrap());
+        let mut sink = Box::new(JsonlSink::create(dir.path(), &Zone::utc()).unwrap());
         sink.record(&record(1, 0, "a", "b", "line\nbreak")).unwrap();
         sink.record(&record(2, 1, "b", "a", "two")).unwrap();
         let files = sink.finish().unwrap();

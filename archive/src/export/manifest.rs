@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::seal::{ArchiveAnchor, Exporter, ManifestSigner, SIGNATURE_FILE, Tool};
+use super::zone::Zone;
 use crate::chain::hex;
 use crate::error::ArchiveError;
 use crate::query::Query;
@@ -19,20 +21,56 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 /// What an export contains, written to `manifest.json` next to the exported files.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
+    /// What this document is: always [`MANIFEST_TAG`]. First, so the signed bytes say
+    /// what they are.
+    pub manifest: String,
     /// The format's name: `jsonl`, `csv` or `eml`.
     pub format: String,
-    /// When the export started, RFC 3339 UTC.
+    /// When the export started, RFC 3339 in [`Manifest::time_zone`].
     pub created: String,
+    /// The same, UTC nanoseconds.
+    pub created_ns: i64,
+    /// The zone every rendered time in the export is in (`UTC`, or an IANA name with each
+    /// time's offset written out).
+    pub time_zone: String,
     /// The node that made the export.
     pub node: String,
+    /// The program and version that made it.
+    pub tool: Tool,
+    /// Who made it.
+    pub exporter: Exporter,
+    /// The archive it was taken from, as it stood when it started.
+    pub archive: ArchiveAnchor,
     /// The query whose results were exported.
     pub query: Query,
+    /// The query's time bounds, RFC 3339 in [`Manifest::time_zone`] (the raw nanoseconds
+    /// are in `query`).
+    pub query_times: QueryTimes,
     /// How many records were exported.
     pub count: u64,
     /// The exported record ids as sorted, disjoint, inclusive ranges `(first, last)`.
     pub record_ids: Vec<(u64, u64)>,
     /// Every other file the export wrote, in the order written.
     pub files: Vec<ManifestFile>,
+}
+
+/// A query's time bounds for people.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueryTimes {
+    /// Inclusive lower bound, if any.
+    pub since: Option<String>,
+    /// Exclusive upper bound, if any.
+    pub until: Option<String>,
+}
+
+impl QueryTimes {
+    /// `query`'s bounds in `zone`.
+    pub fn of(query: &Query, zone: &Zone) -> Self {
+        Self {
+            since: query.since_ns.map(|ns| zone.rfc3339(ns)),
+            until: query.until_ns.map(|ns| zone.rfc3339(ns)),
+        }
+    }
 }
 
 /// One exported file.
@@ -198,21 +236,42 @@ pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
         .create(dir)
 }
 
-/// Writes `manifest.json` (pretty JSON) durably: to a temporary name, fsynced, renamed into
-/// place, and the directory fsynced; so a `manifest.json` that exists is complete.
-pub(crate) fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), ArchiveError> {
-    let tmp = dir.join(".manifest.json.tmp");
-    let path = dir.join(MANIFEST_FILE);
-    let mut json = serde_json::to_vec_pretty(manifest)
-        .map_err(|e| ArchiveError::corrupt("export manifest", e))?;
-    json.push(b'\n');
+/// Writes `path` with `bytes` durably: to a temporary name, fsynced, renamed into place;
+/// so a file that exists is complete.
+fn write_durably(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), ArchiveError> {
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let path = dir.join(name);
     let mut file = private_new_file(&tmp).map_err(|e| file_error(&tmp, e))?;
-    file.write_all(&json)
+    file.write_all(bytes)
         .and_then(|()| file.sync_all())
         .map_err(|e| file_error(&tmp, e))?;
     drop(file);
-    fs::rename(&tmp, &path).map_err(|e| file_error(&path, e))?;
-    sync_dir(dir)
+    fs::rename(&tmp, &path).map_err(|e| file_error(&path, e))
+}
+
+/// The exact bytes of `manifest.json`: pretty JSON and a final newline. These are the bytes
+/// signed.
+pub fn manifest_bytes(manifest: &Manifest) -> Result<Vec<u8>, ArchiveError> {
+    let mut json = serde_json::to_vec_pretty(manifest)
+        .map_err(|e| ArchiveError::corrupt("export manifest", e))?;
+    json.push(b'\n');
+    Ok(json)
+}
+
+/// Signs `manifest` with `signer` and writes [`SIGNATURE_FILE`] and then `manifest.json`,
+/// each durably, and fsyncs the directory; so a `manifest.json` that exists is complete and
+/// signed. Returns the signature.
+pub(crate) fn write_signed_manifest(
+    dir: &Path,
+    manifest: &Manifest,
+    signer: &dyn ManifestSigner,
+) -> Result<[u8; 64], ArchiveError> {
+    let bytes = manifest_bytes(manifest)?;
+    let signature = signer.sign(&bytes)?;
+    write_durably(dir, SIGNATURE_FILE, &signature)?;
+    write_durably(dir, MANIFEST_FILE, &bytes)?;
+    sync_dir(dir)?;
+    Ok(signature)
 }
 
 #[cfg(test)]
@@ -220,6 +279,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use crate::export::seal::MANIFEST_TAG;
 
     #[test]
     fn ranges_merge_runs_gaps_disorder_and_duplicates() {
@@ -271,21 +331,41 @@ mod tests {
     #[test]
     fn manifest_is_written_in_place_without_leftovers() {
         let dir = tempfile::tempdir().unwrap();
+        let signer = crate::export::tests::TestSigner::new();
         let m = Manifest {
+            manifest: MANIFEST_TAG.into(),
             format: "jsonl".into(),
             created: "1970-01-01T00:00:00.000000000Z".into(),
+            created_ns: 0,
+            time_zone: "UTC".into(),
             node: "gw1".into(),
+            tool: Tool {
+                name: "imtegrity".into(),
+                version: "1".into(),
+            },
+            exporter: Exporter {
+                uid: 0,
+                user: "root".into(),
+                host: "h".into(),
+            },
+            archive: signer.state().unwrap().anchor(&Zone::utc()),
             query: Query::default(),
+            query_times: QueryTimes::default(),
             count: 0,
             record_ids: vec![],
             files: vec![],
         };
-        write_manifest(dir.path(), &m).unwrap();
-        let names: Vec<_> = fs::read_dir(dir.path())
+        let signature = write_signed_manifest(dir.path(), &m, &signer).unwrap();
+        let mut names: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
-        assert_eq!(names, vec![MANIFEST_FILE]);
+        names.sort();
+        assert_eq!(names, vec![MANIFEST_FILE, SIGNATURE_FILE]);
+        assert_eq!(
+            fs::read(dir.path().join(SIGNATURE_FILE)).unwrap(),
+            signature.to_vec()
+        );
         let back: Manifest =
             serde_json::from_slice(&fs::read(dir.path().join(MANIFEST_FILE)).unwrap()).unwrap();
         assert_eq!(back, m);

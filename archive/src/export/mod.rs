@@ -1,6 +1,8 @@
 //! Export: the records a [`Query`] matched, written to a new directory as JSON Lines, CSV or
-//! one RFC 5322 message per conversation and UTC day, with a `manifest.json` that names the
-//! query, the record ids and the SHA-256 of every file.
+//! one RFC 5322 message per conversation and day, with a `manifest.json` that names the
+//! query, the record ids, the SHA-256 of every file, who exported it with what, and the
+//! archive's signed state it was taken against; signed by the archive key
+//! (`manifest.json.sig`, see [`seal`]). Times are rendered in a [`Zone`]: UTC unless asked.
 //!
 //! * The directory is created (0700); an existing non-empty one is refused, and no file is ever
 //!   replaced.
@@ -9,8 +11,10 @@
 //!   a day is complete when the next one starts).
 //! * Every file is owner-only (0600) whatever the umask: an export holds the archive's
 //!   messages, and handing it on is a deliberate step.
-//! * Every file is fsynced; `manifest.json` is written last (atomically), so a directory
-//!   without it is an incomplete export.
+//! * Every file is fsynced; `manifest.json.sig` and then `manifest.json` are written last
+//!   (each atomically), so a directory without the manifest is an incomplete export.
+//! * Every record carries its id: a JSONL field, the CSV's first column, `#ID` on every EML
+//!   transcript line.
 
 use std::fmt;
 use std::fs;
@@ -24,11 +28,23 @@ use crate::record::{Record, Verdict};
 
 mod csv;
 mod eml;
+#[doc(hidden)]
+pub mod fuzzing;
 mod jsonl;
 mod manifest;
+pub mod seal;
+mod transcript;
+pub mod transcript_text;
+mod zone;
 
-pub use jsonl::json_line;
-pub use manifest::{MANIFEST_FILE, Manifest, ManifestFile};
+pub use jsonl::{json_line, json_line_in};
+pub use manifest::{MANIFEST_FILE, Manifest, ManifestFile, QueryTimes, manifest_bytes};
+pub use seal::{
+    ArchiveAnchor, ArchiveState, Exporter, MANIFEST_TAG, ManifestSigner, SIGNATURE_FILE,
+    SignedPoint, Tool,
+};
+pub use transcript::transcript_line;
+pub use zone::Zone;
 
 /// How often [`export`] reports progress, in records.
 pub const PROGRESS_EVERY: u64 = 1000;
@@ -40,7 +56,8 @@ pub enum Format {
     Jsonl,
     /// `records.csv`: a header row and one row per record.
     Csv,
-    /// `eml/<day>/<conversation>.eml`: one message per conversation per UTC day, with a
+    /// `eml/<day>/<conversation>.eml`: one message per conversation per day (UTC, or the
+    /// `--tz` zone), with a
     /// plain-text and an HTML transcript.
     Eml,
 }
@@ -84,6 +101,15 @@ pub struct ExportOptions {
     pub out_dir: PathBuf,
     /// The exporting node's name, recorded in the manifest and used in EML Message-IDs.
     pub node: String,
+    /// The zone times are rendered in (UTC by default).
+    pub zone: Zone,
+    /// CSV only: start the file with a UTF-8 byte-order mark, which spreadsheet programs
+    /// need to read it as UTF-8 (`--excel`).
+    pub byte_order_mark: bool,
+    /// Who exports, for the manifest.
+    pub exporter: Exporter,
+    /// The program's name and version, for the manifest.
+    pub tool: Tool,
 }
 
 /// One format's writer: takes records in order, then closes its files.
@@ -94,7 +120,8 @@ trait Sink {
 }
 
 /// Writes `records` (normally `archive.search(query)`) to `options.out_dir` in
-/// `options.format` and returns the manifest it wrote there.
+/// `options.format` and returns the manifest it wrote there, signed by `signer` (whose
+/// state, taken before the first record is written, the manifest names).
 ///
 /// `progress(n)` is called with the number of records written so far after every
 /// [`PROGRESS_EVERY`] records, and once at the end if the total is not a multiple of it.
@@ -104,15 +131,18 @@ pub fn export<I: Iterator<Item = Result<Record, ArchiveError>>>(
     records: I,
     query: &Query,
     options: &ExportOptions,
+    signer: &dyn ManifestSigner,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Manifest, ArchiveError> {
-    let created = rfc3339(now_ns());
+    let created_ns = now_ns();
+    let zone = &options.zone;
+    let state = signer.state()?;
     let dir = options.out_dir.as_path();
     prepare_dir(dir)?;
     let mut sink: Box<dyn Sink> = match options.format {
-        Format::Jsonl => Box::new(jsonl::JsonlSink::create(dir)?),
-        Format::Csv => Box::new(csv::CsvSink::create(dir)?),
-        Format::Eml => Box::new(eml::EmlSink::new(dir, &options.node)),
+        Format::Jsonl => Box::new(jsonl::JsonlSink::create(dir, zone)?),
+        Format::Csv => Box::new(csv::CsvSink::create(dir, zone, options.byte_order_mark)?),
+        Format::Eml => Box::new(eml::EmlSink::new(dir, &options.node, zone)),
     };
     let mut ids = manifest::IdRanges::default();
     let mut count = 0u64;
@@ -130,15 +160,22 @@ pub fn export<I: Iterator<Item = Result<Record, ArchiveError>>>(
     }
     let files = sink.finish()?;
     let manifest = Manifest {
+        manifest: MANIFEST_TAG.to_owned(),
         format: options.format.to_string(),
-        created,
+        created: zone.rfc3339(created_ns),
+        created_ns,
+        time_zone: zone.name().to_owned(),
         node: options.node.clone(),
+        tool: options.tool.clone(),
+        exporter: options.exporter.clone(),
+        archive: state.anchor(zone),
         query: query.clone(),
+        query_times: QueryTimes::of(query, zone),
         count,
         record_ids: ids.finish(),
         files,
     };
-    manifest::write_manifest(dir, &manifest)?;
+    manifest::write_signed_manifest(dir, &manifest, signer)?;
     Ok(manifest)
 }
 
@@ -191,48 +228,6 @@ pub(crate) fn verdict_label(verdict: &Verdict) -> String {
 }
 
 const NS_PER_SEC: i64 = 1_000_000_000;
-const SECS_PER_DAY: i64 = 86_400;
-
-/// The calendar time of `ns` UTC nanoseconds since the epoch (before it too).
-fn datetime(ns: i64) -> time::OffsetDateTime {
-    // Every i64 nanosecond count (years 1677 to 2262) is inside `time`'s range.
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-}
-
-/// RFC 3339 UTC with nanoseconds: `2024-05-01T12:00:00.000000001Z`. Fixed width, so the
-/// strings sort as the times do.
-pub(crate) fn rfc3339(ns: i64) -> String {
-    let t = datetime(ns);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.nanosecond()
-    )
-}
-
-/// `HH:MM:SS` of `ns`, UTC.
-pub(crate) fn clock_time(ns: i64) -> String {
-    let t = datetime(ns);
-    format!("{:02}:{:02}:{:02}", t.hour(), t.minute(), t.second())
-}
-
-/// The UTC day `ns` falls on, as days since 1970-01-01 (negative before).
-pub(crate) fn day_of(ns: i64) -> i64 {
-    ns.div_euclid(NS_PER_SEC * SECS_PER_DAY)
-}
-
-/// A day from [`day_of`] as `YYYY-MM-DD`.
-pub(crate) fn day_string(day: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(day * SECS_PER_DAY)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
-}
 
 /// Whole seconds since the epoch, rounded down (for the EML Date header).
 pub(crate) fn unix_seconds(ns: i64) -> i64 {
@@ -286,31 +281,98 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn times_format_before_at_and_after_the_epoch() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59.999999999Z");
-        assert_eq!(rfc3339(1), "1970-01-01T00:00:00.000000001Z");
-        assert_eq!(
-            rfc3339(1_714_564_800_123_456_789),
-            "2024-05-01T12:00:00.123456789Z"
-        );
-        assert_eq!(rfc3339(i64::MIN), "1677-09-21T00:12:43.145224192Z");
-        assert_eq!(rfc3339(i64::MAX), "2262-04-11T23:47:16.854775807Z");
-        assert_eq!(clock_time(-1), "23:59:59");
-        assert_eq!(day_of(0), 0);
-        assert_eq!(day_of(-1), -1);
-        assert_eq!(day_string(-1), "1969-12-31");
-        assert_eq!(day_string(day_of(1_714_564_800_123_456_789)), "2024-05-01");
-        assert_eq!(day_string(day_of(i64::MIN)), "1677-09-21");
+    fn unix_seconds_round_down() {
         assert_eq!(unix_seconds(-1), -1);
+        assert_eq!(unix_seconds(1_999_999_999), 1);
     }
 
-    fn options(dir: &Path, format: Format) -> ExportOptions {
+    /// Signs with a fixed test key and reports no checkpoints.
+    pub(crate) struct TestSigner(ed25519_dalek::SigningKey);
+
+    impl TestSigner {
+        pub(crate) fn new() -> Self {
+            Self(ed25519_dalek::SigningKey::from_bytes(&[7; 32]))
+        }
+    }
+
+    impl ManifestSigner for TestSigner {
+        fn state(&self) -> Result<ArchiveState, ArchiveError> {
+            Ok(ArchiveState {
+                public_key: crate::chain::hex(self.0.verifying_key().as_bytes()),
+                head: None,
+                checkpoint: None,
+            })
+        }
+        fn sign(&self, manifest: &[u8]) -> Result<[u8; 64], ArchiveError> {
+            seal::check_tag(manifest)?;
+            Ok(ed25519_dalek::Signer::sign(&self.0, manifest).to_bytes())
+        }
+    }
+
+    pub(crate) fn options(dir: &Path, format: Format) -> ExportOptions {
         ExportOptions {
             format,
             out_dir: dir.to_path_buf(),
             node: "gw1".into(),
+            zone: Zone::utc(),
+            byte_order_mark: false,
+            exporter: Exporter {
+                uid: 1000,
+                user: "officer".into(),
+                host: "review-1".into(),
+            },
+            tool: Tool {
+                name: "imtegrity".into(),
+                version: "0.0.0-test".into(),
+            },
         }
+    }
+
+    #[test]
+    fn the_manifest_is_signed_over_its_exact_bytes_and_names_its_provenance() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("x");
+        let query = Query {
+            since_ns: Some(1_714_564_800_000_000_000),
+            ..Query::default()
+        };
+        let mut opts = options(&out, Format::Jsonl);
+        opts.zone = Zone::named("Europe/London").unwrap();
+        let signer = TestSigner::new();
+        let m = export(
+            [Ok(record(9, 1, "a", "b", "hi"))].into_iter(),
+            &query,
+            &opts,
+            &signer,
+            &mut |_| {},
+        )
+        .unwrap();
+        let bytes = fs::read(out.join(MANIFEST_FILE)).unwrap();
+        let sig = fs::read(out.join(SIGNATURE_FILE)).unwrap();
+        let sig = ed25519_dalek::Signature::from_slice(&sig).unwrap();
+        ed25519_dalek::Verifier::verify(&signer.0.verifying_key(), &bytes, &sig).unwrap();
+        let mut altered = bytes.clone();
+        altered[20] ^= 1;
+        assert!(
+            ed25519_dalek::Verifier::verify(&signer.0.verifying_key(), &altered, &sig).is_err()
+        );
+        assert!(bytes.starts_with(format!("{{\n  \"manifest\": \"{MANIFEST_TAG}\"").as_bytes()));
+        assert_eq!(m.time_zone, "Europe/London");
+        assert_eq!(
+            m.query_times.since.as_deref(),
+            Some("2024-05-01T13:00:00.000000000+01:00")
+        );
+        assert_eq!(m.query_times.until, None);
+        assert!(
+            m.created.ends_with(":00") && m.created.contains('+'),
+            "{}",
+            m.created
+        );
+        assert_eq!(m.exporter.user, "officer");
+        assert_eq!(m.tool.version, "0.0.0-test");
+        assert_eq!(m.archive.public_key.len(), 64);
+        let back: Manifest = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(back, m);
     }
 
     #[test]
@@ -321,6 +383,7 @@ pub(crate) mod tests {
             std::iter::empty(),
             &Query::default(),
             &options(tmp.path(), Format::Jsonl),
+            &TestSigner::new(),
             &mut |_| {},
         )
         .unwrap_err();
@@ -331,6 +394,7 @@ pub(crate) mod tests {
             std::iter::empty(),
             &Query::default(),
             &options(&tmp.path().join("old.txt"), Format::Csv),
+            &TestSigner::new(),
             &mut |_| {},
         )
         .unwrap_err();
@@ -344,6 +408,7 @@ pub(crate) mod tests {
             std::iter::empty(),
             &Query::default(),
             &options(tmp.path(), Format::Jsonl),
+            &TestSigner::new(),
             &mut |_| {},
         )
         .unwrap();
@@ -353,6 +418,7 @@ pub(crate) mod tests {
             std::iter::empty(),
             &Query::default(),
             &options(&nested, Format::Eml),
+            &TestSigner::new(),
             &mut |_| {},
         )
         .unwrap();
@@ -369,6 +435,7 @@ pub(crate) mod tests {
             records,
             &Query::default(),
             &options(&tmp.path().join("x"), Format::Csv),
+            &TestSigner::new(),
             &mut |n| seen.push(n),
         )
         .unwrap();
@@ -390,6 +457,7 @@ pub(crate) mod tests {
             records.into_iter(),
             &Query::default(),
             &options(&out, Format::Jsonl),
+            &TestSigner::new(),
             &mut |_| {},
         )
         .unwrap_err();
