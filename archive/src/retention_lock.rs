@@ -137,8 +137,9 @@ pub struct LockChange {
 
 /// `YYYY-MM-DD HH:MM:SS UTC`.
 pub(crate) fn utc(ns: i64) -> String {
-    use crate::export::{clock_time, day_of, day_string};
-    format!("{} {} UTC", day_string(day_of(ns)), clock_time(ns))
+    use crate::export::Zone;
+    let utc = Zone::utc();
+    format!("{} {} UTC", Zone::day_string(utc.day(ns)), utc.clock(ns))
 }
 
 /// Refuses `asked` (days or a minimum, named `what` as the user gave it) for `protocol`
