@@ -376,8 +376,10 @@ async fn relaxed_mode_relays_what_it_cannot_read_and_records_it_raw() {
 }
 
 /// The reference: libpurple (bullseye's 2.14.1 prpl in bitlbee), outside the gateway, shown
-/// IMs with two message-text TLVs and with two text fragments by alice through the relay.
-/// What it displays is what the archive must hold.
+/// IMs by alice through the relay with two message-text TLVs, with two text fragments, with
+/// one trailing byte after valid text, and with 5 000 TLVs (the lab passes the last two on as
+/// sent, as AOL's server did). What it displays is what the archive must hold; the 5 000-TLV
+/// IM, read with doubt, is recorded with its whole payload.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_archive_holds_what_libpurple_shows() {
     let Some(peers) = imtegrity_tests::require_peers("the_archive_holds_what_libpurple_shows")
@@ -402,19 +404,34 @@ async fn the_archive_holds_what_libpurple_shows() {
     let mut fragments = vec![0x05, 0x01, 0x00, 0x01, 0x01];
     fragments.extend(text_fragment(b"one-frag"));
     fragments.extend(text_fragment(b"two-frag"));
+    let mut trailing = tlv_bytes(2, &text_message_data("valid-trail").unwrap());
+    trailing.extend(tlv_bytes(3, &[]));
+    trailing.push(0x42);
+    // 5 000 TLVs: a text near the start, 4 998 empty ones, the text shown at the end, past
+    // where a cap of 4 096 TLVs or a 512-byte cut would stop.
+    let mut many = tlv_bytes(2, &text_message_data("first-many").unwrap());
+    many.extend(std::iter::repeat_n(tlv_bytes(0x0099, &[]), 4998).flatten());
+    many.extend(tlv_bytes(2, &text_message_data("last-many").unwrap()));
     let cases = [
         (
-            vec![
-                (2, text_message_data("first-dup").unwrap().to_vec()),
-                (2, text_message_data("second-dup").unwrap().to_vec()),
-            ],
+            [
+                tlv_bytes(2, &text_message_data("first-dup").unwrap()),
+                tlv_bytes(2, &text_message_data("second-dup").unwrap()),
+            ]
+            .concat(),
             "-dup",
         ),
-        (vec![(2, fragments)], "-frag"),
+        (tlv_bytes(2, &fragments), "-frag"),
+        (trailing, "-trail"),
+        (many, "-many"),
     ];
     let mut shown = Vec::new();
-    for (n, (tlvs, tag)) in (1u8..).zip(&cases) {
-        alice.send_icbm(im(1, "tester1", tlvs, n)).await.unwrap();
+    let mut payload_lens = Vec::new();
+    for (n, (area, tag)) in (1u8..).zip(&cases) {
+        let body = raw_im_body(n, "tester1", area);
+        // The frame's payload: the SNAC header, then the body.
+        payload_lens.push(10 + body.len());
+        alice.send_icbm_body(body).await.unwrap();
         let got = aim.wait_im("alice", tag, WAIT).await;
         shown.push(
             got.unwrap_or_else(|e| panic!("{e}\n{}", bitlbee.log()))
@@ -423,15 +440,43 @@ async fn the_archive_holds_what_libpurple_shows() {
     }
     assert_eq!(
         shown,
-        ["second-dup", "two-frag"],
+        ["second-dup", "two-frag", "valid-trail", "last-many"],
         "libpurple's rule changed?"
     );
     alice.logout().await.unwrap();
     gw.stop().await;
-    let texts: Vec<String> = records(&archive)
-        .await
-        .iter()
-        .map(|r| r["text"].as_str().unwrap().to_owned())
-        .collect();
+    let got = records(&archive).await;
+    let texts: Vec<&str> = got.iter().map(|r| r["text"].as_str().unwrap()).collect();
     assert_eq!(texts, shown);
+    // Every record reads with doubt and holds the whole payload, the 5 000 TLVs included.
+    for ((r, len), (area, tag)) in got.iter().zip(&payload_lens).zip(&cases) {
+        assert_eq!(r["verdict"], "allowed", "{tag}");
+        let (_, hex) = detail(r)
+            .split_once("payload hex: ")
+            .unwrap_or_else(|| panic!("{tag}: {}", detail(r)));
+        assert_eq!(hex.len(), 2 * len, "{tag}: the whole payload");
+        assert!(hex.ends_with(&hex_of(area)), "{tag}");
+    }
+}
+
+/// A TLV's bytes.
+fn tlv_bytes(kind: u16, value: &[u8]) -> Vec<u8> {
+    let mut out = kind.to_be_bytes().to_vec();
+    out.extend_from_slice(&u16::try_from(value.len()).unwrap().to_be_bytes());
+    out.extend_from_slice(value);
+    out
+}
+
+/// A channel-1 0x0004/0x0006 body to `to` with TLV area `area`, sent as is.
+fn raw_im_body(cookie: u8, to: &str, area: &[u8]) -> bytes::Bytes {
+    let mut body = vec![cookie; 8];
+    body.extend_from_slice(&1u16.to_be_bytes());
+    body.push(u8::try_from(to.len()).unwrap());
+    body.extend_from_slice(to.as_bytes());
+    body.extend_from_slice(area);
+    body.into()
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
