@@ -480,3 +480,116 @@ fn raw_im_body(cookie: u8, to: &str, area: &[u8]) -> bytes::Bytes {
 fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// A policy that blocks one word, in the file `imtegrity run --config` reads.
+const BLOCKING_POLICY: &str = r#"[policy]
+default_profile = "standard"
+
+[policy.profiles.standard]
+notice = "[IMtegrity] Not delivered: {reason}"
+
+[[policy.profiles.standard.rules]]
+name = "banned-word"
+keywords = ["forbidden"]
+action = "block"
+reason = "that word is not allowed"
+"#;
+
+/// Where clients may show different texts, every one of them is put to the policy: a
+/// blocked word in the text libpurple does not show (the first of two message-data TLVs,
+/// which another client may show) blocks the message as if it were shown, in either
+/// direction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_word_in_a_variant_not_shown_is_blocked() {
+    let lab = lab().await;
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let config = dir.path().join("imtegrity.toml");
+    std::fs::write(&config, BLOCKING_POLICY).unwrap();
+    let gw = Gateway::start_with(
+        &["--config", config.to_str().unwrap()],
+        &lab.auth_addr.to_string(),
+        &archive,
+        NODE,
+        &[],
+    )
+    .await;
+    let mut alice = LabClient::login(gw.relay, "alice", PASSWORD).await.unwrap();
+    let mut bob = LabClient::login(lab.auth_addr, "bob", PASSWORD)
+        .await
+        .unwrap();
+    let hidden = |shown: &str| Shape {
+        name: "blocked word in the first of two message-data TLVs",
+        channel: 1,
+        tlvs: vec![
+            (2, text_message_data("a forbidden thing").unwrap().to_vec()),
+            (2, text_message_data(shown).unwrap().to_vec()),
+        ],
+    };
+    let notice = "[IMtegrity] Not delivered: that word is not allowed".to_owned();
+    let (delivered, notices) = exchange(
+        &mut alice,
+        "alice",
+        &mut bob,
+        "bob",
+        &hidden("harmless out"),
+        1,
+    )
+    .await;
+    assert_eq!(delivered, Vec::<String>::new(), "relayed");
+    assert_eq!(notices, vec![notice.clone()]);
+    let (delivered, notices) = exchange(
+        &mut bob,
+        "bob",
+        &mut alice,
+        "alice",
+        &hidden("harmless in"),
+        2,
+    )
+    .await;
+    assert_eq!(delivered, Vec::<String>::new(), "relayed");
+    assert_eq!(notices, vec![notice]);
+    // The control: the same shape without the word passes.
+    let clean = Shape {
+        name: "two clean message-data TLVs",
+        channel: 1,
+        tlvs: vec![
+            (2, text_message_data("a fine thing").unwrap().to_vec()),
+            (2, text_message_data("harmless").unwrap().to_vec()),
+        ],
+    };
+    let (delivered, _) = exchange(&mut alice, "alice", &mut bob, "bob", &clean, 3).await;
+    // Delivered; the lab's scripted client shows the first TLV (its own strict reading).
+    assert_eq!(delivered, ["a fine thing"]);
+    alice.logout().await.unwrap();
+    bob.logout().await.unwrap();
+    gw.stop().await;
+
+    let got = records(&archive).await;
+    let summary: Vec<(&str, &str, &Value)> = got
+        .iter()
+        .map(|r| {
+            (
+                r["sender"].as_str().unwrap(),
+                r["text"].as_str().unwrap(),
+                &r["verdict"],
+            )
+        })
+        .collect();
+    let blocked = serde_json::json!({"blocked": "banned-word"});
+    let allowed = Value::from("allowed");
+    assert_eq!(
+        summary,
+        [
+            ("alice", "harmless out", &blocked),
+            ("bob", "harmless in", &blocked),
+            ("alice", "harmless", &allowed),
+        ]
+    );
+    // The record keeps the variant that was blocked.
+    assert!(
+        detail(&got[0]).contains("every text: [1] \"a forbidden thing\" [2] \"harmless out\""),
+        "{}",
+        detail(&got[0])
+    );
+}
