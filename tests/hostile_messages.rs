@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use common::gateway::{Gateway, search, verify_intact};
 use lab::{Accounts, ClientEvent, LabClient, LabConfig, LabServer};
 use oscar::message::IcbmSend;
-use oscar::message::icbm::{CAP_CHAT, CAP_ICQ_SERVER_RELAY, text_message_data};
+use oscar::message::icbm::{CAP_BUDDY_ICON, CAP_CHAT, CAP_ICQ_SERVER_RELAY, text_message_data};
 use oscar::message::icbm_reading::icq_server_relay_data;
 use oscar::{ScreenName, TlvList};
 use serde_json::Value;
@@ -129,6 +129,18 @@ fn readable() -> Vec<(Shape, &'static str, Option<&'static str>)> {
             },
             "come to room",
             Some("chat invitation text, channel 2"),
+        ),
+        (
+            Shape {
+                name: "buddy icon",
+                channel: 2,
+                tlvs: vec![(
+                    5,
+                    rendezvous(CAP_BUDDY_ICON, &[(0x2711, b"\x00\x01GIF89a".to_vec())]),
+                )],
+            },
+            "",
+            Some("buddy icon sent (rendezvous, channel 2), no text; 8 bytes of service data"),
         ),
     ]
 }
