@@ -7,7 +7,8 @@
 //! What the recipient's client shows comes from [`peer_shows`], a model of libpurple 2.14's
 //! reading written here over plain slices, apart from the relay's own reader
 //! (`oscar::message::icbm_reading`), so that a reader that takes the wrong text makes this
-//! test fail rather than agree with itself. The sample is fixed (proptest's deterministic
+//! test fail rather than agree with itself; the model is in turn held against libpurple in
+//! bitlbee on a sample of the channel-1 cases. The sample is fixed (proptest's deterministic
 //! runner) and bounded: [`CASES`] cases per mode, one relay per mode, each case sent,
 //! followed by a mark, and awaited for at most [`WAIT`].
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -314,13 +315,13 @@ fn peer_shows(channel: u16, area: &[u8]) -> Option<String> {
     }
 }
 
-/// The body of alice's 0x0004/0x0006 for case `n`.
-fn send_body(n: u8, case: &Case) -> Bytes {
+/// The body of alice's 0x0004/0x0006 to `to` for case `n`.
+fn send_body(n: u8, to: &str, case: &Case) -> Bytes {
     let mut body = COOKIE.to_vec();
     body.push(n);
     body.extend_from_slice(&case.channel.to_be_bytes());
-    body.push(3);
-    body.extend_from_slice(b"bob");
+    body.push(u8::try_from(to.len()).unwrap());
+    body.extend_from_slice(to.as_bytes());
     body.extend_from_slice(&case.area);
     Bytes::from(body)
 }
@@ -344,10 +345,11 @@ async fn delivered(bob: &mut LabClient, n: u8) -> Vec<IcbmFrame> {
     }
 }
 
-fn generate() -> Vec<Case> {
+/// The first `count` cases of the fixed sample.
+fn generate(count: usize) -> Vec<Case> {
     let mut runner = TestRunner::deterministic();
     let strategy = case();
-    (0..CASES)
+    (0..count)
         .map(|_| strategy.new_tree(&mut runner).unwrap().current())
         .collect()
 }
@@ -371,11 +373,14 @@ async fn run(mode: &str) {
         .unwrap();
     bob.report_icbms().await.unwrap();
 
-    let cases = generate();
+    let cases = generate(CASES);
     let started = Instant::now();
     let mut got = Vec::new();
     for (n, case) in (1u8..).zip(&cases) {
-        alice.send_icbm_body(send_body(n, case)).await.unwrap();
+        alice
+            .send_icbm_body(send_body(n, "bob", case))
+            .await
+            .unwrap();
         alice.send_im("bob", &format!("mark {n}")).await.unwrap();
         got.push(delivered(&mut bob, n).await);
     }
@@ -502,6 +507,89 @@ async fn strict_relay_records_what_the_peer_shows_or_blocks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relaxed_relay_records_what_the_peer_shows_or_the_raw_frame() {
     run("relaxed").await;
+}
+
+/// The model held against libpurple itself (bullseye's 2.14.1 prpl in bitlbee, outside the
+/// gateway): a sample of the channel-1 cases through the strict relay, each followed by a
+/// mark. What libpurple displays before the mark is what the model says it shows, and
+/// what the archive holds; a case it displays nothing for is refused or shows nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn libpurple_shows_what_the_model_says_and_the_archive_holds() {
+    const SAMPLE: usize = 16;
+    let Some(peers) =
+        imtegrity_tests::require_peers("libpurple_shows_what_the_model_says_and_the_archive_holds")
+    else {
+        return;
+    };
+    let lab = LabServer::start(LabConfig {
+        accounts: Accounts::from_pairs([("alice", PASSWORD), ("tester1", "secret")]),
+        ..LabConfig::ephemeral()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let gw = Gateway::start(&lab.auth_addr.to_string(), &archive, NODE, &[]).await;
+    let bitlbee = imtegrity_tests::Bitlbee::start(&peers).await.unwrap();
+    let mut aim = imtegrity_tests::AimClient::connect(&bitlbee, lab.auth_addr, "tester1", "secret")
+        .await
+        .unwrap_or_else(|e| panic!("libpurple could not sign on to the lab: {e}"));
+    let mut alice = LabClient::login(gw.relay, "alice", PASSWORD).await.unwrap();
+
+    let sample: Vec<Case> = generate(4 * CASES)
+        .into_iter()
+        .filter(|c| c.channel == 1)
+        .take(SAMPLE)
+        .collect();
+    assert_eq!(sample.len(), SAMPLE, "too few channel-1 cases");
+    let mut displayed = Vec::new();
+    for (n, case) in (1u8..).zip(&sample) {
+        alice
+            .send_icbm_body(send_body(n, "tester1", case))
+            .await
+            .unwrap();
+        let mark = format!("mark{n}");
+        alice.send_im("tester1", &mark).await.unwrap();
+        aim.wait_im("alice", &mark, WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{}", bitlbee.log()));
+        // Whatever libpurple displayed from alice before the mark, not yet taken.
+        let mut shown = Vec::new();
+        while let Ok(im) = aim.wait_im("alice", "", Duration::from_millis(50)).await {
+            shown.push(im.text);
+        }
+        displayed.push(shown);
+    }
+    alice.logout().await.unwrap();
+    gw.stop().await;
+
+    let records: Vec<Value> = search(&archive, &["--kind", "im"])
+        .await
+        .into_iter()
+        .filter(|r| !r["text"].as_str().unwrap_or("").starts_with("mark"))
+        .collect();
+    assert_eq!(records.len(), sample.len(), "one record per case");
+    let mut agreed = 0;
+    for ((case, shown), record) in sample.iter().zip(&displayed).zip(&records) {
+        let what = format!("{:?}: {record}", case.mutations);
+        let refused = record["verdict"] == serde_json::json!({"blocked": "unreadable"});
+        match peer_shows(1, &case.area) {
+            // Text only a terminal can show as sent; the rest is compared through the
+            // relay-level test above.
+            Some(text) if text.chars().all(|c| c.is_ascii_alphanumeric()) && !refused => {
+                assert_eq!(shown, &[text.clone()], "libpurple vs the model: {what}");
+                assert_eq!(record["text"], text.as_str(), "{what}");
+                agreed += 1;
+            }
+            Some(_) if !refused => {}
+            _ => assert_eq!(shown, &Vec::<String>::new(), "{what}"),
+        }
+    }
+    eprintln!(
+        "libpurple agreed with the model on {agreed} of {} cases",
+        sample.len()
+    );
+    assert!(agreed >= SAMPLE / 2, "too few cases compared: {agreed}");
 }
 
 /// The model's own footing: the shapes the end-to-end tests saw libpurple show.
