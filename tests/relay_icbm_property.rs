@@ -577,7 +577,11 @@ async fn libpurple_shows_what_the_model_says_and_the_archive_holds() {
             // Text only a terminal can show as sent; the rest is compared through the
             // relay-level test above.
             Some(text) if text.chars().all(|c| c.is_ascii_alphanumeric()) && !refused => {
-                assert_eq!(shown, &[text.clone()], "libpurple vs the model: {what}");
+                assert_eq!(
+                    shown,
+                    std::slice::from_ref(&text),
+                    "libpurple vs the model: {what}"
+                );
                 assert_eq!(record["text"], text.as_str(), "{what}");
                 agreed += 1;
             }
