@@ -13,6 +13,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::gateway::{Gateway, search, verify_intact};
+use common::libpurple_recipient::LibpurpleRecipient;
 use lab::{Accounts, ClientEvent, LabClient, LabConfig, LabServer};
 use oscar::message::IcbmSend;
 use oscar::message::icbm::{CAP_BUDDY_ICON, CAP_CHAT, CAP_ICQ_SERVER_RELAY, text_message_data};
@@ -394,24 +395,19 @@ async fn relaxed_mode_relays_what_it_cannot_read_and_records_it_raw() {
 /// IM, read with doubt, is recorded with its whole payload.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_archive_holds_what_libpurple_shows() {
-    let Some(peers) = imtegrity_tests::require_peers("the_archive_holds_what_libpurple_shows")
+    let Some(rig) =
+        LibpurpleRecipient::start("the_archive_holds_what_libpurple_shows", NODE, PASSWORD).await
     else {
         return;
     };
-    let lab = LabServer::start(LabConfig {
-        accounts: Accounts::from_pairs([("alice", PASSWORD), ("tester1", "secret")]),
-        ..LabConfig::ephemeral()
-    })
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let archive = dir.path().join("archive");
-    let gw = Gateway::start(&lab.auth_addr.to_string(), &archive, NODE, &[]).await;
-    let bitlbee = imtegrity_tests::Bitlbee::start(&peers).await.unwrap();
-    let mut aim = imtegrity_tests::AimClient::connect(&bitlbee, lab.auth_addr, "tester1", "secret")
-        .await
-        .unwrap_or_else(|e| panic!("libpurple could not sign on to the lab: {e}"));
-    let mut alice = LabClient::login(gw.relay, "alice", PASSWORD).await.unwrap();
+    let LibpurpleRecipient {
+        mut alice,
+        mut aim,
+        bitlbee,
+        gw,
+        archive,
+        ..
+    } = rig;
 
     let mut fragments = vec![0x05, 0x01, 0x00, 0x01, 0x01];
     fragments.extend(text_fragment(b"one-frag"));

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::gateway::{Gateway, search, verify_intact};
+use common::libpurple_recipient::LibpurpleRecipient;
 use lab::{Accounts, ClientEvent, LabClient, LabConfig, LabServer};
 use oscar::message::icbm::{CAP_CHAT, CAP_ICQ_SERVER_RELAY, IcqMessage, text_message_data};
 use oscar::message::icbm_reading::{IcbmFrame, icq_server_relay_data};
@@ -521,25 +522,23 @@ async fn relaxed_relay_records_what_the_peer_shows_or_the_raw_frame() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn libpurple_shows_what_the_model_says_and_the_archive_holds() {
     const SAMPLE: usize = 16;
-    let Some(peers) =
-        imtegrity_tests::require_peers("libpurple_shows_what_the_model_says_and_the_archive_holds")
+    let Some(rig) = LibpurpleRecipient::start(
+        "libpurple_shows_what_the_model_says_and_the_archive_holds",
+        NODE,
+        PASSWORD,
+    )
+    .await
     else {
         return;
     };
-    let lab = LabServer::start(LabConfig {
-        accounts: Accounts::from_pairs([("alice", PASSWORD), ("tester1", "secret")]),
-        ..LabConfig::ephemeral()
-    })
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let archive = dir.path().join("archive");
-    let gw = Gateway::start(&lab.auth_addr.to_string(), &archive, NODE, &[]).await;
-    let bitlbee = imtegrity_tests::Bitlbee::start(&peers).await.unwrap();
-    let mut aim = imtegrity_tests::AimClient::connect(&bitlbee, lab.auth_addr, "tester1", "secret")
-        .await
-        .unwrap_or_else(|e| panic!("libpurple could not sign on to the lab: {e}"));
-    let mut alice = LabClient::login(gw.relay, "alice", PASSWORD).await.unwrap();
+    let LibpurpleRecipient {
+        mut alice,
+        mut aim,
+        bitlbee,
+        gw,
+        archive,
+        ..
+    } = rig;
 
     let sample: Vec<Case> = generate(4 * CASES)
         .into_iter()
