@@ -13,9 +13,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::gateway::{Gateway, search, verify_intact};
+use common::libpurple_recipient::LibpurpleRecipient;
 use lab::{Accounts, ClientEvent, LabClient, LabConfig, LabServer};
 use oscar::message::IcbmSend;
-use oscar::message::icbm::{CAP_CHAT, CAP_ICQ_SERVER_RELAY, text_message_data};
+use oscar::message::icbm::{CAP_BUDDY_ICON, CAP_CHAT, CAP_ICQ_SERVER_RELAY, text_message_data};
 use oscar::message::icbm_reading::icq_server_relay_data;
 use oscar::{ScreenName, TlvList};
 use serde_json::Value;
@@ -129,6 +130,18 @@ fn readable() -> Vec<(Shape, &'static str, Option<&'static str>)> {
             },
             "come to room",
             Some("chat invitation text, channel 2"),
+        ),
+        (
+            Shape {
+                name: "buddy icon",
+                channel: 2,
+                tlvs: vec![(
+                    5,
+                    rendezvous(CAP_BUDDY_ICON, &[(0x2711, b"\x00\x01GIF89a".to_vec())]),
+                )],
+            },
+            "",
+            Some("buddy icon sent (rendezvous, channel 2), no text; 8 bytes of service data"),
         ),
     ]
 }
@@ -376,45 +389,57 @@ async fn relaxed_mode_relays_what_it_cannot_read_and_records_it_raw() {
 }
 
 /// The reference: libpurple (bullseye's 2.14.1 prpl in bitlbee), outside the gateway, shown
-/// IMs with two message-text TLVs and with two text fragments by alice through the relay.
-/// What it displays is what the archive must hold.
+/// IMs by alice through the relay with two message-text TLVs, with two text fragments, with
+/// one trailing byte after valid text, and with 5 000 TLVs (the lab passes the last two on as
+/// sent, as AOL's server did). What it displays is what the archive must hold; the 5 000-TLV
+/// IM, read with doubt, is recorded with its whole payload.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_archive_holds_what_libpurple_shows() {
-    let Some(peers) = imtegrity_tests::require_peers("the_archive_holds_what_libpurple_shows")
+    let Some(rig) =
+        LibpurpleRecipient::start("the_archive_holds_what_libpurple_shows", NODE, PASSWORD).await
     else {
         return;
     };
-    let lab = LabServer::start(LabConfig {
-        accounts: Accounts::from_pairs([("alice", PASSWORD), ("tester1", "secret")]),
-        ..LabConfig::ephemeral()
-    })
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let archive = dir.path().join("archive");
-    let gw = Gateway::start(&lab.auth_addr.to_string(), &archive, NODE, &[]).await;
-    let bitlbee = imtegrity_tests::Bitlbee::start(&peers).await.unwrap();
-    let mut aim = imtegrity_tests::AimClient::connect(&bitlbee, lab.auth_addr, "tester1", "secret")
-        .await
-        .unwrap_or_else(|e| panic!("libpurple could not sign on to the lab: {e}"));
-    let mut alice = LabClient::login(gw.relay, "alice", PASSWORD).await.unwrap();
+    let LibpurpleRecipient {
+        mut alice,
+        mut aim,
+        bitlbee,
+        gw,
+        archive,
+        ..
+    } = rig;
 
     let mut fragments = vec![0x05, 0x01, 0x00, 0x01, 0x01];
     fragments.extend(text_fragment(b"one-frag"));
     fragments.extend(text_fragment(b"two-frag"));
+    let mut trailing = tlv_bytes(2, &text_message_data("valid-trail").unwrap());
+    trailing.extend(tlv_bytes(3, &[]));
+    trailing.push(0x42);
+    // 5 000 TLVs: a text near the start, 4 998 empty ones, the text shown at the end, past
+    // where a cap of 4 096 TLVs or a 512-byte cut would stop.
+    let mut many = tlv_bytes(2, &text_message_data("first-many").unwrap());
+    many.extend(std::iter::repeat_n(tlv_bytes(0x0099, &[]), 4998).flatten());
+    many.extend(tlv_bytes(2, &text_message_data("last-many").unwrap()));
     let cases = [
         (
-            vec![
-                (2, text_message_data("first-dup").unwrap().to_vec()),
-                (2, text_message_data("second-dup").unwrap().to_vec()),
-            ],
+            [
+                tlv_bytes(2, &text_message_data("first-dup").unwrap()),
+                tlv_bytes(2, &text_message_data("second-dup").unwrap()),
+            ]
+            .concat(),
             "-dup",
         ),
-        (vec![(2, fragments)], "-frag"),
+        (tlv_bytes(2, &fragments), "-frag"),
+        (trailing, "-trail"),
+        (many, "-many"),
     ];
     let mut shown = Vec::new();
-    for (n, (tlvs, tag)) in (1u8..).zip(&cases) {
-        alice.send_icbm(im(1, "tester1", tlvs, n)).await.unwrap();
+    let mut payload_lens = Vec::new();
+    for (n, (area, tag)) in (1u8..).zip(&cases) {
+        let body = raw_im_body(n, "tester1", area);
+        // The frame's payload: the SNAC header, then the body.
+        payload_lens.push(10 + body.len());
+        alice.send_icbm_body(body).await.unwrap();
         let got = aim.wait_im("alice", tag, WAIT).await;
         shown.push(
             got.unwrap_or_else(|e| panic!("{e}\n{}", bitlbee.log()))
@@ -423,15 +448,156 @@ async fn the_archive_holds_what_libpurple_shows() {
     }
     assert_eq!(
         shown,
-        ["second-dup", "two-frag"],
+        ["second-dup", "two-frag", "valid-trail", "last-many"],
         "libpurple's rule changed?"
     );
     alice.logout().await.unwrap();
     gw.stop().await;
-    let texts: Vec<String> = records(&archive)
-        .await
-        .iter()
-        .map(|r| r["text"].as_str().unwrap().to_owned())
-        .collect();
+    let got = records(&archive).await;
+    let texts: Vec<&str> = got.iter().map(|r| r["text"].as_str().unwrap()).collect();
     assert_eq!(texts, shown);
+    // Every record reads with doubt and holds the whole payload, the 5 000 TLVs included.
+    for ((r, len), (area, tag)) in got.iter().zip(&payload_lens).zip(&cases) {
+        assert_eq!(r["verdict"], "allowed", "{tag}");
+        let (_, hex) = detail(r)
+            .split_once("payload hex: ")
+            .unwrap_or_else(|| panic!("{tag}: {}", detail(r)));
+        assert_eq!(hex.len(), 2 * len, "{tag}: the whole payload");
+        assert!(hex.ends_with(&hex_of(area)), "{tag}");
+    }
+}
+
+/// A TLV's bytes.
+fn tlv_bytes(kind: u16, value: &[u8]) -> Vec<u8> {
+    let mut out = kind.to_be_bytes().to_vec();
+    out.extend_from_slice(&u16::try_from(value.len()).unwrap().to_be_bytes());
+    out.extend_from_slice(value);
+    out
+}
+
+/// A channel-1 0x0004/0x0006 body to `to` with TLV area `area`, sent as is.
+fn raw_im_body(cookie: u8, to: &str, area: &[u8]) -> bytes::Bytes {
+    let mut body = vec![cookie; 8];
+    body.extend_from_slice(&1u16.to_be_bytes());
+    body.push(u8::try_from(to.len()).unwrap());
+    body.extend_from_slice(to.as_bytes());
+    body.extend_from_slice(area);
+    body.into()
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A policy that blocks one word, in the file `imtegrity run --config` reads.
+const BLOCKING_POLICY: &str = r#"[policy]
+default_profile = "standard"
+
+[policy.profiles.standard]
+notice = "[IMtegrity] Not delivered: {reason}"
+
+[[policy.profiles.standard.rules]]
+name = "banned-word"
+keywords = ["forbidden"]
+action = "block"
+reason = "that word is not allowed"
+"#;
+
+/// Where clients may show different texts, every one of them is put to the policy: a
+/// blocked word in the text libpurple does not show (the first of two message-data TLVs,
+/// which another client may show) blocks the message as if it were shown, in either
+/// direction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_word_in_a_variant_not_shown_is_blocked() {
+    let lab = lab().await;
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let config = dir.path().join("imtegrity.toml");
+    std::fs::write(&config, BLOCKING_POLICY).unwrap();
+    let gw = Gateway::start_with(
+        &["--config", config.to_str().unwrap()],
+        &lab.auth_addr.to_string(),
+        &archive,
+        NODE,
+        &[],
+    )
+    .await;
+    let mut alice = LabClient::login(gw.relay, "alice", PASSWORD).await.unwrap();
+    let mut bob = LabClient::login(lab.auth_addr, "bob", PASSWORD)
+        .await
+        .unwrap();
+    let hidden = |shown: &str| Shape {
+        name: "blocked word in the first of two message-data TLVs",
+        channel: 1,
+        tlvs: vec![
+            (2, text_message_data("a forbidden thing").unwrap().to_vec()),
+            (2, text_message_data(shown).unwrap().to_vec()),
+        ],
+    };
+    let notice = "[IMtegrity] Not delivered: that word is not allowed".to_owned();
+    let (delivered, notices) = exchange(
+        &mut alice,
+        "alice",
+        &mut bob,
+        "bob",
+        &hidden("harmless out"),
+        1,
+    )
+    .await;
+    assert_eq!(delivered, Vec::<String>::new(), "relayed");
+    assert_eq!(notices, vec![notice.clone()]);
+    let (delivered, notices) = exchange(
+        &mut bob,
+        "bob",
+        &mut alice,
+        "alice",
+        &hidden("harmless in"),
+        2,
+    )
+    .await;
+    assert_eq!(delivered, Vec::<String>::new(), "relayed");
+    assert_eq!(notices, vec![notice]);
+    // The control: the same shape without the word passes.
+    let clean = Shape {
+        name: "two clean message-data TLVs",
+        channel: 1,
+        tlvs: vec![
+            (2, text_message_data("a fine thing").unwrap().to_vec()),
+            (2, text_message_data("harmless").unwrap().to_vec()),
+        ],
+    };
+    let (delivered, _) = exchange(&mut alice, "alice", &mut bob, "bob", &clean, 3).await;
+    // Delivered; the lab's scripted client shows the first TLV (its own strict reading).
+    assert_eq!(delivered, ["a fine thing"]);
+    alice.logout().await.unwrap();
+    bob.logout().await.unwrap();
+    gw.stop().await;
+
+    let got = records(&archive).await;
+    let summary: Vec<(&str, &str, &Value)> = got
+        .iter()
+        .map(|r| {
+            (
+                r["sender"].as_str().unwrap(),
+                r["text"].as_str().unwrap(),
+                &r["verdict"],
+            )
+        })
+        .collect();
+    let blocked = serde_json::json!({"blocked": "banned-word"});
+    let allowed = Value::from("allowed");
+    assert_eq!(
+        summary,
+        [
+            ("alice", "harmless out", &blocked),
+            ("bob", "harmless in", &blocked),
+            ("alice", "harmless", &allowed),
+        ]
+    );
+    // The record keeps the variant that was blocked.
+    assert!(
+        detail(&got[0]).contains("every text: [1] \"a forbidden thing\" [2] \"harmless out\""),
+        "{}",
+        detail(&got[0])
+    );
 }

@@ -7,7 +7,8 @@ use archive::{
     Direction, Event, Kind, Protocol, Verdict, conversation_for_pair, conversation_for_room,
 };
 use oscar::message::icbm::{
-    CAP_DIRECT_IM, CAP_SEND_FILE, IcqMessage, Rendezvous, RendezvousKind, TextMessage,
+    CAP_BUDDY_ICON, CAP_DIRECT_IM, CAP_SEND_BUDDY_LIST, CAP_SEND_FILE, IcqMessage, Rendezvous,
+    RendezvousKind, TLV_RDV_SERVICE_DATA, TextMessage,
 };
 use oscar::message::icbm_reading::{Reading, Shown, TextShape};
 use oscar::{Charset, MessageText};
@@ -177,6 +178,30 @@ impl Capturer<'_> {
                 time_ns,
             );
             e.detail = Some("direct IM requested: messages in it would bypass the gateway".into());
+            Some(e)
+        } else if let Some(what) = [
+            (CAP_BUDDY_ICON, "buddy icon"),
+            (CAP_SEND_BUDDY_LIST, "buddy list"),
+        ]
+        .iter()
+        .find_map(|(cap, what)| (rdv.capability == *cap).then_some(*what))
+        {
+            // No words, but delivered: a record that says what passed and how much of it.
+            let mut e = self.base(
+                Kind::Im,
+                conversation,
+                sender,
+                recipients,
+                direction,
+                time_ns,
+            );
+            let size = rdv
+                .tlvs
+                .value(TLV_RDV_SERVICE_DATA)
+                .map_or(0, bytes::Bytes::len);
+            e.detail = Some(format!(
+                "{what} sent (rendezvous, channel 2), no text; {size} bytes of service data"
+            ));
             Some(e)
         } else {
             None

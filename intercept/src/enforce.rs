@@ -71,6 +71,10 @@ pub(crate) struct Seen<'a> {
     pub(crate) remote: &'a str,
     /// Which leg the message arrived on: the client (outgoing) or the upstream (incoming).
     pub(crate) from: Side,
+    /// Every text the recipient's client might show besides the record's (an uncertain
+    /// reading's variants): rules are applied to each, so a hidden variant cannot carry a
+    /// blocked word past them.
+    pub(crate) variants: &'a [String],
 }
 
 /// What applying policy to one message produced: the frame plan and the records to keep,
@@ -117,7 +121,12 @@ pub(crate) fn apply(
         remote: seen.remote,
         text,
     };
-    let decision = engine.decide(&ctx);
+    let decision = seen
+        .variants
+        .iter()
+        .filter(|v| v.as_str() != text)
+        .map(|v| engine.decide(&MessageContext { text: v, ..ctx }))
+        .fold(engine.decide(&ctx), strictest);
     let profile = engine.profile(seen.local);
     let mut applied = Applied {
         plan: Plan::forward(),
@@ -300,6 +309,27 @@ fn conversation_key(seen: &Seen<'_>) -> String {
     )
 }
 
+/// Of two decisions for one message (its shown text and another variant), the one that
+/// does most: not delivering, then masking (which, on a message with variants, cannot
+/// rebuild the frame and blocks), alerting, recording; a privacy exclusion (`no_log`) last,
+/// so a variant cannot take a message out of the archive. On a tie, the first.
+fn strictest(first: Decision, other: Decision) -> Decision {
+    fn weight(d: &Decision) -> u8 {
+        match d.action {
+            _ if !d.deliver => 4,
+            Action::Mask => 3,
+            Action::Alert => 2,
+            _ if d.record => 1,
+            _ => 0,
+        }
+    }
+    if weight(&other) > weight(&first) {
+        other
+    } else {
+        first
+    }
+}
+
 /// Sets the record's verdict from the decision.
 fn mark(event: &mut Event, decision: &Decision, dropped: bool) {
     let rule = decision.rule.clone().unwrap_or_default();
@@ -315,7 +345,11 @@ fn mark(event: &mut Event, decision: &Decision, dropped: bool) {
             Verdict::Masked(rule)
         }
         Action::Alert => {
-            event.detail = decision.alert.clone();
+            // The alert first; what capture said (an uncertain reading and its bytes) kept.
+            event.detail = match (decision.alert.clone(), event.detail.take()) {
+                (Some(alert), Some(before)) => Some(format!("{alert}; {before}")),
+                (alert, before) => alert.or(before),
+            };
             Verdict::Alerted(rule)
         }
         Action::Log | Action::NoLog | Action::Allow => Verdict::Allowed,
@@ -391,4 +425,39 @@ fn received_with_text(im: &IcbmReceive, text: &str) -> Result<IcbmReceive, Sessi
         Bytes::from(text_message_data(text)?.to_vec()),
     );
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decision(action: Action) -> Decision {
+        Decision {
+            profile: "p".into(),
+            rule: Some(action.as_str().into()),
+            action,
+            record: action.records(),
+            deliver: action.delivers(),
+            text: None,
+            notice: None,
+            alert: None,
+        }
+    }
+
+    #[test]
+    fn the_strictest_decision_of_the_variants_wins_and_no_log_never_does() {
+        let order = [Action::Block, Action::Mask, Action::Alert, Action::Log];
+        for (i, stricter) in order.iter().enumerate() {
+            for laxer in order[i + 1..].iter().chain([&Action::NoLog]) {
+                for (a, b) in [(*stricter, *laxer), (*laxer, *stricter)] {
+                    let got = strictest(decision(a), decision(b));
+                    assert_eq!(got.action, *stricter, "{a} vs {b}");
+                }
+            }
+        }
+        // On a tie, the shown text's decision (the first) stands.
+        let mut first = decision(Action::Log);
+        first.rule = None;
+        assert_eq!(strictest(first, decision(Action::Allow)).rule, None);
+    }
 }

@@ -860,6 +860,22 @@ fn decide(
     rebuild: Rebuild<'_>,
     keep: bool,
 ) -> Result<Plan, SessionError> {
+    decide_among(relay, state, event, &[], remote, from, rebuild, keep)
+}
+
+/// [`decide`] for a message whose recipient may be shown any of `variants` besides the
+/// record's text: the policy is applied to each (`session/messages.rs`).
+#[allow(clippy::too_many_arguments)]
+fn decide_among(
+    relay: &Relay,
+    state: &State,
+    event: Option<Event>,
+    variants: &[String],
+    remote: &str,
+    from: Side,
+    rebuild: Rebuild<'_>,
+    keep: bool,
+) -> Result<Plan, SessionError> {
     let (Some(runtime), Some(who), Some(seen)) =
         (relay.policy(), state.identity.as_ref(), event.as_ref())
     else {
@@ -888,6 +904,7 @@ fn decide(
             local: who,
             remote,
             from,
+            variants,
         },
         event,
         rebuild,

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use oscar::message::icbm::{IcbmContent, TLV_REQUEST_ACK};
+use oscar::message::icbm_reading::IcbmFrame;
 use oscar::message::oservice::{TLV_SERVICE_FAMILY, TLV_WANT_TLS};
 use oscar::message::signon::{
     TLV_ADDRESS, TLV_CERT_NAME, TLV_COOKIE, TLV_DISCONNECT_REASON, TLV_SSL_STATE,
@@ -224,7 +225,14 @@ async fn handle_snac(snac: Snac, state: &LabState, me: &Online) -> Result<(), La
             b.put_u32(0); // min message interval
             out.raw_snac(Family::ICBM, 0x0005, rid, b.freeze()).await?;
         }
-        (Family::ICBM, 0x0006) => route_im(IcbmSend::from_snac(&snac)?, rid, state, me).await?,
+        (Family::ICBM, 0x0006) => match IcbmSend::from_snac(&snac) {
+            Ok(im) => route_im(im, rid, state, me).await?,
+            // What the strict decoder refuses (a trailing byte, a lying TLV length, more TLVs
+            // than it takes) AOL's server passed on as the sender wrote it, and clients read
+            // what they could of it (issue 16). The lab does the same, so such IMs reach a
+            // real client in the tests.
+            Err(_) => route_raw_im(snac.body, rid, state, me).await?,
+        },
         (Family::ICBM, 0x0010) => {
             // Offline messages, then "done".
             for stored in state.take_offline(&me.name) {
@@ -417,12 +425,7 @@ async fn route_im(im: IcbmSend, rid: u32, state: &LabState, me: &Online) -> Resu
             .push(Tlv::u32(oscar::message::icbm::TLV_SEND_TIME, now));
         state.store_offline(&to, rx);
     } else {
-        let mut err = BytesMut::new();
-        err.put_u16(ICBM_ERR_NOT_LOGGED_ON);
-        return me
-            .outbox
-            .raw_snac(Family::ICBM, 0x0001, rid, err.freeze())
-            .await;
+        return not_logged_on(me, rid).await;
     }
     if wants_ack {
         let mut ack = BytesMut::new();
@@ -434,6 +437,41 @@ async fn route_im(im: IcbmSend, rid: u32, state: &LabState, me: &Online) -> Resu
             .raw_snac(Family::ICBM, 0x000c, rid, ack.freeze())
             .await?;
     }
+    Ok(())
+}
+
+/// Tells `me` that the recipient of its ICBM `rid` is not online.
+async fn not_logged_on(me: &Online, rid: u32) -> Result<(), LabError> {
+    let mut err = BytesMut::new();
+    err.put_u16(ICBM_ERR_NOT_LOGGED_ON);
+    me.outbox
+        .raw_snac(Family::ICBM, 0x0001, rid, err.freeze())
+        .await
+}
+
+/// Delivers an ICBM whose TLV area the strict decoder refused: cookie, channel and
+/// recipient as sent, the sender's user info, then the sender's TLV bytes unchanged. Neither
+/// an acknowledgement nor offline storage is offered, as those need the TLVs read.
+async fn route_raw_im(
+    body: Bytes,
+    rid: u32,
+    state: &LabState,
+    me: &Online,
+) -> Result<(), LabError> {
+    let frame = IcbmFrame::of_send(body)?;
+    let to = ScreenName::parse(&frame.peer)?;
+    let Some(peer) = state.find(&to) else {
+        return not_logged_on(me, rid).await;
+    };
+    let mut rx = BytesMut::new();
+    rx.put_slice(&frame.cookie);
+    rx.put_u16(frame.channel);
+    user_info(&me.name).encode(&mut rx)?;
+    rx.put_slice(&frame.tlv_area);
+    let _ = peer
+        .outbox
+        .raw_snac(Family::ICBM, 0x0007, server_rid(state), rx.freeze())
+        .await;
     Ok(())
 }
 

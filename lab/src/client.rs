@@ -77,12 +77,16 @@ pub enum ClientEvent {
         /// Plain text.
         plain: String,
     },
+    /// The body of an ICBM delivery (0x0004/0x0007) as it arrived, for a test that reads
+    /// it with another decoder; only after [`LabClient::report_icbms`].
+    Icbm(Bytes),
     /// The server closed the session.
     Disconnected,
 }
 
 enum Command {
     Send(Flap),
+    ReportIcbms,
     Service {
         request: ServiceRequest,
         reply: oneshot::Sender<ServiceResponse>,
@@ -298,6 +302,24 @@ impl LabClient {
         self.session
             .send(im.to_snac(self.next_cookie as u32)?.to_flap()?)
             .await
+    }
+
+    /// Sends `body` as a 0x0004/0x0006 SNAC verbatim, however malformed (a trailing byte,
+    /// a lying length): what a hostile client sends.
+    pub async fn send_icbm_body(&mut self, body: Bytes) -> Result<(), LabError> {
+        self.next_cookie += 1;
+        let header = oscar::SnacHeader::new(Family::ICBM, 0x0006, self.next_cookie as u32);
+        self.session.send(Snac::new(header, body).to_flap()?).await
+    }
+
+    /// From now on, every ICBM delivery is also reported as [`ClientEvent::Icbm`] with its
+    /// raw body (after any [`ClientEvent::Im`] it makes).
+    pub async fn report_icbms(&mut self) -> Result<(), LabError> {
+        self.session
+            .commands
+            .send(Command::ReportIcbms)
+            .await
+            .map_err(|_| LabError::Closed(" (client)"))
     }
 
     /// Sends a typing notification to `to`.
@@ -606,12 +628,14 @@ async fn drive(
 ) {
     let mut pending: Vec<(u32, oneshot::Sender<ServiceResponse>)> = Vec::new();
     let mut rid = 100u32;
+    let mut report_icbms = false;
     loop {
         tokio::select! {
             cmd = commands.recv() => match cmd {
                 Some(Command::Send(flap)) => {
                     if send(&mut conn, &mut seq, flap).await.is_err() { break; }
                 }
+                Some(Command::ReportIcbms) => report_icbms = true,
                 Some(Command::Service { request, reply }) => {
                     rid += 1;
                     let Ok(flap) = request.to_snac(rid).and_then(|s| s.to_flap()) else { continue };
@@ -654,7 +678,10 @@ async fn drive(
                     }
                     continue;
                 }
-                for event in events_of(&snac) {
+                let raw = (report_icbms
+                    && snac.header.is(IcbmReceive::FAMILY, IcbmReceive::SUBTYPE))
+                .then(|| ClientEvent::Icbm(snac.body.clone()));
+                for event in events_of(&snac).into_iter().chain(raw) {
                     if events.send(event).await.is_err() {
                         return;
                     }

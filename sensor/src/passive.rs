@@ -1,5 +1,9 @@
 //! Reading an unencrypted bypass flow as OSCAR: who is signing on, and every IM, turned into
-//! the same records the relay writes (`intercept::Capturer`), marked passive.
+//! the same records the relay writes (`intercept::Capturer`), marked passive. An ICBM is read
+//! as its recipient's client reads it (`oscar::message::icbm_reading`, libpurple's rules), as
+//! the relay reads it, so a message a strict decoder would misread or miss (two text TLVs, a
+//! trailing byte) is recorded as shown, with every variant where clients may differ, and
+//! one nobody can read is recorded raw: it was delivered anyway.
 //!
 //! The screen name comes from where oscar.md §4.1 says it travels: the BUCP key and login
 //! requests, a legacy channel-1 login, the login reply (which also ties the BOS cookie to
@@ -10,12 +14,12 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use archive::{Direction, Event, Verdict};
+use archive::{Direction, Event, Kind, Verdict};
 use bytes::{Bytes, BytesMut};
 use intercept::Capturer;
-use oscar::message::icbm::IcbmContent;
+use oscar::message::icbm_reading::{IcbmFrame, Shown};
 use oscar::message::signon::{Redirect, SignonKind, TLV_SCREEN_NAME};
-use oscar::{FlapCodec, Message, SnacMessage};
+use oscar::{Family, Flap, FlapCodec, Message, Snac, SnacMessage};
 use tokio_util::codec::Decoder;
 
 use crate::flow_table::Way;
@@ -72,6 +76,17 @@ pub(crate) struct FlowContext<'a> {
     pub(crate) interface: &'a str,
     /// Now.
     pub(crate) now: Instant,
+}
+
+/// The body of `flap` if it is an ICBM this side sends: 0x0004/0x0006 from the client,
+/// 0x0004/0x0007 from the server.
+fn icbm_of(way: Way, flap: &Flap) -> Option<Bytes> {
+    let snac = Snac::from_flap(flap).ok()?;
+    let subtype = match way {
+        Way::Up => 0x0006,
+        Way::Down => 0x0007,
+    };
+    snac.header.is(Family::ICBM, subtype).then_some(snac.body)
 }
 
 /// One direction's frame reader.
@@ -170,8 +185,12 @@ impl PassiveSession {
             if way == Way::Up {
                 self.client_frames = self.client_frames.saturating_add(1);
             }
-            if let Ok(message) = Message::decode(&flap) {
-                self.on_message(way, &message, cookies, cx, out);
+            if let Some(snac) = icbm_of(way, &flap) {
+                if self.capture_ims {
+                    self.on_icbm(way, snac, &flap.payload, cx, out);
+                }
+            } else if let Ok(message) = Message::decode(&flap) {
+                self.on_message(way, &message, cookies, cx);
             }
         }
     }
@@ -188,7 +207,6 @@ impl PassiveSession {
         message: &Message,
         cookies: &mut CookieNames,
         cx: &FlowContext<'_>,
-        out: &mut Vec<Event>,
     ) {
         match (way, message) {
             (Way::Up, Message::Signon(hello)) => match hello.kind() {
@@ -213,7 +231,7 @@ impl PassiveSession {
                     );
                 }
             }
-            (_, Message::Snac { body, .. }) => self.on_snac(way, body, cookies, cx, out),
+            (_, Message::Snac { body, .. }) => self.on_snac(way, body, cookies, cx),
             _ => {}
         }
     }
@@ -224,7 +242,6 @@ impl PassiveSession {
         body: &SnacMessage,
         cookies: &mut CookieNames,
         cx: &FlowContext<'_>,
-        out: &mut Vec<Event>,
     ) {
         match (way, body) {
             (Way::Up, SnacMessage::KeyRequest(req)) => {
@@ -252,40 +269,61 @@ impl PassiveSession {
                     self.learn(name.display().as_bytes());
                 }
             }
-            (Way::Up, SnacMessage::IcbmSend(im)) if self.capture_ims => {
-                let me = self.screen_name.clone().unwrap_or_default();
-                let to = String::from_utf8_lossy(&im.recipient).into_owned();
-                self.record(cx, out, |cap, now| match im.content() {
-                    Ok(IcbmContent::Text(t)) => {
-                        Some(cap.im(&me, &to, &t, Direction::Outbound, now))
-                    }
-                    Ok(IcbmContent::Icq(m)) => {
-                        Some(cap.icq(&me, &to, &m, Direction::Outbound, now))
-                    }
-                    Ok(IcbmContent::Rendezvous(r)) => {
-                        cap.rendezvous(&me, &to, &r, Direction::Outbound, now)
-                    }
-                    Ok(IcbmContent::Other) | Err(_) => None,
-                });
-            }
-            (Way::Down, SnacMessage::IcbmReceive(im)) if self.capture_ims => {
-                let me = self.screen_name.clone().unwrap_or_default();
-                let from = String::from_utf8_lossy(&im.sender.screen_name).into_owned();
-                self.record(cx, out, |cap, now| match im.content() {
-                    Ok(IcbmContent::Text(t)) => {
-                        Some(cap.im(&from, &me, &t, Direction::Inbound, now))
-                    }
-                    Ok(IcbmContent::Icq(m)) => {
-                        Some(cap.icq(&from, &me, &m, Direction::Inbound, now))
-                    }
-                    Ok(IcbmContent::Rendezvous(r)) => {
-                        cap.rendezvous(&from, &me, &r, Direction::Inbound, now)
-                    }
-                    Ok(IcbmContent::Other) | Err(_) => None,
-                });
-            }
             _ => {}
         }
+    }
+
+    /// An ICBM (`body`, of the whole frame `payload`) read the way its recipient's client
+    /// reads it, as the relay does (`session/messages.rs`), so a bypass flow's record says
+    /// what the relay's would have; one that cannot be read is recorded raw, as it went
+    /// through anyway.
+    fn on_icbm(
+        &self,
+        way: Way,
+        body: Bytes,
+        payload: &[u8],
+        cx: &FlowContext<'_>,
+        out: &mut Vec<Event>,
+    ) {
+        let me = self.screen_name.clone().unwrap_or_default();
+        let (frame, direction) = match way {
+            Way::Up => (IcbmFrame::of_send(body), Direction::Outbound),
+            Way::Down => (IcbmFrame::of_receive(body), Direction::Inbound),
+        };
+        let peer = frame
+            .as_ref()
+            .map(|f| String::from_utf8_lossy(&f.peer).into_owned())
+            .unwrap_or_default();
+        let (sender, recipient) = match way {
+            Way::Up => (&me, &peer),
+            Way::Down => (&peer, &me),
+        };
+        let reading = frame.as_ref().map(IcbmFrame::reading);
+        self.record(cx, out, |cap, now| match &reading {
+            Ok(reading) => match reading.shown {
+                Shown::Unreadable(why) => Some(cap.unreadable(
+                    Kind::Im,
+                    sender,
+                    recipient,
+                    why,
+                    &reading.variants,
+                    payload,
+                    direction,
+                    Verdict::Allowed,
+                )),
+                _ => cap.reading(sender, recipient, reading, payload, direction, now),
+            },
+            Err(_) => Some(cap.unreadable(
+                Kind::Im,
+                sender,
+                recipient,
+                "an ICBM whose header does not parse",
+                &[],
+                payload,
+                direction,
+                Verdict::Allowed,
+            )),
+        });
     }
 
     fn record(

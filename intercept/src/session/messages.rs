@@ -12,7 +12,7 @@ use oscar::message::icbm::TLV_SEND_TIME;
 use oscar::message::icbm_reading::{IcbmFrame, Shown, TextShape};
 use oscar::{Channel, Flap, MessageText, Snac, normalize};
 
-use super::{State, capturer, decide, lossy, record};
+use super::{State, capturer, decide_among, lossy, record};
 use crate::config::CaptureMode;
 use crate::enforce::Rebuild;
 use crate::error::{SessionError, Side};
@@ -160,7 +160,9 @@ pub(super) fn icbm(
         _ => Rebuild::Unsupported,
     };
     let noted = from == Side::Client && direction == Direction::Internal && event.is_some();
-    let plan = decide(relay, state, event, &peer, from, rebuild, true)?;
+    // Where clients may differ, every text is put to the policy, not just the one shown.
+    let variants: Vec<String> = reading.variants.iter().map(|t| t.plain.clone()).collect();
+    let plan = decide_among(relay, state, event, &variants, &peer, from, rebuild, true)?;
     // Noted before the frame can leave (it waits for its record), so the recipient's
     // session finds it when the delivery comes back.
     if noted {

@@ -21,7 +21,9 @@
 //!   (`short_text_fragment_shows_nothing`). A skipped fragment whose length runs past the
 //!   end does not move either (`lying_fragment_length_reads_on`).
 //! - Channels 2 and 4 use the first TLV 0x0005 (`aim_tlv_gettlv(.., 1)`); inside a
-//!   rendezvous, the first 0x000C (invitation text) and 0x2711 (service data).
+//!   rendezvous, the first 0x000C (invitation text) and 0x2711 (service data). File and
+//!   direct-IM proposals, buddy icons and buddy lists show no words; other capabilities are
+//!   not interpreted (`unknown_capability_is_unreadable`).
 //!
 //! Where other clients may show something else (several texts, trailing bytes, a lying
 //! length), the reading says so in `doubts`, and keeps every text variant, so the archive
@@ -31,10 +33,10 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use crate::error::{DecodeError, EncodeError};
 use crate::message::icbm::{
-    CAP_CHAT, CAP_DIRECT_IM, CAP_ICQ_SERVER_RELAY, CAP_SEND_FILE, ICBM_CHANNEL_ICQ,
-    ICBM_CHANNEL_IM, ICBM_CHANNEL_RENDEZVOUS, IcqMessage, Rendezvous, RendezvousKind,
-    TLV_AUTO_RESPONSE, TLV_CHANNEL_DATA, TLV_MESSAGE_DATA, TLV_RDV_INVITATION,
-    TLV_RDV_SERVICE_DATA,
+    CAP_BUDDY_ICON, CAP_CHAT, CAP_DIRECT_IM, CAP_ICQ_SERVER_RELAY, CAP_SEND_BUDDY_LIST,
+    CAP_SEND_FILE, ICBM_CHANNEL_ICQ, ICBM_CHANNEL_IM, ICBM_CHANNEL_RENDEZVOUS, IcqMessage,
+    Rendezvous, RendezvousKind, TLV_AUTO_RESPONSE, TLV_CHANNEL_DATA, TLV_MESSAGE_DATA,
+    TLV_RDV_INVITATION, TLV_RDV_SERVICE_DATA,
 };
 use crate::message::user_info::UserInfo;
 use crate::reader::Reader;
@@ -391,7 +393,15 @@ fn rendezvous(walk: &TlvWalk, reading: &mut Reading) -> Shown {
             text,
             shape: TextShape::ChatInvitation,
         }
-    } else if rdv.capability == CAP_SEND_FILE || rdv.capability == CAP_DIRECT_IM {
+    } else if [
+        CAP_SEND_FILE,
+        CAP_DIRECT_IM,
+        CAP_BUDDY_ICON,
+        CAP_SEND_BUDDY_LIST,
+    ]
+    .contains(&rdv.capability)
+    {
+        // No words shown: a file or direct-IM proposal, a buddy icon or buddy list.
         Shown::Rendezvous(rdv)
     } else {
         Shown::Unreadable("a rendezvous with a capability the gateway does not interpret")

@@ -176,6 +176,20 @@ fn unknown_capability_is_unreadable() {
 }
 
 #[test]
+fn buddy_icons_and_buddy_lists_are_rendezvous_without_words() {
+    use crate::message::icbm::{CAP_BUDDY_ICON, CAP_SEND_BUDDY_LIST};
+    for cap in [CAP_BUDDY_ICON, CAP_SEND_BUDDY_LIST] {
+        let inner = tlv(0x2711, b"\x00\x01icon");
+        let reading = send(2, &rendezvous_area(cap, &inner)).reading();
+        assert!(
+            matches!(&reading.shown, Shown::Rendezvous(r) if r.capability == cap),
+            "{reading:?}"
+        );
+        assert!(reading.variants.is_empty() && reading.is_certain());
+    }
+}
+
+#[test]
 fn five_thousand_tlvs_still_read() {
     let mut area = Vec::new();
     for _ in 0..5_000 {

@@ -308,3 +308,79 @@ fn memory_per_flow_is_bounded_by_the_flow_buffer() {
     }
     assert!(s.stats().snapshot().flows_evicted >= 40);
 }
+
+/// A 0x0004/0x0006 frame to `to` on `channel` with TLV area `area`, as sent.
+fn raw_im(to: &str, channel: u16, area: &[u8]) -> Vec<u8> {
+    let mut payload = vec![0, 4, 0, 6, 0, 0, 0, 0, 0, 3];
+    payload.extend_from_slice(&[7; 8]);
+    payload.extend_from_slice(&channel.to_be_bytes());
+    payload.push(u8::try_from(to.len()).unwrap());
+    payload.extend_from_slice(to.as_bytes());
+    payload.extend_from_slice(area);
+    flap(2, 9, &payload)
+}
+
+fn tlv(kind: u16, value: &[u8]) -> Vec<u8> {
+    let mut out = kind.to_be_bytes().to_vec();
+    out.extend_from_slice(&u16::try_from(value.len()).unwrap().to_be_bytes());
+    out.extend_from_slice(value);
+    out
+}
+
+#[test]
+fn bypass_ims_are_read_as_the_recipients_client_reads_them() {
+    use oscar::message::icbm::text_message_data;
+    let mut s = sensor(true);
+    let mut conn = Conn::new("10.0.0.2:40001", "203.0.113.5:5190");
+    let mut frames = conn.handshake();
+    frames.push(conn.frame(false, build::PSH_ACK, &hello()));
+    frames.push(conn.frame(true, build::PSH_ACK, &hello()));
+    frames.push(conn.frame(true, build::PSH_ACK, &key_request("Trader Joe")));
+    let two = [
+        tlv(2, &text_message_data("first").unwrap()),
+        tlv(2, &text_message_data("second").unwrap()),
+    ]
+    .concat();
+    let mut trailing = tlv(2, &text_message_data("with a tail").unwrap());
+    trailing.push(0x42);
+    let channel_three = tlv(2, &text_message_data("on channel three").unwrap());
+    for (channel, area) in [(1, &two), (1, &trailing), (3, &channel_three)] {
+        frames.push(conn.frame(true, build::PSH_ACK, &raw_im("buddy", channel, area)));
+    }
+    frames.extend(conn.close());
+    let out = run(&mut s, &frames);
+    let ims: Vec<&Event> = out.iter().filter(|e| e.kind == Kind::Im).collect();
+    assert_eq!(ims.len(), 3, "{out:#?}");
+    assert!(ims.iter().all(|e| e.verdict == Verdict::Passive));
+    // libpurple shows the second TLV; the record says so and keeps both.
+    assert_eq!(ims[0].text, "second");
+    let detail = ims[0].detail.as_deref().unwrap();
+    assert!(
+        detail.starts_with(
+            "uncertain reading (several message-data TLVs (0x0002), several text fragments); \
+             shown as libpurple shows it; every text: [1] \"first\" [2] \"second\"; payload hex: "
+        ),
+        "{detail}"
+    );
+    // A strict decoder refuses the trailing byte; the text is still what is shown.
+    assert_eq!(ims[1].text, "with a tail");
+    assert!(ims[1].detail.as_deref().unwrap().starts_with(
+        "uncertain reading (trailing bytes after the last TLV); shown as libpurple shows it"
+    ));
+    // Nobody shows channel 3, but it went through: recorded raw.
+    assert_eq!(ims[2].text, "");
+    assert!(
+        ims[2].detail.as_deref().unwrap().starts_with(
+            "unreadable message (an ICBM on a channel clients do not show as an IM), relayed; "
+        ),
+        "{:?}",
+        ims[2].detail
+    );
+    assert!(
+        ims[2]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("captured passively on test0")
+    );
+}
