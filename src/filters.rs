@@ -40,7 +40,11 @@ impl FilterArgs {
             kinds: self.kinds.clone(),
             protocol: self.protocol,
             limit: self.limit,
-            employee: self.employee.as_deref().map(|id| self.employee_query(id)).transpose()?,
+            employee: self
+                .employee
+                .as_deref()
+                .map(|id| self.employee_query(id))
+                .transpose()?,
         })
     }
 

@@ -39,7 +39,15 @@ fn an_employee_search_covers_every_screen_name_the_directory_lists() {
     let archive = tmp.path().join("a");
     let a = archive.to_str().unwrap();
     ok(&[
-        "generate", "--archive", a, "--count", "1500", "--users", "12", "--seed", "3",
+        "generate",
+        "--archive",
+        a,
+        "--count",
+        "1500",
+        "--users",
+        "12",
+        "--seed",
+        "3",
     ]);
     let directory = tmp.path().join("directory.csv");
     std::fs::write(
@@ -54,24 +62,53 @@ fn an_employee_search_covers_every_screen_name_the_directory_lists() {
     )
     .unwrap();
     let c = config.to_str().unwrap();
-    let alice = ids(&ok(&["--json", "search", "--archive", a, "--user", "alice"]));
+    let alice = ids(&ok(&[
+        "--json",
+        "search",
+        "--archive",
+        a,
+        "--user",
+        "alice",
+    ]));
     let bob = ids(&ok(&["--json", "search", "--archive", a, "--user", "bob"]));
     assert!(!alice.is_empty() && !bob.is_empty());
     let both: BTreeSet<u64> = alice.union(&bob).copied().collect();
     let jsmith = ids(&ok(&[
-        "--json", "search", "--archive", a, "--employee", "JSmith", "--config", c,
+        "--json",
+        "search",
+        "--archive",
+        a,
+        "--employee",
+        "JSmith",
+        "--config",
+        c,
     ]));
     assert_eq!(jsmith, both);
     // Narrowed like any other filter.
     let rooms = ids(&ok(&[
-        "--json", "search", "--archive", a, "--employee", "jsmith", "--config", c, "--kind",
+        "--json",
+        "search",
+        "--archive",
+        a,
+        "--employee",
+        "jsmith",
+        "--config",
+        c,
+        "--kind",
         "chat_message",
     ]));
     assert!(!rooms.is_empty() && rooms.is_subset(&both) && rooms.len() < both.len());
 
     // Someone who has left: searched by the stamp (generated records carry none).
     let out = imtegrity(&[
-        "--json", "search", "--archive", a, "--employee", "gone", "--config", c,
+        "--json",
+        "search",
+        "--archive",
+        a,
+        "--employee",
+        "gone",
+        "--config",
+        c,
     ]);
     assert!(out.status.success());
     assert!(out.stdout.is_empty());

@@ -90,7 +90,9 @@ impl Query {
             && self.user.as_deref().is_none_or(has)
             && self.peer.as_deref().is_none_or(has)
             && self.employee.as_ref().is_none_or(|x| {
-                e.employee.as_deref().is_some_and(|id| id.eq_ignore_ascii_case(&x.id))
+                e.employee
+                    .as_deref()
+                    .is_some_and(|id| id.eq_ignore_ascii_case(&x.id))
                     || x.names.iter().any(|n| has(n))
             })
             && self

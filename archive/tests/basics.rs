@@ -354,10 +354,10 @@ async fn an_employee_query_finds_their_names_and_records_stamped_with_their_id()
     let mut stamped = im(now - 3, "oldname", "buddy", "three");
     stamped.employee = Some("JSmith".into());
     a.append(stamped).await.unwrap();
-    a.append(im(now - 2, "someone", "else", "four")).await.unwrap();
-    let texts = |q: &Query| -> Vec<String> {
-        a.search(q).map(|r| r.unwrap().event.text).collect()
-    };
+    a.append(im(now - 2, "someone", "else", "four"))
+        .await
+        .unwrap();
+    let texts = |q: &Query| -> Vec<String> { a.search(q).map(|r| r.unwrap().event.text).collect() };
     let employee = |names: &[&str]| Query {
         employee: Some(archive::EmployeeQuery {
             id: "jsmith".into(),

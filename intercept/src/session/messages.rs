@@ -10,7 +10,7 @@ use archive::{Direction, Kind, Verdict};
 use oscar::message::SnacMessage;
 use oscar::message::icbm::TLV_SEND_TIME;
 use oscar::message::icbm_reading::{IcbmFrame, Shown, TextShape};
-use oscar::{Channel, Flap, MessageText, Snac, normalize};
+use oscar::{Channel, Flap, Message, MessageText, Snac, normalize};
 
 use super::{State, capturer, decide_among, lossy, record};
 use crate::config::CaptureMode;
@@ -101,12 +101,27 @@ pub(super) fn icbm(
     {
         return Ok(Plan::forward());
     }
-    let peer_is_local = relay.is_local(&normalize(&peer));
-    let (sender, recipient, direction) = match from {
-        Side::Client if peer_is_local => (&me, &peer, Direction::Internal),
-        Side::Client => (&me, &peer, Direction::Outbound),
-        Side::Upstream if peer_is_local => (&peer, &me, Direction::Internal),
-        Side::Upstream => (&peer, &me, Direction::Inbound),
+    // Whose session records it (both ends here: the sender's) is one question; whether the
+    // other party is the organisation's (the direction, the disclaimer) is the policy's
+    // one rule, which a directory decides when there is one.
+    let peer_signed_on_here = relay.is_local(&normalize(&peer));
+    let (me_ours, peer_ours) = relay.policy().map_or((true, peer_signed_on_here), |p| {
+        let engine = p.engine();
+        (
+            engine.is_ours(&me, true),
+            engine.is_ours(&peer, peer_signed_on_here),
+        )
+    });
+    let sent_here = from == Side::Client;
+    let ((sender, sender_ours), (recipient, recipient_ours)) = if sent_here {
+        ((&me, me_ours), (&peer, peer_ours))
+    } else {
+        ((&peer, peer_ours), (&me, me_ours))
+    };
+    let direction = match policy::direction_of(sender_ours, recipient_ours, sent_here) {
+        policy::Direction::Internal => Direction::Internal,
+        policy::Direction::Outbound => Direction::Outbound,
+        policy::Direction::Inbound => Direction::Inbound,
     };
     let reading = frame.reading();
     if let Shown::Unreadable(why) = reading.shown {
@@ -159,7 +174,7 @@ pub(super) fn icbm(
         Some(SnacMessage::IcbmReceive(im)) if plain_text => Rebuild::Receive(im, request_id),
         _ => Rebuild::Unsupported,
     };
-    let noted = from == Side::Client && direction == Direction::Internal && event.is_some();
+    let noted = from == Side::Client && peer_signed_on_here && event.is_some();
     // Where clients may differ, every text is put to the policy, not just the one shown.
     let variants: Vec<String> = reading.variants.iter().map(|t| t.plain.clone()).collect();
     let plan = decide_among(relay, state, event, &variants, &peer, from, rebuild, true)?;
@@ -172,6 +187,27 @@ pub(super) fn icbm(
             frame.cookie,
             Instant::now(),
         );
+    }
+    // A disclaimer the gateway sends the other party is recorded here as a policy action;
+    // their session, if it is here too, must not record it again as an IM.
+    if peer_signed_on_here {
+        for (side, injected) in &plan.before {
+            if let (
+                Side::Upstream,
+                Ok(Message::Snac {
+                    body: SnacMessage::IcbmSend(im),
+                    ..
+                }),
+            ) = (side, Message::decode(injected))
+            {
+                relay.recorded_icbms.note(
+                    &normalize(&me),
+                    &normalize(&peer),
+                    im.cookie,
+                    Instant::now(),
+                );
+            }
+        }
     }
     Ok(plan)
 }

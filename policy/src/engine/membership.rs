@@ -2,13 +2,12 @@
 //! definition for the relay, the Sametime module, the records' `direction` and
 //! `policy explain`, so that what `explain` says is what the gateway does.
 //!
-//! The rule: the user of a session the gateway holds (signed on through it, or the
-//! Sametime server's own user) is on the organisation's side by position. Any other party
-//! is the organisation's when the directory lists them; with no directory, when they too
-//! are signed on through this gateway (or are internal on Sametime). The directory wins
-//! when there is one because it is what compliance maintains: a contractor who signs on
-//! through the gateway under a name the directory does not list is talking to outsiders as
-//! far as the record is concerned, and gets the disclaimer.
+//! The rule: with a directory, the organisation's users are the names it lists, wherever
+//! they are signed on. With no directory, they are the names signed on through this gateway
+//! (on Sametime, the server's own community). The directory wins when there is one because
+//! it is what compliance maintains: a contractor who signs on through the gateway under a
+//! name the directory does not list is an outsider as far as the record is concerned, and
+//! gets the disclaimer, whichever way the message goes.
 
 use serde::Serialize;
 
@@ -46,20 +45,24 @@ impl NoDisclaimer {
     }
 }
 
-/// The direction of a message between the gateway's own session user and another party:
-/// `from_local` when the local user sent it.
-pub fn direction_of(from_local: bool, other_is_ours: bool) -> Direction {
-    match (other_is_ours, from_local) {
-        (true, _) => Direction::Internal,
-        (false, true) => Direction::Outbound,
+/// The direction of a message from its sender to its recipient, given which of them are
+/// the organisation's ([`PolicyEngine::is_ours`]); when neither is (a name the directory
+/// does not list, behind the gateway, with an outsider), the side whose session the gateway
+/// holds stands for the organisation: `sent_here` when its user sent it.
+pub fn direction_of(sender_ours: bool, recipient_ours: bool, sent_here: bool) -> Direction {
+    match (sender_ours, recipient_ours) {
+        (true, true) => Direction::Internal,
+        (true, false) => Direction::Outbound,
+        (false, true) => Direction::Inbound,
+        (false, false) if sent_here => Direction::Outbound,
         (false, false) => Direction::Inbound,
     }
 }
 
 impl PolicyEngine {
-    /// Whether `name`, a party other than the session's own user, is one of the
-    /// organisation's users: listed in the directory, or with no directory, signed on
-    /// through this gateway (`signed_on_here`, which only the caller can know).
+    /// Whether `name` is one of the organisation's users: listed in the directory, or with
+    /// no directory, signed on through this gateway (`signed_on_here`, which only the caller
+    /// can know; the user of the caller's own session always is).
     pub fn is_ours(&self, name: &str, signed_on_here: bool) -> bool {
         if self.directory().is_empty() {
             signed_on_here

@@ -47,11 +47,14 @@ fn the_directory_decides_who_is_ours_and_without_one_being_signed_on_here_does()
 }
 
 #[test]
-fn the_session_user_is_ours_by_position() {
-    assert_eq!(direction_of(true, true), Direction::Internal);
-    assert_eq!(direction_of(false, true), Direction::Internal);
-    assert_eq!(direction_of(true, false), Direction::Outbound);
-    assert_eq!(direction_of(false, false), Direction::Inbound);
+fn direction_follows_who_is_ours_and_the_gateways_side_breaks_the_tie() {
+    assert_eq!(direction_of(true, true, true), Direction::Internal);
+    assert_eq!(direction_of(true, true, false), Direction::Internal);
+    assert_eq!(direction_of(true, false, false), Direction::Outbound);
+    assert_eq!(direction_of(false, true, true), Direction::Inbound);
+    // Neither listed: the side the gateway holds stands for the organisation.
+    assert_eq!(direction_of(false, false, true), Direction::Outbound);
+    assert_eq!(direction_of(false, false, false), Direction::Inbound);
 }
 
 #[test]
