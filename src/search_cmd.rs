@@ -5,7 +5,7 @@ use std::io::Write;
 
 use archive::Record;
 use archive::export::transcript_text::single_line;
-use archive::export::{Zone, json_line_in};
+use archive::export::{Zone, counted, json_line_in};
 use serde_json::json;
 
 use crate::archive_access::ArchiveAccess;
@@ -30,8 +30,9 @@ pub(crate) fn run(args: &SearchArgs, json: bool) -> crate::CmdResult {
         tracing::info!(records = n, "search done");
         return Ok(());
     }
-    // Group by conversation, keeping each conversation's records in time order and the
-    // conversations in order of their first record.
+    // Group by conversation, the conversations in order of their first record, each
+    // conversation's records in id order (the order they were archived: an offline message
+    // stamped with its send time still reads where it arrived).
     let mut order: Vec<String> = Vec::new();
     let mut groups: BTreeMap<String, Vec<Record>> = BTreeMap::new();
     for record in records {
@@ -46,6 +47,9 @@ pub(crate) fn run(args: &SearchArgs, json: bool) -> crate::CmdResult {
         emit(false, "no records match", &json!({}));
         return Ok(());
     }
+    for records in groups.values_mut() {
+        records.sort_by_key(|r| r.id);
+    }
     let total: usize = groups.values().map(Vec::len).sum();
     for key in &order {
         let Some(records) = groups.get(key) else {
@@ -55,7 +59,11 @@ pub(crate) fn run(args: &SearchArgs, json: bool) -> crate::CmdResult {
     }
     emit(
         false,
-        &format!("{total} records in {} conversations", order.len()),
+        &format!(
+            "{} in {}",
+            counted(total as u64, "record"),
+            counted(order.len() as u64, "conversation")
+        ),
         &json!({}),
     );
     Ok(())

@@ -99,6 +99,24 @@ fn an_employee_search_covers_every_screen_name_the_directory_lists() {
     ]));
     assert!(!rooms.is_empty() && rooms.is_subset(&both) && rooms.len() < both.len());
 
+    // Counts read as written.
+    let one = ok(&[
+        "search",
+        "--archive",
+        a,
+        "--employee",
+        "jsmith",
+        "--config",
+        c,
+        "--limit",
+        "1",
+    ]);
+    assert_eq!(
+        one.lines().last(),
+        Some("1 record in 1 conversation"),
+        "{one}"
+    );
+
     // Someone who has left: searched by the stamp (generated records carry none).
     let out = imtegrity(&[
         "--json",

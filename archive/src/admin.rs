@@ -55,8 +55,8 @@ pub fn socket_path(dir: &Path) -> PathBuf {
 pub enum Request {
     /// Stream the records matching `query`.
     Search {
-        /// The filters.
-        query: Query,
+        /// The filters (boxed: the largest request by far).
+        query: Box<Query>,
         /// Which command searches, for the access record (`search`, `export`). Default:
         /// `search`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -530,7 +530,7 @@ impl Client {
         args: serde_json::Value,
     ) -> Result<AnswerLines, ArchiveError> {
         self.request(&Request::Search {
-            query: query.clone(),
+            query: Box::new(query.clone()),
             command: Some(command.to_owned()),
             args,
         })

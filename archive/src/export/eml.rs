@@ -280,10 +280,7 @@ impl Group {
             Address::new_list(others)
         };
         let ids = format!("{}-{}", self.first_id, self.last_id);
-        let count = match self.records {
-            1 => "1 record".to_owned(),
-            n => format!("{n} records"),
-        };
+        let count = super::counted(self.records, "record");
         let times = zone.statement();
         let header = format!(
             "{subject}\nConversation: {conversation}\nRecords: {ids} ({count})\n\

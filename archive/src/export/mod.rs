@@ -26,9 +26,10 @@ use crate::error::ArchiveError;
 use crate::query::Query;
 use crate::record::{Record, Verdict};
 
+#[doc(hidden)]
+mod counted;
 mod csv;
 mod eml;
-#[doc(hidden)]
 pub mod fuzzing;
 mod jsonl;
 mod manifest;
@@ -37,6 +38,7 @@ mod transcript;
 pub mod transcript_text;
 mod zone;
 
+pub use counted::counted;
 pub use jsonl::{json_line, json_line_in};
 pub use manifest::{MANIFEST_FILE, Manifest, ManifestFile, QueryTimes, manifest_bytes};
 pub use seal::{
