@@ -37,7 +37,12 @@ use crate::stream_halves::{
 use crate::upstream::connect_upstream;
 use crate::upstream_tls::connect_tls;
 
+mod chat_room;
 mod messages;
+mod service_requests;
+
+pub(crate) use service_requests::Answered;
+use service_requests::{Refusal, ServiceRequests};
 
 type Reader = FramedRead<StreamRead, FlapCodec>;
 
@@ -149,8 +154,15 @@ struct State {
     /// Whether this connection presented a cookie the gateway routed: only such sessions
     /// (BOS, chat) may carry messages.
     signed_on: bool,
+    /// The service this connection's route was for (chat: `Family::CHAT`).
+    service: Option<Family>,
+    /// The room the client asked for when it requested this chat connection: a claim,
+    /// only compared with what the server says.
+    claimed_room: Option<RoomInfo>,
+    /// The room the server says this chat connection is in (its room-info update).
     room: Option<RoomInfo>,
-    pending: Vec<(u32, Family, Option<RoomInfo>)>,
+    /// Service requests waiting for the server's answer.
+    services: ServiceRequests,
     /// Events the frame being handled produced; taken per frame and made durable before
     /// that frame is forwarded (a mutex only so a shared borrow can push).
     captured: std::sync::Mutex<Vec<Event>>,
@@ -276,8 +288,10 @@ pub async fn run_session(
         registered: None,
         proves_identity: false,
         signed_on: false,
+        service: None,
+        claimed_room: None,
         room: None,
-        pending: Vec::new(),
+        services: ServiceRequests::default(),
         captured: std::sync::Mutex::default(),
         identity: None,
         signon_deadline: Some(deadline),
@@ -306,12 +320,13 @@ pub async fn run_session(
                     let Route {
                         upstream,
                         local_user,
+                        family,
                         room,
                         tls_name,
-                        ..
                     } = route;
                     state.local_user = local_user;
-                    state.room = room;
+                    state.service = family;
+                    state.claimed_room = room;
                     state.signed_on = true;
                     state.signon_deadline = None;
                     (upstream, tls_name)
@@ -559,9 +574,28 @@ async fn from_upstream(
     if flap.channel == Channel::DATA {
         register_local(relay, state, true);
     }
+    if let Some(subtype) = chat_room::chat_subtype(&flap) {
+        chat_room::learn_room(state, &flap);
+        if state.room.is_none() {
+            let plan = chat_room::unattributed(relay, state, &flap, Side::Upstream, subtype);
+            return Ok((flap, plan));
+        }
+    }
     let decoded = Message::decode(&flap);
     let typed = match &decoded {
         Ok(Message::Snac { body, .. }) => Some(body),
+        _ => None,
+    };
+    let answered = match &decoded {
+        Ok(Message::Snac {
+            header,
+            body: SnacMessage::ServiceResponse(resp),
+            ..
+        }) => Some(state.services.answer(header.request_id, resp.family())),
+        Ok(Message::Snac { header, .. }) if header.is(Family::OSERVICE, 0x0001) => {
+            state.services.refused(header.request_id);
+            None
+        }
         _ => None,
     };
     match messages::message_frame(&flap, Side::Upstream) {
@@ -596,7 +630,7 @@ async fn from_upstream(
         advertised: &state.advertised,
         upstream_port: state.upstream_port,
         local_user: state.local_user.as_deref(),
-        pending: &state.pending,
+        answered: answered.as_ref(),
         upstream_tls: state.upstream_tls.as_deref(),
         client_tls: relay.config.tls.as_ref(),
     };
@@ -739,18 +773,40 @@ async fn observe_client(
     state: &mut State,
     flap: &Flap,
 ) -> Result<Plan, SessionError> {
+    if let Some(family_subtype) = carries_a_message(flap)
+        && !state.signed_on
+    {
+        // Messages travel only on sessions that signed on with a cookie; anything else
+        // would put unauthenticated text in the archive, or relay it unrecorded.
+        return Err(SessionError::Protocol {
+            side: Side::Client,
+            detail: format!("message SNAC {family_subtype} on a connection that has not signed on"),
+        });
+    }
+    if state.room.is_none()
+        && let Some(subtype) = chat_room::chat_subtype(flap)
+    {
+        return Ok(chat_room::unattributed(
+            relay,
+            state,
+            flap,
+            Side::Client,
+            subtype,
+        ));
+    }
+    if let Some(request_id) = service_request_id(flap) {
+        let asked = match Message::decode(flap) {
+            Ok(Message::Snac {
+                body: SnacMessage::ServiceRequest(req),
+                ..
+            }) => Some((req.family, req.room().and_then(Result::ok))),
+            _ => None,
+        };
+        let (family, room) = asked.map_or((None, None), |(f, r)| (Some(f), r));
+        ask_service(state, request_id, family, room)?;
+    }
     let decoded = Message::decode(flap);
-    if let Some(family_subtype) = carries_a_message(flap) {
-        if !state.signed_on {
-            // Messages travel only on sessions that signed on with a cookie; anything else
-            // would put unauthenticated text in the archive, or relay it unrecorded.
-            return Err(SessionError::Protocol {
-                side: Side::Client,
-                detail: format!(
-                    "message SNAC {family_subtype} on a connection that has not signed on"
-                ),
-            });
-        }
+    if carries_a_message(flap).is_some() {
         let typed = match &decoded {
             Ok(Message::Snac { body, .. }) => Some(body),
             _ => None,
@@ -780,7 +836,7 @@ async fn observe_client(
             _ => {}
         }
     }
-    let Ok(Message::Snac { header, body, .. }) = decoded else {
+    let Ok(Message::Snac { body, .. }) = decoded else {
         return Ok(Plan::forward());
     };
     match body {
@@ -789,16 +845,6 @@ async fn observe_client(
         }
         SnacMessage::LoginRequest(req) => {
             learn_user(relay, state, req.screen_name().map(|b| lossy(b)), false)?
-        }
-        SnacMessage::ServiceRequest(req) => {
-            let room = req.room().and_then(Result::ok);
-            state
-                .pending
-                .retain(|(rid, _, _)| *rid != header.request_id);
-            state.pending.push((header.request_id, req.family, room));
-            if state.pending.len() > 64 {
-                state.pending.remove(0);
-            }
         }
         SnacMessage::Typing(_) => {
             relay.stats.typing.fetch_add(1, Ordering::Relaxed);
@@ -913,6 +959,46 @@ fn carries_a_message(flap: &Flap) -> Option<String> {
     );
     matches!((family, subtype), (0x0004, 0x0006) | (0x000e, 0x0005))
         .then(|| format!("{family:04x}/{subtype:04x}"))
+}
+
+/// The request id of `flap` if it is a service request (0x0001/0x0004), read from the SNAC
+/// header alone: an id counts as asked whether or not the body parses.
+fn service_request_id(flap: &Flap) -> Option<u32> {
+    if flap.channel != Channel::DATA || flap.payload.get(..4)? != [0x00, 0x01, 0x00, 0x04] {
+        return None;
+    }
+    let id = flap.payload.get(6..10)?;
+    Some(u32::from_be_bytes([id[0], id[1], id[2], id[3]]))
+}
+
+/// Notes a service request; a reused outstanding id (or too many outstanding) ends the
+/// session, so no answer can be taken for another request than its own.
+fn ask_service(
+    state: &mut State,
+    request_id: u32,
+    family: Option<Family>,
+    room: Option<RoomInfo>,
+) -> Result<(), SessionError> {
+    state
+        .services
+        .ask(request_id, family, room)
+        .map_err(|refusal| {
+            let sn = state.local_user.as_deref().unwrap_or("");
+            match refusal {
+                Refusal::Reused(request_id) => {
+                    tracing::warn!(client = %state.client_addr, %sn, request_id,
+                        "service request reusing the id of one still outstanding; ending the session");
+                    SessionError::ReusedRequestId { request_id }
+                }
+                Refusal::TooMany => {
+                    tracing::warn!(client = %state.client_addr, %sn,
+                        "too many service requests outstanding; ending the session");
+                    SessionError::TooManyServiceRequests {
+                        max: service_requests::MAX_OUTSTANDING,
+                    }
+                }
+            }
+        })
 }
 
 /// Learns the session's user from a login request (`from_server` false: a claim) or the

@@ -7,6 +7,7 @@ pub(crate) mod fixed_resolver;
 pub(crate) mod gateway;
 pub(crate) mod gateway_ca;
 pub(crate) mod ingest;
+pub(crate) mod scripted;
 
 use std::net::SocketAddr;
 use std::process::Stdio;
