@@ -13,7 +13,7 @@ use futures_util::stream::FuturesOrdered;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use oscar::message::RoomInfo;
 use oscar::message::signon::TLV_ERROR_CODE;
-use oscar::message::{SignOff, SignonHello, SignonKind, SnacMessage, UserInfo};
+use oscar::message::{SignOff, SignonHello, SignonKind, SnacMessage};
 use oscar::{Channel, Family, Flap, FlapCodec, HostPort, Message, normalize};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
@@ -30,6 +30,7 @@ use crate::plan::{Fate, Plan};
 use crate::prefixed_io::PrefixedIo;
 use crate::relay::Relay;
 use crate::rewrite::{RewriteContext, rewrite};
+use crate::room_members::RoomMembers;
 use crate::stream_halves::{
     Inner, StreamRead, StreamWrite, Wire, accept_tls, first_inner_bytes, sniff, split_plain,
     split_tls, split_upstream_tls,
@@ -163,6 +164,11 @@ struct State {
     room: Option<RoomInfo>,
     /// Service requests waiting for the server's answer.
     services: ServiceRequests,
+    /// The room's members, as the server's notices on this chat connection show them.
+    members: RoomMembers,
+    /// Whether this chat connection's own user joined its room (their join recorded, their
+    /// leave due when the connection ends).
+    joined_room: bool,
     /// Events the frame being handled produced; taken per frame and made durable before
     /// that frame is forwarded (a mutex only so a shared borrow can push).
     captured: std::sync::Mutex<Vec<Event>>,
@@ -292,6 +298,8 @@ pub async fn run_session(
         claimed_room: None,
         room: None,
         services: ServiceRequests::default(),
+        members: RoomMembers::default(),
+        joined_room: false,
         captured: std::sync::Mutex::default(),
         identity: None,
         signon_deadline: Some(deadline),
@@ -383,6 +391,17 @@ pub async fn run_session(
         other => other,
     };
     if let Some(name) = state.registered.take() {
+        // Recorded before the name stops counting as local.
+        let how = match &result {
+            Ok(()) => "signed off".to_owned(),
+            Err(e) => format!("session ended: {e}"),
+        };
+        let event = capturer(&relay, &state).session(
+            Kind::SessionEnd,
+            format!("{} {how}", sign_on_kind(&relay, &state)),
+            archive::now_ns(),
+        );
+        append_now(&relay, with_employee(&state, event)).await;
         relay.sign_out(&name);
     }
     result.map(|()| Outcome::Relayed)
@@ -401,6 +420,42 @@ fn register_local(relay: &Relay, state: &mut State, accepted: bool) {
         let n = normalize(user);
         relay.sign_in(&n);
         state.registered = Some(n);
+        let event = capturer(relay, state).session(
+            Kind::SessionStart,
+            format!(
+                "{} signed on: the server took a BOS cookie routed through this gateway",
+                sign_on_kind(relay, state)
+            ),
+            archive::now_ns(),
+        );
+        record(state, event);
+    }
+}
+
+/// "AIM" or "ICQ", for a session record's detail.
+fn sign_on_kind(relay: &Relay, state: &State) -> &'static str {
+    match capturer(relay, state).protocol() {
+        archive::Protocol::Icq => "ICQ",
+        _ => "AIM",
+    }
+}
+
+/// Appends a record no relayed frame waits for (a session's end, a member's own leave of a
+/// room): strict waits until it is durable, relaxed queues it; a failure is logged, as the
+/// session is over either way.
+async fn append_now(relay: &Relay, event: Event) {
+    let Some(archive) = &relay.archive else {
+        return;
+    };
+    let appended = match relay.config.mode {
+        CaptureMode::Strict => archive.append(event).await.map(drop),
+        CaptureMode::Relaxed => archive.append_relaxed(event).await,
+    };
+    match appended {
+        Ok(()) => {
+            relay.stats.records.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(e) => tracing::error!(error = %e, "a session's closing record could not be archived"),
     }
 }
 
@@ -554,6 +609,11 @@ async fn relay_frames(
         }
     }
     .await;
+    // Before the upstream leg closes (as this function returns): the server tells the rest
+    // of the room only then, and their connections find this leave already recorded.
+    if let Some(event) = chat_room::own_leave(relay, state) {
+        append_now(relay, event).await;
+    }
     if let Some(i) = egress {
         relay.release_egress(i);
     }
@@ -575,7 +635,9 @@ async fn from_upstream(
         register_local(relay, state, true);
     }
     if let Some(subtype) = chat_room::chat_subtype(&flap) {
-        chat_room::learn_room(state, &flap);
+        if chat_room::learn_room(state, &flap) {
+            state.members.clear();
+        }
         if state.room.is_none() {
             let plan = chat_room::unattributed(relay, state, &flap, Side::Upstream, subtype);
             return Ok((flap, plan));
@@ -648,13 +710,19 @@ async fn from_upstream(
     Ok((out, plan))
 }
 
-/// Collects an event the current frame produced.
-fn record(state: &State, mut event: Event) {
+/// `event` with the session's employee, if the directory knows them.
+fn with_employee(state: &State, mut event: Event) -> Event {
     if event.employee.is_none()
         && let Some(employee) = state.identity.as_ref().and_then(|i| i.employee.as_ref())
     {
         event.employee = Some(employee.id.clone());
     }
+    event
+}
+
+/// Collects an event the current frame produced.
+fn record(state: &State, event: Event) {
+    let event = with_employee(state, event);
     state
         .captured
         .lock()
@@ -869,15 +937,8 @@ async fn observe_client(
             // The room will deliver this to every local member too; only this record counts.
             let key = chat_key(&room, &me, &send.0);
             if relay.first_sighting(key) {
-                let text = Some(text);
-                let event = capturer(relay, state).chat(
-                    Kind::ChatMessage,
-                    &room,
-                    &me,
-                    text.as_ref(),
-                    Direction::Outbound,
-                    archive::now_ns(),
-                );
+                let event =
+                    chat_room::room_event(relay, state, Kind::ChatMessage, &me, Some(&text));
                 return decide(
                     relay,
                     state,
@@ -1126,19 +1187,8 @@ async fn observe_upstream(
             // The policy applies to every copy; only the first is recorded.
             let first = relay.first_sighting(key);
             let text = rx.0.text().and_then(Result::ok);
-            let direction = if relay.is_local(&normalize(&from)) {
-                Direction::Internal
-            } else {
-                Direction::Inbound
-            };
-            let event = capturer(relay, state).chat(
-                Kind::ChatMessage,
-                &room,
-                &from,
-                text.as_ref(),
-                direction,
-                archive::now_ns(),
-            );
+            let event =
+                chat_room::room_event(relay, state, Kind::ChatMessage, &from, text.as_ref());
             let plan = decide(
                 relay,
                 state,
@@ -1151,41 +1201,14 @@ async fn observe_upstream(
             return Ok(plan);
         }
         SnacMessage::ChatUsersJoined(list) => {
-            chat_presence(relay, state, Kind::ChatJoin, &list.0.users).await?
+            chat_room::presence(relay, state, Kind::ChatJoin, &list.0.users);
         }
         SnacMessage::ChatUsersLeft(list) => {
-            chat_presence(relay, state, Kind::ChatLeave, &list.0.users).await?
+            chat_room::presence(relay, state, Kind::ChatLeave, &list.0.users);
         }
         _ => {}
     }
     Ok(Plan::forward())
-}
-
-async fn chat_presence(
-    relay: &Relay,
-    state: &State,
-    kind: Kind,
-    users: &[UserInfo],
-) -> Result<(), SessionError> {
-    let Some(room) = state.room.as_ref().map(RoomInfo::name) else {
-        return Ok(());
-    };
-    for user in users {
-        let who = lossy(&user.screen_name);
-        // Every local member sees each join; a join seen within the window is one event.
-        if relay.first_sighting(format!("{kind}|{room}|{}", normalize(&who))) {
-            let event = capturer(relay, state).chat(
-                kind,
-                &room,
-                &who,
-                None,
-                Direction::Internal,
-                archive::now_ns(),
-            );
-            record(state, event);
-        }
-    }
-    Ok(())
 }
 
 /// The address written into redirects for a client that reached us on `local`.

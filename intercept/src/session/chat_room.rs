@@ -6,16 +6,17 @@
 //! word could not be read) is never relayed unrecorded: in strict mode not relayed and
 //! recorded as refused, in relaxed mode relayed and recorded raw.
 
-use archive::{Direction, Kind, Verdict};
-use oscar::message::{ChatReceive, ChatSend, RoomInfo, SnacMessage};
-use oscar::{Channel, Family, Flap, Message, Snac};
+use archive::{Direction, Event, Kind, Verdict};
+use oscar::message::{ChatReceive, ChatSend, RoomInfo, SnacMessage, UserInfo};
+use oscar::{Channel, Family, Flap, Message, MessageText, Snac, normalize};
 
 use super::messages::{self, Unreadable};
-use super::{State, capturer, record};
+use super::{State, capturer, record, with_employee};
 use crate::config::CaptureMode;
 use crate::error::Side;
 use crate::plan::{Fate, Plan};
 use crate::relay::Relay;
+use crate::room_members::{Joined, RoomMembers};
 
 /// The chat service's room-info update: room info, detail level, counted TLVs.
 const ROOM_INFO_UPDATE: u16 = 0x0002;
@@ -159,6 +160,96 @@ pub(super) fn unattributed(
     } else {
         Plan::forward()
     }
+}
+
+/// A room record's direction, by the one rule for rooms: `internal` when the sender and
+/// every member the connection knows of are local users, `outbound` when the sender is
+/// local and someone in the room is not, `inbound` when the sender is not local.
+pub(super) fn room_direction(relay: &Relay, sender: &str, members: &RoomMembers) -> Direction {
+    if !relay.is_local(&normalize(sender)) {
+        return Direction::Inbound;
+    }
+    if members.normalized().all(|m| relay.is_local(m)) {
+        Direction::Internal
+    } else {
+        Direction::Outbound
+    }
+}
+
+/// A record in this connection's room (which the caller knows): `sender` did `kind`, and
+/// every other member at this moment is a recipient.
+pub(super) fn room_event(
+    relay: &Relay,
+    state: &State,
+    kind: Kind,
+    sender: &str,
+    text: Option<&MessageText>,
+) -> Event {
+    let room = state.room.as_ref().map(RoomInfo::name).unwrap_or_default();
+    let direction = room_direction(relay, sender, &state.members);
+    let mut event =
+        capturer(relay, state).chat(kind, &room, sender, text, direction, archive::now_ns());
+    event.recipients = state.members.others(sender);
+    event
+}
+
+/// The de-duplication key of `who`'s `kind` in `room` (a join or leave every local member's
+/// connection is told of).
+fn presence_key(kind: Kind, room: &str, who: &str) -> String {
+    format!("{kind}|{room}|{}", normalize(who))
+}
+
+/// Takes a join or leave notice from the server. The connection's own user's join (the
+/// member list sent on joining) is recorded here, by them; a local member's other joins and
+/// leaves are their own connections' to record; an outsider's, the first local member's
+/// connection that is told of it.
+pub(super) fn presence(relay: &Relay, state: &mut State, kind: Kind, users: &[UserInfo]) {
+    let Some(room) = state.room.as_ref().map(RoomInfo::name) else {
+        return;
+    };
+    let me = state.local_user.clone().unwrap_or_default();
+    let names: Vec<String> = users
+        .iter()
+        .map(|u| String::from_utf8_lossy(&u.screen_name).into_owned())
+        .collect();
+    let moved = match kind {
+        Kind::ChatJoin => match state.members.joined(&me, &names) {
+            Joined::List if !state.joined_room => {
+                state.joined_room = true;
+                relay.first_sighting(presence_key(kind, &room, &me));
+                let event = room_event(relay, state, kind, &me, None);
+                record(state, event);
+                Vec::new()
+            }
+            Joined::List => Vec::new(),
+            Joined::Now(names) => names,
+        },
+        _ => state.members.left(&names),
+    };
+    for who in moved {
+        let key = normalize(&who);
+        if key == normalize(&me) || relay.is_local(&key) {
+            continue;
+        }
+        if relay.first_sighting(presence_key(kind, &room, &who)) {
+            let event = room_event(relay, state, kind, &who, None);
+            record(state, event);
+        }
+    }
+}
+
+/// The connection's own user's leave, when their chat connection ends after they joined:
+/// the server tells only the others, so this connection records it (and notes it, so the
+/// others' connections, told next, do not record it again).
+pub(super) fn own_leave(relay: &Relay, state: &mut State) -> Option<Event> {
+    if !std::mem::take(&mut state.joined_room) {
+        return None;
+    }
+    let room = state.room.as_ref().map(RoomInfo::name)?;
+    let me = state.local_user.clone().unwrap_or_default();
+    relay.first_sighting(presence_key(Kind::ChatLeave, &room, &me));
+    let event = room_event(relay, state, Kind::ChatLeave, &me, None);
+    Some(with_employee(state, event))
 }
 
 #[cfg(test)]
