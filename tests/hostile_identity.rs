@@ -368,7 +368,7 @@ async fn a_bos_cookie_is_taken_once_and_only_from_its_logins_address() {
     drop(alice);
     bob.logout().await.unwrap();
     t.gw.stop().await;
-    let records = search(&t.archive, &[]).await;
+    let records = search(&t.archive, &["--kind", "im"]).await;
     assert_eq!(records.len(), 1, "{records:#?}");
     let record = &records[0];
     assert_eq!(

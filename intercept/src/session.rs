@@ -137,6 +137,8 @@ enum Step {
     Read(Side, Result<Option<Flap>, SessionError>),
     /// A frame for this side is released: its records are settled.
     Release(Side, Result<Option<Flap>, SessionError>),
+    /// The gateway is stopping.
+    Closing,
 }
 
 /// What a session knows about itself.
@@ -166,6 +168,8 @@ struct State {
     services: ServiceRequests,
     /// The room's members, as the server's notices on this chat connection show them.
     members: RoomMembers,
+    /// Whether the session ended because the gateway stopped.
+    closed_by_gateway: bool,
     /// Whether this chat connection's own user joined its room (their join recorded, their
     /// leave due when the connection ends).
     joined_room: bool,
@@ -300,6 +304,7 @@ pub async fn run_session(
         services: ServiceRequests::default(),
         members: RoomMembers::default(),
         joined_room: false,
+        closed_by_gateway: false,
         captured: std::sync::Mutex::default(),
         identity: None,
         signon_deadline: Some(deadline),
@@ -393,6 +398,7 @@ pub async fn run_session(
     if let Some(name) = state.registered.take() {
         // Recorded before the name stops counting as local.
         let how = match &result {
+            Ok(()) if state.closed_by_gateway => "session ended: the gateway stopped".to_owned(),
             Ok(()) => "signed off".to_owned(),
             Err(e) => format!("session ended: {e}"),
         };
@@ -537,6 +543,7 @@ async fn relay_frames(
                     frame = next(&mut up_rx, Side::Upstream), if to_client.len() < MAX_PENDING => Step::Read(Side::Upstream, frame),
                     Some(done) = to_upstream.next() => Step::Release(Side::Upstream, done),
                     Some(done) = to_client.next() => Step::Release(Side::Client, done),
+                    () = relay.closing.cancelled() => Step::Closing,
                 }
             })
             .await;
@@ -552,20 +559,24 @@ async fn relay_frames(
                 });
             };
             match step {
+                Step::Closing => {
+                    tracing::debug!("the gateway is stopping");
+                    state.closed_by_gateway = true;
+                    return release_all(&mut to_upstream, &mut up_tx, &mut to_client, client_tx)
+                        .await;
+                }
                 Step::Read(side, frame) => {
                     let Some(flap) = frame? else {
                         // One side closed. Whatever is still waiting for the archive is
                         // released first, then both sockets close as we return.
                         tracing::debug!(%side, "closed");
-                        while let Some(done) = to_upstream.next().await {
-                            up_tx.queue_some(done?).await?;
-                        }
-                        while let Some(done) = to_client.next().await {
-                            client_tx.queue_some(done?).await?;
-                        }
-                        up_tx.flush().await?;
-                        client_tx.flush().await?;
-                        return Ok(());
+                        return release_all(
+                            &mut to_upstream,
+                            &mut up_tx,
+                            &mut to_client,
+                            client_tx,
+                        )
+                        .await;
                     };
                     let mut queues = Queues {
                         to_upstream: &mut to_upstream,
@@ -618,6 +629,24 @@ async fn relay_frames(
         relay.release_egress(i);
     }
     result
+}
+
+/// Releases every frame still waiting for the archive, in order, and writes both legs out:
+/// the session is ending, and nothing it accepted is left behind.
+async fn release_all(
+    to_upstream: &mut FuturesOrdered<Pending>,
+    up_tx: &mut Leg,
+    to_client: &mut FuturesOrdered<Pending>,
+    client_tx: &mut Leg,
+) -> Result<(), SessionError> {
+    while let Some(done) = to_upstream.next().await {
+        up_tx.queue_some(done?).await?;
+    }
+    while let Some(done) = to_client.next().await {
+        client_tx.queue_some(done?).await?;
+    }
+    up_tx.flush().await?;
+    client_tx.flush().await
 }
 
 /// Interprets an upstream frame: rewrites redirects, captures what it carries, and returns
