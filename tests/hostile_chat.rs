@@ -77,6 +77,20 @@ impl Setup {
         }
     }
 
+    /// Sends `request` on alice's BOS connection, follows the chat service's redirect
+    /// through the gateway and returns the chat connection, signed on but not yet ready.
+    async fn request_chat(&mut self, request: &ServiceRequest, request_id: u32) -> Scripted {
+        self.alice.send_snac(request, request_id).await;
+        let answer = self
+            .alice
+            .until(ServiceResponse::FAMILY, ServiceResponse::SUBTYPE, WAIT)
+            .await
+            .expect("the chat service redirect");
+        let answer = ServiceResponse::from_snac(&answer).unwrap();
+        let cookie = oscar::message::Redirect::cookie(&answer).unwrap().to_vec();
+        present(self.gw.relay, HOME, &cookie).await
+    }
+
     /// Stops everything and returns the archive's records of the kinds given.
     async fn finish(self, kinds: &[&str]) -> Vec<Value> {
         drop(self.alice);
@@ -188,15 +202,7 @@ async fn a_chat_connection_is_recorded_under_the_room_the_server_names() {
     let secret = ServiceRequest::chat(&room_for("secretroom")).unwrap();
     let secret = secret.tlvs.value(TLV_ROOM_INFO).unwrap().clone();
     request.tlvs.push(Tlv::new(TLV_ROOM_INFO, secret));
-    t.alice.send_snac(&request, 9).await;
-    let answer = t
-        .alice
-        .until(ServiceResponse::FAMILY, ServiceResponse::SUBTYPE, WAIT)
-        .await
-        .expect("the chat service redirect");
-    let answer = ServiceResponse::from_snac(&answer).unwrap();
-    let cookie = oscar::message::Redirect::cookie(&answer).unwrap().to_vec();
-    let mut chat = present(t.gw.relay, HOME, &cookie).await;
+    let mut chat = t.request_chat(&request, 9).await;
     chat.send_empty(Family::OSERVICE, 0x0002, 1).await;
     // The lab put alice in secretroom: carol sees her join and her line.
     assert!(joined_within(&mut t.carol_room, "alice", WAIT).await);
@@ -295,16 +301,7 @@ async fn strict_mode_refuses_chat_traffic_it_cannot_attribute_and_records_it() {
     assert_eq!(notice.0.text().unwrap().unwrap().plain, NOTICE);
 
     // A chat connection that speaks before the server named its room: carol hears nothing.
-    let request = chat_request("secretroom");
-    t.alice.send_snac(&request, 10).await;
-    let answer = t
-        .alice
-        .until(ServiceResponse::FAMILY, ServiceResponse::SUBTYPE, WAIT)
-        .await
-        .expect("the chat service redirect");
-    let answer = ServiceResponse::from_snac(&answer).unwrap();
-    let cookie = oscar::message::Redirect::cookie(&answer).unwrap().to_vec();
-    let mut chat = present(t.gw.relay, HOME, &cookie).await;
+    let mut chat = t.request_chat(&chat_request("secretroom"), 10).await;
     chat.send_snac(&chat_line("before the room is known"), 2)
         .await;
     assert_eq!(line_within(&mut t.carol_room, "alice", QUIET).await, None);
@@ -336,15 +333,7 @@ async fn relaxed_mode_relays_chat_traffic_it_cannot_attribute_and_records_it_raw
     );
 
     // The early line on a chat connection is relayed: the lab delivers it to the room.
-    t.alice.send_snac(&chat_request("secretroom"), 10).await;
-    let answer = t
-        .alice
-        .until(ServiceResponse::FAMILY, ServiceResponse::SUBTYPE, WAIT)
-        .await
-        .expect("the chat service redirect");
-    let answer = ServiceResponse::from_snac(&answer).unwrap();
-    let cookie = oscar::message::Redirect::cookie(&answer).unwrap().to_vec();
-    let mut chat = present(t.gw.relay, HOME, &cookie).await;
+    let mut chat = t.request_chat(&chat_request("secretroom"), 10).await;
     chat.send_snac(&chat_line("before the room is known"), 2)
         .await;
     assert_eq!(
