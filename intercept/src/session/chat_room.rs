@@ -274,6 +274,30 @@ mod tests {
     }
 
     #[test]
+    fn one_direction_rule_for_every_room_record() {
+        let relay = Relay::new(crate::config::RelayConfig::default(), None).unwrap();
+        relay.sign_in("alice");
+        relay.sign_in("bob");
+        let mut members = RoomMembers::default();
+        let names = |list: &[&str]| list.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        members.joined("alice", &names(&["Alice", "bob"]));
+        assert_eq!(
+            room_direction(&relay, "Alice", &members),
+            Direction::Internal
+        );
+        members.joined("alice", &names(&["carol"]));
+        assert_eq!(room_direction(&relay, "bob", &members), Direction::Outbound);
+        assert_eq!(
+            room_direction(&relay, "carol", &members),
+            Direction::Inbound
+        );
+        members.left(&names(&["carol"]));
+        assert_eq!(room_direction(&relay, "bob", &members), Direction::Internal);
+        // An outsider's line is inbound even in a room of locals.
+        assert_eq!(room_direction(&relay, "dave", &members), Direction::Inbound);
+    }
+
+    #[test]
     fn the_room_info_update_names_the_room() {
         let room = RoomInfo {
             exchange: 4,
