@@ -159,8 +159,14 @@ async fn every_member_is_a_recipient_of_what_the_room_heard_while_they_were_in_i
     for client in [alice, bob, carol] {
         client.logout().await.unwrap();
     }
-    // Sign-offs reach the gateway as the clients close; give them a moment.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The sign-offs reach the gateway as the clients close: wait (bounded) for both
+    // session ends, read through the running gateway's admin socket, before stopping it.
+    for _ in 0..50 {
+        if search(&archive, &["--kind", "session_end"]).await.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     gw.stop().await;
 
     let room = search(&archive, &["--room", "compliance"]).await;
