@@ -115,12 +115,14 @@ pub(crate) async fn run(args: &RunArgs, json: bool) -> crate::CmdResult {
             }
         }
     }
-    let stats = &gateway.relay.stats;
+    // Read after stopping: sessions open at the stop record their end while it runs.
+    let relay = gateway.relay.clone();
+    gateway.stop().await?;
+    let stats = &relay.stats;
     let records = stats.records.load(std::sync::atomic::Ordering::Relaxed);
     let sessions = stats
         .sessions_total
         .load(std::sync::atomic::Ordering::Relaxed);
-    gateway.stop().await?;
     emit(
         json,
         &format!("stopped: {sessions} sessions relayed, {records} records archived"),

@@ -46,7 +46,11 @@ fn demo_prints_a_transcript_of_delivered_messages() {
     );
     assert!(stdout.contains("--- archived transcript"), "{stdout}");
     assert!(
-        stdout.contains("#1 Alice: Hi Bob, the Q3 numbers are final.  [aim:alice|bob]"),
+        stdout.contains("#1 * session started by Alice  [aim:session:alice]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("#4 Alice: Hi Bob, the Q3 numbers are final.  [aim:alice|bob]"),
         "{stdout}"
     );
     assert!(
@@ -64,7 +68,7 @@ fn demo_prints_a_transcript_of_delivered_messages() {
     let last = stdout.trim_end().lines().last().unwrap_or_default();
     assert!(
         last.starts_with(
-            "demo complete: 6 messages delivered, 10 records archived, archive verified intact"
+            "demo complete: 6 messages delivered, 19 records archived, archive verified intact"
         ),
         "{stdout}"
     );
@@ -95,9 +99,23 @@ fn demo_json_is_one_object_per_line() {
         .iter()
         .filter(|l| l.get("conversation").is_some())
         .collect();
-    assert_eq!(archived.len(), 10);
+    // Three sign-ons, four sign-offs (Alice's migration ends her first BOS session), the IMs,
+    // the room's joins, line and leaves.
+    assert_eq!(archived.len(), 19);
+    assert_eq!(archived[0]["kind"], "session_start");
     assert_eq!(archived[0]["sender"], "Alice");
     assert_eq!(archived[0]["direction"], "internal");
+    // Alice's leave is hers, not the other member's whose client was told of it, and with
+    // both members behind the gateway every room record is internal.
+    let room: Vec<_> = archived
+        .iter()
+        .filter(|r| r["room"] == "compliance")
+        .collect();
+    assert_eq!(room.len(), 5);
+    for r in &room {
+        assert_eq!(r["direction"], "internal", "{r}");
+        assert_eq!(r["local_user"], r["sender"], "{r}");
+    }
     let done = lines.last().unwrap();
     assert_eq!(
         (
@@ -105,7 +123,7 @@ fn demo_json_is_one_object_per_line() {
             done["archived"].as_u64(),
             done["intact"].as_bool()
         ),
-        (Some(6), Some(10), Some(true))
+        (Some(6), Some(19), Some(true))
     );
 }
 
@@ -182,7 +200,16 @@ async fn run_relays_a_scripted_client_to_the_lab_and_archives_it() {
     // While the gateway runs, the CLI reads its archive through the admin socket.
     let a = archive.to_str().unwrap().to_owned();
     let out = tokio::task::spawn_blocking(move || {
-        imtegrity(&["--json", "search", "--archive", &a, "--user", "bob"])
+        imtegrity(&[
+            "--json",
+            "search",
+            "--archive",
+            &a,
+            "--user",
+            "bob",
+            "--kind",
+            "im",
+        ])
     })
     .await
     .unwrap();
@@ -207,9 +234,9 @@ async fn run_relays_a_scripted_client_to_the_lab_and_archives_it() {
     let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status["owner"]["role"], "gateway", "{status}");
     assert_eq!(status["owner"]["relay"]["sessions_open"], 2, "{status}");
-    assert_eq!(status["owner"]["relay"]["records"], 1, "{status}");
-    // The IM, and the search's access record.
-    assert_eq!(status["archive"]["records"], 2, "{status}");
+    assert_eq!(status["owner"]["relay"]["records"], 3, "{status}");
+    // Two sign-ons, the IM, and the search's access record.
+    assert_eq!(status["archive"]["records"], 4, "{status}");
 }
 
 #[test]

@@ -819,7 +819,8 @@ async fn a_client_resolving_through_the_responder_signs_on_through_the_relay() {
     let DnsGateway { gw, dir, .. } = gw;
     let archive = gw.archive.clone();
     let stopped = gw.stop().await;
-    assert_eq!(stopped["records"], 1, "{stopped}");
+    // The IM, and alice's and bob's session_start and session_end.
+    assert_eq!(stopped["records"], 5, "{stopped}");
     let records: Vec<ImRecord> = search(&archive, &["--kind", "im"])
         .await
         .iter()

@@ -19,99 +19,18 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use common::gateway::{Gateway, ImRecord, search, verify_intact};
+use common::scripted::{self, End, Scripted, WAIT, client_hello};
 use lab::{Accounts, LabClient, LabConfig, LabServer};
-use oscar::message::bucp::{TLV_PASSWORD_HASH, TLV_STRONG_HASH};
 use oscar::message::signon::{TLV_ERROR_CODE, TLV_SCREEN_NAME};
-use oscar::message::{
-    IcbmSend, KeyReply, KeyRequest, LoginReply, LoginRequest, Redirect, SignonHello,
-};
-use oscar::{Channel, Family, Flap, ScreenName, Snac, SnacBody, Tlv};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpSocket, TcpStream};
+use oscar::message::{IcbmSend, KeyReply, KeyRequest, SignonHello};
+use oscar::{Channel, Family, Flap, ScreenName, Snac, SnacBody};
 
-/// Bound on each wait for a frame, an IM or a close.
-const WAIT: Duration = Duration::from_secs(5);
 const NODE: &str = "identity-test";
 const PASSWORD: &str = "pw";
 /// Where the scripted clients connect from.
 const HOME: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 /// Another loopback address: another client on the same network.
 const AWAY: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9));
-
-/// How a read ended instead of with a frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum End {
-    /// The relay closed the connection (FIN or reset).
-    Closed,
-    /// Nothing came within the wait: the connection is still open.
-    StillOpen,
-}
-
-/// A scripted OSCAR connection to the relay from a chosen source address.
-struct Scripted {
-    stream: TcpStream,
-    seq: u16,
-}
-
-impl Scripted {
-    /// Connects from `from` and reads the relay's hello (channel 1), which comes first.
-    async fn connect(relay: SocketAddr, from: IpAddr) -> Self {
-        let socket = TcpSocket::new_v4().unwrap();
-        socket.bind(SocketAddr::new(from, 0)).unwrap();
-        let stream = tokio::time::timeout(WAIT, socket.connect(relay))
-            .await
-            .expect("connect in time")
-            .expect("connect to the relay");
-        let mut conn = Self { stream, seq: 1 };
-        let hello = conn.next(WAIT).await.expect("the relay's hello");
-        assert_eq!(hello.channel, Channel::SIGNON, "{hello:?}");
-        conn
-    }
-
-    /// Sends `flap` with this connection's next sequence number.
-    async fn send(&mut self, mut flap: Flap) {
-        flap.seq = self.seq;
-        self.seq = self.seq.wrapping_add(1);
-        let bytes = flap.to_bytes().unwrap();
-        self.stream.write_all(&bytes).await.expect("write");
-    }
-
-    async fn send_snac<T: SnacBody>(&mut self, body: &T, request_id: u32) {
-        self.send(body.to_snac(request_id).unwrap().to_flap().unwrap())
-            .await;
-    }
-
-    /// The next frame within `wait`, or how the connection ended instead.
-    async fn next(&mut self, wait: Duration) -> Result<Flap, End> {
-        let read = async {
-            let mut header = [0u8; 6];
-            self.stream.read_exact(&mut header).await.ok()?;
-            assert_eq!(header[0], 0x2a, "bad FLAP marker from the relay");
-            let mut payload = vec![0u8; usize::from(u16::from_be_bytes([header[4], header[5]]))];
-            self.stream.read_exact(&mut payload).await.ok()?;
-            let mut flap = Flap::new(Channel(header[1]), payload);
-            flap.seq = u16::from_be_bytes([header[2], header[3]]);
-            Some(flap)
-        };
-        match tokio::time::timeout(wait, read).await {
-            Ok(Some(flap)) => Ok(flap),
-            Ok(None) => Err(End::Closed),
-            Err(_) => Err(End::StillOpen),
-        }
-    }
-
-    /// The next SNAC; panics on anything else.
-    async fn snac(&mut self) -> Snac {
-        let flap = self.next(WAIT).await.expect("a SNAC");
-        assert_eq!(flap.channel, Channel::DATA, "{flap:?}");
-        Snac::decode(flap.payload).unwrap()
-    }
-}
-
-/// The login-less hello a BUCP client sends first.
-fn client_hello() -> Flap {
-    Flap::new(Channel::SIGNON, vec![0, 0, 0, 1])
-}
 
 /// Asks the authorizer, through the relay, for a login key in `name`'s name: the first
 /// half of a login, with no password.
@@ -125,31 +44,9 @@ async fn key_request(relay: SocketAddr, name: &str) -> Scripted {
     conn
 }
 
-/// Logs `name` in through the relay from `from` (BUCP, MD5) and returns the BOS cookie the
-/// login reply handed out, once the authorizer connection closed.
+/// Logs `name` in through the relay from `from` and returns the BOS cookie its login got.
 async fn bos_cookie(relay: SocketAddr, from: IpAddr, name: &str) -> Vec<u8> {
-    let mut auth = Scripted::connect(relay, from).await;
-    auth.send(client_hello()).await;
-    let mut req = KeyRequest::default();
-    req.tlvs.set(TLV_SCREEN_NAME, name.as_bytes().to_vec());
-    auth.send_snac(&req, 1).await;
-    let key = KeyReply::from_snac(&auth.snac().await).unwrap().key;
-    let mut login = LoginRequest::default();
-    login.tlvs.set(TLV_SCREEN_NAME, name.as_bytes().to_vec());
-    login.tlvs.set(
-        TLV_PASSWORD_HASH,
-        lab::strong_hash(&key, PASSWORD.as_bytes()).to_vec(),
-    );
-    login.tlvs.push(Tlv::flag(TLV_STRONG_HASH));
-    auth.send_snac(&login, 2).await;
-    let reply = LoginReply::from_snac(&auth.snac().await).unwrap();
-    assert_eq!(reply.error_code(), None, "login of {name} refused");
-    let cookie = reply.cookie().unwrap().to_vec();
-    // The lab ends the authorizer connection with an empty channel-4 frame.
-    let off = auth.next(WAIT).await.expect("the authorizer's sign-off");
-    assert_eq!(off.channel, Channel::SIGNOFF);
-    assert_eq!(auth.next(WAIT).await.unwrap_err(), End::Closed);
-    cookie
+    scripted::bos_cookie(relay, from, name, PASSWORD).await
 }
 
 /// Presents `cookie` from `from`; returns the connection and the first thing it got.
@@ -368,7 +265,7 @@ async fn a_bos_cookie_is_taken_once_and_only_from_its_logins_address() {
     drop(alice);
     bob.logout().await.unwrap();
     t.gw.stop().await;
-    let records = search(&t.archive, &[]).await;
+    let records = search(&t.archive, &["--kind", "im"]).await;
     assert_eq!(records.len(), 1, "{records:#?}");
     let record = &records[0];
     assert_eq!(

@@ -276,7 +276,8 @@ async fn libpurple_with_its_default_server_is_sent_to_the_gateway_by_dns_and_arc
     aim.sign_off().await.unwrap();
     alice.logout().await.unwrap();
     let stopped = gateway.stop().await;
-    assert_eq!(stopped["records"], 4, "{stopped}");
+    // Four IMs, and tester1's and alice's session_start and session_end.
+    assert_eq!(stopped["records"], 8, "{stopped}");
 
     // On the wire: the client asked our responder for the default login host and got the
     // gateway side's address, then connected there on port 5190.
@@ -412,7 +413,7 @@ async fn libpurple_with_its_default_server_is_sent_to_the_gateway_by_dns_and_arc
         (to_bot, to_tester, to_alice),
     );
     let report = verify_intact(&archive).await;
-    assert_eq!(report["records"], 4, "{report}");
+    assert_eq!(report["records"], 8, "{report}");
 
     let took = started.elapsed();
     eprintln!("{NAME}: {took:?}");

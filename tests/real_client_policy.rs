@@ -477,9 +477,10 @@ async fn libpurple_under_policy_is_disclaimed_blocked_stripped_alerted_and_stays
     }
     let relay = gw.relay.port();
     let stopped = gw.stop().await;
-    // libpurple's authorizer, BOS and chat-navigation connections; twelve records.
+    // libpurple's authorizer, BOS and chat-navigation connections; twelve records, and
+    // tester1's session_start and session_end.
     assert_eq!(stopped["sessions"], 3, "{stopped}");
-    assert_eq!(stopped["records"], 12, "{stopped}");
+    assert_eq!(stopped["records"], 14, "{stopped}");
 
     let pcap = capture.stop().await.unwrap();
     assert_eq!(
@@ -692,9 +693,11 @@ async fn check_archive(archive: &Path) {
         .map(|r| r["conversation"].as_str().unwrap())
         .collect();
     assert_eq!(disclaimers, ["aim:bob|tester1", "aim:dave|tester1"]);
-    assert_eq!(records.len(), 12, "{records:#?}");
+    // Twelve of the messages and the policy's actions, and tester1's session_start and
+    // session_end.
+    assert_eq!(records.len(), 14, "{records:#?}");
     let report = verify_intact(archive).await;
-    assert_eq!(report["records"], 12, "{report}");
+    assert_eq!(report["records"], 14, "{report}");
 }
 
 /// A screen name the directory does not know, with `unknown_screen_names = "block"`: the real

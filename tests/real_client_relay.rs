@@ -223,10 +223,11 @@ async fn libpurple_through_the_relay_talks_to_the_bot_and_a_scripted_user_once_e
     alice.logout().await.unwrap();
     let stopped = setup.gateway.stop().await;
     // Through the relay: tester1's authorizer, BOS, chatnav and chat connections, alice's
-    // authorizer, BOS and chat connections. Records: four IMs, two chat messages, two joins
-    // and alice's leave.
+    // authorizer, BOS and chat connections. Records: four IMs, two chat messages, two joins,
+    // two leaves (alice's, then tester1's as the gateway stops), and tester1's and alice's
+    // session_start and session_end.
     assert_eq!(stopped["sessions"], 7, "{stopped}");
-    assert_eq!(stopped["records"], 9, "{stopped}");
+    assert_eq!(stopped["records"], 14, "{stopped}");
 
     let pcap = setup.capture.stop().await.unwrap();
     // tshark 4.0.17 throws on every chat message SNAC (0x000E/0x0005 send, 0x0006 receive),
@@ -281,9 +282,8 @@ async fn libpurple_through_the_relay_talks_to_the_bot_and_a_scripted_user_once_e
 
     let archive = setup.archive;
     // The room: both joins, each message once (not once per member that saw it, nor again
-    // for its reflection), and alice's leave. A message is recorded by its sender's session
-    // and the leave by the only member left; a join reaches both members' sessions at about
-    // the same time and the first sighting wins, so either may be its `local_user`.
+    // for its reflection), and both leaves. Each member's own join, leave and lines are
+    // recorded by their own session (README, "Rooms and sessions").
     let room = search(&archive, &["--room", "compliance"]).await;
     let mut got: Vec<(&str, &str, &str, &str)> = room
         .iter()
@@ -293,20 +293,17 @@ async fn libpurple_through_the_relay_talks_to_the_bot_and_a_scripted_user_once_e
             assert_eq!(r["node"], NODE, "{r}");
             assert_eq!(r["verdict"], "allowed", "{r}");
             let s = |k: &str| r[k].as_str().unwrap_or_else(|| panic!("{k} in {r}"));
-            let local = match (s("kind"), s("local_user")) {
-                ("chat_join", "alice" | "tester1") => "either member",
-                (_, local) => local,
-            };
-            (s("kind"), s("sender"), local, s("text"))
+            (s("kind"), s("sender"), s("local_user"), s("text"))
         })
         .collect();
     got.sort_unstable();
     assert_eq!(
         got,
         vec![
-            ("chat_join", "alice", "either member", ""),
-            ("chat_join", "tester1", "either member", ""),
-            ("chat_leave", "alice", "tester1", ""),
+            ("chat_join", "alice", "alice", ""),
+            ("chat_join", "tester1", "tester1", ""),
+            ("chat_leave", "alice", "alice", ""),
+            ("chat_leave", "tester1", "tester1", ""),
             ("chat_message", "alice", "alice", from_alice),
             ("chat_message", "tester1", "tester1", from_libpurple),
         ],
@@ -329,7 +326,7 @@ async fn libpurple_through_the_relay_talks_to_the_bot_and_a_scripted_user_once_e
     );
     assert_eq!(raw_of(to_tester, "alice"), to_tester);
     let report = verify_intact(&archive).await;
-    assert_eq!(report["records"], 9, "{report}");
+    assert_eq!(report["records"], 14, "{report}");
     check_duration(started);
 }
 
@@ -363,7 +360,8 @@ async fn libpurple_icq_uin_through_the_relay_is_archived_as_icq() {
     let stopped = setup.gateway.stop().await;
     // Authorizer, BOS, and the chat-navigation connection libpurple opens at sign-on.
     assert_eq!(stopped["sessions"], 3, "{stopped}");
-    assert_eq!(stopped["records"], 2, "{stopped}");
+    // The IM and its echo, and the ICQ user's session_start and session_end.
+    assert_eq!(stopped["records"], 4, "{stopped}");
 
     let pcap = setup.capture.stop().await.unwrap();
     assert_eq!(
@@ -377,7 +375,7 @@ async fn libpurple_icq_uin_through_the_relay_is_archived_as_icq() {
     assert_eq!(occurrences(&texts, text), 4, "{texts:?}");
 
     let archive = setup.archive;
-    let records = search(&archive, &["--protocol", "icq"]).await;
+    let records = search(&archive, &["--protocol", "icq", "--kind", "im"]).await;
     let mut want = vec![
         ImRecord::new("icq", uin, "labbot", "outbound", uin, text),
         ImRecord::new("icq", "labbot", uin, "inbound", uin, text),

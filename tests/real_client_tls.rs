@@ -344,7 +344,8 @@ async fn libpurple_over_tls(name: &str, case: Case) {
     aim.sign_off().await.unwrap();
     alice.logout().await.unwrap();
     let stopped = gateway.stop().await;
-    assert_eq!(stopped["records"], 4, "{stopped}");
+    // Four IMs, and tester1's and alice's session_start and session_end.
+    assert_eq!(stopped["records"], 8, "{stopped}");
 
     // The archive: every IM once, attributed to the user whose session carried it.
     let records = search(&setup.archive, &["--kind", "im"]).await;
@@ -355,7 +356,7 @@ async fn libpurple_over_tls(name: &str, case: Case) {
         (to_bot, to_tester, to_alice),
     );
     let report = verify_intact(&setup.archive).await;
-    assert_eq!(report["records"], 4, "{report}");
+    assert_eq!(report["records"], 8, "{report}");
 
     let pcap = capture.stop().await.unwrap();
     check_capture(

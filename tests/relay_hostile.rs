@@ -329,7 +329,7 @@ async fn lab_with(names: &[&str]) -> LabServer {
 
 /// The archive's IM records, sorted, with everything but the comparable fields checked.
 async fn archived_ims(archive: &std::path::Path) -> Vec<ImRecord> {
-    let records = search(archive, &[]).await;
+    let records = search(archive, &["--kind", "im"]).await;
     for r in &records {
         assert_eq!(r["kind"], "im", "{r}");
         assert_eq!(r["node"], NODE, "{r}");
@@ -473,9 +473,10 @@ async fn each_hostile_client_ends_only_its_own_session() {
     ));
     want.push(ImRecord::new("aim", "erin", "bob", "internal", "erin", ""));
     want.sort();
-    assert_eq!(stopped["records"], want.len(), "{stopped}");
+    // And a session_start and session_end for each of the five who signed on.
+    assert_eq!(stopped["records"], want.len() + 10, "{stopped}");
     assert_eq!(archived_ims(&archive).await, want);
-    let from_carol = search(&archive, &["--user", "carol"]).await;
+    let from_carol = search(&archive, &["--user", "carol", "--kind", "im"]).await;
     assert_eq!(from_carol.len(), 1, "{from_carol:#?}");
     let carol_hex: String = lying_text_fragment()
         .iter()
@@ -490,7 +491,7 @@ async fn each_hostile_client_ends_only_its_own_session() {
         )
     );
     assert_eq!(from_carol[0]["raw"], "");
-    let from_erin = search(&archive, &["--user", "erin"]).await;
+    let from_erin = search(&archive, &["--user", "erin", "--kind", "im"]).await;
     assert_eq!(from_erin.len(), 1, "{from_erin:#?}");
     let detail = from_erin[0]["detail"].as_str().unwrap();
     assert!(
@@ -543,7 +544,8 @@ async fn a_frame_over_relay_max_frame_ends_only_that_session() {
     bob.logout().await.unwrap();
     let stopped = gw.stop().await;
     assert_eq!(stopped["sessions"], 5, "{stopped}");
-    assert_eq!(stopped["records"], 4, "{stopped}");
+    // Four IMs, and alice's and bob's session_start and session_end.
+    assert_eq!(stopped["records"], 8, "{stopped}");
     let mut want = sent;
     want.sort();
     assert_eq!(archived_ims(&archive).await, want);

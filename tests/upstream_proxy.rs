@@ -156,8 +156,9 @@ async fn the_relay_reaches_its_upstream_through_socks5_and_http_connect() {
         .await;
         two_users_talk_through(gw.relay).await;
         let stopped = gw.stop().await;
-        assert_eq!(stopped["records"], 2, "{name}: {stopped}");
-        let texts: Vec<String> = search(&archive, &[])
+        // Two IMs, and each user's session_start and session_end.
+        assert_eq!(stopped["records"], 6, "{name}: {stopped}");
+        let texts: Vec<String> = search(&archive, &["--kind", "im"])
             .await
             .iter()
             .map(|r| r["text"].as_str().unwrap().to_owned())
@@ -232,7 +233,8 @@ async fn http_connect_authenticates_with_basic_credentials() {
     let gw = Gateway::start(&lab.auth_addr.to_string(), &archive, "gw-auth", &[&set]).await;
     two_users_talk_through(gw.relay).await;
     let stopped = gw.stop().await;
-    assert_eq!(stopped["records"], 2, "{stopped}");
+    // Two IMs, and each user's session_start and session_end.
+    assert_eq!(stopped["records"], 6, "{stopped}");
     // A wrong one: tinyproxy answers 407 and the client gets an OSCAR error promptly.
     let set = format!("upstream.proxy=http://imgw:wrong@{}", http.addr);
     let archive = dir.path().join("archive-refused");

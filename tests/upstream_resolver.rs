@@ -79,7 +79,8 @@ async fn the_login_name_is_resolved_with_the_configured_resolver() {
         "resolved"
     );
     let stopped = gw.stop().await;
-    assert_eq!(stopped["records"], 2, "{stopped}");
+    // The IM and the bot's answer, and alice's session_start and session_end.
+    assert_eq!(stopped["records"], 4, "{stopped}");
 
     // Without the resolver the same name does not resolve: the test above used it.
     let gw = Gateway::start(&upstream, &dir.path().join("b"), "gw-dns", &[]).await;

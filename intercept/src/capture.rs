@@ -88,6 +88,26 @@ impl Capturer<'_> {
         e
     }
 
+    /// An AIM/ICQ session of the local user: `SessionStart` once the server took a BOS
+    /// cookie routed through this gateway, `SessionEnd` when that session ends. `detail`
+    /// says how. One conversation per user, as Sametime's sessions have one per session.
+    pub fn session(&self, kind: Kind, detail: String, time_ns: i64) -> Event {
+        let mut e = self.base(
+            kind,
+            format!(
+                "{}:session:{}",
+                self.protocol(),
+                self.local_user.to_lowercase()
+            ),
+            self.local_user,
+            Vec::new(),
+            Direction::Internal,
+            time_ns,
+        );
+        e.detail = Some(detail);
+        e
+    }
+
     /// A one-to-one text IM.
     pub fn im(
         &self,

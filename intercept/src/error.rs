@@ -123,6 +123,20 @@ pub enum SessionError {
     /// The HTTPS login API connection failed (client side or upstream).
     #[error("login API: {0}")]
     Api(String),
+    /// The client sent a service request under the request id of one still waiting for its
+    /// answer: the answer could be taken for the wrong request (a chat room hidden behind
+    /// another service), so the session ends.
+    #[error("client reused request id {request_id} of a service request still outstanding")]
+    ReusedRequestId {
+        /// The reused id.
+        request_id: u32,
+    },
+    /// The client has more service requests outstanding than any real client.
+    #[error("client has more than {max} service requests outstanding")]
+    TooManyServiceRequests {
+        /// The bound.
+        max: usize,
+    },
     /// A frame we built could not be encoded.
     #[error("cannot encode a rewritten frame: {0}")]
     Encode(#[from] oscar::EncodeError),

@@ -29,6 +29,7 @@ mod refusal_log;
 mod relay;
 mod resolver;
 mod rewrite;
+mod room_members;
 mod session;
 mod stream_halves;
 mod tls_route;

@@ -20,6 +20,10 @@ use crate::session::{Outcome, run_session};
 /// reserve, and the like): the condition lasts, and retrying at once would spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
+/// Longest the listener waits at shutdown for signed-on sessions to end themselves (and
+/// record their end) before cutting them.
+const SESSION_END_GRACE: Duration = Duration::from_secs(2);
+
 /// How often the listener asks whether a summary of refusals is due: a summary is told at
 /// most this long after its interval ended.
 const SUMMARY_CHECK: Duration = Duration::from_secs(1);
@@ -44,6 +48,15 @@ pub async fn serve(listener: TcpListener, relay: Arc<Relay>, shutdown: Cancellat
             },
             Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
             _ = summary.tick() => relay.gate.log_summary(Instant::now()),
+        }
+    }
+    // Signed-on sessions end themselves and record their end; then the rest are cut.
+    relay.closing.cancel();
+    let grace = tokio::time::Instant::now() + SESSION_END_GRACE;
+    while relay.has_local_sessions() && tokio::time::Instant::now() < grace {
+        tokio::select! {
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+            () = tokio::time::sleep(Duration::from_millis(10)) => {}
         }
     }
     sessions.shutdown().await;

@@ -42,6 +42,15 @@ impl LocalUsers {
         }
     }
 
+    /// Whether any proven session is open now.
+    pub(crate) fn any(&self) -> bool {
+        !self
+            .sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
+    }
+
     /// Whether `normalized` has a proven session open now.
     pub(crate) fn contains(&self, normalized: &str) -> bool {
         self.sessions

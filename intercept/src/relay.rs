@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use archive::Archive;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::RelayConfig;
 use crate::connection_gate::ConnectionGate;
@@ -68,6 +69,9 @@ pub struct Relay {
     /// Recently recorded chat events, so a room's message seen by several local members is
     /// archived once.
     recent: Mutex<RecentKeys>,
+    /// Cancelled when the gateway stops: signed-on sessions then end themselves, so their
+    /// `session_end` records are written before the listener cuts what is left.
+    pub(crate) closing: CancellationToken,
 }
 
 /// How long a chat event is remembered for de-duplication.
@@ -106,6 +110,7 @@ impl Relay {
             locals: LocalUsers::default(),
             recorded_icbms: RecordedIcbms::default(),
             recent: Mutex::default(),
+            closing: CancellationToken::new(),
         })
     }
 
@@ -157,6 +162,11 @@ impl Relay {
     /// Counts a proven session of `normalized` ended.
     pub(crate) fn sign_out(&self, normalized: &str) {
         self.locals.sign_out(normalized);
+    }
+
+    /// Whether any proven BOS session is open through this gateway.
+    pub(crate) fn has_local_sessions(&self) -> bool {
+        self.locals.any()
     }
 
     /// Whether `normalized` has a proven BOS session through this gateway (a local user).

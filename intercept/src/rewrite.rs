@@ -7,6 +7,7 @@ use oscar::{Family, HostPort, Message};
 
 use crate::config::ClientTls;
 use crate::cookies::Route;
+use crate::session::Answered;
 use crate::tls_route::{self, Carrier};
 
 /// What the session knows that a route must carry.
@@ -17,8 +18,9 @@ pub(crate) struct RewriteContext<'a> {
     pub(crate) upstream_port: u16,
     /// The local user, if known yet.
     pub(crate) local_user: Option<&'a str>,
-    /// Service requests seen on this connection: request id → (family, room).
-    pub(crate) pending: &'a [(u32, Family, Option<RoomInfo>)],
+    /// What the session took the service response being rewritten to answer (see
+    /// `session/service_requests.rs`); `None` for other messages.
+    pub(crate) answered: Option<&'a Answered>,
     /// The current upstream leg's TLS name, if it is TLS.
     pub(crate) upstream_tls: Option<&'a str>,
     /// The gateway's client-side TLS, if it has a CA.
@@ -31,19 +33,19 @@ pub(crate) fn rewrite(message: &mut Message, cx: &RewriteContext<'_>) -> Option<
     match message {
         // Carrier A: legacy channel-1 login result on channel 4.
         Message::SignOff(off) => redirect(off, cx, Carrier::Login, Some(Family::OSERVICE), None),
-        Message::Snac { header, body, .. } => match body {
+        Message::Snac { body, .. } => match body {
             // Carrier B: BUCP login reply.
             SnacMessage::LoginReply(reply) => {
                 redirect(reply, cx, Carrier::Login, Some(Family::OSERVICE), None)
             }
-            // Carrier C: service response; the request it answers says what it is for.
+            // Carrier C: service response; its own family TLV, else the request it answers,
+            // says what it is for. The room is the client's claim, which the chat service's
+            // own word replaces on the new connection.
             SnacMessage::ServiceResponse(resp) => {
-                let asked = cx
-                    .pending
-                    .iter()
-                    .find(|(rid, _, _)| *rid == header.request_id);
-                let family = resp.family().or(asked.map(|(_, f, _)| *f));
-                let room = asked.and_then(|(_, _, room)| room.clone());
+                let (family, room) = match cx.answered {
+                    Some(a) => (a.family, a.claimed_room.clone()),
+                    None => (resp.family(), None),
+                };
                 redirect(resp, cx, Carrier::Service(family), family, room)
             }
             // Carrier D: migration; the session moves with its user.
@@ -110,7 +112,7 @@ mod tests {
             advertised: &advertised,
             upstream_port: 443,
             local_user: None,
-            pending: &[],
+            answered: None,
             upstream_tls: None,
             client_tls: None,
         };
@@ -146,7 +148,7 @@ mod tests {
             advertised: &advertised,
             upstream_port: 5190,
             local_user: None,
-            pending: &[],
+            answered: None,
             upstream_tls: None,
             client_tls: None,
         };

@@ -13,7 +13,7 @@ use futures_util::stream::FuturesOrdered;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use oscar::message::RoomInfo;
 use oscar::message::signon::TLV_ERROR_CODE;
-use oscar::message::{SignOff, SignonHello, SignonKind, SnacMessage, UserInfo};
+use oscar::message::{SignOff, SignonHello, SignonKind, SnacMessage};
 use oscar::{Channel, Family, Flap, FlapCodec, HostPort, Message, normalize};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
@@ -30,6 +30,7 @@ use crate::plan::{Fate, Plan};
 use crate::prefixed_io::PrefixedIo;
 use crate::relay::Relay;
 use crate::rewrite::{RewriteContext, rewrite};
+use crate::room_members::RoomMembers;
 use crate::stream_halves::{
     Inner, StreamRead, StreamWrite, Wire, accept_tls, first_inner_bytes, sniff, split_plain,
     split_tls, split_upstream_tls,
@@ -37,7 +38,12 @@ use crate::stream_halves::{
 use crate::upstream::connect_upstream;
 use crate::upstream_tls::connect_tls;
 
+mod chat_room;
 mod messages;
+mod service_requests;
+
+pub(crate) use service_requests::Answered;
+use service_requests::{Refusal, ServiceRequests};
 
 type Reader = FramedRead<StreamRead, FlapCodec>;
 
@@ -131,6 +137,8 @@ enum Step {
     Read(Side, Result<Option<Flap>, SessionError>),
     /// A frame for this side is released: its records are settled.
     Release(Side, Result<Option<Flap>, SessionError>),
+    /// The gateway is stopping.
+    Closing,
 }
 
 /// What a session knows about itself.
@@ -149,8 +157,22 @@ struct State {
     /// Whether this connection presented a cookie the gateway routed: only such sessions
     /// (BOS, chat) may carry messages.
     signed_on: bool,
+    /// The service this connection's route was for (chat: `Family::CHAT`).
+    service: Option<Family>,
+    /// The room the client asked for when it requested this chat connection: a claim,
+    /// only compared with what the server says.
+    claimed_room: Option<RoomInfo>,
+    /// The room the server says this chat connection is in (its room-info update).
     room: Option<RoomInfo>,
-    pending: Vec<(u32, Family, Option<RoomInfo>)>,
+    /// Service requests waiting for the server's answer.
+    services: ServiceRequests,
+    /// The room's members, as the server's notices on this chat connection show them.
+    members: RoomMembers,
+    /// Whether the session ended because the gateway stopped.
+    closed_by_gateway: bool,
+    /// Whether this chat connection's own user joined its room (their join recorded, their
+    /// leave due when the connection ends).
+    joined_room: bool,
     /// Events the frame being handled produced; taken per frame and made durable before
     /// that frame is forwarded (a mutex only so a shared borrow can push).
     captured: std::sync::Mutex<Vec<Event>>,
@@ -276,8 +298,13 @@ pub async fn run_session(
         registered: None,
         proves_identity: false,
         signed_on: false,
+        service: None,
+        claimed_room: None,
         room: None,
-        pending: Vec::new(),
+        services: ServiceRequests::default(),
+        members: RoomMembers::default(),
+        joined_room: false,
+        closed_by_gateway: false,
         captured: std::sync::Mutex::default(),
         identity: None,
         signon_deadline: Some(deadline),
@@ -306,12 +333,13 @@ pub async fn run_session(
                     let Route {
                         upstream,
                         local_user,
+                        family,
                         room,
                         tls_name,
-                        ..
                     } = route;
                     state.local_user = local_user;
-                    state.room = room;
+                    state.service = family;
+                    state.claimed_room = room;
                     state.signed_on = true;
                     state.signon_deadline = None;
                     (upstream, tls_name)
@@ -368,6 +396,18 @@ pub async fn run_session(
         other => other,
     };
     if let Some(name) = state.registered.take() {
+        // Recorded before the name stops counting as local.
+        let how = match &result {
+            Ok(()) if state.closed_by_gateway => "session ended: the gateway stopped".to_owned(),
+            Ok(()) => "signed off".to_owned(),
+            Err(e) => format!("session ended: {e}"),
+        };
+        let event = capturer(&relay, &state).session(
+            Kind::SessionEnd,
+            format!("{} {how}", sign_on_kind(&relay, &state)),
+            archive::now_ns(),
+        );
+        append_now(&relay, with_employee(&state, event)).await;
         relay.sign_out(&name);
     }
     result.map(|()| Outcome::Relayed)
@@ -386,6 +426,42 @@ fn register_local(relay: &Relay, state: &mut State, accepted: bool) {
         let n = normalize(user);
         relay.sign_in(&n);
         state.registered = Some(n);
+        let event = capturer(relay, state).session(
+            Kind::SessionStart,
+            format!(
+                "{} signed on: the server took a BOS cookie routed through this gateway",
+                sign_on_kind(relay, state)
+            ),
+            archive::now_ns(),
+        );
+        record(state, event);
+    }
+}
+
+/// "AIM" or "ICQ", for a session record's detail.
+fn sign_on_kind(relay: &Relay, state: &State) -> &'static str {
+    match capturer(relay, state).protocol() {
+        archive::Protocol::Icq => "ICQ",
+        _ => "AIM",
+    }
+}
+
+/// Appends a record no relayed frame waits for (a session's end, a member's own leave of a
+/// room): strict waits until it is durable, relaxed queues it; a failure is logged, as the
+/// session is over either way.
+async fn append_now(relay: &Relay, event: Event) {
+    let Some(archive) = &relay.archive else {
+        return;
+    };
+    let appended = match relay.config.mode {
+        CaptureMode::Strict => archive.append(event).await.map(drop),
+        CaptureMode::Relaxed => archive.append_relaxed(event).await,
+    };
+    match appended {
+        Ok(()) => {
+            relay.stats.records.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(e) => tracing::error!(error = %e, "a session's closing record could not be archived"),
     }
 }
 
@@ -467,6 +543,7 @@ async fn relay_frames(
                     frame = next(&mut up_rx, Side::Upstream), if to_client.len() < MAX_PENDING => Step::Read(Side::Upstream, frame),
                     Some(done) = to_upstream.next() => Step::Release(Side::Upstream, done),
                     Some(done) = to_client.next() => Step::Release(Side::Client, done),
+                    () = relay.closing.cancelled() => Step::Closing,
                 }
             })
             .await;
@@ -482,20 +559,24 @@ async fn relay_frames(
                 });
             };
             match step {
+                Step::Closing => {
+                    tracing::debug!("the gateway is stopping");
+                    state.closed_by_gateway = true;
+                    return release_all(&mut to_upstream, &mut up_tx, &mut to_client, client_tx)
+                        .await;
+                }
                 Step::Read(side, frame) => {
                     let Some(flap) = frame? else {
                         // One side closed. Whatever is still waiting for the archive is
                         // released first, then both sockets close as we return.
                         tracing::debug!(%side, "closed");
-                        while let Some(done) = to_upstream.next().await {
-                            up_tx.queue_some(done?).await?;
-                        }
-                        while let Some(done) = to_client.next().await {
-                            client_tx.queue_some(done?).await?;
-                        }
-                        up_tx.flush().await?;
-                        client_tx.flush().await?;
-                        return Ok(());
+                        return release_all(
+                            &mut to_upstream,
+                            &mut up_tx,
+                            &mut to_client,
+                            client_tx,
+                        )
+                        .await;
                     };
                     let mut queues = Queues {
                         to_upstream: &mut to_upstream,
@@ -539,10 +620,33 @@ async fn relay_frames(
         }
     }
     .await;
+    // Before the upstream leg closes (as this function returns): the server tells the rest
+    // of the room only then, and their connections find this leave already recorded.
+    if let Some(event) = chat_room::own_leave(relay, state) {
+        append_now(relay, event).await;
+    }
     if let Some(i) = egress {
         relay.release_egress(i);
     }
     result
+}
+
+/// Releases every frame still waiting for the archive, in order, and writes both legs out:
+/// the session is ending, and nothing it accepted is left behind.
+async fn release_all(
+    to_upstream: &mut FuturesOrdered<Pending>,
+    up_tx: &mut Leg,
+    to_client: &mut FuturesOrdered<Pending>,
+    client_tx: &mut Leg,
+) -> Result<(), SessionError> {
+    while let Some(done) = to_upstream.next().await {
+        up_tx.queue_some(done?).await?;
+    }
+    while let Some(done) = to_client.next().await {
+        client_tx.queue_some(done?).await?;
+    }
+    up_tx.flush().await?;
+    client_tx.flush().await
 }
 
 /// Interprets an upstream frame: rewrites redirects, captures what it carries, and returns
@@ -559,9 +663,30 @@ async fn from_upstream(
     if flap.channel == Channel::DATA {
         register_local(relay, state, true);
     }
+    if let Some(subtype) = chat_room::chat_subtype(&flap) {
+        if chat_room::learn_room(state, &flap) {
+            state.members.clear();
+        }
+        if state.room.is_none() {
+            let plan = chat_room::unattributed(relay, state, &flap, Side::Upstream, subtype);
+            return Ok((flap, plan));
+        }
+    }
     let decoded = Message::decode(&flap);
     let typed = match &decoded {
         Ok(Message::Snac { body, .. }) => Some(body),
+        _ => None,
+    };
+    let answered = match &decoded {
+        Ok(Message::Snac {
+            header,
+            body: SnacMessage::ServiceResponse(resp),
+            ..
+        }) => Some(state.services.answer(header.request_id, resp.family())),
+        Ok(Message::Snac { header, .. }) if header.is(Family::OSERVICE, 0x0001) => {
+            state.services.refused(header.request_id);
+            None
+        }
         _ => None,
     };
     match messages::message_frame(&flap, Side::Upstream) {
@@ -596,7 +721,7 @@ async fn from_upstream(
         advertised: &state.advertised,
         upstream_port: state.upstream_port,
         local_user: state.local_user.as_deref(),
-        pending: &state.pending,
+        answered: answered.as_ref(),
         upstream_tls: state.upstream_tls.as_deref(),
         client_tls: relay.config.tls.as_ref(),
     };
@@ -614,13 +739,19 @@ async fn from_upstream(
     Ok((out, plan))
 }
 
-/// Collects an event the current frame produced.
-fn record(state: &State, mut event: Event) {
+/// `event` with the session's employee, if the directory knows them.
+fn with_employee(state: &State, mut event: Event) -> Event {
     if event.employee.is_none()
         && let Some(employee) = state.identity.as_ref().and_then(|i| i.employee.as_ref())
     {
         event.employee = Some(employee.id.clone());
     }
+    event
+}
+
+/// Collects an event the current frame produced.
+fn record(state: &State, event: Event) {
+    let event = with_employee(state, event);
     state
         .captured
         .lock()
@@ -739,18 +870,40 @@ async fn observe_client(
     state: &mut State,
     flap: &Flap,
 ) -> Result<Plan, SessionError> {
+    if let Some(family_subtype) = carries_a_message(flap)
+        && !state.signed_on
+    {
+        // Messages travel only on sessions that signed on with a cookie; anything else
+        // would put unauthenticated text in the archive, or relay it unrecorded.
+        return Err(SessionError::Protocol {
+            side: Side::Client,
+            detail: format!("message SNAC {family_subtype} on a connection that has not signed on"),
+        });
+    }
+    if state.room.is_none()
+        && let Some(subtype) = chat_room::chat_subtype(flap)
+    {
+        return Ok(chat_room::unattributed(
+            relay,
+            state,
+            flap,
+            Side::Client,
+            subtype,
+        ));
+    }
+    if let Some(request_id) = service_request_id(flap) {
+        let asked = match Message::decode(flap) {
+            Ok(Message::Snac {
+                body: SnacMessage::ServiceRequest(req),
+                ..
+            }) => Some((req.family, req.room().and_then(Result::ok))),
+            _ => None,
+        };
+        let (family, room) = asked.map_or((None, None), |(f, r)| (Some(f), r));
+        ask_service(state, request_id, family, room)?;
+    }
     let decoded = Message::decode(flap);
-    if let Some(family_subtype) = carries_a_message(flap) {
-        if !state.signed_on {
-            // Messages travel only on sessions that signed on with a cookie; anything else
-            // would put unauthenticated text in the archive, or relay it unrecorded.
-            return Err(SessionError::Protocol {
-                side: Side::Client,
-                detail: format!(
-                    "message SNAC {family_subtype} on a connection that has not signed on"
-                ),
-            });
-        }
+    if carries_a_message(flap).is_some() {
         let typed = match &decoded {
             Ok(Message::Snac { body, .. }) => Some(body),
             _ => None,
@@ -780,7 +933,7 @@ async fn observe_client(
             _ => {}
         }
     }
-    let Ok(Message::Snac { header, body, .. }) = decoded else {
+    let Ok(Message::Snac { body, .. }) = decoded else {
         return Ok(Plan::forward());
     };
     match body {
@@ -789,16 +942,6 @@ async fn observe_client(
         }
         SnacMessage::LoginRequest(req) => {
             learn_user(relay, state, req.screen_name().map(|b| lossy(b)), false)?
-        }
-        SnacMessage::ServiceRequest(req) => {
-            let room = req.room().and_then(Result::ok);
-            state
-                .pending
-                .retain(|(rid, _, _)| *rid != header.request_id);
-            state.pending.push((header.request_id, req.family, room));
-            if state.pending.len() > 64 {
-                state.pending.remove(0);
-            }
         }
         SnacMessage::Typing(_) => {
             relay.stats.typing.fetch_add(1, Ordering::Relaxed);
@@ -823,15 +966,8 @@ async fn observe_client(
             // The room will deliver this to every local member too; only this record counts.
             let key = chat_key(&room, &me, &send.0);
             if relay.first_sighting(key) {
-                let text = Some(text);
-                let event = capturer(relay, state).chat(
-                    Kind::ChatMessage,
-                    &room,
-                    &me,
-                    text.as_ref(),
-                    Direction::Outbound,
-                    archive::now_ns(),
-                );
+                let event =
+                    chat_room::room_event(relay, state, Kind::ChatMessage, &me, Some(&text));
                 return decide(
                     relay,
                     state,
@@ -930,6 +1066,46 @@ fn carries_a_message(flap: &Flap) -> Option<String> {
     );
     matches!((family, subtype), (0x0004, 0x0006) | (0x000e, 0x0005))
         .then(|| format!("{family:04x}/{subtype:04x}"))
+}
+
+/// The request id of `flap` if it is a service request (0x0001/0x0004), read from the SNAC
+/// header alone: an id counts as asked whether or not the body parses.
+fn service_request_id(flap: &Flap) -> Option<u32> {
+    if flap.channel != Channel::DATA || flap.payload.get(..4)? != [0x00, 0x01, 0x00, 0x04] {
+        return None;
+    }
+    let id = flap.payload.get(6..10)?;
+    Some(u32::from_be_bytes([id[0], id[1], id[2], id[3]]))
+}
+
+/// Notes a service request; a reused outstanding id (or too many outstanding) ends the
+/// session, so no answer can be taken for another request than its own.
+fn ask_service(
+    state: &mut State,
+    request_id: u32,
+    family: Option<Family>,
+    room: Option<RoomInfo>,
+) -> Result<(), SessionError> {
+    state
+        .services
+        .ask(request_id, family, room)
+        .map_err(|refusal| {
+            let sn = state.local_user.as_deref().unwrap_or("");
+            match refusal {
+                Refusal::Reused(request_id) => {
+                    tracing::warn!(client = %state.client_addr, %sn, request_id,
+                        "service request reusing the id of one still outstanding; ending the session");
+                    SessionError::ReusedRequestId { request_id }
+                }
+                Refusal::TooMany => {
+                    tracing::warn!(client = %state.client_addr, %sn,
+                        "too many service requests outstanding; ending the session");
+                    SessionError::TooManyServiceRequests {
+                        max: service_requests::MAX_OUTSTANDING,
+                    }
+                }
+            }
+        })
 }
 
 /// Learns the session's user from a login request (`from_server` false: a claim) or the
@@ -1057,19 +1233,8 @@ async fn observe_upstream(
             // The policy applies to every copy; only the first is recorded.
             let first = relay.first_sighting(key);
             let text = rx.0.text().and_then(Result::ok);
-            let direction = if relay.is_local(&normalize(&from)) {
-                Direction::Internal
-            } else {
-                Direction::Inbound
-            };
-            let event = capturer(relay, state).chat(
-                Kind::ChatMessage,
-                &room,
-                &from,
-                text.as_ref(),
-                direction,
-                archive::now_ns(),
-            );
+            let event =
+                chat_room::room_event(relay, state, Kind::ChatMessage, &from, text.as_ref());
             let plan = decide(
                 relay,
                 state,
@@ -1082,41 +1247,14 @@ async fn observe_upstream(
             return Ok(plan);
         }
         SnacMessage::ChatUsersJoined(list) => {
-            chat_presence(relay, state, Kind::ChatJoin, &list.0.users).await?
+            chat_room::presence(relay, state, Kind::ChatJoin, &list.0.users);
         }
         SnacMessage::ChatUsersLeft(list) => {
-            chat_presence(relay, state, Kind::ChatLeave, &list.0.users).await?
+            chat_room::presence(relay, state, Kind::ChatLeave, &list.0.users);
         }
         _ => {}
     }
     Ok(Plan::forward())
-}
-
-async fn chat_presence(
-    relay: &Relay,
-    state: &State,
-    kind: Kind,
-    users: &[UserInfo],
-) -> Result<(), SessionError> {
-    let Some(room) = state.room.as_ref().map(RoomInfo::name) else {
-        return Ok(());
-    };
-    for user in users {
-        let who = lossy(&user.screen_name);
-        // Every local member sees each join; a join seen within the window is one event.
-        if relay.first_sighting(format!("{kind}|{room}|{}", normalize(&who))) {
-            let event = capturer(relay, state).chat(
-                kind,
-                &room,
-                &who,
-                None,
-                Direction::Internal,
-                archive::now_ns(),
-            );
-            record(state, event);
-        }
-    }
-    Ok(())
 }
 
 /// The address written into redirects for a client that reached us on `local`.

@@ -11,13 +11,13 @@ use std::sync::Arc;
 use bytes::{BufMut, Bytes, BytesMut};
 use oscar::message::icbm::{IcbmContent, TLV_REQUEST_ACK};
 use oscar::message::icbm_reading::IcbmFrame;
-use oscar::message::oservice::{TLV_SERVICE_FAMILY, TLV_WANT_TLS};
+use oscar::message::oservice::{TLV_ROOM_INFO, TLV_SERVICE_FAMILY, TLV_WANT_TLS};
 use oscar::message::signon::{
     TLV_ADDRESS, TLV_CERT_NAME, TLV_COOKIE, TLV_DISCONNECT_REASON, TLV_SSL_STATE,
 };
 use oscar::message::{
-    BuddyArrived, BuddyDeparted, IcbmReceive, IcbmSend, Migration, SelfInfo, ServiceRequest,
-    ServiceResponse, SignOff, SignonHello, SignonKind, Typing, UserInfo, UserList,
+    BuddyArrived, BuddyDeparted, IcbmReceive, IcbmSend, Migration, RoomInfo, SelfInfo,
+    ServiceRequest, ServiceResponse, SignOff, SignonHello, SignonKind, Typing, UserInfo, UserList,
 };
 use oscar::{Channel, Family, SERVER_REQUEST_ID_BIT, ScreenName, Snac, SnacBody, Tlv, TlvList};
 
@@ -349,12 +349,15 @@ async fn service_request(snac: &Snac, state: &LabState, me: &Online) -> Result<(
         tracing::debug!(family = ?req.family, "lab BOS: service not offered");
         return Ok(());
     }
-    let Some(room) = req.room() else {
+    // With several room-info TLVs, the last one: a server's reading of an ambiguous request
+    // is its own, and the relay must not depend on guessing it (tests/hostile_chat.rs).
+    let Some(room) = req.tlvs.iter().rfind(|t| t.kind == TLV_ROOM_INFO) else {
         return Err(LabError::Protocol(
             "chat service request without room info".into(),
         ));
     };
-    let cookie = state.grant(Grant::Chat(me.name.clone(), room?));
+    let room = RoomInfo::decode(room.value.clone())?;
+    let cookie = state.grant(Grant::Chat(me.name.clone(), room));
     let to = match tls {
         Some(tls) => Target::Tls(&tls.chat, CHAT_CERT_NAME),
         None => Target::Plain(&state.advertised.chat),

@@ -76,13 +76,21 @@ pub fn user_info(data: &[u8]) {
     }
 }
 
-/// Chat room info (the value of a service request's TLV 0x0001).
+/// Chat room info (the value of a service request's TLV 0x0001, and the head of a room-info
+/// update).
 pub fn room_info(data: &[u8]) {
     if let Ok(room) = RoomInfo::decode(Bytes::copy_from_slice(data)) {
         let _ = room.name();
         let mut out = BytesMut::new();
         assert!(room.encode(&mut out).is_ok());
         assert_eq!(&out[..], data);
+    }
+    // The room info leading a longer block (a room-info update): what it took re-encodes
+    // to exactly those bytes.
+    if let Ok((room, used)) = RoomInfo::decode_leading(Bytes::copy_from_slice(data)) {
+        let mut out = BytesMut::new();
+        assert!(room.encode(&mut out).is_ok());
+        assert_eq!(Some(&out[..]), data.get(..used));
     }
 }
 

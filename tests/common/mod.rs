@@ -8,6 +8,7 @@ pub(crate) mod gateway;
 pub(crate) mod gateway_ca;
 pub(crate) mod ingest;
 pub(crate) mod libpurple_recipient;
+pub(crate) mod scripted;
 
 use std::net::SocketAddr;
 use std::process::Stdio;

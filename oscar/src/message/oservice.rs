@@ -47,6 +47,16 @@ impl RoomInfo {
         Ok(room)
     }
 
+    /// Parses the room info that opens `bytes`, ignoring what follows it: the chat
+    /// service's room-info update (0x000E/0x0002) and chatnav's room blocks put a detail
+    /// level and TLVs after it. Returns the room and how many bytes it took.
+    pub fn decode_leading(bytes: Bytes) -> Result<(Self, usize), DecodeError> {
+        let total = bytes.len();
+        let mut r = Reader::new(bytes);
+        let room = Self::read(&mut r)?;
+        Ok((room, total - r.remaining()))
+    }
+
     /// Appends the room info in wire form.
     pub fn encode(&self, buf: &mut BytesMut) -> Result<(), EncodeError> {
         buf.put_u16(self.exchange);
@@ -268,6 +278,22 @@ mod tests {
             instance: 0,
         };
         assert_eq!(oos.name(), "compliance");
+    }
+
+    #[test]
+    fn a_leading_room_info_is_read_and_every_prefix_is_refused() {
+        let update = b"\x00\x04\x0e4-0-compliance\x00\x00\x02\x00\x00";
+        let (room, used) = RoomInfo::decode_leading(Bytes::from_static(update)).unwrap();
+        assert_eq!(
+            (room.exchange, room.name(), room.instance, used),
+            (4, "compliance".into(), 0, 19)
+        );
+        for cut in 0..used {
+            assert!(
+                RoomInfo::decode_leading(Bytes::copy_from_slice(&update[..cut])).is_err(),
+                "prefix {cut}"
+            );
+        }
     }
 
     #[test]

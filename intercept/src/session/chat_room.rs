@@ -1,0 +1,326 @@
+//! Which room a chat connection is in: what the server says on it. The room-info update
+//! (0x000E/0x0002) the chat service sends after the client's ready names the room; the
+//! room the client asked for in its service request is only a claim, compared and warned
+//! about. Chat-family traffic (0x000E) on a connection no room is known for (before the
+//! server named it, on a connection that is not a chat service's, or where the server's
+//! word could not be read) is never relayed unrecorded: in strict mode not relayed and
+//! recorded as refused, in relaxed mode relayed and recorded raw.
+
+use archive::{Direction, Event, Kind, Verdict};
+use oscar::message::{ChatReceive, ChatSend, RoomInfo, SnacMessage, UserInfo};
+use oscar::{Channel, Family, Flap, Message, MessageText, Snac, normalize};
+
+use super::messages::{self, Unreadable};
+use super::{State, capturer, record, with_employee};
+use crate::config::CaptureMode;
+use crate::error::Side;
+use crate::plan::{Fate, Plan};
+use crate::relay::Relay;
+use crate::room_members::{Joined, RoomMembers};
+
+/// The chat service's room-info update: room info, detail level, counted TLVs.
+const ROOM_INFO_UPDATE: u16 = 0x0002;
+
+/// Why unattributed chat traffic is refused or recorded raw; the record says it.
+const UNATTRIBUTED: &str = "chat traffic on a connection no room is known for";
+
+/// The chat-family subtype of `flap`, if it is a chat-family SNAC.
+pub(super) fn chat_subtype(flap: &Flap) -> Option<u16> {
+    if flap.channel != Channel::DATA {
+        return None;
+    }
+    let head = flap.payload.get(..4)?;
+    (u16::from_be_bytes([head[0], head[1]]) == Family::CHAT.0)
+        .then(|| u16::from_be_bytes([head[2], head[3]]))
+}
+
+/// The room a room-info update from the server names, if `flap` is one that reads.
+pub(super) fn room_of_update(flap: &Flap) -> Option<RoomInfo> {
+    if chat_subtype(flap) != Some(ROOM_INFO_UPDATE) {
+        return None;
+    }
+    let snac = Snac::from_flap(flap).ok()?;
+    RoomInfo::decode_leading(snac.body)
+        .ok()
+        .map(|(room, _)| room)
+}
+
+/// Takes the room the server names on a chat service connection (`flap` from upstream) as
+/// this connection's room. Returns whether the room changed (membership starts over).
+pub(super) fn learn_room(state: &mut State, flap: &Flap) -> bool {
+    if state.service != Some(Family::CHAT) {
+        return false;
+    }
+    let Some(room) = room_of_update(flap) else {
+        if chat_subtype(flap) == Some(ROOM_INFO_UPDATE) {
+            tracing::warn!(
+                known = state.room.is_some(),
+                "unreadable room-info update from the chat service"
+            );
+        }
+        return false;
+    };
+    if state.room.as_ref() == Some(&room) {
+        return false;
+    }
+    if let Some(claimed) = state.claimed_room.as_ref().filter(|c| **c != room) {
+        tracing::warn!(
+            sn = state.local_user.as_deref().unwrap_or(""),
+            claimed = %claimed.name(),
+            room = %room.name(),
+            "the client asked for another room than the server put it in; recording under \
+             the server's"
+        );
+    }
+    if let Some(before) = &state.room {
+        tracing::warn!(before = %before.name(), room = %room.name(),
+            "the chat service renamed this connection's room");
+    }
+    tracing::debug!(room = %room.name(), "chat connection's room, as the server says");
+    state.room = Some(room);
+    true
+}
+
+/// The plan for chat-family `flap` from `from` on a connection no room is known for: never
+/// relayed unrecorded. A chat message goes the way of any unreadable message (a notice to
+/// a refused sender); membership and other chat SNACs are recorded the same way, without
+/// a notice (nobody sent them).
+pub(super) fn unattributed(
+    relay: &Relay,
+    state: &State,
+    flap: &Flap,
+    from: Side,
+    subtype: u16,
+) -> Plan {
+    let me = state.local_user.clone().unwrap_or_default();
+    let room = state
+        .claimed_room
+        .as_ref()
+        .map(RoomInfo::name)
+        .unwrap_or_default();
+    let (sender, direction) = match from {
+        Side::Client => (me.as_str(), Direction::Outbound),
+        Side::Upstream => ("", Direction::Inbound),
+    };
+    let kind = match subtype {
+        0x0003 => Kind::ChatJoin,
+        0x0004 => Kind::ChatLeave,
+        _ => Kind::ChatMessage,
+    };
+    if matches!(subtype, 0x0005 | 0x0006) {
+        // The words, where they read: the record keeps them even though no room does.
+        let text = match Message::decode(flap) {
+            Ok(Message::Snac {
+                body: SnacMessage::ChatSend(ChatSend(m)) | SnacMessage::ChatReceive(ChatReceive(m)),
+                ..
+            }) => m.text().and_then(Result::ok),
+            _ => None,
+        };
+        return messages::unreadable(
+            relay,
+            state,
+            flap,
+            Unreadable {
+                kind,
+                sender,
+                recipient: &room,
+                from,
+                direction,
+                why: UNATTRIBUTED,
+                texts: text.as_slice(),
+            },
+        );
+    }
+    let strict = relay.config.mode == CaptureMode::Strict;
+    tracing::warn!(subtype, %from, strict, "{UNATTRIBUTED}; {}",
+        if strict { "not relayed" } else { "relayed, recorded raw" });
+    let verdict = if strict {
+        Verdict::Blocked("unreadable".into())
+    } else {
+        Verdict::Allowed
+    };
+    let mut event = capturer(relay, state).unreadable(
+        Kind::ChatMessage,
+        sender,
+        &room,
+        &format!("{UNATTRIBUTED} (SNAC 000e/{subtype:04x})"),
+        &[],
+        &flap.payload,
+        direction,
+        verdict,
+    );
+    event.kind = kind;
+    record(state, event);
+    if strict {
+        Plan {
+            before: Vec::new(),
+            fate: Fate::Drop,
+            after: Vec::new(),
+        }
+    } else {
+        Plan::forward()
+    }
+}
+
+/// A room record's direction, by the one rule for rooms: `internal` when the sender and
+/// every member the connection knows of are local users, `outbound` when the sender is
+/// local and someone in the room is not, `inbound` when the sender is not local.
+pub(super) fn room_direction(relay: &Relay, sender: &str, members: &RoomMembers) -> Direction {
+    if !relay.is_local(&normalize(sender)) {
+        return Direction::Inbound;
+    }
+    if members.normalized().all(|m| relay.is_local(m)) {
+        Direction::Internal
+    } else {
+        Direction::Outbound
+    }
+}
+
+/// A record in this connection's room (which the caller knows): `sender` did `kind`, and
+/// every other member at this moment is a recipient.
+pub(super) fn room_event(
+    relay: &Relay,
+    state: &State,
+    kind: Kind,
+    sender: &str,
+    text: Option<&MessageText>,
+) -> Event {
+    let room = state.room.as_ref().map(RoomInfo::name).unwrap_or_default();
+    let direction = room_direction(relay, sender, &state.members);
+    let mut event =
+        capturer(relay, state).chat(kind, &room, sender, text, direction, archive::now_ns());
+    event.recipients = state.members.others(sender);
+    event
+}
+
+/// The de-duplication key of `who`'s `kind` in `room` (a join or leave every local member's
+/// connection is told of).
+fn presence_key(kind: Kind, room: &str, who: &str) -> String {
+    format!("{kind}|{room}|{}", normalize(who))
+}
+
+/// Takes a join or leave notice from the server. The connection's own user's join (the
+/// member list sent on joining) is recorded here, by them; a local member's other joins and
+/// leaves are their own connections' to record; an outsider's, the first local member's
+/// connection that is told of it.
+pub(super) fn presence(relay: &Relay, state: &mut State, kind: Kind, users: &[UserInfo]) {
+    let Some(room) = state.room.as_ref().map(RoomInfo::name) else {
+        return;
+    };
+    let me = state.local_user.clone().unwrap_or_default();
+    let names: Vec<String> = users
+        .iter()
+        .map(|u| String::from_utf8_lossy(&u.screen_name).into_owned())
+        .collect();
+    let moved = match kind {
+        Kind::ChatJoin => match state.members.joined(&me, &names) {
+            Joined::List if !state.joined_room => {
+                state.joined_room = true;
+                relay.first_sighting(presence_key(kind, &room, &me));
+                let event = room_event(relay, state, kind, &me, None);
+                record(state, event);
+                Vec::new()
+            }
+            Joined::List => Vec::new(),
+            Joined::Now(names) => names,
+        },
+        _ => state.members.left(&names),
+    };
+    for who in moved {
+        let key = normalize(&who);
+        if key == normalize(&me) || relay.is_local(&key) {
+            continue;
+        }
+        if relay.first_sighting(presence_key(kind, &room, &who)) {
+            let event = room_event(relay, state, kind, &who, None);
+            record(state, event);
+        }
+    }
+}
+
+/// The connection's own user's leave, when their chat connection ends after they joined:
+/// the server tells only the others, so this connection records it (and notes it, so the
+/// others' connections, told next, do not record it again).
+pub(super) fn own_leave(relay: &Relay, state: &mut State) -> Option<Event> {
+    if !std::mem::take(&mut state.joined_room) {
+        return None;
+    }
+    let room = state.room.as_ref().map(RoomInfo::name)?;
+    let me = state.local_user.clone().unwrap_or_default();
+    relay.first_sighting(presence_key(Kind::ChatLeave, &room, &me));
+    let event = room_event(relay, state, Kind::ChatLeave, &me, None);
+    Some(with_employee(state, event))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use bytes::{BufMut, BytesMut};
+    use oscar::SnacHeader;
+
+    fn update(room: &RoomInfo) -> Flap {
+        let mut body = BytesMut::new();
+        room.encode(&mut body).unwrap();
+        body.put_u8(2);
+        body.put_u16(0);
+        Snac::new(
+            SnacHeader::new(Family::CHAT, ROOM_INFO_UPDATE, 9),
+            body.freeze(),
+        )
+        .to_flap()
+        .unwrap()
+    }
+
+    #[test]
+    fn one_direction_rule_for_every_room_record() {
+        let relay = Relay::new(crate::config::RelayConfig::default(), None).unwrap();
+        relay.sign_in("alice");
+        relay.sign_in("bob");
+        let mut members = RoomMembers::default();
+        let names = |list: &[&str]| list.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        members.joined("alice", &names(&["Alice", "bob"]));
+        assert_eq!(
+            room_direction(&relay, "Alice", &members),
+            Direction::Internal
+        );
+        members.joined("alice", &names(&["carol"]));
+        assert_eq!(room_direction(&relay, "bob", &members), Direction::Outbound);
+        assert_eq!(
+            room_direction(&relay, "carol", &members),
+            Direction::Inbound
+        );
+        members.left(&names(&["carol"]));
+        assert_eq!(room_direction(&relay, "bob", &members), Direction::Internal);
+        // An outsider's line is inbound even in a room of locals.
+        assert_eq!(room_direction(&relay, "dave", &members), Direction::Inbound);
+    }
+
+    #[test]
+    fn the_room_info_update_names_the_room() {
+        let room = RoomInfo {
+            exchange: 4,
+            cookie: bytes::Bytes::from_static(b"4-0-secretroom"),
+            instance: 0,
+        };
+        let flap = update(&room);
+        assert_eq!(chat_subtype(&flap), Some(ROOM_INFO_UPDATE));
+        assert_eq!(room_of_update(&flap), Some(room));
+        // Cut short inside the room info: no room.
+        let mut cut = flap.clone();
+        cut.payload = cut.payload.slice(..14);
+        assert_eq!(room_of_update(&cut), None);
+        // Another chat SNAC, or a non-chat one, names none.
+        let mut other = flap.clone();
+        let mut payload = other.payload.to_vec();
+        payload[3] = 0x05;
+        other.payload = payload.into();
+        assert_eq!(room_of_update(&other), None);
+        assert_eq!(chat_subtype(&other), Some(0x0005));
+        payload = other.payload.to_vec();
+        payload[1] = 0x01;
+        other.payload = payload.into();
+        assert_eq!(chat_subtype(&other), None);
+    }
+}
