@@ -46,7 +46,7 @@ fn demo_prints_a_transcript_of_delivered_messages() {
     );
     assert!(stdout.contains("--- archived transcript"), "{stdout}");
     assert!(
-        stdout.contains("#1 * session started by Alice  [aim:session:alice]"),
+        stdout.contains("#1 * Alice started a session: AIM signed on: the server took a BOS cookie routed through this gateway  [aim:signon:alice]"),
         "{stdout}"
     );
     assert!(

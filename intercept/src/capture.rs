@@ -5,6 +5,7 @@
 
 use archive::{
     Direction, Event, Kind, Protocol, Verdict, conversation_for_pair, conversation_for_room,
+    conversation_for_sign_on,
 };
 use oscar::message::icbm::{
     CAP_BUDDY_ICON, CAP_DIRECT_IM, CAP_SEND_BUDDY_LIST, CAP_SEND_FILE, IcqMessage, Rendezvous,
@@ -94,11 +95,7 @@ impl Capturer<'_> {
     pub fn session(&self, kind: Kind, detail: String, time_ns: i64) -> Event {
         let mut e = self.base(
             kind,
-            format!(
-                "{}:session:{}",
-                self.protocol(),
-                self.local_user.to_lowercase()
-            ),
+            conversation_for_sign_on(self.protocol(), self.local_user),
             self.local_user,
             Vec::new(),
             Direction::Internal,

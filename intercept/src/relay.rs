@@ -174,6 +174,17 @@ impl Relay {
         self.locals.contains(normalized)
     }
 
+    /// Whether `name` is one of the organisation's users by the policy's one rule
+    /// (`policy::PolicyEngine::is_ours`: the directory when there is one, else a proven
+    /// session here); `session_user` for the user of the asking connection, who is signed on
+    /// here by definition.
+    pub(crate) fn is_ours(&self, name: &str, session_user: bool) -> bool {
+        let here = session_user || self.is_local(&oscar::normalize(name));
+        self.policy
+            .as_ref()
+            .map_or(here, |p| p.engine().is_ours(name, here))
+    }
+
     /// True the first time `key` is seen within the de-duplication window.
     pub(crate) fn first_sighting(&self, key: String) -> bool {
         let now = Instant::now();

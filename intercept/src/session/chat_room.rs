@@ -162,17 +162,31 @@ pub(super) fn unattributed(
     }
 }
 
-/// A room record's direction, by the one rule for rooms: `internal` when the sender and
-/// every member the connection knows of are local users, `outbound` when the sender is
-/// local and someone in the room is not, `inbound` when the sender is not local.
-pub(super) fn room_direction(relay: &Relay, sender: &str, members: &RoomMembers) -> Direction {
-    if !relay.is_local(&normalize(sender)) {
-        return Direction::Inbound;
-    }
-    if members.normalized().all(|m| relay.is_local(m)) {
-        Direction::Internal
-    } else {
+/// A room record's direction, by the one rule for rooms over the policy's rule for who is
+/// ours (`Relay::is_ours`): `internal` when the sender and every member the connection knows
+/// of are the organisation's, `outbound` when the sender is and someone in the room is not,
+/// `inbound` when the sender is not. When no one in it is the organisation's, the
+/// connection's own user (`me`) stands for it: their lines are `outbound`.
+pub(super) fn room_direction(
+    relay: &Relay,
+    me: &str,
+    sender: &str,
+    members: &RoomMembers,
+) -> Direction {
+    let me = normalize(me);
+    let ours = |name: &str| relay.is_ours(name, normalize(name) == me);
+    let sender_key = normalize(sender);
+    let mut others = members.normalized().filter(|m| *m != sender_key);
+    if ours(sender) {
+        if others.all(|m| ours(m)) {
+            Direction::Internal
+        } else {
+            Direction::Outbound
+        }
+    } else if sender_key == me && !others.any(|m| ours(m)) {
         Direction::Outbound
+    } else {
+        Direction::Inbound
     }
 }
 
@@ -186,7 +200,8 @@ pub(super) fn room_event(
     text: Option<&MessageText>,
 ) -> Event {
     let room = state.room.as_ref().map(RoomInfo::name).unwrap_or_default();
-    let direction = room_direction(relay, sender, &state.members);
+    let me = state.local_user.as_deref().unwrap_or_default();
+    let direction = room_direction(relay, me, sender, &state.members);
     let mut event =
         capturer(relay, state).chat(kind, &room, sender, text, direction, archive::now_ns());
     event.recipients = state.members.others(sender);
@@ -282,19 +297,28 @@ mod tests {
         let names = |list: &[&str]| list.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
         members.joined("alice", &names(&["Alice", "bob"]));
         assert_eq!(
-            room_direction(&relay, "Alice", &members),
+            room_direction(&relay, "alice", "Alice", &members),
             Direction::Internal
         );
         members.joined("alice", &names(&["carol"]));
-        assert_eq!(room_direction(&relay, "bob", &members), Direction::Outbound);
         assert_eq!(
-            room_direction(&relay, "carol", &members),
+            room_direction(&relay, "alice", "bob", &members),
+            Direction::Outbound
+        );
+        assert_eq!(
+            room_direction(&relay, "alice", "carol", &members),
             Direction::Inbound
         );
         members.left(&names(&["carol"]));
-        assert_eq!(room_direction(&relay, "bob", &members), Direction::Internal);
+        assert_eq!(
+            room_direction(&relay, "alice", "bob", &members),
+            Direction::Internal
+        );
         // An outsider's line is inbound even in a room of locals.
-        assert_eq!(room_direction(&relay, "dave", &members), Direction::Inbound);
+        assert_eq!(
+            room_direction(&relay, "alice", "dave", &members),
+            Direction::Inbound
+        );
     }
 
     #[test]
