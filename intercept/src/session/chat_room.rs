@@ -178,12 +178,12 @@ pub(super) fn room_direction(
     let sender_key = normalize(sender);
     let mut others = members.normalized().filter(|m| *m != sender_key);
     if ours(sender) {
-        if others.all(|m| ours(m)) {
+        if others.all(&ours) {
             Direction::Internal
         } else {
             Direction::Outbound
         }
-    } else if sender_key == me && !others.any(|m| ours(m)) {
+    } else if sender_key == me && !others.any(&ours) {
         Direction::Outbound
     } else {
         Direction::Inbound
