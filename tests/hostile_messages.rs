@@ -601,3 +601,75 @@ async fn a_blocked_word_in_a_variant_not_shown_is_blocked() {
         detail(&got[0])
     );
 }
+
+/// Relaxed mode relays what it cannot read, but not past the policy: a readable earlier
+/// fragment with a blocked word stops an IM whose last fragment shows nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_relaxed_mode_a_blocked_word_in_a_readable_part_still_blocks() {
+    let lab = lab().await;
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    let config = dir.path().join("imtegrity.toml");
+    std::fs::write(&config, BLOCKING_POLICY).unwrap();
+    let gw = Gateway::start_with(
+        &["--config", config.to_str().unwrap()],
+        &lab.auth_addr.to_string(),
+        &archive,
+        NODE,
+        &["archive.mode=relaxed"],
+    )
+    .await;
+    let mut alice = LabClient::login(gw.relay, "alice", PASSWORD).await.unwrap();
+    let mut bob = LabClient::login(lab.auth_addr, "bob", PASSWORD)
+        .await
+        .unwrap();
+    let last_shows_nothing = |first: &[u8]| {
+        let mut data = vec![0x05, 0x01, 0x00, 0x01, 0x01];
+        data.extend(text_fragment(first));
+        data.extend(text_fragment(b""));
+        Shape {
+            name: "an earlier fragment, then one that shows nothing",
+            channel: 1,
+            tlvs: vec![(2, data)],
+        }
+    };
+    let (delivered, notices) = exchange(
+        &mut alice,
+        "alice",
+        &mut bob,
+        "bob",
+        &last_shows_nothing(b"a forbidden thing"),
+        1,
+    )
+    .await;
+    assert_eq!(delivered, Vec::<String>::new(), "relayed past the policy");
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    // The control: without the word, relaxed mode relays it, recorded raw.
+    let (delivered, _) = exchange(
+        &mut alice,
+        "alice",
+        &mut bob,
+        "bob",
+        &last_shows_nothing(b"a fine thing"),
+        2,
+    )
+    .await;
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    alice.logout().await.unwrap();
+    bob.logout().await.unwrap();
+    gw.stop().await;
+    let got = records(&archive).await;
+    let verdicts: Vec<&Value> = got
+        .iter()
+        .filter(|r| !r["text"].as_str().unwrap_or("").starts_with("mark"))
+        .map(|r| &r["verdict"])
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            &serde_json::json!({"blocked": "banned-word"}),
+            &Value::from("allowed")
+        ],
+        "{got:#?}"
+    );
+}

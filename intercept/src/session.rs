@@ -1002,6 +1002,25 @@ fn decide(
 /// [`decide`] for a message whose recipient may be shown any of `variants` besides the
 /// record's text: the policy is applied to each (`session/messages.rs`).
 #[allow(clippy::too_many_arguments)]
+/// What kind of message a record is, as the policy names it.
+fn policy_kind(kind: Kind) -> policy::MessageKind {
+    match kind {
+        Kind::FileOffer => policy::MessageKind::File,
+        Kind::DirectImOffer => policy::MessageKind::DirectIm,
+        Kind::ChatMessage => policy::MessageKind::Chat,
+        _ => policy::MessageKind::Im,
+    }
+}
+
+/// A record's direction, as the policy names it.
+fn policy_direction(direction: Direction) -> policy::Direction {
+    match direction {
+        Direction::Inbound => policy::Direction::Inbound,
+        Direction::Outbound => policy::Direction::Outbound,
+        Direction::Internal => policy::Direction::Internal,
+    }
+}
+
 fn decide_among(
     relay: &Relay,
     state: &State,
@@ -1020,17 +1039,8 @@ fn decide_among(
         }
         return Ok(Plan::forward());
     };
-    let kind = match seen.kind {
-        Kind::FileOffer => policy::MessageKind::File,
-        Kind::DirectImOffer => policy::MessageKind::DirectIm,
-        Kind::ChatMessage => policy::MessageKind::Chat,
-        _ => policy::MessageKind::Im,
-    };
-    let direction = match seen.direction {
-        Direction::Inbound => policy::Direction::Inbound,
-        Direction::Outbound => policy::Direction::Outbound,
-        Direction::Internal => policy::Direction::Internal,
-    };
+    let kind = policy_kind(seen.kind);
+    let direction = policy_direction(seen.direction);
     let applied = crate::enforce::apply(
         runtime,
         &relay.config.node,

@@ -233,7 +233,13 @@ pub(super) struct Unreadable<'a> {
 /// Strict: not relayed, recorded as refused with its raw bytes, the sender told. Relaxed:
 /// relayed and recorded raw.
 pub(super) fn unreadable(relay: &Relay, state: &State, flap: &Flap, msg: Unreadable<'_>) -> Plan {
-    let strict = relay.config.mode == CaptureMode::Strict;
+    // Relaxed mode relays what it cannot read, but not past the policy: a readable part a
+    // rule blocks (an earlier fragment, say) stops it as in strict mode.
+    let blocked_by = match relay.config.mode {
+        CaptureMode::Strict => None,
+        CaptureMode::Relaxed => blocking_rule(relay, state, &msg),
+    };
+    let strict = relay.config.mode == CaptureMode::Strict || blocked_by.is_some();
     tracing::warn!(
         why = msg.why,
         strict,
@@ -245,10 +251,10 @@ pub(super) fn unreadable(relay: &Relay, state: &State, flap: &Flap, msg: Unreada
             "relayed, recorded raw"
         }
     );
-    let verdict = if strict {
-        Verdict::Blocked(UNREADABLE_RULE.into())
-    } else {
-        Verdict::Allowed
+    let verdict = match (&blocked_by, strict) {
+        (Some(rule), _) => Verdict::Blocked(rule.clone()),
+        (None, true) => Verdict::Blocked(UNREADABLE_RULE.into()),
+        (None, false) => Verdict::Allowed,
     };
     let event = capturer(relay, state).unreadable(
         msg.kind,
@@ -277,4 +283,25 @@ pub(super) fn unreadable(relay: &Relay, state: &State, flap: &Flap, msg: Unreada
         msg.kind == Kind::ChatMessage,
         Instant::now(),
     )
+}
+
+/// The rule that blocks a readable part of an unreadable message, if any: every text that
+/// could be read is put to the policy, as an uncertain reading's variants are.
+fn blocking_rule(relay: &Relay, state: &State, msg: &Unreadable<'_>) -> Option<String> {
+    let (runtime, who) = relay.policy().zip(state.identity.as_ref())?;
+    let engine = runtime.engine();
+    let remote = match msg.from {
+        Side::Client => msg.recipient,
+        Side::Upstream => msg.sender,
+    };
+    msg.texts.iter().find_map(|text| {
+        let decision = engine.decide(&policy::MessageContext {
+            kind: super::policy_kind(msg.kind),
+            direction: super::policy_direction(msg.direction),
+            local: who,
+            remote,
+            text: &text.plain,
+        });
+        (!decision.deliver).then(|| decision.rule.unwrap_or_default())
+    })
 }
