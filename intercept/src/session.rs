@@ -999,9 +999,6 @@ fn decide(
     decide_among(relay, state, event, &[], remote, from, rebuild, keep)
 }
 
-/// [`decide`] for a message whose recipient may be shown any of `variants` besides the
-/// record's text: the policy is applied to each (`session/messages.rs`).
-#[allow(clippy::too_many_arguments)]
 /// What kind of message a record is, as the policy names it.
 fn policy_kind(kind: Kind) -> policy::MessageKind {
     match kind {
@@ -1021,6 +1018,9 @@ fn policy_direction(direction: Direction) -> policy::Direction {
     }
 }
 
+/// [`decide`] for a message whose recipient may be shown any of `variants` besides the
+/// record's text: the policy is applied to each (`session/messages.rs`).
+#[allow(clippy::too_many_arguments)]
 fn decide_among(
     relay: &Relay,
     state: &State,
