@@ -18,6 +18,9 @@ pub(crate) fn run(command: &HoldCommand, json: bool) -> crate::CmdResult {
             };
             let access = ArchiveAccess::open(&args.archive.dir(), false)?;
             let hold = access.hold_add(target, &args.reason)?;
+            if let Some(warning) = matches_nothing(&access, &hold)? {
+                eprintln!("warning: {warning}");
+            }
             emit(
                 json,
                 &format!("placed {}", describe(&hold)),
@@ -45,6 +48,42 @@ pub(crate) fn run(command: &HoldCommand, json: bool) -> crate::CmdResult {
         }
     }
     Ok(())
+}
+
+/// A warning when `hold` covers no record yet: a mistyped name or key preserves nothing,
+/// and a reviewer should hear so when placing it, not when the matter comes to court. The
+/// hold stays: a custodian may have no records yet. The look is itself on the access trail.
+fn matches_nothing(
+    access: &ArchiveAccess,
+    hold: &Hold,
+) -> Result<Option<String>, archive::ArchiveError> {
+    let mut query = archive::Query {
+        limit: Some(1),
+        ..archive::Query::default()
+    };
+    let what = match &hold.target {
+        HoldTarget::User(u) => {
+            query.user = Some(u.clone());
+            format!(
+                "no record has {u} as a participant yet (screen names compare case- and \
+                 space-insensitively)"
+            )
+        }
+        HoldTarget::Conversation(c) => {
+            query.conversation = Some(c.clone());
+            format!(
+                "no record is in conversation {c} yet (keys are exact, as `search` prints them)"
+            )
+        }
+    };
+    let args = serde_json::json!({"hold": hold.id, "check": "whether the hold covers any record"});
+    let found = access.search(&query, "hold", args)?.next().transpose()?;
+    Ok(found.is_none().then(|| {
+        format!(
+            "hold {}: {what}; it will cover matching records archived from now on",
+            hold.id
+        )
+    }))
 }
 
 /// " by alice (uid 1000)", or nothing for a hold from before this was recorded.

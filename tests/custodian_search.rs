@@ -149,3 +149,53 @@ fn an_employee_search_covers_every_screen_name_the_directory_lists() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_hold_that_covers_nothing_yet_is_placed_with_a_warning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("a");
+    let a = archive.to_str().unwrap();
+    ok(&[
+        "generate",
+        "--archive",
+        a,
+        "--count",
+        "200",
+        "--users",
+        "6",
+        "--seed",
+        "5",
+    ]);
+    let hold = |flag: &str, value: &str| {
+        let out = imtegrity(&[
+            "hold",
+            "add",
+            "--archive",
+            a,
+            flag,
+            value,
+            "--reason",
+            "matter 7",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stderr).unwrap()
+    };
+    // A custodian with records: no warning.
+    assert_eq!(hold("--user", "Alice"), "");
+    // A typo: placed, and said.
+    assert_eq!(
+        hold("--user", "alcie").trim_end(),
+        "warning: hold 2: no record has alcie as a participant yet (screen names compare case- \
+         and space-insensitively); it will cover matching records archived from now on"
+    );
+    assert!(
+        hold("--conversation", "aim:alice|nobody")
+            .starts_with("warning: hold 3: no record is in conversation aim:alice|nobody yet")
+    );
+    let list = ok(&["hold", "list", "--archive", a]);
+    assert_eq!(list.lines().count(), 3, "{list}");
+}
