@@ -250,6 +250,11 @@ pub(crate) struct GenerateArgs {
     /// Random seed (the same seed gives the same traffic).
     #[arg(long, default_value_t = 1)]
     pub(crate) seed: u64,
+    /// The archive's signing key file, as archive.signing_key: created (0600) with a new
+    /// archive, which records where it is. Default: where the archive recorded it, else
+    /// DIR/signing.key.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) signing_key: Option<PathBuf>,
 }
 
 /// `imtegrity run`.

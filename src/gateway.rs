@@ -65,9 +65,11 @@ impl Gateway {
             &archive_dir,
             ArchiveOptions {
                 node: Some(node.clone()),
+                key: config.archive.signing_key.clone(),
                 ..ArchiveOptions::default()
             },
         )?;
+        crate::signing_key_notice::announce(&archive);
         let mut listeners = Vec::new();
         for addr in &config.relay.listen {
             let listener = tokio::net::TcpListener::bind(addr)

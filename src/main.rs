@@ -23,6 +23,7 @@ mod retention_cmd;
 mod run_cmd;
 mod search_cmd;
 mod sensor_cmd;
+mod signing_key_notice;
 mod status_cmd;
 mod timespec;
 mod tls_setup;

@@ -196,6 +196,22 @@ impl Archive {
         crate::chain::hex(self.store.key.public().as_bytes())
     }
 
+    /// The public key's short fingerprint ([`crate::fingerprint`]).
+    pub fn public_key_fingerprint(&self) -> String {
+        crate::signing::fingerprint(&self.store.key.public())
+    }
+
+    /// The signing key file this archive was opened with (absolute).
+    pub fn signing_key_path(&self) -> &Path {
+        &self.store.key_path
+    }
+
+    /// Whether opening this archive created its signing key (a new archive). The caller
+    /// shows the public key then, for safekeeping away from the gateway.
+    pub fn created_signing_key(&self) -> bool {
+        self.store.key_created
+    }
+
     /// Counters for `imtegrity status`.
     pub fn status(&self) -> Result<ArchiveStatus, ArchiveError> {
         let latest = self.store.latest_checkpoint()?;

@@ -98,7 +98,7 @@ pub use record::{
     conversation_for_room, normalize,
 };
 pub use retention::{Hold, HoldTarget, RetentionPolicy, RetentionReport, spawn_retention};
-pub use signing::{ArchiveKey, Checkpoint, CheckpointReason, parse_public_key};
+pub use signing::{ArchiveKey, Checkpoint, CheckpointReason, fingerprint, parse_public_key};
 pub use store::host_name;
 pub use verify::{Tamper, VerifyReport};
 pub use writer::{IngestKey, Receipt};

@@ -27,6 +27,8 @@ mod tests_dns_hardening;
 mod tests_ingest;
 #[cfg(test)]
 mod tests_open_proxy;
+#[cfg(test)]
+mod tests_signing_key;
 mod tls;
 mod validate;
 
@@ -82,6 +84,7 @@ use crate::host_port::HostPort;
 /// | `archive.path` | unset: the caller's data directory |
 /// | `archive.mode` | `"strict"` |
 /// | `archive.node` | unset: the host name |
+/// | `archive.signing_key` | unset: where the archive recorded it, else `<archive.path>/signing.key` |
 /// | `archive.admin_group` | unset: the archive's owner and root alone use the admin socket |
 /// | `dns.listen` | `["0.0.0.0:53"]` |
 /// | `dns.upstream` | `[]`: the `nameserver`s of /etc/resolv.conf |
@@ -303,6 +306,12 @@ pub struct ArchiveConfig {
     /// This gateway's name, stored in every record. Default: unset, the host name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// The archive's signing key file, which may live outside the archive directory so
+    /// the key is not kept beside the data it vouches for. Created 0600 (its directory
+    /// 0700) with a new archive; an existing archive records where its key is, so commands
+    /// given only the directory find it. Default: unset, `<path>/signing.key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<PathBuf>,
     /// A group (name or decimal gid) whose members may use the admin socket besides the
     /// archive's owner and root: `search`, `export`, `hold`, `retention`, `verify` as
     /// reviewers, each recorded. Default: unset.
