@@ -44,7 +44,9 @@ pub(crate) enum Command {
     Search(SearchArgs),
     /// Export matching records for e-discovery (jsonl, csv or eml) with a manifest.
     Export(ExportArgs),
-    /// Verify the archive's hash chain and signatures; exit code 2 if tampered.
+    /// Verify the archive's hash chain and signatures. Exit code 0 intact; 2 tampered or
+    /// damaged (unreadable pages named); 3 not signed by the --public-key given; 1 could
+    /// not verify.
     Verify(VerifyArgs),
     /// Apply the retention policy (expire old records that no hold covers).
     #[command(subcommand)]
@@ -149,6 +151,9 @@ pub(crate) struct VerifyArgs {
     pub(crate) archive: ArchiveArg,
     /// The archive public key you pinned (hex, as printed when it was created). Without it
     /// the key stored in the archive is used, which proves integrity but not authorship.
+    /// When every signature is valid but by another key, exit code 3 and "this archive was
+    /// not signed by that key", naming both keys' fingerprints: the wrong key was given, or
+    /// the archive was re-signed with a key put in place of yours.
     #[arg(long, value_name = "HEX")]
     pub(crate) public_key: Option<String>,
 }
@@ -524,6 +529,12 @@ pub(crate) struct PolicyExplainArgs {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub(crate) struct UsageError(pub(crate) String);
+
+/// `verify --public-key`: the archive's signatures are all valid, but by another key than
+/// the one given (exit code 3): the wrong key was given, or the archive was re-signed.
+#[derive(Debug, thiserror::Error)]
+#[error("archive verification FAILED: {0}")]
+pub(crate) struct NotSignedBy(pub(crate) String);
 
 /// Verification found the archive tampered with (exit code 2).
 #[derive(Debug, thiserror::Error)]

@@ -44,6 +44,8 @@ const EX_USAGE: u8 = 64;
 const EX_FAILURE: u8 = 1;
 /// Exit code of `verify` when the archive was tampered with.
 const EX_TAMPERED: u8 = 2;
+/// Exit code of `verify --public-key` when the archive was signed by another key.
+const EX_OTHER_KEY: u8 = 3;
 
 fn main() -> ExitCode {
     // Everything this process creates holds archive data, keys, spools or exports: owner
@@ -109,6 +111,8 @@ fn main() -> ExitCode {
                 EX_USAGE
             } else if e.is::<cli::VerifyFailed>() {
                 EX_TAMPERED
+            } else if e.is::<cli::NotSignedBy>() {
+                EX_OTHER_KEY
             } else {
                 EX_FAILURE
             })

@@ -1,10 +1,10 @@
 //! `imtegrity verify`.
 
-use archive::Tamper;
+use archive::{OtherKey, Tamper};
 use serde_json::json;
 
 use crate::archive_access::ArchiveAccess;
-use crate::cli::{VerifyArgs, VerifyFailed};
+use crate::cli::{NotSignedBy, VerifyArgs, VerifyFailed};
 use crate::damaged_store::guard;
 use crate::output::emit;
 
@@ -12,6 +12,9 @@ pub(crate) fn run(args: &VerifyArgs, json: bool) -> crate::CmdResult {
     let dir = args.archive.dir();
     let access = guard(json, &dir, || ArchiveAccess::open(&dir, false))?;
     let report = guard(json, &dir, || access.verify(args.public_key.clone()))?;
+    if let Some(other) = &report.not_signed_by {
+        return not_signed_by(&dir, other, &report, json);
+    }
     let verdict = match (&report.tamper, report.head_matches) {
         (Some(t), _) => format!("TAMPERED: {t}"),
         (None, true) => "intact".to_owned(),
@@ -51,4 +54,33 @@ pub(crate) fn run(args: &VerifyArgs, json: bool) -> crate::CmdResult {
     } else {
         Err(Box::new(VerifyFailed(verdict)))
     }
+}
+
+/// `--public-key` named another key than the one every signature is by: say so, naming
+/// both, and exit 3. Which of the two readings holds (the wrong key given, or the archive
+/// re-signed) only the person who pinned the key knows, so the text gives both.
+fn not_signed_by(
+    dir: &std::path::Path,
+    other: &OtherKey,
+    report: &archive::VerifyReport,
+    json: bool,
+) -> crate::CmdResult {
+    let verdict = format!("NOT SIGNED BY THAT KEY: {other}");
+    let text = format!(
+        "archive {}: {verdict}\n  the key given:     {} (public key {})\n  the archive's key: {} (public key {})\n  \
+         If the key given is the one pinned when this archive was created, the archive was \
+         re-signed with another key since: treat it as tampered with. The chain itself was not \
+         checked; `imtegrity verify` without --public-key checks it against the archive's own key.",
+        dir.display(),
+        other.given_fingerprint,
+        other.given,
+        other.signed_by_fingerprint,
+        other.signed_by,
+    );
+    let mut value = serde_json::to_value(report)?;
+    if let Some(map) = value.as_object_mut() {
+        map.insert("intact".into(), json!(false));
+    }
+    emit(json, &text, &value);
+    Err(Box::new(NotSignedBy(verdict)))
 }

@@ -162,12 +162,12 @@ fn verify_hold_and_retention() {
     let out = imtegrity(&["verify", "--archive", d, "--public-key", &wrong]);
     assert_eq!(
         out.status.code(),
-        Some(2),
-        "a wrong key is a failed verification"
+        Some(3),
+        "a valid key that signed nothing here is a failed verification of its own kind"
     );
     assert!(
         String::from_utf8_lossy(&out.stdout)
-            .contains("TAMPERED: checkpoint 1 has an invalid signature"),
+            .contains("NOT SIGNED BY THAT KEY: this archive was not signed by that key"),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );

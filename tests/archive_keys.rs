@@ -232,3 +232,84 @@ fn check_config_takes_and_checks_archive_signing_key() {
         "archive.signing_key=/etc/imtegrity/archive.key",
     ]);
 }
+
+/// `verify --public-key` with another archive's valid key: exit 3, "not signed by that key"
+/// naming both fingerprints, never "TAMPERED"; with the right key, intact; a key that is not
+/// a key stays a usage error of another kind (exit 1).
+#[test]
+fn verify_with_another_valid_key_says_not_signed_by_it_with_exit_3() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, stranger) = (tmp.path().join("archive"), tmp.path().join("stranger"));
+    let ours = generate(&dir, None, 30)["signing_key"].clone();
+    let theirs = generate(&stranger, None, 1)["signing_key"].clone();
+    let d = dir.to_str().unwrap();
+    let their_key = theirs["public_key"].as_str().unwrap();
+
+    let out = imtegrity(&["verify", "--archive", d, "--public-key", their_key]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let first = stdout.lines().next().unwrap();
+    assert!(
+        first.starts_with(&format!(
+            "archive {d}: NOT SIGNED BY THAT KEY: this archive was not signed by that key ({}); \
+             its ",
+            theirs["fingerprint"].as_str().unwrap()
+        )),
+        "{stdout}"
+    );
+    assert!(
+        first.ends_with(&format!(
+            "signatures are all by the key stored in it, {} (public key {})",
+            ours["fingerprint"].as_str().unwrap(),
+            ours["public_key"].as_str().unwrap()
+        )),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("TAMPERED"), "{stdout}");
+
+    let out = imtegrity(&[
+        "--json",
+        "verify",
+        "--archive",
+        d,
+        "--public-key",
+        their_key,
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let report = &json_lines(&text(&out.stdout))[0];
+    assert_eq!(report["intact"], false);
+    assert_eq!(report["tamper"], serde_json::Value::Null);
+    assert_eq!(report["not_signed_by"]["given"], theirs["public_key"]);
+    assert_eq!(
+        report["not_signed_by"]["given_fingerprint"],
+        theirs["fingerprint"]
+    );
+    assert_eq!(report["not_signed_by"]["signed_by"], ours["public_key"]);
+    assert_eq!(
+        report["not_signed_by"]["signed_by_fingerprint"],
+        ours["fingerprint"]
+    );
+
+    let out = ok(&[
+        "verify",
+        "--archive",
+        d,
+        "--public-key",
+        ours["public_key"].as_str().unwrap(),
+    ]);
+    assert!(text(&out.stdout).contains(": intact"));
+    let out = imtegrity(&["verify", "--archive", d, "--public-key", "abcd"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("invalid public key"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // --help says what exit 3 means.
+    let help = text(&ok(&["verify", "--help"]).stdout);
+    assert!(
+        help.contains("3 not signed by the --public-key given"),
+        "{help}"
+    );
+}

@@ -100,5 +100,5 @@ pub use record::{
 pub use retention::{Hold, HoldTarget, RetentionPolicy, RetentionReport, spawn_retention};
 pub use signing::{ArchiveKey, Checkpoint, CheckpointReason, fingerprint, parse_public_key};
 pub use store::host_name;
-pub use verify::{Tamper, VerifyReport};
+pub use verify::{OtherKey, Tamper, VerifyReport};
 pub use writer::{IngestKey, Receipt};

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::archive::Archive;
 use crate::chain::{GENESIS, Hash, Stored, hash, hex, id_key, key_id};
 use crate::error::ArchiveError;
-use crate::signing::{Checkpoint, CheckpointReason};
+use crate::signing::{Checkpoint, CheckpointReason, fingerprint};
 
 /// The first thing found wrong with the chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,12 +206,47 @@ pub struct VerifyReport {
     /// (`None`: no trustworthy mark file).
     #[serde(default)]
     pub high_water_mark: Option<u64>,
+    /// Set when the key checked against is not the archive's and every signature is the
+    /// archive's own: the archive was not signed by that key. Not tampering as such (the
+    /// chain was not walked); see [`OtherKey`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_signed_by: Option<OtherKey>,
+}
+
+/// "This archive was not signed by that key": the key given and the key that did sign.
+///
+/// Either the wrong key was given (another gateway's, a typo'd copy), or the archive was
+/// re-signed with a key put in place of the one pinned: which one, only the person who
+/// pinned the key can tell, so the report names both keys and leaves the verdict to them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OtherKey {
+    /// The key verification was asked to use (hex).
+    pub given: String,
+    /// Its fingerprint ([`crate::fingerprint`]).
+    pub given_fingerprint: String,
+    /// The key stored in the archive, which every signature checks against (hex).
+    pub signed_by: String,
+    /// Its fingerprint.
+    pub signed_by_fingerprint: String,
+    /// Signatures checked (checkpoints and the signed head).
+    pub signatures: u64,
+}
+
+impl std::fmt::Display for OtherKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "this archive was not signed by that key ({}); its {} signatures are all by \
+             the key stored in it, {} (public key {})",
+            self.given_fingerprint, self.signatures, self.signed_by_fingerprint, self.signed_by
+        )
+    }
 }
 
 impl VerifyReport {
     /// Whether nothing was found wrong.
     pub fn is_intact(&self) -> bool {
-        self.tamper.is_none() && self.head_matches
+        self.tamper.is_none() && self.head_matches && self.not_signed_by.is_none()
     }
 }
 
@@ -235,6 +270,9 @@ impl Archive {
         // under this lock too).
         let head = self.store.head_lock();
         let mut report = self.walk(public)?;
+        if report.not_signed_by.is_some() {
+            return Ok(report);
+        }
         let (mark, rolled_back) = self.store.check_mark(head.id, public)?;
         report.high_water_mark = mark;
         if report.tamper.is_none() {
@@ -266,6 +304,7 @@ impl Archive {
                 })
                 .collect(),
             high_water_mark: None,
+            not_signed_by: None,
         };
         if let Some(seq) = (1..)
             .zip(&checkpoints)
@@ -278,6 +317,21 @@ impl Archive {
         if signed_head.is_none() && !checkpoints.is_empty() {
             report.tamper = Some(Tamper::SignedHeadMissing);
             return Ok(report);
+        }
+        let own = self.store.key.public();
+        if *public != own {
+            let signed: Vec<&Checkpoint> = checkpoints.iter().chain(signed_head.as_ref()).collect();
+            if signed.iter().all(|cp| cp.verify(&own)) && !signed.iter().any(|cp| cp.verify(public))
+            {
+                report.not_signed_by = Some(OtherKey {
+                    given: hex(public.as_bytes()),
+                    given_fingerprint: fingerprint(public),
+                    signed_by: hex(own.as_bytes()),
+                    signed_by_fingerprint: fingerprint(&own),
+                    signatures: signed.len() as u64,
+                });
+                return Ok(report);
+            }
         }
         if let Some(bad) = checkpoints
             .iter()
