@@ -16,6 +16,11 @@ pub(crate) fn run(args: &VerifyArgs, json: bool) -> crate::CmdResult {
         return not_signed_by(&dir, other, &report, json);
     }
     let verdict = match (&report.tamper, report.head_matches) {
+        // Damage is not tampering: say so, and what recovers the rest.
+        (Some(t @ Tamper::Unreadable { .. }), _) => format!(
+            "DAMAGED: {t}; `imtegrity archive salvage --to DIR` copies every readable record \
+             into a new store"
+        ),
         (Some(t), _) => format!("TAMPERED: {t}"),
         (None, true) => "intact".to_owned(),
         (None, false) if report.unsigned_tail > 0 => format!(

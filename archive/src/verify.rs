@@ -370,7 +370,7 @@ impl Archive {
         let (mut expected_id, mut expected_prev, mut previous_prev) = (1u64, GENESIS, GENESIS);
         let unreadable = |after: u64, e: sled::Error| Tamper::Unreadable {
             ranges: self.unreadable_after(after, signed_head.as_ref().map(|h| h.upto_id)),
-            reason: e.to_string(),
+            reason: crate::damage::describe_damage(&e),
         };
         let mut next = match entries.next().transpose() {
             Ok(next) => next,
