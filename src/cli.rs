@@ -64,6 +64,34 @@ pub(crate) enum Command {
     /// rule apply to a message, and why.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// The archive store itself: recover what a damaged one can still read.
+    #[command(subcommand)]
+    Archive(ArchiveCommand),
+}
+
+/// `imtegrity archive ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ArchiveCommand {
+    /// Copy every record a damaged archive can still read, byte for byte under its own id
+    /// and with its chain proof (the source's signed checkpoints), into a new archive in
+    /// --to, which says it is a salvaged copy, from where and what it lacks (`verify` shows
+    /// it). The gateway must be stopped: salvage opens the store itself.
+    Salvage(SalvageArgs),
+}
+
+/// `imtegrity archive salvage`.
+#[derive(Debug, Args)]
+pub(crate) struct SalvageArgs {
+    /// The damaged archive.
+    #[command(flatten)]
+    pub(crate) archive: ArchiveArg,
+    /// Where to create the salvaged archive (a directory holding no archive).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) to: PathBuf,
+    /// The new archive's signing key file (created 0600 if missing). Default:
+    /// DIR/signing.key, a new key.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) signing_key: Option<PathBuf>,
 }
 
 /// Which archive to use.

@@ -21,6 +21,7 @@ mod policy_cmd;
 mod policy_setup;
 mod retention_cmd;
 mod run_cmd;
+mod salvage_cmd;
 mod search_cmd;
 mod sensor_cmd;
 mod signing_key_notice;
@@ -91,6 +92,9 @@ fn main() -> ExitCode {
                     Command::Retention(cmd) => retention_cmd::run(&cmd, json),
                     Command::Ca(cmd) => ca_cmd::run(&cmd, json),
                     Command::Policy(cmd) => policy_cmd::run(&cmd, json),
+                    Command::Archive(cli::ArchiveCommand::Salvage(args)) => {
+                        salvage_cmd::run(&args, json)
+                    }
                     _ => Ok(()),
                 })
                 .await

@@ -14,9 +14,14 @@ const KEEP_ELSEWHERE: &str = "Keep a copy of this public key somewhere other tha
 /// Tells a person on stderr that `archive` created its signing key (nothing when it did
 /// not). Stdout stays the command's own output; see [`fields`] for `--json`.
 pub(crate) fn announce(archive: &Archive) {
-    if !archive.created_signing_key() {
-        return;
+    if archive.created_signing_key() {
+        announce_new(archive);
     }
+}
+
+/// [`announce`] for an archive known to have a new key (one opened again after it was
+/// made, as `archive salvage` does).
+pub(crate) fn announce_new(archive: &Archive) {
     let key = archive.public_key_hex();
     eprintln!(
         "created the archive signing key {}\n  public key  {key}\n  fingerprint {}\n{}",
@@ -29,16 +34,19 @@ pub(crate) fn announce(archive: &Archive) {
 /// The signing key as a JSON value for a command's `--json` line: its path, public key and
 /// fingerprint, whether it was created now and, if so, the advice to keep it elsewhere.
 pub(crate) fn fields(archive: &Archive) -> Value {
+    fields_for(archive, archive.created_signing_key())
+}
+
+/// [`fields`], saying the key was `created` now (for an archive opened again since).
+pub(crate) fn fields_for(archive: &Archive, created: bool) -> Value {
     let key = archive.public_key_hex();
     let mut value = json!({
         "path": archive.signing_key_path(),
         "public_key": key,
         "fingerprint": archive.public_key_fingerprint(),
-        "created": archive.created_signing_key(),
+        "created": created,
     });
-    if archive.created_signing_key()
-        && let Some(map) = value.as_object_mut()
-    {
+    if created && let Some(map) = value.as_object_mut() {
         map.insert("advice".into(), json!(KEEP_ELSEWHERE.replace("KEY", &key)));
     }
     value

@@ -22,6 +22,9 @@ pub(crate) fn run(args: &VerifyArgs, json: bool) -> crate::CmdResult {
              into a new store"
         ),
         (Some(t), _) => format!("TAMPERED: {t}"),
+        (None, true) if report.salvaged.is_some() => {
+            "intact, as a salvaged copy (not the original archive; see below)".to_owned()
+        }
         (None, true) => "intact".to_owned(),
         (None, false) if report.unsigned_tail > 0 => format!(
             "chain intact, but the last {} records are not yet covered by a signature",
@@ -45,6 +48,10 @@ pub(crate) fn run(args: &VerifyArgs, json: bool) -> crate::CmdResult {
             .map_or("none".to_owned(), |h| h.to_string()),
         report.public_key,
     );
+    let text = match &report.salvaged {
+        Some(from) => format!("{text}\n{}", salvaged_lines(from)),
+        None => text,
+    };
     let mut value = serde_json::to_value(&report)?;
     if let Some(map) = value.as_object_mut() {
         map.insert("intact".into(), json!(report.is_intact()));
@@ -88,4 +95,28 @@ fn not_signed_by(
     }
     emit(json, &text, &value);
     Err(Box::new(NotSignedBy(verdict)))
+}
+
+/// What `verify` says of a salvaged copy, so it is never taken for the original.
+fn salvaged_lines(from: &archive::SalvagedFrom) -> String {
+    let lost = if from.lost.is_empty() {
+        "nothing was unreadable there".to_owned()
+    } else {
+        let unreadable = archive::Unreadable {
+            ranges: from.lost.clone(),
+            reason: from.reason.clone(),
+        };
+        format!("{unreadable} there, and are not here")
+    };
+    format!(
+        "  SALVAGED COPY of {} (its key {}, signed head at record {}), made {} by {}: {lost}\n  \
+         source checkpoints: {} signed by its key, {} matching the records copied",
+        from.source,
+        from.source_fingerprint,
+        from.source_head,
+        from.time,
+        from.by,
+        from.source_checkpoints,
+        from.source_heads_matched,
+    )
 }

@@ -78,6 +78,7 @@ mod query;
 mod readable_search;
 mod record;
 mod retention;
+mod salvage;
 mod signing;
 mod store;
 pub mod synthetic;
@@ -102,7 +103,10 @@ pub use record::{
     conversation_for_room, normalize,
 };
 pub use retention::{Hold, HoldTarget, RetentionPolicy, RetentionReport, spawn_retention};
-pub use signing::{ArchiveKey, Checkpoint, CheckpointReason, fingerprint, parse_public_key};
+pub use salvage::SalvageReport;
+pub use signing::{
+    ArchiveKey, Checkpoint, CheckpointReason, SalvageNote, fingerprint, parse_public_key,
+};
 pub use store::host_name;
-pub use verify::{OtherKey, Tamper, VerifyReport};
+pub use verify::{OtherKey, SalvagedFrom, Tamper, VerifyReport};
 pub use writer::{IngestKey, Receipt};

@@ -122,6 +122,33 @@ pub enum CheckpointReason {
         /// Kept record id → its predecessor's hash.
         anchors: Vec<(u64, Hash)>,
     },
+    /// This archive is a salvaged copy (`imtegrity archive salvage`): every record another
+    /// archive could still read, byte for byte under its own id, signed here by this
+    /// archive's key. Written once, as the first checkpoint; see [`SalvageNote`].
+    Salvaged(Box<SalvageNote>),
+}
+
+/// Where a salvaged archive came from and what it lacks: so a copy is never mistaken for
+/// the original, and every hole in its chain is accounted for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SalvageNote {
+    /// The damaged archive's directory, as given.
+    pub source: String,
+    /// Its public key (hex): the key its own checkpoints, copied along, are signed by.
+    pub source_key: String,
+    /// The record id its signed head covered when copied.
+    pub source_head: u64,
+    /// Ids that could not be read there (inclusive ranges).
+    pub lost: Vec<(u64, u64)>,
+    /// What the store said about them.
+    pub reason: String,
+    /// Every id range absent from the copy (lost, or purged by retention before), so the
+    /// chain walk crosses them.
+    pub holes: Vec<(u64, u64)>,
+    /// Copied record id after a hole → the `prev` hash it carries.
+    pub anchors: Vec<(u64, Hash)>,
+    /// Who salvaged it: user name and uid.
+    pub by: String,
 }
 
 /// A signed statement: "the chain up to record `upto_id` ends in `head`".

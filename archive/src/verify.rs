@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::archive::Archive;
 use crate::chain::{GENESIS, Hash, Stored, hash, hex, id_key, key_id};
 use crate::error::ArchiveError;
-use crate::signing::{Checkpoint, CheckpointReason, fingerprint};
+use crate::signing::{Checkpoint, CheckpointReason, SalvageNote, fingerprint};
 
 /// The first thing found wrong with the chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +57,14 @@ pub enum Tamper {
     },
     /// Checkpoints exist but the signed head was removed.
     SignedHeadMissing,
+    /// A salvaged archive's records do not match a checkpoint of the archive they were
+    /// salvaged from (copied along, signed by that archive's key).
+    SourceProof {
+        /// The source checkpoint's sequence number.
+        seq: u64,
+        /// What does not match.
+        detail: String,
+    },
     /// A checkpoint (or the signed head) does not carry a valid signature for the key.
     BadSignature {
         /// Checkpoint sequence number (0 = the signed head).
@@ -145,6 +153,11 @@ impl std::fmt::Display for Tamper {
                 }
                 write!(f, " ({reason})")
             }
+            Self::SourceProof { seq, detail } => write!(
+                f,
+                "the salvaged records do not match checkpoint {seq} of the archive they were \
+                 salvaged from: {detail}"
+            ),
             Self::RolledBack { store_head, mark } => {
                 let missing = if store_head + 1 == *mark {
                     format!("record {mark} is missing")
@@ -211,6 +224,37 @@ pub struct VerifyReport {
     /// chain was not walked); see [`OtherKey`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_signed_by: Option<OtherKey>,
+    /// Set when this archive is a salvaged copy of another (`archive salvage`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salvaged: Option<SalvagedFrom>,
+}
+
+/// Where a salvaged archive came from, as its signed [`crate::SalvageNote`] says, and how
+/// the source's own checkpoints checked against the records copied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SalvagedFrom {
+    /// The damaged archive's directory.
+    pub source: String,
+    /// Its public key (hex).
+    pub source_key: String,
+    /// Its fingerprint.
+    pub source_fingerprint: String,
+    /// The record id the source's signed head covered.
+    pub source_head: u64,
+    /// Ids that could not be read there.
+    pub lost: Vec<(u64, u64)>,
+    /// What its store said about them.
+    pub reason: String,
+    /// Who salvaged it.
+    pub by: String,
+    /// When (UTC ns).
+    pub time_ns: i64,
+    /// When, RFC 3339 UTC.
+    pub time: String,
+    /// Source checkpoints whose signature checked with the source key.
+    pub source_checkpoints: u64,
+    /// Of those, the ones whose record was copied and hashes to the head they signed.
+    pub source_heads_matched: u64,
 }
 
 /// "This archive was not signed by that key": the key given and the key that did sign.
@@ -305,6 +349,7 @@ impl Archive {
                 .collect(),
             high_water_mark: None,
             not_signed_by: None,
+            salvaged: None,
         };
         if let Some(seq) = (1..)
             .zip(&checkpoints)
@@ -343,8 +388,22 @@ impl Archive {
             });
             return Ok(report);
         }
-        let (purged, anchors) = purges(&checkpoints);
+        let (mut purged, mut anchors) = purges(&checkpoints);
         report.purged = purged.iter().map(|(from, to)| to - from + 1).sum();
+        // A salvaged copy: its holes are crossed like purges, and the source's own signed
+        // checkpoints still vouch for the records copied.
+        if let Some((note, time_ns)) = salvage_note(&checkpoints) {
+            for (from, to) in &note.holes {
+                purged.insert(*from, *to);
+            }
+            anchors.extend(note.anchors.iter().copied());
+            let (salvaged, problem) = self.check_source_proof(note, time_ns)?;
+            report.salvaged = Some(salvaged);
+            if let Some(problem) = problem {
+                report.tamper = Some(problem);
+                return Ok(report);
+            }
+        }
         let is_purged = |id: u64| {
             purged
                 .range(..=id)
@@ -550,6 +609,71 @@ impl Archive {
             ranges.push((after + 1, after + 1));
         }
         ranges
+    }
+}
+
+/// The salvage note of a salvaged archive, with when it was signed.
+fn salvage_note(checkpoints: &[Checkpoint]) -> Option<(&SalvageNote, i64)> {
+    checkpoints.iter().find_map(|cp| match &cp.reason {
+        CheckpointReason::Salvaged(note) => Some((note.as_ref(), cp.time_ns)),
+        _ => None,
+    })
+}
+
+impl Archive {
+    /// The source's checkpoints, copied along, against the source key and the copied
+    /// records: each must carry the source's valid signature, and the record it covers, if
+    /// copied, must hash to the head it signed.
+    fn check_source_proof(
+        &self,
+        note: &SalvageNote,
+        time_ns: i64,
+    ) -> Result<(SalvagedFrom, Option<Tamper>), ArchiveError> {
+        let source_key = crate::signing::parse_public_key(&note.source_key)?;
+        let mut salvaged = SalvagedFrom {
+            source: note.source.clone(),
+            source_key: note.source_key.clone(),
+            source_fingerprint: fingerprint(&source_key),
+            source_head: note.source_head,
+            lost: note.lost.clone(),
+            reason: note.reason.clone(),
+            by: note.by.clone(),
+            time_ns,
+            time: crate::export::rfc3339(time_ns),
+            source_checkpoints: 0,
+            source_heads_matched: 0,
+        };
+        let tree = self
+            .store
+            .db
+            .open_tree(crate::salvage::SOURCE_CHECKPOINTS)?;
+        for item in tree.iter() {
+            let cp = Checkpoint::decode(&item?.1)?;
+            if !cp.verify(&source_key) {
+                let problem = Tamper::SourceProof {
+                    seq: cp.seq,
+                    detail: "its signature is not the source key's".into(),
+                };
+                return Ok((salvaged, Some(problem)));
+            }
+            salvaged.source_checkpoints += 1;
+            match self.store.records.get(id_key(cp.upto_id))? {
+                Some(bytes) if hash(&bytes) == cp.head => salvaged.source_heads_matched += 1,
+                Some(_) => {
+                    let problem = Tamper::SourceProof {
+                        seq: cp.seq,
+                        detail: format!(
+                            "record {} does not hash to the head it signed",
+                            cp.upto_id
+                        ),
+                    };
+                    return Ok((salvaged, Some(problem)));
+                }
+                // Lost to the damage, or purged before: nothing to compare.
+                None => {}
+            }
+        }
+        Ok((salvaged, None))
     }
 }
 
