@@ -3,6 +3,8 @@
 //! `--public-key`, and a store with pages sled cannot read (verify, search, salvage).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -167,6 +169,29 @@ fn a_signing_key_outside_the_archive_directory_is_owner_only_announced_and_found
     generate(&dir, Some(&moved), 1);
     let out = ok(&["--json", "verify", "--archive", dir.to_str().unwrap()]);
     assert_eq!(json_lines(&text(&out.stdout))[0]["intact"], true);
+}
+
+/// The gateway with `archive.signing_key` outside the archive: the key is created there,
+/// owner-only, its public key is on the `running` line, and after
+/// the gateway stops, `verify` given only the directory finds the key and finds it intact.
+#[tokio::test]
+async fn run_with_archive_signing_key_keeps_the_key_outside_and_announces_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, key) = (tmp.path().join("archive"), tmp.path().join("keys/gw.key"));
+    let set = format!("archive.signing_key={}", key.display());
+    let gateway =
+        common::gateway::Gateway::start("127.0.0.1:9", &dir, "gw-keys", &[set.as_str()]).await;
+    let signing = gateway.running["signing_key"].clone();
+    assert_eq!(signing["created"], true, "{}", gateway.running);
+    assert_eq!(signing["path"], key.to_str().unwrap());
+    assert_eq!(mode(&key), 0o600);
+    assert_eq!(mode(key.parent().unwrap()), 0o700);
+    assert!(!dir.join("signing.key").exists());
+    gateway.stop().await;
+    let out = ok(&["--json", "verify", "--archive", dir.to_str().unwrap()]);
+    let report = &json_lines(&text(&out.stdout))[0];
+    assert_eq!(report["intact"], true, "{report}");
+    assert_eq!(report["public_key"], signing["public_key"]);
 }
 
 /// An archive made with the key inside its directory keeps working; pointed at a new key

@@ -211,3 +211,47 @@ impl Iterator for TolerantRecords<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Archive, ArchiveOptions};
+
+    #[test]
+    fn unreadable_ranges_merge_count_and_read_as_a_sentence() {
+        let mut lost = Unreadable::default();
+        assert!(lost.is_empty());
+        lost.add(3, 3, "sled's checksum failed at byte 7 of db/db");
+        lost.add(4, 6, "ignored: the first reason is kept");
+        lost.add(9, 9, "");
+        assert_eq!(lost.ranges, vec![(3, 6), (9, 9)]);
+        assert_eq!(lost.count(), Some(5));
+        assert_eq!(
+            lost.to_string(),
+            "records 3..=6, 9 could not be read (sled's checksum failed at byte 7 of db/db)"
+        );
+        lost.add(12, u64::MAX, "");
+        assert_eq!(lost.count(), None);
+        assert!(
+            lost.to_string().contains("9, 12 onwards could not"),
+            "{lost}"
+        );
+    }
+
+    #[test]
+    fn a_sound_store_walks_tolerantly_as_it_iterates() {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = Archive::open(tmp.path(), ArchiveOptions::default()).unwrap();
+        let mut synthetic = crate::synthetic::Synthetic::new(1, 3, 1, crate::clock::now_ns());
+        for i in 0..20 {
+            archive.append_blocking(synthetic.event(i, 20)).unwrap();
+        }
+        let ids: Vec<u64> = TolerantRecords::new(&archive.store, 5)
+            .map(|item| match item.unwrap() {
+                Item::Record { id, .. } => id,
+                Item::Unreadable { from, to, .. } => panic!("{from}..={to} unreadable"),
+            })
+            .collect();
+        assert_eq!(ids, (5..=20).collect::<Vec<_>>());
+    }
+}
