@@ -55,7 +55,7 @@ impl Archive {
         to: &Path,
         options: ArchiveOptions,
         accessor: &Accessor,
-    ) -> Result<(Archive, SalvageReport), ArchiveError> {
+    ) -> Result<(Self, SalvageReport), ArchiveError> {
         if to.join("db").exists() {
             return Err(ArchiveError::Invalid {
                 what: "salvage target",
@@ -113,7 +113,7 @@ impl Archive {
         let key_created = target.key_created;
         // sled's lock goes with the last handle: the store and every tree of it.
         drop(target);
-        let archive = Archive::open(to, options)?;
+        let archive = Self::open(to, options)?;
         Ok((
             archive,
             SalvageReport {
