@@ -5,15 +5,50 @@
 
 mod common;
 
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
+/// The longest any one command may take: a damaged store must never make one hang.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs `imtegrity ARGS...` to completion, killed and failed after [`COMMAND_TIMEOUT`].
 fn imtegrity(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_imtegrity"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imtegrity"))
         .args(args)
-        .output()
-        .expect("run imtegrity")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run imtegrity");
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > COMMAND_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("imtegrity {args:?} did not finish in {COMMAND_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -455,6 +490,15 @@ fn a_damaged_page_is_named_search_serves_the_rest_and_salvage_recovers_it() {
         text(&out.stderr).contains(&warning),
         "{}",
         text(&out.stderr)
+    );
+
+    // status: answers (sled's own record count never returns on such a store).
+    let out = ok(&["--json", "status", "--archive", c]);
+    let status = &json_lines(&text(&out.stdout))[0];
+    assert_eq!(
+        status["archive"]["records"].as_u64(),
+        Some(1501 - ranges.iter().map(|(f, t)| t - f + 1).sum::<u64>() + 2),
+        "{status}"
     );
 
     // export: the same records to a file, the same warning.

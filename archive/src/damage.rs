@@ -206,7 +206,11 @@ impl Iterator for TolerantRecords<'_> {
                         None => continue,
                     }
                 }
-                Some(Err(e)) => Some(Err(e.into())),
+                Some(Err(e)) => {
+                    // Not damage (I/O, a closed store): nothing further can be read.
+                    self.done = true;
+                    Some(Err(e.into()))
+                }
             };
         }
     }
