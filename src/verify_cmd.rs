@@ -108,6 +108,25 @@ fn salvaged_lines(from: &archive::SalvagedFrom) -> String {
         };
         format!("{unreadable} there, and are not here")
     };
+    let lost = if from.missing.is_empty() {
+        lost
+    } else {
+        let ranges: Vec<String> = from
+            .missing
+            .iter()
+            .map(|(a, b)| {
+                if a == b {
+                    a.to_string()
+                } else {
+                    format!("{a}..={b}")
+                }
+            })
+            .collect();
+        format!(
+            "{lost}; records {} were missing there, with no signed purge to account for them",
+            ranges.join(", ")
+        )
+    };
     format!(
         "  SALVAGED COPY of {} (its key {}, signed head at record {}), made {} by {}: {lost}\n  \
          source checkpoints: {} signed by its key, {} matching the records copied",

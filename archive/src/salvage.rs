@@ -91,6 +91,7 @@ impl Archive {
             anchors,
         } = copy_records(&self.store, &target)?;
         let source_checkpoints = copy_checkpoints(&self.store, &target)?;
+        let missing = unaccounted(&self.store, &holes, head.id, source_head, &lost)?;
         let note = SalvageNote {
             source: std::path::absolute(&self.store.dir)
                 .unwrap_or_else(|_| self.store.dir.clone())
@@ -100,6 +101,7 @@ impl Archive {
             source_head,
             lost: lost.ranges.clone(),
             reason: lost.reason.clone(),
+            missing,
             holes,
             anchors,
             by: format!("{} (uid {})", accessor.user, accessor.uid),
@@ -126,6 +128,45 @@ impl Archive {
             },
         ))
     }
+}
+
+/// The ids absent from the source (the copy's `holes`, and any tail up to the source's
+/// signed head) that neither the damage (`lost`) nor a signed retention purge explains:
+/// a copy must not launder a deletion into a clean hole.
+fn unaccounted(
+    source: &Store,
+    holes: &[(u64, u64)],
+    copied_head: u64,
+    source_head: u64,
+    lost: &Unreadable,
+) -> Result<Vec<(u64, u64)>, ArchiveError> {
+    let (purged, _) = crate::verify::purges(&source.all_checkpoints()?);
+    let mut covered: Vec<(u64, u64)> = purged
+        .into_iter()
+        .chain(lost.ranges.iter().copied())
+        .collect();
+    covered.sort_unstable();
+    let tail = (copied_head < source_head).then_some((copied_head + 1, source_head));
+    let mut missing = Vec::new();
+    for &(from, to) in holes.iter().chain(tail.as_ref()) {
+        let mut cursor = from;
+        for &(c_from, c_to) in &covered {
+            if c_to < cursor || c_from > to {
+                continue;
+            }
+            if c_from > cursor {
+                missing.push((cursor, c_from - 1));
+            }
+            cursor = c_to.saturating_add(1);
+            if cursor > to {
+                break;
+            }
+        }
+        if cursor <= to {
+            missing.push((cursor, to));
+        }
+    }
+    Ok(missing)
 }
 
 /// Copies the source's checkpoints, as stored, into the target's

@@ -142,6 +142,9 @@ pub struct SalvageNote {
     pub lost: Vec<(u64, u64)>,
     /// What the store said about them.
     pub reason: String,
+    /// Ids absent from the source that neither damage nor a signed retention purge
+    /// accounts for (deleted behind the archive's back?), up to its signed head.
+    pub missing: Vec<(u64, u64)>,
     /// Every id range absent from the copy (lost, or purged by retention before), so the
     /// chain walk crosses them.
     pub holes: Vec<(u64, u64)>,

@@ -245,6 +245,9 @@ pub struct SalvagedFrom {
     pub lost: Vec<(u64, u64)>,
     /// What its store said about them.
     pub reason: String,
+    /// Ids absent from the source that neither damage nor a signed purge accounts for.
+    #[serde(default)]
+    pub missing: Vec<(u64, u64)>,
     /// Who salvaged it.
     pub by: String,
     /// When (UTC ns).
@@ -637,6 +640,7 @@ impl Archive {
             source_head: note.source_head,
             lost: note.lost.clone(),
             reason: note.reason.clone(),
+            missing: note.missing.clone(),
             by: note.by.clone(),
             time_ns,
             time: crate::export::rfc3339(time_ns),
@@ -678,7 +682,7 @@ impl Archive {
 }
 
 /// Purged id ranges (from → to) and the signed `prev` anchors of records after them.
-fn purges(checkpoints: &[Checkpoint]) -> (BTreeMap<u64, u64>, HashMap<u64, Hash>) {
+pub(crate) fn purges(checkpoints: &[Checkpoint]) -> (BTreeMap<u64, u64>, HashMap<u64, Hash>) {
     let mut ranges = BTreeMap::new();
     let mut anchors = HashMap::new();
     for cp in checkpoints {
