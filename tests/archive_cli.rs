@@ -423,7 +423,7 @@ fn verify_of_a_damaged_store_exits_2_and_says_what_it_could_not_read() {
     let copy = tmp.path().join("damaged");
     for at in offsets {
         let _ = std::fs::remove_dir_all(&copy);
-        copy_dir(&pristine, &copy);
+        common::copy_dir(&pristine, &copy);
         let file = copy.join("db").join("db");
         let mut bytes = std::fs::read(&file).unwrap();
         let end = bytes.len().min(at + 64);
@@ -471,11 +471,11 @@ fn verify_of_a_store_rolled_back_to_an_older_copy_exits_2_and_names_the_missing_
         ])
     };
     let first = head(&gen_json("300"));
-    copy_dir(&dir, &old);
+    common::copy_dir(&dir, &old);
     let last = head(&gen_json("200"));
     assert_eq!((first, last), (300, 500));
     std::fs::remove_dir_all(dir.join("db")).unwrap();
-    copy_dir(&old.join("db"), &dir.join("db"));
+    common::copy_dir(&old.join("db"), &dir.join("db"));
 
     let out = imtegrity(&["verify", "--archive", d]);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -529,7 +529,7 @@ fn verify_of_a_store_sled_silently_rolled_back_after_damage_exits_2() {
     let copy = tmp.path().join("damaged");
     for at in offsets {
         let _ = std::fs::remove_dir_all(&copy);
-        copy_dir(&pristine, &copy);
+        common::copy_dir(&pristine, &copy);
         let file = copy.join("db").join("db");
         let mut bytes = std::fs::read(&file).unwrap();
         let end = bytes.len().min(at + 64);
@@ -563,7 +563,7 @@ fn verify_of_a_store_sled_silently_rolled_back_after_damage_exits_2() {
             break;
         }
         let _ = std::fs::remove_dir_all(&copy);
-        copy_dir(&pristine, &copy);
+        common::copy_dir(&pristine, &copy);
         let file = copy.join("db").join("db");
         std::fs::write(&file, &db[..db.len() - cut]).unwrap();
         let out = imtegrity(&["verify", "--archive", copy.to_str().unwrap()]);
@@ -588,18 +588,4 @@ fn names_records_after_1500_lost(stdout: &str) -> bool {
     let first = stdout.lines().next().unwrap_or_default();
     first.contains("but the high-water mark says record 1500 was committed; records ")
         && first.ends_with("..=1500 are missing")
-}
-
-/// `cp -a`, for a closed archive (a directory of regular files, one level of subdirectory).
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }

@@ -374,24 +374,10 @@ fn verify_with_another_valid_key_says_not_signed_by_it_with_exit_3() {
     );
 }
 
-/// `cp -a` for a closed archive (regular files, one level of subdirectory).
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 /// A copy of `pristine` at `copy` with 64 bytes of sled's `db` file overwritten at `at`.
 fn damaged_copy(pristine: &Path, copy: &Path, db: &[u8], at: usize) {
     let _ = std::fs::remove_dir_all(copy);
-    copy_dir(pristine, copy);
+    common::copy_dir(pristine, copy);
     let mut bytes = db.to_vec();
     let end = bytes.len().min(at + 64);
     bytes[at..end].fill(0x5a);

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::archive::Archive;
 use crate::chain::{GENESIS, Hash, Stored, hash, hex, id_key, key_id};
+use crate::damage::{Item, TolerantRecords};
 use crate::error::ArchiveError;
 use crate::signing::{Checkpoint, CheckpointReason, SalvageNote, fingerprint};
 
@@ -431,7 +432,7 @@ impl Archive {
         });
         let (mut expected_id, mut expected_prev, mut previous_prev) = (1u64, GENESIS, GENESIS);
         let unreadable = |after: u64, e: sled::Error| Tamper::Unreadable {
-            ranges: self.unreadable_after(after, signed_head.as_ref().map(|h| h.upto_id)),
+            ranges: self.unreadable_after(after),
             reason: crate::damage::describe_damage(&e),
         };
         let mut next = match entries.next().transpose() {
@@ -582,28 +583,17 @@ impl Archive {
 }
 
 impl Archive {
-    /// The ids after `after` whose records cannot be read, one `get` each, up to the signed
-    /// head or the highest readable key (whichever is further), as inclusive ranges. When
-    /// nothing past `after` can be told apart, the range is open-ended at `u64::MAX`.
-    fn unreadable_after(&self, after: u64, signed_upto: Option<u64>) -> Vec<(u64, u64)> {
-        let last_key = self
-            .store
-            .records
-            .last()
-            .ok()
-            .flatten()
-            .and_then(|(k, _)| key_id(&k).ok());
-        let Some(end) = last_key.max(signed_upto).filter(|end| *end > after) else {
-            return vec![(after + 1, u64::MAX)];
-        };
+    /// The ids after `after` whose records cannot be read, as inclusive ranges, found by
+    /// the tolerant walk ([`TolerantRecords`]) up to the signed head or the highest readable
+    /// key. When nothing past `after` can be told apart, the range is open-ended at
+    /// `u64::MAX`.
+    fn unreadable_after(&self, after: u64) -> Vec<(u64, u64)> {
         let mut ranges: Vec<(u64, u64)> = Vec::new();
-        for id in after + 1..=end {
-            if self.store.records.get(id_key(id)).is_ok() {
-                continue;
-            }
-            match ranges.last_mut() {
-                Some((_, to)) if *to + 1 == id => *to = id,
-                _ => ranges.push((id, id)),
+        for item in TolerantRecords::new(&self.store, after + 1) {
+            match item {
+                Ok(Item::Unreadable { from, to, .. }) => ranges.push((from, to)),
+                Ok(Item::Record { .. }) => {}
+                Err(_) => break,
             }
         }
         if ranges.is_empty() {

@@ -7,38 +7,13 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use archive::synthetic::Synthetic;
 use archive::{Accessor, Archive, ArchiveError, ArchiveOptions, RetentionPolicy, Tamper};
-use common::{open, options};
+use common::{close, open, options, with_db};
 
 /// Records in the fixture.
 const N: u64 = 40;
-
-fn with_db<T>(dir: &Path, f: impl FnOnce(&sled::Db) -> T) -> T {
-    let start = Instant::now();
-    let db = loop {
-        match sled::open(dir.join("db")) {
-            Ok(db) => break db,
-            Err(sled::Error::Io(e))
-                if e.to_string().contains("lock") && start.elapsed() < Duration::from_secs(10) =>
-            {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err(e) => panic!("sled open {}: {e}", dir.display()),
-        }
-    };
-    let out = f(&db);
-    db.flush().unwrap();
-    out
-}
-
-fn close(a: Archive) {
-    let dir = a.dir().to_path_buf();
-    drop(a);
-    with_db(&dir, |_| ());
-}
 
 /// A closed archive of N synthetic records spread over 30 days ending `end_ns`.
 fn build(dir: &Path, end_ns: i64) {

@@ -10,7 +10,6 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use archive::{
     Archive, ArchiveError, Checkpoint, CheckpointReason, Direction, Event, Hash, Kind, Protocol,
@@ -21,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 
-use common::{open, options};
+use common::{close, open, options, with_db};
 
 /// Records in the fixture.
 const N: u64 = 53;
@@ -59,33 +58,6 @@ fn event(i: u64) -> Event {
         detail: None,
         employee: None,
     }
-}
-
-/// Runs `f` on the raw sled database once every archive handle on `dir` has closed (the
-/// writer thread signs a close checkpoint first), then flushes and closes it again.
-fn with_db<T>(dir: &Path, f: impl FnOnce(&sled::Db) -> T) -> T {
-    let start = Instant::now();
-    let db = loop {
-        match sled::open(dir.join("db")) {
-            Ok(db) => break db,
-            Err(sled::Error::Io(e))
-                if e.to_string().contains("lock") && start.elapsed() < Duration::from_secs(10) =>
-            {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err(e) => panic!("sled open {}: {e}", dir.display()),
-        }
-    };
-    let out = f(&db);
-    db.flush().unwrap();
-    out
-}
-
-/// Drops the archive and waits until its writer has signed the close checkpoint and let go.
-fn close(a: Archive) {
-    let dir = a.dir().to_path_buf();
-    drop(a);
-    with_db(&dir, |_| ());
 }
 
 /// A fresh closed archive with records 1..=N.
