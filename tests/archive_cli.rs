@@ -434,6 +434,9 @@ fn verify_of_a_damaged_store_exits_2_and_says_what_it_could_not_read() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         match out.status.code() {
             Some(0) => assert!(stdout.contains(": intact"), "offset {at}: {stdout}"),
+            // sled took the damage for a torn write and fell back to an older state: honest
+            // too (the test below is about that), but not the answer sought here.
+            Some(2) if stdout.contains("TAMPERED: the store was rolled back: ") => {}
             Some(2) => {
                 assert!(
                     stdout.contains("DAMAGED: ") || stdout.contains("could not read records "),
