@@ -392,17 +392,12 @@ fn ids(jsonl: &str) -> Vec<u64> {
         .collect()
 }
 
-/// A page of records sled cannot read: `verify` exits 2 naming the ids and sled's byte
-/// offset; `search` and `export` serve every other record and warn naming the lost ones;
-/// `archive salvage` copies the rest into a new archive that verifies, says it is a salvaged
-/// copy of which archive and what it lacks, and checks the source's own signatures.
-///
-/// Where damage lands decides what sled does (see tests/archive_cli.rs): offsets in the
-/// written part are tried from the middle outwards until one damages a page of records.
-#[test]
-fn a_damaged_page_is_named_search_serves_the_rest_and_salvage_recovers_it() {
-    let tmp = tempfile::tempdir().unwrap();
-    let pristine = tmp.path().join("pristine");
+/// A 1500-record archive, and a copy of it at `copy` with a page of records sled cannot
+/// read (offsets in the written part tried from the middle outwards, as
+/// tests/archive_cli.rs does, until `verify` names unreadable records): the unreadable id
+/// ranges `verify` named. The copy is left fresh, as damaged, not yet verified.
+fn damaged_page(tmp: &Path, copy: &Path) -> Vec<(u64, u64)> {
+    let pristine = tmp.join("pristine");
     generate(&pristine, None, 1500);
     // Reopened once (verify records its access, sled rewrites its page table on open), as
     // an archive in service is: damage then lands on pages of records more often than on
@@ -415,31 +410,30 @@ fn a_damaged_page_is_named_search_serves_the_rest_and_salvage_recovers_it() {
         .map(|at| at + 100)
         .collect();
     offsets.sort_by_key(|at| at.abs_diff(db.len() / 2));
-    let copy = tmp.path().join("damaged");
-    let c = copy.to_str().unwrap();
-    let mut lost = None;
     for at in offsets {
-        damaged_copy(&pristine, &copy, &db, at);
-        let out = imtegrity(&["--json", "verify", "--archive", c]);
+        damaged_copy(&pristine, copy, &db, at);
+        let out = imtegrity(&["--json", "verify", "--archive", copy.to_str().unwrap()]);
         let report = json_lines(&text(&out.stdout)).into_iter().next();
         if let Some(report) = report
             && report["tamper"]["tamper"] == "unreadable"
         {
             assert_eq!(out.status.code(), Some(2), "{report}");
-            lost = Some((at, report["tamper"]["ranges"].clone()));
-            break;
+            let ranges: Vec<(u64, u64)> =
+                serde_json::from_value(report["tamper"]["ranges"].clone()).unwrap();
+            assert!(
+                ranges.iter().all(|(from, to)| from <= to && *to <= 1501),
+                "{ranges:?}"
+            );
+            damaged_copy(&pristine, copy, &db, at);
+            return ranges;
         }
     }
-    let (at, ranges) = lost.expect("some offset damaged a page of records");
-    let ranges: Vec<(u64, u64)> = serde_json::from_value(ranges).unwrap();
-    assert!(
-        ranges.iter().all(|(from, to)| from <= to && *to <= 1501),
-        "{ranges:?}"
-    );
-    // Record 1501 is verify's access record, which search leaves out unless asked.
-    let is_lost = |id: u64| ranges.iter().any(|(from, to)| (*from..=*to).contains(&id));
-    let readable: Vec<u64> = (1..=1500).filter(|id| !is_lost(*id)).collect();
-    let named = ranges
+    panic!("no offset damaged a page of records");
+}
+
+/// The ranges as `verify` and the warnings write them: `3..=6, 9`.
+fn named(ranges: &[(u64, u64)]) -> String {
+    ranges
         .iter()
         .map(|(from, to)| {
             if from == to {
@@ -449,10 +443,60 @@ fn a_damaged_page_is_named_search_serves_the_rest_and_salvage_recovers_it() {
             }
         })
         .collect::<Vec<_>>()
-        .join(", ");
+        .join(", ")
+}
+
+/// Through a running gateway's admin socket, a search of a damaged archive serves the
+/// readable records and the person searching still gets the warning naming the rest.
+#[tokio::test]
+async fn through_the_admin_socket_a_search_of_a_damaged_store_warns_the_caller() {
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = tmp.path().join("damaged");
+    let ranges = damaged_page(tmp.path(), &copy);
+    let gateway = common::gateway::Gateway::start("127.0.0.1:9", &copy, "gw-damaged", &[]).await;
+    let c = copy.to_str().unwrap().to_owned();
+    let out =
+        tokio::task::spawn_blocking(move || imtegrity(&["--json", "search", "--archive", &c]))
+            .await
+            .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "the archive is damaged: records {} could not be read",
+            named(&ranges)
+        )),
+        "{stderr}"
+    );
+    let is_lost = |id: u64| ranges.iter().any(|(from, to)| (*from..=*to).contains(&id));
+    let mut found = ids(&text(&out.stdout));
+    found.sort_unstable();
+    assert_eq!(
+        found,
+        (1..=1500).filter(|id| !is_lost(*id)).collect::<Vec<_>>()
+    );
+    gateway.stop().await;
+}
+
+/// A page of records sled cannot read: `verify` exits 2 naming the ids and sled's byte
+/// offset; `search` and `export` serve every other record and warn naming the lost ones;
+/// `archive salvage` copies the rest into a new archive that verifies, says it is a salvaged
+/// copy of which archive and what it lacks, and checks the source's own signatures.
+///
+/// Where damage lands decides what sled does (see tests/archive_cli.rs): offsets in the
+/// written part are tried from the middle outwards until one damages a page of records.
+#[test]
+fn a_damaged_page_is_named_search_serves_the_rest_and_salvage_recovers_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = tmp.path().join("damaged");
+    let c = copy.to_str().unwrap();
+    let ranges = damaged_page(tmp.path(), &copy);
+    // Record 1501 is verify's access record, which search leaves out unless asked.
+    let is_lost = |id: u64| ranges.iter().any(|(from, to)| (*from..=*to).contains(&id));
+    let readable: Vec<u64> = (1..=1500).filter(|id| !is_lost(*id)).collect();
+    let named = named(&ranges);
 
     // verify, in text: DAMAGED (not TAMPERED), the ids, sled's offset, the remedy.
-    damaged_copy(&pristine, &copy, &db, at);
     let out = imtegrity(&["verify", "--archive", c]);
     assert_eq!(out.status.code(), Some(2));
     let first = text(&out.stdout).lines().next().unwrap().to_owned();
