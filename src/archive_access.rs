@@ -45,6 +45,16 @@ impl ArchiveAccess {
     /// Opens the archive in `dir`. `create` allows making a new one (only `generate` and the
     /// gateway create; reading commands refuse a directory that holds no archive).
     pub(crate) fn open(dir: &Path, create: bool) -> Result<Self, ArchiveError> {
+        Self::open_with_key(dir, create, None)
+    }
+
+    /// [`ArchiveAccess::open`] with the signing key at `key` (else where the archive
+    /// recorded it, else `<dir>/signing.key`). A key created now is announced on stderr.
+    pub(crate) fn open_with_key(
+        dir: &Path,
+        create: bool,
+        key: Option<PathBuf>,
+    ) -> Result<Self, ArchiveError> {
         if !create && !dir.join("db").exists() && !archive::admin::socket_path(dir).exists() {
             return Err(ArchiveError::Invalid {
                 what: "archive directory",
@@ -59,8 +69,17 @@ impl ArchiveAccess {
             tracing::info!(dir = %dir.display(), "archive owned by a running process; using its admin socket");
             return Ok(Self::Remote(client));
         }
-        match Archive::open(dir, ArchiveOptions::default()) {
-            Ok(a) => Ok(Self::Local(a, Accessor::this_process())),
+        match Archive::open(
+            dir,
+            ArchiveOptions {
+                key,
+                ..ArchiveOptions::default()
+            },
+        ) {
+            Ok(a) => {
+                crate::signing_key_notice::announce(&a);
+                Ok(Self::Local(a, Accessor::this_process()))
+            }
             Err(ArchiveError::Locked { dir }) => match Client::connect(&dir) {
                 Ok(client) => {
                     tracing::info!(dir = %dir.display(), "archive owned by a running process; using its admin socket");

@@ -44,7 +44,9 @@ pub(crate) enum Command {
     Search(SearchArgs),
     /// Export matching records for e-discovery (jsonl, csv or eml) with a manifest.
     Export(ExportArgs),
-    /// Verify the archive's hash chain and signatures; exit code 2 if tampered.
+    /// Verify the archive's hash chain and signatures. Exit code 0 intact; 2 tampered or
+    /// damaged (unreadable pages named); 3 not signed by the --public-key given; 1 could
+    /// not verify.
     Verify(VerifyArgs),
     /// Apply the retention policy (expire old records that no hold covers).
     #[command(subcommand)]
@@ -62,6 +64,34 @@ pub(crate) enum Command {
     /// rule apply to a message, and why.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// The archive store itself: recover what a damaged one can still read.
+    #[command(subcommand)]
+    Archive(ArchiveCommand),
+}
+
+/// `imtegrity archive ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ArchiveCommand {
+    /// Copy every record a damaged archive can still read, byte for byte under its own id
+    /// and with its chain proof (the source's signed checkpoints), into a new archive in
+    /// --to, which says it is a salvaged copy, from where and what it lacks (`verify` shows
+    /// it). The gateway must be stopped: salvage opens the store itself.
+    Salvage(SalvageArgs),
+}
+
+/// `imtegrity archive salvage`.
+#[derive(Debug, Args)]
+pub(crate) struct SalvageArgs {
+    /// The damaged archive.
+    #[command(flatten)]
+    pub(crate) archive: ArchiveArg,
+    /// Where to create the salvaged archive (a directory holding no archive).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) to: PathBuf,
+    /// The new archive's signing key file (created 0600 if missing). Default:
+    /// DIR/signing.key, a new key.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) signing_key: Option<PathBuf>,
 }
 
 /// Which archive to use.
@@ -167,6 +197,9 @@ pub(crate) struct VerifyArgs {
     pub(crate) archive: ArchiveArg,
     /// The archive public key you pinned (hex, as printed when it was created). Without it
     /// the key stored in the archive is used, which proves integrity but not authorship.
+    /// When every signature is valid but by another key, exit code 3 and "this archive was
+    /// not signed by that key", naming both keys' fingerprints: the wrong key was given, or
+    /// the archive was re-signed with a key put in place of yours.
     #[arg(long, value_name = "HEX")]
     pub(crate) public_key: Option<String>,
 }
@@ -279,6 +312,11 @@ pub(crate) struct GenerateArgs {
     /// Random seed (the same seed gives the same traffic).
     #[arg(long, default_value_t = 1)]
     pub(crate) seed: u64,
+    /// The archive's signing key file, as archive.signing_key: created (0600) with a new
+    /// archive, which records where it is. Default: where the archive recorded it, else
+    /// DIR/signing.key.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) signing_key: Option<PathBuf>,
 }
 
 /// `imtegrity run`.
@@ -548,6 +586,12 @@ pub(crate) struct PolicyExplainArgs {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub(crate) struct UsageError(pub(crate) String);
+
+/// `verify --public-key`: the archive's signatures are all valid, but by another key than
+/// the one given (exit code 3): the wrong key was given, or the archive was re-signed.
+#[derive(Debug, thiserror::Error)]
+#[error("archive verification FAILED: {0}")]
+pub(crate) struct NotSignedBy(pub(crate) String);
 
 /// Verification found the archive tampered with (exit code 2).
 #[derive(Debug, thiserror::Error)]

@@ -31,7 +31,9 @@ pub(crate) fn guard<T>(
     std::panic::set_hook(hook);
     let reason = match outcome {
         Ok(Ok(value)) => return Ok(value),
-        Ok(Err(ArchiveError::Store(e @ sled::Error::Corruption { .. }))) => e.to_string(),
+        Ok(Err(ArchiveError::Store(e @ sled::Error::Corruption { .. }))) => {
+            archive::describe_damage(&e)
+        }
         Ok(Err(e)) => return Err(Box::new(e)),
         Err(payload) => {
             let what = payload

@@ -65,9 +65,11 @@ impl Gateway {
             &archive_dir,
             ArchiveOptions {
                 node: Some(node.clone()),
+                key: config.archive.signing_key.clone(),
                 ..ArchiveOptions::default()
             },
         )?;
+        crate::signing_key_notice::announce(&archive);
         // Before any listener: a configured minimum below the archive's locked one refuses
         // the start, as a configuration error.
         let retention =

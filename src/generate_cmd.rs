@@ -10,7 +10,9 @@ use crate::output::emit;
 
 pub(crate) async fn run(args: &GenerateArgs, json: bool) -> crate::CmdResult {
     let dir = args.archive.dir();
-    let ArchiveAccess::Local(archive, _) = ArchiveAccess::open(&dir, true)? else {
+    let ArchiveAccess::Local(archive, _) =
+        ArchiveAccess::open_with_key(&dir, true, args.signing_key.clone())?
+    else {
         return Err(Box::new(UsageError(format!(
             "{} is owned by a running gateway; generate into a separate archive",
             dir.display()
@@ -36,7 +38,8 @@ pub(crate) async fn run(args: &GenerateArgs, json: bool) -> crate::CmdResult {
             archive.head_id(),
             checkpoint.seq
         ),
-        &json!({"event": "generated", "count": args.count, "archive": dir, "head": archive.head_id(), "checkpoint": checkpoint.seq}),
+        &json!({"event": "generated", "count": args.count, "archive": dir, "head": archive.head_id(), "checkpoint": checkpoint.seq,
+                "signing_key": crate::signing_key_notice::fields(&archive)}),
     );
     Ok(())
 }

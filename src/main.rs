@@ -23,8 +23,10 @@ mod purge_summary;
 mod retention_cmd;
 mod retention_setup;
 mod run_cmd;
+mod salvage_cmd;
 mod search_cmd;
 mod sensor_cmd;
+mod signing_key_notice;
 mod status_cmd;
 mod timespec;
 mod tls_setup;
@@ -48,6 +50,8 @@ const EX_TAMPERED: u8 = 2;
 /// Exit code of `retention apply` when the archive's locked minimum refuses it (BSD
 /// `EX_NOPERM`).
 const EX_RETENTION_LOCKED: u8 = 77;
+/// Exit code of `verify --public-key` when the archive was signed by another key.
+const EX_OTHER_KEY: u8 = 3;
 
 fn main() -> ExitCode {
     // Everything this process creates holds archive data, keys, spools or exports: owner
@@ -93,6 +97,9 @@ fn main() -> ExitCode {
                     Command::Retention(cmd) => retention_cmd::run(&cmd, json),
                     Command::Ca(cmd) => ca_cmd::run(&cmd, json),
                     Command::Policy(cmd) => policy_cmd::run(&cmd, json),
+                    Command::Archive(cli::ArchiveCommand::Salvage(args)) => {
+                        salvage_cmd::run(&args, json)
+                    }
                     _ => Ok(()),
                 })
                 .await
@@ -115,6 +122,8 @@ fn main() -> ExitCode {
                 EX_TAMPERED
             } else if e.is::<retention_cmd::RetentionRefused>() {
                 EX_RETENTION_LOCKED
+            } else if e.is::<cli::NotSignedBy>() {
+                EX_OTHER_KEY
             } else {
                 EX_FAILURE
             })

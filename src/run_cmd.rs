@@ -51,7 +51,8 @@ pub(crate) async fn run(args: &RunArgs, json: bool) -> crate::CmdResult {
         &json!({"event": "running", "relay": listen, "dns": dns,
                 "ingest": gateway.ingest.iter().map(ToString::to_string).collect::<Vec<_>>(),
                 "upstream": config.upstream.login.to_string(),
-                "archive": gateway.archive_dir, "mode": format!("{:?}", config.archive.mode).to_lowercase()}),
+                "archive": gateway.archive_dir, "mode": format!("{:?}", config.archive.mode).to_lowercase(),
+                "signing_key": crate::signing_key_notice::fields(&gateway.archive)}),
     );
     let mut config = config;
     // The configuration file and the directory file it names are both watched.

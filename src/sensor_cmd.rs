@@ -129,10 +129,14 @@ pub(crate) async fn run(args: &SensorArgs, json: bool) -> crate::CmdResult {
         &dir,
         ArchiveOptions {
             node: Some(settings.node.clone()),
+            key: config.archive.signing_key.clone(),
             ..ArchiveOptions::default()
         },
     ) {
-        Ok(a) => a,
+        Ok(a) => {
+            crate::signing_key_notice::announce(&a);
+            a
+        }
         Err(ArchiveError::Locked { dir }) => {
             return Err(UsageError(format!(
                 "the archive at {} is owned by another process (a running gateway?): set sensor.interface in that gateway's configuration so it runs the sensor itself, or give this sensor an archive of its own (archive.path)",

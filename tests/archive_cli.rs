@@ -162,12 +162,12 @@ fn verify_hold_and_retention() {
     let out = imtegrity(&["verify", "--archive", d, "--public-key", &wrong]);
     assert_eq!(
         out.status.code(),
-        Some(2),
-        "a wrong key is a failed verification"
+        Some(3),
+        "a valid key that signed nothing here is a failed verification of its own kind"
     );
     assert!(
         String::from_utf8_lossy(&out.stdout)
-            .contains("TAMPERED: checkpoint 1 has an invalid signature"),
+            .contains("NOT SIGNED BY THAT KEY: this archive was not signed by that key"),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
@@ -435,7 +435,7 @@ fn verify_of_a_damaged_store_exits_2_and_says_what_it_could_not_read() {
     let copy = tmp.path().join("damaged");
     for at in offsets {
         let _ = std::fs::remove_dir_all(&copy);
-        copy_dir(&pristine, &copy);
+        common::copy_dir(&pristine, &copy);
         let file = copy.join("db").join("db");
         let mut bytes = std::fs::read(&file).unwrap();
         let end = bytes.len().min(at + 64);
@@ -446,6 +446,9 @@ fn verify_of_a_damaged_store_exits_2_and_says_what_it_could_not_read() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         match out.status.code() {
             Some(0) => assert!(stdout.contains(": intact"), "offset {at}: {stdout}"),
+            // sled took the damage for a torn write and fell back to an older state: honest
+            // too (the test below is about that), but not the answer sought here.
+            Some(2) if stdout.contains("TAMPERED: the store was rolled back: ") => {}
             Some(2) => {
                 assert!(
                     stdout.contains("DAMAGED: ") || stdout.contains("could not read records "),
@@ -483,11 +486,11 @@ fn verify_of_a_store_rolled_back_to_an_older_copy_exits_2_and_names_the_missing_
         ])
     };
     let first = head(&gen_json("300"));
-    copy_dir(&dir, &old);
+    common::copy_dir(&dir, &old);
     let last = head(&gen_json("200"));
     assert_eq!((first, last), (300, 500));
     std::fs::remove_dir_all(dir.join("db")).unwrap();
-    copy_dir(&old.join("db"), &dir.join("db"));
+    common::copy_dir(&old.join("db"), &dir.join("db"));
 
     let out = imtegrity(&["verify", "--archive", d]);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -541,7 +544,7 @@ fn verify_of_a_store_sled_silently_rolled_back_after_damage_exits_2() {
     let copy = tmp.path().join("damaged");
     for at in offsets {
         let _ = std::fs::remove_dir_all(&copy);
-        copy_dir(&pristine, &copy);
+        common::copy_dir(&pristine, &copy);
         let file = copy.join("db").join("db");
         let mut bytes = std::fs::read(&file).unwrap();
         let end = bytes.len().min(at + 64);
@@ -575,7 +578,7 @@ fn verify_of_a_store_sled_silently_rolled_back_after_damage_exits_2() {
             break;
         }
         let _ = std::fs::remove_dir_all(&copy);
-        copy_dir(&pristine, &copy);
+        common::copy_dir(&pristine, &copy);
         let file = copy.join("db").join("db");
         std::fs::write(&file, &db[..db.len() - cut]).unwrap();
         let out = imtegrity(&["verify", "--archive", copy.to_str().unwrap()]);
@@ -600,18 +603,4 @@ fn names_records_after_1500_lost(stdout: &str) -> bool {
     let first = stdout.lines().next().unwrap_or_default();
     first.contains("but the high-water mark says record 1500 was committed; records ")
         && first.ends_with("..=1500 are missing")
-}
-
-/// `cp -a`, for a closed archive (a directory of regular files, one level of subdirectory).
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }

@@ -126,6 +126,8 @@ pub enum Request {
 #[serde(rename_all = "snake_case")]
 enum Line {
     Record(Box<Record>),
+    /// Said before the records: some could not be read (a damaged store).
+    Warning(String),
     Done(serde_json::Value),
     Error(String),
 }
@@ -420,7 +422,13 @@ fn handle(
         } => {
             let command = command.as_deref().unwrap_or("search");
             let mut n = 0u64;
-            for record in archive.audited_search(&query, who, command, args)? {
+            let (records, unreadable) =
+                archive.audited_readable_search(&query, who, command, args)?;
+            if let Some(warning) = crate::audited::unreadable_warning(&unreadable) {
+                tracing::warn!(uid = who.uid, user = %who.user, "{warning}");
+                let _ = tx.blocking_send(Line::Warning(warning));
+            }
+            for record in records {
                 if tx.blocking_send(Line::Record(Box::new(record?))).is_err() {
                     break; // the client went away
                 }
@@ -646,6 +654,11 @@ impl Iterator for AnswerLines {
         };
         match serde_json::from_str::<Line>(&line) {
             Ok(Line::Record(r)) => Some(Ok(*r)),
+            Ok(Line::Warning(warning)) => {
+                // The owner could not read some records: the person asking must know.
+                tracing::warn!("{warning}");
+                self.next()
+            }
             Ok(Line::Done(v)) => {
                 self.done = Some(v);
                 None

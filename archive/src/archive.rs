@@ -181,9 +181,12 @@ impl Archive {
         self.store.head_lock().id
     }
 
-    /// Number of records stored.
+    /// Number of records stored and readable. (sled's own `len` never returns on a store
+    /// with a page it cannot read: its iterator keeps failing in place; this one steps over.)
     pub fn len(&self) -> usize {
-        self.store.records.len()
+        crate::damage::TolerantRecords::new(&self.store, 0)
+            .filter(|item| matches!(item, Ok(crate::damage::Item::Record { .. })))
+            .count()
     }
 
     /// Whether no record is stored.
@@ -194,6 +197,22 @@ impl Archive {
     /// The archive's public key in hex, to pin for independent verification.
     pub fn public_key_hex(&self) -> String {
         crate::chain::hex(self.store.key.public().as_bytes())
+    }
+
+    /// The public key's short fingerprint ([`crate::fingerprint`]).
+    pub fn public_key_fingerprint(&self) -> String {
+        crate::signing::fingerprint(&self.store.key.public())
+    }
+
+    /// The signing key file this archive was opened with (absolute).
+    pub fn signing_key_path(&self) -> &Path {
+        &self.store.key_path
+    }
+
+    /// Whether opening this archive created its signing key (a new archive). The caller
+    /// shows the public key then, for safekeeping away from the gateway.
+    pub fn created_signing_key(&self) -> bool {
+        self.store.key_created
     }
 
     /// Counters for `imtegrity status`.

@@ -6,6 +6,7 @@
 use crate::access::{Access, Accessor};
 use crate::archive::Archive;
 use crate::chain::{Stored, id_key};
+use crate::damage::Unreadable;
 use crate::error::ArchiveError;
 use crate::query::{Query, Records};
 use crate::retention::{Hold, HoldTarget, PurgeTrigger, RetentionPolicy, RetentionReport};
@@ -40,21 +41,36 @@ impl Archive {
         command: &str,
         args: serde_json::Value,
     ) -> Result<Records<'_>, ArchiveError> {
+        let (records, unreadable) = self.audited_readable_search(query, accessor, command, args)?;
+        if let Some(warning) = unreadable_warning(&unreadable) {
+            tracing::warn!("{warning}");
+        }
+        Ok(records)
+    }
+
+    /// [`Archive::audited_search`] on a store that may be damaged: the readable matches,
+    /// and the records that could not be read (empty on a sound store), for the caller to
+    /// warn about ([`unreadable_warning`]).
+    pub fn audited_readable_search(
+        &self,
+        query: &Query,
+        accessor: &Accessor,
+        command: &str,
+        args: serde_json::Value,
+    ) -> Result<(Records<'_>, Unreadable), ArchiveError> {
         // Only ids are held: the matches are read again, after the record is durable.
-        let ids = self
-            .search(query)
-            .map(|r| r.map(|r| r.id))
-            .collect::<Result<Vec<u64>, _>>()?;
+        let (ids, unreadable) = self.readable_matches(query)?;
         self.record(accessor, command, Some(query), args, ids.len() as u64)?;
         let records = self.store.records.clone();
-        Ok(Box::new(ids.into_iter().filter_map(move |id| {
+        let records: Records<'_> = Box::new(ids.into_iter().filter_map(move |id| {
             match records.get(id_key(id)) {
                 Err(e) => Some(Err(e.into())),
                 // Purged by retention since it was counted.
                 Ok(None) => None,
                 Ok(Some(bytes)) => Some(Stored::decode(&bytes).map(Stored::into_record)),
             }
-        })))
+        }));
+        Ok((records, unreadable))
     }
 
     /// Verifies the chain (against a pinned public key in hex, if given) and records the
@@ -153,6 +169,17 @@ impl Archive {
         self.record(accessor, command, None, args, count)?;
         Ok(report)
     }
+}
+
+/// What to tell the person searching a damaged store (`None`: nothing was unreadable).
+pub fn unreadable_warning(unreadable: &Unreadable) -> Option<String> {
+    (!unreadable.is_empty()).then(|| {
+        format!(
+            "the archive is damaged: {unreadable}; they are left out of these results. \
+             `imtegrity verify` names the damage; `imtegrity archive salvage --to DIR` copies \
+             every readable record into a new store"
+        )
+    })
 }
 
 #[cfg(test)]

@@ -68,6 +68,15 @@ pub enum ArchiveError {
         /// What is wrong with it.
         detail: String,
     },
+    /// An existing archive's signing key file is not where the archive or the configuration
+    /// says (`archive.signing_key`): no new key is made for an archive that has one.
+    #[error("the archive signing key {path} does not exist{hint}")]
+    KeyMissing {
+        /// Where it was looked for.
+        path: PathBuf,
+        /// Where it may be instead, as a sentence fragment (or empty).
+        hint: String,
+    },
     /// The store does not match its signatures (changed while the gateway was stopped);
     /// nothing more is appended or signed until an operator resolves it.
     #[error("archive integrity check failed, appends refused: {0} (run `imtegrity verify`)")]

@@ -64,6 +64,7 @@ mod archive;
 mod audited;
 mod chain;
 mod clock;
+mod damage;
 mod error;
 pub mod export;
 pub mod high_water_mark;
@@ -75,9 +76,11 @@ mod options;
 pub mod owner_only;
 mod purge_history;
 mod query;
+mod readable_search;
 mod record;
 mod retention;
 mod retention_lock;
+mod salvage;
 mod signing;
 mod store;
 pub mod synthetic;
@@ -87,8 +90,10 @@ mod writer;
 pub use access::{Access, AccessVia, Accessor};
 pub use admin_peer::{AdminPolicy, Admitted, parse_proc_groups};
 pub use archive::{Archive, ArchiveStatus};
+pub use audited::unreadable_warning;
 pub use chain::{GENESIS, Hash, hex};
 pub use clock::now_ns;
+pub use damage::{Unreadable, describe_damage};
 pub use error::ArchiveError;
 pub use ingest::{IngestEndpoint, IngestPeer, serve_ingest, serve_ingest_with};
 pub use ingest_alert::SOURCE_CLAIMED;
@@ -104,7 +109,10 @@ pub use retention::{
     Hold, HoldTarget, PurgeTrigger, RetentionPolicy, RetentionReport, spawn_retention,
 };
 pub use retention_lock::{LockChange, RetentionLock, RetentionMinimum};
-pub use signing::{ArchiveKey, Checkpoint, CheckpointReason, parse_public_key};
+pub use salvage::SalvageReport;
+pub use signing::{
+    ArchiveKey, Checkpoint, CheckpointReason, SalvageNote, fingerprint, parse_public_key,
+};
 pub use store::host_name;
-pub use verify::{Tamper, VerifyReport};
+pub use verify::{OtherKey, SalvagedFrom, Tamper, VerifyReport};
 pub use writer::{IngestKey, Receipt};

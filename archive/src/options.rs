@@ -6,7 +6,8 @@ use std::time::Duration;
 /// Options for [`crate::Archive::open`].
 ///
 /// # Defaults
-/// * `key`: `<dir>/signing.key`, created 0600 if missing.
+/// * `key`: where the archive recorded it when it was opened with another path, else
+///   `<dir>/signing.key`; created 0600 for a new archive (never for an existing one).
 /// * `node`: the host name, else `"gateway"`.
 /// * `max_batch`: 1024 records per group commit.
 /// * `checkpoint_every`: a permanent signed checkpoint every 10 000 records...
@@ -16,7 +17,7 @@ use std::time::Duration;
 /// * `admin_socket`: `<dir>/admin.sock`.
 #[derive(Debug, Clone)]
 pub struct ArchiveOptions {
-    /// The signing key file.
+    /// The signing key file (`archive.signing_key`); may be outside the archive directory.
     pub key: Option<PathBuf>,
     /// Name of the gateway node, stored in each record the caller did not name.
     pub node: Option<String>,

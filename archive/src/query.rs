@@ -137,7 +137,7 @@ impl Archive {
     }
 
     /// Record ids from the narrowest index range the query allows, in time order.
-    fn candidate_ids<'a>(
+    pub(crate) fn candidate_ids<'a>(
         &self,
         q: &'a Query,
     ) -> Result<Box<dyn Iterator<Item = Result<u64, ArchiveError>> + Send + 'a>, ArchiveError> {

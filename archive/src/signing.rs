@@ -26,10 +26,15 @@ impl ArchiveKey {
     /// Loads the key at `path`, or creates one (mode 0600) if there is none. A key file
     /// others may read, or of another user, is refused ([`crate::owner_only::check_key_file`]).
     pub fn load_or_create(path: &Path) -> Result<Self, ArchiveError> {
-        let file_err = |source| ArchiveError::File {
-            path: path.to_path_buf(),
-            source,
-        };
+        match Self::read(path)? {
+            Some(key) => Ok(key),
+            None => Self::create(path),
+        }
+    }
+
+    /// Reads the key at `path`; `None` when there is no such file. Refused like
+    /// [`ArchiveKey::load_or_create`] when others may read it or another user owns it.
+    pub fn read(path: &Path) -> Result<Option<Self>, ArchiveError> {
         crate::owner_only::check_key_file(path)?;
         match std::fs::read(path) {
             Ok(bytes) => {
@@ -38,29 +43,46 @@ impl ArchiveKey {
                         path: path.to_path_buf(),
                         detail: format!("{} bytes, expected 32", bytes.len()),
                     })?;
-                Ok(Self {
+                Ok(Some(Self {
                     key: SigningKey::from_bytes(&seed),
-                })
+                }))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut seed = [0u8; 32];
-                getrandom::fill(&mut seed).map_err(|e| ArchiveError::BadKey {
-                    path: path.to_path_buf(),
-                    detail: format!("no randomness to create it: {e}"),
-                })?;
-                let mut options = std::fs::OpenOptions::new();
-                options.write(true).create_new(true);
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                let mut file = options.open(path).map_err(file_err)?;
-                file.write_all(&seed).map_err(file_err)?;
-                file.sync_all().map_err(file_err)?;
-                Ok(Self {
-                    key: SigningKey::from_bytes(&seed),
-                })
-            }
-            Err(e) => Err(file_err(e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(ArchiveError::File {
+                path: path.to_path_buf(),
+                source,
+            }),
         }
+    }
+
+    /// Creates a new key at `path` (mode 0600; never over an existing file). A missing
+    /// parent directory is created 0700: the key may live outside the archive directory,
+    /// e.g. on a volume of its own, and whatever holds it is private.
+    pub fn create(path: &Path) -> Result<Self, ArchiveError> {
+        let file_err = |source| ArchiveError::File {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+            && !parent.exists()
+        {
+            crate::owner_only::prepare_dir(parent)?;
+        }
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| ArchiveError::BadKey {
+            path: path.to_path_buf(),
+            detail: format!("no randomness to create it: {e}"),
+        })?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(path).map_err(file_err)?;
+        file.write_all(&seed).map_err(file_err)?;
+        file.sync_all().map_err(file_err)?;
+        Ok(Self {
+            key: SigningKey::from_bytes(&seed),
+        })
     }
 
     /// The public half, for verification.
@@ -100,6 +122,36 @@ pub enum CheckpointReason {
         /// Kept record id → its predecessor's hash.
         anchors: Vec<(u64, Hash)>,
     },
+    /// This archive is a salvaged copy (`imtegrity archive salvage`): every record another
+    /// archive could still read, byte for byte under its own id, signed here by this
+    /// archive's key. Written once, as the first checkpoint; see [`SalvageNote`].
+    Salvaged(Box<SalvageNote>),
+}
+
+/// Where a salvaged archive came from and what it lacks: so a copy is never mistaken for
+/// the original, and every hole in its chain is accounted for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SalvageNote {
+    /// The damaged archive's directory, as given.
+    pub source: String,
+    /// Its public key (hex): the key its own checkpoints, copied along, are signed by.
+    pub source_key: String,
+    /// The record id its signed head covered when copied.
+    pub source_head: u64,
+    /// Ids that could not be read there (inclusive ranges).
+    pub lost: Vec<(u64, u64)>,
+    /// What the store said about them.
+    pub reason: String,
+    /// Ids absent from the source that neither damage nor a signed retention purge
+    /// accounts for (deleted behind the archive's back?), up to its signed head.
+    pub missing: Vec<(u64, u64)>,
+    /// Every id range absent from the copy (lost, or purged by retention before), so the
+    /// chain walk crosses them.
+    pub holes: Vec<(u64, u64)>,
+    /// Copied record id after a hole → the `prev` hash it carries.
+    pub anchors: Vec<(u64, Hash)>,
+    /// Who salvaged it: user name and uid.
+    pub by: String,
 }
 
 /// A signed statement: "the chain up to record `upto_id` ends in `head`".
@@ -206,6 +258,15 @@ pub fn parse_public_key(hex_key: &str) -> Result<VerifyingKey, ArchiveError> {
     let arr =
         <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| bad("expected 32 bytes".into()))?;
     VerifyingKey::from_bytes(&arr).map_err(|e| bad(e.to_string()))
+}
+
+/// A short fingerprint of a public key, for people to compare: `sha256:` and the first 16
+/// bytes of the SHA-256 of the key's 32 bytes, in hex. Outside IMtegrity:
+/// `printf %s HEX | xxd -r -p | sha256sum | cut -c1-32`.
+pub fn fingerprint(public: &VerifyingKey) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(public.as_bytes());
+    format!("sha256:{}", hex(digest.get(..16).unwrap_or_default()))
 }
 
 /// Where the key lives by default: next to the store, in the archive directory.

@@ -1,6 +1,7 @@
 //! The sled database behind an archive: which trees exist, what the meta keys mean, and the
 //! operations that must hold the chain head (appends, checkpoints, purges).
 
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -20,6 +21,9 @@ pub(crate) const META_HEAD: &[u8] = b"signed_head";
 const META_INDEXED: &[u8] = b"indexed_upto";
 /// Meta key: the archive's public key (32 bytes).
 pub(crate) const META_PUBLIC_KEY: &[u8] = b"public_key";
+/// Meta key: where the signing key lives when it is not `<dir>/signing.key`
+/// (`archive.signing_key`), so commands given only the archive directory find it.
+const META_KEY_PATH: &[u8] = b"signing_key_path";
 /// Meta key: the head id when the high-water mark file was first written. Once set, a
 /// missing mark file is a finding, not an archive from before the file existed.
 const META_MARK_SINCE: &[u8] = b"high_water_mark_since";
@@ -53,6 +57,11 @@ pub(crate) struct Store {
     pub(crate) holds: sled::Tree,
     pub(crate) indexes: Indexes,
     pub(crate) key: ArchiveKey,
+    /// Where the signing key was read from (or created).
+    pub(crate) key_path: PathBuf,
+    /// Set when this open created the key: the public key must then be shown, once, for
+    /// safekeeping elsewhere.
+    pub(crate) key_created: bool,
     pub(crate) node: String,
     pub(crate) options: ArchiveOptions,
     head: Mutex<Head>,
@@ -79,27 +88,16 @@ impl Store {
                 },
                 other => ArchiveError::Store(other),
             })?;
-        let key_path = options.key.clone().unwrap_or_else(|| default_key_path(dir));
-        let key = ArchiveKey::load_or_create(&key_path)?;
-        // sled created its files under the process umask; the directory was private before
-        // it did (above), and now the files are too.
-        owner_only::tighten_tree(dir)?;
         let meta = db.open_tree("meta")?;
-        match meta.get(META_PUBLIC_KEY)? {
-            Some(stored) if stored.as_ref() != key.public().as_bytes() => {
-                return Err(ArchiveError::BadKey {
-                    path: key_path,
-                    detail: "it is not the key this archive was created with".into(),
-                });
-            }
-            Some(_) => {}
-            None => {
-                meta.insert(META_PUBLIC_KEY, key.public().as_bytes().as_slice())?;
-            }
-        }
+        let (key, key_path, key_created) = open_key(dir, &options, &meta)?;
+        // sled created its files under the process umask; the directory was private before
+        // it did (above), and now the files are too (a key created in it as well).
+        owner_only::tighten_tree(dir)?;
         let node = options.node.clone().unwrap_or_else(host_name);
         let store = Self {
             dir: dir.to_path_buf(),
+            key_path,
+            key_created,
             records: db.open_tree("records")?,
             checkpoints: db.open_tree("checkpoints")?,
             holds: db.open_tree("holds")?,
@@ -526,6 +524,69 @@ impl Store {
             .map(|item| Checkpoint::decode(&item?.1))
             .collect()
     }
+}
+
+/// The archive's signing key: `options.key` if given, else where the archive recorded it,
+/// else `<dir>/signing.key`. A new archive gets a new key if there is none at that path; an
+/// existing one never does (a missing key is an error, not a reason to start a new one).
+/// Returns the key, its path and whether it was created now.
+fn open_key(
+    dir: &Path,
+    options: &ArchiveOptions,
+    meta: &sled::Tree,
+) -> Result<(ArchiveKey, PathBuf, bool), ArchiveError> {
+    let recorded = meta
+        .get(META_KEY_PATH)?
+        .map(|v| PathBuf::from(std::ffi::OsString::from_vec(v.to_vec())));
+    let path = options
+        .key
+        .clone()
+        .or(recorded.clone())
+        .unwrap_or_else(|| default_key_path(dir));
+    let stored_public = meta.get(META_PUBLIC_KEY)?;
+    let (key, created) = match (ArchiveKey::read(&path)?, &stored_public) {
+        (Some(key), _) => (key, false),
+        (None, None) => (ArchiveKey::create(&path)?, true),
+        (None, Some(_)) => {
+            let inside = default_key_path(dir);
+            let hint = if path != inside && inside.exists() {
+                format!(
+                    "; this archive's key is still in its directory: move it there \
+                     (`mv {} {}`) and start again",
+                    inside.display(),
+                    path.display()
+                )
+            } else {
+                String::new()
+            };
+            return Err(ArchiveError::KeyMissing { path, hint });
+        }
+    };
+    match stored_public {
+        Some(stored) if stored.as_ref() != key.public().as_bytes() => {
+            return Err(ArchiveError::BadKey {
+                path,
+                detail: "it is not the key this archive was created with".into(),
+            });
+        }
+        Some(_) => {}
+        None => {
+            meta.insert(META_PUBLIC_KEY, key.public().as_bytes().as_slice())?;
+        }
+    }
+    // Recorded absolute, so a command run from another directory finds it.
+    let absolute = std::path::absolute(&path).map_err(|source| ArchiveError::File {
+        path: path.clone(),
+        source,
+    })?;
+    if absolute == std::path::absolute(default_key_path(dir)).unwrap_or_default() {
+        if recorded.is_some() {
+            meta.remove(META_KEY_PATH)?;
+        }
+    } else if recorded.as_ref() != Some(&absolute) {
+        meta.insert(META_KEY_PATH, absolute.as_os_str().as_bytes())?;
+    }
+    Ok((key, absolute, created))
 }
 
 fn is_lock_error(e: &std::io::Error) -> bool {

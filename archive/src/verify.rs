@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::archive::Archive;
 use crate::chain::{GENESIS, Hash, Stored, hash, hex, id_key, key_id};
+use crate::damage::{Item, TolerantRecords};
 use crate::error::ArchiveError;
-use crate::signing::{Checkpoint, CheckpointReason};
+use crate::signing::{Checkpoint, CheckpointReason, SalvageNote, fingerprint};
 
 /// The first thing found wrong with the chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +58,14 @@ pub enum Tamper {
     },
     /// Checkpoints exist but the signed head was removed.
     SignedHeadMissing,
+    /// A salvaged archive's records do not match a checkpoint of the archive they were
+    /// salvaged from (copied along, signed by that archive's key).
+    SourceProof {
+        /// The source checkpoint's sequence number.
+        seq: u64,
+        /// What does not match.
+        detail: String,
+    },
     /// A checkpoint (or the signed head) does not carry a valid signature for the key.
     BadSignature {
         /// Checkpoint sequence number (0 = the signed head).
@@ -145,6 +154,11 @@ impl std::fmt::Display for Tamper {
                 }
                 write!(f, " ({reason})")
             }
+            Self::SourceProof { seq, detail } => write!(
+                f,
+                "the salvaged records do not match checkpoint {seq} of the archive they were \
+                 salvaged from: {detail}"
+            ),
             Self::RolledBack { store_head, mark } => {
                 let missing = if store_head + 1 == *mark {
                     format!("record {mark} is missing")
@@ -206,12 +220,81 @@ pub struct VerifyReport {
     /// (`None`: no trustworthy mark file).
     #[serde(default)]
     pub high_water_mark: Option<u64>,
+    /// Set when the key checked against is not the archive's and every signature is the
+    /// archive's own: the archive was not signed by that key. Not tampering as such (the
+    /// chain was not walked); see [`OtherKey`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_signed_by: Option<OtherKey>,
+    /// Set when this archive is a salvaged copy of another (`archive salvage`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salvaged: Option<SalvagedFrom>,
+}
+
+/// Where a salvaged archive came from, as its signed [`crate::SalvageNote`] says, and how
+/// the source's own checkpoints checked against the records copied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SalvagedFrom {
+    /// The damaged archive's directory.
+    pub source: String,
+    /// Its public key (hex).
+    pub source_key: String,
+    /// Its fingerprint.
+    pub source_fingerprint: String,
+    /// The record id the source's signed head covered.
+    pub source_head: u64,
+    /// Ids that could not be read there.
+    pub lost: Vec<(u64, u64)>,
+    /// What its store said about them.
+    pub reason: String,
+    /// Ids absent from the source that neither damage nor a signed purge accounts for.
+    #[serde(default)]
+    pub missing: Vec<(u64, u64)>,
+    /// Who salvaged it.
+    pub by: String,
+    /// When (UTC ns).
+    pub time_ns: i64,
+    /// When, RFC 3339 UTC.
+    pub time: String,
+    /// Source checkpoints whose signature checked with the source key.
+    pub source_checkpoints: u64,
+    /// Of those, the ones whose record was copied and hashes to the head they signed.
+    pub source_heads_matched: u64,
+}
+
+/// "This archive was not signed by that key": the key given and the key that did sign.
+///
+/// Either the wrong key was given (another gateway's, a typo'd copy), or the archive was
+/// re-signed with a key put in place of the one pinned: which one, only the person who
+/// pinned the key can tell, so the report names both keys and leaves the verdict to them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OtherKey {
+    /// The key verification was asked to use (hex).
+    pub given: String,
+    /// Its fingerprint ([`crate::fingerprint`]).
+    pub given_fingerprint: String,
+    /// The key stored in the archive, which every signature checks against (hex).
+    pub signed_by: String,
+    /// Its fingerprint.
+    pub signed_by_fingerprint: String,
+    /// Signatures checked (checkpoints and the signed head).
+    pub signatures: u64,
+}
+
+impl std::fmt::Display for OtherKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "this archive was not signed by that key ({}); its {} signatures are all by \
+             the key stored in it, {} (public key {})",
+            self.given_fingerprint, self.signatures, self.signed_by_fingerprint, self.signed_by
+        )
+    }
 }
 
 impl VerifyReport {
     /// Whether nothing was found wrong.
     pub fn is_intact(&self) -> bool {
-        self.tamper.is_none() && self.head_matches
+        self.tamper.is_none() && self.head_matches && self.not_signed_by.is_none()
     }
 }
 
@@ -235,6 +318,9 @@ impl Archive {
         // under this lock too).
         let head = self.store.head_lock();
         let mut report = self.walk(public)?;
+        if report.not_signed_by.is_some() {
+            return Ok(report);
+        }
         let (mark, rolled_back) = self.store.check_mark(head.id, public)?;
         report.high_water_mark = mark;
         if report.tamper.is_none() {
@@ -266,6 +352,8 @@ impl Archive {
                 })
                 .collect(),
             high_water_mark: None,
+            not_signed_by: None,
+            salvaged: None,
         };
         if let Some(seq) = (1..)
             .zip(&checkpoints)
@@ -279,6 +367,21 @@ impl Archive {
             report.tamper = Some(Tamper::SignedHeadMissing);
             return Ok(report);
         }
+        let own = self.store.key.public();
+        if *public != own {
+            let signed: Vec<&Checkpoint> = checkpoints.iter().chain(signed_head.as_ref()).collect();
+            if signed.iter().all(|cp| cp.verify(&own)) && !signed.iter().any(|cp| cp.verify(public))
+            {
+                report.not_signed_by = Some(OtherKey {
+                    given: hex(public.as_bytes()),
+                    given_fingerprint: fingerprint(public),
+                    signed_by: hex(own.as_bytes()),
+                    signed_by_fingerprint: fingerprint(&own),
+                    signatures: signed.len() as u64,
+                });
+                return Ok(report);
+            }
+        }
         if let Some(bad) = checkpoints
             .iter()
             .chain(signed_head.as_ref())
@@ -289,8 +392,22 @@ impl Archive {
             });
             return Ok(report);
         }
-        let (purged, anchors) = purges(&checkpoints);
+        let (mut purged, mut anchors) = purges(&checkpoints);
         report.purged = purged.iter().map(|(from, to)| to - from + 1).sum();
+        // A salvaged copy: its holes are crossed like purges, and the source's own signed
+        // checkpoints still vouch for the records copied.
+        if let Some((note, time_ns)) = salvage_note(&checkpoints) {
+            for (from, to) in &note.holes {
+                purged.insert(*from, *to);
+            }
+            anchors.extend(note.anchors.iter().copied());
+            let (salvaged, problem) = self.check_source_proof(note, time_ns)?;
+            report.salvaged = Some(salvaged);
+            if let Some(problem) = problem {
+                report.tamper = Some(problem);
+                return Ok(report);
+            }
+        }
         let is_purged = |id: u64| {
             purged
                 .range(..=id)
@@ -315,8 +432,8 @@ impl Archive {
         });
         let (mut expected_id, mut expected_prev, mut previous_prev) = (1u64, GENESIS, GENESIS);
         let unreadable = |after: u64, e: sled::Error| Tamper::Unreadable {
-            ranges: self.unreadable_after(after, signed_head.as_ref().map(|h| h.upto_id)),
-            reason: e.to_string(),
+            ranges: self.unreadable_after(after),
+            reason: crate::damage::describe_damage(&e),
         };
         let mut next = match entries.next().transpose() {
             Ok(next) => next,
@@ -466,28 +583,17 @@ impl Archive {
 }
 
 impl Archive {
-    /// The ids after `after` whose records cannot be read, one `get` each, up to the signed
-    /// head or the highest readable key (whichever is further), as inclusive ranges. When
-    /// nothing past `after` can be told apart, the range is open-ended at `u64::MAX`.
-    fn unreadable_after(&self, after: u64, signed_upto: Option<u64>) -> Vec<(u64, u64)> {
-        let last_key = self
-            .store
-            .records
-            .last()
-            .ok()
-            .flatten()
-            .and_then(|(k, _)| key_id(&k).ok());
-        let Some(end) = last_key.max(signed_upto).filter(|end| *end > after) else {
-            return vec![(after + 1, u64::MAX)];
-        };
+    /// The ids after `after` whose records cannot be read, as inclusive ranges, found by
+    /// the tolerant walk ([`TolerantRecords`]) up to the signed head or the highest readable
+    /// key. When nothing past `after` can be told apart, the range is open-ended at
+    /// `u64::MAX`.
+    fn unreadable_after(&self, after: u64) -> Vec<(u64, u64)> {
         let mut ranges: Vec<(u64, u64)> = Vec::new();
-        for id in after + 1..=end {
-            if self.store.records.get(id_key(id)).is_ok() {
-                continue;
-            }
-            match ranges.last_mut() {
-                Some((_, to)) if *to + 1 == id => *to = id,
-                _ => ranges.push((id, id)),
+        for item in TolerantRecords::new(&self.store, after + 1) {
+            match item {
+                Ok(Item::Unreadable { from, to, .. }) => ranges.push((from, to)),
+                Ok(Item::Record { .. }) => {}
+                Err(_) => break,
             }
         }
         if ranges.is_empty() {
@@ -499,8 +605,74 @@ impl Archive {
     }
 }
 
+/// The salvage note of a salvaged archive, with when it was signed.
+fn salvage_note(checkpoints: &[Checkpoint]) -> Option<(&SalvageNote, i64)> {
+    checkpoints.iter().find_map(|cp| match &cp.reason {
+        CheckpointReason::Salvaged(note) => Some((note.as_ref(), cp.time_ns)),
+        _ => None,
+    })
+}
+
+impl Archive {
+    /// The source's checkpoints, copied along, against the source key and the copied
+    /// records: each must carry the source's valid signature, and the record it covers, if
+    /// copied, must hash to the head it signed.
+    fn check_source_proof(
+        &self,
+        note: &SalvageNote,
+        time_ns: i64,
+    ) -> Result<(SalvagedFrom, Option<Tamper>), ArchiveError> {
+        let source_key = crate::signing::parse_public_key(&note.source_key)?;
+        let mut salvaged = SalvagedFrom {
+            source: note.source.clone(),
+            source_key: note.source_key.clone(),
+            source_fingerprint: fingerprint(&source_key),
+            source_head: note.source_head,
+            lost: note.lost.clone(),
+            reason: note.reason.clone(),
+            missing: note.missing.clone(),
+            by: note.by.clone(),
+            time_ns,
+            time: crate::export::Zone::utc().rfc3339(time_ns),
+            source_checkpoints: 0,
+            source_heads_matched: 0,
+        };
+        let tree = self
+            .store
+            .db
+            .open_tree(crate::salvage::SOURCE_CHECKPOINTS)?;
+        for item in tree.iter() {
+            let cp = Checkpoint::decode(&item?.1)?;
+            if !cp.verify(&source_key) {
+                let problem = Tamper::SourceProof {
+                    seq: cp.seq,
+                    detail: "its signature is not the source key's".into(),
+                };
+                return Ok((salvaged, Some(problem)));
+            }
+            salvaged.source_checkpoints += 1;
+            match self.store.records.get(id_key(cp.upto_id))? {
+                Some(bytes) if hash(&bytes) == cp.head => salvaged.source_heads_matched += 1,
+                Some(_) => {
+                    let problem = Tamper::SourceProof {
+                        seq: cp.seq,
+                        detail: format!(
+                            "record {} does not hash to the head it signed",
+                            cp.upto_id
+                        ),
+                    };
+                    return Ok((salvaged, Some(problem)));
+                }
+                // Lost to the damage, or purged before: nothing to compare.
+                None => {}
+            }
+        }
+        Ok((salvaged, None))
+    }
+}
+
 /// Purged id ranges (from → to) and the signed `prev` anchors of records after them.
-fn purges(checkpoints: &[Checkpoint]) -> (BTreeMap<u64, u64>, HashMap<u64, Hash>) {
+pub(crate) fn purges(checkpoints: &[Checkpoint]) -> (BTreeMap<u64, u64>, HashMap<u64, Hash>) {
     let mut ranges = BTreeMap::new();
     let mut anchors = HashMap::new();
     for cp in checkpoints {

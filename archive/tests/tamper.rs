@@ -10,7 +10,6 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use archive::{
     Archive, ArchiveError, Checkpoint, CheckpointReason, Direction, Event, Hash, Kind, Protocol,
@@ -21,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 
-use common::{open, options};
+use common::{close, open, options, with_db};
 
 /// Records in the fixture.
 const N: u64 = 53;
@@ -59,33 +58,6 @@ fn event(i: u64) -> Event {
         detail: None,
         employee: None,
     }
-}
-
-/// Runs `f` on the raw sled database once every archive handle on `dir` has closed (the
-/// writer thread signs a close checkpoint first), then flushes and closes it again.
-fn with_db<T>(dir: &Path, f: impl FnOnce(&sled::Db) -> T) -> T {
-    let start = Instant::now();
-    let db = loop {
-        match sled::open(dir.join("db")) {
-            Ok(db) => break db,
-            Err(sled::Error::Io(e))
-                if e.to_string().contains("lock") && start.elapsed() < Duration::from_secs(10) =>
-            {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err(e) => panic!("sled open {}: {e}", dir.display()),
-        }
-    };
-    let out = f(&db);
-    db.flush().unwrap();
-    out
-}
-
-/// Drops the archive and waits until its writer has signed the close checkpoint and let go.
-fn close(a: Archive) {
-    let dir = a.dir().to_path_buf();
-    drop(a);
-    with_db(&dir, |_| ());
 }
 
 /// A fresh closed archive with records 1..=N.
@@ -522,9 +494,19 @@ fn a_replaced_key_cannot_fool_a_pinned_verification() {
     let a = open(dir.path());
     let unpinned = a.verify().unwrap();
     assert!(unpinned.is_intact(), "{unpinned:?}");
-    // ...but not with the key pinned when the archive was created.
+    // ...but not with the key pinned when the archive was created: every signature is by
+    // another key, which is what verification with the pinned key says.
     let pinned = a.verify_with(&original).unwrap();
-    assert_eq!(pinned.tamper, Some(Tamper::BadSignature { checkpoint: 1 }));
+    let other = pinned
+        .not_signed_by
+        .as_ref()
+        .expect("not signed by the pinned key");
+    assert_eq!(other.given, archive::hex(original.as_bytes()));
+    assert_eq!(
+        other.signed_by,
+        archive::hex(forged.verifying_key().as_bytes())
+    );
+    assert_eq!(other.signatures, 7, "six checkpoints and the signed head");
     assert!(!pinned.is_intact());
     close(a);
 }
@@ -673,5 +655,50 @@ fn more_unsigned_records_than_one_batch_are_refused_not_adopted() {
     let report = a.verify().unwrap();
     assert!(!report.is_intact());
     assert_eq!(report.unsigned_tail, 1100, "{report:?}");
+    close(a);
+}
+
+/// Verification with a valid key that never signed this archive says so; one signature
+/// broken among the archive's own stays tampering, whatever key is given.
+#[test]
+fn another_key_is_not_signed_by_and_a_broken_signature_stays_tampering() {
+    let dir = build();
+    let a = open(dir.path());
+    let stranger = SigningKey::from_bytes(&[9; 32]).verifying_key();
+    let report = a.verify_with(&stranger).unwrap();
+    let other = report
+        .not_signed_by
+        .clone()
+        .expect("not signed by that key");
+    assert_eq!(other.given, archive::hex(stranger.as_bytes()));
+    assert_eq!(other.signed_by, a.public_key_hex());
+    assert_eq!(other.signed_by_fingerprint, a.public_key_fingerprint());
+    assert_eq!(report.tamper, None);
+    assert!(!report.is_intact());
+    assert!(
+        other
+            .to_string()
+            .starts_with("this archive was not signed by that key (sha256:"),
+        "{other}"
+    );
+    close(a);
+    with_db(dir.path(), |db| {
+        let mut cp = checkpoints(db).into_iter().nth(2).unwrap();
+        cp.signature[0] ^= 1;
+        put_checkpoint(db, &cp);
+    });
+    let a = open(dir.path());
+    // The first signature the given key does not check: the stranger's, the first of all.
+    let own = parse_public_key(&a.public_key_hex()).unwrap();
+    for (key, first_bad) in [(stranger, 1), (own, 3)] {
+        let report = a.verify_with(&key).unwrap();
+        assert_eq!(report.not_signed_by, None);
+        assert_eq!(
+            report.tamper,
+            Some(Tamper::BadSignature {
+                checkpoint: first_bad
+            })
+        );
+    }
     close(a);
 }

@@ -29,6 +29,8 @@ mod tests_ingest;
 mod tests_open_proxy;
 #[cfg(test)]
 mod tests_retention_lock;
+#[cfg(test)]
+mod tests_signing_key;
 mod tls;
 mod validate;
 
@@ -84,6 +86,7 @@ use crate::host_port::HostPort;
 /// | `archive.path` | unset: the caller's data directory |
 /// | `archive.mode` | `"strict"` |
 /// | `archive.node` | unset: the host name |
+/// | `archive.signing_key` | unset: where the archive recorded it, else `<archive.path>/signing.key` |
 /// | `archive.admin_group` | unset: the archive's owner and root alone use the admin socket |
 /// | `archive.retention.min_days` | unset: no minimum beyond what the archive has locked |
 /// | `archive.retention.{aim,icq,sametime}_min_days` | `archive.retention.min_days` |
@@ -307,6 +310,12 @@ pub struct ArchiveConfig {
     /// This gateway's name, stored in every record. Default: unset, the host name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// The archive's signing key file, which may live outside the archive directory so
+    /// the key is not kept beside the data it vouches for. Created 0600 (its directory
+    /// 0700) with a new archive; an existing archive records where its key is, so commands
+    /// given only the directory find it. Default: unset, `<path>/signing.key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_key: Option<PathBuf>,
     /// A group (name or decimal gid) whose members may use the admin socket besides the
     /// archive's owner and root: `search`, `export`, `hold`, `retention`, `verify` as
     /// reviewers, each recorded. Default: unset.

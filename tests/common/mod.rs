@@ -80,3 +80,17 @@ pub(crate) async fn start_lab(extra: &[&str]) -> (Imtegrity, SocketAddr, SocketA
     let (auth, bos, chat) = (addr("auth"), addr("bos"), addr("chat"));
     (lab, auth, bos, chat)
 }
+
+/// `cp -a` for a closed archive: a directory of regular files and subdirectories.
+pub(crate) fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}

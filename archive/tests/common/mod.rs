@@ -1,5 +1,7 @@
-//! What the tamper and rollback tests share: the archive's options, and opening it once the
-//! previous owner (a closing writer thread) has let go.
+//! What the tamper, rollback and salvage tests share: the archive's options, opening it once
+//! the previous owner (a closing writer thread) has let go, and the raw sled store. Each test
+//! crate uses a part of it.
+#![allow(dead_code)]
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -27,4 +29,31 @@ pub(crate) fn open(dir: &Path) -> Archive {
             Err(e) => panic!("open {}: {e}", dir.display()),
         }
     }
+}
+
+/// Runs `f` on the raw sled database once every archive handle on `dir` has closed (the
+/// writer thread signs a close checkpoint first), then flushes and closes it again.
+pub(crate) fn with_db<T>(dir: &Path, f: impl FnOnce(&sled::Db) -> T) -> T {
+    let start = Instant::now();
+    let db = loop {
+        match sled::open(dir.join("db")) {
+            Ok(db) => break db,
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("lock") && start.elapsed() < Duration::from_secs(10) =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("sled open {}: {e}", dir.display()),
+        }
+    };
+    let out = f(&db);
+    db.flush().unwrap();
+    out
+}
+
+/// Drops the archive and waits until its writer has signed the close checkpoint and let go.
+pub(crate) fn close(a: Archive) {
+    let dir = a.dir().to_path_buf();
+    drop(a);
+    with_db(&dir, |_| ());
 }

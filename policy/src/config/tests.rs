@@ -258,6 +258,7 @@ fn a_file_with_every_key_parses() {
                 path: Some(PathBuf::from("/srv/imtegrity/archive")),
                 mode: ArchiveMode::Relaxed,
                 node: Some("imgw-1".into()),
+                signing_key: None,
                 admin_group: None,
                 retention: RetentionConfig {
                     days: Some(2555),
@@ -443,9 +444,11 @@ fn an_empty_file_gives_every_default() {
         path,
         mode,
         node,
+        signing_key,
         admin_group,
         retention,
     } = &config.archive;
+    assert_eq!(signing_key, &None);
     assert_eq!(admin_group, &None);
     assert!(!retention.is_set());
     assert_eq!(retention.interval_secs, 3600);

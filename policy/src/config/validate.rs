@@ -344,6 +344,15 @@ fn archive(archive: &ArchiveConfig) -> Result<(), ConfigError> {
             "empty; leave the key out for the default directory",
         ));
     }
+    if let Some(key) = &archive.signing_key {
+        let text = key.as_os_str().to_string_lossy();
+        if text.is_empty() || text.ends_with('/') {
+            return Err(ConfigError::invalid(
+                "archive.signing_key",
+                "not a file name; leave the key out for <archive.path>/signing.key",
+            ));
+        }
+    }
     if archive.retention.interval_secs == 0 {
         return Err(ConfigError::invalid(
             "archive.retention.interval_secs",
