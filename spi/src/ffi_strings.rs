@@ -18,12 +18,33 @@ pub struct OwnedEntity {
     pub id: String,
     /// One of [`entity_type`]'s values, validated.
     pub entity_type: c_int,
+    /// Not one of the organisation's users, by the policy's one rule
+    /// (`policy::PolicyEngine::is_ours`): the server's word ([`Self::is_external`]) until a
+    /// policy with a directory classifies it (`SpiPolicy::classified`).
+    pub outsider: bool,
 }
 
 impl OwnedEntity {
-    /// True for a user of another community, whose messages cross the organisation's edge.
+    /// An entity as the server names it: an outsider when of another community.
+    pub fn new(id: impl Into<String>, entity_type: c_int) -> Self {
+        Self {
+            id: id.into(),
+            entity_type,
+            outsider: entity_type == entity_type::EXTERNAL_USER,
+        }
+    }
+
+    /// True for a user of another community, by the server's word: whether the user is signed
+    /// on to this server's community (whose names the directory must admit), not whether the
+    /// organisation counts them as its own ([`Self::is_outsider`]).
     pub fn is_external(&self) -> bool {
         self.entity_type == entity_type::EXTERNAL_USER
+    }
+
+    /// True for someone who is not one of the organisation's users: what decides a record's
+    /// direction, its local user and the disclaimer, as in the relay.
+    pub fn is_outsider(&self) -> bool {
+        self.outsider
     }
 }
 
@@ -98,10 +119,10 @@ pub unsafe fn copy_entity(
             value: entity.entity_type,
         });
     }
-    Ok(OwnedEntity {
-        id: String::from_utf8_lossy(&raw[..end]).into_owned(),
-        entity_type: entity.entity_type,
-    })
+    Ok(OwnedEntity::new(
+        String::from_utf8_lossy(&raw[..end]).into_owned(),
+        entity.entity_type,
+    ))
 }
 
 /// Copies an entity that may be NULL (`scope`, `receiver`).

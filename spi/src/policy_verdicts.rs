@@ -4,18 +4,21 @@
 //!
 //! # Who is local
 //!
-//! Sametime tells which community each party belongs to: `ST_DDA_CL_EXTERNAL_USER` is a user
-//! of another community, an **outsider** (the policy's remote party); every other user type
-//! (user, offline user) belongs to this Sametime community, an **insider**, judged as the
-//! relay judges the organisation's AIM users: `identify`d by their Sametime id against the
-//! policy directory (an employee when the directory lists that id as a screen name), then
-//! `admit`ted (`unknown_screen_names = "block"` refuses insiders the directory does not
-//! list). The directory cannot make an outsider local: the gateway never sees their side.
+//! Who the organisation's users are is the policy's one rule (`PolicyEngine::is_ours`, as
+//! in the relay): with a directory, the names it lists, whichever community they are on;
+//! with none, this Sametime community's users (every user type but
+//! `ST_DDA_CL_EXTERNAL_USER`, a user of another community). `SpiPolicy::classified` applies
+//! it to each party as a call comes in ([`OwnedEntity::is_outsider`]). Admission is the
+//! server's word still: every user of this community is `identify`d by their Sametime id
+//! and `admit`ted (`unknown_screen_names = "block"` refuses the ones the directory does not
+//! list), as the relay admits every name that signs on through it.
 //!
-//! A message is judged once, as the relay judges it: from an insider to an outsider it is
-//! outbound with the sender as local; from an outsider, inbound with the (first insider)
-//! receiver as local; between insiders, internal with the sender as local. In a place the
-//! other party is the place (its session id), as a chat room is for AIM.
+//! A message is judged once, as the relay judges it: from one of the organisation's users
+//! to an outsider it is outbound with the sender as local; from an outsider, inbound with
+//! the (first) receiver who is ours as local; between two of ours, internal with the sender
+//! as local; between two outsiders, the sender stands for the organisation when on this
+//! community (outbound), else the receiver (inbound). In a place the other party is the
+//! place (its session id), as a chat room is for AIM.
 
 use std::time::Duration;
 
@@ -49,14 +52,25 @@ pub fn parties<'a>(
     recipients: &[&'a OwnedEntity],
     room: Option<&str>,
 ) -> Parties<'a> {
-    let insider = recipients.iter().copied().find(|r| !r.is_external());
-    let (local, other, direction) = if sender.is_external() {
-        // From outside; with no insider to receive it, the sender's (default) profile.
-        (insider.unwrap_or(sender), Some(sender), Direction::Inbound)
-    } else if let Some(outsider) = recipients.iter().copied().find(|r| r.is_external()) {
-        (sender, Some(outsider), Direction::Outbound)
-    } else {
-        (sender, recipients.first().copied(), Direction::Internal)
+    let ours = recipients.iter().copied().find(|r| !r.is_outsider());
+    let outsider = recipients.iter().copied().find(|r| r.is_outsider());
+    let (local, other, direction) = match (sender.is_outsider(), ours, outsider) {
+        (false, _, Some(outsider)) => (sender, Some(outsider), Direction::Outbound),
+        (false, _, None) => (sender, recipients.first().copied(), Direction::Internal),
+        (true, Some(ours), _) => (ours, Some(sender), Direction::Inbound),
+        // Two outsiders: the side on this community stands for the organisation.
+        (true, None, _) if !sender.is_external() => {
+            (sender, recipients.first().copied(), Direction::Outbound)
+        }
+        (true, None, _) => (
+            recipients
+                .iter()
+                .copied()
+                .find(|r| !r.is_external())
+                .unwrap_or(sender),
+            Some(sender),
+            Direction::Inbound,
+        ),
     };
     Parties {
         local,
@@ -305,7 +319,7 @@ pub fn plan_place_join(
     if let Some(refused) = refusal(engine, MessageKind::Chat, joiner, present, Some(session_id)) {
         return JoinPlan::Declined(refused);
     }
-    let outsider = joiner.is_external() || present.iter().any(|p| p.is_external());
+    let outsider = joiner.is_outsider() || present.iter().any(|p| p.is_outsider());
     let parties = parties(joiner, present, Some(session_id));
     let local = engine.identify(&parties.local.id, None);
     let recorded = engine

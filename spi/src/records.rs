@@ -154,21 +154,8 @@ pub fn text_message(
     );
     event.sender.clone_from(&sender.id);
     event.recipients = recipients.iter().map(|r| r.id.clone()).collect();
-    event.direction = if sender.is_external() {
-        Direction::Inbound
-    } else if recipients.iter().any(|r| r.is_external()) {
-        Direction::Outbound
-    } else {
-        Direction::Internal
-    };
-    event.local_user = if sender.is_external() {
-        recipients
-            .iter()
-            .find(|r| !r.is_external())
-            .map_or_else(|| sender.id.clone(), |r| r.id.clone())
-    } else {
-        sender.id.clone()
-    };
+    event.direction = direction_of(sender, &recipients);
+    event.local_user = local_user_of(sender, &recipients);
     let raw = String::from_utf8_lossy(bytes).into_owned();
     event.text = if session.rich_text_senders.contains(&sender.id) {
         html_to_text(&raw)
@@ -282,14 +269,7 @@ pub fn session_policy_action(
     event.sender.clone_from(&actor.id);
     event.recipients = others.iter().map(|o| o.id.clone()).collect();
     event.direction = direction_of(actor, others);
-    event.local_user = if actor.is_external() {
-        others
-            .iter()
-            .find(|o| !o.is_external())
-            .map_or_else(|| actor.id.clone(), |o| o.id.clone())
-    } else {
-        actor.id.clone()
-    };
+    event.local_user = local_user_of(actor, others);
     event.text = text.to_owned();
     event.raw = text.to_owned();
     event.detail = Some(with_session(what, session).to_string());
@@ -369,13 +349,33 @@ fn with_session(mut what: Value, session: &Session) -> Value {
     what
 }
 
-/// Inbound from an outsider, outbound to one, else internal.
+/// The policy's one rule (`policy::direction_of`): from an outsider inbound, to one
+/// outbound, else internal; when the sender and every other party are outsiders (names a
+/// directory does not list), the side on this server's community stands for the
+/// organisation, as the gateway's side does in the relay.
 fn direction_of(sender: &OwnedEntity, others: &[&OwnedEntity]) -> Direction {
-    if sender.is_external() {
-        Direction::Inbound
-    } else if others.iter().any(|o| o.is_external()) {
-        Direction::Outbound
+    // The policy's `Direction` and the record's are two enums until the record model is
+    // its own crate; this match is the whole of the mapping.
+    match policy::direction_of(
+        !sender.is_outsider(),
+        !others.iter().any(|o| o.is_outsider()),
+        !sender.is_external(),
+    ) {
+        policy::Direction::Inbound => Direction::Inbound,
+        policy::Direction::Outbound => Direction::Outbound,
+        policy::Direction::Internal => Direction::Internal,
+    }
+}
+
+/// Whose record it is: the sender when ours, else the first of the organisation's users
+/// among the others, else the sender.
+fn local_user_of(sender: &OwnedEntity, others: &[&OwnedEntity]) -> String {
+    if sender.is_outsider() {
+        others
+            .iter()
+            .find(|o| !o.is_outsider())
+            .map_or_else(|| sender.id.clone(), |o| o.id.clone())
     } else {
-        Direction::Internal
+        sender.id.clone()
     }
 }

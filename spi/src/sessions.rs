@@ -264,6 +264,10 @@ impl SessionTable {
         policy: Option<&SpiPolicy>,
         replies: bool,
     ) -> Result<Outcome, SpiError> {
+        let who = match policy {
+            Some(p) => p.classified(&who),
+            None => who,
+        };
         self.with_session(id, |session| {
             if session.kind == SessionKind::Undecided {
                 session.kind = match &scope {
@@ -343,6 +347,11 @@ impl SessionTable {
         policy: Option<&SpiPolicy>,
         replies: bool,
     ) -> Result<Outcome, SpiError> {
+        let classified = policy.map(|p| (p.classified(sender), receiver.map(|r| p.classified(r))));
+        let (sender, receiver) = match &classified {
+            Some((sender, receiver)) => (sender, receiver.as_ref()),
+            None => (sender, receiver),
+        };
         let outcome = self.with_session(id, |session| {
             let event = records::text_message(&self.node, session, sender, receiver, bytes);
             match policy {

@@ -20,6 +20,7 @@ use policy::{Config, Directory, DisclaimerClock, NoticeLimiter, PolicyEngine};
 
 use crate::config::SpiConfig;
 use crate::error::SpiError;
+use crate::ffi_strings::OwnedEntity;
 
 /// Conversations remembered for disclaimers and notices (as the relay: past this, the
 /// longest-silent one is forgotten and gets its disclaimer again early).
@@ -71,6 +72,15 @@ impl SpiPolicy {
             notices: Mutex::new(NoticeLimiter::with_capacity(CONVERSATIONS)),
             disclaimers: Mutex::new(DisclaimerClock::with_capacity(CONVERSATIONS)),
         })
+    }
+
+    /// `entity` with the policy's one rule for who is the organisation's applied
+    /// (`PolicyEngine::is_ours`): with a directory, listed means ours, whatever community
+    /// the server says; with none, the server's community is.
+    pub fn classified(&self, entity: &OwnedEntity) -> OwnedEntity {
+        let mut entity = entity.clone();
+        entity.outsider = !self.engine().is_ours(&entity.id, !entity.is_external());
+        entity
     }
 
     /// The policy in force now.

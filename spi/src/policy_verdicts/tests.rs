@@ -41,17 +41,11 @@ fn engine() -> PolicyEngine {
 }
 
 fn user(id: &str) -> OwnedEntity {
-    OwnedEntity {
-        id: id.into(),
-        entity_type: entity_type::USER,
-    }
+    OwnedEntity::new(id, entity_type::USER)
 }
 
 fn outsider(id: &str) -> OwnedEntity {
-    OwnedEntity {
-        id: id.into(),
-        entity_type: entity_type::EXTERNAL_USER,
-    }
+    OwnedEntity::new(id, entity_type::EXTERNAL_USER)
 }
 
 #[test]

@@ -7,10 +7,7 @@ use super::*;
 use crate::sink::MemorySink;
 
 fn user(id: &str) -> OwnedEntity {
-    OwnedEntity {
-        id: id.into(),
-        entity_type: entity_type::USER,
-    }
+    OwnedEntity::new(id, entity_type::USER)
 }
 
 fn table() -> (SessionTable, Arc<MemorySink>) {
@@ -69,10 +66,7 @@ fn a_two_way_chat_is_keyed_by_its_pair_and_rich_text_is_rendered() {
 fn a_place_records_joins_leaves_and_chat_messages() {
     let (t, sink) = table();
     t.start("p".into(), Some("Acme".into())).unwrap();
-    let place = OwnedEntity {
-        id: "PLACE".into(),
-        entity_type: entity_type::SESSION,
-    };
+    let place = OwnedEntity::new("PLACE", entity_type::SESSION);
     t.join("p", user("a"), Some(place.clone())).unwrap();
     t.join("p", user("b"), Some(place)).unwrap();
     t.text("p", &user("a"), None, b"all").unwrap();
@@ -100,10 +94,7 @@ fn a_place_records_joins_leaves_and_chat_messages() {
 fn external_users_set_the_direction() {
     let (t, sink) = table();
     t.start("x".into(), None).unwrap();
-    let ext = OwnedEntity {
-        id: "partner".into(),
-        entity_type: entity_type::EXTERNAL_USER,
-    };
+    let ext = OwnedEntity::new("partner", entity_type::EXTERNAL_USER);
     t.text("x", &ext, Some(&user("me")), b"in").unwrap();
     t.text("x", &user("me"), Some(&ext), b"out").unwrap();
     let events = sink.events.lock().unwrap();
@@ -244,6 +235,64 @@ fn alerts_are_recorded_with_the_alert_and_no_log_leaves_only_a_text_less_record(
             .unwrap()
             .contains("not logged: rule private")
     );
+}
+
+#[test]
+fn with_a_directory_the_organisations_users_are_the_listed_ones_whatever_the_community() {
+    let (dir, _) = policy("");
+    std::fs::write(
+        dir.path().join("people.csv"),
+        "id,screen_names\nE1,alice\nE2,kim\n",
+    )
+    .unwrap();
+    let file = dir.path().join("with-directory.toml");
+    std::fs::write(
+        &file,
+        "[policy]\ndirectory = \"people.csv\"\ndefault_profile = \"staff\"\n\
+         [policy.profiles.staff]\ndisclaimer = \"This chat is recorded.\"\n",
+    )
+    .unwrap();
+    let policy = crate::spi_policy::SpiPolicy::from_file(&file).unwrap();
+    let p = Some(&policy);
+    let (t, sink) = table();
+    // On this community but not in the directory: an outsider to the record.
+    let contractor = user("contractor");
+    // Of another community but listed: one of ours.
+    let kim = OwnedEntity::new("kim", entity_type::EXTERNAL_USER);
+    let eve = OwnedEntity::new("eve", entity_type::EXTERNAL_USER);
+    for (id, from, to, text) in [
+        ("s1", &contractor, &user("alice"), "hi"),
+        ("s2", &user("alice"), &kim, "hi kim"),
+        ("s3", &contractor, &eve, "hi eve"),
+    ] {
+        t.start(id.into(), None).unwrap();
+        t.join_with(id, from.clone(), None, p, true).unwrap();
+        t.join_with(id, to.clone(), None, p, true).unwrap();
+        t.text_with(id, from, Some(to), text.as_bytes(), p, true)
+            .unwrap();
+    }
+    let events = sink.events.lock().unwrap();
+    let message = |text: &str| {
+        events
+            .iter()
+            .find(|e| e.kind == Kind::Im && e.text == text)
+            .unwrap_or_else(|| panic!("no record of {text}: {events:#?}"))
+    };
+    assert_eq!(message("hi").direction, Direction::Inbound);
+    assert_eq!(message("hi").local_user, "alice");
+    assert_eq!(message("hi kim").direction, Direction::Internal);
+    // Two outsiders: the side on this community stands for the organisation.
+    assert_eq!(message("hi eve").direction, Direction::Outbound);
+    assert_eq!(message("hi eve").local_user, "contractor");
+    // The contractor's messages crossed the organisation's edge: disclaimed, as the relay
+    // would; alice to kim is internal and is not.
+    let disclaimed: Vec<&str> = events
+        .iter()
+        .filter(|e| e.kind == Kind::PolicyAction && e.text.contains("This chat is recorded."))
+        .map(|e| e.sender.as_str())
+        .collect();
+    assert!(disclaimed.contains(&"contractor"), "{events:#?}");
+    assert!(!disclaimed.contains(&"alice"), "{events:#?}");
 }
 
 #[test]

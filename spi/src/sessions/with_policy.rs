@@ -67,6 +67,7 @@ impl SessionTable {
             return Ok(Outcome::allowed());
         };
         let engine = policy.engine();
+        let (initiator, target) = (&policy.classified(initiator), &policy.classified(target));
         let Some(refused) = refusal(&engine, MessageKind::Im, initiator, &[target], None) else {
             return Ok(Outcome::allowed());
         };
