@@ -5,7 +5,8 @@
  * Written for IMtegrity from the description in ../shared/reference/sametime-spi.md §2;
  * the names of our types and constants are our own. The exported function names are the
  * ones the Sametime server looks up, so they are the SPI's. The host (the Sametime server,
- * or tests/host/host.c) resolves them with dlsym; this header gives their types.
+ * or tests/host/host.c) resolves them with dlsym; this header gives their types, and a
+ * prototype of each for a host that links the library directly.
  */
 #ifndef IMTEGRITY_STCHATLOG_H
 #define IMTEGRITY_STCHATLOG_H
@@ -110,5 +111,57 @@ typedef int (IMT_CL_CALL *imt_cl_data_srv_fn)(const char *session_id, const imt_
                                               const imt_cl_entity *receiver,
                                               imt_cl_srv_msg **srv, unsigned long *srv_len);
 typedef int (IMT_CL_CALL *imt_cl_clean_fn)(imt_cl_srv_msg *srv, unsigned long srv_len);
+
+/* The 16 entry points the library exports, each of the type above that a host resolving
+ * it with dlsym would use. A host linking the library directly can call them as declared
+ * here; tests/header_prototypes.rs checks each against the library. */
+#ifdef __cplusplus
+extern "C" {
+#endif
+int IMT_CL_CALL stDdaClInit(int *version, int initialized_outside, int *initialized_inside,
+                            char *dir_type, char *lib_version, int *app_ret_code,
+                            char *app_ret_msg);                         /* imt_cl_init_fn */
+void IMT_CL_CALL stDdaClTerminate(void);                                /* imt_cl_void_fn */
+void IMT_CL_CALL stDdaClTimerEvent(void);                               /* imt_cl_void_fn */
+int IMT_CL_CALL stDdaClSessionStarted(const char *session_id);          /* imt_cl_session_fn */
+int IMT_CL_CALL stDdaClSessionStartedByOrgName(const char *session_id,
+                                               const char *org);        /* imt_cl_session_org_fn */
+int IMT_CL_CALL stDdaClSessionEnded(const char *session_id);            /* imt_cl_session_fn */
+int IMT_CL_CALL stDdaClJoiningSession(const char *session_id, const imt_cl_entity *entity,
+                                      const imt_cl_entity *scope);     /* imt_cl_joining_fn */
+int IMT_CL_CALL stDdaClLeavingSession(const char *session_id,
+                                      const imt_cl_entity *entity);    /* imt_cl_leaving_fn */
+int IMT_CL_CALL stDdaClSessionMsg(const char *session_id, const imt_cl_entity *sender,
+                                  unsigned long len, const char *msg,
+                                  const imt_cl_entity *receiver);      /* imt_cl_msg_fn */
+int IMT_CL_CALL stDdaClSessionDataMsg(const char *session_id, const imt_cl_entity *sender,
+                                      unsigned long type, unsigned long sub_type,
+                                      unsigned long len, const char *msg,
+                                      const imt_cl_entity *receiver);  /* imt_cl_data_fn */
+int IMT_CL_CALL stDdaClSessionPolicycheckFunc(const imt_cl_entity *entity,
+                                              const imt_cl_entity *to_entity,
+                                              imt_cl_srv_msg **srv,
+                                              unsigned long *srv_len); /* imt_cl_policy_fn */
+int IMT_CL_CALL stDdaClJoiningSessionWithSrvMsg(const char *session_id,
+                                                const imt_cl_entity *entity,
+                                                const imt_cl_entity *scope, imt_cl_srv_msg **srv,
+                                                unsigned long *srv_len); /* imt_cl_joining_srv_fn */
+int IMT_CL_CALL stDdaClLeavingSessionWithSrvMsg(const char *session_id,
+                                                const imt_cl_entity *entity, imt_cl_srv_msg **srv,
+                                                unsigned long *srv_len); /* imt_cl_leaving_srv_fn */
+int IMT_CL_CALL stDdaClSessionMsgWithSrvMsg(const char *session_id, const imt_cl_entity *sender,
+                                            unsigned long len, const char *msg,
+                                            const imt_cl_entity *receiver, imt_cl_srv_msg **srv,
+                                            unsigned long *srv_len);   /* imt_cl_msg_srv_fn */
+int IMT_CL_CALL stDdaClSessionDataMsgWithSrvMsg(const char *session_id,
+                                                const imt_cl_entity *sender, unsigned long type,
+                                                unsigned long sub_type, unsigned long len,
+                                                const char *msg, const imt_cl_entity *receiver,
+                                                imt_cl_srv_msg **srv,
+                                                unsigned long *srv_len); /* imt_cl_data_srv_fn */
+int IMT_CL_CALL stDdaClCleanSrvMsgs(imt_cl_srv_msg *srv, unsigned long srv_len); /* imt_cl_clean_fn */
+#ifdef __cplusplus
+}
+#endif
 
 #endif
