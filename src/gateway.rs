@@ -22,6 +22,8 @@ pub(crate) struct Gateway {
     pub(crate) listening: Vec<SocketAddr>,
     /// Where the Sametime module's spool ships records (`[ingest]`), if anywhere.
     pub(crate) ingest: Vec<SocketAddr>,
+    /// The ingest endpoint, whose counters `status` and the stop line show.
+    pub(crate) ingest_endpoint: archive::IngestEndpoint,
     pub(crate) shutdown: CancellationToken,
     /// The bypass sensor, when `sensor.interface` is set.
     sensor: Option<sensor::SensorHandle>,
@@ -171,6 +173,7 @@ impl Gateway {
             sensor
                 .as_ref()
                 .map(|s| (s.interface().to_owned(), s.stats())),
+            (listening_strings(&ingest), ingest_setup.endpoint.clone()),
         );
         tasks.spawn(async move {
             tokio::select! {
@@ -220,6 +223,7 @@ impl Gateway {
         }
         Ok(Self {
             ingest,
+            ingest_endpoint: ingest_setup.endpoint.clone(),
             archive,
             dns,
             archive_dir,
@@ -386,6 +390,7 @@ fn relay_status(
     listening: Vec<String>,
     dns: Option<Arc<dns::DnsServer>>,
     sensor: Option<(String, Arc<sensor::SensorStats>)>,
+    (ingest_listening, ingest): (Vec<String>, archive::IngestEndpoint),
 ) -> archive::admin::OwnerStatus {
     let dns_listening: Vec<String> = dns
         .iter()
@@ -426,6 +431,11 @@ fn relay_status(
                 "interface": interface,
                 "running": true,
                 "stats": stats.snapshot(),
+            })),
+            // The Sametime modules shipping here: what each last did, and who was refused.
+            "ingest": (!ingest_listening.is_empty()).then(|| serde_json::json!({
+                "listening": ingest_listening,
+                "stats": ingest.stats(),
             })),
         })
     })

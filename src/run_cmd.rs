@@ -36,12 +36,25 @@ pub(crate) async fn run(args: &RunArgs, json: bool) -> crate::CmdResult {
     emit(
         json,
         &format!(
-            "imtegrity gateway running\n  relay:    {}\n  dns:      {}\n  upstream: {}\n  archive:  {} ({:?} mode; admin socket {})\nCtrl-C stops; SIGHUP (or saving the config or directory file) reloads the DNS names and views and the policy.",
+            "imtegrity gateway running\n  relay:    {}\n  dns:      {}\n  ingest:   {}\n  upstream: {}\n  archive:  {} ({:?} mode; admin socket {})\nCtrl-C stops; SIGHUP (or saving the config or directory file) reloads the DNS names and views and the policy.",
             listen.join(", "),
             if dns.is_empty() {
                 "off".to_owned()
             } else {
                 dns.join(", ")
+            },
+            if gateway.ingest.is_empty() {
+                "off".to_owned()
+            } else {
+                format!(
+                    "{} (Sametime modules ship here; `imtegrity status` shows each)",
+                    gateway
+                        .ingest
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             },
             config.upstream.login,
             gateway.archive_dir.display(),
@@ -118,16 +131,23 @@ pub(crate) async fn run(args: &RunArgs, json: bool) -> crate::CmdResult {
     }
     // Read after stopping: sessions open at the stop record their end while it runs.
     let relay = gateway.relay.clone();
+    let ingest = gateway.ingest_endpoint.clone();
     gateway.stop().await?;
     let stats = &relay.stats;
-    let records = stats.records.load(std::sync::atomic::Ordering::Relaxed);
+    let relayed = stats.records.load(std::sync::atomic::Ordering::Relaxed);
     let sessions = stats
         .sessions_total
         .load(std::sync::atomic::Ordering::Relaxed);
+    // Every record this run stored: the relay's and what Sametime modules shipped.
+    let ingested = ingest.stats().records;
+    let records = relayed + ingested;
     emit(
         json,
-        &format!("stopped: {sessions} sessions relayed, {records} records archived"),
-        &json!({"event": "stopped", "sessions": sessions, "records": records}),
+        &format!(
+            "stopped: {sessions} sessions relayed, {records} records archived ({relayed} from the relay, {ingested} shipped by Sametime modules)"
+        ),
+        &json!({"event": "stopped", "sessions": sessions, "records": records,
+                "relayed": relayed, "ingested": ingested}),
     );
     Ok(())
 }

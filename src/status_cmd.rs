@@ -98,6 +98,9 @@ pub(crate) fn run(args: &StatusArgs, json: bool) -> crate::CmdResult {
             ));
         }
     }
+    if let Some(ingest) = owner.get("ingest").filter(|i| !i.is_null()) {
+        lines.extend(ingest_lines(ingest));
+    }
     lines.push(format!(
         "archive {}: {} records, head #{}, {} checkpoints (last {})",
         archive.dir,
@@ -117,6 +120,58 @@ pub(crate) fn run(args: &StatusArgs, json: bool) -> crate::CmdResult {
         &json!({"owner": owner, "archive": archive}),
     );
     Ok(())
+}
+
+/// The ingest endpoint: a line per Sametime module that shipped (what a Sametime
+/// administrator checks first when chats stop arriving), and one per refused sender.
+fn ingest_lines(ingest: &serde_json::Value) -> Vec<String> {
+    let stats = &ingest["stats"];
+    let time = |v: &serde_json::Value| v.as_i64().map_or("never".to_owned(), timespec::format);
+    let mut lines = vec![format!(
+        "  ingest {}: {} records stored since start",
+        ingest["listening"].as_array().map_or(String::new(), |a| {
+            a.iter()
+                .filter_map(|v| v.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }),
+        stats["records"]
+    )];
+    let clients = stats["clients"].as_array().map_or(&[][..], Vec::as_slice);
+    if clients.is_empty() {
+        lines.push("    no Sametime module has shipped since start".into());
+    }
+    for c in clients {
+        let mut line = format!(
+            "    client {}: last seen {} from {}, {} records ({} resent) in {} batches, backlog {}",
+            c["client"].as_str().unwrap_or(""),
+            time(&c["last_seen_ns"]),
+            c["last_addr"].as_str().unwrap_or("?"),
+            c["records"],
+            c["resent"],
+            c["batches"],
+            c["backlog"]
+                .as_u64()
+                .map_or("not reported".to_owned(), |b| b.to_string()),
+        );
+        if let Some(error) = c["last_error"].as_str() {
+            line.push_str(&format!(
+                "; last error {}: {error}",
+                time(&c["last_error_ns"])
+            ));
+        }
+        lines.push(line);
+    }
+    for r in stats["refused"].as_array().into_iter().flatten() {
+        lines.push(format!(
+            "    REFUSED {}: {} requests ({}), last {}",
+            r["addr"].as_str().unwrap_or(""),
+            r["count"],
+            r["reason"].as_str().unwrap_or(""),
+            time(&r["last_ns"])
+        ));
+    }
+    lines
 }
 
 /// One line of sensor counters: what the network team watches.

@@ -7,7 +7,7 @@ mod common;
 
 use std::net::SocketAddr;
 
-use common::gateway::{Gateway, search};
+use common::gateway::{Gateway, cli, search};
 use common::ingest::{batch, bearer, curl, gateway_ca, issue_client, post};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -58,9 +58,62 @@ async fn shipped_records_are_stored_once_and_acknowledged_when_durable() {
     assert_eq!(status, 400);
     let (status, _) = post(ingest, TOKEN, "{\"source\": 1}").await;
     assert_eq!(status, 400);
+    // A module with nothing new says how far behind it is and what troubles it.
+    let report = r#"{"source":"spool-1","records":[],"backlog":7,"last_error":"spool disk full"}"#;
+    assert_eq!(post(ingest, TOKEN, report).await.0, 200);
+
+    // `status` shows the client, what it stored, its backlog and its last error, and the
+    // sender refused for its token (who a Sametime administrator looks for).
+    let archive_arg = gw.archive.to_str().unwrap().to_owned();
+    let (code, stdout, stderr) = cli(&["status", "--archive", &archive_arg]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let status: Value = serde_json::from_str(&stdout).unwrap();
+    let stats = &status["owner"]["ingest"]["stats"];
+    assert_eq!(stats["records"], 3, "{status:#}");
+    let client = &stats["clients"][0];
+    assert_eq!(client["client"], "default");
+    assert_eq!(
+        (&client["records"], &client["resent"]),
+        (&3.into(), &1.into())
+    );
+    assert_eq!(client["backlog"], 7);
+    assert_eq!(
+        client["last_error"],
+        "reported by the sender: spool disk full"
+    );
+    assert_eq!(stats["refused"][0]["addr"], "127.0.0.1");
+    assert_eq!(stats["refused"][0]["reason"], "bad token");
+    let plain = std::process::Command::new(env!("CARGO_BIN_EXE_imtegrity"))
+        .args(["status", "--archive", &archive_arg])
+        .output()
+        .unwrap();
+    let plain = String::from_utf8_lossy(&plain.stdout);
+    assert!(
+        plain.contains(&format!("  ingest {ingest}: 3 records stored since start")),
+        "{plain}"
+    );
+    assert!(
+        plain.contains("    client default: last seen ")
+            && plain.contains("3 records (1 resent) in 3 batches, backlog 7; last error "),
+        "{plain}"
+    );
+    assert!(
+        plain.contains("    REFUSED 127.0.0.1: 1 requests (bad token), last "),
+        "{plain}"
+    );
 
     let archive = gw.archive.clone();
-    gw.stop().await;
+    let stopped = gw.stop().await;
+    // The stop line counts what was shipped too.
+    assert_eq!(
+        (
+            &stopped["records"],
+            &stopped["ingested"],
+            &stopped["relayed"]
+        ),
+        (&3.into(), &3.into(), &0.into()),
+        "{stopped}"
+    );
     let records: Vec<Value> = search(&archive, &[]).await;
     let texts: Vec<&str> = records
         .iter()
@@ -220,8 +273,7 @@ async fn check_config_and_run_refuse_ingest_settings_that_cannot_work() {
         ),
     ] {
         std::fs::write(&config, format!("{listen}{extra}")).unwrap();
-        let (code, _, stderr) =
-            common::gateway::cli(&["check-config", &config.display().to_string()]).await;
+        let (code, _, stderr) = cli(&["check-config", &config.display().to_string()]).await;
         assert_eq!(code, Some(64), "{extra}: {stderr}");
         assert!(
             stderr.contains(key) && stderr.contains(says),
@@ -245,7 +297,7 @@ async fn check_config_and_run_refuse_ingest_settings_that_cannot_work() {
         args.extend(["--set".to_owned(), set]);
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (code, _, stderr) = common::gateway::cli(&args).await;
+    let (code, _, stderr) = cli(&args).await;
     assert_ne!(code, Some(0), "{stderr}");
     assert!(
         stderr.contains("gw.corp.example") && stderr.contains("tls.permitted"),

@@ -6,7 +6,9 @@
 //! record); another client writing under it is refused and raises an alert.
 //!
 //! `POST /ingest/v1`, `Authorization: Bearer TOKEN`, body
-//! `{"source": ID, "records": [{"seq": N, "event": EVENT}, ...]}` with seq increasing;
+//! `{"source": ID, "records": [{"seq": N, "event": EVENT}, ...]}` with seq increasing, and
+//! optionally `"backlog": N` (records still waiting in the sender's spool) and
+//! `"last_error": TEXT` (the sender's own latest trouble), which `status` shows per client;
 //! answer 200 `{"acked_upto": N}` (every record of the request is durable, resends
 //! included), 401 for a wrong token or a missing client certificate, 400 for a malformed
 //! body, 409 for a source another client owns (nothing of the request stored), 503 when the
@@ -35,6 +37,7 @@ use crate::archive::Archive;
 use crate::error::ArchiveError;
 use crate::ingest_alert::ClaimAlerts;
 use crate::ingest_auth::IngestAuth;
+use crate::ingest_stats::{IngestSnapshot, IngestStats, Stored};
 use crate::record::Event;
 use crate::writer::IngestKey;
 
@@ -49,6 +52,10 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 struct Batch {
     source: String,
     records: Vec<Shipped>,
+    #[serde(default)]
+    backlog: Option<u64>,
+    #[serde(default)]
+    last_error: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -78,6 +85,7 @@ struct Shared {
     archive: Archive,
     auth: IngestAuth,
     alerts: ClaimAlerts,
+    stats: IngestStats,
 }
 
 impl IngestEndpoint {
@@ -88,8 +96,14 @@ impl IngestEndpoint {
                 archive,
                 auth,
                 alerts: ClaimAlerts::default(),
+                stats: IngestStats::default(),
             }),
         }
+    }
+
+    /// What the endpoint has seen so far, per client (`imtegrity status`).
+    pub fn stats(&self) -> IngestSnapshot {
+        self.shared.stats.snapshot()
     }
 
     /// Serves HTTP/1.1 on one connection the caller accepted (and, for TLS, terminated),
@@ -103,11 +117,7 @@ impl IngestEndpoint {
         let peer = Arc::new(peer);
         let service = hyper::service::service_fn(move |req| {
             let (shared, peer) = (shared.clone(), peer.clone());
-            async move {
-                Ok::<_, Infallible>(
-                    handle(&shared.archive, &shared.auth, &shared.alerts, &peer, req).await,
-                )
-            }
+            async move { Ok::<_, Infallible>(handle(&shared, &peer, req).await) }
         });
         if let Err(e) = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
@@ -184,12 +194,12 @@ pub async fn serve_ingest_with<H, F, IO>(
 }
 
 async fn handle(
-    archive: &Archive,
-    auth: &IngestAuth,
-    alerts: &ClaimAlerts,
+    shared: &Shared,
     peer: &IngestPeer,
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
+    let (archive, auth, alerts, stats) =
+        (&shared.archive, &shared.auth, &shared.alerts, &shared.stats);
     if req.method() != Method::POST || req.uri().path() != "/ingest/v1" {
         return answer(
             StatusCode::NOT_FOUND,
@@ -205,26 +215,29 @@ async fn handle(
         Ok(client) => client,
         Err(refused) => {
             tracing::warn!(peer = %peer.addr, certificate = ?peer.certificate, reason = refused.as_str(), "ingest request refused");
+            stats.refused(peer.addr, refused.as_str());
             return answer(StatusCode::UNAUTHORIZED, error_json(refused.as_str()));
         }
     };
+    // A named client's request that is not stored: counted against it, then answered.
+    let fail = |status: StatusCode, why: &str| {
+        stats.failed(&client, peer.addr, &format!("{} {why}", status.as_u16()));
+        answer(status, error_json(why))
+    };
     let Ok(body) = Limited::new(req.into_body(), MAX_BODY).collect().await else {
-        return answer(
-            StatusCode::BAD_REQUEST,
-            "{\"error\":\"body too large\"}".into(),
-        );
+        return fail(StatusCode::BAD_REQUEST, "body too large");
     };
     let batch: Batch = match serde_json::from_slice(&body.to_bytes()) {
         Ok(batch) => batch,
-        Err(e) => return answer(StatusCode::BAD_REQUEST, error_json(&e.to_string())),
+        Err(e) => return fail(StatusCode::BAD_REQUEST, &e.to_string()),
     };
     if batch.source.is_empty()
         || batch.records.len() > MAX_RECORDS
         || batch.records.windows(2).any(|w| w[0].seq >= w[1].seq)
     {
-        return answer(
+        return fail(
             StatusCode::BAD_REQUEST,
-            error_json("a source, at most 1024 records, seq strictly increasing"),
+            "a source, at most 1024 records, seq strictly increasing",
         );
     }
     // The access trail (and the retention lock and purge records in it) is the archive's
@@ -234,12 +247,24 @@ async fn handle(
         .iter()
         .any(|r| r.event.kind == crate::record::Kind::Access)
     {
-        return answer(
+        return fail(
             StatusCode::BAD_REQUEST,
-            error_json("records of kind access are written by the archive only"),
+            "records of kind access are written by the archive only",
         );
     }
+    let (backlog, reported_error) = (batch.backlog, batch.last_error.clone());
     let Some(last) = batch.records.last().map(|r| r.seq) else {
+        stats.stored(
+            &client,
+            &Stored {
+                addr: peer.addr,
+                source: &batch.source,
+                stored: 0,
+                resent: 0,
+                backlog,
+                reported_error: reported_error.as_deref(),
+            },
+        );
         return answer(StatusCode::OK, "{\"acked_upto\":0}".into());
     };
     // Queued strictly in seq order (the once-per-seq check relies on it; polling many
@@ -257,25 +282,35 @@ async fn handle(
             };
             (r.event, key)
         })
-        .collect();
+        .collect::<Vec<_>>();
+    let sent = records.len();
     let stored = match archive.append_keyed_all(records).await {
         Ok(receipts) => receipts.iter().filter(|r| !r.duplicate).count(),
         Err(ArchiveError::SourceClaimed { source_id, owner }) => {
             alerts
                 .source_claimed(archive, peer, &client, &source_id, &owner)
                 .await;
-            return answer(
+            return fail(
                 StatusCode::CONFLICT,
-                error_json(&format!(
-                    "source {source_id:?} belongs to another ingest client"
-                )),
+                &format!("source {source_id:?} belongs to another ingest client"),
             );
         }
         Err(e) => {
             tracing::error!(error = %e, %source, "ingest could not store");
-            return answer(StatusCode::SERVICE_UNAVAILABLE, error_json(&e.to_string()));
+            return fail(StatusCode::SERVICE_UNAVAILABLE, &e.to_string());
         }
     };
+    stats.stored(
+        &client,
+        &Stored {
+            addr: peer.addr,
+            source: &source,
+            stored: stored as u64,
+            resent: (sent - stored) as u64,
+            backlog,
+            reported_error: reported_error.as_deref(),
+        },
+    );
     tracing::debug!(peer = %peer.addr, %client, %source, stored, acked_upto = last, "ingested");
     answer(StatusCode::OK, format!("{{\"acked_upto\":{last}}}"))
 }
