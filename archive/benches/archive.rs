@@ -18,128 +18,18 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use archive::{
-    Archive, ArchiveOptions, Direction, Event, Kind, Protocol, Query, Verdict,
-    conversation_for_pair, conversation_for_room,
-};
+use archive::synthetic::Synthetic;
+use archive::{Archive, ArchiveOptions, Event, Query};
 
 const SEC: i64 = 1_000_000_000;
 const DAY: i64 = 86_400 * SEC;
 /// 2024-01-01T00:00:00Z: the start of the synthetic 90 days.
 const START: i64 = 1_704_067_200 * SEC;
 const SPAN_DAYS: i64 = 90;
-const USERS: usize = 2000;
+const USERS: u32 = 2000;
 const BATCHES: [usize; 3] = [1, 64, 1024];
-
-const WORDS: &[&str] = &[
-    "the",
-    "a",
-    "to",
-    "and",
-    "of",
-    "in",
-    "for",
-    "on",
-    "is",
-    "it",
-    "we",
-    "you",
-    "can",
-    "will",
-    "please",
-    "thanks",
-    "ok",
-    "call",
-    "me",
-    "later",
-    "today",
-    "tomorrow",
-    "price",
-    "bid",
-    "offer",
-    "bond",
-    "yield",
-    "spread",
-    "curve",
-    "trade",
-    "ticket",
-    "booked",
-    "client",
-    "desk",
-    "risk",
-    "limit",
-    "approve",
-    "check",
-    "numbers",
-    "quarterly",
-    "report",
-    "meeting",
-    "lunch",
-    "coffee",
-    "market",
-    "close",
-    "open",
-    "futures",
-    "options",
-    "swap",
-    "basis",
-    "points",
-    "Treasury",
-    "euro",
-    "dollar",
-    "yen",
-    "sterling",
-    "volume",
-    "size",
-    "fill",
-    "order",
-    "cancel",
-    "amend",
-    "confirm",
-    "settle",
-    "counterparty",
-    "compliance",
-    "policy",
-    "email",
-    "send",
-    "file",
-    "spreadsheet",
-    "model",
-    "draft",
-    "final",
-    "review",
-    "sign",
-    "off",
-    "update",
-    "status",
-    "issue",
-    "fixed",
-    "broken",
-    "server",
-    "login",
-    "password",
-    "reset",
-    "Monday",
-    "Friday",
-    "morning",
-    "afternoon",
-    "asap",
-    "sure",
-    "yes",
-    "no",
-    "maybe",
-    "great",
-    "café",
-    "Grüße",
-    "naïve",
-    "€100k",
-    "50bp",
-    "10y",
-    "2s10s",
-];
 
 /// SplitMix64: small, fast, reproducible.
 struct Rng(u64);
@@ -162,176 +52,28 @@ impl Rng {
     }
 }
 
-#[derive(Clone)]
-struct User {
-    protocol: Protocol,
-    name: String,
-}
-
-/// ~2000 users (AIM screen names, ICQ UINs, Sametime ids), a handful of rooms.
-fn users() -> Vec<User> {
-    (0..USERS)
-        .map(|i| match i {
-            i if i < USERS * 70 / 100 => User {
-                protocol: Protocol::Aim,
-                name: format!("Trader {i:04}"),
-            },
-            i if i < USERS * 90 / 100 => User {
-                protocol: Protocol::Icq,
-                name: format!("{}", 100_000_000 + i * 7919),
-            },
-            i => User {
-                protocol: Protocol::Sametime,
-                name: format!("CN=Employee {i}/O=Acme"),
-            },
-        })
-        .collect()
-}
-
-const ROOMS: [&str; 6] = [
-    "Rates Desk",
-    "FX Flow",
-    "Credit Sales",
-    "Ops Breaks",
-    "Compliance Q&A",
-    "Lunch",
-];
-
-/// Synthetic traffic: conversations between random pairs (a few messages each, both
-/// directions), sometimes a room session; times ascending over 90 days; texts of 20–200
-/// characters from the word list.
+/// The traffic every phase appends: `imtegrity generate`'s generator (rooms with joins
+/// before messages and leaves after, Sametime sessions, file offers, policy actions), so the
+/// figures are for the mix a real archive has. `seed` keeps concurrent appenders apart.
 struct Traffic {
-    rng: Rng,
-    users: Arc<Vec<User>>,
-    time: i64,
-    step: i64,
-    /// The open session: (sender index, peer index or room), messages left.
-    session: Option<(usize, Result<usize, &'static str>, u32)>,
+    generator: Synthetic,
+    next: u64,
+    total: u64,
 }
 
 impl Traffic {
-    fn new(seed: u64, users: Arc<Vec<User>>, total: u64) -> Self {
+    fn new(seed: u64, total: u64) -> Self {
         Self {
-            rng: Rng(seed),
-            users,
-            time: START,
-            step: (SPAN_DAYS * DAY / i64::try_from(total.max(1)).unwrap_or(1)).max(1),
-            session: None,
-        }
-    }
-
-    fn text(&mut self) -> String {
-        let want = 20 + self.rng.below(181);
-        let mut text = String::with_capacity(want + 16);
-        while text.len() < want {
-            if !text.is_empty() {
-                text.push(' ');
-            }
-            text.push_str(WORDS[self.rng.below(WORDS.len())]);
-        }
-        while text.len() > 200 {
-            text.pop();
-        }
-        text
-    }
-
-    fn peer_of(&mut self, a: usize) -> usize {
-        let protocol = self.users[a].protocol;
-        loop {
-            let b = self.rng.below(self.users.len());
-            if b != a && self.users[b].protocol == protocol {
-                return b;
-            }
+            generator: Synthetic::new(seed, USERS, SPAN_DAYS as u32, START + SPAN_DAYS * DAY),
+            next: 0,
+            total,
         }
     }
 
     fn next_event(&mut self) -> Event {
-        // Ascending times, jittered around the average step.
-        self.time += self.rng.range(self.step / 2, self.step * 3 / 2 + 1);
-        let (mut a, other, left) = match self.session.take() {
-            Some(open) if open.2 > 0 => open,
-            _ => {
-                let a = self.rng.below(self.users.len());
-                let other = if self.rng.below(10) == 0 {
-                    Err(ROOMS[self.rng.below(ROOMS.len())])
-                } else {
-                    Ok(self.peer_of(a))
-                };
-                (a, other, 1 + self.rng.below(15) as u32)
-            }
-        };
-        let text = self.text();
-        match other {
-            Ok(mut b) => {
-                // Replies alternate sides.
-                if self.rng.below(2) == 0 {
-                    std::mem::swap(&mut a, &mut b);
-                }
-                let (from, to) = (&self.users[a], &self.users[b]);
-                self.session = Some((a, Ok(b), left - 1));
-                Event {
-                    time_ns: self.time,
-                    protocol: from.protocol,
-                    kind: Kind::Im,
-                    conversation: conversation_for_pair(from.protocol, &from.name, &to.name),
-                    sender: from.name.clone(),
-                    recipients: vec![to.name.clone()],
-                    direction: if a % 3 == 0 {
-                        Direction::Inbound
-                    } else {
-                        Direction::Outbound
-                    },
-                    local_user: from.name.clone(),
-                    room: None,
-                    client_addr: Some(format!("10.1.{}.{}:5190", a % 250, b % 250)),
-                    node: String::new(),
-                    raw: format!("<HTML><BODY><FONT FACE=\"Arial\">{text}</FONT></BODY></HTML>"),
-                    text,
-                    charset: Some("utf-8".into()),
-                    verdict: Verdict::Allowed,
-                    detail: None,
-                    employee: None,
-                }
-            }
-            Err(room) => {
-                // Someone else in the room speaks next.
-                let speaker = if self.rng.below(3) == 0 {
-                    self.rng.below(self.users.len())
-                } else {
-                    a
-                };
-                let u = &self.users[speaker];
-                self.session = Some((a, Err(room), left - 1));
-                let kind = match self.rng.below(20) {
-                    0 => Kind::ChatJoin,
-                    1 => Kind::ChatLeave,
-                    _ => Kind::ChatMessage,
-                };
-                Event {
-                    time_ns: self.time,
-                    protocol: u.protocol,
-                    kind,
-                    conversation: conversation_for_room(u.protocol, room),
-                    sender: u.name.clone(),
-                    recipients: vec![],
-                    direction: Direction::Internal,
-                    local_user: u.name.clone(),
-                    room: Some(room.to_owned()),
-                    client_addr: Some(format!("10.2.0.{}:5190", speaker % 250)),
-                    node: String::new(),
-                    raw: text.clone(),
-                    text: if kind == Kind::ChatMessage {
-                        text
-                    } else {
-                        String::new()
-                    },
-                    charset: None,
-                    verdict: Verdict::Allowed,
-                    detail: None,
-                    employee: None,
-                }
-            }
-        }
+        let event = self.generator.event(self.next, self.total);
+        self.next += 1;
+        event
     }
 }
 
@@ -400,7 +142,6 @@ struct AppendRow {
 fn durable_appends(
     rt: &tokio::runtime::Runtime,
     dir: &Path,
-    users: &Arc<Vec<User>>,
     concurrency: usize,
     secs: f64,
 ) -> AppendRow {
@@ -411,7 +152,7 @@ fn durable_appends(
         let mut tasks = Vec::with_capacity(concurrency);
         for i in 0..concurrency {
             let a = a.clone();
-            let mut traffic = Traffic::new(i as u64 + 1, users.clone(), 1_000_000);
+            let mut traffic = Traffic::new(i as u64 + 1, 1_000_000);
             tasks.push(tokio::spawn(async move {
                 let (mut n, mut inverse_batches, mut latencies) = (0u64, 0f64, Vec::new());
                 while Instant::now() < deadline {
@@ -453,13 +194,7 @@ const RING: u64 = 32 * 1024 * 1024;
 /// batch, for `secs`. `preallocated: false` appends to a growing file (each fdatasync also
 /// commits the new size); `true` overwrites a zero-filled, already-synced ring in place (no
 /// metadata to commit, as a preallocated WAL segment). Returns records/s and fsyncs/s.
-fn plain_log(
-    path: &Path,
-    users: &Arc<Vec<User>>,
-    batch: usize,
-    secs: f64,
-    preallocated: bool,
-) -> (f64, f64) {
+fn plain_log(path: &Path, batch: usize, secs: f64, preallocated: bool) -> (f64, f64) {
     use std::os::unix::fs::FileExt;
     let mut file: File = OpenOptions::new()
         .create_new(true)
@@ -474,7 +209,7 @@ fn plain_log(
         }
         file.sync_all().unwrap();
     }
-    let mut traffic = Traffic::new(99, users.clone(), 1_000_000);
+    let mut traffic = Traffic::new(99, 1_000_000);
     let started = Instant::now();
     let (mut records, mut syncs, mut offset) = (0u64, 0u64, 0u64);
     let mut buf = Vec::new();
@@ -550,7 +285,6 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let users = Arc::new(users());
     let bench_started = Instant::now();
 
     println!("# archive benchmark\n");
@@ -578,20 +312,17 @@ fn main() {
         let row = durable_appends(
             &rt,
             &tmp.path().join(format!("appends-{batch}")),
-            &users,
             batch,
             secs,
         );
         let growing = plain_log(
             &tmp.path().join(format!("plain-{batch}.log")),
-            &users,
             batch,
             secs,
             false,
         );
         let ring = plain_log(
             &tmp.path().join(format!("ring-{batch}.log")),
-            &users,
             batch,
             secs,
             true,
@@ -619,7 +350,7 @@ fn main() {
     let a = open(&dir);
     let fill_started = Instant::now();
     rt.block_on(async {
-        let mut traffic = Traffic::new(7, users.clone(), total);
+        let mut traffic = Traffic::new(7, total);
         for i in 0..total {
             a.append_relaxed(traffic.next_event()).await.unwrap();
             if !quick && i > 0 && i % 100_000 == 0 {
@@ -639,10 +370,10 @@ fn main() {
     let mut user_ms = Vec::new();
     let mut user_hits = 0u64;
     for _ in 0..user_queries {
-        let user = &users[rng.below(users.len())];
+        let user = Synthetic::user(rng.below(USERS as usize) as u32);
         let since = START + rng.range(0, (SPAN_DAYS - 7) * DAY);
         let q = Query {
-            user: Some(user.name.clone()),
+            user: Some(user),
             since_ns: Some(since),
             until_ns: Some(since + 7 * DAY),
             ..Query::default()
@@ -655,7 +386,14 @@ fn main() {
     let user_ms = sorted(user_ms);
 
     // Text: a case-insensitive substring over everything, no limit (a full scan).
-    let needles = ["QUARTERLY", "Café", "zzyzx-none", "2S10S", "gRÜßE"];
+    // Words of the generator's vocabulary in another case, a phrase and one that is absent.
+    let needles = [
+        "QUARTERLY",
+        "Merger",
+        "zzyzx-none",
+        "guaranteed returns",
+        "Coffee",
+    ];
     let mut text_ms = Vec::new();
     let mut text_hits = 0u64;
     for i in 0..text_queries {
@@ -675,7 +413,7 @@ fn main() {
     let (allocated, apparent) = disk_usage(&dir);
     drop(a);
 
-    println!("## Fill, search, size ({total} records, ~2000 users, 90 days)\n");
+    println!("## Fill, search, size ({total} records, 2000 users, 90 days)\n");
     println!("| measurement | result |");
     println!("|---|---:|");
     println!(
