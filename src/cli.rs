@@ -67,6 +67,27 @@ pub(crate) enum Command {
     /// The archive store itself: recover what a damaged one can still read.
     #[command(subcommand)]
     Archive(ArchiveCommand),
+    /// The Sametime chat-logging module, as its administrator checks it: its configuration
+    /// file, read with the module's own code.
+    #[command(subcommand)]
+    Sametime(SametimeCommand),
+}
+
+/// `imtegrity sametime ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum SametimeCommand {
+    /// Read the module's file (imtegrity_stchatlog.toml) as the module would at Init: the
+    /// TOML (a mistake is named with its line and column), the gateway's token and TLS
+    /// files, the policy it names. Prints what the module would do; exit 64 if it would
+    /// refuse to start. The server's IMTEGRITY_SPI_* variables are not applied.
+    CheckConfig(SametimeCheckConfigArgs),
+}
+
+/// `imtegrity sametime check-config`.
+#[derive(Debug, Args)]
+pub(crate) struct SametimeCheckConfigArgs {
+    /// The module's configuration file.
+    pub(crate) file: PathBuf,
 }
 
 /// `imtegrity archive ...`.

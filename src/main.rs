@@ -24,6 +24,7 @@ mod retention_cmd;
 mod retention_setup;
 mod run_cmd;
 mod salvage_cmd;
+mod sametime_cmd;
 mod search_cmd;
 mod sensor_cmd;
 mod signing_key_notice;
@@ -100,6 +101,7 @@ fn main() -> ExitCode {
                     Command::Archive(cli::ArchiveCommand::Salvage(args)) => {
                         salvage_cmd::run(&args, json)
                     }
+                    Command::Sametime(cmd) => sametime_cmd::run(&cmd, json),
                     _ => Ok(()),
                 })
                 .await
