@@ -50,14 +50,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use archive::{Archive, ArchiveOptions, IngestKey};
-use imtegrity_stchatlog::SledSpool;
+use imtegrity_stchatlog::Spool;
 use imtegrity_stchatlog::abi_types::{ClEntity, entity_type};
 use imtegrity_stchatlog::entry_points::{
     stDdaClInit, stDdaClJoiningSession, stDdaClSessionEnded, stDdaClSessionMsg,
     stDdaClSessionStarted, stDdaClTerminate,
 };
 use imtegrity_stchatlog::shipper::{MAX_BATCH_RECORDS, Shipper, ShipperConfig};
-use imtegrity_stchatlog::spool_slot::SpoolSlot;
 
 /// Set in the child process that runs part 1 through the SPI.
 const CHILD_ENV: &str = "IMT_SPI_BENCH_CHILD";
@@ -400,7 +399,7 @@ struct Shipped {
 }
 
 fn shipping(dir: &Path, spool_dir: &Path) -> Shipped {
-    let spool = Arc::new(SledSpool::open(spool_dir).expect("open the filled spool"));
+    let spool = Arc::new(Spool::open(spool_dir).expect("open the filled spool"));
     let events = spool.events().expect("read the spool");
     let records = events.len();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
@@ -423,7 +422,7 @@ fn shipping(dir: &Path, spool_dir: &Path) -> Shipped {
     ));
     let start = Instant::now();
     let shipper = Shipper::start(
-        SpoolSlot::adopt(Arc::clone(&spool)),
+        Arc::clone(&spool),
         ShipperConfig::new(addr.to_string(), TOKEN),
     )
     .expect("start the shipper");

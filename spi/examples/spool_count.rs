@@ -6,7 +6,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::args()
         .nth(1)
         .ok_or("usage: spool_count SPOOL_DIR")?;
-    let spool = imtegrity_stchatlog::SledSpool::open(std::path::Path::new(&dir))?;
+    let spool = imtegrity_stchatlog::Spool::open(std::path::Path::new(&dir))?;
     println!("{} records waiting, source {}", spool.len(), spool.source());
     Ok(())
 }

@@ -21,9 +21,14 @@
 //! wrong name, expired or refused certificate) keeps the records and retries after a
 //! backoff of 100 ms doubling to 5 s; each new kind of failure is written to stderr once.
 //!
-//! The thread wakes when a record is appended ([`ShipNotifier`]) or every second, and stops
-//! within the bound given to [`Shipper::stop`]: stopping also shuts down a request in
-//! flight, so the thread does not sit in a socket read.
+//! The thread wakes when a record is made durable ([`ShipNotifier`]) or every second, and
+//! stops within the bound given to [`Shipper::stop`]: stopping also shuts down a request in
+//! flight, so the thread does not sit in a socket read. At Terminate, [`Shipper::ship_all`]
+//! cuts any backoff short and waits, within its deadline, for the spool to be empty.
+//!
+//! The shipper reads the spool's files itself, without the writer's lock
+//! ([`crate::spool_scan`]), so a writer stuck on the disk does not stop shipping what is
+//! already there.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
@@ -37,8 +42,7 @@ use archive::Event;
 use crate::error::SpiError;
 use crate::no_sigpipe::NoSigPipe;
 use crate::ship_tls::ShipTls;
-use crate::sink::RecordSink;
-use crate::spool_slot::SpoolSlot;
+use crate::spool::Spool;
 
 /// The request path.
 pub const INGEST_PATH: &str = "/ingest/v1";
@@ -137,6 +141,8 @@ struct SignalState {
     /// Appends seen so far: the thread waits for this to change.
     appended: u64,
     stop: bool,
+    /// Terminate is waiting: ship now, without the backoff's wait.
+    hurry: bool,
     /// The request in flight, so `stop` can shut it down.
     connection: Option<TcpStream>,
 }
@@ -160,6 +166,10 @@ impl Signal {
         loop {
             if state.stop {
                 return true;
+            }
+            if state.hurry {
+                state.hurry = false;
+                return false;
             }
             if on_append.is_some_and(|seen| state.appended != seen) {
                 return false;
@@ -189,34 +199,6 @@ impl ShipNotifier {
     }
 }
 
-/// The spool as the session logic's sink: appends, then wakes the shipper (if any).
-#[derive(Debug)]
-pub struct ShippingSink {
-    slot: Arc<SpoolSlot>,
-    notifier: Option<ShipNotifier>,
-}
-
-impl ShippingSink {
-    /// Appends to the spool in `slot`, waking `notifier` after each record.
-    pub fn new(slot: Arc<SpoolSlot>, notifier: Option<ShipNotifier>) -> Self {
-        Self { slot, notifier }
-    }
-}
-
-impl RecordSink for ShippingSink {
-    fn append(&self, event: &Event) -> Result<(), SpiError> {
-        let spool = self.slot.get()?;
-        if let Err(e) = spool.append(event) {
-            self.slot.failed_with(&spool, &e);
-            return Err(e);
-        }
-        if let Some(n) = &self.notifier {
-            n.notify();
-        }
-        Ok(())
-    }
-}
-
 /// The running shipper thread.
 #[derive(Debug)]
 pub struct Shipper {
@@ -227,7 +209,7 @@ pub struct Shipper {
 
 impl Shipper {
     /// Starts the thread shipping the spool in `spool` as `config` says.
-    pub fn start(spool: Arc<SpoolSlot>, config: ShipperConfig) -> Result<Self, SpiError> {
+    pub fn start(spool: Arc<Spool>, config: ShipperConfig) -> Result<Self, SpiError> {
         let signal = Arc::new(Signal::default());
         let (done_tx, done) = mpsc::channel();
         let thread_signal = Arc::clone(&signal);
@@ -250,6 +232,23 @@ impl Shipper {
     /// A handle that wakes this shipper.
     pub fn notifier(&self) -> ShipNotifier {
         ShipNotifier(Arc::clone(&self.signal))
+    }
+
+    /// Ships without waiting out a backoff, until nothing waits in `spool` (`true`) or
+    /// `deadline` passes (`false`; the rest stays in the spool).
+    pub fn ship_all(&self, spool: &Spool, deadline: Instant) -> bool {
+        loop {
+            if spool.is_empty() {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            self.signal.lock().hurry = true;
+            self.signal.changed.notify_all();
+            std::thread::sleep((deadline - now).min(Duration::from_millis(20)));
+        }
     }
 
     /// Stops the thread and joins it, waiting at most `bound`; `false` if it did not finish
@@ -277,8 +276,12 @@ impl Shipper {
             }
             Err(RecvTimeoutError::Timeout) => {
                 eprintln!(
-                    "imtegrity_stchatlog: the shipper thread did not stop within {bound:?}; detached"
+                    "imtegrity_stchatlog: the shipper thread did not stop within {} ms; \
+                     detached (what it did not ship stays in the spool)",
+                    bound.as_millis()
                 );
+                // It returns into this library once its disk or socket lets it go.
+                crate::library_pin::pin_library();
                 false
             }
         }
@@ -299,7 +302,7 @@ enum Round {
     Progress,
 }
 
-fn run(spool: &SpoolSlot, config: &ShipperConfig, signal: &Signal) {
+fn run(spool: &Spool, config: &ShipperConfig, signal: &Signal) {
     let mut backoff = config.backoff_min;
     let mut last_error: Option<String> = None;
     loop {
@@ -342,32 +345,24 @@ fn run(spool: &SpoolSlot, config: &ShipperConfig, signal: &Signal) {
     }
 }
 
-fn round(slot: &SpoolSlot, config: &ShipperConfig, signal: &Signal) -> Result<Round, String> {
+fn round(spool: &Spool, config: &ShipperConfig, signal: &Signal) -> Result<Round, String> {
     let seen = signal.lock().appended;
-    // The spool handle is held per step, not across the request, so a spool that failed
-    // can be closed and opened again (`spool_slot`) while a request is in flight.
-    let spool = slot.get().map_err(|e| e.to_string())?;
     let batch = spool
         .pending(MAX_BATCH_RECORDS, MAX_BATCH_BYTES)
-        .inspect_err(|e| slot.failed_with(&spool, e))
         .map_err(|e| e.to_string())?;
     let (Some((first, _)), Some((last, _))) = (batch.first(), batch.last()) else {
         return Ok(Round::Empty(seen));
     };
     let (first, last) = (*first, *last);
     let body = request_body(spool.source(), &batch).map_err(|e| e.to_string())?;
-    drop(spool);
+    drop(batch);
     let acked = post(config, &body, signal)?;
     if acked < first {
         return Err(format!(
             "the gateway acknowledged up to {acked}, before the first record sent ({first})"
         ));
     }
-    let spool = slot.get().map_err(|e| e.to_string())?;
-    spool
-        .remove_upto(acked.min(last))
-        .inspect_err(|e| slot.failed_with(&spool, e))
-        .map_err(|e| e.to_string())?;
+    spool.ack_upto(acked.min(last)).map_err(|e| e.to_string())?;
     Ok(Round::Progress)
 }
 

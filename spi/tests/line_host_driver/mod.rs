@@ -15,6 +15,8 @@ pub(crate) struct Answer {
     pub(crate) rc: i32,
     pub(crate) sev: i32,
     pub(crate) msg: String,
+    /// How long the call took, measured by the host around the call alone.
+    pub(crate) took: std::time::Duration,
 }
 
 /// The C host, one command at a time.
@@ -64,6 +66,7 @@ impl Host {
             rc: field("rc").parse().expect("rc"),
             sev: field("sev").parse().expect("sev"),
             msg,
+            took: std::time::Duration::from_micros(field("us").parse().expect("us")),
         }
     }
 
