@@ -336,17 +336,25 @@ impl SpoolWorker {
             return;
         }
         let lost = state.episode.as_ref().map_or(0, |e| e.dropped) + state.writing_gap.unwrap_or(0);
-        eprintln!(
-            "imtegrity_stchatlog: the spool {} did not answer at Terminate: {lost} records \
-             held in memory were never written and are lost, and no capture_gap record could \
-             be written for them{}; the writer thread is left behind",
-            self.spool.dir().display(),
-            if state.in_flight.is_some() {
-                " (one more record was being written and may yet land)"
-            } else {
-                ""
-            },
-        );
+        let in_flight = if state.in_flight.is_some() {
+            "; a record being written may yet land"
+        } else {
+            ""
+        };
+        if lost > 0 {
+            eprintln!(
+                "imtegrity_stchatlog: the spool {} did not answer at Terminate: {lost} records \
+                 held in memory were never written and are lost, and no capture_gap record \
+                 could be written for them{in_flight}; the writer thread is left behind",
+                self.spool.dir().display(),
+            );
+        } else {
+            eprintln!(
+                "imtegrity_stchatlog: the spool {} did not answer at Terminate{in_flight}; \
+                 the writer thread is left behind",
+                self.spool.dir().display(),
+            );
+        }
         drop(state);
         self.shared.lock().stop_now = true;
         self.shared.wake.notify_all();

@@ -408,3 +408,60 @@ fn a_repeated_init_applies_the_file_and_keeps_the_held_records() {
     );
     assert_eq!(gaps(&spool), [(0, 1)]);
 }
+
+/// Terminate while relaxed mode holds records: if the disk works by then, they are written
+/// and the gap record with them; if it still fails, the count of what is lost is said on
+/// stderr (there is no other place left), never nothing.
+#[test]
+fn terminate_writes_held_records_or_says_how_many_are_lost() {
+    if !can_mount("terminate_writes_held_records_or_says_how_many_are_lost") {
+        return;
+    }
+    // The disk comes back just before Terminate: everything is written at Terminate.
+    let disk = SmallDisk::mount("4m");
+    let spool = disk.path().join("spool");
+    let (_work, host, config) = setup(&spool, "mode = \"relaxed\"");
+    let mut h = Host::start(&host, &config);
+    open_chat(&mut h);
+    disk.fill();
+    let (mut sent, held_text, _) = chat_until(&mut h, |a| a.sev != SEV_OK);
+    sent.push(held_text);
+    for text in ["held two", "held three"] {
+        h.ok(&format!("msg s1 alice bob {text}"));
+        sent.push(text.into());
+    }
+    disk.free();
+    let term = h.call("term");
+    assert_eq!(term.rc, 0, "{term:?}");
+    h.finish();
+    assert_eq!(messages(&spool), sent);
+    // The three messages and Terminate's session_end, held while the spool still failed.
+    assert_eq!(gaps(&spool), [(0, 4)]);
+    drop(disk);
+
+    // The disk still full at Terminate: the held records are lost, and stderr says so.
+    let disk = SmallDisk::mount("4m");
+    let spool = disk.path().join("spool");
+    let (work, host, config) = setup(&spool, "mode = \"relaxed\"\nterminate_timeout_ms = 300");
+    let stderr_path = work.path().join("stderr");
+    let stderr = std::fs::File::create(&stderr_path).unwrap();
+    let mut h = Host::start_with_stderr(&host, &config, stderr);
+    open_chat(&mut h);
+    disk.fill();
+    let (written, _, _) = chat_until(&mut h, |a| a.sev != SEV_OK);
+    for text in ["held two", "held three"] {
+        h.ok(&format!("msg s1 alice bob {text}"));
+    }
+    let term = h.call("term");
+    assert_eq!(term.rc, 0, "{term:?}");
+    assert_bounded(&term, "term");
+    h.finish();
+    let said = std::fs::read_to_string(&stderr_path).unwrap();
+    // The three messages and the session_end Terminate wrote for the open session.
+    assert!(
+        said.contains("4 records held in memory were never written and are lost"),
+        "{said}"
+    );
+    disk.free();
+    assert_eq!(messages(&spool), written, "what was durable stays");
+}

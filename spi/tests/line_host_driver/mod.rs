@@ -28,6 +28,12 @@ pub(crate) struct Host {
 
 impl Host {
     pub(crate) fn start(host: &Path, config: &Path) -> Self {
+        Self::start_with_stderr(host, config, Stdio::inherit())
+    }
+
+    /// As [`Host::start`], the host's stderr (where the library says what it cannot say
+    /// through a return code) going to `stderr`.
+    pub(crate) fn start_with_stderr(host: &Path, config: &Path, stderr: impl Into<Stdio>) -> Self {
         let mut child = Command::new(host)
             .arg(c_host_harness::library())
             .env("IMTEGRITY_SPI_CONFIG", config)
@@ -35,6 +41,7 @@ impl Host {
             .env_remove("IMTEGRITY_SPI_GATEWAY")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .expect("start line_host");
         let stdin = child.stdin.take();
