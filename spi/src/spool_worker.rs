@@ -78,6 +78,8 @@ struct State {
     retry_at: Option<Instant>,
     /// Relaxed mode's current stretch of trouble, until its gap record is written.
     episode: Option<Episode>,
+    /// The last write failure, for callers told about it without a write of their own.
+    last_error: Option<String>,
     /// The records dropped in the episode whose gap record is being written now.
     writing_gap: Option<u64>,
     /// Write what is held, the gap record, then exit.
@@ -185,6 +187,15 @@ impl SpoolWorker {
         let failing = state.retry_at.is_some_and(|at| at > Instant::now());
         if stuck && !relaxed {
             return Appended::Refused(self.busy(bound));
+        }
+        // Strict, while records held for relaxed mode (before a repeated Init switched the
+        // mode) wait for a retry: this record could only be written after them, so it is
+        // refused now, with the disk's reason, rather than after the whole bound.
+        if failing && !relaxed {
+            return Appended::Refused(SpiError::SpoolUnavailable {
+                path: self.spool.dir().to_owned(),
+                reason: state.last_error.clone().unwrap_or_default(),
+            });
         }
         if relaxed
             && (state.queue.len() >= self.limits.max_held_records
@@ -451,6 +462,7 @@ fn run(shared: &Shared, spool: &Spool, node: &str) {
                     // Strict jobs fail fast instead: the spool says "unavailable" without
                     // touching the disk until its reopen interval passes.
                     state.retry_at = Some(Instant::now() + REOPEN_INTERVAL);
+                    state.last_error = Some(e.to_string());
                     state.episode(&e.to_string());
                     if state.waiting.contains(&job.ticket) {
                         state.outcomes.insert(job.ticket, Err(e));

@@ -393,6 +393,10 @@ fn a_repeated_init_applies_the_file_and_keeps_the_held_records() {
         (DB_ERROR, SEV_FATAL),
         "{refused:?}"
     );
+    assert!(
+        refused.msg.contains("No space left on device"),
+        "the disk's reason, not a timeout: {refused:?}"
+    );
     assert_bounded(&refused, "strict while full");
 
     disk.free();
