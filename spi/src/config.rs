@@ -82,6 +82,9 @@ pub struct SpiConfig {
     /// The file this was read from, if any (relative paths resolve against its directory).
     #[serde(skip)]
     pub source: Option<PathBuf>,
+    /// The default file looked for when none was read (for Init's warning).
+    #[serde(skip)]
+    pub looked_for: Option<PathBuf>,
 }
 
 impl Default for SpiConfig {
@@ -97,6 +100,7 @@ impl Default for SpiConfig {
             policy: None,
             codes: Codes::default(),
             source: None,
+            looked_for: None,
         }
     }
 }
@@ -214,7 +218,10 @@ impl SpiConfig {
                 if default.is_file() {
                     Self::read(&default)?
                 } else {
-                    Self::default()
+                    Self {
+                        looked_for: Some(default),
+                        ..Self::default()
+                    }
                 }
             }
         };
@@ -300,6 +307,30 @@ impl SpiConfig {
             ));
         }
         Ok(Some(token))
+    }
+
+    /// Init's warning when no file was read and no variable set either: the library runs
+    /// on its defaults, which an operator who meant to configure it needs to hear.
+    pub fn unconfigured_warning(&self) -> Option<String> {
+        let looked_for = self.looked_for.as_ref()?;
+        let any_env = [
+            CONFIG_ENV,
+            SPOOL_ENV,
+            GATEWAY_ENV,
+            TOKEN_ENV,
+            TOKEN_FILE_ENV,
+        ]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()));
+        if any_env {
+            return None;
+        }
+        Some(format!(
+            "no configuration file ({} not found, {CONFIG_ENV} not set): strict mode, no \
+             gateway, spool {}",
+            looked_for.display(),
+            self.spool_dir().display()
+        ))
     }
 
     /// Environment variables win over the file.

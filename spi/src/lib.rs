@@ -37,6 +37,7 @@ pub mod sessions;
 pub mod ship_tls;
 pub mod shipper;
 pub mod sink;
+pub mod sled_migration;
 pub mod spi_policy;
 pub mod spool;
 pub mod spool_files;

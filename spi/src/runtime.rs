@@ -119,7 +119,8 @@ pub(crate) struct InitFailure {
 /// across and keeping the spool (and its writer) when its directory did not change; a file
 /// that cannot be used leaves the running configuration in place. `Ok(Some(warning))`:
 /// initialised, but the server should log the warning (a re-read deferred because records
-/// are still held in memory for another spool directory).
+/// are still held in memory for another spool directory; no configuration at all; an old
+/// spool left at the pre-issue-18 default place).
 ///
 /// A spool that cannot be created or opened fails Init in both modes: relaxed mode covers a
 /// disk that fails while the server runs, not a spool that was never set up.
@@ -214,6 +215,16 @@ pub(crate) unsafe fn init(
         .map(|p| p.sessions.take_open())
         .unwrap_or_default();
     let sessions = SessionTable::with_open(Box::new(Arc::clone(&sink)), node, open);
+    let warnings: Vec<String> = [
+        config.unconfigured_warning(),
+        old_default_spool(library_dir.as_deref(), &config),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    for warning in &warnings {
+        eprintln!("imtegrity_stchatlog: {warning}");
+    }
     *installed = Some(Arc::new(Runtime {
         sessions,
         ret,
@@ -223,7 +234,26 @@ pub(crate) unsafe fn init(
         config,
         policy,
     }));
-    Ok(None)
+    Ok((!warnings.is_empty()).then(|| warnings.join("; ")))
+}
+
+/// Init's warning when the spool is the default one and the old default, `spool` next to
+/// the library (before issue 18), still holds a spool: its records would otherwise never
+/// be shipped, and nothing would say so.
+fn old_default_spool(library_dir: Option<&Path>, config: &SpiConfig) -> Option<String> {
+    let old = library_dir?.join("spool");
+    if config.spool.is_some() || old == config.spool_dir() {
+        return None;
+    }
+    let holds_records = crate::sled_migration::is_sled_spool(&old)
+        || crate::spool_files::segments(&old).is_ok_and(|s| !s.is_empty());
+    holds_records.then(|| {
+        format!(
+            "an old spool next to the library ({}) may hold records not yet shipped: set \
+             spool to it in the configuration to ship them",
+            old.display()
+        )
+    })
 }
 
 /// The least time Init gives the spool to open: opening reads the newest segment back.

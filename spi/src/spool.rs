@@ -165,6 +165,7 @@ impl Spool {
             .open(&lock_path)
             .map_err(file_err(&lock_path))?;
         lock_exclusive(&lock, dir)?;
+        crate::sled_migration::migrate(dir)?;
         let source = source_id(dir)?;
         let acked = read_acked(dir).map_err(file_err(&dir.join(ACKED_FILE)))?;
         let spool = Self {

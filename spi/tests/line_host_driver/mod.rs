@@ -31,6 +31,41 @@ impl Host {
         Self::start_with_stderr(host, config, Stdio::inherit())
     }
 
+    /// The host with no configuration at all (no file, no `IMTEGRITY_SPI_*` variable), the
+    /// environment otherwise as `env` says (`None`: removed), stderr discarded.
+    pub(crate) fn start_unconfigured(host: &Path, env: &[(&str, Option<&Path>)]) -> Self {
+        let mut command = Command::new(host);
+        command.arg(c_host_harness::library());
+        for var in [
+            "IMTEGRITY_SPI_CONFIG",
+            "IMTEGRITY_SPI_SPOOL",
+            "IMTEGRITY_SPI_GATEWAY",
+            "IMTEGRITY_SPI_TOKEN",
+            "IMTEGRITY_SPI_TOKEN_FILE",
+        ] {
+            command.env_remove(var);
+        }
+        for (name, value) in env {
+            match value {
+                Some(value) => command.env(name, value),
+                None => command.env_remove(name),
+            };
+        }
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start line_host");
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        Self {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
     /// As [`Host::start`], the host's stderr (where the library says what it cannot say
     /// through a return code) going to `stderr`.
     pub(crate) fn start_with_stderr(host: &Path, config: &Path, stderr: impl Into<Stdio>) -> Self {
