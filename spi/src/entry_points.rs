@@ -196,17 +196,21 @@ pub extern "system" fn stDdaClTerminate() {
 
 /// Periodic call from the server. Every record is already durable when its call returns
 /// (strict mode), and the spool's writer thread retries what relaxed mode holds on its
-/// own, so there is nothing to flush. Shipping runs on its own thread (`shipper`). Re-reads the policy file
+/// own, so there is nothing to flush. Shipping runs on its own thread (`shipper`): its
+/// settings are re-read when their files changed (`shipping_reload`), and while it fails
+/// the call warns with why. Re-reads the policy file
 /// if it changed: a new policy that does not compile is reported as a warning through
 /// `appRetCode`/`appRetMsg` and the previous one stays.
 #[unsafe(no_mangle)]
 pub extern "system" fn stDdaClTimerEvent() {
     boundary("stDdaClTimerEvent", || {
         let runtime = runtime::current()?;
-        match &runtime.policy {
+        let shipping = runtime.timer();
+        let policy = match &runtime.policy {
             Some(policy) => policy.reload_if_changed().map(drop),
             None => Ok(()),
-        }
+        };
+        shipping.and(policy)
     });
 }
 

@@ -136,6 +136,10 @@ pub enum SpiError {
     /// The policy file changed but the new one cannot be used: the previous policy stays.
     #[error("policy not reloaded, the previous one stays: {0}")]
     PolicyReload(String),
+    /// The configuration file changed but its new shipping settings cannot be used: the
+    /// running shipper goes on with the old ones.
+    #[error("shipping settings not reloaded, the previous ones stay: {0}")]
+    ShippingReload(String),
     /// The operating system gave no random bytes (for the spool's source id).
     #[error("no random bytes for the spool's source id: {0}")]
     Random(String),
@@ -185,6 +189,7 @@ impl SpiError {
             | Self::Config(_)
             | Self::Policy(_)
             | Self::PolicyReload(_)
+            | Self::ShippingReload(_)
             | Self::Thread(_) => API_INTERNAL_ERROR,
         }
     }
@@ -201,7 +206,7 @@ impl SpiError {
             | Self::Encoding(_)
             | Self::Panicked { .. } => SEVERITY_FATAL,
             // Nothing failed for the server: the old policy is still applied.
-            Self::PolicyReload(_) => SEVERITY_WARNING,
+            Self::PolicyReload(_) | Self::ShippingReload(_) => SEVERITY_WARNING,
             _ => SEVERITY_ERROR,
         }
     }

@@ -16,6 +16,7 @@ use crate::error::SpiError;
 use crate::ffi_strings::write_c_str;
 use crate::sessions::SessionTable;
 use crate::shipper::{Shipper, ShipperConfig};
+use crate::shipping_reload::ShippingFiles;
 use crate::sink::RecordSink;
 use crate::spool::Spool;
 use crate::spool_path::library_dir;
@@ -65,6 +66,8 @@ pub(crate) struct Runtime {
     shipper: Mutex<Option<Shipper>>,
     /// The configuration read at Init.
     pub(crate) config: SpiConfig,
+    /// The files the shipping settings were last read from (`shipping_reload`).
+    shipping_files: Mutex<Option<ShippingFiles>>,
     /// `[policy] file`, compiled at Init (`None`: none configured, everything allowed).
     pub(crate) policy: Option<crate::spi_policy::SpiPolicy>,
 }
@@ -80,6 +83,66 @@ impl Runtime {
             Mode::Relaxed => SEVERITY_WARNING,
         };
         write_slots(&self.ret, severity, &error.to_string());
+    }
+
+    /// One line for the server while shipping fails (`ship_status`).
+    fn shipping_problem(&self) -> Option<String> {
+        self.shipper
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .and_then(|s| s.status().problem())
+    }
+
+    /// The server's timer: shipping settings re-read if their files changed (the old
+    /// shipper stops, within its bound, before the new one starts: one per spool), and a
+    /// shipping problem reported as a warning.
+    pub(crate) fn timer(&self) -> Result<(), SpiError> {
+        self.reload_shipping()?;
+        if let Some(problem) = self.shipping_problem() {
+            write_slots(&self.ret, SEVERITY_WARNING, &problem);
+        }
+        Ok(())
+    }
+
+    /// Re-reads the configuration if a file of the shipping settings changed, and restarts
+    /// the shipper with them (`shipping_reload`).
+    fn reload_shipping(&self) -> Result<(), SpiError> {
+        let mut files = self
+            .shipping_files
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !files.as_ref().is_some_and(ShippingFiles::changed) {
+            return Ok(());
+        }
+        let reloaded = SpiConfig::load(library_dir().as_deref()).and_then(|config| {
+            let shipper_config = ShipperConfig::from_config(&config)?;
+            Ok((config, shipper_config))
+        });
+        let (config, shipper_config) = match reloaded {
+            Ok(reloaded) => reloaded,
+            Err(e) => {
+                // Remember what was tried, so the same broken file is reported once.
+                *files = files.take().and_then(|f| f.restamped());
+                return Err(SpiError::ShippingReload(e.to_string()));
+            }
+        };
+        *files = ShippingFiles::of(&config);
+        self.stop_shipper();
+        let shipper = shipper_config
+            .map(|c| Shipper::start(Arc::clone(self.worker.spool()), c))
+            .transpose()?;
+        self.worker
+            .set_notifier(shipper.as_ref().map(Shipper::notifier));
+        eprintln!(
+            "imtegrity_stchatlog: shipping settings reloaded from {}",
+            config
+                .source
+                .as_deref()
+                .map_or_else(|| "the environment".into(), |p| p.display().to_string())
+        );
+        *self.shipper.lock().unwrap_or_else(PoisonError::into_inner) = shipper;
+        Ok(())
     }
 
     /// Stops and joins the shipper (records it did not ship stay in the spool).
@@ -231,6 +294,7 @@ pub(crate) unsafe fn init(
         sink,
         worker,
         shipper: Mutex::new(shipper),
+        shipping_files: Mutex::new(ShippingFiles::of(&config)),
         config,
         policy,
     }));
@@ -297,7 +361,10 @@ pub(crate) fn current() -> Result<Arc<Runtime>, SpiError> {
 /// message), so a warning from an earlier call is not read as this one's.
 pub(crate) fn begin_call() {
     if let Ok(runtime) = current() {
-        write_slots(&runtime.ret, SEVERITY_OK, "");
+        // The call's own outcome is what the severity says; while shipping fails the
+        // message says so too, on every call, so the server's log cannot miss it.
+        let note = runtime.shipping_problem().unwrap_or_default();
+        write_slots(&runtime.ret, SEVERITY_OK, &note);
     }
 }
 

@@ -41,6 +41,7 @@ use archive::Event;
 
 use crate::error::SpiError;
 use crate::no_sigpipe::NoSigPipe;
+use crate::ship_status::ShipStatus;
 use crate::ship_tls::ShipTls;
 use crate::spool::Spool;
 
@@ -203,6 +204,7 @@ impl ShipNotifier {
 #[derive(Debug)]
 pub struct Shipper {
     signal: Arc<Signal>,
+    status: Arc<Mutex<ShipStatus>>,
     done: mpsc::Receiver<()>,
     handle: Option<JoinHandle<()>>,
 }
@@ -211,12 +213,20 @@ impl Shipper {
     /// Starts the thread shipping the spool in `spool` as `config` says.
     pub fn start(spool: Arc<Spool>, config: ShipperConfig) -> Result<Self, SpiError> {
         let signal = Arc::new(Signal::default());
+        let status = Arc::new(Mutex::new(ShipStatus {
+            gateway: config.gateway.clone(),
+            ..ShipStatus::read(spool.dir())
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+        }));
         let (done_tx, done) = mpsc::channel();
         let thread_signal = Arc::clone(&signal);
+        let thread_status = Arc::clone(&status);
         let handle = std::thread::Builder::new()
             .name("imtegrity-spi-shipper".into())
             .spawn(move || {
-                run(&spool, &config, &thread_signal);
+                run(&spool, &config, &thread_signal, &thread_status);
                 // Drop the spool before saying "done", so a joined shipper has closed it.
                 drop(spool);
                 let _ = done_tx.send(());
@@ -224,9 +234,18 @@ impl Shipper {
             .map_err(SpiError::Thread)?;
         Ok(Self {
             signal,
+            status,
             done,
             handle: Some(handle),
         })
+    }
+
+    /// What the shipper last did.
+    pub fn status(&self) -> ShipStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// A handle that wakes this shipper.
@@ -302,15 +321,71 @@ enum Round {
     Progress,
 }
 
-fn run(spool: &Spool, config: &ShipperConfig, signal: &Signal) {
+/// Keeps [`ShipStatus`] and its file up to date: the file at once when shipping starts or
+/// stops failing, otherwise at most once a second.
+struct StatusKeeper<'a> {
+    spool: &'a Spool,
+    status: &'a Mutex<ShipStatus>,
+    written: Option<(Instant, ShipStatus)>,
+}
+
+impl StatusKeeper<'_> {
+    fn update(&mut self, outcome: Result<bool, &str>, force: bool) {
+        let now = archive::now_ns();
+        let current = {
+            let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner);
+            match outcome {
+                Ok(shipped) => {
+                    if shipped {
+                        status.last_shipped_ns = Some(now);
+                    }
+                    status.failing_since_ns = None;
+                    status.last_error = None;
+                }
+                Err(e) => {
+                    status.failing_since_ns.get_or_insert(now);
+                    status.last_error = Some(e.to_owned());
+                }
+            }
+            status.backlog = self.spool.backlog();
+            status.clone()
+        };
+        let due = match &self.written {
+            None => true,
+            Some((at, last)) => {
+                let flipped = last.failing_since_ns.is_some() != current.failing_since_ns.is_some()
+                    || last.last_error != current.last_error;
+                let changed = last.backlog != current.backlog
+                    || last.last_shipped_ns != current.last_shipped_ns;
+                force || flipped || (changed && at.elapsed() >= Duration::from_secs(1))
+            }
+        };
+        if due {
+            let mut stamped = current.clone();
+            stamped.updated_ns = now;
+            // Only the operator's view is lost if this fails; the records are not.
+            let _ = stamped.write(self.spool.dir());
+            self.written = Some((Instant::now(), current));
+        }
+    }
+}
+
+fn run(spool: &Spool, config: &ShipperConfig, signal: &Signal, status: &Mutex<ShipStatus>) {
+    let mut keeper = StatusKeeper {
+        spool,
+        status,
+        written: None,
+    };
     let mut backoff = config.backoff_min;
     let mut last_error: Option<String> = None;
     loop {
         if signal.lock().stop {
+            keeper.update(Ok(false), true);
             return;
         }
         match round(spool, config, signal) {
             Ok(round) => {
+                keeper.update(Ok(matches!(round, Round::Progress)), false);
                 if last_error.take().is_some() {
                     eprintln!(
                         "imtegrity_stchatlog: shipping to {} resumed",
@@ -321,6 +396,7 @@ fn run(spool: &Spool, config: &ShipperConfig, signal: &Signal) {
                 if let Round::Empty(seen) = round
                     && signal.wait(config.idle_wake, Some(seen))
                 {
+                    keeper.update(Ok(false), true);
                     return;
                 }
             }
@@ -329,6 +405,7 @@ fn run(spool: &Spool, config: &ShipperConfig, signal: &Signal) {
                 if signal.lock().stop {
                     return;
                 }
+                keeper.update(Err(&e), false);
                 if last_error.as_deref() != Some(&e) {
                     eprintln!(
                         "imtegrity_stchatlog: shipping to {} failed, retrying: {e}",

@@ -90,6 +90,8 @@ pub struct Spool {
     writer: Mutex<Writer>,
     /// The first sequence number of the segment the writer appends to: never deleted.
     active_first: AtomicU64,
+    /// The newest record's sequence number (0: none yet).
+    newest: AtomicU64,
     acked: Mutex<u64>,
 }
 
@@ -181,11 +183,15 @@ impl Spool {
                 next_try: Instant::now(),
             }),
             active_first: AtomicU64::new(u64::MAX),
+            newest: AtomicU64::new(0),
             acked: Mutex::new(acked),
         };
         {
             let mut writer = spool.lock_writer();
             spool.reopen(&mut writer, acked)?;
+            spool
+                .newest
+                .store(writer.next_seq.saturating_sub(1), Ordering::SeqCst);
         }
         archive::owner_only::tighten_tree(dir).map_err(|e| private_err(dir, e))?;
         Ok(spool)
@@ -312,6 +318,7 @@ impl Spool {
         }
         active.len += frame.len() as u64;
         writer.next_seq = seq + 1;
+        self.newest.store(seq, Ordering::SeqCst);
         Ok(seq)
     }
 
@@ -328,6 +335,14 @@ impl Spool {
     /// The highest sequence number the gateway acknowledged.
     pub fn acked(&self) -> u64 {
         *self.acked.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records waiting to be shipped, from sequence numbers alone (no reading): exact for
+    /// the log's own records, an upper bound after a sled migration (sled's keys had gaps).
+    pub fn backlog(&self) -> u64 {
+        self.newest
+            .load(Ordering::SeqCst)
+            .saturating_sub(self.acked())
     }
 
     /// Records the gateway's acknowledgement of every record up to `seq`, durably, and

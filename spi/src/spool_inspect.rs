@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::SpiError;
+use crate::ship_status::ShipStatus;
 use crate::shipper::{Shipper, ShipperConfig};
 use crate::spool::Spool;
 use crate::spool_files::{SOURCE_FILE, read_acked, segments};
@@ -38,6 +39,8 @@ pub struct SpoolSummary {
     pub damaged: Vec<PathBuf>,
     /// Waiting records whose payload does not decode (counted, not shipped).
     pub undecodable: usize,
+    /// What the shipper last wrote to `status.json` (`None`: it never ran here).
+    pub shipping: Option<ShipStatus>,
 }
 
 /// Summarises the spool in `dir`, reading every waiting record once.
@@ -49,6 +52,8 @@ pub fn summary(dir: &Path) -> Result<SpoolSummary, SpiError> {
         source: std::fs::read_to_string(dir.join(SOURCE_FILE))
             .ok()
             .map(|s| s.trim().to_owned()),
+        // A damaged status file is the operator's view lost, not the records: left out.
+        shipping: ShipStatus::read(dir).ok().flatten(),
         ..SpoolSummary::default()
     };
     for segment in segments(dir).map_err(file_err(dir.to_owned()))? {
