@@ -78,7 +78,11 @@ pub enum SpiError {
     #[error("session {0:?} does not exist")]
     SessionMissing(String),
     /// Another process (or a writer of ours left behind) holds the spool's lock.
-    #[error("spool {} is in use by another process (its lock file is held)", path.display())]
+    #[error(
+        "spool {} is in use: its lock is held by another process, or by this library's writer \
+         still stuck on the disk since an earlier Terminate",
+        path.display()
+    )]
     SpoolInUse {
         /// The spool directory.
         path: PathBuf,
