@@ -45,7 +45,7 @@ use crate::spool_files::{
     ACKED_FILE, LOCK_FILE, SOURCE_FILE, private_options, read_acked, replace_file, segment_path,
     segments, sync_dir,
 };
-use crate::spool_frame::encode;
+use crate::spool_frame::{HEADER_LEN, Torn, encode};
 use crate::spool_scan::{ScanStats, scan, whole_prefix};
 
 /// A segment is rolled once a record would take it past this size (a larger record gets a
@@ -217,17 +217,37 @@ impl Spool {
             .open(&last.path)
             .map_err(file_err(&last.path))?;
         let bytes = std::fs::read(&last.path).map_err(file_err(&last.path))?;
-        let (whole, last_seq) = whole_prefix(&bytes);
+        let (whole, last_seq, tail) = whole_prefix(&bytes);
+        let mut after = last_seq.map_or(last.first_seq, |s| s + 1);
+        if tail == Some(Torn::Damaged) {
+            // Not an append cut short but bytes that do not check (a bad sector): kept aside
+            // for the operator, and the sequence numbers records in them may have had are
+            // never given again (each frame takes at least a header's bytes), so no new
+            // record can pass for one of them at the gateway.
+            let aside = last
+                .path
+                .with_extension(format!("damaged-{}", archive::now_ns()));
+            std::fs::write(&aside, &bytes[whole..]).map_err(file_err(&aside))?;
+            after += ((bytes.len() - whole) / HEADER_LEN) as u64 + 1;
+            eprintln!(
+                "imtegrity_stchatlog: {}: {} damaged bytes after its last whole record; kept in \
+                 {} and cut from the spool",
+                last.path.display(),
+                bytes.len() - whole,
+                aside.display()
+            );
+        }
         if whole < bytes.len() {
             file.set_len(whole as u64).map_err(file_err(&last.path))?;
             file.sync_all().map_err(file_err(&last.path))?;
         }
         file.seek(SeekFrom::Start(whole as u64))
             .map_err(file_err(&last.path))?;
-        let after = last_seq.map_or(last.first_seq, |s| s + 1);
         writer.next_seq = writer.next_seq.max(after).max(acked + 1);
-        // Everything in it acknowledged: start afresh, so the shipper can delete it.
-        writer.roll = whole > 0 && last_seq.is_some_and(|s| s <= acked);
+        // Everything in it acknowledged: start afresh, so the shipper can delete it. After
+        // damage too: the next record's number no longer follows the segment's last.
+        writer.roll =
+            (whole > 0 && last_seq.is_some_and(|s| s <= acked)) || tail == Some(Torn::Damaged);
         self.active_first.store(last.first_seq, Ordering::SeqCst);
         writer.active = Some(Active {
             file,
@@ -550,6 +570,45 @@ mod tests {
             .map(|(s, _)| *s)
             .collect();
         assert_eq!(seqs, [last_seq, last_seq + 1]);
+    }
+
+    #[test]
+    fn a_damaged_tail_is_kept_aside_and_its_sequence_numbers_are_never_reused() {
+        let dir = must(tempfile::tempdir());
+        {
+            let spool = must(Spool::open(dir.path()));
+            for t in ["one", "two", "three"] {
+                must(spool.append(&event(t)));
+            }
+        }
+        let segment = must(segments(dir.path())).remove(0).path;
+        let mut bytes = must(std::fs::read(&segment));
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x55;
+        must(std::fs::write(&segment, &bytes));
+        let spool = must(Spool::open(dir.path()));
+        let kept: Vec<(u64, String)> = must(spool.pending(9, usize::MAX))
+            .into_iter()
+            .map(|(s, e)| (s, e.text))
+            .collect();
+        assert_eq!(
+            kept.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>(),
+            ["one", "two"]
+        );
+        let aside = must(std::fs::read_dir(dir.path()))
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().contains(".damaged-"))
+            .count();
+        assert_eq!(aside, 1, "the damaged bytes are kept");
+        must(spool.append(&event("four")));
+        let seqs: Vec<u64> = must(spool.pending(9, usize::MAX))
+            .iter()
+            .map(|(s, _)| *s)
+            .collect();
+        assert!(
+            seqs[2] > kept[1].0 + 1,
+            "the damaged record's number is not reused: {seqs:?}"
+        );
     }
 
     #[test]

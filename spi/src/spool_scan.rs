@@ -68,14 +68,81 @@ pub fn scan(
     Ok(stats)
 }
 
-/// Where the readable part of a segment ends, and the sequence number of its last record:
-/// the writer cuts a torn tail there when it opens the spool.
-pub fn whole_prefix(bytes: &[u8]) -> (usize, Option<u64>) {
+/// Where the readable part of a segment ends, the sequence number of its last record, and
+/// what follows it (`None`: nothing, the segment is whole): the writer cuts a torn tail
+/// there when it opens the spool, and keeps a damaged one aside first.
+pub fn whole_prefix(bytes: &[u8]) -> (usize, Option<u64>, Option<Torn>) {
     let mut at = 0;
     let mut last = None;
-    while let Ok((frame, used)) = decode(&bytes[at..]) {
-        at += used;
-        last = Some(frame.seq);
+    loop {
+        if at == bytes.len() {
+            return (at, last, None);
+        }
+        match decode(&bytes[at..]) {
+            Ok((frame, used)) => {
+                at += used;
+                last = Some(frame.seq);
+            }
+            Err(torn) => return (at, last, Some(torn)),
+        }
     }
-    (at, last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spool_files::segment_path;
+    use crate::spool_frame::encode;
+
+    fn frames(seqs: &[u64]) -> Vec<u8> {
+        seqs.iter()
+            .flat_map(|s| encode(*s, format!("record {s}").as_bytes()).unwrap_or_default())
+            .collect()
+    }
+
+    #[test]
+    fn damage_in_an_older_segment_costs_its_rest_and_is_reported() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut first = frames(&[1, 2, 3]);
+        let second_frame = first.len() / 3 + 20;
+        first[second_frame] ^= 0xFF;
+        std::fs::write(segment_path(dir.path(), 1), &first).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(segment_path(dir.path(), 4), frames(&[4, 5]))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut seen = Vec::new();
+        let stats = scan(dir.path(), 0, |seq, _| {
+            seen.push(seq);
+            ControlFlow::Continue(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(seen, [1, 4, 5]);
+        assert_eq!(stats.damaged, [segment_path(dir.path(), 1)]);
+        // Acknowledged segments are not read at all.
+        let mut after = Vec::new();
+        scan(dir.path(), 3, |seq, _| {
+            after.push(seq);
+            ControlFlow::Continue(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(after, [4, 5]);
+    }
+
+    #[test]
+    fn a_whole_prefix_says_what_follows_it() {
+        let bytes = frames(&[7, 8]);
+        assert_eq!(whole_prefix(&bytes), (bytes.len(), Some(8), None));
+        let cut = &bytes[..bytes.len() - 3];
+        assert_eq!(
+            whole_prefix(cut),
+            (bytes.len() / 2, Some(7), Some(Torn::Short))
+        );
+        let mut flipped = bytes.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        assert_eq!(
+            whole_prefix(&flipped),
+            (bytes.len() / 2, Some(7), Some(Torn::Damaged))
+        );
+        assert_eq!(whole_prefix(&[]), (0, None, None));
+    }
 }
