@@ -16,9 +16,12 @@
 //! Windows `%PROGRAMDATA%\IMtegrity\stchatlog` ([`crate::spool_path::default_spool_dir`]).
 //! Init fails, in both modes, when the spool cannot be created there.
 //!
-//! Every entry point returns within `call_timeout_ms` (default 250 ms) whatever the disk
-//! does ([`crate::spool_worker`]); `stDdaClTerminate` takes up to `terminate_timeout_ms`
-//! (default 3 s) to write what relaxed mode holds and ship what the gateway will take.
+//! A call that records waits for the spool at most `call_timeout_ms` (default 250 ms)
+//! whatever the disk does ([`crate::spool_worker`]). `stDdaClInit` gives opening the spool
+//! the larger of that and 2 s (it reads the newest segment back). `stDdaClTerminate` takes up
+//! to `terminate_timeout_ms` (default 3 s) to write what relaxed mode holds and ship what the
+//! gateway will take, plus at most a second to stop the shipper and `call_timeout_ms` for a
+//! last gap record.
 
 use std::ffi::c_int;
 use std::path::{Path, PathBuf};
