@@ -367,13 +367,18 @@ impl Spool {
 
     /// Records the gateway's acknowledgement of every record up to `seq`, durably, and
     /// deletes the segments it covers entirely (never the one being appended to).
+    ///
+    /// The segments go first and the `acked` file last, and the acknowledgement counts in
+    /// memory even if that file cannot be written: a spool that filled its disk while the
+    /// gateway was away must be able to empty itself, and writing a new `acked` file needs
+    /// the very space the deletions free. Deleting first is safe: the gateway has every
+    /// record in those segments, and a crash before `acked` is written only makes the
+    /// shipper resend a few that it recognises.
     pub fn ack_upto(&self, seq: u64) -> Result<(), SpiError> {
         let mut acked = self.acked.lock().unwrap_or_else(PoisonError::into_inner);
         if seq <= *acked {
             return Ok(());
         }
-        replace_file(&self.dir, ACKED_FILE, &seq.to_string())
-            .map_err(file_err(&self.dir.join(ACKED_FILE)))?;
         *acked = seq;
         let active_first = self.active_first.load(Ordering::SeqCst);
         let all = segments(&self.dir).map_err(file_err(&self.dir))?;
@@ -387,7 +392,8 @@ impl Spool {
                 }
             }
         }
-        Ok(())
+        replace_file(&self.dir, ACKED_FILE, &seq.to_string())
+            .map_err(file_err(&self.dir.join(ACKED_FILE)))
     }
 
     /// The oldest unacknowledged records with their sequence numbers, at most

@@ -10,6 +10,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod c_host_harness;
+mod fake_gateway;
 mod line_host_driver;
 mod test_disks;
 
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use archive::Kind;
+use fake_gateway::FakeGateway;
 use imtegrity_stchatlog::Spool;
 use line_host_driver::{Answer, Host, build_line_host};
 use test_disks::{FreezableDisk, SmallDisk, can_mount};
@@ -329,4 +331,57 @@ fn relaxed_mode_on_a_frozen_file_system_goes_on_and_writes_everything_once_thawe
     assert_eq!(gaps.len(), 1, "{gaps:?}");
     assert_eq!(gaps[0].0, 0, "nothing dropped: {gaps:?}");
     assert!(gaps[0].1 >= 5, "{gaps:?}");
+}
+
+/// A spool that filled its disk while the gateway was away empties itself once the gateway
+/// is back (acknowledging needs a new `acked` file, so the acknowledged segments must go
+/// first), and strict mode takes chats again, without a restart.
+#[test]
+fn a_spool_that_filled_its_disk_empties_itself_once_the_gateway_is_back() {
+    if !can_mount("a_spool_that_filled_its_disk_empties_itself_once_the_gateway_is_back") {
+        return;
+    }
+    let disk = SmallDisk::mount("4m");
+    let spool = disk.path().join("spool");
+    // A port nobody listens on yet.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let token = "full-disk-token-5e3c1a9b7d2f4068";
+    let (_work, host, config) = setup(
+        &spool,
+        &format!("mode = \"strict\"\n[gateway]\naddress = \"{addr}\"\ntoken = \"{token}\""),
+    );
+    let mut h = Host::start(&host, &config);
+    open_chat(&mut h);
+    let (accepted, refused) = fill_with_big_messages(&mut h, |a| a.rc == 0);
+    assert_eq!(refused.rc, DB_ERROR, "{refused:?}");
+    // Not a byte left, not even for a small `acked` file.
+    disk.fill();
+
+    let gateway = FakeGateway::start(addr, token, &[]);
+    // session_start and every accepted message.
+    gateway.wait_for("the spool's records", |st| {
+        st.stored.len() == accepted.len() + 1
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = big(&mut h, "after");
+        if answer.rc == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the disk never had room again: {answer:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    h.ok("end s1");
+    h.finish();
+    assert_eq!(gateway.state.lock().unwrap().duplicates, 0);
+    assert!(
+        Spool::read_all(&spool).unwrap().is_empty(),
+        "shipped at Terminate"
+    );
 }
