@@ -35,7 +35,8 @@ fn write_config(config: &Path, spool: &Path, gateway: SocketAddr, token: &str) {
 /// Polls `status.json` (at most 10 s) until `done` holds.
 fn wait_for_status(spool: &Path, what: &str, done: impl Fn(&ShipStatus) -> bool) -> ShipStatus {
     let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    // At most 10 s (the deadline) and 400 tries.
+    for _ in 0..400 {
         if let Ok(Some(status)) = ShipStatus::read(spool)
             && done(&status)
         {
@@ -44,6 +45,7 @@ fn wait_for_status(spool: &Path, what: &str, done: impl Fn(&ShipStatus) -> bool)
         assert!(Instant::now() < deadline, "status.json never showed {what}");
         std::thread::sleep(Duration::from_millis(50));
     }
+    panic!("status.json never showed {what} in 400 tries");
 }
 
 #[test]

@@ -155,7 +155,9 @@ fn strict_mode_on_a_disk_filled_by_big_messages_refuses_within_the_bound_and_rec
     // Space comes back: no stall, no restart (the admin's call never returned here).
     std::fs::remove_file(ballast).expect("free the ballast");
     let deadline = Instant::now() + Duration::from_secs(10);
-    for i in 0.. {
+    // At most 10 s (the deadline) and 100 tries.
+    let mut back = false;
+    for i in 0..100 {
         let tag = format!("after{i}");
         let answer = big(&mut h, &tag);
         if answer.rc == 0 {
@@ -165,6 +167,7 @@ fn strict_mode_on_a_disk_filled_by_big_messages_refuses_within_the_bound_and_rec
                 "{answer:?}"
             );
             accepted.push(tag);
+            back = true;
             break;
         }
         assert!(
@@ -173,6 +176,7 @@ fn strict_mode_on_a_disk_filled_by_big_messages_refuses_within_the_bound_and_rec
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    assert!(back, "never accepted again in 100 tries");
     h.ok("end s1");
     let term = h.call("term");
     assert!(term.took < Duration::from_secs(3) + CALL_SLACK, "{term:?}");
@@ -212,16 +216,20 @@ fn relaxed_mode_on_a_disk_filled_by_big_messages_goes_on_and_records_the_gap() {
     // The writer thread writes the held records on its own once there is room (it retries
     // every 500 ms); then a new message is durable within its call again.
     let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    // At most 10 s (the deadline) and 400 tries.
+    let mut durable = false;
+    for _ in 0..400 {
         std::thread::sleep(Duration::from_millis(700));
         let answer = big(&mut h, "probe");
         assert_eq!(answer.rc, 0, "{answer:?}");
         sent.push("probe".into());
         if answer.sev == SEV_OK {
+            durable = true;
             break;
         }
         assert!(Instant::now() < deadline, "never durable again: {answer:?}");
     }
+    assert!(durable, "never durable again in 400 tries");
     h.ok("end s1");
     h.finish();
     assert_eq!(tags(&spool), sent, "every message once, in order");
@@ -308,16 +316,20 @@ fn relaxed_mode_on_a_frozen_file_system_goes_on_and_writes_everything_once_thawe
     disk.thaw();
     // Written in order by the writer thread; a later call is durable in time again.
     let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    // At most 10 s (the deadline) and 400 tries.
+    let mut durable = false;
+    for _ in 0..400 {
         std::thread::sleep(Duration::from_millis(200));
         let answer = h.call("msg s1 alice bob thawed");
         assert_bounded(&answer, "a call after the thaw");
         sent.push("thawed".into());
         if answer.sev == SEV_OK {
+            durable = true;
             break;
         }
         assert!(Instant::now() < deadline, "never durable again: {answer:?}");
     }
+    assert!(durable, "never durable again in 400 tries");
     h.ok("end s1");
     h.finish();
     let stored: Vec<String> = Spool::read_all(&spool)
@@ -366,9 +378,12 @@ fn a_spool_that_filled_its_disk_empties_itself_once_the_gateway_is_back() {
         st.stored.len() == accepted.len() + 1
     });
     let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    // At most 10 s (the deadline) and 400 tries.
+    let mut room = false;
+    for _ in 0..400 {
         let answer = big(&mut h, "after");
         if answer.rc == 0 {
+            room = true;
             break;
         }
         assert!(
@@ -377,6 +392,7 @@ fn a_spool_that_filled_its_disk_empties_itself_once_the_gateway_is_back() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    assert!(room, "the disk never had room again in 400 tries");
     h.ok("end s1");
     h.finish();
     assert_eq!(gateway.state.lock().unwrap().duplicates, 0);
