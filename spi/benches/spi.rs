@@ -11,7 +11,7 @@
 //!
 //! 1. **Per-call latency in strict mode.** `stDdaClSessionMsg` with the library's strict
 //!    mode and no gateway, so every call returns only once its record is durable in the
-//!    spool (sled flush plus `fdatasync`). The entry points are called as the `#[no_mangle]`
+//!    spool (the writer thread's append and `fdatasync`). The entry points are called as the `#[no_mangle]`
 //!    `extern "system"` functions of the rlib this bench links, the same code the cdylib
 //!    exports (no `dlsym` indirection, which costs nothing measurable). The library's
 //!    configuration is process-wide (a file named by `IMTEGRITY_SPI_CONFIG`), so this part
@@ -368,7 +368,7 @@ fn print_latency(spi: &[Row], peer: &[Row]) {
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     let rows = spi
         .iter()
-        .map(|r| ("IMtegrity `stDdaClSessionMsg`, sled spool", r))
+        .map(|r| ("IMtegrity `stDdaClSessionMsg`, segment-log spool", r))
         .chain(
             peer.iter()
                 .map(|r| ("peer: sample file logger, line + `fdatasync`", r)),
