@@ -11,9 +11,10 @@
 //!
 //! 1. **Per-call latency in strict mode.** `stDdaClSessionMsg` with the library's strict
 //!    mode and no gateway, so every call returns only once its record is durable in the
-//!    spool (the writer thread's append and `fdatasync`). The entry points are called as the `#[no_mangle]`
-//!    `extern "system"` functions of the rlib this bench links, the same code the cdylib
-//!    exports (no `dlsym` indirection, which costs nothing measurable). The library's
+//!    spool (the writer thread's append and `fdatasync`). The entry points are called as
+//!    the `#[no_mangle]` `extern "system"` functions of the rlib this bench links, the same
+//!    code the cdylib exports (no `dlsym` indirection, which costs nothing measurable). The
+//!    library's
 //!    configuration is process-wide (a file named by `IMTEGRITY_SPI_CONFIG`), so this part
 //!    runs in a child process: this binary again. One thread, then four threads each in its
 //!    own chat. The peer is the simplest durable logger a Sametime administrator could use
