@@ -14,12 +14,12 @@
 //!    spool (the writer thread's append and `fdatasync`). The entry points are called as
 //!    the `#[no_mangle]` `extern "system"` functions of the rlib this bench links, the same
 //!    code the cdylib exports (no `dlsym` indirection, which costs nothing measurable). The
-//!    library's
-//!    configuration is process-wide (a file named by `IMTEGRITY_SPI_CONFIG`), so this part
-//!    runs in a child process: this binary again. One thread, then four threads each in its
-//!    own chat. The peer is the simplest durable logger a Sametime administrator could use
-//!    instead, IBM's sample file logger made durable: one file per session, one line per
-//!    message in the sample's format (reference §5.3), `write` then `fdatasync`.
+//!    library's configuration is process-wide (a file named by `IMTEGRITY_SPI_CONFIG`), so
+//!    this part runs in a child process: this binary again. One thread, then four threads
+//!    each in its own chat. The peer is the simplest durable logger a Sametime
+//!    administrator could use instead, IBM's sample file logger made durable: one file per
+//!    session, one line per message in the sample's format (reference §5.3), `write` then
+//!    `fdatasync`.
 //! 2. **Records per second shipped.** The spool part 1 filled is drained by the library's
 //!    shipper thread into the gateway's real ingest endpoint (`archive::serve_ingest`, what
 //!    `imtegrity run` serves for `[ingest]`) in this process over loopback: batches of up to

@@ -5,10 +5,11 @@
 //! What it does: the 16 `stDdaCl*` entry points of IBM's Chat Logging SPI version 16
 //! ([`entry_points`], reference `../shared/reference/sametime-spi.md` §2), sessions from
 //! start to end ([`sessions`]), text messages as records and data messages as counts
-//! ([`records`], [`data_msgs`]), each record durable in the spool ([`spool`], our own segment log)
-//! before the call returns, written by one thread so that no call waits on the disk longer
-//! than its bound ([`spool_worker`]), and a background thread ([`shipper`]) that ships the spool to the gateway's
-//! ingest endpoint and deletes records once acknowledged.
+//! ([`records`], [`data_msgs`]), each record durable in the spool ([`spool`], our own
+//! segment log) before the call returns, written by one thread so that no call waits on the
+//! disk longer than its bound ([`spool_worker`]), and a background thread ([`shipper`])
+//! that ships the spool to the gateway's ingest endpoint and forgets records once
+//! acknowledged.
 //!
 //! Its configuration is a small TOML file next to the library ([`config`]); the spool
 //! defaults to a data directory the server's user can write ([`spool_path`]). With a policy
