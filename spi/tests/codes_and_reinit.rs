@@ -105,6 +105,14 @@ fn a_failed_init_answers_with_the_configured_db_error() {
         "{answer:?}"
     );
     assert!(answer.msg.starts_with("configuration: "), "{answer:?}");
+    // One line, in plain words, with where the mistake is: not TOML's multi-line snippet.
+    assert!(
+        answer
+            .msg
+            .contains("imtegrity_stchatlog.toml: line 1 column 8: "),
+        "{answer:?}"
+    );
+    assert_eq!(answer.newlines, 0, "{answer:?}");
 }
 
 #[test]

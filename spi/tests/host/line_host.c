@@ -17,7 +17,8 @@
  *   reload                    dlclose the library and dlopen it again
  *   threads                   prints "threads=N ours=M": the process's thread count, and
  *                             how many of them are the library's own (named imtegrity*)
- * Each prints one line: "rc=<return> sev=<appRetCode> us=<microseconds> msg=<appRetMsg>",
+ * Each prints one line: "rc=<return> sev=<appRetCode> us=<microseconds> nl=<line breaks>
+ * msg=<appRetMsg>",
  * flushed, with the retained appRetCode/appRetMsg reset before each call so the line shows
  * what this call wrote (sev=-1: nothing written; newlines in the message become spaces), and
  * us= the call's own duration on a monotonic clock (the library promises a bound on it).
@@ -180,21 +181,24 @@ load:
                 fprintf(stderr, "line_host: dlclose: %s\n", dlerror());
                 return 2;
             }
-            printf("rc=0 sev=-1 us=0 msg=\n");
+            printf("rc=0 sev=-1 us=0 nl=0 msg=\n");
             fflush(stdout);
             goto load;
         } else {
             fprintf(stderr, "line_host: unknown command %s\n", cmd);
             return 2;
         }
-        /* One answer per line: a multi-line message (a TOML error's snippet) is flattened. */
+        /* One answer per line: a multi-line message is flattened here, and counted (nl=), so
+         * a test can hold the library to one-line messages. */
+        int newlines = 0;
         for (char *c = ret_msg; *c; c++) {
-            if (*c == '\n') {
+            if (*c == '\n' || *c == '\r') {
                 *c = ' ';
+                newlines++;
             }
         }
         long long took = now_us() - call_began;
-        printf("rc=%d sev=%d us=%lld msg=%s\n", rc, ret_code, took, ret_msg);
+        printf("rc=%d sev=%d us=%lld nl=%d msg=%s\n", rc, ret_code, took, newlines, ret_msg);
         fflush(stdout);
     }
     dlclose(lib);

@@ -17,6 +17,8 @@ pub(crate) struct Answer {
     pub(crate) msg: String,
     /// How long the call took, measured by the host around the call alone.
     pub(crate) took: std::time::Duration,
+    /// Line breaks the library put in `appRetMsg` (the host flattens them in `msg`).
+    pub(crate) newlines: usize,
 }
 
 /// The C host, one command at a time.
@@ -109,6 +111,7 @@ impl Host {
             sev: field("sev").parse().expect("sev"),
             msg,
             took: std::time::Duration::from_micros(field("us").parse().expect("us")),
+            newlines: field("nl").parse().expect("nl"),
         }
     }
 
