@@ -261,11 +261,11 @@ impl Spool {
     /// Starts the segment for `writer.next_seq`.
     fn roll(&self, writer: &mut Writer) -> Result<(), SpiError> {
         let path = segment_path(&self.dir, writer.next_seq);
+        // A new file, never an existing one: appending at offset 0 would overwrite records.
         let file = private_options()
             .read(true)
             .write(true)
-            .create(true)
-            .truncate(false)
+            .create_new(true)
             .open(&path)
             .map_err(file_err(&path))?;
         // The new name must survive a crash, or its records would vanish with it.
