@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::gateway::{Gateway, cli, search, verify_intact};
-use imtegrity_stchatlog::SledSpool;
+use imtegrity_stchatlog::Spool;
 use rustix::process::{Pid, Signal};
 use serde_json::Value;
 
@@ -353,7 +353,7 @@ async fn check_exactly_once(archive: &Path, spool: &Path, must: &BTreeSet<String
         .collect();
     assert!(extra.is_empty(), "stored but never produced: {extra:?}");
     assert_eq!(
-        SledSpool::open(spool).unwrap().len(),
+        Spool::open(spool).unwrap().len(),
         0,
         "the spool did not drain"
     );
@@ -459,7 +459,7 @@ async fn a_producer_killed_mid_way_leaves_a_backlog_its_successor_drains() {
     // Mid-way, on a copy of the dead producer's spool: records were left to ship.
     let snapshot = dir.path().join("spool-at-kill");
     copy_dir(&spool, &snapshot);
-    let backlog = SledSpool::open(&snapshot).unwrap().len();
+    let backlog = Spool::open(&snapshot).unwrap().len();
     assert!(
         backlog >= 200,
         "only {backlog} records in the spool at the kill"

@@ -11,14 +11,15 @@
 //!
 //! 1. **Per-call latency in strict mode.** `stDdaClSessionMsg` with the library's strict
 //!    mode and no gateway, so every call returns only once its record is durable in the
-//!    spool (sled flush plus `fdatasync`). The entry points are called as the `#[no_mangle]`
-//!    `extern "system"` functions of the rlib this bench links, the same code the cdylib
-//!    exports (no `dlsym` indirection, which costs nothing measurable). The library's
-//!    configuration is process-wide (a file named by `IMTEGRITY_SPI_CONFIG`), so this part
-//!    runs in a child process: this binary again. One thread, then four threads each in its
-//!    own chat. The peer is the simplest durable logger a Sametime administrator could use
-//!    instead, IBM's sample file logger made durable: one file per session, one line per
-//!    message in the sample's format (reference §5.3), `write` then `fdatasync`.
+//!    spool (the writer thread's append and `fdatasync`). The entry points are called as
+//!    the `#[no_mangle]` `extern "system"` functions of the rlib this bench links, the same
+//!    code the cdylib exports (no `dlsym` indirection, which costs nothing measurable). The
+//!    library's configuration is process-wide (a file named by `IMTEGRITY_SPI_CONFIG`), so
+//!    this part runs in a child process: this binary again. One thread, then four threads
+//!    each in its own chat. The peer is the simplest durable logger a Sametime
+//!    administrator could use instead, IBM's sample file logger made durable: one file per
+//!    session, one line per message in the sample's format (reference §5.3), `write` then
+//!    `fdatasync`.
 //! 2. **Records per second shipped.** The spool part 1 filled is drained by the library's
 //!    shipper thread into the gateway's real ingest endpoint (`archive::serve_ingest`, what
 //!    `imtegrity run` serves for `[ingest]`) in this process over loopback: batches of up to
@@ -50,14 +51,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use archive::{Archive, ArchiveOptions, IngestKey};
-use imtegrity_stchatlog::SledSpool;
+use imtegrity_stchatlog::Spool;
 use imtegrity_stchatlog::abi_types::{ClEntity, entity_type};
 use imtegrity_stchatlog::entry_points::{
     stDdaClInit, stDdaClJoiningSession, stDdaClSessionEnded, stDdaClSessionMsg,
     stDdaClSessionStarted, stDdaClTerminate,
 };
 use imtegrity_stchatlog::shipper::{MAX_BATCH_RECORDS, Shipper, ShipperConfig};
-use imtegrity_stchatlog::spool_slot::SpoolSlot;
 
 /// Set in the child process that runs part 1 through the SPI.
 const CHILD_ENV: &str = "IMT_SPI_BENCH_CHILD";
@@ -369,7 +369,7 @@ fn print_latency(spi: &[Row], peer: &[Row]) {
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     let rows = spi
         .iter()
-        .map(|r| ("IMtegrity `stDdaClSessionMsg`, sled spool", r))
+        .map(|r| ("IMtegrity `stDdaClSessionMsg`, segment-log spool", r))
         .chain(
             peer.iter()
                 .map(|r| ("peer: sample file logger, line + `fdatasync`", r)),
@@ -400,7 +400,7 @@ struct Shipped {
 }
 
 fn shipping(dir: &Path, spool_dir: &Path) -> Shipped {
-    let spool = Arc::new(SledSpool::open(spool_dir).expect("open the filled spool"));
+    let spool = Arc::new(Spool::open(spool_dir).expect("open the filled spool"));
     let events = spool.events().expect("read the spool");
     let records = events.len();
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
@@ -423,7 +423,7 @@ fn shipping(dir: &Path, spool_dir: &Path) -> Shipped {
     ));
     let start = Instant::now();
     let shipper = Shipper::start(
-        SpoolSlot::adopt(Arc::clone(&spool)),
+        Arc::clone(&spool),
         ShipperConfig::new(addr.to_string(), TOKEN),
     )
     .expect("start the shipper");

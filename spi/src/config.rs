@@ -9,13 +9,26 @@
 //! `_TOKEN_FILE`) still work and win over the file, so a service unit can override one key.
 //!
 //! Relative paths in the file are relative to the file's directory.
+//!
+//! The spool defaults to a data directory the server's user can write, not the library's
+//! (program) directory: `$XDG_STATE_HOME/imtegrity/stchatlog`, else
+//! `$HOME/.local/state/imtegrity/stchatlog`, else `/var/lib/imtegrity/stchatlog`; on
+//! Windows `%PROGRAMDATA%\IMtegrity\stchatlog` ([`crate::spool_path::default_spool_dir`]).
+//! Init fails, in both modes, when the spool cannot be created there.
+//!
+//! A call that records waits for the spool at most `call_timeout_ms` (default 250 ms)
+//! whatever the disk does ([`crate::spool_worker`]). `stDdaClInit` gives opening the spool
+//! the larger of that and 2 s (it reads the newest segment back). `stDdaClTerminate` takes up
+//! to `terminate_timeout_ms` (default 3 s) to write what relaxed mode holds and ship what the
+//! gateway will take, plus at most a second to stop the shipper and `call_timeout_ms` for a
+//! last gap record.
 
 use std::ffi::c_int;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::codes::{API_INTERNAL_ERROR, API_INVALID_PARAM};
+use crate::codes::API_INVALID_PARAM;
 use crate::error::SpiError;
 
 /// The environment variable naming the configuration file.
@@ -46,13 +59,19 @@ pub enum Mode {
 }
 
 /// The whole file.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpiConfig {
     /// Strict or relaxed (default strict).
     pub mode: Mode,
-    /// The spool directory (default `spool` next to the library).
+    /// The spool directory (default: [`crate::spool_path::default_spool_dir`]).
     pub spool: Option<PathBuf>,
+    /// The longest a message call waits for the spool before strict mode refuses the chat
+    /// and relaxed mode holds the record in memory (milliseconds, default 250).
+    pub call_timeout_ms: u64,
+    /// The longest `stDdaClTerminate` spends writing held records and shipping the spool
+    /// (milliseconds, default 3000); what is left stays in the spool for the next start.
+    pub terminate_timeout_ms: u64,
     /// The node name written into records (default: the host name).
     pub node: Option<String>,
     /// Where the spool is shipped; absent: the spool only grows (a gateway reads it later).
@@ -66,6 +85,27 @@ pub struct SpiConfig {
     /// The file this was read from, if any (relative paths resolve against its directory).
     #[serde(skip)]
     pub source: Option<PathBuf>,
+    /// The default file looked for when none was read (for Init's warning).
+    #[serde(skip)]
+    pub looked_for: Option<PathBuf>,
+}
+
+impl Default for SpiConfig {
+    fn default() -> Self {
+        Self {
+            mode: Mode::default(),
+            spool: None,
+            call_timeout_ms: 250,
+            terminate_timeout_ms: 3000,
+            node: None,
+            gateway: None,
+            relaxed: RelaxedConfig::default(),
+            policy: None,
+            codes: Codes::default(),
+            source: None,
+            looked_for: None,
+        }
+    }
 }
 
 /// The gateway's ingest endpoint and how to authenticate to it.
@@ -132,9 +172,11 @@ pub struct PolicySource {
 }
 
 /// The return codes for outcomes whose numbers in IBM's `stDdaClCodes.h` are unknown
-/// (reference §2.3, §9). The defaults for errors are the general codes, which every server
-/// understands; the defaults for the two policy outcomes are guesses and must be set to
-/// the server's values before policy is relied on (README, "Sametime").
+/// (reference §2.3, §9). The defaults for argument errors are the general codes, which
+/// every server understands. `db_error` (the spool could not record) defaults to a number
+/// of its own, 0x000C, so a server log tells "not recorded" from the library's own
+/// internal error (3); like the two policy outcomes it is a guess, to be set to the
+/// server's value where known (README, "Sametime").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Codes {
@@ -155,7 +197,7 @@ pub struct Codes {
 impl Default for Codes {
     fn default() -> Self {
         Self {
-            db_error: API_INTERNAL_ERROR,
+            db_error: 0x000C,
             session_already_exists: API_INVALID_PARAM,
             session_does_not_exist: API_INVALID_PARAM,
             msg_too_long: API_INVALID_PARAM,
@@ -179,7 +221,10 @@ impl SpiConfig {
                 if default.is_file() {
                     Self::read(&default)?
                 } else {
-                    Self::default()
+                    Self {
+                        looked_for: Some(default),
+                        ..Self::default()
+                    }
                 }
             }
         };
@@ -194,13 +239,14 @@ impl SpiConfig {
             .map_err(|e| SpiError::Config(format!("{}: {e}", path.display())))?;
         let mut config =
             Self::parse(&text).map_err(|e| SpiError::Config(format!("{}: {e}", path.display())))?;
+        // (`parse` already says the line and column, on one line.)
         config.source = Some(path.to_path_buf());
         Ok(config)
     }
 
-    /// Parses the text of a file; the error names the key and line.
+    /// Parses the text of a file; the error, on one line, names the line, column and key.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let config: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+        let config: Self = toml::from_str(text).map_err(|e| one_line_toml_error(text, &e))?;
         config.check().map_err(|e| e.to_string())?;
         Ok(config)
     }
@@ -214,12 +260,22 @@ impl SpiConfig {
     }
 
     /// The spool directory: `$IMTEGRITY_SPI_SPOOL`, else `spool` from the file, else
-    /// `spool` next to the library.
-    pub fn spool_dir(&self, library_dir: Option<&Path>) -> PathBuf {
+    /// [`crate::spool_path::default_spool_dir`].
+    pub fn spool_dir(&self) -> PathBuf {
         match &self.spool {
             Some(dir) => self.resolve(dir),
-            None => library_dir.unwrap_or_else(|| Path::new("")).join("spool"),
+            None => crate::spool_path::default_spool_dir(),
         }
+    }
+
+    /// `call_timeout_ms` as a duration.
+    pub fn call_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.call_timeout_ms)
+    }
+
+    /// `terminate_timeout_ms` as a duration.
+    pub fn terminate_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.terminate_timeout_ms)
     }
 
     /// The gateway token: `$IMTEGRITY_SPI_TOKEN`, `$IMTEGRITY_SPI_TOKEN_FILE`, `token_file`
@@ -254,6 +310,30 @@ impl SpiConfig {
             ));
         }
         Ok(Some(token))
+    }
+
+    /// Init's warning when no file was read and no variable set either: the library runs
+    /// on its defaults, which an operator who meant to configure it needs to hear.
+    pub fn unconfigured_warning(&self) -> Option<String> {
+        let looked_for = self.looked_for.as_ref()?;
+        let any_env = [
+            CONFIG_ENV,
+            SPOOL_ENV,
+            GATEWAY_ENV,
+            TOKEN_ENV,
+            TOKEN_FILE_ENV,
+        ]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()));
+        if any_env {
+            return None;
+        }
+        Some(format!(
+            "no configuration file ({} not found, {CONFIG_ENV} not set): strict mode, no \
+             gateway, spool {}",
+            looked_for.display(),
+            self.spool_dir().display()
+        ))
     }
 
     /// Environment variables win over the file.
@@ -306,6 +386,16 @@ impl SpiConfig {
                 ));
             }
         }
+        if !(1..=60_000).contains(&self.call_timeout_ms) {
+            return Err(SpiError::Config(
+                "call_timeout_ms must be between 1 and 60000".into(),
+            ));
+        }
+        if self.terminate_timeout_ms > 600_000 {
+            return Err(SpiError::Config(
+                "terminate_timeout_ms must be at most 600000".into(),
+            ));
+        }
         if self.relaxed.max_held_records == 0 {
             return Err(SpiError::Config(
                 "relaxed.max_held_records must be at least 1".into(),
@@ -328,6 +418,19 @@ impl SpiConfig {
         }
         Ok(())
     }
+}
+
+/// A TOML error as one line: "line L column C: message" (`toml`'s own `Display` is several
+/// lines with a snippet of the file, which the server's 256-byte `appRetMsg` cuts).
+fn one_line_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+    let Some(span) = e.span() else {
+        return message;
+    };
+    let before = text.get(..span.start).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("line {line} column {column}: {message}")
 }
 
 #[cfg(test)]
@@ -382,11 +485,19 @@ mod tests {
         let e = SpiConfig::parse("mode = \"lenient\"\n")
             .err()
             .unwrap_or_default();
-        assert!(e.contains("line 1") && e.contains("lenient"), "{e}");
+        assert!(
+            e.starts_with("line 1 column 8: ") && e.contains("lenient"),
+            "{e}"
+        );
+        assert!(!e.contains('\n'), "one line: {e:?}");
         let e = SpiConfig::parse("\n[codes]\nmsg_chnged = 3\n")
             .err()
             .unwrap_or_default();
-        assert!(e.contains("msg_chnged") && e.contains("line 3"), "{e}");
+        assert!(
+            e.contains("msg_chnged") && e.starts_with("line 3 column 1: "),
+            "{e}"
+        );
+        assert!(!e.contains('\n'), "one line: {e:?}");
         let e = SpiConfig::parse("[codes]\nmsg_changed = 0\n")
             .err()
             .unwrap_or_default();
@@ -401,7 +512,7 @@ mod tests {
     fn relative_paths_follow_the_file() {
         let mut config = SpiConfig::parse("spool = \"s\"").unwrap_or_else(|e| panic!("{e}"));
         config.source = Some(PathBuf::from("/opt/st/imtegrity_stchatlog.toml"));
-        assert_eq!(config.spool_dir(None), PathBuf::from("/opt/st/s"));
+        assert_eq!(config.spool_dir(), PathBuf::from("/opt/st/s"));
         assert_eq!(config.resolve(Path::new("/abs/x")), PathBuf::from("/abs/x"));
     }
 }

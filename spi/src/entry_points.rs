@@ -32,9 +32,12 @@ const DIR_TYPE: &str = "imtegrity";
 /// server's `appRetCode`/`appRetMsg` and returned as its code; a panic is caught and
 /// returned as `ST_DDA_API_INTERNAL_ERROR`.
 pub(crate) fn boundary(entry: &'static str, body: impl FnOnce() -> Result<(), SpiError>) -> c_int {
-    let outcome = catch_unwind(AssertUnwindSafe(|| match body() {
-        Ok(()) => API_OK,
-        Err(e) => runtime::report(&e),
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        runtime::begin_call();
+        match body() {
+            Ok(()) => API_OK,
+            Err(e) => runtime::report(&e),
+        }
     }));
     outcome.unwrap_or_else(|_| {
         // Reporting the panic must not panic out of here either.
@@ -62,17 +65,21 @@ pub(crate) unsafe fn boundary_outcome(
     body: impl FnOnce(bool) -> Result<Outcome, SpiError>,
 ) -> c_int {
     let replies = !srv_messages.is_null() && !srv_messages_len.is_null();
-    let answer = catch_unwind(AssertUnwindSafe(|| match body(replies) {
-        Ok(outcome) => {
-            let code = reply_code(outcome.reply);
-            // SAFETY: NULL or valid, per this function's contract.
-            unsafe { srv_msgs::hand_over(srv_messages, srv_messages_len, outcome.messages) };
-            code
-        }
-        Err(e) => {
-            // SAFETY: as above.
-            unsafe { srv_msgs::hand_over(srv_messages, srv_messages_len, Vec::new()) };
-            runtime::report(&e)
+    let answer = catch_unwind(AssertUnwindSafe(|| {
+        runtime::begin_call();
+        let outcome = body(replies);
+        match outcome {
+            Ok(outcome) => {
+                let code = reply_code(outcome.reply);
+                // SAFETY: NULL or valid, per this function's contract.
+                unsafe { srv_msgs::hand_over(srv_messages, srv_messages_len, outcome.messages) };
+                code
+            }
+            Err(e) => {
+                // SAFETY: as above.
+                unsafe { srv_msgs::hand_over(srv_messages, srv_messages_len, Vec::new()) };
+                runtime::report(&e)
+            }
         }
     }));
     answer.unwrap_or_else(|_| {
@@ -188,20 +195,22 @@ pub extern "system" fn stDdaClTerminate() {
 }
 
 /// Periodic call from the server. Every record is already durable when its call returns
-/// (strict mode), so there is nothing to flush; relaxed mode writes what it held back while
-/// the spool failed. Shipping runs on its own thread (`shipper`). Re-reads the policy file
+/// (strict mode), and the spool's writer thread retries what relaxed mode holds on its
+/// own, so there is nothing to flush. Shipping runs on its own thread (`shipper`): its
+/// settings are re-read when their files changed (`shipping_reload`), and while it fails
+/// the call warns with why. Re-reads the policy file
 /// if it changed: a new policy that does not compile is reported as a warning through
 /// `appRetCode`/`appRetMsg` and the previous one stays.
 #[unsafe(no_mangle)]
 pub extern "system" fn stDdaClTimerEvent() {
     boundary("stDdaClTimerEvent", || {
         let runtime = runtime::current()?;
-        let retried = runtime.timer();
-        let reloaded = match &runtime.policy {
+        let shipping = runtime.timer();
+        let policy = match &runtime.policy {
             Some(policy) => policy.reload_if_changed().map(drop),
             None => Ok(()),
         };
-        retried.and(reloaded)
+        shipping.and(policy)
     });
 }
 

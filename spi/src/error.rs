@@ -77,24 +77,40 @@ pub enum SpiError {
     /// A call naming a session that was never started or has ended.
     #[error("session {0:?} does not exist")]
     SessionMissing(String),
-    /// The spool could not be opened or written.
-    #[error("spool {path}: {source}")]
-    Spool {
+    /// Another process (or a writer of ours left behind) holds the spool's lock.
+    #[error(
+        "spool {} is in use: its lock is held by another process, or by this library's writer \
+         still stuck on the disk since an earlier Terminate",
+        path.display()
+    )]
+    SpoolInUse {
         /// The spool directory.
         path: PathBuf,
-        /// What sled or the file system said.
-        source: sled::Error,
+    },
+    /// The spool's disk did not answer within the call's bound (`call_timeout_ms`).
+    #[error("the spool's disk did not answer within {waited_ms} ms ({})", path.display())]
+    SpoolBusy {
+        /// The spool directory.
+        path: PathBuf,
+        /// The bound waited.
+        waited_ms: u64,
+    },
+    /// A record longer than a spool frame can hold (never one the entry points accept).
+    #[error("a record of {bytes} bytes is too large for the spool")]
+    RecordTooLarge {
+        /// Its encoded size.
+        bytes: usize,
     },
     /// The spool failed earlier and could not be opened again yet.
-    #[error("{reason} (still failing; the spool is opened again every 500 ms)")]
+    #[error("{reason} (still failing; retried every 500 ms)")]
     SpoolUnavailable {
         /// The spool directory.
         path: PathBuf,
         /// Why it last failed.
         reason: String,
     },
-    /// The spool's data file could not be synced to disk.
-    #[error("spool {path}: {source}")]
+    /// A spool file could not be created, written or synced.
+    #[error("spool {}: {}", path.display(), plain_io(source))]
     SpoolFile {
         /// The file.
         path: PathBuf,
@@ -124,6 +140,10 @@ pub enum SpiError {
     /// The policy file changed but the new one cannot be used: the previous policy stays.
     #[error("policy not reloaded, the previous one stays: {0}")]
     PolicyReload(String),
+    /// The configuration file changed but its new shipping settings cannot be used: the
+    /// running shipper goes on with the old ones.
+    #[error("shipping settings not reloaded, the previous ones stay: {0}")]
+    ShippingReload(String),
     /// The operating system gave no random bytes (for the spool's source id).
     #[error("no random bytes for the spool's source id: {0}")]
     Random(String),
@@ -161,9 +181,11 @@ impl SpiError {
             Self::VersionTooOld { .. } => API_VERSION_MISMATCH,
             Self::SessionExists(_) => codes.session_already_exists,
             Self::SessionMissing(_) => codes.session_does_not_exist,
-            Self::Spool { .. }
-            | Self::SpoolFile { .. }
+            Self::SpoolFile { .. }
             | Self::SpoolUnavailable { .. }
+            | Self::SpoolInUse { .. }
+            | Self::SpoolBusy { .. }
+            | Self::RecordTooLarge { .. }
             | Self::Encoding(_) => codes.db_error,
             Self::NotInitialised
             | Self::Panicked { .. }
@@ -171,6 +193,7 @@ impl SpiError {
             | Self::Config(_)
             | Self::Policy(_)
             | Self::PolicyReload(_)
+            | Self::ShippingReload(_)
             | Self::Thread(_) => API_INTERNAL_ERROR,
         }
     }
@@ -179,30 +202,25 @@ impl SpiError {
     /// lost (IBM's sample does the same for its database error), an error otherwise.
     pub fn severity(&self) -> c_int {
         match self {
-            Self::Spool { .. }
-            | Self::SpoolFile { .. }
+            Self::SpoolFile { .. }
             | Self::SpoolUnavailable { .. }
+            | Self::SpoolInUse { .. }
+            | Self::SpoolBusy { .. }
+            | Self::RecordTooLarge { .. }
             | Self::Encoding(_)
             | Self::Panicked { .. } => SEVERITY_FATAL,
             // Nothing failed for the server: the old policy is still applied.
-            Self::PolicyReload(_) => SEVERITY_WARNING,
+            Self::PolicyReload(_) | Self::ShippingReload(_) => SEVERITY_WARNING,
             _ => SEVERITY_ERROR,
         }
     }
+}
 
-    /// Whether the disk under the spool failed (rather than an argument or our own code):
-    /// the spool is then opened afresh ([`crate::spool_slot`]).
-    pub fn is_storage(&self) -> bool {
-        matches!(
-            self,
-            Self::Spool { .. } | Self::SpoolFile { .. } | Self::SpoolUnavailable { .. }
-        )
-    }
-
-    /// Whether this is sled's file lock, held by another handle on the same spool.
-    pub fn is_lock_held(&self) -> bool {
-        // sled reports its file lock as an `Other` I/O error with this wording.
-        matches!(self, Self::Spool { source: sled::Error::Io(e), .. }
-            if e.to_string().contains("could not acquire lock"))
-    }
+/// An I/O error in plain words: its operating-system text ("No space left on device"),
+/// never the `Debug` form (`Os { code: 28, kind: StorageFull, .. }`).
+fn plain_io(e: &std::io::Error) -> String {
+    e.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }

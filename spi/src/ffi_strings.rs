@@ -172,8 +172,9 @@ pub unsafe fn copy_bytes(
     Ok(slice.to_vec())
 }
 
-/// Writes `text` as a NUL-terminated string into a server buffer of `capacity` bytes,
-/// truncated at a character boundary. Does nothing for a NULL buffer.
+/// Writes `text` as a NUL-terminated string into a server buffer of `capacity` bytes, on
+/// one line (line breaks and other control characters become spaces: the server logs each
+/// message as one line), truncated at a character boundary. Does nothing for a NULL buffer.
 ///
 /// # Safety
 /// `dst` must be NULL or point to `capacity` writable bytes.
@@ -181,6 +182,16 @@ pub unsafe fn write_c_str(dst: *mut c_char, capacity: usize, text: &str) {
     if dst.is_null() || capacity == 0 {
         return;
     }
+    let flat: String;
+    let text = if text.chars().any(char::is_control) {
+        flat = text
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        flat.as_str()
+    } else {
+        text
+    };
     let mut end = text.len().min(capacity - 1);
     while !text.is_char_boundary(end) {
         end -= 1;

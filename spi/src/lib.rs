@@ -5,11 +5,14 @@
 //! What it does: the 16 `stDdaCl*` entry points of IBM's Chat Logging SPI version 16
 //! ([`entry_points`], reference `../shared/reference/sametime-spi.md` §2), sessions from
 //! start to end ([`sessions`]), text messages as records and data messages as counts
-//! ([`records`], [`data_msgs`]), each record durable in the spool ([`spool`]) before the call
-//! returns, and a background thread ([`shipper`]) that ships the spool to the gateway's
-//! ingest endpoint and deletes records once acknowledged.
+//! ([`records`], [`data_msgs`]), each record durable in the spool ([`spool`], our own
+//! segment log) before the call returns, written by one thread so that no call waits on the
+//! disk longer than its bound ([`spool_worker`]), and a background thread ([`shipper`])
+//! that ships the spool to the gateway's ingest endpoint and forgets records once
+//! acknowledged.
 //!
-//! Its configuration is a small TOML file next to the library ([`config`]). With a policy
+//! Its configuration is a small TOML file next to the library ([`config`]); the spool
+//! defaults to a data directory the server's user can write ([`spool_path`]). With a policy
 //! configured ([`spi_policy`]), the policy check and the `*WithSrvMsg` entry points apply
 //! the gateway's rules ([`policy_verdicts`]): chats declined, messages blocked or masked,
 //! disclaimers sent, through server messages the library allocates ([`srv_msgs`]).
@@ -18,6 +21,7 @@
 //! runs behind a panic boundary.
 
 pub mod abi_types;
+pub mod capture_gap;
 pub mod codes;
 pub mod config;
 pub mod data_msgs;
@@ -25,21 +29,29 @@ pub mod entry_points;
 pub mod error;
 pub mod ffi_strings;
 pub mod fuzzing;
+mod library_pin;
 mod no_sigpipe;
 pub mod policy_verdicts;
 pub mod records;
-pub mod relaxed;
 mod runtime;
 pub mod sessions;
+pub mod ship_status;
 pub mod ship_tls;
 pub mod shipper;
+pub mod shipping_reload;
 pub mod sink;
+pub mod sled_migration;
 pub mod spi_policy;
 pub mod spool;
+pub mod spool_files;
+pub mod spool_frame;
+pub mod spool_inspect;
 pub mod spool_path;
-pub mod spool_slot;
+pub mod spool_scan;
+pub mod spool_sink;
+pub mod spool_worker;
 pub mod srv_msgs;
 
 pub use error::SpiError;
 pub use sink::RecordSink;
-pub use spool::SledSpool;
+pub use spool::Spool;

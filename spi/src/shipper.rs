@@ -21,9 +21,14 @@
 //! wrong name, expired or refused certificate) keeps the records and retries after a
 //! backoff of 100 ms doubling to 5 s; each new kind of failure is written to stderr once.
 //!
-//! The thread wakes when a record is appended ([`ShipNotifier`]) or every second, and stops
-//! within the bound given to [`Shipper::stop`]: stopping also shuts down a request in
-//! flight, so the thread does not sit in a socket read.
+//! The thread wakes when a record is made durable ([`ShipNotifier`]) or every second, and
+//! stops within the bound given to [`Shipper::stop`]: stopping also shuts down a request in
+//! flight, so the thread does not sit in a socket read. At Terminate, [`Shipper::ship_all`]
+//! cuts any backoff short and waits, within its deadline, for the spool to be empty.
+//!
+//! The shipper reads the spool's files itself, without the writer's lock
+//! ([`crate::spool_scan`]), so a writer stuck on the disk does not stop shipping what is
+//! already there.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
@@ -36,9 +41,9 @@ use archive::Event;
 
 use crate::error::SpiError;
 use crate::no_sigpipe::NoSigPipe;
+use crate::ship_status::ShipStatus;
 use crate::ship_tls::ShipTls;
-use crate::sink::RecordSink;
-use crate::spool_slot::SpoolSlot;
+use crate::spool::Spool;
 
 /// The request path.
 pub const INGEST_PATH: &str = "/ingest/v1";
@@ -137,6 +142,8 @@ struct SignalState {
     /// Appends seen so far: the thread waits for this to change.
     appended: u64,
     stop: bool,
+    /// Terminate is waiting: ship now, without the backoff's wait.
+    hurry: bool,
     /// The request in flight, so `stop` can shut it down.
     connection: Option<TcpStream>,
 }
@@ -160,6 +167,10 @@ impl Signal {
         loop {
             if state.stop {
                 return true;
+            }
+            if state.hurry {
+                state.hurry = false;
+                return false;
             }
             if on_append.is_some_and(|seen| state.appended != seen) {
                 return false;
@@ -189,52 +200,33 @@ impl ShipNotifier {
     }
 }
 
-/// The spool as the session logic's sink: appends, then wakes the shipper (if any).
-#[derive(Debug)]
-pub struct ShippingSink {
-    slot: Arc<SpoolSlot>,
-    notifier: Option<ShipNotifier>,
-}
-
-impl ShippingSink {
-    /// Appends to the spool in `slot`, waking `notifier` after each record.
-    pub fn new(slot: Arc<SpoolSlot>, notifier: Option<ShipNotifier>) -> Self {
-        Self { slot, notifier }
-    }
-}
-
-impl RecordSink for ShippingSink {
-    fn append(&self, event: &Event) -> Result<(), SpiError> {
-        let spool = self.slot.get()?;
-        if let Err(e) = spool.append(event) {
-            self.slot.failed_with(&spool, &e);
-            return Err(e);
-        }
-        if let Some(n) = &self.notifier {
-            n.notify();
-        }
-        Ok(())
-    }
-}
-
 /// The running shipper thread.
 #[derive(Debug)]
 pub struct Shipper {
     signal: Arc<Signal>,
+    status: Arc<Mutex<ShipStatus>>,
     done: mpsc::Receiver<()>,
     handle: Option<JoinHandle<()>>,
 }
 
 impl Shipper {
     /// Starts the thread shipping the spool in `spool` as `config` says.
-    pub fn start(spool: Arc<SpoolSlot>, config: ShipperConfig) -> Result<Self, SpiError> {
+    pub fn start(spool: Arc<Spool>, config: ShipperConfig) -> Result<Self, SpiError> {
         let signal = Arc::new(Signal::default());
+        let status = Arc::new(Mutex::new(ShipStatus {
+            gateway: config.gateway.clone(),
+            ..ShipStatus::read(spool.dir())
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+        }));
         let (done_tx, done) = mpsc::channel();
         let thread_signal = Arc::clone(&signal);
+        let thread_status = Arc::clone(&status);
         let handle = std::thread::Builder::new()
             .name("imtegrity-spi-shipper".into())
             .spawn(move || {
-                run(&spool, &config, &thread_signal);
+                run(&spool, &config, &thread_signal, &thread_status);
                 // Drop the spool before saying "done", so a joined shipper has closed it.
                 drop(spool);
                 let _ = done_tx.send(());
@@ -242,14 +234,40 @@ impl Shipper {
             .map_err(SpiError::Thread)?;
         Ok(Self {
             signal,
+            status,
             done,
             handle: Some(handle),
         })
     }
 
+    /// What the shipper last did.
+    pub fn status(&self) -> ShipStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// A handle that wakes this shipper.
     pub fn notifier(&self) -> ShipNotifier {
         ShipNotifier(Arc::clone(&self.signal))
+    }
+
+    /// Ships without waiting out a backoff, until nothing waits in `spool` (`true`) or
+    /// `deadline` passes (`false`; the rest stays in the spool).
+    pub fn ship_all(&self, spool: &Spool, deadline: Instant) -> bool {
+        loop {
+            if spool.is_empty() {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            self.signal.lock().hurry = true;
+            self.signal.changed.notify_all();
+            std::thread::sleep((deadline - now).min(Duration::from_millis(20)));
+        }
     }
 
     /// Stops the thread and joins it, waiting at most `bound`; `false` if it did not finish
@@ -277,8 +295,12 @@ impl Shipper {
             }
             Err(RecvTimeoutError::Timeout) => {
                 eprintln!(
-                    "imtegrity_stchatlog: the shipper thread did not stop within {bound:?}; detached"
+                    "imtegrity_stchatlog: the shipper thread did not stop within {} ms; \
+                     detached (what it did not ship stays in the spool)",
+                    bound.as_millis()
                 );
+                // It returns into this library once its disk or socket lets it go.
+                crate::library_pin::pin_library();
                 false
             }
         }
@@ -299,15 +321,71 @@ enum Round {
     Progress,
 }
 
-fn run(spool: &SpoolSlot, config: &ShipperConfig, signal: &Signal) {
+/// Keeps [`ShipStatus`] and its file up to date: the file at once when shipping starts or
+/// stops failing, otherwise at most once a second.
+struct StatusKeeper<'a> {
+    spool: &'a Spool,
+    status: &'a Mutex<ShipStatus>,
+    written: Option<(Instant, ShipStatus)>,
+}
+
+impl StatusKeeper<'_> {
+    fn update(&mut self, outcome: Result<bool, &str>, force: bool) {
+        let now = archive::now_ns();
+        let current = {
+            let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner);
+            match outcome {
+                Ok(shipped) => {
+                    if shipped {
+                        status.last_shipped_ns = Some(now);
+                    }
+                    status.failing_since_ns = None;
+                    status.last_error = None;
+                }
+                Err(e) => {
+                    status.failing_since_ns.get_or_insert(now);
+                    status.last_error = Some(e.to_owned());
+                }
+            }
+            status.backlog = self.spool.backlog();
+            status.clone()
+        };
+        let due = match &self.written {
+            None => true,
+            Some((at, last)) => {
+                let flipped = last.failing_since_ns.is_some() != current.failing_since_ns.is_some()
+                    || last.last_error != current.last_error;
+                let changed = last.backlog != current.backlog
+                    || last.last_shipped_ns != current.last_shipped_ns;
+                force || flipped || (changed && at.elapsed() >= Duration::from_secs(1))
+            }
+        };
+        if due {
+            let mut stamped = current.clone();
+            stamped.updated_ns = now;
+            // Only the operator's view is lost if this fails; the records are not.
+            let _ = stamped.write(self.spool.dir());
+            self.written = Some((Instant::now(), current));
+        }
+    }
+}
+
+fn run(spool: &Spool, config: &ShipperConfig, signal: &Signal, status: &Mutex<ShipStatus>) {
+    let mut keeper = StatusKeeper {
+        spool,
+        status,
+        written: None,
+    };
     let mut backoff = config.backoff_min;
     let mut last_error: Option<String> = None;
     loop {
         if signal.lock().stop {
+            keeper.update(Ok(false), true);
             return;
         }
         match round(spool, config, signal) {
             Ok(round) => {
+                keeper.update(Ok(matches!(round, Round::Progress)), false);
                 if last_error.take().is_some() {
                     eprintln!(
                         "imtegrity_stchatlog: shipping to {} resumed",
@@ -318,6 +396,7 @@ fn run(spool: &SpoolSlot, config: &ShipperConfig, signal: &Signal) {
                 if let Round::Empty(seen) = round
                     && signal.wait(config.idle_wake, Some(seen))
                 {
+                    keeper.update(Ok(false), true);
                     return;
                 }
             }
@@ -326,6 +405,7 @@ fn run(spool: &SpoolSlot, config: &ShipperConfig, signal: &Signal) {
                 if signal.lock().stop {
                     return;
                 }
+                keeper.update(Err(&e), false);
                 if last_error.as_deref() != Some(&e) {
                     eprintln!(
                         "imtegrity_stchatlog: shipping to {} failed, retrying: {e}",
@@ -342,32 +422,24 @@ fn run(spool: &SpoolSlot, config: &ShipperConfig, signal: &Signal) {
     }
 }
 
-fn round(slot: &SpoolSlot, config: &ShipperConfig, signal: &Signal) -> Result<Round, String> {
+fn round(spool: &Spool, config: &ShipperConfig, signal: &Signal) -> Result<Round, String> {
     let seen = signal.lock().appended;
-    // The spool handle is held per step, not across the request, so a spool that failed
-    // can be closed and opened again (`spool_slot`) while a request is in flight.
-    let spool = slot.get().map_err(|e| e.to_string())?;
     let batch = spool
         .pending(MAX_BATCH_RECORDS, MAX_BATCH_BYTES)
-        .inspect_err(|e| slot.failed_with(&spool, e))
         .map_err(|e| e.to_string())?;
     let (Some((first, _)), Some((last, _))) = (batch.first(), batch.last()) else {
         return Ok(Round::Empty(seen));
     };
     let (first, last) = (*first, *last);
     let body = request_body(spool.source(), &batch).map_err(|e| e.to_string())?;
-    drop(spool);
+    drop(batch);
     let acked = post(config, &body, signal)?;
     if acked < first {
         return Err(format!(
             "the gateway acknowledged up to {acked}, before the first record sent ({first})"
         ));
     }
-    let spool = slot.get().map_err(|e| e.to_string())?;
-    spool
-        .remove_upto(acked.min(last))
-        .inspect_err(|e| slot.failed_with(&spool, e))
-        .map_err(|e| e.to_string())?;
+    spool.ack_upto(acked.min(last)).map_err(|e| e.to_string())?;
     Ok(Round::Progress)
 }
 

@@ -1,5 +1,5 @@
 //! Where records go: the [`RecordSink`] trait, so the session logic does not know about the
-//! spool (shipping to the gateway wakes its thread behind the same trait: `shipper::ShippingSink`).
+//! spool or its writer thread (`spool_sink::SpoolSink`).
 
 use archive::Event;
 
@@ -7,15 +7,11 @@ use crate::error::SpiError;
 
 /// Takes each record as the session logic produces it.
 pub trait RecordSink: Send + Sync + std::fmt::Debug {
-    /// Appends one record. **The record is durable once this returns `Ok`**; an error means
-    /// it is not recorded and the server must be told (strict mode ends the chat).
+    /// Appends one record. **The record is durable once this returns `Ok`** (relaxed mode's
+    /// sink excepted: it says `Ok` for a record it holds in memory, and warns the server);
+    /// an error means it is not recorded and the server must be told (strict mode ends the
+    /// chat).
     fn append(&self, event: &Event) -> Result<(), SpiError>;
-
-    /// Writes anything held back by an earlier failure (relaxed mode); called on the
-    /// server's timer. Nothing to do for a sink that holds nothing.
-    fn retry(&self) -> Result<(), SpiError> {
-        Ok(())
-    }
 
     /// How many records wait in memory for the spool (relaxed mode, a pending gap record
     /// included); none elsewhere.
@@ -27,10 +23,6 @@ pub trait RecordSink: Send + Sync + std::fmt::Debug {
 impl<T: RecordSink + ?Sized> RecordSink for std::sync::Arc<T> {
     fn append(&self, event: &Event) -> Result<(), SpiError> {
         (**self).append(event)
-    }
-
-    fn retry(&self) -> Result<(), SpiError> {
-        (**self).retry()
     }
 
     fn held(&self) -> usize {

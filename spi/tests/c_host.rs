@@ -12,11 +12,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use c_host_harness::{HOST_RECORDS, VALGRIND_CHECKED, build_host, have_valgrind, library};
+use c_host_harness::{
+    HOST_RECORDS, VALGRIND_CALL_TIMEOUT, VALGRIND_CHECKED, build_host, have_valgrind, library,
+};
 
 use archive::{Event, Kind, Protocol};
 use fake_gateway::FakeGateway;
-use imtegrity_stchatlog::SledSpool;
+use imtegrity_stchatlog::Spool;
 use serde_json::Value;
 
 const TOKEN: &str = "c-host-token-1b8e6d4f2a0c9e7b5d3f";
@@ -43,6 +45,11 @@ fn run_host_with(host: &Path, spool: &Path, wrapper: &[&str], gateway: Option<&s
         .env_remove("IMTEGRITY_SPI_GATEWAY")
         .env_remove("IMTEGRITY_SPI_TOKEN_FILE")
         .env_remove("IMTEGRITY_SPI_TOKEN");
+    if !wrapper.is_empty() {
+        let config = spool.with_extension("toml");
+        std::fs::write(&config, VALGRIND_CALL_TIMEOUT).unwrap();
+        command.env("IMTEGRITY_SPI_CONFIG", config);
+    }
     if let Some(gateway) = gateway {
         command
             .env("IMTEGRITY_SPI_GATEWAY", gateway)
@@ -55,7 +62,7 @@ fn run_host_with(host: &Path, spool: &Path, wrapper: &[&str], gateway: Option<&s
         "host {wrapper:?} exited {:?}:\n{stderr}",
         output.status
     );
-    SledSpool::read_all(spool).unwrap()
+    Spool::read_all(spool).unwrap()
 }
 
 fn detail(event: &Event) -> Value {

@@ -16,7 +16,7 @@ mod line_host_driver;
 use std::path::Path;
 
 use archive::Kind;
-use imtegrity_stchatlog::SledSpool;
+use imtegrity_stchatlog::Spool;
 use line_host_driver::{Host, build_line_host};
 
 /// `ST_DDA_API_INVALID_PARAM`.
@@ -71,7 +71,7 @@ fn over_long_ids_are_invalid_params_and_long_messages_msg_too_long() {
     h.ok(&format!("longmsg s1 alice bob {MAX_TEXT_LEN}"));
     h.ok("end s1");
     h.finish();
-    let ims: Vec<usize> = SledSpool::read_all(&spool)
+    let ims: Vec<usize> = Spool::read_all(&spool)
         .unwrap()
         .into_iter()
         .filter(|e| e.kind == Kind::Im)
@@ -105,6 +105,14 @@ fn a_failed_init_answers_with_the_configured_db_error() {
         "{answer:?}"
     );
     assert!(answer.msg.starts_with("configuration: "), "{answer:?}");
+    // One line, in plain words, with where the mistake is: not TOML's multi-line snippet.
+    assert!(
+        answer
+            .msg
+            .contains("imtegrity_stchatlog.toml: line 1 column 8: "),
+        "{answer:?}"
+    );
+    assert_eq!(answer.newlines, 0, "{answer:?}");
 }
 
 #[test]
@@ -137,7 +145,7 @@ fn a_repeated_init_reads_the_configuration_again() {
     h.ok("end s1");
     h.finish();
 
-    let records: Vec<(Kind, String)> = SledSpool::read_all(&spool)
+    let records: Vec<(Kind, String)> = Spool::read_all(&spool)
         .unwrap()
         .into_iter()
         .map(|e| (e.kind, e.text))
@@ -181,7 +189,7 @@ fn a_repeated_init_with_another_spool_moves_the_open_sessions_there() {
     h.ok("end s1");
     h.finish();
     let texts = |spool: &Path| -> Vec<(Kind, String)> {
-        SledSpool::read_all(spool)
+        Spool::read_all(spool)
             .unwrap()
             .into_iter()
             .filter(|e| matches!(e.kind, Kind::Im | Kind::SessionStart | Kind::SessionEnd))

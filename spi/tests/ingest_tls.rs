@@ -17,13 +17,14 @@ use archive::{
     Archive, ArchiveOptions, Direction, Event, IngestAuth, IngestEndpoint, IngestPeer, Kind,
     Protocol, Query, Verdict,
 };
-use c_host_harness::{HOST_RECORDS, VALGRIND_CHECKED, build_host, have_valgrind, library};
+use c_host_harness::{
+    HOST_RECORDS, VALGRIND_CALL_TIMEOUT, VALGRIND_CHECKED, build_host, have_valgrind, library,
+};
 use certs::{Ca, Issuer, KeyKind, NameScope, SystemClock};
 use imtegrity_stchatlog::config::SpiConfig;
 use imtegrity_stchatlog::ship_tls::ShipTls;
 use imtegrity_stchatlog::shipper::{Shipper, ShipperConfig};
-use imtegrity_stchatlog::spool_slot::SpoolSlot;
-use imtegrity_stchatlog::{RecordSink, SledSpool};
+use imtegrity_stchatlog::{RecordSink, Spool};
 use rustls::RootCertStore;
 use rustls::pki_types::PrivateKeyDer;
 use rustls::pki_types::pem::PemObject as _;
@@ -180,7 +181,7 @@ fn fast(mut config: ShipperConfig) -> ShipperConfig {
 }
 
 /// Waits until `spool` is empty (or 20 s).
-fn drained(spool: &SledSpool) -> bool {
+fn drained(spool: &Spool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !spool.is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
@@ -196,10 +197,10 @@ fn records_ship_over_tls_with_the_token_exactly_once() {
     let (ca, ca_pem) = gateway_ca(dir.path());
     let (addr, _stop) = start_gateway(&runtime, &archive, &ca, false, loopback());
 
-    let spool = Arc::new(SledSpool::open(&dir.path().join("spool")).unwrap());
+    let spool = Arc::new(Spool::open(&dir.path().join("spool")).unwrap());
     let mut config = fast(ShipperConfig::new(addr.to_string(), TOKEN));
     config.tls = Some(ShipTls::load(&ca_pem, NAME, None).unwrap());
-    let shipper = Shipper::start(SpoolSlot::adopt(Arc::clone(&spool)), config).unwrap();
+    let shipper = Shipper::start(Arc::clone(&spool), config).unwrap();
     for i in 0..300 {
         spool.append(&event(i)).unwrap();
     }
@@ -210,7 +211,7 @@ fn records_ship_over_tls_with_the_token_exactly_once() {
     // Plain HTTP to the TLS endpoint ships nothing and keeps the records.
     spool.append(&event(300)).unwrap();
     let shipper = Shipper::start(
-        SpoolSlot::adopt(Arc::clone(&spool)),
+        Arc::clone(&spool),
         fast(ShipperConfig::new(addr.to_string(), TOKEN)),
     )
     .unwrap();
@@ -301,7 +302,7 @@ fn the_c_host_ships_over_mutual_tls_and_a_wrong_name_loses_nothing() {
         "{stderr}"
     );
     assert!(!stderr.contains("stopping"), "{stderr}");
-    let produced = SledSpool::read_all(&spool_dir).unwrap().len();
+    let produced = Spool::read_all(&spool_dir).unwrap().len();
     assert!(produced > 0, "the host produced nothing");
     assert_eq!(
         archived(&runtime, &archive),
@@ -317,8 +318,8 @@ fn the_c_host_ships_over_mutual_tls_and_a_wrong_name_loses_nothing() {
     let config = SpiConfig::read(&right).unwrap();
     let shipper_config = fast(ShipperConfig::from_config(&config).unwrap().unwrap());
     assert!(shipper_config.token.is_none());
-    let spool = Arc::new(SledSpool::open(&config.spool_dir(None)).unwrap());
-    let shipper = Shipper::start(SpoolSlot::adopt(Arc::clone(&spool)), shipper_config).unwrap();
+    let spool = Arc::new(Spool::open(&config.spool_dir()).unwrap());
+    let shipper = Shipper::start(Arc::clone(&spool), shipper_config).unwrap();
     assert!(drained(&spool), "{} records left in the spool", spool.len());
     assert!(shipper.stop(Duration::from_secs(2)));
     // The host produces the same records each run.
@@ -345,6 +346,8 @@ fn under_valgrind_mutual_tls_shipping_is_clean() {
     let (cert, key) = client_cert(&ca, dir.path());
     let (addr, _stop) = start_gateway(&runtime, &archive, &ca, true, loopback());
     let config_path = write_config(dir.path(), addr, NAME, &cert, &key);
+    let text = std::fs::read_to_string(&config_path).unwrap();
+    std::fs::write(&config_path, format!("{VALGRIND_CALL_TIMEOUT}{text}")).unwrap();
     // Two reports from inside ring's AES-GCM assembly, which memcheck cannot follow; the
     // file says why they are false (the gateway authenticates every byte sent).
     let suppressions = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/valgrind/ring-aead.supp");
@@ -353,10 +356,10 @@ fn under_valgrind_mutual_tls_shipping_is_clean() {
     wrapper.push(&suppressions);
     run_host_under(&wrapper, &host, &config_path);
     let config = SpiConfig::read(&config_path).unwrap();
-    let spool = Arc::new(SledSpool::open(&config.spool_dir(None)).unwrap());
+    let spool = Arc::new(Spool::open(&config.spool_dir()).unwrap());
     let left = spool.len();
     let shipper_config = fast(ShipperConfig::from_config(&config).unwrap().unwrap());
-    let shipper = Shipper::start(SpoolSlot::adopt(Arc::clone(&spool)), shipper_config).unwrap();
+    let shipper = Shipper::start(Arc::clone(&spool), shipper_config).unwrap();
     assert!(drained(&spool), "{} records left in the spool", spool.len());
     assert!(shipper.stop(Duration::from_secs(2)));
     let shipped = archived(&runtime, &archive);
@@ -381,14 +384,14 @@ fn a_client_certificate_from_another_ca_ships_nothing() {
     let (stranger, _) = gateway_ca(other.path());
     let (cert, key) = client_cert(&stranger, other.path());
 
-    let spool = Arc::new(SledSpool::open(&dir.path().join("spool")).unwrap());
+    let spool = Arc::new(Spool::open(&dir.path().join("spool")).unwrap());
     for i in 0..5 {
         spool.append(&event(i)).unwrap();
     }
     let mut config = fast(ShipperConfig::new(addr.to_string(), TOKEN));
     config.token = None;
     config.tls = Some(ShipTls::load(&ca_pem, NAME, Some((&cert, &key))).unwrap());
-    let shipper = Shipper::start(SpoolSlot::adopt(Arc::clone(&spool)), config).unwrap();
+    let shipper = Shipper::start(Arc::clone(&spool), config).unwrap();
     std::thread::sleep(Duration::from_millis(500));
     assert!(shipper.stop(Duration::from_secs(2)));
     assert_eq!(spool.len(), 5);

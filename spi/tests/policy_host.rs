@@ -13,8 +13,8 @@ use std::path::Path;
 use std::process::Command;
 
 use archive::{Direction, Event, Kind, Verdict};
-use c_host_harness::{VALGRIND_CHECKED, build_host, have_valgrind, library};
-use imtegrity_stchatlog::SledSpool;
+use c_host_harness::{VALGRIND_CALL_TIMEOUT, VALGRIND_CHECKED, build_host, have_valgrind, library};
+use imtegrity_stchatlog::Spool;
 use serde_json::Value;
 
 const POLICY: &str = r#"
@@ -92,7 +92,7 @@ fn run(dir: &Path, mode: &[&str], wrapper: &[&str]) -> (String, Vec<Event>) {
         output.status
     );
     let events = if spool.exists() {
-        SledSpool::read_all(&spool).unwrap()
+        Spool::read_all(&spool).unwrap()
     } else {
         Vec::new()
     };
@@ -213,6 +213,9 @@ fn under_valgrind_policy_server_messages_are_clean_and_nothing_leaks() {
     }
     let dir = tempfile::tempdir().unwrap();
     configure(dir.path(), POLICY);
+    let config = dir.path().join("imtegrity_stchatlog.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{VALGRIND_CALL_TIMEOUT}{text}")).unwrap();
     let policy_file = dir.path().join("policy.toml");
     let (_, events) = run(
         dir.path(),

@@ -19,9 +19,8 @@ use std::time::Duration;
 use archive::{Archive, ArchiveOptions, Protocol, Query};
 use std::sync::Arc;
 
-use imtegrity_stchatlog::SledSpool;
+use imtegrity_stchatlog::Spool;
 use imtegrity_stchatlog::shipper::{Shipper, ShipperConfig};
-use imtegrity_stchatlog::spool_slot::SpoolSlot;
 
 const TOKEN: &str = "real-ingest-token-0123456789";
 
@@ -84,7 +83,7 @@ fn the_spool_drains_into_the_archive_exactly_once_across_an_outage() {
     let check = |produced: usize| {
         runtime.block_on(archive.sync()).unwrap();
         let in_archive = archived(&archive);
-        let in_spool = SledSpool::read_all(&spool).unwrap().len();
+        let in_spool = Spool::read_all(&spool).unwrap().len();
         // A record may be in both (stored, its answer cut by terminate): resent later and
         // recognised then. Never more in the archive than produced, nothing missing.
         assert!(
@@ -120,9 +119,9 @@ fn the_spool_drains_into_the_archive_exactly_once_across_an_outage() {
 
     // What the last terminate wrote (and anything whose answer was cut) ships with the
     // library's own shipper; then the archive holds exactly what was produced.
-    let spooled = Arc::new(SledSpool::open(&spool).unwrap());
+    let spooled = Arc::new(Spool::open(&spool).unwrap());
     let shipper = Shipper::start(
-        SpoolSlot::adopt(Arc::clone(&spooled)),
+        Arc::clone(&spooled),
         ShipperConfig::new(addr.to_string(), TOKEN),
     )
     .unwrap();

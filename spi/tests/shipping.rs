@@ -10,9 +10,8 @@ use std::time::Duration;
 
 use archive::{Direction, Event, Kind, Protocol, Verdict};
 use fake_gateway::FakeGateway;
-use imtegrity_stchatlog::shipper::{Shipper, ShipperConfig, ShippingSink};
-use imtegrity_stchatlog::spool_slot::SpoolSlot;
-use imtegrity_stchatlog::{RecordSink, SledSpool};
+use imtegrity_stchatlog::shipper::{Shipper, ShipperConfig};
+use imtegrity_stchatlog::{RecordSink, Spool};
 
 const TOKEN: &str = "s3cret-token-9a1c7e5b3d2f4068bc1d";
 
@@ -58,7 +57,7 @@ fn texts(gateway: &FakeGateway) -> Vec<String> {
 #[test]
 fn records_spooled_before_the_gateway_exists_ship_once_it_appears() {
     let dir = tempfile::tempdir().unwrap();
-    let spool = Arc::new(SledSpool::open(dir.path()).unwrap());
+    let spool = Arc::new(Spool::open(dir.path()).unwrap());
     // A port nobody listens on yet.
     let addr = TcpListener::bind(localhost())
         .unwrap()
@@ -67,8 +66,7 @@ fn records_spooled_before_the_gateway_exists_ship_once_it_appears() {
     for i in 0..3 {
         spool.append(&event(&format!("early {i}"))).unwrap();
     }
-    let shipper =
-        Shipper::start(SpoolSlot::adopt(Arc::clone(&spool)), config(addr, TOKEN)).unwrap();
+    let shipper = Shipper::start(Arc::clone(&spool), config(addr, TOKEN)).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(
         spool.len(),
@@ -82,12 +80,10 @@ fn records_spooled_before_the_gateway_exists_ship_once_it_appears() {
     let requests = gateway.requests();
     assert!(requests.iter().all(|r| r.source == spool.source()));
 
-    // Later records wake the thread at once through the sink's notifier.
-    let sink = ShippingSink::new(
-        SpoolSlot::adopt(Arc::clone(&spool)),
-        Some(shipper.notifier()),
-    );
-    sink.append(&event("late")).unwrap();
+    // Later records wake the thread at once through its notifier (as the spool's writer
+    // thread does after each durable record).
+    spool.append(&event("late")).unwrap();
+    shipper.notifier().notify();
     gateway.wait_for("the late record", |st| st.stored.len() == 4);
     assert!(shipper.stop(Duration::from_secs(2)));
     assert!(spool.is_empty(), "acknowledged records leave the spool");
@@ -97,16 +93,12 @@ fn records_spooled_before_the_gateway_exists_ship_once_it_appears() {
 #[test]
 fn acked_records_leave_the_spool_in_batches_of_at_most_256() {
     let dir = tempfile::tempdir().unwrap();
-    let spool = Arc::new(SledSpool::open(dir.path()).unwrap());
+    let spool = Arc::new(Spool::open(dir.path()).unwrap());
     for i in 0..300 {
         spool.append(&event(&format!("m{i:03}"))).unwrap();
     }
     let gateway = FakeGateway::start(localhost(), TOKEN, &[]);
-    let shipper = Shipper::start(
-        SpoolSlot::adopt(Arc::clone(&spool)),
-        config(gateway.addr, TOKEN),
-    )
-    .unwrap();
+    let shipper = Shipper::start(Arc::clone(&spool), config(gateway.addr, TOKEN)).unwrap();
     gateway.wait_for("300 records", |st| st.stored.len() == 300);
     assert!(shipper.stop(Duration::from_secs(2)));
     assert!(spool.is_empty());
@@ -124,16 +116,12 @@ fn acked_records_leave_the_spool_in_batches_of_at_most_256() {
 #[test]
 fn a_503_then_200_is_retried_and_nothing_is_lost() {
     let dir = tempfile::tempdir().unwrap();
-    let spool = Arc::new(SledSpool::open(dir.path()).unwrap());
+    let spool = Arc::new(Spool::open(dir.path()).unwrap());
     for t in ["one", "two"] {
         spool.append(&event(t)).unwrap();
     }
     let gateway = FakeGateway::start(localhost(), TOKEN, &[503, 503]);
-    let shipper = Shipper::start(
-        SpoolSlot::adopt(Arc::clone(&spool)),
-        config(gateway.addr, TOKEN),
-    )
-    .unwrap();
+    let shipper = Shipper::start(Arc::clone(&spool), config(gateway.addr, TOKEN)).unwrap();
     gateway.wait_for("2 records", |st| st.stored.len() == 2);
     assert!(shipper.stop(Duration::from_secs(2)));
     let statuses: Vec<u16> = gateway.requests().iter().map(|r| r.status).collect();
@@ -146,14 +134,10 @@ fn a_503_then_200_is_retried_and_nothing_is_lost() {
 #[test]
 fn a_wrong_token_gets_401_and_nothing_is_deleted() {
     let dir = tempfile::tempdir().unwrap();
-    let spool = Arc::new(SledSpool::open(dir.path()).unwrap());
+    let spool = Arc::new(Spool::open(dir.path()).unwrap());
     spool.append(&event("kept")).unwrap();
     let gateway = FakeGateway::start(localhost(), TOKEN, &[]);
-    let shipper = Shipper::start(
-        SpoolSlot::adopt(Arc::clone(&spool)),
-        config(gateway.addr, "wrong"),
-    )
-    .unwrap();
+    let shipper = Shipper::start(Arc::clone(&spool), config(gateway.addr, "wrong")).unwrap();
     gateway.wait_for("3 attempts", |st| st.requests.len() >= 3);
     assert!(shipper.stop(Duration::from_secs(2)));
     assert!(gateway.requests().iter().all(|r| r.status == 401));
@@ -165,7 +149,7 @@ fn a_wrong_token_gets_401_and_nothing_is_deleted() {
 #[test]
 fn stopping_is_prompt_even_while_backing_off_from_an_absent_gateway() {
     let dir = tempfile::tempdir().unwrap();
-    let spool = Arc::new(SledSpool::open(dir.path()).unwrap());
+    let spool = Arc::new(Spool::open(dir.path()).unwrap());
     spool.append(&event("waiting")).unwrap();
     let addr = TcpListener::bind(localhost())
         .unwrap()
@@ -173,10 +157,32 @@ fn stopping_is_prompt_even_while_backing_off_from_an_absent_gateway() {
         .unwrap();
     let mut c = config(addr, TOKEN);
     c.backoff_min = Duration::from_secs(5);
-    let shipper = Shipper::start(SpoolSlot::adopt(Arc::clone(&spool)), c).unwrap();
+    let shipper = Shipper::start(Arc::clone(&spool), c).unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let started = std::time::Instant::now();
     assert!(shipper.stop(Duration::from_secs(2)));
     assert!(started.elapsed() < Duration::from_secs(1));
     assert_eq!(spool.len(), 1);
+}
+
+/// The operator's drain (`spool_inspect::drain`): a spool the library left behind is
+/// shipped and emptied, and its summary says so.
+#[test]
+fn a_left_behind_spool_is_drained_to_the_gateway() {
+    use imtegrity_stchatlog::spool_inspect::{drain, summary};
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let spool = Spool::open(dir.path()).unwrap();
+        for i in 0..5 {
+            spool.append(&event(&format!("left {i}"))).unwrap();
+        }
+    }
+    assert_eq!(summary(dir.path()).unwrap().records, 5);
+    let gateway = FakeGateway::start(localhost(), TOKEN, &[503]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let report = drain(dir.path(), config(gateway.addr, TOKEN), deadline).unwrap();
+    assert_eq!((report.before, report.left), (5, 0));
+    assert_eq!(summary(dir.path()).unwrap().records, 0);
+    let expected: Vec<String> = (0..5).map(|i| format!("left {i}")).collect();
+    assert_eq!(texts(&gateway), expected);
 }

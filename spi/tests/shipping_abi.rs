@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use fake_gateway::FakeGateway;
-use imtegrity_stchatlog::SledSpool;
+use imtegrity_stchatlog::Spool;
 use imtegrity_stchatlog::entry_points::{
     stDdaClInit, stDdaClSessionEnded, stDdaClSessionStarted, stDdaClTerminate,
 };
@@ -126,12 +126,12 @@ fn a_restart_keeps_the_source_id_and_resends_nothing_acked() {
     // Init, chat, Terminate, Init, chat, Terminate in one process; then a new process.
     run_child(&spool, &gateway, &["first", "second"], &[2, 4]);
     let source = {
-        let spool = SledSpool::open(&spool).unwrap();
+        let spool = Spool::open(&spool).unwrap();
         assert!(spool.is_empty(), "acknowledged records are deleted");
         spool.source().to_owned()
     };
     run_child(&spool, &gateway, &["third"], &[6]);
-    assert!(SledSpool::open(&spool).unwrap().is_empty());
+    assert!(Spool::open(&spool).unwrap().is_empty());
 
     let st = gateway.state.lock().unwrap();
     assert_eq!(st.duplicates, 0, "nothing acknowledged was resent");

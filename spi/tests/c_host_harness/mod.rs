@@ -40,6 +40,12 @@ pub(crate) const HOST_RECORDS: usize = 191;
 /// valgrind, as `tests/peers/install.sh` installs it.
 pub(crate) const VALGRIND: &str = "/usr/bin/valgrind";
 
+/// The configuration line a host under valgrind runs with: memcheck makes every call some
+/// fifty times slower, past the default 250 ms bound a message call waits for the spool,
+/// which would refuse the host's messages. The bound itself is tested without valgrind
+/// (`tests/stalled_disk.rs`).
+pub(crate) const VALGRIND_CALL_TIMEOUT: &str = "call_timeout_ms = 30000\n";
+
 /// The command line the C host runs under to be checked: any memcheck error, or a definite
 /// leak, makes it exit 99 (and the test fail).
 pub(crate) const VALGRIND_CHECKED: [&str; 5] = [

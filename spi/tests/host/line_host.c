@@ -9,16 +9,19 @@
  *   start SID                 stDdaClSessionStarted
  *   join SID USER             stDdaClJoiningSession, no scope (two-way)
  *   msg SID FROM TO TEXT      stDdaClSessionMsg
- *   longmsg SID FROM TO N     stDdaClSessionMsg with N bytes of 'x' (longer than a line)
+ *   longmsg SID FROM TO N [TAG]  stDdaClSessionMsg with N bytes: TAG (if given), then 'x'
+ *                             up to N (longer than a line)
  *   end SID                   stDdaClSessionEnded
  *   timer                     stDdaClTimerEvent
  *   term                      stDdaClTerminate
  *   reload                    dlclose the library and dlopen it again
  *   threads                   prints "threads=N ours=M": the process's thread count, and
  *                             how many of them are the library's own (named imtegrity*)
- * Each prints one line: "rc=<return> sev=<appRetCode> msg=<appRetMsg>", flushed, with the
- * retained appRetCode/appRetMsg reset before each call so the line shows what this call wrote
- * (sev=-1: nothing written; newlines in the message become spaces).
+ * Each prints one line: "rc=<return> sev=<appRetCode> us=<microseconds> nl=<line breaks>
+ * msg=<appRetMsg>",
+ * flushed, with the retained appRetCode/appRetMsg reset before each call so the line shows
+ * what this call wrote (sev=-1: nothing written; newlines in the message become spaces), and
+ * us= the call's own duration on a monotonic clock (the library promises a bound on it).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -26,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../../include/imtegrity_stchatlog.h"
 
@@ -67,6 +71,13 @@ static int thread_count(int *ours) {
     }
     closedir(dir);
     return n;
+}
+
+/* Microseconds on the monotonic clock. */
+static long long now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static void *sym(void *lib, const char *name) {
@@ -114,6 +125,7 @@ load:
         ret_code = -1;
         ret_msg[0] = 0;
         int rc = 0;
+        long long call_began = now_us();
         if (strcmp(cmd, "init") == 0) {
             int version = IMT_CL_VERSION, inside = 0;
             char dir_type[32], lib_version[32];
@@ -138,6 +150,7 @@ load:
             imt_cl_entity from = entity(strtok(NULL, " "));
             imt_cl_entity to = entity(strtok(NULL, " "));
             char *count = strtok(NULL, " ");
+            char *tag = strtok(NULL, " ");
             size_t n = count ? strtoul(count, NULL, 10) : 0;
             char *text = malloc(n ? n : 1);
             if (!text) {
@@ -145,6 +158,10 @@ load:
                 return 2;
             }
             memset(text, 'x', n);
+            if (tag) {
+                size_t tag_len = strlen(tag);
+                memcpy(text, tag, tag_len < n ? tag_len : n);
+            }
             rc = msg(sid, &from, n, text, &to);
             free(text);
         } else if (strcmp(cmd, "end") == 0) {
@@ -164,20 +181,24 @@ load:
                 fprintf(stderr, "line_host: dlclose: %s\n", dlerror());
                 return 2;
             }
-            printf("rc=0 sev=-1 msg=\n");
+            printf("rc=0 sev=-1 us=0 nl=0 msg=\n");
             fflush(stdout);
             goto load;
         } else {
             fprintf(stderr, "line_host: unknown command %s\n", cmd);
             return 2;
         }
-        /* One answer per line: a multi-line message (a TOML error's snippet) is flattened. */
+        /* One answer per line: a multi-line message is flattened here, and counted (nl=), so
+         * a test can hold the library to one-line messages. */
+        int newlines = 0;
         for (char *c = ret_msg; *c; c++) {
-            if (*c == '\n') {
+            if (*c == '\n' || *c == '\r') {
                 *c = ' ';
+                newlines++;
             }
         }
-        printf("rc=%d sev=%d msg=%s\n", rc, ret_code, ret_msg);
+        long long took = now_us() - call_began;
+        printf("rc=%d sev=%d us=%lld nl=%d msg=%s\n", rc, ret_code, took, newlines, ret_msg);
         fflush(stdout);
     }
     dlclose(lib);

@@ -15,6 +15,10 @@ pub(crate) struct Answer {
     pub(crate) rc: i32,
     pub(crate) sev: i32,
     pub(crate) msg: String,
+    /// How long the call took, measured by the host around the call alone.
+    pub(crate) took: std::time::Duration,
+    /// Line breaks the library put in `appRetMsg` (the host flattens them in `msg`).
+    pub(crate) newlines: usize,
 }
 
 /// The C host, one command at a time.
@@ -26,6 +30,47 @@ pub(crate) struct Host {
 
 impl Host {
     pub(crate) fn start(host: &Path, config: &Path) -> Self {
+        Self::start_with_stderr(host, config, Stdio::inherit())
+    }
+
+    /// The host with no configuration at all (no file, no `IMTEGRITY_SPI_*` variable), the
+    /// environment otherwise as `env` says (`None`: removed), stderr discarded.
+    pub(crate) fn start_unconfigured(host: &Path, env: &[(&str, Option<&Path>)]) -> Self {
+        let mut command = Command::new(host);
+        command.arg(c_host_harness::library());
+        for var in [
+            "IMTEGRITY_SPI_CONFIG",
+            "IMTEGRITY_SPI_SPOOL",
+            "IMTEGRITY_SPI_GATEWAY",
+            "IMTEGRITY_SPI_TOKEN",
+            "IMTEGRITY_SPI_TOKEN_FILE",
+        ] {
+            command.env_remove(var);
+        }
+        for (name, value) in env {
+            match value {
+                Some(value) => command.env(name, value),
+                None => command.env_remove(name),
+            };
+        }
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start line_host");
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        Self {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    /// As [`Host::start`], the host's stderr (where the library says what it cannot say
+    /// through a return code) going to `stderr`.
+    pub(crate) fn start_with_stderr(host: &Path, config: &Path, stderr: impl Into<Stdio>) -> Self {
         let mut child = Command::new(host)
             .arg(c_host_harness::library())
             .env("IMTEGRITY_SPI_CONFIG", config)
@@ -33,6 +78,7 @@ impl Host {
             .env_remove("IMTEGRITY_SPI_GATEWAY")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .expect("start line_host");
         let stdin = child.stdin.take();
@@ -64,6 +110,8 @@ impl Host {
             rc: field("rc").parse().expect("rc"),
             sev: field("sev").parse().expect("sev"),
             msg,
+            took: std::time::Duration::from_micros(field("us").parse().expect("us")),
+            newlines: field("nl").parse().expect("nl"),
         }
     }
 
