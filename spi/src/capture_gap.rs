@@ -32,7 +32,7 @@ pub struct Episode {
     pub dropped_first_ns: i64,
     /// See `dropped_first_ns`.
     pub dropped_last_ns: i64,
-    /// The conversations that lost records, at most [`CONVERSATIONS_NAMED`].
+    /// The conversations that lost records, at most 100 (`CONVERSATIONS_NAMED`).
     pub dropped_conversations: BTreeSet<String>,
 }
 

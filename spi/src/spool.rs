@@ -289,36 +289,72 @@ impl Spool {
     /// Appends an encoded record and makes it durable; its sequence number. On failure the
     /// record is not in the spool (see the module documentation).
     pub fn append_encoded(&self, payload: &[u8]) -> Result<u64, SpiError> {
-        let mut writer = self.lock_writer();
-        if writer.broken {
-            if Instant::now() < writer.next_try {
-                return Err(SpiError::SpoolUnavailable {
-                    path: self.dir.clone(),
-                    reason: writer.last_error.clone().unwrap_or_default(),
-                });
-            }
-            let acked = *self.acked.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Err(e) = self.reopen(&mut writer, acked) {
-                return Err(self.failed(&mut writer, e));
-            }
-        }
-        match self.write_frame(&mut writer, payload) {
-            Ok(seq) => Ok(seq),
-            Err(e) => Err(self.failed(&mut writer, e)),
+        match self.append_batch(&[payload]) {
+            (1, None) => Ok(self.newest.load(Ordering::SeqCst)),
+            (_, Some(e)) => Err(e),
+            (_, None) => Err(SpiError::SpoolUnavailable {
+                path: self.dir.clone(),
+                reason: "the record was not written".into(),
+            }),
         }
     }
 
-    fn write_frame(&self, writer: &mut Writer, payload: &[u8]) -> Result<u64, SpiError> {
-        let seq = writer.next_seq;
-        let frame = encode(seq, payload).ok_or(SpiError::RecordTooLarge {
-            bytes: payload.len(),
-        })?;
-        let full = writer
-            .active
-            .as_ref()
-            .is_none_or(|a| a.len > 0 && a.len + frame.len() as u64 > SEGMENT_BYTES);
-        if full || writer.roll {
-            self.roll(writer)?;
+    /// Appends encoded records in order with one `fdatasync` per segment they touch (group
+    /// commit: the writer thread hands over everything that queued up while the last sync
+    /// ran). Returns how many were appended, a prefix, each durable, and the error that
+    /// stopped the rest, which are not in the spool.
+    pub fn append_batch(&self, payloads: &[&[u8]]) -> (usize, Option<SpiError>) {
+        let mut writer = self.lock_writer();
+        if writer.broken {
+            if Instant::now() < writer.next_try {
+                let error = SpiError::SpoolUnavailable {
+                    path: self.dir.clone(),
+                    reason: writer.last_error.clone().unwrap_or_default(),
+                };
+                return (0, Some(error));
+            }
+            let acked = *self.acked.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Err(e) = self.reopen(&mut writer, acked) {
+                return (0, Some(self.failed(&mut writer, e)));
+            }
+        }
+        let mut done = 0;
+        while done < payloads.len() {
+            match self.write_frames(&mut writer, &payloads[done..]) {
+                Ok(n) => done += n,
+                Err(e) => return (done, Some(self.failed(&mut writer, e))),
+            }
+        }
+        (done, None)
+    }
+
+    /// Writes as many of `payloads` as fit in the open segment (at least one, rolling first
+    /// if it is full) and syncs them; how many.
+    fn write_frames(&self, writer: &mut Writer, payloads: &[&[u8]]) -> Result<usize, SpiError> {
+        let first_seq = writer.next_seq;
+        let mut frames = Vec::new();
+        let mut count = 0u64;
+        for payload in payloads {
+            let frame = encode(first_seq + count, payload).ok_or(SpiError::RecordTooLarge {
+                bytes: payload.len(),
+            })?;
+            if count == 0 {
+                let full = writer
+                    .active
+                    .as_ref()
+                    .is_none_or(|a| a.len > 0 && a.len + frame.len() as u64 > SEGMENT_BYTES);
+                if full || writer.roll {
+                    self.roll(writer)?;
+                }
+            } else if writer
+                .active
+                .as_ref()
+                .is_some_and(|a| a.len + (frames.len() + frame.len()) as u64 > SEGMENT_BYTES)
+            {
+                break;
+            }
+            frames.extend_from_slice(&frame);
+            count += 1;
         }
         let Some(active) = writer.active.as_mut() else {
             return Err(SpiError::SpoolUnavailable {
@@ -329,17 +365,18 @@ impl Spool {
         let written = active
             .file
             .seek(SeekFrom::Start(active.len))
-            .and_then(|_| active.file.write_all(&frame))
+            .and_then(|_| active.file.write_all(&frames))
             .and_then(|()| active.file.sync_data());
         if let Err(e) = written {
-            // Cut the partial frame now if the disk lets us; reopening cuts it otherwise.
+            // Cut the partial frames now if the disk lets us; reopening cuts them otherwise.
             let _ = active.file.set_len(active.len);
             return Err(file_err(&active.path)(e));
         }
-        active.len += frame.len() as u64;
-        writer.next_seq = seq + 1;
-        self.newest.store(seq, Ordering::SeqCst);
-        Ok(seq)
+        active.len += frames.len() as u64;
+        writer.next_seq = first_seq + count;
+        self.newest.store(first_seq + count - 1, Ordering::SeqCst);
+        // `count` is at least 1 and at most `payloads.len()`.
+        Ok(usize::try_from(count).unwrap_or(payloads.len()))
     }
 
     /// Closes the segment after `error`, so the next append (after [`REOPEN_INTERVAL`])
@@ -515,6 +552,36 @@ mod tests {
             .collect();
         assert_eq!(sizes, [3, 700 * 1024, 700 * 1024, 4]);
         assert!(must(segments(dir.path())).len() >= 3);
+    }
+
+    #[test]
+    fn a_batch_is_appended_in_order_across_segments_with_its_sequence_numbers() {
+        let dir = must(tempfile::tempdir());
+        let spool = must(Spool::open(dir.path()));
+        must(spool.append(&event("first")));
+        let big: Vec<Vec<u8>> = ["a", "b", "c"]
+            .iter()
+            .map(|t| must(postcard::to_stdvec(&event(&t.repeat(600 * 1024)))))
+            .collect();
+        let small = must(postcard::to_stdvec(&event("small")));
+        let mut batch: Vec<&[u8]> = big.iter().map(Vec::as_slice).collect();
+        batch.push(&small);
+        let (written, error) = spool.append_batch(&batch);
+        assert_eq!(written, 4);
+        assert!(error.is_none(), "{error:?}");
+        let pending = must(spool.pending(9, usize::MAX));
+        let seqs: Vec<u64> = pending.iter().map(|(s, _)| *s).collect();
+        assert_eq!(seqs, [1, 2, 3, 4, 5]);
+        let firsts: Vec<char> = pending
+            .iter()
+            .map(|(_, e)| e.text.chars().next().unwrap_or(' '))
+            .collect();
+        assert_eq!(firsts, ['f', 'a', 'b', 'c', 's']);
+        assert_eq!(spool.backlog(), 5);
+        assert!(
+            must(segments(dir.path())).len() >= 3,
+            "rolled within the batch"
+        );
     }
 
     #[test]

@@ -128,7 +128,7 @@ impl SpoolWorker {
             spool,
             limits,
             node,
-            Box::new(|spool, payload| spool.append_encoded(payload)),
+            Box::new(|spool, payloads| spool.append_batch(payloads)),
         )
     }
 
@@ -407,12 +407,18 @@ fn wait_done(done: &mpsc::Receiver<()>, deadline: Instant) -> bool {
 
 /// What the thread writes next.
 enum Work {
-    Record(Job),
+    Records(Vec<Job>),
     Gap(Vec<u8>, Episode),
 }
 
-/// How the thread writes one encoded record.
-type WriteFn = Box<dyn Fn(&Spool, &[u8]) -> Result<u64, SpiError> + Send>;
+/// How the thread writes encoded records: how many were written (a prefix), and the error
+/// that stopped the rest ([`Spool::append_batch`]).
+type WriteFn = Box<dyn Fn(&Spool, &[&[u8]]) -> (usize, Option<SpiError>) + Send>;
+
+/// Records handed to one write, at most (group commit: what queued up during the last sync).
+const BATCH_RECORDS: usize = 64;
+/// Encoded bytes handed to one write, roughly (a batch always takes its first record).
+const BATCH_BYTES: usize = 4 << 20;
 
 fn run(shared: &Shared, spool: &Spool, node: &str, write: &WriteFn) {
     loop {
@@ -425,10 +431,25 @@ fn run(shared: &Shared, spool: &Spool, node: &str, write: &WriteFn) {
                 let now = Instant::now();
                 let ready = state.retry_at.is_none_or(|at| now >= at);
                 if ready {
-                    if let Some(job) = state.queue.pop_front() {
-                        state.queued_bytes = state.queued_bytes.saturating_sub(job.payload.len());
+                    let mut jobs = Vec::new();
+                    let mut bytes = 0;
+                    while let Some(job) = state.queue.front() {
+                        let size = job.payload.len();
+                        if jobs.len() >= BATCH_RECORDS
+                            || (!jobs.is_empty() && bytes + size > BATCH_BYTES)
+                        {
+                            break;
+                        }
+                        let Some(job) = state.queue.pop_front() else {
+                            break;
+                        };
+                        bytes += size;
+                        jobs.push(job);
+                    }
+                    if !jobs.is_empty() {
+                        state.queued_bytes = state.queued_bytes.saturating_sub(bytes);
                         state.in_flight = Some(now);
-                        break Work::Record(job);
+                        break Work::Records(jobs);
                     }
                     if let Some(episode) = state.episode.take() {
                         match postcard::to_stdvec(&episode.record(node)) {
@@ -458,41 +479,21 @@ fn run(shared: &Shared, spool: &Spool, node: &str, write: &WriteFn) {
                     .0;
             }
         };
-        let payload = match &work {
-            Work::Record(job) => &job.payload,
-            Work::Gap(gap, _) => gap,
+        let written = match &work {
+            Work::Records(jobs) => {
+                let payloads: Vec<&[u8]> = jobs.iter().map(|j| j.payload.as_slice()).collect();
+                write(spool, &payloads)
+            }
+            Work::Gap(gap, _) => write(spool, &[gap.as_slice()]),
         };
-        let written = write(spool, payload);
         let mut state = shared.lock();
         state.in_flight = None;
         state.writing_gap = None;
         match (work, written) {
-            (Work::Record(job), Ok(_)) => {
-                if state.waiting.contains(&job.ticket) {
-                    state.outcomes.insert(job.ticket, Ok(()));
-                }
-                state.retry_at = None;
-                if let Some(n) = &state.notifier {
-                    n.notify();
-                }
+            (Work::Records(jobs), (written, error)) => {
+                settle(&mut state, spool, jobs, written, error);
             }
-            (Work::Record(job), Err(e)) => {
-                if job.keep {
-                    // Strict jobs fail fast instead: the spool says "unavailable" without
-                    // touching the disk until its reopen interval passes.
-                    state.retry_at = Some(Instant::now() + REOPEN_INTERVAL);
-                    state.last_error = Some(e.to_string());
-                    state.episode(&e.to_string());
-                    if state.waiting.contains(&job.ticket) {
-                        state.outcomes.insert(job.ticket, Err(e));
-                    }
-                    state.queued_bytes += job.payload.len();
-                    state.queue.push_front(job);
-                } else if state.waiting.contains(&job.ticket) {
-                    state.outcomes.insert(job.ticket, Err(e));
-                }
-            }
-            (Work::Gap(_, episode), Ok(_)) => {
+            (Work::Gap(_, episode), (1, None)) => {
                 eprintln!(
                     "imtegrity_stchatlog: the spool takes records again; a capture_gap record \
                      says {} were dropped and {} acknowledged before durable",
@@ -503,7 +504,7 @@ fn run(shared: &Shared, spool: &Spool, node: &str, write: &WriteFn) {
                     n.notify();
                 }
             }
-            (Work::Gap(_, mut episode), Err(_)) => {
+            (Work::Gap(_, mut episode), _) => {
                 // Whatever happened while it was being written joins it.
                 if let Some(later) = state.episode.take() {
                     episode.absorb(later);
@@ -513,6 +514,64 @@ fn run(shared: &Shared, spool: &Spool, node: &str, write: &WriteFn) {
             }
         }
         shared.settled.notify_all();
+    }
+}
+
+/// Tells the callers of a batch what became of their records: the first `written` are
+/// durable; the rest failed with `error` (the first of them gets it, the others the same
+/// reason), and relaxed ones go back to the front of the queue, in order, for a retry.
+fn settle(
+    state: &mut State,
+    spool: &Spool,
+    jobs: Vec<Job>,
+    written: usize,
+    error: Option<SpiError>,
+) {
+    let mut jobs = jobs.into_iter();
+    for job in jobs.by_ref().take(written) {
+        if state.waiting.contains(&job.ticket) {
+            state.outcomes.insert(job.ticket, Ok(()));
+        }
+    }
+    if written > 0 {
+        state.retry_at = None;
+        if let Some(n) = &state.notifier {
+            n.notify();
+        }
+    }
+    let failed: Vec<Job> = jobs.collect();
+    if failed.is_empty() {
+        return;
+    }
+    let error = error.unwrap_or_else(|| SpiError::SpoolUnavailable {
+        path: spool.dir().to_owned(),
+        reason: "the record was not written".into(),
+    });
+    let reason = error.to_string();
+    let mut first = Some(error);
+    let mut kept = Vec::new();
+    for job in failed {
+        let own = first.take().unwrap_or_else(|| SpiError::SpoolUnavailable {
+            path: spool.dir().to_owned(),
+            reason: reason.clone(),
+        });
+        if state.waiting.contains(&job.ticket) {
+            state.outcomes.insert(job.ticket, Err(own));
+        }
+        if job.keep {
+            kept.push(job);
+        }
+    }
+    if !kept.is_empty() {
+        // Strict records fail fast instead: the spool says "unavailable" without touching
+        // the disk until its reopen interval passes.
+        state.retry_at = Some(Instant::now() + REOPEN_INTERVAL);
+        state.last_error = Some(reason.clone());
+        state.episode(&reason);
+        for job in kept.into_iter().rev() {
+            state.queued_bytes += job.payload.len();
+            state.queue.push_front(job);
+        }
     }
 }
 
@@ -550,11 +609,14 @@ mod tests {
         let (m, t) = (Arc::clone(&mode), Arc::clone(&thawed));
         let write: WriteFn =
             Box::new(
-                move |spool: &Spool, payload: &[u8]| match m.load(Ordering::SeqCst) {
-                    FULL => Err(SpiError::SpoolFile {
-                        path: spool.dir().to_owned(),
-                        source: std::io::Error::other("No space left on device"),
-                    }),
+                move |spool: &Spool, payloads: &[&[u8]]| match m.load(Ordering::SeqCst) {
+                    FULL => {
+                        let full = SpiError::SpoolFile {
+                            path: spool.dir().to_owned(),
+                            source: std::io::Error::other("No space left on device"),
+                        };
+                        (0, Some(full))
+                    }
                     FROZEN => {
                         for _ in 0..1000 {
                             if t.load(Ordering::SeqCst) {
@@ -562,9 +624,9 @@ mod tests {
                             }
                             std::thread::sleep(Duration::from_millis(10));
                         }
-                        spool.append_encoded(payload)
+                        spool.append_batch(payloads)
                     }
-                    _ => spool.append_encoded(payload),
+                    _ => spool.append_batch(payloads),
                 },
             );
         let limits = RelaxedConfig {
