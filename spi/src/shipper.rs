@@ -45,6 +45,8 @@ use crate::ship_status::ShipStatus;
 use crate::ship_tls::ShipTls;
 use crate::spool::Spool;
 
+/// How often [`Shipper::ship_all`] cuts a retry backoff short.
+pub const HURRY_EVERY: Duration = Duration::from_millis(250);
 /// The request path.
 pub const INGEST_PATH: &str = "/ingest/v1";
 /// Records per request, at most.
@@ -255,7 +257,11 @@ impl Shipper {
 
     /// Ships without waiting out a backoff, until nothing waits in `spool` (`true`) or
     /// `deadline` passes (`false`; the rest stays in the spool).
+    ///
+    /// The shipper is hurried at most every [`HURRY_EVERY`]: a gateway that refuses (a
+    /// wrong token) is not asked fifty times a second, each a warning in its log.
     pub fn ship_all(&self, spool: &Spool, deadline: Instant) -> bool {
+        let mut hurried: Option<Instant> = None;
         loop {
             if spool.is_empty() {
                 return true;
@@ -264,8 +270,11 @@ impl Shipper {
             if now >= deadline {
                 return false;
             }
-            self.signal.lock().hurry = true;
-            self.signal.changed.notify_all();
+            if hurried.is_none_or(|at| now - at >= HURRY_EVERY) {
+                hurried = Some(now);
+                self.signal.lock().hurry = true;
+                self.signal.changed.notify_all();
+            }
             std::thread::sleep((deadline - now).min(Duration::from_millis(20)));
         }
     }
@@ -383,7 +392,7 @@ fn run(spool: &Spool, config: &ShipperConfig, signal: &Signal, status: &Mutex<Sh
             keeper.update(Ok(false), true);
             return;
         }
-        match round(spool, config, signal) {
+        match round(spool, config, signal, last_error.as_deref()) {
             Ok(round) => {
                 keeper.update(Ok(matches!(round, Round::Progress)), false);
                 if last_error.take().is_some() {
@@ -422,7 +431,14 @@ fn run(spool: &Spool, config: &ShipperConfig, signal: &Signal, status: &Mutex<Sh
     }
 }
 
-fn round(spool: &Spool, config: &ShipperConfig, signal: &Signal) -> Result<Round, String> {
+/// One request of the oldest waiting records; `failing` (the error of the round before, if
+/// it failed) goes with it, so the gateway's `status` says what held this spool up.
+fn round(
+    spool: &Spool,
+    config: &ShipperConfig,
+    signal: &Signal,
+    failing: Option<&str>,
+) -> Result<Round, String> {
     let seen = signal.lock().appended;
     let batch = spool
         .pending(MAX_BATCH_RECORDS, MAX_BATCH_BYTES)
@@ -431,7 +447,11 @@ fn round(spool: &Spool, config: &ShipperConfig, signal: &Signal) -> Result<Round
         return Ok(Round::Empty(seen));
     };
     let (first, last) = (*first, *last);
-    let body = request_body(spool.source(), &batch).map_err(|e| e.to_string())?;
+    let report = Report {
+        backlog: spool.backlog().saturating_sub(batch.len() as u64),
+        last_error: failing,
+    };
+    let body = request_body(spool.source(), &batch, &report).map_err(|e| e.to_string())?;
     drop(batch);
     let acked = post(config, &body, signal)?;
     if acked < first {
@@ -443,15 +463,33 @@ fn round(spool: &Spool, config: &ShipperConfig, signal: &Signal) -> Result<Round
     Ok(Round::Progress)
 }
 
+/// What a request tells the gateway about the spool besides its records, for `status`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Report<'a> {
+    /// Records still waiting after this request's.
+    pub backlog: u64,
+    /// Why the previous request failed, if it did.
+    pub last_error: Option<&'a str>,
+}
+
 /// The JSON body of one request.
-pub fn request_body(source: &str, batch: &[(u64, Event)]) -> serde_json::Result<Vec<u8>> {
+pub fn request_body(
+    source: &str,
+    batch: &[(u64, Event)],
+    report: &Report<'_>,
+) -> serde_json::Result<Vec<u8>> {
     let records = batch
         .iter()
         .map(|(seq, event)| {
             Ok(serde_json::json!({ "seq": seq, "event": serde_json::to_value(event)? }))
         })
         .collect::<serde_json::Result<Vec<_>>>()?;
-    serde_json::to_vec(&serde_json::json!({ "source": source, "records": records }))
+    serde_json::to_vec(&serde_json::json!({
+        "source": source,
+        "records": records,
+        "backlog": report.backlog,
+        "last_error": report.last_error,
+    }))
 }
 
 /// Sends one request; the gateway's `acked_upto`, or why not.
