@@ -1,21 +1,135 @@
 //! `imtegrity sametime ...`: the Sametime administrator's side of the module, with the
 //! module's own code: `check-config FILE` reads the module's file as `stDdaClInit` would
-//! and says what it would do (or, exit 64, what is wrong and where).
+//! and says what it would do (or, exit 64, what is wrong and where); `spool DIR` says what
+//! waits in a spool and, with `--drain`, ships it.
+//!
+//! The spool holds chat content, but `spool` shows counts and times only: content is read
+//! through the archive, where every access is recorded.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use imtegrity_stchatlog::config::{Mode, SpiConfig};
 use imtegrity_stchatlog::shipper::ShipperConfig;
 use imtegrity_stchatlog::spi_policy::SpiPolicy;
+use imtegrity_stchatlog::spool_inspect;
 use serde_json::json;
 
-use crate::cli::{SametimeCommand, UsageError};
+use crate::cli::{SametimeCommand, SametimeSpoolArgs, UsageError};
 use crate::output::emit;
 
 /// Runs one `sametime` subcommand.
 pub(crate) fn run(command: &SametimeCommand, json: bool) -> crate::CmdResult {
     match command {
         SametimeCommand::CheckConfig(args) => check_config(&args.file, json),
+        SametimeCommand::Spool(args) => spool(args, json),
+    }
+}
+
+/// A spool drain that left records waiting: exit 1, after the summary.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{left} records still wait in the spool after --drain (is the gateway up, the token right?)"
+)]
+struct NotDrained {
+    left: usize,
+}
+
+/// `sametime spool DIR [--drain --config FILE]`.
+fn spool(args: &SametimeSpoolArgs, json: bool) -> crate::CmdResult {
+    let usage = |e: imtegrity_stchatlog::SpiError| UsageError(e.to_string());
+    let drained = if args.drain {
+        let Some(file) = &args.config else {
+            return Err(UsageError("--drain needs --config FILE".into()).into());
+        };
+        let config = SpiConfig::read(file).map_err(usage)?;
+        let Some(shipping) = ShipperConfig::from_config(&config).map_err(usage)? else {
+            return Err(UsageError(format!("{} names no [gateway]", file.display())).into());
+        };
+        let deadline = Instant::now() + Duration::from_secs(args.timeout);
+        Some(spool_inspect::drain(&args.dir, shipping, deadline)?)
+    } else {
+        None
+    };
+    let summary = spool_inspect::summary(&args.dir)?;
+    let time = |ns: Option<i64>| ns.map_or_else(|| "-".to_owned(), crate::timespec::format);
+    let mut lines = vec![format!(
+        "spool {}: {} waiting for the gateway (oldest {}, newest {}); {} in {}; acknowledged up to #{}",
+        args.dir.display(),
+        archive::export::counted(summary.records as u64, "record"),
+        time(summary.oldest_ns),
+        time(summary.newest_ns),
+        archive::export::counted(summary.bytes, "byte"),
+        archive::export::counted(summary.segments as u64, "segment file"),
+        summary.acked_upto,
+    )];
+    lines.push(format!(
+        "  source id {}",
+        summary
+            .source
+            .as_deref()
+            .unwrap_or("none (no module has written here)")
+    ));
+    match &summary.shipping {
+        Some(ship) => lines.push(format!(
+            "  shipping to {} (status.json of {}): last shipped {}{}",
+            ship.gateway,
+            time(Some(ship.updated_ns)),
+            time(ship.last_shipped_ns),
+            ship.problem()
+                .map(|p| format!("; FAILING: {p}"))
+                .unwrap_or_default()
+        )),
+        None => lines
+            .push("  shipping: no status.json (no gateway configured, or never started)".into()),
+    }
+    for path in &summary.damaged {
+        lines.push(format!(
+            "  DAMAGED: {} has bytes after its last whole record",
+            path.display()
+        ));
+    }
+    if summary.undecodable > 0 {
+        lines.push(format!(
+            "  UNREADABLE: {} that do not decode (not shipped)",
+            archive::export::counted(summary.undecodable as u64, "record")
+        ));
+    }
+    if let Some(report) = &drained {
+        lines.push(format!(
+            "  drained: {} shipped, {} left",
+            report.before.saturating_sub(report.left),
+            report.left
+        ));
+    }
+    emit(
+        json,
+        &lines.join("\n"),
+        &json!({
+            "dir": args.dir,
+            "source": summary.source,
+            "records": summary.records,
+            "acked_upto": summary.acked_upto,
+            "oldest_ns": summary.oldest_ns,
+            "newest_ns": summary.newest_ns,
+            "bytes": summary.bytes,
+            "segments": summary.segments,
+            "damaged": summary.damaged,
+            "undecodable": summary.undecodable,
+            "shipping": summary.shipping.as_ref().map(|s| json!({
+                "gateway": s.gateway,
+                "last_shipped_ns": s.last_shipped_ns,
+                "failing_since_ns": s.failing_since_ns,
+                "last_error": s.last_error,
+                "backlog": s.backlog,
+                "updated_ns": s.updated_ns,
+            })),
+            "drained": drained.map(|r| json!({"before": r.before, "left": r.left})),
+        }),
+    );
+    match drained {
+        Some(report) if report.left > 0 => Err(NotDrained { left: report.left }.into()),
+        _ => Ok(()),
     }
 }
 
