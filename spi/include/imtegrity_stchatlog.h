@@ -27,10 +27,14 @@
 #define IMT_CL_INVALID_PARAM 2
 #define IMT_CL_INTERNAL_ERROR 3
 
-/* The chat-log codes for policy outcomes, as the library returns them by default. IBM's
- * numbers for ST_DDA_MSG_CHANGED and ST_DDA_SESSION_CREATION_DECLINED are unknown: these
- * defaults are guesses, renumbered by [codes] msg_changed / session_creation_declined in
- * imtegrity_stchatlog.toml to the server's values. */
+/* The chat-log codes the library returns by default for a record it could not make durable
+ * and for policy outcomes. IBM's numbers for ST_DDA_CL_DB_ERROR, ST_DDA_MSG_CHANGED and
+ * ST_DDA_SESSION_CREATION_DECLINED are unknown: these defaults are guesses, renumbered by
+ * [codes] db_error / msg_changed / session_creation_declined in imtegrity_stchatlog.toml to
+ * the server's values. */
+#define IMT_CL_DB_ERROR_DEFAULT 0x0C                 /* not recorded (strict mode); a number of
+                                                       * its own, so a server log tells it from
+                                                       * IMT_CL_INTERNAL_ERROR; [codes] db_error */
 #define IMT_CL_MSG_CHANGED_DEFAULT 0x0A               /* deliver the server messages instead */
 #define IMT_CL_SESSION_CREATION_DECLINED_DEFAULT 0x0B /* the chat or join is refused */
 

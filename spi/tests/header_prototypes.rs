@@ -34,6 +34,13 @@ fn every_entry_point_has_a_prototype_of_its_type_and_links() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.ends_with("clean 0\n"), "{stdout}");
+    // The header's default codes are the library's.
+    let codes = imtegrity_stchatlog::config::Codes::default();
+    let expected = format!(
+        "codes {} {} {}\n",
+        codes.db_error, codes.msg_changed, codes.session_creation_declined
+    );
+    assert!(stdout.contains(&expected), "{stdout}");
     let declared: BTreeSet<&str> = stdout
         .lines()
         .filter(|l| l.starts_with("stDdaCl"))

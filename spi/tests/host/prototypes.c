@@ -5,7 +5,8 @@
  * the table below against the library's exports.
  *
  * Prints each entry point's name, then calls the two that need no server state:
- * stDdaClCleanSrvMsgs(NULL, 0) (nothing to free: OK) and stDdaClTerminate (idempotent).
+ * stDdaClCleanSrvMsgs(NULL, 0) (nothing to free: OK) and stDdaClTerminate (idempotent),
+ * and the header's default codes, which the test compares with the library's.
  */
 #include <stdio.h>
 
@@ -52,6 +53,8 @@ int main(void) {
     }
     int cleaned = clean(NULL, 0);
     terminate();
+    printf("codes %d %d %d\n", IMT_CL_DB_ERROR_DEFAULT, IMT_CL_MSG_CHANGED_DEFAULT,
+           IMT_CL_SESSION_CREATION_DECLINED_DEFAULT);
     printf("clean %d\n", cleaned);
     return cleaned == IMT_CL_OK ? 0 : 1;
 }
