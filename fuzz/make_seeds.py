@@ -8,6 +8,7 @@ when adding seeds. Each target's input layout is documented in oscar/src/fuzzing
 
 import pathlib
 import struct
+import zlib
 
 ROOT = pathlib.Path(__file__).resolve().parent / "seeds"
 
@@ -172,6 +173,20 @@ SEEDS["sensor_stream"] = {
     # A segment far ahead, then the start: reassembly waits, or gives up on the hole.
     "jump": sensor_record(1 | SENSOR_UP, b"") + sensor_record(2 | SENSOR_UP | 0x02, SENSOR_KEY_REQUEST)
     + sensor_record(1 | SENSOR_UP | 0x02, SENSOR_HELLO),
+}
+
+
+def spool_frame(seq: int, payload: bytes) -> bytes:
+    """A Sametime spool frame: len u32 LE, CRC-32 (of seq LE and payload) u32 LE, seq u64
+    LE, payload."""
+    crc = zlib.crc32(struct.pack("<Q", seq) + payload) & 0xFFFFFFFF
+    return struct.pack("<IIQ", len(payload), crc, seq) + payload
+
+
+SEEDS["spool_segment"] = {
+    "three_frames": spool_frame(1, b"hello") + spool_frame(2, b"") + spool_frame(3, b"x" * 40),
+    # An append cut short by a crash: a whole frame, then part of the next.
+    "torn_tail": spool_frame(7, b"abc") + spool_frame(8, b"defgh")[:9],
 }
 
 

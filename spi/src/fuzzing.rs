@@ -1,7 +1,7 @@
 //! Entry points for the cargo-fuzz targets in `fuzz/`: the gateway's answer as the shipper
 //! reads it (hand-written HTTP/1.1, from the network, inside the Sametime server), and a
 //! spool segment as the writer and the readers take it apart (bytes a crash or a bad disk
-//! may have damaged; `spool_segment` has no target in `fuzz/` yet).
+//! may have damaged).
 
 /// An answer from the gateway, delivered in reads of the sizes the first bytes pick:
 /// reading never panics, never returns a body larger than the reader's bound, and the same
