@@ -1,7 +1,7 @@
 //! The 16 `stDdaCl*` functions the Sametime server looks up by name (reference §2.3).
 //!
 //! Each one copies its arguments into owned values ([`crate::ffi_strings`]), does its work
-//! in safe Rust, and runs inside [`boundary`]: a panic becomes `ST_DDA_API_INTERNAL_ERROR`
+//! in safe Rust, and runs inside `boundary`: a panic becomes `ST_DDA_API_INTERNAL_ERROR`
 //! and never unwinds into the server. `extern "system"` is `__stdcall` on 32-bit Windows
 //! and the C convention everywhere else, exactly what IBM's `ST_DDA_API` macro is.
 //!
@@ -50,7 +50,7 @@ pub(crate) fn boundary(entry: &'static str, body: impl FnOnce() -> Result<(), Sp
 /// out-pointers (NULL for the entry points without them). `Ok` is the outcome's code
 /// (`ST_DDA_API_OK`, or `codes.msg_changed` / `codes.session_creation_declined` as
 /// configured) with its server messages handed over ([`srv_msgs`]); an error is reported as
-/// [`boundary`] reports it and hands over none; a panic is `ST_DDA_API_INTERNAL_ERROR`.
+/// `boundary` reports it and hands over none; a panic is `ST_DDA_API_INTERNAL_ERROR`.
 ///
 /// Policy outcomes are answers, not failures: they never go through `runtime::report`, so
 /// relaxed mode, which turns failures into OK, cannot turn a block into a delivery.
