@@ -89,6 +89,12 @@ fn spool(args: &SametimeSpoolArgs, json: bool) -> crate::CmdResult {
             path.display()
         ));
     }
+    for path in &summary.kept_aside {
+        lines.push(format!(
+            "  KEPT ASIDE: {} (damaged bytes: records in it could not be read or shipped; examine, then remove)",
+            path.display()
+        ));
+    }
     if summary.undecodable > 0 {
         lines.push(format!(
             "  UNREADABLE: {} that do not decode (not shipped)",
@@ -115,6 +121,7 @@ fn spool(args: &SametimeSpoolArgs, json: bool) -> crate::CmdResult {
             "bytes": summary.bytes,
             "segments": summary.segments,
             "damaged": summary.damaged,
+            "kept_aside": summary.kept_aside,
             "undecodable": summary.undecodable,
             "shipping": summary.shipping.as_ref().map(|s| json!({
                 "gateway": s.gateway,

@@ -422,11 +422,7 @@ impl Spool {
         for pair in all.windows(2) {
             let [segment, next] = pair else { continue };
             if segment.first_seq < active_first && next.first_seq.saturating_sub(1) <= seq {
-                match std::fs::remove_file(&segment.path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(file_err(&segment.path)(e)),
-                }
+                retire(&segment.path)?;
             }
         }
         replace_file(&self.dir, ACKED_FILE, &seq.to_string())
@@ -514,6 +510,35 @@ pub(crate) fn count_in(dir: &Path, acked: u64) -> std::io::Result<usize> {
         ControlFlow::Continue(())
     })?;
     Ok(n)
+}
+
+/// Deletes a segment every record of which the gateway acknowledged, unless bytes in it do
+/// not check (a bad sector): readers passed over the damage and whatever frames followed
+/// it, so deleting it would lose them without a trace. Such a segment is kept aside under
+/// a `.damaged-<time>` name (no longer a segment: nothing reads or ships it again), said on
+/// stderr, and listed by `imtegrity sametime spool` until someone examines and removes it.
+fn retire(path: &Path) -> Result<(), SpiError> {
+    let damaged = match std::fs::read(path) {
+        Ok(bytes) => crate::spool_scan::whole_prefix(&bytes).2.is_some(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(file_err(path)(e)),
+    };
+    if damaged {
+        let aside = path.with_extension(format!("damaged-{}", archive::now_ns()));
+        std::fs::rename(path, &aside).map_err(file_err(path))?;
+        eprintln!(
+            "imtegrity_stchatlog: {}: damaged bytes in an acknowledged segment; the records \
+             after them could not be read or shipped; kept as {}",
+            path.display(),
+            aside.display()
+        );
+        return Ok(());
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(file_err(path)(e)),
+    }
 }
 
 impl RecordSink for Spool {
@@ -682,6 +707,39 @@ mod tests {
             seqs[2] > kept[1].0 + 1,
             "the damaged record's number is not reused: {seqs:?}"
         );
+    }
+
+    #[test]
+    fn an_acknowledged_segment_with_damage_inside_is_kept_aside_not_deleted() {
+        let dir = must(tempfile::tempdir());
+        let pending = {
+            let spool = must(Spool::open(dir.path()));
+            for _ in 0..3 {
+                must(spool.append(&event(&"z".repeat(600 * 1024))));
+            }
+            must(spool.pending(9, usize::MAX))
+        };
+        // A bad sector in the first segment's record: readers pass over it.
+        let first = must(segments(dir.path())).remove(0).path;
+        let mut bytes = must(std::fs::read(&first));
+        bytes[100] ^= 0x55;
+        must(std::fs::write(&first, &bytes));
+        let spool = must(Spool::open(dir.path()));
+        must(spool.ack_upto(pending[2].0));
+        let names: Vec<String> = must(std::fs::read_dir(dir.path()))
+            .filter_map(Result::ok)
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        let first_name = first.file_stem().map(|s| s.to_string_lossy().into_owned());
+        assert!(
+            names.iter().any(|n| n.contains(".damaged-")
+                && Some(n.split('.').next().unwrap_or("").to_owned()) == first_name),
+            "{names:?}"
+        );
+        // The second segment was whole: deleted as usual; the open one stays.
+        assert_eq!(must(segments(dir.path())).len(), 1, "{names:?}");
+        let summary = must(crate::spool_inspect::summary(dir.path()));
+        assert_eq!(summary.kept_aside.len(), 1, "{summary:?}");
     }
 
     #[test]

@@ -37,6 +37,10 @@ pub struct SpoolSummary {
     pub segments: usize,
     /// Older segments with damaged bytes after their last whole record.
     pub damaged: Vec<PathBuf>,
+    /// Damaged bytes the library kept aside (`*.damaged-<time>`: a damaged tail found at
+    /// open, or an acknowledged segment with damage inside): records that could not be
+    /// read or shipped, kept for examination.
+    pub kept_aside: Vec<PathBuf>,
     /// Waiting records whose payload does not decode (counted, not shipped).
     pub undecodable: usize,
     /// What the shipper last wrote to `status.json` (`None`: it never ran here).
@@ -86,6 +90,14 @@ pub fn summary(dir: &Path) -> Result<SpoolSummary, SpiError> {
     })
     .map_err(file_err(dir.to_owned()))?;
     out.damaged = stats.damaged;
+    let mut kept_aside: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(file_err(dir.to_owned()))?
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().contains(".damaged-"))
+        .map(|e| e.path())
+        .collect();
+    kept_aside.sort();
+    out.kept_aside = kept_aside;
     Ok(out)
 }
 
@@ -141,7 +153,7 @@ mod tests {
         assert_eq!(s.acked_upto, first);
         assert_eq!(s.source.as_deref(), Some(spool.source()));
         assert!(s.bytes > 0 && s.segments == 1);
-        assert!(s.damaged.is_empty() && s.undecodable == 0);
+        assert!(s.damaged.is_empty() && s.kept_aside.is_empty() && s.undecodable == 0);
         // The library has it open: a drain is refused, a summary is not.
         assert!(matches!(
             drain(
