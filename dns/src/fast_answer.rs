@@ -3,6 +3,10 @@
 //! Names are compression pointers into the question, which is copied as the client sent it
 //! (keeping its 0x20 case mix). No UDP answer is larger than [`UDP_MAX`].
 
+// Bytes from the network: no index or slice that could panic (as in `oscar`); tests may.
+#![warn(clippy::indexing_slicing)]
+#![cfg_attr(test, allow(clippy::indexing_slicing))]
+
 use std::net::IpAddr;
 
 use crate::decision::Redirect;
@@ -58,9 +62,23 @@ pub(crate) fn write(q: &FastQuery, msg: &[u8], reply: FastReply<'_>, out: &mut V
         FastReply::ServFail => (RCODE_SERVFAIL, false, true, false),
         FastReply::Truncated => (0, false, true, true),
     };
-    header(q, rcode, aa, ra, tc, out);
-    out.extend_from_slice(&msg[12..q.question_end]);
-    let (mut an, mut ns) = (0u16, 0u16);
+    let opt = q.edns_payload.is_some();
+    // The counts are known before anything is written, so the header is written once.
+    let (an, ns) = match &reply {
+        FastReply::Redirect(r) if r.addrs.is_empty() => (0, 1),
+        FastReply::Redirect(r) => (u16::try_from(r.addrs.len()).unwrap_or(u16::MAX), 0),
+        FastReply::Rfc8482(_) => (1, 0),
+        _ => (0, 0),
+    };
+    let counts = Counts {
+        an,
+        ns,
+        ar: u16::from(opt),
+    };
+    header(q, rcode, aa, ra, tc, counts, out);
+    // The question as the client sent it (`q` was parsed from `msg`, so it is there).
+    let question = msg.get(12..q.question_end).unwrap_or_default();
+    out.extend_from_slice(question);
     if let FastReply::Redirect(r) = reply {
         for ip in &r.addrs {
             out.extend_from_slice(&[0xC0, 0x0C]);
@@ -74,11 +92,9 @@ pub(crate) fn write(q: &FastQuery, msg: &[u8], reply: FastReply<'_>, out: &mut V
                     out.extend_from_slice(&v6.octets());
                 }
             }
-            an += 1;
         }
         if r.addrs.is_empty() {
             soa(q, r, out);
-            ns = 1;
         }
     }
     if let FastReply::Rfc8482(ttl) = reply {
@@ -86,35 +102,53 @@ pub(crate) fn write(q: &FastQuery, msg: &[u8], reply: FastReply<'_>, out: &mut V
         // RDLENGTH: RFC8482_RDATA's length, which its type fixes.
         rr_head(HINFO, ttl, 9, out);
         out.extend_from_slice(&RFC8482_RDATA);
-        an = 1;
     }
-    let opt = q.edns_payload.is_some();
     if opt {
         write_opt(out);
     }
-    out[6..8].copy_from_slice(&an.to_be_bytes());
-    out[8..10].copy_from_slice(&ns.to_be_bytes());
-    out[10..12].copy_from_slice(&u16::from(opt).to_be_bytes());
     if out.len() > udp_limit(q.edns_payload) {
         // Too big for the client's buffer: header, question and OPT with TC set, so it
         // retries over TCP (RFC 1035 §4.2.1, RFC 6891 §7).
         out.clear();
-        header(q, rcode, aa, ra, true, out);
-        out.extend_from_slice(&msg[12..q.question_end]);
+        let counts = Counts {
+            an: 0,
+            ns: 0,
+            ar: u16::from(opt),
+        };
+        header(q, rcode, aa, ra, true, counts, out);
+        out.extend_from_slice(question);
         if opt {
             write_opt(out);
-            out[10..12].copy_from_slice(&1u16.to_be_bytes());
         }
         return true;
     }
     false
 }
 
-fn header(q: &FastQuery, rcode: u8, aa: bool, ra: bool, tc: bool, out: &mut Vec<u8>) {
+/// The answer, authority and additional counts of a header (the question count is 1).
+#[derive(Clone, Copy)]
+struct Counts {
+    an: u16,
+    ns: u16,
+    ar: u16,
+}
+
+fn header(
+    q: &FastQuery,
+    rcode: u8,
+    aa: bool,
+    ra: bool,
+    tc: bool,
+    counts: Counts,
+    out: &mut Vec<u8>,
+) {
     out.extend_from_slice(&q.id.to_be_bytes());
     out.push(0x80 | if aa { 0x04 } else { 0 } | if tc { 0x02 } else { 0 } | u8::from(q.rd));
     out.push(if ra { 0x80 } else { 0 } | rcode);
-    out.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
+    out.extend_from_slice(&1u16.to_be_bytes());
+    out.extend_from_slice(&counts.an.to_be_bytes());
+    out.extend_from_slice(&counts.ns.to_be_bytes());
+    out.extend_from_slice(&counts.ar.to_be_bytes());
 }
 
 fn rr_head(rtype: u16, ttl: u32, rdlen: u16, out: &mut Vec<u8>) {

@@ -2,6 +2,10 @@
 //! at most an OPT record) parsed without allocation. Anything else is `None` and goes to
 //! hickory's full decoder.
 
+// Bytes from the network: no index or slice that could panic (as in `oscar`); tests may.
+#![warn(clippy::indexing_slicing)]
+#![cfg_attr(test, allow(clippy::indexing_slicing))]
+
 /// DNS record types the responder answers itself.
 pub(crate) mod qtype {
     /// IPv4 address.
@@ -45,20 +49,20 @@ pub(crate) struct FastQuery {
 impl FastQuery {
     /// Parses `msg`, or `None` if it is not in the common shape.
     pub(crate) fn parse(msg: &[u8]) -> Option<Self> {
-        let header = msg.get(..12)?;
-        let (flags_hi, counts) = (header[2], &header[4..12]);
+        let header: [u8; 12] = msg.get(..12)?.try_into().ok()?;
+        let [id_hi, id_lo, flags_hi, _, counts @ ..] = header;
         // QR=0 and OPCODE=QUERY; a response or another opcode goes the slow way.
         if flags_hi & 0xF8 != 0 {
             return None;
         }
-        let [0, 1, 0, 0, 0, 0, 0, ar] = *counts else {
+        let [0, 1, 0, 0, 0, 0, 0, ar] = counts else {
             return None;
         };
         if ar > 1 {
             return None;
         }
         let mut q = Self {
-            id: u16::from_be_bytes([header[0], header[1]]),
+            id: u16::from_be_bytes([id_hi, id_lo]),
             rd: flags_hi & 0x01 != 0,
             qtype: 0,
             question_end: 0,
@@ -89,7 +93,7 @@ impl FastQuery {
             *q.label_offsets.get_mut(q.labels)? = u16::try_from(at).ok()?;
             q.labels += 1;
             if q.name_len > 0 {
-                q.name[q.name_len] = b'.';
+                *q.name.get_mut(q.name_len)? = b'.';
                 q.name_len += 1;
             }
             q.dotted |= label.contains(&b'.');
@@ -99,9 +103,9 @@ impl FastQuery {
             }
             at += 1 + len;
         }
-        let tail = msg.get(at..at + 4)?;
-        q.qtype = u16::from_be_bytes([tail[0], tail[1]]);
-        let qclass = u16::from_be_bytes([tail[2], tail[3]]);
+        let [type_hi, type_lo, class_hi, class_lo] = msg.get(at..at + 4)?.try_into().ok()?;
+        q.qtype = u16::from_be_bytes([type_hi, type_lo]);
+        let qclass = u16::from_be_bytes([class_hi, class_lo]);
         if qclass != 1 {
             return None;
         }
@@ -109,17 +113,30 @@ impl FastQuery {
         q.question_end = at;
         if ar == 1 {
             // OPT: root owner, TYPE 41, CLASS = payload, TTL = ext-rcode|version|flags.
-            let opt = msg.get(at..at + 11)?;
-            if opt[0] != 0 || u16::from_be_bytes([opt[1], opt[2]]) != qtype::OPT {
+            let opt: [u8; 11] = msg.get(at..at + 11)?.try_into().ok()?;
+            let [
+                owner,
+                t_hi,
+                t_lo,
+                payload_hi,
+                payload_lo,
+                _,
+                version,
+                _,
+                _,
+                rd_hi,
+                rd_lo,
+            ] = opt;
+            if owner != 0 || u16::from_be_bytes([t_hi, t_lo]) != qtype::OPT {
                 return None;
             }
             // EDNS version other than 0 needs BADVERS, which hickory sends.
-            if opt[6] != 0 {
+            if version != 0 {
                 return None;
             }
-            let rdlen = usize::from(u16::from_be_bytes([opt[9], opt[10]]));
+            let rdlen = usize::from(u16::from_be_bytes([rd_hi, rd_lo]));
             at += 11 + rdlen;
-            q.edns_payload = Some(u16::from_be_bytes([opt[3], opt[4]]));
+            q.edns_payload = Some(u16::from_be_bytes([payload_hi, payload_lo]));
         }
         // Trailing bytes mean something we did not parse: let the full decoder judge.
         (at == msg.len()).then_some(q)
@@ -131,7 +148,7 @@ impl FastQuery {
         if self.dotted {
             return None;
         }
-        std::str::from_utf8(&self.name[..self.name_len]).ok()
+        std::str::from_utf8(self.name.get(..self.name_len)?).ok()
     }
 
     /// The message offset of the suffix of the name with `labels` labels, for a

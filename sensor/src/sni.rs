@@ -2,6 +2,10 @@
 //! it crosses the wire (RFC 8446 §4.1.2). Only what is needed is read, every length is
 //! checked against what is there, and nothing is allocated but the name.
 
+// Bytes from the network: no index or slice that could panic (as in `oscar`); tests may.
+#![warn(clippy::indexing_slicing)]
+#![cfg_attr(test, allow(clippy::indexing_slicing))]
+
 /// What the first bytes of a client's stream say about TLS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Hello {
