@@ -10,7 +10,6 @@
 mod admission;
 mod alert_webhook;
 mod api;
-mod capture;
 mod config;
 mod connect_reply;
 mod connection_gate;

@@ -20,7 +20,6 @@ use tokio::time::{Instant, timeout_at};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tracing::Instrument;
 
-use crate::capture::Capturer;
 use crate::config::CaptureMode;
 use crate::cookies::{CookieRefusal, Route};
 use crate::enforce::{Rebuild, Seen};
@@ -37,6 +36,7 @@ use crate::stream_halves::{
 };
 use crate::upstream::connect_upstream;
 use crate::upstream_tls::connect_tls;
+use capture::Capturer;
 
 mod chat_room;
 mod messages;

@@ -1,5 +1,5 @@
 //! Reading an unencrypted bypass flow as OSCAR: who is signing on, and every IM, turned into
-//! the same records the relay writes (`intercept::Capturer`), marked passive. An ICBM is read
+//! the same records the relay writes (`capture::Capturer`), marked passive. An ICBM is read
 //! as its recipient's client reads it (`oscar::message::icbm_reading`, libpurple's rules), as
 //! the relay reads it, so a message a strict decoder would misread or miss (two text TLVs, a
 //! trailing byte) is recorded as shown, with every variant where clients may differ, and
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use archive::{Direction, Event, Kind, Verdict};
 use bytes::{Bytes, BytesMut};
-use intercept::Capturer;
+use capture::Capturer;
 use oscar::message::icbm_reading::{IcbmFrame, Shown};
 use oscar::message::signon::{Redirect, SignonKind, TLV_SCREEN_NAME};
 use oscar::{Family, Flap, FlapCodec, Message, Snac, SnacMessage};

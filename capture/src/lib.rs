@@ -1,7 +1,8 @@
-//! Turning relayed messages into archive events. Pure: the session decides *whether* to
-//! record (de-duplication, local users); this module decides *what* the record says. The
-//! sensor (passive capture of traffic that went around the gateway) builds its records here
-//! too, so a passive IM reads exactly like a relayed one.
+//! Turning relayed messages into archive events. Pure: the relay's session decides
+//! *whether* to record (de-duplication, local users); this crate decides *what* the record
+//! says. The sensor (passive capture of traffic that went around the gateway) builds its
+//! records here too, so a passive IM reads exactly like a relayed one; and it needs only
+//! this crate, not the relay with its TLS, HTTP and resolver.
 
 use archive::{
     Direction, Event, Kind, Protocol, Verdict, conversation_for_pair, conversation_for_room,
