@@ -64,16 +64,8 @@ impl Archive {
     /// **Strict** append: returns once the record is durable (flushed to disk in a group
     /// commit and covered by a signed head). The relay forwards a message only after this.
     pub async fn append(&self, event: Event) -> Result<Receipt, ArchiveError> {
-        let (done, wait) = oneshot::channel();
-        self.jobs
-            .send(Job::Append {
-                event,
-                key: None,
-                done: Some(done),
-            })
-            .await
-            .map_err(|_| ArchiveError::WriterGone)?;
-        wait.await.map_err(|_| ArchiveError::WriterGone)?
+        let pending = self.queue(event, None).await?;
+        durable(pending).await
     }
 
     /// A strict append of a record shipped from elsewhere, stored at most once per `key`:
@@ -85,16 +77,8 @@ impl Archive {
         event: Event,
         key: IngestKey,
     ) -> Result<Receipt, ArchiveError> {
-        let (done, wait) = oneshot::channel();
-        self.jobs
-            .send(Job::Append {
-                event,
-                key: Some(key),
-                done: Some(done),
-            })
-            .await
-            .map_err(|_| ArchiveError::WriterGone)?;
-        wait.await.map_err(|_| ArchiveError::WriterGone)?
+        let pending = self.queue(event, Some(key)).await?;
+        durable(pending).await
     }
 
     /// [`Archive::append_keyed`] for a whole batch from one source, queued strictly in the
@@ -104,37 +88,37 @@ impl Archive {
         &self,
         records: Vec<(Event, IngestKey)>,
     ) -> Result<Vec<Receipt>, ArchiveError> {
-        let mut waits = Vec::with_capacity(records.len());
+        let mut pending = Vec::with_capacity(records.len());
         for (event, key) in records {
-            let (done, wait) = oneshot::channel();
-            self.jobs
-                .send(Job::Append {
-                    event,
-                    key: Some(key),
-                    done: Some(done),
-                })
-                .await
-                .map_err(|_| ArchiveError::WriterGone)?;
-            waits.push(wait);
+            pending.push(self.queue(event, Some(key)).await?);
         }
-        let mut receipts = Vec::with_capacity(waits.len());
-        for wait in waits {
-            receipts.push(wait.await.map_err(|_| ArchiveError::WriterGone)??);
+        let mut receipts = Vec::with_capacity(pending.len());
+        for one in pending {
+            receipts.push(durable(one).await?);
         }
         Ok(receipts)
     }
 
     /// [`Archive::append`] for threads outside an async runtime.
     pub fn append_blocking(&self, event: Event) -> Result<Receipt, ArchiveError> {
-        let (done, wait) = oneshot::channel();
+        let (job, pending) = strict_job(event, None);
         self.jobs
-            .blocking_send(Job::Append {
-                event,
-                key: None,
-                done: Some(done),
-            })
+            .blocking_send(job)
             .map_err(|_| ArchiveError::WriterGone)?;
-        wait.blocking_recv().map_err(|_| ArchiveError::WriterGone)?
+        pending
+            .blocking_recv()
+            .map_err(|_| ArchiveError::WriterGone)?
+    }
+
+    /// The one path of every strict append: queues `event` (with its ingest key, if it was
+    /// shipped) for the writer, whose answer comes once it is durable.
+    async fn queue(&self, event: Event, key: Option<IngestKey>) -> Result<Pending, ArchiveError> {
+        let (job, pending) = strict_job(event, key);
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| ArchiveError::WriterGone)?;
+        Ok(pending)
     }
 
     /// **Relaxed** append: queues the record and returns without waiting for the disk. It is
@@ -233,4 +217,25 @@ impl Archive {
     pub fn dir(&self) -> &Path {
         &self.store.dir
     }
+}
+
+/// The writer's answer to one strict append.
+type Pending = oneshot::Receiver<Result<Receipt, ArchiveError>>;
+
+/// A strict append job for `event`, and where its answer will come.
+fn strict_job(event: Event, key: Option<IngestKey>) -> (Job, Pending) {
+    let (done, pending) = oneshot::channel();
+    (
+        Job::Append {
+            event,
+            key,
+            done: Some(done),
+        },
+        pending,
+    )
+}
+
+/// Waits for the writer's answer: the receipt once the record is durable.
+async fn durable(pending: Pending) -> Result<Receipt, ArchiveError> {
+    pending.await.map_err(|_| ArchiveError::WriterGone)?
 }
