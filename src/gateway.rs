@@ -113,7 +113,17 @@ impl Gateway {
                     .map(|proxy| policy::ProxyUrl::parse(proxy.expose()))
                     .transpose()
                     .map_err(crate::cli::UsageError)?,
-                advertise: config.relay.advertise.clone(),
+                // Checked when the configuration loaded; an error here is not passed over.
+                advertise: config
+                    .relay
+                    .advertise
+                    .as_deref()
+                    .map(|a| {
+                        oscar::HostPort::parse(a.as_bytes()).map_err(|e| {
+                            crate::cli::UsageError(format!("relay.advertise `{a}`: {e}"))
+                        })
+                    })
+                    .transpose()?,
                 connect_timeout: Duration::from_secs(config.relay.connect_timeout_secs),
                 signon_timeout: Duration::from_secs(config.relay.signon_timeout_secs),
                 idle_timeout: Duration::from_secs(config.relay.idle_timeout_secs),

@@ -37,9 +37,10 @@ pub struct RelayConfig {
     pub resolvers: Vec<std::net::SocketAddr>,
     /// A SOCKS5 or HTTP CONNECT proxy every upstream connection goes through.
     pub proxy: Option<policy::ProxyUrl>,
-    /// Host (or `host:port`) written into redirects instead of the address each client
-    /// reached the gateway on.
-    pub advertise: Option<String>,
+    /// Host (and port, when given) written into redirects instead of the address each
+    /// client reached the gateway on; parsed once, where the configuration is read. Without
+    /// a port, the port the client reached.
+    pub advertise: Option<oscar::HostPort>,
     /// Connect timeout for upstream connections.
     pub connect_timeout: Duration,
     /// A connection that has not signed on this long after it was accepted is closed: the

@@ -207,7 +207,7 @@ pub async fn run_session(
     };
     let local = client.local_addr().unwrap_or(client_addr);
     let _ = client.set_nodelay(true);
-    let advertised = advertised_address(relay.config.advertise.as_deref(), local);
+    let advertised = advertised_address(relay.config.advertise.as_ref(), local);
     // Sniff only when TLS can be terminated: a plain client that waits for the server's
     // hello then gets it after the sniff's short wait, so a gateway without a CA keeps
     // plain OSCAR exactly as it was (a TLS client there fails on the FLAP marker).
@@ -1268,11 +1268,36 @@ async fn observe_upstream(
 }
 
 /// The address written into redirects for a client that reached us on `local`.
-fn advertised_address(advertise: Option<&str>, local: SocketAddr) -> HostPort {
-    match advertise.map(|a| HostPort::parse(a.as_bytes())) {
-        Some(Ok(hp)) => HostPort::new(hp.host, hp.port.unwrap_or(local.port())),
+fn advertised_address(advertise: Option<&HostPort>, local: SocketAddr) -> HostPort {
+    match advertise {
+        Some(name) => HostPort::new(name.host.clone(), name.port_or(local.port())),
         // Redirect addresses cannot express IPv6 (oscar.md §3.3); the config check rejects
         // an IPv6 listener without an `advertise` name.
-        _ => HostPort::new(local.ip().to_string(), local.port()),
+        None => HostPort::new(local.ip().to_string(), local.port()),
+    }
+}
+
+#[cfg(test)]
+mod advertised_tests {
+    use super::*;
+
+    #[test]
+    fn redirects_name_the_advertised_host_with_its_port_or_the_one_the_client_reached() {
+        let local: SocketAddr = "10.0.0.5:443".parse().unwrap_or_else(|e| panic!("{e}"));
+        let with_port = HostPort::new("gw.example.com", 5190);
+        let without_port = HostPort {
+            host: "gw.example.com".into(),
+            port: None,
+        };
+        let shown = |hp: HostPort| format!("{}:{}", hp.host, hp.port_or(0));
+        assert_eq!(
+            shown(advertised_address(Some(&with_port), local)),
+            "gw.example.com:5190"
+        );
+        assert_eq!(
+            shown(advertised_address(Some(&without_port), local)),
+            "gw.example.com:443"
+        );
+        assert_eq!(shown(advertised_address(None, local)), "10.0.0.5:443");
     }
 }
