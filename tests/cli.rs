@@ -332,5 +332,30 @@ async fn sessions_are_spread_over_the_egress_addresses_and_counted() {
         (Some(count("127.0.0.2")), Some(count("127.0.0.3"))),
         "{status}"
     );
+    // The clients go: every session's egress count and open count is released.
     drop(clients);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        let a = archive.to_str().unwrap().to_owned();
+        let out =
+            tokio::task::spawn_blocking(move || imtegrity(&["--json", "status", "--archive", &a]))
+                .await
+                .unwrap();
+        let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let relay = &status["owner"]["relay"];
+        let open: u64 = relay["egress"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["sessions"].as_u64().unwrap())
+            .sum();
+        if (open == 0 && relay["sessions_open"] == 0) || std::time::Instant::now() > deadline {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let relay = &status["owner"]["relay"];
+    assert_eq!(relay["egress"][0]["sessions"], 0, "{status}");
+    assert_eq!(relay["egress"][1]["sessions"], 0, "{status}");
+    assert_eq!(relay["sessions_open"], 0, "{status}");
 }

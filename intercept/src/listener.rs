@@ -72,7 +72,7 @@ fn admit(relay: &Arc<Relay>, sessions: &mut JoinSet<()>, stream: TcpStream, peer
     };
     let relay = relay.clone();
     relay.stats.sessions_total.fetch_add(1, Ordering::Relaxed);
-    relay.stats.sessions_open.fetch_add(1, Ordering::Relaxed);
+    let open = OpenSession::count(&relay);
     sessions.spawn(async move {
         match run_session(relay.clone(), stream, peer).await {
             Ok(Outcome::Relayed) => {}
@@ -95,7 +95,24 @@ fn admit(relay: &Arc<Relay>, sessions: &mut JoinSet<()>, stream: TcpStream, peer
                 tracing::warn!(client = %peer, error = %e, "session ended with an error");
             }
         }
-        relay.stats.sessions_open.fetch_sub(1, Ordering::Relaxed);
+        drop(open);
         drop(ticket);
     });
+}
+
+/// One session counted in `sessions_open` for as long as it lives: released when dropped,
+/// so a task cancelled at shutdown or a panic leaves the figure right too.
+struct OpenSession(Arc<Relay>);
+
+impl OpenSession {
+    fn count(relay: &Arc<Relay>) -> Self {
+        relay.stats.sessions_open.fetch_add(1, Ordering::Relaxed);
+        Self(relay.clone())
+    }
+}
+
+impl Drop for OpenSession {
+    fn drop(&mut self) {
+        self.0.stats.sessions_open.fetch_sub(1, Ordering::Relaxed);
+    }
 }

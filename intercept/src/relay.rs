@@ -79,6 +79,31 @@ const RECENT_WINDOW: Duration = Duration::from_secs(30);
 /// Most chat events remembered.
 const RECENT_MAX: usize = 4096;
 
+/// A session counted on one egress address ([`Relay::take_egress`]). The count is released
+/// when the lease is dropped, whichever way the session ends: an error, a failed TLS
+/// handshake, a panic or a task cancelled at shutdown all leave the load figures right.
+#[derive(Debug)]
+pub(crate) struct EgressLease<'a> {
+    relay: &'a Relay,
+    index: usize,
+    ip: IpAddr,
+}
+
+impl EgressLease<'_> {
+    /// The egress address connections of this session are bound to.
+    pub(crate) fn ip(&self) -> IpAddr {
+        self.ip
+    }
+}
+
+impl Drop for EgressLease<'_> {
+    fn drop(&mut self) {
+        if let Some(load) = self.relay.egress_load.get(self.index) {
+            load.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
 impl Relay {
     /// A relay with `config`, capturing into `archive`. Fails only when the configured
     /// resolver cannot be set up.
@@ -124,24 +149,22 @@ impl Relay {
         self.stats.records.clone()
     }
 
-    /// Picks the least-loaded egress address and counts a session on it.
-    pub(crate) fn take_egress(&self) -> Option<(usize, IpAddr)> {
-        let (i, ip) = self.config.egress.iter().enumerate().min_by_key(|(i, _)| {
+    /// Picks the least-loaded egress address and counts a session on it until the lease
+    /// is dropped.
+    pub(crate) fn take_egress(&self) -> Option<EgressLease<'_>> {
+        let (index, ip) = self.config.egress.iter().enumerate().min_by_key(|(i, _)| {
             self.egress_load
                 .get(*i)
                 .map_or(0, |l| l.load(Ordering::Relaxed))
         })?;
-        if let Some(load) = self.egress_load.get(i) {
+        if let Some(load) = self.egress_load.get(index) {
             load.fetch_add(1, Ordering::Relaxed);
         }
-        Some((i, *ip))
-    }
-
-    /// Releases a session counted by [`Relay::take_egress`].
-    pub(crate) fn release_egress(&self, i: usize) {
-        if let Some(load) = self.egress_load.get(i) {
-            load.fetch_sub(1, Ordering::Relaxed);
-        }
+        Some(EgressLease {
+            relay: self,
+            index,
+            ip: *ip,
+        })
     }
 
     /// Open upstream sessions per egress address.

@@ -488,11 +488,7 @@ async fn relay_frames(
                 .await
                 .map(split_upstream_tls),
             };
-            if legs.is_err()
-                && let Some(i) = egress
-            {
-                relay.release_egress(i);
-            }
+            // A failed handshake drops the lease, and the egress count with it.
             legs.map(|legs| (legs, egress))
         }
         Err(e) => Err(e),
@@ -625,9 +621,8 @@ async fn relay_frames(
     if let Some(event) = chat_room::own_leave(relay, state) {
         append_now(relay, event).await;
     }
-    if let Some(i) = egress {
-        relay.release_egress(i);
-    }
+    // The session's upstream leg is done: its egress address counts one session fewer.
+    drop(egress);
     result
 }
 

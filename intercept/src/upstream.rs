@@ -11,7 +11,7 @@ use tokio::net::{TcpSocket, TcpStream};
 
 use crate::error::SessionError;
 use crate::redirect_scope;
-use crate::relay::Relay;
+use crate::relay::{EgressLease, Relay};
 
 /// Where a target came from, which decides whether its addresses are checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,10 +26,10 @@ pub(crate) enum Origin {
 /// Connects to `target` (`host:port`), through the proxy if one is configured; returns the
 /// stream and the egress slot it uses. A target other than `upstream.login` and
 /// `upstream.login_tls` came from a cookie route, and is checked as a redirect.
-pub(crate) async fn connect_upstream(
-    relay: &Relay,
+pub(crate) async fn connect_upstream<'r>(
+    relay: &'r Relay,
     target: &str,
-) -> Result<(TcpStream, Option<usize>), SessionError> {
+) -> Result<(TcpStream, Option<EgressLease<'r>>), SessionError> {
     let configured = [
         Some(relay.config.upstream_login.as_str()),
         Some(relay.config.upstream_login_tls.as_str()),
@@ -44,11 +44,11 @@ pub(crate) async fn connect_upstream(
 }
 
 /// [`connect_upstream`] with the target's origin given by the caller.
-pub(crate) async fn connect_from(
-    relay: &Relay,
+pub(crate) async fn connect_from<'r>(
+    relay: &'r Relay,
     target: &str,
     origin: Origin,
-) -> Result<(TcpStream, Option<usize>), SessionError> {
+) -> Result<(TcpStream, Option<EgressLease<'r>>), SessionError> {
     let Some(proxy) = &relay.config.proxy else {
         return connect_direct(relay, target, origin).await;
     };
@@ -74,15 +74,14 @@ pub(crate) async fn connect_from(
         crate::proxy::open_tunnel(stream, proxy, host, port),
     )
     .await;
-    let result = match tunnel {
-        Ok(Ok(stream)) => return Ok((stream, egress)),
-        Ok(Err(detail)) => fail(detail),
-        Err(_) => fail(format!("proxy {proxy} did not open the tunnel in time")),
-    };
-    if let Some(i) = egress {
-        relay.release_egress(i);
+    // On an error the lease is dropped here, and the egress count with it.
+    match tunnel {
+        Ok(Ok(stream)) => Ok((stream, egress)),
+        Ok(Err(detail)) => Err(fail(detail)),
+        Err(_) => Err(fail(format!(
+            "proxy {proxy} did not open the tunnel in time"
+        ))),
     }
-    Err(result)
 }
 
 /// Refuses a redirect `target` whose host is an address outside the redirect scope, before
@@ -159,11 +158,11 @@ async fn resolves_to(relay: &Relay, names: &[&str], ip: IpAddr) -> bool {
 
 /// A redirect's addresses are all checked before any is tried: a name that resolves to one
 /// forbidden address is refused whole.
-async fn connect_direct(
-    relay: &Relay,
+async fn connect_direct<'r>(
+    relay: &'r Relay,
     target: &str,
     origin: Origin,
-) -> Result<(TcpStream, Option<usize>), SessionError> {
+) -> Result<(TcpStream, Option<EgressLease<'r>>), SessionError> {
     let fail = |detail: String| SessionError::Connect {
         addr: target.to_owned(),
         detail,
@@ -183,7 +182,7 @@ async fn connect_direct(
         let mut last = String::from("no address");
         for addr in addrs {
             // With an egress address, only connect to peers of its family.
-            if let Some((_, ip)) = egress
+            if let Some(ip) = egress.as_ref().map(EgressLease::ip)
                 && ip.is_ipv4() != addr.is_ipv4()
             {
                 continue;
@@ -194,7 +193,7 @@ async fn connect_direct(
                 TcpSocket::new_v6()
             }
             .map_err(|e| fail(e.to_string()))?;
-            if let Some((_, ip)) = egress {
+            if let Some(ip) = egress.as_ref().map(EgressLease::ip) {
                 socket
                     .bind(SocketAddr::new(ip, 0))
                     .map_err(|e| fail(format!("cannot bind egress {ip}: {e}")))?;
@@ -211,13 +210,6 @@ async fn connect_direct(
         Err(fail(last))
     }
     .await;
-    match result {
-        Ok(stream) => Ok((stream, egress.map(|(i, _)| i))),
-        Err(e) => {
-            if let Some((i, _)) = egress {
-                relay.release_egress(i);
-            }
-            Err(e)
-        }
-    }
+    // On an error the lease is dropped here, and the egress count with it.
+    result.map(|stream| (stream, egress))
 }

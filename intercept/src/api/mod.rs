@@ -333,9 +333,8 @@ async fn forward(
         done.map_err(|_| SessionError::Api(format!("{target}: no answer in time")))?
     }
     .await;
-    if let Some(i) = egress {
-        relay.release_egress(i);
-    }
+    // The request is answered: its egress address counts one session fewer.
+    drop(egress);
     result
 }
 
