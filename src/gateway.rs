@@ -171,7 +171,7 @@ impl Gateway {
             ))
         };
         let mut tasks = JoinSet::new();
-        let sensor = crate::sensor_cmd::start_in_gateway(config, &archive)?;
+        let sensor = crate::sensor_setup::start_in_gateway(config, &archive)?;
         let admin_policy = admin_policy(config)?;
         let admin = archive::admin::bind_for(&archive_dir, &admin_policy)?;
         let (owner, stop) = (archive.clone(), shutdown.clone());

@@ -27,6 +27,7 @@ mod salvage_cmd;
 mod sametime_cmd;
 mod search_cmd;
 mod sensor_cmd;
+mod sensor_setup;
 mod signing_key_notice;
 mod status_cmd;
 mod timespec;
