@@ -117,9 +117,6 @@ pub enum SessionError {
         /// Why it failed.
         detail: String,
     },
-    /// Policy refused the user (a screen name not in the directory).
-    #[error("sign-on refused by policy: {0}")]
-    Refused(String),
     /// The HTTPS login API connection failed (client side or upstream).
     #[error("login API: {0}")]
     Api(String),

@@ -75,7 +75,8 @@ fn admit(relay: &Arc<Relay>, sessions: &mut JoinSet<()>, stream: TcpStream, peer
     let open = OpenSession::count(&relay);
     sessions.spawn(async move {
         match run_session(relay.clone(), stream, peer).await {
-            Ok(Outcome::Relayed) => {}
+            // A refused sign-on was logged and recorded where it was decided.
+            Ok(Outcome::Relayed | Outcome::Refused) => {}
             // Not a session after all: counted apart so health checks do not inflate the
             // session figures.
             Ok(Outcome::Silent) => {

@@ -178,6 +178,9 @@ struct State {
     captured: std::sync::Mutex<Vec<Event>>,
     /// Who the local user is by the directory and which profile applies, once known.
     identity: Option<policy::Identity>,
+    /// Why the policy refused the session's user, once it has: the frame that showed who
+    /// the user is goes no further, and the session ends as [`Outcome::Refused`].
+    refused: Option<String>,
     /// When the connection must have signed on by; `None` once it has (a cookie routed, or
     /// the login answered), from when the idle timeout applies instead.
     signon_deadline: Option<Instant>,
@@ -191,6 +194,9 @@ pub enum Outcome {
     /// The client closed without sending a single frame: a health check (a bare TCP
     /// connect, as the DNS responder and load balancers do) or a port scan, not a session.
     Silent,
+    /// The policy refused the user's sign-on (recorded, and told to the client): the
+    /// session did what it should, so this is not an error.
+    Refused,
 }
 
 /// Relays one accepted client connection until either side closes.
@@ -307,6 +313,7 @@ pub async fn run_session(
         closed_by_gateway: false,
         captured: std::sync::Mutex::default(),
         identity: None,
+        refused: None,
         signon_deadline: Some(deadline),
     };
     // A login goes to the authorizer of its kind: an SSL login to the SSL authorizer, over
@@ -367,10 +374,11 @@ pub async fn run_session(
         }
     };
     state.upstream_tls = upstream_tls;
-    if let Err(refused) = identify(&relay, &mut state) {
-        record_refusal(&relay, &state, &refused).await;
+    identify(&relay, &mut state);
+    if let Some(reason) = &state.refused {
+        record_refusal(&relay, &state, reason).await;
         client_tx.send(refusal()?).await?;
-        return Err(refused);
+        return Ok(Outcome::Refused);
     }
     let span = tracing::info_span!("session", client = %client_addr, upstream = %target,
         sn = state.local_user.as_deref().unwrap_or(""),
@@ -399,6 +407,9 @@ pub async fn run_session(
         // Recorded before the name stops counting as local.
         let how = match &result {
             Ok(()) if state.closed_by_gateway => "session ended: the gateway stopped".to_owned(),
+            Ok(()) if let Some(reason) = &state.refused => {
+                format!("session ended: sign-on refused by policy: {reason}")
+            }
             Ok(()) => "signed off".to_owned(),
             Err(e) => format!("session ended: {e}"),
         };
@@ -410,7 +421,10 @@ pub async fn run_session(
         append_now(&relay, with_employee(&state, event)).await;
         relay.sign_out(&name);
     }
-    result.map(|()| Outcome::Relayed)
+    result.map(|()| match state.refused {
+        Some(_) => Outcome::Refused,
+        None => Outcome::Relayed,
+    })
 }
 
 /// Counts the session's user as behind the gateway, if the session proves it: a BOS
@@ -586,17 +600,14 @@ async fn relay_frames(
                             .await
                             .map(|(out, plan)| (Side::Client, out, plan)),
                     };
-                    match looked {
-                        Ok((dest, frame, plan)) => {
-                            queues.dispatch(relay, state, dest, frame, plan).await;
-                        }
-                        Err(refused @ SessionError::Refused(_)) => {
-                            record_refusal(relay, state, &refused).await;
-                            client_tx.send(refusal()?).await?;
-                            return Err(refused);
-                        }
-                        Err(e) => return Err(e),
+                    let (dest, frame, plan) = looked?;
+                    // The frame showed a user the policy refuses: it goes no further.
+                    if let Some(reason) = &state.refused {
+                        record_refusal(relay, state, reason).await;
+                        client_tx.send(refusal()?).await?;
+                        return Ok(());
                     }
+                    queues.dispatch(relay, state, dest, frame, plan).await;
                 }
                 Step::Release(Side::Upstream, done) => up_tx.queue_some(done?).await?,
                 Step::Release(Side::Client, done) => client_tx.queue_some(done?).await?,
@@ -1129,16 +1140,16 @@ fn learn_user(
         // A client's claim proves nothing; the server naming the user of a proven BOS
         // session does.
         register_local(relay, state, from_server);
-        identify(relay, state)?;
+        identify(relay, state);
     }
     Ok(())
 }
 
 /// Looks the local user up in the directory and checks they may sign on at all
 /// (`policy.unknown_screen_names = "block"`).
-fn identify(relay: &Relay, state: &mut State) -> Result<(), SessionError> {
+fn identify(relay: &Relay, state: &mut State) {
     let (Some(runtime), Some(user)) = (relay.policy(), state.local_user.as_deref()) else {
-        return Ok(());
+        return;
     };
     let who = runtime
         .engine()
@@ -1146,18 +1157,18 @@ fn identify(relay: &Relay, state: &mut State) -> Result<(), SessionError> {
     if let policy::Admission::Refuse { reason } = crate::enforce::admit(runtime, &who) {
         tracing::warn!(sn = %user, %reason, "sign-on refused by policy");
         relay.stats.refused.fetch_add(1, Ordering::Relaxed);
-        return Err(SessionError::Refused(reason));
+        state.refused = Some(reason);
+        return;
     }
     if let Some(employee) = &who.employee {
         tracing::debug!(sn = %user, employee = %employee.id, profile = %who.profile, "identified");
     }
     state.identity = Some(who);
-    Ok(())
 }
 
 /// Archives a refused sign-on: the compliance team sees who tried, from where, and why.
-async fn record_refusal(relay: &Relay, state: &State, refused: &SessionError) {
-    let (Some(archive), SessionError::Refused(reason)) = (&relay.archive, refused) else {
+async fn record_refusal(relay: &Relay, state: &State, reason: &str) {
+    let Some(archive) = &relay.archive else {
         return;
     };
     let event = capturer(relay, state).refusal(reason, archive::now_ns());
