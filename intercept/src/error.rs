@@ -103,19 +103,27 @@ pub enum SessionError {
     /// relayed unrecorded.
     #[error("archive write failed; session closed so nothing goes unrecorded: {0}")]
     Archive(#[from] archive::ArchiveError),
-    /// The client's TLS could not be terminated.
-    #[error("TLS with the client failed: {0}")]
-    Tls(String),
+    /// The client's TLS could not be terminated: the handshake or the first read failed.
+    #[error("TLS with the client failed: {source}")]
+    Tls {
+        /// What rustls or the socket said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The client speaks TLS and the gateway has no CA to terminate it with.
+    #[error("the client speaks TLS and the gateway has no CA (imtegrity ca init)")]
+    NoCa,
     /// TLS with the upstream failed: unreachable, or its certificate does not verify for the
     /// name the client would have checked.
-    #[error("TLS with upstream {addr} as {name} failed: {detail}")]
+    #[error("TLS with upstream {addr} as {name} failed: {source}")]
     UpstreamTls {
         /// Where we connected.
         addr: String,
         /// The name sent as SNI and verified.
         name: String,
-        /// Why it failed.
-        detail: String,
+        /// Why it failed: what rustls or the socket said, or a name or a time limit.
+        #[source]
+        source: std::io::Error,
     },
     /// The HTTPS login API connection failed (client side or upstream).
     #[error("login API: {0}")]

@@ -228,11 +228,11 @@ pub async fn run_session(
             let mut stream = timeout_at(deadline, handshake)
                 .await
                 .map_err(|_| missed())?
-                .map_err(|e| SessionError::Tls(e.to_string()))?;
+                .map_err(|source| SessionError::Tls { source })?;
             let sni = stream.get_ref().1.server_name().map(str::to_owned);
             let first = first_inner_bytes(&mut stream)
                 .await
-                .map_err(|e| SessionError::Tls(e.to_string()))?;
+                .map_err(|source| SessionError::Tls { source })?;
             match first {
                 Inner::Closed => return Ok(Outcome::Silent),
                 Inner::Http(prefix) => {
@@ -261,9 +261,7 @@ pub async fn run_session(
             }
         }
         (Wire::Tls, None) => {
-            return Err(SessionError::Tls(
-                "the client speaks TLS and the gateway has no CA (imtegrity ca init)".into(),
-            ));
+            return Err(SessionError::NoCa);
         }
     };
     let mut client_rx = FramedRead::new(

@@ -49,20 +49,24 @@ pub(crate) async fn connect_tls(
     stream: TcpStream,
     timeout: Duration,
 ) -> Result<TlsStream<TcpStream>, SessionError> {
-    let fail = |detail: String| SessionError::UpstreamTls {
+    let fail = |source: std::io::Error| SessionError::UpstreamTls {
         addr: addr.to_owned(),
         name: name.to_owned(),
-        detail,
+        source,
     };
-    let server_name = ServerName::try_from(name.to_owned())
-        .map_err(|_| fail("not a valid certificate name".into()))?;
+    let server_name = ServerName::try_from(name.to_owned()).map_err(|e| {
+        fail(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("not a valid certificate name: {e}"),
+        ))
+    })?;
     let handshake = tokio_rustls::TlsConnector::from(config).connect(server_name, stream);
     match tokio::time::timeout(timeout, handshake).await {
         Ok(Ok(tls)) => Ok(tls),
-        Ok(Err(e)) => Err(fail(e.to_string())),
-        Err(_) => Err(fail(format!(
-            "no TLS handshake within {} s",
-            timeout.as_secs()
+        Ok(Err(e)) => Err(fail(e)),
+        Err(_) => Err(fail(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no TLS handshake within {} s", timeout.as_secs()),
         ))),
     }
 }
