@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use archive::{Archive, ArchiveOptions};
-use intercept::{CaptureMode, Relay, RelayConfig};
+use intercept::{CaptureMode, Relay, RelaySettings};
 use policy::{ArchiveMode, Config};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -102,7 +102,7 @@ impl Gateway {
             .collect();
         let dns_upstreams = dns_upstreams(config);
         let relay = Arc::new(Relay::new(
-            RelayConfig {
+            RelaySettings {
                 upstream_login: config.upstream.login.to_string(),
                 egress: config.upstream.egress.clone(),
                 resolvers: relay_resolvers(config, &dns_upstreams),
@@ -119,7 +119,7 @@ impl Gateway {
                     .advertise
                     .as_deref()
                     .map(|a| {
-                        oscar::HostPort::parse(a.as_bytes()).map_err(|e| {
+                        oscar::ServerAddress::parse(a.as_bytes()).map_err(|e| {
                             crate::cli::UsageError(format!("relay.advertise `{a}`: {e}"))
                         })
                     })

@@ -625,12 +625,12 @@ async fn in_process_relay(
     let addr = listener.local_addr().unwrap();
     let relay = std::sync::Arc::new(
         intercept::Relay::new(
-            intercept::RelayConfig {
+            intercept::RelaySettings {
                 upstream_login: upstream.to_string(),
                 signon_timeout: Duration::from_secs(1),
                 idle_timeout: Duration::from_secs(1),
                 connect_timeout: Duration::from_secs(1),
-                ..intercept::RelayConfig::default()
+                ..intercept::RelaySettings::default()
             },
             None,
         )

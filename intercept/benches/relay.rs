@@ -55,7 +55,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use archive::{Archive, ArchiveOptions};
-use intercept::{CaptureMode, Relay, RelayConfig};
+use intercept::{CaptureMode, Relay, RelaySettings};
 use lab::{LabClient, LabConfig, LabServer};
 use oscar::message::SignonHello;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -450,7 +450,7 @@ impl Gateway {
             }
             None => (None, None),
         };
-        let config = RelayConfig {
+        let config = RelaySettings {
             upstream_login,
             mode: mode.unwrap_or(CaptureMode::Strict),
             node: "bench".into(),
@@ -464,7 +464,7 @@ impl Gateway {
                 max_open: usize::MAX,
             },
             signon_timeout: Duration::from_secs(3600),
-            ..RelayConfig::default()
+            ..RelaySettings::default()
         };
         let relay = Arc::new(Relay::new(config, archive.clone()).expect("relay"));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -1268,7 +1268,7 @@ async fn session_future_bytes() -> usize {
     let addr = listener.local_addr().unwrap();
     let _client = TcpStream::connect(addr).await.unwrap();
     let (stream, peer) = listener.accept().await.unwrap();
-    let relay = Arc::new(Relay::new(RelayConfig::default(), None).expect("relay"));
+    let relay = Arc::new(Relay::new(RelaySettings::default(), None).expect("relay"));
     let future = intercept::run_session(relay, stream, peer);
     size_of_val(&future)
 }

@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use certs::{Ca, CertResolver, Issuer, KeyKind, LeafCache, NameScope, SystemClock};
-use intercept::{Relay, RelayConfig};
+use intercept::{Relay, RelaySettings};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -100,14 +100,14 @@ async fn bare_server(config: Arc<ServerConfig>) -> SocketAddr {
 async fn relay_server(config: Arc<ServerConfig>, stop: CancellationToken) -> SocketAddr {
     let relay = Arc::new(
         Relay::new(
-            RelayConfig {
+            RelaySettings {
                 upstream_login: "127.0.0.1:9".into(),
                 tls: Some(intercept::ClientTls {
                     server: config,
                     presentable: Arc::new(|_: &str| true),
                     fallback_name: "slogin.oscar.aol.com".into(),
                 }),
-                ..RelayConfig::default()
+                ..RelaySettings::default()
             },
             None,
         )

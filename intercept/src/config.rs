@@ -28,7 +28,7 @@ pub enum CaptureMode {
 /// FLAP payload cap 65 535, strict capture, no client TLS, TLS logins to
 /// `slogin.oscar.aol.com:5190`, upstream TLS verified against the system trust store.
 #[derive(Debug, Clone)]
-pub struct RelayConfig {
+pub struct RelaySettings {
     /// The authorizer logins are relayed to (`host:port`).
     pub upstream_login: String,
     /// Source addresses for upstream connections; sessions are spread across them.
@@ -40,7 +40,7 @@ pub struct RelayConfig {
     /// Host (and port, when given) written into redirects instead of the address each
     /// client reached the gateway on; parsed once, where the configuration is read. Without
     /// a port, the port the client reached.
-    pub advertise: Option<oscar::HostPort>,
+    pub advertise: Option<oscar::ServerAddress>,
     /// Connect timeout for upstream connections.
     pub connect_timeout: Duration,
     /// A connection that has not signed on this long after it was accepted is closed: the
@@ -107,7 +107,7 @@ impl fmt::Debug for ClientTls {
     }
 }
 
-impl Default for RelayConfig {
+impl Default for RelaySettings {
     fn default() -> Self {
         Self {
             upstream_login: "login.oscar.aol.com:5190".into(),

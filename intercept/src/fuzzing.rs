@@ -2,7 +2,7 @@
 //! and an HTTP proxy's answer to CONNECT, parsed the way the relay parses what an
 //! upstream, a client or a proxy sends.
 
-use oscar::HostPort;
+use oscar::ServerAddress;
 
 use crate::api::{client_login, session_start};
 
@@ -10,7 +10,7 @@ use crate::api::{client_login, session_start};
 /// panics, and a rewritten answer reads back as pointing at the gateway with the same
 /// cookie and certificate name, and rewrites again to the same bytes.
 pub fn api_bodies(data: &[u8]) {
-    let gateway = HostPort::new("192.0.2.1", 443);
+    let gateway = ServerAddress::new("192.0.2.1", 443);
     let same = |name: &str| name.to_owned();
     if let Ok(Some((body, start))) = session_start::rewrite(data, &gateway, same) {
         match session_start::rewrite(&body, &gateway, same) {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use archive::Archive;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::RelayConfig;
+use crate::config::RelaySettings;
 use crate::connection_gate::ConnectionGate;
 use crate::cookies::CookieRoutes;
 use crate::local_users::LocalUsers;
@@ -43,7 +43,7 @@ pub struct RelayStats {
 #[derive(Debug)]
 pub struct Relay {
     /// Settings.
-    pub config: RelayConfig,
+    pub config: RelaySettings,
     /// Cookie → real upstream.
     pub cookies: CookieRoutes,
     /// Where captured events go; `None` relays without capture (benchmarks only).
@@ -107,7 +107,7 @@ impl Drop for EgressLease<'_> {
 impl Relay {
     /// A relay with `config`, capturing into `archive`. Fails only when the configured
     /// resolver cannot be set up.
-    pub fn new(config: RelayConfig, archive: Option<Archive>) -> Result<Self, String> {
+    pub fn new(config: RelaySettings, archive: Option<Archive>) -> Result<Self, String> {
         let egress_load = config.egress.iter().map(|_| AtomicUsize::new(0)).collect();
         let resolver = crate::resolver::UpstreamResolver::new(
             &config.resolvers,

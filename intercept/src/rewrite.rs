@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use oscar::message::{Redirect, RoomInfo, SnacMessage};
-use oscar::{Family, HostPort, Message};
+use oscar::{Family, Message, ServerAddress};
 
 use crate::config::ClientTls;
 use crate::cookies::Route;
@@ -13,7 +13,7 @@ use crate::tls_route::{self, Carrier};
 /// What the session knows that a route must carry.
 pub(crate) struct RewriteContext<'a> {
     /// The address this client reached the gateway on (or the configured advertise one).
-    pub(crate) advertised: &'a HostPort,
+    pub(crate) advertised: &'a ServerAddress,
     /// The port of the current upstream connection: the default for addresses without one.
     pub(crate) upstream_port: u16,
     /// The local user, if known yet.
@@ -107,7 +107,7 @@ mod tests {
         tlvs.set(TLV_COOKIE, vec![9u8; 256]);
         let flap: Flap = LoginReply { tlvs }.to_snac(2).unwrap().to_flap().unwrap();
         let mut msg = Message::decode(&flap).unwrap();
-        let advertised = HostPort::new("10.0.0.5", 5190);
+        let advertised = ServerAddress::new("10.0.0.5", 5190);
         let cx = RewriteContext {
             advertised: &advertised,
             upstream_port: 443,
@@ -143,7 +143,7 @@ mod tests {
         tlvs.push(oscar::Tlv::u16(0x0008, 5));
         let flap = LoginReply { tlvs }.to_snac(2).unwrap().to_flap().unwrap();
         let mut msg = Message::decode(&flap).unwrap();
-        let advertised = HostPort::new("10.0.0.5", 5190);
+        let advertised = ServerAddress::new("10.0.0.5", 5190);
         let cx = RewriteContext {
             advertised: &advertised,
             upstream_port: 5190,

@@ -14,7 +14,7 @@ use futures_util::{FutureExt, SinkExt, StreamExt};
 use oscar::message::RoomInfo;
 use oscar::message::signon::TLV_ERROR_CODE;
 use oscar::message::{SignOff, SignonHello, SignonKind, SnacMessage};
-use oscar::{Channel, Family, Flap, FlapCodec, HostPort, Message, normalize};
+use oscar::{Channel, Family, Flap, FlapCodec, Message, ServerAddress, normalize};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 use tokio_util::codec::{FramedRead, FramedWrite};
@@ -144,7 +144,7 @@ enum Step {
 /// What a session knows about itself.
 struct State {
     client_addr: SocketAddr,
-    advertised: HostPort,
+    advertised: ServerAddress,
     upstream_port: u16,
     /// The upstream leg's TLS name (SNI and verification); `None`: plain TCP.
     upstream_tls: Option<String>,
@@ -1272,12 +1272,12 @@ async fn observe_upstream(
 }
 
 /// The address written into redirects for a client that reached us on `local`.
-fn advertised_address(advertise: Option<&HostPort>, local: SocketAddr) -> HostPort {
+fn advertised_address(advertise: Option<&ServerAddress>, local: SocketAddr) -> ServerAddress {
     match advertise {
-        Some(name) => HostPort::new(name.host.clone(), name.port_or(local.port())),
+        Some(name) => ServerAddress::new(name.host.clone(), name.port_or(local.port())),
         // Redirect addresses cannot express IPv6 (oscar.md §3.3); the config check rejects
         // an IPv6 listener without an `advertise` name.
-        None => HostPort::new(local.ip().to_string(), local.port()),
+        None => ServerAddress::new(local.ip().to_string(), local.port()),
     }
 }
 
@@ -1288,12 +1288,12 @@ mod advertised_tests {
     #[test]
     fn redirects_name_the_advertised_host_with_its_port_or_the_one_the_client_reached() {
         let local: SocketAddr = "10.0.0.5:443".parse().unwrap_or_else(|e| panic!("{e}"));
-        let with_port = HostPort::new("gw.example.com", 5190);
-        let without_port = HostPort {
+        let with_port = ServerAddress::new("gw.example.com", 5190);
+        let without_port = ServerAddress {
             host: "gw.example.com".into(),
             port: None,
         };
-        let shown = |hp: HostPort| format!("{}:{}", hp.host, hp.port_or(0));
+        let shown = |hp: ServerAddress| format!("{}:{}", hp.host, hp.port_or(0));
         assert_eq!(
             shown(advertised_address(Some(&with_port), local)),
             "gw.example.com:5190"

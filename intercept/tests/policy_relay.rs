@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use archive::{Archive, ArchiveOptions, Kind, Query, Record, Verdict};
-use intercept::{Relay, RelayConfig};
+use intercept::{Relay, RelaySettings};
 use lab::{ClientEvent, LabClient, LabConfig, LabError, LabServer, LoginMethod};
 use oscar::ScreenName;
 use oscar::message::icbm::{IcbmSend, TLV_MESSAGE_DATA};
@@ -140,11 +140,11 @@ async fn gateway(policy_toml: &str) -> Gateway {
     let lab = LabServer::start(LabConfig::ephemeral()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let archive = Archive::open(dir.path(), ArchiveOptions::default()).unwrap();
-    let config = RelayConfig {
+    let config = RelaySettings {
         upstream_login: lab.auth_addr.to_string(),
         node: "gw-policy".into(),
         policy: Some(engine(policy_toml)),
-        ..RelayConfig::default()
+        ..RelaySettings::default()
     };
     let relay = Arc::new(Relay::new(config, Some(archive.clone())).expect("relay"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

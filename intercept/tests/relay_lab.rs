@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use archive::{Archive, ArchiveOptions, Direction, Kind, Query, Record};
-use intercept::{CaptureMode, Relay, RelayConfig};
+use intercept::{CaptureMode, Relay, RelaySettings};
 use lab::{ClientEvent, LabClient, LabConfig, LabServer, LoginMethod};
 use tokio_util::sync::CancellationToken;
 
@@ -26,11 +26,11 @@ async fn gateway(mode: CaptureMode) -> Gateway {
     let lab = LabServer::start(LabConfig::ephemeral()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let archive = Archive::open(dir.path(), ArchiveOptions::default()).unwrap();
-    let config = RelayConfig {
+    let config = RelaySettings {
         upstream_login: lab.auth_addr.to_string(),
         mode,
         node: "gw-test".into(),
-        ..RelayConfig::default()
+        ..RelaySettings::default()
     };
     let relay = Arc::new(Relay::new(config, Some(archive.clone())).expect("relay"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -227,10 +227,10 @@ async fn an_unknown_cookie_gets_a_sign_off_and_an_unreachable_upstream_an_error(
         .unwrap();
     let relay = Arc::new(
         Relay::new(
-            RelayConfig {
+            RelaySettings {
                 upstream_login: closed.to_string(),
                 connect_timeout: Duration::from_secs(2),
-                ..RelayConfig::default()
+                ..RelaySettings::default()
             },
             None,
         )

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use archive::{Archive, ArchiveOptions};
-use intercept::{Relay, RelayConfig};
+use intercept::{Relay, RelaySettings};
 use lab::{Accounts, LabClient, LabConfig, LabServer, LoginMethod};
 use tokio_util::sync::CancellationToken;
 
@@ -58,9 +58,9 @@ async fn secrets_stay_out_of_logs_and_the_archive() {
     let (upstream, from_lab) = recording_forwarder(lab.auth_addr).await;
     let relay = Arc::new(
         Relay::new(
-            RelayConfig {
+            RelaySettings {
                 upstream_login: upstream.to_string(),
-                ..RelayConfig::default()
+                ..RelaySettings::default()
             },
             Some(archive.clone()),
         )

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use intercept::{Relay, RelayConfig};
+use intercept::{Relay, RelaySettings};
 use lab::{LabClient, LabConfig, LabServer, LoginMethod};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -17,10 +17,10 @@ const DEADLINE: Duration = Duration::from_secs(1);
 
 /// A relay with a one-second sign-on deadline (and the default ten-minute idle timeout).
 async fn relay(upstream: SocketAddr) -> (SocketAddr, Arc<Relay>, CancellationToken) {
-    let config = RelayConfig {
+    let config = RelaySettings {
         upstream_login: upstream.to_string(),
         signon_timeout: DEADLINE,
-        ..RelayConfig::default()
+        ..RelaySettings::default()
     };
     let relay = Arc::new(Relay::new(config, None).expect("relay"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -16,7 +16,7 @@ use oscar::message::{
     ChatUsersLeft, IcbmContent, IcbmReceive, IcbmSend, Migration, RoomInfo, ServiceRequest,
     ServiceResponse, SignOff, Typing,
 };
-use oscar::{Channel, Family, Flap, HostPort, ScreenName, Snac, SnacBody, Tlv};
+use oscar::{Channel, Family, Flap, ScreenName, ServerAddress, Snac, SnacBody, Tlv};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::api_client::ClientLogin;
@@ -227,7 +227,7 @@ impl LabClient {
             .decode(session.require("data.cookie")?.trim())
             .map_err(|_| LabError::ApiResponse(format!("bad cookie in {:?}", session.body)))?;
         let hop = Hop {
-            address: HostPort::new(host, port),
+            address: ServerAddress::new(host, port),
             cookie: Bytes::from(cookie),
             tls_name: session.field("data.tlsCertName").map(str::to_owned),
         };

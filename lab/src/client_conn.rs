@@ -13,7 +13,7 @@ use oscar::message::signon::{TLV_CERT_NAME, TLV_CLIENT_ID, TLV_SCREEN_NAME, TLV_
 use oscar::message::{
     KeyReply, KeyRequest, LoginReply, LoginRequest, Redirect, SignOff, SignonHello,
 };
-use oscar::{Channel, Family, Flap, FlapCodec, HostPort, ScreenName, Snac, SnacBody, Tlv};
+use oscar::{Channel, Family, Flap, FlapCodec, ScreenName, ServerAddress, Snac, SnacBody, Tlv};
 use tokio::net::TcpStream;
 use tokio_util::codec::Framed;
 
@@ -37,7 +37,7 @@ pub(crate) type Dial<'a> = Option<(&'a ClientTls, &'a str)>;
 #[derive(Debug, Clone)]
 pub(crate) struct Hop {
     /// TLV 0x0005.
-    pub(crate) address: HostPort,
+    pub(crate) address: ServerAddress,
     /// TLV 0x0006.
     pub(crate) cookie: Bytes,
     /// The certificate name to dial with TLS, when TLV 0x008E asks for TLS: TLV 0x008D, or

@@ -10,7 +10,7 @@ use crate::message::icbm::{
 };
 use crate::message::icbm_reading::{IcbmFrame, Shown};
 use crate::message::{IcbmContent, Message, RoomInfo, SnacBody, UserInfo, UserList};
-use crate::{Charset, FlapCodec, HostPort, MessageText, Snac, TlvList, html_to_plain};
+use crate::{Charset, FlapCodec, MessageText, ServerAddress, Snac, TlvList, html_to_plain};
 
 /// FLAP framing: frames cut from `data` re-encode to the bytes they were cut from.
 pub fn flap(data: &[u8]) {
@@ -96,9 +96,9 @@ pub fn room_info(data: &[u8]) {
 
 /// `host[:port]` strings: whatever parses prints to a string that parses to the same value.
 pub fn host_port(data: &[u8]) {
-    if let Ok(hp) = HostPort::parse(data) {
+    if let Ok(hp) = ServerAddress::parse(data) {
         let printed = hp.to_string();
-        assert_eq!(HostPort::parse(printed.as_bytes()).ok(), Some(hp));
+        assert_eq!(ServerAddress::parse(printed.as_bytes()).ok(), Some(hp));
     }
 }
 

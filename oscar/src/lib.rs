@@ -15,10 +15,10 @@ mod flap;
 mod flap_codec;
 #[doc(hidden)]
 pub mod fuzzing;
-mod host_port;
 pub mod message;
 mod reader;
 mod screen_name;
+mod server_address;
 mod snac;
 mod text;
 mod tlv;
@@ -27,9 +27,9 @@ mod writer;
 pub use error::{DecodeError, EncodeError, FlapError};
 pub use flap::{Channel, FLAP_HEADER_LEN, FLAP_MARKER, FLAP_MAX_PAYLOAD, Flap};
 pub use flap_codec::FlapCodec;
-pub use host_port::HostPort;
 pub use message::{Message, SnacBody, SnacMessage};
 pub use screen_name::{ScreenName, normalize};
+pub use server_address::ServerAddress;
 pub use snac::{
     Family, SERVER_REQUEST_ID_BIT, SNAC_FLAG_MORE, SNAC_FLAG_PREFIX, SNAC_HEADER_LEN, Snac,
     SnacHeader,

@@ -12,7 +12,7 @@ use oscar::message::{
 };
 use oscar::{
     Channel, DecodeError, EncodeError, FLAP_MAX_PAYLOAD, Family, Flap, FlapCodec, FlapError,
-    HostPort, MAX_TLVS_PER_BLOCK, Message, Snac, SnacBody, Tlv, TlvList,
+    MAX_TLVS_PER_BLOCK, Message, ServerAddress, Snac, SnacBody, Tlv, TlvList,
 };
 use tokio_util::codec::{Decoder, Encoder};
 
@@ -190,7 +190,7 @@ fn captured_streams_have_the_expected_frames() {
     };
     assert_eq!(
         reply.address().unwrap().unwrap(),
-        HostPort::new("64.12.30.168", 5190)
+        ServerAddress::new("64.12.30.168", 5190)
     );
     assert_eq!(&reply.cookie().unwrap()[..], &cookie()[..]);
     for (message, frame) in messages.iter().zip(&frames) {
@@ -456,7 +456,10 @@ fn snac_prefix_blocks_that_lie() {
         panic!("not a login reply");
     };
     assert_eq!(prefix.as_deref(), Some(&[0, 1, 0, 2, 0, 1][..]));
-    assert_eq!(reply.address().unwrap().unwrap(), HostPort::new("h", 1));
+    assert_eq!(
+        reply.address().unwrap().unwrap(),
+        ServerAddress::new("h", 1)
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -789,7 +792,7 @@ fn migration_counts_that_lie() {
     assert_eq!(m.families, [Family::OSERVICE, Family::ICBM]);
     assert_eq!(
         m.address().unwrap().unwrap(),
-        HostPort::new("1.2.3.4", 5190)
+        ServerAddress::new("1.2.3.4", 5190)
     );
     assert_eq!(m.body_bytes().unwrap(), body);
     // Count too high: the families swallow the TLV header and the TLVs misparse.
@@ -987,9 +990,9 @@ fn login_reply_address_rewrite_fixes_tlv_and_flap_lengths() {
     };
     assert_eq!(
         reply.address().unwrap().unwrap(),
-        HostPort::new("64.12.30.168", 5190)
+        ServerAddress::new("64.12.30.168", 5190)
     );
-    reply.set_address(&HostPort::new("10.0.0.5", 15190));
+    reply.set_address(&ServerAddress::new("10.0.0.5", 15190));
 
     let mut out = Message::Snac {
         header,
@@ -1028,7 +1031,7 @@ fn a_rewrite_that_overflows_the_flap_is_an_encode_error() {
     let flap = snac.to_flap().unwrap();
     assert_eq!(flap.to_bytes().unwrap().len(), 6 + 65535);
 
-    reply.set_address(&HostPort::new("10.0.0.5", 15190));
+    reply.set_address(&ServerAddress::new("10.0.0.5", 15190));
     let flap = reply.to_snac(2).unwrap().to_flap().unwrap();
     let too_long = EncodeError::TooLong {
         what: "FLAP payload",

@@ -15,8 +15,8 @@ use oscar::message::{
     UserInfo, UserList,
 };
 use oscar::{
-    Channel, Charset, Family, Flap, FlapCodec, HostPort, Message, SNAC_FLAG_PREFIX, ScreenName,
-    Snac, SnacBody, SnacHeader, SnacMessage, Tlv, TlvList,
+    Channel, Charset, Family, Flap, FlapCodec, Message, SNAC_FLAG_PREFIX, ScreenName,
+    ServerAddress, Snac, SnacBody, SnacHeader, SnacMessage, Tlv, TlvList,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -669,8 +669,8 @@ proptest! {
         host in "[a-z0-9][a-z0-9.-]{0,30}",
         port in proptest::option::of(any::<u16>()),
     ) {
-        let hp = HostPort { host, port };
-        prop_assert_eq!(HostPort::parse(hp.to_string().as_bytes()).unwrap(), hp);
+        let hp = ServerAddress { host, port };
+        prop_assert_eq!(ServerAddress::parse(hp.to_string().as_bytes()).unwrap(), hp);
     }
 
     /// The whole-message property: any typed value re-decodes to itself, and the frame

@@ -43,7 +43,7 @@ use toml::de::DeTable;
 pub use self::dns::{DnsConfig, DnsUpstream, DnsViewConfig, FailPolicy, QueryLog};
 pub use self::error::{ConfigError, LineCol, Origin};
 pub use self::ingest::{
-    DEFAULT_CLIENT, IngestAuth, IngestClientConfig, IngestConfig, MIN_TOKEN_BITS, check_token,
+    DEFAULT_CLIENT, IngestAuthMode, IngestClientConfig, IngestConfig, MIN_TOKEN_BITS, check_token,
     token_in,
 };
 use self::overrides::Overrides;

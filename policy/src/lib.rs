@@ -18,7 +18,7 @@ pub mod secret_url;
 
 pub use config::{
     ArchiveConfig, ArchiveMode, CaKey, Config, ConfigError, DnsConfig, DnsUpstream, DnsViewConfig,
-    FailPolicy, GroupConfig, IngestAuth, IngestClientConfig, IngestConfig, LineCol, Origin,
+    FailPolicy, GroupConfig, IngestAuthMode, IngestClientConfig, IngestConfig, LineCol, Origin,
     PolicyConfig, ProfileConfig, QueryLog, RelayConfig, RetentionConfig, RetentionSetting,
     RuleConfig, SensorConfig, TlsConfig, UnknownScreenNames, UpstreamConfig,
 };

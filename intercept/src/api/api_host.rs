@@ -1,5 +1,5 @@
 //! Which hosts the login API forwards to: the names the gateway intercepts (the built-in
-//! AIM/ICQ names and `dns.names`, as `RelayConfig::api_names`) and `upstream.api`'s host.
+//! AIM/ICQ names and `dns.names`, as `RelaySettings::api_names`) and `upstream.api`'s host.
 //! Without this check, a client could name any host (`Host: 10.0.0.5`) and the gateway
 //! would fetch it from its egress address: an open HTTPS proxy into and out of the network.
 
@@ -8,14 +8,14 @@ use std::net::IpAddr;
 use hyper::header::HOST;
 
 use super::host_of;
-use crate::config::RelayConfig;
+use crate::config::RelaySettings;
 
 /// The first host `parts` names (its Host header, its absolute URL's host, and `chosen`,
 /// the host the request was taken to be for) that the gateway does not forward to, if any.
 /// Every one must pass: a request whose Host and URL disagree is not forwarded on the
 /// strength of either.
 pub(super) fn foreign_host(
-    config: &RelayConfig,
+    config: &RelaySettings,
     parts: &hyper::http::request::Parts,
     chosen: &str,
 ) -> Option<String> {
@@ -31,7 +31,7 @@ pub(super) fn foreign_host(
 }
 
 /// Whether the login API forwards to `host` (lower case, no port, no trailing dot).
-pub(super) fn forwards_to(config: &RelayConfig, host: &str) -> bool {
+pub(super) fn forwards_to(config: &RelaySettings, host: &str) -> bool {
     let api = config
         .upstream_api
         .as_deref()
@@ -50,12 +50,12 @@ mod tests {
 
     use super::*;
 
-    fn config(api: Option<&str>, extra: &[&str]) -> RelayConfig {
+    fn config(api: Option<&str>, extra: &[&str]) -> RelaySettings {
         let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
-        RelayConfig {
+        RelaySettings {
             upstream_api: api.map(str::to_owned),
             api_names: policy::dns::NameSet::from_config(true, &extra).unwrap(),
-            ..RelayConfig::default()
+            ..RelaySettings::default()
         }
     }
 

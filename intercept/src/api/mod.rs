@@ -27,7 +27,7 @@ use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, HOST, HeaderValue, TRANSFER_ENCODING};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use oscar::{Family, HostPort};
+use oscar::{Family, ServerAddress};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::Instrument;
 
@@ -70,7 +70,7 @@ pub(crate) async fn serve<IO>(
     relay: Arc<Relay>,
     io: IO,
     client: SocketAddr,
-    advertised: HostPort,
+    advertised: ServerAddress,
     sni: Option<String>,
 ) -> Result<(), SessionError>
 where
@@ -117,7 +117,7 @@ async fn handle(
     relay: &Relay,
     req: Request<Incoming>,
     client: SocketAddr,
-    advertised: &HostPort,
+    advertised: &ServerAddress,
     sni: Option<&str>,
 ) -> Response<Full<Bytes>> {
     relay.stats.api_requests.fetch_add(1, Ordering::Relaxed);
@@ -265,7 +265,7 @@ struct RewrittenStart {
 fn start_session(
     relay: &Relay,
     answer: &[u8],
-    advertised: &HostPort,
+    advertised: &ServerAddress,
     user: Option<String>,
 ) -> Result<Option<RewrittenStart>, &'static str> {
     let cert_name = |name: &str| crate::tls_route::presentable(name, relay.config.tls.as_ref());

@@ -5,7 +5,7 @@
 
 use base64::Engine as _;
 use bytes::Bytes;
-use oscar::HostPort;
+use oscar::ServerAddress;
 use serde_json::Value;
 
 use crate::api::body_format::{Format, rewrite_xml, set_xml_leaf, xml_field};
@@ -29,7 +29,7 @@ pub(crate) struct SessionStart {
 /// error status): those are relayed untouched.
 pub(crate) fn rewrite(
     body: &[u8],
-    advertised: &HostPort,
+    advertised: &ServerAddress,
     cert_name: impl Fn(&str) -> String,
 ) -> Result<Option<(Vec<u8>, SessionStart)>, &'static str> {
     match Format::of(body) {
@@ -60,7 +60,7 @@ fn parse_port(text: &str) -> Result<Option<u16>, &'static str> {
 
 fn rewrite_xml_answer(
     body: &[u8],
-    advertised: &HostPort,
+    advertised: &ServerAddress,
     cert_name: impl Fn(&str) -> String,
 ) -> Result<Option<(Vec<u8>, SessionStart)>, &'static str> {
     let field = |name: &str| xml_field(body, &["response", "data", name]);
@@ -90,7 +90,7 @@ fn rewrite_xml_answer(
 
 fn rewrite_json_answer(
     body: &[u8],
-    advertised: &HostPort,
+    advertised: &ServerAddress,
     cert_name: impl Fn(&str) -> String,
 ) -> Result<Option<(Vec<u8>, SessionStart)>, &'static str> {
     let mut doc: Value = serde_json::from_slice(body).map_err(|_| "malformed JSON")?;
@@ -136,8 +136,8 @@ mod tests {
 
     const COOKIE: &str = "AQIDBA==";
 
-    fn gw() -> HostPort {
-        HostPort::new("10.9.9.9", 443)
+    fn gw() -> ServerAddress {
+        ServerAddress::new("10.9.9.9", 443)
     }
 
     fn ours(name: &str) -> String {

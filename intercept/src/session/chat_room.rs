@@ -290,7 +290,7 @@ mod tests {
 
     #[test]
     fn one_direction_rule_for_every_room_record() {
-        let relay = Relay::new(crate::config::RelayConfig::default(), None).unwrap();
+        let relay = Relay::new(crate::config::RelaySettings::default(), None).unwrap();
         relay.sign_in("alice");
         relay.sign_in("bob");
         let mut members = RoomMembers::default();

@@ -262,7 +262,7 @@ impl SnacBody for SelfInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host_port::HostPort;
+    use crate::server_address::ServerAddress;
 
     #[test]
     fn room_names_from_both_cookie_styles() {
@@ -309,7 +309,7 @@ mod tests {
         let body = m.body_bytes().unwrap();
         let mut again = Migration::decode_body(body).unwrap();
         assert_eq!(again, m);
-        again.set_address(&HostPort::new("127.0.0.1", 15190));
+        again.set_address(&ServerAddress::new("127.0.0.1", 15190));
         let out = Migration::decode_body(again.body_bytes().unwrap()).unwrap();
         assert_eq!(
             out.address().unwrap().unwrap().to_string(),

@@ -4,9 +4,9 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::error::{DecodeError, EncodeError};
 use crate::flap::{Channel, Flap};
-use crate::host_port::HostPort;
 use crate::reader::Reader;
 use crate::screen_name::ScreenName;
+use crate::server_address::ServerAddress;
 use crate::tlv::TlvList;
 
 /// The FLAP version word every sign-on hello starts with.
@@ -196,14 +196,14 @@ pub trait Redirect {
     fn redirect_tlvs_mut(&mut self) -> &mut TlvList;
 
     /// The `host[:port]` in TLV 0x0005, if present and well-formed.
-    fn address(&self) -> Option<Result<HostPort, DecodeError>> {
+    fn address(&self) -> Option<Result<ServerAddress, DecodeError>> {
         self.redirect_tlvs()
             .value(TLV_ADDRESS)
-            .map(|v| HostPort::parse(v))
+            .map(|v| ServerAddress::parse(v))
     }
 
     /// Replaces TLV 0x0005 with `address` (explicit port always written), in place.
-    fn set_address(&mut self, address: &HostPort) {
+    fn set_address(&mut self, address: &ServerAddress) {
         self.redirect_tlvs_mut()
             .set(TLV_ADDRESS, Bytes::from(address.to_string()));
     }
@@ -337,11 +337,11 @@ mod tests {
         off.tlvs.set(TLV_SCREEN_NAME, &b"olduser"[..]);
         off.tlvs.set(TLV_ADDRESS, &b"64.12.30.168:5190"[..]);
         off.tlvs.set(TLV_COOKIE, vec![7u8; 256]);
-        off.set_address(&HostPort::new("10.0.0.5", 15190));
+        off.set_address(&ServerAddress::new("10.0.0.5", 15190));
         let again = SignOff::decode(off.to_bytes().unwrap()).unwrap();
         assert_eq!(
             again.address().unwrap().unwrap(),
-            HostPort::new("10.0.0.5", 15190)
+            ServerAddress::new("10.0.0.5", 15190)
         );
         assert_eq!(again.cookie().unwrap().len(), 256);
     }

@@ -35,7 +35,7 @@ pub struct IngestConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// What a sender must present. Default: `token`.
-    pub auth: IngestAuth,
+    pub auth: IngestAuthMode,
     /// `[[ingest.clients]]`: the Sametime servers that ship, each by name, known by its own
     /// token file, its client certificate's subject, or both (as `auth` asks). The source
     /// ids a client writes are bound to it on first use; another client writing under them
@@ -155,14 +155,14 @@ pub(super) fn check_clients(ingest: &IngestConfig) -> Result<(), ConfigError> {
             None => {}
         }
         match &client.certificate {
-            None if ingest.auth == IngestAuth::ClientCert => {
+            None if ingest.auth == IngestAuthMode::ClientCert => {
                 return Err(ConfigError::invalid(
                     key("certificate"),
                     "required: with ingest.auth = \"client_cert\" a client is known by its \
                      certificate's subject",
                 ));
             }
-            Some(_) if ingest.auth == IngestAuth::Token => {
+            Some(_) if ingest.auth == IngestAuthMode::Token => {
                 return Err(ConfigError::invalid(
                     key("certificate"),
                     "set, but ingest.auth = \"token\" checks no certificate: set \
@@ -185,7 +185,7 @@ pub(super) fn check_clients(ingest: &IngestConfig) -> Result<(), ConfigError> {
 /// What authenticates a sender to the ingest endpoint.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum IngestAuth {
+pub enum IngestAuthMode {
     /// The shared token of `token_file`, as `Authorization: Bearer`.
     #[default]
     Token,
@@ -196,7 +196,7 @@ pub enum IngestAuth {
     Both,
 }
 
-impl IngestAuth {
+impl IngestAuthMode {
     /// Whether a request must carry the shared token.
     pub fn needs_token(self) -> bool {
         matches!(self, Self::Token | Self::Both)

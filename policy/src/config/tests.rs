@@ -283,7 +283,7 @@ fn a_file_with_every_key_parses() {
                 token_file: Some(PathBuf::from("/etc/imtegrity/ingest.token")),
                 tls: true,
                 name: Some("ingest.im.example.net".into()),
-                auth: IngestAuth::Both,
+                auth: IngestAuthMode::Both,
                 clients: Vec::new(),
             },
             sensor: SensorConfig {
@@ -1962,7 +1962,7 @@ fn an_ingest_listener_needs_a_token() {
     )
     .unwrap();
     assert_eq!(ok.ingest.listen.len(), 1);
-    assert_eq!(ok.ingest.auth, IngestAuth::Token);
+    assert_eq!(ok.ingest.auth, IngestAuthMode::Token);
     assert!(!ok.ingest.tls);
 }
 

@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 
 use super::{
-    ArchiveConfig, Config, ConfigError, DnsConfig, GroupRef, IngestAuth, IngestConfig, RelayConfig,
-    TlsConfig, UpstreamConfig, defaults,
+    ArchiveConfig, Config, ConfigError, DnsConfig, GroupRef, IngestAuthMode, IngestConfig,
+    RelayConfig, TlsConfig, UpstreamConfig, defaults,
 };
 use crate::host_port::HostPort;
 
@@ -35,7 +35,7 @@ fn ingest(ingest: &IngestConfig) -> Result<(), ConfigError> {
         .as_ref()
         .filter(|p| !p.as_os_str().is_empty());
     match ingest.auth {
-        IngestAuth::Token | IngestAuth::Both
+        IngestAuthMode::Token | IngestAuthMode::Both
             if token_file.is_none() && ingest.clients.is_empty() =>
         {
             Err(ConfigError::invalid(
@@ -45,15 +45,17 @@ fn ingest(ingest: &IngestConfig) -> Result<(), ConfigError> {
              set ingest.auth = \"client_cert\" with ingest.tls)",
             ))
         }
-        IngestAuth::ClientCert if token_file.is_some() => Err(ConfigError::invalid(
+        IngestAuthMode::ClientCert if token_file.is_some() => Err(ConfigError::invalid(
             "ingest.token_file",
             "set, but ingest.auth = \"client_cert\" uses no token: remove it, or set \
              ingest.auth = \"both\" to require the token and the certificate",
         )),
-        IngestAuth::ClientCert | IngestAuth::Both if !ingest.tls => Err(ConfigError::invalid(
-            "ingest.auth",
-            "client certificates are checked in the TLS handshake: set ingest.tls = true",
-        )),
+        IngestAuthMode::ClientCert | IngestAuthMode::Both if !ingest.tls => {
+            Err(ConfigError::invalid(
+                "ingest.auth",
+                "client certificates are checked in the TLS handshake: set ingest.tls = true",
+            ))
+        }
         _ => Ok(()),
     }
 }

@@ -7,14 +7,14 @@ use crate::error::DecodeError;
 /// A server address as carried in TLV 0x0005: a host (IPv4 literal or DNS name) and an
 /// optional port. Without a port the client reuses the port of its current connection.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct HostPort {
+pub struct ServerAddress {
     /// IPv4 literal or DNS name. Never an IPv6 literal: the format cannot express one.
     pub host: String,
     /// Explicit port, if the server gave one.
     pub port: Option<u16>,
 }
 
-impl HostPort {
+impl ServerAddress {
     /// An address with an explicit port.
     pub fn new(host: impl Into<String>, port: u16) -> Self {
         Self {
@@ -58,7 +58,7 @@ impl HostPort {
     }
 }
 
-impl fmt::Display for HostPort {
+impl fmt::Display for ServerAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.port {
             Some(port) => write!(f, "{}:{port}", self.host),
@@ -73,19 +73,19 @@ mod tests {
 
     #[test]
     fn parses_and_prints() {
-        let hp = HostPort::parse(b"64.12.30.168:5190").unwrap();
-        assert_eq!(hp, HostPort::new("64.12.30.168", 5190));
+        let hp = ServerAddress::parse(b"64.12.30.168:5190").unwrap();
+        assert_eq!(hp, ServerAddress::new("64.12.30.168", 5190));
         assert_eq!(hp.to_string(), "64.12.30.168:5190");
-        let bare = HostPort::parse(b"bos.example").unwrap();
+        let bare = ServerAddress::parse(b"bos.example").unwrap();
         assert_eq!(bare.port_or(443), 443);
     }
 
     #[test]
     fn rejects_garbage() {
-        assert!(HostPort::parse(b":5190").is_err());
-        assert!(HostPort::parse(b"h:99999").is_err());
-        assert!(HostPort::parse(b"h:").is_err());
-        assert!(HostPort::parse(b"h:+5190").is_err());
-        assert!(HostPort::parse(&[0xff, 0xfe]).is_err());
+        assert!(ServerAddress::parse(b":5190").is_err());
+        assert!(ServerAddress::parse(b"h:99999").is_err());
+        assert!(ServerAddress::parse(b"h:").is_err());
+        assert!(ServerAddress::parse(b"h:+5190").is_err());
+        assert!(ServerAddress::parse(&[0xff, 0xfe]).is_err());
     }
 }
