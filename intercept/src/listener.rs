@@ -50,10 +50,13 @@ pub async fn serve(listener: TcpListener, relay: Arc<Relay>, shutdown: Cancellat
             _ = summary.tick() => relay.gate.log_summary(Instant::now()),
         }
     }
-    // Signed-on sessions end themselves and record their end; then the rest are cut.
+    // Sessions relaying frames (BOS, chat) end themselves and record their end (a chat
+    // connection its user's leave); then the rest are cut.
     relay.closing.cancel();
     let grace = tokio::time::Instant::now() + SESSION_END_GRACE;
-    while relay.has_local_sessions() && tokio::time::Instant::now() < grace {
+    while (relay.has_local_sessions() || relay.has_sessions_relaying())
+        && tokio::time::Instant::now() < grace
+    {
         tokio::select! {
             Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
             () = tokio::time::sleep(Duration::from_millis(10)) => {}

@@ -72,6 +72,20 @@ pub struct Relay {
     /// Cancelled when the gateway stops: signed-on sessions then end themselves, so their
     /// `session_end` records are written before the listener cuts what is left.
     pub(crate) closing: CancellationToken,
+    /// Sessions relaying frames (BOS, chat, any service), until they have written their last
+    /// records: the listener's stop waits for them, not only for the proven BOS sessions, so
+    /// a chat connection's leave record is not cut off by the stop.
+    relaying: AtomicUsize,
+}
+
+/// One session relaying frames, counted until dropped ([`Relay::relaying`]).
+#[derive(Debug)]
+pub(crate) struct Relaying<'a>(&'a Relay);
+
+impl Drop for Relaying<'_> {
+    fn drop(&mut self) {
+        self.0.relaying.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// How long a chat event is remembered for de-duplication.
@@ -136,7 +150,19 @@ impl Relay {
             recorded_icbms: RecordedIcbms::default(),
             recent: Mutex::default(),
             closing: CancellationToken::new(),
+            relaying: AtomicUsize::new(0),
         })
+    }
+
+    /// Counts a session relaying frames until the guard is dropped.
+    pub(crate) fn relaying(&self) -> Relaying<'_> {
+        self.relaying.fetch_add(1, Ordering::SeqCst);
+        Relaying(self)
+    }
+
+    /// Whether any session is still relaying frames or writing its last records.
+    pub(crate) fn has_sessions_relaying(&self) -> bool {
+        self.relaying.load(Ordering::SeqCst) > 0
     }
 
     /// The policy in force, if the relay applies one.

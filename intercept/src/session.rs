@@ -382,6 +382,8 @@ pub async fn run_session(
         sn = state.local_user.as_deref().unwrap_or(""),
         client_tls = wire == Wire::Tls,
         upstream_tls = state.upstream_tls.as_deref().unwrap_or("-"));
+    // Counted until this function returns, its end record written: the gateway's stop waits.
+    let _relaying = relay.relaying();
     // Instrument, not enter: the span must follow the future across awaits and threads.
     let relayed = relay_frames(
         &relay,
