@@ -68,7 +68,7 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Archive(ArchiveCommand),
     /// The Sametime chat-logging module, as its administrator checks it: its configuration
-    /// file, read with the module's own code.
+    /// file and its spool, read with the module's own code.
     #[command(subcommand)]
     Sametime(SametimeCommand),
 }
