@@ -15,52 +15,17 @@ mod c_host_harness;
 mod line_host_driver;
 mod test_disks;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use line_host_driver::{Answer, Host, build_line_host};
+use line_host_driver::{
+    Answer, DB_ERROR, Host, SEV_FATAL, SEV_OK, SEV_WARNING, assert_bounded, gaps, setup,
+};
 use test_disks::{SmallDisk, can_mount};
 
 use archive::Kind;
 use imtegrity_stchatlog::Spool;
-
-/// The `ST_DDA_*` severities the host sees through `appRetCode`.
-const SEV_OK: i32 = 0;
-const SEV_WARNING: i32 = 2;
-const SEV_FATAL: i32 = 4;
-/// The default `codes.db_error`: a number of its own, not `ST_DDA_API_INTERNAL_ERROR` (3).
-const DB_ERROR: i32 = 12;
-/// The default bound of a message call (`call_timeout_ms`), and what a call may take on
-/// this loaded two-core machine before the test calls it a stall.
-const CALL_BOUND: Duration = Duration::from_millis(250);
-const CALL_SLACK: Duration = Duration::from_secs(2);
-
-/// A scratch directory with the host built and a config file for `mode`, spooling to
-/// `spool`.
-fn setup(spool: &Path, extra: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
-    let work = tempfile::tempdir().expect("temp dir");
-    let host = build_line_host(work.path());
-    let config = work.path().join("imtegrity_stchatlog.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "spool = {:?}\nnode = \"st-test\"\n{extra}\n",
-            spool.display().to_string()
-        ),
-    )
-    .expect("write config");
-    (work, host, config)
-}
-
-/// Every call returns within its bound (with slack for a loaded machine).
-fn assert_bounded(answer: &Answer, what: &str) {
-    assert!(
-        answer.took < CALL_BOUND + CALL_SLACK,
-        "{what} took {:?}: {answer:?}",
-        answer.took
-    );
-}
 
 fn texts_and_kinds(spool: &Path) -> Vec<(Kind, String)> {
     Spool::read_all(spool)
@@ -181,23 +146,6 @@ fn strict_mode_refuses_on_a_full_disk_and_recovers_without_a_restart() {
         stored, accepted,
         "every accepted message is in the spool, in order"
     );
-}
-
-/// The gap records in `spool`: (dropped, delayed) of each.
-fn gaps(spool: &Path) -> Vec<(u64, u64)> {
-    Spool::read_all(spool)
-        .expect("read spool")
-        .into_iter()
-        .filter(|e| e.kind == Kind::CaptureGap)
-        .map(|e| {
-            let detail: serde_json::Value =
-                serde_json::from_str(e.detail.as_deref().unwrap_or("{}")).unwrap();
-            (
-                detail["dropped"].as_u64().unwrap(),
-                detail["delayed"].as_u64().unwrap(),
-            )
-        })
-        .collect()
 }
 
 #[test]

@@ -20,42 +20,14 @@ use std::time::{Duration, Instant};
 use archive::Kind;
 use fake_gateway::FakeGateway;
 use imtegrity_stchatlog::Spool;
-use line_host_driver::{Answer, Host, build_line_host};
+use line_host_driver::{
+    Answer, CALL_BOUND, CALL_SLACK, DB_ERROR, Host, SEV_FATAL, SEV_OK, SEV_WARNING, assert_bounded,
+    gaps, setup,
+};
 use test_disks::{FreezableDisk, SmallDisk, can_mount};
 
-const SEV_OK: i32 = 0;
-const SEV_WARNING: i32 = 2;
-const SEV_FATAL: i32 = 4;
-/// The default `codes.db_error`.
-const DB_ERROR: i32 = 12;
-const CALL_BOUND: Duration = Duration::from_millis(250);
-const CALL_SLACK: Duration = Duration::from_secs(2);
 /// The size of each message: what the admin sent.
 const BIG: usize = 100_000;
-
-fn assert_bounded(answer: &Answer, what: &str) {
-    assert!(
-        answer.took < CALL_BOUND + CALL_SLACK,
-        "{what} took {:?}: {answer:?}",
-        answer.took
-    );
-}
-
-/// A scratch directory with the host built and a config file spooling to `spool`.
-fn setup(spool: &Path, extra: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
-    let work = tempfile::tempdir().expect("temp dir");
-    let host = build_line_host(work.path());
-    let config = work.path().join("imtegrity_stchatlog.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "spool = {:?}\nnode = \"st-test\"\n{extra}\n",
-            spool.display().to_string()
-        ),
-    )
-    .expect("write config");
-    (work, host, config)
-}
 
 fn open_chat(h: &mut Host) {
     h.ok("init");
@@ -78,23 +50,6 @@ fn tags(spool: &Path) -> Vec<String> {
         .into_iter()
         .filter(|e| e.kind == Kind::Im)
         .map(|e| e.text.split(':').next().unwrap_or_default().to_owned())
-        .collect()
-}
-
-/// The (dropped, delayed) counts of the gap records in `spool`.
-fn gaps(spool: &Path) -> Vec<(u64, u64)> {
-    Spool::read_all(spool)
-        .expect("read spool")
-        .into_iter()
-        .filter(|e| e.kind == Kind::CaptureGap)
-        .map(|e| {
-            let detail: serde_json::Value =
-                serde_json::from_str(e.detail.as_deref().unwrap_or("{}")).unwrap();
-            (
-                detail["dropped"].as_u64().unwrap(),
-                detail["delayed"].as_u64().unwrap(),
-            )
-        })
         .collect()
 }
 

@@ -5,6 +5,10 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::Duration;
+
+use archive::Kind;
+use imtegrity_stchatlog::Spool;
 
 use super::c_host_harness;
 
@@ -170,4 +174,58 @@ pub(crate) fn build_line_host(dir: &Path) -> PathBuf {
         .expect("cc (apt-get install build-essential)");
     assert!(status.success(), "cc failed on {}", source.display());
     out
+}
+
+/// The `ST_DDA_*` severities the host sees through `appRetCode`.
+pub(crate) const SEV_OK: i32 = 0;
+pub(crate) const SEV_WARNING: i32 = 2;
+pub(crate) const SEV_FATAL: i32 = 4;
+/// The default `codes.db_error`: a number of its own, not `ST_DDA_API_INTERNAL_ERROR` (3).
+pub(crate) const DB_ERROR: i32 = 12;
+/// The default bound of a message call (`call_timeout_ms`), and what a call may take on
+/// this loaded two-core machine before the test calls it a stall.
+pub(crate) const CALL_BOUND: Duration = Duration::from_millis(250);
+pub(crate) const CALL_SLACK: Duration = Duration::from_secs(2);
+
+/// A scratch directory with the host built and a config file spooling to `spool`
+/// (`extra`: more lines of the module's file).
+pub(crate) fn setup(spool: &Path, extra: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let work = tempfile::tempdir().expect("temp dir");
+    let host = build_line_host(work.path());
+    let config = work.path().join("imtegrity_stchatlog.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "spool = {:?}\nnode = \"st-test\"\n{extra}\n",
+            spool.display().to_string()
+        ),
+    )
+    .expect("write config");
+    (work, host, config)
+}
+
+/// Every call returns within its bound (with slack for a loaded machine).
+pub(crate) fn assert_bounded(answer: &Answer, what: &str) {
+    assert!(
+        answer.took < CALL_BOUND + CALL_SLACK,
+        "{what} took {:?}: {answer:?}",
+        answer.took
+    );
+}
+
+/// The gap records in `spool`: (dropped, delayed) of each.
+pub(crate) fn gaps(spool: &Path) -> Vec<(u64, u64)> {
+    Spool::read_all(spool)
+        .expect("read spool")
+        .into_iter()
+        .filter(|e| e.kind == Kind::CaptureGap)
+        .map(|e| {
+            let detail: serde_json::Value =
+                serde_json::from_str(e.detail.as_deref().unwrap_or("{}")).unwrap();
+            (
+                detail["dropped"].as_u64().unwrap(),
+                detail["delayed"].as_u64().unwrap(),
+            )
+        })
+        .collect()
 }
