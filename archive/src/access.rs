@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use crate::archive::Archive;
 use crate::error::ArchiveError;
 use crate::query::Query;
-use crate::record::{Direction, Event, Kind, Protocol, Verdict};
 use crate::writer::Receipt;
+use record::{Direction, Event, Kind, Protocol, Verdict};
 
 /// How a command reached the archive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,7 +88,7 @@ impl Access {
             AccessVia::Direct => "directly",
         };
         Ok(Event {
-            time_ns: crate::clock::now_ns(),
+            time_ns: record::now_ns(),
             // Not an IM network; the field is required, and AIM keeps old readers working.
             protocol: Protocol::Aim,
             kind: Kind::Access,
@@ -130,7 +130,7 @@ mod tests {
     /// Two synthetic records, as `imtegrity generate` makes them.
     fn archive_of_two(dir: &std::path::Path) -> Archive {
         let archive = Archive::open(dir, ArchiveOptions::default()).unwrap();
-        let mut synthetic = crate::synthetic::Synthetic::new(1, 3, 1, crate::clock::now_ns());
+        let mut synthetic = crate::synthetic::Synthetic::new(1, 3, 1, record::now_ns());
         for i in 0..2 {
             archive.append_blocking(synthetic.event(i, 2)).unwrap();
         }

@@ -28,10 +28,10 @@ use crate::archive::Archive;
 use crate::error::ArchiveError;
 use crate::purge_history::RetentionState;
 use crate::query::Query;
-use crate::record::Record;
 use crate::retention::{Hold, HoldTarget, RetentionPolicy, RetentionReport};
 use crate::retention_lock::{LockChange, RetentionMinimum};
 use crate::verify::VerifyReport;
+use record::Record;
 
 /// The longest request line accepted (the newline included); a longer one is answered
 /// with an error and the connection closed. Requests are small JSON: filters, a reason.
@@ -157,7 +157,7 @@ pub fn bind_for(dir: &Path, policy: &AdminPolicy) -> Result<UnixListener, Archiv
             std::os::unix::fs::chown(dir, None, Some(gid)).map_err(err(dir))?;
             std::fs::set_permissions(
                 dir,
-                std::fs::Permissions::from_mode(crate::owner_only::DIR_MODE_GROUP_SEARCH),
+                std::fs::Permissions::from_mode(owner_only::DIR_MODE_GROUP_SEARCH),
             )
             .map_err(err(dir))?;
             std::os::unix::fs::chown(&path, None, Some(gid)).map_err(err(&path))?;

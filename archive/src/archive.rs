@@ -7,10 +7,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::ArchiveError;
 use crate::options::ArchiveOptions;
-use crate::record::Event;
 use crate::signing::{Checkpoint, CheckpointReason};
 use crate::store::Store;
 use crate::writer::{IngestKey, Job, Receipt, spawn};
+use record::Event;
 
 /// What `imtegrity status` shows about an archive.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -180,7 +180,7 @@ impl Archive {
 
     /// The archive's public key in hex, to pin for independent verification.
     pub fn public_key_hex(&self) -> String {
-        crate::chain::hex(self.store.key.public().as_bytes())
+        record::hex(self.store.key.public().as_bytes())
     }
 
     /// The public key's short fingerprint ([`crate::fingerprint`]).

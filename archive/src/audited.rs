@@ -186,8 +186,8 @@ pub fn unreadable_warning(unreadable: &Unreadable) -> Option<String> {
 mod tests {
     use super::*;
     use crate::access::AccessVia;
-    use crate::record::Kind;
     use crate::{ArchiveOptions, Protocol};
+    use record::Kind;
 
     fn trail(archive: &Archive) -> Vec<(String, u64)> {
         let query = Query {
@@ -208,7 +208,7 @@ mod tests {
     fn every_command_is_on_the_trail_with_what_it_returned_or_affected() {
         let tmp = tempfile::tempdir().unwrap();
         let archive = Archive::open(tmp.path(), ArchiveOptions::default()).unwrap();
-        let mut synthetic = crate::synthetic::Synthetic::new(1, 3, 1, crate::clock::now_ns());
+        let mut synthetic = crate::synthetic::Synthetic::new(1, 3, 1, record::now_ns());
         for i in 0..3 {
             archive.append_blocking(synthetic.event(i, 3)).unwrap();
         }
@@ -228,7 +228,7 @@ mod tests {
             per_protocol: [(Protocol::Sametime, 1)].into_iter().collect(),
             ..RetentionPolicy::default()
         };
-        let far_future = crate::clock::now_ns() + 400 * 86_400 * 1_000_000_000;
+        let far_future = record::now_ns() + 400 * 86_400 * 1_000_000_000;
         let dry = archive
             .audited_retention(&policy, far_future, true, &who)
             .unwrap();

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::ArchiveError;
-use crate::record::{Event, Record};
+use record::{Event, Record};
 
 /// A SHA-256 digest.
 pub type Hash = [u8; 32];
@@ -54,7 +54,7 @@ mod legacy {
     use serde::Deserialize;
 
     use super::{Hash, Stored};
-    use crate::record::{Direction, Event, Kind, Protocol, Verdict};
+    use record::{Direction, Event, Kind, Protocol, Verdict};
 
     /// A stored record before `Event::employee`.
     #[derive(Deserialize)]
@@ -119,11 +119,6 @@ pub(crate) fn hash(bytes: &[u8]) -> Hash {
     Sha256::digest(bytes).into()
 }
 
-/// Lower-case hex, for reports and JSON.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Big-endian key of a record id, so sled iterates in id order.
 pub(crate) fn id_key(id: u64) -> [u8; 8] {
     id.to_be_bytes()
@@ -141,7 +136,7 @@ mod tests {
     use serde::Serialize;
 
     use super::*;
-    use crate::record::{Direction, Kind, Protocol, Verdict};
+    use record::{Direction, Kind, Protocol, Verdict};
 
     /// The layout records had before `employee`, written as that version wrote it.
     #[derive(Serialize)]

@@ -246,7 +246,7 @@ mod tests {
     fn a_sound_store_walks_tolerantly_as_it_iterates() {
         let tmp = tempfile::tempdir().unwrap();
         let archive = Archive::open(tmp.path(), ArchiveOptions::default()).unwrap();
-        let mut synthetic = crate::synthetic::Synthetic::new(1, 3, 1, crate::clock::now_ns());
+        let mut synthetic = crate::synthetic::Synthetic::new(1, 3, 1, record::now_ns());
         for i in 0..20 {
             archive.append_blocking(synthetic.event(i, 20)).unwrap();
         }

@@ -26,32 +26,9 @@ pub enum ArchiveError {
         #[source]
         source: std::io::Error,
     },
-    /// A private directory or key file belongs to another user: we cannot vouch for who
-    /// else may read it, so it is not used.
-    #[error(
-        "{path} belongs to uid {owner}, not to this process's user (uid {uid}); archive data \
-         and keys must be owned by the user the gateway runs as"
-    )]
-    NotOwner {
-        /// The directory or file.
-        path: PathBuf,
-        /// Its owner.
-        owner: u32,
-        /// This process's effective uid.
-        uid: u32,
-    },
-    /// A key file others may read or write: it may already have been copied, so it is
-    /// refused rather than quietly fixed (as ssh refuses an unprotected private key).
-    #[error(
-        "{path} is mode {mode:04o}: the key is open to other users and may have been copied; \
-         if that is acceptable, `chmod 600` it (or replace it) and start again"
-    )]
-    KeyExposed {
-        /// The key file.
-        path: PathBuf,
-        /// Its permission bits.
-        mode: u32,
-    },
+    /// A private directory or key file is another user's or open to others.
+    #[error(transparent)]
+    Private(#[from] owner_only::OwnerOnlyError),
     /// A stored value could not be decoded.
     #[error("corrupt {what} in the archive: {detail}")]
     Corrupt {
@@ -106,7 +83,7 @@ pub enum ArchiveError {
         /// What asked for less (`retention days`, `archive.retention.min_days`).
         what: String,
         /// The protocol.
-        protocol: crate::record::Protocol,
+        protocol: record::Protocol,
         /// The days asked for.
         asked: u32,
         /// The locked minimum.

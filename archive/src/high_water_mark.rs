@@ -304,7 +304,7 @@ fn create(path: &Path, mark: &HighWaterMark) -> std::io::Result<File> {
         .write(true)
         .create(true)
         .truncate(true)
-        .mode(crate::owner_only::FILE_MODE)
+        .mode(owner_only::FILE_MODE)
         .open(&aside)?;
     file.write_all(&bytes)?;
     file.sync_all()?;

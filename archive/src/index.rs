@@ -8,7 +8,7 @@
 //! Times are stored as `i64 ^ i64::MIN` big-endian so byte order is time order.
 
 use crate::error::ArchiveError;
-use crate::record::Event;
+use record::Event;
 
 /// Byte-sortable form of a timestamp.
 pub(crate) fn time_bytes(time_ns: i64) -> [u8; 8] {

@@ -38,8 +38,8 @@ use crate::error::ArchiveError;
 use crate::ingest_alert::ClaimAlerts;
 use crate::ingest_auth::IngestAuth;
 use crate::ingest_stats::{IngestSnapshot, IngestStats, Stored};
-use crate::record::Event;
 use crate::writer::IngestKey;
+use record::Event;
 
 /// Largest request body accepted.
 const MAX_BODY: usize = 16 << 20;
@@ -245,7 +245,7 @@ async fn handle(
     if batch
         .records
         .iter()
-        .any(|r| r.event.kind == crate::record::Kind::Access)
+        .any(|r| r.event.kind == record::Kind::Access)
     {
         return fail(
             StatusCode::BAD_REQUEST,

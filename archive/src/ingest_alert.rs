@@ -7,9 +7,9 @@ use std::collections::HashSet;
 use std::sync::{Mutex, PoisonError};
 
 use crate::archive::Archive;
-use crate::clock::now_ns;
 use crate::ingest::IngestPeer;
-use crate::record::{Direction, Event, Kind, Protocol, Verdict};
+use record::now_ns;
+use record::{Direction, Event, Kind, Protocol, Verdict};
 
 /// The rule name the alert record carries (`search --kind policy_action`).
 pub const SOURCE_CLAIMED: &str = "ingest_source_claimed";

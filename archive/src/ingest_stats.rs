@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use serde::Serialize;
 
-use crate::clock::now_ns;
+use record::now_ns;
 
 /// Most refused addresses remembered (the oldest is forgotten first).
 const REFUSED_KEPT: usize = 32;

@@ -29,7 +29,7 @@
 //! # Who may read it
 //!
 //! The store's directory is 0700 and its files 0600 whatever the umask, checked at open
-//! ([`owner_only`]); the admin socket admits the owner, root and an admin group by peer
+//! (the `owner_only` crate); the admin socket admits the owner, root and an admin group by peer
 //! credentials ([`AdminPolicy`]); and every search, export, hold, retention and verify is
 //! recorded as an `access` record before its result is returned ([`Access`]).
 //!
@@ -63,7 +63,6 @@ mod admin_peer;
 mod archive;
 mod audited;
 mod chain;
-mod clock;
 mod damage;
 mod error;
 pub mod export;
@@ -74,11 +73,9 @@ mod ingest_alert;
 mod ingest_auth;
 mod ingest_stats;
 mod options;
-pub mod owner_only;
 mod purge_history;
 mod query;
 mod readable_search;
-mod record;
 mod retention;
 mod retention_lock;
 mod salvage;
@@ -92,8 +89,7 @@ pub use access::{Access, AccessVia, Accessor};
 pub use admin_peer::{AdminPolicy, Admitted, parse_proc_groups};
 pub use archive::{Archive, ArchiveStatus};
 pub use audited::unreadable_warning;
-pub use chain::{GENESIS, Hash, hex};
-pub use clock::now_ns;
+pub use chain::{GENESIS, Hash};
 pub use damage::{Unreadable, describe_damage};
 pub use error::ArchiveError;
 pub use ingest::{IngestEndpoint, IngestPeer, serve_ingest, serve_ingest_with};
@@ -105,7 +101,7 @@ pub use purge_history::{Purge, RetentionState};
 pub use query::{EmployeeQuery, Query, Records};
 pub use record::{
     Direction, Event, Kind, Protocol, Record, Verdict, conversation_for_pair,
-    conversation_for_room, conversation_for_sign_on, normalize,
+    conversation_for_room, conversation_for_sign_on, hex, host_name, normalize, now_ns,
 };
 pub use retention::{
     Hold, HoldTarget, PurgeTrigger, RetentionPolicy, RetentionReport, spawn_retention,
@@ -115,6 +111,5 @@ pub use salvage::SalvageReport;
 pub use signing::{
     ArchiveKey, Checkpoint, CheckpointReason, SalvageNote, fingerprint, parse_public_key,
 };
-pub use store::host_name;
 pub use verify::{OtherKey, SalvagedFrom, Tamper, VerifyReport};
 pub use writer::{IngestKey, Receipt};

@@ -159,8 +159,8 @@ impl Archive {
 mod tests {
     use super::*;
     use crate::access::AccessVia;
-    use crate::record::Protocol;
     use crate::{ArchiveOptions, PurgeTrigger};
+    use record::Protocol;
 
     const DAY: i64 = 86_400 * 1_000_000_000;
 
@@ -176,7 +176,7 @@ mod tests {
     fn a_purge_names_its_records_policy_minimum_and_who_and_verify_stays_intact() {
         let tmp = tempfile::tempdir().unwrap();
         let a = Archive::open(tmp.path(), ArchiveOptions::default()).unwrap();
-        let now = crate::clock::now_ns();
+        let now = record::now_ns();
         let mut synthetic = crate::synthetic::Synthetic::new(1, 3, 1, now - 400 * DAY);
         for i in 0..3 {
             a.append_blocking(synthetic.event(i, 3)).unwrap();
@@ -219,7 +219,7 @@ mod tests {
     fn a_purge_without_its_record_says_so_and_the_lock_refuses_before_any_purge() {
         let tmp = tempfile::tempdir().unwrap();
         let a = Archive::open(tmp.path(), ArchiveOptions::default()).unwrap();
-        let now = crate::clock::now_ns();
+        let now = record::now_ns();
         let mut synthetic = crate::synthetic::Synthetic::new(1, 3, 1, now - 40 * DAY);
         a.append_blocking(synthetic.event(0, 1)).unwrap();
         let all = RetentionPolicy {

@@ -10,7 +10,7 @@ use crate::archive::Archive;
 use crate::chain::{Stored, id_key};
 use crate::error::ArchiveError;
 use crate::index::{employee_key, id_of, prefixed_key, time_key};
-use crate::record::{Kind, Protocol, Record, conversation_for_room, normalize};
+use record::{Kind, Protocol, Record, conversation_for_room, normalize};
 
 /// What to look for. Every field narrows; an empty query returns everything in time order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -16,12 +16,12 @@ use serde::{Deserialize, Serialize};
 use crate::access::{Access, Accessor};
 use crate::archive::Archive;
 use crate::chain::{Stored, id_key};
-use crate::clock::now_ns;
 use crate::error::ArchiveError;
 use crate::index::{IndexKeys, id_of, time_key};
-use crate::record::{Kind, Protocol, Record, normalize};
 use crate::retention_lock::{RetentionMinimum, check_policy};
 use crate::signing::CheckpointReason;
+use record::now_ns;
+use record::{Kind, Protocol, Record, normalize};
 
 /// What a legal hold covers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -21,8 +21,8 @@ use crate::archive::Archive;
 use crate::chain::{Stored, id_key};
 use crate::error::ArchiveError;
 use crate::index::id_of;
-use crate::record::{Kind, Protocol, Record};
 use crate::retention::RetentionPolicy;
+use record::{Kind, Protocol, Record};
 
 /// The access command of a lock record.
 pub(crate) const LOCK_COMMAND: &str = "retention lock";

@@ -14,13 +14,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::access::{Access, Accessor};
 use crate::archive::Archive;
-use crate::chain::{Hash, Stored, hash, hex, id_key};
+use crate::chain::{Hash, Stored, hash, id_key};
 use crate::damage::{Item, TolerantRecords, Unreadable};
 use crate::error::ArchiveError;
 use crate::index::IndexKeys;
 use crate::options::ArchiveOptions;
 use crate::signing::{CheckpointReason, SalvageNote};
 use crate::store::{Head, Store};
+use record::hex;
 
 /// The tree of a salvaged archive that holds the source's checkpoints, as they were stored.
 pub(crate) const SOURCE_CHECKPOINTS: &str = "source_checkpoints";
@@ -107,7 +108,7 @@ impl Archive {
             by: format!("{} (uid {})", accessor.user, accessor.uid),
         };
         target.set_indexed_upto(head.id)?;
-        target.sign_head(head.id, head.hash, crate::clock::now_ns())?;
+        target.sign_head(head.id, head.hash, record::now_ns())?;
         *target.head_lock() = head;
         target.write_checkpoint_locked(head, CheckpointReason::Salvaged(Box::new(note)))?;
         target.durable_flush()?;

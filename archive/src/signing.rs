@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
-use crate::chain::{Hash, hex};
+use crate::chain::Hash;
 use crate::error::ArchiveError;
+use record::hex;
 
 /// The gateway's archive signing key.
 pub struct ArchiveKey {
@@ -24,7 +25,7 @@ impl std::fmt::Debug for ArchiveKey {
 
 impl ArchiveKey {
     /// Loads the key at `path`, or creates one (mode 0600) if there is none. A key file
-    /// others may read, or of another user, is refused ([`crate::owner_only::check_key_file`]).
+    /// others may read, or of another user, is refused ([`owner_only::check_key_file`]).
     pub fn load_or_create(path: &Path) -> Result<Self, ArchiveError> {
         match Self::read(path)? {
             Some(key) => Ok(key),
@@ -35,7 +36,7 @@ impl ArchiveKey {
     /// Reads the key at `path`; `None` when there is no such file. Refused like
     /// [`ArchiveKey::load_or_create`] when others may read it or another user owns it.
     pub fn read(path: &Path) -> Result<Option<Self>, ArchiveError> {
-        crate::owner_only::check_key_file(path)?;
+        owner_only::check_key_file(path)?;
         match std::fs::read(path) {
             Ok(bytes) => {
                 let seed =
@@ -66,7 +67,7 @@ impl ArchiveKey {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
             && !parent.exists()
         {
-            crate::owner_only::prepare_dir(parent)?;
+            owner_only::prepare_dir(parent)?;
         }
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).map_err(|e| ArchiveError::BadKey {

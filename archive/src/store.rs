@@ -6,14 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::chain::{GENESIS, Hash, Stored, hash, key_id};
-use crate::clock::now_ns;
 use crate::error::ArchiveError;
 use crate::high_water_mark::{self, HighWaterMark, MarkWriter};
 use crate::index::{IndexKeys, Indexes};
 use crate::options::ArchiveOptions;
-use crate::owner_only;
 use crate::signing::{ArchiveKey, Checkpoint, CheckpointReason, default_key_path};
 use crate::verify::Tamper;
+use record::{host_name, now_ns};
 
 /// Meta key: the latest signed head (a [`Checkpoint`] with seq 0), rewritten every commit.
 pub(crate) const META_HEAD: &[u8] = b"signed_head";
@@ -592,16 +591,6 @@ fn open_key(
 fn is_lock_error(e: &std::io::Error) -> bool {
     // sled reports "could not acquire lock on ..." as WouldBlock/Other from fs2's try_lock.
     e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("lock")
-}
-
-/// This machine's host name (`/etc/hostname`), or `gateway`: the default node name in
-/// records and exports.
-pub fn host_name() -> String {
-    std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "gateway".to_owned())
 }
 
 /// The meta key of an ingest source's highest stored seq.

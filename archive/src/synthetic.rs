@@ -9,7 +9,7 @@
 //! looks like: mostly one-to-one IMs, a fifth room traffic, a few file offers and policy
 //! actions.
 
-use crate::record::{
+use record::{
     Direction, Event, Kind, Protocol, Verdict, conversation_for_pair, conversation_for_room,
     conversation_for_sign_on, normalize,
 };

@@ -8,10 +8,11 @@ use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
 
 use crate::archive::Archive;
-use crate::chain::{GENESIS, Hash, Stored, hash, hex, id_key, key_id};
+use crate::chain::{GENESIS, Hash, Stored, hash, id_key, key_id};
 use crate::damage::{Item, TolerantRecords};
 use crate::error::ArchiveError;
 use crate::signing::{Checkpoint, CheckpointReason, SalvageNote, fingerprint};
+use record::hex;
 
 /// The first thing found wrong with the chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,12 +8,12 @@ use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::chain::{Stored, hash, id_key};
-use crate::clock::now_ns;
 use crate::error::ArchiveError;
 use crate::index::IndexKeys;
-use crate::record::Event;
 use crate::signing::CheckpointReason;
 use crate::store::Store;
+use record::Event;
+use record::now_ns;
 
 /// What an append returns once the record is durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,16 +4,16 @@
 //! records here too, so a passive IM reads exactly like a relayed one; and it needs only
 //! this crate, not the relay with its TLS, HTTP and resolver.
 
-use archive::{
-    Direction, Event, Kind, Protocol, Verdict, conversation_for_pair, conversation_for_room,
-    conversation_for_sign_on,
-};
 use oscar::message::icbm::{
     CAP_BUDDY_ICON, CAP_DIRECT_IM, CAP_SEND_BUDDY_LIST, CAP_SEND_FILE, IcqMessage, Rendezvous,
     RendezvousKind, TLV_RDV_SERVICE_DATA, TextMessage,
 };
 use oscar::message::icbm_reading::{Reading, Shown, TextShape};
 use oscar::{Charset, MessageText};
+use record::{
+    Direction, Event, Kind, Protocol, Verdict, conversation_for_pair, conversation_for_room,
+    conversation_for_sign_on,
+};
 
 /// Who a session captures for.
 #[derive(Debug, Clone)]
@@ -329,7 +329,7 @@ impl Capturer<'_> {
             sender,
             recipients,
             direction,
-            archive::now_ns(),
+            record::now_ns(),
         );
         if kind == Kind::ChatMessage {
             e.room = Some(recipient.to_owned());

@@ -268,8 +268,8 @@ pub(crate) fn refuse_unreadable(
     if let Some((runtime, who)) = policy {
         let key = format!(
             "{from:?}|unreadable {why}|{}|{}",
-            oscar::normalize(&who.screen_name),
-            oscar::normalize(remote)
+            record::normalize_screen_name(&who.screen_name),
+            record::normalize_screen_name(remote)
         );
         let interval = runtime.engine().profile(who).notice_interval;
         if !runtime
@@ -304,8 +304,8 @@ pub(crate) fn admit(runtime: &PolicyRuntime, who: &Identity) -> Admission {
 fn conversation_key(seen: &Seen<'_>) -> String {
     format!(
         "{}|{}",
-        oscar::normalize(&seen.local.screen_name),
-        oscar::normalize(seen.remote)
+        record::normalize_screen_name(&seen.local.screen_name),
+        record::normalize_screen_name(seen.remote)
     )
 }
 

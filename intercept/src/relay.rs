@@ -228,7 +228,7 @@ impl Relay {
     /// session here); `session_user` for the user of the asking connection, who is signed on
     /// here by definition.
     pub(crate) fn is_ours(&self, name: &str, session_user: bool) -> bool {
-        let here = session_user || self.is_local(&oscar::normalize(name));
+        let here = session_user || self.is_local(&record::normalize_screen_name(name));
         self.policy
             .as_ref()
             .map_or(here, |p| p.engine().is_ours(name, here))

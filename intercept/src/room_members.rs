@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use oscar::normalize;
+use record::normalize_screen_name;
 
 /// Most members one view keeps. AOL rooms held a few dozen; a server that names more is
 /// believed up to here, and the rest are left out with a warning.
@@ -38,12 +38,12 @@ pub(crate) enum Joined {
 impl RoomMembers {
     /// Takes a join notice naming `names`, on the connection of `me`.
     pub(crate) fn joined(&mut self, me: &str, names: &[String]) -> Joined {
-        let me = normalize(me);
-        let list = !self.listed || names.iter().any(|n| normalize(n) == me);
+        let me = normalize_screen_name(me);
+        let list = !self.listed || names.iter().any(|n| normalize_screen_name(n) == me);
         self.listed = true;
         let mut now = Vec::new();
         for name in names {
-            let key = normalize(name);
+            let key = normalize_screen_name(name);
             if self.members.contains_key(&key) {
                 continue;
             }
@@ -66,13 +66,13 @@ impl RoomMembers {
     pub(crate) fn left(&mut self, names: &[String]) -> Vec<String> {
         names
             .iter()
-            .filter_map(|name| self.members.remove(&normalize(name)))
+            .filter_map(|name| self.members.remove(&normalize_screen_name(name)))
             .collect()
     }
 
     /// Every member but `except`, as the server spelt them, in normalised-name order.
     pub(crate) fn others(&self, except: &str) -> Vec<String> {
-        let except = normalize(except);
+        let except = normalize_screen_name(except);
         self.members
             .iter()
             .filter(|(key, _)| **key != except)

@@ -14,7 +14,8 @@ use futures_util::{FutureExt, SinkExt, StreamExt};
 use oscar::message::RoomInfo;
 use oscar::message::signon::TLV_ERROR_CODE;
 use oscar::message::{SignOff, SignonHello, SignonKind, SnacMessage};
-use oscar::{Channel, Family, Flap, FlapCodec, Message, ServerAddress, normalize};
+use oscar::{Channel, Family, Flap, FlapCodec, Message, ServerAddress};
+use record::normalize_screen_name;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 use tokio_util::codec::{FramedRead, FramedWrite};
@@ -437,7 +438,7 @@ fn register_local(relay: &Relay, state: &mut State, accepted: bool) {
         && accepted
         && let Some(user) = &state.local_user
     {
-        let n = normalize(user);
+        let n = normalize_screen_name(user);
         relay.sign_in(&n);
         state.registered = Some(n);
         let event = capturer(relay, state).session(
@@ -1199,7 +1200,7 @@ fn chat_key(room: &str, sender: &str, message: &oscar::message::ChatMessage) -> 
         .hash(&mut hasher);
     format!(
         "chat|{room}|{}|{}|{:016x}",
-        normalize(sender),
+        normalize_screen_name(sender),
         hex8(&message.cookie),
         hasher.finish()
     )

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use oscar::normalize;
+use record::normalize_screen_name;
 
 /// The lab's account list: a fixed set of screen names with passwords, or "any password"
 /// where every name logs in with whatever it types.
@@ -21,7 +21,7 @@ impl Accounts {
         Self::List(
             pairs
                 .into_iter()
-                .map(|(n, p)| (normalize(n), p.to_owned()))
+                .map(|(n, p)| (normalize_screen_name(n), p.to_owned()))
                 .collect(),
         )
     }
@@ -30,7 +30,7 @@ impl Accounts {
     pub fn knows(&self, screen_name: &str) -> bool {
         match self {
             Self::AnyPassword => true,
-            Self::List(map) => map.contains_key(&normalize(screen_name)),
+            Self::List(map) => map.contains_key(&normalize_screen_name(screen_name)),
         }
     }
 
@@ -38,7 +38,9 @@ impl Accounts {
     pub fn password(&self, screen_name: &str) -> Option<&str> {
         match self {
             Self::AnyPassword => None,
-            Self::List(map) => map.get(&normalize(screen_name)).map(String::as_str),
+            Self::List(map) => map
+                .get(&normalize_screen_name(screen_name))
+                .map(String::as_str),
         }
     }
 }

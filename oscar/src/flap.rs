@@ -69,8 +69,22 @@ impl Flap {
     /// The frame as it goes on the wire. Fails only for payloads over 65535 bytes.
     pub fn to_bytes(&self) -> Result<Bytes, crate::EncodeError> {
         let mut buf = bytes::BytesMut::with_capacity(FLAP_HEADER_LEN + self.payload.len());
-        crate::flap_codec::put_flap(self, &mut buf)?;
+        self.put(&mut buf)?;
         Ok(buf.freeze())
+    }
+
+    /// Appends the frame in wire form to `dst` (the codec's encoder and [`Self::to_bytes`]
+    /// share it). Fails only for payloads over 65535 bytes.
+    pub(crate) fn put(&self, dst: &mut bytes::BytesMut) -> Result<(), crate::EncodeError> {
+        use bytes::BufMut as _;
+        let len = crate::writer::u16_len(self.payload.len(), "FLAP payload")?;
+        dst.reserve(FLAP_HEADER_LEN + self.payload.len());
+        dst.put_u8(FLAP_MARKER);
+        dst.put_u8(self.channel.0);
+        dst.put_u16(self.seq);
+        dst.put_u16(len);
+        dst.put_slice(&self.payload);
+        Ok(())
     }
 }
 

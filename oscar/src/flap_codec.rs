@@ -2,12 +2,11 @@
 //! payload. The payload cap is checked *before* any buffer is reserved, so a hostile length
 //! cannot make us allocate.
 
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::{Buf, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
-use crate::error::{EncodeError, FlapError};
+use crate::error::FlapError;
 use crate::flap::{Channel, FLAP_HEADER_LEN, FLAP_MARKER, FLAP_MAX_PAYLOAD, Flap};
-use crate::writer::u16_len;
 
 /// A parsed FLAP header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,23 +100,11 @@ impl Decoder for FlapCodec {
     }
 }
 
-/// Appends `flap` in wire form to `dst`.
-pub(crate) fn put_flap(flap: &Flap, dst: &mut BytesMut) -> Result<(), EncodeError> {
-    let len = u16_len(flap.payload.len(), "FLAP payload")?;
-    dst.reserve(FLAP_HEADER_LEN + flap.payload.len());
-    dst.put_u8(FLAP_MARKER);
-    dst.put_u8(flap.channel.0);
-    dst.put_u16(flap.seq);
-    dst.put_u16(len);
-    dst.put_slice(&flap.payload);
-    Ok(())
-}
-
 impl Encoder<Flap> for FlapCodec {
     type Error = FlapError;
 
     fn encode(&mut self, flap: Flap, dst: &mut BytesMut) -> Result<(), FlapError> {
-        put_flap(&flap, dst).map_err(FlapError::from)
+        flap.put(dst).map_err(FlapError::from)
     }
 }
 
@@ -125,12 +112,14 @@ impl Encoder<&Flap> for FlapCodec {
     type Error = FlapError;
 
     fn encode(&mut self, flap: &Flap, dst: &mut BytesMut) -> Result<(), FlapError> {
-        put_flap(flap, dst).map_err(FlapError::from)
+        flap.put(dst).map_err(FlapError::from)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use bytes::BufMut as _;
+
     use super::*;
 
     /// libpurple's first 45 bytes on an authorizer connection (real-peers.md §2a).

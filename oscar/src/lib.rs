@@ -12,8 +12,10 @@
 
 mod error;
 mod flap;
+#[cfg(feature = "codec")]
 mod flap_codec;
 #[doc(hidden)]
+#[cfg(feature = "codec")]
 pub mod fuzzing;
 pub mod message;
 mod reader;
@@ -26,9 +28,10 @@ mod writer;
 
 pub use error::{DecodeError, EncodeError, FlapError};
 pub use flap::{Channel, FLAP_HEADER_LEN, FLAP_MARKER, FLAP_MAX_PAYLOAD, Flap};
+#[cfg(feature = "codec")]
 pub use flap_codec::FlapCodec;
 pub use message::{Message, SnacBody, SnacMessage};
-pub use screen_name::{ScreenName, normalize};
+pub use screen_name::ScreenName;
 pub use server_address::ServerAddress;
 pub use snac::{
     Family, SERVER_REQUEST_ID_BIT, SNAC_FLAG_MORE, SNAC_FLAG_PREFIX, SNAC_HEADER_LEN, Snac,

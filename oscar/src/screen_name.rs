@@ -20,7 +20,7 @@ impl ScreenName {
     /// are rejected; non-UTF-8 bytes are replaced (screen names are ASCII in practice).
     pub fn parse(raw: &[u8]) -> Result<Self, DecodeError> {
         let display = String::from_utf8_lossy(raw).into_owned();
-        let normalized = normalize(&display);
+        let normalized = record::normalize_screen_name(&display);
         if normalized.is_empty() {
             return Err(DecodeError::Invalid("screen name"));
         }
@@ -49,14 +49,6 @@ impl ScreenName {
     pub fn to_bytes(&self) -> Bytes {
         Bytes::copy_from_slice(self.display.as_bytes())
     }
-}
-
-/// The comparison key of a screen name: lower case, spaces removed.
-pub fn normalize(name: &str) -> String {
-    name.chars()
-        .filter(|c| *c != ' ')
-        .flat_map(char::to_lowercase)
-        .collect()
 }
 
 impl PartialEq for ScreenName {

@@ -22,7 +22,7 @@ pub use config::{
     PolicyConfig, ProfileConfig, QueryLog, RelayConfig, RetentionConfig, RetentionSetting,
     RuleConfig, SensorConfig, TlsConfig, UnknownScreenNames, UpstreamConfig,
 };
-pub use directory::{Directory, DirectoryError, Employee, normalize_screen_name};
+pub use directory::{Directory, DirectoryError, Employee};
 pub use engine::{
     Action, Admission, Decision, Direction, DisclaimerClock, EmployeeRef, Explanation, GroupCheck,
     IdentifiedBy, Identity, MessageContext, MessageKind, NoDisclaimer, NoticeLimiter, Outcome,

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 
-use archive::{Direction, Event, Kind, Protocol, Verdict, now_ns};
+use record::{Direction, Event, Kind, Protocol, Verdict, now_ns};
 use serde_json::json;
 
 /// Most conversation keys named in one gap record.

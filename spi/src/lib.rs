@@ -1,6 +1,6 @@
 //! The Sametime chat-logging SPI module: a C-ABI shared library the Sametime server loads as
 //! its chat-logging "black box" (`[ST_BB_NAMES] ST_CHAT_LOG=imtegrity_stchatlog`), which
-//! records every chat as `archive::Event`s in a durable local spool.
+//! records every chat as `record::Event`s in a durable local spool.
 //!
 //! What it does: the 16 `stDdaCl*` entry points of IBM's Chat Logging SPI version 16
 //! ([`entry_points`], reference `../shared/reference/sametime-spi.md` §2), sessions from

@@ -24,8 +24,8 @@ use std::time::Duration;
 
 use policy::{
     Action, Admission, Decision, Direction, Identity, MessageContext, MessageKind, PolicyEngine,
-    normalize_screen_name,
 };
+use record::normalize_screen_name;
 
 use crate::ffi_strings::OwnedEntity;
 use crate::srv_msgs::{Destination, Outcome, Reply, SrvMsg};

@@ -1,17 +1,17 @@
-//! Turning SPI calls into `archive::Event`s: the same record model as AIM and ICQ, protocol
+//! Turning SPI calls into `record::Event`s: the same record model as AIM and ICQ, protocol
 //! `sametime`.
 //!
-//! Conversation keys: a two-way chat is `archive::conversation_for_pair` of its two parties
+//! Conversation keys: a two-way chat is `record::conversation_for_pair` of its two parties
 //! (the same key whichever side speaks), a place (n-way chat) is
-//! `archive::conversation_for_room` of its session id, an announcement is
+//! `record::conversation_for_room` of its session id, an announcement is
 //! `sametime:announcement:<session id>`. A session's start record is written before anyone
 //! joins, when its kind is not known yet, so it is keyed `sametime:session:<session id>`;
 //! every record carries the session id in `detail`, which ties them together.
 
-use archive::{
+use policy::{Action, Decision};
+use record::{
     Direction, Event, Kind, Protocol, Verdict, conversation_for_pair, conversation_for_room, now_ns,
 };
-use policy::{Action, Decision};
 use serde_json::{Value, json};
 
 use crate::data_msgs::html_to_text;
@@ -166,7 +166,7 @@ pub fn text_message(
     let mut detail = json!({ "session": session.id, "to_all": receiver.is_none() });
     if std::str::from_utf8(bytes).is_err() {
         // The text fields hold a lossy rendering; keep the exact bytes for review.
-        detail["raw_hex"] = json!(archive::hex(bytes));
+        detail["raw_hex"] = json!(record::hex(bytes));
     }
     event.detail = Some(detail.to_string());
     event

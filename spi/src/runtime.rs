@@ -235,7 +235,7 @@ pub(crate) unsafe fn init(
     }
     let policy = crate::spi_policy::SpiPolicy::load(&config).map_err(fail)?;
     let shipper_config = ShipperConfig::from_config(&config).map_err(fail)?;
-    let node = config.node.clone().unwrap_or_else(archive::host_name);
+    let node = config.node.clone().unwrap_or_else(record::host_name);
     let worker = match same_spool {
         // The same spool: its lock is ours already; opening it again would fail.
         Some(previous) => Arc::clone(&previous.worker),

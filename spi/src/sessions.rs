@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use archive::Kind;
+use record::Kind;
 
 use self::with_policy::JoinCheck;
 use crate::abi_types::entity_type;

@@ -36,7 +36,7 @@ impl ShipStatus {
     /// One line for the server while shipping fails: since when, why, and what waits.
     pub fn problem(&self) -> Option<String> {
         let since = self.failing_since_ns?;
-        let seconds = (archive::now_ns() - since).max(0) / 1_000_000_000;
+        let seconds = (record::now_ns() - since).max(0) / 1_000_000_000;
         Some(format!(
             "recorded, but shipping to {} fails for {seconds} s ({} records waiting): {}",
             self.gateway,
@@ -77,7 +77,7 @@ mod tests {
             ..ShipStatus::default()
         };
         assert_eq!(status.problem(), None);
-        status.failing_since_ns = Some(archive::now_ns());
+        status.failing_since_ns = Some(record::now_ns());
         status.last_error = Some("gateway answered 401: bad token".into());
         let problem = status.problem().unwrap_or_default();
         assert!(

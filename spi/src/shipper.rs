@@ -10,7 +10,7 @@
 //! Authorization: Bearer <token>          (unless only the client certificate authenticates)
 //! Content-Type: application/json
 //!
-//! {"source": "<spool id>", "records": [{"seq": <u64>, "event": <archive::Event>}, ...]}
+//! {"source": "<spool id>", "records": [{"seq": <u64>, "event": <record::Event>}, ...]}
 //! ```
 //!
 //! At most [`MAX_BATCH_RECORDS`] records per request (fewer if they pass
@@ -37,7 +37,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use archive::Event;
+use record::Event;
 
 use crate::error::SpiError;
 use crate::no_sigpipe::NoSigPipe;
@@ -340,7 +340,7 @@ struct StatusKeeper<'a> {
 
 impl StatusKeeper<'_> {
     fn update(&mut self, outcome: Result<bool, &str>, force: bool) {
-        let now = archive::now_ns();
+        let now = record::now_ns();
         let current = {
             let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner);
             match outcome {

@@ -1,7 +1,7 @@
 //! Where records go: the [`RecordSink`] trait, so the session logic does not know about the
 //! spool or its writer thread (`spool_sink::SpoolSink`).
 
-use archive::Event;
+use record::Event;
 
 use crate::error::SpiError;
 
@@ -55,7 +55,7 @@ impl RecordSink for MemorySink {
 /// A plain two-way message record, for unit tests of sinks and spools.
 #[cfg(test)]
 pub(crate) fn test_event(text: &str) -> Event {
-    use archive::{Direction, Kind, Protocol, Verdict};
+    use record::{Direction, Kind, Protocol, Verdict};
     Event {
         time_ns: 1,
         protocol: Protocol::Sametime,

@@ -132,7 +132,7 @@ fn copy_records(dir: &Path) -> Result<u64, SpiError> {
 /// Moves sled's files (`conf`, `db`, `blobs/`, `snap.*`) into [`OLD_SPOOL_DIR`].
 fn move_sled_files(dir: &Path) -> Result<(), SpiError> {
     let old = dir.join(OLD_SPOOL_DIR);
-    archive::owner_only::prepare_dir(&old).map_err(|e| SpiError::SpoolFile {
+    owner_only::prepare_dir(&old).map_err(|e| SpiError::SpoolFile {
         path: old.clone(),
         source: std::io::Error::new(std::io::ErrorKind::PermissionDenied, e.to_string()),
     })?;

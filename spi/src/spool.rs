@@ -25,7 +25,7 @@
 //! told failed is not in the spool, and a record held for a retry is not written twice.
 //!
 //! Privacy: the directory is 0700 and its files 0600 whatever the umask, checked at every
-//! open (`archive::owner_only`: a directory of another user is refused; looser modes are
+//! open (the `owner_only` crate: a directory of another user is refused; looser modes are
 //! fixed with a warning). The library runs inside the Sametime server and must not change
 //! that process's umask, so it sets modes itself.
 
@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use archive::Event;
+use record::Event;
 
 use crate::error::SpiError;
 use crate::sink::RecordSink;
@@ -147,7 +147,7 @@ fn source_id(dir: &Path) -> Result<String, SpiError> {
 }
 
 /// A spool directory that is not (and cannot be made) private, as a spool file error.
-fn private_err(dir: &Path, e: archive::ArchiveError) -> SpiError {
+fn private_err(dir: &Path, e: owner_only::OwnerOnlyError) -> SpiError {
     SpiError::SpoolFile {
         path: dir.to_owned(),
         source: std::io::Error::new(std::io::ErrorKind::PermissionDenied, e.to_string()),
@@ -157,7 +157,7 @@ fn private_err(dir: &Path, e: archive::ArchiveError) -> SpiError {
 impl Spool {
     /// Opens (creating if needed) the spool in `dir` for appending; one process at a time.
     pub fn open(dir: &Path) -> Result<Self, SpiError> {
-        archive::owner_only::prepare_dir(dir).map_err(|e| private_err(dir, e))?;
+        owner_only::prepare_dir(dir).map_err(|e| private_err(dir, e))?;
         let lock_path = dir.join(LOCK_FILE);
         let lock = private_options()
             .read(true)
@@ -193,7 +193,7 @@ impl Spool {
                 .newest
                 .store(writer.next_seq.saturating_sub(1), Ordering::SeqCst);
         }
-        archive::owner_only::tighten_tree(dir).map_err(|e| private_err(dir, e))?;
+        owner_only::tighten_tree(dir).map_err(|e| private_err(dir, e))?;
         Ok(spool)
     }
 
@@ -226,7 +226,7 @@ impl Spool {
             // record can pass for one of them at the gateway.
             let aside = last
                 .path
-                .with_extension(format!("damaged-{}", archive::now_ns()));
+                .with_extension(format!("damaged-{}", record::now_ns()));
             std::fs::write(&aside, &bytes[whole..]).map_err(file_err(&aside))?;
             after += ((bytes.len() - whole) / HEADER_LEN) as u64 + 1;
             eprintln!(
@@ -524,7 +524,7 @@ fn retire(path: &Path) -> Result<(), SpiError> {
         Err(e) => return Err(file_err(path)(e)),
     };
     if damaged {
-        let aside = path.with_extension(format!("damaged-{}", archive::now_ns()));
+        let aside = path.with_extension(format!("damaged-{}", record::now_ns()));
         std::fs::rename(path, &aside).map_err(file_err(path))?;
         eprintln!(
             "imtegrity_stchatlog: {}: damaged bytes in an acknowledged segment; the records \

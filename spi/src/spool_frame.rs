@@ -1,5 +1,5 @@
 //! One record in a spool segment, as bytes: `len: u32 LE | crc32: u32 LE | seq: u64 LE |
-//! payload` (the payload a postcard-encoded `archive::Event`, `len` its length, the CRC-32
+//! payload` (the payload a postcard-encoded `record::Event`, `len` its length, the CRC-32
 //! over `seq` and the payload).
 //!
 //! The CRC is what tells a torn write (the library or the machine died in the middle of an

@@ -72,7 +72,7 @@ pub fn summary(dir: &Path) -> Result<SpoolSummary, SpiError> {
         }
     }
     let stats = scan(dir, acked, |_, payload| {
-        match postcard::from_bytes::<archive::Event>(payload) {
+        match postcard::from_bytes::<record::Event>(payload) {
             Ok(event) => {
                 out.records += 1;
                 out.oldest_ns = Some(

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use archive::Event;
+use record::Event;
 
 use crate::error::SpiError;
 use crate::sink::RecordSink;

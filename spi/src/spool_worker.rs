@@ -32,7 +32,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use archive::Event;
+use record::Event;
 
 use crate::capture_gap::Episode;
 use crate::config::RelaxedConfig;
@@ -646,7 +646,7 @@ mod tests {
         must(worker.spool().events())
             .into_iter()
             .map(|e| match e.kind {
-                archive::Kind::CaptureGap => "gap".into(),
+                record::Kind::CaptureGap => "gap".into(),
                 _ => e.text,
             })
             .collect()

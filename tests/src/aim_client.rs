@@ -376,7 +376,7 @@ impl AimClient {
         text: &str,
         timeout: Duration,
     ) -> Result<ReceivedIm, HarnessError> {
-        let wanted = normalize(from);
+        let wanted = nick_key(from);
         let known_nick = self.nicks.get(&wanted).cloned();
         let (tag, own_nick) = (self.tag.clone(), self.irc.nick().to_owned());
         let line = self
@@ -387,8 +387,8 @@ impl AimClient {
                 |line| {
                     im_from(line, &tag, &own_nick).is_some_and(|im| {
                         let sender_matches = known_nick.as_deref() == Some(im.nick.as_str())
-                            || normalize(&im.nick) == wanted
-                            || normalize(&im.handle) == wanted;
+                            || nick_key(&im.nick) == wanted
+                            || nick_key(&im.handle) == wanted;
                         sender_matches && im.text.contains(text)
                     })
                 },
@@ -433,7 +433,7 @@ impl AimClient {
 
     /// The IRC nick of `screen_name`, creating a temporary contact when bitlbee has none.
     async fn nick_for(&mut self, screen_name: &str) -> Result<String, HarnessError> {
-        let key = normalize(screen_name);
+        let key = nick_key(screen_name);
         if let Some(nick) = self.nicks.get(&key) {
             return Ok(nick.clone());
         }
@@ -459,7 +459,7 @@ impl AimClient {
         let nick = rows
             .iter()
             .find(|(_, handle)| handle == screen_name)
-            .or_else(|| rows.iter().find(|(_, handle)| normalize(handle) == key))
+            .or_else(|| rows.iter().find(|(_, handle)| nick_key(handle) == key))
             .map(|(nick, _)| nick.clone())
             .ok_or_else(|| HarnessError::NoSuchContact {
                 screen_name: screen_name.to_owned(),
@@ -538,7 +538,7 @@ fn blist_row<'a>(text: &'a str, tag: &str) -> Option<(&'a str, &'a str)> {
 
 /// Lower-case ASCII letters and digits only: how the harness compares screen names with the
 /// nicks and users bitlbee derives from them.
-fn normalize(name: &str) -> String {
+fn nick_key(name: &str) -> String {
     name.chars()
         .filter(char::is_ascii_alphanumeric)
         .map(|c| c.to_ascii_lowercase())
@@ -596,10 +596,10 @@ mod tests {
 
     #[test]
     fn normalizes_like_bitlbee_nicks_and_users() {
-        assert_eq!(normalize("Probe Buddy"), normalize("ProbeBuddy"));
-        assert_eq!(normalize("Probe Buddy"), normalize("Probe_Buddy"));
-        assert_eq!(normalize("third.one"), normalize("thirdone"));
-        assert_eq!(normalize("123456"), normalize("_123456"));
+        assert_eq!(nick_key("Probe Buddy"), nick_key("ProbeBuddy"));
+        assert_eq!(nick_key("Probe Buddy"), nick_key("Probe_Buddy"));
+        assert_eq!(nick_key("third.one"), nick_key("thirdone"));
+        assert_eq!(nick_key("123456"), nick_key("_123456"));
     }
 
     #[test]

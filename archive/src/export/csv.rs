@@ -25,7 +25,7 @@ use super::manifest::{HashedFile, ManifestFile, file_error};
 use super::zone::Zone;
 use super::{Sink, verdict_label};
 use crate::error::ArchiveError;
-use crate::record::{Direction, Record};
+use record::{Direction, Record};
 
 /// The exported file's name.
 pub(crate) const FILE: &str = "records.csv";
@@ -169,7 +169,7 @@ mod tests {
 
     use super::*;
     use crate::export::tests::record;
-    use crate::record::Verdict;
+    use record::Verdict;
 
     #[test]
     fn rows_quote_and_read_back() {

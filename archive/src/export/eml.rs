@@ -43,9 +43,9 @@ use super::transcript::transcript_line;
 use super::transcript_text::single_line;
 use super::zone::Zone;
 use super::{Sink, unix_seconds};
-use crate::chain::hex;
 use crate::error::ArchiveError;
-use crate::record::{Event, Protocol, Record, normalize};
+use record::hex;
+use record::{Event, Protocol, Record, normalize};
 
 /// The subdirectory of the export that holds the messages.
 pub(crate) const DIR: &str = "eml";
@@ -419,7 +419,7 @@ mod tests {
 
     use super::*;
     use crate::export::tests::record;
-    use crate::record::{Kind, conversation_for_room};
+    use record::{Kind, conversation_for_room};
 
     const DAY: i64 = 86_400_000_000_000;
 

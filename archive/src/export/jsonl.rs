@@ -12,7 +12,7 @@ use super::Sink;
 use super::manifest::{HashedFile, ManifestFile, file_error};
 use super::zone::Zone;
 use crate::error::ArchiveError;
-use crate::record::{Direction, Event, Kind, Protocol, Record, Verdict};
+use record::{Direction, Event, Kind, Protocol, Record, Verdict};
 
 /// The exported file's name.
 pub(crate) const FILE: &str = "records.jsonl";

@@ -10,9 +10,9 @@ use sha2::{Digest, Sha256};
 
 use super::seal::{ArchiveAnchor, Exporter, ManifestSigner, SIGNATURE_FILE, Tool};
 use super::zone::Zone;
-use crate::chain::hex;
 use crate::error::ArchiveError;
 use crate::query::Query;
+use record::hex;
 
 /// The manifest's file name in the export directory. It is written last: an export
 /// directory without it is incomplete.
@@ -222,7 +222,7 @@ fn private_new_file(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(crate::owner_only::FILE_MODE)
+        .mode(owner_only::FILE_MODE)
         .open(path)
 }
 
@@ -232,7 +232,7 @@ pub(crate) fn create_private_dir(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt as _;
     fs::DirBuilder::new()
         .recursive(true)
-        .mode(crate::owner_only::DIR_MODE)
+        .mode(owner_only::DIR_MODE)
         .create(dir)
 }
 

@@ -21,10 +21,10 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::clock::now_ns;
 use crate::error::ArchiveError;
 use crate::query::Query;
-use crate::record::{Record, Verdict};
+use record::now_ns;
+use record::{Record, Verdict};
 
 #[doc(hidden)]
 mod counted;
@@ -241,7 +241,7 @@ pub(crate) mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::record::{Direction, Event, Kind, Protocol, Verdict, conversation_for_pair};
+    use record::{Direction, Event, Kind, Protocol, Verdict, conversation_for_pair};
 
     pub(crate) fn record(id: u64, time_ns: i64, from: &str, to: &str, text: &str) -> Record {
         Record {
@@ -300,7 +300,7 @@ pub(crate) mod tests {
     impl ManifestSigner for TestSigner {
         fn state(&self) -> Result<ArchiveState, ArchiveError> {
             Ok(ArchiveState {
-                public_key: crate::chain::hex(self.0.verifying_key().as_bytes()),
+                public_key: record::hex(self.0.verifying_key().as_bytes()),
                 head: None,
                 checkpoint: None,
             })

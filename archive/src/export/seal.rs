@@ -16,9 +16,9 @@ use super::zone::Zone;
 use crate::access::Accessor;
 use crate::admin::Client;
 use crate::archive::Archive;
-use crate::chain::hex;
 use crate::error::ArchiveError;
 use crate::signing::Checkpoint;
+use record::hex;
 
 /// The signature's file name in the export directory.
 pub const SIGNATURE_FILE: &str = "manifest.json.sig";
@@ -154,7 +154,7 @@ pub(crate) fn owner_state(archive: &Archive, who: &Accessor) -> Result<OwnerStat
         exporter: Exporter {
             uid: who.uid,
             user: who.user.clone(),
-            host: crate::store::host_name(),
+            host: record::host_name(),
         },
     })
 }

@@ -11,7 +11,7 @@
 use super::transcript_text::{message_text, single_line};
 use super::verdict_label;
 use super::zone::Zone;
-use crate::record::{Event, Kind, Record, Verdict};
+use record::{Event, Kind, Record, Verdict};
 
 /// The verdict as a bracketed note, or nothing for an allowed message (and for a policy
 /// action, which states its verdict itself).

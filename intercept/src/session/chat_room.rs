@@ -8,7 +8,8 @@
 
 use archive::{Direction, Event, Kind, Verdict};
 use oscar::message::{ChatReceive, ChatSend, RoomInfo, SnacMessage, UserInfo};
-use oscar::{Channel, Family, Flap, Message, MessageText, Snac, normalize};
+use oscar::{Channel, Family, Flap, Message, MessageText, Snac};
+use record::normalize_screen_name;
 
 use super::messages::{self, Unreadable};
 use super::{State, capturer, record, with_employee};
@@ -173,9 +174,9 @@ pub(super) fn room_direction(
     sender: &str,
     members: &RoomMembers,
 ) -> Direction {
-    let me = normalize(me);
-    let ours = |name: &str| relay.is_ours(name, normalize(name) == me);
-    let sender_key = normalize(sender);
+    let me = normalize_screen_name(me);
+    let ours = |name: &str| relay.is_ours(name, normalize_screen_name(name) == me);
+    let sender_key = normalize_screen_name(sender);
     let mut others = members.normalized().filter(|m| *m != sender_key);
     if ours(sender) {
         if others.all(&ours) {
@@ -211,7 +212,7 @@ pub(super) fn room_event(
 /// The de-duplication key of `who`'s `kind` in `room` (a join or leave every local member's
 /// connection is told of).
 fn presence_key(kind: Kind, room: &str, who: &str) -> String {
-    format!("{kind}|{room}|{}", normalize(who))
+    format!("{kind}|{room}|{}", normalize_screen_name(who))
 }
 
 /// Takes a join or leave notice from the server. The connection's own user's join (the
@@ -242,8 +243,8 @@ pub(super) fn presence(relay: &Relay, state: &mut State, kind: Kind, users: &[Us
         _ => state.members.left(&names),
     };
     for who in moved {
-        let key = normalize(&who);
-        if key == normalize(&me) || relay.is_local(&key) {
+        let key = normalize_screen_name(&who);
+        if key == normalize_screen_name(&me) || relay.is_local(&key) {
             continue;
         }
         if relay.first_sighting(presence_key(kind, &room, &who)) {

@@ -10,7 +10,8 @@ use archive::{Direction, Kind, Verdict};
 use oscar::message::SnacMessage;
 use oscar::message::icbm::TLV_SEND_TIME;
 use oscar::message::icbm_reading::{IcbmFrame, Shown, TextShape};
-use oscar::{Channel, Flap, Message, MessageText, Snac, normalize};
+use oscar::{Channel, Flap, Message, MessageText, Snac};
+use record::normalize_screen_name;
 
 use super::{State, capturer, decide_among, lossy, record};
 use crate::config::CaptureMode;
@@ -93,8 +94,8 @@ pub(super) fn icbm(
     // duplicate is better than a gap.
     if from == Side::Upstream
         && relay.recorded_icbms.was_recorded(
-            &normalize(&peer),
-            &normalize(&me),
+            &normalize_screen_name(&peer),
+            &normalize_screen_name(&me),
             frame.cookie,
             Instant::now(),
         )
@@ -104,7 +105,7 @@ pub(super) fn icbm(
     // Whose session records it (both ends here: the sender's) is one question; whether the
     // other party is the organisation's (the direction, the disclaimer) is the policy's
     // one rule, which a directory decides when there is one.
-    let peer_signed_on_here = relay.is_local(&normalize(&peer));
+    let peer_signed_on_here = relay.is_local(&normalize_screen_name(&peer));
     let (me_ours, peer_ours) = relay.policy().map_or((true, peer_signed_on_here), |p| {
         let engine = p.engine();
         (
@@ -182,8 +183,8 @@ pub(super) fn icbm(
     // session finds it when the delivery comes back.
     if noted {
         relay.recorded_icbms.note(
-            &normalize(&me),
-            &normalize(&peer),
+            &normalize_screen_name(&me),
+            &normalize_screen_name(&peer),
             frame.cookie,
             Instant::now(),
         );
@@ -201,8 +202,8 @@ pub(super) fn icbm(
             ) = (side, Message::decode(injected))
             {
                 relay.recorded_icbms.note(
-                    &normalize(&me),
-                    &normalize(&peer),
+                    &normalize_screen_name(&me),
+                    &normalize_screen_name(&peer),
                     im.cookie,
                     Instant::now(),
                 );

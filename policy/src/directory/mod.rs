@@ -16,16 +16,8 @@ use std::fmt;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use record::normalize_screen_name;
 use serde::Serialize;
-
-/// The comparison form of an AIM/ICQ screen name: lower case, spaces removed (the same rule
-/// as `oscar::normalize`, which policy does not depend on).
-pub fn normalize_screen_name(name: &str) -> String {
-    name.chars()
-        .filter(|c| *c != ' ')
-        .flat_map(char::to_lowercase)
-        .collect()
-}
 
 /// One person in the directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

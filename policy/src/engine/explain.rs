@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::{
     Decision, Direction, Identity, MessageContext, MessageKind, Miss, Names, PolicyEngine, Rule,
 };
-use crate::directory::normalize_screen_name;
+use record::normalize_screen_name;
 
 /// The reasoning behind one [`Decision`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

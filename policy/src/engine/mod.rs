@@ -41,8 +41,8 @@ pub use self::notice_limiter::NoticeLimiter;
 use self::pattern::NamePatterns;
 use self::text_match::TextMatcher;
 use crate::config::{PolicyConfig, UnknownScreenNames};
-use crate::directory::normalize_screen_name;
 use crate::{ConfigError, Directory};
+use record::normalize_screen_name;
 
 /// `[policy]` and the directory, compiled: immutable, cheap to share in an `Arc`; a reload
 /// builds a new one.

@@ -3,7 +3,7 @@
 
 use regex::{Regex, RegexBuilder};
 
-use crate::directory::normalize_screen_name;
+use record::normalize_screen_name;
 
 /// One pattern as written, compiled.
 #[derive(Debug, Clone)]

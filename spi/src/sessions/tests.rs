@@ -1,7 +1,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use archive::{Direction, Kind};
+use record::{Direction, Kind};
 
 use super::*;
 use crate::sink::MemorySink;
@@ -219,7 +219,7 @@ fn alerts_are_recorded_with_the_alert_and_no_log_leaves_only_a_text_less_record(
         .unwrap();
     assert_eq!(private, Outcome::allowed());
     let events = sink.events.lock().unwrap();
-    assert_eq!(events[1].verdict, archive::Verdict::Alerted("watch".into()));
+    assert_eq!(events[1].verdict, record::Verdict::Alerted("watch".into()));
     let detail: serde_json::Value =
         serde_json::from_str(events[1].detail.as_deref().unwrap()).unwrap();
     assert_eq!(detail["session"], "s");

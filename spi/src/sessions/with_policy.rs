@@ -5,8 +5,8 @@
 
 use std::time::Instant;
 
-use archive::Event;
 use policy::MessageKind;
+use record::Event;
 use serde_json::json;
 
 use super::{Session, SessionKind, SessionTable};

@@ -17,7 +17,9 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
-use crate::error::ArchiveError;
+pub use error::OwnerOnlyError;
+
+mod error;
 
 /// A private directory's mode: the owner alone lists and enters it.
 pub const DIR_MODE: u32 = 0o700;
@@ -48,8 +50,8 @@ fn euid() -> u32 {
 /// Creates `dir` (and missing parents) 0700, or checks an existing one: owned by this
 /// process's user (else refused), no permission for others beyond 0710 (else the group
 /// and other bits are cleared, with a warning).
-pub fn prepare_dir(dir: &Path) -> Result<(), ArchiveError> {
-    let file_err = |source| ArchiveError::File {
+pub fn prepare_dir(dir: &Path) -> Result<(), OwnerOnlyError> {
+    let file_err = |source| OwnerOnlyError::File {
         path: dir.to_path_buf(),
         source,
     };
@@ -61,7 +63,7 @@ pub fn prepare_dir(dir: &Path) -> Result<(), ArchiveError> {
     let meta = fs::metadata(dir).map_err(file_err)?;
     let uid = euid();
     if meta.uid() != uid {
-        return Err(ArchiveError::NotOwner {
+        return Err(OwnerOnlyError::NotOwner {
             path: dir.to_path_buf(),
             owner: meta.uid(),
             uid,
@@ -78,11 +80,11 @@ pub fn prepare_dir(dir: &Path) -> Result<(), ArchiveError> {
 /// (`dir` itself may keep 0710) and regular files; 0700 and 0600 as this crate creates
 /// them. Sockets and symbolic links are left alone (a socket's mode is set
 /// where it is bound; a link's own mode means nothing). Returns the paths it changed.
-pub fn tighten_tree(dir: &Path) -> Result<Vec<PathBuf>, ArchiveError> {
+pub fn tighten_tree(dir: &Path) -> Result<Vec<PathBuf>, OwnerOnlyError> {
     let mut fixed = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(path) = stack.pop() {
-        let file_err = |source| ArchiveError::File {
+        let file_err = |source| OwnerOnlyError::File {
             path: path.clone(),
             source,
         };
@@ -118,12 +120,12 @@ pub fn tighten_tree(dir: &Path) -> Result<Vec<PathBuf>, ArchiveError> {
 
 /// Refuses a key file that anyone but its owner may read or write, or that belongs to
 /// another user. A missing file is fine (the caller creates it 0600).
-pub fn check_key_file(path: &Path) -> Result<(), ArchiveError> {
+pub fn check_key_file(path: &Path) -> Result<(), OwnerOnlyError> {
     let meta = match fs::metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(source) => {
-            return Err(ArchiveError::File {
+            return Err(OwnerOnlyError::File {
                 path: path.to_path_buf(),
                 source,
             });
@@ -131,7 +133,7 @@ pub fn check_key_file(path: &Path) -> Result<(), ArchiveError> {
     };
     let uid = euid();
     if meta.uid() != uid {
-        return Err(ArchiveError::NotOwner {
+        return Err(OwnerOnlyError::NotOwner {
             path: path.to_path_buf(),
             owner: meta.uid(),
             uid,
@@ -139,7 +141,7 @@ pub fn check_key_file(path: &Path) -> Result<(), ArchiveError> {
     }
     let mode = perms(meta.mode());
     if mode & 0o077 != 0 {
-        return Err(ArchiveError::KeyExposed {
+        return Err(OwnerOnlyError::KeyExposed {
             path: path.to_path_buf(),
             mode,
         });
@@ -254,7 +256,7 @@ mod tests {
         fs::set_permissions(&key, fs::Permissions::from_mode(0o640)).unwrap();
         let err = check_key_file(&key).unwrap_err();
         assert!(
-            matches!(err, ArchiveError::KeyExposed { mode: 0o640, .. }),
+            matches!(err, OwnerOnlyError::KeyExposed { mode: 0o640, .. }),
             "{err:?}"
         );
         assert!(err.to_string().contains("chmod 600"), "{err}");
@@ -285,7 +287,7 @@ mod tests {
         assert!(
             matches!(
                 err,
-                ArchiveError::NotOwner {
+                OwnerOnlyError::NotOwner {
                     owner: 65534,
                     uid: 0,
                     ..

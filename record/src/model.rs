@@ -4,6 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::screen_name::normalize;
+
 /// Which IM network an event came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
@@ -78,7 +80,7 @@ pub enum Kind {
     BypassAlert,
     /// Someone read or changed the archive (`search`, `export`, `hold`, `retention`,
     /// `verify`): who, how, what, how many records; the details as JSON in `detail`
-    /// (see `archive::Access`). Shown only when asked for by kind. Appended last, as above.
+    /// (the archive's access records). Shown only when asked for by kind. Appended last, as above.
     Access,
 }
 
@@ -231,19 +233,6 @@ impl Event {
         names.sort();
         names.dedup();
         names
-    }
-}
-
-/// The comparison form of a screen name: AIM and ICQ names are case- and space-insensitive;
-/// Sametime ids are case-insensitive.
-pub fn normalize(protocol: Protocol, name: &str) -> String {
-    match protocol {
-        Protocol::Aim | Protocol::Icq => name
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .flat_map(char::to_lowercase)
-            .collect(),
-        Protocol::Sametime => name.trim().to_lowercase(),
     }
 }
 
