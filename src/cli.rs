@@ -92,7 +92,7 @@ pub(crate) enum SametimeCommand {
 /// `imtegrity sametime spool`.
 #[derive(Debug, Args)]
 pub(crate) struct SametimeSpoolArgs {
-    /// The spool directory (the module's `spool`, or its default: see the README).
+    /// The spool directory (the module's `spool`, or its default: see docs/sametime.md).
     pub(crate) dir: PathBuf,
     /// Ship the waiting records to the gateway, then say what is left.
     #[arg(long, requires = "config")]

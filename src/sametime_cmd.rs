@@ -181,7 +181,7 @@ fn check_config(file: &Path, json: bool) -> crate::CmdResult {
     lines.push(format!(
         "  spool: {}",
         spool.as_ref().map_or_else(
-            || "the module's default (see the README, \"Sametime\")".to_owned(),
+            || "the module's default (see docs/sametime.md)".to_owned(),
             |dir| dir.display().to_string()
         )
     ));

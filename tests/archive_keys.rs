@@ -1,4 +1,4 @@
-//! Keys and verification that say what they mean (issue 17, deliverable 4), against the real
+//! Keys and verification that say what they mean, against the real
 //! binary: the signing key outside the archive directory, a valid but different
 //! `--public-key`, and a store with pages sled cannot read (verify, search, salvage).
 #![allow(clippy::unwrap_used, clippy::expect_used)]

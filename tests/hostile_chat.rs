@@ -1,4 +1,4 @@
-//! Chat rooms a client that does not play by the rules tries to hide (issue 16), against
+//! Chat rooms a client that does not play by the rules tries to hide, against
 //! `imtegrity run` (a child process) in front of an in-process lab server, with alice
 //! scripted in raw OSCAR through the gateway and carol, the outsider, in the room directly:
 //!

@@ -1,5 +1,5 @@
 //! Who is behind the gateway is proven, not claimed, and cookies stay with their client
-//! (issue 16), against `imtegrity run` (a child process) in front of an in-process lab
+//! against `imtegrity run` (a child process) in front of an in-process lab
 //! server, with scripted raw OSCAR through the gateway and outsiders logged in to the lab
 //! directly:
 //!

@@ -86,7 +86,7 @@ async fn policy_blocks_tells_disclaims_and_reloads_from_its_files() {
     )
     .await;
 
-    // Not in the directory: refused with error 0x0011 (README), and recorded below. (The
+    // Not in the directory: refused with error 0x0011 (docs/policy.md), and recorded below. (The
     // lab client reads the sign-off's code on a channel-1 login.)
     let refused = LabClient::login_with(gw.relay, "carol", "x", LoginMethod::Legacy)
         .await

@@ -3,7 +3,7 @@
 //! its login server and port at the defaults (`login.oscar.aol.com`, 5190), looks the name up
 //! through the system resolver, is answered with the gateway's address by IMtegrity's own DNS
 //! responder, signs on through the relay to a lab server, and its IMs are archived. (The
-//! account still says `encryption = no_encryption` and `login_type = md5_login`, as the README
+//! account still says `encryption = no_encryption` and `login_type = md5_login`, as docs/dns.md
 //! asks of every client: the relay reads plain FLAP over BUCP, not TLS nor the web login.)
 //!
 //! The network is a pair of namespaces the test creates ([`NetnsPair`]), joined by a veth

@@ -703,7 +703,7 @@ async fn check_archive(archive: &Path) {
 /// A screen name the directory does not know, with `unknown_screen_names = "block"`: the real
 /// client is refused with sign-off error 0x0011, which libpurple shows as a suspended
 /// account (its error table, `oscar.c`, entry 0x11), and the refusal is archived as one
-/// `policy_action` record (README, "Refused sign-ons").
+/// `policy_action` record (docs/policy.md, "Refused sign-ons").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn libpurple_with_an_unknown_screen_name_is_refused_with_0x0011_and_recorded() {
     let Some(peers) =

@@ -283,7 +283,7 @@ async fn libpurple_through_the_relay_talks_to_the_bot_and_a_scripted_user_once_e
     let archive = setup.archive;
     // The room: both joins, each message once (not once per member that saw it, nor again
     // for its reflection), and both leaves. Each member's own join, leave and lines are
-    // recorded by their own session (README, "Rooms and sessions").
+    // recorded by their own session (docs/archive.md, "Rooms and sessions").
     let room = search(&archive, &["--room", "compliance"]).await;
     let mut got: Vec<(&str, &str, &str, &str)> = room
         .iter()

@@ -488,7 +488,7 @@ async fn libpurple_md5_login_over_tls_is_intercepted_and_archived() {
     .await;
 }
 
-/// The same SSL login under an RSA-2048 gateway CA (`ca init --key rsa-2048`), as the README
+/// The same SSL login under an RSA-2048 gateway CA (`ca init --key rsa-2048`), as docs/tls.md
 /// claims works: the CA signs with RSA, its leaves are still P-256.
 #[tokio::test]
 async fn libpurple_md5_login_over_tls_under_an_rsa_2048_ca_is_intercepted_and_archived() {

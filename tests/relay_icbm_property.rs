@@ -1,6 +1,6 @@
 //! Mutated real ICBMs through the running relay (`imtegrity run`, a child process) to the
-//! lab server, which passes an ICBM's TLV bytes on as the sender wrote them, as AOL's did
-//! (issue 16, deliverable 5). For every frame the recipient got, the archive holds a
+//! lab server, which passes an ICBM's TLV bytes on as the sender wrote them, as AOL's did.
+//! For every frame the recipient got, the archive holds a
 //! record of what the recipient's client shows; for every frame it did not get, a
 //! `blocked` record.
 //!

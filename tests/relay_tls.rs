@@ -308,7 +308,7 @@ async fn an_ssl_login_its_tls_bos_and_a_tls_chat_are_relayed_and_archived() {
 async fn an_upstream_the_gateway_cannot_verify_is_refused_unless_insecure_is_set() {
     // The lab CA is in no trust store the gateway uses.
     let setup = Setup::start("gw-untrusted", true, false, &[]).await;
-    // The README's promise: the client is told with a sign-off carrying error 0x0014.
+    // docs/tls.md's promise: the client is told with a sign-off carrying error 0x0014.
     let refused = ssl_signoff(&connector(&setup.gateway_ca), setup.gw.relay, "alice")
         .await
         .unwrap();

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::gateway::{Gateway, cli};
 use serde_json::Value;
 
-/// Exit code of `retention apply` refused by the locked minimum (README, "Retention").
+/// Exit code of `retention apply` refused by the locked minimum (docs/archive.md, "Retention and its minimum").
 const EX_RETENTION_LOCKED: i32 = 77;
 /// Exit code of a configuration the gateway refuses.
 const EX_USAGE: i32 = 64;

@@ -1,8 +1,8 @@
-//! Who received a room message (issue 17): a three-user room through `imtegrity run` (a
+//! Who received a room message: a three-user room through `imtegrity run` (a
 //! child process) in front of an in-process lab server, alice and bob behind the gateway,
 //! carol outside it (logged in to the lab directly). Every room record lists the room's
 //! other members at that moment as recipients, joins, leaves and lines carry the local user
-//! and direction the README's rule for rooms gives, so each member's custodian search and
+//! and direction docs/archive.md's rule for rooms gives, so each member's custodian search and
 //! export (`--user`) holds every line they received; AIM sign-on and sign-off are
 //! `session_start` / `session_end` records.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -1,4 +1,4 @@
-//! One answer to "who is ours" (README "Who is the organisation's"): a screen name signed on
+//! One answer to "who is ours" (docs/policy.md, "Who is the organisation's"): a screen name signed on
 //! through the gateway that the directory does not list is an outsider for the record. The
 //! relay records alice's IM to it as outbound and sends the disclaimer, and `policy explain`
 //! for the same pair says the same, disclaimer included. Two directory users signed on

@@ -1,4 +1,4 @@
-//! Crash test (STYLE.md §3.12): the durability statement in `archive/src/lib.rs` ("a record
+//! Crash test: the durability statement in `archive/src/lib.rs` ("a record
 //! is durable once `append` has returned `Ok`") proven by killing a real writer process.
 //!
 //! The parent re-executes this binary with `IMT_CRASH_CHILD=<dir>`. The child appends records

@@ -332,7 +332,7 @@ async fn unknown_screen_names_are_refused_and_a_reload_applies_to_open_sessions(
     let gw = gateway(&policy_with(None)).await;
     // Not in the directory: refused at login. The lab client reads the sign-off's error
     // code only on a channel-1 login (its BUCP login expects a SNAC); both are refused, and
-    // the code is the README's 0x0011.
+    // the code is docs/policy.md's 0x0011.
     assert!(
         LabClient::login(gw.addr, "mallory", "x").await.is_err(),
         "an unknown screen name signed on"

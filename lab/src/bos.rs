@@ -229,7 +229,7 @@ async fn handle_snac(snac: Snac, state: &LabState, me: &Online) -> Result<(), La
             Ok(im) => route_im(im, rid, state, me).await?,
             // What the strict decoder refuses (a trailing byte, a lying TLV length, more TLVs
             // than it takes) AOL's server passed on as the sender wrote it, and clients read
-            // what they could of it (issue 16). The lab does the same, so such IMs reach a
+            // what they could of it. The lab does the same, so such IMs reach a
             // real client in the tests.
             Err(_) => route_raw_im(snac.body, rid, state, me).await?,
         },

@@ -5,7 +5,7 @@
 //! framing ([`FlapCodec`]) is a `tokio_util` codec so the relay and the lab server can wrap a
 //! socket in it. Every length is checked before use; hostile input gives a [`DecodeError`]
 //! or [`FlapError`], never a panic. What is not interpreted is kept as raw bytes, so an
-//! unmodified frame re-encodes byte for byte. Reference: `../shared/reference/oscar.md`.
+//! unmodified frame re-encodes byte for byte. Protocol notes: `docs/protocol/oscar.md`.
 #![forbid(unsafe_code)]
 #![warn(clippy::indexing_slicing)]
 #![cfg_attr(test, allow(clippy::indexing_slicing))]

@@ -2,7 +2,7 @@
  * imtegrity_stchatlog.h: the C view of libimtegrity_stchatlog, IMtegrity's Sametime
  * chat-logging SPI module (crate spi/).
  *
- * Written for IMtegrity from the description in ../shared/reference/sametime-spi.md §2;
+ * Written for IMtegrity from the description in docs/protocol/sametime-spi.md §2;
  * the names of our types and constants are our own. The exported function names are the
  * ones the Sametime server looks up, so they are the SPI's. The host (the Sametime server,
  * or tests/host/host.c) resolves them with dlsym; this header gives their types, and a

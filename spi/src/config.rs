@@ -176,7 +176,7 @@ pub struct PolicySource {
 /// every server understands. `db_error` (the spool could not record) defaults to a number
 /// of its own, 0x000C, so a server log tells "not recorded" from the library's own
 /// internal error (3); like the two policy outcomes it is a guess, to be set to the
-/// server's value where known (README, "Sametime").
+/// server's value where known (docs/sametime.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Codes {

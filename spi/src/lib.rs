@@ -3,7 +3,7 @@
 //! records every chat as `record::Event`s in a durable local spool.
 //!
 //! What it does: the 16 `stDdaCl*` entry points of IBM's Chat Logging SPI version 16
-//! ([`entry_points`], reference `../shared/reference/sametime-spi.md` §2), sessions from
+//! ([`entry_points`], `docs/protocol/sametime-spi.md` §2), sessions from
 //! start to end ([`sessions`]), text messages as records and data messages as counts
 //! ([`records`], [`data_msgs`]), each record durable in the spool ([`spool`], our own
 //! segment log) before the call returns, written by one thread so that no call waits on the

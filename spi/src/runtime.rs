@@ -178,12 +178,12 @@ pub(crate) struct InitFailure {
 
 /// Reads the configuration, opens the spool and installs the runtime, keeping the server's
 /// `appRetCode`/`appRetMsg`. A second Init while initialised reads the configuration again
-/// (as the README promises) and rebuilds the runtime from it, moving the open sessions
+/// (as docs/sametime.md promises) and rebuilds the runtime from it, moving the open sessions
 /// across and keeping the spool (and its writer) when its directory did not change; a file
 /// that cannot be used leaves the running configuration in place. `Ok(Some(warning))`:
 /// initialised, but the server should log the warning (a re-read deferred because records
 /// are still held in memory for another spool directory; no configuration at all; an old
-/// spool left at the pre-issue-18 default place).
+/// spool left at the default place of the older, sled-based release).
 ///
 /// A spool that cannot be created or opened fails Init in both modes: relaxed mode covers a
 /// disk that fails while the server runs, not a spool that was never set up.
@@ -302,7 +302,7 @@ pub(crate) unsafe fn init(
 }
 
 /// Init's warning when the spool is the default one and the old default, `spool` next to
-/// the library (before issue 18), still holds a spool: its records would otherwise never
+/// the library (an older, sled-based release), still holds a spool: its records would otherwise never
 /// be shipped, and nothing would say so.
 fn old_default_spool(library_dir: Option<&Path>, config: &SpiConfig) -> Option<String> {
     let old = library_dir?.join("spool");

@@ -1,4 +1,4 @@
-//! Spools written before issue 18 were sled databases: moved into the log once, on open.
+//! Spools written by earlier releases were sled databases: moved into the log once, on open.
 //!
 //! Records in an old spool are chats not yet at the gateway; leaving them behind would drop
 //! them without a trace. So when [`crate::spool::Spool::open`] finds sled's files (`conf`
@@ -6,7 +6,7 @@
 //! record's sled key as its sequence number and sled's `source` id: the gateway, which
 //! deduplicates by source and sequence number (and may keep only a high-water mark per
 //! source), sees the same records under the same names. New records continue above every id
-//! sled ever issued. sled's files are then moved into `sled-before-issue-18/`, for the
+//! sled ever issued. sled's files are then moved into `sled-spool-old/`, for the
 //! operator to delete once the gateway has the records.
 //!
 //! Crash safety: the segment is written under a temporary name, synced and renamed into
@@ -23,7 +23,7 @@ use crate::spool_files::{
 use crate::spool_frame::encode;
 
 /// Where sled's files go once their records are in the log.
-pub const OLD_SPOOL_DIR: &str = "sled-before-issue-18";
+pub const OLD_SPOOL_DIR: &str = "sled-spool-old";
 
 /// A sled error as the spool file error the server is told, in plain words (sled's own
 /// `Display` of an I/O error is Rust's `Debug` form).
@@ -157,7 +157,7 @@ mod tests {
         r.unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// A spool as the library wrote it before issue 18, with `texts` waiting and one record
+    /// A spool as an earlier, sled-based release of the library wrote it, with `texts` waiting and one record
     /// already shipped (deleted); its source id and the keys of the waiting records.
     fn old_spool(dir: &Path, texts: &[&str]) -> (String, Vec<u64>) {
         let db = must(sled::Config::new().path(dir).open());

@@ -1,7 +1,7 @@
 //! The local spool: an append-only log of our own, in segments of checksummed frames
 //! ([`crate::spool_frame`]), each record `fdatasync`ed before its append returns.
 //!
-//! Why not sled (what the spool was until issue 18): on a disk that filled up, dropping a
+//! Why not sled (what the spool was in earlier releases): on a disk that filled up, dropping a
 //! sled handle blocked for good in its flush (`make_stable`), holding the Sametime server's
 //! thread; sled latches its first I/O error until the database is opened again, which its
 //! own file lock then refuses while the old handle's threads live; and those threads outlive

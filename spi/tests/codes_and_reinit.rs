@@ -1,4 +1,4 @@
-//! The numbers the server gets, as the README and the reference say, with the library
+//! The numbers the server gets, as docs/sametime.md and docs/protocol/sametime-spi.md say, with the library
 //! loaded by a C host (`tests/host/line_host.c`) one call at a time:
 //!
 //! - an over-long id is an invalid argument (`ST_DDA_API_INVALID_PARAM`, 2), while a message

@@ -1,4 +1,4 @@
-//! Defaults that work (issue 18.4): with no configuration at all, the library spools to a
+//! Defaults that work: with no configuration at all, the library spools to a
 //! state directory the server's user can write, not next to itself (a program directory the
 //! server's user cannot write), and Init says it found no configuration file and where it
 //! looked. The library is loaded by a C host (`tests/host/line_host.c`).

@@ -1,4 +1,4 @@
-//! Shipping failures are not only a line on stderr (issue 18.3, the library's side): while
+//! Shipping failures are not only a line on stderr (the library's side): while
 //! the gateway refuses, every call's `appRetMsg` says so (the call itself still succeeds),
 //! the timer warns, and `status.json` beside the spool has the last error; a corrected
 //! token in the configuration file is picked up on the timer, without a restart. The

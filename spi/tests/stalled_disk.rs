@@ -1,4 +1,4 @@
-//! Every call returns within its bound, whatever the disk does (issue 18): ~100 KB messages
+//! Every call returns within its bound, whatever the disk does: ~100 KB messages
 //! on a 4 MiB tmpfs until it is full, and a spool on a file system frozen with `fsfreeze`,
 //! in strict and relaxed mode, with the library loaded by a C host
 //! (`tests/host/line_host.c`) that times each call itself.

@@ -1,4 +1,4 @@
-//! `stDdaClTerminate` ships what it can within `terminate_timeout_ms` (issue 18.2): with a
+//! `stDdaClTerminate` ships what it can within `terminate_timeout_ms`: with a
 //! live gateway, nothing is left in the spool, even when the shipper was waiting out a long
 //! backoff after the gateway had refused for a while. The library is loaded by a C host
 //! (`tests/host/line_host.c`); the gateway is the fake one, on loopback.

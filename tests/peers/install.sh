@@ -4,7 +4,7 @@
 # * bitlbee-libpurple + libpurple0 from the machine's own Debian release (bookworm), and
 # * libaim.so / libicq.so / liboscar.so* taken out of Debian *bullseye*'s libpurple0 2.14.1-1,
 #   the last Debian build that still ships the AIM/ICQ protocol plugins
-#   (see ../shared/reference/real-peers.md). Nothing here is committed: it is fetched from
+#   (see docs/protocol/real-peers.md). Nothing here is committed: it is fetched from
 #   Debian's archive at run time and checked against a known sha256.
 # * tshark and dig, to decode captures and query the DNS responder.
 # * dante-server (SOCKS5) and tinyproxy (HTTP CONNECT), the corporate proxies the relay

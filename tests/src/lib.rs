@@ -8,7 +8,7 @@
 //! `cargo test --workspace`. Everything listens on and connects to 127.0.0.1 only, except inside a pair of
 //! network namespaces a test creates itself ([`NetnsPair`]); every wait has a timeout, and
 //! every process and namespace started here is removed on drop. See
-//! `shared/reference/real-peers.md` §2 and §5.
+//! `docs/protocol/real-peers.md` §2 and §5.
 //!
 //! This crate does not speak OSCAR itself; the server side of a test is `lab` (or a listener).
 //!

@@ -4,8 +4,8 @@
 //! The signature is in [`SIGNATURE_FILE`], 64 raw bytes: an Ed25519 (RFC 8032, pure)
 //! signature by the archive's key over every byte of `manifest.json` as written, final
 //! newline included. Anyone holding the archive's public key can check it without
-//! IMtegrity (`openssl pkeyutl -verify -rawin`, Python's `cryptography`; README "Checking an
-//! export"); the manifest then vouches for every file by its SHA-256. The manifest starts
+//! IMtegrity (`openssl pkeyutl -verify -rawin`, Python's `cryptography`; docs/archive.md,
+//! "Exports a regulator can check"); the manifest then vouches for every file by its SHA-256. The manifest starts
 //! with `"manifest": "imtegrity-export-manifest-v1"`, so its signed bytes can never be taken
 //! for the archive's other signed statements (checkpoints start `imtegrity-checkpoint-v1`).
 

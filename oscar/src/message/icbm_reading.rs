@@ -1,7 +1,7 @@
 //! What the recipient of an ICBM is shown, read the way its client reads it rather than the
 //! way a strict decoder would. A relay that archives what a strict decoder finds can be
 //! made to archive one text while the recipient is shown another, or nothing while the
-//! recipient is shown text (issue 16: two message-data TLVs, two text fragments, one
+//! recipient is shown text (two message-data TLVs, two text fragments, one
 //! trailing byte). The reference is libpurple 2.14's oscar prpl, the client behind the
 //! gateway's own end-to-end tests (`family_icbm.c`: `incomingim_ch1`,
 //! `incomingim_ch1_parsemsg`, `incomingim_ch2`, `incomingim_ch2_icqserverrelay`,
