@@ -5,11 +5,11 @@
 
 use std::path::{Path, PathBuf};
 
-use archive::admin::Client;
 use archive::{
     Accessor, Archive, ArchiveError, ArchiveOptions, Hold, HoldTarget, LockChange, Query, Record,
     RetentionMinimum, RetentionPolicy, RetentionReport, RetentionState, VerifyReport,
 };
+use archive_servers::admin::Client;
 
 /// The archive, local or through its owner.
 pub(crate) enum ArchiveAccess {
@@ -55,7 +55,8 @@ impl ArchiveAccess {
         create: bool,
         key: Option<PathBuf>,
     ) -> Result<Self, ArchiveError> {
-        if !create && !dir.join("db").exists() && !archive::admin::socket_path(dir).exists() {
+        if !create && !dir.join("db").exists() && !archive_servers::admin::socket_path(dir).exists()
+        {
             return Err(ArchiveError::Invalid {
                 what: "archive directory",
                 detail: format!("{} holds no archive (use --archive DIR)", dir.display()),
@@ -63,7 +64,7 @@ impl ArchiveAccess {
         }
         // A running owner first: a user other than the archive's owner (an admin group
         // member) can reach the socket but not open the store.
-        if archive::admin::socket_path(dir).exists()
+        if archive_servers::admin::socket_path(dir).exists()
             && let Ok(client) = Client::connect(dir)
         {
             tracing::info!(dir = %dir.display(), "archive owned by a running process; using its admin socket");

@@ -31,7 +31,7 @@ pub(crate) fn run(args: &ExportArgs, json: bool) -> crate::CmdResult {
     let access = ArchiveAccess::open(&args.archive.dir(), false)?;
     // Who exports: this process's user when it opened the store; through a running owner,
     // the user the owner's peer-credential check admitted, which the owner writes into the
-    // manifest it signs (see `archive::admin`).
+    // manifest it signs (see `archive_servers::admin`).
     let (signer, exporter): (&dyn ManifestSigner, Exporter) = match &access {
         ArchiveAccess::Local(archive, who) => (
             archive,

@@ -23,7 +23,7 @@ pub(crate) struct Gateway {
     /// Where the Sametime module's spool ships records (`[ingest]`), if anywhere.
     pub(crate) ingest: Vec<SocketAddr>,
     /// The ingest endpoint, whose counters `status` and the stop line show.
-    pub(crate) ingest_endpoint: archive::IngestEndpoint,
+    pub(crate) ingest_endpoint: archive_servers::IngestEndpoint,
     pub(crate) shutdown: CancellationToken,
     /// The bypass sensor, when `sensor.interface` is set.
     sensor: Option<sensor::SensorHandle>,
@@ -173,7 +173,7 @@ impl Gateway {
         let mut tasks = JoinSet::new();
         let sensor = crate::sensor_setup::start_in_gateway(config, &archive)?;
         let admin_policy = admin_policy(config)?;
-        let admin = archive::admin::bind_for(&archive_dir, &admin_policy)?;
+        let admin = archive_servers::admin::bind_for(&archive_dir, &admin_policy)?;
         let (owner, stop) = (archive.clone(), shutdown.clone());
         let status = relay_status(
             relay.clone(),
@@ -187,7 +187,7 @@ impl Gateway {
         );
         tasks.spawn(async move {
             tokio::select! {
-                () = archive::admin::serve_with(owner, admin, status, admin_policy) => {}
+                () = archive_servers::admin::serve_with(owner, admin, status, admin_policy) => {}
                 () = stop.cancelled() => {}
             }
         });
@@ -209,19 +209,19 @@ impl Gateway {
         for listener in ingest_listeners {
             let (endpoint, stop) = (ingest_setup.endpoint.clone(), shutdown.clone());
             match &ingest_setup.tls {
-                Some(tls) => tasks.spawn(archive::serve_ingest_with(
+                Some(tls) => tasks.spawn(archive_servers::serve_ingest_with(
                     listener,
                     endpoint,
                     tls.handshake(),
                     stop.cancelled_owned(),
                 )),
-                None => tasks.spawn(archive::serve_ingest_with(
+                None => tasks.spawn(archive_servers::serve_ingest_with(
                     listener,
                     endpoint,
                     |stream, addr| async move {
                         Ok((
                             stream,
-                            archive::IngestPeer {
+                            archive_servers::IngestPeer {
                                 addr,
                                 certificate: None,
                             },
@@ -294,7 +294,7 @@ impl Gateway {
         if let Some(dns) = self.dns.take().and_then(|d| Arc::try_unwrap(d).ok()) {
             dns.stop().await;
         }
-        let _ = std::fs::remove_file(archive::admin::socket_path(&self.archive_dir));
+        let _ = std::fs::remove_file(archive_servers::admin::socket_path(&self.archive_dir));
         self.archive.sync().await
     }
 }
@@ -303,7 +303,7 @@ impl Gateway {
 /// or nothing, like the relay's), who may ship, and its TLS if `ingest.tls`.
 struct IngestSetup {
     listeners: Vec<tokio::net::TcpListener>,
-    endpoint: archive::IngestEndpoint,
+    endpoint: archive_servers::IngestEndpoint,
     tls: Option<crate::ingest_tls::IngestTls>,
 }
 
@@ -314,7 +314,10 @@ async fn ingest_setup(
     let ingest = &config.ingest;
     let mut setup = IngestSetup {
         listeners: Vec::new(),
-        endpoint: archive::IngestEndpoint::new(archive.clone(), archive::IngestAuth::default()),
+        endpoint: archive_servers::IngestEndpoint::new(
+            archive.clone(),
+            archive_servers::IngestAuth::default(),
+        ),
         tls: None,
     };
     if ingest.listen.is_empty() {
@@ -326,7 +329,7 @@ async fn ingest_setup(
         .map_err(|e| crate::cli::UsageError(e.to_string()))?;
     let names: Vec<&str> = auth.clients.iter().map(|c| c.name.as_str()).collect();
     tracing::info!(clients = ?names, "ingest clients");
-    setup.endpoint = archive::IngestEndpoint::new(archive.clone(), auth);
+    setup.endpoint = archive_servers::IngestEndpoint::new(archive.clone(), auth);
     if ingest.tls {
         let tls = crate::ingest_tls::IngestTls::new(config)?;
         tracing::info!(
@@ -400,8 +403,8 @@ fn relay_status(
     listening: Vec<String>,
     dns: Option<Arc<dns::DnsServer>>,
     sensor: Option<(String, Arc<sensor::SensorStats>)>,
-    (ingest_listening, ingest): (Vec<String>, archive::IngestEndpoint),
-) -> archive::admin::OwnerStatus {
+    (ingest_listening, ingest): (Vec<String>, archive_servers::IngestEndpoint),
+) -> archive_servers::admin::OwnerStatus {
     let dns_listening: Vec<String> = dns
         .iter()
         .flat_map(|d| d.local_addrs().iter().map(ToString::to_string))
@@ -475,14 +478,16 @@ fn connections_status(gate: &intercept::GateSnapshot, descriptor_limit: u64) -> 
 
 /// Who may use the admin socket: the archive's owner (this process's user), root, and the
 /// members of `archive.admin_group`, which must exist when the gateway starts.
-fn admin_policy(config: &Config) -> Result<archive::AdminPolicy, archive::ArchiveError> {
+fn admin_policy(config: &Config) -> Result<archive_servers::AdminPolicy, archive::ArchiveError> {
     let admin_gid = match &config.archive.admin_group {
         None => None,
         Some(policy::config::GroupRef::Gid(gid)) => Some(*gid),
-        Some(policy::config::GroupRef::Name(name)) => Some(archive::admin::resolve_group(name)?),
+        Some(policy::config::GroupRef::Name(name)) => {
+            Some(archive_servers::admin::resolve_group(name)?)
+        }
     };
-    Ok(archive::AdminPolicy {
+    Ok(archive_servers::AdminPolicy {
         admin_gid,
-        ..archive::AdminPolicy::owner_only()
+        ..archive_servers::AdminPolicy::owner_only()
     })
 }

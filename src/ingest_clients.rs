@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use archive::{IngestAuth, IngestClient, IngestToken};
+use archive_servers::{IngestAuth, IngestClient, IngestToken};
 use policy::{Config, IngestConfig};
 
 /// Why a token file is not usable.
@@ -169,7 +169,10 @@ mod tests {
         let auth = ingest_auth(&config(dir.path(), &east)).unwrap();
         assert_eq!(auth.identify(Some(a), None), Ok("default".into()));
         // The gateway's `default` is the archive's, which `serve_ingest` uses.
-        assert_eq!(policy::config::DEFAULT_CLIENT, archive::DEFAULT_CLIENT);
+        assert_eq!(
+            policy::config::DEFAULT_CLIENT,
+            archive_servers::DEFAULT_CLIENT
+        );
         assert_eq!(auth.identify(Some(b), None), Ok("st-east".into()));
         assert!(!format!("{auth:?}").contains(a));
 

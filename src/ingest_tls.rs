@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use archive::IngestPeer;
+use archive_servers::IngestPeer;
 use certs::{Ca, Issuer, LeafCache, NameScope, SystemClock};
 use policy::Config;
 use rustls::RootCertStore;
@@ -98,7 +98,7 @@ impl IngestTls {
         })
     }
 
-    /// The handshake `archive::serve_ingest_with` runs on each accepted connection: TLS,
+    /// The handshake `archive_servers::serve_ingest_with` runs on each accepted connection: TLS,
     /// and the subject of the client certificate rustls verified, if any.
     pub(crate) fn handshake(
         &self,

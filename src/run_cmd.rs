@@ -59,7 +59,7 @@ pub(crate) async fn run(args: &RunArgs, json: bool) -> crate::CmdResult {
             config.upstream.login,
             gateway.archive_dir.display(),
             config.archive.mode,
-            archive::admin::socket_path(&gateway.archive_dir).display()
+            archive_servers::admin::socket_path(&gateway.archive_dir).display()
         ),
         &json!({"event": "running", "relay": listen, "dns": dns,
                 "ingest": gateway.ingest.iter().map(ToString::to_string).collect::<Vec<_>>(),

@@ -55,10 +55,10 @@ pub(crate) async fn run(args: &SensorArgs, json: bool) -> crate::CmdResult {
     };
     let interface = settings.interface.clone();
     let handle = sensor::start(settings, config.sensor.socket_buffer, archive.clone())?;
-    let admin = archive::admin::bind(&dir)?;
+    let admin = archive_servers::admin::bind(&dir)?;
     let stats = handle.stats();
     let (status_interface, started) = (interface.clone(), archive::now_ns());
-    let owner: archive::admin::OwnerStatus = std::sync::Arc::new(move || {
+    let owner: archive_servers::admin::OwnerStatus = std::sync::Arc::new(move || {
         json!({
             "role": "sensor",
             "pid": std::process::id(),
@@ -66,7 +66,7 @@ pub(crate) async fn run(args: &SensorArgs, json: bool) -> crate::CmdResult {
             "sensor": {"interface": status_interface, "running": true, "stats": stats.snapshot()},
         })
     });
-    let admin_task = tokio::spawn(archive::admin::serve_with_status(
+    let admin_task = tokio::spawn(archive_servers::admin::serve_with_status(
         archive.clone(),
         admin,
         owner,
@@ -76,7 +76,7 @@ pub(crate) async fn run(args: &SensorArgs, json: bool) -> crate::CmdResult {
         &format!(
             "imtegrity sensor capturing on {interface}\n  archive: {} (admin socket {})\nCtrl-C stops.",
             dir.display(),
-            archive::admin::socket_path(&dir).display()
+            archive_servers::admin::socket_path(&dir).display()
         ),
         &json!({"event": "running", "interface": interface, "archive": dir}),
     );
@@ -95,7 +95,7 @@ pub(crate) async fn run(args: &SensorArgs, json: bool) -> crate::CmdResult {
     let stats = handle.stats();
     let result = tokio::task::spawn_blocking(move || handle.stop()).await?;
     admin_task.abort();
-    let _ = std::fs::remove_file(archive::admin::socket_path(&dir));
+    let _ = std::fs::remove_file(archive_servers::admin::socket_path(&dir));
     archive.sync().await?;
     let s = stats.snapshot();
     emit(

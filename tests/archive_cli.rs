@@ -290,8 +290,8 @@ async fn commands_work_through_the_owners_admin_socket() {
     generate(&dir, 300);
     // This test process becomes the owner, as a running gateway would be.
     let owner = archive::Archive::open(&dir, archive::ArchiveOptions::default()).unwrap();
-    let listener = archive::admin::bind(&dir).unwrap();
-    let server = tokio::spawn(archive::admin::serve(owner.clone(), listener));
+    let listener = archive_servers::admin::bind(&dir).unwrap();
+    let server = tokio::spawn(archive_servers::admin::serve(owner.clone(), listener));
     let d = dir.to_str().unwrap().to_owned();
     let run = |args: Vec<String>| {
         tokio::task::spawn_blocking(move || {

@@ -532,8 +532,8 @@ async fn through_the_owner_the_owner_signs_for_the_admitted_user_only() {
     for e in events() {
         owner.append(e).await.unwrap();
     }
-    let listener = archive::admin::bind(&dir).unwrap();
-    let server = tokio::spawn(archive::admin::serve(owner.clone(), listener));
+    let listener = archive_servers::admin::bind(&dir).unwrap();
+    let server = tokio::spawn(archive_servers::admin::serve(owner.clone(), listener));
     let d = dir.to_str().unwrap().to_owned();
     let out: PathBuf = tmp.path().join("x");
     let o = out.clone();
@@ -546,7 +546,7 @@ async fn through_the_owner_the_owner_signs_for_the_admitted_user_only() {
     assert_eq!(m["count"], 6);
 
     // A manifest naming another exporter, or not a manifest at all, is not signed.
-    let client = archive::admin::Client::connect(&dir).unwrap();
+    let client = archive_servers::admin::Client::connect(&dir).unwrap();
     let text = std::fs::read_to_string(out.join("manifest.json")).unwrap();
     let uid = m["exporter"]["uid"].as_u64().unwrap();
     let other = text.replacen(
@@ -597,12 +597,12 @@ async fn through_the_owner_the_owner_signs_for_the_admitted_user_only() {
     assert!(openssl_verifies(&owner.public_key_hex(), &file, &sig));
 
     // A declared length over the bound, or a manifest cut short, is refused with an error.
-    let socket = archive::admin::socket_path(&dir);
+    let socket = archive_servers::admin::socket_path(&dir);
     let answers = tokio::task::spawn_blocking(move || {
         [
             format!(
                 "{{\"op\":\"sign_export\",\"length\":{}}}\n",
-                archive::admin::MAX_SIGNED_MANIFEST + 1
+                archive_servers::admin::MAX_SIGNED_MANIFEST + 1
             ),
             "{\"op\":\"sign_export\",\"length\":10}\nabc".to_owned(),
         ]

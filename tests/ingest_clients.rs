@@ -113,7 +113,7 @@ async fn a_second_client_claiming_a_source_gets_409_and_an_alert_and_stores_noth
         assert_eq!(alert["recipients"], json!(["st-a"]), "{alert}");
         assert_eq!(
             alert["verdict"],
-            json!({"alerted": archive::SOURCE_CLAIMED}),
+            json!({"alerted": archive_servers::SOURCE_CLAIMED}),
             "{alert}"
         );
         assert_eq!(

@@ -115,7 +115,8 @@ pub enum ArchiveError {
 }
 
 impl ArchiveError {
-    pub(crate) fn corrupt(what: &'static str, detail: impl std::fmt::Display) -> Self {
+    /// A value (stored, or on the admin socket) that could not be decoded, and why.
+    pub fn corrupt(what: &'static str, detail: impl std::fmt::Display) -> Self {
         Self::Corrupt {
             what,
             detail: detail.to_string(),

@@ -23,14 +23,15 @@
 //!
 //! sled locks its store: one process opens an archive at a time. The gateway owns it while
 //! it runs and answers other processes (the CLI's `search`, `export`, `verify`, `hold`,
-//! `retention`) on a Unix socket, `<dir>/admin.sock` ([`admin`]); when no gateway runs, the
+//! `retention`) on a Unix socket, `<dir>/admin.sock` (served by the `archive_servers` crate); when no
+//! gateway runs, the
 //! CLI opens the store itself. [`ArchiveError::Locked`] says which case applies.
 //!
 //! # Who may read it
 //!
 //! The store's directory is 0700 and its files 0600 whatever the umask, checked at open
 //! (the `owner_only` crate); the admin socket admits the owner, root and an admin group by peer
-//! credentials ([`AdminPolicy`]); and every search, export, hold, retention and verify is
+//! credentials (`archive_servers::AdminPolicy`); and every search, export, hold, retention and verify is
 //! recorded as an `access` record before its result is returned ([`Access`]).
 //!
 //! # Tamper evidence
@@ -58,8 +59,6 @@
 #![forbid(unsafe_code)]
 
 mod access;
-pub mod admin;
-mod admin_peer;
 mod archive;
 mod audited;
 mod chain;
@@ -68,10 +67,6 @@ mod error;
 pub mod export;
 pub mod high_water_mark;
 mod index;
-mod ingest;
-mod ingest_alert;
-mod ingest_auth;
-mod ingest_stats;
 mod options;
 mod purge_history;
 mod query;
@@ -81,21 +76,17 @@ mod retention_lock;
 mod salvage;
 mod signing;
 mod store;
+#[cfg(any(test, feature = "synthetic"))]
 pub mod synthetic;
 mod verify;
 mod writer;
 
 pub use access::{Access, AccessVia, Accessor};
-pub use admin_peer::{AdminPolicy, Admitted, parse_proc_groups};
 pub use archive::{Archive, ArchiveStatus};
 pub use audited::unreadable_warning;
 pub use chain::{GENESIS, Hash};
 pub use damage::{Unreadable, describe_damage};
 pub use error::ArchiveError;
-pub use ingest::{IngestEndpoint, IngestPeer, serve_ingest, serve_ingest_with};
-pub use ingest_alert::SOURCE_CLAIMED;
-pub use ingest_auth::{DEFAULT_CLIENT, IngestAuth, IngestClient, IngestToken, Refused};
-pub use ingest_stats::{ClientStats, IngestSnapshot, IngestStats, RefusedSender};
 pub use options::ArchiveOptions;
 pub use purge_history::{Purge, RetentionState};
 pub use query::{EmployeeQuery, Query, Records};

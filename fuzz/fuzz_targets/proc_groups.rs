@@ -3,7 +3,7 @@
 // peer is in the admin group: any bytes give a list or an error, never a panic, and never
 // more groups than a process can have.
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    if let Ok(groups) = archive::parse_proc_groups(data) {
+    if let Ok(groups) = archive_servers::parse_proc_groups(data) {
         assert!(groups.len() <= 65_536);
     }
 });

@@ -21,7 +21,7 @@
 //!    session, one line per message in the sample's format (reference §5.3), `write` then
 //!    `fdatasync`.
 //! 2. **Records per second shipped.** The spool part 1 filled is drained by the library's
-//!    shipper thread into the gateway's real ingest endpoint (`archive::serve_ingest`, what
+//!    shipper thread into the gateway's real ingest endpoint (`archive_servers::serve_ingest`, what
 //!    `imtegrity run` serves for `[ingest]`) in this process over loopback: batches of up to
 //!    256 records as JSON over HTTP/1.1, each acknowledged once durable in the archive, then
 //!    deleted from the spool. The peer appends the same records straight into an archive of
@@ -413,7 +413,7 @@ fn shipping(dir: &Path, spool_dir: &Path) -> Shipped {
         .expect("bind the ingest endpoint");
     let addr = listener.local_addr().expect("ingest address");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    runtime.spawn(archive::serve_ingest(
+    runtime.spawn(archive_servers::serve_ingest(
         listener,
         archive.clone(),
         TOKEN.to_owned(),
@@ -453,7 +453,7 @@ fn shipping(dir: &Path, spool_dir: &Path) -> Shipped {
                     let key = IngestKey {
                         source: "bench-direct".into(),
                         seq: (b * MAX_BATCH_RECORDS + i) as u64,
-                        client: archive::DEFAULT_CLIENT.into(),
+                        client: archive_servers::DEFAULT_CLIENT.into(),
                     };
                     (e.clone(), key)
                 })

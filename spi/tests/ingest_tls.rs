@@ -1,5 +1,5 @@
 //! The spool shipped over TLS and mutual TLS to the gateway's real ingest endpoint
-//! (`archive::serve_ingest_with`, terminated with rustls under a gateway CA made by the
+//! (`archive_servers::serve_ingest_with`, terminated with rustls under a gateway CA made by the
 //! `certs` crate, as `imtegrity run` does for `[ingest] tls`), in process on loopback:
 //! records arrive exactly once; a wrong `server_name` ships nothing and loses nothing
 //! until it is fixed; a client certificate from another CA is refused.
@@ -13,10 +13,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use archive::{
-    Archive, ArchiveOptions, Direction, Event, IngestAuth, IngestEndpoint, IngestPeer, Kind,
-    Protocol, Query, Verdict,
-};
+use archive::{Archive, ArchiveOptions, Direction, Event, Kind, Protocol, Query, Verdict};
+
+use archive_servers::{IngestAuth, IngestEndpoint, IngestPeer};
 use c_host_harness::{
     HOST_RECORDS, VALGRIND_CALL_TIMEOUT, VALGRIND_CHECKED, build_host, have_valgrind, library,
 };
@@ -116,7 +115,7 @@ fn start_gateway(
         .unwrap();
     let bound = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    runtime.spawn(archive::serve_ingest_with(
+    runtime.spawn(archive_servers::serve_ingest_with(
         listener,
         endpoint,
         move |stream, addr| {

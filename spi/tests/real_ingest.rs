@@ -1,4 +1,4 @@
-//! The spool shipped to the gateway's real ingest endpoint (`archive::serve_ingest`, what
+//! The spool shipped to the gateway's real ingest endpoint (`archive_servers::serve_ingest`, what
 //! `imtegrity run` serves for `[ingest]`), in process on loopback, with the C host playing
 //! the Sametime server. Across three runs of the host, with the endpoint gone during the
 //! second, the archive never holds more records than were produced (a resend after a lost
@@ -67,7 +67,7 @@ fn the_spool_drains_into_the_archive_exactly_once_across_an_outage() {
             .block_on(tokio::net::TcpListener::bind(addr))
             .unwrap();
         let bound = listener.local_addr().unwrap();
-        runtime.spawn(archive::serve_ingest(
+        runtime.spawn(archive_servers::serve_ingest(
             listener,
             archive.clone(),
             TOKEN.to_owned(),

@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 use super::manifest::Manifest;
 use super::zone::Zone;
 use crate::access::Accessor;
-use crate::admin::Client;
 use crate::archive::Archive;
 use crate::error::ArchiveError;
 use crate::signing::Checkpoint;
@@ -148,7 +147,7 @@ pub struct OwnerState {
 }
 
 /// The owner's answer to `ExportState`.
-pub(crate) fn owner_state(archive: &Archive, who: &Accessor) -> Result<OwnerState, ArchiveError> {
+pub fn owner_state(archive: &Archive, who: &Accessor) -> Result<OwnerState, ArchiveError> {
     Ok(OwnerState {
         state: archive.state()?,
         exporter: Exporter {
@@ -163,7 +162,7 @@ pub(crate) fn owner_state(archive: &Archive, who: &Accessor) -> Result<OwnerStat
 /// `who` as its exporter and this archive's public key. The owner cannot see the exported
 /// files, so their hashes are the exporter's statement; the signature binds that statement
 /// to the archive and to the exporter the owner identified.
-pub(crate) fn owner_sign(
+pub fn owner_sign(
     archive: &Archive,
     manifest: &[u8],
     who: &Accessor,
@@ -187,16 +186,6 @@ pub(crate) fn owner_sign(
     }
     tracing::info!(uid = who.uid, user = %who.user, records = parsed.count, "export manifest signed");
     archive.sign(manifest)
-}
-
-impl ManifestSigner for Client {
-    fn state(&self) -> Result<ArchiveState, ArchiveError> {
-        Ok(self.export_state()?.state)
-    }
-
-    fn sign(&self, manifest: &[u8]) -> Result<[u8; 64], ArchiveError> {
-        self.sign_export(manifest)
-    }
 }
 
 /// Refuses to sign bytes that are not a manifest: the archive key signs only what it means

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// The name of the one client a single shared token stands for (`ingest.token_file`,
-/// [`crate::serve_ingest`]).
+/// [`crate::ingest::serve_ingest`]).
 pub const DEFAULT_CLIENT: &str = "default";
 
 /// A client's token as the endpoint keeps it: its SHA-256 digest only, so the token itself

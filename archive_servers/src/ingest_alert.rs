@@ -6,8 +6,8 @@
 use std::collections::HashSet;
 use std::sync::{Mutex, PoisonError};
 
-use crate::archive::Archive;
 use crate::ingest::IngestPeer;
+use archive::Archive;
 use record::now_ns;
 use record::{Direction, Event, Kind, Protocol, Verdict};
 

@@ -3,7 +3,7 @@
 //! too, by the peer's primary gid or its supplementary groups (read from
 //! `/proc/<pid>/status`, which [`parse_proc_groups`] parses). Everyone else is refused.
 
-use crate::error::ArchiveError;
+use archive::ArchiveError;
 
 /// Who the admin socket lets in, besides root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -33,12 +33,12 @@ use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::archive::Archive;
-use crate::error::ArchiveError;
 use crate::ingest_alert::ClaimAlerts;
 use crate::ingest_auth::IngestAuth;
 use crate::ingest_stats::{IngestSnapshot, IngestStats, Stored};
-use crate::writer::IngestKey;
+use archive::Archive;
+use archive::ArchiveError;
+use archive::IngestKey;
 use record::Event;
 
 /// Largest request body accepted.
@@ -131,7 +131,7 @@ impl IngestEndpoint {
 }
 
 /// Serves the ingest endpoint over plain HTTP on `listener`, to the one client
-/// [`crate::DEFAULT_CLIENT`] known by `token`, until `shutdown` completes.
+/// [`crate::ingest_auth::DEFAULT_CLIENT`] known by `token`, until `shutdown` completes.
 pub async fn serve_ingest(
     listener: TcpListener,
     archive: Archive,

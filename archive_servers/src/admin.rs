@@ -11,7 +11,7 @@
 //! `sign_export` line is followed by more (the manifest, at most [`MAX_SIGNED_MANIFEST`]
 //! bytes, within the same time). Every search,
 //! export, hold, retention and verify is recorded as an `access` record of the peer's uid
-//! ([`crate::Access`]).
+//! ([`archive::Access`]).
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -22,15 +22,15 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::net::UnixListener;
 use tokio::sync::mpsc;
 
-use crate::access::{AccessVia, Accessor};
 use crate::admin_peer::{AdminPolicy, parse_proc_groups};
-use crate::archive::Archive;
-use crate::error::ArchiveError;
-use crate::purge_history::RetentionState;
-use crate::query::Query;
-use crate::retention::{Hold, HoldTarget, RetentionPolicy, RetentionReport};
-use crate::retention_lock::{LockChange, RetentionMinimum};
-use crate::verify::VerifyReport;
+use archive::Archive;
+use archive::ArchiveError;
+use archive::Query;
+use archive::RetentionState;
+use archive::VerifyReport;
+use archive::{AccessVia, Accessor};
+use archive::{Hold, HoldTarget, RetentionPolicy, RetentionReport};
+use archive::{LockChange, RetentionMinimum};
 use record::Record;
 
 /// The longest request line accepted (the newline included); a longer one is answered
@@ -424,7 +424,7 @@ fn handle(
             let mut n = 0u64;
             let (records, unreadable) =
                 archive.audited_readable_search(&query, who, command, args)?;
-            if let Some(warning) = crate::audited::unreadable_warning(&unreadable) {
+            if let Some(warning) = archive::unreadable_warning(&unreadable) {
                 tracing::warn!(uid = who.uid, user = %who.user, "{warning}");
                 let _ = tx.blocking_send(Line::Warning(warning));
             }
@@ -458,10 +458,10 @@ fn handle(
             now_ns,
             dry_run,
         } => to_value(&archive.audited_retention(&policy, now_ns, dry_run, who)?),
-        Request::ExportState => to_value(&crate::export::seal::owner_state(archive, who)?),
+        Request::ExportState => to_value(&archive::export::seal::owner_state(archive, who)?),
         Request::SignExport { .. } => {
             let manifest = body.unwrap_or_default();
-            to_value(&crate::export::seal::owner_sign(archive, &manifest, who)?.to_vec())
+            to_value(&archive::export::seal::owner_sign(archive, &manifest, who)?.to_vec())
         }
     }
 }
@@ -591,7 +591,7 @@ impl Client {
     }
 
     /// The archive's signed state and this user as the owner sees them, for an export.
-    pub fn export_state(&self) -> Result<crate::export::seal::OwnerState, ArchiveError> {
+    pub fn export_state(&self) -> Result<archive::export::seal::OwnerState, ArchiveError> {
         self.call(&Request::ExportState)
     }
 
@@ -666,5 +666,16 @@ impl Iterator for AnswerLines {
             Ok(Line::Error(e)) => Some(Err(ArchiveError::Remote(e))),
             Err(e) => Some(Err(ArchiveError::corrupt("admin answer", e))),
         }
+    }
+}
+
+/// An exporter that reaches the archive through its owner signs through it too.
+impl archive::export::seal::ManifestSigner for Client {
+    fn state(&self) -> Result<archive::export::seal::ArchiveState, ArchiveError> {
+        Ok(self.export_state()?.state)
+    }
+
+    fn sign(&self, manifest: &[u8]) -> Result<[u8; 64], ArchiveError> {
+        self.sign_export(manifest)
     }
 }
