@@ -12,8 +12,8 @@ use oscar::message::icbm::{IcbmReceive, IcbmSend, TLV_MESSAGE_DATA, text_message
 use oscar::message::{ChatMessage, ChatReceive, SnacBody, UserInfo};
 use oscar::{Flap, ScreenName};
 use policy::{
-    Action, Admission, Decision, DisclaimerClock, Identity, MessageContext, MessageKind,
-    NoticeLimiter, PolicyEngine,
+    Admission, CanCarry, Delivery, DisclaimerClock, Identity, Keep, MessageContext, MessageKind,
+    NoticeLimiter, PolicyEngine, ToEnforce,
 };
 
 use crate::alert_webhook::Webhooks;
@@ -97,8 +97,10 @@ pub(crate) enum Rebuild<'a> {
     Unsupported,
 }
 
-/// Decides `seen` (with the words of `event`) and applies the decision to `event` (the
-/// record the message would get) and to the frame; adds disclaimers when one is due.
+/// Decides `seen` (with the words of `event`) by the one enforcement plan
+/// (`policy::enforce`) and renders it: the disclaimer to both parties before the frame, the
+/// frame forwarded, rebuilt with the masked text or dropped, the notice to the sender after
+/// it, and the records (a disclaimer's before the message's).
 pub(crate) fn apply(
     runtime: &PolicyRuntime,
     node: &str,
@@ -114,36 +116,52 @@ pub(crate) fn apply(
         MessageKind::File => e.detail.as_deref().unwrap_or(""),
         _ => e.text.as_str(),
     });
-    let ctx = MessageContext {
+    let message = MessageContext {
         kind: seen.kind,
         direction: seen.direction,
         local: seen.local,
         remote: seen.remote,
         text,
     };
-    let decision = seen
-        .variants
-        .iter()
-        .filter(|v| v.as_str() != text)
-        .map(|v| engine.decide(&MessageContext { text: v, ..ctx }))
-        .fold(engine.decide(&ctx), strictest);
-    let profile = engine.profile(seen.local);
+    let sender = match seen.from {
+        Side::Client => seen.local.screen_name.as_str(),
+        Side::Upstream => seen.remote,
+    };
+    let input = ToEnforce {
+        message,
+        sender,
+        variants: seen.variants,
+        html: None,
+        carry: CanCarry {
+            can_replace: !matches!(rebuild, Rebuild::Unsupported),
+            can_notify: true,
+            can_disclaim: true,
+        },
+    };
+    let plan = policy::enforce(
+        &engine,
+        &input,
+        |conversation, every| {
+            runtime
+                .disclaimers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .due(conversation, every, now)
+        },
+        |key, interval| {
+            runtime
+                .notices
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .permit(key, interval, now)
+        },
+    );
     let mut applied = Applied {
         plan: Plan::forward(),
         events: Vec::new(),
     };
-    // Disclaimers go to conversations with outsiders, before the first message and after
-    // a silence; gateway-originated, so they are marked in the archive.
-    // Not before a message that will not be recorded (a privacy exclusion: saying
-    // "recorded" would be false) or not delivered (the next one that is gets it).
-    // The one rule `policy explain` shows too (policy::PolicyEngine::disclaimer_applies).
-    if let Ok(text) = engine.disclaimer_applies(&ctx, &decision)
-        && runtime
-            .disclaimers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .due(&conversation_key(seen), profile.disclaimer_every, now)
-    {
+    if let Some(text) = &plan.disclaimer {
+        // Gateway-originated, so marked in the archive.
         applied
             .plan
             .before
@@ -158,27 +176,26 @@ pub(crate) fn apply(
                 .push(policy_record(base, "disclaimer sent to both parties", text));
         }
     }
-    let masked = decision.text.as_deref();
-    let fate = match (decision.deliver, decision.action, masked) {
-        (false, _, _) => Fate::Drop,
-        (true, Action::Mask, Some(masked)) => match rebuild {
+    applied.plan.fate = match &plan.delivery {
+        Delivery::AsIs => Fate::Forward,
+        Delivery::Dropped => Fate::Drop,
+        Delivery::Replaced(masked) => match rebuild {
             Rebuild::Send(im, rid) => {
                 Fate::Replace(with_text(im, masked)?.to_snac(rid)?.to_flap()?)
             }
             Rebuild::Receive(im, rid) => {
                 Fate::Replace(received_with_text(im, masked)?.to_snac(rid)?.to_flap()?)
             }
+            // Not offered as replaceable (`can_replace` above), so not reached.
             Rebuild::Unsupported => Fate::Drop,
         },
-        (true, _, _) => Fate::Forward,
     };
-    let dropped = fate == Fate::Drop;
-    applied.plan.fate = fate;
+    let decision = &plan.decision;
     if let Some(alert) = &decision.alert {
         let rule = decision.rule.as_deref().unwrap_or("");
         tracing::warn!(target: "imtegrity::policy::alert", rule, local = %seen.local.screen_name,
             remote = %seen.remote, %alert, "policy alert");
-        if let Some(url) = &profile.alert_webhook {
+        if let Some(url) = &engine.profile(seen.local).alert_webhook {
             // What matched and between whom; never the text (it is in the archive).
             let body = serde_json::json!({
                 "event": "policy_alert",
@@ -196,48 +213,45 @@ pub(crate) fn apply(
             runtime.webhooks.post(url, body.to_string());
         }
     }
-    match event {
-        Some(mut event) if decision.record => {
-            mark(&mut event, &decision, dropped);
+    match (event, &plan.keep) {
+        (
+            Some(mut event),
+            Keep::Record {
+                verdict,
+                shown_text,
+            },
+        ) => {
+            if let Some(shown) = shown_text {
+                // What the recipient got; `raw` keeps what was sent.
+                event.text.clone_from(shown);
+            }
+            if let Verdict::Alerted(_) = verdict {
+                // The alert first; what capture said (an uncertain reading and its bytes)
+                // kept.
+                event.detail = match (decision.alert.clone(), event.detail.take()) {
+                    (Some(alert), Some(before)) => Some(format!("{alert}; {before}")),
+                    (alert, before) => alert.or(before),
+                };
+            }
+            event.verdict = verdict.clone();
             applied.events.push(event);
         }
-        Some(event) => {
-            // Not logged by rule (a privacy exclusion): only that a rule said so, with no
-            // text and no other party, so the exclusion itself is accountable.
-            let rule = decision.rule.as_deref().unwrap_or("");
+        (Some(event), Keep::NotLogged { rule }) => {
+            // Only that a rule said so, with no text and no other party.
             let mut record = policy_record(&event, &format!("not logged: rule {rule}"), "");
             record.recipients.clear();
             record.conversation = format!("policy:{}", event.local_user.to_lowercase());
             applied.events.push(record);
         }
-        None => {}
+        (None, _) => {}
     }
-    if dropped {
-        let notice = decision.notice.clone().unwrap_or_else(|| {
-            "[IMtegrity] This message could not be delivered as the policy requires.".into()
-        });
-        // Notices are limited per sender and kind: a retried blocked file does not silence
-        // the notice about a blocked message, nor one party's notices the other's.
-        let notice_key = format!(
-            "{:?}|{}|{}",
-            seen.from,
-            seen.kind.as_str(),
-            conversation_key(seen)
-        );
-        let allowed = runtime
-            .notices
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .permit(&notice_key, profile.notice_interval, now);
-        if allowed {
-            let back = match (seen.from, seen.kind) {
-                (Side::Client, MessageKind::Chat) => (Side::Client, chat_notice(&notice)?),
-                (Side::Client, _) => (Side::Client, to_local(seen.remote, &notice)?),
-                (Side::Upstream, MessageKind::Chat) => (Side::Client, chat_notice(&notice)?),
-                (Side::Upstream, _) => (Side::Upstream, to_remote(seen.remote, &notice)?),
-            };
-            applied.plan.after.push(back);
-        }
+    if let Some(notice) = &plan.notice {
+        let back = match (seen.from, seen.kind) {
+            (_, MessageKind::Chat) => (Side::Client, chat_notice(notice)?),
+            (Side::Client, _) => (Side::Client, to_local(seen.remote, notice)?),
+            (Side::Upstream, _) => (Side::Upstream, to_remote(seen.remote, notice)?),
+        };
+        applied.plan.after.push(back);
     }
     Ok(applied)
 }
@@ -300,62 +314,6 @@ pub(crate) fn admit(runtime: &PolicyRuntime, who: &Identity) -> Admission {
     runtime.engine().admit(who)
 }
 
-/// The conversation disclaimers are counted per: the local user and the other party.
-fn conversation_key(seen: &Seen<'_>) -> String {
-    format!(
-        "{}|{}",
-        record::normalize_screen_name(&seen.local.screen_name),
-        record::normalize_screen_name(seen.remote)
-    )
-}
-
-/// Of two decisions for one message (its shown text and another variant), the one that
-/// does most: not delivering, then masking (which, on a message with variants, cannot
-/// rebuild the frame and blocks), alerting, recording; a privacy exclusion (`no_log`) last,
-/// so a variant cannot take a message out of the archive. On a tie, the first.
-fn strictest(first: Decision, other: Decision) -> Decision {
-    fn weight(d: &Decision) -> u8 {
-        match d.action {
-            _ if !d.deliver => 4,
-            Action::Mask => 3,
-            Action::Alert => 2,
-            _ if d.record => 1,
-            _ => 0,
-        }
-    }
-    if weight(&other) > weight(&first) {
-        other
-    } else {
-        first
-    }
-}
-
-/// Sets the record's verdict from the decision.
-fn mark(event: &mut Event, decision: &Decision, dropped: bool) {
-    let rule = decision.rule.clone().unwrap_or_default();
-    event.verdict = match decision.action {
-        Action::Block => Verdict::Blocked(rule),
-        // Masking that could not be done blocks instead: say so.
-        Action::Mask if dropped => Verdict::Blocked(rule),
-        Action::Mask => {
-            if let Some(masked) = &decision.text {
-                // What the recipient got; `raw` keeps what was sent.
-                event.text.clone_from(masked);
-            }
-            Verdict::Masked(rule)
-        }
-        Action::Alert => {
-            // The alert first; what capture said (an uncertain reading and its bytes) kept.
-            event.detail = match (decision.alert.clone(), event.detail.take()) {
-                (Some(alert), Some(before)) => Some(format!("{alert}; {before}")),
-                (alert, before) => alert.or(before),
-            };
-            Verdict::Alerted(rule)
-        }
-        Action::Log | Action::NoLog | Action::Allow => Verdict::Allowed,
-    };
-}
-
 /// A policy record about `base`'s conversation.
 fn policy_record(base: &Event, what: &str, text: &str) -> Event {
     let mut e = base.clone();
@@ -383,31 +341,47 @@ fn cookie() -> [u8; 8] {
     c
 }
 
-/// A gateway-originated IM shown to the local user in the conversation with `remote`.
+/// A gateway-originated IM shown to the local user in the conversation with `remote`, as an
+/// AIM server delivers an IM: an HTML body, and the sender's user info with the class and
+/// sign-on time a server sends (clients stricter than libpurple show nothing without them).
 fn to_local(remote: &str, text: &str) -> Result<Flap, SessionError> {
     let mut tlvs = oscar::TlvList::new();
-    tlvs.set(TLV_MESSAGE_DATA, text_message_data(text)?);
+    tlvs.set(
+        TLV_MESSAGE_DATA,
+        text_message_data(&oscar::html_body(text))?,
+    );
     let im = IcbmReceive {
         cookie: cookie(),
         channel: 1,
-        sender: UserInfo::new(&screen_name(remote)?),
+        sender: UserInfo::online(&screen_name(remote)?, now_secs()),
         tlvs,
     };
     Ok(im.to_snac(0)?.to_flap()?)
 }
 
-/// A gateway-originated IM to `remote`, sent on the local user's upstream leg.
+/// A gateway-originated IM to `remote`, sent on the local user's upstream leg, with an HTML
+/// body as AIM clients write one.
 fn to_remote(remote: &str, text: &str) -> Result<Flap, SessionError> {
-    Ok(IcbmSend::text(cookie(), &screen_name(remote)?, text)?
-        .to_snac(0)?
-        .to_flap()?)
+    Ok(
+        IcbmSend::text(cookie(), &screen_name(remote)?, &oscar::html_body(text))?
+            .to_snac(0)?
+            .to_flap()?,
+    )
 }
 
-/// A gateway-originated line in the chat room the local user is in.
+/// A gateway-originated line in the chat room the local user is in, as a chat server
+/// delivers one: an HTML body from a sender with user info.
 fn chat_notice(text: &str) -> Result<Flap, SessionError> {
-    let message = ChatMessage::public(cookie(), text)?
-        .delivery(&UserInfo::new(&screen_name("IMtegrity")?))?;
+    let message = ChatMessage::public(cookie(), &oscar::html_body(text))?
+        .delivery(&UserInfo::online(&screen_name("IMtegrity")?, now_secs()))?;
     Ok(ChatReceive(message).to_snac(0)?.to_flap()?)
+}
+
+/// Now, in the u32 seconds a sign-on time is given in (0 before 1970, the maximum after
+/// 2106).
+fn now_secs() -> u32 {
+    let secs = archive::now_ns() / 1_000_000_000;
+    u32::try_from(secs.max(0)).unwrap_or(u32::MAX)
 }
 
 /// `im` with its text replaced.
@@ -429,35 +403,56 @@ fn received_with_text(im: &IcbmReceive, text: &str) -> Result<IcbmReceive, Sessi
 
 #[cfg(test)]
 mod tests {
+    use oscar::Snac;
+    use oscar::message::icbm::IcbmContent;
+
     use super::*;
 
-    fn decision(action: Action) -> Decision {
-        Decision {
-            profile: "p".into(),
-            rule: Some(action.as_str().into()),
-            action,
-            record: action.records(),
-            deliver: action.delivers(),
-            text: None,
-            notice: None,
-            alert: None,
+    /// What a client that shows only HTML bodies from senders with user info would show of
+    /// an incoming IM frame, or `None`.
+    fn shown_by_a_strict_client(flap: &Flap) -> Option<(String, String)> {
+        let snac = Snac::from_flap(flap).ok()?;
+        let im = IcbmReceive::decode_body(snac.body).ok()?;
+        let class = im.sender.tlvs.get(UserInfo::TLV_USER_CLASS)?;
+        let signed_on = im.sender.tlvs.get(UserInfo::TLV_SIGNON_TIME)?;
+        if class.value.len() != 2 || signed_on.value.len() != 4 {
+            return None;
         }
+        let IcbmContent::Text(text) = im.content().ok()? else {
+            return None;
+        };
+        let part = text.parts.first()?;
+        let html = part.html.trim_start();
+        if !html.get(..6)?.eq_ignore_ascii_case("<html>") {
+            return None;
+        }
+        Some((
+            im.sender.name().ok()?.display().to_owned(),
+            part.plain.clone(),
+        ))
     }
 
     #[test]
-    fn the_strictest_decision_of_the_variants_wins_and_no_log_never_does() {
-        let order = [Action::Block, Action::Mask, Action::Alert, Action::Log];
-        for (i, stricter) in order.iter().enumerate() {
-            for laxer in order[i + 1..].iter().chain([&Action::NoLog]) {
-                for (a, b) in [(*stricter, *laxer), (*laxer, *stricter)] {
-                    let got = strictest(decision(a), decision(b));
-                    assert_eq!(got.action, *stricter, "{a} vs {b}");
-                }
-            }
-        }
-        // On a tie, the shown text's decision (the first) stands.
-        let mut first = decision(Action::Log);
-        first.rule = None;
-        assert_eq!(strictest(first, decision(Action::Allow)).rule, None);
+    fn injected_ims_carry_an_html_body_and_the_senders_user_info() {
+        let notice = "[IMtegrity] Not delivered: <script> & \"quotes\"";
+        let flap = to_local("Bob Smith", notice).unwrap();
+        assert_eq!(
+            shown_by_a_strict_client(&flap),
+            Some(("Bob Smith".to_owned(), notice.to_owned()))
+        );
+        // The copy for the other party, as a client sends it: an HTML body too.
+        let snac = Snac::from_flap(&to_remote("bob", notice).unwrap()).unwrap();
+        let sent = IcbmSend::decode_body(snac.body).unwrap();
+        let IcbmContent::Text(text) = sent.content().unwrap() else {
+            panic!("not text")
+        };
+        assert!(text.parts[0].html.starts_with("<HTML><BODY>"));
+        assert!(!text.parts[0].html.contains("<script>"));
+        assert_eq!(text.parts[0].plain, notice);
+        // A numeric UIN is described as an ICQ user.
+        let flap = to_local("123456", "x").unwrap();
+        let im = IcbmReceive::decode_body(Snac::from_flap(&flap).unwrap().body).unwrap();
+        let class = im.sender.tlvs.get(UserInfo::TLV_USER_CLASS).unwrap();
+        assert_eq!(class.value.as_ref(), &[0x00, 0x50]);
     }
 }

@@ -37,5 +37,5 @@ pub use snac::{
     Family, SERVER_REQUEST_ID_BIT, SNAC_FLAG_MORE, SNAC_FLAG_PREFIX, SNAC_HEADER_LEN, Snac,
     SnacHeader,
 };
-pub use text::{Charset, MessageText, html_to_plain};
+pub use text::{Charset, MessageText, html_body, html_to_plain};
 pub use tlv::{MAX_TLVS_PER_BLOCK, Tlv, TlvList};

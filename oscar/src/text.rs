@@ -129,6 +129,29 @@ impl MessageText {
     }
 }
 
+/// Plain text as the HTML body AIM servers deliver and AIM clients write
+/// (`<HTML><BODY>…</BODY></HTML>`), with `& < > " '` escaped and line breaks as `<BR>`: what
+/// the gateway says itself (notices, disclaimers) reaches clients that show only HTML bodies,
+/// and nothing in it can be taken for markup.
+pub fn html_body(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 26);
+    out.push_str("<HTML><BODY>");
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '\n' => out.push_str("<BR>"),
+            '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out.push_str("</BODY></HTML>");
+    out
+}
+
 /// Renders message HTML as plain text: tags dropped, `<br>`/`<p>` as line breaks, the
 /// common entities and numeric character references decoded. Text that is not HTML comes
 /// through unchanged apart from entities.
@@ -260,5 +283,14 @@ mod tests {
             let hostile = ch.repeat(64 * 1024);
             assert_eq!(html_to_plain(&hostile), hostile);
         }
+    }
+
+    #[test]
+    fn an_html_body_escapes_and_renders_back_to_the_same_text() {
+        let text = "[IMtegrity] <b>not</b> & \"it's\"\nline two";
+        let body = html_body(text);
+        assert!(body.starts_with("<HTML><BODY>") && body.ends_with("</BODY></HTML>"));
+        assert!(!body.contains("<b>"), "{body}");
+        assert_eq!(html_to_plain(&body), text);
     }
 }

@@ -23,16 +23,13 @@
 use std::time::Duration;
 
 use policy::{
-    Action, Admission, Decision, Direction, Identity, MessageContext, MessageKind, PolicyEngine,
+    Admission, CanCarry, DEFAULT_BLOCK_NOTICE, Decision, Delivery, Direction, Identity, Keep,
+    MessageContext, MessageKind, PolicyEngine, ToEnforce,
 };
 use record::normalize_screen_name;
 
 use crate::ffi_strings::OwnedEntity;
 use crate::srv_msgs::{Destination, Outcome, Reply, SrvMsg};
-
-/// The notice when a blocking rule's profile gives none (as the relay's).
-const DEFAULT_NOTICE: &str =
-    "[IMtegrity] This message could not be delivered as the policy requires.";
 
 /// A message's or a chat's parties as the policy sees them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,7 +129,9 @@ pub fn refusal(
     }
     let rule = decision.rule.clone().unwrap_or_default();
     Some(Refusal {
-        notice: decision.notice.unwrap_or_else(|| DEFAULT_NOTICE.to_owned()),
+        notice: decision
+            .notice
+            .unwrap_or_else(|| DEFAULT_BLOCK_NOTICE.to_owned()),
         why: format!(
             "rule {rule:?} blocks {kind} from {} to {}",
             sender.id, parties.remote
@@ -165,33 +164,25 @@ pub struct MessageInput<'a> {
     pub replies: bool,
 }
 
-/// What the receiver gets.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Delivery {
-    /// The message as sent.
-    AsIs,
-    /// This text instead (masked), in the sender's format.
-    Replaced(String),
-    /// Nothing: blocked, or masked where no replacement can be delivered.
-    Dropped,
-}
-
 /// What happens to one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessagePlan {
     /// The code and server messages for the server.
     pub outcome: Outcome,
-    /// The policy's decision, for the record's verdict.
+    /// The policy's decision, for alerts.
     pub decision: Decision,
     /// What the receiver gets.
     pub delivery: Delivery,
     /// The disclaimer sent to both parties before it, if one was.
     pub disclaimer: Option<String>,
+    /// What the archive keeps of the message.
+    pub keep: Keep,
     /// The local user's id, for a record of a message not logged.
     pub local: String,
 }
 
-/// Decides `input` and turns the decision into server messages:
+/// Decides `input` by the one enforcement plan (`policy::enforce`, as the relay does) and
+/// renders it as server messages:
 ///
 /// - block: `MsgChanged` with only the notice to the sender (if `notice_permitted` for the
 ///   profile's interval); the message is not delivered;
@@ -212,82 +203,60 @@ pub fn plan_message(
 ) -> MessagePlan {
     let parties = parties(input.sender, input.recipients, input.room);
     let local = engine.identify(&parties.local.id, None);
-    let decision = engine.decide(&context(input.kind, &parties, &local, input.text));
-    let profile = engine.profile(&local);
-    let conversation = format!(
-        "{}|{}",
-        normalize_screen_name(&parties.local.id),
-        normalize_screen_name(&parties.remote)
+    let raw = String::from_utf8_lossy(input.raw);
+    // What a server message can carry: the message re-sent (for a replacement or after a
+    // disclaimer) only when the server takes server messages and the bytes have no NUL.
+    let resendable = input.replies && SrvMsg::new(Destination::Receiver, input.raw).is_some();
+    let plan = policy::enforce(
+        engine,
+        &ToEnforce {
+            message: context(input.kind, &parties, &local, input.text),
+            sender: &input.sender.id,
+            variants: &[],
+            html: input.rich.then_some(raw.as_ref()),
+            carry: CanCarry {
+                can_replace: resendable,
+                can_notify: input.replies,
+                can_disclaim: input.two_way && resendable,
+            },
+        },
+        disclaimer_due,
+        notice_permitted,
     );
     let mut messages = Vec::new();
-    let delivery = match (decision.deliver, decision.action, decision.text.as_deref()) {
-        (false, _, _) => {
-            let notice = decision.notice.as_deref().unwrap_or(DEFAULT_NOTICE);
-            // Per sender, kind and conversation, as the relay limits its notices.
-            let key = format!(
-                "{}|{}|{conversation}",
-                normalize_screen_name(&input.sender.id),
-                input.kind
-            );
-            if input.replies && notice_permitted(&key, profile.notice_interval) {
-                messages.extend(SrvMsg::new(Destination::Sender, notice));
-            }
-            Delivery::Dropped
-        }
-        (true, Action::Mask, Some(masked)) => {
-            let replacement = if input.rich {
-                engine
-                    .mask_as(&decision, &String::from_utf8_lossy(input.raw))
-                    .unwrap_or_else(|| masked.to_owned())
-            } else {
-                masked.to_owned()
-            };
-            match SrvMsg::new(Destination::Receiver, replacement.clone()) {
-                Some(m) if input.replies => {
-                    messages.push(m);
-                    Delivery::Replaced(replacement)
-                }
-                _ => Delivery::Dropped,
-            }
-        }
-        (true, _, _) => Delivery::AsIs,
-    };
-    let mut disclaimer = None;
-    let forward = match &delivery {
-        Delivery::AsIs => SrvMsg::new(Destination::Receiver, input.raw),
-        Delivery::Replaced(_) => messages.pop(),
-        Delivery::Dropped => None,
-    };
-    if let Some(forward) = forward {
-        let text = engine.disclaimer_for(&local);
-        if input.two_way
-            && input.replies
-            && parties.direction != Direction::Internal
-            && decision.record
-            && let Some(text) = text
-            && let (Some(to_sender), Some(to_receiver)) = (
-                SrvMsg::new(Destination::Sender, text),
-                SrvMsg::new(Destination::Receiver, text),
-            )
-            && disclaimer_due(&conversation, profile.disclaimer_every)
-        {
-            messages = vec![to_sender, to_receiver, forward];
-            disclaimer = Some(text.to_owned());
-        } else if delivery != Delivery::AsIs {
-            // The replacement taken out above goes back.
-            messages.push(forward);
-        }
+    if let Some(text) = &plan.disclaimer {
+        messages.extend(SrvMsg::new(Destination::Sender, text.as_str()));
+        messages.extend(SrvMsg::new(Destination::Receiver, text.as_str()));
     }
-    let reply = if delivery == Delivery::AsIs && disclaimer.is_none() {
+    let delivery = match plan.delivery {
+        Delivery::AsIs if plan.disclaimer.is_some() => {
+            messages.extend(SrvMsg::new(Destination::Receiver, input.raw));
+            Delivery::AsIs
+        }
+        Delivery::Replaced(text) => match SrvMsg::new(Destination::Receiver, text.as_str()) {
+            Some(m) => {
+                messages.push(m);
+                Delivery::Replaced(text)
+            }
+            // Never delivered unmasked.
+            None => Delivery::Dropped,
+        },
+        other => other,
+    };
+    if let Some(notice) = &plan.notice {
+        messages.extend(SrvMsg::new(Destination::Sender, notice.as_str()));
+    }
+    let reply = if delivery == Delivery::AsIs && plan.disclaimer.is_none() {
         Reply::Allowed
     } else {
         Reply::MsgChanged
     };
     MessagePlan {
         outcome: Outcome { reply, messages },
-        decision,
+        decision: plan.decision,
         delivery,
-        disclaimer,
+        disclaimer: plan.disclaimer,
+        keep: plan.keep,
         local: parties.local.id.clone(),
     }
 }

@@ -8,7 +8,7 @@
 //! joins, when its kind is not known yet, so it is keyed `sametime:session:<session id>`;
 //! every record carries the session id in `detail`, which ties them together.
 
-use policy::{Action, Decision};
+use policy::Decision;
 use record::{
     Direction, Event, Kind, Protocol, Verdict, conversation_for_pair, conversation_for_room, now_ns,
 };
@@ -16,7 +16,6 @@ use serde_json::{Value, json};
 
 use crate::data_msgs::html_to_text;
 use crate::ffi_strings::OwnedEntity;
-use crate::policy_verdicts::Delivery;
 use crate::sessions::{Session, SessionKind};
 
 /// Why a session's end record was written.
@@ -295,31 +294,23 @@ pub fn disclaimer_sent(message: &Event, session: &Session, text: &str) -> Event 
     event
 }
 
-/// Sets a message record's verdict from the policy's decision and what was delivered, as
-/// the relay does: blocked (also a mask that could not be delivered), masked (the text is
-/// what the receiver got, `raw` keeps what was sent), alerted (the alert in the detail).
-pub fn mark(event: &mut Event, decision: &Decision, delivery: &Delivery) {
-    let rule = decision.rule.clone().unwrap_or_default();
-    event.verdict = match (decision.action, delivery) {
-        (Action::Block, _) | (Action::Mask, Delivery::Dropped) => Verdict::Blocked(rule),
-        (Action::Mask, _) => {
-            if let Some(masked) = &decision.text {
-                event.text.clone_from(masked);
-            }
-            Verdict::Masked(rule)
-        }
-        (Action::Alert, _) => {
-            let mut detail = event
-                .detail
-                .as_deref()
-                .and_then(|d| serde_json::from_str::<Value>(d).ok())
-                .unwrap_or_else(|| json!({}));
-            detail["alert"] = json!(decision.alert);
-            event.detail = Some(detail.to_string());
-            Verdict::Alerted(rule)
-        }
-        (Action::Log | Action::NoLog | Action::Allow, _) => Verdict::Allowed,
-    };
+/// Sets a message record's verdict as the enforcement plan gave it (`policy::Keep`), as the
+/// relay does: masked records hold the text the receiver got (`raw` keeps what was sent),
+/// alerted ones the alert in their detail.
+pub fn mark(event: &mut Event, verdict: &Verdict, shown_text: Option<&str>, decision: &Decision) {
+    if let Some(shown) = shown_text {
+        shown.clone_into(&mut event.text);
+    }
+    if let Verdict::Alerted(_) = verdict {
+        let mut detail = event
+            .detail
+            .as_deref()
+            .and_then(|d| serde_json::from_str::<Value>(d).ok())
+            .unwrap_or_else(|| json!({}));
+        detail["alert"] = json!(decision.alert);
+        event.detail = Some(detail.to_string());
+    }
+    event.verdict = verdict.clone();
 }
 
 /// A message a rule says not to log (a privacy exclusion): only that a rule said so, with no

@@ -22,6 +22,12 @@ pub struct UserInfo {
 impl UserInfo {
     /// User-info TLV: user class flags (u16).
     pub const TLV_USER_CLASS: u16 = 0x0001;
+    /// User-info TLV: sign-on time (u32, seconds since the Unix epoch).
+    pub const TLV_SIGNON_TIME: u16 = 0x0003;
+    /// User class: a free AIM account, what AIM servers set for ordinary users.
+    pub const CLASS_FREE: u16 = 0x0010;
+    /// User class: an ICQ account.
+    pub const CLASS_ICQ: u16 = 0x0040;
     /// User-info TLV: external IPv4 address of the user.
     pub const TLV_EXTERNAL_IP: u16 = 0x000a;
     /// User-info TLV: ICQ direct-connection info.
@@ -34,6 +40,27 @@ impl UserInfo {
             warning: 0,
             tlvs: TlvList::new(),
         }
+    }
+
+    /// A block for `screen_name` as a server describes a user who is on: the user class
+    /// (free AIM, or ICQ for a numeric UIN) and the sign-on time, which AIM servers send
+    /// with every IM and strict clients expect before they show one.
+    pub fn online(screen_name: &ScreenName, signed_on_secs: u32) -> Self {
+        let class = if screen_name.is_icq_uin() {
+            Self::CLASS_ICQ | Self::CLASS_FREE
+        } else {
+            Self::CLASS_FREE
+        };
+        let mut info = Self::new(screen_name);
+        info.tlvs.set(
+            Self::TLV_USER_CLASS,
+            Bytes::copy_from_slice(&class.to_be_bytes()),
+        );
+        info.tlvs.set(
+            Self::TLV_SIGNON_TIME,
+            Bytes::copy_from_slice(&signed_on_secs.to_be_bytes()),
+        );
+        info
     }
 
     pub(crate) fn read(r: &mut Reader) -> Result<Self, DecodeError> {

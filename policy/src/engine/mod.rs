@@ -14,6 +14,7 @@
 mod compile;
 mod decision;
 mod disclaimer_clock;
+mod enforcement;
 mod explain;
 mod identity;
 mod membership;
@@ -33,6 +34,10 @@ use ipnet::IpNet;
 
 pub use self::decision::{Action, Decision};
 pub use self::disclaimer_clock::DisclaimerClock;
+pub use self::enforcement::{
+    CanCarry, DEFAULT_BLOCK_NOTICE, Delivery, Enforcement, Keep, ToEnforce, conversation_key,
+    enforce,
+};
 pub use self::explain::{Explanation, GroupCheck, Outcome, RuleCheck};
 pub use self::identity::{Admission, EmployeeRef, IdentifiedBy, Identity};
 pub use self::membership::{NoDisclaimer, direction_of};

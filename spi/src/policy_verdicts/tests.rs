@@ -1,4 +1,4 @@
-use policy::{Config, Directory};
+use policy::{Action, Config, Directory};
 
 use super::*;
 use crate::abi_types::entity_type;

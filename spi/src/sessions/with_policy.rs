@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use policy::MessageKind;
+use policy::{Keep, MessageKind};
 use record::Event;
 use serde_json::json;
 
@@ -215,13 +215,18 @@ impl SessionTable {
                 session.id, sender.id, event.recipients
             );
         }
-        if plan.decision.record {
-            records::mark(&mut event, &plan.decision, &plan.delivery);
-            self.sink.append(&event)?;
-        } else {
-            let rule = plan.decision.rule.as_deref().unwrap_or("");
-            self.sink
-                .append(&records::not_logged(&event, session, rule, &plan.local))?;
+        match &plan.keep {
+            Keep::Record {
+                verdict,
+                shown_text,
+            } => {
+                records::mark(&mut event, verdict, shown_text.as_deref(), &plan.decision);
+                self.sink.append(&event)?;
+            }
+            Keep::NotLogged { rule } => {
+                self.sink
+                    .append(&records::not_logged(&event, session, rule, &plan.local))?;
+            }
         }
         Ok(plan.outcome)
     }
