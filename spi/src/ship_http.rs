@@ -58,6 +58,10 @@ impl GatewayClient {
     /// each request with its reason, as the shipper reports any other failure.
     pub(crate) fn new(config: &ShipperConfig) -> Self {
         let builder = Agent::config_builder()
+            // Straight to the gateway, as always: ureq would otherwise take a proxy from
+            // the server's environment (`ALL_PROXY`, `HTTPS_PROXY`, `http_proxy`...), and
+            // then skip the resolver that names the gateway's address.
+            .proxy(None)
             // Every answer is read and judged here, a 401 or 503 included.
             .http_status_as_error(false)
             // A redirect is an answer like any other: the batch goes where it was sent.
