@@ -1,9 +1,9 @@
 //! The shipper: a background thread that drains the spool to the gateway's ingest endpoint,
 //! oldest record first, and deletes records only once the gateway acknowledged them durable.
 //!
-//! Protocol (one request shape, so HTTP/1.1 is written by hand over a `TcpStream`): plain
-//! HTTP, or TLS under the gateway CA when `[gateway] ca` is set ([`crate::ship_tls`]), with
-//! this library's client certificate when `client_cert` is set (mutual TLS):
+//! Protocol (HTTP/1.1 through ureq, `ship_http.rs`): plain HTTP, or TLS under the
+//! gateway CA when `[gateway] ca` is set ([`crate::ship_tls`]), with this library's client
+//! certificate when `client_cert` is set (mutual TLS):
 //!
 //! ```text
 //! POST /ingest/v1 HTTP/1.1
@@ -23,15 +23,14 @@
 //!
 //! The thread wakes when a record is made durable ([`ShipNotifier`]) or every second, and
 //! stops within the bound given to [`Shipper::stop`]: stopping also shuts down a request in
-//! flight, so the thread does not sit in a socket read. At Terminate, [`Shipper::ship_all`]
+//! flight (the socket under ureq's agent), so the thread does not sit in a socket read
+//! inside a library the server is about to unload. At Terminate, [`Shipper::ship_all`]
 //! cuts any backoff short and waits, within its deadline, for the spool to be empty.
 //!
 //! The shipper reads the spool's files itself, without the writer's lock
 //! ([`crate::spool_scan`]), so a writer stuck on the disk does not stop shipping what is
 //! already there.
 
-use std::io::{Read, Write};
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -40,7 +39,7 @@ use std::time::{Duration, Instant};
 use record::Event;
 
 use crate::error::SpiError;
-use crate::no_sigpipe::NoSigPipe;
+use crate::ship_http::GatewayClient;
 use crate::ship_status::ShipStatus;
 use crate::ship_tls::ShipTls;
 use crate::spool::Spool;
@@ -54,8 +53,6 @@ pub const MAX_BATCH_RECORDS: usize = 256;
 /// Encoded (postcard) bytes per request, roughly: a batch stops growing past this, but always
 /// holds at least one record.
 pub const MAX_BATCH_BYTES: usize = 4 << 20;
-/// The most of an answer that is read.
-pub(crate) const MAX_ANSWER: usize = 64 * 1024;
 
 /// Where and how to ship.
 #[derive(Clone)]
@@ -146,8 +143,8 @@ struct SignalState {
     stop: bool,
     /// Terminate is waiting: ship now, without the backoff's wait.
     hurry: bool,
-    /// The request in flight, so `stop` can shut it down.
-    connection: Option<TcpStream>,
+    /// The shipper's HTTP agent, so `stop` can shut down its request in flight.
+    agent: Option<ureq::Agent>,
 }
 
 #[derive(Debug, Default)]
@@ -214,7 +211,9 @@ pub struct Shipper {
 impl Shipper {
     /// Starts the thread shipping the spool in `spool` as `config` says.
     pub fn start(spool: Arc<Spool>, config: ShipperConfig) -> Result<Self, SpiError> {
+        let client = GatewayClient::new(&config);
         let signal = Arc::new(Signal::default());
+        signal.lock().agent = Some(client.agent());
         let status = Arc::new(Mutex::new(ShipStatus {
             gateway: config.gateway.clone(),
             ..ShipStatus::read(spool.dir())
@@ -228,7 +227,7 @@ impl Shipper {
         let handle = std::thread::Builder::new()
             .name("imtegrity-spi-shipper".into())
             .spawn(move || {
-                run(&spool, &config, &thread_signal, &thread_status);
+                run(&spool, &config, &client, &thread_signal, &thread_status);
                 // Drop the spool before saying "done", so a joined shipper has closed it.
                 drop(spool);
                 let _ = done_tx.send(());
@@ -292,8 +291,10 @@ impl Shipper {
         {
             let mut state = self.signal.lock();
             state.stop = true;
-            if let Some(c) = state.connection.take() {
-                let _ = c.shutdown(Shutdown::Both);
+            // Shuts down the socket of a request in flight (a handshake, a write or a read
+            // ends at once with an error) and fails any request started after this.
+            if let Some(agent) = state.agent.take() {
+                agent.shutdown();
             }
         }
         self.signal.changed.notify_all();
@@ -379,7 +380,13 @@ impl StatusKeeper<'_> {
     }
 }
 
-fn run(spool: &Spool, config: &ShipperConfig, signal: &Signal, status: &Mutex<ShipStatus>) {
+fn run(
+    spool: &Spool,
+    config: &ShipperConfig,
+    client: &GatewayClient,
+    signal: &Signal,
+    status: &Mutex<ShipStatus>,
+) {
     let mut keeper = StatusKeeper {
         spool,
         status,
@@ -392,7 +399,7 @@ fn run(spool: &Spool, config: &ShipperConfig, signal: &Signal, status: &Mutex<Sh
             keeper.update(Ok(false), true);
             return;
         }
-        match round(spool, config, signal, last_error.as_deref()) {
+        match round(spool, client, signal, last_error.as_deref()) {
             Ok(round) => {
                 keeper.update(Ok(matches!(round, Round::Progress)), false);
                 if last_error.take().is_some() {
@@ -435,7 +442,7 @@ fn run(spool: &Spool, config: &ShipperConfig, signal: &Signal, status: &Mutex<Sh
 /// it failed) goes with it, so the gateway's `status` says what held this spool up.
 fn round(
     spool: &Spool,
-    config: &ShipperConfig,
+    client: &GatewayClient,
     signal: &Signal,
     failing: Option<&str>,
 ) -> Result<Round, String> {
@@ -453,7 +460,7 @@ fn round(
     };
     let body = request_body(spool.source(), &batch, &report).map_err(|e| e.to_string())?;
     drop(batch);
-    let acked = post(config, &body, signal)?;
+    let acked = client.post(&body)?;
     if acked < first {
         return Err(format!(
             "the gateway acknowledged up to {acked}, before the first record sent ({first})"
@@ -490,215 +497,4 @@ pub fn request_body(
         "backlog": report.backlog,
         "last_error": report.last_error,
     }))
-}
-
-/// Sends one request; the gateway's `acked_upto`, or why not.
-fn post(config: &ShipperConfig, body: &[u8], signal: &Signal) -> Result<u64, String> {
-    let addrs = config
-        .gateway
-        .to_socket_addrs()
-        .map_err(|e| format!("{}: {e}", config.gateway))?;
-    let mut stream = None;
-    let mut last = format!("{}: no address", config.gateway);
-    for addr in addrs {
-        match TcpStream::connect_timeout(&addr, config.io_timeout) {
-            Ok(s) => {
-                stream = Some(s);
-                break;
-            }
-            Err(e) => last = format!("connect {addr}: {e}"),
-        }
-    }
-    let stream = stream.ok_or(last)?;
-    let io = |e: std::io::Error| format!("{}: {e}", config.gateway);
-    stream
-        .set_read_timeout(Some(config.io_timeout))
-        .map_err(io)?;
-    stream
-        .set_write_timeout(Some(config.io_timeout))
-        .map_err(io)?;
-    let _ = stream.set_nodelay(true);
-    {
-        let mut state = signal.lock();
-        if state.stop {
-            return Err("stopping".into());
-        }
-        state.connection = stream.try_clone().ok();
-    }
-    // Stopping shuts the TcpStream down under rustls too, which ends a handshake or read.
-    let outcome = match &config.tls {
-        Some(tls) => match tls.connect(stream) {
-            Ok(mut tls) => exchange(config, &mut tls, body).map_err(io),
-            Err(e) => Err(format!("{}: {e}", config.gateway)),
-        },
-        None => exchange(config, &mut NoSigPipe(stream), body).map_err(io),
-    };
-    signal.lock().connection = None;
-    let (status, answer) = outcome?;
-    let text = String::from_utf8_lossy(&answer);
-    if status != 200 {
-        let text: String = text.chars().take(200).collect();
-        return Err(format!("gateway answered {status}: {}", text.trim()));
-    }
-    serde_json::from_slice::<serde_json::Value>(&answer)
-        .ok()
-        .and_then(|v| v.get("acked_upto").and_then(serde_json::Value::as_u64))
-        .ok_or_else(|| format!("gateway answered 200 without acked_upto: {text}"))
-}
-
-/// Writes the request and reads the answer: its status and body.
-fn exchange(
-    config: &ShipperConfig,
-    stream: &mut (impl Read + Write),
-    body: &[u8],
-) -> std::io::Result<(u16, Vec<u8>)> {
-    let authorization = config
-        .token
-        .as_ref()
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let head = format!(
-        "POST {INGEST_PATH} HTTP/1.1\r\nHost: {}\r\n{authorization}\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        config.gateway,
-        body.len()
-    );
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
-    stream.flush()?;
-    read_answer(stream)
-}
-
-fn invalid(what: &str) -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned())
-}
-
-/// Reads an HTTP/1.1 answer: `Content-Length`, chunked, or until the gateway closes.
-pub(crate) fn read_answer(stream: &mut impl Read) -> std::io::Result<(u16, Vec<u8>)> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let header_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        if buf.len() > MAX_ANSWER {
-            return Err(invalid("answer headers too long"));
-        }
-        let n = stream.read(&mut chunk)?;
-        if n == 0 {
-            return Err(invalid("connection closed before the answer"));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..header_end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.strip_prefix("HTTP/1."))
-        .and_then(|l| l.get(2..5))
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| invalid("no HTTP status line"))?;
-    let mut length = None;
-    let mut chunked = false;
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("content-length") {
-            length = Some(
-                value
-                    .parse::<usize>()
-                    .map_err(|_| invalid("content-length"))?,
-            );
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            chunked = value.to_ascii_lowercase().contains("chunked");
-        }
-    }
-    let mut body = buf.split_off(header_end);
-    let want = length.filter(|_| !chunked).unwrap_or(usize::MAX);
-    while body.len() < want {
-        if body.len() > MAX_ANSWER {
-            return Err(invalid("answer too long"));
-        }
-        let n = stream.read(&mut chunk)?;
-        if n == 0 {
-            if want == usize::MAX {
-                break;
-            }
-            return Err(invalid("answer shorter than its content-length"));
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    body.truncate(want);
-    if chunked {
-        body = dechunk(&body).ok_or_else(|| invalid("bad chunked encoding"))?;
-    }
-    Ok((status, body))
-}
-
-/// Decodes a complete chunked body.
-fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = data.windows(2).position(|w| w == b"\r\n")?;
-        let size = std::str::from_utf8(&data[..line_end]).ok()?;
-        let size = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
-        data = &data[line_end + 2..];
-        if size == 0 {
-            return Some(out);
-        }
-        out.extend_from_slice(data.get(..size)?);
-        data = data.get(size + 2..)?;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hostile_answers_are_refused_within_their_bounds() {
-        // Headers that never end, a body longer than any answer, a length that lies.
-        let endless = [b"HTTP/1.1 200 OK\r\nx: ".as_slice(), &[b'a'; 100_000]].concat();
-        assert!(read_answer(&mut &endless[..]).is_err());
-        let huge = [
-            b"HTTP/1.1 200 OK\r\ncontent-length: 99999999999\r\n\r\n".as_slice(),
-            &[b'a'; 100_000],
-        ]
-        .concat();
-        assert!(read_answer(&mut &huge[..]).is_err());
-        let short = b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc";
-        assert!(read_answer(&mut &short[..]).is_err());
-        let bad_length = b"HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n";
-        assert!(read_answer(&mut &bad_length[..]).is_err());
-        // Chunk sizes that overflow, are not hex, or promise more than is there.
-        for body in [
-            "ffffffffffffffffff\r\nx\r\n0\r\n\r\n",
-            "zz\r\nx\r\n0\r\n\r\n",
-            "ffff\r\nxy\r\n0\r\n\r\n",
-        ] {
-            let answer = format!("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n{body}");
-            assert!(read_answer(&mut answer.as_bytes()).is_err(), "{body:?}");
-        }
-        for seed in [
-            &b""[..],
-            b"\x05HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
-        ] {
-            crate::fuzzing::gateway_answer(seed);
-        }
-    }
-
-    #[test]
-    fn answers_with_length_chunks_or_close_are_read() {
-        let with_length = b"HTTP/1.1 200 OK\r\ncontent-length: 16\r\n\r\n{\"acked_upto\":7}";
-        let (status, body) = read_answer(&mut &with_length[..]).unwrap();
-        assert_eq!((status, body.as_slice()), (200, &b"{\"acked_upto\":7}"[..]));
-        let chunked = b"HTTP/1.1 503 Busy\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nbusy\r\n3\r\n!!!\r\n0\r\n\r\n";
-        let (status, body) = read_answer(&mut &chunked[..]).unwrap();
-        assert_eq!((status, body.as_slice()), (503, &b"busy!!!"[..]));
-        let closed = b"HTTP/1.0 401 Unauthorized\r\n\r\nno";
-        assert_eq!(read_answer(&mut &closed[..]).unwrap().0, 401);
-        assert!(read_answer(&mut &b"garbage\r\n\r\n"[..]).is_err());
-    }
 }
