@@ -10,15 +10,14 @@ use std::future::Future;
 use std::pin::Pin;
 
 use futures_util::stream::FuturesOrdered;
-use futures_util::{FutureExt, SinkExt, StreamExt};
+use futures_util::{FutureExt, StreamExt};
 use oscar::message::RoomInfo;
-use oscar::message::signon::TLV_ERROR_CODE;
-use oscar::message::{SignOff, SignonHello, SignonKind, SnacMessage};
+use oscar::message::{SignonHello, SignonKind, SnacMessage};
 use oscar::{Channel, Family, Flap, FlapCodec, Message, ServerAddress};
 use record::normalize_screen_name;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio_util::codec::FramedRead;
 use tracing::Instrument;
 
 use crate::config::CaptureMode;
@@ -27,110 +26,25 @@ use crate::enforce::{Rebuild, Seen};
 use crate::error::{SessionError, Side};
 use crate::local_users::proves_identity;
 use crate::plan::{Fate, Plan};
-use crate::prefixed_io::PrefixedIo;
 use crate::relay::Relay;
 use crate::rewrite::{RewriteContext, rewrite};
 use crate::room_members::RoomMembers;
-use crate::stream_halves::{
-    Inner, StreamRead, StreamWrite, Wire, accept_tls, first_inner_bytes, sniff, split_plain,
-    split_tls, split_upstream_tls,
-};
+use crate::stream_halves::{Wire, split_plain, split_upstream_tls};
 use crate::upstream::connect_upstream;
 use crate::upstream_tls::connect_tls;
 use capture::Capturer;
+use client_leg::{ClientLeg, advertised_address};
+use legs::{Leg, Reader, has_buffered_frame, next};
 
 mod chat_room;
+mod client_leg;
+mod legs;
 mod messages;
+mod refusal;
 mod service_requests;
 
 pub(crate) use service_requests::Answered;
 use service_requests::{Refusal, ServiceRequests};
-
-type Reader = FramedRead<StreamRead, FlapCodec>;
-
-/// One leg's writer, stamping that leg's own sequence numbers (oscar.md §3.4 step 4).
-struct Leg {
-    side: Side,
-    sink: FramedWrite<StreamWrite, FlapCodec>,
-    seq: u16,
-}
-
-impl Leg {
-    fn new(side: Side, half: StreamWrite, first_seq: u16) -> Self {
-        Self {
-            side,
-            sink: FramedWrite::new(half, FlapCodec::default()),
-            seq: first_seq,
-        }
-    }
-
-    /// Sends one frame now (sign-on exchanges and errors).
-    async fn send(&mut self, flap: Flap) -> Result<(), SessionError> {
-        self.queue(flap).await?;
-        self.flush().await
-    }
-
-    /// Queues a frame in the write buffer (written out when the buffer fills or on
-    /// [`Leg::flush`]), so frames that arrived together leave in one system call.
-    async fn queue(&mut self, mut flap: Flap) -> Result<(), SessionError> {
-        flap.seq = self.seq;
-        self.seq = self.seq.wrapping_add(1);
-        let side = self.side;
-        self.sink.feed(flap).await.map_err(|e| write_error(side, e))
-    }
-
-    /// Queues a released frame, if policy did not drop it.
-    async fn queue_some(&mut self, flap: Option<Flap>) -> Result<(), SessionError> {
-        match flap {
-            Some(flap) => self.queue(flap).await,
-            None => Ok(()),
-        }
-    }
-
-    async fn flush(&mut self) -> Result<(), SessionError> {
-        let side = self.side;
-        SinkExt::<Flap>::flush(&mut self.sink)
-            .await
-            .map_err(|e| write_error(side, e))
-    }
-}
-
-fn write_error(side: Side, source: oscar::FlapError) -> SessionError {
-    match source {
-        oscar::FlapError::Io(e) if is_disconnect(&e) => SessionError::Disconnected { side },
-        source => SessionError::Write { side, source },
-    }
-}
-
-/// Whether `reader` already holds another complete frame, so writing can wait for it.
-fn has_buffered_frame(reader: &Reader) -> bool {
-    if !reader.decoder().is_at_frame_boundary() {
-        return false;
-    }
-    let buf = reader.read_buffer();
-    buf.get(4..6)
-        .map(|len| usize::from(u16::from_be_bytes([len[0], len[1]])))
-        .is_some_and(|len| buf.len() >= oscar::FLAP_HEADER_LEN + len)
-}
-
-/// Reads the next frame from `side`; `None` at a clean end of stream.
-async fn next(reader: &mut Reader, side: Side) -> Result<Option<Flap>, SessionError> {
-    match reader.next().await {
-        Some(Ok(flap)) => Ok(Some(flap)),
-        Some(Err(oscar::FlapError::Io(e))) if is_disconnect(&e) => Ok(None),
-        Some(Err(source)) => Err(SessionError::Frame { side, source }),
-        None => Ok(None),
-    }
-}
-
-fn is_disconnect(e: &std::io::Error) -> bool {
-    matches!(
-        e.kind(),
-        std::io::ErrorKind::ConnectionReset
-            | std::io::ErrorKind::BrokenPipe
-            | std::io::ErrorKind::UnexpectedEof
-    )
-}
 
 /// What the relay loop does next.
 enum Step {
@@ -215,55 +129,10 @@ pub async fn run_session(
     let local = client.local_addr().unwrap_or(client_addr);
     let _ = client.set_nodelay(true);
     let advertised = advertised_address(relay.config.advertise.as_ref(), local);
-    // Sniff only when TLS can be terminated: a plain client that waits for the server's
-    // hello then gets it after the sniff's short wait, so a gateway without a CA keeps
-    // plain OSCAR exactly as it was (a TLS client there fails on the FLAP marker).
-    let wire = match &relay.config.tls {
-        Some(_) => sniff(&client).await,
-        None => Wire::Plain,
-    };
-    let (client_read, client_write) = match (wire, &relay.config.tls) {
-        (Wire::Plain, _) => split_plain(client),
-        (Wire::Tls, Some(tls)) => {
-            let handshake = accept_tls(client, tls.server.clone(), relay.config.connect_timeout);
-            let mut stream = timeout_at(deadline, handshake)
-                .await
-                .map_err(|_| missed())?
-                .map_err(|source| SessionError::Tls { source })?;
-            let sni = stream.get_ref().1.server_name().map(str::to_owned);
-            let first = first_inner_bytes(&mut stream)
-                .await
-                .map_err(|source| SessionError::Tls { source })?;
-            match first {
-                Inner::Closed => return Ok(Outcome::Silent),
-                Inner::Http(prefix) => {
-                    tracing::debug!(
-                        sni = sni.as_deref().unwrap_or("-"),
-                        "HTTPS from the client: the login API"
-                    );
-                    let io = PrefixedIo::new(prefix, stream);
-                    // Boxed: the HTTP server future is large and only login API connections need it.
-                    // A login API connection carries the login and nothing after it: it lives
-                    // within the sign-on deadline.
-                    let api = Box::pin(crate::api::serve(
-                        relay.clone(),
-                        io,
-                        client_addr,
-                        advertised,
-                        sni,
-                    ));
-                    timeout_at(deadline, api).await.map_err(|_| missed())??;
-                    return Ok(Outcome::Relayed);
-                }
-                Inner::Oscar(prefix) => {
-                    tracing::debug!(sni = sni.as_deref().unwrap_or("-"), "TLS from the client");
-                    split_tls(PrefixedIo::new(prefix, stream))
-                }
-            }
-        }
-        (Wire::Tls, None) => {
-            return Err(SessionError::NoCa);
-        }
+    let accepted = client_leg::accept(&relay, client, client_addr, &advertised, deadline).await?;
+    let (client_read, client_write, wire) = match accepted {
+        ClientLeg::Oscar { read, write, wire } => (read, write, wire),
+        ClientLeg::Done(outcome) => return Ok(outcome),
     };
     let mut client_rx = FramedRead::new(
         client_read,
@@ -364,9 +233,9 @@ pub async fn run_session(
                             SessionError::CookieElsewhere { owner }
                         }
                     };
-                    let mut off = SignOff::default();
-                    off.tlvs.push(oscar::Tlv::u16(TLV_ERROR_CODE, 0x0004));
-                    client_tx.send(off.to_flap()?).await?;
+                    client_tx
+                        .send(refusal::sign_off(refusal::COOKIE_REFUSED)?)
+                        .await?;
                     return Err(refused);
                 }
             }
@@ -376,7 +245,9 @@ pub async fn run_session(
     identify(&relay, &mut state);
     if let Some(reason) = &state.refused {
         record_refusal(&relay, &state, reason).await;
-        client_tx.send(refusal()?).await?;
+        client_tx
+            .send(refusal::sign_off(refusal::POLICY_REFUSED)?)
+            .await?;
         return Ok(Outcome::Refused);
     }
     let span = tracing::info_span!("session", client = %client_addr, upstream = %target,
@@ -512,9 +383,9 @@ async fn relay_frames(
         Ok(ok) => ok,
         Err(e) => {
             // Tell the client in OSCAR terms instead of leaving it hanging.
-            let mut off = SignOff::default();
-            off.tlvs.push(oscar::Tlv::u16(TLV_ERROR_CODE, 0x0014));
-            let _ = client_tx.send(off.to_flap()?).await;
+            let _ = client_tx
+                .send(refusal::sign_off(refusal::UPSTREAM_UNREACHABLE)?)
+                .await;
             return Err(e);
         }
     };
@@ -605,7 +476,9 @@ async fn relay_frames(
                     // The frame showed a user the policy refuses: it goes no further.
                     if let Some(reason) = &state.refused {
                         record_refusal(relay, state, reason).await;
-                        client_tx.send(refusal()?).await?;
+                        client_tx
+                            .send(refusal::sign_off(refusal::POLICY_REFUSED)?)
+                            .await?;
                         return Ok(());
                     }
                     queues.dispatch(relay, state, dest, frame, plan).await;
@@ -1178,14 +1051,6 @@ async fn record_refusal(relay: &Relay, state: &State, reason: &str) {
     }
 }
 
-/// What a client refused by policy gets before the connection closes: a sign-off with
-/// error 0x0011 ("account suspended"), which clients show instead of retrying at once.
-fn refusal() -> Result<Flap, SessionError> {
-    let mut off = SignOff::default();
-    off.tlvs.push(oscar::Tlv::u16(TLV_ERROR_CODE, 0x0011));
-    Ok(off.to_flap()?)
-}
-
 /// What makes a chat line the same line when several local members see it: room, sender,
 /// message cookie, and the message itself (clients that reuse a cookie for every line, as
 /// some do, must not have their later lines taken for copies of the first).
@@ -1272,39 +1137,4 @@ async fn observe_upstream(
         _ => {}
     }
     Ok(Plan::forward())
-}
-
-/// The address written into redirects for a client that reached us on `local`.
-fn advertised_address(advertise: Option<&ServerAddress>, local: SocketAddr) -> ServerAddress {
-    match advertise {
-        Some(name) => ServerAddress::new(name.host.clone(), name.port_or(local.port())),
-        // Redirect addresses cannot express IPv6 (oscar.md §3.3); the config check rejects
-        // an IPv6 listener without an `advertise` name.
-        None => ServerAddress::new(local.ip().to_string(), local.port()),
-    }
-}
-
-#[cfg(test)]
-mod advertised_tests {
-    use super::*;
-
-    #[test]
-    fn redirects_name_the_advertised_host_with_its_port_or_the_one_the_client_reached() {
-        let local: SocketAddr = "10.0.0.5:443".parse().unwrap_or_else(|e| panic!("{e}"));
-        let with_port = ServerAddress::new("gw.example.com", 5190);
-        let without_port = ServerAddress {
-            host: "gw.example.com".into(),
-            port: None,
-        };
-        let shown = |hp: ServerAddress| format!("{}:{}", hp.host, hp.port_or(0));
-        assert_eq!(
-            shown(advertised_address(Some(&with_port), local)),
-            "gw.example.com:5190"
-        );
-        assert_eq!(
-            shown(advertised_address(Some(&without_port), local)),
-            "gw.example.com:443"
-        );
-        assert_eq!(shown(advertised_address(None, local)), "10.0.0.5:443");
-    }
 }
