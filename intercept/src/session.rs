@@ -34,10 +34,12 @@ use crate::upstream::connect_upstream;
 use crate::upstream_tls::connect_tls;
 use capture::Capturer;
 use client_leg::{ClientLeg, advertised_address};
+use frame::{Decoded, MessageFrame};
 use legs::{Leg, Reader, has_buffered_frame, next};
 
 mod chat_room;
 mod client_leg;
+mod frame;
 mod legs;
 mod messages;
 mod refusal;
@@ -45,6 +47,9 @@ mod service_requests;
 
 pub(crate) use service_requests::Answered;
 use service_requests::{Refusal, ServiceRequests};
+
+/// An OSERVICE error (0x0001/0x0001): the server refused a request.
+const OSERVICE_ERROR: u16 = 0x0001;
 
 /// What the relay loop does next.
 enum Step {
@@ -543,38 +548,40 @@ async fn from_upstream(
     if flap.channel == Channel::DATA {
         register_local(relay, state, true);
     }
-    if let Some(subtype) = chat_room::chat_subtype(&flap) {
-        if chat_room::learn_room(state, &flap) {
+    let decoded = Decoded::of(&flap);
+    if decoded.header_unreadable() {
+        let plan = messages::unreadable_snac(relay, state, &flap, Side::Upstream);
+        return Ok((flap, plan));
+    }
+    if let Some(subtype) = decoded.chat_subtype() {
+        if chat_room::learn_room(state, &decoded) {
             state.members.clear();
         }
         if state.room.is_none() {
-            let plan = chat_room::unattributed(relay, state, &flap, Side::Upstream, subtype);
+            let plan =
+                chat_room::unattributed(relay, state, &flap, &decoded, Side::Upstream, subtype);
             return Ok((flap, plan));
         }
     }
-    let decoded = Message::decode(&flap);
-    let typed = match &decoded {
-        Ok(Message::Snac { body, .. }) => Some(body),
-        _ => None,
-    };
-    let answered = match &decoded {
+    let typed = decoded.body();
+    let answered = match decoded.message() {
         Ok(Message::Snac {
             header,
             body: SnacMessage::ServiceResponse(resp),
             ..
         }) => Some(state.services.answer(header.request_id, resp.family())),
-        Ok(Message::Snac { header, .. }) if header.is(Family::OSERVICE, 0x0001) => {
+        Ok(Message::Snac { header, .. }) if header.is(Family::OSERVICE, OSERVICE_ERROR) => {
             state.services.refused(header.request_id);
             None
         }
         _ => None,
     };
-    match messages::message_frame(&flap, Side::Upstream) {
-        Some(messages::MessageFrame::Icbm) => {
-            let plan = messages::icbm(relay, state, &flap, Side::Upstream, typed)?;
+    match decoded.message_frame(Side::Upstream) {
+        Some(MessageFrame::Icbm) => {
+            let plan = messages::icbm(relay, state, &flap, &decoded, Side::Upstream)?;
             return Ok((flap, plan));
         }
-        Some(messages::MessageFrame::Chat) if typed.is_none() => {
+        Some(MessageFrame::Chat) if typed.is_none() => {
             let room = state.room.as_ref().map(RoomInfo::name).unwrap_or_default();
             let plan = messages::unreadable(
                 relay,
@@ -594,7 +601,7 @@ async fn from_upstream(
         }
         _ => {}
     }
-    let Ok(mut message) = decoded else {
+    let Ok(mut message) = decoded.into_message() else {
         return Ok((flap, Plan::forward())); // not ours to judge: relay unchanged
     };
     let cx = RewriteContext {
@@ -750,70 +757,76 @@ async fn observe_client(
     state: &mut State,
     flap: &Flap,
 ) -> Result<Plan, SessionError> {
-    if let Some(family_subtype) = carries_a_message(flap)
-        && !state.signed_on
-    {
+    let decoded = Decoded::of(flap);
+    let message = decoded.message_frame(Side::Client);
+    if (message.is_some() || decoded.header_unreadable()) && !state.signed_on {
         // Messages travel only on sessions that signed on with a cookie; anything else
-        // would put unauthenticated text in the archive, or relay it unrecorded.
+        // would put unauthenticated text in the archive, or relay it unrecorded. A SNAC
+        // whose header does not read may be one.
+        let detail = match decoded.header() {
+            Some(h) => format!(
+                "message SNAC {:04x}/{:04x} on a connection that has not signed on",
+                h.family.0, h.subtype
+            ),
+            None => "a SNAC whose header does not read (it may be a message) on a \
+                     connection that has not signed on"
+                .to_owned(),
+        };
         return Err(SessionError::Protocol {
             side: Side::Client,
-            detail: format!("message SNAC {family_subtype} on a connection that has not signed on"),
+            detail,
         });
     }
+    if decoded.header_unreadable() {
+        return Ok(messages::unreadable_snac(relay, state, flap, Side::Client));
+    }
     if state.room.is_none()
-        && let Some(subtype) = chat_room::chat_subtype(flap)
+        && let Some(subtype) = decoded.chat_subtype()
     {
         return Ok(chat_room::unattributed(
             relay,
             state,
             flap,
+            &decoded,
             Side::Client,
             subtype,
         ));
     }
-    if let Some(request_id) = service_request_id(flap) {
-        let asked = match Message::decode(flap) {
-            Ok(Message::Snac {
-                body: SnacMessage::ServiceRequest(req),
-                ..
-            }) => Some((req.family, req.room().and_then(Result::ok))),
-            _ => None,
+    if let Some(request_id) = decoded.service_request_id() {
+        let (family, room) = match decoded.body() {
+            Some(SnacMessage::ServiceRequest(req)) => {
+                (Some(req.family), req.room().and_then(Result::ok))
+            }
+            _ => (None, None),
         };
-        let (family, room) = asked.map_or((None, None), |(f, r)| (Some(f), r));
         ask_service(state, request_id, family, room)?;
     }
-    let decoded = Message::decode(flap);
-    if carries_a_message(flap).is_some() {
-        let typed = match &decoded {
-            Ok(Message::Snac { body, .. }) => Some(body),
-            _ => None,
-        };
-        match messages::message_frame(flap, Side::Client) {
-            Some(messages::MessageFrame::Icbm) => {
-                return messages::icbm(relay, state, flap, Side::Client, typed);
-            }
-            Some(messages::MessageFrame::Chat) if typed.is_none() => {
-                let me = state.local_user.clone().unwrap_or_default();
-                let room = state.room.as_ref().map(RoomInfo::name).unwrap_or_default();
-                return Ok(messages::unreadable(
-                    relay,
-                    state,
-                    flap,
-                    messages::Unreadable {
-                        kind: Kind::ChatMessage,
-                        sender: &me,
-                        recipient: &room,
-                        from: Side::Client,
-                        direction: Direction::Outbound,
-                        why: "a chat message that does not parse",
-                        texts: &[],
-                    },
-                ));
-            }
-            _ => {}
+    let typed = decoded.body();
+    match message {
+        Some(MessageFrame::Icbm) => {
+            return messages::icbm(relay, state, flap, &decoded, Side::Client);
         }
+        Some(MessageFrame::Chat) if typed.is_none() => {
+            let me = state.local_user.clone().unwrap_or_default();
+            let room = state.room.as_ref().map(RoomInfo::name).unwrap_or_default();
+            return Ok(messages::unreadable(
+                relay,
+                state,
+                flap,
+                messages::Unreadable {
+                    kind: Kind::ChatMessage,
+                    sender: &me,
+                    recipient: &room,
+                    from: Side::Client,
+                    direction: Direction::Outbound,
+                    why: "a chat message that does not parse",
+                    texts: &[],
+                },
+            ));
+        }
+        _ => {}
     }
-    let Ok(Message::Snac { body, .. }) = decoded else {
+    let Some(body) = typed else {
         return Ok(Plan::forward());
     };
     match body {
@@ -942,30 +955,6 @@ fn decide_among(
         }
     }
     Ok(applied.plan)
-}
-
-/// The family/subtype, if `flap` is a SNAC that carries message content from the client.
-fn carries_a_message(flap: &Flap) -> Option<String> {
-    if flap.channel != Channel::DATA {
-        return None;
-    }
-    let head = flap.payload.get(..4)?;
-    let (family, subtype) = (
-        u16::from_be_bytes([head[0], head[1]]),
-        u16::from_be_bytes([head[2], head[3]]),
-    );
-    matches!((family, subtype), (0x0004, 0x0006) | (0x000e, 0x0005))
-        .then(|| format!("{family:04x}/{subtype:04x}"))
-}
-
-/// The request id of `flap` if it is a service request (0x0001/0x0004), read from the SNAC
-/// header alone: an id counts as asked whether or not the body parses.
-fn service_request_id(flap: &Flap) -> Option<u32> {
-    if flap.channel != Channel::DATA || flap.payload.get(..4)? != [0x00, 0x01, 0x00, 0x04] {
-        return None;
-    }
-    let id = flap.payload.get(6..10)?;
-    Some(u32::from_be_bytes([id[0], id[1], id[2], id[3]]))
 }
 
 /// Notes a service request; a reused outstanding id (or too many outstanding) ends the

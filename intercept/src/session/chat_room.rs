@@ -8,9 +8,10 @@
 
 use archive::{Direction, Event, Kind, Verdict};
 use oscar::message::{ChatReceive, ChatSend, RoomInfo, SnacMessage, UserInfo};
-use oscar::{Channel, Family, Flap, Message, MessageText, Snac};
+use oscar::{Family, Flap, MessageText};
 use record::normalize_screen_name;
 
+use super::frame::Decoded;
 use super::messages::{self, Unreadable};
 use super::{State, capturer, record, with_employee};
 use crate::config::CaptureMode;
@@ -25,35 +26,25 @@ const ROOM_INFO_UPDATE: u16 = 0x0002;
 /// Why unattributed chat traffic is refused or recorded raw; the record says it.
 const UNATTRIBUTED: &str = "chat traffic on a connection no room is known for";
 
-/// The chat-family subtype of `flap`, if it is a chat-family SNAC.
-pub(super) fn chat_subtype(flap: &Flap) -> Option<u16> {
-    if flap.channel != Channel::DATA {
+/// The room a room-info update from the server names, if `decoded` is one that reads.
+pub(super) fn room_of_update(decoded: &Decoded) -> Option<RoomInfo> {
+    if decoded.chat_subtype() != Some(ROOM_INFO_UPDATE) {
         return None;
     }
-    let head = flap.payload.get(..4)?;
-    (u16::from_be_bytes([head[0], head[1]]) == Family::CHAT.0)
-        .then(|| u16::from_be_bytes([head[2], head[3]]))
-}
-
-/// The room a room-info update from the server names, if `flap` is one that reads.
-pub(super) fn room_of_update(flap: &Flap) -> Option<RoomInfo> {
-    if chat_subtype(flap) != Some(ROOM_INFO_UPDATE) {
-        return None;
-    }
-    let snac = Snac::from_flap(flap).ok()?;
-    RoomInfo::decode_leading(snac.body)
+    let snac = decoded.snac()?;
+    RoomInfo::decode_leading(snac.body.clone())
         .ok()
         .map(|(room, _)| room)
 }
 
-/// Takes the room the server names on a chat service connection (`flap` from upstream) as
-/// this connection's room. Returns whether the room changed (membership starts over).
-pub(super) fn learn_room(state: &mut State, flap: &Flap) -> bool {
+/// Takes the room the server names on a chat service connection (`decoded` from upstream)
+/// as this connection's room. Returns whether the room changed (membership starts over).
+pub(super) fn learn_room(state: &mut State, decoded: &Decoded) -> bool {
     if state.service != Some(Family::CHAT) {
         return false;
     }
-    let Some(room) = room_of_update(flap) else {
-        if chat_subtype(flap) == Some(ROOM_INFO_UPDATE) {
+    let Some(room) = room_of_update(decoded) else {
+        if decoded.chat_subtype() == Some(ROOM_INFO_UPDATE) {
             tracing::warn!(
                 known = state.room.is_some(),
                 "unreadable room-info update from the chat service"
@@ -90,6 +81,7 @@ pub(super) fn unattributed(
     relay: &Relay,
     state: &State,
     flap: &Flap,
+    decoded: &Decoded,
     from: Side,
     subtype: u16,
 ) -> Plan {
@@ -110,11 +102,10 @@ pub(super) fn unattributed(
     };
     if matches!(subtype, 0x0005 | 0x0006) {
         // The words, where they read: the record keeps them even though no room does.
-        let text = match Message::decode(flap) {
-            Ok(Message::Snac {
-                body: SnacMessage::ChatSend(ChatSend(m)) | SnacMessage::ChatReceive(ChatReceive(m)),
-                ..
-            }) => m.text().and_then(Result::ok),
+        let text = match decoded.body() {
+            Some(SnacMessage::ChatSend(ChatSend(m)) | SnacMessage::ChatReceive(ChatReceive(m))) => {
+                m.text().and_then(Result::ok)
+            }
             _ => None,
         };
         return messages::unreadable(
@@ -274,7 +265,7 @@ mod tests {
 
     use super::*;
     use bytes::{BufMut, BytesMut};
-    use oscar::SnacHeader;
+    use oscar::{Snac, SnacHeader};
 
     fn update(room: &RoomInfo) -> Flap {
         let mut body = BytesMut::new();
@@ -330,22 +321,23 @@ mod tests {
             instance: 0,
         };
         let flap = update(&room);
-        assert_eq!(chat_subtype(&flap), Some(ROOM_INFO_UPDATE));
-        assert_eq!(room_of_update(&flap), Some(room));
+        let decoded = Decoded::of(&flap);
+        assert_eq!(decoded.chat_subtype(), Some(ROOM_INFO_UPDATE));
+        assert_eq!(room_of_update(&decoded), Some(room));
         // Cut short inside the room info: no room.
         let mut cut = flap.clone();
         cut.payload = cut.payload.slice(..14);
-        assert_eq!(room_of_update(&cut), None);
+        assert_eq!(room_of_update(&Decoded::of(&cut)), None);
         // Another chat SNAC, or a non-chat one, names none.
         let mut other = flap.clone();
         let mut payload = other.payload.to_vec();
         payload[3] = 0x05;
         other.payload = payload.into();
-        assert_eq!(room_of_update(&other), None);
-        assert_eq!(chat_subtype(&other), Some(0x0005));
+        assert_eq!(room_of_update(&Decoded::of(&other)), None);
+        assert_eq!(Decoded::of(&other).chat_subtype(), Some(0x0005));
         payload = other.payload.to_vec();
         payload[1] = 0x01;
         other.payload = payload.into();
-        assert_eq!(chat_subtype(&other), None);
+        assert_eq!(Decoded::of(&other).chat_subtype(), None);
     }
 }

@@ -10,9 +10,10 @@ use archive::{Direction, Kind, Verdict};
 use oscar::message::SnacMessage;
 use oscar::message::icbm::TLV_SEND_TIME;
 use oscar::message::icbm_reading::{IcbmFrame, Shown, TextShape};
-use oscar::{Channel, Flap, Message, MessageText, Snac};
+use oscar::{Family, Flap, Message, MessageText};
 use record::normalize_screen_name;
 
+use super::frame::Decoded;
 use super::{State, capturer, decide_among, lossy, record};
 use crate::config::CaptureMode;
 use crate::enforce::Rebuild;
@@ -23,52 +24,25 @@ use crate::relay::Relay;
 /// The rule name a refused unreadable message's record carries.
 const UNREADABLE_RULE: &str = "unreadable";
 
-/// The message-carrying SNACs, by family and subtype.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum MessageFrame {
-    /// 0x0004/0x0006 (client) or 0x0004/0x0007 (server).
-    Icbm,
-    /// 0x000E/0x0005 (client) or 0x000E/0x0006 (server).
-    Chat,
-}
-
-/// Which message-carrying SNAC `flap` is, coming `from` that side.
-pub(super) fn message_frame(flap: &Flap, from: Side) -> Option<MessageFrame> {
-    if flap.channel != Channel::DATA {
-        return None;
-    }
-    let head = flap.payload.get(..4)?;
-    let family = u16::from_be_bytes([head[0], head[1]]);
-    let subtype = u16::from_be_bytes([head[2], head[3]]);
-    match (from, family, subtype) {
-        (Side::Client, 0x0004, 0x0006) | (Side::Upstream, 0x0004, 0x0007) => {
-            Some(MessageFrame::Icbm)
-        }
-        (Side::Client, 0x000e, 0x0005) | (Side::Upstream, 0x000e, 0x0006) => {
-            Some(MessageFrame::Chat)
-        }
-        _ => None,
-    }
-}
-
 /// Decides an ICBM `flap` from `from`, read as its recipient's client reads it, whether or
-/// not the strict decoder accepted it (`typed`).
+/// not the strict decoder accepted its body.
 pub(super) fn icbm(
     relay: &Relay,
     state: &State,
     flap: &Flap,
+    decoded: &Decoded,
     from: Side,
-    typed: Option<&SnacMessage>,
 ) -> Result<Plan, SessionError> {
     let me = state.local_user.clone().unwrap_or_default();
-    let split = Snac::from_flap(flap).and_then(|snac| {
+    let typed = decoded.body();
+    let split = decoded.snac().and_then(|snac| {
         let frame = match from {
-            Side::Client => IcbmFrame::of_send(snac.body),
-            Side::Upstream => IcbmFrame::of_receive(snac.body),
-        }?;
-        Ok((snac.header.request_id, frame))
+            Side::Client => IcbmFrame::of_send(snac.body.clone()),
+            Side::Upstream => IcbmFrame::of_receive(snac.body.clone()),
+        };
+        frame.ok().map(|frame| (snac.header.request_id, frame))
     });
-    let Ok((request_id, frame)) = split else {
+    let Some((request_id, frame)) = split else {
         let direction = match from {
             Side::Client => Direction::Outbound,
             Side::Upstream => Direction::Inbound,
@@ -284,6 +258,39 @@ pub(super) fn unreadable(relay: &Relay, state: &State, flap: &Flap, msg: Unreada
         msg.kind == Kind::ChatMessage,
         Instant::now(),
     )
+}
+
+/// A SNAC whose header does not read, from `from`: nobody can say what it is, so it may
+/// be a message, and it is handled as an unreadable one (an IM, or a chat line on a chat
+/// connection) rather than relayed unrecorded.
+pub(super) fn unreadable_snac(relay: &Relay, state: &State, flap: &Flap, from: Side) -> Plan {
+    let me = state.local_user.clone().unwrap_or_default();
+    let chat = state.service == Some(Family::CHAT);
+    let room = state
+        .room
+        .as_ref()
+        .map(oscar::message::RoomInfo::name)
+        .unwrap_or_default();
+    let (kind, peer) = if chat {
+        (Kind::ChatMessage, room.as_str())
+    } else {
+        (Kind::Im, "")
+    };
+    let (sender, recipient, direction) = match from {
+        Side::Client => (me.as_str(), peer, Direction::Outbound),
+        Side::Upstream if chat => ("", peer, Direction::Inbound),
+        Side::Upstream => ("", me.as_str(), Direction::Inbound),
+    };
+    let msg = Unreadable {
+        kind,
+        sender,
+        recipient,
+        from,
+        direction,
+        why: "a SNAC whose header does not parse",
+        texts: &[],
+    };
+    unreadable(relay, state, flap, msg)
 }
 
 /// The rule that blocks a readable part of an unreadable message, if any: every text that
