@@ -12,7 +12,7 @@ use std::pin::Pin;
 use futures_util::stream::FuturesOrdered;
 use futures_util::{FutureExt, StreamExt};
 use oscar::message::RoomInfo;
-use oscar::message::{SignonHello, SignonKind, SnacMessage};
+use oscar::message::{SignonHello, SnacMessage};
 use oscar::{Channel, Family, Flap, FlapCodec, Message, ServerAddress};
 use record::normalize_screen_name;
 use tokio::net::TcpStream;
@@ -21,10 +21,8 @@ use tokio_util::codec::FramedRead;
 use tracing::Instrument;
 
 use crate::config::CaptureMode;
-use crate::cookies::{CookieRefusal, Route};
 use crate::enforce::{Rebuild, Seen};
 use crate::error::{SessionError, Side};
-use crate::local_users::proves_identity;
 use crate::plan::{Fate, Plan};
 use crate::relay::Relay;
 use crate::rewrite::{RewriteContext, rewrite};
@@ -36,14 +34,17 @@ use capture::Capturer;
 use client_leg::{ClientLeg, advertised_address};
 use frame::{Decoded, MessageFrame};
 use legs::{Leg, Reader, has_buffered_frame, next};
+use login::{Input, SignOn};
 
 mod chat_room;
 mod client_leg;
 mod frame;
 mod legs;
+mod login;
 mod messages;
 mod refusal;
 mod service_requests;
+mod sign_on;
 
 pub(crate) use service_requests::Answered;
 use service_requests::{Refusal, ServiceRequests};
@@ -62,21 +63,14 @@ enum Step {
 }
 
 /// What a session knows about itself.
-struct State {
+pub(super) struct State {
     client_addr: SocketAddr,
     advertised: ServerAddress,
     upstream_port: u16,
     /// The upstream leg's TLS name (SNI and verification); `None`: plain TCP.
     upstream_tls: Option<String>,
-    local_user: Option<String>,
-    /// Normalised name registered as local with the relay, to release at the end.
-    registered: Option<String>,
-    /// Whether this is a BOS session whose cookie came from a login through this gateway:
-    /// once the server takes the cookie, its user is proven to be behind the gateway.
-    proves_identity: bool,
-    /// Whether this connection presented a cookie the gateway routed: only such sessions
-    /// (BOS, chat) may carry messages.
-    signed_on: bool,
+    /// The sign-on: who the user is, whether they count as local, the deadline.
+    login: SignOn,
     /// The service this connection's route was for (chat: `Family::CHAT`).
     service: Option<Family>,
     /// The room the client asked for when it requested this chat connection: a claim,
@@ -96,14 +90,6 @@ struct State {
     /// Events the frame being handled produced; taken per frame and made durable before
     /// that frame is forwarded (a mutex only so a shared borrow can push).
     captured: std::sync::Mutex<Vec<Event>>,
-    /// Who the local user is by the directory and which profile applies, once known.
-    identity: Option<policy::Identity>,
-    /// Why the policy refused the session's user, once it has: the frame that showed who
-    /// the user is goes no further, and the session ends as [`Outcome::Refused`].
-    refused: Option<String>,
-    /// When the connection must have signed on by; `None` once it has (a cookie routed, or
-    /// the login answered), from when the idle timeout applies instead.
-    signon_deadline: Option<Instant>,
 }
 
 /// How a connection that ended without an error went.
@@ -128,9 +114,6 @@ pub async fn run_session(
     // Everything before sign-on shares one deadline from the accept, so a client cannot
     // hold its descriptor by speaking slowly (a keepalive every few seconds, say).
     let deadline = Instant::now() + relay.config.signon_timeout;
-    let missed = || SessionError::SignonTimeout {
-        secs: relay.config.signon_timeout.as_secs(),
-    };
     let local = client.local_addr().unwrap_or(client_addr);
     let _ = client.set_nodelay(true);
     let advertised = advertised_address(relay.config.advertise.as_ref(), local);
@@ -146,37 +129,13 @@ pub async fn run_session(
     let mut client_tx = Leg::new(Side::Client, client_write, 1);
     // Servers speak first; libpurple does not wait for it, official clients may.
     client_tx.send(SignonHello::default().to_flap()?).await?;
-    let mut frames = 0u32;
-    let hello_frame = loop {
-        let frame = timeout_at(deadline, next(&mut client_rx, Side::Client))
-            .await
-            .map_err(|_| missed())?;
-        match frame? {
-            Some(f) if f.channel == Channel::SIGNON => break f,
-            Some(f) if f.channel == Channel::KEEPALIVE => frames += 1,
-            Some(f) => {
-                return Err(SessionError::Protocol {
-                    side: Side::Client,
-                    detail: format!("expected a sign-on frame, got {:?}", f.channel),
-                });
-            }
-            None if frames == 0 => return Ok(Outcome::Silent),
-            None => return Ok(Outcome::Relayed),
-        }
-    };
-    let hello = SignonHello::from_flap(&hello_frame).map_err(|e| SessionError::Protocol {
-        side: Side::Client,
-        detail: format!("unreadable sign-on: {e}"),
-    })?;
+    let login = SignOn::new(sign_on::login_upstream(&relay, wire), deadline);
     let mut state = State {
         client_addr,
         advertised,
         upstream_port: 0,
         upstream_tls: None,
-        local_user: None,
-        registered: None,
-        proves_identity: false,
-        signed_on: false,
+        login,
         service: None,
         claimed_room: None,
         room: None,
@@ -185,78 +144,21 @@ pub async fn run_session(
         joined_room: false,
         closed_by_gateway: false,
         captured: std::sync::Mutex::default(),
-        identity: None,
-        refused: None,
-        signon_deadline: Some(deadline),
     };
-    // A login goes to the authorizer of its kind: an SSL login to the SSL authorizer, over
-    // TLS verified against that authorizer's own name.
-    let login = || match wire {
-        Wire::Plain => (relay.config.upstream_login.clone(), None),
-        Wire::Tls => {
-            let target = relay.config.upstream_login_tls.clone();
-            let name = crate::resolver::split_host_port(&target).map(|(host, _)| host.to_owned());
-            (target, name)
-        }
-    };
-    let (target, upstream_tls) = match hello.kind() {
-        SignonKind::Plain => login(),
-        SignonKind::LegacyLogin { screen_name } => {
-            state.local_user = Some(String::from_utf8_lossy(&screen_name).into_owned());
-            login()
-        }
-        SignonKind::Cookie(cookie) => {
-            let nat = &relay.config.client_nat_networks;
-            match relay.cookies.take(&cookie, client_addr.ip(), nat) {
-                Ok(route) => {
-                    state.proves_identity = proves_identity(&route);
-                    let Route {
-                        upstream,
-                        local_user,
-                        family,
-                        room,
-                        tls_name,
-                    } = route;
-                    state.local_user = local_user;
-                    state.service = family;
-                    state.claimed_room = room;
-                    state.signed_on = true;
-                    state.signon_deadline = None;
-                    (upstream, tls_name)
-                }
-                Err(refusal) => {
-                    let refused = match refusal {
-                        CookieRefusal::Unknown => {
-                            tracing::warn!(client = %client_addr,
-                                "unknown, expired or already used cookie; refusing the connection");
-                            SessionError::UnknownCookie
-                        }
-                        CookieRefusal::Elsewhere { owner } => {
-                            tracing::warn!(client = %client_addr, %owner,
-                                "cookie presented from another address than its login's; \
-                                 refusing the connection");
-                            SessionError::CookieElsewhere { owner }
-                        }
-                    };
-                    client_tx
-                        .send(refusal::sign_off(refusal::COOKIE_REFUSED)?)
-                        .await?;
-                    return Err(refused);
-                }
-            }
-        }
-    };
-    state.upstream_tls = upstream_tls;
-    identify(&relay, &mut state);
-    if let Some(reason) = &state.refused {
-        record_refusal(&relay, &state, reason).await;
-        client_tx
-            .send(refusal::sign_off(refusal::POLICY_REFUSED)?)
+    let started =
+        sign_on::until_connected(&relay, &mut state, &mut client_rx, &mut client_tx, deadline)
             .await?;
-        return Ok(Outcome::Refused);
-    }
+    let connect = match started {
+        sign_on::Started::Connect(connect) => connect,
+        sign_on::Started::Done(outcome) => return Ok(outcome),
+    };
+    state.upstream_tls.clone_from(&connect.upstream.tls_name);
+    state.service = connect.service;
+    state.claimed_room.clone_from(&connect.claimed_room);
+    let target = connect.upstream.target;
+    let hello_frame = connect.hello;
     let span = tracing::info_span!("session", client = %client_addr, upstream = %target,
-        sn = state.local_user.as_deref().unwrap_or(""),
+        sn = state.login.user().unwrap_or(""),
         client_tls = wire == Wire::Tls,
         upstream_tls = state.upstream_tls.as_deref().unwrap_or("-"));
     // Counted until this function returns, its end record written: the gateway's stop waits.
@@ -280,57 +182,15 @@ pub async fn run_session(
         }
         other => other,
     };
-    if let Some(name) = state.registered.take() {
-        // Recorded before the name stops counting as local.
-        let how = match &result {
-            Ok(()) if state.closed_by_gateway => "session ended: the gateway stopped".to_owned(),
-            Ok(()) if let Some(reason) = &state.refused => {
-                format!("session ended: sign-on refused by policy: {reason}")
-            }
-            Ok(()) => "signed off".to_owned(),
-            Err(e) => format!("session ended: {e}"),
-        };
-        let event = capturer(&relay, &state).session(
-            Kind::SessionEnd,
-            format!("{} {how}", sign_on_kind(&relay, &state)),
-            archive::now_ns(),
-        );
-        append_now(&relay, with_employee(&state, event)).await;
-        relay.sign_out(&name);
-    }
-    result.map(|()| match state.refused {
+    sign_on::sign_off(&relay, &mut state, &result).await;
+    result.map(|()| match state.login.refused() {
         Some(_) => Outcome::Refused,
         None => Outcome::Relayed,
     })
 }
 
-/// Counts the session's user as behind the gateway, if the session proves it: a BOS
-/// session on a cookie routed through this gateway, whose first data frame from the server
-/// (`accepted`) showed the server took the cookie. Nothing a client sends before that (a
-/// key request, a login) makes anyone local.
-fn register_local(relay: &Relay, state: &mut State, accepted: bool) {
-    if state.registered.is_none()
-        && state.proves_identity
-        && accepted
-        && let Some(user) = &state.local_user
-    {
-        let n = normalize_screen_name(user);
-        relay.sign_in(&n);
-        state.registered = Some(n);
-        let event = capturer(relay, state).session(
-            Kind::SessionStart,
-            format!(
-                "{} signed on: the server took a BOS cookie routed through this gateway",
-                sign_on_kind(relay, state)
-            ),
-            archive::now_ns(),
-        );
-        record(state, event);
-    }
-}
-
 /// "AIM" or "ICQ", for a session record's detail.
-fn sign_on_kind(relay: &Relay, state: &State) -> &'static str {
+pub(super) fn sign_on_kind(relay: &Relay, state: &State) -> &'static str {
     match capturer(relay, state).protocol() {
         archive::Protocol::Icq => "ICQ",
         _ => "AIM",
@@ -340,7 +200,7 @@ fn sign_on_kind(relay: &Relay, state: &State) -> &'static str {
 /// Appends a record no relayed frame waits for (a session's end, a member's own leave of a
 /// room): strict waits until it is durable, relaxed queues it; a failure is logged, as the
 /// session is over either way.
-async fn append_now(relay: &Relay, event: Event) {
+pub(super) async fn append_now(relay: &Relay, event: Event) {
     let Some(archive) = &relay.archive else {
         return;
     };
@@ -422,7 +282,8 @@ async fn relay_frames(
         loop {
             // Before sign-on the deadline from the accept; after, the idle timeout.
             let wait = state
-                .signon_deadline
+                .login
+                .deadline()
                 .unwrap_or_else(|| Instant::now() + idle);
             let step = timeout_at(wait, async {
                 tokio::select! {
@@ -435,7 +296,7 @@ async fn relay_frames(
             })
             .await;
             let Ok(step) = step else {
-                return Err(match state.signon_deadline {
+                return Err(match state.login.deadline() {
                     Some(_) => SessionError::SignonTimeout {
                         secs: relay.config.signon_timeout.as_secs(),
                     },
@@ -479,7 +340,7 @@ async fn relay_frames(
                     };
                     let (dest, frame, plan) = looked?;
                     // The frame showed a user the policy refuses: it goes no further.
-                    if let Some(reason) = &state.refused {
+                    if let Some(reason) = state.login.refused() {
                         record_refusal(relay, state, reason).await;
                         client_tx
                             .send(refusal::sign_off(refusal::POLICY_REFUSED)?)
@@ -541,13 +402,14 @@ async fn from_upstream(
     state: &mut State,
     flap: Flap,
 ) -> Result<(Flap, Plan), SessionError> {
-    // The authorizer's sign-off (a BOS address and cookie, or an error) answers the login.
-    if flap.channel == Channel::SIGNOFF {
-        state.signon_deadline = None;
-    }
-    if flap.channel == Channel::DATA {
-        register_local(relay, state, true);
-    }
+    let mut signed_in = Vec::new();
+    sign_on::while_relaying(
+        relay,
+        state,
+        Input::FromUpstream(flap.channel),
+        &mut signed_in,
+    )?;
+    keep(state, signed_in);
     let decoded = Decoded::of(&flap);
     if decoded.header_unreadable() {
         let plan = messages::unreadable_snac(relay, state, &flap, Side::Upstream);
@@ -607,15 +469,14 @@ async fn from_upstream(
     let cx = RewriteContext {
         advertised: &state.advertised,
         upstream_port: state.upstream_port,
-        local_user: state.local_user.as_deref(),
+        local_user: state.login.user(),
         answered: answered.as_ref(),
         upstream_tls: state.upstream_tls.as_deref(),
         client_tls: relay.config.tls.as_ref(),
     };
     let out = match rewrite(&mut message, &cx) {
         Some((cookie, route)) => {
-            // The login answered with a cookie: signed on as far as this connection goes.
-            state.signon_deadline = None;
+            sign_on::while_relaying(relay, state, Input::Routed, &mut Vec::new())?;
             relay.stats.rewrites.fetch_add(1, Ordering::Relaxed);
             relay.cookies.insert(cookie, route, state.client_addr.ip());
             message.to_flap()?
@@ -627,13 +488,22 @@ async fn from_upstream(
 }
 
 /// `event` with the session's employee, if the directory knows them.
-fn with_employee(state: &State, mut event: Event) -> Event {
+pub(super) fn with_employee(state: &State, mut event: Event) -> Event {
     if event.employee.is_none()
-        && let Some(employee) = state.identity.as_ref().and_then(|i| i.employee.as_ref())
+        && let Some(employee) = state.login.identity().and_then(|i| i.employee.as_ref())
     {
         event.employee = Some(employee.id.clone());
     }
     event
+}
+
+/// Collects events the current frame produced, as they are.
+fn keep(state: &State, events: Vec<Event>) {
+    state
+        .captured
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .extend(events);
 }
 
 /// Collects an event the current frame produced.
@@ -740,9 +610,9 @@ async fn archived_then(relay: &Relay, state: &State, flap: Option<Flap>) -> Pend
     }
 }
 
-fn capturer<'a>(relay: &'a Relay, state: &'a State) -> Capturer<'a> {
+pub(super) fn capturer<'a>(relay: &'a Relay, state: &'a State) -> Capturer<'a> {
     Capturer {
-        local_user: state.local_user.as_deref().unwrap_or(""),
+        local_user: state.login.user().unwrap_or(""),
         client_addr: state.client_addr.to_string(),
         node: &relay.config.node,
     }
@@ -759,23 +629,9 @@ async fn observe_client(
 ) -> Result<Plan, SessionError> {
     let decoded = Decoded::of(flap);
     let message = decoded.message_frame(Side::Client);
-    if (message.is_some() || decoded.header_unreadable()) && !state.signed_on {
-        // Messages travel only on sessions that signed on with a cookie; anything else
-        // would put unauthenticated text in the archive, or relay it unrecorded. A SNAC
-        // whose header does not read may be one.
-        let detail = match decoded.header() {
-            Some(h) => format!(
-                "message SNAC {:04x}/{:04x} on a connection that has not signed on",
-                h.family.0, h.subtype
-            ),
-            None => "a SNAC whose header does not read (it may be a message) on a \
-                     connection that has not signed on"
-                .to_owned(),
-        };
-        return Err(SessionError::Protocol {
-            side: Side::Client,
-            detail,
-        });
+    if message.is_some() || decoded.header_unreadable() {
+        let input = Input::ClientMessage(decoded.header().copied());
+        sign_on::while_relaying(relay, state, input, &mut Vec::new())?;
     }
     if decoded.header_unreadable() {
         return Ok(messages::unreadable_snac(relay, state, flap, Side::Client));
@@ -807,7 +663,7 @@ async fn observe_client(
             return messages::icbm(relay, state, flap, &decoded, Side::Client);
         }
         Some(MessageFrame::Chat) if typed.is_none() => {
-            let me = state.local_user.clone().unwrap_or_default();
+            let me = state.login.user().unwrap_or_default().to_owned();
             let room = state.room.as_ref().map(RoomInfo::name).unwrap_or_default();
             return Ok(messages::unreadable(
                 relay,
@@ -831,16 +687,16 @@ async fn observe_client(
     };
     match body {
         SnacMessage::KeyRequest(req) => {
-            learn_user(relay, state, req.screen_name().map(|b| lossy(b)), false)?
+            claim(relay, state, req.screen_name().map(|b| lossy(b)))?;
         }
         SnacMessage::LoginRequest(req) => {
-            learn_user(relay, state, req.screen_name().map(|b| lossy(b)), false)?
+            claim(relay, state, req.screen_name().map(|b| lossy(b)))?;
         }
         SnacMessage::Typing(_) => {
             relay.stats.typing.fetch_add(1, Ordering::Relaxed);
         }
         SnacMessage::ChatSend(send) => {
-            let me = state.local_user.clone().unwrap_or_default();
+            let me = state.login.user().unwrap_or_default().to_owned();
             let room = state.room.as_ref().map(RoomInfo::name);
             let text = send.0.text().and_then(Result::ok);
             let (Some(room), Some(text)) = (room, text) else {
@@ -925,7 +781,7 @@ fn decide_among(
     keep: bool,
 ) -> Result<Plan, SessionError> {
     let (Some(runtime), Some(who), Some(seen)) =
-        (relay.policy(), state.identity.as_ref(), event.as_ref())
+        (relay.policy(), state.login.identity(), event.as_ref())
     else {
         if let Some(event) = event.filter(|_| keep) {
             record(state, event);
@@ -969,7 +825,7 @@ fn ask_service(
         .services
         .ask(request_id, family, room)
         .map_err(|refusal| {
-            let sn = state.local_user.as_deref().unwrap_or("");
+            let sn = state.login.user().unwrap_or("");
             match refusal {
                 Refusal::Reused(request_id) => {
                     tracing::warn!(client = %state.client_addr, %sn, request_id,
@@ -987,50 +843,17 @@ fn ask_service(
         })
 }
 
-/// Learns the session's user from a login request (`from_server` false: a claim) or the
-/// server's self-info (`from_server` true), and checks them against the policy.
-fn learn_user(
-    relay: &Relay,
-    state: &mut State,
-    name: Option<String>,
-    from_server: bool,
-) -> Result<(), SessionError> {
-    if state.local_user.is_none()
-        && let Some(name) = name
-    {
-        tracing::info!(sn = %name, "login");
-        state.local_user = Some(name);
-        // A client's claim proves nothing; the server naming the user of a proven BOS
-        // session does.
-        register_local(relay, state, from_server);
-        identify(relay, state);
+/// Takes the user a login request claims (a claim proves nothing, but the policy may
+/// refuse the name: the pump then ends the session).
+fn claim(relay: &Relay, state: &mut State, name: Option<String>) -> Result<(), SessionError> {
+    if let Some(name) = name {
+        sign_on::while_relaying(relay, state, Input::Claimed(name), &mut Vec::new())?;
     }
     Ok(())
 }
 
-/// Looks the local user up in the directory and checks they may sign on at all
-/// (`policy.unknown_screen_names = "block"`).
-fn identify(relay: &Relay, state: &mut State) {
-    let (Some(runtime), Some(user)) = (relay.policy(), state.local_user.as_deref()) else {
-        return;
-    };
-    let who = runtime
-        .engine()
-        .identify(user, Some(state.client_addr.ip()));
-    if let policy::Admission::Refuse { reason } = crate::enforce::admit(runtime, &who) {
-        tracing::warn!(sn = %user, %reason, "sign-on refused by policy");
-        relay.stats.refused.fetch_add(1, Ordering::Relaxed);
-        state.refused = Some(reason);
-        return;
-    }
-    if let Some(employee) = &who.employee {
-        tracing::debug!(sn = %user, employee = %employee.id, profile = %who.profile, "identified");
-    }
-    state.identity = Some(who);
-}
-
 /// Archives a refused sign-on: the compliance team sees who tried, from where, and why.
-async fn record_refusal(relay: &Relay, state: &State, reason: &str) {
+pub(super) async fn record_refusal(relay: &Relay, state: &State, reason: &str) {
     let Some(archive) = &relay.archive else {
         return;
     };
@@ -1075,7 +898,10 @@ async fn observe_upstream(
     match body {
         SnacMessage::SelfInfo(info) => {
             if let Ok(name) = info.user.name() {
-                learn_user(relay, state, Some(name.display().to_owned()), true)?;
+                let mut signed_in = Vec::new();
+                let input = Input::Named(name.display().to_owned());
+                sign_on::while_relaying(relay, state, input, &mut signed_in)?;
+                keep(state, signed_in);
             }
         }
         SnacMessage::ChatReceive(rx) => {

@@ -57,7 +57,7 @@ pub(super) fn learn_room(state: &mut State, decoded: &Decoded) -> bool {
     }
     if let Some(claimed) = state.claimed_room.as_ref().filter(|c| **c != room) {
         tracing::warn!(
-            sn = state.local_user.as_deref().unwrap_or(""),
+            sn = state.login.user().unwrap_or(""),
             claimed = %claimed.name(),
             room = %room.name(),
             "the client asked for another room than the server put it in; recording under \
@@ -85,7 +85,7 @@ pub(super) fn unattributed(
     from: Side,
     subtype: u16,
 ) -> Plan {
-    let me = state.local_user.clone().unwrap_or_default();
+    let me = state.login.user().unwrap_or_default().to_owned();
     let room = state
         .claimed_room
         .as_ref()
@@ -192,7 +192,7 @@ pub(super) fn room_event(
     text: Option<&MessageText>,
 ) -> Event {
     let room = state.room.as_ref().map(RoomInfo::name).unwrap_or_default();
-    let me = state.local_user.as_deref().unwrap_or_default();
+    let me = state.login.user().unwrap_or_default();
     let direction = room_direction(relay, me, sender, &state.members);
     let mut event =
         capturer(relay, state).chat(kind, &room, sender, text, direction, archive::now_ns());
@@ -214,7 +214,7 @@ pub(super) fn presence(relay: &Relay, state: &mut State, kind: Kind, users: &[Us
     let Some(room) = state.room.as_ref().map(RoomInfo::name) else {
         return;
     };
-    let me = state.local_user.clone().unwrap_or_default();
+    let me = state.login.user().unwrap_or_default().to_owned();
     let names: Vec<String> = users
         .iter()
         .map(|u| String::from_utf8_lossy(&u.screen_name).into_owned())
@@ -253,7 +253,7 @@ pub(super) fn own_leave(relay: &Relay, state: &mut State) -> Option<Event> {
         return None;
     }
     let room = state.room.as_ref().map(RoomInfo::name)?;
-    let me = state.local_user.clone().unwrap_or_default();
+    let me = state.login.user().unwrap_or_default().to_owned();
     relay.first_sighting(presence_key(Kind::ChatLeave, &room, &me));
     let event = room_event(relay, state, Kind::ChatLeave, &me, None);
     Some(with_employee(state, event))

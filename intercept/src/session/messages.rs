@@ -33,7 +33,7 @@ pub(super) fn icbm(
     decoded: &Decoded,
     from: Side,
 ) -> Result<Plan, SessionError> {
-    let me = state.local_user.clone().unwrap_or_default();
+    let me = state.login.user().unwrap_or_default().to_owned();
     let typed = decoded.body();
     let split = decoded.snac().and_then(|snac| {
         let frame = match from {
@@ -245,7 +245,7 @@ pub(super) fn unreadable(relay: &Relay, state: &State, flap: &Flap, msg: Unreada
     if !strict {
         return Plan::forward();
     }
-    let policy = relay.policy().zip(state.identity.as_ref());
+    let policy = relay.policy().zip(state.login.identity());
     let remote = match msg.from {
         Side::Client => msg.recipient,
         Side::Upstream => msg.sender,
@@ -264,7 +264,7 @@ pub(super) fn unreadable(relay: &Relay, state: &State, flap: &Flap, msg: Unreada
 /// be a message, and it is handled as an unreadable one (an IM, or a chat line on a chat
 /// connection) rather than relayed unrecorded.
 pub(super) fn unreadable_snac(relay: &Relay, state: &State, flap: &Flap, from: Side) -> Plan {
-    let me = state.local_user.clone().unwrap_or_default();
+    let me = state.login.user().unwrap_or_default().to_owned();
     let chat = state.service == Some(Family::CHAT);
     let room = state
         .room
@@ -296,7 +296,7 @@ pub(super) fn unreadable_snac(relay: &Relay, state: &State, flap: &Flap, from: S
 /// The rule that blocks a readable part of an unreadable message, if any: every text that
 /// could be read is put to the policy, as an uncertain reading's variants are.
 fn blocking_rule(relay: &Relay, state: &State, msg: &Unreadable<'_>) -> Option<String> {
-    let (runtime, who) = relay.policy().zip(state.identity.as_ref())?;
+    let (runtime, who) = relay.policy().zip(state.login.identity())?;
     let engine = runtime.engine();
     let remote = match msg.from {
         Side::Client => msg.recipient,
