@@ -11,9 +11,10 @@ use oscar::message::{ChatReceive, ChatSend, RoomInfo, SnacMessage, UserInfo};
 use oscar::{Family, Flap, MessageText};
 use record::normalize_screen_name;
 
+use super::decide::Handled;
 use super::frame::Decoded;
 use super::messages::{self, Unreadable};
-use super::{State, capturer, record, with_employee};
+use super::state::{State, capturer, with_employee};
 use crate::config::CaptureMode;
 use crate::error::Side;
 use crate::plan::{Fate, Plan};
@@ -84,8 +85,8 @@ pub(super) fn unattributed(
     decoded: &Decoded,
     from: Side,
     subtype: u16,
-) -> Plan {
-    let me = state.login.user().unwrap_or_default().to_owned();
+) -> Handled {
+    let me = state.me();
     let room = state
         .claimed_room
         .as_ref()
@@ -142,8 +143,7 @@ pub(super) fn unattributed(
         verdict,
     );
     event.kind = kind;
-    record(state, event);
-    if strict {
+    let plan = if strict {
         Plan {
             before: Vec::new(),
             fate: Fate::Drop,
@@ -151,6 +151,10 @@ pub(super) fn unattributed(
         }
     } else {
         Plan::forward()
+    };
+    Handled {
+        plan,
+        events: vec![with_employee(state, event)],
     }
 }
 
@@ -191,9 +195,9 @@ pub(super) fn room_event(
     sender: &str,
     text: Option<&MessageText>,
 ) -> Event {
-    let room = state.room.as_ref().map(RoomInfo::name).unwrap_or_default();
-    let me = state.login.user().unwrap_or_default();
-    let direction = room_direction(relay, me, sender, &state.members);
+    let room = state.room_name();
+    let me = state.me();
+    let direction = room_direction(relay, &me, sender, &state.members);
     let mut event =
         capturer(relay, state).chat(kind, &room, sender, text, direction, archive::now_ns());
     event.recipients = state.members.others(sender);
@@ -206,15 +210,21 @@ fn presence_key(kind: Kind, room: &str, who: &str) -> String {
     format!("{kind}|{room}|{}", normalize_screen_name(who))
 }
 
-/// Takes a join or leave notice from the server. The connection's own user's join (the
-/// member list sent on joining) is recorded here, by them; a local member's other joins and
-/// leaves are their own connections' to record; an outsider's, the first local member's
-/// connection that is told of it.
-pub(super) fn presence(relay: &Relay, state: &mut State, kind: Kind, users: &[UserInfo]) {
+/// Takes a join or leave notice from the server; returns the records it makes. The
+/// connection's own user's join (the member list sent on joining) is recorded here, by
+/// them; a local member's other joins and leaves are their own connections' to record; an
+/// outsider's, the first local member's connection that is told of it.
+pub(super) fn presence(
+    relay: &Relay,
+    state: &mut State,
+    kind: Kind,
+    users: &[UserInfo],
+) -> Vec<Event> {
+    let mut events = Vec::new();
     let Some(room) = state.room.as_ref().map(RoomInfo::name) else {
-        return;
+        return events;
     };
-    let me = state.login.user().unwrap_or_default().to_owned();
+    let me = state.me();
     let names: Vec<String> = users
         .iter()
         .map(|u| String::from_utf8_lossy(&u.screen_name).into_owned())
@@ -225,7 +235,7 @@ pub(super) fn presence(relay: &Relay, state: &mut State, kind: Kind, users: &[Us
                 state.joined_room = true;
                 relay.first_sighting(presence_key(kind, &room, &me));
                 let event = room_event(relay, state, kind, &me, None);
-                record(state, event);
+                events.push(with_employee(state, event));
                 Vec::new()
             }
             Joined::List => Vec::new(),
@@ -240,9 +250,10 @@ pub(super) fn presence(relay: &Relay, state: &mut State, kind: Kind, users: &[Us
         }
         if relay.first_sighting(presence_key(kind, &room, &who)) {
             let event = room_event(relay, state, kind, &who, None);
-            record(state, event);
+            events.push(with_employee(state, event));
         }
     }
+    events
 }
 
 /// The connection's own user's leave, when their chat connection ends after they joined:
@@ -253,7 +264,7 @@ pub(super) fn own_leave(relay: &Relay, state: &mut State) -> Option<Event> {
         return None;
     }
     let room = state.room.as_ref().map(RoomInfo::name)?;
-    let me = state.login.user().unwrap_or_default().to_owned();
+    let me = state.me();
     relay.first_sighting(presence_key(Kind::ChatLeave, &room, &me));
     let event = room_event(relay, state, Kind::ChatLeave, &me, None);
     Some(with_employee(state, event))

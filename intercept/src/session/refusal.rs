@@ -5,7 +5,9 @@ use oscar::Flap;
 use oscar::message::SignOff;
 use oscar::message::signon::TLV_ERROR_CODE;
 
+use super::state::{State, capturer};
 use crate::error::SessionError;
+use crate::relay::Relay;
 
 /// Error 0x0004: the cookie is not one the gateway can route ("invalid screen name or
 /// password" to clients, which send the user back to log in).
@@ -23,6 +25,17 @@ pub(super) fn sign_off(code: u16) -> Result<Flap, SessionError> {
     let mut off = SignOff::default();
     off.tlvs.push(oscar::Tlv::u16(TLV_ERROR_CODE, code));
     Ok(off.to_flap()?)
+}
+
+/// Archives a refused sign-on: the compliance team sees who tried, from where, and why.
+pub(super) async fn record(relay: &Relay, state: &State, reason: &str) {
+    let Some(archive) = &relay.archive else {
+        return;
+    };
+    let event = capturer(relay, state).refusal(reason, archive::now_ns());
+    if let Err(e) = archive.append(event).await {
+        tracing::error!(error = %e, "a refused sign-on could not be archived");
+    }
 }
 
 #[cfg(test)]

@@ -8,11 +8,11 @@ use std::sync::atomic::Ordering;
 use archive::{Event, Kind};
 use tokio::time::{Instant, timeout_at};
 
+use super::archive_gate::append_now;
 use super::legs::{Leg, Reader, next};
 use super::login::{Action, Admission, Connect, Input, Upstream};
-use super::{
-    Outcome, State, append_now, capturer, record_refusal, refusal, sign_on_kind, with_employee,
-};
+use super::state::{State, capturer, sign_on_kind, with_employee};
+use super::{Outcome, refusal};
 use crate::cookies::CookieRefusal;
 use crate::error::{SessionError, Side};
 use crate::relay::Relay;
@@ -86,7 +86,7 @@ pub(super) async fn until_connected(
                 return Err(refused);
             }
             Action::Refuse(reason) => {
-                record_refusal(relay, state, &reason).await;
+                refusal::record(relay, state, &reason).await;
                 client_tx
                     .send(refusal::sign_off(refusal::POLICY_REFUSED)?)
                     .await?;
