@@ -8,11 +8,13 @@
 
 use archive::{Direction, Event, Kind, Verdict};
 use oscar::message::{ChatReceive, ChatSend, RoomInfo, SnacMessage, UserInfo};
-use oscar::{Channel, Family, Flap, Message, MessageText, Snac};
+use oscar::{Family, Flap, MessageText};
 use record::normalize_screen_name;
 
+use super::decide::Handled;
+use super::frame::Decoded;
 use super::messages::{self, Unreadable};
-use super::{State, capturer, record, with_employee};
+use super::state::{State, capturer, with_employee};
 use crate::config::CaptureMode;
 use crate::error::Side;
 use crate::plan::{Fate, Plan};
@@ -25,35 +27,25 @@ const ROOM_INFO_UPDATE: u16 = 0x0002;
 /// Why unattributed chat traffic is refused or recorded raw; the record says it.
 const UNATTRIBUTED: &str = "chat traffic on a connection no room is known for";
 
-/// The chat-family subtype of `flap`, if it is a chat-family SNAC.
-pub(super) fn chat_subtype(flap: &Flap) -> Option<u16> {
-    if flap.channel != Channel::DATA {
+/// The room a room-info update from the server names, if `decoded` is one that reads.
+pub(super) fn room_of_update(decoded: &Decoded) -> Option<RoomInfo> {
+    if decoded.chat_subtype() != Some(ROOM_INFO_UPDATE) {
         return None;
     }
-    let head = flap.payload.get(..4)?;
-    (u16::from_be_bytes([head[0], head[1]]) == Family::CHAT.0)
-        .then(|| u16::from_be_bytes([head[2], head[3]]))
-}
-
-/// The room a room-info update from the server names, if `flap` is one that reads.
-pub(super) fn room_of_update(flap: &Flap) -> Option<RoomInfo> {
-    if chat_subtype(flap) != Some(ROOM_INFO_UPDATE) {
-        return None;
-    }
-    let snac = Snac::from_flap(flap).ok()?;
-    RoomInfo::decode_leading(snac.body)
+    let snac = decoded.snac()?;
+    RoomInfo::decode_leading(snac.body.clone())
         .ok()
         .map(|(room, _)| room)
 }
 
-/// Takes the room the server names on a chat service connection (`flap` from upstream) as
-/// this connection's room. Returns whether the room changed (membership starts over).
-pub(super) fn learn_room(state: &mut State, flap: &Flap) -> bool {
+/// Takes the room the server names on a chat service connection (`decoded` from upstream)
+/// as this connection's room. Returns whether the room changed (membership starts over).
+pub(super) fn learn_room(state: &mut State, decoded: &Decoded) -> bool {
     if state.service != Some(Family::CHAT) {
         return false;
     }
-    let Some(room) = room_of_update(flap) else {
-        if chat_subtype(flap) == Some(ROOM_INFO_UPDATE) {
+    let Some(room) = room_of_update(decoded) else {
+        if decoded.chat_subtype() == Some(ROOM_INFO_UPDATE) {
             tracing::warn!(
                 known = state.room.is_some(),
                 "unreadable room-info update from the chat service"
@@ -66,7 +58,7 @@ pub(super) fn learn_room(state: &mut State, flap: &Flap) -> bool {
     }
     if let Some(claimed) = state.claimed_room.as_ref().filter(|c| **c != room) {
         tracing::warn!(
-            sn = state.local_user.as_deref().unwrap_or(""),
+            sn = state.login.user().unwrap_or(""),
             claimed = %claimed.name(),
             room = %room.name(),
             "the client asked for another room than the server put it in; recording under \
@@ -90,10 +82,11 @@ pub(super) fn unattributed(
     relay: &Relay,
     state: &State,
     flap: &Flap,
+    decoded: &Decoded,
     from: Side,
     subtype: u16,
-) -> Plan {
-    let me = state.local_user.clone().unwrap_or_default();
+) -> Handled {
+    let me = state.me();
     let room = state
         .claimed_room
         .as_ref()
@@ -110,11 +103,10 @@ pub(super) fn unattributed(
     };
     if matches!(subtype, 0x0005 | 0x0006) {
         // The words, where they read: the record keeps them even though no room does.
-        let text = match Message::decode(flap) {
-            Ok(Message::Snac {
-                body: SnacMessage::ChatSend(ChatSend(m)) | SnacMessage::ChatReceive(ChatReceive(m)),
-                ..
-            }) => m.text().and_then(Result::ok),
+        let text = match decoded.body() {
+            Some(SnacMessage::ChatSend(ChatSend(m)) | SnacMessage::ChatReceive(ChatReceive(m))) => {
+                m.text().and_then(Result::ok)
+            }
             _ => None,
         };
         return messages::unreadable(
@@ -151,8 +143,7 @@ pub(super) fn unattributed(
         verdict,
     );
     event.kind = kind;
-    record(state, event);
-    if strict {
+    let plan = if strict {
         Plan {
             before: Vec::new(),
             fate: Fate::Drop,
@@ -160,6 +151,10 @@ pub(super) fn unattributed(
         }
     } else {
         Plan::forward()
+    };
+    Handled {
+        plan,
+        events: vec![with_employee(state, event)],
     }
 }
 
@@ -200,9 +195,9 @@ pub(super) fn room_event(
     sender: &str,
     text: Option<&MessageText>,
 ) -> Event {
-    let room = state.room.as_ref().map(RoomInfo::name).unwrap_or_default();
-    let me = state.local_user.as_deref().unwrap_or_default();
-    let direction = room_direction(relay, me, sender, &state.members);
+    let room = state.room_name();
+    let me = state.me();
+    let direction = room_direction(relay, &me, sender, &state.members);
     let mut event =
         capturer(relay, state).chat(kind, &room, sender, text, direction, archive::now_ns());
     event.recipients = state.members.others(sender);
@@ -215,15 +210,21 @@ fn presence_key(kind: Kind, room: &str, who: &str) -> String {
     format!("{kind}|{room}|{}", normalize_screen_name(who))
 }
 
-/// Takes a join or leave notice from the server. The connection's own user's join (the
-/// member list sent on joining) is recorded here, by them; a local member's other joins and
-/// leaves are their own connections' to record; an outsider's, the first local member's
-/// connection that is told of it.
-pub(super) fn presence(relay: &Relay, state: &mut State, kind: Kind, users: &[UserInfo]) {
+/// Takes a join or leave notice from the server; returns the records it makes. The
+/// connection's own user's join (the member list sent on joining) is recorded here, by
+/// them; a local member's other joins and leaves are their own connections' to record; an
+/// outsider's, the first local member's connection that is told of it.
+pub(super) fn presence(
+    relay: &Relay,
+    state: &mut State,
+    kind: Kind,
+    users: &[UserInfo],
+) -> Vec<Event> {
+    let mut events = Vec::new();
     let Some(room) = state.room.as_ref().map(RoomInfo::name) else {
-        return;
+        return events;
     };
-    let me = state.local_user.clone().unwrap_or_default();
+    let me = state.me();
     let names: Vec<String> = users
         .iter()
         .map(|u| String::from_utf8_lossy(&u.screen_name).into_owned())
@@ -234,7 +235,7 @@ pub(super) fn presence(relay: &Relay, state: &mut State, kind: Kind, users: &[Us
                 state.joined_room = true;
                 relay.first_sighting(presence_key(kind, &room, &me));
                 let event = room_event(relay, state, kind, &me, None);
-                record(state, event);
+                events.push(with_employee(state, event));
                 Vec::new()
             }
             Joined::List => Vec::new(),
@@ -249,9 +250,10 @@ pub(super) fn presence(relay: &Relay, state: &mut State, kind: Kind, users: &[Us
         }
         if relay.first_sighting(presence_key(kind, &room, &who)) {
             let event = room_event(relay, state, kind, &who, None);
-            record(state, event);
+            events.push(with_employee(state, event));
         }
     }
+    events
 }
 
 /// The connection's own user's leave, when their chat connection ends after they joined:
@@ -262,7 +264,7 @@ pub(super) fn own_leave(relay: &Relay, state: &mut State) -> Option<Event> {
         return None;
     }
     let room = state.room.as_ref().map(RoomInfo::name)?;
-    let me = state.local_user.clone().unwrap_or_default();
+    let me = state.me();
     relay.first_sighting(presence_key(Kind::ChatLeave, &room, &me));
     let event = room_event(relay, state, Kind::ChatLeave, &me, None);
     Some(with_employee(state, event))
@@ -274,7 +276,7 @@ mod tests {
 
     use super::*;
     use bytes::{BufMut, BytesMut};
-    use oscar::SnacHeader;
+    use oscar::{Snac, SnacHeader};
 
     fn update(room: &RoomInfo) -> Flap {
         let mut body = BytesMut::new();
@@ -330,22 +332,23 @@ mod tests {
             instance: 0,
         };
         let flap = update(&room);
-        assert_eq!(chat_subtype(&flap), Some(ROOM_INFO_UPDATE));
-        assert_eq!(room_of_update(&flap), Some(room));
+        let decoded = Decoded::of(&flap);
+        assert_eq!(decoded.chat_subtype(), Some(ROOM_INFO_UPDATE));
+        assert_eq!(room_of_update(&decoded), Some(room));
         // Cut short inside the room info: no room.
         let mut cut = flap.clone();
         cut.payload = cut.payload.slice(..14);
-        assert_eq!(room_of_update(&cut), None);
+        assert_eq!(room_of_update(&Decoded::of(&cut)), None);
         // Another chat SNAC, or a non-chat one, names none.
         let mut other = flap.clone();
         let mut payload = other.payload.to_vec();
         payload[3] = 0x05;
         other.payload = payload.into();
-        assert_eq!(room_of_update(&other), None);
-        assert_eq!(chat_subtype(&other), Some(0x0005));
+        assert_eq!(room_of_update(&Decoded::of(&other)), None);
+        assert_eq!(Decoded::of(&other).chat_subtype(), Some(0x0005));
         payload = other.payload.to_vec();
         payload[1] = 0x01;
         other.payload = payload.into();
-        assert_eq!(chat_subtype(&other), None);
+        assert_eq!(Decoded::of(&other).chat_subtype(), None);
     }
 }

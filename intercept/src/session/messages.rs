@@ -10,65 +10,39 @@ use archive::{Direction, Kind, Verdict};
 use oscar::message::SnacMessage;
 use oscar::message::icbm::TLV_SEND_TIME;
 use oscar::message::icbm_reading::{IcbmFrame, Shown, TextShape};
-use oscar::{Channel, Flap, Message, MessageText, Snac};
+use oscar::{Family, Flap, Message, MessageText};
 use record::normalize_screen_name;
 
-use super::{State, capturer, decide_among, lossy, record};
+use super::decide::{Handled, PolicyInput, decide, policy_direction, policy_kind};
+use super::frame::Decoded;
+use super::state::{State, capturer, lossy, with_employee};
 use crate::config::CaptureMode;
 use crate::enforce::Rebuild;
 use crate::error::{SessionError, Side};
-use crate::plan::Plan;
 use crate::relay::Relay;
 
 /// The rule name a refused unreadable message's record carries.
 const UNREADABLE_RULE: &str = "unreadable";
 
-/// The message-carrying SNACs, by family and subtype.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum MessageFrame {
-    /// 0x0004/0x0006 (client) or 0x0004/0x0007 (server).
-    Icbm,
-    /// 0x000E/0x0005 (client) or 0x000E/0x0006 (server).
-    Chat,
-}
-
-/// Which message-carrying SNAC `flap` is, coming `from` that side.
-pub(super) fn message_frame(flap: &Flap, from: Side) -> Option<MessageFrame> {
-    if flap.channel != Channel::DATA {
-        return None;
-    }
-    let head = flap.payload.get(..4)?;
-    let family = u16::from_be_bytes([head[0], head[1]]);
-    let subtype = u16::from_be_bytes([head[2], head[3]]);
-    match (from, family, subtype) {
-        (Side::Client, 0x0004, 0x0006) | (Side::Upstream, 0x0004, 0x0007) => {
-            Some(MessageFrame::Icbm)
-        }
-        (Side::Client, 0x000e, 0x0005) | (Side::Upstream, 0x000e, 0x0006) => {
-            Some(MessageFrame::Chat)
-        }
-        _ => None,
-    }
-}
-
 /// Decides an ICBM `flap` from `from`, read as its recipient's client reads it, whether or
-/// not the strict decoder accepted it (`typed`).
+/// not the strict decoder accepted its body.
 pub(super) fn icbm(
     relay: &Relay,
     state: &State,
     flap: &Flap,
+    decoded: &Decoded,
     from: Side,
-    typed: Option<&SnacMessage>,
-) -> Result<Plan, SessionError> {
-    let me = state.local_user.clone().unwrap_or_default();
-    let split = Snac::from_flap(flap).and_then(|snac| {
+) -> Result<Handled, SessionError> {
+    let me = state.me();
+    let typed = decoded.body();
+    let split = decoded.snac().and_then(|snac| {
         let frame = match from {
-            Side::Client => IcbmFrame::of_send(snac.body),
-            Side::Upstream => IcbmFrame::of_receive(snac.body),
-        }?;
-        Ok((snac.header.request_id, frame))
+            Side::Client => IcbmFrame::of_send(snac.body.clone()),
+            Side::Upstream => IcbmFrame::of_receive(snac.body.clone()),
+        };
+        frame.ok().map(|frame| (snac.header.request_id, frame))
     });
-    let Ok((request_id, frame)) = split else {
+    let Some((request_id, frame)) = split else {
         let direction = match from {
             Side::Client => Direction::Outbound,
             Side::Upstream => Direction::Inbound,
@@ -100,7 +74,7 @@ pub(super) fn icbm(
             Instant::now(),
         )
     {
-        return Ok(Plan::forward());
+        return Ok(Handled::forward());
     }
     // Whose session records it (both ends here: the sender's) is one question; whether the
     // other party is the organisation's (the direction, the disclaimer) is the policy's
@@ -178,7 +152,18 @@ pub(super) fn icbm(
     let noted = from == Side::Client && peer_signed_on_here && event.is_some();
     // Where clients may differ, every text is put to the policy, not just the one shown.
     let variants: Vec<String> = reading.variants.iter().map(|t| t.plain.clone()).collect();
-    let plan = decide_among(relay, state, event, &variants, &peer, from, rebuild, true)?;
+    let handled = decide(
+        relay,
+        state,
+        PolicyInput {
+            event,
+            variants: &variants,
+            remote: &peer,
+            from,
+            rebuild,
+            keep: true,
+        },
+    )?;
     // Noted before the frame can leave (it waits for its record), so the recipient's
     // session finds it when the delivery comes back.
     if noted {
@@ -192,7 +177,7 @@ pub(super) fn icbm(
     // A disclaimer the gateway sends the other party is recorded here as a policy action;
     // their session, if it is here too, must not record it again as an IM.
     if peer_signed_on_here {
-        for (side, injected) in &plan.before {
+        for (side, injected) in &handled.plan.before {
             if let (
                 Side::Upstream,
                 Ok(Message::Snac {
@@ -210,7 +195,7 @@ pub(super) fn icbm(
             }
         }
     }
-    Ok(plan)
+    Ok(handled)
 }
 
 /// A message the relay cannot turn into a record of what is shown.
@@ -233,7 +218,12 @@ pub(super) struct Unreadable<'a> {
 
 /// Strict: not relayed, recorded as refused with its raw bytes, the sender told. Relaxed:
 /// relayed and recorded raw.
-pub(super) fn unreadable(relay: &Relay, state: &State, flap: &Flap, msg: Unreadable<'_>) -> Plan {
+pub(super) fn unreadable(
+    relay: &Relay,
+    state: &State,
+    flap: &Flap,
+    msg: Unreadable<'_>,
+) -> Handled {
     // Relaxed mode relays what it cannot read, but not past the policy: a readable part a
     // rule blocks (an earlier fragment, say) stops it as in strict mode.
     let blocked_by = match relay.config.mode {
@@ -267,29 +257,62 @@ pub(super) fn unreadable(relay: &Relay, state: &State, flap: &Flap, msg: Unreada
         msg.direction,
         verdict,
     );
-    record(state, event);
+    let events = vec![with_employee(state, event)];
     if !strict {
-        return Plan::forward();
+        return Handled {
+            plan: crate::plan::Plan::forward(),
+            events,
+        };
     }
-    let policy = relay.policy().zip(state.identity.as_ref());
+    let policy = relay.policy().zip(state.login.identity());
     let remote = match msg.from {
         Side::Client => msg.recipient,
         Side::Upstream => msg.sender,
     };
-    crate::enforce::refuse_unreadable(
+    let plan = crate::enforce::refuse_unreadable(
         policy,
         remote,
         msg.why,
         msg.from,
         msg.kind == Kind::ChatMessage,
         Instant::now(),
-    )
+    );
+    Handled { plan, events }
+}
+
+/// A SNAC whose header does not read, from `from`: nobody can say what it is, so it may
+/// be a message, and it is handled as an unreadable one (an IM, or a chat line on a chat
+/// connection) rather than relayed unrecorded.
+pub(super) fn unreadable_snac(relay: &Relay, state: &State, flap: &Flap, from: Side) -> Handled {
+    let me = state.me();
+    let chat = state.service == Some(Family::CHAT);
+    let room = state.room_name();
+    let (kind, peer) = if chat {
+        (Kind::ChatMessage, room.as_str())
+    } else {
+        (Kind::Im, "")
+    };
+    let (sender, recipient, direction) = match from {
+        Side::Client => (me.as_str(), peer, Direction::Outbound),
+        Side::Upstream if chat => ("", peer, Direction::Inbound),
+        Side::Upstream => ("", me.as_str(), Direction::Inbound),
+    };
+    let msg = Unreadable {
+        kind,
+        sender,
+        recipient,
+        from,
+        direction,
+        why: "a SNAC whose header does not parse",
+        texts: &[],
+    };
+    unreadable(relay, state, flap, msg)
 }
 
 /// The rule that blocks a readable part of an unreadable message, if any: every text that
 /// could be read is put to the policy, as an uncertain reading's variants are.
 fn blocking_rule(relay: &Relay, state: &State, msg: &Unreadable<'_>) -> Option<String> {
-    let (runtime, who) = relay.policy().zip(state.identity.as_ref())?;
+    let (runtime, who) = relay.policy().zip(state.login.identity())?;
     let engine = runtime.engine();
     let remote = match msg.from {
         Side::Client => msg.recipient,
@@ -297,8 +320,8 @@ fn blocking_rule(relay: &Relay, state: &State, msg: &Unreadable<'_>) -> Option<S
     };
     msg.texts.iter().find_map(|text| {
         let decision = engine.decide(&policy::MessageContext {
-            kind: super::policy_kind(msg.kind),
-            direction: super::policy_direction(msg.direction),
+            kind: policy_kind(msg.kind),
+            direction: policy_direction(msg.direction),
             local: who,
             remote,
             text: &text.plain,

@@ -1,0 +1,101 @@
+//! The two legs' framed halves: reading frames (a peer that hung up is an end, not an
+//! error) and writing them with each leg's own sequence numbers (oscar.md §3.4 step 4).
+
+use futures_util::{SinkExt, StreamExt};
+use oscar::{Flap, FlapCodec};
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+use crate::error::{SessionError, Side};
+use crate::stream_halves::{StreamRead, StreamWrite};
+
+/// One leg's frame reader.
+pub(super) type Reader = FramedRead<StreamRead, FlapCodec>;
+
+/// One leg's writer, stamping that leg's own sequence numbers: frames the gateway adds or
+/// drops never leave a gap or a repeat the peer would notice.
+pub(super) struct Leg {
+    side: Side,
+    sink: FramedWrite<StreamWrite, FlapCodec>,
+    seq: u16,
+}
+
+impl Leg {
+    /// The writer of `side`'s leg, starting at sequence number `first_seq`.
+    pub(super) fn new(side: Side, half: StreamWrite, first_seq: u16) -> Self {
+        Self {
+            side,
+            sink: FramedWrite::new(half, FlapCodec::default()),
+            seq: first_seq,
+        }
+    }
+
+    /// Sends one frame now (sign-on exchanges and errors).
+    pub(super) async fn send(&mut self, flap: Flap) -> Result<(), SessionError> {
+        self.queue(flap).await?;
+        self.flush().await
+    }
+
+    /// Queues a frame in the write buffer (written out when the buffer fills or on
+    /// [`Leg::flush`]), so frames that arrived together leave in one system call.
+    pub(super) async fn queue(&mut self, mut flap: Flap) -> Result<(), SessionError> {
+        flap.seq = self.seq;
+        self.seq = self.seq.wrapping_add(1);
+        let side = self.side;
+        self.sink.feed(flap).await.map_err(|e| write_error(side, e))
+    }
+
+    /// Queues a released frame, if policy did not drop it.
+    pub(super) async fn queue_some(&mut self, flap: Option<Flap>) -> Result<(), SessionError> {
+        match flap {
+            Some(flap) => self.queue(flap).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Writes out whatever is queued.
+    pub(super) async fn flush(&mut self) -> Result<(), SessionError> {
+        let side = self.side;
+        SinkExt::<Flap>::flush(&mut self.sink)
+            .await
+            .map_err(|e| write_error(side, e))
+    }
+}
+
+fn write_error(side: Side, source: oscar::FlapError) -> SessionError {
+    match source {
+        oscar::FlapError::Io(e) if is_disconnect(&e) => SessionError::Disconnected { side },
+        source => SessionError::Write { side, source },
+    }
+}
+
+/// Whether `reader` already holds another complete frame, so writing can wait for it.
+/// This peeks at the FLAP length the codec will read next (the codec has no look-ahead of
+/// its own); it decides only when to flush, never what a frame is.
+pub(super) fn has_buffered_frame(reader: &Reader) -> bool {
+    if !reader.decoder().is_at_frame_boundary() {
+        return false;
+    }
+    let buf = reader.read_buffer();
+    buf.get(4..6)
+        .map(|len| usize::from(u16::from_be_bytes([len[0], len[1]])))
+        .is_some_and(|len| buf.len() >= oscar::FLAP_HEADER_LEN + len)
+}
+
+/// Reads the next frame from `side`; `None` at a clean end of stream.
+pub(super) async fn next(reader: &mut Reader, side: Side) -> Result<Option<Flap>, SessionError> {
+    match reader.next().await {
+        Some(Ok(flap)) => Ok(Some(flap)),
+        Some(Err(oscar::FlapError::Io(e))) if is_disconnect(&e) => Ok(None),
+        Some(Err(source)) => Err(SessionError::Frame { side, source }),
+        None => Ok(None),
+    }
+}
+
+fn is_disconnect(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::BrokenPipe
+            | std::io::ErrorKind::UnexpectedEof
+    )
+}
