@@ -327,9 +327,9 @@ fn policy_record(base: &Event, what: &str, text: &str) -> Event {
 }
 
 fn screen_name(name: &str) -> Result<ScreenName, SessionError> {
-    ScreenName::parse(name.as_bytes()).map_err(|e| SessionError::Protocol {
-        side: Side::Client,
-        detail: format!("cannot address a gateway message to {name:?}: {e}"),
+    ScreenName::parse(name.as_bytes()).map_err(|source| SessionError::Unaddressable {
+        name: name.to_owned(),
+        source,
     })
 }
 

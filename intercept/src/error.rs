@@ -50,12 +50,14 @@ pub enum SessionError {
         owner: std::net::IpAddr,
     },
     /// The upstream could not be reached.
-    #[error("upstream {addr} unreachable: {detail}")]
+    #[error("upstream {addr} unreachable: {source}")]
     Connect {
         /// Where we tried.
         addr: String,
-        /// Why it failed.
-        detail: String,
+        /// Why it failed (boxed: a resolver's error is large, and every session result
+        /// carries the size of the largest variant).
+        #[source]
+        source: Box<ConnectFailure>,
     },
     /// An upstream's redirect named an address outside the redirect scope (not public, not
     /// a configured upstream's, not in `upstream.redirect_allow`); nothing was connected.
@@ -127,7 +129,17 @@ pub enum SessionError {
     },
     /// The HTTPS login API connection failed (client side or upstream).
     #[error("login API: {0}")]
-    Api(String),
+    Api(#[from] ApiFailure),
+    /// A gateway message (a notice, a disclaimer) cannot be addressed to a party whose name
+    /// is not a screen name.
+    #[error("cannot address a gateway message to {name:?}: {source}")]
+    Unaddressable {
+        /// The name as seen.
+        name: String,
+        /// Why it is not a screen name.
+        #[source]
+        source: oscar::DecodeError,
+    },
     /// The client sent a service request under the request id of one still waiting for its
     /// answer: the answer could be taken for the wrong request (a chat room hidden behind
     /// another service), so the session ends.
@@ -145,4 +157,113 @@ pub enum SessionError {
     /// A frame we built could not be encoded.
     #[error("cannot encode a rewritten frame: {0}")]
     Encode(#[from] oscar::EncodeError),
+}
+
+/// Why an upstream (or the proxy on the way to it) could not be reached.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectFailure {
+    /// The target is not `host:port`.
+    #[error("{target:?} is not host:port")]
+    NotHostPort {
+        /// The target as configured or redirected to.
+        target: String,
+    },
+    /// Resolving the name took longer than the connect timeout.
+    #[error("name resolution timed out")]
+    ResolveTimeout,
+    /// The system resolver failed.
+    #[error("cannot resolve: {0}")]
+    Resolve(#[source] std::io::Error),
+    /// The configured resolver failed.
+    #[error("cannot resolve {host} with the configured resolver: {source}")]
+    ResolveWith {
+        /// The name.
+        host: String,
+        /// What the resolver said.
+        #[source]
+        source: hickory_resolver::net::NetError,
+    },
+    /// The name has no address of a usable family.
+    #[error("no address")]
+    NoAddress,
+    /// A socket could not be made.
+    #[error("{0}")]
+    Socket(#[source] std::io::Error),
+    /// The egress address could not be bound.
+    #[error("cannot bind egress {ip}: {source}")]
+    Egress {
+        /// The egress address.
+        ip: std::net::IpAddr,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The connection was refused or failed.
+    #[error("{addr}: {source}")]
+    Refused {
+        /// The address tried (the last, when there were several).
+        addr: std::net::SocketAddr,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The connection was not made within the connect timeout.
+    #[error("{addr}: timed out after {secs} s")]
+    TimedOut {
+        /// The address tried (the last, when there were several).
+        addr: std::net::SocketAddr,
+        /// The timeout.
+        secs: u64,
+    },
+    /// The proxy could not be reached.
+    #[error("proxy {proxy}: {source}")]
+    Proxy {
+        /// The proxy, credentials left out.
+        proxy: String,
+        /// Why.
+        #[source]
+        source: Box<Self>,
+    },
+    /// The proxy refused to open the tunnel, or answered what is not a tunnel (the proxy's
+    /// reply, described).
+    #[error("{0}")]
+    Tunnel(String),
+    /// The proxy did not open the tunnel within the connect timeout.
+    #[error("proxy {proxy} did not open the tunnel in time")]
+    TunnelTimeout {
+        /// The proxy, credentials left out.
+        proxy: String,
+    },
+}
+
+/// Why an HTTPS login API exchange failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiFailure {
+    /// Serving the client's HTTP connection failed.
+    #[error("{0}")]
+    Serve(#[source] hyper::Error),
+    /// The exchange with the upstream API failed.
+    #[error("{target}: {source}")]
+    Exchange {
+        /// The upstream API's `host:port`.
+        target: String,
+        /// What hyper said.
+        #[source]
+        source: hyper::Error,
+    },
+    /// The upstream's answer body could not be read, or was over the limit.
+    #[error("{target}: answer body: {source}")]
+    Body {
+        /// The upstream API's `host:port`.
+        target: String,
+        /// What the body reader said.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The upstream did not answer within the idle timeout.
+    #[error("{target}: no answer in time")]
+    NoAnswer {
+        /// The upstream API's `host:port`.
+        target: String,
+    },
 }

@@ -41,7 +41,7 @@ pub use config::{CaptureMode, ClientTls, RelaySettings};
 pub use connection_gate::{ConnectionGate, GateSnapshot};
 pub use cookies::{CookieRefusal, CookieRoutes, Route, same_client};
 pub use enforce::PolicyRuntime;
-pub use error::{SessionError, Side};
+pub use error::{ApiFailure, ConnectFailure, SessionError, Side};
 pub use listener::serve;
 pub use refusal_log::RefusalCounts;
 pub use relay::{Relay, RelayStats};

@@ -8,6 +8,8 @@ use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 
+use crate::error::ConnectFailure;
+
 /// How the relay turns `host:port` into addresses.
 pub struct UpstreamResolver {
     /// `None`: the system resolver.
@@ -63,22 +65,27 @@ impl UpstreamResolver {
     }
 
     /// The addresses of `host:port`.
-    pub async fn resolve(&self, target: &str) -> Result<Vec<SocketAddr>, String> {
+    pub async fn resolve(&self, target: &str) -> Result<Vec<SocketAddr>, ConnectFailure> {
         let Some(resolver) = &self.configured else {
             return tokio::net::lookup_host(target)
                 .await
                 .map(Iterator::collect)
-                .map_err(|e| format!("cannot resolve: {e}"));
+                .map_err(ConnectFailure::Resolve);
         };
-        let (host, port) =
-            split_host_port(target).ok_or_else(|| format!("{target:?} is not host:port"))?;
+        let (host, port) = split_host_port(target).ok_or_else(|| ConnectFailure::NotHostPort {
+            target: target.to_owned(),
+        })?;
         if let Ok(ip) = host.parse::<IpAddr>() {
             return Ok(vec![SocketAddr::new(ip, port)]);
         }
-        let answer = resolver
-            .lookup_ip(host)
-            .await
-            .map_err(|e| format!("cannot resolve {host} with the configured resolver: {e}"))?;
+        let answer =
+            resolver
+                .lookup_ip(host)
+                .await
+                .map_err(|source| ConnectFailure::ResolveWith {
+                    host: host.to_owned(),
+                    source,
+                })?;
         Ok(answer.iter().map(|ip| SocketAddr::new(ip, port)).collect())
     }
 }

@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::error::SessionError;
+use crate::error::{ConnectFailure, SessionError};
 use crate::redirect_scope;
 use crate::relay::{EgressLease, Relay};
 
@@ -52,12 +52,15 @@ pub(crate) async fn connect_from<'r>(
     let Some(proxy) = &relay.config.proxy else {
         return connect_direct(relay, target, origin).await;
     };
-    let fail = |detail: String| SessionError::Connect {
+    let fail = |source: ConnectFailure| SessionError::Connect {
         addr: target.to_owned(),
-        detail,
+        source: Box::new(source),
     };
-    let (host, port) =
-        crate::resolver::split_host_port(target).ok_or_else(|| fail("not host:port".into()))?;
+    let (host, port) = crate::resolver::split_host_port(target).ok_or_else(|| {
+        fail(ConnectFailure::NotHostPort {
+            target: target.to_owned(),
+        })
+    })?;
     // The proxy resolves names itself, so only an address literal can be checked here; a
     // name is the proxy's to resolve, and its own rules decide where it may connect.
     if origin == Origin::Redirect {
@@ -66,7 +69,10 @@ pub(crate) async fn connect_from<'r>(
     let (stream, egress) = connect_direct(relay, &proxy.address.to_string(), Origin::Configured)
         .await
         .map_err(|e| match e {
-            SessionError::Connect { detail, .. } => fail(format!("proxy {proxy}: {detail}")),
+            SessionError::Connect { source, .. } => fail(ConnectFailure::Proxy {
+                proxy: proxy.to_string(),
+                source,
+            }),
             other => other,
         })?;
     let tunnel = tokio::time::timeout(
@@ -77,10 +83,10 @@ pub(crate) async fn connect_from<'r>(
     // On an error the lease is dropped here, and the egress count with it.
     match tunnel {
         Ok(Ok(stream)) => Ok((stream, egress)),
-        Ok(Err(detail)) => Err(fail(detail)),
-        Err(_) => Err(fail(format!(
-            "proxy {proxy} did not open the tunnel in time"
-        ))),
+        Ok(Err(detail)) => Err(fail(ConnectFailure::Tunnel(detail))),
+        Err(_) => Err(fail(ConnectFailure::TunnelTimeout {
+            proxy: proxy.to_string(),
+        })),
     }
 }
 
@@ -163,14 +169,14 @@ async fn connect_direct<'r>(
     target: &str,
     origin: Origin,
 ) -> Result<(TcpStream, Option<EgressLease<'r>>), SessionError> {
-    let fail = |detail: String| SessionError::Connect {
+    let fail = |source: ConnectFailure| SessionError::Connect {
         addr: target.to_owned(),
-        detail,
+        source: Box::new(source),
     };
     let timeout = relay.config.connect_timeout;
     let addrs: Vec<SocketAddr> = tokio::time::timeout(timeout, relay.resolver.resolve(target))
         .await
-        .map_err(|_| fail("name resolution timed out".into()))?
+        .map_err(|_| fail(ConnectFailure::ResolveTimeout))?
         .map_err(fail)?;
     if origin == Origin::Redirect {
         for addr in &addrs {
@@ -179,7 +185,7 @@ async fn connect_direct<'r>(
     }
     let egress = relay.take_egress();
     let result = async {
-        let mut last = String::from("no address");
+        let mut last = ConnectFailure::NoAddress;
         for addr in addrs {
             // With an egress address, only connect to peers of its family.
             if let Some(ip) = egress.as_ref().map(EgressLease::ip)
@@ -192,19 +198,24 @@ async fn connect_direct<'r>(
             } else {
                 TcpSocket::new_v6()
             }
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(ConnectFailure::Socket(e)))?;
             if let Some(ip) = egress.as_ref().map(EgressLease::ip) {
                 socket
                     .bind(SocketAddr::new(ip, 0))
-                    .map_err(|e| fail(format!("cannot bind egress {ip}: {e}")))?;
+                    .map_err(|source| fail(ConnectFailure::Egress { ip, source }))?;
             }
             match tokio::time::timeout(timeout, socket.connect(addr)).await {
                 Ok(Ok(stream)) => {
                     let _ = stream.set_nodelay(true);
                     return Ok(stream);
                 }
-                Ok(Err(e)) => last = format!("{addr}: {e}"),
-                Err(_) => last = format!("{addr}: timed out after {} s", timeout.as_secs()),
+                Ok(Err(source)) => last = ConnectFailure::Refused { addr, source },
+                Err(_) => {
+                    last = ConnectFailure::TimedOut {
+                        addr,
+                        secs: timeout.as_secs(),
+                    }
+                }
             }
         }
         Err(fail(last))

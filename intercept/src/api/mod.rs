@@ -32,7 +32,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::Instrument;
 
 use crate::cookies::Route;
-use crate::error::SessionError;
+use crate::error::{ApiFailure, SessionError};
 use crate::relay::Relay;
 use crate::upstream::{Origin, check_literal_target, connect_from};
 use crate::upstream_tls::connect_tls;
@@ -91,7 +91,7 @@ where
         .header_read_timeout(HEADER_TIMEOUT)
         .serve_connection(TokioIo::new(io), service);
     match tokio::time::timeout(idle, connection).await {
-        Ok(done) => done.map_err(|e| SessionError::Api(e.to_string())),
+        Ok(done) => done.map_err(|e| ApiFailure::Serve(e).into()),
         Err(_) => Err(SessionError::Idle {
             side: crate::error::Side::Client,
             secs: idle.as_secs(),
@@ -305,7 +305,12 @@ async fn forward(
     let result = async {
         let timeout = relay.config.connect_timeout;
         let tls = connect_tls(relay.upstream_tls.clone(), host, target, stream, timeout).await?;
-        let http = |e: hyper::Error| SessionError::Api(format!("{target}: {e}"));
+        let http = |source: hyper::Error| {
+            SessionError::from(ApiFailure::Exchange {
+                target: target.to_owned(),
+                source,
+            })
+        };
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
             .await
             .map_err(http)?;
@@ -315,7 +320,10 @@ async fn forward(
             let body = Limited::new(body, MAX_BODY)
                 .collect()
                 .await
-                .map_err(|e| SessionError::Api(format!("{target}: answer body: {e}")))?
+                .map_err(|source| ApiFailure::Body {
+                    target: target.to_owned(),
+                    source,
+                })?
                 .to_bytes();
             Ok::<_, SessionError>((head, body))
         };
@@ -330,7 +338,9 @@ async fn forward(
                 Err(e) => return Err(http(e)),
             },
         };
-        done.map_err(|_| SessionError::Api(format!("{target}: no answer in time")))?
+        done.map_err(|_| ApiFailure::NoAnswer {
+            target: target.to_owned(),
+        })?
     }
     .await;
     // The request is answered: its egress address counts one session fewer.
