@@ -19,9 +19,10 @@
 //! * **dnsmasq** 2.90 (`address=/oscar.aol.com/127.0.0.1`, `server=/example.test/upstream`,
 //!   `cache-size=10000`);
 //! * **`imtegrity run`**, the release binary (`target/release/imtegrity`, or
-//!   `IMT_BENCH_IMTEGRITY`), with `IMTEGRITY_LOG=warn`, and once more with the default log
-//!   filter, which writes the query log (one info line per redirected answer) to stderr,
-//!   here a file;
+//!   `IMT_BENCH_IMTEGRITY`), with the per-client limits off (`dns.rate_limit=0`,
+//!   `dns.rate_limit_bytes=0`: one dnsperf client is one address) and
+//!   `IMTEGRITY_LOG=warn`, and once more with the default log filter, which writes the
+//!   query log (one info line per redirected answer) to stderr, here a file;
 //! * the **responder alone** ([`dns::DnsServer`] in this binary re-executed, on a tokio
 //!   multi-thread runtime with one worker per core, as `imtegrity run` has): with the UDP
 //!   fast path read by a thread per socket (`UdpPath::Threads`, as `imtegrity run`), by a
@@ -471,7 +472,11 @@ fn start_imtegrity(
         "relay.listen=[\"127.0.0.1:0\"]".to_owned(),
         format!("dns.upstream=[\"{upstream}\"]"),
         format!("dns.gateway=[\"{GATEWAY}\"]"),
+        // Both limits off, as unbound and dnsmasq have none here: one dnsperf client is one
+        // address, which the per-client answer and byte limits would otherwise throttle (the
+        // byte limit's default, 128 KiB/s, allows about 2 500 answers a second).
         "dns.rate_limit=0".to_owned(),
+        "dns.rate_limit_bytes=0".to_owned(),
         "dns.health_interval_secs=0".to_owned(),
         format!("archive.path=\"{}\"", archive.display()),
         format!(
@@ -555,6 +560,7 @@ fn child_main(kind: &str) {
             upstream: vec![policy::DnsUpstream::parse(&upstream).unwrap()],
             gateway: vec![GATEWAY.into()],
             rate_limit: 0,
+            rate_limit_bytes: 0,
             health_interval_secs: 0,
             ..policy::DnsConfig::default()
         };
