@@ -116,7 +116,7 @@ impl Archive {
         let key_created = target.key_created;
         // sled's lock goes with the last handle: the store and every tree of it.
         drop(target);
-        let archive = Self::open(to, options)?;
+        let archive = reopen(to, options)?;
         Ok((
             archive,
             SalvageReport {
@@ -128,6 +128,25 @@ impl Archive {
                 key_created,
             },
         ))
+    }
+}
+
+/// How long [`reopen`] waits for this process's own store to let go of its lock.
+const REOPEN_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Opens the copy just written and dropped. sled's background flusher holds the store's
+/// last handle (and its file lock) for a moment after the drop, longer on a busy machine,
+/// so `Locked` is retried within [`REOPEN_WITHIN`]; another process holding it still gets
+/// `Locked` once that has passed.
+fn reopen(to: &Path, options: ArchiveOptions) -> Result<Archive, ArchiveError> {
+    let deadline = std::time::Instant::now() + REOPEN_WITHIN;
+    loop {
+        match Archive::open(to, options.clone()) {
+            Err(ArchiveError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
     }
 }
 
