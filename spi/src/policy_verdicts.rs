@@ -203,17 +203,18 @@ pub fn plan_message(
 ) -> MessagePlan {
     let parties = parties(input.sender, input.recipients, input.room);
     let local = engine.identify(&parties.local.id, None);
-    let raw = String::from_utf8_lossy(input.raw);
+    // A rich-text sender's HTML, masked in place when a rule masks.
+    let html = input.rich.then(|| String::from_utf8_lossy(input.raw));
     // What a server message can carry: the message re-sent (for a replacement or after a
     // disclaimer) only when the server takes server messages and the bytes have no NUL.
-    let resendable = input.replies && SrvMsg::new(Destination::Receiver, input.raw).is_some();
+    let resendable = input.replies && SrvMsg::carries(input.raw);
     let plan = policy::enforce(
         engine,
         &ToEnforce {
             message: context(input.kind, &parties, &local, input.text),
             sender: &input.sender.id,
             variants: &[],
-            html: input.rich.then_some(raw.as_ref()),
+            html: html.as_deref(),
             carry: CanCarry {
                 can_replace: resendable,
                 can_notify: input.replies,

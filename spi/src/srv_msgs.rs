@@ -61,7 +61,13 @@ impl SrvMsg {
     /// caller decides what to do instead: never a silently shortened message).
     pub fn new(destination: Destination, text: impl Into<Vec<u8>>) -> Option<Self> {
         let text = text.into();
-        (!text.contains(&0)).then_some(Self { destination, text })
+        Self::carries(&text).then_some(Self { destination, text })
+    }
+
+    /// Whether `text` can go as a server message: it has no NUL (the server reads a C
+    /// string).
+    pub fn carries(text: &[u8]) -> bool {
+        !text.contains(&0)
     }
 
     /// The text, without a NUL.

@@ -2,40 +2,20 @@
 //! failures keep them, acknowledged ones leave the spool.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod sample_event;
+
 mod fake_gateway;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
-use archive::{Direction, Event, Kind, Protocol, Verdict};
 use fake_gateway::FakeGateway;
 use imtegrity_stchatlog::shipper::{Shipper, ShipperConfig};
 use imtegrity_stchatlog::{RecordSink, Spool};
+use sample_event::event;
 
 const TOKEN: &str = "s3cret-token-9a1c7e5b3d2f4068bc1d";
-
-fn event(text: &str) -> Event {
-    Event {
-        time_ns: 1,
-        protocol: Protocol::Sametime,
-        kind: Kind::Im,
-        conversation: "sametime:a|b".into(),
-        sender: "a".into(),
-        recipients: vec!["b".into()],
-        direction: Direction::Internal,
-        local_user: "a".into(),
-        room: None,
-        client_addr: None,
-        node: "n".into(),
-        text: text.into(),
-        raw: text.into(),
-        charset: None,
-        verdict: Verdict::Allowed,
-        detail: Some("{}".into()),
-        employee: None,
-    }
-}
 
 fn config(addr: SocketAddr, token: &str) -> ShipperConfig {
     let mut c = ShipperConfig::new(addr.to_string(), token);

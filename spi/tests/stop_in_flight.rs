@@ -11,6 +11,8 @@
 //! of the signal.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod sample_event;
+
 use std::io::Read as _;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
@@ -18,13 +20,13 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
-use archive::{Direction, Event, Kind, Protocol, Verdict};
 use certs::{Ca, Issuer, KeyKind, NameScope, SystemClock};
 use imtegrity_stchatlog::ship_tls::ShipTls;
 use imtegrity_stchatlog::shipper::{Shipper, ShipperConfig};
 use imtegrity_stchatlog::{RecordSink, Spool};
 use rustls::pki_types::PrivateKeyDer;
 use rustls::pki_types::pem::PemObject as _;
+use sample_event::event;
 use time::OffsetDateTime;
 
 const TOKEN: &str = "stop-in-flight-token-5b1d9e3a7c";
@@ -40,33 +42,11 @@ fn sigpipe_default() {
     assert_ne!(previous, libc::SIG_ERR);
 }
 
-fn event(text: String) -> Event {
-    Event {
-        time_ns: 1,
-        protocol: Protocol::Sametime,
-        kind: Kind::Im,
-        conversation: "sametime:a|b".into(),
-        sender: "a".into(),
-        recipients: vec!["b".into()],
-        direction: Direction::Internal,
-        local_user: "a".into(),
-        room: None,
-        client_addr: None,
-        node: "n".into(),
-        raw: text.clone(),
-        text,
-        charset: None,
-        verdict: Verdict::Allowed,
-        detail: None,
-        employee: None,
-    }
-}
-
 /// A spool holding one record of `text_bytes` bytes of text (twice that in the body: the
 /// text and its raw form).
 fn spool_with(dir: &Path, text_bytes: usize) -> Arc<Spool> {
     let spool = Arc::new(Spool::open(dir).unwrap());
-    spool.append(&event("x".repeat(text_bytes))).unwrap();
+    spool.append(&event(&"x".repeat(text_bytes))).unwrap();
     spool
 }
 

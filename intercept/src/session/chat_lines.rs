@@ -118,7 +118,7 @@ fn chat_key(room: &str, sender: &str, message: &ChatMessage) -> String {
         .tlvs
         .value(oscar::message::chat::TLV_CHAT_MESSAGE_INFO)
         .hash(&mut hasher);
-    let cookie: String = message.cookie.iter().map(|b| format!("{b:02x}")).collect();
+    let cookie = record::hex(&message.cookie);
     format!(
         "chat|{room}|{}|{cookie}|{:016x}",
         normalize_screen_name(sender),

@@ -148,14 +148,15 @@ pub fn enforce(
         (true, Action::Mask, _) => Delivery::Dropped,
         (true, _, _) => Delivery::AsIs,
     };
-    let conversation = conversation_key(message);
+    // Built only when a disclaimer or a notice is in question, not for every message.
+    let conversation = || conversation_key(message);
     // Not before a message that will not be recorded (saying "recorded" would be false) or
     // not delivered (the next one that is gets it): the one rule `policy explain` shows.
     let disclaimer = match engine.disclaimer_applies(message, &decision) {
         Ok(text)
             if input.carry.can_disclaim
                 && delivery.delivered()
-                && disclaimer_due(&conversation, profile.disclaimer_every) =>
+                && disclaimer_due(&conversation(), profile.disclaimer_every) =>
         {
             Some(text.to_owned())
         }
@@ -167,9 +168,10 @@ pub fn enforce(
         // Per sender, kind and conversation: a retried blocked file does not silence the
         // notice about a blocked message, nor one party's notices the other's.
         let key = format!(
-            "{}|{}|{conversation}",
+            "{}|{}|{}",
             normalize_screen_name(input.sender),
-            message.kind.as_str()
+            message.kind.as_str(),
+            conversation()
         );
         notice_permitted(&key, profile.notice_interval).then(|| {
             decision

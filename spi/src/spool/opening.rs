@@ -45,7 +45,7 @@ pub(super) fn source_id(dir: &Path) -> Result<String, SpiError> {
     }
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).map_err(|e| SpiError::Random(e.to_string()))?;
-    let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let id = record::hex(&bytes);
     // Durable before any record is shipped under it.
     replace_file(dir, SOURCE_FILE, &id).map_err(file_err(&path))?;
     Ok(id)
