@@ -5,6 +5,7 @@
 //! [`Directory::new`]. Lookups are by normalised screen name and by client address
 //! (longest prefix).
 
+mod csv_rows;
 mod parse;
 
 pub(crate) use self::parse::address;

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::Deserialize;
 
-use super::{Directory, DirectoryError, Employee};
+use super::{Directory, DirectoryError, Employee, csv_rows};
 
 /// The CSV columns, in the order documented.
 const COLUMNS: [&str; 5] = ["id", "name", "email", "screen_names", "addresses"];
@@ -36,12 +36,10 @@ impl Directory {
     /// jsmith,John Smith,jsmith@example.com,JSmith Trader;jsmith2,10.20.1.7
     /// ```
     pub fn parse_csv(text: &str) -> Result<Self, DirectoryError> {
-        let mut reader = csv::ReaderBuilder::new()
-            .trim(csv::Trim::All)
-            .comment(Some(b'#'))
-            .from_reader(text.as_bytes());
-        let headers = reader.headers().map_err(|e| csv_error(text, &e))?.clone();
-        let header_line = line_of(text, headers.position());
+        let mut rows = csv_rows::rows(text).into_iter();
+        let (header_line, headers) = rows
+            .next()
+            .map_or((Some(1), Vec::new()), |r| (Some(r.line), r.fields));
         let mut columns: [Option<usize>; 5] = [None; 5];
         for (i, name) in headers.iter().enumerate() {
             let lower = name.to_lowercase();
@@ -68,10 +66,20 @@ impl Directory {
             ));
         };
         let mut entries = Vec::new();
-        for record in reader.records() {
-            let record = record.map_err(|e| csv_error(text, &e))?;
-            let line = line_of(text, record.position());
-            let field = |c: Option<usize>| c.and_then(|c| record.get(c)).unwrap_or("");
+        for row in rows {
+            let line = Some(row.line);
+            if row.fields.len() != headers.len() {
+                return Err(DirectoryError::at(
+                    line,
+                    format!(
+                        "{} fields, but the header has {}",
+                        row.fields.len(),
+                        headers.len()
+                    ),
+                ));
+            }
+            let field =
+                |c: Option<usize>| c.and_then(|c| row.fields.get(c)).map_or("", String::as_str);
             let id = field(Some(id)).to_owned();
             let employee = Employee {
                 name: non_empty(field(name)).unwrap_or(&id).to_owned(),
@@ -170,26 +178,6 @@ fn non_empty(s: &str) -> Option<&str> {
     Some(s.trim()).filter(|s| !s.is_empty())
 }
 
-/// The line a record starts on. The csv crate's own line count misses blank lines, CRLF
-/// and comments, and its byte offset is where it started reading: before the blank and
-/// comment lines it skipped on the way to the record.
-fn line_of(text: &str, position: Option<&csv::Position>) -> Option<usize> {
-    let mut at = usize::try_from(position?.byte()).ok()?;
-    let bytes = text.as_bytes();
-    while let Some(rest) = bytes.get(at..) {
-        at += match rest {
-            [b'\n', ..] => 1,
-            [b'\r', b'\n', ..] => 2,
-            [b'#', ..] => rest
-                .iter()
-                .position(|b| *b == b'\n')
-                .map_or(rest.len(), |nl| nl + 1),
-            _ => break,
-        };
-    }
-    Some(line_at(text, at))
-}
-
 fn line_at(text: &str, offset: usize) -> usize {
     text.as_bytes()
         .iter()
@@ -197,15 +185,4 @@ fn line_at(text: &str, offset: usize) -> usize {
         .filter(|b| **b == b'\n')
         .count()
         + 1
-}
-
-fn csv_error(text: &str, error: &csv::Error) -> DirectoryError {
-    let line = line_of(text, error.position());
-    let message = match error.kind() {
-        csv::ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => format!("{len} fields, but the header has {expected_len}"),
-        _ => error.to_string(),
-    };
-    DirectoryError::at(line, message)
 }
