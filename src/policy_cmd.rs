@@ -5,7 +5,7 @@
 
 use policy::{
     Action, Admission, Decision, Direction, Explanation, IdentifiedBy, Identity, MessageContext,
-    NoDisclaimer, Outcome, PolicyEngine,
+    NoDisclaimer, PolicyEngine, RuleOutcome,
 };
 use serde_json::json;
 
@@ -178,10 +178,10 @@ fn render(
     out.join("\n")
 }
 
-fn why_suffix(outcome: Outcome, why: &str) -> String {
+fn why_suffix(outcome: RuleOutcome, why: &str) -> String {
     match outcome {
-        Outcome::NotReached => String::new(),
-        Outcome::Matched | Outcome::NotMatched => format!(": {why}"),
+        RuleOutcome::NotReached => String::new(),
+        RuleOutcome::Matched | RuleOutcome::NotMatched => format!(": {why}"),
     }
 }
 

@@ -12,7 +12,7 @@ use policy::dns::NameSet;
 use crate::bypass::{AllowList, Bypass, Transport};
 use crate::flow_table::{FlowKey, FlowTable, Way};
 use crate::oscar_detect::{self, Framing};
-use crate::packet::{self, Segment};
+use crate::packet::{self, TcpSegment};
 use crate::passive::{CookieNames, FlowContext, PassiveSession};
 use crate::reassembly::Reassembler;
 use crate::sni::{self, Hello};
@@ -169,7 +169,7 @@ impl Sensor {
     }
 
     /// Takes one TCP segment.
-    pub fn on_segment(&mut self, s: &Segment<'_>, now: Instant, out: &mut Vec<Event>) {
+    pub fn on_segment(&mut self, s: &TcpSegment<'_>, now: Instant, out: &mut Vec<Event>) {
         let known = self.flows.find(s.src, s.dst, now).map(|(k, w, _)| (k, w));
         let (key, way) = match known {
             Some(found) => found,
@@ -232,7 +232,7 @@ impl Sensor {
 
     fn start_flow(
         &mut self,
-        s: &Segment<'_>,
+        s: &TcpSegment<'_>,
         now: Instant,
         out: &mut Vec<Event>,
     ) -> (FlowKey, Way) {

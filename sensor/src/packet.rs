@@ -26,7 +26,7 @@ pub struct Flags {
 
 /// A TCP segment as captured: addresses, sequence number, flags and its payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Segment<'a> {
+pub struct TcpSegment<'a> {
     /// Sender.
     pub src: SocketAddr,
     /// Receiver.
@@ -59,7 +59,7 @@ const IPV4_MORE_FRAGMENTS: u8 = 0b001;
 
 /// Parses an Ethernet II frame (with up to two 802.1Q / 802.1ad tags, as a mirror port of a
 /// trunk shows them) down to its TCP segment.
-pub fn parse_ethernet(frame: &[u8]) -> Result<Segment<'_>, Skip> {
+pub fn parse_ethernet(frame: &[u8]) -> Result<TcpSegment<'_>, Skip> {
     let eth = EthernetPacket::new(frame).ok_or(Skip::Malformed)?;
     let mut ethertype = eth.get_ethertype();
     let mut rest = frame
@@ -78,7 +78,7 @@ pub fn parse_ethernet(frame: &[u8]) -> Result<Segment<'_>, Skip> {
     parse_ip(ethertype, rest)
 }
 
-fn parse_ip(ethertype: EtherType, packet: &[u8]) -> Result<Segment<'_>, Skip> {
+fn parse_ip(ethertype: EtherType, packet: &[u8]) -> Result<TcpSegment<'_>, Skip> {
     match ethertype {
         EtherTypes::Ipv4 => parse_ipv4(packet),
         EtherTypes::Ipv6 => parse_ipv6(packet),
@@ -87,7 +87,7 @@ fn parse_ip(ethertype: EtherType, packet: &[u8]) -> Result<Segment<'_>, Skip> {
 }
 
 /// An IPv4 packet (no link header) down to its TCP segment.
-pub fn parse_ipv4(packet: &[u8]) -> Result<Segment<'_>, Skip> {
+pub fn parse_ipv4(packet: &[u8]) -> Result<TcpSegment<'_>, Skip> {
     let ip = Ipv4Packet::new(packet).ok_or(Skip::Malformed)?;
     if ip.get_version() != 4 {
         return Err(Skip::Malformed);
@@ -112,7 +112,7 @@ pub fn parse_ipv4(packet: &[u8]) -> Result<Segment<'_>, Skip> {
 }
 
 /// An IPv6 packet down to its TCP segment (TCP directly after the fixed header only).
-pub fn parse_ipv6(packet: &[u8]) -> Result<Segment<'_>, Skip> {
+pub fn parse_ipv6(packet: &[u8]) -> Result<TcpSegment<'_>, Skip> {
     let ip = Ipv6Packet::new(packet).ok_or(Skip::Malformed)?;
     if ip.get_version() != 6 {
         return Err(Skip::Malformed);
@@ -132,7 +132,7 @@ pub fn parse_ipv6(packet: &[u8]) -> Result<Segment<'_>, Skip> {
     )
 }
 
-fn parse_tcp(src: IpAddr, dst: IpAddr, segment: &[u8]) -> Result<Segment<'_>, Skip> {
+fn parse_tcp(src: IpAddr, dst: IpAddr, segment: &[u8]) -> Result<TcpSegment<'_>, Skip> {
     let tcp = TcpPacket::new(segment).ok_or(Skip::Malformed)?;
     let offset = usize::from(tcp.get_data_offset()) * 4;
     if offset < TcpPacket::minimum_packet_size() {
@@ -140,7 +140,7 @@ fn parse_tcp(src: IpAddr, dst: IpAddr, segment: &[u8]) -> Result<Segment<'_>, Sk
     }
     let payload = segment.get(offset..).ok_or(Skip::Malformed)?;
     let bits = tcp.get_flags();
-    Ok(Segment {
+    Ok(TcpSegment {
         src: SocketAddr::new(src, tcp.get_source()),
         dst: SocketAddr::new(dst, tcp.get_destination()),
         seq: tcp.get_sequence(),

@@ -4,11 +4,11 @@
 //! retransmitted, overlapping, or missing (the sensor dropped them, or the mirror did).
 //! In-order bytes are handed on at once; early segments wait, up to `cap` bytes, for the
 //! hole before them. When the hole does not fill in time the stream skips to the earliest
-//! waiting byte and says so ([`Delivery::gap`]), so the reader above can resynchronise.
+//! waiting byte and says so ([`Reassembled::gap`]), so the reader above can resynchronise.
 
 /// What one segment produced.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Delivery {
+pub struct Reassembled {
     /// Bytes now in order, to append to the stream.
     pub bytes: Vec<u8>,
     /// The stream skipped bytes before `bytes` (they never arrived): what was read so far
@@ -63,8 +63,8 @@ impl Reassembler {
     }
 
     /// Takes one segment's payload starting at `seq`.
-    pub fn push(&mut self, seq: u32, data: &[u8]) -> Delivery {
-        let mut out = Delivery::default();
+    pub fn push(&mut self, seq: u32, data: &[u8]) -> Reassembled {
+        let mut out = Reassembled::default();
         if data.is_empty() {
             return out;
         }
@@ -114,7 +114,7 @@ impl Reassembler {
     }
 
     /// Moves every early segment that is now in order into `out`.
-    fn drain(&mut self, out: &mut Delivery) {
+    fn drain(&mut self, out: &mut Reassembled) {
         loop {
             let Some(next) = self.next else { return };
             let Some(i) = self.early.iter().position(|(s, d)| {
@@ -140,7 +140,7 @@ impl Reassembler {
     }
 
     /// Declares the hole before the earliest early segment lost and continues from there.
-    fn skip_hole(&mut self, out: &mut Delivery) {
+    fn skip_hole(&mut self, out: &mut Reassembled) {
         let Some(next) = self.next else { return };
         let Some(first) = self
             .early

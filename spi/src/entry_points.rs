@@ -29,7 +29,7 @@ use crate::abi_types::ClSrvMsg;
 use crate::codes::{API_INTERNAL_ERROR, API_OK};
 use crate::error::SpiError;
 use crate::runtime;
-use crate::srv_msgs::{self, Outcome, Reply};
+use crate::srv_msgs::{self, EntryResult, Reply};
 pub use lifecycle::{stDdaClInit, stDdaClTerminate, stDdaClTimerEvent};
 pub use session_calls::{
     stDdaClJoiningSession, stDdaClLeavingSession, stDdaClSessionDataMsg, stDdaClSessionEnded,
@@ -74,7 +74,7 @@ pub(crate) unsafe fn boundary_outcome(
     entry: &'static str,
     srv_messages: *mut *mut ClSrvMsg,
     srv_messages_len: *mut c_ulong,
-    body: impl FnOnce(bool) -> Result<Outcome, SpiError>,
+    body: impl FnOnce(bool) -> Result<EntryResult, SpiError>,
 ) -> c_int {
     let replies = !srv_messages.is_null() && !srv_messages_len.is_null();
     let answer = catch_unwind(AssertUnwindSafe(|| {

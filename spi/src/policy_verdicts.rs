@@ -29,7 +29,7 @@ use policy::{
 use record::normalize_screen_name;
 
 use crate::ffi_strings::OwnedEntity;
-use crate::srv_msgs::{Destination, Outcome, Reply, SrvMsg};
+use crate::srv_msgs::{Destination, EntryResult, Reply, SrvMsg};
 
 /// A message's or a chat's parties as the policy sees them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,7 +168,7 @@ pub struct MessageInput<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessagePlan {
     /// The code and server messages for the server.
-    pub outcome: Outcome,
+    pub outcome: EntryResult,
     /// The policy's decision, for alerts.
     pub decision: Decision,
     /// What the receiver gets.
@@ -253,7 +253,7 @@ pub fn plan_message(
         Reply::MsgChanged
     };
     MessagePlan {
-        outcome: Outcome { reply, messages },
+        outcome: EntryResult { reply, messages },
         decision: plan.decision,
         delivery,
         disclaimer: plan.disclaimer,

@@ -18,7 +18,7 @@ use crate::ffi_strings::OwnedEntity;
 use crate::records::{self, EndedBy};
 use crate::sink::RecordSink;
 use crate::spi_policy::SpiPolicy;
-use crate::srv_msgs::Outcome;
+use crate::srv_msgs::EntryResult;
 
 mod with_policy;
 
@@ -263,7 +263,7 @@ impl SessionTable {
         scope: Option<OwnedEntity>,
         policy: Option<&SpiPolicy>,
         replies: bool,
-    ) -> Result<Outcome, SpiError> {
+    ) -> Result<EntryResult, SpiError> {
         let who = match policy {
             Some(p) => p.classified(&who),
             None => who,
@@ -281,10 +281,10 @@ impl SessionTable {
                 };
             }
             if session.present.iter().any(|m| m.id == who.id) {
-                return Ok(Outcome::allowed());
+                return Ok(EntryResult::allowed());
             }
             let (outcome, after) = match policy {
-                None => (Outcome::allowed(), Vec::new()),
+                None => (EntryResult::allowed(), Vec::new()),
                 Some(policy) => match self.check_join(session, &who, policy, replies)? {
                     JoinCheck::Declined(outcome) => return Ok(outcome),
                     JoinCheck::Admitted { outcome, after } => (outcome, after),
@@ -346,7 +346,7 @@ impl SessionTable {
         bytes: &[u8],
         policy: Option<&SpiPolicy>,
         replies: bool,
-    ) -> Result<Outcome, SpiError> {
+    ) -> Result<EntryResult, SpiError> {
         let classified = policy.map(|p| (p.classified(sender), receiver.map(|r| p.classified(r))));
         let (sender, receiver) = match &classified {
             Some((sender, receiver)) => (sender, receiver.as_ref()),
@@ -355,7 +355,7 @@ impl SessionTable {
         let outcome = self.with_session(id, |session| {
             let event = records::text_message(&self.node, session, sender, receiver, bytes);
             match policy {
-                None => self.sink.append(&event).map(|()| Outcome::allowed()),
+                None => self.sink.append(&event).map(|()| EntryResult::allowed()),
                 Some(policy) => {
                     self.text_under_policy(session, event, sender, receiver, bytes, policy, replies)
                 }

@@ -22,7 +22,7 @@ pub const LOCK_FILE: &str = "lock";
 
 /// A segment: the sequence number of its first record (also its name) and its path.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Segment {
+pub struct SpoolSegment {
     /// The first record's sequence number (the segment may hold none yet).
     pub first_seq: u64,
     /// The file.
@@ -35,7 +35,7 @@ pub fn segment_path(dir: &Path, first_seq: u64) -> PathBuf {
 }
 
 /// The segments in `dir`, oldest first. Files that are not segments are left alone.
-pub fn segments(dir: &Path) -> std::io::Result<Vec<Segment>> {
+pub fn segments(dir: &Path) -> std::io::Result<Vec<SpoolSegment>> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
@@ -48,7 +48,7 @@ pub fn segments(dir: &Path) -> std::io::Result<Vec<Segment>> {
         else {
             continue;
         };
-        found.push(Segment {
+        found.push(SpoolSegment {
             first_seq,
             path: entry.path(),
         });

@@ -11,7 +11,7 @@
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
-use crate::spool_files::{Segment, segments};
+use crate::spool_files::{SpoolSegment, segments};
 use crate::spool_frame::{Torn, decode};
 
 /// What a scan met besides records.
@@ -37,7 +37,7 @@ pub fn scan(
     let all = segments(dir)?;
     let mut stats = ScanStats::default();
     for (i, segment) in all.iter().enumerate() {
-        let next: Option<&Segment> = all.get(i + 1);
+        let next: Option<&SpoolSegment> = all.get(i + 1);
         if next.is_some_and(|n| n.first_seq.saturating_sub(1) <= after) {
             continue;
         }

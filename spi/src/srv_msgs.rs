@@ -78,14 +78,14 @@ impl SrvMsg {
 
 /// What an entry point answers: a return code and the messages that go with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
+pub struct EntryResult {
     /// Which code.
     pub reply: Reply,
     /// Delivered by the server, in order.
     pub messages: Vec<SrvMsg>,
 }
 
-/// The return code of an [`Outcome`]; the two chat-log codes are numbered by the
+/// The return code of an [`EntryResult`]; the two chat-log codes are numbered by the
 /// configuration (`[codes]`), since IBM's values are unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reply {
@@ -98,7 +98,7 @@ pub enum Reply {
     Declined,
 }
 
-impl Outcome {
+impl EntryResult {
     /// Go on, nothing to add: what every call answers without a policy.
     pub fn allowed() -> Self {
         Self {

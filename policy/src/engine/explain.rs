@@ -38,7 +38,7 @@ pub struct GroupCheck {
     /// The profile it gives.
     pub profile: String,
     /// Whether the user is in it.
-    pub outcome: Outcome,
+    pub outcome: RuleOutcome,
     /// Why (not).
     pub why: String,
 }
@@ -51,7 +51,7 @@ pub struct RuleCheck {
     /// What it does when it matches.
     pub action: super::Action,
     /// Whether it matched.
-    pub outcome: Outcome,
+    pub outcome: RuleOutcome,
     /// Which conditions held, or the first that did not.
     pub why: String,
 }
@@ -59,7 +59,7 @@ pub struct RuleCheck {
 /// How a group or rule fared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub enum RuleOutcome {
     /// It applies (and decides: first match wins).
     Matched,
     /// A condition does not hold.
@@ -68,7 +68,7 @@ pub enum Outcome {
     NotReached,
 }
 
-impl Outcome {
+impl RuleOutcome {
     /// `matched`, `not matched`, `not reached`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -96,7 +96,7 @@ impl PolicyEngine {
                     return GroupCheck {
                         name: g.name.clone(),
                         profile,
-                        outcome: Outcome::NotReached,
+                        outcome: RuleOutcome::NotReached,
                         why: "an earlier group matched".to_owned(),
                     };
                 }
@@ -106,14 +106,14 @@ impl PolicyEngine {
                         GroupCheck {
                             name: g.name.clone(),
                             profile,
-                            outcome: Outcome::Matched,
+                            outcome: RuleOutcome::Matched,
                             why,
                         }
                     }
                     None => GroupCheck {
                         name: g.name.clone(),
                         profile,
-                        outcome: Outcome::NotMatched,
+                        outcome: RuleOutcome::NotMatched,
                         why: why_not_member(g, employee_id.as_deref(), &normalized, who),
                     },
                 }
@@ -127,14 +127,20 @@ impl PolicyEngine {
             .iter()
             .map(|rule| {
                 let (outcome, why) = if decided {
-                    (Outcome::NotReached, "an earlier rule decided".to_owned())
+                    (
+                        RuleOutcome::NotReached,
+                        "an earlier rule decided".to_owned(),
+                    )
                 } else {
                     match rule.check(msg, &mut names) {
                         Ok(()) => {
                             decided = true;
-                            (Outcome::Matched, why_matched(rule, msg, &mut names))
+                            (RuleOutcome::Matched, why_matched(rule, msg, &mut names))
                         }
-                        Err(miss) => (Outcome::NotMatched, why_missed(rule, miss, msg, &mut names)),
+                        Err(miss) => (
+                            RuleOutcome::NotMatched,
+                            why_missed(rule, miss, msg, &mut names),
+                        ),
                     }
                 };
                 RuleCheck {

@@ -38,7 +38,7 @@ pub use self::enforcement::{
     CanCarry, DEFAULT_BLOCK_NOTICE, Delivery, Enforcement, Keep, ToEnforce, conversation_key,
     enforce,
 };
-pub use self::explain::{Explanation, GroupCheck, Outcome, RuleCheck};
+pub use self::explain::{Explanation, GroupCheck, RuleCheck, RuleOutcome};
 pub use self::identity::{Admission, EmployeeRef, IdentifiedBy, Identity};
 pub use self::membership::{NoDisclaimer, direction_of};
 pub use self::message::{Direction, MessageContext, MessageKind};

@@ -299,7 +299,7 @@ fn explain_shows_every_group_and_rule() {
     let e = engine(POLICY);
     let trader = e.identify("JSmith Trader", ip("10.20.1.7"));
     let x = e.explain(&im(&trader, "bob", "insider"));
-    let groups: Vec<(&str, Outcome, &str)> = x
+    let groups: Vec<(&str, RuleOutcome, &str)> = x
         .groups
         .iter()
         .map(|g| (g.name.as_str(), g.outcome, g.why.as_str()))
@@ -307,11 +307,15 @@ fn explain_shows_every_group_and_rule() {
     assert_eq!(
         groups,
         [
-            ("traders", Outcome::Matched, "employee jsmith is listed"),
-            ("interns", Outcome::NotReached, "an earlier group matched"),
+            ("traders", RuleOutcome::Matched, "employee jsmith is listed"),
+            (
+                "interns",
+                RuleOutcome::NotReached,
+                "an earlier group matched"
+            ),
         ]
     );
-    let rules: Vec<(&str, Outcome, &str)> = x
+    let rules: Vec<(&str, RuleOutcome, &str)> = x
         .rules
         .iter()
         .map(|r| (r.name.as_str(), r.outcome, r.why.as_str()))
@@ -321,16 +325,20 @@ fn explain_shows_every_group_and_rule() {
         [
             (
                 "broker-ok",
-                Outcome::NotMatched,
+                RuleOutcome::NotMatched,
                 "remote bob matches none of \"broker\""
             ),
-            ("insider", Outcome::Matched, "keyword \"insider\" found"),
+            ("insider", RuleOutcome::Matched, "keyword \"insider\" found"),
             (
                 "everything-else",
-                Outcome::NotReached,
+                RuleOutcome::NotReached,
                 "an earlier rule decided"
             ),
-            ("shadowed", Outcome::NotReached, "an earlier rule decided"),
+            (
+                "shadowed",
+                RuleOutcome::NotReached,
+                "an earlier rule decided"
+            ),
         ]
     );
     assert_eq!(x.decision, e.decide(&im(&trader, "bob", "insider")));
@@ -499,9 +507,9 @@ proptest! {
         let first = rules.iter().position(|r| r.matches);
         for (i, check) in x.rules.iter().enumerate() {
             let expected = match first {
-                Some(f) if i == f => Outcome::Matched,
-                Some(f) if i > f => Outcome::NotReached,
-                _ => Outcome::NotMatched,
+                Some(f) if i == f => RuleOutcome::Matched,
+                Some(f) if i > f => RuleOutcome::NotReached,
+                _ => RuleOutcome::NotMatched,
             };
             prop_assert_eq!(check.outcome, expected, "rule {}: {}", i, &check.why);
         }

@@ -14,7 +14,7 @@ use crate::codes::{MAX_DATA_LEN, MAX_STR_LEN, MAX_TEXT_LEN};
 use crate::error::SpiError;
 use crate::ffi_strings::{copy_bytes, copy_c_str, copy_entity, copy_opt_entity};
 use crate::runtime;
-use crate::srv_msgs::Outcome;
+use crate::srv_msgs::EntryResult;
 
 /// A session started: opens it and records a `session_start`. A session id already open
 /// gets the session-exists code.
@@ -72,7 +72,7 @@ pub(super) unsafe fn joining(
     entity: *const ClEntity,
     scope: *const ClEntity,
     replies: bool,
-) -> Result<Outcome, SpiError> {
+) -> Result<EntryResult, SpiError> {
     // SAFETY: each pointer is NULL or valid for this call, per the contract.
     let (id, who, scope) = unsafe {
         (
@@ -153,7 +153,7 @@ pub(super) unsafe fn session_msg(
     msg: *const c_char,
     receiver: *const ClEntity,
     replies: bool,
-) -> Result<Outcome, SpiError> {
+) -> Result<EntryResult, SpiError> {
     // SAFETY: each pointer is NULL or valid for this call (`msg` for `msg_len` bytes).
     let (id, sender, bytes, receiver) = unsafe {
         (

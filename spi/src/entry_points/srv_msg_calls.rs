@@ -12,7 +12,7 @@ use super::{boundary, boundary_outcome};
 use crate::abi_types::{ClEntity, ClSrvMsg};
 use crate::ffi_strings::copy_entity;
 use crate::runtime;
-use crate::srv_msgs::{self, Outcome};
+use crate::srv_msgs::{self, EntryResult};
 
 /// May `entity` start a one-to-one chat with `to_entity`? Without a policy, yes
 /// (`ST_DDA_API_OK`, no server messages). Under one, refused when an insider party is not
@@ -90,7 +90,7 @@ pub unsafe extern "system" fn stDdaClLeavingSessionWithSrvMsg(
             "stDdaClLeavingSessionWithSrvMsg",
             srv_messages,
             srv_messages_len,
-            |_| leaving(session_id, entity).map(|()| Outcome::allowed()),
+            |_| leaving(session_id, entity).map(|()| EntryResult::allowed()),
         )
     }
 }
@@ -158,7 +158,7 @@ pub unsafe extern "system" fn stDdaClSessionDataMsgWithSrvMsg(
                     msg,
                     receiver,
                 )
-                .map(|()| Outcome::allowed())
+                .map(|()| EntryResult::allowed())
             },
         )
     }

@@ -24,7 +24,7 @@ fn outcomes_are_codes_with_messages_and_failures_hand_over_none() {
     let mut garbage = [0u8; 32];
     let (mut sm, mut sn) = (garbage.as_mut_ptr().cast::<ClSrvMsg>(), 77);
     let declined = || {
-        Ok(Outcome {
+        Ok(EntryResult {
             reply: Reply::Declined,
             messages: SrvMsg::new(Destination::Sender, "no").into_iter().collect(),
         })
@@ -49,7 +49,7 @@ fn outcomes_are_codes_with_messages_and_failures_hand_over_none() {
     let code = unsafe {
         boundary_outcome("t", none, std::ptr::null_mut(), |replies| {
             assert!(!replies);
-            Ok(Outcome {
+            Ok(EntryResult {
                 reply: Reply::MsgChanged,
                 messages: Vec::new(),
             })

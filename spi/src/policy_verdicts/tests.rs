@@ -136,7 +136,7 @@ fn plan(
     plan_message(&engine(), &input, |_, _| due, |_, _| true)
 }
 
-fn texts(outcome: &Outcome) -> Vec<(Destination, String)> {
+fn texts(outcome: &EntryResult) -> Vec<(Destination, String)> {
     outcome
         .messages
         .iter()
@@ -288,7 +288,7 @@ fn a_disclaimer_goes_to_both_parties_before_the_first_message_with_an_outsider()
         |_, _| panic!("clock consulted"),
         |_, _| true,
     );
-    assert_eq!(p.outcome, Outcome::allowed());
+    assert_eq!(p.outcome, EntryResult::allowed());
     // Masked and disclaimed: the masked text follows the disclaimers.
     let p = plan("1234-5678", &ext, &user("alice"), true, true);
     assert_eq!(

@@ -206,7 +206,7 @@ fn alerts_are_recorded_with_the_alert_and_no_log_leaves_only_a_text_less_record(
             true,
         )
         .unwrap();
-    assert_eq!(alerted, Outcome::allowed());
+    assert_eq!(alerted, EntryResult::allowed());
     let private = t
         .text_with(
             "s",
@@ -217,7 +217,7 @@ fn alerts_are_recorded_with_the_alert_and_no_log_leaves_only_a_text_less_record(
             true,
         )
         .unwrap();
-    assert_eq!(private, Outcome::allowed());
+    assert_eq!(private, EntryResult::allowed());
     let events = sink.events.lock().unwrap();
     assert_eq!(events[1].verdict, record::Verdict::Alerted("watch".into()));
     let detail: serde_json::Value =
@@ -300,14 +300,14 @@ fn without_a_policy_nothing_changes_and_no_messages_are_returned() {
     let (t, sink) = table();
     assert_eq!(
         t.policy_check(&user("a"), &user("b"), None, true).unwrap(),
-        Outcome::allowed()
+        EntryResult::allowed()
     );
     t.start("s".into(), None).unwrap();
     let joined = t.join_with("s", user("a"), None, None, true).unwrap();
-    assert_eq!(joined, Outcome::allowed());
+    assert_eq!(joined, EntryResult::allowed());
     let sent = t
         .text_with("s", &user("a"), None, b"x", None, true)
         .unwrap();
-    assert_eq!(sent, Outcome::allowed());
+    assert_eq!(sent, EntryResult::allowed());
     assert_eq!(kinds(&sink), [Kind::SessionStart, Kind::Im]);
 }

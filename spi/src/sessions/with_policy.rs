@@ -17,16 +17,16 @@ use crate::policy_verdicts::{
 };
 use crate::records;
 use crate::spi_policy::SpiPolicy;
-use crate::srv_msgs::{Destination, Outcome, Reply, SrvMsg};
+use crate::srv_msgs::{Destination, EntryResult, Reply, SrvMsg};
 
 /// What the policy says about a join, before it is made.
 pub(super) enum JoinCheck {
     /// Refused (and recorded): the joiner is not added.
-    Declined(Outcome),
+    Declined(EntryResult),
     /// Added; then these records (a disclaimer sent) and this answer.
     Admitted {
         /// For the server.
-        outcome: Outcome,
+        outcome: EntryResult,
         /// Written after the join's own record.
         after: Vec<Event>,
     },
@@ -35,15 +35,15 @@ pub(super) enum JoinCheck {
 impl JoinCheck {
     fn admitted() -> Self {
         Self::Admitted {
-            outcome: Outcome::allowed(),
+            outcome: EntryResult::allowed(),
             after: Vec::new(),
         }
     }
 }
 
 /// A declined chat's or join's answer: the notice, when the server takes messages.
-fn declined(destination: Destination, notice: &str, replies: bool) -> Outcome {
-    Outcome {
+fn declined(destination: Destination, notice: &str, replies: bool) -> EntryResult {
+    EntryResult {
         reply: Reply::Declined,
         messages: SrvMsg::new(destination, notice)
             .filter(|_| replies)
@@ -62,14 +62,14 @@ impl SessionTable {
         target: &OwnedEntity,
         policy: Option<&SpiPolicy>,
         replies: bool,
-    ) -> Result<Outcome, SpiError> {
+    ) -> Result<EntryResult, SpiError> {
         let Some(policy) = policy else {
-            return Ok(Outcome::allowed());
+            return Ok(EntryResult::allowed());
         };
         let engine = policy.engine();
         let (initiator, target) = (&policy.classified(initiator), &policy.classified(target));
         let Some(refused) = refusal(&engine, MessageKind::Im, initiator, &[target], None) else {
-            return Ok(Outcome::allowed());
+            return Ok(EntryResult::allowed());
         };
         let local = parties(initiator, &[target], None).local.id.clone();
         let detail = json!({
@@ -126,7 +126,7 @@ impl SessionTable {
                             &text,
                         );
                         return Ok(JoinCheck::Admitted {
-                            outcome: Outcome {
+                            outcome: EntryResult {
                                 reply: Reply::MsgChanged,
                                 messages: SrvMsg::new(Destination::Sender, text)
                                     .into_iter()
@@ -179,7 +179,7 @@ impl SessionTable {
         bytes: &[u8],
         policy: &SpiPolicy,
         replies: bool,
-    ) -> Result<Outcome, SpiError> {
+    ) -> Result<EntryResult, SpiError> {
         let recipients = records::recipients(session, sender, receiver);
         let place = session.kind == SessionKind::Place;
         let input = MessageInput {
