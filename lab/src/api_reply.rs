@@ -97,7 +97,7 @@ impl Document {
         out.push_str(&format!("<statusCode>{}</statusCode>", self.status_code));
         out.push_str(&format!(
             "<statusText>{}</statusText>",
-            escape(&self.status_text)
+            record::escape_markup(&self.status_text)
         ));
         if let Some(detail) = self.detail {
             out.push_str(&format!("<statusDetailCode>{detail}</statusDetailCode>"));
@@ -131,7 +131,7 @@ fn xml_fields(fields: &[(&'static str, Field)], out: &mut String) {
     for (name, field) in fields {
         out.push_str(&format!("<{name}>"));
         match field {
-            Field::Text(text) => out.push_str(&escape(text)),
+            Field::Text(text) => record::escape_markup_into(out, text),
             Field::Number(n) => out.push_str(&n.to_string()),
             Field::Group(inner) => xml_fields(inner, out),
         }
@@ -154,27 +154,12 @@ fn json_fields(fields: &[(&'static str, Field)]) -> Value {
     Value::Object(map)
 }
 
-/// XML text escaping for element content.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 fn unescape(text: &str) -> String {
     text.replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&quot;", "\"")
         .replace("&apos;", "'")
+        .replace("&#39;", "'")
         .replace("&amp;", "&")
 }
 

@@ -136,16 +136,12 @@ impl MessageText {
 pub fn html_body(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 26);
     out.push_str("<HTML><BODY>");
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            '\n' => out.push_str("<BR>"),
-            '\r' => {}
-            c => out.push(c),
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push_str("<BR>");
+        }
+        for piece in line.split('\r') {
+            record::escape_markup_into(&mut out, piece);
         }
     }
     out.push_str("</BODY></HTML>");

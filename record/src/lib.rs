@@ -13,11 +13,13 @@
 //! without them.
 
 mod clock;
+mod markup;
 mod model;
 mod node;
 mod screen_name;
 
 pub use clock::now_ns;
+pub use markup::{escape_markup, escape_markup_into};
 pub use model::{
     Direction, Event, Kind, Protocol, Record, Verdict, conversation_for_pair,
     conversation_for_room, conversation_for_sign_on,

@@ -227,7 +227,7 @@ impl Group {
         self.text.push_str(&line);
         self.text.push('\n');
         self.html.push_str("<div class=\"line\">");
-        escape_into(&mut self.html, &line);
+        record::escape_markup_into(&mut self.html, &line);
         self.html.push_str("</div>\n");
     }
 
@@ -288,18 +288,18 @@ impl Group {
         );
         let mut html = String::with_capacity(self.html.len() + 512);
         html.push_str("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>");
-        escape_into(&mut html, &subject);
+        record::escape_markup_into(&mut html, &subject);
         html.push_str(
             "</title>\n<style>.line{white-space:pre-wrap;font-family:monospace}</style>\
              </head>\n<body>\n<h1>",
         );
-        escape_into(&mut html, &subject);
+        record::escape_markup_into(&mut html, &subject);
         html.push_str("</h1>\n<p>Conversation ");
-        escape_into(&mut html, conversation);
+        record::escape_markup_into(&mut html, conversation);
         let _ = write!(html, ", records {ids} ({count}). Exported by ");
-        escape_into(&mut html, node);
+        record::escape_markup_into(&mut html, node);
         html.push_str(" from the IMtegrity archive. ");
-        escape_into(&mut html, &times);
+        record::escape_markup_into(&mut html, &times);
         html.push_str("</p>\n");
         html.push_str(&self.html);
         html.push_str("</body></html>\n");
@@ -327,20 +327,6 @@ impl Group {
 /// controls and bidirectional overrides shown as `<U+XXXX>`, as in the transcript.
 fn one_line(s: &str) -> String {
     single_line(s)
-}
-
-/// Appends `text` with `& < > " '` escaped.
-fn escape_into(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
 }
 
 /// A normalised screen name as an address's local part: ASCII letters, digits, `-_+` and
