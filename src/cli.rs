@@ -89,19 +89,3 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Sametime(SametimeCommand),
 }
-
-/// An error in what the user asked for (exit code 64), as opposed to a failure doing it.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub(crate) struct UsageError(pub(crate) String);
-
-/// `verify --public-key`: the archive's signatures are all valid, but by another key than
-/// the one given (exit code 3): the wrong key was given, or the archive was re-signed.
-#[derive(Debug, thiserror::Error)]
-#[error("archive verification FAILED: {0}")]
-pub(crate) struct NotSignedBy(pub(crate) String);
-
-/// Verification found the archive tampered with (exit code 2).
-#[derive(Debug, thiserror::Error)]
-#[error("archive verification FAILED: {0}")]
-pub(crate) struct VerifyFailed(pub(crate) String);

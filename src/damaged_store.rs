@@ -13,7 +13,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use archive::ArchiveError;
 use serde_json::json;
 
-use crate::cli::VerifyFailed;
+use crate::exit::VerifyFailed;
 use crate::output::emit;
 
 /// Runs `step` (opening or walking the archive); a sled checksum failure or a panic inside

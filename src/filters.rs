@@ -2,7 +2,8 @@
 
 use archive::Query;
 
-use crate::cli::{FilterArgs, UsageError};
+use crate::cli::FilterArgs;
+use crate::exit::UsageError;
 use crate::timespec;
 
 impl FilterArgs {
@@ -52,7 +53,7 @@ impl FilterArgs {
     /// directory does not list (someone who has left) is still searched by the stamp on
     /// their records, with a warning, since that is what a custodian search is for.
     fn employee_query(&self, id: &str) -> Result<archive::EmployeeQuery, UsageError> {
-        let config = crate::run_cmd::load_config(self.config.as_deref(), &[])?;
+        let config = crate::config_file::load(self.config.as_deref(), &[])?;
         let Some(path) = crate::policy_setup::directory_path(&config) else {
             return Err(UsageError(format!(
                 "--employee {id}: no directory to look in; give --config FILE whose \

@@ -79,7 +79,7 @@ impl Gateway {
                 .await
                 .map_err(|e| match e {
                     archive::ArchiveError::RetentionLocked { .. } => {
-                        Box::new(crate::cli::UsageError(e.to_string())) as Box<_>
+                        Box::new(crate::exit::UsageError(e.to_string())) as Box<_>
                     }
                     other => Box::<dyn std::error::Error + Send + Sync>::from(other),
                 })?;
@@ -112,7 +112,7 @@ impl Gateway {
                     .as_ref()
                     .map(|proxy| policy::ProxyUrl::parse(proxy.expose()))
                     .transpose()
-                    .map_err(crate::cli::UsageError)?,
+                    .map_err(crate::exit::UsageError)?,
                 // Checked when the configuration loaded; an error here is not passed over.
                 advertise: config
                     .relay
@@ -120,7 +120,7 @@ impl Gateway {
                     .as_deref()
                     .map(|a| {
                         oscar::ServerAddress::parse(a.as_bytes()).map_err(|e| {
-                            crate::cli::UsageError(format!("relay.advertise `{a}`: {e}"))
+                            crate::exit::UsageError(format!("relay.advertise `{a}`: {e}"))
                         })
                     })
                     .transpose()?,
@@ -138,7 +138,7 @@ impl Gateway {
                 client_nat_networks: config.relay.client_nat_networks.clone(),
                 redirect_allow: config.upstream.redirect_allow.clone(),
                 api_names: policy::dns::NameSet::from_config(true, &config.dns.names)
-                    .map_err(crate::cli::UsageError)?,
+                    .map_err(crate::exit::UsageError)?,
                 max_frame: config.relay.max_frame,
                 mode: match config.archive.mode {
                     ArchiveMode::Strict => CaptureMode::Strict,
@@ -326,7 +326,7 @@ async fn ingest_setup(
     // A weak, shared or unreadable token is a configuration error (exit 64), as in
     // `check-config`.
     let auth = crate::ingest_clients::ingest_auth(config)
-        .map_err(|e| crate::cli::UsageError(e.to_string()))?;
+        .map_err(|e| crate::exit::UsageError(e.to_string()))?;
     let names: Vec<&str> = auth.clients.iter().map(|c| c.name.as_str()).collect();
     tracing::info!(clients = ?names, "ingest clients");
     setup.endpoint = archive_servers::IngestEndpoint::new(archive.clone(), auth);

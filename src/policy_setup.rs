@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use policy::{Config, ConfigError, Directory, DirectoryError, PolicyEngine};
 
-use crate::cli::UsageError;
+use crate::exit::UsageError;
 
 /// Why the policy could not be set up. Each variant names the file, and the line when the
 /// directory itself is wrong.

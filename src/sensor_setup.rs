@@ -9,7 +9,7 @@ use policy::Config;
 use policy::dns::NameSet;
 use sensor::{AllowList, SensorHandle, SensorSettings};
 
-use crate::cli::UsageError;
+use crate::exit::UsageError;
 
 /// The sensor's settings from the configuration, or `None` when no interface is named.
 pub(crate) fn settings(

@@ -1,10 +1,12 @@
 //! Times on the command line: RFC 3339 (`2026-11-25T09:00:00Z`), a date (`2026-11-25`, UTC
-//! midnight), or relative to now (`7d`, `12h`, `30m`, `2w`, `90s`: that long ago).
+//! midnight), or relative to now (`7d`, `12h`, `30m`, `2w`, `90s`: that long ago); and the
+//! zone `--tz` shows them in.
 
+use archive::export::Zone;
 use time::format_description::well_known::Rfc3339;
 use time::{Date, OffsetDateTime, Time};
 
-use crate::cli::UsageError;
+use crate::exit::UsageError;
 
 const NS_PER_S: i64 = 1_000_000_000;
 
@@ -52,6 +54,14 @@ pub(crate) fn format(ns: i64) -> String {
         .unwrap_or(t)
         .format(&Rfc3339)
         .unwrap_or_else(|_| ns.to_string())
+}
+
+/// The zone `--tz` names, UTC without it; an unknown zone is a usage error.
+pub(crate) fn zone(tz: Option<&str>) -> Result<Zone, UsageError> {
+    tz.map_or_else(
+        || Ok(Zone::utc()),
+        |name| Zone::named(name).map_err(|e| UsageError(e.to_string())),
+    )
 }
 
 #[cfg(test)]

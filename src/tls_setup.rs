@@ -27,7 +27,7 @@ pub(crate) fn issuer(
     dir: &Path,
 ) -> Result<Issuer, Box<dyn std::error::Error + Send + Sync>> {
     let scope = NameScope::permitted(&tls.permitted)
-        .map_err(|e| crate::cli::UsageError(format!("invalid tls.permitted: {e}")))?;
+        .map_err(|e| crate::exit::UsageError(format!("invalid tls.permitted: {e}")))?;
     Ok(Issuer::new(
         Arc::new(Ca::load(dir)?),
         scope,
@@ -71,11 +71,11 @@ pub(crate) fn upstream_client_config(
     for (i, path) in upstream.tls_roots.iter().enumerate() {
         let key = format!("upstream.tls_roots[{i}]");
         let certs = CertificateDer::pem_file_iter(path)
-            .map_err(|e| crate::cli::UsageError(format!("{key}: {}: {e}", path.display())))?
+            .map_err(|e| crate::exit::UsageError(format!("{key}: {}: {e}", path.display())))?
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| crate::cli::UsageError(format!("{key}: {}: {e}", path.display())))?;
+            .map_err(|e| crate::exit::UsageError(format!("{key}: {}: {e}", path.display())))?;
         if certs.is_empty() {
-            return Err(crate::cli::UsageError(format!(
+            return Err(crate::exit::UsageError(format!(
                 "{key}: {}: no PEM certificate in the file",
                 path.display()
             ))

@@ -4,7 +4,8 @@
 use archive::{Accessor, Hold, HoldTarget};
 
 use crate::archive_access::ArchiveAccess;
-use crate::cli::{HoldCommand, UsageError};
+use crate::cli::HoldCommand;
+use crate::exit::UsageError;
 use crate::output::emit;
 use crate::timespec;
 

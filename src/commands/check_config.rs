@@ -6,22 +6,9 @@ use std::path::Path;
 use policy::{Config, Directory, PolicyEngine, UnknownScreenNames};
 use serde_json::json;
 
-use crate::cli::UsageError;
+use crate::exit::UsageError;
 use crate::output::emit;
 use crate::policy_setup::PolicySetupError;
-
-/// Reads `path`, applies `overrides` and validates. Every failure, an unreadable file
-/// included, is a [`UsageError`] (exit code 64) naming the file or the `--set` argument.
-pub(crate) fn read(path: &Path, overrides: &[String]) -> Result<Config, UsageError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        UsageError(format!(
-            "cannot read configuration file {}: {e}",
-            path.display()
-        ))
-    })?;
-    Config::load(&path.display().to_string(), &text, overrides)
-        .map_err(|e| UsageError(e.to_string()))
-}
 
 /// Prints `ok: <path>`, what the DNS responder would redirect for whom and a summary of the
 /// policy, or with `print` the effective configuration as TOML; with `json`,
@@ -38,7 +25,7 @@ pub(crate) fn check(
 ) -> crate::CmdResult {
     // `?` boxes the UsageError itself (not a Box of it), so main's `is::<UsageError>()`
     // sees it and exits with 64.
-    let config = read(path, overrides)?;
+    let config = crate::config_file::read(path, overrides)?;
     let policy = PolicySummary::of(&config)?;
     let ingest_note = ingest_tokens(&config)?;
     let text = if print {

@@ -5,7 +5,8 @@
 use archive::{ArchiveError, Protocol, RetentionLock, RetentionMinimum, RetentionPolicy};
 
 use crate::archive_access::ArchiveAccess;
-use crate::cli::{RetentionArgs, RetentionCommand, UsageError};
+use crate::cli::{RetentionArgs, RetentionCommand};
+use crate::exit::UsageError;
 use crate::output::emit;
 
 /// The archive's locked minimum refused the run or the configured minimum: nothing was
@@ -25,7 +26,7 @@ fn refused(e: ArchiveError) -> Box<dyn std::error::Error + Send + Sync> {
 pub(crate) fn run(command: &RetentionCommand, json: bool) -> crate::CmdResult {
     let RetentionCommand::Apply(args) = command;
     let config = if args.config.is_some() || !args.overrides.is_empty() {
-        Some(crate::run_cmd::load_config(
+        Some(crate::config_file::load(
             args.config.as_deref(),
             &args.overrides,
         )?)

@@ -11,13 +11,14 @@
 use archive::{Archive, ArchiveError, ArchiveOptions};
 use serde_json::json;
 
-use crate::cli::{SensorArgs, UsageError};
+use crate::cli::SensorArgs;
+use crate::exit::UsageError;
 use crate::output::emit;
 use crate::sensor_setup::{log_allow, settings};
 
 /// `imtegrity sensor`: the sensor alone, owning the archive, until SIGINT or SIGTERM.
 pub(crate) async fn run(args: &SensorArgs, json: bool) -> crate::CmdResult {
-    let config = crate::run_cmd::load_config(args.config.as_deref(), &args.overrides)?;
+    let config = crate::config_file::load(args.config.as_deref(), &args.overrides)?;
     let Some(settings) = settings(&config, args.interface.as_deref())? else {
         return Err(UsageError(
             "no interface to capture on: give --interface IF or set sensor.interface".into(),

@@ -13,7 +13,7 @@ use crate::cli::SearchArgs;
 use crate::output::emit;
 
 pub(crate) fn run(args: &SearchArgs, json: bool) -> crate::CmdResult {
-    let zone = crate::export_cmd::zone(args.tz.as_deref())?;
+    let zone = crate::timespec::zone(args.tz.as_deref())?;
     let query = args.filters.query(archive::now_ns())?;
     let access = ArchiveAccess::open(&args.archive.dir(), false)?;
     let records = access.search(&query, "search", serde_json::Value::Null)?;
@@ -111,9 +111,4 @@ fn print_conversation(key: &str, records: &[Record], zone: &Zone) {
         );
     }
     emit(false, "", &json!({}));
-}
-
-/// One record's transcript line, times in UTC (the demo prints these).
-pub(crate) fn transcript_line(r: &Record) -> String {
-    archive::export::transcript_line(r, &Zone::utc())
 }

@@ -15,7 +15,8 @@ use imtegrity_stchatlog::spi_policy::SpiPolicy;
 use imtegrity_stchatlog::spool_inspect;
 use serde_json::json;
 
-use crate::cli::{SametimeCommand, SametimeSpoolArgs, UsageError};
+use crate::cli::{SametimeCommand, SametimeSpoolArgs};
+use crate::exit::UsageError;
 use crate::output::emit;
 
 /// Runs one `sametime` subcommand.

@@ -4,8 +4,9 @@ use archive::{OtherKey, Tamper};
 use serde_json::json;
 
 use crate::archive_access::ArchiveAccess;
-use crate::cli::{NotSignedBy, VerifyArgs, VerifyFailed};
+use crate::cli::VerifyArgs;
 use crate::damaged_store::guard;
+use crate::exit::{NotSignedBy, VerifyFailed};
 use crate::output::emit;
 
 pub(crate) fn run(args: &VerifyArgs, json: bool) -> crate::CmdResult {

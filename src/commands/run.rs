@@ -5,22 +5,12 @@ use std::path::Path;
 use policy::Config;
 use serde_json::json;
 
-use crate::cli::{RunArgs, UsageError};
+use crate::cli::RunArgs;
 use crate::gateway::Gateway;
 use crate::output::emit;
 
-/// Reads and checks the configuration: the file if one is given (as `check-config` does),
-/// else the embedded defaults, then every `--set`. Any problem is a usage error.
-pub(crate) fn load_config(file: Option<&Path>, overrides: &[String]) -> Result<Config, UsageError> {
-    match file {
-        Some(path) => crate::config_cmd::read(path, overrides),
-        None => Config::load("(embedded defaults)", "", overrides)
-            .map_err(|e| UsageError(e.to_string())),
-    }
-}
-
 pub(crate) async fn run(args: &RunArgs, json: bool) -> crate::CmdResult {
-    let config = load_config(args.config.as_deref(), &args.overrides)?;
+    let config = crate::config_file::load(args.config.as_deref(), &args.overrides)?;
     // Install the handlers before announcing "running": a SIGTERM that arrives right after
     // must stop the gateway cleanly, not kill it with the default action.
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -101,7 +91,7 @@ pub(crate) async fn run(args: &RunArgs, json: bool) -> crate::CmdResult {
                 why
             }
         };
-        match load_config(args.config.as_deref(), &args.overrides)
+        match crate::config_file::load(args.config.as_deref(), &args.overrides)
             .map_err(|e| e.to_string())
             .and_then(|new| {
                 gateway.reload(&config, &new).map_err(|e| e.to_string())?;

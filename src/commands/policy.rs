@@ -19,9 +19,9 @@ pub(crate) fn run(command: &PolicyCommand, json: bool) -> crate::CmdResult {
 }
 
 fn explain(args: &PolicyExplainArgs, json: bool) -> crate::CmdResult {
-    let config = crate::run_cmd::load_config(args.config.as_deref(), &args.overrides)?;
+    let config = crate::config_file::load(args.config.as_deref(), &args.overrides)?;
     // `?` on the setup error converts it into a UsageError (exit 64), naming the file.
-    let engine = crate::policy_setup::engine(&config).map_err(crate::cli::UsageError::from)?;
+    let engine = crate::policy_setup::engine(&config).map_err(crate::exit::UsageError::from)?;
     for warning in engine.warnings() {
         eprintln!("warning: {warning}");
     }

@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::cli::{CaCommand, CaIssueClientArgs, ConfigArgs, UsageError};
+use crate::cli::{CaCommand, CaIssueClientArgs, ConfigArgs};
+use crate::exit::UsageError;
 use crate::output::emit;
 
 pub(crate) fn run(command: &CaCommand, json: bool) -> crate::CmdResult {
@@ -217,7 +218,7 @@ fn issue_client(args: &CaIssueClientArgs, json: bool) -> crate::CmdResult {
 
 /// The `[tls]` section, as `run` would read it, and the CA directory it names.
 fn settings(args: &ConfigArgs) -> Result<(TlsConfig, PathBuf), UsageError> {
-    let config = crate::run_cmd::load_config(args.config.as_deref(), &args.overrides)?;
+    let config = crate::config_file::load(args.config.as_deref(), &args.overrides)?;
     let dir = crate::tls_setup::ca_dir(&config.tls);
     Ok((config.tls, dir))
 }

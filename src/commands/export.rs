@@ -5,25 +5,18 @@
 use std::io::Write;
 
 use archive::export::{
-    ExportOptions, Exporter, Format, ManifestSigner, SIGNATURE_FILE, Tool, Zone, export,
+    ExportOptions, Exporter, Format, ManifestSigner, SIGNATURE_FILE, Tool, export,
 };
 use serde_json::json;
 
 use crate::archive_access::ArchiveAccess;
-use crate::cli::{ExportArgs, UsageError};
+use crate::cli::ExportArgs;
+use crate::exit::UsageError;
 use crate::output::emit;
-
-/// The zone `--tz` names, UTC without it; an unknown zone is a usage error.
-pub(crate) fn zone(tz: Option<&str>) -> Result<Zone, UsageError> {
-    tz.map_or_else(
-        || Ok(Zone::utc()),
-        |name| Zone::named(name).map_err(|e| UsageError(e.to_string())),
-    )
-}
 
 pub(crate) fn run(args: &ExportArgs, json: bool) -> crate::CmdResult {
     let format: Format = args.format.parse().map_err(UsageError)?;
-    let zone = zone(args.tz.as_deref())?;
+    let zone = crate::timespec::zone(args.tz.as_deref())?;
     if args.excel && format != Format::Csv {
         return Err(UsageError("--excel applies to --format csv only".into()).into());
     }

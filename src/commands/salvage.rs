@@ -4,8 +4,9 @@ use archive::{Accessor, ArchiveOptions};
 use serde_json::json;
 
 use crate::archive_access::ArchiveAccess;
-use crate::cli::{SalvageArgs, UsageError};
+use crate::cli::SalvageArgs;
 use crate::damaged_store::guard;
+use crate::exit::UsageError;
 use crate::output::emit;
 
 pub(crate) fn run(args: &SalvageArgs, json: bool) -> crate::CmdResult {

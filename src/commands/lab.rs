@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use lab::{Accounts, LabConfig, LabServer, LabTlsConfig};
 use serde_json::json;
 
-use crate::cli::{LabArgs, UsageError};
+use crate::cli::LabArgs;
+use crate::exit::UsageError;
 use crate::output::emit;
 
 pub(crate) async fn run(args: LabArgs, json: bool) -> crate::CmdResult {

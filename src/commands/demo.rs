@@ -64,7 +64,7 @@ pub(crate) async fn run(args: DemoArgs, json: bool) -> crate::CmdResult {
     gateway_ca.save(&ca_dir, false)?;
     let lab_ca = ca_dir.join("lab-upstream-ca.pem");
     std::fs::write(&lab_ca, lab.ca_pem().ok_or("the lab has no CA")?)?;
-    let config = crate::run_cmd::load_config(
+    let config = crate::config_file::load(
         None,
         &[
             format!("tls.ca_dir={}", ca_dir.display()),
@@ -236,7 +236,7 @@ pub(crate) async fn run(args: DemoArgs, json: bool) -> crate::CmdResult {
             json,
             &format!(
                 "{}  [{}]",
-                crate::search_cmd::transcript_line(r),
+                archive::export::transcript_line(r, &archive::export::Zone::utc()),
                 r.event.conversation
             ),
             &serde_json::from_str(&archive::export::json_line(r)?)?,

@@ -5,7 +5,8 @@ use archive::synthetic::Synthetic;
 use serde_json::json;
 
 use crate::archive_access::ArchiveAccess;
-use crate::cli::{GenerateArgs, UsageError};
+use crate::cli::GenerateArgs;
+use crate::exit::UsageError;
 use crate::output::emit;
 
 pub(crate) async fn run(args: &GenerateArgs, json: bool) -> crate::CmdResult {
