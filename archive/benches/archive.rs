@@ -286,6 +286,7 @@ fn main() {
         .build()
         .unwrap();
     let bench_started = Instant::now();
+    let mut json = bench_json::BenchJson::from_env("archive", quick).expect("IMT_BENCH_JSON");
 
     println!("# archive benchmark\n");
     println!(
@@ -338,6 +339,25 @@ fn main() {
             ring.0,
             ring.1,
         );
+        let ours = row.records as f64 / row.secs;
+        json.rate(
+            &format!("durable appends/s, batch {batch}"),
+            "records/s",
+            ours,
+            "plain fsync'd log, appending",
+            growing.0,
+        )
+        .and_then(|()| {
+            json.figure(&bench_json::Figure {
+                what: &format!("append latency p99, batch {batch}"),
+                unit: "ms",
+                better: bench_json::Better::Lower,
+                ours: row.p99_ms,
+                peer: None,
+                peer_value: None,
+            })
+        })
+        .expect("IMT_BENCH_JSON");
     }
     println!(
         "\nbatch = concurrent appenders each awaiting `Archive::append` (strict mode) for the \
@@ -441,6 +461,42 @@ fn main() {
         mib(apparent),
         allocated as f64 / total.max(1) as f64
     );
+    for (what, unit, better, ours) in [
+        (
+            "fill, append_relaxed",
+            "records/s",
+            bench_json::Better::Higher,
+            total as f64 / fill_secs,
+        ),
+        (
+            "search user + 7-day window, median",
+            "ms",
+            bench_json::Better::Lower,
+            percentile(&user_ms, 0.5),
+        ),
+        (
+            "search text, records scanned/s",
+            "records/s",
+            bench_json::Better::Higher,
+            scanned_per_sec,
+        ),
+        (
+            "size on disk per record",
+            "bytes",
+            bench_json::Better::Lower,
+            allocated as f64 / total.max(1) as f64,
+        ),
+    ] {
+        json.figure(&bench_json::Figure {
+            what,
+            unit,
+            better,
+            ours,
+            peer: None,
+            peer_value: None,
+        })
+        .expect("IMT_BENCH_JSON");
+    }
     println!(
         "\n(whole run {:.1} s)",
         bench_started.elapsed().as_secs_f64()
