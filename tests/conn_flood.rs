@@ -98,7 +98,7 @@ impl Gateway {
 
     /// SIGTERM, then the `stopped` line and a clean exit; returns the whole log.
     async fn stop(mut self) -> String {
-        imtegrity_tests::process::terminate_process(self.child.id().unwrap());
+        imtegrity_harness::process::terminate_process(self.child.id().unwrap());
         let stopped = tokio::time::timeout(Duration::from_secs(20), self.stdout.next_line())
             .await
             .expect("the gateway stops in time")

@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use imtegrity_tests::{
+use imtegrity_harness::{
     AimClient, Bitlbee, Capture, HarnessError, aim_field_values, malformed_count, require_peers,
 };
 

@@ -35,8 +35,8 @@ use std::time::{Duration, Instant};
 use common::Imtegrity;
 use common::gateway::{Gateway, assert_standard_ims, cli, search, verify_intact};
 use hickory_resolver::proto::op::{Message, ResponseCode};
-use imtegrity_tests::netns::{CLIENT_SIDE_IP, GATEWAY_SIDE_IP};
-use imtegrity_tests::{
+use imtegrity_harness::netns::{CLIENT_SIDE_IP, GATEWAY_SIDE_IP};
+use imtegrity_harness::{
     AimClient, AimLogin, Bitlbee, Capture, FieldRow, NetnsPair, aim_field_values, field_rows,
     malformed_count, require_netns, require_peers,
 };

@@ -38,7 +38,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::gateway::{Gateway, search, verify_intact};
-use imtegrity_tests::{
+use imtegrity_harness::{
     AimClient, Bitlbee, Capture, FieldRow, IrcLine, Peers, field_rows, malformed_count,
     require_peers,
 };
@@ -745,7 +745,7 @@ async fn libpurple_with_an_unknown_screen_name_is_refused_with_0x0011_and_record
     let bitlbee = Bitlbee::start(&peers).await.unwrap();
     let refused = AimClient::connect(&bitlbee, gw.relay, "stranger", "secret").await;
     match refused {
-        Err(imtegrity_tests::HarnessError::LoginFailed { reason, .. }) => assert_eq!(
+        Err(imtegrity_harness::HarnessError::LoginFailed { reason, .. }) => assert_eq!(
             reason, "Your account is currently suspended",
             "libpurple's text for error 0x0011"
         ),

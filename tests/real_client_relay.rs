@@ -6,7 +6,7 @@
 //! scripted user talk, every message archived once with the joins and the leave; the capture
 //! of every leg (client↔relay, relay↔authorizer, relay↔BOS/chatnav, relay↔chat) decodes in
 //! tshark with no malformed frame except the chat messages tshark 4.0 cannot parse (see
-//! `imtegrity_tests::malformed_packets`).
+//! `imtegrity_harness::malformed_packets`).
 //!
 //! Needs `tests/peers/install.sh` (run by `.ci/run`); skipped with a message otherwise, and a
 //! failure in CI.
@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::gateway::{Gateway, ImRecord, search, standard_ims, verify_intact};
-use imtegrity_tests::{
+use imtegrity_harness::{
     AimClient, AimLogin, AimPacket, Bitlbee, Capture, Peers, Protocol, aim_field_values,
     malformed_count, malformed_packets, require_peers,
 };

@@ -46,9 +46,9 @@ use std::time::{Duration, Instant};
 use common::Imtegrity;
 use common::fixed_resolver::FixedResolver;
 use common::gateway::{Gateway, assert_standard_ims, cli, search, verify_intact};
-use imtegrity_tests::aim_client::{Encryption, LoginType};
-use imtegrity_tests::netns::{CLIENT_SIDE_IP, GATEWAY_SIDE_IP};
-use imtegrity_tests::{
+use imtegrity_harness::aim_client::{Encryption, LoginType};
+use imtegrity_harness::netns::{CLIENT_SIDE_IP, GATEWAY_SIDE_IP};
+use imtegrity_harness::{
     AimClient, AimLogin, Bitlbee, Capture, FieldRow, NetnsPair, Peers, field_rows, require_netns,
     require_peers,
 };

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use common::gateway::cli;
 use common::ingest::{batch, post};
-use imtegrity_tests::free_loopback_port;
+use imtegrity_harness::free_loopback_port;
 use lab::{Accounts, LabClient, LabConfig, LabServer};
 
 const PROXY_PASSWORD: &str = "PxPassw0rd7Qz";
@@ -194,7 +194,7 @@ impl Running {
 
     /// SIGTERM, wait, and everything it printed.
     async fn stop(mut self) -> String {
-        imtegrity_tests::process::terminate_process(self.child.id().unwrap());
+        imtegrity_harness::process::terminate_process(self.child.id().unwrap());
         let status = tokio::time::timeout(WAIT, self.child.wait())
             .await
             .expect("the gateway stops in time")

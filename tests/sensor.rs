@@ -227,7 +227,7 @@ async fn chat_with_bot(auth: &str, name: &str, text: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_around_the_gateway_are_reported_and_their_ims_archived_as_passive() {
-    if !imtegrity_tests::require_netns("sensor") {
+    if !imtegrity_harness::require_netns("sensor") {
         return;
     }
     let net = Net::create();

@@ -14,8 +14,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::gateway::{Gateway, search, verify_intact};
-use imtegrity_tests::free_loopback_port;
-use imtegrity_tests::ports::accepts_connections;
+use imtegrity_harness::free_loopback_port;
+use imtegrity_harness::ports::accepts_connections;
 use lab::{LabClient, LabConfig, LabServer};
 use tokio::process::{Child, Command};
 
@@ -29,7 +29,7 @@ fn proxies(test: &str) -> Option<(PathBuf, PathBuf)> {
     if danted.exists() && tinyproxy.exists() {
         return Some((danted, tinyproxy));
     }
-    imtegrity_tests::skip_or_fail(
+    imtegrity_harness::skip_or_fail(
         test,
         "install dante-server and tinyproxy (run tests/peers/install.sh as root)",
     );

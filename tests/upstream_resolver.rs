@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::gateway::Gateway;
-use imtegrity_tests::free_loopback_port;
+use imtegrity_harness::free_loopback_port;
 use lab::{LabClient, LabConfig, LabServer};
 use tokio::process::Command;
 
@@ -21,7 +21,7 @@ const NAME: &str = "login.imtegrity-lab.test";
 async fn the_login_name_is_resolved_with_the_configured_resolver() {
     let dnsmasq = std::path::Path::new("/usr/sbin/dnsmasq");
     if !dnsmasq.exists() {
-        imtegrity_tests::skip_or_fail(
+        imtegrity_harness::skip_or_fail(
             "the_login_name_is_resolved_with_the_configured_resolver",
             "install dnsmasq-base (tests/peers/install.sh)",
         );

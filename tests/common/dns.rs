@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use hickory_resolver::proto::op::{Message, MessageType, OpCode, Query};
 use hickory_resolver::proto::rr::{Name, RecordType};
-use imtegrity_tests::free_loopback_port;
+use imtegrity_harness::free_loopback_port;
 use serde_json::Value;
 use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};

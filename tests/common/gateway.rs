@@ -80,7 +80,7 @@ impl Gateway {
             .child
             .id()
             .expect("the gateway is still running");
-        imtegrity_tests::process::terminate_process(pid);
+        imtegrity_harness::process::terminate_process(pid);
         let mut stopped = self.process.next_json().await;
         for _ in 0..8 {
             if !matches!(

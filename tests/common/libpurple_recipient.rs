@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use imtegrity_tests::{AimClient, Bitlbee};
+use imtegrity_harness::{AimClient, Bitlbee};
 use lab::{Accounts, LabClient, LabConfig, LabServer};
 
 use super::gateway::Gateway;
@@ -33,7 +33,7 @@ impl LibpurpleRecipient {
     /// Starts it all, the gateway as node `node`; `None` when the
     /// peers are not installed (the test is skipped locally, and fails under `CI=true`).
     pub(crate) async fn start(test: &str, node: &str, alice_password: &str) -> Option<Self> {
-        let peers = imtegrity_tests::require_peers(test)?;
+        let peers = imtegrity_harness::require_peers(test)?;
         let lab = LabServer::start(LabConfig {
             accounts: Accounts::from_pairs([
                 ("alice", alice_password),

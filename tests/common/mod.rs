@@ -61,7 +61,7 @@ pub(crate) fn tools_present(test: &str, tools: &[&str]) -> bool {
     if missing.is_empty() {
         return true;
     }
-    imtegrity_tests::skip_or_fail(
+    imtegrity_harness::skip_or_fail(
         test,
         &format!("install {missing:?} (tests/peers/install.sh; .ci/run does)"),
     );

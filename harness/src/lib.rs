@@ -13,9 +13,9 @@
 //! This crate does not speak OSCAR itself; the server side of a test is `lab` (or a listener).
 //!
 //! ```no_run
-//! # async fn demo(server: std::net::SocketAddr) -> Result<(), imtegrity_tests::HarnessError> {
+//! # async fn demo(server: std::net::SocketAddr) -> Result<(), imtegrity_harness::HarnessError> {
 //! use std::time::Duration;
-//! use imtegrity_tests::{AimClient, Bitlbee, require_peers};
+//! use imtegrity_harness::{AimClient, Bitlbee, require_peers};
 //!
 //! let Some(peers) = require_peers("demo") else { return Ok(()) };
 //! let bitlbee = Bitlbee::start(&peers).await?;
