@@ -10,8 +10,6 @@
 //! failure in CI.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -226,7 +224,7 @@ async fn dig(server: SocketAddr, name: &str) -> (String, Vec<String>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarded_names_go_over_verified_tls() {
-    if !common::tools_present(
+    if !imtegrity_harness::tools_present(
         "forwarded_names_go_over_verified_tls",
         &[UNBOUND, OPENSSL, DIG],
     ) {

@@ -5,13 +5,13 @@
 //! messages without dropping the session that is signed on.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::gateway::{Gateway, search};
+use imtegrity_harness::{Binary, Gateway, search};
 use lab::{Accounts, ClientEvent, LabClient, LabConfig, LabError, LabServer, LoginMethod};
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 const WAIT: Duration = Duration::from_secs(5);
 const QUIET: Duration = Duration::from_millis(700);
@@ -78,6 +78,7 @@ async fn policy_blocks_tells_disclaims_and_reloads_from_its_files() {
     std::fs::write(&config, config_text(&directory, "forbidden")).unwrap();
     let config_arg = config.to_str().unwrap().to_owned();
     let mut gw = Gateway::start_with(
+        IMTEGRITY,
         &["--config", &config_arg],
         &lab.auth_addr.to_string(),
         &dir.path().join("archive"),
@@ -133,7 +134,7 @@ async fn policy_blocks_tells_disclaims_and_reloads_from_its_files() {
 
     let archive = gw.archive.clone();
     gw.stop().await;
-    let records = search(&archive, &[]).await;
+    let records = search(IMTEGRITY, &archive, &[]).await;
     let find = |text: &str| {
         records
             .iter()

@@ -30,17 +30,14 @@
 //! failure in CI.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::gateway::{Gateway, search, verify_intact};
 use imtegrity_harness::{
-    AimClient, Bitlbee, Capture, FieldRow, IrcLine, Peers, field_rows, malformed_count,
-    require_peers,
+    AimClient, Binary, Bitlbee, Capture, FieldRow, Gateway, IrcLine, Peers, field_rows,
+    malformed_count, require_peers, search, verify_intact,
 };
 use lab::{Accounts, ClientEvent, LabClient, LabConfig, LabServer};
 use oscar::ScreenName;
@@ -49,6 +46,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 /// Bound on each wait for an IM.
 const WAIT: Duration = Duration::from_secs(10);
@@ -309,6 +308,7 @@ async fn libpurple_under_policy_is_disclaimed_blocked_stripped_alerted_and_stays
     std::fs::write(&config, config_text(webhook.addr, "forbidden")).unwrap();
     let archive = dir.path().join("archive");
     let mut gw = Gateway::start_with(
+        IMTEGRITY,
         &["--config", config.to_str().unwrap()],
         &lab.auth_addr.to_string(),
         &archive,
@@ -619,7 +619,7 @@ fn parse_number(text: &str) -> u16 {
 
 /// The archive: every decision recorded with its rule, the excluded message's text nowhere.
 async fn check_archive(archive: &Path) {
-    let records = search(archive, &[]).await;
+    let records = search(IMTEGRITY, archive, &[]).await;
     let find = |kind: &str, text: &str| {
         records
             .iter()
@@ -696,7 +696,7 @@ async fn check_archive(archive: &Path) {
     // Twelve of the messages and the policy's actions, and tester1's session_start and
     // session_end.
     assert_eq!(records.len(), 14, "{records:#?}");
-    let report = verify_intact(archive).await;
+    let report = verify_intact(IMTEGRITY, archive).await;
     assert_eq!(report["records"], 14, "{report}");
 }
 
@@ -735,6 +735,7 @@ async fn libpurple_with_an_unknown_screen_name_is_refused_with_0x0011_and_record
     .unwrap();
     let archive = dir.path().join("archive");
     let gw = Gateway::start_with(
+        IMTEGRITY,
         &["--config", config.to_str().unwrap()],
         &lab.auth_addr.to_string(),
         &archive,
@@ -754,7 +755,7 @@ async fn libpurple_with_an_unknown_screen_name_is_refused_with_0x0011_and_record
     }
     assert!(!lab.is_online("stranger"));
     gw.stop().await;
-    let records = search(&archive, &[]).await;
+    let records = search(IMTEGRITY, &archive, &[]).await;
     let refusals: Vec<&Value> = records
         .iter()
         .filter(|r| r["kind"] == "policy_action" && r["local_user"] == "stranger")
@@ -770,5 +771,5 @@ async fn libpurple_with_an_unknown_screen_name_is_refused_with_0x0011_and_record
             "{refusal}"
         );
     }
-    verify_intact(&archive).await;
+    verify_intact(IMTEGRITY, &archive).await;
 }
