@@ -55,14 +55,6 @@ async fn im_within(client: &mut LabClient, from: &str, wait: Duration) -> Option
     }
 }
 
-/// Waits for the gateway's `reloaded` line (the file watcher polls every 2 s).
-async fn reloaded(gw: &mut Gateway) {
-    let line = tokio::time::timeout(Duration::from_secs(10), gw.process.next_json())
-        .await
-        .expect("a reload in time");
-    assert_eq!(line["event"], "reloaded", "{line}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_blocks_tells_disclaims_and_reloads_from_its_files() {
     let lab = LabServer::start(LabConfig {
@@ -111,7 +103,7 @@ async fn policy_blocks_tells_disclaims_and_reloads_from_its_files() {
 
     // The compliance team changes the banned word: alice's open session follows.
     std::fs::write(&config, config_text(&directory, "other")).unwrap();
-    reloaded(&mut gw).await;
+    gw.reloaded().await;
     alice
         .send_im("bob", "a forbidden thing, again")
         .await
@@ -126,7 +118,7 @@ async fn policy_blocks_tells_disclaims_and_reloads_from_its_files() {
         format!("{DIRECTORY}cjones,Carol Jones,,carol,\n"),
     )
     .unwrap();
-    reloaded(&mut gw).await;
+    gw.reloaded().await;
     let carol = LabClient::login(gw.relay, "carol", "x").await.unwrap();
     carol.logout().await.unwrap();
     alice.logout().await.unwrap();

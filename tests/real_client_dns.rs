@@ -34,11 +34,11 @@ use hickory_resolver::proto::op::{Message, ResponseCode};
 use imtegrity_harness::netns::{CLIENT_SIDE_IP, GATEWAY_SIDE_IP};
 use imtegrity_harness::{
     AimClient, AimLogin, Binary, Bitlbee, Capture, FieldRow, Gateway, Imtegrity, NetnsPair,
-    aim_field_values, assert_standard_ims, cli, field_rows, malformed_count, require_netns,
-    require_peers, search, verify_intact,
+    aim_field_values, assert_standard_ims, field_rows, malformed_count, require_netns,
+    require_peers, search, status, verify_intact,
 };
 use lab::{Accounts, LabConfig, LabServer};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::net::UdpSocket;
 
 const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
@@ -144,18 +144,6 @@ fn distinct(rows: &[FieldRow], field: &str) -> BTreeSet<String> {
     rows.iter().flat_map(|r| r[field].iter().cloned()).collect()
 }
 
-/// `imtegrity --json status --archive DIR` while the gateway runs.
-async fn status(archive: &Path) -> Value {
-    let (code, stdout, stderr) = cli(
-        IMTEGRITY,
-        &["status", "--archive", archive.to_str().unwrap()],
-    )
-    .await;
-    assert_eq!(code, Some(0), "status failed: {stderr}");
-    serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("status printed no JSON: {stdout:?}: {e}"))
-}
-
 /// What root says the account's `key` is (`account <tag> set <key>` → "key = `value'").
 async fn account_setting(aim: &mut AimClient, key: &str) -> String {
     let prefix = format!("{key} = `");
@@ -258,7 +246,7 @@ async fn libpurple_with_its_default_server_is_sent_to_the_gateway_by_dns_and_arc
     assert_eq!(alice.expect_im("tester1", WAIT).await.unwrap(), to_alice);
 
     // The name went through our responder (not /etc/hosts, not another resolver).
-    let status = status(&archive).await;
+    let status = status(IMTEGRITY, &archive).await;
     let dns = &status["owner"]["dns"];
     assert_eq!(
         dns["listening"],

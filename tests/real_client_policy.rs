@@ -241,14 +241,6 @@ async fn im_within(client: &mut LabClient, from: &str, wait: Duration) -> Option
     }
 }
 
-/// Waits for the gateway's `reloaded` line (the file watcher polls every 2 s).
-async fn reloaded(gw: &mut Gateway) {
-    let line = tokio::time::timeout(Duration::from_secs(10), gw.process.next_json())
-        .await
-        .expect("a reload in time");
-    assert_eq!(line["event"], "reloaded", "{line}");
-}
-
 /// Where in `lines` the first IM from screen name `from` ending with `text` is.
 fn position(lines: &[IrcLine], from: &str, text: &str) -> Option<usize> {
     lines.iter().position(|l| {
@@ -424,7 +416,7 @@ async fn libpurple_under_policy_is_disclaimed_blocked_stripped_alerted_and_stays
 
     // 7. The compliance team changes the banned word; libpurple's open session follows.
     std::fs::write(&config, config_text(webhook.addr, "verboten")).unwrap();
-    reloaded(&mut gw).await;
+    gw.reloaded().await;
     let again = "a forbidden thing, again";
     aim.send_im("bob", again).await.unwrap();
     assert_eq!(bob.expect_im("tester1", WAIT).await.unwrap(), again);

@@ -46,10 +46,10 @@ use imtegrity_harness::netns::{CLIENT_SIDE_IP, GATEWAY_SIDE_IP};
 use imtegrity_harness::{
     AimClient, AimLogin, Binary, Bitlbee, Capture, FieldRow, FixedResolver, Gateway, Imtegrity,
     NetnsPair, Peers, assert_standard_ims, cli, field_rows, require_netns, require_peers, search,
-    verify_intact,
+    status, verify_intact,
 };
 use lab::{Accounts, LabConfig, LabServer, TlsListeners};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
@@ -229,18 +229,6 @@ impl Setup {
     }
 }
 
-/// `imtegrity --json status --archive DIR` while the gateway runs.
-async fn status(archive: &Path) -> Value {
-    let (code, stdout, stderr) = cli(
-        IMTEGRITY,
-        &["status", "--archive", archive.to_str().unwrap()],
-    )
-    .await;
-    assert_eq!(code, Some(0), "status failed: {stderr}");
-    serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("status printed no JSON: {stdout:?}: {e}"))
-}
-
 /// What libpurple's debug log says, without the lines about plugins, files and preferences.
 fn purple_log(bitlbee: &Bitlbee) -> String {
     let quiet = [
@@ -342,7 +330,7 @@ async fn libpurple_over_tls(name: &str, case: Case) {
             peers_dir.display()
         );
     }
-    let status = status(&gateway.archive).await;
+    let status = status(IMTEGRITY, &gateway.archive).await;
     let relay = &status["owner"]["relay"];
     assert_eq!(relay["sessions_failed"], 0, "{status}");
     assert_eq!(relay["api_requests"], case.api_requests(), "{status}");

@@ -38,6 +38,22 @@ pub async fn cli(binary: Binary, args: &[&str]) -> (Option<i32>, String, String)
     )
 }
 
+/// `imtegrity --json status --archive DIR` while the gateway runs.
+pub async fn status(binary: Binary, archive: &Path) -> Value {
+    let (code, stdout, stderr) = cli(
+        binary,
+        &[
+            "status",
+            "--archive",
+            archive.to_str().expect("UTF-8 archive path"),
+        ],
+    )
+    .await;
+    assert_eq!(code, Some(0), "status failed: {stderr}");
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("status printed no JSON: {stdout:?}: {e}"))
+}
+
 /// Every record of `imtegrity --json search --archive DIR FILTERS...`, in archive order.
 pub async fn search(binary: Binary, archive: &Path, filters: &[&str]) -> Vec<Value> {
     let dir = archive.to_str().expect("UTF-8 archive path");

@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -75,6 +76,14 @@ impl Gateway {
             archive: archive.to_owned(),
             running,
         }
+    }
+
+    /// Waits for the `reloaded` line (the file watcher polls every 2 s).
+    pub async fn reloaded(&mut self) {
+        let line = tokio::time::timeout(Duration::from_secs(10), self.process.next_json())
+            .await
+            .expect("a reload in time");
+        assert_eq!(line["event"], "reloaded", "{line}");
     }
 
     /// Sends SIGTERM, waits for the `stopped` line and a zero exit status, and returns the line.
