@@ -5,8 +5,6 @@
 //! directly, leaves an `access` record that `search --kind access` shows.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::io::{Read as _, Write as _};
 use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::net::UnixStream;
@@ -14,8 +12,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::gateway::{Gateway, cli, search};
+use imtegrity_harness::{Binary, Gateway, cli, search};
 use serde_json::Value;
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 const SETPRIV: &str = "/usr/bin/setpriv";
 /// `nobody`: a user that owns nothing here.
@@ -30,7 +30,7 @@ fn chmod(path: &Path, mode: u32) {
 /// Whether this test can switch users: root (as CI runs tests) and setpriv. Else skipped
 /// locally with a `skipped:` line, failed under CI=true.
 fn can_switch_users(test: &str) -> bool {
-    if !common::tools_present(test, &[SETPRIV]) {
+    if !imtegrity_harness::tools_present(test, &[SETPRIV]) {
         return false;
     }
     if rustix::process::geteuid().is_root() {
@@ -86,7 +86,7 @@ async fn a_non_owner_is_refused_by_credentials_and_admitted_in_the_admin_group()
     let archive = tmp.path().join("archive");
     generate(&archive, 40);
 
-    let gateway = Gateway::start("127.0.0.1:1", &archive, "gw", &[]).await;
+    let gateway = Gateway::start(IMTEGRITY, "127.0.0.1:1", &archive, "gw", &[]).await;
     // Let nobody reach the socket file, so what refuses them is the credential check.
     chmod(&archive, 0o711);
     chmod(&archive.join("admin.sock"), 0o666);
@@ -107,7 +107,7 @@ async fn a_non_owner_is_refused_by_credentials_and_admitted_in_the_admin_group()
     // In the admin group (a supplementary group of the process), admitted; the socket and
     // directory are the group's now, so no chmod is needed.
     let group = format!("archive.admin_group={REVIEWERS}");
-    let gateway = Gateway::start("127.0.0.1:1", &archive, "gw", &[&group]).await;
+    let gateway = Gateway::start(IMTEGRITY, "127.0.0.1:1", &archive, "gw", &[&group]).await;
     let admitted = search_as_nobody(&archive, Some(REVIEWERS));
     let stderr = String::from_utf8_lossy(&admitted.stderr);
     assert!(admitted.status.success(), "{stderr}");
@@ -121,7 +121,7 @@ async fn a_non_owner_is_refused_by_credentials_and_admitted_in_the_admin_group()
 
     // The admitted search is on the trail, as nobody's, through the socket; the refused
     // ones reached nothing and left nothing.
-    let trail = search(&archive, &["--kind", "access"]).await;
+    let trail = search(IMTEGRITY, &archive, &["--kind", "access"]).await;
     gateway.stop().await;
     let by_nobody: Vec<&Value> = trail
         .iter()
@@ -139,7 +139,7 @@ async fn a_non_owner_is_refused_by_credentials_and_admitted_in_the_admin_group()
 async fn over_long_and_missing_request_lines_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let archive = tmp.path().join("archive");
-    let gateway = Gateway::start("127.0.0.1:1", &archive, "gw", &[]).await;
+    let gateway = Gateway::start(IMTEGRITY, "127.0.0.1:1", &archive, "gw", &[]).await;
     let path = archive.join("admin.sock");
     let answer = tokio::task::spawn_blocking(move || {
         let mut long = UnixStream::connect(&path).unwrap();
@@ -185,7 +185,7 @@ async fn search_and_export_leave_access_records_that_search_kind_access_shows() 
     let a = archive.to_str().unwrap();
 
     // Directly (no gateway): recorded as this process's user.
-    let all = search(&archive, &[]).await;
+    let all = search(IMTEGRITY, &archive, &[]).await;
     // A Sametime session's start names no party (the server says who only as they join or
     // write), so the custodian is the first record's that has a sender.
     let name = all
@@ -194,24 +194,27 @@ async fn search_and_export_leave_access_records_that_search_kind_access_shows() 
         .find(|s| !s.is_empty())
         .unwrap()
         .to_owned();
-    let alice = search(&archive, &["--user", &name]).await;
+    let alice = search(IMTEGRITY, &archive, &["--user", &name]).await;
     assert!(!alice.is_empty());
     let out = tmp.path().join("out");
-    let (code, _, stderr) = cli(&[
-        "export",
-        "--archive",
-        a,
-        "--format",
-        "jsonl",
-        "--out",
-        out.to_str().unwrap(),
-    ])
+    let (code, _, stderr) = cli(
+        IMTEGRITY,
+        &[
+            "export",
+            "--archive",
+            a,
+            "--format",
+            "jsonl",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    )
     .await;
     assert_eq!(code, Some(0), "{stderr}");
     // A plain search shows the messages only; the trail is asked for by kind.
     assert_eq!(all.len(), 30);
 
-    let trail = search(&archive, &["--kind", "access"]).await;
+    let trail = search(IMTEGRITY, &archive, &["--kind", "access"]).await;
     let commands: Vec<&str> = trail
         .iter()
         .map(|r| r["access"]["command"].as_str().unwrap())
@@ -251,9 +254,9 @@ async fn search_and_export_leave_access_records_that_search_kind_access_shows() 
     );
 
     // Through a running gateway's socket: recorded by the owner, as `socket`.
-    let gateway = Gateway::start("127.0.0.1:1", &archive, "gw", &[]).await;
-    let via_socket = search(&archive, &["--user", &name]).await;
-    let trail = search(&archive, &["--kind", "access"]).await;
+    let gateway = Gateway::start(IMTEGRITY, "127.0.0.1:1", &archive, "gw", &[]).await;
+    let via_socket = search(IMTEGRITY, &archive, &["--user", &name]).await;
+    let trail = search(IMTEGRITY, &archive, &["--kind", "access"]).await;
     gateway.stop().await;
     // search twice, export, search --kind access twice, and the one through the socket.
     assert_eq!(trail.len(), 6, "{trail:#?}");

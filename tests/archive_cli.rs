@@ -2,10 +2,12 @@
 //! both with the store opened directly and through a running owner's admin socket.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output};
+
+use imtegrity_harness::Binary;
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 fn imtegrity(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_imtegrity"))
@@ -357,21 +359,24 @@ async fn the_running_gateway_applies_retention_in_the_background() {
     let dir = tmp.path().join("a");
     generate(&dir, 600); // spread over 20 days, ending now
     let d = dir.to_str().unwrap().to_owned();
-    let mut gw = common::Imtegrity::spawn(&[
-        "run",
-        "--set",
-        r#"relay.listen=["127.0.0.1:0"]"#,
-        "--set",
-        "dns.listen=[]",
-        "--set",
-        "upstream.login=127.0.0.1:9",
-        "--set",
-        &format!("archive.path={d}"),
-        "--set",
-        "archive.retention.days=10",
-        "--set",
-        "archive.retention.interval_secs=1",
-    ]);
+    let mut gw = imtegrity_harness::Imtegrity::spawn(
+        IMTEGRITY,
+        &[
+            "run",
+            "--set",
+            r#"relay.listen=["127.0.0.1:0"]"#,
+            "--set",
+            "dns.listen=[]",
+            "--set",
+            "upstream.login=127.0.0.1:9",
+            "--set",
+            &format!("archive.path={d}"),
+            "--set",
+            "archive.retention.days=10",
+            "--set",
+            "archive.retention.interval_secs=1",
+        ],
+    );
     assert_eq!(gw.next_json().await["event"], "running");
     // The first run happens at start; poll status until the old half is gone: two equal
     // readings, since a count taken while the purge deletes can fall between.
@@ -435,7 +440,7 @@ fn verify_of_a_damaged_store_exits_2_and_says_what_it_could_not_read() {
     let copy = tmp.path().join("damaged");
     for at in offsets {
         let _ = std::fs::remove_dir_all(&copy);
-        common::copy_dir(&pristine, &copy);
+        imtegrity_harness::copy_dir(&pristine, &copy);
         let file = copy.join("db").join("db");
         let mut bytes = std::fs::read(&file).unwrap();
         let end = bytes.len().min(at + 64);
@@ -486,11 +491,11 @@ fn verify_of_a_store_rolled_back_to_an_older_copy_exits_2_and_names_the_missing_
         ])
     };
     let first = head(&gen_json("300"));
-    common::copy_dir(&dir, &old);
+    imtegrity_harness::copy_dir(&dir, &old);
     let last = head(&gen_json("200"));
     assert_eq!((first, last), (300, 500));
     std::fs::remove_dir_all(dir.join("db")).unwrap();
-    common::copy_dir(&old.join("db"), &dir.join("db"));
+    imtegrity_harness::copy_dir(&old.join("db"), &dir.join("db"));
 
     let out = imtegrity(&["verify", "--archive", d]);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -544,7 +549,7 @@ fn verify_of_a_store_sled_silently_rolled_back_after_damage_exits_2() {
     let copy = tmp.path().join("damaged");
     for at in offsets {
         let _ = std::fs::remove_dir_all(&copy);
-        common::copy_dir(&pristine, &copy);
+        imtegrity_harness::copy_dir(&pristine, &copy);
         let file = copy.join("db").join("db");
         let mut bytes = std::fs::read(&file).unwrap();
         let end = bytes.len().min(at + 64);
@@ -578,7 +583,7 @@ fn verify_of_a_store_sled_silently_rolled_back_after_damage_exits_2() {
             break;
         }
         let _ = std::fs::remove_dir_all(&copy);
-        common::copy_dir(&pristine, &copy);
+        imtegrity_harness::copy_dir(&pristine, &copy);
         let file = copy.join("db").join("db");
         std::fs::write(&file, &db[..db.len() - cut]).unwrap();
         let out = imtegrity(&["verify", "--archive", copy.to_str().unwrap()]);

@@ -3,13 +3,15 @@
 //! `--public-key`, and a store with pages sled cannot read (verify, search, salvage).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use imtegrity_harness::Binary;
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 /// The longest any one command may take: a damaged store must never make one hang.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
@@ -214,8 +216,14 @@ async fn run_with_archive_signing_key_keeps_the_key_outside_and_announces_it() {
     let tmp = tempfile::tempdir().unwrap();
     let (dir, key) = (tmp.path().join("archive"), tmp.path().join("keys/gw.key"));
     let set = format!("archive.signing_key={}", key.display());
-    let gateway =
-        common::gateway::Gateway::start("127.0.0.1:9", &dir, "gw-keys", &[set.as_str()]).await;
+    let gateway = imtegrity_harness::Gateway::start(
+        IMTEGRITY,
+        "127.0.0.1:9",
+        &dir,
+        "gw-keys",
+        &[set.as_str()],
+    )
+    .await;
     let signing = gateway.running["signing_key"].clone();
     assert_eq!(signing["created"], true, "{}", gateway.running);
     assert_eq!(signing["path"], key.to_str().unwrap());
@@ -377,7 +385,7 @@ fn verify_with_another_valid_key_says_not_signed_by_it_with_exit_3() {
 /// A copy of `pristine` at `copy` with 64 bytes of sled's `db` file overwritten at `at`.
 fn damaged_copy(pristine: &Path, copy: &Path, db: &[u8], at: usize) {
     let _ = std::fs::remove_dir_all(copy);
-    common::copy_dir(pristine, copy);
+    imtegrity_harness::copy_dir(pristine, copy);
     let mut bytes = db.to_vec();
     let end = bytes.len().min(at + 64);
     bytes[at..end].fill(0x5a);
@@ -453,7 +461,8 @@ async fn through_the_admin_socket_a_search_of_a_damaged_store_warns_the_caller()
     let tmp = tempfile::tempdir().unwrap();
     let copy = tmp.path().join("damaged");
     let ranges = damaged_page(tmp.path(), &copy);
-    let gateway = common::gateway::Gateway::start("127.0.0.1:9", &copy, "gw-damaged", &[]).await;
+    let gateway =
+        imtegrity_harness::Gateway::start(IMTEGRITY, "127.0.0.1:9", &copy, "gw-damaged", &[]).await;
     let c = copy.to_str().unwrap().to_owned();
     let out =
         tokio::task::spawn_blocking(move || imtegrity(&["--json", "search", "--archive", &c]))

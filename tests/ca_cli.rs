@@ -6,8 +6,6 @@
 //! locally without them, a failure in CI.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
@@ -85,7 +83,7 @@ fn assert_no_key_in(out: &Output, key: &Path) {
 
 #[test]
 fn init_export_and_issue_give_certificates_openssl_verifies() {
-    if !common::tools_present("init_export_and_issue", &[OPENSSL]) {
+    if !imtegrity_harness::tools_present("init_export_and_issue", &[OPENSSL]) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -248,7 +246,7 @@ fn init_export_and_issue_give_certificates_openssl_verifies() {
 
 #[test]
 fn an_rsa_ca_issues_p256_leaves_openssl_verifies() {
-    if !common::tools_present("an_rsa_ca_issues", &[OPENSSL]) {
+    if !imtegrity_harness::tools_present("an_rsa_ca_issues", &[OPENSSL]) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -377,7 +375,7 @@ fn enterprise_pki(dir: &Path) {
 
 #[test]
 fn an_enterprise_sub_ca_is_imported_and_issues_under_its_root() {
-    if !common::tools_present("an_enterprise_sub_ca_is_imported", &[OPENSSL]) {
+    if !imtegrity_harness::tools_present("an_enterprise_sub_ca_is_imported", &[OPENSSL]) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -581,7 +579,8 @@ async fn rustls_clients_trusting_the_exported_ca_connect_for_intercepted_names_o
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_and_openssl_trust_the_exported_ca_and_a_client_without_sni_gets_the_default_name() {
-    if !common::tools_present("curl_and_openssl_trust_the_exported_ca", &[OPENSSL, CURL]) {
+    if !imtegrity_harness::tools_present("curl_and_openssl_trust_the_exported_ca", &[OPENSSL, CURL])
+    {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

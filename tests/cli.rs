@@ -1,10 +1,12 @@
 //! The `imtegrity` binary itself: subcommands, exit codes and `--json` output.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
+
+use imtegrity_harness::Binary;
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 fn imtegrity(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_imtegrity"))
@@ -150,7 +152,8 @@ fn lab_refuses_a_port_in_use_with_a_clear_error() {
 #[tokio::test]
 async fn lab_command_serves_scripted_clients_on_the_printed_address() {
     let (_lab, auth, _, _) =
-        common::start_lab(&["--account", "alice:a", "--account", "bob:b"]).await;
+        imtegrity_harness::start_lab(IMTEGRITY, &["--account", "alice:a", "--account", "bob:b"])
+            .await;
     let mut alice = lab::LabClient::login(auth, "alice", "a").await.unwrap();
     let mut bob = lab::LabClient::login_with(auth, "bob", "b", lab::LoginMethod::Md5Weak)
         .await
@@ -171,20 +174,23 @@ async fn lab_command_serves_scripted_clients_on_the_printed_address() {
 
 #[tokio::test]
 async fn run_relays_a_scripted_client_to_the_lab_and_archives_it() {
-    let (_lab, auth, _, _) = common::start_lab(&[]).await;
+    let (_lab, auth, _, _) = imtegrity_harness::start_lab(IMTEGRITY, &[]).await;
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("archive");
-    let mut gw = common::Imtegrity::spawn(&[
-        "run",
-        "--set",
-        r#"relay.listen=["127.0.0.1:0"]"#,
-        "--set",
-        "dns.listen=[]",
-        "--set",
-        &format!("upstream.login={auth}"),
-        "--set",
-        &format!("archive.path={}", archive.display()),
-    ]);
+    let mut gw = imtegrity_harness::Imtegrity::spawn(
+        IMTEGRITY,
+        &[
+            "run",
+            "--set",
+            r#"relay.listen=["127.0.0.1:0"]"#,
+            "--set",
+            "dns.listen=[]",
+            "--set",
+            &format!("upstream.login={auth}"),
+            "--set",
+            &format!("archive.path={}", archive.display()),
+        ],
+    );
     let line = gw.next_json().await;
     assert_eq!(line["event"], "running", "{line}");
     let relay: std::net::SocketAddr = line["relay"][0].as_str().unwrap().parse().unwrap();
@@ -270,19 +276,22 @@ async fn sessions_are_spread_over_the_egress_addresses_and_counted() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("archive");
-    let mut gw = common::Imtegrity::spawn(&[
-        "run",
-        "--set",
-        r#"relay.listen=["127.0.0.1:0"]"#,
-        "--set",
-        "dns.listen=[]",
-        "--set",
-        &format!("upstream.login={}", lab.auth_addr),
-        "--set",
-        r#"upstream.egress=["127.0.0.2", "127.0.0.3"]"#,
-        "--set",
-        &format!("archive.path={}", archive.display()),
-    ]);
+    let mut gw = imtegrity_harness::Imtegrity::spawn(
+        IMTEGRITY,
+        &[
+            "run",
+            "--set",
+            r#"relay.listen=["127.0.0.1:0"]"#,
+            "--set",
+            "dns.listen=[]",
+            "--set",
+            &format!("upstream.login={}", lab.auth_addr),
+            "--set",
+            r#"upstream.egress=["127.0.0.2", "127.0.0.3"]"#,
+            "--set",
+            &format!("archive.path={}", archive.display()),
+        ],
+    );
     let line = gw.next_json().await;
     let relay: std::net::SocketAddr = line["relay"][0].as_str().unwrap().parse().unwrap();
     let mut clients = Vec::new();

@@ -10,19 +10,19 @@
 //! deadline like a silent connection.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::gateway::{cli, search};
+use imtegrity_harness::{Binary, cli, search};
 use lab::{Accounts, LabClient, LabConfig, LabServer};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader, Lines};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::process::{Child, ChildStdout, Command};
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 const PRLIMIT: &str = "/usr/bin/prlimit";
 const FLOODER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 9);
@@ -89,8 +89,11 @@ impl Gateway {
 
     /// `imtegrity status --json`: the relay's connection figures.
     async fn connections(&self) -> Value {
-        let (code, stdout, stderr) =
-            cli(&["status", "--archive", self.archive.to_str().unwrap()]).await;
+        let (code, stdout, stderr) = cli(
+            IMTEGRITY,
+            &["status", "--archive", self.archive.to_str().unwrap()],
+        )
+        .await;
         assert_eq!(code, Some(0), "status failed: {stderr}");
         let status: Value = serde_json::from_str(stdout.trim()).unwrap();
         status["owner"]["relay"]["connections"].clone()
@@ -98,7 +101,7 @@ impl Gateway {
 
     /// SIGTERM, then the `stopped` line and a clean exit; returns the whole log.
     async fn stop(mut self) -> String {
-        imtegrity_tests::process::terminate_process(self.child.id().unwrap());
+        imtegrity_harness::process::terminate_process(self.child.id().unwrap());
         let stopped = tokio::time::timeout(Duration::from_secs(20), self.stdout.next_line())
             .await
             .expect("the gateway stops in time")
@@ -270,7 +273,7 @@ fn field(line: &str, name: &str) -> u64 {
 async fn stop_and_check(gw: Gateway, text: &str, refused: &Value) {
     let archive = gw.archive.clone();
     let log = gw.stop().await;
-    let ims = search(&archive, &["--kind", "im"]).await;
+    let ims = search(IMTEGRITY, &archive, &["--kind", "im"]).await;
     assert_eq!(ims.len(), 1, "{ims:#?}");
     assert_eq!(
         (&ims[0]["sender"], &ims[0]["text"]),
@@ -302,7 +305,7 @@ async fn stop_and_check(gw: Gateway, text: &str, refused: &Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_flood_from_one_address_leaves_the_way_out_to_everyone_else() {
-    if !common::tools_present("conn_flood", &[PRLIMIT]) {
+    if !imtegrity_harness::tools_present("conn_flood", &[PRLIMIT]) {
         return;
     }
     let hard = raise_own_nofile();
@@ -366,7 +369,7 @@ async fn fate_now(mut stream: TcpStream) -> Fate {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_within_the_per_address_limits_meets_the_descriptor_reserve_not_emfile() {
-    if !common::tools_present("conn_flood", &[PRLIMIT]) {
+    if !imtegrity_harness::tools_present("conn_flood", &[PRLIMIT]) {
         return;
     }
     raise_own_nofile();
@@ -446,7 +449,7 @@ async fn closed_by_the_deadline<S: tokio::io::AsyncRead + Unpin>(mut stream: S, 
 async fn a_stalled_tls_handshake_or_login_api_request_is_closed_at_the_signon_deadline() {
     use tokio::io::AsyncWriteExt;
 
-    if !common::tools_present("conn_flood", &[PRLIMIT]) {
+    if !imtegrity_harness::tools_present("conn_flood", &[PRLIMIT]) {
         return;
     }
     let hard = raise_own_nofile();
@@ -454,7 +457,7 @@ async fn a_stalled_tls_handshake_or_login_api_request_is_closed_at_the_signon_de
     let dir = tempfile::tempdir().unwrap();
     let ca_dir = dir.path().join("ca");
     let ca_set = format!("tls.ca_dir={}", ca_dir.display());
-    let (code, _, stderr) = cli(&["ca", "init", "--set", &ca_set]).await;
+    let (code, _, stderr) = cli(IMTEGRITY, &["ca", "init", "--set", &ca_set]).await;
     assert_eq!(code, Some(0), "ca init: {stderr}");
     let gw = Gateway::start(
         dir.path(),

@@ -9,22 +9,21 @@
 //! CI. Every wait is bounded, and every process is stopped or killed when its test ends.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::dns::*;
-use common::gateway::{ImRecord, cli, search};
-use common::tools_present;
 use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::op::{Message, MessageType, ResponseCode};
 use hickory_resolver::proto::rr::RecordType;
 use hickory_resolver::{Resolver, TokioResolver};
+use imtegrity_harness::dns::*;
+use imtegrity_harness::{Binary, ImRecord, cli, search, tools_present};
 use serde_json::Value;
 use tokio::net::UdpSocket;
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 /// A hickory stub resolver using only `server`, one try, no cache, not reading /etc/hosts.
 fn resolver(server: SocketAddr, case_randomization: bool) -> TokioResolver {
@@ -67,6 +66,7 @@ async fn login_names_are_answered_with_the_gateway_over_udp_and_tcp() {
     }
     let upstream = Dnsmasq::start().await;
     let gw = DnsGateway::start(
+        IMTEGRITY,
         &upstream,
         &["dns.ttl=42", r#"dns.names=["*.aim.example.test"]"#],
     )
@@ -157,6 +157,7 @@ async fn a_policy_group_drives_a_dns_view() {
     }
     let upstream = Dnsmasq::start().await;
     let gw = DnsGateway::start(
+        IMTEGRITY,
         &upstream,
         &[
             "dns.health_interval_secs=0",
@@ -181,6 +182,7 @@ async fn each_client_gets_the_gateway_of_its_longest_matching_view() {
     }
     let upstream = Dnsmasq::start().await;
     let gw = DnsGateway::start(
+        IMTEGRITY,
         &upstream,
         &[
             // No health checks: nothing listens on the views' gateway addresses.
@@ -255,7 +257,7 @@ async fn other_names_are_forwarded_with_rcode_and_truncation_intact() {
         return;
     }
     let upstream = Dnsmasq::start().await;
-    let gw = DnsGateway::start(&upstream, &[]).await;
+    let gw = DnsGateway::start(IMTEGRITY, &upstream, &[]).await;
     for transport in ["+notcp", "+tcp"] {
         let www = dig(gw.dns, THIS_HOST, &["www.example.test", transport]).await;
         assert_eq!(www.status, "NOERROR", "{www:?}");
@@ -307,6 +309,7 @@ async fn clients_outside_the_allow_list_are_refused() {
     }
     let upstream = Dnsmasq::start().await;
     let gw = DnsGateway::start(
+        IMTEGRITY,
         &upstream,
         &[
             r#"dns.allow=["127.0.0.2/32"]"#,
@@ -338,7 +341,7 @@ async fn malformed_queries_get_formerr_or_nothing_and_do_not_stop_the_responder(
         return;
     }
     let upstream = Dnsmasq::start().await;
-    let gw = DnsGateway::start(&upstream, &["dns.health_interval_secs=0"]).await;
+    let gw = DnsGateway::start(IMTEGRITY, &upstream, &["dns.health_interval_secs=0"]).await;
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
 
     let truncated_question = garbage_query(0xBEEF);
@@ -400,6 +403,7 @@ async fn malformed_queries_from_outside_the_allow_list_get_no_formerr() {
     }
     let upstream = Dnsmasq::start().await;
     let gw = DnsGateway::start(
+        IMTEGRITY,
         &upstream,
         &[
             r#"dns.allow=["127.0.0.2/32"]"#,
@@ -452,6 +456,7 @@ async fn formerr_answers_count_against_the_rate_limit() {
     const BURST: u16 = 40;
     let upstream = Dnsmasq::start().await;
     let gw = DnsGateway::start(
+        IMTEGRITY,
         &upstream,
         &["dns.rate_limit=5", "dns.health_interval_secs=0"],
     )
@@ -492,6 +497,7 @@ async fn a_burst_over_the_rate_limit_is_dropped_or_truncated_but_tcp_still_answe
     const BURST: u16 = 40;
     let upstream = Dnsmasq::start().await;
     let gw = DnsGateway::start(
+        IMTEGRITY,
         &upstream,
         &["dns.rate_limit=5", "dns.health_interval_secs=0"],
     )
@@ -572,6 +578,7 @@ async fn when_every_gateway_is_down_the_fail_policy_decides() {
     let upstream = Dnsmasq::start().await;
     // Nothing listens on 127.0.0.99; the default view (this host) has the relay up.
     let gw = DnsGateway::start(
+        IMTEGRITY,
         &upstream,
         &[
             "dns.health_interval_secs=1",
@@ -653,6 +660,7 @@ async fn names_reload_on_sighup_and_file_change_without_losing_a_query() {
     let file = dir.path().join("imtegrity.toml");
     replace_file(&file, "[dns]\nttl = 30\n");
     let mut gw = DnsGateway::start_with(
+        IMTEGRITY,
         &["--config", file.to_str().unwrap()],
         &upstream,
         NO_UPSTREAM,
@@ -798,7 +806,8 @@ async fn a_client_resolving_through_the_responder_signs_on_through_the_relay() {
     let lab = lab::LabServer::start(lab::LabConfig::ephemeral())
         .await
         .unwrap();
-    let gw = DnsGateway::start_with(&[], &upstream, &lab.auth_addr.to_string(), &[]).await;
+    let gw =
+        DnsGateway::start_with(IMTEGRITY, &[], &upstream, &lab.auth_addr.to_string(), &[]).await;
     let hickory = resolver(gw.dns, false);
     let addrs = resolve(&hickory, "login.oscar.aol.com.").await;
     assert_eq!(addrs, [ip(THIS_HOST)]);
@@ -821,7 +830,7 @@ async fn a_client_resolving_through_the_responder_signs_on_through_the_relay() {
     let stopped = gw.stop().await;
     // The IM, and alice's and bob's session_start and session_end.
     assert_eq!(stopped["records"], 5, "{stopped}");
-    let records: Vec<ImRecord> = search(&archive, &["--kind", "im"])
+    let records: Vec<ImRecord> = search(IMTEGRITY, &archive, &["--kind", "im"])
         .await
         .iter()
         .map(ImRecord::from_json)
@@ -856,6 +865,7 @@ async fn forwarding_leaves_from_the_egress_address_and_the_relay_resolves_upstre
         .unwrap();
     let login = format!("login.lab.internal:{}", lab.auth_addr.port());
     let gw = DnsGateway::start_with(
+        IMTEGRITY,
         &[],
         &upstream,
         &login,
@@ -917,7 +927,7 @@ async fn check_config_points_at_a_bad_dns_entry() {
         let file = dir.path().join("bad.toml");
         std::fs::write(&file, text).unwrap();
         let path = file.to_str().unwrap();
-        let (code, _, stderr) = cli(&["check-config", path]).await;
+        let (code, _, stderr) = cli(IMTEGRITY, &["check-config", path]).await;
         assert_eq!(code, Some(64), "{text}: {stderr}");
         assert!(
             stderr.contains(&format!("{path}:{line}:")),

@@ -10,21 +10,21 @@
 //! failure in CI. Every wait is bounded, and every process is stopped or killed at the end.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::dns::*;
-use common::tools_present;
 use hickory_resolver::proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_resolver::proto::rr::rdata::A;
 use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
+use imtegrity_harness::dns::*;
+use imtegrity_harness::{Binary, tools_present};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::process::Command;
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 const NSUPDATE: &str = "/usr/bin/nsupdate";
 
@@ -101,6 +101,7 @@ async fn outsiders_are_refused_before_the_rate_limit_counts_them() {
     }
     let upstream = Dnsmasq::start().await;
     let gw = DnsGateway::start(
+        IMTEGRITY,
         &upstream,
         &[
             r#"dns.allow=["127.0.0.2/32"]"#,
@@ -159,7 +160,7 @@ async fn any_gets_a_minimal_answer_and_is_never_forwarded() {
         return;
     }
     let upstream = Dnsmasq::start().await;
-    let gw = DnsGateway::start(&upstream, &["dns.health_interval_secs=0"]).await;
+    let gw = DnsGateway::start(IMTEGRITY, &upstream, &["dns.health_interval_secs=0"]).await;
     for transport in ["+notcp", "+tcp"] {
         let any = dig(gw.dns, "127.0.0.1", &[transport, "www.example.test", "ANY"]).await;
         assert_eq!(any.status, "NOERROR", "{any:?}");
@@ -195,6 +196,7 @@ async fn big_udp_answers_are_truncated_empty_and_whole_over_tcp() {
     // dnsmasq serves nothing else while a TCP connection is open (the idle-close test's
     // point): the gateway closes its own after a second, so dig's retry is answered in time.
     let gw = DnsGateway::start(
+        IMTEGRITY,
         &upstream,
         &["dns.upstream_idle_secs=1", "dns.health_interval_secs=0"],
     )
@@ -240,6 +242,7 @@ async fn answers_are_rate_limited_by_their_bytes() {
     }
     let upstream = Dnsmasq::start().await;
     let gw = DnsGateway::start(
+        IMTEGRITY,
         &upstream,
         &[
             "dns.rate_limit=1000",
@@ -297,7 +300,7 @@ async fn other_opcodes_get_notimp_and_other_classes_refused() {
         return;
     }
     let upstream = Dnsmasq::start().await;
-    let gw = DnsGateway::start(&upstream, &["dns.health_interval_secs=0"]).await;
+    let gw = DnsGateway::start(IMTEGRITY, &upstream, &["dns.health_interval_secs=0"]).await;
     for opcode in ["notify", "3", "15"] {
         for transport in ["+notcp", "+tcp"] {
             let opcode_arg = format!("+opcode={opcode}");
@@ -377,6 +380,7 @@ async fn wildcards_match_whole_labels_only() {
     }
     let upstream = Dnsmasq::start().await;
     let gw = DnsGateway::start(
+        IMTEGRITY,
         &upstream,
         &[r#"dns.gateway=["192.0.2.1"]"#, "dns.health_interval_secs=0"],
     )
@@ -517,7 +521,8 @@ async fn an_idle_upstream_tcp_connection_is_closed() {
     let upstream = SerialUpstream::start().await;
     let dir = tempfile::tempdir().unwrap();
     let forward = format!(r#"dns.upstream=["{}"]"#, upstream.addr);
-    let gw = common::gateway::Gateway::start_with(
+    let gw = imtegrity_harness::Gateway::start_with(
+        IMTEGRITY,
         &[],
         NO_UPSTREAM,
         &dir.path().join("archive"),
@@ -570,13 +575,16 @@ fn flood_sources() -> impl Iterator<Item = Ipv4Addr> {
 /// at most its rate, and the lines it left out are counted to the last one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spoofed_source_flood_leaves_tables_and_log_bounded() {
-    let gw = LoggedGateway::start(&[
-        "dns.client_table_size=64",
-        "dns.query_log=every",
-        "dns.query_log_rate=5",
-        r#"dns.gateway=["192.0.2.1"]"#,
-        "dns.health_interval_secs=0",
-    ])
+    let gw = LoggedGateway::start(
+        IMTEGRITY,
+        &[
+            "dns.client_table_size=64",
+            "dns.query_log=every",
+            "dns.query_log_rate=5",
+            r#"dns.gateway=["192.0.2.1"]"#,
+            "dns.health_interval_secs=0",
+        ],
+    )
     .await;
     let query = query_bytes(9, "login.oscar.aol.com", RecordType::A);
     let started = Instant::now();

@@ -6,18 +6,19 @@
 //! Needs dig (tests/peers/install.sh); skipped locally without it, a failure in CI.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::process::Stdio;
 
-use common::dns::{DIG, LoggedGateway};
+use imtegrity_harness::Binary;
+use imtegrity_harness::dns::{DIG, LoggedGateway};
 use tokio::process::Command;
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 /// Runs a gateway with `query_log = mode`, asks `names` in order, stops it, and returns its
 /// stderr.
 async fn log_of(mode: &str, names: &[&str]) -> String {
     let query_log = format!("dns.query_log={mode}");
-    let gw = LoggedGateway::start(&["dns.health_interval_secs=0", &query_log]).await;
+    let gw = LoggedGateway::start(IMTEGRITY, &["dns.health_interval_secs=0", &query_log]).await;
     let dns = gw.dns;
     for name in names {
         // The answers themselves are tests/dns.rs's business; here only the log counts.
@@ -47,7 +48,7 @@ fn redirect_lines(log: &str) -> Vec<&str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_query_log_shows_every_first_or_no_redirected_answer() {
-    if !common::tools_present("query log", &[DIG]) {
+    if !imtegrity_harness::tools_present("query log", &[DIG]) {
         return;
     }
     let names = [

@@ -10,14 +10,12 @@
 //! failure in CI.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use imtegrity_tests::free_loopback_port;
+use imtegrity_harness::free_loopback_port;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -226,7 +224,7 @@ async fn dig(server: SocketAddr, name: &str) -> (String, Vec<String>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarded_names_go_over_verified_tls() {
-    if !common::tools_present(
+    if !imtegrity_harness::tools_present(
         "forwarded_names_go_over_verified_tls",
         &[UNBOUND, OPENSSL, DIG],
     ) {

@@ -316,7 +316,7 @@ fn python_verifies(test: &str, hex: &str, file: &Path, sig: &Path) -> Option<boo
             other => panic!("python3 said {other:?}"),
         },
         Ok(out) => {
-            imtegrity_tests::skip_or_fail(
+            imtegrity_harness::skip_or_fail(
                 test,
                 &format!(
                     "python3 cannot verify Ed25519 ({}); install python3-cryptography \
@@ -327,7 +327,7 @@ fn python_verifies(test: &str, hex: &str, file: &Path, sig: &Path) -> Option<boo
             None
         }
         Err(e) => {
-            imtegrity_tests::skip_or_fail(test, &format!("no python3 ({e})"));
+            imtegrity_harness::skip_or_fail(test, &format!("no python3 ({e})"));
             None
         }
     }

@@ -106,7 +106,7 @@ impl Gateway {
 
     /// SIGTERM, a bounded wait for a clean exit; returns what it logged.
     fn stop(mut self) -> String {
-        imtegrity_tests::process::terminate_process(self.child.id());
+        imtegrity_harness::process::terminate_process(self.child.id());
         let deadline = Instant::now() + TIMEOUT;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {

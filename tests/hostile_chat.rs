@@ -13,13 +13,11 @@
 //!   relaxed mode relays them and records them raw.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use common::gateway::{Gateway, search, verify_intact};
-use common::scripted::{End, Scripted, WAIT, bos_cookie, present};
+use imtegrity_harness::scripted::{End, Scripted, WAIT, bos_cookie, present};
+use imtegrity_harness::{Binary, Gateway, search, verify_intact};
 use lab::{Accounts, ChatClient, ClientEvent, LabClient, LabConfig, LabServer, room_for};
 use oscar::message::oservice::TLV_ROOM_INFO;
 use oscar::message::{
@@ -27,6 +25,8 @@ use oscar::message::{
 };
 use oscar::{Family, Flap, SnacBody, Tlv, TlvList};
 use serde_json::{Value, json};
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 const NODE: &str = "hostile-chat";
 const PASSWORD: &str = "pw";
@@ -59,7 +59,7 @@ impl Setup {
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let archive = dir.path().join("archive");
-        let gw = Gateway::start(&lab.auth_addr.to_string(), &archive, NODE, extra).await;
+        let gw = Gateway::start(IMTEGRITY, &lab.auth_addr.to_string(), &archive, NODE, extra).await;
         let mut carol = LabClient::login(lab.auth_addr, "carol", PASSWORD)
             .await
             .unwrap();
@@ -101,8 +101,8 @@ impl Setup {
         for kind in kinds {
             filters.extend(["--kind", kind]);
         }
-        let records = search(&self.archive, &filters).await;
-        verify_intact(&self.archive).await;
+        let records = search(IMTEGRITY, &self.archive, &filters).await;
+        verify_intact(IMTEGRITY, &self.archive).await;
         drop(self.lab);
         records
     }

@@ -13,17 +13,17 @@
 //! Every read is bounded, so a relay that hangs instead of answering fails the test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use common::gateway::{Gateway, ImRecord, search, verify_intact};
-use common::scripted::{self, End, Scripted, WAIT, client_hello};
+use imtegrity_harness::scripted::{self, End, Scripted, WAIT, client_hello};
+use imtegrity_harness::{Binary, Gateway, ImRecord, search, verify_intact};
 use lab::{Accounts, LabClient, LabConfig, LabServer};
 use oscar::message::signon::{TLV_ERROR_CODE, TLV_SCREEN_NAME};
 use oscar::message::{IcbmSend, KeyReply, KeyRequest, SignonHello};
 use oscar::{Channel, Family, Flap, ScreenName, Snac, SnacBody};
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 const NODE: &str = "identity-test";
 const PASSWORD: &str = "pw";
@@ -93,7 +93,7 @@ impl Setup {
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let archive = dir.path().join("archive");
-        let gw = Gateway::start(&lab.auth_addr.to_string(), &archive, NODE, extra).await;
+        let gw = Gateway::start(IMTEGRITY, &lab.auth_addr.to_string(), &archive, NODE, extra).await;
         Self {
             lab,
             gw,
@@ -105,7 +105,7 @@ impl Setup {
 
 /// The archive's IM records, sorted, each checked to come from this gateway.
 async fn archived_ims(archive: &std::path::Path) -> Vec<ImRecord> {
-    let records = search(archive, &["--kind", "im"]).await;
+    let records = search(IMTEGRITY, archive, &["--kind", "im"]).await;
     for r in &records {
         assert_eq!(r["node"], NODE, "{r}");
     }
@@ -170,7 +170,7 @@ async fn a_key_request_in_an_outsiders_name_makes_nobody_local() {
     ];
     want.sort();
     assert_eq!(archived_ims(&t.archive).await, want);
-    verify_intact(&t.archive).await;
+    verify_intact(IMTEGRITY, &t.archive).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -227,7 +227,7 @@ async fn an_im_between_two_local_users_is_recorded_once() {
     ];
     want.sort();
     assert_eq!(archived_ims(&t.archive).await, want);
-    verify_intact(&t.archive).await;
+    verify_intact(IMTEGRITY, &t.archive).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -265,7 +265,7 @@ async fn a_bos_cookie_is_taken_once_and_only_from_its_logins_address() {
     drop(alice);
     bob.logout().await.unwrap();
     t.gw.stop().await;
-    let records = search(&t.archive, &["--kind", "im"]).await;
+    let records = search(IMTEGRITY, &t.archive, &["--kind", "im"]).await;
     assert_eq!(records.len(), 1, "{records:#?}");
     let record = &records[0];
     assert_eq!(
@@ -281,7 +281,7 @@ async fn a_bos_cookie_is_taken_once_and_only_from_its_logins_address() {
     );
     let from = record["client_addr"].as_str().unwrap();
     assert!(from.starts_with("127.0.0.1:"), "{record}");
-    verify_intact(&t.archive).await;
+    verify_intact(IMTEGRITY, &t.archive).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

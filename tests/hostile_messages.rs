@@ -8,18 +8,17 @@
 //! exactly what the hostile one produced.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::gateway::{Gateway, search, verify_intact};
-use common::libpurple_recipient::LibpurpleRecipient;
+use imtegrity_harness::{Binary, Gateway, LibpurpleRecipient, search, verify_intact};
 use lab::{Accounts, ClientEvent, LabClient, LabConfig, LabServer};
 use oscar::message::IcbmSend;
 use oscar::message::icbm::{CAP_BUDDY_ICON, CAP_CHAT, CAP_ICQ_SERVER_RELAY, text_message_data};
 use oscar::message::icbm_reading::icq_server_relay_data;
 use oscar::{ScreenName, TlvList};
 use serde_json::Value;
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 const WAIT: Duration = Duration::from_secs(5);
 const NODE: &str = "hostile-messages";
@@ -227,7 +226,7 @@ async fn exchange(
 
 /// The IM records other than marks, in archive order.
 async fn records(archive: &std::path::Path) -> Vec<Value> {
-    search(archive, &["--kind", "im"])
+    search(IMTEGRITY, archive, &["--kind", "im"])
         .await
         .into_iter()
         .filter(|r| !r["text"].as_str().unwrap_or("").starts_with("mark "))
@@ -243,7 +242,7 @@ async fn strict_mode_archives_what_is_shown_or_refuses_with_a_notice() {
     let lab = lab().await;
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("archive");
-    let gw = Gateway::start(&lab.auth_addr.to_string(), &archive, NODE, &[]).await;
+    let gw = Gateway::start(IMTEGRITY, &lab.auth_addr.to_string(), &archive, NODE, &[]).await;
     let mut alice = LabClient::login(gw.relay, "alice", PASSWORD).await.unwrap();
     let mut bob = LabClient::login(lab.auth_addr, "bob", PASSWORD)
         .await
@@ -332,7 +331,7 @@ async fn strict_mode_archives_what_is_shown_or_refuses_with_a_notice() {
         last["verdict"],
         serde_json::json!({"blocked": "unreadable"})
     );
-    verify_intact(&archive).await;
+    verify_intact(IMTEGRITY, &archive).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -341,6 +340,7 @@ async fn relaxed_mode_relays_what_it_cannot_read_and_records_it_raw() {
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("archive");
     let gw = Gateway::start(
+        IMTEGRITY,
         &lab.auth_addr.to_string(),
         &archive,
         NODE,
@@ -385,7 +385,7 @@ async fn relaxed_mode_relays_what_it_cannot_read_and_records_it_raw() {
         );
     }
     assert_eq!(got[shapes.len()]["direction"], "inbound");
-    verify_intact(&archive).await;
+    verify_intact(IMTEGRITY, &archive).await;
 }
 
 /// The reference: libpurple (bullseye's 2.14.1 prpl in bitlbee), outside the gateway, shown
@@ -395,8 +395,13 @@ async fn relaxed_mode_relays_what_it_cannot_read_and_records_it_raw() {
 /// IM, read with doubt, is recorded with its whole payload.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_archive_holds_what_libpurple_shows() {
-    let Some(rig) =
-        LibpurpleRecipient::start("the_archive_holds_what_libpurple_shows", NODE, PASSWORD).await
+    let Some(rig) = LibpurpleRecipient::start(
+        IMTEGRITY,
+        "the_archive_holds_what_libpurple_shows",
+        NODE,
+        PASSWORD,
+    )
+    .await
     else {
         return;
     };
@@ -515,6 +520,7 @@ async fn a_blocked_word_in_a_variant_not_shown_is_blocked() {
     let config = dir.path().join("imtegrity.toml");
     std::fs::write(&config, BLOCKING_POLICY).unwrap();
     let gw = Gateway::start_with(
+        IMTEGRITY,
         &["--config", config.to_str().unwrap()],
         &lab.auth_addr.to_string(),
         &archive,
@@ -612,6 +618,7 @@ async fn in_relaxed_mode_a_blocked_word_in_a_readable_part_still_blocks() {
     let config = dir.path().join("imtegrity.toml");
     std::fs::write(&config, BLOCKING_POLICY).unwrap();
     let gw = Gateway::start_with(
+        IMTEGRITY,
         &["--config", config.to_str().unwrap()],
         &lab.auth_addr.to_string(),
         &archive,

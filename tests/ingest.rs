@@ -3,14 +3,14 @@
 //! or a malformed batch stores nothing, and the records come back from `search`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::net::SocketAddr;
 
-use common::gateway::{Gateway, cli, search};
-use common::ingest::{batch, bearer, curl, gateway_ca, issue_client, post};
+use imtegrity_harness::ingest::{batch, bearer, curl, gateway_ca, issue_client, post};
+use imtegrity_harness::{Binary, Gateway, cli, search};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 const TOKEN: &str = "a-long-enough-shared-token-123";
 
@@ -20,6 +20,7 @@ async fn shipped_records_are_stored_once_and_acknowledged_when_durable() {
     let token_file = dir.path().join("ingest.token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
     let gw = Gateway::start(
+        IMTEGRITY,
         "127.0.0.1:9",
         &dir.path().join("archive"),
         "gw-ingest",
@@ -65,7 +66,7 @@ async fn shipped_records_are_stored_once_and_acknowledged_when_durable() {
     // `status` shows the client, what it stored, its backlog and its last error, and the
     // sender refused for its token (who a Sametime administrator looks for).
     let archive_arg = gw.archive.to_str().unwrap().to_owned();
-    let (code, stdout, stderr) = cli(&["status", "--archive", &archive_arg]).await;
+    let (code, stdout, stderr) = cli(IMTEGRITY, &["status", "--archive", &archive_arg]).await;
     assert_eq!(code, Some(0), "{stderr}");
     let status: Value = serde_json::from_str(&stdout).unwrap();
     let stats = &status["owner"]["ingest"]["stats"];
@@ -114,7 +115,7 @@ async fn shipped_records_are_stored_once_and_acknowledged_when_durable() {
         (&3.into(), &3.into(), &0.into()),
         "{stopped}"
     );
-    let records: Vec<Value> = search(&archive, &[]).await;
+    let records: Vec<Value> = search(IMTEGRITY, &archive, &[]).await;
     let texts: Vec<&str> = records
         .iter()
         .map(|r| r["text"].as_str().unwrap())
@@ -127,7 +128,7 @@ async fn shipped_records_are_stored_once_and_acknowledged_when_durable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_ingest_with_the_token_and_plain_http_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let sets = gateway_ca(dir.path()).await;
+    let sets = gateway_ca(IMTEGRITY, dir.path()).await;
     let token_file = dir.path().join("ingest.token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
     let mut extra: Vec<String> = sets.to_vec();
@@ -138,7 +139,14 @@ async fn tls_ingest_with_the_token_and_plain_http_refused() {
         "ingest.name=ingest.imtegrity.test".to_owned(),
     ]);
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-    let gw = Gateway::start("127.0.0.1:9", &dir.path().join("archive"), "gw-tls", &extra).await;
+    let gw = Gateway::start(
+        IMTEGRITY,
+        "127.0.0.1:9",
+        &dir.path().join("archive"),
+        "gw-tls",
+        &extra,
+    )
+    .await;
     let ingest: SocketAddr = gw.running["ingest"][0].as_str().unwrap().parse().unwrap();
     let ca = dir.path().join("ca.pem");
 
@@ -175,7 +183,7 @@ async fn tls_ingest_with_the_token_and_plain_http_refused() {
 
     let archive = gw.archive.clone();
     gw.stop().await;
-    let texts: Vec<String> = search(&archive, &[])
+    let texts: Vec<String> = search(IMTEGRITY, &archive, &[])
         .await
         .iter()
         .map(|r| r["text"].as_str().unwrap().to_owned())
@@ -186,13 +194,13 @@ async fn tls_ingest_with_the_token_and_plain_http_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_takes_the_gateway_cas_client_certificates_only() {
     let dir = tempfile::tempdir().unwrap();
-    let sets = gateway_ca(dir.path()).await;
-    let (cert, key) = issue_client(&sets, dir.path(), "st1.example.com").await;
+    let sets = gateway_ca(IMTEGRITY, dir.path()).await;
+    let (cert, key) = issue_client(IMTEGRITY, &sets, dir.path(), "st1.example.com").await;
     // The same name from another CA.
     let other = tempfile::tempdir().unwrap();
-    let other_sets = gateway_ca(other.path()).await;
+    let other_sets = gateway_ca(IMTEGRITY, other.path()).await;
     let (stranger_cert, stranger_key) =
-        issue_client(&other_sets, other.path(), "st1.example.com").await;
+        issue_client(IMTEGRITY, &other_sets, other.path(), "st1.example.com").await;
     let mut extra: Vec<String> = sets.to_vec();
     extra.extend([
         r#"ingest.listen=["127.0.0.1:0"]"#.to_owned(),
@@ -202,6 +210,7 @@ async fn mutual_tls_takes_the_gateway_cas_client_certificates_only() {
     ]);
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
     let gw = Gateway::start(
+        IMTEGRITY,
         "127.0.0.1:9",
         &dir.path().join("archive"),
         "gw-mtls",
@@ -237,7 +246,7 @@ async fn mutual_tls_takes_the_gateway_cas_client_certificates_only() {
 
     let archive = gw.archive.clone();
     gw.stop().await;
-    let texts: Vec<String> = search(&archive, &[])
+    let texts: Vec<String> = search(IMTEGRITY, &archive, &[])
         .await
         .iter()
         .map(|r| r["text"].as_str().unwrap().to_owned())
@@ -273,7 +282,8 @@ async fn check_config_and_run_refuse_ingest_settings_that_cannot_work() {
         ),
     ] {
         std::fs::write(&config, format!("{listen}{extra}")).unwrap();
-        let (code, _, stderr) = cli(&["check-config", &config.display().to_string()]).await;
+        let (code, _, stderr) =
+            cli(IMTEGRITY, &["check-config", &config.display().to_string()]).await;
         assert_eq!(code, Some(64), "{extra}: {stderr}");
         assert!(
             stderr.contains(key) && stderr.contains(says),
@@ -281,7 +291,7 @@ async fn check_config_and_run_refuse_ingest_settings_that_cannot_work() {
         );
     }
     // A name the CA may not sign for stops the start, saying what to do.
-    let sets = gateway_ca(dir.path()).await;
+    let sets = gateway_ca(IMTEGRITY, dir.path()).await;
     let token_file = dir.path().join("ingest.token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
     let mut args: Vec<String> = vec!["run".into()];
@@ -297,7 +307,7 @@ async fn check_config_and_run_refuse_ingest_settings_that_cannot_work() {
         args.extend(["--set".to_owned(), set]);
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (code, _, stderr) = cli(&args).await;
+    let (code, _, stderr) = cli(IMTEGRITY, &args).await;
     assert_ne!(code, Some(0), "{stderr}");
     assert!(
         stderr.contains("gw.corp.example") && stderr.contains("tls.permitted"),

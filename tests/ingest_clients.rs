@@ -5,14 +5,14 @@
 //! show it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::net::SocketAddr;
 use std::path::Path;
 
-use common::gateway::{Gateway, cli, search};
-use common::ingest::{batch, curl, gateway_ca, issue_client, post};
+use imtegrity_harness::ingest::{batch, curl, gateway_ca, issue_client, post};
+use imtegrity_harness::{Binary, Gateway, cli, search};
 use serde_json::json;
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 const TOKEN_A: &str = "6f1d2c3b4a5968778695a4b3c2d1e0f1";
 const TOKEN_B: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f9";
@@ -39,7 +39,15 @@ fn two_clients(dir: &Path) -> std::path::PathBuf {
 
 async fn start(config: &Path, archive: &Path) -> (Gateway, SocketAddr) {
     let config = config.display().to_string();
-    let gw = Gateway::start_with(&["--config", &config], "127.0.0.1:9", archive, "gw", &[]).await;
+    let gw = Gateway::start_with(
+        IMTEGRITY,
+        &["--config", &config],
+        "127.0.0.1:9",
+        archive,
+        "gw",
+        &[],
+    )
+    .await;
     let ingest = gw.running["ingest"][0].as_str().unwrap().parse().unwrap();
     (gw, ingest)
 }
@@ -98,14 +106,14 @@ async fn a_second_client_claiming_a_source_gets_409_and_an_alert_and_stores_noth
     );
     gw.stop().await;
 
-    let ims: Vec<String> = search(&archive, &["--kind", "im"])
+    let ims: Vec<String> = search(IMTEGRITY, &archive, &["--kind", "im"])
         .await
         .iter()
         .map(|r| r["text"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(ims, ["a1", "a2", "b1", "a3"]);
     // One alert per (client, source) and gateway process: two processes, two alerts.
-    let alerts = search(&archive, &["--kind", "policy_action"]).await;
+    let alerts = search(IMTEGRITY, &archive, &["--kind", "policy_action"]).await;
     assert_eq!(alerts.len(), 2, "{alerts:#?}");
     for alert in &alerts {
         assert_eq!(alert["protocol"], "sametime", "{alert}");
@@ -153,7 +161,7 @@ async fn a_token_under_128_bits_is_refused_by_check_config_and_run_without_showi
             &archive,
         ],
     ] {
-        let (code, stdout, stderr) = cli(&args).await;
+        let (code, stdout, stderr) = cli(IMTEGRITY, &args).await;
         assert_eq!(code, Some(64), "{args:?}: {stdout}{stderr}");
         assert!(
             stderr.contains(&format!(
@@ -167,7 +175,7 @@ async fn a_token_under_128_bits_is_refused_by_check_config_and_run_without_showi
     }
     // The same token for two clients is refused too.
     std::fs::write(dir.path().join("st-b.token"), TOKEN_A).unwrap();
-    let (code, _, stderr) = cli(&["check-config", &config]).await;
+    let (code, _, stderr) = cli(IMTEGRITY, &["check-config", &config]).await;
     assert_eq!(code, Some(64), "{stderr}");
     assert!(
         stderr.contains("the same token as client \"st-a\""),
@@ -178,10 +186,10 @@ async fn a_token_under_128_bits_is_refused_by_check_config_and_run_without_showi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_mutual_tls_the_certificate_subject_names_the_client() {
     let dir = tempfile::tempdir().unwrap();
-    let sets = gateway_ca(dir.path()).await;
-    let (cert_a, key_a) = issue_client(&sets, dir.path(), "st1.example.com").await;
-    let (cert_b, key_b) = issue_client(&sets, dir.path(), "st2.example.com").await;
-    let (cert_c, key_c) = issue_client(&sets, dir.path(), "st3.example.com").await;
+    let sets = gateway_ca(IMTEGRITY, dir.path()).await;
+    let (cert_a, key_a) = issue_client(IMTEGRITY, &sets, dir.path(), "st1.example.com").await;
+    let (cert_b, key_b) = issue_client(IMTEGRITY, &sets, dir.path(), "st2.example.com").await;
+    let (cert_c, key_c) = issue_client(IMTEGRITY, &sets, dir.path(), "st3.example.com").await;
     let mut extra: Vec<String> = sets.to_vec();
     extra.extend([
         r#"ingest.listen=["127.0.0.1:0"]"#.to_owned(),
@@ -192,7 +200,7 @@ async fn with_mutual_tls_the_certificate_subject_names_the_client() {
     ]);
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
     let archive = dir.path().join("archive");
-    let gw = Gateway::start("127.0.0.1:9", &archive, "gw-mtls", &extra).await;
+    let gw = Gateway::start(IMTEGRITY, "127.0.0.1:9", &archive, "gw-mtls", &extra).await;
     let ingest: SocketAddr = gw.running["ingest"][0].as_str().unwrap().parse().unwrap();
     let ca = dir.path().join("ca.pem");
     let ship = |cert: &str, key: &str, body: &str| {
@@ -221,13 +229,13 @@ async fn with_mutual_tls_the_certificate_subject_names_the_client() {
     );
     gw.stop().await;
 
-    let ims: Vec<String> = search(&archive, &["--kind", "im"])
+    let ims: Vec<String> = search(IMTEGRITY, &archive, &["--kind", "im"])
         .await
         .iter()
         .map(|r| r["text"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(ims, ["from st1"]);
-    let alerts = search(&archive, &["--kind", "policy_action"]).await;
+    let alerts = search(IMTEGRITY, &archive, &["--kind", "policy_action"]).await;
     assert_eq!(alerts.len(), 1, "{alerts:#?}");
     assert_eq!(
         alerts[0]["detail"], "source=spool-m owner=st-a client=st-b",

@@ -3,12 +3,13 @@
 //! the file (curl from tests/peers/install.sh; that part is skipped locally without it).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use imtegrity_harness::Binary;
 use lab::{ClientLogin, ClientTls, LabClient, SslLogin};
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 const CURL: &str = "/usr/bin/curl";
 const WAIT: Duration = Duration::from_secs(5);
@@ -17,16 +18,19 @@ const WAIT: Duration = Duration::from_secs(5);
 async fn lab_tls_prints_its_listeners_and_writes_a_ca_that_clients_trust() {
     let dir = tempfile::tempdir().unwrap();
     let ca_path = dir.path().join("lab-ca.pem");
-    let mut lab = common::Imtegrity::spawn(&[
-        "lab",
-        "--listen",
-        "127.0.0.1:0",
-        "--account",
-        "alice:pw",
-        "--tls",
-        "--ca-out",
-        ca_path.to_str().unwrap(),
-    ]);
+    let mut lab = imtegrity_harness::Imtegrity::spawn(
+        IMTEGRITY,
+        &[
+            "lab",
+            "--listen",
+            "127.0.0.1:0",
+            "--account",
+            "alice:pw",
+            "--tls",
+            "--ca-out",
+            ca_path.to_str().unwrap(),
+        ],
+    );
     let line = lab.next_json().await;
     assert_eq!(line["event"], "listening", "{line}");
     let addr = |k: &str| line[k].as_str().unwrap().parse::<SocketAddr>().unwrap();
@@ -53,7 +57,7 @@ async fn lab_tls_prints_its_listeners_and_writes_a_ca_that_clients_trust() {
         "clientLogin"
     );
 
-    if !common::tools_present("lab_tls_curl", &[CURL]) {
+    if !imtegrity_harness::tools_present("lab_tls_curl", &[CURL]) {
         return;
     }
     let out = tokio::process::Command::new(CURL)

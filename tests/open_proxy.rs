@@ -17,21 +17,20 @@
 //! Decoys listen on 127.0.0.7, which tests run as root (CI too) may bind.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::fixed_resolver::FixedResolver;
-use common::gateway::{Gateway, cli};
-use common::gateway_ca::{ca_init, connector};
+use imtegrity_harness::gateway_ca::{ca_init, connector};
+use imtegrity_harness::{Binary, FixedResolver, Gateway, cli};
 use lab::{ClientLogin, ClientTls, LabClient, LabConfig, LabServer, LabTlsConfig};
 use rustls::pki_types::ServerName;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 /// The address the attacker (or a hostile upstream) points the gateway at.
 const INSIDE: [u8; 4] = [127, 0, 0, 7];
@@ -90,7 +89,7 @@ impl Front {
         let lab_ca = dir.path().join("lab-ca.pem");
         std::fs::write(&lab_ca, lab.ca_pem().unwrap()).unwrap();
         let ca_dir = dir.path().join("ca");
-        ca_init(&ca_dir).await;
+        ca_init(IMTEGRITY, &ca_dir).await;
         let mut sets = vec![
             format!("tls.ca_dir={}", ca_dir.display()),
             format!(r#"upstream.tls_roots=["{}"]"#, lab_ca.display()),
@@ -98,6 +97,7 @@ impl Front {
         sets.extend(extra.iter().cloned());
         let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
         let gw = Gateway::start(
+            IMTEGRITY,
             &lab.auth_addr.to_string(),
             &dir.path().join("archive"),
             node,
@@ -137,7 +137,7 @@ impl Front {
     /// The gateway's `status --json` relay section.
     async fn relay_status(&self) -> Value {
         let archive = self.gw.archive.to_str().unwrap();
-        let (code, stdout, stderr) = cli(&["status", "--archive", archive]).await;
+        let (code, stdout, stderr) = cli(IMTEGRITY, &["status", "--archive", archive]).await;
         assert_eq!(code, Some(0), "status: {stderr}");
         let status: Value = serde_json::from_str(stdout.trim()).unwrap();
         status["owner"]["relay"].clone()

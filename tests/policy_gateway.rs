@@ -5,13 +5,13 @@
 //! messages without dropping the session that is signed on.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::gateway::{Gateway, search};
+use imtegrity_harness::{Binary, Gateway, search};
 use lab::{Accounts, ClientEvent, LabClient, LabConfig, LabError, LabServer, LoginMethod};
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 const WAIT: Duration = Duration::from_secs(5);
 const QUIET: Duration = Duration::from_millis(700);
@@ -55,14 +55,6 @@ async fn im_within(client: &mut LabClient, from: &str, wait: Duration) -> Option
     }
 }
 
-/// Waits for the gateway's `reloaded` line (the file watcher polls every 2 s).
-async fn reloaded(gw: &mut Gateway) {
-    let line = tokio::time::timeout(Duration::from_secs(10), gw.process.next_json())
-        .await
-        .expect("a reload in time");
-    assert_eq!(line["event"], "reloaded", "{line}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_blocks_tells_disclaims_and_reloads_from_its_files() {
     let lab = LabServer::start(LabConfig {
@@ -78,6 +70,7 @@ async fn policy_blocks_tells_disclaims_and_reloads_from_its_files() {
     std::fs::write(&config, config_text(&directory, "forbidden")).unwrap();
     let config_arg = config.to_str().unwrap().to_owned();
     let mut gw = Gateway::start_with(
+        IMTEGRITY,
         &["--config", &config_arg],
         &lab.auth_addr.to_string(),
         &dir.path().join("archive"),
@@ -110,7 +103,7 @@ async fn policy_blocks_tells_disclaims_and_reloads_from_its_files() {
 
     // The compliance team changes the banned word: alice's open session follows.
     std::fs::write(&config, config_text(&directory, "other")).unwrap();
-    reloaded(&mut gw).await;
+    gw.reloaded().await;
     alice
         .send_im("bob", "a forbidden thing, again")
         .await
@@ -125,7 +118,7 @@ async fn policy_blocks_tells_disclaims_and_reloads_from_its_files() {
         format!("{DIRECTORY}cjones,Carol Jones,,carol,\n"),
     )
     .unwrap();
-    reloaded(&mut gw).await;
+    gw.reloaded().await;
     let carol = LabClient::login(gw.relay, "carol", "x").await.unwrap();
     carol.logout().await.unwrap();
     alice.logout().await.unwrap();
@@ -133,7 +126,7 @@ async fn policy_blocks_tells_disclaims_and_reloads_from_its_files() {
 
     let archive = gw.archive.clone();
     gw.stop().await;
-    let records = search(&archive, &[]).await;
+    let records = search(IMTEGRITY, &archive, &[]).await;
     let find = |text: &str| {
         records
             .iter()

@@ -6,13 +6,14 @@
 //! a failure in CI.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::time::Duration;
 
-use imtegrity_tests::{
-    AimClient, Bitlbee, Capture, HarnessError, aim_field_values, malformed_count, require_peers,
+use imtegrity_harness::{
+    AimClient, Binary, Bitlbee, Capture, HarnessError, aim_field_values, malformed_count,
+    require_peers,
 };
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -21,8 +22,11 @@ async fn libpurple_signs_on_to_imtegrity_lab_and_gets_its_echo() {
     let Some(peers) = require_peers("libpurple_signs_on_to_imtegrity_lab_and_gets_its_echo") else {
         return;
     };
-    let (_lab, auth, bos, chat) =
-        common::start_lab(&["--account", "tester1:secret", "--account", "alice:pw"]).await;
+    let (_lab, auth, bos, chat) = imtegrity_harness::start_lab(
+        IMTEGRITY,
+        &["--account", "tester1:secret", "--account", "alice:pw"],
+    )
+    .await;
     let ports = [auth.port(), bos.port(), chat.port()];
     let dir = tempfile::tempdir().unwrap();
     let capture = Capture::start(&peers, &ports, &dir.path().join("aim.pcapng"))
@@ -86,7 +90,8 @@ async fn libpurple_wrong_password_is_refused_cleanly() {
     let Some(peers) = require_peers("libpurple_wrong_password_is_refused_cleanly") else {
         return;
     };
-    let (_lab, auth, _, _) = common::start_lab(&["--account", "tester1:secret"]).await;
+    let (_lab, auth, _, _) =
+        imtegrity_harness::start_lab(IMTEGRITY, &["--account", "tester1:secret"]).await;
     let bitlbee = Bitlbee::start(&peers).await.unwrap();
     let err = AimClient::connect(&bitlbee, auth, "tester1", "wrong")
         .await

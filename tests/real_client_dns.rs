@@ -24,25 +24,24 @@
 //! failure in CI.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::Imtegrity;
-use common::gateway::{Gateway, assert_standard_ims, cli, search, verify_intact};
 use hickory_resolver::proto::op::{Message, ResponseCode};
-use imtegrity_tests::netns::{CLIENT_SIDE_IP, GATEWAY_SIDE_IP};
-use imtegrity_tests::{
-    AimClient, AimLogin, Bitlbee, Capture, FieldRow, NetnsPair, aim_field_values, field_rows,
-    malformed_count, require_netns, require_peers,
+use imtegrity_harness::netns::{CLIENT_SIDE_IP, GATEWAY_SIDE_IP};
+use imtegrity_harness::{
+    AimClient, AimLogin, Binary, Bitlbee, Capture, FieldRow, Gateway, Imtegrity, NetnsPair,
+    aim_field_values, assert_standard_ims, field_rows, malformed_count, require_netns,
+    require_peers, search, status, verify_intact,
 };
 use lab::{Accounts, LabConfig, LabServer};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::net::UdpSocket;
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 /// Bound on each wait for an IM.
 const WAIT: Duration = Duration::from_secs(10);
@@ -72,7 +71,7 @@ async fn start_gateway(upstream: SocketAddr, resolver: SocketAddr, archive: &Pat
         args.extend(["--set", set]);
     }
     // Spawned from this thread, so it runs on the gateway side too.
-    let mut process = Imtegrity::spawn(&args);
+    let mut process = Imtegrity::spawn(IMTEGRITY, &args);
     let running = process.next_json().await;
     assert_eq!(running["event"], "running", "{running}");
     assert_eq!(running["relay"], json!([relay.to_string()]), "{running}");
@@ -143,14 +142,6 @@ impl Drop for NxResolver {
 /// The distinct values of `field` over `rows`.
 fn distinct(rows: &[FieldRow], field: &str) -> BTreeSet<String> {
     rows.iter().flat_map(|r| r[field].iter().cloned()).collect()
-}
-
-/// `imtegrity --json status --archive DIR` while the gateway runs.
-async fn status(archive: &Path) -> Value {
-    let (code, stdout, stderr) = cli(&["status", "--archive", archive.to_str().unwrap()]).await;
-    assert_eq!(code, Some(0), "status failed: {stderr}");
-    serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("status printed no JSON: {stdout:?}: {e}"))
 }
 
 /// What root says the account's `key` is (`account <tag> set <key>` → "key = `value'").
@@ -255,7 +246,7 @@ async fn libpurple_with_its_default_server_is_sent_to_the_gateway_by_dns_and_arc
     assert_eq!(alice.expect_im("tester1", WAIT).await.unwrap(), to_alice);
 
     // The name went through our responder (not /etc/hosts, not another resolver).
-    let status = status(&archive).await;
+    let status = status(IMTEGRITY, &archive).await;
     let dns = &status["owner"]["dns"];
     assert_eq!(
         dns["listening"],
@@ -405,14 +396,14 @@ async fn libpurple_with_its_default_server_is_sent_to_the_gateway_by_dns_and_arc
     }
 
     // The archive: every IM once, tester1's sessions from the client side's address.
-    let records = search(&archive, &["--kind", "im"]).await;
+    let records = search(IMTEGRITY, &archive, &["--kind", "im"]).await;
     assert_standard_ims(
         &records,
         NODE,
         (CLIENT_SIDE_IP, GATEWAY_SIDE_IP),
         (to_bot, to_tester, to_alice),
     );
-    let report = verify_intact(&archive).await;
+    let report = verify_intact(IMTEGRITY, &archive).await;
     assert_eq!(report["records"], 8, "{report}");
 
     let took = started.elapsed();

@@ -30,17 +30,14 @@
 //! failure in CI.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::gateway::{Gateway, search, verify_intact};
-use imtegrity_tests::{
-    AimClient, Bitlbee, Capture, FieldRow, IrcLine, Peers, field_rows, malformed_count,
-    require_peers,
+use imtegrity_harness::{
+    AimClient, Binary, Bitlbee, Capture, FieldRow, Gateway, IrcLine, Peers, field_rows,
+    malformed_count, require_peers, search, verify_intact,
 };
 use lab::{Accounts, ClientEvent, LabClient, LabConfig, LabServer};
 use oscar::ScreenName;
@@ -49,6 +46,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 /// Bound on each wait for an IM.
 const WAIT: Duration = Duration::from_secs(10);
@@ -242,14 +241,6 @@ async fn im_within(client: &mut LabClient, from: &str, wait: Duration) -> Option
     }
 }
 
-/// Waits for the gateway's `reloaded` line (the file watcher polls every 2 s).
-async fn reloaded(gw: &mut Gateway) {
-    let line = tokio::time::timeout(Duration::from_secs(10), gw.process.next_json())
-        .await
-        .expect("a reload in time");
-    assert_eq!(line["event"], "reloaded", "{line}");
-}
-
 /// Where in `lines` the first IM from screen name `from` ending with `text` is.
 fn position(lines: &[IrcLine], from: &str, text: &str) -> Option<usize> {
     lines.iter().position(|l| {
@@ -309,6 +300,7 @@ async fn libpurple_under_policy_is_disclaimed_blocked_stripped_alerted_and_stays
     std::fs::write(&config, config_text(webhook.addr, "forbidden")).unwrap();
     let archive = dir.path().join("archive");
     let mut gw = Gateway::start_with(
+        IMTEGRITY,
         &["--config", config.to_str().unwrap()],
         &lab.auth_addr.to_string(),
         &archive,
@@ -424,7 +416,7 @@ async fn libpurple_under_policy_is_disclaimed_blocked_stripped_alerted_and_stays
 
     // 7. The compliance team changes the banned word; libpurple's open session follows.
     std::fs::write(&config, config_text(webhook.addr, "verboten")).unwrap();
-    reloaded(&mut gw).await;
+    gw.reloaded().await;
     let again = "a forbidden thing, again";
     aim.send_im("bob", again).await.unwrap();
     assert_eq!(bob.expect_im("tester1", WAIT).await.unwrap(), again);
@@ -619,7 +611,7 @@ fn parse_number(text: &str) -> u16 {
 
 /// The archive: every decision recorded with its rule, the excluded message's text nowhere.
 async fn check_archive(archive: &Path) {
-    let records = search(archive, &[]).await;
+    let records = search(IMTEGRITY, archive, &[]).await;
     let find = |kind: &str, text: &str| {
         records
             .iter()
@@ -696,7 +688,7 @@ async fn check_archive(archive: &Path) {
     // Twelve of the messages and the policy's actions, and tester1's session_start and
     // session_end.
     assert_eq!(records.len(), 14, "{records:#?}");
-    let report = verify_intact(archive).await;
+    let report = verify_intact(IMTEGRITY, archive).await;
     assert_eq!(report["records"], 14, "{report}");
 }
 
@@ -735,6 +727,7 @@ async fn libpurple_with_an_unknown_screen_name_is_refused_with_0x0011_and_record
     .unwrap();
     let archive = dir.path().join("archive");
     let gw = Gateway::start_with(
+        IMTEGRITY,
         &["--config", config.to_str().unwrap()],
         &lab.auth_addr.to_string(),
         &archive,
@@ -745,7 +738,7 @@ async fn libpurple_with_an_unknown_screen_name_is_refused_with_0x0011_and_record
     let bitlbee = Bitlbee::start(&peers).await.unwrap();
     let refused = AimClient::connect(&bitlbee, gw.relay, "stranger", "secret").await;
     match refused {
-        Err(imtegrity_tests::HarnessError::LoginFailed { reason, .. }) => assert_eq!(
+        Err(imtegrity_harness::HarnessError::LoginFailed { reason, .. }) => assert_eq!(
             reason, "Your account is currently suspended",
             "libpurple's text for error 0x0011"
         ),
@@ -754,7 +747,7 @@ async fn libpurple_with_an_unknown_screen_name_is_refused_with_0x0011_and_record
     }
     assert!(!lab.is_online("stranger"));
     gw.stop().await;
-    let records = search(&archive, &[]).await;
+    let records = search(IMTEGRITY, &archive, &[]).await;
     let refusals: Vec<&Value> = records
         .iter()
         .filter(|r| r["kind"] == "policy_action" && r["local_user"] == "stranger")
@@ -770,5 +763,5 @@ async fn libpurple_with_an_unknown_screen_name_is_refused_with_0x0011_and_record
             "{refusal}"
         );
     }
-    verify_intact(&archive).await;
+    verify_intact(IMTEGRITY, &archive).await;
 }

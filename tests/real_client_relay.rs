@@ -6,23 +6,23 @@
 //! scripted user talk, every message archived once with the joins and the leave; the capture
 //! of every leg (client↔relay, relay↔authorizer, relay↔BOS/chatnav, relay↔chat) decodes in
 //! tshark with no malformed frame except the chat messages tshark 4.0 cannot parse (see
-//! `imtegrity_tests::malformed_packets`).
+//! `imtegrity_harness::malformed_packets`).
 //!
 //! Needs `tests/peers/install.sh` (run by `.ci/run`); skipped with a message otherwise, and a
 //! failure in CI.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::gateway::{Gateway, ImRecord, search, standard_ims, verify_intact};
-use imtegrity_tests::{
-    AimClient, AimLogin, AimPacket, Bitlbee, Capture, Peers, Protocol, aim_field_values,
-    malformed_count, malformed_packets, require_peers,
+use imtegrity_harness::{
+    AimClient, AimLogin, AimPacket, Binary, Bitlbee, Capture, Gateway, ImRecord, Peers, Protocol,
+    aim_field_values, malformed_count, malformed_packets, require_peers, search, standard_ims,
+    verify_intact,
 };
 use lab::{Accounts, LabConfig, LabServer};
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 /// Bound on each wait for an IM.
 const WAIT: Duration = Duration::from_secs(10);
@@ -54,6 +54,7 @@ impl Setup {
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let gateway = Gateway::start(
+            IMTEGRITY,
             &lab.auth_addr.to_string(),
             &dir.path().join("archive"),
             NODE,
@@ -284,7 +285,7 @@ async fn libpurple_through_the_relay_talks_to_the_bot_and_a_scripted_user_once_e
     // The room: both joins, each message once (not once per member that saw it, nor again
     // for its reflection), and both leaves. Each member's own join, leave and lines are
     // recorded by their own session (docs/archive.md, "Rooms and sessions").
-    let room = search(&archive, &["--room", "compliance"]).await;
+    let room = search(IMTEGRITY, &archive, &["--room", "compliance"]).await;
     let mut got: Vec<(&str, &str, &str, &str)> = room
         .iter()
         .map(|r| {
@@ -309,7 +310,7 @@ async fn libpurple_through_the_relay_talks_to_the_bot_and_a_scripted_user_once_e
         ],
         "{room:#?}"
     );
-    let records = search(&archive, &["--kind", "im"]).await;
+    let records = search(IMTEGRITY, &archive, &["--kind", "im"]).await;
     assert_eq!(records.len(), 4, "{records:#?}");
     assert_eq!(ims_of(&records), standard_ims(to_bot, to_tester, to_alice));
     // libpurple wraps what it sends in HTML; the record keeps it as sent.
@@ -325,7 +326,7 @@ async fn libpurple_through_the_relay_talks_to_the_bot_and_a_scripted_user_once_e
         format!("<HTML><BODY>{to_alice}</BODY></HTML>")
     );
     assert_eq!(raw_of(to_tester, "alice"), to_tester);
-    let report = verify_intact(&archive).await;
+    let report = verify_intact(IMTEGRITY, &archive).await;
     assert_eq!(report["records"], 14, "{report}");
     check_duration(started);
 }
@@ -375,7 +376,7 @@ async fn libpurple_icq_uin_through_the_relay_is_archived_as_icq() {
     assert_eq!(occurrences(&texts, text), 4, "{texts:?}");
 
     let archive = setup.archive;
-    let records = search(&archive, &["--protocol", "icq", "--kind", "im"]).await;
+    let records = search(IMTEGRITY, &archive, &["--protocol", "icq", "--kind", "im"]).await;
     let mut want = vec![
         ImRecord::new("icq", uin, "labbot", "outbound", uin, text),
         ImRecord::new("icq", "labbot", uin, "inbound", uin, text),
@@ -383,10 +384,12 @@ async fn libpurple_icq_uin_through_the_relay_is_archived_as_icq() {
     want.sort();
     assert_eq!(ims_of(&records), want);
     assert!(
-        search(&archive, &["--protocol", "aim"]).await.is_empty(),
+        search(IMTEGRITY, &archive, &["--protocol", "aim"])
+            .await
+            .is_empty(),
         "nothing of the ICQ session may be archived as AIM"
     );
-    verify_intact(&archive).await;
+    verify_intact(IMTEGRITY, &archive).await;
     check_duration(started);
 }
 

@@ -36,24 +36,22 @@
 //! failure in CI.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::Imtegrity;
-use common::fixed_resolver::FixedResolver;
-use common::gateway::{Gateway, assert_standard_ims, cli, search, verify_intact};
-use imtegrity_tests::aim_client::{Encryption, LoginType};
-use imtegrity_tests::netns::{CLIENT_SIDE_IP, GATEWAY_SIDE_IP};
-use imtegrity_tests::{
-    AimClient, AimLogin, Bitlbee, Capture, FieldRow, NetnsPair, Peers, field_rows, require_netns,
-    require_peers,
+use imtegrity_harness::aim_client::{Encryption, LoginType};
+use imtegrity_harness::netns::{CLIENT_SIDE_IP, GATEWAY_SIDE_IP};
+use imtegrity_harness::{
+    AimClient, AimLogin, Binary, Bitlbee, Capture, FieldRow, FixedResolver, Gateway, Imtegrity,
+    NetnsPair, Peers, assert_standard_ims, cli, field_rows, require_netns, require_peers, search,
+    status, verify_intact,
 };
 use lab::{Accounts, LabConfig, LabServer, TlsListeners};
-use serde_json::{Value, json};
+use serde_json::json;
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 /// Bound on each wait for an IM.
 const WAIT: Duration = Duration::from_secs(10);
@@ -150,7 +148,11 @@ impl Setup {
         let dir = tempfile::tempdir().unwrap();
         let ca_dir = dir.path().join("ca");
         let set = format!("tls.ca_dir={}", ca_dir.display());
-        let (code, _, stderr) = cli(&["ca", "init", "--key", case.ca_key, "--set", &set]).await;
+        let (code, _, stderr) = cli(
+            IMTEGRITY,
+            &["ca", "init", "--key", case.ca_key, "--set", &set],
+        )
+        .await;
         assert_eq!(code, Some(0), "ca init: {stderr}");
         Self {
             forwarder: FixedResolver::start(&[]).await,
@@ -209,7 +211,7 @@ impl Setup {
             args.extend(["--set", set]);
         }
         // Spawned from this thread, so it runs on the gateway side too.
-        let mut process = Imtegrity::spawn(&args);
+        let mut process = Imtegrity::spawn(IMTEGRITY, &args);
         let running = process.next_json().await;
         assert_eq!(running["event"], "running", "{running}");
         assert_eq!(
@@ -225,14 +227,6 @@ impl Setup {
             running,
         }
     }
-}
-
-/// `imtegrity --json status --archive DIR` while the gateway runs.
-async fn status(archive: &Path) -> Value {
-    let (code, stdout, stderr) = cli(&["status", "--archive", archive.to_str().unwrap()]).await;
-    assert_eq!(code, Some(0), "status failed: {stderr}");
-    serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("status printed no JSON: {stdout:?}: {e}"))
 }
 
 /// What libpurple's debug log says, without the lines about plugins, files and preferences.
@@ -336,7 +330,7 @@ async fn libpurple_over_tls(name: &str, case: Case) {
             peers_dir.display()
         );
     }
-    let status = status(&gateway.archive).await;
+    let status = status(IMTEGRITY, &gateway.archive).await;
     let relay = &status["owner"]["relay"];
     assert_eq!(relay["sessions_failed"], 0, "{status}");
     assert_eq!(relay["api_requests"], case.api_requests(), "{status}");
@@ -348,14 +342,14 @@ async fn libpurple_over_tls(name: &str, case: Case) {
     assert_eq!(stopped["records"], 8, "{stopped}");
 
     // The archive: every IM once, attributed to the user whose session carried it.
-    let records = search(&setup.archive, &["--kind", "im"]).await;
+    let records = search(IMTEGRITY, &setup.archive, &["--kind", "im"]).await;
     assert_standard_ims(
         &records,
         NODE,
         (CLIENT_SIDE_IP, GATEWAY_SIDE_IP),
         (to_bot, to_tester, to_alice),
     );
-    let report = verify_intact(&setup.archive).await;
+    let report = verify_intact(IMTEGRITY, &setup.archive).await;
     assert_eq!(report["records"], 8, "{report}");
 
     let pcap = capture.stop().await.unwrap();
@@ -521,7 +515,7 @@ async fn libpurple_not_trusting_the_gateway_ca_asks_and_never_signs_on() {
     let setup = Setup::start(MD5_OVER_TLS).await;
     let other_ca = setup.dir.path().join("other-ca");
     let set = format!("tls.ca_dir={}", other_ca.display());
-    let (code, _, stderr) = cli(&["ca", "init", "--set", &set]).await;
+    let (code, _, stderr) = cli(IMTEGRITY, &["ca", "init", "--set", &set]).await;
     assert_eq!(code, Some(0), "ca init: {stderr}");
     let other_pem = std::fs::read_to_string(other_ca.join("ca.pem")).unwrap();
     net.trust_ca_on_client_side(&other_pem).unwrap();

@@ -11,12 +11,10 @@
 //! never signed on, and missing timeouts while waiting for either side's hello).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::gateway::{Gateway, ImRecord, search, verify_intact};
+use imtegrity_harness::{Binary, Gateway, ImRecord, search, verify_intact};
 use lab::{Accounts, LabClient, LabConfig, LabServer};
 use oscar::message::bucp::{TLV_PASSWORD_HASH, TLV_STRONG_HASH};
 use oscar::message::signon::{TLV_ERROR_CODE, TLV_SCREEN_NAME};
@@ -24,6 +22,8 @@ use oscar::message::{KeyReply, KeyRequest, LoginReply, LoginRequest, Redirect, S
 use oscar::{Family, Flap, Snac, SnacBody, Tlv};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 /// Bound on each wait for a frame, an IM or a close.
 const WAIT: Duration = Duration::from_secs(5);
@@ -329,7 +329,7 @@ async fn lab_with(names: &[&str]) -> LabServer {
 
 /// The archive's IM records, sorted, with everything but the comparable fields checked.
 async fn archived_ims(archive: &std::path::Path) -> Vec<ImRecord> {
-    let records = search(archive, &["--kind", "im"]).await;
+    let records = search(IMTEGRITY, archive, &["--kind", "im"]).await;
     for r in &records {
         assert_eq!(r["kind"], "im", "{r}");
         assert_eq!(r["node"], NODE, "{r}");
@@ -345,7 +345,7 @@ async fn each_hostile_client_ends_only_its_own_session() {
     let lab = lab_with(&["alice", "bob", "carol", "dave", "erin"]).await;
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("archive");
-    let gw = Gateway::start(&lab.auth_addr.to_string(), &archive, NODE, &[]).await;
+    let gw = Gateway::start(IMTEGRITY, &lab.auth_addr.to_string(), &archive, NODE, &[]).await;
     let relay = gw.relay;
     let mut pair = Pair::login(relay).await;
     pair.still_talk("login").await;
@@ -476,7 +476,7 @@ async fn each_hostile_client_ends_only_its_own_session() {
     // And a session_start and session_end for each of the five who signed on.
     assert_eq!(stopped["records"], want.len() + 10, "{stopped}");
     assert_eq!(archived_ims(&archive).await, want);
-    let from_carol = search(&archive, &["--user", "carol", "--kind", "im"]).await;
+    let from_carol = search(IMTEGRITY, &archive, &["--user", "carol", "--kind", "im"]).await;
     assert_eq!(from_carol.len(), 1, "{from_carol:#?}");
     let carol_hex: String = lying_text_fragment()
         .iter()
@@ -491,7 +491,7 @@ async fn each_hostile_client_ends_only_its_own_session() {
         )
     );
     assert_eq!(from_carol[0]["raw"], "");
-    let from_erin = search(&archive, &["--user", "erin", "--kind", "im"]).await;
+    let from_erin = search(IMTEGRITY, &archive, &["--user", "erin", "--kind", "im"]).await;
     assert_eq!(from_erin.len(), 1, "{from_erin:#?}");
     let detail = from_erin[0]["detail"].as_str().unwrap();
     assert!(
@@ -500,7 +500,7 @@ async fn each_hostile_client_ends_only_its_own_session() {
         ),
         "{detail}"
     );
-    verify_intact(&archive).await;
+    verify_intact(IMTEGRITY, &archive).await;
     assert!(started.elapsed() < Duration::from_secs(30));
 }
 
@@ -511,6 +511,7 @@ async fn a_frame_over_relay_max_frame_ends_only_that_session() {
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("archive");
     let gw = Gateway::start(
+        IMTEGRITY,
         &lab.auth_addr.to_string(),
         &archive,
         NODE,
@@ -549,7 +550,7 @@ async fn a_frame_over_relay_max_frame_ends_only_that_session() {
     let mut want = sent;
     want.sort();
     assert_eq!(archived_ims(&archive).await, want);
-    verify_intact(&archive).await;
+    verify_intact(IMTEGRITY, &archive).await;
     assert!(started.elapsed() < Duration::from_secs(30));
 }
 
@@ -561,7 +562,14 @@ async fn an_unreachable_upstream_gets_the_client_a_channel_4_frame_promptly() {
         l.local_addr().unwrap()
     };
     let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start(&closed.to_string(), &dir.path().join("archive"), NODE, &[]).await;
+    let gw = Gateway::start(
+        IMTEGRITY,
+        &closed.to_string(),
+        &dir.path().join("archive"),
+        NODE,
+        &[],
+    )
+    .await;
     for _ in 0..2 {
         let started = Instant::now();
         let mut c = Raw::connect(gw.relay).await;
@@ -597,7 +605,7 @@ async fn ims_on_a_connection_that_never_signed_on_are_not_archived() {
     let lab = lab_with(&["alice", "bob"]).await;
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("archive");
-    let gw = Gateway::start(&lab.auth_addr.to_string(), &archive, NODE, &[]).await;
+    let gw = Gateway::start(IMTEGRITY, &lab.auth_addr.to_string(), &archive, NODE, &[]).await;
     let mut c = Raw::connect(gw.relay).await;
     c.send_bytes(&CLIENT_HELLO).await;
     c.seq = 2;
@@ -612,7 +620,7 @@ async fn ims_on_a_connection_that_never_signed_on_are_not_archived() {
     c.send_snac(&forged, 3).await;
     c.expect_closed("an IM before signing on").await;
     let stopped = gw.stop().await;
-    let records = search(&archive, &[]).await;
+    let records = search(IMTEGRITY, &archive, &[]).await;
     assert_eq!(stopped["records"], 0, "{records:#?}");
 }
 

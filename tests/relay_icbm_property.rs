@@ -13,13 +13,10 @@
 //! followed by a mark, and awaited for at most [`WAIT`].
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::gateway::{Gateway, search, verify_intact};
-use common::libpurple_recipient::LibpurpleRecipient;
+use imtegrity_harness::{Binary, Gateway, LibpurpleRecipient, search, verify_intact};
 use lab::{Accounts, ClientEvent, LabClient, LabConfig, LabServer};
 use oscar::message::icbm::{CAP_CHAT, CAP_ICQ_SERVER_RELAY, IcqMessage, text_message_data};
 use oscar::message::icbm_reading::{IcbmFrame, icq_server_relay_data};
@@ -28,6 +25,8 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 use serde_json::Value;
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 /// Cases per mode.
 const CASES: usize = 48;
@@ -367,7 +366,14 @@ async fn run(mode: &str) {
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("archive");
     let setting = format!("archive.mode={mode}");
-    let gw = Gateway::start(&lab.auth_addr.to_string(), &archive, NODE, &[&setting]).await;
+    let gw = Gateway::start(
+        IMTEGRITY,
+        &lab.auth_addr.to_string(),
+        &archive,
+        NODE,
+        &[&setting],
+    )
+    .await;
     let mut alice = LabClient::login(gw.relay, "alice", PASSWORD).await.unwrap();
     let mut bob = LabClient::login(lab.auth_addr, "bob", PASSWORD)
         .await
@@ -392,7 +398,7 @@ async fn run(mode: &str) {
 
     // alice's records to bob, cut at the marks: what each case left.
     let mut per_case: Vec<Vec<Value>> = vec![Vec::new()];
-    for r in search(&archive, &[]).await {
+    for r in search(IMTEGRITY, &archive, &[]).await {
         if r["sender"] != "alice" || r["recipients"][0] != "bob" {
             continue;
         }
@@ -483,7 +489,7 @@ async fn run(mode: &str) {
         "{mode}: too few texts shown: {seen:?}"
     );
     assert_eq!(seen.2 > 0, strict, "{mode}: refusals {seen:?}");
-    verify_intact(&archive).await;
+    verify_intact(IMTEGRITY, &archive).await;
 }
 
 /// A relaxed mode record of a message relayed unread: the whole frame in hex.
@@ -523,6 +529,7 @@ async fn relaxed_relay_records_what_the_peer_shows_or_the_raw_frame() {
 async fn libpurple_shows_what_the_model_says_and_the_archive_holds() {
     const SAMPLE: usize = 16;
     let Some(rig) = LibpurpleRecipient::start(
+        IMTEGRITY,
         "libpurple_shows_what_the_model_says_and_the_archive_holds",
         NODE,
         PASSWORD,
@@ -567,7 +574,7 @@ async fn libpurple_shows_what_the_model_says_and_the_archive_holds() {
     alice.logout().await.unwrap();
     gw.stop().await;
 
-    let records: Vec<Value> = search(&archive, &["--kind", "im"])
+    let records: Vec<Value> = search(IMTEGRITY, &archive, &["--kind", "im"])
         .await
         .into_iter()
         .filter(|r| !r["text"].as_str().unwrap_or("").starts_with("mark"))

@@ -17,16 +17,13 @@
 //!   plain text while the gateway's upstream leg stays TLS.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::fixed_resolver::FixedResolver;
-use common::gateway::{Gateway, cli, search, verify_intact};
-use common::gateway_ca::{ca_init, connector};
 use futures_util::{SinkExt, StreamExt};
+use imtegrity_harness::gateway_ca::{ca_init, connector};
+use imtegrity_harness::{Binary, FixedResolver, Gateway, cli, search, verify_intact};
 use lab::{
     Accounts, ApiFormat, ClientLogin, ClientTls, LabClient, LabConfig, LabServer, SslLogin,
     TlsListeners,
@@ -38,6 +35,8 @@ use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_util::codec::Framed;
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 /// The name libpurple's SSL login connects to.
 const SSL_LOGIN: &str = "slogin.oscar.aol.com";
@@ -79,7 +78,7 @@ impl Setup {
         std::fs::write(&lab_ca, lab.ca_pem().unwrap()).unwrap();
         let ca_dir = dir.path().join("ca");
         if with_ca {
-            ca_init(&ca_dir).await;
+            ca_init(IMTEGRITY, &ca_dir).await;
         }
         let mut sets = vec![
             format!("tls.ca_dir={}", ca_dir.display()),
@@ -93,6 +92,7 @@ impl Setup {
         sets.extend(extra.iter().map(|s| (*s).to_owned()));
         let sets: Vec<&str> = sets.iter().map(String::as_str).collect();
         let gw = Gateway::start(
+            IMTEGRITY,
             &lab.auth_addr.to_string(),
             &dir.path().join("archive"),
             node,
@@ -125,9 +125,9 @@ impl Setup {
     async fn records(self) -> Vec<Value> {
         let archive = self.gw.archive.clone();
         self.gw.stop().await;
-        verify_intact(&archive).await;
+        verify_intact(IMTEGRITY, &archive).await;
         let _keep = (self.dir, self.lab);
-        search(&archive, &[]).await
+        search(IMTEGRITY, &archive, &[]).await
     }
 }
 
@@ -225,7 +225,7 @@ async fn tls_and_plain_clients_share_the_relay_port() {
 
     // A client trusting another CA does not complete the handshake.
     let other = setup.dir.path().join("other-ca");
-    ca_init(&other).await;
+    ca_init(IMTEGRITY, &other).await;
     let err = ssl_login(&connector(&other.join("ca.pem")), relay, "mallory")
         .await
         .unwrap_err();
@@ -314,7 +314,11 @@ async fn an_upstream_the_gateway_cannot_verify_is_refused_unless_insecure_is_set
         .unwrap();
     assert_eq!(refused.error_code(), Some(0x0014), "{refused:?}");
     assert!(refused.cookie().is_none(), "no way in: {refused:?}");
-    let status = cli(&["status", "--archive", setup.gw.archive.to_str().unwrap()]).await;
+    let status = cli(
+        IMTEGRITY,
+        &["status", "--archive", setup.gw.archive.to_str().unwrap()],
+    )
+    .await;
     let status: Value = serde_json::from_str(status.1.trim()).unwrap();
     assert!(
         status["owner"]["relay"]["sessions_failed"]
@@ -418,7 +422,8 @@ async fn client_login_through_the_gateway_in_xml_and_json() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_logs_in_through_the_gateway_api() {
-    if !common::tools_present("curl_logs_in_through_the_gateway_api", &["/usr/bin/curl"]) {
+    if !imtegrity_harness::tools_present("curl_logs_in_through_the_gateway_api", &["/usr/bin/curl"])
+    {
         return;
     }
     let setup = Setup::start("gw-curl", true, true, &[]).await;
@@ -490,7 +495,7 @@ async fn without_a_ca_tls_clients_are_refused_and_tls_redirects_become_plain() {
     let setup = Setup::start("gw-no-tls", false, true, &[]).await;
     let relay = setup.gw.relay;
     let some_ca = setup.dir.path().join("some-ca");
-    ca_init(&some_ca).await;
+    ca_init(IMTEGRITY, &some_ca).await;
     assert!(
         ssl_login(&connector(&some_ca.join("ca.pem")), relay, "x")
             .await

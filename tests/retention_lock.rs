@@ -5,13 +5,13 @@
 //! placed and released them and why, on the direct path and through the admin socket.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::gateway::{Gateway, cli};
+use imtegrity_harness::{Binary, Gateway, cli};
 use serde_json::Value;
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 /// Exit code of `retention apply` refused by the locked minimum (docs/archive.md, "Retention and its minimum").
 const EX_RETENTION_LOCKED: i32 = 77;
@@ -23,24 +23,29 @@ const NO_UPSTREAM: &str = "127.0.0.1:9";
 /// `imtegrity generate` into `archive`: `count` records over the last 20 days.
 async fn generate(archive: &Path, count: u32) {
     let d = archive.to_str().unwrap();
-    let (code, _, stderr) = cli(&[
-        "generate",
-        "--archive",
-        d,
-        "--count",
-        &count.to_string(),
-        "--users",
-        "12",
-        "--days",
-        "20",
-    ])
+    let (code, _, stderr) = cli(
+        IMTEGRITY,
+        &[
+            "generate",
+            "--archive",
+            d,
+            "--count",
+            &count.to_string(),
+            "--users",
+            "12",
+            "--days",
+            "20",
+        ],
+    )
     .await;
     assert_eq!(code, Some(0), "{stderr}");
 }
 
 /// Records other than the access trail (what a purge could take).
 async fn content_records(archive: &Path) -> usize {
-    common::gateway::search(archive, &[]).await.len()
+    imtegrity_harness::search(IMTEGRITY, archive, &[])
+        .await
+        .len()
 }
 
 /// This process's user as `verify` names it: "root (uid 0)".
@@ -68,14 +73,17 @@ async fn days_zero_under_a_minimum_purges_nothing_and_a_lower_minimum_is_refused
     generate(&archive, 400).await;
 
     // Lock six years in.
-    let (code, stdout, stderr) = cli(&[
-        "retention",
-        "apply",
-        "--archive",
-        d,
-        "--set",
-        "archive.retention.min_days=2190",
-    ])
+    let (code, stdout, stderr) = cli(
+        IMTEGRITY,
+        &[
+            "retention",
+            "apply",
+            "--archive",
+            d,
+            "--set",
+            "archive.retention.min_days=2190",
+        ],
+    )
     .await;
     assert_eq!(code, Some(0), "{stderr}");
     let lock = &json(&stdout)["lock"];
@@ -90,7 +98,7 @@ async fn days_zero_under_a_minimum_purges_nothing_and_a_lower_minimum_is_refused
         if dry {
             args.push("--dry-run");
         }
-        let (code, stdout, stderr) = cli(&args).await;
+        let (code, stdout, stderr) = cli(IMTEGRITY, &args).await;
         assert_eq!(code, Some(EX_RETENTION_LOCKED), "{stdout}\n{stderr}");
         assert!(
             stderr.contains(
@@ -105,19 +113,22 @@ async fn days_zero_under_a_minimum_purges_nothing_and_a_lower_minimum_is_refused
     assert_eq!(content_records(&archive).await, 400);
 
     // A gateway configured with a lower minimum does not start, and says why.
-    let (code, _, stderr) = cli(&[
-        "run",
-        "--set",
-        r#"relay.listen=["127.0.0.1:0"]"#,
-        "--set",
-        "dns.listen=[]",
-        "--set",
-        &format!("upstream.login={NO_UPSTREAM}"),
-        "--set",
-        &format!("archive.path={d}"),
-        "--set",
-        "archive.retention.min_days=30",
-    ])
+    let (code, _, stderr) = cli(
+        IMTEGRITY,
+        &[
+            "run",
+            "--set",
+            r#"relay.listen=["127.0.0.1:0"]"#,
+            "--set",
+            "dns.listen=[]",
+            "--set",
+            &format!("upstream.login={NO_UPSTREAM}"),
+            "--set",
+            &format!("archive.path={d}"),
+            "--set",
+            "archive.retention.min_days=30",
+        ],
+    )
     .await;
     assert_eq!(code, Some(EX_USAGE), "{stderr}");
     assert!(
@@ -128,16 +139,19 @@ async fn days_zero_under_a_minimum_purges_nothing_and_a_lower_minimum_is_refused
         "{stderr}"
     );
     // So does `retention apply` with the lower minimum configured.
-    let (code, _, stderr) = cli(&[
-        "retention",
-        "apply",
-        "--archive",
-        d,
-        "--set",
-        "archive.retention.min_days=30",
-        "--days",
-        "40",
-    ])
+    let (code, _, stderr) = cli(
+        IMTEGRITY,
+        &[
+            "retention",
+            "apply",
+            "--archive",
+            d,
+            "--set",
+            "archive.retention.min_days=30",
+            "--days",
+            "40",
+        ],
+    )
     .await;
     assert_eq!(code, Some(EX_RETENTION_LOCKED), "{stderr}");
     assert!(
@@ -149,17 +163,22 @@ async fn days_zero_under_a_minimum_purges_nothing_and_a_lower_minimum_is_refused
     // A higher one starts the gateway and is locked in; through its admin socket, --days 0
     // is still refused with the same code.
     let gateway = Gateway::start(
+        IMTEGRITY,
         NO_UPSTREAM,
         &archive,
         "gw",
         &["archive.retention.min_days=3650"],
     )
     .await;
-    let (code, _, stderr) = cli(&["retention", "apply", "--archive", d, "--days", "0"]).await;
+    let (code, _, stderr) = cli(
+        IMTEGRITY,
+        &["retention", "apply", "--archive", d, "--days", "0"],
+    )
+    .await;
     assert_eq!(code, Some(EX_RETENTION_LOCKED), "{stderr}");
     assert!(stderr.contains("locked minimum of 3650 days"), "{stderr}");
     gateway.stop().await;
-    let (code, stdout, stderr) = cli(&["verify", "--archive", d]).await;
+    let (code, stdout, stderr) = cli(IMTEGRITY, &["verify", "--archive", d]).await;
     assert_eq!(code, Some(0), "{stderr}");
     let report = json(&stdout);
     assert_eq!(report["intact"], true, "{report}");
@@ -178,16 +197,19 @@ async fn verify_names_each_purge_with_its_policy_minimum_and_who() {
     let d = archive.to_str().unwrap();
     generate(&archive, 300).await;
 
-    let (code, stdout, stderr) = cli(&[
-        "retention",
-        "apply",
-        "--archive",
-        d,
-        "--days",
-        "10",
-        "--set",
-        "archive.retention.min_days=10",
-    ])
+    let (code, stdout, stderr) = cli(
+        IMTEGRITY,
+        &[
+            "retention",
+            "apply",
+            "--archive",
+            d,
+            "--days",
+            "10",
+            "--set",
+            "archive.retention.min_days=10",
+        ],
+    )
     .await;
     assert_eq!(code, Some(0), "{stderr}");
     let lines: Vec<Value> = stdout.lines().map(json).collect();
@@ -220,7 +242,7 @@ async fn verify_names_each_purge_with_its_policy_minimum_and_who() {
     );
 
     // The JSON report carries the same facts.
-    let (code, stdout, _) = cli(&["verify", "--archive", d]).await;
+    let (code, stdout, _) = cli(IMTEGRITY, &["verify", "--archive", d]).await;
     assert_eq!(code, Some(0));
     let report = json(&stdout);
     let purges = report["retention"]["purges"].as_array().unwrap();
@@ -238,6 +260,7 @@ async fn the_gateways_schedule_purges_as_itself_and_says_so() {
     generate(&archive, 200).await;
     // The first scheduled run is at start.
     let gateway = Gateway::start(
+        IMTEGRITY,
         NO_UPSTREAM,
         &archive,
         "gw",
@@ -246,7 +269,7 @@ async fn the_gateways_schedule_purges_as_itself_and_says_so() {
     .await;
     let deadline = Instant::now() + Duration::from_secs(15);
     let purge = loop {
-        let (code, stdout, stderr) = cli(&["verify", "--archive", d]).await;
+        let (code, stdout, stderr) = cli(IMTEGRITY, &["verify", "--archive", d]).await;
         assert_eq!(code, Some(0), "{stderr}");
         let report = json(&stdout);
         if let Some(first) = report["retention"]["purges"].get(0) {
@@ -286,53 +309,66 @@ async fn holds_show_who_placed_and_released_them_and_why() {
     let me = me();
 
     // Directly: placed and released by this process's user, with both reasons.
-    let (code, stdout, stderr) = cli(&[
-        "hold",
-        "add",
-        "--archive",
-        d,
-        "--user",
-        "carol",
-        "--reason",
-        "matter 42",
-    ])
+    let (code, stdout, stderr) = cli(
+        IMTEGRITY,
+        &[
+            "hold",
+            "add",
+            "--archive",
+            d,
+            "--user",
+            "carol",
+            "--reason",
+            "matter 42",
+        ],
+    )
     .await;
     assert_eq!(code, Some(0), "{stderr}");
     let placed = json(&stdout);
     assert_eq!(placed["placed_by"]["via"], "direct", "{placed}");
     // A release needs a reason.
-    let (code, _, _) = cli(&["hold", "release", "--archive", d, "1"]).await;
+    let (code, _, _) = cli(IMTEGRITY, &["hold", "release", "--archive", d, "1"]).await;
     assert_eq!(code, Some(2), "clap's missing-argument code");
-    let (code, _, stderr) = cli(&["hold", "release", "--archive", d, "1", "--reason", "   "]).await;
+    let (code, _, stderr) = cli(
+        IMTEGRITY,
+        &["hold", "release", "--archive", d, "1", "--reason", "   "],
+    )
+    .await;
     assert_ne!(code, Some(0));
     assert!(stderr.contains("a release needs a reason"), "{stderr}");
-    let (code, _, stderr) = cli(&[
-        "hold",
-        "release",
-        "--archive",
-        d,
-        "1",
-        "--reason",
-        "matter closed",
-    ])
+    let (code, _, stderr) = cli(
+        IMTEGRITY,
+        &[
+            "hold",
+            "release",
+            "--archive",
+            d,
+            "1",
+            "--reason",
+            "matter closed",
+        ],
+    )
     .await;
     assert_eq!(code, Some(0), "{stderr}");
 
     // Through a running gateway's admin socket: the peer's credentials name the user.
-    let gateway = Gateway::start(NO_UPSTREAM, &archive, "gw", &[]).await;
-    let (code, _, stderr) = cli(&[
-        "hold",
-        "add",
-        "--archive",
-        d,
-        "--conversation",
-        "aim:x|y",
-        "--reason",
-        "case 7",
-    ])
+    let gateway = Gateway::start(IMTEGRITY, NO_UPSTREAM, &archive, "gw", &[]).await;
+    let (code, _, stderr) = cli(
+        IMTEGRITY,
+        &[
+            "hold",
+            "add",
+            "--archive",
+            d,
+            "--conversation",
+            "aim:x|y",
+            "--reason",
+            "case 7",
+        ],
+    )
     .await;
     assert_eq!(code, Some(0), "{stderr}");
-    let (code, stdout, stderr) = cli(&["hold", "list", "--all", "--archive", d]).await;
+    let (code, stdout, stderr) = cli(IMTEGRITY, &["hold", "list", "--all", "--archive", d]).await;
     assert_eq!(code, Some(0), "{stderr}");
     gateway.stop().await;
     let holds: Vec<Value> = stdout.lines().map(json).collect();
@@ -376,6 +412,7 @@ async fn a_shipped_record_cannot_pose_as_a_lock_or_purge_record() {
     let token_file = tmp.path().join("ingest.token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
     let gateway = Gateway::start(
+        IMTEGRITY,
         NO_UPSTREAM,
         &archive,
         "gw",
@@ -392,7 +429,7 @@ async fn a_shipped_record_cannot_pose_as_a_lock_or_purge_record() {
         .unwrap();
     // A Sametime server (or whoever holds its token) ships a "retention lock" that would
     // forbid every purge, and a made-up purge record, as access records.
-    let mut lock = common::ingest::event("");
+    let mut lock = imtegrity_harness::ingest::event("");
     lock.kind = archive::Kind::Access;
     lock.conversation = "access".into();
     lock.detail = Some(
@@ -407,7 +444,7 @@ async fn a_shipped_record_cannot_pose_as_a_lock_or_purge_record() {
         "records": [{"seq": 1, "event": lock}],
     })
     .to_string();
-    let (status, answer) = common::ingest::post(ingest, TOKEN, &body).await;
+    let (status, answer) = imtegrity_harness::ingest::post(ingest, TOKEN, &body).await;
     assert_eq!(
         (status, answer.as_str()),
         (
@@ -416,10 +453,13 @@ async fn a_shipped_record_cannot_pose_as_a_lock_or_purge_record() {
         )
     );
     // An ordinary record still goes in.
-    let ok = common::ingest::batch("spool-1", &[(1, "hello")]);
-    assert_eq!(common::ingest::post(ingest, TOKEN, &ok).await.0, 200);
+    let ok = imtegrity_harness::ingest::batch("spool-1", &[(1, "hello")]);
+    assert_eq!(
+        imtegrity_harness::ingest::post(ingest, TOKEN, &ok).await.0,
+        200
+    );
     gateway.stop().await;
-    let (code, stdout, stderr) = cli(&["verify", "--archive", d]).await;
+    let (code, stdout, stderr) = cli(IMTEGRITY, &["verify", "--archive", d]).await;
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(json(&stdout)["retention"]["lock"], Value::Null, "{stdout}");
 }

@@ -7,14 +7,14 @@
 //! `session_start` / `session_end` records.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::gateway::{Gateway, cli, search, verify_intact};
+use imtegrity_harness::{Binary, Gateway, cli, search, verify_intact};
 use lab::{Accounts, ChatClient, ClientEvent, LabClient, LabConfig, LabServer};
 use serde_json::Value;
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 const WAIT: Duration = Duration::from_secs(5);
 const NODE: &str = "room-recipients";
@@ -93,17 +93,20 @@ fn set(texts: &[&str]) -> BTreeSet<String> {
 
 /// Every record of a `--format jsonl` export of `--user user`.
 async fn exported(archive: &std::path::Path, user: &str, out: &std::path::Path) -> Vec<Value> {
-    let (code, _, stderr) = cli(&[
-        "export",
-        "--archive",
-        archive.to_str().unwrap(),
-        "--user",
-        user,
-        "--format",
-        "jsonl",
-        "--out",
-        out.to_str().unwrap(),
-    ])
+    let (code, _, stderr) = cli(
+        IMTEGRITY,
+        &[
+            "export",
+            "--archive",
+            archive.to_str().unwrap(),
+            "--user",
+            user,
+            "--format",
+            "jsonl",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    )
     .await;
     assert_eq!(code, Some(0), "export failed: {stderr}");
     let manifest: Value =
@@ -133,7 +136,7 @@ async fn every_member_is_a_recipient_of_what_the_room_heard_while_they_were_in_i
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("archive");
-    let gw = Gateway::start(&lab.auth_addr.to_string(), &archive, NODE, &[]).await;
+    let gw = Gateway::start(IMTEGRITY, &lab.auth_addr.to_string(), &archive, NODE, &[]).await;
     let mut alice = LabClient::login(gw.relay, "alice", PASSWORD).await.unwrap();
     let mut bob = LabClient::login(gw.relay, "bob", PASSWORD).await.unwrap();
     let mut carol = LabClient::login(lab.auth_addr, "carol", PASSWORD)
@@ -162,14 +165,18 @@ async fn every_member_is_a_recipient_of_what_the_room_heard_while_they_were_in_i
     // The sign-offs reach the gateway as the clients close: wait (bounded) for both
     // session ends, read through the running gateway's admin socket, before stopping it.
     for _ in 0..50 {
-        if search(&archive, &["--kind", "session_end"]).await.len() == 2 {
+        if search(IMTEGRITY, &archive, &["--kind", "session_end"])
+            .await
+            .len()
+            == 2
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     gw.stop().await;
 
-    let room = search(&archive, &["--room", "compliance"]).await;
+    let room = search(IMTEGRITY, &archive, &["--room", "compliance"]).await;
     let got: Vec<_> = room.iter().map(row).collect();
     assert_eq!(
         got,
@@ -246,7 +253,12 @@ async fn every_member_is_a_recipient_of_what_the_room_heard_while_they_were_in_i
         ),
     ];
     for (user, texts) in &heard {
-        let found = search(&archive, &["--user", user, "--kind", "chat_message"]).await;
+        let found = search(
+            IMTEGRITY,
+            &archive,
+            &["--user", user, "--kind", "chat_message"],
+        )
+        .await;
         assert_eq!(&lines(&found), texts, "search --user {user}");
         let out = dir.path().join(format!("export-{user}"));
         assert_eq!(
@@ -264,7 +276,7 @@ async fn every_member_is_a_recipient_of_what_the_room_heard_while_they_were_in_i
         ),
         ("session_end", "AIM signed off"),
     ] {
-        let sessions = search(&archive, &["--kind", kind]).await;
+        let sessions = search(IMTEGRITY, &archive, &["--kind", kind]).await;
         let mut who: Vec<(&str, &str, &str)> = sessions
             .iter()
             .map(|r| {
@@ -282,6 +294,6 @@ async fn every_member_is_a_recipient_of_what_the_room_heard_while_they_were_in_i
             "{kind}: {sessions:#?}"
         );
     }
-    verify_intact(&archive).await;
+    verify_intact(IMTEGRITY, &archive).await;
     drop(lab);
 }

@@ -4,14 +4,14 @@
 //! at and drains a spool the module left behind.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::process::{Command, Output};
 
-use common::gateway::{Gateway, search};
-use common::ingest::event;
+use imtegrity_harness::ingest::event;
+use imtegrity_harness::{Binary, Gateway, search};
 use imtegrity_stchatlog::RecordSink as _;
 use imtegrity_stchatlog::spool::Spool;
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 const TOKEN: &str = "a-long-enough-ingest-token-0123456789";
 
@@ -173,6 +173,7 @@ async fn a_left_spool_is_summarised_without_its_content_and_drained_to_the_gatew
     )
     .unwrap();
     let gw = Gateway::start(
+        IMTEGRITY,
         "127.0.0.1:9",
         &dir.path().join("archive"),
         "gw-drain",
@@ -228,7 +229,11 @@ async fn a_left_spool_is_summarised_without_its_content_and_drained_to_the_gatew
     assert!(shown.contains("0 records waiting"), "{shown}");
     // The gateway's `status`: the module's spool as a client with its reported backlog,
     // and the wrong token as a refused sender.
-    let status = common::gateway::cli(&["status", "--archive", gw.archive.to_str().unwrap()]).await;
+    let status = imtegrity_harness::cli(
+        IMTEGRITY,
+        &["status", "--archive", gw.archive.to_str().unwrap()],
+    )
+    .await;
     let status: serde_json::Value = serde_json::from_str(&status.1).unwrap();
     let stats = &status["owner"]["ingest"]["stats"];
     assert_eq!(stats["clients"][0]["records"], 3, "{stats:#}");
@@ -236,7 +241,7 @@ async fn a_left_spool_is_summarised_without_its_content_and_drained_to_the_gatew
     assert_eq!(stats["refused"][0]["reason"], "bad token", "{stats:#}");
     let archive = gw.archive.clone();
     gw.stop().await;
-    let texts: Vec<String> = search(&archive, &["--protocol", "sametime"])
+    let texts: Vec<String> = search(IMTEGRITY, &archive, &["--protocol", "sametime"])
         .await
         .iter()
         .map(|r| r["text"].as_str().unwrap().to_owned())

@@ -9,17 +9,16 @@
 //! path that would leak it never ran.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::gateway::cli;
-use common::ingest::{batch, post};
-use imtegrity_tests::free_loopback_port;
+use imtegrity_harness::ingest::{batch, post};
+use imtegrity_harness::{Binary, cli, free_loopback_port};
 use lab::{Accounts, LabClient, LabConfig, LabServer};
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 const PROXY_PASSWORD: &str = "PxPassw0rd7Qz";
 const PROXY_USER: &str = "gwuser";
@@ -122,7 +121,7 @@ action = "alert"
 /// `imtegrity ARGS...` (with `--json` when `json`) to completion: its stdout and stderr.
 async fn run_cli(json: bool, args: &[&str]) -> (Option<i32>, String) {
     if json {
-        let (code, stdout, stderr) = cli(args).await;
+        let (code, stdout, stderr) = cli(IMTEGRITY, args).await;
         return (code, stdout + &stderr);
     }
     let out = tokio::time::timeout(
@@ -194,7 +193,7 @@ impl Running {
 
     /// SIGTERM, wait, and everything it printed.
     async fn stop(mut self) -> String {
-        imtegrity_tests::process::terminate_process(self.child.id().unwrap());
+        imtegrity_harness::process::terminate_process(self.child.id().unwrap());
         let status = tokio::time::timeout(WAIT, self.child.wait())
             .await
             .expect("the gateway stops in time")

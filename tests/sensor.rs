@@ -18,18 +18,18 @@
 //! namespaces (and the processes in them) are removed on drop, when the test fails too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::fs::File;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::gateway::search;
+use imtegrity_harness::{Binary, search};
 use lab::LabClient;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 /// Bound on each wait.
 const WAIT: Duration = Duration::from_secs(20);
@@ -227,7 +227,7 @@ async fn chat_with_bot(auth: &str, name: &str, text: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_around_the_gateway_are_reported_and_their_ims_archived_as_passive() {
-    if !imtegrity_tests::require_netns("sensor") {
+    if !imtegrity_harness::require_netns("sensor") {
         return;
     }
     let net = Net::create();
@@ -318,7 +318,7 @@ async fn clients_around_the_gateway_are_reported_and_their_ims_archived_as_passi
         drop(lab);
     }
 
-    let alerts = search(&archive, &["--kind", "bypass_alert"]).await;
+    let alerts = search(IMTEGRITY, &archive, &["--kind", "bypass_alert"]).await;
     let mut seen: Vec<(String, String)> = alerts
         .iter()
         .map(|a| {
@@ -352,7 +352,7 @@ async fn clients_around_the_gateway_are_reported_and_their_ims_archived_as_passi
         "{alerts:#?}"
     );
 
-    let ims = search(&archive, &["--kind", "im"]).await;
+    let ims = search(IMTEGRITY, &archive, &["--kind", "im"]).await;
     let summary: Vec<(String, String, String, String)> = ims
         .iter()
         .map(|r| {

@@ -17,8 +17,6 @@
 //! does its own recovery.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 #[path = "../spi/tests/c_host_harness/mod.rs"]
 mod c_host_harness;
 
@@ -30,10 +28,12 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::gateway::{Gateway, cli, search, verify_intact};
+use imtegrity_harness::{Binary, Gateway, cli, search, verify_intact};
 use imtegrity_stchatlog::Spool;
 use rustix::process::{Pid, Signal};
 use serde_json::Value;
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 const TOKEN: &str = "spi-kill-token-0123456789abcdef";
 /// Bound on every wait: a first ack, a producer's command, the drain.
@@ -230,6 +230,7 @@ async fn start_gateway(
     ingest: SocketAddr,
 ) -> (Gateway, SocketAddr) {
     let gw = Gateway::start(
+        IMTEGRITY,
         "127.0.0.1:9",
         archive,
         "gw-spi-kill",
@@ -261,7 +262,11 @@ async fn kill_gateway(mut gw: Gateway) {
 
 /// Records in the archive (`status`: through the running gateway, else the store itself).
 async fn archive_len(archive: &Path) -> u64 {
-    let (code, stdout, stderr) = cli(&["status", "--archive", archive.to_str().unwrap()]).await;
+    let (code, stdout, stderr) = cli(
+        IMTEGRITY,
+        &["status", "--archive", archive.to_str().unwrap()],
+    )
+    .await;
     assert_eq!(code, Some(0), "status failed: {stderr}");
     let status: Value = serde_json::from_str(stdout.trim()).unwrap();
     status["archive"]["records"].as_u64().unwrap()
@@ -283,7 +288,7 @@ async fn wait_first_ack(archive: &Path) {
 /// `E sid`), each with how often it is stored.
 async fn archived(archive: &Path) -> BTreeMap<String, usize> {
     let mut seen = BTreeMap::new();
-    for r in search(archive, &["--protocol", "sametime"]).await {
+    for r in search(IMTEGRITY, archive, &["--protocol", "sametime"]).await {
         let session = || {
             let detail: Value = serde_json::from_str(r["detail"].as_str().unwrap()).unwrap();
             detail["session"].as_str().unwrap().to_owned()
@@ -357,7 +362,7 @@ async fn check_exactly_once(archive: &Path, spool: &Path, must: &BTreeSet<String
         0,
         "the spool did not drain"
     );
-    verify_intact(archive).await;
+    verify_intact(IMTEGRITY, archive).await;
 }
 
 fn write_token(dir: &Path) -> PathBuf {

@@ -6,18 +6,17 @@
 //! a failure in CI.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::gateway::{Gateway, search, verify_intact};
-use imtegrity_tests::free_loopback_port;
-use imtegrity_tests::ports::accepts_connections;
+use imtegrity_harness::ports::accepts_connections;
+use imtegrity_harness::{Binary, Gateway, free_loopback_port, search, verify_intact};
 use lab::{LabClient, LabConfig, LabServer};
 use tokio::process::{Child, Command};
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -29,7 +28,7 @@ fn proxies(test: &str) -> Option<(PathBuf, PathBuf)> {
     if danted.exists() && tinyproxy.exists() {
         return Some((danted, tinyproxy));
     }
-    imtegrity_tests::skip_or_fail(
+    imtegrity_harness::skip_or_fail(
         test,
         "install dante-server and tinyproxy (run tests/peers/install.sh as root)",
     );
@@ -148,6 +147,7 @@ async fn the_relay_reaches_its_upstream_through_socks5_and_http_connect() {
         let archive = dir.path().join(format!("archive-{name}"));
         let set = format!("upstream.proxy={name}://{}", proxy.addr);
         let gw = Gateway::start(
+            IMTEGRITY,
             &lab.auth_addr.to_string(),
             &archive,
             "gw-proxy",
@@ -158,13 +158,13 @@ async fn the_relay_reaches_its_upstream_through_socks5_and_http_connect() {
         let stopped = gw.stop().await;
         // Two IMs, and each user's session_start and session_end.
         assert_eq!(stopped["records"], 6, "{name}: {stopped}");
-        let texts: Vec<String> = search(&archive, &["--kind", "im"])
+        let texts: Vec<String> = search(IMTEGRITY, &archive, &["--kind", "im"])
             .await
             .iter()
             .map(|r| r["text"].as_str().unwrap().to_owned())
             .collect();
         assert_eq!(texts, ["via the corporate proxy", "and back"], "{name}");
-        verify_intact(&archive).await;
+        verify_intact(IMTEGRITY, &archive).await;
     }
     // Both proxies carried the authorizer and the BOS connections.
     let (s, h) = (socks.log(), http.log());
@@ -194,6 +194,7 @@ async fn a_proxy_that_refuses_the_tunnel_gets_the_client_an_error_promptly() {
     let http = tinyproxy(&tiny, dir.path(), "ConnectPort 1\n").await;
     let set = format!("upstream.proxy=http://{}", http.addr);
     let gw = Gateway::start(
+        IMTEGRITY,
         &lab.auth_addr.to_string(),
         &dir.path().join("archive"),
         "gw-proxy",
@@ -230,7 +231,14 @@ async fn http_connect_authenticates_with_basic_credentials() {
     // The right password: logins, the BOS redirect and IMs cross the proxy.
     let set = format!("upstream.proxy=http://imgw:s3cret-pw@{}", http.addr);
     let archive = dir.path().join("archive-ok");
-    let gw = Gateway::start(&lab.auth_addr.to_string(), &archive, "gw-auth", &[&set]).await;
+    let gw = Gateway::start(
+        IMTEGRITY,
+        &lab.auth_addr.to_string(),
+        &archive,
+        "gw-auth",
+        &[&set],
+    )
+    .await;
     two_users_talk_through(gw.relay).await;
     let stopped = gw.stop().await;
     // Two IMs, and each user's session_start and session_end.
@@ -238,7 +246,14 @@ async fn http_connect_authenticates_with_basic_credentials() {
     // A wrong one: tinyproxy answers 407 and the client gets an OSCAR error promptly.
     let set = format!("upstream.proxy=http://imgw:wrong@{}", http.addr);
     let archive = dir.path().join("archive-refused");
-    let gw = Gateway::start(&lab.auth_addr.to_string(), &archive, "gw-auth", &[&set]).await;
+    let gw = Gateway::start(
+        IMTEGRITY,
+        &lab.auth_addr.to_string(),
+        &archive,
+        "gw-auth",
+        &[&set],
+    )
+    .await;
     let started = Instant::now();
     let err = LabClient::login(gw.relay, "alice", "a").await.unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(5));

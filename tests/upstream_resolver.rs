@@ -4,15 +4,14 @@
 //! Needs dnsmasq (tests/peers/install.sh); skipped locally without it, a failure in CI.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::gateway::Gateway;
-use imtegrity_tests::free_loopback_port;
+use imtegrity_harness::{Binary, Gateway, free_loopback_port};
 use lab::{LabClient, LabConfig, LabServer};
 use tokio::process::Command;
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 /// A name only the test's dnsmasq knows (`.test` is reserved, RFC 6761).
 const NAME: &str = "login.imtegrity-lab.test";
@@ -21,7 +20,7 @@ const NAME: &str = "login.imtegrity-lab.test";
 async fn the_login_name_is_resolved_with_the_configured_resolver() {
     let dnsmasq = std::path::Path::new("/usr/sbin/dnsmasq");
     if !dnsmasq.exists() {
-        imtegrity_tests::skip_or_fail(
+        imtegrity_harness::skip_or_fail(
             "the_login_name_is_resolved_with_the_configured_resolver",
             "install dnsmasq-base (tests/peers/install.sh)",
         );
@@ -52,6 +51,7 @@ async fn the_login_name_is_resolved_with_the_configured_resolver() {
     let upstream = format!("{NAME}:{}", lab.auth_addr.port());
     let resolver = format!(r#"upstream.resolver=["127.0.0.1:{port}"]"#);
     let gw = Gateway::start(
+        IMTEGRITY,
         &upstream,
         &dir.path().join("a"),
         "gw-dns",
@@ -83,7 +83,7 @@ async fn the_login_name_is_resolved_with_the_configured_resolver() {
     assert_eq!(stopped["records"], 4, "{stopped}");
 
     // Without the resolver the same name does not resolve: the test above used it.
-    let gw = Gateway::start(&upstream, &dir.path().join("b"), "gw-dns", &[]).await;
+    let gw = Gateway::start(IMTEGRITY, &upstream, &dir.path().join("b"), "gw-dns", &[]).await;
     assert!(LabClient::login(gw.relay, "alice", "a").await.is_err());
     let stopped = gw.stop().await;
     assert_eq!(stopped["records"], 0, "{stopped}");

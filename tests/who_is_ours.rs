@@ -5,13 +5,13 @@
 //! through the gateway talk internally, without one.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::process::Command;
 use std::time::Duration;
 
-use common::gateway::{Gateway, search};
+use imtegrity_harness::{Binary, Gateway, search};
 use lab::{Accounts, LabClient, LabConfig, LabServer};
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
 
 const WAIT: Duration = Duration::from_secs(5);
 const DISCLAIMER: &str = "[IMtegrity] Recorded by Example Corp.";
@@ -43,6 +43,7 @@ async fn the_relay_and_explain_agree_on_who_is_ours() {
     .unwrap();
     let config_arg = config.to_str().unwrap().to_owned();
     let gw = Gateway::start_with(
+        IMTEGRITY,
         &["--config", &config_arg],
         &lab.auth_addr.to_string(),
         &dir.path().join("archive"),
@@ -81,7 +82,7 @@ async fn the_relay_and_explain_agree_on_who_is_ours() {
     }
     let archive = gw.archive.clone();
     gw.stop().await;
-    let records = search(&archive, &[]).await;
+    let records = search(IMTEGRITY, &archive, &[]).await;
     let one = |text: &str| {
         let found: Vec<_> = records.iter().filter(|r| r["text"] == text).collect();
         assert_eq!(found.len(), 1, "{text}: {records:#?}");

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use imtegrity_tests::{AimClient, Bitlbee, require_peers};
+use imtegrity_harness::{AimClient, Bitlbee, require_peers};
 use lab::{Accounts, LabClient, LabConfig, LabServer};
 
 const WAIT: Duration = Duration::from_secs(10);

@@ -271,45 +271,6 @@ mod tests {
     }
 
     #[test]
-    fn a_valid_file_with_overrides_reads() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = write(&dir, "[archive]\nmode = \"relaxed\"\n");
-        let config = read(&path, &["upstream.login=127.0.0.1:15190".to_owned()]).unwrap();
-        assert_eq!(config.upstream.login.to_string(), "127.0.0.1:15190");
-        assert_eq!(config.archive.mode, policy::ArchiveMode::Relaxed);
-    }
-
-    #[test]
-    fn errors_are_usage_errors_naming_the_file_or_argument() {
-        let dir = tempfile::tempdir().unwrap();
-        let missing = dir.path().join("absent.toml");
-        let err = read(&missing, &[]).unwrap_err();
-        assert!(
-            err.0.starts_with("cannot read configuration file "),
-            "{}",
-            err.0
-        );
-        assert!(err.0.contains("absent.toml"), "{}", err.0);
-
-        let path = write(&dir, "[relay]\nlissten = 1\n");
-        let err = read(&path, &[]).unwrap_err();
-        assert!(
-            err.0
-                .starts_with(&format!("{}:2:1: unknown field `lissten`", path.display())),
-            "{}",
-            err.0
-        );
-
-        let path = write(&dir, "");
-        let err = read(&path, &["relay.idle_timeout_secs=60".to_owned()]).unwrap_err();
-        assert!(
-            err.0.starts_with("--set relay.idle_timeout_secs: invalid"),
-            "{}",
-            err.0
-        );
-    }
-
-    #[test]
     fn the_policy_summary_names_groups_profiles_and_the_directory() {
         let dir = tempfile::tempdir().unwrap();
         let people = dir.path().join("people.csv");

@@ -1,5 +1,8 @@
 //! A gateway CA for TLS tests (`imtegrity ca init`), and a client that trusts only it.
 
+// These helpers assert as the calling test would: a failure panics with what went wrong.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -7,17 +10,17 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use tokio_rustls::TlsConnector;
 
-use super::gateway::cli;
+use crate::{Binary, cli};
 
 /// `imtegrity ca init` into `dir`.
-pub(crate) async fn ca_init(dir: &Path) {
+pub async fn ca_init(binary: Binary, dir: &Path) {
     let set = format!("tls.ca_dir={}", dir.display());
-    let (code, _, stderr) = cli(&["ca", "init", "--set", &set]).await;
+    let (code, _, stderr) = cli(binary, &["ca", "init", "--set", &set]).await;
     assert_eq!(code, Some(0), "ca init: {stderr}");
 }
 
 /// A rustls client trusting only the CA certificate at `ca_pem`.
-pub(crate) fn connector(ca_pem: &Path) -> TlsConnector {
+pub fn connector(ca_pem: &Path) -> TlsConnector {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(ca_pem).unwrap() {
         roots.add(cert.unwrap()).unwrap();

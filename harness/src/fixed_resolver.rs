@@ -3,6 +3,9 @@
 //! what it was asked. The relay resolves upstream names such as `slogin.oscar.aol.com`
 //! through it (`upstream.resolver`), as it would through `dns.upstream` in production.
 
+// These helpers assert as the calling test would: a failure panics with what went wrong.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
@@ -12,21 +15,21 @@ use hickory_resolver::proto::rr::{RData, Record, RecordType};
 use tokio::net::UdpSocket;
 
 /// The running resolver; stopped when dropped.
-pub(crate) struct FixedResolver {
+pub struct FixedResolver {
     /// Where it answers (UDP).
-    pub(crate) addr: SocketAddr,
+    pub addr: SocketAddr,
     asked: Arc<Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl FixedResolver {
     /// Answers `names` (lower case, no trailing dot) with 127.0.0.1.
-    pub(crate) async fn start(names: &[&str]) -> Self {
+    pub async fn start(names: &[&str]) -> Self {
         Self::answering(names, Ipv4Addr::LOCALHOST).await
     }
 
     /// Answers `names` with `address`.
-    pub(crate) async fn answering(names: &[&str], address: Ipv4Addr) -> Self {
+    pub async fn answering(names: &[&str], address: Ipv4Addr) -> Self {
         let socket = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
         let addr = socket.local_addr().unwrap();
         let asked = Arc::new(Mutex::new(Vec::new()));
@@ -68,7 +71,7 @@ impl FixedResolver {
     }
 
     /// The names asked so far, in order.
-    pub(crate) fn asked(&self) -> Vec<String> {
+    pub fn asked(&self) -> Vec<String> {
         self.asked.lock().unwrap().clone()
     }
 }

@@ -2,38 +2,45 @@
 //! run` in front of it, alice signed on through the gateway, and libpurple (bullseye's
 //! 2.14.1 prpl in bitlbee) signed on to the lab directly as the outsider `tester1`.
 
+// These helpers assert as the calling test would: a failure panics with what went wrong.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 
-use imtegrity_tests::{AimClient, Bitlbee};
 use lab::{Accounts, LabClient, LabConfig, LabServer};
 
-use super::gateway::Gateway;
+use crate::{AimClient, Binary, Bitlbee, Gateway};
 
 /// The password of `tester1`, libpurple's account.
 const TESTER_PASSWORD: &str = "secret";
 
 /// alice behind the gateway, libpurple outside it; fields in drop order.
-pub(crate) struct LibpurpleRecipient {
+pub struct LibpurpleRecipient {
     /// alice, through the gateway.
-    pub(crate) alice: LabClient,
+    pub alice: LabClient,
     /// libpurple, signed on as `tester1`.
-    pub(crate) aim: AimClient,
+    pub aim: AimClient,
     /// The bitlbee libpurple runs in (its log explains a failure).
-    pub(crate) bitlbee: Bitlbee,
+    pub bitlbee: Bitlbee,
     /// The gateway, archiving into `archive`.
-    pub(crate) gw: Gateway,
+    pub gw: Gateway,
     /// The archive directory.
-    pub(crate) archive: PathBuf,
+    pub archive: PathBuf,
     /// The lab server both sign on to.
-    pub(crate) lab: LabServer,
+    pub lab: LabServer,
     _dir: tempfile::TempDir,
 }
 
 impl LibpurpleRecipient {
-    /// Starts it all, the gateway as node `node`; `None` when the
+    /// Starts it all, the gateway (`binary`) as node `node`; `None` when the
     /// peers are not installed (the test is skipped locally, and fails under `CI=true`).
-    pub(crate) async fn start(test: &str, node: &str, alice_password: &str) -> Option<Self> {
-        let peers = imtegrity_tests::require_peers(test)?;
+    pub async fn start(
+        binary: Binary,
+        test: &str,
+        node: &str,
+        alice_password: &str,
+    ) -> Option<Self> {
+        let peers = crate::require_peers(test)?;
         let lab = LabServer::start(LabConfig {
             accounts: Accounts::from_pairs([
                 ("alice", alice_password),
@@ -45,7 +52,7 @@ impl LibpurpleRecipient {
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let archive = dir.path().join("archive");
-        let gw = Gateway::start(&lab.auth_addr.to_string(), &archive, node, &[]).await;
+        let gw = Gateway::start(binary, &lab.auth_addr.to_string(), &archive, node, &[]).await;
         let bitlbee = Bitlbee::start(&peers).await.unwrap();
         let aim = AimClient::connect(&bitlbee, lab.auth_addr, "tester1", TESTER_PASSWORD)
             .await

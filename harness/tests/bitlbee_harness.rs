@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use imtegrity_tests::{
+use imtegrity_harness::{
     AimClient, AimLogin, Bitlbee, Capture, HarnessError, IrcClient, Peers, aim_packets,
     malformed_count, require_peers,
 };

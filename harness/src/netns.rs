@@ -384,7 +384,7 @@ pub const CLIENT_SIDE_CA_FILE: &str = "imtegrity-test-ca.pem";
 const HOSTS: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
 
 fn resolv_conf(nameserver: Ipv4Addr) -> String {
-    let mut text = String::from("# imtegrity-tests: the client side's only resolver\n");
+    let mut text = String::from("# imtegrity-harness: the client side's only resolver\n");
     let _ = writeln!(text, "nameserver {nameserver}");
     text
 }
