@@ -3,9 +3,10 @@
 //! to a message, every rule considered, and the decision, exactly as the gateway would
 //! decide it.
 
+use archive::Direction;
 use policy::{
-    Action, Admission, Decision, Direction, Explanation, IdentifiedBy, Identity, MessageContext,
-    NoDisclaimer, Outcome, PolicyEngine,
+    Action, Admission, Decision, Explanation, IdentifiedBy, Identity, MessageContext, NoDisclaimer,
+    Outcome, PolicyEngine,
 };
 use serde_json::json;
 

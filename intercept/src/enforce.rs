@@ -64,7 +64,7 @@ pub(crate) struct Seen<'a> {
     /// What it is.
     pub(crate) kind: MessageKind,
     /// Which way it goes, relative to the organisation.
-    pub(crate) direction: policy::Direction,
+    pub(crate) direction: record::Direction,
     /// The local user's identity.
     pub(crate) local: &'a Identity,
     /// The other party (a screen name, or the room for chat).

@@ -1,7 +1,8 @@
 //! Entry points for the cargo-fuzz targets in `fuzz/`: the employee directory's two file
 //! formats, and message text through a policy with keyword, pattern and mask rules.
 
-use crate::{Config, Direction, Directory, MessageContext, MessageKind, PolicyEngine};
+use crate::{Config, Directory, MessageContext, MessageKind, PolicyEngine};
+use record::Direction;
 
 /// A directory file, CSV or TOML by the first byte, on arbitrary text: parsing never
 /// panics, and every employee it yields can be found again by each of its screen names.

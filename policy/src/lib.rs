@@ -24,9 +24,9 @@ pub use config::{
 };
 pub use directory::{Directory, DirectoryError, Employee};
 pub use engine::{
-    Action, Admission, CanCarry, DEFAULT_BLOCK_NOTICE, Decision, Delivery, Direction,
-    DisclaimerClock, EmployeeRef, Enforcement, Explanation, GroupCheck, IdentifiedBy, Identity,
-    Keep, MessageContext, MessageKind, NoDisclaimer, NoticeLimiter, Outcome, PolicyEngine, Profile,
+    Action, Admission, CanCarry, DEFAULT_BLOCK_NOTICE, Decision, Delivery, DisclaimerClock,
+    EmployeeRef, Enforcement, Explanation, GroupCheck, IdentifiedBy, Identity, Keep,
+    MessageContext, MessageKind, NoDisclaimer, NoticeLimiter, Outcome, PolicyEngine, Profile,
     RuleCheck, ToEnforce, conversation_key, direction_of, enforce,
 };
 pub use host_port::{HostPort, HostPortError};

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Action, Direction, MessageKind};
+use crate::engine::{Action, MessageKind};
+use record::Direction;
 
 /// The profile every user is in when no `[policy]` section says otherwise: log everything,
 /// no rules, no disclaimer.

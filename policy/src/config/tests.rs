@@ -321,7 +321,7 @@ fn full_policy() -> PolicyConfig {
                 local: Some(strings(&["jsmith"])),
                 remote: Some(strings(&["eapcounsel"])),
                 kinds: Some(vec![crate::MessageKind::Im, crate::MessageKind::Chat]),
-                direction: Some(crate::Direction::Outbound),
+                direction: Some(record::Direction::Outbound),
                 keywords: vec![],
                 patterns: vec![],
                 action: crate::Action::NoLog,

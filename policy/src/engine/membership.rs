@@ -11,7 +11,8 @@
 
 use serde::Serialize;
 
-use super::{Action, Decision, Direction, MessageContext, MessageKind, PolicyEngine};
+use super::{Action, Decision, MessageContext, MessageKind, PolicyEngine};
+use record::Direction;
 
 /// Why a message gets no disclaimer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use record::Direction;
+
 use super::Identity;
 
 /// What kind of traffic a message is.
@@ -60,48 +62,6 @@ impl std::str::FromStr for MessageKind {
             .into_iter()
             .find(|k| k.as_str() == s)
             .ok_or_else(|| format!("unknown kind {s:?} (im, chat, file, direct_im)"))
-    }
-}
-
-/// Which way a message goes, relative to the organisation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    /// From outside to one of the organisation's users.
-    Inbound,
-    /// From one of the organisation's users to someone outside.
-    Outbound,
-    /// Between two of the organisation's users.
-    Internal,
-}
-
-impl Direction {
-    /// Every direction.
-    pub const ALL: [Self; 3] = [Self::Inbound, Self::Outbound, Self::Internal];
-
-    /// The name used in the configuration and on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Inbound => "inbound",
-            Self::Outbound => "outbound",
-            Self::Internal => "internal",
-        }
-    }
-}
-
-impl fmt::Display for Direction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for Direction {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|d| d.as_str() == s)
-            .ok_or_else(|| format!("unknown direction {s:?} (inbound, outbound, internal)"))
     }
 }
 

@@ -41,13 +41,13 @@ pub use self::enforcement::{
 pub use self::explain::{Explanation, GroupCheck, Outcome, RuleCheck};
 pub use self::identity::{Admission, EmployeeRef, IdentifiedBy, Identity};
 pub use self::membership::{NoDisclaimer, direction_of};
-pub use self::message::{Direction, MessageContext, MessageKind};
+pub use self::message::{MessageContext, MessageKind};
 pub use self::notice_limiter::NoticeLimiter;
 use self::pattern::NamePatterns;
 use self::text_match::TextMatcher;
 use crate::config::{PolicyConfig, UnknownScreenNames};
 use crate::{ConfigError, Directory};
-use record::normalize_screen_name;
+use record::{Direction, normalize_screen_name};
 
 /// `[policy]` and the directory, compiled: immutable, cheap to share in an `Arc`; a reload
 /// builds a new one.

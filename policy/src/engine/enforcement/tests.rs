@@ -1,8 +1,9 @@
 use std::cell::Cell;
 
 use super::*;
-use crate::engine::{Direction, MessageKind};
+use crate::engine::MessageKind;
 use crate::{Config, Directory, Identity};
+use record::Direction;
 
 const POLICY: &str = "\
 [policy]
