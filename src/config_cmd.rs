@@ -3,8 +3,9 @@
 
 use std::path::Path;
 
-use policy::{Config, Directory, PolicyEngine, UnknownScreenNames};
+use policy::{Directory, PolicyEngine};
 use serde_json::json;
+use settings::{Config, UnknownScreenNames};
 
 use crate::cli::UsageError;
 use crate::output::emit;
@@ -19,7 +20,7 @@ pub(crate) fn read(path: &Path, overrides: &[String]) -> Result<Config, UsageErr
             path.display()
         ))
     })?;
-    Config::load(&path.display().to_string(), &text, overrides)
+    policy::load_config(&path.display().to_string(), &text, overrides)
         .map_err(|e| UsageError(e.to_string()))
 }
 
@@ -97,8 +98,8 @@ fn dns_summary(config: &Config) -> String {
         list.join(", ")
     };
     // Validation has already parsed every name, so this cannot fail here.
-    let names =
-        policy::dns::NameSet::from_config(dns.builtin_names, &dns.names).map_or(0, |set| set.len());
+    let names = settings::dns::NameSet::from_config(dns.builtin_names, &dns.names)
+        .map_or(0, |set| set.len());
     let mut lines = vec![
         format!(
             "dns: listening on {}, forwarding to {upstream}",
@@ -115,7 +116,7 @@ fn dns_summary(config: &Config) -> String {
             }
         ),
     ];
-    let table = policy::dns::ViewTable::from_config(dns);
+    let table = settings::dns::ViewTable::from_config(dns);
     for (i, view) in table.views().iter().enumerate() {
         let subnets: Vec<String> = if i == 0 {
             vec!["every other client".to_owned()]
@@ -135,8 +136,8 @@ fn dns_summary(config: &Config) -> String {
             list.join(", ")
         };
         let fail = match view.fail {
-            policy::FailPolicy::Closed => "fail-closed",
-            policy::FailPolicy::Open => "fail-open",
+            settings::FailPolicy::Closed => "fail-closed",
+            settings::FailPolicy::Open => "fail-open",
         };
         lines.push(format!(
             "  view {} ({}) -> {target}; {fail}",
@@ -289,7 +290,7 @@ mod tests {
         let path = write(&dir, "[archive]\nmode = \"relaxed\"\n");
         let config = read(&path, &["upstream.login=127.0.0.1:15190".to_owned()]).unwrap();
         assert_eq!(config.upstream.login.to_string(), "127.0.0.1:15190");
-        assert_eq!(config.archive.mode, policy::ArchiveMode::Relaxed);
+        assert_eq!(config.archive.mode, settings::ArchiveMode::Relaxed);
     }
 
     #[test]

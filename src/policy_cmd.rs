@@ -5,10 +5,11 @@
 
 use archive::Direction;
 use policy::{
-    Action, Admission, Decision, Explanation, IdentifiedBy, Identity, MessageContext, NoDisclaimer,
+    Admission, Decision, Explanation, IdentifiedBy, Identity, MessageContext, NoDisclaimer,
     Outcome, PolicyEngine,
 };
 use serde_json::json;
+use settings::Action;
 
 use crate::cli::{PolicyCommand, PolicyExplainArgs};
 use crate::output::emit;

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use policy::Config;
 use serde_json::json;
+use settings::Config;
 
 use crate::cli::{RunArgs, UsageError};
 use crate::gateway::Gateway;
@@ -14,7 +14,7 @@ use crate::output::emit;
 pub(crate) fn load_config(file: Option<&Path>, overrides: &[String]) -> Result<Config, UsageError> {
     match file {
         Some(path) => crate::config_cmd::read(path, overrides),
-        None => Config::load("(embedded defaults)", "", overrides)
+        None => policy::load_config("(embedded defaults)", "", overrides)
             .map_err(|e| UsageError(e.to_string())),
     }
 }

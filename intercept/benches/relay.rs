@@ -410,7 +410,7 @@ name = "merger"
 keywords = ["merger", "acquisition"]
 action = "alert"
 "#;
-    let config = policy::Config::load("bench.toml", POLICY, &[]).expect("bench policy");
+    let config = settings::Config::load("bench.toml", POLICY, &[]).expect("bench policy");
     Arc::new(
         policy::PolicyEngine::compile(&config.policy, policy::Directory::default())
             .expect("bench policy compiles"),

@@ -36,7 +36,7 @@ pub struct RelaySettings {
     /// DNS servers for upstream names; empty: the system resolver.
     pub resolvers: Vec<std::net::SocketAddr>,
     /// A SOCKS5 or HTTP CONNECT proxy every upstream connection goes through.
-    pub proxy: Option<policy::ProxyUrl>,
+    pub proxy: Option<settings::ProxyUrl>,
     /// Host (and port, when given) written into redirects instead of the address each
     /// client reached the gateway on; parsed once, where the configuration is read. Without
     /// a port, the port the client reached.
@@ -63,7 +63,7 @@ pub struct RelaySettings {
     pub redirect_allow: Vec<ipnet::IpNet>,
     /// The host names the HTTPS login API forwards to (the names the gateway intercepts);
     /// `upstream_api`'s host is allowed besides. Any other Host is refused unforwarded.
-    pub api_names: policy::dns::NameSet,
+    pub api_names: settings::dns::NameSet,
     /// Largest FLAP payload accepted from either side.
     pub max_frame: usize,
     /// Strict or relaxed capture.
@@ -123,7 +123,7 @@ impl Default for RelaySettings {
             max_cookie_routes: 65_536,
             client_nat_networks: Vec::new(),
             redirect_allow: Vec::new(),
-            api_names: policy::dns::NameSet::from_config(true, &[]).unwrap_or_default(),
+            api_names: settings::dns::NameSet::from_config(true, &[]).unwrap_or_default(),
             max_frame: oscar::FLAP_MAX_PAYLOAD,
             mode: CaptureMode::Strict,
             node: "gateway".into(),

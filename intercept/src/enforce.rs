@@ -12,9 +12,10 @@ use oscar::message::icbm::{IcbmReceive, IcbmSend, TLV_MESSAGE_DATA, text_message
 use oscar::message::{ChatMessage, ChatReceive, SnacBody, UserInfo};
 use oscar::{Flap, ScreenName};
 use policy::{
-    Admission, CanCarry, Delivery, DisclaimerClock, Identity, Keep, MessageContext, MessageKind,
-    NoticeLimiter, PolicyEngine, ToEnforce,
+    Admission, CanCarry, Delivery, DisclaimerClock, Identity, Keep, MessageContext, NoticeLimiter,
+    PolicyEngine, ToEnforce,
 };
+use settings::MessageKind;
 
 use crate::alert_webhook::Webhooks;
 use crate::error::{SessionError, Side};

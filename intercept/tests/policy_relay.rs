@@ -122,7 +122,7 @@ async fn webhook_receiver() -> (
 }
 
 fn engine(policy_toml: &str) -> Arc<PolicyEngine> {
-    let config = policy::Config::load("policy.toml", policy_toml, &[]).unwrap();
+    let config = settings::Config::load("policy.toml", policy_toml, &[]).unwrap();
     let directory = Directory::parse_csv(DIRECTORY).unwrap();
     Arc::new(PolicyEngine::compile(&config.policy, directory).unwrap())
 }

@@ -24,9 +24,10 @@ use std::time::Duration;
 
 use policy::{
     Admission, CanCarry, DEFAULT_BLOCK_NOTICE, Decision, Delivery, Identity, Keep, MessageContext,
-    MessageKind, PolicyEngine, ToEnforce,
+    PolicyEngine, ToEnforce,
 };
 use record::{Direction, normalize_screen_name};
+use settings::MessageKind;
 
 use crate::ffi_strings::OwnedEntity;
 use crate::srv_msgs::{Destination, Outcome, Reply, SrvMsg};

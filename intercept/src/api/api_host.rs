@@ -54,7 +54,7 @@ mod tests {
         let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
         RelaySettings {
             upstream_api: api.map(str::to_owned),
-            api_names: policy::dns::NameSet::from_config(true, &extra).unwrap(),
+            api_names: settings::dns::NameSet::from_config(true, &extra).unwrap(),
             ..RelaySettings::default()
         }
     }

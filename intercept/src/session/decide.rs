@@ -110,12 +110,12 @@ pub(super) fn decide(
 }
 
 /// What kind of message a record is, as the policy names it.
-pub(super) fn policy_kind(kind: Kind) -> policy::MessageKind {
+pub(super) fn policy_kind(kind: Kind) -> settings::MessageKind {
     match kind {
-        Kind::FileOffer => policy::MessageKind::File,
-        Kind::DirectImOffer => policy::MessageKind::DirectIm,
-        Kind::ChatMessage => policy::MessageKind::Chat,
-        _ => policy::MessageKind::Im,
+        Kind::FileOffer => settings::MessageKind::File,
+        Kind::DirectImOffer => settings::MessageKind::DirectIm,
+        Kind::ChatMessage => settings::MessageKind::Chat,
+        _ => settings::MessageKind::Im,
     }
 }
 
@@ -125,12 +125,12 @@ mod tests {
 
     #[test]
     fn kinds_read_as_the_policy_names_them() {
-        assert_eq!(policy_kind(Kind::FileOffer), policy::MessageKind::File);
+        assert_eq!(policy_kind(Kind::FileOffer), settings::MessageKind::File);
         assert_eq!(
             policy_kind(Kind::DirectImOffer),
-            policy::MessageKind::DirectIm
+            settings::MessageKind::DirectIm
         );
-        assert_eq!(policy_kind(Kind::ChatMessage), policy::MessageKind::Chat);
-        assert_eq!(policy_kind(Kind::Im), policy::MessageKind::Im);
+        assert_eq!(policy_kind(Kind::ChatMessage), settings::MessageKind::Chat);
+        assert_eq!(policy_kind(Kind::Im), settings::MessageKind::Im);
     }
 }
