@@ -103,7 +103,7 @@ impl Gateway {
         let dns_upstreams = dns_upstreams(config);
         let relay = Arc::new(Relay::new(
             RelaySettings {
-                upstream_login: config.upstream.login.to_string(),
+                upstream_login: config.upstream.login.clone(),
                 egress: config.upstream.egress.clone(),
                 resolvers: relay_resolvers(config, &dns_upstreams),
                 proxy: config
@@ -146,9 +146,9 @@ impl Gateway {
                 },
                 node,
                 tls: relay_tls(config)?,
-                upstream_login_tls: config.upstream.login_tls.to_string(),
+                upstream_login_tls: config.upstream.login_tls.clone(),
                 upstream_tls: Some(crate::tls_setup::upstream_client_config(&config.upstream)?),
-                upstream_api: config.upstream.api.as_ref().map(ToString::to_string),
+                upstream_api: config.upstream.api.clone(),
                 policy: Some(Arc::new(crate::policy_setup::engine(config)?)),
             },
             Some(archive.clone()),

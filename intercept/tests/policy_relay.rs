@@ -141,7 +141,7 @@ async fn gateway(policy_toml: &str) -> Gateway {
     let dir = tempfile::tempdir().unwrap();
     let archive = Archive::open(dir.path(), ArchiveOptions::default()).unwrap();
     let config = RelaySettings {
-        upstream_login: lab.auth_addr.to_string(),
+        upstream_login: lab.auth_addr.into(),
         node: "gw-policy".into(),
         policy: Some(engine(policy_toml)),
         ..RelaySettings::default()
