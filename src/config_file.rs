@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use policy::Config;
+use settings::Config;
 
 use crate::exit::UsageError;
 
@@ -13,7 +13,7 @@ use crate::exit::UsageError;
 pub(crate) fn load(file: Option<&Path>, overrides: &[String]) -> Result<Config, UsageError> {
     match file {
         Some(path) => read(path, overrides),
-        None => Config::load("(embedded defaults)", "", overrides)
+        None => policy::load_config("(embedded defaults)", "", overrides)
             .map_err(|e| UsageError(e.to_string())),
     }
 }
@@ -27,7 +27,7 @@ pub(crate) fn read(path: &Path, overrides: &[String]) -> Result<Config, UsageErr
             path.display()
         ))
     })?;
-    Config::load(&path.display().to_string(), &text, overrides)
+    policy::load_config(&path.display().to_string(), &text, overrides)
         .map_err(|e| UsageError(e.to_string()))
 }
 
@@ -47,7 +47,7 @@ mod tests {
         let path = write(&dir, "[archive]\nmode = \"relaxed\"\n");
         let config = read(&path, &["upstream.login=127.0.0.1:15190".to_owned()]).unwrap();
         assert_eq!(config.upstream.login.to_string(), "127.0.0.1:15190");
-        assert_eq!(config.archive.mode, policy::ArchiveMode::Relaxed);
+        assert_eq!(config.archive.mode, settings::ArchiveMode::Relaxed);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use archive::{Archive, ArchiveOptions};
 use intercept::{CaptureMode, Relay, RelaySettings};
-use policy::{ArchiveMode, Config};
+use settings::{ArchiveMode, Config};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -103,14 +103,14 @@ impl Gateway {
         let dns_upstreams = dns_upstreams(config);
         let relay = Arc::new(Relay::new(
             RelaySettings {
-                upstream_login: config.upstream.login.to_string(),
+                upstream_login: config.upstream.login.clone(),
                 egress: config.upstream.egress.clone(),
                 resolvers: relay_resolvers(config, &dns_upstreams),
                 proxy: config
                     .upstream
                     .proxy
                     .as_ref()
-                    .map(|proxy| policy::ProxyUrl::parse(proxy.expose()))
+                    .map(|proxy| settings::ProxyUrl::parse(proxy.expose()))
                     .transpose()
                     .map_err(crate::exit::UsageError)?,
                 // Checked when the configuration loaded; an error here is not passed over.
@@ -137,7 +137,7 @@ impl Gateway {
                 max_cookie_routes: config.relay.max_cookie_routes,
                 client_nat_networks: config.relay.client_nat_networks.clone(),
                 redirect_allow: config.upstream.redirect_allow.clone(),
-                api_names: policy::dns::NameSet::from_config(true, &config.dns.names)
+                api_names: settings::dns::NameSet::from_config(true, &config.dns.names)
                     .map_err(crate::exit::UsageError)?,
                 max_frame: config.relay.max_frame,
                 mode: match config.archive.mode {
@@ -146,9 +146,9 @@ impl Gateway {
                 },
                 node,
                 tls: relay_tls(config)?,
-                upstream_login_tls: config.upstream.login_tls.to_string(),
+                upstream_login_tls: config.upstream.login_tls.clone(),
                 upstream_tls: Some(crate::tls_setup::upstream_client_config(&config.upstream)?),
-                upstream_api: config.upstream.api.as_ref().map(ToString::to_string),
+                upstream_api: config.upstream.api.clone(),
                 policy: Some(Arc::new(crate::policy_setup::engine(config)?)),
             },
             Some(archive.clone()),
@@ -374,7 +374,7 @@ fn relay_tls(
 
 /// The resolvers DNS forwards to when `dns.upstream` is empty: /etc/resolv.conf's, minus
 /// the responder itself.
-fn dns_upstreams(config: &Config) -> Vec<policy::DnsUpstream> {
+fn dns_upstreams(config: &Config) -> Vec<settings::DnsUpstream> {
     if !config.dns.upstream.is_empty() {
         return config.dns.upstream.clone();
     }
@@ -385,7 +385,7 @@ fn dns_upstreams(config: &Config) -> Vec<policy::DnsUpstream> {
 /// The relay's own resolvers: `upstream.resolver`, or, when that is empty and this gateway
 /// answers DNS, the responder's plain upstreams. The system resolver may well be this
 /// gateway, which answers the login names with itself: the relay would connect to itself.
-fn relay_resolvers(config: &Config, dns_upstreams: &[policy::DnsUpstream]) -> Vec<SocketAddr> {
+fn relay_resolvers(config: &Config, dns_upstreams: &[settings::DnsUpstream]) -> Vec<SocketAddr> {
     if !config.upstream.resolver.is_empty() || config.dns.listen.is_empty() {
         return config.upstream.resolver.clone();
     }
@@ -481,10 +481,8 @@ fn connections_status(gate: &intercept::GateSnapshot, descriptor_limit: u64) -> 
 fn admin_policy(config: &Config) -> Result<archive_servers::AdminPolicy, archive::ArchiveError> {
     let admin_gid = match &config.archive.admin_group {
         None => None,
-        Some(policy::config::GroupRef::Gid(gid)) => Some(*gid),
-        Some(policy::config::GroupRef::Name(name)) => {
-            Some(archive_servers::admin::resolve_group(name)?)
-        }
+        Some(settings::GroupRef::Gid(gid)) => Some(*gid),
+        Some(settings::GroupRef::Name(name)) => Some(archive_servers::admin::resolve_group(name)?),
     };
     Ok(archive_servers::AdminPolicy {
         admin_gid,

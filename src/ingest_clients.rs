@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use archive_servers::{IngestAuth, IngestClient, IngestToken};
-use policy::{Config, IngestConfig};
+use settings::{Config, IngestConfig};
 
 /// Why a token file is not usable.
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +77,7 @@ fn client_files(ingest: &IngestConfig) -> Vec<(String, String, Option<&Path>, Op
     let legacy = ingest.token_file.as_deref().map(|path| {
         (
             "ingest.token_file".to_owned(),
-            policy::config::DEFAULT_CLIENT.to_owned(),
+            settings::DEFAULT_CLIENT.to_owned(),
             Some(path),
             None,
         )
@@ -102,8 +102,8 @@ fn read_token(key: &str, path: &Path) -> Result<String, TokenFileError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let token = policy::config::token_in(&text);
-    policy::config::check_token(token).map_err(|message| TokenFileError::Weak {
+    let token = settings::token_in(&text);
+    settings::check_token(token).map_err(|message| TokenFileError::Weak {
         key: key.to_owned(),
         path: path.to_path_buf(),
         message,
@@ -169,10 +169,7 @@ mod tests {
         let auth = ingest_auth(&config(dir.path(), &east)).unwrap();
         assert_eq!(auth.identify(Some(a), None), Ok("default".into()));
         // The gateway's `default` is the archive's, which `serve_ingest` uses.
-        assert_eq!(
-            policy::config::DEFAULT_CLIENT,
-            archive_servers::DEFAULT_CLIENT
-        );
+        assert_eq!(settings::DEFAULT_CLIENT, archive_servers::DEFAULT_CLIENT);
         assert_eq!(auth.identify(Some(b), None), Ok("st-east".into()));
         assert!(!format!("{auth:?}").contains(a));
 

@@ -11,10 +11,10 @@ use std::sync::Arc;
 
 use archive_servers::IngestPeer;
 use certs::{Ca, Issuer, LeafCache, NameScope, SystemClock};
-use policy::Config;
 use rustls::RootCertStore;
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
+use settings::Config;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;

@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use policy::{Config, ConfigError, Directory, DirectoryError, PolicyEngine};
+use policy::{Directory, DirectoryError, PolicyEngine};
+use settings::{Config, ConfigError};
 
 use crate::exit::UsageError;
 
@@ -30,7 +31,7 @@ pub(crate) enum PolicySetupError {
         source: DirectoryError,
     },
     /// `[policy]` itself is wrong (only when the configuration was not loaded through
-    /// `Config::load`, which checks it).
+    /// `policy::load_config`, which checks it).
     #[error(transparent)]
     Config(#[from] ConfigError),
 }
@@ -51,8 +52,8 @@ pub(crate) fn directory_path(config: &Config) -> Option<&Path> {
     config.policy.directory.as_deref()
 }
 
-/// Reads and parses the directory at `path`: CSV or TOML by its extension (`Config::load`
-/// has checked it is one of them).
+/// Reads and parses the directory at `path`: CSV or TOML by its extension
+/// (`policy::load_config` has checked it is one of them).
 pub(crate) fn read_directory(path: &Path) -> Result<Directory, PolicySetupError> {
     let text = std::fs::read_to_string(path).map_err(|source| PolicySetupError::Read {
         path: path.to_owned(),

@@ -5,7 +5,7 @@
 use archive::{
     Accessor, Archive, ArchiveError, Protocol, RetentionLock, RetentionMinimum, RetentionPolicy,
 };
-use policy::RetentionConfig;
+use settings::RetentionConfig;
 
 /// The protocol a configured setting is for.
 fn protocol(name: &str) -> Protocol {

@@ -5,9 +5,9 @@
 use std::net::IpAddr;
 
 use archive::Archive;
-use policy::Config;
-use policy::dns::NameSet;
 use sensor::{AllowList, SensorHandle, SensorSettings};
+use settings::Config;
+use settings::dns::NameSet;
 
 use crate::exit::UsageError;
 

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use certs::{Ca, CaPaths, CertResolver, Issuer, LeafCache, NameScope, SystemClock};
-use policy::{TlsConfig, UpstreamConfig};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
+use settings::{TlsConfig, UpstreamConfig};
 
 /// The CA directory `[tls]` names, or the default data directory.
 pub(crate) fn ca_dir(tls: &TlsConfig) -> PathBuf {

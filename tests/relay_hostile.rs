@@ -634,7 +634,7 @@ async fn in_process_relay(
     let relay = std::sync::Arc::new(
         intercept::Relay::new(
             intercept::RelaySettings {
-                upstream_login: upstream.to_string(),
+                upstream_login: upstream.into(),
                 signon_timeout: Duration::from_secs(1),
                 idle_timeout: Duration::from_secs(1),
                 connect_timeout: Duration::from_secs(1),

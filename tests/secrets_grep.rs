@@ -328,7 +328,7 @@ async fn no_command_prints_a_planted_secret() {
         assert_eq!(code, Some(0), "{text}");
     }
     out.add("run through the proxy", &gw.stop().await);
-    // The relay names the proxy as `policy::ProxyUrl` shows it: the user, not the password.
+    // The relay names the proxy as `settings::ProxyUrl` shows it: the user, not the password.
     let logged_proxy = format!("socks5://{PROXY_USER}:***@127.0.0.1:{proxy_port}");
     assert!(out.last().contains(&logged_proxy), "{}", out.last());
 

@@ -555,14 +555,14 @@ fn child_main(kind: &str) {
         .unwrap();
     let cancel = tokio_util::sync::CancellationToken::new();
     let server = rt.block_on(async {
-        let config = policy::DnsConfig {
+        let config = settings::DnsConfig {
             listen: vec![loopback(0)],
-            upstream: vec![policy::DnsUpstream::parse(&upstream).unwrap()],
+            upstream: vec![settings::DnsUpstream::parse(&upstream).unwrap()],
             gateway: vec![GATEWAY.into()],
             rate_limit: 0,
             rate_limit_bytes: 0,
             health_interval_secs: 0,
-            ..policy::DnsConfig::default()
+            ..settings::DnsConfig::default()
         };
         dns::DnsServer::start(
             dns::DnsSettings {
@@ -1036,14 +1036,14 @@ fn print_header(s: &Settings) {
             let newest = newest_source(&[
                 root.join("src"),
                 root.join("dns/src"),
-                root.join("policy/src"),
+                root.join("settings/src"),
             ]);
             let stale = matches!((built, newest), (Some(b), Some(n)) if n > b);
             println!(
                 "`imtegrity run` rows: {}{}\n",
                 binary.display(),
                 if stale {
-                    " — **older than the sources in src/, dns/src or policy/src: rebuild with \
+                    " — **older than the sources in src/, dns/src or settings/src: rebuild with \
                      `cargo build --release -p imtegrity` to measure the current code**"
                 } else {
                     ""

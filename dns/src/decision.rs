@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
 use arc_swap::ArcSwap;
-use policy::{FailPolicy, QueryLog};
+use settings::{FailPolicy, QueryLog};
 
 use crate::health::Health;
 use crate::live::Live;
@@ -272,7 +272,7 @@ impl Shared {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use policy::DnsConfig;
+    use settings::DnsConfig;
 
     use super::*;
 

@@ -10,7 +10,7 @@ use hickory_resolver::config::{NameServerConfig, ResolverOpts};
 use hickory_server::proto::rr::{LowerName, Name};
 use hickory_server::store::forwarder::{ForwardConfig, ForwardZoneHandler};
 use hickory_server::zone_handler::{Catalog, ZoneHandler};
-use policy::DnsUpstream;
+use settings::DnsUpstream;
 
 use crate::DnsError;
 use crate::idle_tcp::IdleClosing;

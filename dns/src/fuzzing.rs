@@ -34,7 +34,7 @@ pub fn fast_query(data: &[u8]) {
         },
     ];
     if let Some(name) = q.name() {
-        let names = policy::dns::NameSet::from_config(true, &[]).unwrap_or_default();
+        let names = settings::dns::NameSet::from_config(true, &[]).unwrap_or_default();
         if let Some(m) = names.lookup(name) {
             // A match is by whole labels: its zone is the name or a suffix after a dot.
             assert!(name == m.zone || name.ends_with(&format!(".{}", m.zone)));
@@ -81,13 +81,13 @@ pub fn config_values(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(u) = policy::DnsUpstream::parse(text) {
+    if let Ok(u) = settings::DnsUpstream::parse(text) {
         // What is printed parses back to the same value.
-        assert_eq!(policy::DnsUpstream::parse(&u.to_string()).ok(), Some(u));
+        assert_eq!(settings::DnsUpstream::parse(&u.to_string()).ok(), Some(u));
     }
-    if let Ok(p) = policy::dns::NamePattern::parse(text) {
+    if let Ok(p) = settings::dns::NamePattern::parse(text) {
         assert_eq!(
-            policy::dns::NamePattern::parse(&p.to_string()).ok(),
+            settings::dns::NamePattern::parse(&p.to_string()).ok(),
             Some(p)
         );
     }

@@ -334,7 +334,7 @@ mod tests {
             shared: Arc::new(crate::decision::tests::shared()),
             // Nothing listens there; no test here forwards.
             catalog: crate::forward::catalog(
-                &[policy::DnsUpstream::parse("127.0.0.1:9").unwrap()],
+                &[settings::DnsUpstream::parse("127.0.0.1:9").unwrap()],
                 &[],
                 std::time::Duration::from_secs(1),
             )

@@ -5,8 +5,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use ipnet::IpNet;
-use policy::DnsConfig;
-use policy::dns::{NameSet, ViewTable};
+use settings::DnsConfig;
+use settings::dns::{NameSet, ViewTable};
 
 use crate::DnsError;
 use crate::rate_limit::Rates;
@@ -22,7 +22,7 @@ pub(crate) struct Live {
     pub(crate) allow: Vec<IpNet>,
     pub(crate) ttl: u32,
     pub(crate) rates: Rates,
-    pub(crate) query_log: policy::QueryLog,
+    pub(crate) query_log: settings::QueryLog,
     /// Query log lines per second (0: no limit).
     pub(crate) query_log_rate: u32,
     /// Bumped on every reload; the SOA serial of negative answers.

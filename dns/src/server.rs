@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use hickory_server::Server;
-use policy::DnsConfig;
+use settings::DnsConfig;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinSet;
@@ -31,7 +31,7 @@ pub struct DnsSettings {
     pub config: DnsConfig,
     /// Upstreams to use when `dns.upstream` is empty (the caller reads /etc/resolv.conf
     /// with [`crate::system_upstreams`]).
-    pub fallback_upstreams: Vec<policy::DnsUpstream>,
+    pub fallback_upstreams: Vec<settings::DnsUpstream>,
     /// `upstream.egress`: the forwarder's sockets are bound to the first address of the
     /// upstream's family.
     pub egress: Vec<IpAddr>,

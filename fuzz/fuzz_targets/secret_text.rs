@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| policy::fuzzing::secret_text(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| settings::fuzzing::secret_text(data));

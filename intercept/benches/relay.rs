@@ -410,7 +410,7 @@ name = "merger"
 keywords = ["merger", "acquisition"]
 action = "alert"
 "#;
-    let config = policy::Config::load("bench.toml", POLICY, &[]).expect("bench policy");
+    let config = settings::Config::load("bench.toml", POLICY, &[]).expect("bench policy");
     Arc::new(
         policy::PolicyEngine::compile(&config.policy, policy::Directory::default())
             .expect("bench policy compiles"),
@@ -430,7 +430,7 @@ struct Gateway {
 impl Gateway {
     /// `mode` `None`: no archive.
     async fn start(
-        upstream_login: String,
+        upstream_login: SocketAddr,
         mode: Option<CaptureMode>,
         base: Option<&Path>,
         policy: Option<Arc<policy::PolicyEngine>>,
@@ -451,7 +451,7 @@ impl Gateway {
             None => (None, None),
         };
         let config = RelaySettings {
-            upstream_login,
+            upstream_login: upstream_login.into(),
             mode: mode.unwrap_or(CaptureMode::Strict),
             node: "bench".into(),
             policy,
@@ -781,15 +781,9 @@ async fn im_throughput(
 ) -> (Result<ImRow, String>, Option<tempfile::TempDir>) {
     let lab = LabServer::start(LabConfig::ephemeral()).await.unwrap();
     let gateway = match route.capture() {
-        Some(mode) => Some(
-            Gateway::start(
-                lab.auth_addr.to_string(),
-                mode,
-                s.base.as_deref(),
-                route.policy(),
-            )
-            .await,
-        ),
+        Some(mode) => {
+            Some(Gateway::start(lab.auth_addr, mode, s.base.as_deref(), route.policy()).await)
+        }
         None => None,
     };
     let entry = gateway.as_ref().map_or(lab.auth_addr, |g| g.addr);
@@ -894,15 +888,9 @@ async fn ping_pong(
 ) -> (Result<LatencyRow, String>, Option<tempfile::TempDir>) {
     let lab = LabServer::start(LabConfig::ephemeral()).await.unwrap();
     let gateway = match route.capture() {
-        Some(mode) => Some(
-            Gateway::start(
-                lab.auth_addr.to_string(),
-                mode,
-                s.base.as_deref(),
-                route.policy(),
-            )
-            .await,
-        ),
+        Some(mode) => {
+            Some(Gateway::start(lab.auth_addr, mode, s.base.as_deref(), route.policy()).await)
+        }
         None => None,
     };
     let entry = gateway.as_ref().map_or(lab.auth_addr, |g| g.addr);
@@ -1040,7 +1028,7 @@ async fn bulk(via: Bulk, s: &Settings) -> Result<BulkRow, String> {
         Bulk::Direct => sink_addr,
         Bulk::Imtegrity => {
             let g = Gateway::start(
-                sink_addr.to_string(),
+                sink_addr,
                 Some(CaptureMode::Strict),
                 s.base.as_deref(),
                 None,
@@ -1233,13 +1221,8 @@ fn child_main(kind: &str) {
     let (addr, gateway) = rt.block_on(async {
         match kind {
             "imtegrity" => {
-                let g = Gateway::start(
-                    upstream.to_string(),
-                    Some(CaptureMode::Strict),
-                    base.as_deref(),
-                    None,
-                )
-                .await;
+                let g = Gateway::start(upstream, Some(CaptureMode::Strict), base.as_deref(), None)
+                    .await;
                 (g.addr, Some(g))
             }
             _ => {

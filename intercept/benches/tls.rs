@@ -101,7 +101,7 @@ async fn relay_server(config: Arc<ServerConfig>, stop: CancellationToken) -> Soc
     let relay = Arc::new(
         Relay::new(
             RelaySettings {
-                upstream_login: "127.0.0.1:9".into(),
+                upstream_login: SocketAddr::from(([127, 0, 0, 1], 9)).into(),
                 tls: Some(intercept::ClientTls {
                     server: config,
                     presentable: Arc::new(|_: &str| true),

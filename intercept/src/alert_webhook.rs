@@ -11,8 +11,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::header::{CONTENT_TYPE, HOST};
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
-use policy::SecretUrl;
 use rustls::pki_types::ServerName;
+use settings::SecretUrl;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
@@ -71,7 +71,7 @@ struct Target {
 
 /// Errors name the URL redacted (scheme and host): its path or query may be a secret.
 fn parse(url: &str) -> Result<Target, String> {
-    let shown = policy::secret_url::redact(url);
+    let shown = settings::redact(url);
     let uri: hyper::Uri = url.parse().map_err(|e| format!("{shown}: {e}"))?;
     let tls = match uri.scheme_str() {
         Some("https") => true,

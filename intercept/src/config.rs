@@ -5,6 +5,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use settings::HostPort;
+
 use crate::admission::ConnectionLimits;
 
 /// How strictly messages wait for the archive.
@@ -29,14 +31,14 @@ pub enum CaptureMode {
 /// `slogin.oscar.aol.com:5190`, upstream TLS verified against the system trust store.
 #[derive(Debug, Clone)]
 pub struct RelaySettings {
-    /// The authorizer logins are relayed to (`host:port`).
-    pub upstream_login: String,
+    /// The authorizer logins are relayed to.
+    pub upstream_login: HostPort,
     /// Source addresses for upstream connections; sessions are spread across them.
     pub egress: Vec<IpAddr>,
     /// DNS servers for upstream names; empty: the system resolver.
     pub resolvers: Vec<std::net::SocketAddr>,
     /// A SOCKS5 or HTTP CONNECT proxy every upstream connection goes through.
-    pub proxy: Option<policy::ProxyUrl>,
+    pub proxy: Option<settings::ProxyUrl>,
     /// Host (and port, when given) written into redirects instead of the address each
     /// client reached the gateway on; parsed once, where the configuration is read. Without
     /// a port, the port the client reached.
@@ -63,7 +65,7 @@ pub struct RelaySettings {
     pub redirect_allow: Vec<ipnet::IpNet>,
     /// The host names the HTTPS login API forwards to (the names the gateway intercepts);
     /// `upstream_api`'s host is allowed besides. Any other Host is refused unforwarded.
-    pub api_names: policy::dns::NameSet,
+    pub api_names: settings::dns::NameSet,
     /// Largest FLAP payload accepted from either side.
     pub max_frame: usize,
     /// Strict or relaxed capture.
@@ -74,13 +76,13 @@ pub struct RelaySettings {
     /// `None`: a client that starts with a TLS ClientHello is refused, with a reason, and
     /// redirects tell clients to connect in plain text.
     pub tls: Option<ClientTls>,
-    /// The SSL authorizer TLS logins are relayed to (`host:port`), verified against `host`.
-    pub upstream_login_tls: String,
+    /// The SSL authorizer TLS logins are relayed to, verified against its host.
+    pub upstream_login_tls: HostPort,
     /// How upstream TLS is verified. `None`: against the system trust store.
     pub upstream_tls: Option<Arc<rustls::ClientConfig>>,
-    /// Where HTTPS login API requests go (`host:port`), verified against the request's
-    /// host name. `None`: that host name, port 443.
-    pub upstream_api: Option<String>,
+    /// Where HTTPS login API requests go, verified against the request's host name.
+    /// `None`: that host name, port 443.
+    pub upstream_api: Option<HostPort>,
     /// The compliance policy (directory, groups, rules, disclaimers). `None`: every message
     /// is relayed and recorded, nothing is injected.
     pub policy: Option<Arc<policy::PolicyEngine>>,
@@ -109,8 +111,10 @@ impl fmt::Debug for ClientTls {
 
 impl Default for RelaySettings {
     fn default() -> Self {
+        // The configuration's own defaults, so the two cannot drift apart.
+        let upstream = settings::UpstreamConfig::default();
         Self {
-            upstream_login: "login.oscar.aol.com:5190".into(),
+            upstream_login: upstream.login,
             egress: Vec::new(),
             resolvers: Vec::new(),
             proxy: None,
@@ -123,12 +127,12 @@ impl Default for RelaySettings {
             max_cookie_routes: 65_536,
             client_nat_networks: Vec::new(),
             redirect_allow: Vec::new(),
-            api_names: policy::dns::NameSet::from_config(true, &[]).unwrap_or_default(),
+            api_names: settings::dns::NameSet::from_config(true, &[]).unwrap_or_default(),
             max_frame: oscar::FLAP_MAX_PAYLOAD,
             mode: CaptureMode::Strict,
             node: "gateway".into(),
             tls: None,
-            upstream_login_tls: "slogin.oscar.aol.com:5190".into(),
+            upstream_login_tls: upstream.login_tls,
             upstream_tls: None,
             upstream_api: None,
             policy: None,

@@ -16,12 +16,13 @@ use bytes::Bytes;
 use lru::LruCache;
 use oscar::Family;
 use oscar::message::RoomInfo;
+use settings::HostPort;
 
 /// Where a cookie leads, and what the gateway knew when it was issued.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
-    /// The real `host:port` the server handed out.
-    pub upstream: String,
+    /// The real server the upstream's answer named, checked where it arrived.
+    pub upstream: HostPort,
     /// The local user the cookie belongs to, carried from the login.
     pub local_user: Option<String>,
     /// The service family (BOS for login replies).
@@ -180,7 +181,7 @@ mod tests {
 
     fn route() -> Route {
         Route {
-            upstream: "10.0.0.1:5191".into(),
+            upstream: "10.0.0.1:5191".parse().unwrap(),
             local_user: Some("alice".into()),
             family: None,
             room: None,

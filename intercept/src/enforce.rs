@@ -12,9 +12,10 @@ use oscar::message::icbm::{IcbmReceive, IcbmSend, TLV_MESSAGE_DATA, text_message
 use oscar::message::{ChatMessage, ChatReceive, SnacBody, UserInfo};
 use oscar::{Flap, ScreenName};
 use policy::{
-    Admission, CanCarry, Delivery, DisclaimerClock, Identity, Keep, MessageContext, MessageKind,
-    NoticeLimiter, PolicyEngine, ToEnforce,
+    Admission, CanCarry, Delivery, DisclaimerClock, Identity, Keep, MessageContext, NoticeLimiter,
+    PolicyEngine, ToEnforce,
 };
+use settings::MessageKind;
 
 use crate::alert_webhook::Webhooks;
 use crate::error::{SessionError, Side};
@@ -64,7 +65,7 @@ pub(crate) struct Seen<'a> {
     /// What it is.
     pub(crate) kind: MessageKind,
     /// Which way it goes, relative to the organisation.
-    pub(crate) direction: policy::Direction,
+    pub(crate) direction: record::Direction,
     /// The local user's identity.
     pub(crate) local: &'a Identity,
     /// The other party (a screen name, or the room for chat).

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use settings::HostPort;
+
 /// Which leg of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -53,7 +55,7 @@ pub enum SessionError {
     #[error("upstream {addr} unreachable: {source}")]
     Connect {
         /// Where we tried.
-        addr: String,
+        addr: HostPort,
         /// Why it failed (boxed: a resolver's error is large, and every session result
         /// carries the size of the largest variant).
         #[source]
@@ -66,8 +68,8 @@ pub enum SessionError {
          configured upstream's; add its network to upstream.redirect_allow to allow it"
     )]
     RedirectRefused {
-        /// The `host:port` the upstream named.
-        target: String,
+        /// Where the upstream's answer sent the gateway.
+        target: HostPort,
         /// The address refused (the target's own, or one its name resolved to).
         address: std::net::IpAddr,
     },
@@ -120,7 +122,7 @@ pub enum SessionError {
     #[error("TLS with upstream {addr} as {name} failed: {source}")]
     UpstreamTls {
         /// Where we connected.
-        addr: String,
+        addr: HostPort,
         /// The name sent as SNI and verified.
         name: String,
         /// Why it failed: what rustls or the socket said, or a name or a time limit.
@@ -162,12 +164,6 @@ pub enum SessionError {
 /// Why an upstream (or the proxy on the way to it) could not be reached.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectFailure {
-    /// The target is not `host:port`.
-    #[error("{target:?} is not host:port")]
-    NotHostPort {
-        /// The target as configured or redirected to.
-        target: String,
-    },
     /// Resolving the name took longer than the connect timeout.
     #[error("name resolution timed out")]
     ResolveTimeout,
@@ -245,8 +241,8 @@ pub enum ApiFailure {
     /// The exchange with the upstream API failed.
     #[error("{target}: {source}")]
     Exchange {
-        /// The upstream API's `host:port`.
-        target: String,
+        /// The upstream API.
+        target: HostPort,
         /// What hyper said.
         #[source]
         source: hyper::Error,
@@ -254,8 +250,8 @@ pub enum ApiFailure {
     /// The upstream's answer body could not be read, or was over the limit.
     #[error("{target}: answer body: {source}")]
     Body {
-        /// The upstream API's `host:port`.
-        target: String,
+        /// The upstream API.
+        target: HostPort,
         /// What the body reader said.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
@@ -263,7 +259,7 @@ pub enum ApiFailure {
     /// The upstream did not answer within the idle timeout.
     #[error("{target}: no answer in time")]
     NoAnswer {
-        /// The upstream API's `host:port`.
-        target: String,
+        /// The upstream API.
+        target: HostPort,
     },
 }

@@ -73,7 +73,7 @@ mod tests {
 
     fn route(family: Option<Family>) -> Route {
         Route {
-            upstream: "10.0.0.1:5190".into(),
+            upstream: "10.0.0.1:5190".parse().unwrap(),
             local_user: Some("alice".into()),
             family,
             room: None,

@@ -4,7 +4,7 @@
 //! Errors name the proxy by address only: its credentials are never in a message.
 
 use base64::Engine;
-use policy::{ProxyKind, ProxyUrl};
+use settings::{ProxyKind, ProxyUrl};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

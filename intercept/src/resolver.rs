@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use settings::HostPort;
 
 use crate::error::ConnectFailure;
 
@@ -64,17 +65,15 @@ impl UpstreamResolver {
         })
     }
 
-    /// The addresses of `host:port`.
-    pub async fn resolve(&self, target: &str) -> Result<Vec<SocketAddr>, ConnectFailure> {
+    /// The addresses of `target`.
+    pub async fn resolve(&self, target: &HostPort) -> Result<Vec<SocketAddr>, ConnectFailure> {
+        let (host, port) = (target.host(), target.port());
         let Some(resolver) = &self.configured else {
-            return tokio::net::lookup_host(target)
+            return tokio::net::lookup_host((host, port))
                 .await
                 .map(Iterator::collect)
                 .map_err(ConnectFailure::Resolve);
         };
-        let (host, port) = split_host_port(target).ok_or_else(|| ConnectFailure::NotHostPort {
-            target: target.to_owned(),
-        })?;
         if let Ok(ip) = host.parse::<IpAddr>() {
             return Ok(vec![SocketAddr::new(ip, port)]);
         }
@@ -87,28 +86,5 @@ impl UpstreamResolver {
                     source,
                 })?;
         Ok(answer.iter().map(|ip| SocketAddr::new(ip, port)).collect())
-    }
-}
-
-/// Splits `host:port` (IPv6 hosts in brackets) into its parts.
-pub(crate) fn split_host_port(target: &str) -> Option<(&str, u16)> {
-    let (host, port) = target.rsplit_once(':')?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    Some((host, port.parse().ok()?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::split_host_port;
-
-    #[test]
-    fn host_port_splits_names_ipv4_and_bracketed_ipv6() {
-        assert_eq!(
-            split_host_port("login.oscar.aol.com:5190"),
-            Some(("login.oscar.aol.com", 5190))
-        );
-        assert_eq!(split_host_port("[::1]:443"), Some(("::1", 443)));
-        assert_eq!(split_host_port("127.0.0.1"), None);
-        assert_eq!(split_host_port("h:99999"), None);
     }
 }

@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use oscar::message::{Redirect, RoomInfo, SnacMessage};
 use oscar::{Family, Message, ServerAddress};
+use settings::HostPort;
 
 use crate::config::ClientTls;
 use crate::cookies::Route;
@@ -27,9 +28,26 @@ pub(crate) struct RewriteContext<'a> {
     pub(crate) client_tls: Option<&'a ClientTls>,
 }
 
+/// What became of a redirect.
+#[derive(Debug)]
+pub(crate) enum Rewritten {
+    /// It now names the gateway, and `cookie` leads to `route`.
+    Routed {
+        /// The cookie the client will present.
+        cookie: Bytes,
+        /// Where it leads.
+        route: Route,
+    },
+    /// It now names the gateway, but the upstream's address is no host name (`bös!`), so
+    /// no route is kept: the client's follow-on connection is refused at the gateway
+    /// rather than sent around it.
+    Unroutable,
+}
+
 /// Rewrites the address in `message` if it is a redirect; returns the cookie and the real
-/// route to remember. Messages that carry no address (or an error instead) are untouched.
-pub(crate) fn rewrite(message: &mut Message, cx: &RewriteContext<'_>) -> Option<(Bytes, Route)> {
+/// route to remember. Messages that carry no address (or an error instead, or an address
+/// that does not read at all) are untouched.
+pub(crate) fn rewrite(message: &mut Message, cx: &RewriteContext<'_>) -> Option<Rewritten> {
     match message {
         // Carrier A: legacy channel-1 login result on channel 4.
         Message::SignOff(off) => redirect(off, cx, Carrier::Login, Some(Family::OSERVICE), None),
@@ -64,7 +82,7 @@ fn redirect(
     kind: Carrier,
     family: Option<Family>,
     room: Option<RoomInfo>,
-) -> Option<(Bytes, Route)> {
+) -> Option<Rewritten> {
     let real = match carrier.address()? {
         Ok(addr) => addr,
         Err(e) => {
@@ -77,8 +95,18 @@ fn redirect(
     let tls_name = tls_route::upstream_name(carrier, kind, &real.host, cx.upstream_tls);
     carrier.set_address(cx.advertised);
     tls_route::for_client(carrier, cx.client_tls);
+    // Checked here, where it arrives; the route carries the checked value to the connect.
+    let upstream = match HostPort::new(&real.host, real.port_or(cx.upstream_port)) {
+        Ok(upstream) => upstream,
+        Err(e) => {
+            tracing::warn!(error = %e,
+                "upstream redirected to an address that is no host name; the client is sent \
+                 to the gateway with no route, so its follow-on connection will be refused");
+            return Some(Rewritten::Unroutable);
+        }
+    };
     let route = Route {
-        upstream: format!("{}:{}", real.host, real.port_or(cx.upstream_port)),
+        upstream,
         local_user: carrier
             .screen_name()
             .map(|sn| String::from_utf8_lossy(sn).into_owned())
@@ -89,7 +117,7 @@ fn redirect(
     };
     tracing::debug!(real = %route.upstream, advertised = %cx.advertised,
         tls = route.tls_name.as_deref().unwrap_or("-"), "rewrote a redirect");
-    Some((cookie, route))
+    Some(Rewritten::Routed { cookie, route })
 }
 
 #[cfg(test)]
@@ -116,10 +144,13 @@ mod tests {
             upstream_tls: None,
             client_tls: None,
         };
-        let (cookie, route) = rewrite(&mut msg, &cx).unwrap();
+        let Some(Rewritten::Routed { cookie, route }) = rewrite(&mut msg, &cx) else {
+            panic!("not routed");
+        };
         assert_eq!(cookie.len(), 256);
         assert_eq!(
-            route.upstream, "64.12.30.168:443",
+            route.upstream.to_string(),
+            "64.12.30.168:443",
             "no port: the current connection's"
         );
         assert_eq!(route.local_user.as_deref(), Some("Alice"));
@@ -154,5 +185,40 @@ mod tests {
         };
         assert!(rewrite(&mut msg, &cx).is_none());
         assert_eq!(msg.to_flap().unwrap().payload, flap.payload);
+    }
+
+    #[test]
+    fn an_address_that_is_no_host_name_is_rewritten_without_a_route() {
+        let mut tlvs = TlvList::new();
+        tlvs.set(TLV_SCREEN_NAME, &b"alice"[..]);
+        tlvs.set(TLV_ADDRESS, &b"bos!example:5190"[..]);
+        tlvs.set(TLV_COOKIE, vec![9u8; 16]);
+        let flap = LoginReply { tlvs }.to_snac(2).unwrap().to_flap().unwrap();
+        let mut msg = Message::decode(&flap).unwrap();
+        let advertised = ServerAddress::new("10.0.0.5", 5190);
+        let cx = RewriteContext {
+            advertised: &advertised,
+            upstream_port: 5190,
+            local_user: None,
+            answered: None,
+            upstream_tls: None,
+            client_tls: None,
+        };
+        assert!(matches!(
+            rewrite(&mut msg, &cx),
+            Some(Rewritten::Unroutable)
+        ));
+        let Message::Snac {
+            body: SnacMessage::LoginReply(r),
+            ..
+        } = msg
+        else {
+            panic!("not a login reply")
+        };
+        assert_eq!(
+            r.address().unwrap().unwrap(),
+            advertised,
+            "never around the gateway"
+        );
     }
 }

@@ -7,6 +7,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use settings::HostPort;
 use tokio::net::{TcpSocket, TcpStream};
 
 use crate::error::{ConnectFailure, SessionError};
@@ -23,17 +24,17 @@ pub(crate) enum Origin {
     Redirect,
 }
 
-/// Connects to `target` (`host:port`), through the proxy if one is configured; returns the
-/// stream and the egress slot it uses. A target other than `upstream.login` and
-/// `upstream.login_tls` came from a cookie route, and is checked as a redirect.
+/// Connects to `target`, through the proxy if one is configured; returns the stream and
+/// the egress slot it uses. A target other than `upstream.login` and `upstream.login_tls`
+/// came from a cookie route, and is checked as a redirect.
 pub(crate) async fn connect_upstream<'r>(
     relay: &'r Relay,
-    target: &str,
+    target: &HostPort,
 ) -> Result<(TcpStream, Option<EgressLease<'r>>), SessionError> {
     let configured = [
-        Some(relay.config.upstream_login.as_str()),
-        Some(relay.config.upstream_login_tls.as_str()),
-        relay.config.upstream_api.as_deref(),
+        Some(&relay.config.upstream_login),
+        Some(&relay.config.upstream_login_tls),
+        relay.config.upstream_api.as_ref(),
     ];
     let origin = if configured.contains(&Some(target)) {
         Origin::Configured
@@ -46,27 +47,22 @@ pub(crate) async fn connect_upstream<'r>(
 /// [`connect_upstream`] with the target's origin given by the caller.
 pub(crate) async fn connect_from<'r>(
     relay: &'r Relay,
-    target: &str,
+    target: &HostPort,
     origin: Origin,
 ) -> Result<(TcpStream, Option<EgressLease<'r>>), SessionError> {
     let Some(proxy) = &relay.config.proxy else {
         return connect_direct(relay, target, origin).await;
     };
     let fail = |source: ConnectFailure| SessionError::Connect {
-        addr: target.to_owned(),
+        addr: target.clone(),
         source: Box::new(source),
     };
-    let (host, port) = crate::resolver::split_host_port(target).ok_or_else(|| {
-        fail(ConnectFailure::NotHostPort {
-            target: target.to_owned(),
-        })
-    })?;
     // The proxy resolves names itself, so only an address literal can be checked here; a
     // name is the proxy's to resolve, and its own rules decide where it may connect.
     if origin == Origin::Redirect {
         check_literal_target(relay, target).await?;
     }
-    let (stream, egress) = connect_direct(relay, &proxy.address.to_string(), Origin::Configured)
+    let (stream, egress) = connect_direct(relay, &proxy.address, Origin::Configured)
         .await
         .map_err(|e| match e {
             SessionError::Connect { source, .. } => fail(ConnectFailure::Proxy {
@@ -77,7 +73,7 @@ pub(crate) async fn connect_from<'r>(
         })?;
     let tunnel = tokio::time::timeout(
         relay.config.connect_timeout,
-        crate::proxy::open_tunnel(stream, proxy, host, port),
+        crate::proxy::open_tunnel(stream, proxy, target.host(), target.port()),
     )
     .await;
     // On an error the lease is dropped here, and the egress count with it.
@@ -92,18 +88,20 @@ pub(crate) async fn connect_from<'r>(
 
 /// Refuses a redirect `target` whose host is an address outside the redirect scope, before
 /// any connection is asked for; a name passes (its addresses are checked at connect time).
-pub(crate) async fn check_literal_target(relay: &Relay, target: &str) -> Result<(), SessionError> {
-    let host = crate::resolver::split_host_port(target).map(|(host, _)| host);
-    match host.and_then(|h| h.parse::<IpAddr>().ok()) {
-        Some(ip) => check_redirect(relay, target, ip).await,
-        None => Ok(()),
+pub(crate) async fn check_literal_target(
+    relay: &Relay,
+    target: &HostPort,
+) -> Result<(), SessionError> {
+    match target.host().parse::<IpAddr>() {
+        Ok(ip) => check_redirect(relay, target, ip).await,
+        Err(_) => Ok(()),
     }
 }
 
 /// Refuses `ip` (an address `target` resolved to) unless a redirect may lead there. The
 /// configured upstreams' names are looked up only when `ip` is neither public, allowed, nor
 /// a configured address literal.
-async fn check_redirect(relay: &Relay, target: &str, ip: IpAddr) -> Result<(), SessionError> {
+async fn check_redirect(relay: &Relay, target: &HostPort, ip: IpAddr) -> Result<(), SessionError> {
     let allow = &relay.config.redirect_allow;
     let (literals, names) = configured_hosts(relay);
     if redirect_scope::permits(ip, allow, &literals) || resolves_to(relay, &names, ip).await {
@@ -116,36 +114,36 @@ async fn check_redirect(relay: &Relay, target: &str, ip: IpAddr) -> Result<(), S
          add its network to {}", redirect_scope::ALLOW_KEY
     );
     Err(SessionError::RedirectRefused {
-        target: target.to_owned(),
+        target: target.clone(),
         address: ip,
     })
 }
 
 /// `upstream.login`, `login_tls` and `api`: the address literals among them, and the
-/// `host:port` of the others.
-fn configured_hosts(relay: &Relay) -> (Vec<IpAddr>, Vec<&str>) {
+/// others (names).
+fn configured_hosts(relay: &Relay) -> (Vec<IpAddr>, Vec<&HostPort>) {
     let config = &relay.config;
     let mut literals = Vec::new();
     let mut names = Vec::new();
     for target in [
-        Some(config.upstream_login.as_str()),
-        Some(config.upstream_login_tls.as_str()),
-        config.upstream_api.as_deref(),
+        Some(&config.upstream_login),
+        Some(&config.upstream_login_tls),
+        config.upstream_api.as_ref(),
     ]
     .into_iter()
     .flatten()
     {
-        match crate::resolver::split_host_port(target).map(|(host, _)| host.parse::<IpAddr>()) {
-            Some(Ok(ip)) => literals.push(ip),
-            _ => names.push(target),
+        match target.host().parse::<IpAddr>() {
+            Ok(ip) => literals.push(ip),
+            Err(_) => names.push(target),
         }
     }
     (literals, names)
 }
 
-/// Whether one of `names` (`host:port`) resolves to `ip` now. Looked up together, within
+/// Whether one of `names` resolves to `ip` now. Looked up together, within
 /// the connect timeout: a name that does not resolve adds nothing.
-async fn resolves_to(relay: &Relay, names: &[&str], ip: IpAddr) -> bool {
+async fn resolves_to(relay: &Relay, names: &[&HostPort], ip: IpAddr) -> bool {
     if names.is_empty() {
         return false;
     }
@@ -166,11 +164,11 @@ async fn resolves_to(relay: &Relay, names: &[&str], ip: IpAddr) -> bool {
 /// forbidden address is refused whole.
 async fn connect_direct<'r>(
     relay: &'r Relay,
-    target: &str,
+    target: &HostPort,
     origin: Origin,
 ) -> Result<(TcpStream, Option<EgressLease<'r>>), SessionError> {
     let fail = |source: ConnectFailure| SessionError::Connect {
-        addr: target.to_owned(),
+        addr: target.clone(),
         source: Box::new(source),
     };
     let timeout = relay.config.connect_timeout;

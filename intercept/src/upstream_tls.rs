@@ -10,6 +10,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use settings::HostPort;
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
@@ -45,12 +46,12 @@ pub fn upstream_client_config(
 pub(crate) async fn connect_tls(
     config: Arc<ClientConfig>,
     name: &str,
-    addr: &str,
+    addr: &HostPort,
     stream: TcpStream,
     timeout: Duration,
 ) -> Result<TlsStream<TcpStream>, SessionError> {
     let fail = |source: std::io::Error| SessionError::UpstreamTls {
-        addr: addr.to_owned(),
+        addr: addr.clone(),
         name: name.to_owned(),
         source,
     };

@@ -122,7 +122,7 @@ async fn webhook_receiver() -> (
 }
 
 fn engine(policy_toml: &str) -> Arc<PolicyEngine> {
-    let config = policy::Config::load("policy.toml", policy_toml, &[]).unwrap();
+    let config = settings::Config::load("policy.toml", policy_toml, &[]).unwrap();
     let directory = Directory::parse_csv(DIRECTORY).unwrap();
     Arc::new(PolicyEngine::compile(&config.policy, directory).unwrap())
 }
@@ -141,7 +141,7 @@ async fn gateway(policy_toml: &str) -> Gateway {
     let dir = tempfile::tempdir().unwrap();
     let archive = Archive::open(dir.path(), ArchiveOptions::default()).unwrap();
     let config = RelaySettings {
-        upstream_login: lab.auth_addr.to_string(),
+        upstream_login: lab.auth_addr.into(),
         node: "gw-policy".into(),
         policy: Some(engine(policy_toml)),
         ..RelaySettings::default()

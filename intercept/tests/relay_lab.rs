@@ -27,7 +27,7 @@ async fn gateway(mode: CaptureMode) -> Gateway {
     let dir = tempfile::tempdir().unwrap();
     let archive = Archive::open(dir.path(), ArchiveOptions::default()).unwrap();
     let config = RelaySettings {
-        upstream_login: lab.auth_addr.to_string(),
+        upstream_login: lab.auth_addr.into(),
         mode,
         node: "gw-test".into(),
         ..RelaySettings::default()
@@ -228,7 +228,7 @@ async fn an_unknown_cookie_gets_a_sign_off_and_an_unreachable_upstream_an_error(
     let relay = Arc::new(
         Relay::new(
             RelaySettings {
-                upstream_login: closed.to_string(),
+                upstream_login: closed.into(),
                 connect_timeout: Duration::from_secs(2),
                 ..RelaySettings::default()
             },

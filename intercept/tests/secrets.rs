@@ -59,7 +59,7 @@ async fn secrets_stay_out_of_logs_and_the_archive() {
     let relay = Arc::new(
         Relay::new(
             RelaySettings {
-                upstream_login: upstream.to_string(),
+                upstream_login: upstream.into(),
                 ..RelaySettings::default()
             },
             Some(archive.clone()),

@@ -18,7 +18,7 @@ const DEADLINE: Duration = Duration::from_secs(1);
 /// A relay with a one-second sign-on deadline (and the default ten-minute idle timeout).
 async fn relay(upstream: SocketAddr) -> (SocketAddr, Arc<Relay>, CancellationToken) {
     let config = RelaySettings {
-        upstream_login: upstream.to_string(),
+        upstream_login: upstream.into(),
         signon_timeout: DEADLINE,
         ..RelaySettings::default()
     };

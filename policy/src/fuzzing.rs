@@ -1,7 +1,9 @@
 //! Entry points for the cargo-fuzz targets in `fuzz/`: the employee directory's two file
 //! formats, and message text through a policy with keyword, pattern and mask rules.
 
-use crate::{Config, Direction, Directory, MessageContext, MessageKind, PolicyEngine};
+use crate::{Directory, MessageContext, PolicyEngine};
+use record::Direction;
+use settings::{Config, MessageKind};
 
 /// A directory file, CSV or TOML by the first byte, on arbitrary text: parsing never
 /// panics, and every employee it yields can be found again by each of its screen names.
@@ -107,45 +109,6 @@ pub fn policy_text(data: &[u8]) {
     }
 }
 
-/// A configured secret URL, proxy URL or token on arbitrary text: nothing panics; what
-/// [`crate::SecretUrl`] shows of a URL with user information never holds its password,
-/// and neither does a [`crate::ProxyUrl`] or its parse error.
-pub fn secret_text(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    let shown = crate::secret_url::redact(text);
-    let _ = crate::config::check_token(crate::config::token_in(text));
-    // A password whose every 8-byte run is written nowhere else in the value: then output
-    // that holds it can only have taken it from the user information. (A host or user name
-    // that spells the password, as the fuzzer soon finds, is not a leak.) Text before `://`
-    // that is no scheme is never shown at all.
-    let password = text
-        .split_once("://")
-        .and_then(|(_, rest)| {
-            let authority = rest.split(['/', '?', '#']).next()?;
-            let (userinfo, _) = authority.rsplit_once('@')?;
-            userinfo.split_once(':').map(|(_, password)| password)
-        })
-        .filter(|p| {
-            p.len() >= 12
-                && !p.contains(['@', '.', ':'])
-                && p.as_bytes()
-                    .windows(8)
-                    .all(|run| text.as_bytes().windows(8).filter(|w| w == &run).count() == 1)
-        });
-    if let Some(password) = password {
-        assert!(!shown.contains(password), "{shown:?} shows the password");
-        match crate::ProxyUrl::parse(text) {
-            Ok(proxy) => {
-                assert!(!proxy.to_string().contains(password));
-                assert!(!format!("{proxy:?}").contains(password));
-            }
-            Err(e) => assert!(!e.contains(password), "{e:?} shows the password"),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,18 +123,5 @@ mod tests {
         directory(b"\x00id,name,email,screen_names,addresses\njs,J S,,JS Trader;js2,10.0.0.0/8\n");
         directory(b"\x01[[employee]]\nid = \"js\"\nname = \"J\"\nscreen_names = [\"a b\"]\n");
         directory(b"");
-    }
-
-    /// The `secret_text` seeds, its two findings among them, replayed on every test run.
-    #[test]
-    fn secret_text_seeds_pass() {
-        let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/secret_text");
-        let mut seen = 0;
-        for entry in std::fs::read_dir(dir).unwrap() {
-            secret_text(&std::fs::read(entry.unwrap().path()).unwrap());
-            seen += 1;
-        }
-        assert!(seen >= 5, "{seen} seeds");
     }
 }

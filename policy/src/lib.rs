@@ -1,34 +1,22 @@
-//! The configuration model and rule evaluation: who is logged, what is blocked, which DNS view
-//! a client is in. Pure: no I/O, no sockets, no clock reads. The caller reads the
-//! configuration file and hands [`Config::load`] its text and name.
+//! The compliance policy: the employee [`Directory`] and the [`PolicyEngine`] that compiles
+//! the `[policy]` section of the configuration (`settings::PolicyConfig`) and applies it:
+//! who a user is, whether they may sign on, what happens to each message (identity, groups,
+//! profiles, first-match rules, with the per-session [`NoticeLimiter`] and
+//! [`DisclaimerClock`]), and the one enforcement plan both capture points render
+//! ([`enforce`]). Pure: no I/O, no sockets, no clock reads.
 //!
-//! The configuration model ([`config`]), DNS views ([`dns`]), the employee [`Directory`],
-//! and message policy ([`PolicyEngine`]: identity, groups, profiles, first-match rules, with
-//! the per-session [`NoticeLimiter`] and [`DisclaimerClock`]).
+//! [`load_config`] loads the whole configuration the way the gateway does: the `settings`
+//! crate's checks, then this engine's, every error pointing at its line.
 #![forbid(unsafe_code)]
 
-pub mod config;
 pub mod directory;
-pub mod dns;
 mod engine;
 pub mod fuzzing;
-pub mod host_port;
-pub mod proxy;
-pub mod secret_url;
 
-pub use config::{
-    ArchiveConfig, ArchiveMode, CaKey, Config, ConfigError, DnsConfig, DnsUpstream, DnsViewConfig,
-    FailPolicy, GroupConfig, IngestAuthMode, IngestClientConfig, IngestConfig, LineCol, Origin,
-    PolicyConfig, ProfileConfig, QueryLog, RelayConfig, RetentionConfig, RetentionSetting,
-    RuleConfig, SensorConfig, TlsConfig, UnknownScreenNames, UpstreamConfig,
-};
 pub use directory::{Directory, DirectoryError, Employee};
 pub use engine::{
-    Action, Admission, CanCarry, DEFAULT_BLOCK_NOTICE, Decision, Delivery, Direction,
-    DisclaimerClock, EmployeeRef, Enforcement, Explanation, GroupCheck, IdentifiedBy, Identity,
-    Keep, MessageContext, MessageKind, NoDisclaimer, NoticeLimiter, PolicyEngine, Profile,
-    RuleCheck, RuleOutcome, ToEnforce, conversation_key, direction_of, enforce,
+    Admission, CanCarry, DEFAULT_BLOCK_NOTICE, Decision, Delivery, DisclaimerClock, EmployeeRef,
+    Enforcement, Explanation, GroupCheck, IdentifiedBy, Identity, Keep, MessageContext,
+    NoDisclaimer, NoticeLimiter, RuleOutcome, PolicyEngine, Profile, RuleCheck, ToEnforce,
+    conversation_key, direction_of, enforce, load_config,
 };
-pub use host_port::{HostPort, HostPortError};
-pub use proxy::{ProxyKind, ProxyUrl};
-pub use secret_url::SecretUrl;

@@ -139,16 +139,48 @@ impl std::str::FromStr for Kind {
     }
 }
 
-/// Direction of a message relative to the organisation.
+/// Direction of a message relative to the organisation: what a record says, and what a
+/// policy rule's `direction` asks about (the same names in both).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
+    // The variants' order is their tag in the archive's postcard encoding: never reorder.
     /// From a local user to someone outside.
     Outbound,
     /// From outside to a local user.
     Inbound,
     /// Between two local users.
     Internal,
+}
+
+impl Direction {
+    /// Every direction, in the order the configuration documentation lists them.
+    pub const ALL: [Self; 3] = [Self::Inbound, Self::Outbound, Self::Internal];
+
+    /// The name used in records, the configuration and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Inbound => "inbound",
+            Self::Outbound => "outbound",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Direction {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|d| d.as_str() == s)
+            .ok_or_else(|| format!("unknown direction {s:?} (inbound, outbound, internal)"))
+    }
 }
 
 /// What policy decided for the event.
@@ -278,6 +310,21 @@ mod tests {
         }
         assert_eq!("ICQ".parse::<Protocol>().unwrap(), Protocol::Icq);
         assert!("msn".parse::<Protocol>().is_err());
+        for d in Direction::ALL {
+            assert_eq!(d.as_str().parse::<Direction>().unwrap(), d);
+        }
+        assert!("sideways".parse::<Direction>().is_err());
+    }
+
+    #[test]
+    fn directions_keep_their_postcard_tags() {
+        // Stored records hold the variant's index: the order of declaration is the format.
+        for (tag, d) in [Direction::Outbound, Direction::Inbound, Direction::Internal]
+            .into_iter()
+            .enumerate()
+        {
+            assert_eq!(postcard::to_stdvec(&d).unwrap(), vec![tag as u8]);
+        }
     }
 
     #[test]

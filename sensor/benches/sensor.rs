@@ -30,9 +30,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use policy::dns::NameSet;
 use sensor::packet::build;
 use sensor::{AllowList, CaptureSocket, Sensor, SensorSettings, SensorStats};
+use settings::dns::NameSet;
 
 fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name)

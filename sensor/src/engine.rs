@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use archive::Event;
 use bytes::BytesMut;
-use policy::dns::NameSet;
+use settings::dns::NameSet;
 
 use crate::bypass::{AllowList, Bypass, Transport};
 use crate::flow_table::{FlowKey, FlowTable, Way};

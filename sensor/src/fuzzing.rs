@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use policy::dns::NameSet;
+use settings::dns::NameSet;
 
 use crate::bypass::AllowList;
 use crate::engine::{Sensor, SensorSettings};

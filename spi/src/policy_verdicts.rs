@@ -23,10 +23,11 @@
 use std::time::Duration;
 
 use policy::{
-    Admission, CanCarry, DEFAULT_BLOCK_NOTICE, Decision, Delivery, Direction, Identity, Keep,
-    MessageContext, MessageKind, PolicyEngine, ToEnforce,
+    Admission, CanCarry, DEFAULT_BLOCK_NOTICE, Decision, Delivery, Identity, Keep, MessageContext,
+    PolicyEngine, ToEnforce,
 };
-use record::normalize_screen_name;
+use record::{Direction, normalize_screen_name};
+use settings::MessageKind;
 
 use crate::ffi_strings::OwnedEntity;
 use crate::srv_msgs::{Destination, EntryResult, Reply, SrvMsg};

@@ -345,17 +345,11 @@ fn with_session(mut what: Value, session: &Session) -> Value {
 /// directory does not list), the side on this server's community stands for the
 /// organisation, as the gateway's side does in the relay.
 fn direction_of(sender: &OwnedEntity, others: &[&OwnedEntity]) -> Direction {
-    // The policy's `Direction` and the record's are two enums until the record model is
-    // its own crate; this match is the whole of the mapping.
-    match policy::direction_of(
+    policy::direction_of(
         !sender.is_outsider(),
         !others.iter().any(|o| o.is_outsider()),
         !sender.is_external(),
-    ) {
-        policy::Direction::Inbound => Direction::Inbound,
-        policy::Direction::Outbound => Direction::Outbound,
-        policy::Direction::Internal => Direction::Internal,
-    }
+    )
 }
 
 /// Whose record it is: the sender when ours, else the first of the organisation's users

@@ -1,7 +1,7 @@
 //! The policy the Sametime module applies: `[policy] file` of the module's configuration,
 //! read at `stDdaClInit` and re-read at `stDdaClTimerEvent` when it changed.
 //!
-//! The file is read exactly as the gateway reads its `imtegrity.toml` (`policy::Config::load`),
+//! The file is read exactly as the gateway reads its `imtegrity.toml` (`policy::load_config`),
 //! so the gateway's own file works and the rules are the same for AIM and Sametime; a file
 //! with only a `[policy]` table works too, since every other section has defaults. The other
 //! sections are checked as the gateway checks them, and otherwise ignored. A relative
@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::SystemTime;
 
-use policy::{Config, Directory, DisclaimerClock, NoticeLimiter, PolicyEngine};
+use policy::{Directory, DisclaimerClock, NoticeLimiter, PolicyEngine};
 
 use crate::config::SpiConfig;
 use crate::error::SpiError;
@@ -147,7 +147,7 @@ fn compile(file: &Path) -> Result<(PolicyEngine, Vec<(PathBuf, Stamp)>), String>
     let mut read = vec![(file.to_path_buf(), stamp_of(file))];
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let config =
-        Config::load(&file.display().to_string(), &text, &[]).map_err(|e| e.to_string())?;
+        policy::load_config(&file.display().to_string(), &text, &[]).map_err(|e| e.to_string())?;
     let directory = match &config.policy.directory {
         Some(path) => {
             let path = match file.parent() {

@@ -34,11 +34,11 @@ pub(crate) struct PolicyExplainArgs {
     pub(crate) text: String,
     /// im, chat, file (a file-transfer offer) or direct_im (a direct-connection offer).
     #[arg(long, default_value = "im", value_name = "KIND")]
-    pub(crate) kind: policy::MessageKind,
+    pub(crate) kind: settings::MessageKind,
     /// inbound (--to is the local user), outbound or internal (--from is). Default: guessed
     /// from the directory (both in it: internal; only --to: inbound; else outbound).
     #[arg(long, value_name = "DIRECTION")]
-    pub(crate) direction: Option<policy::Direction>,
+    pub(crate) direction: Option<archive::Direction>,
     /// The local user's client address, for directory and group lookups by address.
     #[arg(long, value_name = "IP")]
     pub(crate) client_addr: Option<std::net::IpAddr>,

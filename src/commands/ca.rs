@@ -6,8 +6,8 @@ use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use certs::{Ca, CaInfo, CaPaths, CertError, KeyKind, NameScope};
-use policy::{CaKey, TlsConfig};
 use serde_json::{Value, json};
+use settings::{CaKey, TlsConfig};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 

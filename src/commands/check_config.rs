@@ -3,8 +3,9 @@
 
 use std::path::Path;
 
-use policy::{Config, Directory, PolicyEngine, UnknownScreenNames};
+use policy::{Directory, PolicyEngine};
 use serde_json::json;
+use settings::{Config, UnknownScreenNames};
 
 use crate::exit::UsageError;
 use crate::output::emit;
@@ -84,8 +85,8 @@ fn dns_summary(config: &Config) -> String {
         list.join(", ")
     };
     // Validation has already parsed every name, so this cannot fail here.
-    let names =
-        policy::dns::NameSet::from_config(dns.builtin_names, &dns.names).map_or(0, |set| set.len());
+    let names = settings::dns::NameSet::from_config(dns.builtin_names, &dns.names)
+        .map_or(0, |set| set.len());
     let mut lines = vec![
         format!(
             "dns: listening on {}, forwarding to {upstream}",
@@ -102,7 +103,7 @@ fn dns_summary(config: &Config) -> String {
             }
         ),
     ];
-    let table = policy::dns::ViewTable::from_config(dns);
+    let table = settings::dns::ViewTable::from_config(dns);
     for (i, view) in table.views().iter().enumerate() {
         let subnets: Vec<String> = if i == 0 {
             vec!["every other client".to_owned()]
@@ -122,8 +123,8 @@ fn dns_summary(config: &Config) -> String {
             list.join(", ")
         };
         let fail = match view.fail {
-            policy::FailPolicy::Closed => "fail-closed",
-            policy::FailPolicy::Open => "fail-open",
+            settings::FailPolicy::Closed => "fail-closed",
+            settings::FailPolicy::Open => "fail-open",
         };
         lines.push(format!(
             "  view {} ({}) -> {target}; {fail}",

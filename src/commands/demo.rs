@@ -54,7 +54,7 @@ pub(crate) async fn run(args: DemoArgs, json: bool) -> crate::CmdResult {
     // A throwaway gateway CA beside the archive, as `imtegrity ca init` would make, and the
     // lab's own CA for the gateway to verify the lab's TLS listeners with.
     let ca_dir = std::path::PathBuf::from(format!("{}-ca", archive_dir.display()));
-    let permitted = certs::NameScope::permitted(&policy::TlsConfig::default().permitted)?;
+    let permitted = certs::NameScope::permitted(&settings::TlsConfig::default().permitted)?;
     let gateway_ca = certs::Ca::create(
         certs::KeyKind::EcdsaP256,
         &permitted,

@@ -3,11 +3,13 @@
 //! to a message, every rule considered, and the decision, exactly as the gateway would
 //! decide it.
 
+use archive::Direction;
 use policy::{
-    Action, Admission, Decision, Direction, Explanation, IdentifiedBy, Identity, MessageContext,
-    NoDisclaimer, PolicyEngine, RuleOutcome,
+    Admission, Decision, Explanation, IdentifiedBy, Identity, MessageContext, NoDisclaimer,
+    RuleOutcome, PolicyEngine,
 };
 use serde_json::json;
+use settings::Action;
 
 use crate::cli::{PolicyCommand, PolicyExplainArgs};
 use crate::output::emit;

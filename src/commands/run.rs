@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use policy::Config;
 use serde_json::json;
+use settings::Config;
 
 use crate::cli::RunArgs;
 use crate::gateway::Gateway;

@@ -25,7 +25,7 @@ use super::manifest::{HashedFile, ManifestFile, file_error};
 use super::zone::Zone;
 use super::{Sink, verdict_label};
 use crate::error::ArchiveError;
-use record::{Direction, Record};
+use record::Record;
 
 /// The exported file's name.
 pub(crate) const FILE: &str = "records.csv";
@@ -51,14 +51,6 @@ pub(crate) const COLUMNS: [&str; 18] = [
     "detail",
     "employee",
 ];
-
-fn direction(d: Direction) -> &'static str {
-    match d {
-        Direction::Outbound => "outbound",
-        Direction::Inbound => "inbound",
-        Direction::Internal => "internal",
-    }
-}
 
 fn opt(v: &Option<String>) -> Cow<'_, str> {
     Cow::Borrowed(v.as_deref().unwrap_or_default())
@@ -93,7 +85,7 @@ fn raw_row<'a>(record: &'a Record, zone: &Zone) -> [Cow<'a, str>; 18] {
         opt(&e.room),
         Cow::Borrowed(&e.sender),
         Cow::Owned(e.recipients.join(";")),
-        Cow::Borrowed(direction(e.direction)),
+        Cow::Borrowed(e.direction.as_str()),
         Cow::Borrowed(&e.local_user),
         opt(&e.client_addr),
         Cow::Borrowed(&e.node),

@@ -32,11 +32,7 @@ pub(super) fn foreign_host(
 
 /// Whether the login API forwards to `host` (lower case, no port, no trailing dot).
 pub(super) fn forwards_to(config: &RelaySettings, host: &str) -> bool {
-    let api = config
-        .upstream_api
-        .as_deref()
-        .and_then(crate::resolver::split_host_port)
-        .map(|(h, _)| host_of(h));
+    let api = config.upstream_api.as_ref().map(|api| host_of(api.host()));
     if api.as_deref() == Some(host) {
         return true;
     }
@@ -53,8 +49,8 @@ mod tests {
     fn config(api: Option<&str>, extra: &[&str]) -> RelaySettings {
         let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
         RelaySettings {
-            upstream_api: api.map(str::to_owned),
-            api_names: policy::dns::NameSet::from_config(true, &extra).unwrap(),
+            upstream_api: api.map(|a| settings::HostPort::parse(a).unwrap()),
+            api_names: settings::dns::NameSet::from_config(true, &extra).unwrap(),
             ..RelaySettings::default()
         }
     }

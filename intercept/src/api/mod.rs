@@ -28,6 +28,7 @@ use hyper::header::{CONTENT_LENGTH, HOST, HeaderValue, TRANSFER_ENCODING};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use oscar::{Family, ServerAddress};
+use settings::HostPort;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::Instrument;
 
@@ -175,11 +176,15 @@ async fn handle(
         let token = (call == Call::StartSession)
             .then(|| parts.uri.query().and_then(client_login::token_of_query))
             .flatten();
-        let target = relay
-            .config
-            .upstream_api
-            .clone()
-            .unwrap_or_else(|| format!("{host}:443"));
+        let target = match &relay.config.upstream_api {
+            Some(api) => api.clone(),
+            // The host the request is for (checked above), on the HTTPS port; a name the
+            // intercepted names' wildcards let through is still checked as a host name.
+            None => match HostPort::new(&host, 443) {
+                Ok(target) => target,
+                Err(e) => return plain(StatusCode::BAD_REQUEST, &format!("imtegrity: {e}")),
+            },
+        };
         let request = Request::from_parts(parts, Full::new(body));
         let (mut head, answer) = match forward(relay, &target, &host, request).await {
             Ok(ok) => ok,
@@ -278,8 +283,11 @@ fn start_session(
     } else {
         5190
     });
+    // Checked here, where it arrives; the route carries the checked value to the connect.
+    let upstream =
+        HostPort::new(&start.host, port).map_err(|_| "its host is not a host name or address")?;
     let route = Route {
-        upstream: format!("{}:{port}", start.host),
+        upstream,
         local_user: user,
         family: Some(Family::OSERVICE),
         room: None,
@@ -296,7 +304,7 @@ fn start_session(
 /// whole body.
 async fn forward(
     relay: &Relay,
-    target: &str,
+    target: &HostPort,
     host: &str,
     request: Request<Full<Bytes>>,
 ) -> Result<(hyper::http::response::Parts, Bytes), SessionError> {
@@ -307,7 +315,7 @@ async fn forward(
         let tls = connect_tls(relay.upstream_tls.clone(), host, target, stream, timeout).await?;
         let http = |source: hyper::Error| {
             SessionError::from(ApiFailure::Exchange {
-                target: target.to_owned(),
+                target: target.clone(),
                 source,
             })
         };
@@ -321,7 +329,7 @@ async fn forward(
                 .collect()
                 .await
                 .map_err(|source| ApiFailure::Body {
-                    target: target.to_owned(),
+                    target: target.clone(),
                     source,
                 })?
                 .to_bytes();
@@ -339,7 +347,7 @@ async fn forward(
             },
         };
         done.map_err(|_| ApiFailure::NoAnswer {
-            target: target.to_owned(),
+            target: target.clone(),
         })?
     }
     .await;
@@ -348,16 +356,19 @@ async fn forward(
     result
 }
 
-/// The host part of a Host header (`name`, `name:port`, `[v6]:port`).
-pub(crate) fn host_of(header: &str) -> String {
-    let header = header.trim();
-    crate::resolver::split_host_port(header)
-        .map_or_else(
-            || header.trim_start_matches('[').trim_end_matches(']'),
-            |(host, _)| host,
-        )
-        .trim_end_matches('.')
-        .to_ascii_lowercase()
+/// The host a Host header, URL host or TLS name names (`name`, `name:port`, `[v6]:port`),
+/// lower case and without a trailing dot: the form the intercepted names are compared in.
+/// Text that is no `host[:port]` is kept (trimmed, lower case) to be compared, and refused.
+pub(crate) fn host_of(text: &str) -> String {
+    let text = text.trim();
+    let host = match HostPort::parse_with_default_port(text, 443) {
+        Ok(parsed) => parsed.host().to_owned(),
+        Err(_) => text
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned(),
+    };
+    host.trim_end_matches('.').to_ascii_lowercase()
 }
 
 /// Whether `host` is a Kerberos KDC for AIM (`kdc.uas.aol.com` and the like).

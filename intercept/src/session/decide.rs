@@ -3,7 +3,7 @@
 //! decision itself is `enforce.rs`'s; this is the translation between the session's terms
 //! (records, legs) and the policy's.
 
-use archive::{Direction, Event, Kind};
+use archive::{Event, Kind};
 
 use super::state::{State, with_employee};
 use crate::enforce::{Rebuild, Seen};
@@ -78,7 +78,7 @@ pub(super) fn decide(
         });
     };
     let kind = policy_kind(seen.kind);
-    let direction = policy_direction(seen.direction);
+    let direction = seen.direction;
     let applied = crate::enforce::apply(
         runtime,
         &relay.config.node,
@@ -110,21 +110,12 @@ pub(super) fn decide(
 }
 
 /// What kind of message a record is, as the policy names it.
-pub(super) fn policy_kind(kind: Kind) -> policy::MessageKind {
+pub(super) fn policy_kind(kind: Kind) -> settings::MessageKind {
     match kind {
-        Kind::FileOffer => policy::MessageKind::File,
-        Kind::DirectImOffer => policy::MessageKind::DirectIm,
-        Kind::ChatMessage => policy::MessageKind::Chat,
-        _ => policy::MessageKind::Im,
-    }
-}
-
-/// A record's direction, as the policy names it.
-pub(super) fn policy_direction(direction: Direction) -> policy::Direction {
-    match direction {
-        Direction::Inbound => policy::Direction::Inbound,
-        Direction::Outbound => policy::Direction::Outbound,
-        Direction::Internal => policy::Direction::Internal,
+        Kind::FileOffer => settings::MessageKind::File,
+        Kind::DirectImOffer => settings::MessageKind::DirectIm,
+        Kind::ChatMessage => settings::MessageKind::Chat,
+        _ => settings::MessageKind::Im,
     }
 }
 
@@ -133,21 +124,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn kinds_and_directions_read_as_the_policy_names_them() {
-        assert_eq!(policy_kind(Kind::FileOffer), policy::MessageKind::File);
+    fn kinds_read_as_the_policy_names_them() {
+        assert_eq!(policy_kind(Kind::FileOffer), settings::MessageKind::File);
         assert_eq!(
             policy_kind(Kind::DirectImOffer),
-            policy::MessageKind::DirectIm
+            settings::MessageKind::DirectIm
         );
-        assert_eq!(policy_kind(Kind::ChatMessage), policy::MessageKind::Chat);
-        assert_eq!(policy_kind(Kind::Im), policy::MessageKind::Im);
-        assert_eq!(
-            policy_direction(Direction::Internal),
-            policy::Direction::Internal
-        );
-        assert_eq!(
-            policy_direction(Direction::Inbound),
-            policy::Direction::Inbound
-        );
+        assert_eq!(policy_kind(Kind::ChatMessage), settings::MessageKind::Chat);
+        assert_eq!(policy_kind(Kind::Im), settings::MessageKind::Im);
     }
 }

@@ -13,6 +13,7 @@ use oscar::message::{RoomInfo, SignonHello, SignonKind};
 use oscar::{Channel, Family, Flap, SnacHeader};
 use policy::Identity;
 use record::normalize_screen_name;
+use settings::HostPort;
 use tokio::time::Instant;
 
 use super::Outcome;
@@ -23,8 +24,8 @@ use crate::local_users::proves_identity;
 /// Where a session's upstream leg goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Upstream {
-    /// `host:port`.
-    pub(super) target: String,
+    /// Where to connect.
+    pub(super) target: HostPort,
     /// The TLS name to send and verify; `None`: plain TCP.
     pub(super) tls_name: Option<String>,
 }

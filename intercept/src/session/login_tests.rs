@@ -10,7 +10,7 @@ use super::*;
 
 fn login() -> Upstream {
     Upstream {
-        target: "login.example:5190".into(),
+        target: "login.example:5190".parse().unwrap(),
         tls_name: None,
     }
 }
@@ -41,7 +41,7 @@ fn legacy_hello(name: &str) -> Flap {
 
 fn route(family: Family, user: Option<&str>) -> Route {
     Route {
-        upstream: "bos.example:5190".into(),
+        upstream: "bos.example:5190".parse().unwrap(),
         local_user: user.map(str::to_owned),
         family: Some(family),
         room: None,
@@ -181,7 +181,7 @@ fn a_cookie_is_redeemed_and_its_route_connects_signed_on() {
         instance: 0,
     });
     let c = connect_of(one(s.handle(Input::Redeemed(Ok(chat.clone())))));
-    assert_eq!(c.upstream.target, "bos.example:5190");
+    assert_eq!(c.upstream.target.to_string(), "bos.example:5190");
     assert_eq!(c.upstream.tls_name.as_deref(), Some("bos.example"));
     assert_eq!(c.service, Some(Family::CHAT));
     assert_eq!(c.claimed_room, chat.room);

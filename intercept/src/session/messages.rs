@@ -13,7 +13,7 @@ use oscar::message::icbm_reading::{IcbmFrame, Shown, TextShape};
 use oscar::{Family, Flap, Message, MessageText};
 use record::normalize_screen_name;
 
-use super::decide::{Handled, PolicyInput, decide, policy_direction, policy_kind};
+use super::decide::{Handled, PolicyInput, decide, policy_kind};
 use super::frame::Decoded;
 use super::state::{State, capturer, lossy, with_employee};
 use crate::config::CaptureMode;
@@ -93,11 +93,7 @@ pub(super) fn icbm(
     } else {
         ((&peer, peer_ours), (&me, me_ours))
     };
-    let direction = match policy::direction_of(sender_ours, recipient_ours, sent_here) {
-        policy::Direction::Internal => Direction::Internal,
-        policy::Direction::Outbound => Direction::Outbound,
-        policy::Direction::Inbound => Direction::Inbound,
-    };
+    let direction = policy::direction_of(sender_ours, recipient_ours, sent_here);
     let reading = frame.reading();
     if let Shown::Unreadable(why) = reading.shown {
         return Ok(unreadable(
@@ -321,7 +317,7 @@ fn blocking_rule(relay: &Relay, state: &State, msg: &Unreadable<'_>) -> Option<S
     msg.texts.iter().find_map(|text| {
         let decision = engine.decide(&policy::MessageContext {
             kind: policy_kind(msg.kind),
-            direction: policy_direction(msg.direction),
+            direction: msg.direction,
             local: who,
             remote,
             text: &text.plain,

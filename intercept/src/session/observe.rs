@@ -96,7 +96,7 @@ mod tests {
     /// session of alice's.
     fn session(hello: &Flap) -> State {
         let login = Upstream {
-            target: "login.example:5190".into(),
+            target: "login.example:5190".parse().unwrap(),
             tls_name: None,
         };
         let mut sign_on = SignOn::new(login, Instant::now() + Duration::from_secs(30));
@@ -104,7 +104,7 @@ mod tests {
         let connect = loop {
             actions = match actions.pop() {
                 Some(Action::Redeem(_)) => sign_on.handle(Input::Redeemed(Ok(Route {
-                    upstream: "bos.example:5190".into(),
+                    upstream: "bos.example:5190".parse().unwrap(),
                     local_user: Some("alice".into()),
                     family: Some(Family::OSERVICE),
                     room: None,

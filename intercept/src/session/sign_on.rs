@@ -36,8 +36,7 @@ pub(super) fn login_upstream(relay: &Relay, wire: Wire) -> Upstream {
         },
         Wire::Tls => {
             let target = relay.config.upstream_login_tls.clone();
-            let tls_name =
-                crate::resolver::split_host_port(&target).map(|(host, _)| host.to_owned());
+            let tls_name = Some(target.host().to_owned());
             Upstream { target, tls_name }
         }
     }

@@ -33,7 +33,7 @@ pub(super) async fn connect<'r>(
     upstream: &Upstream,
     client_tx: &mut Leg,
 ) -> Result<(UpstreamLeg<'r>, u16), SessionError> {
-    let target = upstream.target.as_str();
+    let target = &upstream.target;
     let connected = match connect_upstream(relay, target).await {
         Ok((stream, egress)) => {
             let port = stream.peer_addr().map_or(0, |a| a.port());

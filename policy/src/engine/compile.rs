@@ -1,5 +1,5 @@
 //! `[policy]` → the compiled engine. Every check the types cannot make happens here, with
-//! the key at fault, so [`Config::validate`](crate::Config::validate) and
+//! the key at fault, so [`load_config`](crate::load_config) and
 //! [`PolicyEngine::compile`](super::PolicyEngine::compile) can never disagree.
 
 use std::collections::HashMap;
@@ -7,13 +7,15 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
+use super::message::kind_bit;
 use super::pattern::NamePatterns;
 use super::text_match::{TextField, TextMatcher};
-use super::{Action, Group, Profile, Rule};
-use crate::config::{
-    DEFAULT_PROFILE, GroupConfig, PolicyConfig, ProfileConfig, RuleConfig, UnknownScreenNames,
+use super::{Group, Profile, Rule};
+use crate::Directory;
+use settings::{
+    Action, ConfigError, DEFAULT_PROFILE, GroupConfig, PolicyConfig, ProfileConfig, RuleConfig,
+    UnknownScreenNames,
 };
-use crate::{ConfigError, Directory};
 
 /// The placeholders a notice may use.
 const PLACEHOLDERS: [&str; 2] = ["{reason}", "{rule}"];
@@ -193,7 +195,7 @@ fn compile_profile(
             key("notice_interval_secs"),
             format!(
                 "0 would answer every retry of a blocked message with a notice (default: {})",
-                crate::config::NOTICE_INTERVAL_SECS
+                ProfileConfig::default().notice_interval_secs
             ),
         ));
     }
@@ -268,7 +270,7 @@ fn compile_rule(key: &str, rule: &RuleConfig) -> Result<Rule, ConfigError> {
                 "empty: the rule would match nothing; leave the key out to match every kind",
             ));
         }
-        Some(kinds) => kinds.iter().fold(0, |bits, k| bits | k.bit()),
+        Some(kinds) => kinds.iter().fold(0, |bits, k| bits | kind_bit(*k)),
     };
     let text = TextMatcher::new(&rule.keywords, &rule.patterns).map_err(|(field, j, e)| {
         let field = match field {
@@ -327,7 +329,7 @@ fn check_placeholders(notice: &str) -> Result<(), String> {
 /// An `http://` or `https://` URL with a host and no white space. Errors show the URL
 /// redacted: its path or query may be a secret.
 fn check_webhook(url: &str) -> Result<(), String> {
-    let shown = crate::secret_url::redact(url);
+    let shown = settings::redact(url);
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use record::{Verdict, normalize_screen_name};
 
-use super::{Action, Decision, MessageContext, PolicyEngine};
+use super::{Decision, MessageContext, PolicyEngine};
+use settings::Action;
 
 /// The notice a sender gets when a message is not delivered and no rule wrote its own.
 pub const DEFAULT_BLOCK_NOTICE: &str =

@@ -3,10 +3,9 @@
 
 use serde::Serialize;
 
-use super::{
-    Decision, Direction, Identity, MessageContext, MessageKind, Miss, Names, PolicyEngine, Rule,
-};
-use record::normalize_screen_name;
+use super::{Decision, Identity, MessageContext, Miss, Names, PolicyEngine, Rule};
+use record::{Direction, normalize_screen_name};
+use settings::MessageKind;
 
 /// The reasoning behind one [`Decision`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

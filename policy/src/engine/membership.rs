@@ -11,7 +11,9 @@
 
 use serde::Serialize;
 
-use super::{Action, Decision, Direction, MessageContext, MessageKind, PolicyEngine};
+use super::{Decision, MessageContext, PolicyEngine};
+use record::Direction;
+use settings::{Action, MessageKind};
 
 /// Why a message gets no disclaimer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

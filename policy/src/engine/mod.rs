@@ -17,6 +17,7 @@ mod disclaimer_clock;
 mod enforcement;
 mod explain;
 mod identity;
+mod load;
 mod membership;
 mod message;
 mod notice_limiter;
@@ -32,7 +33,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-pub use self::decision::{Action, Decision};
+pub use self::decision::Decision;
 pub use self::disclaimer_clock::DisclaimerClock;
 pub use self::enforcement::{
     CanCarry, DEFAULT_BLOCK_NOTICE, Delivery, Enforcement, Keep, ToEnforce, conversation_key,
@@ -40,14 +41,16 @@ pub use self::enforcement::{
 };
 pub use self::explain::{Explanation, GroupCheck, RuleCheck, RuleOutcome};
 pub use self::identity::{Admission, EmployeeRef, IdentifiedBy, Identity};
+pub use self::load::load_config;
 pub use self::membership::{NoDisclaimer, direction_of};
-pub use self::message::{Direction, MessageContext, MessageKind};
+pub use self::message::MessageContext;
+use self::message::kind_bit;
 pub use self::notice_limiter::NoticeLimiter;
 use self::pattern::NamePatterns;
 use self::text_match::TextMatcher;
-use crate::config::{PolicyConfig, UnknownScreenNames};
-use crate::{ConfigError, Directory};
-use record::normalize_screen_name;
+use crate::Directory;
+use record::{Direction, normalize_screen_name};
+use settings::{Action, ConfigError, MessageKind, PolicyConfig, SecretUrl, UnknownScreenNames};
 
 /// `[policy]` and the directory, compiled: immutable, cheap to share in an `Arc`; a reload
 /// builds a new one.
@@ -96,7 +99,7 @@ pub struct Profile {
     /// What masked characters become.
     pub mask_char: char,
     /// Where alerts are posted, if anywhere.
-    pub alert_webhook: Option<crate::SecretUrl>,
+    pub alert_webhook: Option<SecretUrl>,
     rules: Vec<Rule>,
 }
 
@@ -167,7 +170,7 @@ impl<'a> Names<'a> {
 
 impl Rule {
     fn check(&self, msg: &MessageContext<'_>, names: &mut Names<'_>) -> Result<(), Miss> {
-        if self.kinds != 0 && self.kinds & msg.kind.bit() == 0 {
+        if self.kinds != 0 && self.kinds & kind_bit(msg.kind) == 0 {
             return Err(Miss::Kind);
         }
         if self.direction.is_some_and(|d| d != msg.direction) {
@@ -202,20 +205,18 @@ impl Rule {
     fn kind_names(&self) -> Vec<&'static str> {
         MessageKind::ALL
             .into_iter()
-            .filter(|k| self.kinds & k.bit() != 0)
+            .filter(|k| self.kinds & kind_bit(*k) != 0)
             .map(MessageKind::as_str)
             .collect()
     }
 }
 
 impl PolicyEngine {
-    /// Checks and compiles `config` against `directory`. Everything [`Config::load`]
-    /// accepted compiles; an error names the key (as [`Config::validate`] does, without the
-    /// file position). Group employees missing from the directory are
-    /// [`warnings`](Self::warnings), not errors: the directory may be edited separately.
-    ///
-    /// [`Config::load`]: crate::Config::load
-    /// [`Config::validate`]: crate::Config::validate
+    /// Checks and compiles `config` against `directory`. Everything
+    /// [`load_config`](crate::load_config) accepted compiles; an error names the key
+    /// (without the file position, which `load_config` adds). Group employees missing from
+    /// the directory are [`warnings`](Self::warnings), not errors: the directory may be
+    /// edited separately.
     pub fn compile(config: &PolicyConfig, directory: Directory) -> Result<Self, ConfigError> {
         let compiled = compile::compile(config, &directory)?;
         Ok(Self {

@@ -3,7 +3,7 @@ use std::net::IpAddr;
 use proptest::prelude::*;
 
 use super::*;
-use crate::Config;
+use settings::Config;
 
 const DIRECTORY: &str = "\
 id,name,email,screen_names,addresses

@@ -1,4 +1,5 @@
-use policy::{Action, Config, Directory};
+use policy::Directory;
+use settings::{Action, Config};
 
 use super::*;
 use crate::abi_types::entity_type;

@@ -5,9 +5,10 @@
 
 use std::time::Instant;
 
-use policy::{Keep, MessageKind};
+use policy::Keep;
 use record::Event;
 use serde_json::json;
+use settings::MessageKind;
 
 use super::{Session, SessionKind, SessionTable};
 use crate::error::SpiError;

@@ -11,7 +11,7 @@ use oscar::{Family, Flap, Message};
 use super::{Looked, Observation};
 use crate::error::{SessionError, Side};
 use crate::relay::Relay;
-use crate::rewrite::{RewriteContext, rewrite};
+use crate::rewrite::{RewriteContext, Rewritten, rewrite};
 use crate::session::chat_lines;
 use crate::session::chat_room;
 use crate::session::decide::Handled;
@@ -72,12 +72,13 @@ pub(super) fn observe(
         client_tls: relay.config.tls.as_ref(),
     };
     let out = match rewrite(&mut message, &cx) {
-        Some((cookie, route)) => {
+        Some(Rewritten::Routed { cookie, route }) => {
             sign_on::while_relaying(relay, state, Input::Routed, &mut first)?;
             relay.stats.rewrites.fetch_add(1, Ordering::Relaxed);
             relay.cookies.insert(cookie, route, state.client_addr.ip());
             message.to_flap()?
         }
+        Some(Rewritten::Unroutable) => message.to_flap()?,
         None => flap,
     };
     let looked = what_it_says(relay, state, &out, &message, &mut first)?;

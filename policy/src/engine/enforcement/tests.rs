@@ -1,8 +1,9 @@
 use std::cell::Cell;
 
 use super::*;
-use crate::engine::{Direction, MessageKind};
-use crate::{Config, Directory, Identity};
+use crate::{Directory, Identity};
+use record::Direction;
+use settings::{Config, MessageKind};
 
 const POLICY: &str = "\
 [policy]

@@ -1,6 +1,7 @@
 use super::*;
+use crate::Directory;
 use crate::Identity;
-use crate::{Config, Directory};
+use settings::Config;
 
 const DIRECTORY: &str = "\
 id,name,email,screen_names,addresses

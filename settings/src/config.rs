@@ -5,10 +5,12 @@
 //! `Config` or a [`ConfigError`] naming the file and line, or the `--set` argument, and the
 //! key. Nothing binds, connects or opens an archive before this has succeeded.
 
+mod action;
 mod defaults;
 mod dns;
 mod error;
 mod ingest;
+mod message_kind;
 mod overrides;
 mod policy;
 mod sensor;
@@ -40,14 +42,15 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use toml::de::DeTable;
 
+pub use self::action::Action;
 pub use self::dns::{DnsConfig, DnsUpstream, DnsViewConfig, FailPolicy, QueryLog};
 pub use self::error::{ConfigError, LineCol, Origin};
 pub use self::ingest::{
     DEFAULT_CLIENT, IngestAuthMode, IngestClientConfig, IngestConfig, MIN_TOKEN_BITS, check_token,
     token_in,
 };
+pub use self::message_kind::MessageKind;
 use self::overrides::Overrides;
-pub(crate) use self::policy::NOTICE_INTERVAL_SECS;
 pub use self::policy::{
     DEFAULT_PROFILE, GroupConfig, PolicyConfig, ProfileConfig, RuleConfig, UnknownScreenNames,
 };
@@ -466,13 +469,29 @@ impl Config {
 
     /// [`parse`](Self::parse), then [`validate`](Self::validate), with validation errors
     /// pointing at the line or `--set` argument that set the offending value.
+    ///
+    /// The `[policy]` rules are checked by the engine that compiles them, above this crate:
+    /// the gateway loads through `policy::load_config`, which passes that check to
+    /// [`load_with`](Self::load_with).
     pub fn load(
         source_name: &str,
         toml_text: &str,
         overrides: &[String],
     ) -> Result<Self, ConfigError> {
+        Self::load_with(source_name, toml_text, overrides, |_| Ok(()))
+    }
+
+    /// [`load`](Self::load), then `also` (a check a crate above this one makes, such as the
+    /// policy engine's), its [`ConfigError::Invalid`] pointed at its line or `--set`
+    /// argument like any of [`validate`](Self::validate)'s.
+    pub fn load_with(
+        source_name: &str,
+        toml_text: &str,
+        overrides: &[String],
+        also: impl FnOnce(&Self) -> Result<(), ConfigError>,
+    ) -> Result<Self, ConfigError> {
         let parsed = Parsed::new(source_name, toml_text, overrides)?;
-        match parsed.config.validate() {
+        match parsed.config.validate().and_then(|()| also(&parsed.config)) {
             Ok(()) => Ok(parsed.config),
             Err(ConfigError::Invalid { key, message, .. }) => Err(ConfigError::Invalid {
                 origin: parsed.spans.origin_of_key(&key),
@@ -484,7 +503,8 @@ impl Config {
     }
 
     /// Checks what the types cannot: timeouts, listener list, ports, names. The error's
-    /// `origin` is `None`; [`Config::load`] fills it in.
+    /// `origin` is `None`; [`Config::load`] fills it in. The `[policy]` rules are the
+    /// policy engine's to check (see [`load`](Self::load)).
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate::check(self)
     }
@@ -513,7 +533,8 @@ impl Config {
 
     /// The effective configuration as TOML (for `check-config --print`). Unset optional keys
     /// are left out; parsing the result gives back `self`, except that secrets
-    /// ([`crate::SecretUrl`]: the proxy's credentials, webhook paths) are printed redacted.
+    /// ([`SecretUrl`](crate::SecretUrl): the proxy's credentials, webhook paths) are printed
+    /// redacted.
     pub fn to_toml(&self) -> String {
         // Every field is a string, number, array or table and every path in it is UTF-8
         // (it came from TOML text), so serializing cannot fail; say so rather than panic.

@@ -1,8 +1,10 @@
 //! `HostPort`: a host name or IP address with a port, as written in the configuration
-//! (`login.oscar.aol.com:5190`, `10.0.0.5:5190`, `[2001:db8::1]:5190`).
+//! (`login.oscar.aol.com:5190`, `10.0.0.5:5190`, `[2001:db8::1]:5190`) or handed out by a
+//! server (a redirect's address, a login API answer), and carried typed from there to the
+//! connect.
 
 use std::fmt;
-use std::net::Ipv6Addr;
+use std::net::{Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -10,7 +12,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// Longest DNS name, in its textual form without the trailing dot (RFC 1035 §2.3.4).
 const MAX_HOST_LEN: usize = 253;
 
-/// A host (DNS name, IPv4 or IPv6 address) and a port. Parsed once, when the config loads.
+/// A host (DNS name, IPv4 or IPv6 address) and a port. Parsed once: when the config loads,
+/// or with [`HostPort::new`] where it comes off the network.
 ///
 /// Written `host:port`; an IPv6 address goes in brackets (`[::1]:5190`). The port is
 /// required by [`HostPort::parse`] (use [`HostPort::parse_with_default_port`] where it is
@@ -58,6 +61,24 @@ impl HostPort {
         Ok(Self {
             host,
             port: port.unwrap_or(default_port),
+        })
+    }
+
+    /// A host and a port that arrived apart (a redirect's server address, a login API
+    /// answer's `host` and `port`), checked as [`HostPort::parse`] checks the host: a DNS
+    /// name, an IPv4 address, or an IPv6 address (without brackets). For values that come
+    /// off the network, so a name that is none is refused where it arrives.
+    pub fn new(host: &str, port: u16) -> Result<Self, HostPortError> {
+        if host.is_empty() {
+            return Err(HostPortError::EmptyHost(format!(":{port}")));
+        }
+        if !valid_name(host) && host.parse::<Ipv6Addr>().is_err() {
+            // The host alone: it is what is wrong, and the port was never text.
+            return Err(HostPortError::InvalidHost(host.to_owned()));
+        }
+        Ok(Self {
+            host: host.to_owned(),
+            port,
         })
     }
 
@@ -152,6 +173,16 @@ impl fmt::Display for HostPort {
     }
 }
 
+/// An address and port are always a valid `HostPort` (the address literal as its host).
+impl From<SocketAddr> for HostPort {
+    fn from(addr: SocketAddr) -> Self {
+        Self {
+            host: addr.ip().to_string(),
+            port: addr.port(),
+        }
+    }
+}
+
 impl FromStr for HostPort {
     type Err = HostPortError;
 
@@ -238,6 +269,41 @@ mod tests {
         ] {
             assert_eq!(HostPort::parse(text), Err(want), "{text}");
         }
+    }
+
+    #[test]
+    fn parts_are_checked_as_the_parser_checks_them() {
+        let hp = HostPort::new("bos.oscar.aol.com", 5190).unwrap();
+        assert_eq!(hp, HostPort::parse("bos.oscar.aol.com:5190").unwrap());
+        assert_eq!(
+            HostPort::new("64.12.30.168", 443).unwrap().to_string(),
+            "64.12.30.168:443"
+        );
+        let v6 = HostPort::new("2001:db8::1", 443).unwrap();
+        assert_eq!(v6, HostPort::parse("[2001:db8::1]:443").unwrap());
+        use HostPortError::*;
+        for (host, want) in [
+            ("", EmptyHost(":5190".into())),
+            ("bad host", InvalidHost("bad host".into())),
+            ("a..b", InvalidHost("a..b".into())),
+            ("bos:5190", InvalidHost("bos:5190".into())),
+            ("[::1]", InvalidHost("[::1]".into())),
+            ("bos\n", InvalidHost("bos\n".into())),
+        ] {
+            assert_eq!(HostPort::new(host, 5190), Err(want), "{host:?}");
+        }
+    }
+
+    #[test]
+    fn a_socket_address_is_its_address_and_port() {
+        let v4: SocketAddr = "127.0.0.1:15190".parse().unwrap();
+        assert_eq!(
+            HostPort::from(v4),
+            HostPort::parse("127.0.0.1:15190").unwrap()
+        );
+        let v6: SocketAddr = "[::1]:443".parse().unwrap();
+        assert_eq!(HostPort::from(v6).to_string(), "[::1]:443");
+        assert_eq!(HostPort::from(v6).host(), "::1");
     }
 
     #[test]

@@ -1,15 +1,19 @@
 //! `[policy]`: who is logged, what is blocked, what users are told; edited by the
-//! compliance team. The keys are checked (patterns compiled, profiles resolved) by
-//! [`crate::PolicyEngine::compile`], which [`Config::validate`](super::Config::validate)
-//! calls with an empty directory, so a bad regex is reported with its line like any other
-//! mistake.
+//! compliance team. The keys are checked (patterns compiled, profiles resolved) by the
+//! engine that compiles them, `policy::PolicyEngine::compile`; `policy::load_config` runs it
+//! (with an empty directory) as part of loading, so a bad regex is reported with its line
+//! like any other mistake. [`Config::validate`](super::Config::validate) alone does not:
+//! the rules' syntax is the engine's, and this crate sits below it.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Action, Direction, MessageKind};
+use record::Direction;
+
+use super::{Action, MessageKind};
+use crate::SecretUrl;
 
 /// The profile every user is in when no `[policy]` section says otherwise: log everything,
 /// no rules, no disclaimer.
@@ -121,7 +125,7 @@ pub struct ProfileConfig {
     /// An `http://` or `https://` URL the gateway posts alerts to. Default: unset; alerts go
     /// to the archive and the log only.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub alert_webhook: Option<crate::SecretUrl>,
+    pub alert_webhook: Option<SecretUrl>,
     /// `[[policy.profiles.NAME.rules]]`: first match wins; no match: deliver and record.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<RuleConfig>,
@@ -143,11 +147,11 @@ impl Default for ProfileConfig {
 }
 
 /// `policy.profiles.*.disclaimer_every_hours`: a working day's silence and more.
-pub(crate) const DISCLAIMER_EVERY_HOURS: u32 = 24;
+const DISCLAIMER_EVERY_HOURS: u32 = 24;
 /// `policy.profiles.*.notice_interval_secs`: IMSpector's `filtered_mins` idea, in seconds.
-pub(crate) const NOTICE_INTERVAL_SECS: u64 = 60;
+const NOTICE_INTERVAL_SECS: u64 = 60;
 /// `policy.profiles.*.notice`.
-pub(crate) const DEFAULT_NOTICE: &str = "[IMtegrity] Your message was not delivered: {reason}";
+const DEFAULT_NOTICE: &str = "[IMtegrity] Your message was not delivered: {reason}";
 
 /// `[[policy.profiles.NAME.rules]]`: which messages it applies to (every condition given
 /// must hold) and what happens to them.

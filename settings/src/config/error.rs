@@ -129,8 +129,10 @@ impl ConfigError {
         }
     }
 
-    /// A validation failure at `key`, origin to be filled in by the caller that knows it.
-    pub(crate) fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
+    /// A validation failure at `key`, origin to be filled in by the caller that knows it
+    /// ([`Config::load_with`](super::Config::load_with) does, for a check made above this
+    /// crate such as the policy engine's).
+    pub fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Invalid {
             origin: None,
             key: key.into(),
