@@ -357,7 +357,7 @@ fn listening_strings(addrs: &[SocketAddr]) -> Vec<String> {
 /// TLS clients are refused with a reason in the log.
 fn relay_tls(
     config: &Config,
-) -> Result<Option<intercept::ClientTls>, Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<Option<intercept::TlsTermination>, Box<dyn std::error::Error + Send + Sync>> {
     let dir = crate::tls_setup::ca_dir(&config.tls);
     if !crate::tls_setup::has_ca(&dir) {
         tracing::info!(

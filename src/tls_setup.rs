@@ -42,7 +42,7 @@ pub(crate) fn issuer(
 pub(crate) fn client_tls(
     tls: &TlsConfig,
     dir: &Path,
-) -> Result<intercept::ClientTls, Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<intercept::TlsTermination, Box<dyn std::error::Error + Send + Sync>> {
     let cache = Arc::new(LeafCache::for_issuer(
         issuer(tls, dir)?,
         tls.cache_size,
@@ -55,7 +55,7 @@ pub(crate) fn client_tls(
     .with_safe_default_protocol_versions()?
     .with_no_client_auth()
     .with_cert_resolver(Arc::new(resolver));
-    Ok(intercept::ClientTls {
+    Ok(intercept::TlsTermination {
         server: Arc::new(server),
         presentable: Arc::new(move |name: &str| cache.source().permits(name)),
         fallback_name: tls.default_name.clone(),

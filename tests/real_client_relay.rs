@@ -16,9 +16,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use imtegrity_harness::{
-    AimClient, AimLogin, AimPacket, Binary, Bitlbee, Capture, Gateway, ImRecord, Peers, Protocol,
-    aim_field_values, malformed_count, malformed_packets, require_peers, search, standard_ims,
-    verify_intact,
+    AimClient, AimLogin, AimPacket, Binary, Bitlbee, Capture, Gateway, ImRecord, Peers,
+    PurpleProtocol, aim_field_values, malformed_count, malformed_packets, require_peers, search,
+    standard_ims, verify_intact,
 };
 use lab::{Accounts, LabConfig, LabServer};
 
@@ -342,7 +342,7 @@ async fn libpurple_icq_uin_through_the_relay_is_archived_as_icq() {
     let setup = Setup::start(&peers, &[(uin, "secret")]).await;
     let bitlbee = Bitlbee::start(&peers).await.unwrap();
     let login = AimLogin {
-        protocol: Protocol::Icq,
+        protocol: PurpleProtocol::Icq,
         ..AimLogin::new(setup.gateway.relay, uin, "secret")
     };
     let mut icq = AimClient::connect_with(&bitlbee, &login)

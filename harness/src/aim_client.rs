@@ -31,14 +31,14 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Which libpurple OSCAR plugin the account uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
+pub enum PurpleProtocol {
     /// `prpl-aim` (screen names).
     Aim,
     /// `prpl-icq` (UINs).
     Icq,
 }
 
-impl Protocol {
+impl PurpleProtocol {
     /// The protocol name bitlbee's `account add` takes.
     pub fn name(self) -> &'static str {
         match self {
@@ -114,7 +114,7 @@ pub struct AimLogin {
     /// The password.
     pub password: String,
     /// AIM or ICQ. Default: AIM.
-    pub protocol: Protocol,
+    pub protocol: PurpleProtocol,
     /// The IRC nick to register. libpurple keeps its user dir per nick, so concurrent clients
     /// on one bitlbee should use different nicks. Default: `tester`.
     pub irc_nick: String,
@@ -145,7 +145,7 @@ impl AimLogin {
             server: None,
             screen_name: screen_name.to_owned(),
             password: password.to_owned(),
-            protocol: Protocol::Aim,
+            protocol: PurpleProtocol::Aim,
             irc_nick: DEFAULT_NICK.to_owned(),
             timeout: DEFAULT_TIMEOUT,
             encryption: Encryption::No,

@@ -69,7 +69,7 @@ pub mod fixed_resolver;
 pub mod ingest;
 pub mod scripted;
 
-pub use aim_client::{AimClient, AimLogin, Protocol, ReceivedIm};
+pub use aim_client::{AimClient, AimLogin, PurpleProtocol, ReceivedIm};
 pub use archive_copy::copy_dir;
 pub use binary::Binary;
 pub use bitlbee::Bitlbee;

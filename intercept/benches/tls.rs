@@ -102,7 +102,7 @@ async fn relay_server(config: Arc<ServerConfig>, stop: CancellationToken) -> Soc
         Relay::new(
             RelaySettings {
                 upstream_login: SocketAddr::from(([127, 0, 0, 1], 9)).into(),
-                tls: Some(intercept::ClientTls {
+                tls: Some(intercept::TlsTermination {
                     server: config,
                     presentable: Arc::new(|_: &str| true),
                     fallback_name: "slogin.oscar.aol.com".into(),

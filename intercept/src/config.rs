@@ -75,7 +75,7 @@ pub struct RelaySettings {
     /// How to terminate TLS from clients (SSL login, TLS BOS): the gateway CA's leaves.
     /// `None`: a client that starts with a TLS ClientHello is refused, with a reason, and
     /// redirects tell clients to connect in plain text.
-    pub tls: Option<ClientTls>,
+    pub tls: Option<TlsTermination>,
     /// The SSL authorizer TLS logins are relayed to, verified against its host.
     pub upstream_login_tls: HostPort,
     /// How upstream TLS is verified. `None`: against the system trust store.
@@ -91,7 +91,7 @@ pub struct RelaySettings {
 /// Terminating client TLS: the server configuration and which certificate names the gateway
 /// can present, so redirects never name a certificate the client would then not get.
 #[derive(Clone)]
-pub struct ClientTls {
+pub struct TlsTermination {
     /// The rustls server configuration (leaves minted per SNI name).
     pub server: Arc<rustls::ServerConfig>,
     /// Whether the gateway CA can issue a leaf for a name.
@@ -101,9 +101,9 @@ pub struct ClientTls {
     pub fallback_name: String,
 }
 
-impl fmt::Debug for ClientTls {
+impl fmt::Debug for TlsTermination {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientTls")
+        f.debug_struct("TlsTermination")
             .field("fallback_name", &self.fallback_name)
             .finish_non_exhaustive()
     }

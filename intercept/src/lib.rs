@@ -37,7 +37,7 @@ mod upstream_tls;
 
 pub use admission::ConnectionLimits;
 pub use capture::Capturer;
-pub use config::{CaptureMode, ClientTls, RelaySettings};
+pub use config::{CaptureMode, RelaySettings, TlsTermination};
 pub use connection_gate::{ConnectionGate, GateSnapshot};
 pub use cookies::{CookieRefusal, CookieRoutes, Route, same_client};
 pub use enforce::PolicyRuntime;

@@ -6,7 +6,7 @@ use oscar::message::{Redirect, RoomInfo, SnacMessage};
 use oscar::{Family, Message, ServerAddress};
 use settings::HostPort;
 
-use crate::config::ClientTls;
+use crate::config::TlsTermination;
 use crate::cookies::Route;
 use crate::session::Answered;
 use crate::tls_route::{self, Carrier};
@@ -25,7 +25,7 @@ pub(crate) struct RewriteContext<'a> {
     /// The current upstream leg's TLS name, if it is TLS.
     pub(crate) upstream_tls: Option<&'a str>,
     /// The gateway's client-side TLS, if it has a CA.
-    pub(crate) client_tls: Option<&'a ClientTls>,
+    pub(crate) client_tls: Option<&'a TlsTermination>,
 }
 
 /// What became of a redirect.

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use oscar::Family;
 use oscar::message::Redirect;
 
-use crate::config::ClientTls;
+use crate::config::TlsTermination;
 
 /// The name libpurple validates a BOS server against after an SSL login, since the login
 /// reply names none (oscar.md §2.3); the real server's certificate carries it.
@@ -58,7 +58,7 @@ pub(crate) fn upstream_name(
 /// Adjusts what the client is told about TLS for the next connection: without client TLS,
 /// plain text (the gateway still speaks TLS upstream when the route says so); with it, a
 /// certificate name the gateway can present.
-pub(crate) fn for_client(carrier: &mut impl Redirect, client_tls: Option<&ClientTls>) {
+pub(crate) fn for_client(carrier: &mut impl Redirect, client_tls: Option<&TlsTermination>) {
     let Some(tls) = client_tls else {
         if carrier.ssl_state().is_some_and(|s| s != 0) || carrier.cert_name().is_some() {
             tracing::debug!("the gateway has no CA: telling the client to connect in plain text");
@@ -78,7 +78,7 @@ pub(crate) fn for_client(carrier: &mut impl Redirect, client_tls: Option<&Client
 
 /// The certificate name to tell a client instead of the upstream's `name`: `name` itself
 /// when the gateway CA can issue for it, otherwise the configured fallback name.
-pub(crate) fn presentable(name: &str, client_tls: Option<&ClientTls>) -> String {
+pub(crate) fn presentable(name: &str, client_tls: Option<&TlsTermination>) -> String {
     let Some(tls) = client_tls else {
         return name.to_owned();
     };
@@ -114,7 +114,7 @@ mod tests {
         SignOff { tlvs }
     }
 
-    fn client_tls() -> ClientTls {
+    fn client_tls() -> TlsTermination {
         let server = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
@@ -122,7 +122,7 @@ mod tests {
         .unwrap()
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(rustls::server::ResolvesServerCertUsingSni::new()));
-        ClientTls {
+        TlsTermination {
             server: Arc::new(server),
             presentable: Arc::new(|n: &str| n.ends_with(".aol.com")),
             fallback_name: "slogin.oscar.aol.com".into(),

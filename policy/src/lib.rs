@@ -17,6 +17,6 @@ pub use directory::{Directory, DirectoryError, Employee};
 pub use engine::{
     Admission, CanCarry, DEFAULT_BLOCK_NOTICE, Decision, Delivery, DisclaimerClock, EmployeeRef,
     Enforcement, Explanation, GroupCheck, IdentifiedBy, Identity, Keep, MessageContext,
-    NoDisclaimer, NoticeLimiter, RuleOutcome, PolicyEngine, Profile, RuleCheck, ToEnforce,
+    NoDisclaimer, NoticeLimiter, PolicyEngine, Profile, RuleCheck, RuleOutcome, ToEnforce,
     conversation_key, direction_of, enforce, load_config,
 };

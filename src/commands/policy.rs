@@ -6,7 +6,7 @@
 use archive::Direction;
 use policy::{
     Admission, Decision, Explanation, IdentifiedBy, Identity, MessageContext, NoDisclaimer,
-    RuleOutcome, PolicyEngine,
+    PolicyEngine, RuleOutcome,
 };
 use serde_json::json;
 use settings::Action;
