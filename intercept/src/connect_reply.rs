@@ -3,8 +3,6 @@
 //! httparse; this module bounds it and says what the status means. The caller reads one
 //! byte at a time, because whatever follows the header is already the upstream's OSCAR.
 
-use std::fmt;
-
 /// Longest answer header accepted from a proxy.
 pub(crate) const MAX_HEAD: usize = 8 * 1024;
 /// Most header lines accepted in a proxy's answer.
@@ -21,30 +19,23 @@ pub(crate) enum ConnectReply {
     Refused(u16, String),
 }
 
-/// Why an answer is not one a proxy should send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum BadReply {
-    /// Longer than [`MAX_HEAD`] without ending.
+/// Why an answer to CONNECT is not one a proxy should send.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadConnectReply {
+    /// Longer than the 8 KiB accepted without ending.
+    #[error("answer header longer than {MAX_HEAD} bytes")]
     TooLong,
     /// Not an HTTP/1.x response header.
-    Malformed(httparse::Error),
-}
-
-impl fmt::Display for BadReply {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::TooLong => write!(f, "answer header longer than {MAX_HEAD} bytes"),
-            Self::Malformed(e) => write!(f, "not an HTTP answer ({e})"),
-        }
-    }
+    #[error("not an HTTP answer ({0})")]
+    Malformed(#[source] httparse::Error),
 }
 
 /// Reads `head`, every byte the proxy sent so far (the caller stops at the header's end).
-pub(crate) fn parse(head: &[u8]) -> Result<ConnectReply, BadReply> {
+pub(crate) fn parse(head: &[u8]) -> Result<ConnectReply, BadConnectReply> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut headers);
     match response.parse(head) {
-        Ok(httparse::Status::Partial) if head.len() >= MAX_HEAD => Err(BadReply::TooLong),
+        Ok(httparse::Status::Partial) if head.len() >= MAX_HEAD => Err(BadConnectReply::TooLong),
         Ok(httparse::Status::Partial) => Ok(ConnectReply::Partial),
         Ok(httparse::Status::Complete(_)) => {
             let code = response.code.unwrap_or(0);
@@ -61,7 +52,7 @@ pub(crate) fn parse(head: &[u8]) -> Result<ConnectReply, BadReply> {
                 Ok(ConnectReply::Refused(code, reason))
             }
         }
-        Err(e) => Err(BadReply::Malformed(e)),
+        Err(e) => Err(BadConnectReply::Malformed(e)),
     }
 }
 
@@ -90,7 +81,7 @@ mod tests {
         );
         assert_eq!(
             parse(b"HTTP/1.1 403 \x1b[31mno\r\n\r\n"),
-            Err(BadReply::Malformed(httparse::Error::Status)),
+            Err(BadConnectReply::Malformed(httparse::Error::Status)),
             "control characters in the reason are not HTTP"
         );
     }
@@ -113,7 +104,7 @@ mod tests {
             b"HTTP/1.1 200 OK\r\nBad Header\r\n\r\n",
         ] {
             assert!(
-                matches!(parse(hostile), Err(BadReply::Malformed(_))),
+                matches!(parse(hostile), Err(BadConnectReply::Malformed(_))),
                 "{hostile:?}"
             );
         }
@@ -124,10 +115,10 @@ mod tests {
         many.extend_from_slice(b"\r\n");
         assert!(matches!(
             parse(&many),
-            Err(BadReply::Malformed(httparse::Error::TooManyHeaders))
+            Err(BadConnectReply::Malformed(httparse::Error::TooManyHeaders))
         ));
         let mut endless = b"HTTP/1.1 200 OK\r\n".to_vec();
         endless.resize(MAX_HEAD, b'a');
-        assert_eq!(parse(&endless), Err(BadReply::TooLong));
+        assert_eq!(parse(&endless), Err(BadConnectReply::TooLong));
     }
 }

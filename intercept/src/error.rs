@@ -4,6 +4,8 @@ use std::fmt;
 
 use settings::HostPort;
 
+use crate::connect_reply::BadConnectReply;
+
 /// Which leg of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -220,15 +222,61 @@ pub enum ConnectFailure {
         #[source]
         source: Box<Self>,
     },
-    /// The proxy refused to open the tunnel, or answered what is not a tunnel (the proxy's
-    /// reply, described).
-    #[error("{0}")]
-    Tunnel(String),
+    /// The proxy refused to open the tunnel, or answered what is not a tunnel.
+    #[error(transparent)]
+    Tunnel(#[from] TunnelFailure),
     /// The proxy did not open the tunnel within the connect timeout.
     #[error("proxy {proxy} did not open the tunnel in time")]
     TunnelTimeout {
         /// The proxy, credentials left out.
         proxy: String,
+    },
+}
+
+/// Why a proxy did not open a tunnel to the upstream. Each names the proxy by its address
+/// only: the proxy's credentials are never in a message.
+#[derive(Debug, thiserror::Error)]
+pub enum TunnelFailure {
+    /// The SOCKS5 exchange failed: refused, bad credentials, or not a SOCKS5 answer.
+    #[error("SOCKS5 proxy {proxy} to {target}: {source}")]
+    Socks5 {
+        /// The proxy's address.
+        proxy: HostPort,
+        /// Where the tunnel was to go.
+        target: HostPort,
+        /// What tokio-socks said (codes and lengths, never credentials).
+        #[source]
+        source: tokio_socks::Error,
+    },
+    /// Writing the CONNECT request or reading the answer failed.
+    #[error("HTTP proxy {proxy}: {source}")]
+    HttpIo {
+        /// The proxy's address.
+        proxy: HostPort,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The proxy answered CONNECT with a status other than 2xx.
+    #[error("HTTP proxy {proxy} refused CONNECT {target}: {code} {reason}")]
+    HttpRefused {
+        /// The proxy's address.
+        proxy: HostPort,
+        /// Where the tunnel was to go.
+        target: HostPort,
+        /// The status code.
+        code: u16,
+        /// The reason phrase, as the proxy wrote it (cut short).
+        reason: String,
+    },
+    /// The proxy's answer to CONNECT is not an HTTP answer.
+    #[error("HTTP proxy {proxy}: {source}")]
+    HttpAnswer {
+        /// The proxy's address.
+        proxy: HostPort,
+        /// What is wrong with it.
+        #[source]
+        source: BadConnectReply,
     },
 }
 

@@ -4,60 +4,61 @@
 //! Errors name the proxy by address only: its credentials are never in a message.
 
 use base64::Engine;
-use settings::{ProxyKind, ProxyUrl};
+use settings::{HostPort, ProxyKind, ProxyUrl};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::connect_reply::{self, ConnectReply};
+use crate::error::TunnelFailure;
 
-/// Asks the proxy on `stream` for a tunnel to `host:port`; returns the stream, now the
+/// Asks the proxy on `stream` for a tunnel to `target`; returns the stream, now the
 /// tunnel, positioned at the upstream's first byte.
 pub(crate) async fn open_tunnel(
     stream: TcpStream,
     proxy: &ProxyUrl,
-    host: &str,
-    port: u16,
-) -> Result<TcpStream, String> {
+    target: &HostPort,
+) -> Result<TcpStream, TunnelFailure> {
     match proxy.kind {
-        ProxyKind::Socks5 => socks5(stream, proxy, host, port).await,
-        ProxyKind::HttpConnect => http_connect(stream, proxy, host, port).await,
+        ProxyKind::Socks5 => socks5(stream, proxy, target).await,
+        ProxyKind::HttpConnect => http_connect(stream, proxy, target).await,
     }
 }
 
 async fn socks5(
     stream: TcpStream,
     proxy: &ProxyUrl,
-    host: &str,
-    port: u16,
-) -> Result<TcpStream, String> {
+    target: &HostPort,
+) -> Result<TcpStream, TunnelFailure> {
     use tokio_socks::tcp::Socks5Stream;
     // An address literal goes as an address, a name as a name for the proxy to resolve.
-    let target = (host, port);
+    let to = (target.host(), target.port());
     let tunnel = match &proxy.credentials {
-        None => Socks5Stream::connect_with_socket(stream, target).await,
+        None => Socks5Stream::connect_with_socket(stream, to).await,
         Some((user, pass)) => {
-            Socks5Stream::connect_with_password_and_socket(stream, target, user, pass).await
+            Socks5Stream::connect_with_password_and_socket(stream, to, user, pass).await
         }
     };
-    // tokio-socks' messages carry no credentials (only codes and lengths).
+    // tokio-socks' errors carry no credentials (only codes and lengths).
     tunnel
         .map(Socks5Stream::into_inner)
-        .map_err(|e| format!("SOCKS5 proxy {} to {host}:{port}: {e}", proxy.address))
+        .map_err(|source| TunnelFailure::Socks5 {
+            proxy: proxy.address.clone(),
+            target: target.clone(),
+            source,
+        })
 }
 
 async fn http_connect(
     mut stream: TcpStream,
     proxy: &ProxyUrl,
-    host: &str,
-    port: u16,
-) -> Result<TcpStream, String> {
-    let io = |e: std::io::Error| format!("HTTP proxy {}: {e}", proxy.address);
-    let authority = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
+    target: &HostPort,
+) -> Result<TcpStream, TunnelFailure> {
+    let io = |source: std::io::Error| TunnelFailure::HttpIo {
+        proxy: proxy.address.clone(),
+        source,
     };
-    let mut request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
+    // HostPort's text form brackets an IPv6 address, as an authority must.
+    let mut request = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
     if let Some((user, pass)) = &proxy.credentials {
         let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
         request.push_str(&format!("Proxy-Authorization: Basic {basic}\r\n"));
@@ -75,12 +76,19 @@ async fn http_connect(
             Ok(ConnectReply::Partial) => {}
             Ok(ConnectReply::Open) => return Ok(stream),
             Ok(ConnectReply::Refused(code, reason)) => {
-                return Err(format!(
-                    "HTTP proxy {} refused CONNECT {authority}: {code} {reason}",
-                    proxy.address
-                ));
+                return Err(TunnelFailure::HttpRefused {
+                    proxy: proxy.address.clone(),
+                    target: target.clone(),
+                    code,
+                    reason,
+                });
             }
-            Err(bad) => return Err(format!("HTTP proxy {}: {bad}", proxy.address)),
+            Err(source) => {
+                return Err(TunnelFailure::HttpAnswer {
+                    proxy: proxy.address.clone(),
+                    source,
+                });
+            }
         }
     }
 }
@@ -120,8 +128,12 @@ mod tests {
     async fn tunnel(proxy: &str, addr: SocketAddr) -> Result<TcpStream, String> {
         let url = ProxyUrl::parse(&proxy.replace("ADDR", &addr.to_string())).unwrap();
         let stream = TcpStream::connect(addr).await.unwrap();
-        let open = open_tunnel(stream, &url, "login.oscar.aol.com", 5190);
-        tokio::time::timeout(STEP, open).await.unwrap()
+        let target = HostPort::parse("login.oscar.aol.com:5190").unwrap();
+        let open = open_tunnel(stream, &url, &target);
+        tokio::time::timeout(STEP, open)
+            .await
+            .unwrap()
+            .map_err(|e| e.to_string())
     }
 
     /// The upstream's first bytes must still be there: the handshake consumed no more.

@@ -73,13 +73,13 @@ pub(crate) async fn connect_from<'r>(
         })?;
     let tunnel = tokio::time::timeout(
         relay.config.connect_timeout,
-        crate::proxy::open_tunnel(stream, proxy, target.host(), target.port()),
+        crate::proxy::open_tunnel(stream, proxy, target),
     )
     .await;
     // On an error the lease is dropped here, and the egress count with it.
     match tunnel {
         Ok(Ok(stream)) => Ok((stream, egress)),
-        Ok(Err(detail)) => Err(fail(ConnectFailure::Tunnel(detail))),
+        Ok(Err(failure)) => Err(fail(ConnectFailure::Tunnel(failure))),
         Err(_) => Err(fail(ConnectFailure::TunnelTimeout {
             proxy: proxy.to_string(),
         })),
