@@ -53,6 +53,24 @@ impl FlapCodec {
     pub fn is_at_frame_boundary(&self) -> bool {
         matches!(self.state, State::Header)
     }
+
+    /// Whether `buffered`, the bytes read and not yet decoded, already holds the whole next
+    /// frame, so [`decode`](Decoder::decode) would return it without another read. A relay
+    /// asks before flushing its writes: with another frame waiting it can write both at
+    /// once. Says nothing about whether that frame is valid; `decode` decides.
+    pub fn has_complete_frame(&self, buffered: &[u8]) -> bool {
+        match self.state {
+            State::Payload(header) => buffered.len() >= header.len,
+            State::Header => {
+                buffered
+                    .first_chunk::<FLAP_HEADER_LEN>()
+                    .is_some_and(|&[_, _, _, _, l0, l1]| {
+                        buffered.len()
+                            >= FLAP_HEADER_LEN + usize::from(u16::from_be_bytes([l0, l1]))
+                    })
+            }
+        }
+    }
 }
 
 impl Decoder for FlapCodec {
@@ -128,6 +146,28 @@ mod tests {
         0x1d, 0x00, 0x17, 0x00, 0x06, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x07,
         0x74, 0x65, 0x73, 0x74, 0x65, 0x72, 0x31, 0x00, 0x4b, 0x00, 0x00, 0x00, 0x5a, 0x00, 0x00,
     ];
+
+    #[test]
+    fn a_complete_next_frame_is_seen_before_decoding_and_mid_frame() {
+        let mut codec = FlapCodec::default();
+        let all = LIBPURPLE_HELLO_AND_KEY_REQUEST;
+        // The hello is 6 + 4 bytes; the key request 6 + 29.
+        for cut in 0..all.len() {
+            let whole = cut >= 10;
+            assert_eq!(codec.has_complete_frame(&all[..cut]), whole, "cut {cut}");
+        }
+        let mut buf = BytesMut::from(&all[..12]);
+        assert!(codec.decode(&mut buf).unwrap().is_some());
+        assert!(!codec.has_complete_frame(&buf));
+        // Half a payload: the decoder has taken the header; the rest is not all here.
+        buf.extend_from_slice(&all[12..20]);
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+        assert!(!codec.is_at_frame_boundary());
+        assert!(!codec.has_complete_frame(&buf));
+        buf.extend_from_slice(&all[20..]);
+        assert!(codec.has_complete_frame(&buf));
+        assert!(codec.decode(&mut buf).unwrap().is_some());
+    }
 
     fn decode_all(codec: &mut FlapCodec, buf: &mut BytesMut) -> Vec<Flap> {
         let mut out = Vec::new();

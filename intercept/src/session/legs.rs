@@ -68,17 +68,10 @@ fn write_error(side: Side, source: oscar::FlapError) -> SessionError {
     }
 }
 
-/// Whether `reader` already holds another complete frame, so writing can wait for it.
-/// This peeks at the FLAP length the codec will read next (the codec has no look-ahead of
-/// its own); it decides only when to flush, never what a frame is.
+/// Whether `reader` already holds another complete frame, so writing can wait for it. It
+/// decides only when to flush, never what a frame is.
 pub(super) fn has_buffered_frame(reader: &Reader) -> bool {
-    if !reader.decoder().is_at_frame_boundary() {
-        return false;
-    }
-    let buf = reader.read_buffer();
-    buf.get(4..6)
-        .map(|len| usize::from(u16::from_be_bytes([len[0], len[1]])))
-        .is_some_and(|len| buf.len() >= oscar::FLAP_HEADER_LEN + len)
+    reader.decoder().has_complete_frame(reader.read_buffer())
 }
 
 /// Reads the next frame from `side`; `None` at a clean end of stream.
