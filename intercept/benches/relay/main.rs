@@ -37,6 +37,8 @@
 //!   (default: all), e.g. to profile one part.
 //! * `IMT_BENCH_PAIRS` (default `1,8,64`) and `IMT_BENCH_ROUTES` (default
 //!   `direct,noarchive,relaxed,strict,policy`): the rows of parts 1 and 2.
+//! * `IMT_BENCH_JSON=FILE`: also append every figure to FILE as a JSON line, with its peer
+//!   from the same run (see `figures.rs` for which peer each row has).
 //!
 //! File descriptors: a relay holds two sockets per session, and so does this process (the
 //! clients and the fake upstream), so 10 000 idle sessions need about 20 200 descriptors in
@@ -49,10 +51,12 @@
 //! relay under test and `peers.rs` what it is measured against (the copy relay, HAProxy);
 //! `upstreams.rs` the fake upstreams behind them and `wire.rs` the bytes the clients send;
 //! `ims.rs`, `latency.rs`, `bulk.rs` and `memory.rs` measure one part each; `tables.rs` runs
-//! the parts and prints their tables; `system.rs` reads /proc.
+//! the parts and prints their tables, `figures.rs` writes their rows as JSON; `system.rs`
+//! reads /proc.
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
 mod bulk;
+mod figures;
 mod gateway;
 mod ims;
 mod latency;
@@ -101,6 +105,7 @@ fn main() {
         return;
     }
     let s = Settings::from_env();
+    let mut json = bench_json::BenchJson::from_env("relay", s.quick).expect("IMT_BENCH_JSON");
     let bench_started = Instant::now();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     // Measure what else is running before we add our own load.
@@ -157,16 +162,23 @@ fn main() {
         haproxy_version.as_deref().unwrap_or("not available"),
     );
     if s.runs("ims") {
-        part_ims(&rt, &s);
+        part_ims(&rt, &s, &mut json);
     }
     if s.runs("latency") {
-        part_latency(&rt, &s);
+        part_latency(&rt, &s, &mut json);
     }
     if s.runs("bulk") {
-        part_bulk(&rt, &s);
+        part_bulk(&rt, &s, &mut json);
     }
     if s.runs("memory") {
-        part_memory(&rt, &s, soft, want_fds, haproxy_version.is_some());
+        part_memory(
+            &rt,
+            &s,
+            soft,
+            want_fds,
+            haproxy_version.is_some(),
+            &mut json,
+        );
     }
     println!(
         "\n(whole run {:.1} s)",

@@ -1,6 +1,9 @@
 //! Each part run and printed as its Markdown tables.
 
+use bench_json::BenchJson;
+
 use crate::bulk::{Bulk, BulkRow, bulk};
+use crate::figures;
 use crate::gateway::{Route, wait_closed};
 use crate::ims::{ImRow, im_throughput};
 use crate::latency::ping_pong;
@@ -9,7 +12,7 @@ use crate::settings::Settings;
 use crate::system::nofile_limits;
 use crate::{BULK_FAMILY, BULK_PAYLOAD, FD_SPARE, TEXT, WINDOW};
 
-pub(crate) fn part_ims(rt: &tokio::runtime::Runtime, s: &Settings) {
+pub(crate) fn part_ims(rt: &tokio::runtime::Runtime, s: &Settings, json: &mut BenchJson) {
     // 1. IMs per second.
     println!("## 1. IMs per second, relayed and archived end to end\n");
     println!(
@@ -95,9 +98,10 @@ pub(crate) fn part_ims(rt: &tokio::runtime::Runtime, s: &Settings) {
         }
     }
     println!();
+    figures::ims(json, &rows);
 }
 
-pub(crate) fn part_latency(rt: &tokio::runtime::Runtime, s: &Settings) {
+pub(crate) fn part_latency(rt: &tokio::runtime::Runtime, s: &Settings, json: &mut BenchJson) {
     // 2. Round trip.
     println!("## 2. Round-trip latency (one pair, ping-pong)\n");
     println!(
@@ -109,6 +113,7 @@ pub(crate) fn part_latency(rt: &tokio::runtime::Runtime, s: &Settings) {
     println!("| route | rounds | p50 | p99 | mean | p50 added by the relay | p99 added |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
     let mut direct: Option<(f64, f64)> = None;
+    let mut measured = Vec::new();
     for &route in &s.routes {
         let (row, dir) = rt.block_on(ping_pong(route, s));
         wait_closed(dir);
@@ -131,14 +136,16 @@ pub(crate) fn part_latency(rt: &tokio::runtime::Runtime, s: &Settings) {
                     added(r.p50_ms, direct.map(|d| d.0)),
                     added(r.p99_ms, direct.map(|d| d.1)),
                 );
+                measured.push((route, r.p50_ms, r.p99_ms));
             }
             Err(e) => println!("| {} | error: {e} | | | | | |", route.label()),
         }
     }
     println!();
+    figures::latency(json, &measured);
 }
 
-pub(crate) fn part_bulk(rt: &tokio::runtime::Runtime, s: &Settings) {
+pub(crate) fn part_bulk(rt: &tokio::runtime::Runtime, s: &Settings, json: &mut BenchJson) {
     // 3. Bulk.
     println!("## 3. Bulk bytes through one session\n");
     println!(
@@ -154,6 +161,7 @@ pub(crate) fn part_bulk(rt: &tokio::runtime::Runtime, s: &Settings) {
     );
     let rows: Vec<(Bulk, Result<BulkRow, String>)> =
         Bulk::ALL.map(|via| (via, rt.block_on(bulk(via, s)))).into();
+    figures::bulk(json, &rows);
     let rate = |r: &BulkRow| r.bytes as f64 / r.secs / 1e6;
     let copy = rows
         .iter()
@@ -206,6 +214,7 @@ pub(crate) fn part_memory(
     soft: u64,
     want_fds: u64,
     have_haproxy: bool,
+    json: &mut BenchJson,
 ) {
     let sessions = if soft >= want_fds {
         s.sessions
@@ -235,15 +244,21 @@ pub(crate) fn part_memory(
     );
     println!("| relay | RSS idle | RSS with {sessions} idle sessions | KiB per idle session |");
     println!("|---|---:|---:|---:|");
+    let mut measured = Vec::new();
     for host in Host::ALL {
         match memory(rt, host, sessions, s) {
-            Ok(m) => println!(
-                "| {} | {:.1} MiB | {:.1} MiB | {:.1} |",
-                host.label(),
-                m.idle_kib as f64 / 1024.0,
-                m.loaded_kib as f64 / 1024.0,
-                m.loaded_kib.saturating_sub(m.idle_kib) as f64 / m.sessions.max(1) as f64,
-            ),
+            Ok(m) => {
+                let per_session =
+                    m.loaded_kib.saturating_sub(m.idle_kib) as f64 / m.sessions.max(1) as f64;
+                println!(
+                    "| {} | {:.1} MiB | {:.1} MiB | {:.1} |",
+                    host.label(),
+                    m.idle_kib as f64 / 1024.0,
+                    m.loaded_kib as f64 / 1024.0,
+                    per_session,
+                );
+                measured.push((host, per_session));
+            }
             Err(e) if host == Host::Haproxy && !have_haproxy => {
                 eprintln!("haproxy: {e}");
                 println!("| {} | haproxy: not available | | |", host.label());
@@ -251,6 +266,7 @@ pub(crate) fn part_memory(
             Err(e) => println!("| {} | error: {e} | | |", host.label()),
         }
     }
+    figures::memory(json, &measured);
     let future = rt.block_on(session_future_bytes());
     println!(
         "\nOne IMtegrity session's `run_session` future, before its first poll, is {future} \
