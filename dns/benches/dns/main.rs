@@ -50,13 +50,15 @@
 //! * `IMT_BENCH_PERF=DIR`: record a `perf record -g` profile of the server during each
 //!   dnsperf run into DIR (`perf report -i DIR/<row>-<case>-<round>.data`).
 //! * `IMT_BENCH_NOTE`: a sentence added to the header, e.g. what else loads the machine.
+//! * `IMT_BENCH_JSON=FILE`: also append our rows' cells to FILE as JSON lines, each with
+//!   unbound's from the same run as its peer (see `figures.rs`).
 //!
 //! The code, one job per file: `settings.rs` reads the environment above and finds the
 //! programs; `servers.rs` holds the rows and starts, checks and stops a server, `peers.rs`
 //! the unbound, dnsmasq and upstream ones and `imtegrity.rs` ours (`imtegrity run`, the
 //! responder child); `client.rs` is the small DNS client that checks answers, `dnsperf.rs`
-//! runs dnsperf, `measure.rs` one row's runs, `system.rs` reads /proc, and `tables.rs` prints
-//! the header and the tables.
+//! runs dnsperf, `measure.rs` one row's runs, `system.rs` reads /proc, `tables.rs` prints
+//! the header and the tables, and `figures.rs` writes the rows as JSON.
 #![allow(
     clippy::print_stdout,
     clippy::unwrap_used,
@@ -66,6 +68,7 @@
 
 mod client;
 mod dnsperf;
+mod figures;
 mod imtegrity;
 mod measure;
 mod peers;
@@ -121,6 +124,7 @@ fn main() {
         }
     };
     let s = Settings::from_env(tools);
+    let mut json = bench_json::BenchJson::from_env("dns", s.quick).expect("IMT_BENCH_JSON");
     if let Some(d) = &s.perf_dir {
         std::fs::create_dir_all(d).unwrap();
         if Command::new("perf")
@@ -172,5 +176,6 @@ fn main() {
         })
         .collect();
     print_tables(&s, &results);
+    figures::write(&mut json, &results);
     println!("\n(whole run {:.0} s)", started.elapsed().as_secs_f64());
 }
