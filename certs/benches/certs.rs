@@ -16,7 +16,9 @@
 //! numbers.
 //!
 //! Environment: `IMT_BENCH_QUICK=1` (smaller counts), `IMT_BENCH_NOTE` (a sentence for the
-//! header, e.g. what else loads the machine).
+//! header, e.g. what else loads the machine), `IMT_BENCH_JSON=FILE` (also append every table
+//! row to FILE as a JSON line, see the `bench_json` crate: the resolver's handshake rates with
+//! the static certificate's as their peer, issuance and lookup costs without one).
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
@@ -40,8 +42,12 @@ struct Counts {
     concurrency: usize,
 }
 
+fn quick() -> bool {
+    std::env::var_os("IMT_BENCH_QUICK").is_some()
+}
+
 fn counts() -> Counts {
-    if std::env::var_os("IMT_BENCH_QUICK").is_some() {
+    if quick() {
         Counts {
             p256_leaves: 300,
             rsa_leaves: 50,
@@ -220,8 +226,28 @@ async fn handshakes(server: Server, n: usize, concurrency: usize) -> f64 {
     rate
 }
 
+/// A figure without a peer measured beside it.
+fn alone(
+    json: &mut bench_json::BenchJson,
+    what: &str,
+    unit: &str,
+    better: bench_json::Better,
+    ours: f64,
+) {
+    json.figure(&bench_json::Figure {
+        what,
+        unit,
+        better,
+        ours,
+        peer: None,
+        peer_value: None,
+    })
+    .expect("IMT_BENCH_JSON");
+}
+
 fn main() {
     let c = counts();
+    let mut json = bench_json::BenchJson::from_env("certs", quick()).expect("IMT_BENCH_JSON");
     println!("# certificate benchmark\n");
     if let Ok(note) = std::env::var("IMT_BENCH_NOTE") {
         println!("{note}\n");
@@ -245,6 +271,16 @@ fn main() {
                 "| {kind} | {path} | {n} | {mean:.1} | {p50:.1} | {p99:.1} | {:.0} |",
                 1e6 / mean
             );
+            alone(
+                &mut json,
+                &format!(
+                    "leaf issuance on first contact, {kind} CA, {}, mean",
+                    path.replace('`', "")
+                ),
+                "µs",
+                bench_json::Better::Lower,
+                mean,
+            );
         }
     }
 
@@ -254,6 +290,13 @@ fn main() {
     for names in [1, 1000] {
         let ns = cached_lookup(c.lookups, names);
         println!("| {names} | {} | {ns:.0} |", c.lookups);
+        alone(
+            &mut json,
+            &format!("cached lookup (LeafCache::get, hit), {names} warm names"),
+            "ns",
+            bench_json::Better::Lower,
+            ns,
+        );
     }
 
     println!(
@@ -266,6 +309,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let mut rates = Vec::new();
     for server in [
         Server::Static,
         Server::ResolverCached,
@@ -273,5 +317,22 @@ fn main() {
     ] {
         let rate = runtime.block_on(handshakes(server, c.handshakes, c.concurrency));
         println!("| {} | {rate:.0} |", server.label());
+        rates.push((server, rate));
+    }
+    // The static certificate is the peer: what a bare rustls server does without a resolver.
+    let peer = Server::Static.label().replace('`', "");
+    let peer_rate = rates[0].1;
+    for (server, rate) in &rates[1..] {
+        json.rate(
+            &format!(
+                "full TLS 1.3 handshakes/s, {}",
+                server.label().replace('`', "")
+            ),
+            "handshakes/s",
+            *rate,
+            &peer,
+            peer_rate,
+        )
+        .expect("IMT_BENCH_JSON");
     }
 }

@@ -17,7 +17,10 @@
 //!
 //! Environment: `IMT_BENCH_QUICK=1` (short cells, fewer flows), `IMT_BENCH_SECS` (seconds
 //! per rate, default 4), `IMT_BENCH_RATES` (comma-separated packets per second),
-//! `IMT_BENCH_FLOWS` (flows for the memory part, default 50 000).
+//! `IMT_BENCH_FLOWS` (flows for the memory part, default 50 000), `IMT_BENCH_JSON=FILE` (also
+//! append every table row to FILE as a JSON line, see the `bench_json` crate: per rate, the
+//! packets the sensor captured with tcpdump's as the peer; memory per flow and the engine's
+//! cost per frame without one).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::fs::File;
@@ -417,8 +420,22 @@ fn cell(ns: &Ns, pcap: &Path, rate: u64, secs: u64) -> Cell {
     }
 }
 
+/// A figure without a peer measured beside it.
+fn alone(json: &mut bench_json::BenchJson, what: &str, unit: &str, ours: f64) {
+    json.figure(&bench_json::Figure {
+        what,
+        unit,
+        better: bench_json::Better::Lower,
+        ours,
+        peer: None,
+        peer_value: None,
+    })
+    .expect("IMT_BENCH_JSON");
+}
+
 fn main() {
     let quick = std::env::var_os("IMT_BENCH_QUICK").is_some();
+    let mut json = bench_json::BenchJson::from_env("sensor", quick).expect("IMT_BENCH_JSON");
     let flows = env_num("IMT_BENCH_FLOWS", if quick { 5_000 } else { 50_000 }) as u32;
     let (oscar, http) = memory_per_flow(flows);
     let n_oscar = if quick { 200 } else { 1_000 };
@@ -427,6 +444,18 @@ fn main() {
     println!("| flow | bytes per flow |\n|---|---:|");
     println!("| OSCAR bypass flow, being read (screen name known, 1 IM seen) | {oscar:.0} |");
     println!("| other TCP flow (HTTP), classified and ignored | {http:.0} |\n");
+    alone(
+        &mut json,
+        "memory per open flow, OSCAR bypass flow being read",
+        "bytes",
+        oscar,
+    );
+    alone(
+        &mut json,
+        "memory per open flow, other TCP flow (HTTP), classified and ignored",
+        "bytes",
+        http,
+    );
     let (passes, per_frame_ns) = engine_alone(&frames);
     println!(
         "## Sensor engine alone, no capture ({} frames × {passes} passes, one thread)\n",
@@ -436,6 +465,12 @@ fn main() {
     println!(
         "| {per_frame_ns:.0} | {:.0} |\n",
         1e9 / per_frame_ns.max(f64::MIN_POSITIVE)
+    );
+    alone(
+        &mut json,
+        "sensor engine alone, ns per frame",
+        "ns",
+        per_frame_ns,
     );
 
     let root = Command::new("id")
@@ -498,5 +533,22 @@ fn main() {
             c.tcpdump_drops
         );
         let _ = c.sent;
+        // Both captured the same replay on the same interface: the ratio is the share of
+        // tcpdump's packets the sensor saw, below 1 by what the kernel dropped before it read.
+        json.rate(
+            &format!(
+                "packets captured, {} asked",
+                if c.rate == 0 {
+                    "top speed".to_owned()
+                } else {
+                    format!("{} pps", c.rate)
+                }
+            ),
+            "packets",
+            c.sensor_seen as f64,
+            "tcpdump -w /dev/null",
+            c.tcpdump_seen as f64,
+        )
+        .expect("IMT_BENCH_JSON");
     }
 }

@@ -35,6 +35,9 @@
 //! * `IMT_BENCH_DIR`: where the spools, logs and archives go (default: the system temp
 //!   dir; it must be a real disk, not tmpfs, or the fsyncs cost nothing).
 //! * `IMT_BENCH_NOTE`: a sentence added to the header, e.g. what else loads the machine.
+//! * `IMT_BENCH_JSON=FILE`: also append each figure to FILE as a JSON line, with its peer's
+//!   from the same run (see the `bench_json` crate): p50 and p99 per call for each thread
+//!   count against the file logger's, records per second shipped against the direct append.
 #![allow(
     clippy::print_stdout,
     clippy::unwrap_used,
@@ -88,6 +91,7 @@ fn main() {
         None => tempfile::tempdir(),
     }
     .expect("bench directory");
+    let mut json = bench_json::BenchJson::from_env("spi", quick).expect("IMT_BENCH_JSON");
 
     println!("# Sametime module benchmark\n");
     println!(
@@ -110,9 +114,18 @@ fn main() {
         peer_rows.push(file_logger_latency(&log_dir, threads, calls));
     }
     print_latency(&spi_rows, &peer_rows);
+    latency_figures(&mut json, &spi_rows, &peer_rows);
 
     let shipped = shipping(dir.path(), &spool);
     print_shipping(&shipped);
+    json.rate(
+        "records/s shipped: spool → shipper → HTTP ingest → archive",
+        "records/s",
+        shipped.records as f64 / shipped.shipped.as_secs_f64(),
+        "the same records appended straight into an archive",
+        shipped.records as f64 / shipped.direct.as_secs_f64(),
+    )
+    .expect("IMT_BENCH_JSON");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -387,6 +400,27 @@ fn print_latency(spi: &[Row], peer: &[Row]) {
         );
     }
     println!();
+}
+
+/// Each thread count's p50 and p99 per call, the file logger's with the same threads as the
+/// peer.
+fn latency_figures(json: &mut bench_json::BenchJson, spi: &[Row], peer: &[Row]) {
+    for (ours, theirs) in spi.iter().zip(peer) {
+        for (name, q) in [("p50", 0.50), ("p99", 0.99)] {
+            json.cost(
+                &format!(
+                    "strict stDdaClSessionMsg latency {name}, {} thread{}",
+                    ours.threads,
+                    if ours.threads == 1 { "" } else { "s" }
+                ),
+                "ms",
+                ours.percentile(q).as_secs_f64() * 1e3,
+                "sample file logger, line + fdatasync",
+                theirs.percentile(q).as_secs_f64() * 1e3,
+            )
+            .expect("IMT_BENCH_JSON");
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
