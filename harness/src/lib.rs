@@ -39,6 +39,7 @@ pub mod error;
 
 // The real peers: libpurple in bitlbee over IRC, tshark, network namespaces.
 pub mod aim_client;
+pub mod aim_login;
 pub mod bitlbee;
 pub mod capture;
 pub mod irc;
@@ -69,7 +70,8 @@ pub mod fixed_resolver;
 pub mod ingest;
 pub mod scripted;
 
-pub use aim_client::{AimClient, AimLogin, PurpleProtocol, ReceivedIm};
+pub use aim_client::{AimClient, ReceivedIm};
+pub use aim_login::{AimLogin, PurpleProtocol};
 pub use archive_copy::copy_dir;
 pub use binary::Binary;
 pub use bitlbee::Bitlbee;
