@@ -41,7 +41,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use imtegrity_harness::aim_client::{Encryption, LoginType};
+use imtegrity_harness::aim_login::{Encryption, LoginType};
 use imtegrity_harness::netns::{CLIENT_SIDE_IP, GATEWAY_SIDE_IP};
 use imtegrity_harness::{
     AimClient, AimLogin, Binary, Bitlbee, Capture, FieldRow, FixedResolver, Gateway, Imtegrity,
