@@ -23,6 +23,7 @@ mod health;
 mod idle_tcp;
 mod live;
 mod log_budget;
+mod log_queue;
 mod per_client;
 mod query;
 mod query_log;
