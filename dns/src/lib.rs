@@ -32,6 +32,7 @@ mod route;
 mod server;
 mod stats;
 mod udp;
+mod udp_batch;
 
 pub use error::DnsError;
 pub use forward::system_upstreams;
