@@ -432,4 +432,34 @@ pub(crate) mod tests {
         };
         assert_eq!(s.decide(&q), Decision::Forward);
     }
+
+    /// Every redirected answer the budget lets through is logged or counted: a line the
+    /// query log's writer cannot take (here it is gone) is counted as suppressed, as a
+    /// line over the rate is, and the answer is not held up.
+    #[test]
+    fn a_line_the_writer_cannot_take_counts_as_suppressed() {
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(std::io::sink)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let s = shared();
+            let config = DnsConfig {
+                allow: vec!["10.0.0.0/8".parse().unwrap()],
+                rate_limit: 0,
+                gateway: vec![GATEWAY.parse().unwrap()],
+                query_log: QueryLog::Every,
+                query_log_rate: 3,
+                ..DnsConfig::default()
+            };
+            s.live.store(Arc::new(
+                Live::from_config(&config, &s.counters, 1).unwrap(),
+            ));
+            for _ in 0..5 {
+                let q = asked(INSIDE, "login.oscar.aol.com", qtype::A);
+                assert_eq!(s.decide(&q), redirect_to_gateway());
+            }
+            // 3 within the rate but refused by the writer, 2 over the rate.
+            assert_eq!(s.log_budget.suppressed(), 5);
+        });
+    }
 }
