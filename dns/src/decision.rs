@@ -16,6 +16,7 @@ use settings::{FailPolicy, QueryLog};
 use crate::health::Health;
 use crate::live::Live;
 use crate::log_budget::LogBudget;
+use crate::log_queue::{Line, LogQueue};
 use crate::query::qtype;
 use crate::query_log::SeenAnswers;
 use crate::rate_limit::{RateLimiter, RateVerdict};
@@ -94,6 +95,8 @@ pub(crate) struct Shared {
     pub(crate) seen: SeenAnswers,
     /// The query log's lines per second.
     pub(crate) log_budget: LogBudget,
+    /// Where the query log's lines go to be written.
+    pub(crate) query_log: LogQueue,
     pub(crate) health: Arc<Health>,
     pub(crate) routes: RouteCache,
     /// The relay port gateways are probed on.
@@ -187,12 +190,19 @@ impl Shared {
             QueryLog::First => self.seen.first(client, name, index, live.ttl),
             QueryLog::Off => false,
         };
-        if log && self.log_budget.allow(live.query_log_rate) {
-            tracing::info!(
-                target: "imtegrity::dns::query",
-                %client, name, qtype, view = %view.name, answer = ?addrs,
-                "redirected"
-            );
+        // Formatting and writing the line happen in the query log's own task; a line that
+        // finds it behind is counted as suppressed, as one over the rate is.
+        if log && self.log_budget.allow(live.query_log_rate) && self.query_log.enabled() {
+            let line = Line {
+                client,
+                name: name.into(),
+                qtype,
+                view: view.name.as_str().into(),
+                answer: addrs.clone(),
+            };
+            if !self.query_log.push(line) {
+                self.log_budget.suppress();
+            }
         }
         Decision::Redirect(Redirect {
             addrs,
@@ -297,6 +307,7 @@ pub(crate) mod tests {
             limiter: RateLimiter::new(1024),
             seen: SeenAnswers::new(1024),
             log_budget: LogBudget::new(),
+            query_log: LogQueue::new().0,
             health: Arc::new(Health::default()),
             routes: RouteCache::default(),
             relay_port: 5190,
@@ -420,5 +431,35 @@ pub(crate) mod tests {
             ..asked(INSIDE, "login\\.oscar.aol.com", qtype::A)
         };
         assert_eq!(s.decide(&q), Decision::Forward);
+    }
+
+    /// Every redirected answer the budget lets through is logged or counted: a line the
+    /// query log's writer cannot take (here it is gone) is counted as suppressed, as a
+    /// line over the rate is, and the answer is not held up.
+    #[test]
+    fn a_line_the_writer_cannot_take_counts_as_suppressed() {
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(std::io::sink)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let s = shared();
+            let config = DnsConfig {
+                allow: vec!["10.0.0.0/8".parse().unwrap()],
+                rate_limit: 0,
+                gateway: vec![GATEWAY.parse().unwrap()],
+                query_log: QueryLog::Every,
+                query_log_rate: 3,
+                ..DnsConfig::default()
+            };
+            s.live.store(Arc::new(
+                Live::from_config(&config, &s.counters, 1).unwrap(),
+            ));
+            for _ in 0..5 {
+                let q = asked(INSIDE, "login.oscar.aol.com", qtype::A);
+                assert_eq!(s.decide(&q), redirect_to_gateway());
+            }
+            // 3 within the rate but refused by the writer, 2 over the rate.
+            assert_eq!(s.log_budget.suppressed(), 5);
+        });
     }
 }

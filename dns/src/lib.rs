@@ -23,6 +23,7 @@ mod health;
 mod idle_tcp;
 mod live;
 mod log_budget;
+mod log_queue;
 mod per_client;
 mod query;
 mod query_log;
@@ -31,6 +32,7 @@ mod route;
 mod server;
 mod stats;
 mod udp;
+mod udp_batch;
 
 pub use error::DnsError;
 pub use forward::system_upstreams;

@@ -18,6 +18,7 @@ use crate::handler::Responder;
 use crate::health::Health;
 use crate::live::Live;
 use crate::log_budget::LogBudget;
+use crate::log_queue::{self, LogQueue};
 use crate::query_log::SeenAnswers;
 use crate::rate_limit::RateLimiter;
 use crate::route::RouteCache;
@@ -84,12 +85,14 @@ impl DnsServer {
         let counters = Counters::default();
         let clients = usize::try_from(config.client_table_size).unwrap_or(usize::MAX);
         let live = Live::from_config(config, &counters, 1)?;
+        let (query_log, query_log_lines) = LogQueue::new();
         let shared = Arc::new(Shared {
             live: ArcSwap::from_pointee(live),
             counters,
             limiter: RateLimiter::new(clients),
             seen: SeenAnswers::new(clients),
             log_budget: LogBudget::new(),
+            query_log,
             health: Arc::new(Health::default()),
             routes: RouteCache::default(),
             relay_port: settings.relay_port,
@@ -174,6 +177,7 @@ impl DnsServer {
             }
         });
         tasks.spawn(housekeeping(shared.clone(), cancel.clone()));
+        tasks.spawn(log_queue::write_lines(query_log_lines, cancel.clone()));
         if config.health_interval_secs > 0 {
             let probe = shared.clone();
             tasks.spawn(shared.health.clone().run(

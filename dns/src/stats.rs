@@ -91,7 +91,8 @@ pub struct DnsStats {
     pub any_minimal: u64,
     /// UDP answers too big for the client's buffer or 1232 bytes, sent empty with TC.
     pub truncated: u64,
-    /// Query log lines left out by `dns.query_log_rate`.
+    /// Query log lines left out by `dns.query_log_rate`, or because the log's writer was
+    /// too far behind to take them.
     pub query_log_suppressed: u64,
     /// Entries in the per-client tables (rate limiter and query log) now.
     pub clients_tracked: u64,

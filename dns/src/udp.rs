@@ -4,8 +4,9 @@
 //! slow upstream never stalls the socket.
 //!
 //! Two loops share that logic: a dedicated thread per socket doing blocking reads (the
-//! default: per query it costs the same system calls as unbound, one `recvfrom` and one
-//! `sendto`, with no trip through the async scheduler), and a tokio task per socket.
+//! default: no trip through the async scheduler, and every query waiting is read with one
+//! `recvmmsg` and answered with one `sendmmsg`, see [`udp_batch`]), and a tokio task per
+//! socket.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -30,6 +31,7 @@ use crate::fast_answer::{self, FastReply};
 use crate::handler::Responder;
 use crate::query::FastQuery;
 use crate::rate_limit::RateVerdict;
+use crate::udp_batch::{self, Received, Replies};
 
 /// Queries waiting on upstream at once per socket; beyond this new ones are dropped (the
 /// client retries) rather than queueing without bound.
@@ -187,42 +189,35 @@ pub(crate) fn serve_blocking(
     }
     let socket = Arc::new(socket);
     let this = Loop::new(responder, socket.local_addr().ok());
-    let mut buf = vec![0u8; 65_535];
-    let mut out = Vec::with_capacity(512);
+    let mut queries = Received::new();
+    let mut replies = Replies::new();
     while !cancel.is_cancelled() {
-        let (len, src) = match socket.recv_from(&mut buf) {
-            Ok(r) => r,
-            // The read timeout: look at the token again.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                continue;
-            }
-            Err(error) => {
-                // ICMP errors from earlier sends surface here; they concern one client.
+        if let Err(error) = queries.recv(&socket) {
+            // A timeout only means: look at the token again. Other errors (ICMP errors from
+            // earlier sends) concern one client.
+            if !udp_batch::is_timeout(&error) {
                 tracing::debug!(%error, "udp receive");
-                continue;
             }
-        };
-        match this.step(&buf[..len], src, &mut out) {
-            Step::Nothing => {}
-            Step::Reply => {
-                if let Err(error) = socket.send_to(&out, src) {
-                    tracing::debug!(%error, client = %src, "udp send");
+            continue;
+        }
+        for (msg, src) in queries.iter() {
+            let Some(out) = replies.next_buf() else {
+                break;
+            };
+            match this.step(msg, src, out) {
+                Step::Nothing => {}
+                Step::Reply => replies.commit(src),
+                Step::Slow(request, decision) => {
+                    this.spawn_slow(
+                        &runtime,
+                        request,
+                        decision,
+                        ReplySocket::Std(socket.clone()),
+                    );
                 }
             }
-            Step::Slow(request, decision) => {
-                this.spawn_slow(
-                    &runtime,
-                    request,
-                    decision,
-                    ReplySocket::Std(socket.clone()),
-                );
-            }
         }
+        replies.flush(&socket);
     }
 }
 
