@@ -16,11 +16,9 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use oscar::FlapCodec;
 use oscar::message::SignonHello;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
-use tokio_util::codec::FramedRead;
 use tracing::Instrument;
 
 use crate::error::{SessionError, Side};
@@ -76,7 +74,7 @@ pub async fn run_session(
         client_leg::ClientLeg::Oscar { read, write, wire } => (read, write, wire),
         client_leg::ClientLeg::Done(outcome) => return Ok(outcome),
     };
-    let mut client_rx = FramedRead::new(read, FlapCodec::with_max_payload(relay.config.max_frame));
+    let mut client_rx = legs::reader(read, relay.config.max_frame);
     let mut client_tx = legs::Leg::new(Side::Client, write, 1);
     // Servers speak first; libpurple does not wait for it, official clients may.
     client_tx.send(SignonHello::default().to_flap()?).await?;

@@ -11,6 +11,21 @@ use crate::stream_halves::{StreamRead, StreamWrite};
 /// One leg's frame reader.
 pub(super) type Reader = FramedRead<StreamRead, FlapCodec>;
 
+/// What a leg's read buffer starts with: enough for the small frames of a sign-on. A larger
+/// frame makes the codec reserve its whole length once its header is read, so bulk data
+/// still arrives in large reads. tokio-util's default, 8 KiB, is held by every idle
+/// session on each leg.
+const READ_START: usize = 512;
+
+/// How many queued bytes make a leg write before it is asked to flush (tokio-util's
+/// default); the write buffer itself starts empty and grows to what is queued.
+const WRITE_BOUNDARY: usize = 8 * 1024;
+
+/// A frame reader over `half`, with the relay's frame size cap.
+pub(super) fn reader(half: StreamRead, max_frame: usize) -> Reader {
+    FramedRead::with_capacity(half, FlapCodec::with_max_payload(max_frame), READ_START)
+}
+
 /// One leg's writer, stamping that leg's own sequence numbers: frames the gateway adds or
 /// drops never leave a gap or a repeat the peer would notice.
 pub(super) struct Leg {
@@ -22,9 +37,11 @@ pub(super) struct Leg {
 impl Leg {
     /// The writer of `side`'s leg, starting at sequence number `first_seq`.
     pub(super) fn new(side: Side, half: StreamWrite, first_seq: u16) -> Self {
+        let mut sink = FramedWrite::with_capacity(half, FlapCodec::default(), 0);
+        sink.set_backpressure_boundary(WRITE_BOUNDARY);
         Self {
             side,
-            sink: FramedWrite::new(half, FlapCodec::default()),
+            sink,
             seq: first_seq,
         }
     }

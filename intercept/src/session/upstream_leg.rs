@@ -2,8 +2,7 @@
 //! with the client's own hello after the server's is swallowed (the client already got
 //! one from us).
 
-use oscar::{Channel, Flap, FlapCodec};
-use tokio_util::codec::FramedRead;
+use oscar::{Channel, Flap};
 
 use super::legs::{Leg, Reader, next};
 use super::login::Upstream;
@@ -64,7 +63,7 @@ pub(super) async fn connect<'r>(
         }
     };
     let leg = UpstreamLeg {
-        rx: FramedRead::new(read, FlapCodec::with_max_payload(relay.config.max_frame)),
+        rx: super::legs::reader(read, relay.config.max_frame),
         tx: Leg::new(Side::Upstream, write, 1),
         _egress: egress,
     };
