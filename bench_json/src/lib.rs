@@ -198,6 +198,34 @@ impl BenchJson {
     }
 }
 
+/// Busy cores over `sample`, from `/proc/stat` (everything on the machine): what the
+/// benchmarks print before they start, so a reader knows how much of the machine they had.
+pub fn busy_cores(sample: std::time::Duration) -> f64 {
+    let read = || -> (f64, f64) {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let Some(cpu) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+            return (0.0, 0.0);
+        };
+        let v: Vec<f64> = cpu
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        let total: f64 = v.iter().take(8).sum();
+        let idle = v.get(3).copied().unwrap_or(0.0) + v.get(4).copied().unwrap_or(0.0);
+        (total, idle)
+    };
+    let (t0, i0) = read();
+    std::thread::sleep(sample);
+    let (t1, i1) = read();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    if t1 > t0 {
+        (1.0 - (i1 - i0) / (t1 - t0)) * cores
+    } else {
+        0.0
+    }
+}
+
 /// The one-minute load average, which the README states beside its figures.
 fn load_average() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg")

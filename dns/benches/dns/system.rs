@@ -1,6 +1,4 @@
-//! What /proc says about a server process and the machine.
-
-use std::time::Duration;
+//! What /proc says about a server process.
 
 /// `VmRSS` and `VmHWM` of `pid`, in KiB.
 pub(crate) fn rss_kib(pid: u32) -> (u64, u64) {
@@ -63,32 +61,5 @@ impl ProcCost {
             system_secs: self.system_secs - earlier.system_secs,
             switches: self.switches.saturating_sub(earlier.switches),
         }
-    }
-}
-
-/// Busy cores over `sample`, from `/proc/stat` (everything on the machine).
-pub(crate) fn busy_cores(sample: Duration) -> f64 {
-    let read = || -> (f64, f64) {
-        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-        let Some(cpu) = stat.lines().find(|l| l.starts_with("cpu ")) else {
-            return (0.0, 0.0);
-        };
-        let v: Vec<f64> = cpu
-            .split_whitespace()
-            .skip(1)
-            .filter_map(|x| x.parse().ok())
-            .collect();
-        let total: f64 = v.iter().take(8).sum();
-        let idle = v.get(3).copied().unwrap_or(0.0) + v.get(4).copied().unwrap_or(0.0);
-        (total, idle)
-    };
-    let (t0, i0) = read();
-    std::thread::sleep(sample);
-    let (t1, i1) = read();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    if t1 > t0 {
-        (1.0 - (i1 - i0) / (t1 - t0)) * cores
-    } else {
-        0.0
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::measure::Measured;
 use crate::servers::Row;
 use crate::settings::{Settings, newest_source};
-use crate::system::busy_cores;
+
 use crate::{FORWARDED, OUTSTANDING, REDIRECTED};
 
 /// `program`'s version line, if it runs.
@@ -26,7 +26,7 @@ pub(crate) fn version(program: &Path, arg: &str, needle: &str) -> Option<String>
 
 pub(crate) fn print_header(s: &Settings) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let busy = busy_cores(Duration::from_secs(1));
+    let busy = bench_json::busy_cores(Duration::from_secs(1));
     let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
         "{} mode; {cores} cores shared by dnsperf and the server under test (no pinning); \

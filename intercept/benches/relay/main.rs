@@ -73,7 +73,7 @@ use std::time::{Duration, Instant};
 
 use crate::memory::child_main;
 use crate::settings::Settings;
-use crate::system::{busy_cores, nofile_limits, raise_nofile};
+use crate::system::{nofile_limits, raise_nofile};
 use crate::tables::{part_bulk, part_ims, part_latency, part_memory};
 
 /// IMs a sender may have sent and not yet seen delivered.
@@ -109,7 +109,7 @@ fn main() {
     let bench_started = Instant::now();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     // Measure what else is running before we add our own load.
-    let busy = busy_cores(Duration::from_secs(1));
+    let busy = bench_json::busy_cores(Duration::from_secs(1));
     let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let want_fds = 2 * s.sessions as u64 + FD_SPARE;
     let soft = if s.runs("memory") {

@@ -1,6 +1,4 @@
-//! What /proc says about this process, a child and the machine, and the descriptor limit.
-
-use std::time::Duration;
+//! What /proc says about this process and a child, and the descriptor limit.
 
 /// `VmRSS` of `pid` (this process when `None`), in KiB.
 pub(crate) fn rss_kib(pid: Option<u32>) -> u64 {
@@ -38,33 +36,6 @@ pub(crate) fn cpu_secs(pid: Option<u32>) -> f64 {
     };
     // USER_HZ is 100 on every Linux ABI Rust targets.
     (ticks(11) + ticks(12)) / 100.0
-}
-
-/// Busy cores over `sample`, from `/proc/stat` (everything on the machine).
-pub(crate) fn busy_cores(sample: Duration) -> f64 {
-    let read = || -> (f64, f64) {
-        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-        let Some(cpu) = stat.lines().find(|l| l.starts_with("cpu ")) else {
-            return (0.0, 0.0);
-        };
-        let v: Vec<f64> = cpu
-            .split_whitespace()
-            .skip(1)
-            .filter_map(|x| x.parse().ok())
-            .collect();
-        let total: f64 = v.iter().take(8).sum();
-        let idle = v.get(3).copied().unwrap_or(0.0) + v.get(4).copied().unwrap_or(0.0);
-        (total, idle)
-    };
-    let (t0, i0) = read();
-    std::thread::sleep(sample);
-    let (t1, i1) = read();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    if t1 > t0 {
-        (1.0 - (i1 - i0) / (t1 - t0)) * cores
-    } else {
-        0.0
-    }
 }
 
 /// The soft and hard `Max open files` from `/proc/self/limits`.
