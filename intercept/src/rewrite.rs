@@ -127,6 +127,18 @@ mod tests {
     use oscar::message::{LoginReply, SnacBody};
     use oscar::{Flap, TlvList};
 
+    /// A context with only the advertised address and the upstream's port: no user, no TLS.
+    fn plain_context(advertised: &ServerAddress, upstream_port: u16) -> RewriteContext<'_> {
+        RewriteContext {
+            advertised,
+            upstream_port,
+            local_user: None,
+            answered: None,
+            upstream_tls: None,
+            client_tls: None,
+        }
+    }
+
     #[test]
     fn the_login_reply_is_rewritten_and_its_cookie_routed() {
         let mut tlvs = TlvList::new();
@@ -136,14 +148,7 @@ mod tests {
         let flap: Flap = LoginReply { tlvs }.to_snac(2).unwrap().to_flap().unwrap();
         let mut msg = Message::decode(&flap).unwrap();
         let advertised = ServerAddress::new("10.0.0.5", 5190);
-        let cx = RewriteContext {
-            advertised: &advertised,
-            upstream_port: 443,
-            local_user: None,
-            answered: None,
-            upstream_tls: None,
-            client_tls: None,
-        };
+        let cx = plain_context(&advertised, 443);
         let Some(Rewritten::Routed { cookie, route }) = rewrite(&mut msg, &cx) else {
             panic!("not routed");
         };
@@ -175,14 +180,7 @@ mod tests {
         let flap = LoginReply { tlvs }.to_snac(2).unwrap().to_flap().unwrap();
         let mut msg = Message::decode(&flap).unwrap();
         let advertised = ServerAddress::new("10.0.0.5", 5190);
-        let cx = RewriteContext {
-            advertised: &advertised,
-            upstream_port: 5190,
-            local_user: None,
-            answered: None,
-            upstream_tls: None,
-            client_tls: None,
-        };
+        let cx = plain_context(&advertised, 5190);
         assert!(rewrite(&mut msg, &cx).is_none());
         assert_eq!(msg.to_flap().unwrap().payload, flap.payload);
     }
@@ -196,14 +194,7 @@ mod tests {
         let flap = LoginReply { tlvs }.to_snac(2).unwrap().to_flap().unwrap();
         let mut msg = Message::decode(&flap).unwrap();
         let advertised = ServerAddress::new("10.0.0.5", 5190);
-        let cx = RewriteContext {
-            advertised: &advertised,
-            upstream_port: 5190,
-            local_user: None,
-            answered: None,
-            upstream_tls: None,
-            client_tls: None,
-        };
+        let cx = plain_context(&advertised, 5190);
         assert!(matches!(
             rewrite(&mut msg, &cx),
             Some(Rewritten::Unroutable)
