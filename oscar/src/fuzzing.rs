@@ -12,7 +12,9 @@ use crate::message::icbm_reading::{IcbmFrame, Shown};
 use crate::message::{IcbmContent, Message, RoomInfo, SnacBody, UserInfo, UserList};
 use crate::{Charset, FlapCodec, MessageText, ServerAddress, Snac, TlvList, html_to_plain};
 
-/// FLAP framing: frames cut from `data` re-encode to the bytes they were cut from.
+/// FLAP framing: frames cut from `data` re-encode to the bytes they were cut from, and the
+/// look-ahead ([`FlapCodec::has_complete_frame`]) says a frame is there exactly when
+/// decoding then yields one (or rejects a bad header).
 pub fn flap(data: &[u8]) {
     let mut codec = FlapCodec::with_max_payload(8 * 1024);
     let mut buf = BytesMut::from(data);
@@ -20,7 +22,12 @@ pub fn flap(data: &[u8]) {
     let mut out = BytesMut::new();
     loop {
         let before = buf.len();
-        match codec.decode(&mut buf) {
+        let complete = codec.has_complete_frame(&buf);
+        let decoded = codec.decode(&mut buf);
+        if let Ok(frame) = &decoded {
+            assert_eq!(frame.is_some(), complete);
+        }
+        match decoded {
             Ok(Some(frame)) => {
                 consumed += before - buf.len();
                 assert!(codec.encode(&frame, &mut out).is_ok());
