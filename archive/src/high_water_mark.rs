@@ -20,10 +20,12 @@
 //!
 //! # Why no fsync
 //!
-//! The mark is rewritten in place (`pwrite`) after each commit's durable flush, never before
-//! and without an fsync of its own. Every mark handed to the kernel therefore names a head
-//! sled has already made durable: whatever a power cut keeps of the file, it can only be
-//! *behind* sled (an older head, or the previous slot), never ahead, and behind is accepted.
+//! The mark is rewritten in place (`pwrite`) once each commit is durable (its journal frame
+//! synced), never before and without an fsync of its own. Every mark handed to the kernel
+//! therefore names a head the store has already made durable (in the journal, which open
+//! applies to sled before the mark is checked): whatever a power cut keeps of the file, it
+//! can only be *behind* the store (an older head, or the previous slot), never ahead, and
+//! behind is accepted.
 //! Only ahead means the store lost what it had committed. The file's creation is the one
 //! step that is synced (written aside, fsynced, renamed, directory fsynced), because a
 //! missing file is itself a finding once the archive has had one.
@@ -216,7 +218,7 @@ pub(crate) struct MarkWriter {
     /// The highest id written (or found), so a late writer never lowers the mark.
     written_upto: u64,
     next_slot: usize,
-    /// The newest signed head not yet written: it waits for the durable flush.
+    /// The newest signed head not yet written: it waits until its commit is durable.
     pub(crate) pending: Option<HighWaterMark>,
 }
 

@@ -5,11 +5,17 @@
 //!
 //! * **A record is durable once [`Archive::append`] (or [`Archive::append_blocking`]) has
 //!   returned `Ok`.** Appends are batched by one writer thread (group commit): it writes
-//!   every queued record, extends the chain, signs the new head, calls sled's `flush`
-//!   and then `fdatasync` on sled's data file (sled's own flush stops at
-//!   `sync_file_range`, which does not survive a power cut), and only then answers the
-//!   appenders. An error means the record is *not*
-//!   archived; the relay then ends the session rather than forward an unrecorded message.
+//!   every queued record and its index entries to sled, extends the chain, signs the new
+//!   head, appends all of that as one frame to the commit journal (`<dir>/journal`) and
+//!   `fdatasync`s it, and only then answers the appenders. An error means the record is
+//!   *not* archived; the relay then ends the session rather than forward an unrecorded
+//!   message.
+//! * sled itself is made durable (its `flush`, then `fdatasync` on its data file, since
+//!   sled's own flush stops at `sync_file_range`, which does not survive a power cut) at
+//!   every permanent checkpoint, on close, around retention and holds, and when the journal
+//!   passes 32 MiB; the journal is emptied then. When the archive opens, every journal frame
+//!   is checked (signed by the archive key, chained) and applied to sled, so a commit sled
+//!   lost in a crash or a power cut is back before anything else reads the store.
 //! * **Strict mode** (the default for the relay): the caller awaits `append` before it
 //!   forwards the message, so nothing is delivered that is not on disk.
 //! * **Relaxed mode**: the caller uses [`Archive::append_relaxed`], forwards at once, and the
@@ -52,7 +58,8 @@
 //!
 //! * beta, corruption reports: the chain and signatures detect any change, and the crash test
 //!   kills a real writer process repeatedly;
-//! * fsync only every 500 ms by default: we flush explicitly before acknowledging;
+//! * fsync only every 500 ms by default: a commit is made durable by the journal before it
+//!   is acknowledged, and sled explicitly at checkpoints;
 //! * single process: the admin socket above;
 //! * space amplification: records are compact postcard, indexes hold keys only;
 //! * optimistic transactions: none are used; one writer thread orders all writes.
@@ -67,6 +74,7 @@ mod error;
 pub mod export;
 pub mod high_water_mark;
 mod index;
+mod ingest_batch;
 mod options;
 mod purge_history;
 mod query;
@@ -102,5 +110,6 @@ pub use salvage::SalvageReport;
 pub use signing::{
     ArchiveKey, Checkpoint, CheckpointReason, SalvageNote, fingerprint, parse_public_key,
 };
+pub use store::journal::journaled_head;
 pub use verify::{OtherKey, SalvagedFrom, Tamper, VerifyReport};
 pub use writer::{IngestKey, Receipt};

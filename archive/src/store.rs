@@ -2,7 +2,9 @@
 //! operations that must hold the chain head (appends, checkpoints, purges).
 
 mod checkpoints;
+mod durability;
 mod ingest_marks;
+pub(crate) mod journal;
 mod mark_check;
 mod signing_key;
 
@@ -15,6 +17,7 @@ use crate::high_water_mark::MarkWriter;
 use crate::index::{IndexKeys, Indexes};
 use crate::options::ArchiveOptions;
 use crate::signing::{ArchiveKey, CheckpointReason};
+use journal::Journal;
 use record::{host_name, now_ns};
 use signing_key::open_key;
 
@@ -28,7 +31,7 @@ const META_INDEXED: &[u8] = b"indexed_upto";
 pub(crate) const META_PUBLIC_KEY: &[u8] = b"public_key";
 /// Meta key: the head id when the high-water mark file was first written. Once set, a
 /// missing mark file is a finding, not an archive from before the file existed.
-const META_MARK_SINCE: &[u8] = b"high_water_mark_since";
+pub(crate) const META_MARK_SINCE: &[u8] = b"high_water_mark_since";
 
 /// The last record in the chain.
 #[derive(Debug, Clone, Copy)]
@@ -60,6 +63,8 @@ pub(crate) struct Store {
     ///
     /// [`high_water_mark`]: crate::high_water_mark
     mark: Mutex<MarkWriter>,
+    /// The commit journal: where a commit becomes durable ([`journal`]).
+    journal: Mutex<Journal>,
     /// sled's data file. sled's `flush` ends in `sync_file_range`, which neither flushes the
     /// disk's write cache nor the file's metadata, so we `fdatasync` this file ourselves.
     data_file: std::fs::File,
@@ -86,6 +91,7 @@ impl Store {
         // it did (above), and now the files are too (a key created in it as well).
         owner_only::tighten_tree(dir)?;
         let node = options.node.clone().unwrap_or_else(host_name);
+        let (journal, journaled) = Journal::open(dir)?;
         let store = Self {
             dir: dir.to_path_buf(),
             key_path,
@@ -105,6 +111,7 @@ impl Store {
             }),
             refused: Mutex::new(None),
             mark: Mutex::new(MarkWriter::disabled(dir)),
+            journal: Mutex::new(journal),
             data_file: std::fs::File::open(dir.join("db").join("db")).map_err(|source| {
                 ArchiveError::File {
                     path: dir.join("db").join("db"),
@@ -112,9 +119,11 @@ impl Store {
                 }
             })?,
         };
+        // sled may have lost the newest acknowledged commits in a crash: the journal has them.
+        let journal_problem = store.replay_journal(journaled)?;
         let head = store.read_head()?;
         *store.head_lock() = head;
-        store.recover(head)?;
+        store.recover(head, journal_problem)?;
         Ok(store)
     }
 
@@ -163,8 +172,9 @@ impl Store {
 
     /// After a crash: index what was written but not indexed, and, if records exist past
     /// the last signed head (written, never acknowledged), record that in a checkpoint so
-    /// an audit can see which ids were adopted on restart.
-    fn recover(&self, head: Head) -> Result<(), ArchiveError> {
+    /// an audit can see which ids were adopted on restart. A journal that could not be
+    /// trusted (`journal_problem`) refuses appends, and nothing is adopted.
+    fn recover(&self, head: Head, journal_problem: Option<String>) -> Result<(), ArchiveError> {
         let indexed = self.meta_u64(META_INDEXED)?.unwrap_or(0);
         if indexed < head.id {
             let mut keys = Vec::new();
@@ -180,9 +190,12 @@ impl Store {
                 "archive: re-indexed records after an unclean stop"
             );
         }
-        let problem = match self.adopt_tail(head)? {
+        let problem = match journal_problem {
             Some(problem) => Some(problem),
-            None => self.open_mark(head)?,
+            None => match self.adopt_tail(head)? {
+                Some(problem) => Some(problem),
+                None => self.open_mark(head)?,
+            },
         };
         if let Some(problem) = problem {
             tracing::error!(%problem, "archive: integrity check at open failed; appends refused until this is resolved");
@@ -279,50 +292,6 @@ impl Store {
     #[cfg(test)]
     pub(crate) fn refuse_for_test(&self, problem: &str) {
         *self.refused.lock().unwrap_or_else(PoisonError::into_inner) = Some(problem.to_owned());
-    }
-
-    /// The durability point: sled writes out its buffers, then the data file is
-    /// `fdatasync`ed, so what was written survives a power cut, not only a process crash.
-    ///
-    /// Then the newest signed head is written to the high-water mark file: taken before the
-    /// flush, so the flush covers it, and written after, so the file is never ahead of what
-    /// is durable (see [`high_water_mark`] for why that needs no fsync of its own).
-    ///
-    /// [`high_water_mark`]: crate::high_water_mark
-    pub(crate) fn durable_flush(&self) -> Result<(), ArchiveError> {
-        let mark = self.mark_lock().pending.take();
-        self.db.flush()?;
-        let file_err = |path: PathBuf| move |source| ArchiveError::File { path, source };
-        self.data_file
-            .sync_data()
-            .map_err(file_err(self.dir.join("db").join("db")))?;
-        // Values too large for a log segment (~128 KiB) go to their own files under
-        // `blobs/`, which sled writes without syncing. Rare for IM text; sync any there are.
-        let blobs = self.dir.join("db").join("blobs");
-        let mut any = false;
-        for entry in std::fs::read_dir(&blobs).map_err(file_err(blobs.clone()))? {
-            let path = entry.map_err(file_err(blobs.clone()))?.path();
-            match std::fs::File::open(&path).and_then(|f| f.sync_data()) {
-                Ok(()) => any = true,
-                // sled deletes a blob it no longer needs from its own threads, between the
-                // listing and the open: nothing left to make durable.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(file_err(path)(e)),
-            }
-        }
-        if any {
-            std::fs::File::open(&blobs)
-                .and_then(|d| d.sync_all())
-                .map_err(file_err(blobs))?;
-        }
-        if let Some(mark) = mark
-            && self.mark_lock().write(mark)?
-        {
-            // Recorded only now that the file is durable; durable itself at the next flush.
-            self.meta
-                .insert(META_MARK_SINCE, &mark.upto_id.to_be_bytes())?;
-        }
-        Ok(())
     }
 
     pub(crate) fn set_indexed_upto(&self, id: u64) -> Result<(), ArchiveError> {

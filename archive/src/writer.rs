@@ -7,11 +7,13 @@ use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::chain::{Stored, hash, id_key};
+use crate::chain::{Hash, Stored, hash, id_key};
 use crate::error::ArchiveError;
-use crate::index::IndexKeys;
+use crate::index::{IndexKeys, id_of};
+use crate::ingest_batch::{Admission, IngestBatch};
 use crate::signing::CheckpointReason;
 use crate::store::Store;
+use crate::store::journal::Frame;
 use record::Event;
 use record::now_ns;
 
@@ -123,64 +125,36 @@ fn run(store: &Store, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
-/// Writes the batch's records and index entries, signs the new head and flushes. Returns,
-/// per append in order, what became of it; `answer` hands them out.
+/// Writes the batch's records and index entries, signs the new head and makes the commit
+/// durable through the journal. Returns, per append in order, what became of it; `answer`
+/// hands them out.
 fn commit(store: &Store, jobs: &mut [Job]) -> Result<Vec<Outcome>, ArchiveError> {
     if let Some(problem) = store.refused() {
         return Err(ArchiveError::Integrity(problem));
     }
     let mut head = store.head_lock();
-    let mut records = sled::Batch::default();
+    let mut journal = store.journal_lock();
+    let mut frame = Frame::default();
     let mut keys = Vec::new();
     let mut outcomes = Vec::new();
-    // Highest stored seq per source, as of this batch (sources new to it are looked up).
-    let mut marks: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
-    let mut marks_changed = false;
-    // Each source's owning client, as of this batch; first uses are written with the marks.
-    let mut owners: std::collections::HashMap<String, String> = std::collections::HashMap::new();
-    let mut new_owners: std::collections::HashMap<String, String> =
-        std::collections::HashMap::new();
+    let mut ingest = IngestBatch::default();
     let (mut id, mut prev) = (head.id, head.hash);
     for job in jobs.iter_mut() {
         let Job::Append { event, key, .. } = job else {
             continue;
         };
         if let Some(key) = key {
-            // Ownership first: another client's resend is a claim too.
-            let owner = match owners.get(&key.source) {
-                Some(owner) => Some(owner.clone()),
-                None => store.ingest_owner(&key.source)?,
-            };
-            match owner {
-                Some(owner) if owner != key.client => {
-                    outcomes.push(Outcome::Claimed {
-                        source_id: key.source.clone(),
-                        owner: owner.clone(),
-                    });
-                    owners.insert(key.source.clone(), owner);
+            match ingest.admit(store, key)? {
+                Admission::Store => {}
+                Admission::Duplicate => {
+                    outcomes.push(Outcome::Duplicate);
                     continue;
                 }
-                Some(owner) => {
-                    owners.insert(key.source.clone(), owner);
-                }
-                None => {
-                    owners.insert(key.source.clone(), key.client.clone());
-                    new_owners.insert(key.source.clone(), key.client.clone());
+                Admission::Claimed { source_id, owner } => {
+                    outcomes.push(Outcome::Claimed { source_id, owner });
+                    continue;
                 }
             }
-            let mark = match marks.get(&key.source) {
-                Some(mark) => Some(*mark),
-                None => store.ingest_mark(&key.source)?,
-            };
-            // A spool's first seq may be 0 (sled's ids start there): no mark is not mark 0.
-            if mark.is_some_and(|mark| key.seq <= mark) {
-                tracing::debug!(target: "imtegrity::ingest", source = %key.source, seq = key.seq, ?mark, "resend: already stored");
-                outcomes.push(Outcome::Duplicate);
-                continue;
-            }
-            tracing::debug!(target: "imtegrity::ingest", source = %key.source, seq = key.seq, "stored");
-            marks.insert(key.source.clone(), key.seq);
-            marks_changed = true;
         }
         if event.node.is_empty() {
             event.node.clone_from(&store.node);
@@ -194,26 +168,84 @@ fn commit(store: &Store, jobs: &mut [Job]) -> Result<Vec<Outcome>, ArchiveError>
         let bytes = stored.encode()?;
         prev = hash(&bytes);
         keys.push(IndexKeys::of(id, &stored.event));
-        records.insert(&id_key(id)[..], bytes);
+        frame.records.push((id, bytes));
         outcomes.push(Outcome::Stored(id));
     }
-    if id != head.id {
-        if marks_changed {
-            // The records and their sources' marks land together or not at all, so a
-            // crash can never leave a record whose resend would be stored twice.
-            store.append_with_marks(&records, &marks, &new_owners)?;
-        } else {
-            store.records.apply_batch(records)?;
-        }
-        store.indexes.apply(&keys, false)?;
-        store.set_indexed_upto(id)?;
-        store.sign_head(id, prev, now_ns())?;
+    if id == head.id {
+        // Nothing new (duplicates, claims, barriers): every earlier commit is durable already.
+        return Ok(outcomes);
     }
+    frame.marks = ingest.marks.iter().map(|(s, m)| (s.clone(), *m)).collect();
+    frame.owners = ingest
+        .new_owners
+        .iter()
+        .map(|(s, c)| (s.clone(), c.clone()))
+        .collect();
+    let written = write(store, &keys, &mut frame, id, prev, ingest.changed);
     // The durability point: nothing is acknowledged before this returns.
-    store.durable_flush()?;
+    let durable = written.and_then(|()| store.commit_durable(&mut journal, id, &frame));
+    if let Err(e) = durable {
+        // Not acknowledged: the next commit reuses these ids, so none of them may stay
+        // behind in sled to be found past the head after a crash.
+        unwrite(store, &keys, &ingest, head.id);
+        return Err(e);
+    }
     head.id = id;
     head.hash = prev;
     Ok(outcomes)
+}
+
+/// Writes a commit's records, index entries, ingest marks and signed head to sled (not yet
+/// durable), and the signed head into `frame`.
+fn write(
+    store: &Store,
+    keys: &[IndexKeys],
+    frame: &mut Frame,
+    id: u64,
+    prev: Hash,
+    marks_changed: bool,
+) -> Result<(), ArchiveError> {
+    if marks_changed {
+        // The records and their sources' marks land together or not at all, so a crash can
+        // never leave a record whose resend would be stored twice.
+        let mut records = sled::Batch::default();
+        for (id, bytes) in &frame.records {
+            records.insert(&id_key(*id)[..], bytes.as_slice());
+        }
+        let marks = frame.marks.iter().cloned().collect();
+        let owners = frame.owners.iter().cloned().collect();
+        store.append_with_marks(&records, &marks, &owners)?;
+    } else {
+        // One insert each, in id order, rather than a `sled::Batch`: an apply_batch takes
+        // sled's global write lock and logs a batch manifest, which cost more than a small
+        // commit's inserts. A crash can then leave a prefix of the commit, which open adopts
+        // like a whole one (records past the signed head, chained from it).
+        for (id, bytes) in &frame.records {
+            store.records.insert(id_key(*id), bytes.as_slice())?;
+        }
+    }
+    store.indexes.apply(keys, false)?;
+    store.set_indexed_upto(id)?;
+    frame.head = store.sign_head(id, prev, now_ns())?;
+    Ok(())
+}
+
+/// Best effort after a failed commit: takes its records and index entries back out of sled,
+/// puts `indexed_upto` back at the head and the ingest marks back as they were. What cannot
+/// be undone is left for open, which refuses records past the signed head that do not chain
+/// from it.
+fn unwrite(store: &Store, keys: &[IndexKeys], ingest: &IngestBatch, head: u64) {
+    let undo = || -> Result<(), ArchiveError> {
+        for k in keys {
+            store.records.remove(id_key(id_of(&k.time)?))?;
+        }
+        store.indexes.apply(keys, true)?;
+        store.set_indexed_upto(head)?;
+        ingest.restore(store)
+    };
+    if let Err(e) = undo() {
+        tracing::error!(error = %e, "archive: a failed commit could not be taken back out of the store");
+    }
 }
 
 fn answer(jobs: Vec<Job>, result: &Result<Vec<Outcome>, ArchiveError>) {

@@ -6,7 +6,7 @@
 /// its end, and the whole prefix is exactly the frames read one by one, each re-encoding
 /// to the bytes it came from.
 pub fn spool_segment(data: &[u8]) {
-    use crate::spool_frame::{decode, encode};
+    use log_frame::{decode, encode};
     let (whole, last, tail) = crate::spool_scan::whole_prefix(data);
     assert!(whole <= data.len());
     assert_eq!(tail.is_none(), whole == data.len());
@@ -32,8 +32,8 @@ pub fn spool_segment(data: &[u8]) {
 mod tests {
     #[test]
     fn spool_segment_seeds_hold() {
-        let mut frames = crate::spool_frame::encode(1, b"one").unwrap_or_default();
-        frames.extend(crate::spool_frame::encode(2, b"two").unwrap_or_default());
+        let mut frames = log_frame::encode(1, b"one").unwrap_or_default();
+        frames.extend(log_frame::encode(2, b"two").unwrap_or_default());
         for cut in 0..=frames.len() {
             super::spool_segment(&frames[..cut]);
         }

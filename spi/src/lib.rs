@@ -44,7 +44,6 @@ pub mod sled_migration;
 pub mod spi_policy;
 pub mod spool;
 pub mod spool_files;
-pub mod spool_frame;
 pub mod spool_inspect;
 pub mod spool_path;
 pub mod spool_scan;

@@ -20,7 +20,7 @@ use crate::error::SpiError;
 use crate::spool_files::{
     ACKED_FILE, SOURCE_FILE, private_options, replace_file, segment_path, segments, sync_dir,
 };
-use crate::spool_frame::encode;
+use log_frame::encode;
 
 /// Where sled's files go once their records are in the log.
 pub const OLD_SPOOL_DIR: &str = "sled-spool-old";

@@ -1,5 +1,5 @@
 //! The local spool: an append-only log of our own, in segments of checksummed frames
-//! ([`crate::spool_frame`]), each record `fdatasync`ed before its append returns.
+//! ([`log_frame`]), each record `fdatasync`ed before its append returns.
 //!
 //! Why not sled (what the spool was in earlier releases): on a disk that filled up, dropping a
 //! sled handle blocked for good in its flush (`make_stable`), holding the Sametime server's
@@ -49,8 +49,8 @@ use crate::sink::RecordSink;
 use crate::spool_files::{
     ACKED_FILE, LOCK_FILE, private_options, read_acked, segment_path, segments, sync_dir,
 };
-use crate::spool_frame::{HEADER_LEN, Torn, encode};
 use crate::spool_scan::whole_prefix;
+use log_frame::{HEADER_LEN, Torn, encode};
 use opening::{lock_exclusive, private_err, source_id};
 
 /// A segment is rolled once a record would take it past this size (a larger record gets a

@@ -2,7 +2,7 @@
 //! operator's inspector do, while the library may be appending.
 //!
 //! Records are read segment by segment, oldest first, each segment frame by frame until its
-//! end or the first frame that is not whole ([`crate::spool_frame`]). In the segment being
+//! end or the first frame that is not whole ([`log_frame`]). In the segment being
 //! appended to that is the append in progress; in an older one it is damage, counted in
 //! [`ScanStats::damaged`] and passed over, so one bad sector costs its records, not the
 //! spool's. Segments whose every record is acknowledged are not read at all: the next
@@ -12,7 +12,7 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use crate::spool_files::{SpoolSegment, segments};
-use crate::spool_frame::{Torn, decode};
+use log_frame::{Torn, decode};
 
 /// What a scan met besides records.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -92,7 +92,7 @@ pub fn whole_prefix(bytes: &[u8]) -> (usize, Option<u64>, Option<Torn>) {
 mod tests {
     use super::*;
     use crate::spool_files::segment_path;
-    use crate::spool_frame::encode;
+    use log_frame::encode;
 
     fn frames(seqs: &[u64]) -> Vec<u8> {
         seqs.iter()

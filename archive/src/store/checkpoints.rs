@@ -9,13 +9,20 @@ use crate::signing::{Checkpoint, CheckpointReason};
 use record::now_ns;
 
 impl Store {
-    /// Signs the head after a commit (kept in meta, replaced each time).
-    pub(crate) fn sign_head(&self, id: u64, head: Hash, time_ns: i64) -> Result<(), ArchiveError> {
+    /// Signs the head after a commit (kept in meta, replaced each time); returns it as
+    /// stored, for the commit's journal frame.
+    pub(crate) fn sign_head(
+        &self,
+        id: u64,
+        head: Hash,
+        time_ns: i64,
+    ) -> Result<Vec<u8>, ArchiveError> {
         let cp = Checkpoint::signed(&self.key, 0, id, head, time_ns, CheckpointReason::Head)?;
-        self.meta.insert(META_HEAD, cp.encode()?)?;
-        // Written to the mark file by the next durable flush, after sled's data.
+        let encoded = cp.encode()?;
+        self.meta.insert(META_HEAD, encoded.as_slice())?;
+        // Written to the mark file once the commit is durable, never before.
         self.mark_lock().pending = Some(HighWaterMark::of(&cp));
-        Ok(())
+        Ok(encoded)
     }
 
     /// The latest signed head.

@@ -48,6 +48,57 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Applies a journal frame's ingest marks and new owners (replay after a crash): a mark
+    /// only ever rises, and a source keeps the first client it was bound to. Whether
+    /// anything was written.
+    pub(crate) fn replay_marks(
+        &self,
+        marks: &[(String, u64)],
+        owners: &[(String, String)],
+    ) -> Result<bool, ArchiveError> {
+        let mut changed = false;
+        for (source, seq) in marks {
+            if self.ingest_mark(source)?.is_none_or(|mark| mark < *seq) {
+                self.meta
+                    .insert(ingest_mark_key(source), &seq.to_be_bytes())?;
+                changed = true;
+            }
+        }
+        for (source, client) in owners {
+            if self.ingest_owner(source)?.is_none() {
+                self.meta
+                    .insert(ingest_owner_key(source), client.as_bytes())?;
+                changed = true;
+            }
+        }
+        Ok(changed)
+    }
+}
+
+impl Store {
+    /// Puts ingest marks back (`None`: the source had none) and unbinds sources from their
+    /// client, after a commit that raised and bound them failed.
+    pub(crate) fn restore_marks<'a>(
+        &self,
+        marks: impl Iterator<Item = (&'a str, Option<u64>)>,
+        unbound: impl Iterator<Item = &'a str>,
+    ) -> Result<(), ArchiveError> {
+        for (source, mark) in marks {
+            match mark {
+                Some(seq) => self
+                    .meta
+                    .insert(ingest_mark_key(source), &seq.to_be_bytes())?,
+                None => self.meta.remove(ingest_mark_key(source))?,
+            };
+        }
+        for source in unbound {
+            self.meta.remove(ingest_owner_key(source))?;
+        }
+        Ok(())
+    }
+}
+
 /// The meta key of an ingest source's highest stored seq.
 fn ingest_mark_key(source: &str) -> Vec<u8> {
     let mut key = b"ingest/".to_vec();

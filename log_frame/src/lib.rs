@@ -1,26 +1,27 @@
-//! One record in a spool segment, as bytes: `len: u32 LE | crc32: u32 LE | seq: u64 LE |
-//! payload` (the payload a postcard-encoded `record::Event`, `len` its length, the CRC-32
-//! over `seq` and the payload).
+//! One frame of an append-only log, as bytes: `len: u32 LE | crc32: u32 LE | seq: u64 LE |
+//! payload` (`len` the payload's length, the CRC-32 over `seq` and the payload). The
+//! Sametime module's spool writes one record per frame (`seq` its sequence number); the
+//! archive's commit journal one commit per frame (`seq` its last record id).
 //!
-//! The CRC is what tells a torn write (the library or the machine died in the middle of an
-//! append) from a record: a frame whose bytes are not all there, or do not check, ends the
-//! segment's readable part. Nothing here does I/O: [`encode`] builds a frame and [`decode`]
-//! reads one from the front of a buffer, so the spool and its inspector share one codec.
+//! The CRC is what tells a torn write (the process or the machine died in the middle of an
+//! append) from a frame: a frame whose bytes are not all there, or do not check, ends the
+//! log's readable part. Nothing here does I/O: [`encode`] builds a frame and [`decode`]
+//! reads one from the front of a buffer, so every writer and reader shares one codec.
 
 /// Bytes before the payload.
 pub const HEADER_LEN: usize = 16;
 
-/// The longest payload accepted when reading: a data message may be 16 MiB
-/// (`codes::MAX_DATA_LEN`) and a record keeps its text twice (`text` and `raw`), so 64 MiB
-/// leaves room; a larger length is damage, not a record, and must not make us allocate it.
+/// The longest payload accepted when reading: a Sametime data message may be 16 MiB and a
+/// record keeps its text twice (`text` and `raw`), so 64 MiB leaves room; a larger length is
+/// damage, not a frame, and must not make us allocate it.
 pub const MAX_PAYLOAD: usize = 64 << 20;
 
 /// One frame read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame<'a> {
-    /// The record's sequence number.
+    /// The frame's sequence number.
     pub seq: u64,
-    /// The encoded record.
+    /// What the frame carries.
     pub payload: &'a [u8],
 }
 
@@ -41,8 +42,8 @@ fn checksum(seq: u64, payload: &[u8]) -> u32 {
     hasher.finalize()
 }
 
-/// The frame for record `seq` with `payload`; `None` if the payload is longer than a frame
-/// can say (never for a record the entry points accept).
+/// The frame `seq` carrying `payload`; `None` if the payload is longer than a frame can say
+/// ([`MAX_PAYLOAD`]).
 pub fn encode(seq: u64, payload: &[u8]) -> Option<Vec<u8>> {
     if payload.len() > MAX_PAYLOAD {
         return None;
