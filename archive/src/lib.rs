@@ -72,6 +72,7 @@ mod chain;
 mod damage;
 mod error;
 pub mod export;
+pub mod fuzzing;
 pub mod high_water_mark;
 mod index;
 mod ingest_batch;

@@ -203,7 +203,7 @@ pub fn journaled_head(dir: &Path) -> Result<Option<Checkpoint>, ArchiveError> {
 }
 
 /// Reads the frames in `bytes`: the contents, and the length of the whole frames.
-fn parse(bytes: &[u8]) -> (Contents, u64) {
+pub(crate) fn parse(bytes: &[u8]) -> (Contents, u64) {
     let mut contents = Contents::default();
     let mut at = 0usize;
     while at < bytes.len() {
