@@ -53,6 +53,11 @@ pub(crate) async fn serve(accepted: Accepted, state: Arc<LabState>) -> Result<()
     if chatnav {
         return crate::chatnav::session(&mut conn, &state, &name).await;
     }
+    // HOST_ONLINE goes out before the session is visible to others: from then on another
+    // user's sign-on may queue an arrival on this outbox, and it must not come first (a
+    // client waiting for HOST_ONLINE would take it for a protocol violation; seen under load
+    // in the relay benchmark).
+    host_online(&conn.outbox, &state, BOS_FAMILIES).await?;
     let session = state.next_id();
     let me = Online {
         name: name.clone(),
@@ -183,8 +188,6 @@ fn rate_classes() -> Bytes {
 }
 
 async fn session_loop(conn: &mut Conn, state: &LabState, me: &Online) -> Result<(), LabError> {
-    let out = conn.outbox.clone();
-    host_online(&out, state, BOS_FAMILIES).await?;
     while let Some(flap) = conn.recv().await? {
         match flap.channel {
             Channel::DATA => handle_snac(Snac::from_flap(&flap)?, state, me).await?,
