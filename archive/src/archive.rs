@@ -32,11 +32,35 @@ pub struct ArchiveStatus {
 }
 
 /// An open archive. Cheap to clone; the writer thread stops when the last clone is dropped,
-/// after signing a closing checkpoint.
+/// after signing a closing checkpoint, and that drop waits for it.
 #[derive(Clone)]
 pub struct Archive {
     pub(crate) store: Arc<Store>,
     jobs: mpsc::Sender<Job>,
+    /// Declared after `jobs`, so the last clone closes the queue before it waits for the
+    /// writer.
+    _writer: Arc<WriterThread>,
+}
+
+/// The writer thread, waited for when the last [`Archive`] clone goes: its close makes sled
+/// durable and empties the commit journal, and a process that exits right after dropping
+/// its archive (every CLI command) would otherwise kill it halfway, leaving the journal to
+/// be applied at the next open as after a crash.
+struct WriterThread(std::sync::Mutex<Option<std::thread::JoinHandle<()>>>);
+
+impl Drop for WriterThread {
+    fn drop(&mut self) {
+        let handle = self
+            .0
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(handle) = handle
+            && handle.join().is_err()
+        {
+            tracing::error!("the archive writer thread panicked");
+        }
+    }
 }
 
 impl std::fmt::Debug for Archive {
@@ -54,11 +78,15 @@ impl Archive {
         let depth = options.queue_depth.max(1);
         let store = Arc::new(Store::open(dir, options)?);
         let (jobs, rx) = mpsc::channel(depth);
-        spawn(store.clone(), rx).map_err(|source| ArchiveError::File {
+        let handle = spawn(store.clone(), rx).map_err(|source| ArchiveError::File {
             path: dir.to_path_buf(),
             source,
         })?;
-        Ok(Self { store, jobs })
+        Ok(Self {
+            store,
+            jobs,
+            _writer: Arc::new(WriterThread(std::sync::Mutex::new(Some(handle)))),
+        })
     }
 
     /// **Strict** append: returns once the record is durable (flushed to disk in a group
