@@ -160,14 +160,9 @@ fn commit(store: &Store, jobs: &mut [Job]) -> Result<Vec<Outcome>, ArchiveError>
             event.node.clone_from(&store.node);
         }
         id += 1;
-        let stored = Stored {
-            id,
-            prev,
-            event: event.clone(),
-        };
-        let bytes = stored.encode()?;
+        let bytes = Stored::encode_parts(id, prev, event)?;
         prev = hash(&bytes);
-        keys.push(IndexKeys::of(id, &stored.event));
+        keys.push(IndexKeys::of(id, event));
         frame.records.push((id, bytes));
         outcomes.push(Outcome::Stored(id));
     }
