@@ -120,18 +120,65 @@ impl Flow {
 pub struct Sensor {
     settings: SensorSettings,
     flows: FlowTable<Flow>,
-    cookies: CookieNames,
+    /// Login cookies, shared by the engines of every capture thread: a login and its BOS
+    /// connection are two flows, which the kernel may give to two threads.
+    cookies: Arc<CookieNames>,
     stats: Arc<SensorStats>,
+    /// Flows this engine last added to `stats.flows_active` (which all engines add to).
+    active_reported: usize,
 }
 
 impl Sensor {
     /// A sensor with no flows yet, counting into `stats`.
     pub fn new(settings: SensorSettings, stats: Arc<SensorStats>) -> Self {
-        Self {
-            flows: FlowTable::new(settings.max_flows, settings.flow_idle),
-            cookies: CookieNames::new(COOKIES, COOKIE_TTL),
+        Self::with_cookies(
             settings,
             stats,
+            Arc::new(CookieNames::new(COOKIES, COOKIE_TTL)),
+        )
+    }
+
+    fn with_cookies(
+        settings: SensorSettings,
+        stats: Arc<SensorStats>,
+        cookies: Arc<CookieNames>,
+    ) -> Self {
+        Self {
+            flows: FlowTable::new(settings.max_flows, settings.flow_idle),
+            cookies,
+            settings,
+            stats,
+            active_reported: 0,
+        }
+    }
+
+    /// `n` sensors for `n` capture threads (at least one): each tracks its share of
+    /// `settings.max_flows`, all count into `stats` and share the login cookies.
+    pub fn group(settings: SensorSettings, stats: Arc<SensorStats>, n: usize) -> Vec<Self> {
+        let n = n.max(1);
+        let cookies = Arc::new(CookieNames::new(COOKIES, COOKIE_TTL));
+        let settings = SensorSettings {
+            max_flows: settings.max_flows.div_ceil(n),
+            ..settings
+        };
+        (0..n)
+            .map(|_| Self::with_cookies(settings.clone(), Arc::clone(&stats), Arc::clone(&cookies)))
+            .collect()
+    }
+
+    /// Brings `stats.flows_active` up to date with this engine's table: by the change since
+    /// the last report, as other engines add theirs to the same counter.
+    fn report_active(&mut self) {
+        let now = self.flows.len();
+        let before = std::mem::replace(&mut self.active_reported, now);
+        if now >= before {
+            self.stats
+                .flows_active
+                .fetch_add((now - before) as u64, Ordering::Relaxed);
+        } else {
+            self.stats
+                .flows_active
+                .fetch_sub((before - now) as u64, Ordering::Relaxed);
         }
     }
 
@@ -263,9 +310,7 @@ impl Sensor {
             SensorStats::bump(&self.stats.flows_evicted);
             self.finish(&k, f, out);
         }
-        self.stats
-            .flows_active
-            .store(self.flows.len() as u64, Ordering::Relaxed);
+        self.report_active();
         (key, if src_is_client { Way::Up } else { Way::Down })
     }
 
@@ -273,7 +318,7 @@ impl Sensor {
     fn advance(&mut self, key: FlowKey, way: Way, now: Instant, out: &mut Vec<Event>) {
         let settings = &self.settings;
         let stats = &self.stats;
-        let cookies = &mut self.cookies;
+        let cookies = &*self.cookies;
         let Some((_, _, flow)) = self.flows.find(key.client, key.server, now) else {
             return;
         };
@@ -306,21 +351,26 @@ impl Sensor {
                 .passive_records
                 .fetch_add((out.len() - before) as u64, Ordering::Relaxed);
         }
-        maybe_record_alert(flow, settings, now, false, out);
+        maybe_record_alert(flow, settings, cookies, now, false, out);
     }
 
     /// Records what a flow that is going away still owes (a pending alert).
     fn finish(&mut self, _key: &FlowKey, mut flow: Flow, out: &mut Vec<Event>) {
-        maybe_record_alert(&mut flow, &self.settings, Instant::now(), true, out);
+        maybe_record_alert(
+            &mut flow,
+            &self.settings,
+            &self.cookies,
+            Instant::now(),
+            true,
+            out,
+        );
     }
 
     fn end_flow(&mut self, key: &FlowKey, out: &mut Vec<Event>) {
         if let Some(flow) = self.flows.remove(key) {
             self.finish(key, flow, out);
         }
-        self.stats
-            .flows_active
-            .store(self.flows.len() as u64, Ordering::Relaxed);
+        self.report_active();
     }
 
     /// Periodic work: forget idle flows, record alerts that waited long enough.
@@ -328,13 +378,11 @@ impl Sensor {
         for (k, f) in self.flows.expire(now) {
             self.finish(&k, f, out);
         }
-        let settings = &self.settings;
+        let (settings, cookies) = (&self.settings, &*self.cookies);
         for (_, flow) in self.flows.iter_mut() {
-            maybe_record_alert(flow, settings, now, false, out);
+            maybe_record_alert(flow, settings, cookies, now, false, out);
         }
-        self.stats
-            .flows_active
-            .store(self.flows.len() as u64, Ordering::Relaxed);
+        self.report_active();
     }
 }
 
@@ -432,6 +480,7 @@ fn decide(
 fn maybe_record_alert(
     flow: &mut Flow,
     settings: &SensorSettings,
+    cookies: &CookieNames,
     now: Instant,
     ending: bool,
     out: &mut Vec<Event>,
@@ -439,6 +488,10 @@ fn maybe_record_alert(
     let Alert::Pending { bypass, since } = &mut flow.alert else {
         return;
     };
+    if let Some(session) = flow.session.as_mut() {
+        // A BOS sign-on read before another thread read its login's reply.
+        session.name_from_cookie(cookies, now);
+    }
     let (name, frames) = flow
         .session
         .as_ref()

@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use archive::{Direction, Event, Kind, Verdict};
@@ -26,9 +27,12 @@ use crate::flow_table::Way;
 use crate::oscar_detect;
 
 /// Login cookies seen in login replies, to name the BOS connection that presents one.
+/// Shared by the capture threads (the login and the BOS connection are two flows, which
+/// may be read by two threads), behind a lock taken only for a login reply or a BOS
+/// sign-on.
 #[derive(Debug)]
 pub(crate) struct CookieNames {
-    names: HashMap<Bytes, (String, Instant)>,
+    names: Mutex<HashMap<Bytes, (String, Instant)>>,
     max: usize,
     ttl: Duration,
 }
@@ -37,26 +41,32 @@ impl CookieNames {
     /// At most `max` cookies, each kept `ttl`.
     pub(crate) fn new(max: usize, ttl: Duration) -> Self {
         Self {
-            names: HashMap::new(),
+            names: Mutex::new(HashMap::new()),
             max,
             ttl,
         }
     }
 
-    fn insert(&mut self, cookie: Bytes, name: String, now: Instant) {
-        if self.names.len() >= self.max {
+    fn names(&self) -> MutexGuard<'_, HashMap<Bytes, (String, Instant)>> {
+        // A thread that panicked holding the lock left a map that is still a map: at worst
+        // a cookie is missing, and a BOS connection goes unnamed.
+        self.names.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn insert(&self, cookie: Bytes, name: String, now: Instant) {
+        let mut names = self.names();
+        if names.len() >= self.max {
             let ttl = self.ttl;
-            self.names
-                .retain(|_, (_, at)| now.saturating_duration_since(*at) < ttl);
-            if self.names.len() >= self.max {
-                self.names.clear(); // a flood of logins: start over rather than grow
+            names.retain(|_, (_, at)| now.saturating_duration_since(*at) < ttl);
+            if names.len() >= self.max {
+                names.clear(); // a flood of logins: start over rather than grow
             }
         }
-        self.names.insert(cookie, (name, now));
+        names.insert(cookie, (name, now));
     }
 
     fn get(&self, cookie: &[u8], now: Instant) -> Option<String> {
-        self.names
+        self.names()
             .get(cookie)
             .filter(|(_, at)| now.saturating_duration_since(*at) < self.ttl)
             .map(|(n, _)| n.clone())
@@ -113,6 +123,9 @@ pub(crate) struct PassiveSession {
     pub(crate) screen_name: Option<String>,
     /// Frames the client has sent.
     pub(crate) client_frames: u32,
+    /// The cookie a BOS sign-on presented before its login's reply was read (by another
+    /// capture thread, which may be behind this one): looked up again until it names.
+    unknown_cookie: Option<Bytes>,
     up: FrameReader,
     down: FrameReader,
     max_payload: usize,
@@ -127,10 +140,26 @@ impl PassiveSession {
         Self {
             screen_name: None,
             client_frames: 0,
+            unknown_cookie: None,
             up: FrameReader::new(max_payload, joined_mid_stream),
             down: FrameReader::new(max_payload, joined_mid_stream),
             max_payload,
             capture_ims,
+        }
+    }
+
+    /// Names the session from the cookie its sign-on presented, if that cookie is known by
+    /// now.
+    pub(crate) fn name_from_cookie(&mut self, cookies: &CookieNames, now: Instant) {
+        if self.screen_name.is_some() {
+            self.unknown_cookie = None;
+        }
+        let Some(cookie) = &self.unknown_cookie else {
+            return;
+        };
+        if let Some(name) = cookies.get(cookie, now) {
+            self.unknown_cookie = None;
+            self.learn(name.as_bytes());
         }
     }
 
@@ -149,10 +178,12 @@ impl PassiveSession {
         &mut self,
         way: Way,
         buf: &mut BytesMut,
-        cookies: &mut CookieNames,
+        cookies: &CookieNames,
         cx: &FlowContext<'_>,
         out: &mut Vec<Event>,
     ) -> usize {
+        // A BOS sign-on's cookie that another capture thread may have named since.
+        self.name_from_cookie(cookies, cx.now);
         let mut frames = 0;
         loop {
             let reader = match way {
@@ -205,16 +236,15 @@ impl PassiveSession {
         &mut self,
         way: Way,
         message: &Message,
-        cookies: &mut CookieNames,
+        cookies: &CookieNames,
         cx: &FlowContext<'_>,
     ) {
         match (way, message) {
             (Way::Up, Message::Signon(hello)) => match hello.kind() {
-                SignonKind::Cookie(cookie) => {
-                    if let Some(name) = cookies.get(&cookie, cx.now) {
-                        self.learn(name.as_bytes());
-                    }
-                }
+                SignonKind::Cookie(cookie) => match cookies.get(&cookie, cx.now) {
+                    Some(name) => self.learn(name.as_bytes()),
+                    None => self.unknown_cookie = Some(cookie),
+                },
                 SignonKind::LegacyLogin { screen_name } => self.learn(&screen_name),
                 SignonKind::Plain => {}
             },
@@ -240,7 +270,7 @@ impl PassiveSession {
         &mut self,
         way: Way,
         body: &SnacMessage,
-        cookies: &mut CookieNames,
+        cookies: &CookieNames,
         cx: &FlowContext<'_>,
     ) {
         match (way, body) {

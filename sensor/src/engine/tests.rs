@@ -85,20 +85,21 @@ fn im(to: &str, text: &str) -> Vec<u8> {
     bytes_of(&send.to_snac(2).unwrap().to_flap().unwrap())
 }
 
+fn settings(passive: bool) -> SensorSettings {
+    SensorSettings {
+        interface: "test0".into(),
+        node: "gw-test".into(),
+        allow: AllowList::new(["192.0.2.10/32".parse().unwrap()]),
+        tls_names: NameSet::from_config(true, &[]).unwrap(),
+        passive,
+        max_flows: 100,
+        flow_buffer: 65_542,
+        flow_idle: Duration::from_secs(300),
+    }
+}
+
 fn sensor(passive: bool) -> Sensor {
-    Sensor::new(
-        SensorSettings {
-            interface: "test0".into(),
-            node: "gw-test".into(),
-            allow: AllowList::new(["192.0.2.10/32".parse().unwrap()]),
-            tls_names: NameSet::from_config(true, &[]).unwrap(),
-            passive,
-            max_flows: 100,
-            flow_buffer: 65_542,
-            flow_idle: Duration::from_secs(300),
-        },
-        Arc::new(SensorStats::default()),
-    )
+    Sensor::new(settings(passive), Arc::new(SensorStats::default()))
 }
 
 fn run(sensor: &mut Sensor, frames: &[Vec<u8>]) -> Vec<Event> {
@@ -383,4 +384,62 @@ fn bypass_ims_are_read_as_the_recipients_client_reads_them() {
             .unwrap()
             .contains("captured passively on test0")
     );
+}
+
+fn login_reply(name: &str, cookie: &[u8]) -> Vec<u8> {
+    let mut reply = oscar::message::LoginReply::default();
+    reply.tlvs.set(
+        TLV_SCREEN_NAME,
+        ScreenName::parse(name.as_bytes()).unwrap().to_bytes(),
+    );
+    reply
+        .tlvs
+        .set(oscar::message::signon::TLV_COOKIE, cookie.to_vec());
+    bytes_of(&reply.to_snac(2).unwrap().to_flap().unwrap())
+}
+
+#[test]
+fn engines_of_one_group_share_cookies_and_counters_and_split_the_flow_bound() {
+    let stats = Arc::new(SensorStats::default());
+    let mut group = Sensor::group(settings(true), Arc::clone(&stats), 3);
+    assert_eq!(group.len(), 3);
+    // 100 flows among 3 threads: 34 each, so together at least the configured bound.
+    assert!(group.iter().all(|s| s.settings.max_flows == 34));
+    let (first, rest) = group.split_first_mut().unwrap();
+    let second = &mut rest[0];
+    let mut auth = Conn::new("10.0.0.2:40000", "203.0.113.5:5190");
+    let mut bos = Conn::new("10.0.0.2:40001", "203.0.113.6:5191");
+    let cookie = b"a-cookie-of-some-bytes";
+    // Thread 1 reads the login up to the key request; thread 2 reads the BOS sign-on
+    // before thread 1 gets to the login reply (it fell behind).
+    let mut login = auth.handshake();
+    login.push(auth.frame(false, build::PSH_ACK, &hello()));
+    login.push(auth.frame(true, build::PSH_ACK, &hello()));
+    login.push(auth.frame(true, build::PSH_ACK, &key_request("Trader Joe")));
+    let out = run(first, &login);
+    assert_eq!(out.len(), 1, "the login's alert, named by its key request: {out:#?}");
+    assert_eq!(out[0].sender, "Trader Joe");
+    let mut signon = bos.handshake();
+    signon.push(bos.frame(false, build::PSH_ACK, &hello()));
+    let with_cookie = SignonHello::with_cookie(cookie.to_vec());
+    signon.push(bos.frame(true, build::PSH_ACK, &bytes_of(&with_cookie.to_flap().unwrap())));
+    let out = run(second, &signon);
+    assert!(out.is_empty(), "no name yet, so the alert waits: {out:#?}");
+    let out = run(first, &[auth.frame(false, build::PSH_ACK, &login_reply("Trader Joe", cookie))]);
+    assert!(out.is_empty(), "{out:#?}");
+    // Thread 2 reads on: the cookie is known now.
+    let mut more = vec![bos.frame(true, build::PSH_ACK, &im("buddy", "named after all"))];
+    more.extend(bos.close());
+    let out = run(second, &more);
+    assert_eq!(out.len(), 2, "{out:#?}");
+    assert_eq!(out[0].kind, Kind::BypassAlert);
+    assert_eq!(out[0].sender, "Trader Joe");
+    assert!(out[0].detail.as_deref().unwrap().contains("port=5191"));
+    assert_eq!((out[1].kind, out[1].sender.as_str()), (Kind::Im, "Trader Joe"));
+    // One counter for all: two flows seen, one still open (the login, on thread 1).
+    let st = stats.snapshot();
+    assert_eq!((st.flows_seen, st.bypasses, st.flows_active), (2, 2, 1));
+    let out = run(first, &auth.close());
+    assert!(out.is_empty(), "the login's alert was recorded once, already: {out:#?}");
+    assert_eq!(stats.snapshot().flows_active, 0);
 }
