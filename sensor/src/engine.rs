@@ -13,7 +13,8 @@ use crate::bypass::{AllowList, Bypass, Transport};
 use crate::flow_table::{FlowKey, FlowTable, Way};
 use crate::oscar_detect::{self, Framing};
 use crate::packet::{self, TcpSegment};
-use crate::passive::{CookieNames, FlowContext, PassiveSession};
+use crate::cookies::CookieNames;
+use crate::passive::{FlowContext, PassiveSession};
 use crate::reassembly::Reassembler;
 use crate::sni::{self, Hello};
 use crate::stats::SensorStats;
@@ -30,6 +31,9 @@ const COOKIE_TTL: Duration = Duration::from_secs(600);
 /// Bytes of a stream's start kept while deciding what it is: a ClientHello and two FLAP
 /// frames fit.
 const DETECT_BYTES: usize = 16 * 1024 + 5;
+/// Flows that ended while waiting for their name (`name_wait.rs`), kept until it comes or
+/// the wait is over; past this many, one is recorded at once without its name.
+pub(crate) const PARKED_MAX: usize = 256;
 
 /// What the sensor is told at start.
 #[derive(Debug, Clone)]
@@ -126,6 +130,9 @@ pub struct Sensor {
     stats: Arc<SensorStats>,
     /// Flows this engine last added to `stats.flows_active` (which all engines add to).
     active_reported: usize,
+    /// Flows that ended while waiting for their name: only their session and alert are
+    /// left, and they are recorded on a tick.
+    parked: Vec<(FlowKey, Flow)>,
 }
 
 impl Sensor {
@@ -149,6 +156,7 @@ impl Sensor {
             settings,
             stats,
             active_reported: 0,
+            parked: Vec::new(),
         }
     }
 
@@ -192,15 +200,28 @@ impl Sensor {
         self.flows.len()
     }
 
-    /// Bytes buffered in every flow now (reassembly and unread frames): what the per-flow
-    /// bound holds down.
+    /// Flows that ended while waiting for their name (their IMs and alert not recorded
+    /// yet); at most a few hundred, each for at most `name_wait::NAME_WAIT`.
+    pub fn parked(&self) -> usize {
+        self.parked.len()
+    }
+
+    /// Bytes buffered in every flow now (reassembly, unread frames, IMs held while waiting
+    /// for a name), parked flows included: what the per-flow bound holds down.
     pub fn buffered_bytes(&mut self) -> usize {
-        self.flows
+        let held = |f: &Flow| f.session.as_ref().map_or(0, PassiveSession::held_bytes);
+        let live: usize = self
+            .flows
             .iter_mut()
             .map(|(_, f)| {
-                f.up.buf.len() + f.down.buf.len() + f.up.reasm.buffered() + f.down.reasm.buffered()
+                f.up.buf.len()
+                    + f.down.buf.len()
+                    + f.up.reasm.buffered()
+                    + f.down.reasm.buffered()
+                    + held(f)
             })
-            .sum()
+            .sum();
+        live + self.parked.iter().map(|(_, f)| held(f)).sum::<usize>()
     }
 
     /// Takes one captured Ethernet frame.
@@ -273,7 +294,7 @@ impl Sensor {
         }
         self.advance(key, way, now, out);
         if ended {
-            self.end_flow(&key, out);
+            self.end_flow(&key, now, out);
         }
     }
 
@@ -308,7 +329,7 @@ impl Sensor {
         SensorStats::bump(&self.stats.flows_seen);
         for (k, f) in self.flows.insert(key, flow, now) {
             SensorStats::bump(&self.stats.flows_evicted);
-            self.finish(&k, f, out);
+            self.finish(k, f, now, out);
         }
         self.report_active();
         (key, if src_is_client { Way::Up } else { Way::Down })
@@ -326,13 +347,7 @@ impl Sensor {
             decide(flow, key, settings, stats, now);
         }
         if let Some(session) = flow.session.as_mut() {
-            let cx = FlowContext {
-                client: key.client,
-                server: key.server,
-                node: &settings.node,
-                interface: &settings.interface,
-                now,
-            };
+            let cx = context(settings, key, now);
             let before = out.len();
             let buf = match way {
                 Way::Up => &mut flow.up.buf,
@@ -351,38 +366,96 @@ impl Sensor {
                 .passive_records
                 .fetch_add((out.len() - before) as u64, Ordering::Relaxed);
         }
-        maybe_record_alert(flow, settings, cookies, now, false, out);
+        maybe_record_alert(flow, settings, now, false, out);
     }
 
-    /// Records what a flow that is going away still owes (a pending alert).
-    fn finish(&mut self, _key: &FlowKey, mut flow: Flow, out: &mut Vec<Event>) {
-        maybe_record_alert(
-            &mut flow,
-            &self.settings,
-            &self.cookies,
-            Instant::now(),
-            true,
-            out,
-        );
+    /// Records what a flow that is going away still owes (its held IMs, a pending alert),
+    /// or parks it while it waits for its name.
+    fn finish(&mut self, key: FlowKey, mut flow: Flow, now: Instant, out: &mut Vec<Event>) {
+        flow.up.release();
+        flow.down.release();
+        if flow
+            .session
+            .as_ref()
+            .is_some_and(PassiveSession::waits_for_name)
+        {
+            if self.parked.len() < PARKED_MAX {
+                self.parked.push((key, flow));
+                return;
+            }
+            if let Some(session) = flow.session.as_mut() {
+                let before = out.len();
+                session.stop_waiting(&context(&self.settings, key, now), out);
+                self.stats
+                    .passive_records
+                    .fetch_add((out.len() - before) as u64, Ordering::Relaxed);
+            }
+        }
+        maybe_record_alert(&mut flow, &self.settings, now, true, out);
     }
 
-    fn end_flow(&mut self, key: &FlowKey, out: &mut Vec<Event>) {
+    fn end_flow(&mut self, key: &FlowKey, now: Instant, out: &mut Vec<Event>) {
         if let Some(flow) = self.flows.remove(key) {
-            self.finish(key, flow, out);
+            self.finish(*key, flow, now, out);
         }
         self.report_active();
     }
 
-    /// Periodic work: forget idle flows, record alerts that waited long enough.
+    /// Periodic work: forget idle flows; record the IMs and alerts of sessions whose name
+    /// came (or whose wait for it is over), and alerts that waited long enough.
     pub fn tick(&mut self, now: Instant, out: &mut Vec<Event>) {
         for (k, f) in self.flows.expire(now) {
-            self.finish(&k, f, out);
+            self.finish(k, f, now, out);
         }
-        let (settings, cookies) = (&self.settings, &*self.cookies);
-        for (_, flow) in self.flows.iter_mut() {
-            maybe_record_alert(flow, settings, cookies, now, false, out);
+        let (settings, cookies, stats) = (&self.settings, &*self.cookies, &*self.stats);
+        for (key, flow) in self.flows.iter_mut() {
+            settle(flow, *key, settings, cookies, stats, now, out);
+            maybe_record_alert(flow, settings, now, false, out);
+        }
+        for (key, mut flow) in std::mem::take(&mut self.parked) {
+            settle(&mut flow, key, settings, cookies, stats, now, out);
+            if flow
+                .session
+                .as_ref()
+                .is_some_and(PassiveSession::waits_for_name)
+            {
+                self.parked.push((key, flow));
+            } else {
+                maybe_record_alert(&mut flow, settings, now, true, out);
+            }
         }
         self.report_active();
+    }
+}
+
+/// What a flow's session needs to build records.
+fn context(settings: &SensorSettings, key: FlowKey, now: Instant) -> FlowContext<'_> {
+    FlowContext {
+        client: key.client,
+        server: key.server,
+        node: &settings.node,
+        interface: &settings.interface,
+        now,
+    }
+}
+
+/// Ends a session's wait for its name if it can end now (`PassiveSession::settle`),
+/// counting the IMs that were held.
+fn settle(
+    flow: &mut Flow,
+    key: FlowKey,
+    settings: &SensorSettings,
+    cookies: &CookieNames,
+    stats: &SensorStats,
+    now: Instant,
+    out: &mut Vec<Event>,
+) {
+    if let Some(session) = flow.session.as_mut() {
+        let before = out.len();
+        session.settle(cookies, &context(settings, key, now), out);
+        stats
+            .passive_records
+            .fetch_add((out.len() - before) as u64, Ordering::Relaxed);
     }
 }
 
@@ -480,7 +553,6 @@ fn decide(
 fn maybe_record_alert(
     flow: &mut Flow,
     settings: &SensorSettings,
-    cookies: &CookieNames,
     now: Instant,
     ending: bool,
     out: &mut Vec<Event>,
@@ -488,20 +560,17 @@ fn maybe_record_alert(
     let Alert::Pending { bypass, since } = &mut flow.alert else {
         return;
     };
-    if let Some(session) = flow.session.as_mut() {
-        // A BOS sign-on read before another thread read its login's reply.
-        session.name_from_cookie(cookies, now);
-    }
-    let (name, frames) = flow
-        .session
-        .as_ref()
-        .map_or((None, 0), |s| (s.screen_name.clone(), s.client_frames));
+    let (name, frames, waits) = flow.session.as_ref().map_or((None, 0, false), |s| {
+        (s.screen_name.clone(), s.client_frames, s.waits_for_name())
+    });
     let tls = matches!(bypass.transport, Transport::Tls { .. });
+    // A session whose cookie may yet name it waits for that (as long as NAME_WAIT) rather
+    // than for a number of frames or ALERT_WAIT.
     let ready = ending
         || tls
         || name.is_some()
-        || frames >= ALERT_FRAMES
-        || now.saturating_duration_since(*since) >= ALERT_WAIT;
+        || (!waits
+            && (frames >= ALERT_FRAMES || now.saturating_duration_since(*since) >= ALERT_WAIT));
     if !ready {
         return;
     }

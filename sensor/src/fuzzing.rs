@@ -88,14 +88,20 @@ pub fn sensor_stream(data: &[u8]) {
             }
         }
         assert!(sensor.flows() <= 8, "the flow table grew past its bound");
-        // Two directions, each at most the detection window or the flow buffer, plus
-        // reassembly's out-of-order bytes.
-        let per_flow = 2 * (16 * 1024 + 5 + 2048 + 2048 + 256);
         assert!(
-            sensor.buffered_bytes() <= 8 * per_flow,
+            sensor.parked() <= crate::engine::PARKED_MAX,
+            "too many flows wait for a name"
+        );
+        // Two directions, each at most the detection window or the flow buffer, plus
+        // reassembly's out-of-order bytes, plus the IMs held while waiting for a name (at
+        // most a frame's worth, for live and parked flows alike).
+        let per_flow = 2 * (16 * 1024 + 5 + 2048 + 2048 + 256) + 2048;
+        assert!(
+            sensor.buffered_bytes() <= 8 * per_flow + sensor.parked() * 2048,
             "a flow buffered past its bound"
         );
     }
     sensor.tick(now + Duration::from_secs(3600), &mut out);
     assert_eq!(sensor.flows(), 0, "every flow expires");
+    assert_eq!(sensor.parked(), 0, "every wait for a name ends");
 }

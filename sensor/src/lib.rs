@@ -19,11 +19,13 @@
 
 mod bypass;
 mod capture;
+mod cookies;
 mod engine;
 mod error;
 mod flow_table;
 pub mod fuzzing;
 mod kernel_stats;
+mod name_wait;
 pub mod oscar_detect;
 pub mod packet;
 mod passive;
