@@ -1,6 +1,7 @@
-//! Entry point for the `sensor_stream` cargo-fuzz target: arbitrary captured frames through
-//! the whole sensor (packet parsing, flow table, reassembly, detection, SNI, passive OSCAR
-//! decoding), checking the memory bounds hold.
+//! Entry points for the sensor's cargo-fuzz targets: `sensor_stream`, arbitrary captured
+//! frames through the whole sensor (packet parsing, flow table, reassembly, detection, SNI,
+//! passive OSCAR decoding), checking the memory bounds hold; and `ring_block`, arbitrary
+//! bytes walked as a capture ring's block.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -104,4 +105,23 @@ pub fn sensor_stream(data: &[u8]) {
     sensor.tick(now + Duration::from_secs(3600), &mut out);
     assert_eq!(sensor.flows(), 0, "every flow expires");
     assert_eq!(sensor.parked(), 0, "every wait for a name ends");
+}
+
+/// `data` walked as one `TPACKET_V3` block the kernel handed over (`ring_block.rs`): nothing
+/// panics, every frame lies inside the block, and the walk moves forward, so it ends.
+pub fn ring_block(data: &[u8]) {
+    let block = data.as_ptr_range();
+    let mut frames = 0usize;
+    for frame in crate::ring_block::frames(data) {
+        let at = frame.as_ptr_range();
+        assert!(
+            block.start <= at.start && at.end <= block.end,
+            "a frame outside its block"
+        );
+        frames += 1;
+        assert!(
+            frames <= data.len() / size_of::<libc::tpacket3_hdr>() + 1,
+            "the walk did not move forward"
+        );
+    }
 }
