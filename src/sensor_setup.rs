@@ -68,12 +68,12 @@ pub(crate) fn settings(
     }))
 }
 
-/// How the capture is laid out: `sensor.socket_buffer` bytes of ring, one capture thread
-/// per core (at most 4).
+/// How the capture is laid out: `sensor.socket_buffer` bytes of ring among
+/// `sensor.capture_threads` threads.
 pub(crate) fn capture_options(config: &Config) -> CaptureOptions {
     CaptureOptions {
         ring_bytes: config.sensor.socket_buffer,
-        threads: 0,
+        threads: config.sensor.capture_threads,
     }
 }
 

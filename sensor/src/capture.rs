@@ -24,9 +24,8 @@ use crate::stats::SensorStats;
 /// The most capture threads `threads = 0` picks: each reads far more packets a second than
 /// a mirror port of IM traffic carries, and the gateway's own work needs the other cores.
 const AUTO_THREADS_MAX: usize = 4;
-/// The most capture threads at all (the kernel takes 256 sockets in a fanout group; each
-/// thread also costs a ring and a flow table).
-pub const MAX_CAPTURE_THREADS: usize = 64;
+/// The most capture threads at all: `sensor.capture_threads`' bound.
+pub const MAX_CAPTURE_THREADS: usize = settings::SensorConfig::MAX_CAPTURE_THREADS;
 
 /// How the capture is laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
