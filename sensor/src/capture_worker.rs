@@ -40,9 +40,7 @@ pub(crate) fn run(
             // One clock read per block: a block spans at most the kernel's block timeout.
             let now = Instant::now();
             let mut frames = ring_block::frames(block.bytes());
-            for frame in frames.by_ref() {
-                sensor.on_frame(frame, now, &mut out);
-            }
+            sensor.on_frames(frames.by_ref(), now, &mut out);
             if frames.broken() {
                 broken_blocks += 1;
                 if broken_blocks.is_power_of_two() {

@@ -226,13 +226,31 @@ impl Sensor {
 
     /// Takes one captured Ethernet frame.
     pub fn on_frame(&mut self, frame: &[u8], now: Instant, out: &mut Vec<Event>) {
-        self.stats.packets.fetch_add(1, Ordering::Relaxed);
-        self.stats
-            .bytes
-            .fetch_add(frame.len() as u64, Ordering::Relaxed);
-        match packet::parse_ethernet(frame) {
-            Ok(segment) => self.on_segment(&segment, now, out),
-            Err(_) => SensorStats::bump(&self.stats.not_tcp),
+        self.on_frames([frame], now, out);
+    }
+
+    /// Takes captured Ethernet frames (a ring block's), counting them once for all: the
+    /// counters are shared by every capture thread, and one update per frame from each
+    /// thread would have them bounce between cores.
+    pub fn on_frames<'a>(
+        &mut self,
+        frames: impl IntoIterator<Item = &'a [u8]>,
+        now: Instant,
+        out: &mut Vec<Event>,
+    ) {
+        let (mut packets, mut bytes, mut not_tcp) = (0u64, 0u64, 0u64);
+        for frame in frames {
+            packets += 1;
+            bytes += frame.len() as u64;
+            match packet::parse_ethernet(frame) {
+                Ok(segment) => self.on_segment(&segment, now, out),
+                Err(_) => not_tcp += 1,
+            }
+        }
+        self.stats.packets.fetch_add(packets, Ordering::Relaxed);
+        self.stats.bytes.fetch_add(bytes, Ordering::Relaxed);
+        if not_tcp > 0 {
+            self.stats.not_tcp.fetch_add(not_tcp, Ordering::Relaxed);
         }
     }
 
@@ -251,7 +269,9 @@ impl Sensor {
         };
         let cap = self.settings.flow_buffer;
         let mut ended = false;
-        if let Some((_, _, flow)) = self.flows.find(s.src, s.dst, now) {
+        // The key is known now: one lookup each, not `find`'s two (the hashing is a good
+        // part of what a packet costs).
+        if let Some(flow) = self.flows.get_mut(&key, now) {
             let half = flow.half(way);
             if s.flags.syn {
                 half.reasm.syn(s.seq);
@@ -340,7 +360,7 @@ impl Sensor {
         let settings = &self.settings;
         let stats = &self.stats;
         let cookies = &*self.cookies;
-        let Some((_, _, flow)) = self.flows.find(key.client, key.server, now) else {
+        let Some(flow) = self.flows.get_mut(&key, now) else {
             return;
         };
         if flow.class == Class::Undecided {
