@@ -18,7 +18,8 @@
 //! Environment: `IMT_BENCH_QUICK=1` (short cells, fewer flows), `IMT_BENCH_SECS` (seconds
 //! per rate, default 4), `IMT_BENCH_RATES` (comma-separated packets per second; 0 is
 //! tcpreplay's top speed), `IMT_BENCH_THREADS` (capture threads, default 0: one per core,
-//! at most 4, as `sensor.capture_threads`),
+//! at most 4, as `sensor.capture_threads`), `IMT_BENCH_RING_MIB` (the sensor's rings, MiB
+//! between the threads, default 8 as `sensor.socket_buffer` and tcpdump's `-B 8192`),
 //! `IMT_BENCH_FLOWS` (flows for the memory part, default 50 000), `IMT_BENCH_JSON=FILE` (also
 //! append every table row to FILE as a JSON line, see the `bench_json` crate: per rate, the
 //! packets the sensor captured with tcpdump's as the peer; memory per flow and the engine's
@@ -317,7 +318,7 @@ fn number_before(text: &str, what: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn cell(ns: &Ns, pcap: &Path, rate: u64, secs: u64, threads: usize) -> Cell {
+fn cell(ns: &Ns, pcap: &Path, rate: u64, secs: u64, capture: CaptureOptions) -> Cell {
     // The sensor: a thread in the namespace, capturing on cap0 with `threads` rings (8 MiB
     // between them, as tcpdump's -B 8192 below), its records only counted.
     let stop = Arc::new(AtomicBool::new(false));
@@ -334,14 +335,7 @@ fn cell(ns: &Ns, pcap: &Path, rate: u64, secs: u64, threads: usize) -> Cell {
             Some(rustix::thread::LinkNameSpaceType::Network),
         )
         .unwrap();
-        let capture = Capture::open(
-            "cap0",
-            CaptureOptions {
-                ring_bytes: 8 * 1024 * 1024,
-                threads,
-            },
-        )
-        .unwrap();
+        let capture = Capture::open("cap0", capture).unwrap();
         ready_tx.send(()).unwrap();
         sensor::run_capture(capture, settings("cap0", 65_536), stats2, &tx, &stop2).unwrap();
     });
@@ -512,18 +506,17 @@ fn main() {
                 vec![25_000, 50_000, 100_000, 200_000, 400_000, 800_000, 0]
             }
         });
-    let threads = env_num("IMT_BENCH_THREADS", 0) as usize;
-    let thread_count = CaptureOptions {
-        ring_bytes: 0,
-        threads,
-    }
-    .thread_count();
+    let capture = CaptureOptions {
+        ring_bytes: env_num("IMT_BENCH_RING_MIB", 8) as usize * 1024 * 1024,
+        threads: env_num("IMT_BENCH_THREADS", 0) as usize,
+    };
+    let (thread_count, ring_mib) = (capture.thread_count(), capture.ring_bytes >> 20);
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("bench.pcap");
     write_pcap(&pcap, &frames);
     let ns = Ns::create();
     println!(
-        "## Sensor: packets per second without kernel drops ({} frames per pass: {n_oscar} OSCAR flows with 10 IMs, {n_oscar} HTTP flows, {} random segments; {secs} s per rate; {thread_count} capture threads, 8 MiB of ring between them)\n",
+        "## Sensor: packets per second without kernel drops ({} frames per pass: {n_oscar} OSCAR flows with 10 IMs, {n_oscar} HTTP flows, {} random segments; {secs} s per rate; {thread_count} capture threads, {ring_mib} MiB of ring between them; tcpdump -B 8192)\n",
         frames.len(),
         n_oscar * 5
     );
@@ -532,7 +525,7 @@ fn main() {
     );
     println!("|---:|---:|---:|---:|---:|");
     for rate in rates {
-        let c = cell(&ns, &pcap, rate, secs, threads);
+        let c = cell(&ns, &pcap, rate, secs, capture);
         println!(
             "| {} | {:.0} | {} / {} | {} | {} / {} |",
             if c.rate == 0 {
