@@ -19,7 +19,7 @@
 //! per rate, default 4), `IMT_BENCH_RATES` (comma-separated packets per second; 0 is
 //! tcpreplay's top speed), `IMT_BENCH_THREADS` (capture threads, default 0: one per core,
 //! at most 4, as `sensor.capture_threads`), `IMT_BENCH_RING_MIB` (the sensor's rings, MiB
-//! between the threads, default 8 as `sensor.socket_buffer` and tcpdump's `-B 8192`),
+//! between the threads; default `sensor.socket_buffer`'s; tcpdump gets `-B 8192`),
 //! `IMT_BENCH_FLOWS` (flows for the memory part, default 50 000), `IMT_BENCH_JSON=FILE` (also
 //! append every table row to FILE as a JSON line, see the `bench_json` crate: per rate, the
 //! packets the sensor captured with tcpdump's as the peer; memory per flow and the engine's
@@ -38,6 +38,7 @@ use std::time::{Duration, Instant};
 
 use sensor::packet::build;
 use sensor::{AllowList, Capture, CaptureOptions, Sensor, SensorSettings, SensorStats};
+use settings::SensorConfig;
 use settings::dns::NameSet;
 
 fn env_num(name: &str, default: u64) -> u64 {
@@ -319,8 +320,8 @@ fn number_before(text: &str, what: &str) -> u64 {
 }
 
 fn cell(ns: &Ns, pcap: &Path, rate: u64, secs: u64, capture: CaptureOptions) -> Cell {
-    // The sensor: a thread in the namespace, capturing on cap0 with `threads` rings (8 MiB
-    // between them, as tcpdump's -B 8192 below), its records only counted.
+    // The sensor: a thread in the namespace, capturing on cap0 as `capture` says, its
+    // records only counted.
     let stop = Arc::new(AtomicBool::new(false));
     let stats = Arc::new(SensorStats::default());
     let (tx, rx) = std::sync::mpsc::sync_channel(1 << 16);
@@ -507,7 +508,10 @@ fn main() {
             }
         });
     let capture = CaptureOptions {
-        ring_bytes: env_num("IMT_BENCH_RING_MIB", 8) as usize * 1024 * 1024,
+        ring_bytes: std::env::var("IMT_BENCH_RING_MIB")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .map_or(SensorConfig::default().socket_buffer, |mib| mib * 1024 * 1024),
         threads: env_num("IMT_BENCH_THREADS", 0) as usize,
     };
     let (thread_count, ring_mib) = (capture.thread_count(), capture.ring_bytes >> 20);

@@ -38,7 +38,9 @@ pub struct SensorConfig {
     pub flow_idle_secs: u64,
     /// Bytes of capture ring (memory the kernel writes captured packets into), shared
     /// equally among the capture threads, each at least 1 MiB; a larger one rides out
-    /// bursts without drops. Default: 8388608 (8 MiB).
+    /// bursts, and moments the host gives the capture threads no CPU, without drops.
+    /// Default: 33554432 (32 MiB; with 8, other work on a busy 2-core host made the sensor
+    /// drop at 600 000 packets/s, docs/performance.md).
     pub socket_buffer: usize,
     /// Capture threads: each reads a ring of its own, the kernel splitting the traffic
     /// among them by connection. 0: one per core, at most 4. Default: 0. At most
@@ -62,7 +64,7 @@ impl Default for SensorConfig {
             max_flows: 65_536,
             flow_buffer: 65_542,
             flow_idle_secs: 300,
-            socket_buffer: 8 * 1024 * 1024,
+            socket_buffer: 32 * 1024 * 1024,
             capture_threads: 0,
         }
     }
