@@ -511,7 +511,9 @@ fn main() {
         ring_bytes: std::env::var("IMT_BENCH_RING_MIB")
             .ok()
             .and_then(|v| v.parse::<usize>().ok())
-            .map_or(SensorConfig::default().socket_buffer, |mib| mib * 1024 * 1024),
+            .map_or(SensorConfig::default().socket_buffer, |mib| {
+                mib * 1024 * 1024
+            }),
         threads: env_num("IMT_BENCH_THREADS", 0) as usize,
     };
     let (thread_count, ring_mib) = (capture.thread_count(), capture.ring_bytes >> 20);

@@ -50,7 +50,10 @@ pub(crate) fn run(
                     );
                 }
             }
-        } else if ring.wait(READ_TIMEOUT).map_err(|e| capture_failed(interface, e))? {
+        } else if ring
+            .wait(READ_TIMEOUT)
+            .map_err(|e| capture_failed(interface, e))?
+        {
             // The socket reports an error (the interface went down, say).
             let source = match rustix::net::sockopt::socket_error(ring.fd()) {
                 Ok(Err(errno)) => io::Error::from(errno),

@@ -10,10 +10,10 @@ use bytes::BytesMut;
 use settings::dns::NameSet;
 
 use crate::bypass::{AllowList, Bypass, Transport};
+use crate::cookies::CookieNames;
 use crate::flow_table::{FlowKey, FlowTable, Way};
 use crate::oscar_detect::{self, Framing};
 use crate::packet::{self, TcpSegment};
-use crate::cookies::CookieNames;
 use crate::passive::{FlowContext, PassiveSession};
 use crate::reassembly::Reassembler;
 use crate::sni::{self, Hello};

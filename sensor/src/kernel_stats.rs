@@ -30,8 +30,8 @@ pub(crate) fn read(fd: BorrowedFd<'_>) -> io::Result<KernelCounts> {
         tp_drops: 0,
         tp_freeze_q_cnt: 0,
     };
-    let mut len = libc::socklen_t::try_from(size_of::<libc::tpacket_stats_v3>())
-        .map_err(io::Error::other)?;
+    let mut len =
+        libc::socklen_t::try_from(size_of::<libc::tpacket_stats_v3>()).map_err(io::Error::other)?;
     // SAFETY: `fd` is a valid open descriptor for the duration of the borrow; `stats` is a
     // properly aligned, writable `tpacket_stats_v3` (three integers, any bit pattern valid)
     // on our stack and `len` says exactly its size, so the kernel writes at most that many

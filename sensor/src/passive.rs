@@ -120,7 +120,12 @@ impl PassiveSession {
     /// Ends the wait for a name when the cookie names the session by now (or the session
     /// learnt its name otherwise), or the wait has lasted long enough: the IMs held are
     /// recorded, with the name if there is one.
-    pub(crate) fn settle(&mut self, cookies: &CookieNames, cx: &FlowContext<'_>, out: &mut Vec<Event>) {
+    pub(crate) fn settle(
+        &mut self,
+        cookies: &CookieNames,
+        cx: &FlowContext<'_>,
+        out: &mut Vec<Event>,
+    ) {
         let Some(wait) = &self.wait else {
             return;
         };

@@ -118,8 +118,13 @@ impl Ring {
             filter: DROP_ALL.as_ptr().cast_mut(),
         };
         // The kernel copies the program during the call; DROP_ALL is a constant.
-        set_option(fd.as_fd(), libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &program)
-            .map_err(failed("attaching the start-up filter"))?;
+        set_option(
+            fd.as_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            &program,
+        )
+        .map_err(failed("attaching the start-up filter"))?;
         let version = libc::tpacket_versions::TPACKET_V3 as libc::c_int;
         set_option(fd.as_fd(), libc::SOL_PACKET, libc::PACKET_VERSION, &version)
             .map_err(failed("asking for TPACKET_V3"))?;
@@ -163,7 +168,8 @@ impl Ring {
             next: 0,
             fd,
         };
-        ring.bind(ifindex).map_err(failed("binding to the interface"))?;
+        ring.bind(ifindex)
+            .map_err(failed("binding to the interface"))?;
         let membership = libc::packet_mreq {
             mr_ifindex: i32::try_from(ifindex).map_err(|e| SetupFailed {
                 step: "binding to the interface",
@@ -195,8 +201,8 @@ impl Ring {
             sll_halen: 0,
             sll_addr: [0; 8],
         };
-        let len = libc::socklen_t::try_from(size_of::<libc::sockaddr_ll>())
-            .map_err(io::Error::other)?;
+        let len =
+            libc::socklen_t::try_from(size_of::<libc::sockaddr_ll>()).map_err(io::Error::other)?;
         // SAFETY: the descriptor is open (owned by `self`); `addr` is an initialised
         // `sockaddr_ll` on our stack, `len` its exact size, and the kernel only reads it.
         let rc = unsafe {

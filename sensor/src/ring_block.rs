@@ -15,7 +15,8 @@ use std::mem::offset_of;
 const BLOCK_HEADER: usize = offset_of!(libc::tpacket_block_desc, hdr);
 /// The block's status word: `TP_STATUS_KERNEL` while the kernel fills it, `TP_STATUS_USER`
 /// once it is ours to read.
-pub(crate) const BLOCK_STATUS: usize = BLOCK_HEADER + offset_of!(libc::tpacket_hdr_v1, block_status);
+pub(crate) const BLOCK_STATUS: usize =
+    BLOCK_HEADER + offset_of!(libc::tpacket_hdr_v1, block_status);
 const NUM_PACKETS: usize = BLOCK_HEADER + offset_of!(libc::tpacket_hdr_v1, num_pkts);
 const FIRST_PACKET: usize = BLOCK_HEADER + offset_of!(libc::tpacket_hdr_v1, offset_to_first_pkt);
 

@@ -64,7 +64,10 @@ mod tests {
     fn a_ring_has_at_least_a_few_blocks_and_at_most_two_gib() {
         assert_eq!(RingSize::share(0, 4).blocks, MIN_BLOCKS);
         assert_eq!(RingSize::share(64 * 1024, 1).bytes(), 1024 * 1024);
-        assert_eq!(RingSize::share(usize::MAX, 1).bytes(), 2 * 1024 * 1024 * 1024);
+        assert_eq!(
+            RingSize::share(usize::MAX, 1).bytes(),
+            2 * 1024 * 1024 * 1024
+        );
         // Zero threads is read as one, not a division by zero.
         assert_eq!(RingSize::share(2 * 1024 * 1024, 0).blocks, 16);
     }

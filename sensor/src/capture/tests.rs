@@ -184,7 +184,8 @@ fn flow_of(frame: &[u8]) -> (SocketAddr, SocketAddr) {
 
 #[test]
 fn fanout_gives_each_flow_both_ways_to_one_ring_and_every_frame_once() {
-    let Some(link) = Link::create("fanout_gives_each_flow_both_ways_to_one_ring_and_every_frame_once")
+    let Some(link) =
+        Link::create("fanout_gives_each_flow_both_ways_to_one_ring_and_every_frame_once")
     else {
         return;
     };
@@ -487,8 +488,7 @@ fn fragments(frame: &[u8], at: usize) -> [Vec<u8>; 2] {
 fn ipv4_fragments_are_reassembled_before_they_reach_a_ring() {
     // PACKET_FANOUT_FLAG_DEFRAG: the fanout hashes a datagram, not its fragments, and the
     // ring gets it whole; so the sensor reads TCP sent in fragments.
-    let Some(link) = Link::create("ipv4_fragments_are_reassembled_before_they_reach_a_ring")
-    else {
+    let Some(link) = Link::create("ipv4_fragments_are_reassembled_before_they_reach_a_ring") else {
         return;
     };
     let text = vec![b'x'; 200];

@@ -417,15 +417,26 @@ fn engines_of_one_group_share_cookies_and_counters_and_split_the_flow_bound() {
     login.push(auth.frame(true, build::PSH_ACK, &hello()));
     login.push(auth.frame(true, build::PSH_ACK, &key_request("Trader Joe")));
     let out = run(first, &login);
-    assert_eq!(out.len(), 1, "the login's alert, named by its key request: {out:#?}");
+    assert_eq!(
+        out.len(),
+        1,
+        "the login's alert, named by its key request: {out:#?}"
+    );
     assert_eq!(out[0].sender, "Trader Joe");
     let mut signon = bos.handshake();
     signon.push(bos.frame(false, build::PSH_ACK, &hello()));
     let with_cookie = SignonHello::with_cookie(cookie.to_vec());
-    signon.push(bos.frame(true, build::PSH_ACK, &bytes_of(&with_cookie.to_flap().unwrap())));
+    signon.push(bos.frame(
+        true,
+        build::PSH_ACK,
+        &bytes_of(&with_cookie.to_flap().unwrap()),
+    ));
     let out = run(second, &signon);
     assert!(out.is_empty(), "no name yet, so the alert waits: {out:#?}");
-    let out = run(first, &[auth.frame(false, build::PSH_ACK, &login_reply("Trader Joe", cookie))]);
+    let out = run(
+        first,
+        &[auth.frame(false, build::PSH_ACK, &login_reply("Trader Joe", cookie))],
+    );
     assert!(out.is_empty(), "{out:#?}");
     // Thread 2 reads on: the cookie is known now.
     let mut more = vec![bos.frame(true, build::PSH_ACK, &im("buddy", "named after all"))];
@@ -435,12 +446,18 @@ fn engines_of_one_group_share_cookies_and_counters_and_split_the_flow_bound() {
     assert_eq!(out[0].kind, Kind::BypassAlert);
     assert_eq!(out[0].sender, "Trader Joe");
     assert!(out[0].detail.as_deref().unwrap().contains("port=5191"));
-    assert_eq!((out[1].kind, out[1].sender.as_str()), (Kind::Im, "Trader Joe"));
+    assert_eq!(
+        (out[1].kind, out[1].sender.as_str()),
+        (Kind::Im, "Trader Joe")
+    );
     // One counter for all: two flows seen, one still open (the login, on thread 1).
     let st = stats.snapshot();
     assert_eq!((st.flows_seen, st.bypasses, st.flows_active), (2, 2, 1));
     let out = run(first, &auth.close());
-    assert!(out.is_empty(), "the login's alert was recorded once, already: {out:#?}");
+    assert!(
+        out.is_empty(),
+        "the login's alert was recorded once, already: {out:#?}"
+    );
     assert_eq!(stats.snapshot().flows_active, 0);
 }
 
@@ -449,7 +466,11 @@ fn bos_session(bos: &mut Conn, cookie: &[u8], text: &str) -> Vec<Vec<u8>> {
     let mut frames = bos.handshake();
     frames.push(bos.frame(false, build::PSH_ACK, &hello()));
     let with_cookie = SignonHello::with_cookie(cookie.to_vec());
-    frames.push(bos.frame(true, build::PSH_ACK, &bytes_of(&with_cookie.to_flap().unwrap())));
+    frames.push(bos.frame(
+        true,
+        build::PSH_ACK,
+        &bytes_of(&with_cookie.to_flap().unwrap()),
+    ));
     frames.push(bos.frame(true, build::PSH_ACK, &im("buddy", text)));
     frames.extend(bos.close());
     frames
@@ -478,8 +499,14 @@ fn a_bos_session_read_whole_before_its_login_reply_is_recorded_with_the_name() {
     let mut out = Vec::new();
     second.tick(Instant::now(), &mut out);
     assert_eq!(out.len(), 2, "{out:#?}");
-    assert_eq!((out[0].kind, out[0].sender.as_str()), (Kind::BypassAlert, "Trader Joe"));
-    assert_eq!((out[1].kind, out[1].sender.as_str()), (Kind::Im, "Trader Joe"));
+    assert_eq!(
+        (out[0].kind, out[0].sender.as_str()),
+        (Kind::BypassAlert, "Trader Joe")
+    );
+    assert_eq!(
+        (out[1].kind, out[1].sender.as_str()),
+        (Kind::Im, "Trader Joe")
+    );
     assert_eq!(out[1].text, "quick one");
     let mut again = Vec::new();
     second.tick(Instant::now() + Duration::from_secs(60), &mut again);
@@ -500,7 +527,10 @@ fn a_cookie_that_never_names_its_session_is_recorded_without_after_the_wait() {
     assert!(out.is_empty(), "still waiting: {out:#?}");
     s.tick(t0 + crate::name_wait::NAME_WAIT, &mut out);
     assert_eq!(out.len(), 2, "{out:#?}");
-    assert_eq!((out[0].kind, out[0].sender.as_str()), (Kind::BypassAlert, ""));
+    assert_eq!(
+        (out[0].kind, out[0].sender.as_str()),
+        (Kind::BypassAlert, "")
+    );
     assert_eq!((out[1].kind, out[1].text.as_str()), (Kind::Im, "hello?"));
 }
 
@@ -533,7 +563,10 @@ fn a_live_session_waiting_for_its_name_records_its_ims_once_named() {
     let texts: Vec<&str> = out[1..].iter().map(|e| e.text.as_str()).collect();
     assert_eq!(texts[..2], ["first", "more 0"], "in the order sent");
     // Named now: the next IM is recorded at once.
-    let next = run(second, &[bos.frame(true, build::PSH_ACK, &im("buddy", "live"))]);
+    let next = run(
+        second,
+        &[bos.frame(true, build::PSH_ACK, &im("buddy", "live"))],
+    );
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].sender, "Trader Joe");
 }
