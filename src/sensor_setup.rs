@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use archive::Archive;
-use sensor::{AllowList, SensorHandle, SensorSettings};
+use sensor::{AllowList, CaptureOptions, SensorHandle, SensorSettings};
 use settings::Config;
 use settings::dns::NameSet;
 
@@ -68,6 +68,15 @@ pub(crate) fn settings(
     }))
 }
 
+/// How the capture is laid out: `sensor.socket_buffer` bytes of ring among
+/// `sensor.capture_threads` threads.
+pub(crate) fn capture_options(config: &Config) -> CaptureOptions {
+    CaptureOptions {
+        ring_bytes: config.sensor.socket_buffer,
+        threads: config.sensor.capture_threads,
+    }
+}
+
 /// Starts the sensor for a gateway that owns `archive`, if `sensor.interface` is set.
 pub(crate) fn start_in_gateway(
     config: &Config,
@@ -79,7 +88,7 @@ pub(crate) fn start_in_gateway(
     log_allow(&settings);
     Ok(Some(sensor::start(
         settings,
-        config.sensor.socket_buffer,
+        capture_options(config),
         archive.clone(),
     )?))
 }

@@ -12,7 +12,8 @@
 //!
 //! One lab client signs on through the gateway; two sign on directly to the internet side,
 //! one on port 5190 and one on port 80. Each sends an IM to the echo bot and reads its echo.
-//! The sensor, inside the gateway process, captures on the router's internet-facing veth.
+//! The sensor, inside the gateway process, captures on the router's internet-facing veth,
+//! with two capture threads.
 //!
 //! Needs root and iproute2; skipped with a message otherwise (a failure in CI). The
 //! namespaces (and the processes in them) are removed on drop, when the test fails too.
@@ -265,6 +266,9 @@ async fn clients_around_the_gateway_are_reported_and_their_ims_archived_as_passi
         "archive.node=sensor-test".to_owned(),
         format!("tls.ca_dir={}", ca_dir.display()),
         "sensor.interface=r-inet".to_owned(),
+        // Two capture threads whatever the machine: a login and its BOS connection may be
+        // read by different threads, and must still be named and reported once each.
+        "sensor.capture_threads=2".to_owned(),
     ];
     let mut args = vec!["run"];
     for s in &sets {

@@ -16,7 +16,10 @@
 //!   capture saw and what the kernel dropped before each could read it.
 //!
 //! Environment: `IMT_BENCH_QUICK=1` (short cells, fewer flows), `IMT_BENCH_SECS` (seconds
-//! per rate, default 4), `IMT_BENCH_RATES` (comma-separated packets per second),
+//! per rate, default 4), `IMT_BENCH_RATES` (comma-separated packets per second; 0 is
+//! tcpreplay's top speed), `IMT_BENCH_THREADS` (capture threads, default 0: one per core,
+//! at most 4, as `sensor.capture_threads`), `IMT_BENCH_RING_MIB` (the sensor's rings, MiB
+//! between the threads; default `sensor.socket_buffer`'s; tcpdump gets `-B 8192`),
 //! `IMT_BENCH_FLOWS` (flows for the memory part, default 50 000), `IMT_BENCH_JSON=FILE` (also
 //! append every table row to FILE as a JSON line, see the `bench_json` crate: per rate, the
 //! packets the sensor captured with tcpdump's as the peer; memory per flow and the engine's
@@ -34,7 +37,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sensor::packet::build;
-use sensor::{AllowList, CaptureSocket, Sensor, SensorSettings, SensorStats};
+use sensor::{AllowList, Capture, CaptureOptions, Sensor, SensorSettings, SensorStats};
+use settings::SensorConfig;
 use settings::dns::NameSet;
 
 fn env_num(name: &str, default: u64) -> u64 {
@@ -315,8 +319,9 @@ fn number_before(text: &str, what: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn cell(ns: &Ns, pcap: &Path, rate: u64, secs: u64) -> Cell {
-    // The sensor: a thread in the namespace, capturing on cap0, its records only counted.
+fn cell(ns: &Ns, pcap: &Path, rate: u64, secs: u64, capture: CaptureOptions) -> Cell {
+    // The sensor: a thread in the namespace, capturing on cap0 as `capture` says, its
+    // records only counted.
     let stop = Arc::new(AtomicBool::new(false));
     let stats = Arc::new(SensorStats::default());
     let (tx, rx) = std::sync::mpsc::sync_channel(1 << 16);
@@ -331,10 +336,9 @@ fn cell(ns: &Ns, pcap: &Path, rate: u64, secs: u64) -> Cell {
             Some(rustix::thread::LinkNameSpaceType::Network),
         )
         .unwrap();
-        let socket = CaptureSocket::open("cap0", 8 * 1024 * 1024).unwrap();
+        let capture = Capture::open("cap0", capture).unwrap();
         ready_tx.send(()).unwrap();
-        let sensor = Sensor::new(settings("cap0", 65_536), stats2);
-        sensor::run_capture(socket, sensor, &tx, &stop2).unwrap();
+        sensor::run_capture(capture, settings("cap0", 65_536), stats2, &tx, &stop2).unwrap();
     });
     ready_rx.recv().unwrap();
     let mut tcpdump = Command::new("ip")
@@ -498,17 +502,27 @@ fn main() {
         .map(|r| r.split(',').filter_map(|x| x.trim().parse().ok()).collect())
         .unwrap_or_else(|| {
             if quick {
-                vec![20_000, 100_000]
+                vec![20_000, 100_000, 200_000, 0]
             } else {
-                vec![25_000, 50_000, 100_000, 200_000, 400_000, 0]
+                vec![25_000, 50_000, 100_000, 200_000, 400_000, 800_000, 0]
             }
         });
+    let capture = CaptureOptions {
+        ring_bytes: std::env::var("IMT_BENCH_RING_MIB")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .map_or(SensorConfig::default().socket_buffer, |mib| {
+                mib * 1024 * 1024
+            }),
+        threads: env_num("IMT_BENCH_THREADS", 0) as usize,
+    };
+    let (thread_count, ring_mib) = (capture.thread_count(), capture.ring_bytes >> 20);
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("bench.pcap");
     write_pcap(&pcap, &frames);
     let ns = Ns::create();
     println!(
-        "## Sensor: packets per second without kernel drops ({} frames per pass: {n_oscar} OSCAR flows with 10 IMs, {n_oscar} HTTP flows, {} random segments; {secs} s per rate)\n",
+        "## Sensor: packets per second without kernel drops ({} frames per pass: {n_oscar} OSCAR flows with 10 IMs, {n_oscar} HTTP flows, {} random segments; {secs} s per rate; {thread_count} capture threads, {ring_mib} MiB of ring between them; tcpdump -B 8192)\n",
         frames.len(),
         n_oscar * 5
     );
@@ -517,7 +531,7 @@ fn main() {
     );
     println!("|---:|---:|---:|---:|---:|");
     for rate in rates {
-        let c = cell(&ns, &pcap, rate, secs);
+        let c = cell(&ns, &pcap, rate, secs, capture);
         println!(
             "| {} | {:.0} | {} / {} | {} | {} / {} |",
             if c.rate == 0 {

@@ -10,10 +10,11 @@ use bytes::BytesMut;
 use settings::dns::NameSet;
 
 use crate::bypass::{AllowList, Bypass, Transport};
+use crate::cookies::CookieNames;
 use crate::flow_table::{FlowKey, FlowTable, Way};
 use crate::oscar_detect::{self, Framing};
 use crate::packet::{self, TcpSegment};
-use crate::passive::{CookieNames, FlowContext, PassiveSession};
+use crate::passive::{FlowContext, PassiveSession};
 use crate::reassembly::Reassembler;
 use crate::sni::{self, Hello};
 use crate::stats::SensorStats;
@@ -30,6 +31,9 @@ const COOKIE_TTL: Duration = Duration::from_secs(600);
 /// Bytes of a stream's start kept while deciding what it is: a ClientHello and two FLAP
 /// frames fit.
 const DETECT_BYTES: usize = 16 * 1024 + 5;
+/// Flows that ended while waiting for their name (`name_wait.rs`), kept until it comes or
+/// the wait is over; past this many, one is recorded at once without its name.
+pub(crate) const PARKED_MAX: usize = 256;
 
 /// What the sensor is told at start.
 #[derive(Debug, Clone)]
@@ -120,18 +124,69 @@ impl Flow {
 pub struct Sensor {
     settings: SensorSettings,
     flows: FlowTable<Flow>,
-    cookies: CookieNames,
+    /// Login cookies, shared by the engines of every capture thread: a login and its BOS
+    /// connection are two flows, which the kernel may give to two threads.
+    cookies: Arc<CookieNames>,
     stats: Arc<SensorStats>,
+    /// Flows this engine last added to `stats.flows_active` (which all engines add to).
+    active_reported: usize,
+    /// Flows that ended while waiting for their name: only their session and alert are
+    /// left, and they are recorded on a tick.
+    parked: Vec<(FlowKey, Flow)>,
 }
 
 impl Sensor {
     /// A sensor with no flows yet, counting into `stats`.
     pub fn new(settings: SensorSettings, stats: Arc<SensorStats>) -> Self {
-        Self {
-            flows: FlowTable::new(settings.max_flows, settings.flow_idle),
-            cookies: CookieNames::new(COOKIES, COOKIE_TTL),
+        Self::with_cookies(
             settings,
             stats,
+            Arc::new(CookieNames::new(COOKIES, COOKIE_TTL)),
+        )
+    }
+
+    fn with_cookies(
+        settings: SensorSettings,
+        stats: Arc<SensorStats>,
+        cookies: Arc<CookieNames>,
+    ) -> Self {
+        Self {
+            flows: FlowTable::new(settings.max_flows, settings.flow_idle),
+            cookies,
+            settings,
+            stats,
+            active_reported: 0,
+            parked: Vec::new(),
+        }
+    }
+
+    /// `n` sensors for `n` capture threads (at least one): each tracks its share of
+    /// `settings.max_flows`, all count into `stats` and share the login cookies.
+    pub fn group(settings: SensorSettings, stats: Arc<SensorStats>, n: usize) -> Vec<Self> {
+        let n = n.max(1);
+        let cookies = Arc::new(CookieNames::new(COOKIES, COOKIE_TTL));
+        let settings = SensorSettings {
+            max_flows: settings.max_flows.div_ceil(n),
+            ..settings
+        };
+        (0..n)
+            .map(|_| Self::with_cookies(settings.clone(), Arc::clone(&stats), Arc::clone(&cookies)))
+            .collect()
+    }
+
+    /// Brings `stats.flows_active` up to date with this engine's table: by the change since
+    /// the last report, as other engines add theirs to the same counter.
+    fn report_active(&mut self) {
+        let now = self.flows.len();
+        let before = std::mem::replace(&mut self.active_reported, now);
+        if now >= before {
+            self.stats
+                .flows_active
+                .fetch_add((now - before) as u64, Ordering::Relaxed);
+        } else {
+            self.stats
+                .flows_active
+                .fetch_sub((before - now) as u64, Ordering::Relaxed);
         }
     }
 
@@ -145,26 +200,57 @@ impl Sensor {
         self.flows.len()
     }
 
-    /// Bytes buffered in every flow now (reassembly and unread frames): what the per-flow
-    /// bound holds down.
+    /// Flows that ended while waiting for their name (their IMs and alert not recorded
+    /// yet); at most a few hundred, each for at most `name_wait::NAME_WAIT`.
+    pub fn parked(&self) -> usize {
+        self.parked.len()
+    }
+
+    /// Bytes buffered in every flow now (reassembly, unread frames, IMs held while waiting
+    /// for a name), parked flows included: what the per-flow bound holds down.
     pub fn buffered_bytes(&mut self) -> usize {
-        self.flows
+        let held = |f: &Flow| f.session.as_ref().map_or(0, PassiveSession::held_bytes);
+        let live: usize = self
+            .flows
             .iter_mut()
             .map(|(_, f)| {
-                f.up.buf.len() + f.down.buf.len() + f.up.reasm.buffered() + f.down.reasm.buffered()
+                f.up.buf.len()
+                    + f.down.buf.len()
+                    + f.up.reasm.buffered()
+                    + f.down.reasm.buffered()
+                    + held(f)
             })
-            .sum()
+            .sum();
+        live + self.parked.iter().map(|(_, f)| held(f)).sum::<usize>()
     }
 
     /// Takes one captured Ethernet frame.
     pub fn on_frame(&mut self, frame: &[u8], now: Instant, out: &mut Vec<Event>) {
-        self.stats.packets.fetch_add(1, Ordering::Relaxed);
-        self.stats
-            .bytes
-            .fetch_add(frame.len() as u64, Ordering::Relaxed);
-        match packet::parse_ethernet(frame) {
-            Ok(segment) => self.on_segment(&segment, now, out),
-            Err(_) => SensorStats::bump(&self.stats.not_tcp),
+        self.on_frames([frame], now, out);
+    }
+
+    /// Takes captured Ethernet frames (a ring block's), counting them once for all: the
+    /// counters are shared by every capture thread, and one update per frame from each
+    /// thread would have them bounce between cores.
+    pub fn on_frames<'a>(
+        &mut self,
+        frames: impl IntoIterator<Item = &'a [u8]>,
+        now: Instant,
+        out: &mut Vec<Event>,
+    ) {
+        let (mut packets, mut bytes, mut not_tcp) = (0u64, 0u64, 0u64);
+        for frame in frames {
+            packets += 1;
+            bytes += frame.len() as u64;
+            match packet::parse_ethernet(frame) {
+                Ok(segment) => self.on_segment(&segment, now, out),
+                Err(_) => not_tcp += 1,
+            }
+        }
+        self.stats.packets.fetch_add(packets, Ordering::Relaxed);
+        self.stats.bytes.fetch_add(bytes, Ordering::Relaxed);
+        if not_tcp > 0 {
+            self.stats.not_tcp.fetch_add(not_tcp, Ordering::Relaxed);
         }
     }
 
@@ -183,7 +269,9 @@ impl Sensor {
         };
         let cap = self.settings.flow_buffer;
         let mut ended = false;
-        if let Some((_, _, flow)) = self.flows.find(s.src, s.dst, now) {
+        // The key is known now: one lookup each, not `find`'s two (the hashing is a good
+        // part of what a packet costs).
+        if let Some(flow) = self.flows.get_mut(&key, now) {
             let half = flow.half(way);
             if s.flags.syn {
                 half.reasm.syn(s.seq);
@@ -226,7 +314,7 @@ impl Sensor {
         }
         self.advance(key, way, now, out);
         if ended {
-            self.end_flow(&key, out);
+            self.end_flow(&key, now, out);
         }
     }
 
@@ -261,11 +349,9 @@ impl Sensor {
         SensorStats::bump(&self.stats.flows_seen);
         for (k, f) in self.flows.insert(key, flow, now) {
             SensorStats::bump(&self.stats.flows_evicted);
-            self.finish(&k, f, out);
+            self.finish(k, f, now, out);
         }
-        self.stats
-            .flows_active
-            .store(self.flows.len() as u64, Ordering::Relaxed);
+        self.report_active();
         (key, if src_is_client { Way::Up } else { Way::Down })
     }
 
@@ -273,21 +359,15 @@ impl Sensor {
     fn advance(&mut self, key: FlowKey, way: Way, now: Instant, out: &mut Vec<Event>) {
         let settings = &self.settings;
         let stats = &self.stats;
-        let cookies = &mut self.cookies;
-        let Some((_, _, flow)) = self.flows.find(key.client, key.server, now) else {
+        let cookies = &*self.cookies;
+        let Some(flow) = self.flows.get_mut(&key, now) else {
             return;
         };
         if flow.class == Class::Undecided {
             decide(flow, key, settings, stats, now);
         }
         if let Some(session) = flow.session.as_mut() {
-            let cx = FlowContext {
-                client: key.client,
-                server: key.server,
-                node: &settings.node,
-                interface: &settings.interface,
-                now,
-            };
+            let cx = context(settings, key, now);
             let before = out.len();
             let buf = match way {
                 Way::Up => &mut flow.up.buf,
@@ -309,32 +389,93 @@ impl Sensor {
         maybe_record_alert(flow, settings, now, false, out);
     }
 
-    /// Records what a flow that is going away still owes (a pending alert).
-    fn finish(&mut self, _key: &FlowKey, mut flow: Flow, out: &mut Vec<Event>) {
-        maybe_record_alert(&mut flow, &self.settings, Instant::now(), true, out);
-    }
-
-    fn end_flow(&mut self, key: &FlowKey, out: &mut Vec<Event>) {
-        if let Some(flow) = self.flows.remove(key) {
-            self.finish(key, flow, out);
+    /// Records what a flow that is going away still owes (its held IMs, a pending alert),
+    /// or parks it while it waits for its name.
+    fn finish(&mut self, key: FlowKey, mut flow: Flow, now: Instant, out: &mut Vec<Event>) {
+        flow.up.release();
+        flow.down.release();
+        if flow
+            .session
+            .as_ref()
+            .is_some_and(PassiveSession::waits_for_name)
+        {
+            if self.parked.len() < PARKED_MAX {
+                self.parked.push((key, flow));
+                return;
+            }
+            if let Some(session) = flow.session.as_mut() {
+                let before = out.len();
+                session.stop_waiting(&context(&self.settings, key, now), out);
+                self.stats
+                    .passive_records
+                    .fetch_add((out.len() - before) as u64, Ordering::Relaxed);
+            }
         }
-        self.stats
-            .flows_active
-            .store(self.flows.len() as u64, Ordering::Relaxed);
+        maybe_record_alert(&mut flow, &self.settings, now, true, out);
     }
 
-    /// Periodic work: forget idle flows, record alerts that waited long enough.
+    fn end_flow(&mut self, key: &FlowKey, now: Instant, out: &mut Vec<Event>) {
+        if let Some(flow) = self.flows.remove(key) {
+            self.finish(*key, flow, now, out);
+        }
+        self.report_active();
+    }
+
+    /// Periodic work: forget idle flows; record the IMs and alerts of sessions whose name
+    /// came (or whose wait for it is over), and alerts that waited long enough.
     pub fn tick(&mut self, now: Instant, out: &mut Vec<Event>) {
         for (k, f) in self.flows.expire(now) {
-            self.finish(&k, f, out);
+            self.finish(k, f, now, out);
         }
-        let settings = &self.settings;
-        for (_, flow) in self.flows.iter_mut() {
+        let (settings, cookies, stats) = (&self.settings, &*self.cookies, &*self.stats);
+        for (key, flow) in self.flows.iter_mut() {
+            settle(flow, *key, settings, cookies, stats, now, out);
             maybe_record_alert(flow, settings, now, false, out);
         }
-        self.stats
-            .flows_active
-            .store(self.flows.len() as u64, Ordering::Relaxed);
+        for (key, mut flow) in std::mem::take(&mut self.parked) {
+            settle(&mut flow, key, settings, cookies, stats, now, out);
+            if flow
+                .session
+                .as_ref()
+                .is_some_and(PassiveSession::waits_for_name)
+            {
+                self.parked.push((key, flow));
+            } else {
+                maybe_record_alert(&mut flow, settings, now, true, out);
+            }
+        }
+        self.report_active();
+    }
+}
+
+/// What a flow's session needs to build records.
+fn context(settings: &SensorSettings, key: FlowKey, now: Instant) -> FlowContext<'_> {
+    FlowContext {
+        client: key.client,
+        server: key.server,
+        node: &settings.node,
+        interface: &settings.interface,
+        now,
+    }
+}
+
+/// Ends a session's wait for its name if it can end now (`PassiveSession::settle`),
+/// counting the IMs that were held.
+fn settle(
+    flow: &mut Flow,
+    key: FlowKey,
+    settings: &SensorSettings,
+    cookies: &CookieNames,
+    stats: &SensorStats,
+    now: Instant,
+    out: &mut Vec<Event>,
+) {
+    if let Some(session) = flow.session.as_mut() {
+        let before = out.len();
+        session.settle(cookies, &context(settings, key, now), out);
+        stats
+            .passive_records
+            .fetch_add((out.len() - before) as u64, Ordering::Relaxed);
     }
 }
 
@@ -439,16 +580,17 @@ fn maybe_record_alert(
     let Alert::Pending { bypass, since } = &mut flow.alert else {
         return;
     };
-    let (name, frames) = flow
-        .session
-        .as_ref()
-        .map_or((None, 0), |s| (s.screen_name.clone(), s.client_frames));
+    let (name, frames, waits) = flow.session.as_ref().map_or((None, 0, false), |s| {
+        (s.screen_name.clone(), s.client_frames, s.waits_for_name())
+    });
     let tls = matches!(bypass.transport, Transport::Tls { .. });
+    // A session whose cookie may yet name it waits for that (as long as NAME_WAIT) rather
+    // than for a number of frames or ALERT_WAIT.
     let ready = ending
         || tls
         || name.is_some()
-        || frames >= ALERT_FRAMES
-        || now.saturating_duration_since(*since) >= ALERT_WAIT;
+        || (!waits
+            && (frames >= ALERT_FRAMES || now.saturating_duration_since(*since) >= ALERT_WAIT));
     if !ready {
         return;
     }

@@ -2,6 +2,8 @@
 
 use std::io;
 
+use crate::ring::SetupFailed;
+
 /// The sensor's errors. Packets never cause one: what cannot be parsed is counted and
 /// skipped.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +37,22 @@ pub enum SensorError {
         #[source]
         source: io::Error,
     },
+    /// Setting up a capture ring failed.
+    #[error(
+        "cannot set up capture on {interface} ({step}; rings of {ring_bytes} bytes, \
+         sensor.socket_buffer shared among the capture threads): {source}"
+    )]
+    Setup {
+        /// The interface.
+        interface: String,
+        /// The step that failed.
+        step: &'static str,
+        /// Bytes of each ring.
+        ring_bytes: usize,
+        /// The operating system's answer.
+        #[source]
+        source: io::Error,
+    },
     /// Reading from the capture socket failed.
     #[error("capture on {interface} failed: {source}")]
     Capture {
@@ -56,6 +74,20 @@ pub enum SensorError {
 }
 
 impl SensorError {
+    /// A capture ring of `ring_bytes` on `interface` that could not be set up: permission
+    /// problems named as such.
+    pub(crate) fn setup(interface: &str, ring_bytes: usize, failed: SetupFailed) -> Self {
+        match Self::open(interface, failed.source) {
+            Self::Socket { interface, source } => Self::Setup {
+                interface,
+                step: failed.step,
+                ring_bytes,
+                source,
+            },
+            other => other,
+        }
+    }
+
     /// An error opening the socket for `interface`: permission problems named as such.
     pub(crate) fn open(interface: &str, source: io::Error) -> Self {
         let interface = interface.to_owned();

@@ -1,6 +1,7 @@
-//! Entry point for the `sensor_stream` cargo-fuzz target: arbitrary captured frames through
-//! the whole sensor (packet parsing, flow table, reassembly, detection, SNI, passive OSCAR
-//! decoding), checking the memory bounds hold.
+//! Entry points for the sensor's cargo-fuzz targets: `sensor_stream`, arbitrary captured
+//! frames through the whole sensor (packet parsing, flow table, reassembly, detection, SNI,
+//! passive OSCAR decoding), checking the memory bounds hold; and `ring_block`, arbitrary
+//! bytes walked as a capture ring's block.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -88,14 +89,39 @@ pub fn sensor_stream(data: &[u8]) {
             }
         }
         assert!(sensor.flows() <= 8, "the flow table grew past its bound");
-        // Two directions, each at most the detection window or the flow buffer, plus
-        // reassembly's out-of-order bytes.
-        let per_flow = 2 * (16 * 1024 + 5 + 2048 + 2048 + 256);
         assert!(
-            sensor.buffered_bytes() <= 8 * per_flow,
+            sensor.parked() <= crate::engine::PARKED_MAX,
+            "too many flows wait for a name"
+        );
+        // Two directions, each at most the detection window or the flow buffer, plus
+        // reassembly's out-of-order bytes, plus the IMs held while waiting for a name (at
+        // most a frame's worth, for live and parked flows alike).
+        let per_flow = 2 * (16 * 1024 + 5 + 2048 + 2048 + 256) + 2048;
+        assert!(
+            sensor.buffered_bytes() <= 8 * per_flow + sensor.parked() * 2048,
             "a flow buffered past its bound"
         );
     }
     sensor.tick(now + Duration::from_secs(3600), &mut out);
     assert_eq!(sensor.flows(), 0, "every flow expires");
+    assert_eq!(sensor.parked(), 0, "every wait for a name ends");
+}
+
+/// `data` walked as one `TPACKET_V3` block the kernel handed over (`ring_block.rs`): nothing
+/// panics, every frame lies inside the block, and the walk moves forward, so it ends.
+pub fn ring_block(data: &[u8]) {
+    let block = data.as_ptr_range();
+    let mut frames = 0usize;
+    for frame in crate::ring_block::frames(data) {
+        let at = frame.as_ptr_range();
+        assert!(
+            block.start <= at.start && at.end <= block.end,
+            "a frame outside its block"
+        );
+        frames += 1;
+        assert!(
+            frames <= data.len() / size_of::<libc::tpacket3_hdr>() + 1,
+            "the walk did not move forward"
+        );
+    }
 }

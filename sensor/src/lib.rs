@@ -9,25 +9,34 @@
 //! clear, its IMs are archived too, marked passive (they could not be blocked).
 //!
 //! What it does not do: block anything (that is the firewall's job), read TLS, reassemble
-//! IP fragments, or follow IPv6 extension headers.
+//! IPv6 fragments, or follow IPv6 extension headers. (IPv4 fragments reach it reassembled:
+//! the kernel does that for the capture's fanout, `ring.rs`.)
 //!
-//! [`Sensor`] is the core without I/O (frames in, records out); [`start`] runs it on a
-//! capture socket (pnet's datalink channel over `AF_PACKET`, no libpcap; root or
-//! `CAP_NET_RAW`) with a thread that appends its records to the archive.
-//! `kernel_stats.rs` is the crate's only `unsafe` (one `getsockopt` for the kernel's drop
-//! count); everything else is safe code.
+//! [`Sensor`] is the core without I/O (frames in, records out); [`start`] runs it on the
+//! capture ([`Capture`]: `AF_PACKET` sockets with memory-mapped `TPACKET_V3` rings, no
+//! libpcap; root or `CAP_NET_RAW`), one engine per capture thread, the kernel's fanout
+//! splitting the traffic among them by flow, with a thread that appends their records to
+//! the archive. `ring.rs` (the ring's setup, mapping and hand-over) and `kernel_stats.rs`
+//! (one `getsockopt` for the kernel's drop count) are the crate's only `unsafe`; everything
+//! else is safe code.
 
 mod bypass;
 mod capture;
+mod capture_worker;
+mod cookies;
 mod engine;
 mod error;
 mod flow_table;
 pub mod fuzzing;
 mod kernel_stats;
+mod name_wait;
 pub mod oscar_detect;
 pub mod packet;
 mod passive;
 pub mod reassembly;
+mod ring;
+mod ring_block;
+mod ring_size;
 pub mod sni;
 mod stats;
 
@@ -38,7 +47,7 @@ use std::thread::JoinHandle;
 use archive::{Archive, Event};
 
 pub use bypass::{AllowList, Bypass, Transport};
-pub use capture::{CaptureSocket, run as run_capture};
+pub use capture::{Capture, CaptureOptions, MAX_CAPTURE_THREADS, run as run_capture};
 pub use engine::{Sensor, SensorSettings};
 pub use error::SensorError;
 pub use flow_table::{FlowKey, FlowTable, Way};
@@ -48,25 +57,27 @@ pub use stats::{SensorStats, StatsSnapshot};
 /// than the capture stalling and the kernel dropping packets instead.
 const ARCHIVE_QUEUE: usize = 16 * 1024;
 
-/// A running sensor: its capture thread and its archive writer.
+/// A running sensor: its capture threads and its archive writer.
 #[derive(Debug)]
 pub struct SensorHandle {
     interface: String,
+    threads: usize,
     stats: Arc<SensorStats>,
     stop: Arc<AtomicBool>,
     capture: Option<JoinHandle<Result<(), SensorError>>>,
     writer: Option<JoinHandle<()>>,
 }
 
-/// Opens the capture on `settings.interface` and starts the sensor, its records going to
-/// `archive` (each append durable before the next). Fails, before any thread starts, when
-/// the interface does not exist or the process may not capture.
+/// Opens the capture on `settings.interface` as `capture` says and starts the sensor, its
+/// records going to `archive` (each append durable before the next). Fails, before any
+/// thread starts, when the interface does not exist or the process may not capture.
 pub fn start(
     settings: SensorSettings,
-    socket_buffer: usize,
+    capture: CaptureOptions,
     archive: Archive,
 ) -> Result<SensorHandle, SensorError> {
-    let socket = CaptureSocket::open(&settings.interface, socket_buffer)?;
+    let capture = Capture::open(&settings.interface, capture)?;
+    let (threads, ring_bytes) = (capture.threads(), capture.ring_bytes());
     let stats = Arc::new(SensorStats::default());
     let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = std::sync::mpsc::sync_channel::<Event>(ARCHIVE_QUEUE);
@@ -86,14 +97,14 @@ pub fn start(
             what: "archive",
             source,
         })?;
-    let sensor = Sensor::new(settings, Arc::clone(&stats));
+    let capture_stats = Arc::clone(&stats);
     let capture_stop = Arc::clone(&stop);
     let span = tracing::info_span!("sensor", interface = %interface);
     let capture = std::thread::Builder::new()
         .name("sensor-capture".into())
         .spawn(move || {
             let _entered = span.enter();
-            let result = capture::run(socket, sensor, &tx, &capture_stop);
+            let result = capture::run(capture, settings, capture_stats, &tx, &capture_stop);
             if let Err(error) = &result {
                 tracing::error!(%error, "the sensor stopped");
             }
@@ -103,9 +114,15 @@ pub fn start(
             what: "capture",
             source,
         })?;
-    tracing::info!(%interface, "sensor capturing");
+    tracing::info!(
+        %interface,
+        threads,
+        ring_bytes,
+        "sensor capturing (a ring per thread, one fanout group)"
+    );
     Ok(SensorHandle {
         interface,
+        threads,
         stats,
         stop,
         capture: Some(capture),
@@ -124,7 +141,13 @@ impl SensorHandle {
         &self.interface
     }
 
-    /// Whether the capture thread is still running.
+    /// Capture threads.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Whether the capture is still running (every capture thread: when one fails, all
+    /// stop).
     pub fn is_running(&self) -> bool {
         self.capture.as_ref().is_some_and(|t| !t.is_finished())
     }
@@ -134,6 +157,7 @@ impl SensorHandle {
         serde_json::json!({
             "interface": self.interface,
             "running": self.is_running(),
+            "capture_threads": self.threads,
             "stats": self.stats.snapshot(),
         })
     }
@@ -141,7 +165,7 @@ impl SensorHandle {
     /// Stops capturing (within the read timeout), records what flows still owed, waits
     /// until every record is in the archive, and says how capture ended.
     pub fn stop(mut self) -> Result<(), SensorError> {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.store(true, Ordering::SeqCst);
         let result = match self.capture.take().map(JoinHandle::join) {
             Some(Ok(r)) => r,
             Some(Err(_)) => Err(SensorError::Thread {
@@ -160,6 +184,6 @@ impl SensorHandle {
 
 impl Drop for SensorHandle {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.store(true, Ordering::SeqCst);
     }
 }

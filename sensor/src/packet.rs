@@ -47,7 +47,8 @@ pub enum Skip {
     NotIp,
     /// IP, but not TCP (UDP, ICMP, an IPv6 extension header chain).
     NotTcp,
-    /// An IP fragment: TCP in fragments is not reassembled.
+    /// An IP fragment: the sensor reassembles none (the capture hands IPv4 datagrams over
+    /// reassembled by the kernel, so this is IPv6, or a datagram the kernel gave up on).
     Fragment,
     /// A length field that does not fit what was captured.
     Malformed,

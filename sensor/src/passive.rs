@@ -10,9 +10,9 @@
 //! the name, so the BOS connection that follows is named too), and the self-info the BOS
 //! server sends after sign-on.
 
-use std::collections::HashMap;
+use std::cell::OnceCell;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use archive::{Direction, Event, Kind, Verdict};
 use bytes::{Bytes, BytesMut};
@@ -22,46 +22,10 @@ use oscar::message::signon::{Redirect, SignonKind, TLV_SCREEN_NAME};
 use oscar::{Family, Flap, FlapCodec, Message, Snac, SnacMessage};
 use tokio_util::codec::Decoder;
 
+use crate::cookies::CookieNames;
 use crate::flow_table::Way;
+use crate::name_wait::{HeldIcbm, NameWait};
 use crate::oscar_detect;
-
-/// Login cookies seen in login replies, to name the BOS connection that presents one.
-#[derive(Debug)]
-pub(crate) struct CookieNames {
-    names: HashMap<Bytes, (String, Instant)>,
-    max: usize,
-    ttl: Duration,
-}
-
-impl CookieNames {
-    /// At most `max` cookies, each kept `ttl`.
-    pub(crate) fn new(max: usize, ttl: Duration) -> Self {
-        Self {
-            names: HashMap::new(),
-            max,
-            ttl,
-        }
-    }
-
-    fn insert(&mut self, cookie: Bytes, name: String, now: Instant) {
-        if self.names.len() >= self.max {
-            let ttl = self.ttl;
-            self.names
-                .retain(|_, (_, at)| now.saturating_duration_since(*at) < ttl);
-            if self.names.len() >= self.max {
-                self.names.clear(); // a flood of logins: start over rather than grow
-            }
-        }
-        self.names.insert(cookie, (name, now));
-    }
-
-    fn get(&self, cookie: &[u8], now: Instant) -> Option<String> {
-        self.names
-            .get(cookie)
-            .filter(|(_, at)| now.saturating_duration_since(*at) < self.ttl)
-            .map(|(n, _)| n.clone())
-    }
-}
 
 /// What the decoder needs from the flow around it.
 #[derive(Debug, Clone, Copy)]
@@ -113,6 +77,13 @@ pub(crate) struct PassiveSession {
     pub(crate) screen_name: Option<String>,
     /// Frames the client has sent.
     pub(crate) client_frames: u32,
+    /// A BOS sign-on presented a cookie not yet tied to a name (its login's reply may be
+    /// read by another capture thread, a little later): IMs are held, and the alert waits.
+    wait: Option<NameWait>,
+    /// The client's address and the passive note as records carry them: the same for
+    /// every record of the flow, so written out once (formatting addresses was a tenth of
+    /// what the sensor spent on a packet).
+    labels: OnceCell<(String, String)>,
     up: FrameReader,
     down: FrameReader,
     max_payload: usize,
@@ -127,10 +98,58 @@ impl PassiveSession {
         Self {
             screen_name: None,
             client_frames: 0,
+            wait: None,
+            labels: OnceCell::new(),
             up: FrameReader::new(max_payload, joined_mid_stream),
             down: FrameReader::new(max_payload, joined_mid_stream),
             max_payload,
             capture_ims,
+        }
+    }
+
+    /// Bytes of IMs held while waiting for the name (at most the largest frame).
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.wait.as_ref().map_or(0, NameWait::held_bytes)
+    }
+
+    /// Whether the session waits for its sign-on's cookie to name it.
+    pub(crate) fn waits_for_name(&self) -> bool {
+        self.wait.is_some()
+    }
+
+    /// Ends the wait for a name when the cookie names the session by now (or the session
+    /// learnt its name otherwise), or the wait has lasted long enough: the IMs held are
+    /// recorded, with the name if there is one.
+    pub(crate) fn settle(
+        &mut self,
+        cookies: &CookieNames,
+        cx: &FlowContext<'_>,
+        out: &mut Vec<Event>,
+    ) {
+        let Some(wait) = &self.wait else {
+            return;
+        };
+        let over = wait.is_over(cx.now);
+        if self.screen_name.is_none()
+            && let Some(name) = cookies.get(&wait.cookie, cx.now)
+        {
+            self.learn(name.as_bytes());
+        }
+        if self.screen_name.is_some() || over {
+            self.end_wait(cx, out);
+        }
+    }
+
+    /// Ends the wait for a name now, recording the IMs held (with no name).
+    pub(crate) fn stop_waiting(&mut self, cx: &FlowContext<'_>, out: &mut Vec<Event>) {
+        self.end_wait(cx, out);
+    }
+
+    fn end_wait(&mut self, cx: &FlowContext<'_>, out: &mut Vec<Event>) {
+        if let Some(wait) = self.wait.take() {
+            for held in wait.into_held() {
+                self.on_icbm(held.way, held.body, &held.payload, cx, out);
+            }
         }
     }
 
@@ -144,12 +163,26 @@ impl PassiveSession {
     }
 
     /// Reads every whole frame in `buf` (bytes of `way`, in order), leaving a partial frame
-    /// there; records IMs into `out`. Returns how many frames were read.
+    /// there; records IMs into `out` (or holds them while the session waits for its name).
+    /// Returns how many frames were read.
     pub(crate) fn read(
         &mut self,
         way: Way,
         buf: &mut BytesMut,
-        cookies: &mut CookieNames,
+        cookies: &CookieNames,
+        cx: &FlowContext<'_>,
+        out: &mut Vec<Event>,
+    ) -> usize {
+        let frames = self.read_frames(way, buf, cookies, cx, out);
+        self.settle(cookies, cx, out);
+        frames
+    }
+
+    fn read_frames(
+        &mut self,
+        way: Way,
+        buf: &mut BytesMut,
+        cookies: &CookieNames,
         cx: &FlowContext<'_>,
         out: &mut Vec<Event>,
     ) -> usize {
@@ -185,14 +218,38 @@ impl PassiveSession {
             if way == Way::Up {
                 self.client_frames = self.client_frames.saturating_add(1);
             }
-            if let Some(snac) = icbm_of(way, &flap) {
+            if let Some(body) = icbm_of(way, &flap) {
                 if self.capture_ims {
-                    self.on_icbm(way, snac, &flap.payload, cx, out);
+                    self.icbm(way, body, flap.payload, cx, out);
                 }
             } else if let Ok(message) = Message::decode(&flap) {
                 self.on_message(way, &message, cookies, cx);
             }
         }
+    }
+
+    /// An ICBM: recorded, or held while the session waits for its name.
+    fn icbm(
+        &mut self,
+        way: Way,
+        body: Bytes,
+        payload: Bytes,
+        cx: &FlowContext<'_>,
+        out: &mut Vec<Event>,
+    ) {
+        let icbm = HeldIcbm { way, body, payload };
+        let icbm = match self.wait.as_mut() {
+            None => icbm,
+            Some(wait) => match wait.hold(icbm) {
+                Ok(()) => return,
+                Err(icbm) => {
+                    // Too much to hold: recorded without waiting any longer.
+                    self.end_wait(cx, out);
+                    icbm
+                }
+            },
+        };
+        self.on_icbm(icbm.way, icbm.body, &icbm.payload, cx, out);
     }
 
     fn learn(&mut self, name: &[u8]) {
@@ -205,16 +262,18 @@ impl PassiveSession {
         &mut self,
         way: Way,
         message: &Message,
-        cookies: &mut CookieNames,
+        cookies: &CookieNames,
         cx: &FlowContext<'_>,
     ) {
         match (way, message) {
             (Way::Up, Message::Signon(hello)) => match hello.kind() {
-                SignonKind::Cookie(cookie) => {
-                    if let Some(name) = cookies.get(&cookie, cx.now) {
-                        self.learn(name.as_bytes());
+                SignonKind::Cookie(cookie) => match cookies.get(&cookie, cx.now) {
+                    Some(name) => self.learn(name.as_bytes()),
+                    None if self.screen_name.is_none() => {
+                        self.wait = Some(NameWait::new(cookie, cx.now, self.max_payload));
                     }
-                }
+                    None => {}
+                },
                 SignonKind::LegacyLogin { screen_name } => self.learn(&screen_name),
                 SignonKind::Plain => {}
             },
@@ -240,7 +299,7 @@ impl PassiveSession {
         &mut self,
         way: Way,
         body: &SnacMessage,
-        cookies: &mut CookieNames,
+        cookies: &CookieNames,
         cx: &FlowContext<'_>,
     ) {
         match (way, body) {
@@ -333,20 +392,25 @@ impl PassiveSession {
         build: impl FnOnce(&Capturer<'_>, i64) -> Option<Event>,
     ) {
         let me = self.screen_name.as_deref().unwrap_or("");
+        let (client_addr, note) = self.labels.get_or_init(|| {
+            (
+                cx.client.to_string(),
+                format!(
+                    "captured passively on {} ({} -> {}): it went around the gateway and could not be blocked",
+                    cx.interface, cx.client, cx.server
+                ),
+            )
+        });
         let cap = Capturer {
             local_user: me,
-            client_addr: cx.client.to_string(),
+            client_addr: client_addr.clone(),
             node: cx.node,
         };
         if let Some(mut event) = build(&cap, archive::now_ns()) {
             event.verdict = Verdict::Passive;
-            let note = format!(
-                "captured passively on {} ({} -> {}): it went around the gateway and could not be blocked",
-                cx.interface, cx.client, cx.server
-            );
             event.detail = Some(match event.detail.take() {
                 Some(d) => format!("{d}; {note}"),
-                None => note,
+                None => note.clone(),
             });
             out.push(event);
         }

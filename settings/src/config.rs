@@ -126,7 +126,8 @@ use crate::host_port::HostPort;
 /// | `sensor.max_flows` | `65536` |
 /// | `sensor.flow_buffer` | `65542` (at least 1024) |
 /// | `sensor.flow_idle_secs` | `300` |
-/// | `sensor.socket_buffer` | `8388608` |
+/// | `sensor.socket_buffer` | `33554432` |
+/// | `sensor.capture_threads` | `0`: one per core, at most 4 |
 /// | `policy.directory` | unset: no directory |
 /// | `policy.unknown_screen_names` | `"allow"` |
 /// | `policy.default_profile` | `"default"`: the built-in profile, no rules (log everything) |

@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::cli::SensorArgs;
 use crate::exit::UsageError;
 use crate::output::emit;
-use crate::sensor_setup::{log_allow, settings};
+use crate::sensor_setup::{capture_options, log_allow, settings};
 
 /// `imtegrity sensor`: the sensor alone, owning the archive, until SIGINT or SIGTERM.
 pub(crate) async fn run(args: &SensorArgs, json: bool) -> crate::CmdResult {
@@ -55,7 +55,7 @@ pub(crate) async fn run(args: &SensorArgs, json: bool) -> crate::CmdResult {
         Err(e) => return Err(e.into()),
     };
     let interface = settings.interface.clone();
-    let handle = sensor::start(settings, config.sensor.socket_buffer, archive.clone())?;
+    let handle = sensor::start(settings, capture_options(&config), archive.clone())?;
     let admin = archive_servers::admin::bind(&dir)?;
     let stats = handle.stats();
     let (status_interface, started) = (interface.clone(), archive::now_ns());

@@ -85,20 +85,21 @@ fn im(to: &str, text: &str) -> Vec<u8> {
     bytes_of(&send.to_snac(2).unwrap().to_flap().unwrap())
 }
 
+fn settings(passive: bool) -> SensorSettings {
+    SensorSettings {
+        interface: "test0".into(),
+        node: "gw-test".into(),
+        allow: AllowList::new(["192.0.2.10/32".parse().unwrap()]),
+        tls_names: NameSet::from_config(true, &[]).unwrap(),
+        passive,
+        max_flows: 100,
+        flow_buffer: 65_542,
+        flow_idle: Duration::from_secs(300),
+    }
+}
+
 fn sensor(passive: bool) -> Sensor {
-    Sensor::new(
-        SensorSettings {
-            interface: "test0".into(),
-            node: "gw-test".into(),
-            allow: AllowList::new(["192.0.2.10/32".parse().unwrap()]),
-            tls_names: NameSet::from_config(true, &[]).unwrap(),
-            passive,
-            max_flows: 100,
-            flow_buffer: 65_542,
-            flow_idle: Duration::from_secs(300),
-        },
-        Arc::new(SensorStats::default()),
-    )
+    Sensor::new(settings(passive), Arc::new(SensorStats::default()))
 }
 
 fn run(sensor: &mut Sensor, frames: &[Vec<u8>]) -> Vec<Event> {
@@ -383,4 +384,189 @@ fn bypass_ims_are_read_as_the_recipients_client_reads_them() {
             .unwrap()
             .contains("captured passively on test0")
     );
+}
+
+fn login_reply(name: &str, cookie: &[u8]) -> Vec<u8> {
+    let mut reply = oscar::message::LoginReply::default();
+    reply.tlvs.set(
+        TLV_SCREEN_NAME,
+        ScreenName::parse(name.as_bytes()).unwrap().to_bytes(),
+    );
+    reply
+        .tlvs
+        .set(oscar::message::signon::TLV_COOKIE, cookie.to_vec());
+    bytes_of(&reply.to_snac(2).unwrap().to_flap().unwrap())
+}
+
+#[test]
+fn engines_of_one_group_share_cookies_and_counters_and_split_the_flow_bound() {
+    let stats = Arc::new(SensorStats::default());
+    let mut group = Sensor::group(settings(true), Arc::clone(&stats), 3);
+    assert_eq!(group.len(), 3);
+    // 100 flows among 3 threads: 34 each, so together at least the configured bound.
+    assert!(group.iter().all(|s| s.settings.max_flows == 34));
+    let (first, rest) = group.split_first_mut().unwrap();
+    let second = &mut rest[0];
+    let mut auth = Conn::new("10.0.0.2:40000", "203.0.113.5:5190");
+    let mut bos = Conn::new("10.0.0.2:40001", "203.0.113.6:5191");
+    let cookie = b"a-cookie-of-some-bytes";
+    // Thread 1 reads the login up to the key request; thread 2 reads the BOS sign-on
+    // before thread 1 gets to the login reply (it fell behind).
+    let mut login = auth.handshake();
+    login.push(auth.frame(false, build::PSH_ACK, &hello()));
+    login.push(auth.frame(true, build::PSH_ACK, &hello()));
+    login.push(auth.frame(true, build::PSH_ACK, &key_request("Trader Joe")));
+    let out = run(first, &login);
+    assert_eq!(
+        out.len(),
+        1,
+        "the login's alert, named by its key request: {out:#?}"
+    );
+    assert_eq!(out[0].sender, "Trader Joe");
+    let mut signon = bos.handshake();
+    signon.push(bos.frame(false, build::PSH_ACK, &hello()));
+    let with_cookie = SignonHello::with_cookie(cookie.to_vec());
+    signon.push(bos.frame(
+        true,
+        build::PSH_ACK,
+        &bytes_of(&with_cookie.to_flap().unwrap()),
+    ));
+    let out = run(second, &signon);
+    assert!(out.is_empty(), "no name yet, so the alert waits: {out:#?}");
+    let out = run(
+        first,
+        &[auth.frame(false, build::PSH_ACK, &login_reply("Trader Joe", cookie))],
+    );
+    assert!(out.is_empty(), "{out:#?}");
+    // Thread 2 reads on: the cookie is known now.
+    let mut more = vec![bos.frame(true, build::PSH_ACK, &im("buddy", "named after all"))];
+    more.extend(bos.close());
+    let out = run(second, &more);
+    assert_eq!(out.len(), 2, "{out:#?}");
+    assert_eq!(out[0].kind, Kind::BypassAlert);
+    assert_eq!(out[0].sender, "Trader Joe");
+    assert!(out[0].detail.as_deref().unwrap().contains("port=5191"));
+    assert_eq!(
+        (out[1].kind, out[1].sender.as_str()),
+        (Kind::Im, "Trader Joe")
+    );
+    // One counter for all: two flows seen, one still open (the login, on thread 1).
+    let st = stats.snapshot();
+    assert_eq!((st.flows_seen, st.bypasses, st.flows_active), (2, 2, 1));
+    let out = run(first, &auth.close());
+    assert!(
+        out.is_empty(),
+        "the login's alert was recorded once, already: {out:#?}"
+    );
+    assert_eq!(stats.snapshot().flows_active, 0);
+}
+
+/// A BOS connection presenting `cookie`, sending one IM, and closing: the whole session.
+fn bos_session(bos: &mut Conn, cookie: &[u8], text: &str) -> Vec<Vec<u8>> {
+    let mut frames = bos.handshake();
+    frames.push(bos.frame(false, build::PSH_ACK, &hello()));
+    let with_cookie = SignonHello::with_cookie(cookie.to_vec());
+    frames.push(bos.frame(
+        true,
+        build::PSH_ACK,
+        &bytes_of(&with_cookie.to_flap().unwrap()),
+    ));
+    frames.push(bos.frame(true, build::PSH_ACK, &im("buddy", text)));
+    frames.extend(bos.close());
+    frames
+}
+
+#[test]
+fn a_bos_session_read_whole_before_its_login_reply_is_recorded_with_the_name() {
+    // One thread reads a short BOS session to its end before the other thread gets to the
+    // login reply: the ended flow is parked, and recorded on the tick after the reply.
+    let stats = Arc::new(SensorStats::default());
+    let mut group = Sensor::group(settings(true), Arc::clone(&stats), 2);
+    let (first, rest) = group.split_first_mut().unwrap();
+    let second = &mut rest[0];
+    let cookie = b"cookie-for-a-short-session";
+    let mut bos = Conn::new("10.0.0.2:40001", "203.0.113.6:5191");
+    let out = run(second, &bos_session(&mut bos, cookie, "quick one"));
+    assert!(out.is_empty(), "held while the name may come: {out:#?}");
+    assert_eq!(second.flows(), 0, "the flow itself is gone");
+    let mut auth = Conn::new("10.0.0.2:40000", "203.0.113.5:5190");
+    let mut login = auth.handshake();
+    login.push(auth.frame(false, build::PSH_ACK, &hello()));
+    login.push(auth.frame(true, build::PSH_ACK, &hello()));
+    login.push(auth.frame(true, build::PSH_ACK, &key_request("Trader Joe")));
+    login.push(auth.frame(false, build::PSH_ACK, &login_reply("Trader Joe", cookie)));
+    assert_eq!(run(first, &login).len(), 1, "the login's own alert");
+    let mut out = Vec::new();
+    second.tick(Instant::now(), &mut out);
+    assert_eq!(out.len(), 2, "{out:#?}");
+    assert_eq!(
+        (out[0].kind, out[0].sender.as_str()),
+        (Kind::BypassAlert, "Trader Joe")
+    );
+    assert_eq!(
+        (out[1].kind, out[1].sender.as_str()),
+        (Kind::Im, "Trader Joe")
+    );
+    assert_eq!(out[1].text, "quick one");
+    let mut again = Vec::new();
+    second.tick(Instant::now() + Duration::from_secs(60), &mut again);
+    assert!(again.is_empty(), "recorded once: {again:#?}");
+    assert_eq!(stats.snapshot().passive_records, 1);
+}
+
+#[test]
+fn a_cookie_that_never_names_its_session_is_recorded_without_after_the_wait() {
+    let mut s = sensor(true);
+    let mut bos = Conn::new("10.0.0.2:40001", "203.0.113.6:5191");
+    let t0 = Instant::now();
+    let mut out = Vec::new();
+    for f in bos_session(&mut bos, b"a-login-the-sensor-never-saw", "hello?") {
+        s.on_frame(&f, t0, &mut out);
+    }
+    s.tick(t0 + Duration::from_secs(1), &mut out);
+    assert!(out.is_empty(), "still waiting: {out:#?}");
+    s.tick(t0 + crate::name_wait::NAME_WAIT, &mut out);
+    assert_eq!(out.len(), 2, "{out:#?}");
+    assert_eq!(
+        (out[0].kind, out[0].sender.as_str()),
+        (Kind::BypassAlert, "")
+    );
+    assert_eq!((out[1].kind, out[1].text.as_str()), (Kind::Im, "hello?"));
+}
+
+#[test]
+fn a_live_session_waiting_for_its_name_records_its_ims_once_named() {
+    let stats = Arc::new(SensorStats::default());
+    let mut group = Sensor::group(settings(true), Arc::clone(&stats), 2);
+    let (first, rest) = group.split_first_mut().unwrap();
+    let second = &mut rest[0];
+    let cookie = b"cookie-of-a-long-session";
+    let mut bos = Conn::new("10.0.0.2:40001", "203.0.113.6:5191");
+    let mut frames = bos_session(&mut bos, cookie, "first");
+    frames.truncate(frames.len() - 2); // still open
+    // More client frames than an alert usually waits for: it waits for the name instead.
+    for n in 0..ALERT_FRAMES {
+        frames.push(bos.frame(true, build::PSH_ACK, &im("buddy", &format!("more {n}"))));
+    }
+    assert!(run(second, &frames).is_empty());
+    let mut auth = Conn::new("10.0.0.2:40000", "203.0.113.5:5190");
+    let mut login = auth.handshake();
+    login.push(auth.frame(false, build::PSH_ACK, &hello()));
+    login.push(auth.frame(true, build::PSH_ACK, &hello()));
+    login.push(auth.frame(false, build::PSH_ACK, &login_reply("Trader Joe", cookie)));
+    run(first, &login);
+    let mut out = Vec::new();
+    second.tick(Instant::now(), &mut out);
+    assert_eq!(out.len(), 2 + ALERT_FRAMES as usize, "{out:#?}");
+    assert_eq!(out[0].kind, Kind::BypassAlert);
+    assert!(out.iter().all(|e| e.sender == "Trader Joe"), "{out:#?}");
+    let texts: Vec<&str> = out[1..].iter().map(|e| e.text.as_str()).collect();
+    assert_eq!(texts[..2], ["first", "more 0"], "in the order sent");
+    // Named now: the next IM is recorded at once.
+    let next = run(
+        second,
+        &[bos.frame(true, build::PSH_ACK, &im("buddy", "live"))],
+    );
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].sender, "Trader Joe");
 }

@@ -27,8 +27,8 @@ pub struct SensorConfig {
     /// Decode and archive the IMs of unencrypted bypass flows (verdict `passive`).
     /// Default: true.
     pub passive: bool,
-    /// Flows tracked at once; past it the least recently active flow is dropped (and
-    /// counted). Default: 65536.
+    /// Flows tracked at once, each capture thread tracking its share; past it the least
+    /// recently active flow is dropped (and counted). Default: 65536.
     pub max_flows: usize,
     /// Bytes buffered per direction of a flow (data that arrived out of order, or the
     /// unfinished FLAP frame); past it the stream is resynchronised and the gap counted.
@@ -36,9 +36,22 @@ pub struct SensorConfig {
     pub flow_buffer: usize,
     /// Seconds without a packet after which a flow is forgotten. Default: 300.
     pub flow_idle_secs: u64,
-    /// Bytes of kernel receive buffer for the capture socket; a larger one rides out bursts
-    /// without drops. Default: 8388608 (8 MiB).
+    /// Bytes of capture ring (memory the kernel writes captured packets into), shared
+    /// equally among the capture threads, each at least 1 MiB; a larger one rides out
+    /// bursts, and moments the host gives the capture threads no CPU, without drops.
+    /// Default: 33554432 (32 MiB; with 8, other work on a busy 2-core host made the sensor
+    /// drop at 600 000 packets/s, docs/performance.md).
     pub socket_buffer: usize,
+    /// Capture threads: each reads a ring of its own, the kernel splitting the traffic
+    /// among them by connection. 0: one per core, at most 4. Default: 0. At most
+    /// [`Self::MAX_CAPTURE_THREADS`].
+    pub capture_threads: usize,
+}
+
+impl SensorConfig {
+    /// The most `capture_threads`: the kernel takes 256 sockets in a fanout group, and each
+    /// thread also costs a ring and a flow table.
+    pub const MAX_CAPTURE_THREADS: usize = 64;
 }
 
 impl Default for SensorConfig {
@@ -51,7 +64,8 @@ impl Default for SensorConfig {
             max_flows: 65_536,
             flow_buffer: 65_542,
             flow_idle_secs: 300,
-            socket_buffer: 8 * 1024 * 1024,
+            socket_buffer: 32 * 1024 * 1024,
+            capture_threads: 0,
         }
     }
 }
@@ -98,6 +112,16 @@ pub(super) fn check(sensor: &SensorConfig) -> Result<(), ConfigError> {
         return Err(ConfigError::invalid(
             "sensor.flow_buffer",
             format!("must be at least {MIN_FLOW_BUFFER} bytes: a login's first frames must fit"),
+        ));
+    }
+    if sensor.capture_threads > SensorConfig::MAX_CAPTURE_THREADS {
+        return Err(ConfigError::invalid(
+            "sensor.capture_threads",
+            format!(
+                "{} is more than {} (0 means one per core, at most 4)",
+                sensor.capture_threads,
+                SensorConfig::MAX_CAPTURE_THREADS
+            ),
         ));
     }
     if sensor.flow_idle_secs == 0 {

@@ -120,6 +120,7 @@ max_flows = 1000
 flow_buffer = 4096
 flow_idle_secs = 60
 socket_buffer = 1048576
+capture_threads = 2
 
 [policy]
 directory = "/etc/imtegrity/directory.csv"
@@ -295,6 +296,7 @@ fn a_file_with_every_key_parses() {
                 flow_buffer: 4096,
                 flow_idle_secs: 60,
                 socket_buffer: 1_048_576,
+                capture_threads: 2,
             },
             policy: full_policy(),
         }
@@ -1855,6 +1857,7 @@ fn sensor_settings_are_checked_and_settable() {
         (&["sensor.max_flows=0"][..], "sensor.max_flows"),
         (&["sensor.flow_buffer=100"][..], "sensor.flow_buffer"),
         (&["sensor.flow_idle_secs=0"][..], "sensor.flow_idle_secs"),
+        (&["sensor.capture_threads=65"][..], "sensor.capture_threads"),
     ] {
         let err = load("", args).unwrap_err();
         assert_eq!(err.key(), Some(key), "{args:?}: {err}");
