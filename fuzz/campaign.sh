@@ -11,7 +11,7 @@ set -u
 DURATION=${1:-660}
 LOGDIR=${2:-/tmp/fuzz-campaign}
 FUZZ_DIR=$(cd "$(dirname "$0")" && pwd)
-TARGETS=${TARGETS:-"flap snac tlv message user_info room_info host_port text icbm_content dns_query dns_config sni_name api_bodies http_connect_reply directory policy_text secret_text proc_groups high_water_mark journal spool_segment"}
+TARGETS=${TARGETS:-"flap snac tlv message user_info room_info host_port text icbm_content dns_query dns_config sni_name api_bodies http_connect_reply directory policy_text secret_text proc_groups high_water_mark journal spool_segment ring_block sensor_stream transcript_text"}
 export PATH="$HOME/.cargo/bin:$PATH"
 # cargo-fuzz needs nightly-only flags (-Zsanitizer); the pinned stable toolchain accepts them
 # with RUSTC_BOOTSTRAP=1.
