@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::chain::{Stored, hash, id_key};
+use crate::chain::{Hash, Stored, hash, id_key};
 use crate::error::ArchiveError;
 use crate::index::{IndexKeys, id_of};
 use crate::ingest_batch::{Admission, IngestBatch};
@@ -176,13 +176,9 @@ fn commit(store: &Store, jobs: &mut [Job]) -> Result<Vec<Outcome>, ArchiveError>
         .iter()
         .map(|(s, c)| (s.clone(), c.clone()))
         .collect();
-    let (signed, encoded) = store.signed_head_for(id, prev, now_ns())?;
-    frame.head = encoded;
+    let written = write(store, &keys, &mut frame, id, prev, ingest.changed);
     // The durability point: nothing is acknowledged before this returns.
-    let durable = store.commit_durable(&mut journal, id, &frame, || {
-        write(store, &keys, &frame, id, ingest.changed)?;
-        store.put_signed_head(&signed, &frame.head)
-    });
+    let durable = written.and_then(|()| store.commit_durable(&mut journal, id, &frame));
     if let Err(e) = durable {
         // Not acknowledged: the next commit reuses these ids, so none of them may stay
         // behind in sled to be found past the head after a crash.
@@ -194,12 +190,14 @@ fn commit(store: &Store, jobs: &mut [Job]) -> Result<Vec<Outcome>, ArchiveError>
     Ok(outcomes)
 }
 
-/// Writes a commit's records, index entries and ingest marks to sled (not yet durable).
+/// Writes a commit's records, index entries, ingest marks and signed head to sled (not yet
+/// durable), and the signed head into `frame`.
 fn write(
     store: &Store,
     keys: &[IndexKeys],
-    frame: &Frame,
+    frame: &mut Frame,
     id: u64,
+    prev: Hash,
     marks_changed: bool,
 ) -> Result<(), ArchiveError> {
     if marks_changed {
@@ -222,7 +220,9 @@ fn write(
         }
     }
     store.indexes.apply(keys, false)?;
-    store.set_indexed_upto(id)
+    store.set_indexed_upto(id)?;
+    frame.head = store.sign_head(id, prev, now_ns())?;
+    Ok(())
 }
 
 /// Best effort after a failed commit: takes its records and index entries back out of sled,

@@ -9,35 +9,20 @@ use crate::signing::{Checkpoint, CheckpointReason};
 use record::now_ns;
 
 impl Store {
-    /// Signs the head after a commit (kept in meta, replaced each time).
-    pub(crate) fn sign_head(&self, id: u64, head: Hash, time_ns: i64) -> Result<(), ArchiveError> {
-        let (cp, encoded) = self.signed_head_for(id, head, time_ns)?;
-        self.put_signed_head(&cp, &encoded)
-    }
-
-    /// The signed head of a commit ending at record `id` with hash `head`, and its stored
-    /// bytes, not yet kept anywhere.
-    pub(crate) fn signed_head_for(
+    /// Signs the head after a commit (kept in meta, replaced each time); returns it as
+    /// stored, for the commit's journal frame.
+    pub(crate) fn sign_head(
         &self,
         id: u64,
         head: Hash,
         time_ns: i64,
-    ) -> Result<(Checkpoint, Vec<u8>), ArchiveError> {
+    ) -> Result<Vec<u8>, ArchiveError> {
         let cp = Checkpoint::signed(&self.key, 0, id, head, time_ns, CheckpointReason::Head)?;
         let encoded = cp.encode()?;
-        Ok((cp, encoded))
-    }
-
-    /// Keeps `cp` (stored as `encoded`) as the signed head; the high-water mark follows once
-    /// its commit is durable, never before.
-    pub(crate) fn put_signed_head(
-        &self,
-        cp: &Checkpoint,
-        encoded: &[u8],
-    ) -> Result<(), ArchiveError> {
-        self.meta.insert(META_HEAD, encoded)?;
-        self.mark_lock().pending = Some(HighWaterMark::of(cp));
-        Ok(())
+        self.meta.insert(META_HEAD, encoded.as_slice())?;
+        // Written to the mark file once the commit is durable, never before.
+        self.mark_lock().pending = Some(HighWaterMark::of(&cp));
+        Ok(encoded)
     }
 
     /// The latest signed head.

@@ -24,15 +24,9 @@ impl Store {
         self.journal.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The durability point of a commit: `write_sled` writes its records, index entries and
-    /// signed head to sled while another thread appends `frame` to the journal and syncs it
-    /// (sled's writes are CPU, the sync is a wait on the disk: together they take the longer
-    /// of the two, not the sum). Only when both succeeded does the new signed head go to the
-    /// high-water mark file (see [`high_water_mark`] for why after, and why without an fsync
-    /// of its own). If sled failed, the synced frame is cut back off: the commit is not
-    /// acknowledged and the next one reuses its ids.
-    ///
-    /// The caller holds the journal lock throughout, so no full flush runs in between.
+    /// The durability point of a commit whose sled writes are done: its frame is appended to
+    /// the journal and synced, then the new signed head goes to the high-water mark file
+    /// (see [`high_water_mark`] for why after, and why without an fsync of its own).
     ///
     /// [`high_water_mark`]: crate::high_water_mark
     pub(crate) fn commit_durable(
@@ -40,27 +34,9 @@ impl Store {
         journal: &mut Journal,
         last_id: u64,
         frame: &Frame,
-        write_sled: impl FnOnce() -> Result<(), ArchiveError>,
     ) -> Result<(), ArchiveError> {
-        let (written, appended) = std::thread::scope(|scope| {
-            let appending = scope.spawn(|| journal.append(last_id, frame));
-            let written = write_sled();
-            let appended = appending.join().unwrap_or_else(|_| {
-                Err(ArchiveError::CommitFailed(
-                    "the journal append panicked".into(),
-                ))
-            });
-            (written, appended)
-        });
-        match (written, appended) {
-            (Ok(()), Ok(())) => {}
-            (Err(e), Ok(())) => {
-                journal.cut_last();
-                return Err(e);
-            }
-            (_, Err(e)) => return Err(e),
-        }
         let mark = self.mark_lock().pending.take();
+        journal.append(last_id, frame)?;
         self.write_mark(mark)?;
         if journal.len() > FLUSH_AT_BYTES {
             // Already durable; this only bounds the journal (and the replay after a crash).

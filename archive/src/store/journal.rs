@@ -69,8 +69,6 @@ pub(crate) struct Journal {
     file: File,
     /// Bytes of whole frames: where the next frame goes.
     len: u64,
-    /// `len` before the last append, for [`Journal::cut_last`].
-    last_len: u64,
     /// A failed append could not be cut back off: nothing may be appended after it until the
     /// journal is emptied (a frame after torn bytes would be unreadable).
     spoiled: bool,
@@ -122,7 +120,6 @@ impl Journal {
                 path,
                 file,
                 len: whole,
-                last_len: whole,
                 spoiled: false,
             },
             contents,
@@ -160,20 +157,8 @@ impl Journal {
                 source,
             });
         }
-        self.last_len = self.len;
         self.len += bytes.len() as u64;
         Ok(())
-    }
-
-    /// Cuts the frame the last [`Journal::append`] wrote back off: its commit failed after
-    /// all (its sled writes did), so it was never acknowledged, and the next commit reuses
-    /// its ids. If the cut fails, every later append fails until [`Journal::clear`].
-    pub(crate) fn cut_last(&mut self) {
-        if self.file.set_len(self.last_len).is_ok() {
-            self.len = self.last_len;
-        } else {
-            self.spoiled = true;
-        }
     }
 
     /// Empties the journal: the caller has made sled durable, so no frame is needed any
@@ -188,7 +173,6 @@ impl Journal {
             source,
         })?;
         self.len = 0;
-        self.last_len = 0;
         self.spoiled = false;
         Ok(())
     }
