@@ -161,9 +161,7 @@ async fn handshakes(addr: SocketAddr, roots: RootCertStore, n: usize) -> f64 {
                 // the hello, so it reads and answers as the bare server does and goes no
                 // further. (A channel-1 hello here made every relay session connect to its
                 // authorizer: a login, not a handshake.)
-                tls.write_all(&[b'*', 5, 0, 0, 0, 0])
-                    .await
-                    .unwrap();
+                tls.write_all(&[b'*', 5, 0, 0, 0, 0]).await.unwrap();
                 let mut byte = [0u8; 1];
                 tls.read_exact(&mut byte).await.unwrap();
             }

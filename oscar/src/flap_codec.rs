@@ -249,11 +249,18 @@ mod tests {
     fn the_header_check_refuses_what_decoding_refuses_before_the_payload_is_here() {
         let codec = FlapCodec::with_max_payload(1024);
         for cut in 0..6 {
-            assert!(codec.check_header(&[0x2a, 2, 0, 1, 0xff, 0xff][..cut]).is_ok());
+            assert!(
+                codec
+                    .check_header(&[0x2a, 2, 0, 1, 0xff, 0xff][..cut])
+                    .is_ok()
+            );
         }
         assert!(matches!(
             codec.check_header(&[0x2a, 2, 0, 1, 0xff, 0xff]),
-            Err(FlapError::TooLong { len: 65535, max: 1024 })
+            Err(FlapError::TooLong {
+                len: 65535,
+                max: 1024
+            })
         ));
         assert!(matches!(
             codec.check_header(b"GET / "),
