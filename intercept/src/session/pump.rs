@@ -4,9 +4,10 @@
 //!
 //! An idle session spends its life waiting in this loop, and its task holds the loop's
 //! future all the while, so the loop is cut to keep that small: one poll says what happens
-//! next ([`Pump::poll_step`]: both legs, the gate, the gateway's stop, one timer), one
-//! async function does it ([`Pump::handle`]), and what a session does rarely (a policy
-//! refusal, a frame's archive appends, the end of the session) runs boxed.
+//! next ([`Pump::poll_step`]: both legs, the gate, the gateway's stop, one timer), a plain
+//! function does it ([`Pump::handle`]), and what has to wait (a frame's archive appends, a
+//! policy refusal, the end of the session) comes back boxed; the loop itself awaits only
+//! the next step and the writes.
 
 use std::future::{Future, poll_fn};
 use std::ops::ControlFlow;
@@ -40,9 +41,15 @@ enum Step {
     TimedOut,
 }
 
-/// A frame's handling that waits for something: boxed, as most frames need none.
-type SlowPath<'a> =
-    Pin<Box<dyn Future<Output = Result<ControlFlow<()>, SessionError>> + Send + 'a>>;
+/// What is left of a step once it has done what it can without waiting.
+enum Then<'a> {
+    /// Nothing: write out and take the next step.
+    Next,
+    /// This, which waits (for the archive, a refusal's record, the end of the session):
+    /// boxed, as most steps need none, so the loop's future stays the size of the wait for
+    /// the next step. `Break`: the session ends well.
+    Wait(Pin<Box<dyn Future<Output = Result<ControlFlow<()>, SessionError>> + Send + 'a>>),
+}
 
 /// Connects upstream as `connect` says and relays until either side closes.
 pub(super) async fn relay_frames(
@@ -106,9 +113,14 @@ impl Pump<'_> {
         loop {
             let step = poll_fn(|cx| self.poll_step(cx, closing.as_mut(), timer.as_mut())).await;
             self.last_step = Instant::now();
-            if self.handle(step).await?.is_break() {
+            let then = match self.handle(step)? {
+                Then::Next => ControlFlow::Continue(()),
+                Then::Wait(waits) => waits.await?,
+            };
+            if then.is_break() {
                 return Ok(());
             }
+            self.write_out().await?;
         }
     }
 
@@ -152,8 +164,8 @@ impl Pump<'_> {
         poll_deadline(timer, self.due(), cx).map(|()| Step::TimedOut)
     }
 
-    /// Carries out one step; `Break`: the session ends well.
-    async fn handle(&mut self, step: Step) -> Result<ControlFlow<()>, SessionError> {
+    /// Carries out one step as far as it can without waiting; what waits comes back boxed.
+    fn handle(&mut self, step: Step) -> Result<Then<'_>, SessionError> {
         match step {
             Step::TimedOut => Err(match self.state.login.deadline() {
                 Some(_) => SessionError::SignonTimeout {
@@ -167,39 +179,34 @@ impl Pump<'_> {
             Step::Closing => {
                 tracing::debug!("the gateway is stopping");
                 self.state.closed_by_gateway = true;
-                Box::pin(self.gate.release_all(self.up_tx, self.client_tx)).await?;
-                Ok(ControlFlow::Break(()))
+                Ok(self.end())
             }
-            Step::Read(side, frame) => {
-                let Some(flap) = frame? else {
-                    // One side closed. Whatever is still waiting for the archive is
-                    // released first, then both sockets close as the session returns.
+            Step::Read(side, frame) => match frame? {
+                Some(flap) => self.relay_frame(side, flap),
+                None => {
                     tracing::debug!(%side, "closed");
-                    Box::pin(self.gate.release_all(self.up_tx, self.client_tx)).await?;
-                    return Ok(ControlFlow::Break(()));
-                };
-                if self.relay_frame(side, flap).await?.is_break() {
-                    return Ok(ControlFlow::Break(()));
+                    Ok(self.end())
                 }
-                self.after_step().await
-            }
+            },
             Step::Release(side, done) => {
                 self.tx(side).queue_some(done?)?;
-                self.after_step().await
+                Ok(Then::Next)
             }
         }
     }
 
-    /// Observes a frame read from `side` and sends it on its way; `Break`: the frame ended
-    /// the session (it showed a user the policy refuses).
-    async fn relay_frame(
-        &mut self,
-        side: Side,
-        flap: Flap,
-    ) -> Result<ControlFlow<()>, SessionError> {
-        // Decided without a wait, so the observation is not kept in this future; what
-        // waits (archive appends, a refusal) is boxed.
-        let waits: SlowPath<'_> = match observe(self.relay, self.state, side, flap)? {
+    /// The session ends: whatever is still waiting for the archive is released first, then
+    /// both sockets close as the session returns.
+    fn end(&mut self) -> Then<'_> {
+        Then::Wait(Box::pin(async move {
+            self.gate.release_all(self.up_tx, self.client_tx).await?;
+            Ok(ControlFlow::Break(()))
+        }))
+    }
+
+    /// Observes a frame read from `side` and sends it on its way.
+    fn relay_frame(&mut self, side: Side, flap: Flap) -> Result<Then<'_>, SessionError> {
+        Ok(match observe(self.relay, self.state, side, flap)? {
             Observation::Relay {
                 dest,
                 frame,
@@ -208,23 +215,22 @@ impl Pump<'_> {
                 // Nothing to record, nothing added, nothing ahead of it in line: straight
                 // to its leg, as the bytes it arrived in.
                 self.tx(dest).queue(frame)?;
-                return Ok(ControlFlow::Continue(()));
+                Then::Next
             }
             Observation::Relay {
                 dest,
                 frame,
                 handled,
-            } => Box::pin(async move {
+            } => Then::Wait(Box::pin(async move {
                 self.gate.dispatch(self.relay, dest, frame, handled).await;
                 Ok(ControlFlow::Continue(()))
-            }),
-            // It goes no further, and the client is told.
-            Observation::Refused(reason) => Box::pin(async move {
+            })),
+            // It goes no further, and the client is told; the session ends.
+            Observation::Refused(reason) => Then::Wait(Box::pin(async move {
                 self.refuse(reason).await?;
                 Ok(ControlFlow::Break(()))
-            }),
-        };
-        waits.await
+            })),
+        })
     }
 
     /// Records that the policy refused the session's user and tells the client.
@@ -238,7 +244,7 @@ impl Pump<'_> {
     /// Releases frames whose records are already settled (no archive wait), then writes
     /// out once nothing more is ready to relay (one system call for a burst), or once a leg
     /// has as much queued as it may hold.
-    async fn after_step(&mut self) -> Result<ControlFlow<()>, SessionError> {
+    async fn write_out(&mut self) -> Result<(), SessionError> {
         self.gate.release_ready(self.up_tx, self.client_tx)?;
         let burst_over = !self.client_rx.has_buffered_frame() && !self.up_rx.has_buffered_frame();
         if burst_over || self.up_tx.is_full() {
@@ -247,7 +253,7 @@ impl Pump<'_> {
         if burst_over || self.client_tx.is_full() {
             self.client_tx.flush().await?;
         }
-        Ok(ControlFlow::Continue(()))
+        Ok(())
     }
 
     /// The writer of `side`'s leg.
