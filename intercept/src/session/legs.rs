@@ -21,3 +21,21 @@ fn is_disconnect(e: &std::io::Error) -> bool {
             | std::io::ErrorKind::UnexpectedEof
     )
 }
+
+/// A connected pair of loopback sockets: the far end, and the near end's halves.
+#[cfg(test)]
+async fn socket_pair() -> (
+    tokio::net::TcpStream,
+    (
+        crate::stream_halves::StreamRead,
+        crate::stream_halves::StreamWrite,
+    ),
+) {
+    #![allow(clippy::unwrap_used)]
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let far = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (near, _) = listener.accept().await.unwrap();
+    (far, crate::stream_halves::split_plain(near))
+}

@@ -176,18 +176,12 @@ mod tests {
     use bytes::Bytes;
     use oscar::Channel;
     use tokio::io::AsyncWriteExt;
-    use tokio::net::{TcpListener, TcpStream};
+    use tokio::net::TcpStream;
 
     use super::*;
-    use crate::stream_halves::split_plain;
 
     async fn pair() -> (TcpStream, Reader) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let far = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (near, _) = listener.accept().await.unwrap();
-        let (read, _write) = split_plain(near);
+        let (far, (read, _write)) = crate::session::legs::socket_pair().await;
         (far, Reader::new(read, 4096))
     }
 

@@ -188,18 +188,12 @@ mod tests {
 
     use oscar::Channel;
     use tokio::io::AsyncReadExt;
-    use tokio::net::{TcpListener, TcpStream};
+    use tokio::net::TcpStream;
 
     use super::*;
-    use crate::stream_halves::split_plain;
 
     async fn pair() -> (TcpStream, Leg) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let far = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (near, _) = listener.accept().await.unwrap();
-        let (_read, write) = split_plain(near);
+        let (far, (_read, write)) = crate::session::legs::socket_pair().await;
         (far, Leg::new(Side::Client, write, 7))
     }
 
