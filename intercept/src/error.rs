@@ -15,6 +15,16 @@ pub enum Side {
     Upstream,
 }
 
+impl Side {
+    /// The other leg: where a frame from this side goes.
+    pub fn other(self) -> Self {
+        match self {
+            Self::Client => Self::Upstream,
+            Self::Upstream => Self::Client,
+        }
+    }
+}
+
 impl fmt::Display for Side {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

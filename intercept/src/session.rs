@@ -63,40 +63,30 @@ pub async fn run_session(
     client: TcpStream,
     client_addr: SocketAddr,
 ) -> Result<Outcome, SessionError> {
-    // Everything before sign-on shares one deadline from the accept, so a client cannot
-    // hold its descriptor by speaking slowly (a keepalive every few seconds, say).
-    let deadline = Instant::now() + relay.config.signon_timeout;
-    let local = client.local_addr().unwrap_or(client_addr);
-    let _ = client.set_nodelay(true);
-    let advertised = client_leg::advertised_address(relay.config.advertise.as_ref(), local);
-    let accepted = client_leg::accept(&relay, client, client_addr, &advertised, deadline).await?;
-    let (read, write, wire) = match accepted {
-        client_leg::ClientLeg::Oscar { read, write, wire } => (read, write, wire),
-        client_leg::ClientLeg::Done(outcome) => return Ok(outcome),
+    // Boxed, as every phase a session passes only once: the session's task holds this
+    // future for as long as the session lives, and a future is as large as its largest
+    // phase. The TLS handshake and the sign-on are the largest, and over in seconds.
+    // What the session keeps from here on is boxed as well, so that the future holds it
+    // once and not also as the sign-on's answer.
+    let (mut session, connect) = match Box::pin(begin(&relay, client, client_addr)).await? {
+        Begun::Relay { session, connect } => (session, connect),
+        Begun::Done(outcome) => return Ok(outcome),
     };
-    let mut client_rx = legs::reader(read, relay.config.max_frame);
-    let mut client_tx = legs::Leg::new(Side::Client, write, 1);
-    // Servers speak first; libpurple does not wait for it, official clients may.
-    client_tx.send(SignonHello::default().to_flap()?).await?;
-    let login = login::SignOn::new(sign_on::login_upstream(&relay, wire), deadline);
-    let mut state = state::State::new(client_addr, advertised, login);
-    let started =
-        sign_on::until_connected(&relay, &mut state, &mut client_rx, &mut client_tx, deadline)
-            .await?;
-    let connect = match started {
-        sign_on::Started::Connect(connect) => connect,
-        sign_on::Started::Done(outcome) => return Ok(outcome),
-    };
-    state.connected(&connect);
+    let SignedOn {
+        state,
+        client_rx,
+        client_tx,
+        wire,
+    } = &mut *session;
     let span = tracing::info_span!("session", client = %client_addr,
         upstream = %connect.upstream.target,
         sn = state.login.user().unwrap_or(""),
-        client_tls = wire == Wire::Tls,
+        client_tls = *wire == Wire::Tls,
         upstream_tls = state.upstream_tls.as_deref().unwrap_or("-"));
     // Counted until this function returns, its end record written: the gateway's stop waits.
     let _relaying = relay.relaying();
     // Instrument, not enter: the span must follow the future across awaits and threads.
-    let relayed = pump::relay_frames(&relay, &mut state, connect, &mut client_rx, &mut client_tx)
+    let relayed = pump::relay_frames(&relay, state, connect, client_rx, client_tx)
         .instrument(span)
         .await;
     let result = match relayed {
@@ -107,9 +97,99 @@ pub async fn run_session(
         }
         other => other,
     };
-    sign_on::sign_off(&relay, &mut state, &result).await;
+    Box::pin(sign_on::sign_off(&relay, state, &result)).await;
     result.map(|()| match state.login.refused() {
         Some(_) => Outcome::Refused,
         None => Outcome::Relayed,
     })
+}
+
+/// A client connection that signed on, ready to relay.
+struct SignedOn {
+    state: state::State,
+    client_rx: legs::Reader,
+    client_tx: legs::Leg,
+    wire: Wire,
+}
+
+/// How the part of a session before relaying ended.
+enum Begun {
+    /// Signed on: connect as `connect` says, and relay.
+    Relay {
+        /// What the session keeps while it relays.
+        session: Box<SignedOn>,
+        /// Needed once, to connect (and given back then).
+        connect: Box<login::Connect>,
+    },
+    /// The connection is over already.
+    Done(Outcome),
+}
+
+/// Takes a client connection through TLS (if it speaks it) and its sign-on, as far as
+/// connecting upstream.
+async fn begin(
+    relay: &Arc<Relay>,
+    client: TcpStream,
+    client_addr: SocketAddr,
+) -> Result<Begun, SessionError> {
+    // Everything before sign-on shares one deadline from the accept, so a client cannot
+    // hold its descriptor by speaking slowly (a keepalive every few seconds, say).
+    let deadline = Instant::now() + relay.config.signon_timeout;
+    let local = client.local_addr().unwrap_or(client_addr);
+    let _ = client.set_nodelay(true);
+    let advertised = client_leg::advertised_address(relay.config.advertise.as_ref(), local);
+    let accepted = client_leg::accept(relay, client, client_addr, &advertised, deadline).await?;
+    let (read, write, wire) = match accepted {
+        client_leg::ClientLeg::Oscar { read, write, wire } => (read, write, wire),
+        client_leg::ClientLeg::Done(outcome) => return Ok(Begun::Done(outcome)),
+    };
+    let mut client_rx = legs::Reader::new(read, relay.config.max_frame);
+    let mut client_tx = legs::Leg::new(Side::Client, write, 1);
+    // Servers speak first; libpurple does not wait for it, official clients may.
+    client_tx.send(SignonHello::default().to_flap()?).await?;
+    let login = login::SignOn::new(sign_on::login_upstream(relay, wire), deadline);
+    let mut state = state::State::new(client_addr, advertised, login);
+    let started =
+        sign_on::until_connected(relay, &mut state, &mut client_rx, &mut client_tx, deadline)
+            .await?;
+    let connect = match started {
+        sign_on::Started::Connect(connect) => connect,
+        sign_on::Started::Done(outcome) => return Ok(Begun::Done(outcome)),
+    };
+    state.connected(&connect);
+    Ok(Begun::Relay {
+        session: Box::new(SignedOn {
+            state,
+            client_rx,
+            client_tx,
+            wire,
+        }),
+        connect: Box::new(connect),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::RelaySettings;
+
+    /// Every session's task holds this future for as long as the session lives, so an idle
+    /// gateway's memory is mostly this times the sessions (`docs/performance.md`, memory).
+    #[tokio::test]
+    async fn a_sessions_future_stays_small() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (stream, peer) = listener.accept().await.unwrap();
+        let relay = Arc::new(Relay::new(RelaySettings::default(), None).unwrap());
+        let session = run_session(relay, stream, peer);
+        assert!(
+            size_of_val(&session) <= 2048,
+            "{} bytes",
+            size_of_val(&session)
+        );
+    }
 }

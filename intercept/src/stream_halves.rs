@@ -121,6 +121,17 @@ pub(crate) fn split_upstream_tls(
     (StreamRead::Upstream(r), StreamWrite::Upstream(w))
 }
 
+impl StreamRead {
+    /// The socket of a plain half, whose readiness can be waited for without a buffer; TLS
+    /// has none (rustls decides when bytes are readable).
+    pub(crate) fn plain_socket(&self) -> Option<&TcpStream> {
+        match self {
+            Self::Plain(r) => Some(r.as_ref()),
+            Self::Tls(_) | Self::Upstream(_) => None,
+        }
+    }
+}
+
 impl AsyncRead for StreamRead {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -145,6 +156,26 @@ impl AsyncWrite for StreamWrite {
             Self::Plain(w) => Pin::new(w).poll_write(cx, buf),
             Self::Tls(w) => Pin::new(w).poll_write(cx, buf),
             Self::Upstream(w) => Pin::new(w).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Plain(w) => Pin::new(w).poll_write_vectored(cx, bufs),
+            Self::Tls(w) => Pin::new(w).poll_write_vectored(cx, bufs),
+            Self::Upstream(w) => Pin::new(w).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Self::Plain(w) => w.is_write_vectored(),
+            Self::Tls(w) => w.is_write_vectored(),
+            Self::Upstream(w) => w.is_write_vectored(),
         }
     }
 

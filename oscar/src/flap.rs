@@ -73,17 +73,22 @@ impl Flap {
         Ok(buf.freeze())
     }
 
+    /// The frame's header in wire form, its length computed from the payload: a writer
+    /// that sends the payload bytes as they are (a relay forwarding them without a copy)
+    /// sends this in front. Fails only for payloads over 65535 bytes.
+    pub fn header(&self) -> Result<[u8; FLAP_HEADER_LEN], crate::EncodeError> {
+        let [l0, l1] = crate::writer::u16_len(self.payload.len(), "FLAP payload")?.to_be_bytes();
+        let [s0, s1] = self.seq.to_be_bytes();
+        Ok([FLAP_MARKER, self.channel.0, s0, s1, l0, l1])
+    }
+
     /// Appends the frame in wire form to `dst` (the codec's encoder and [`Self::to_bytes`]
     /// share it). Fails only for payloads over 65535 bytes.
     pub(crate) fn put(&self, dst: &mut bytes::BytesMut) -> Result<(), crate::EncodeError> {
-        use bytes::BufMut as _;
-        let len = crate::writer::u16_len(self.payload.len(), "FLAP payload")?;
+        let header = self.header()?;
         dst.reserve(FLAP_HEADER_LEN + self.payload.len());
-        dst.put_u8(FLAP_MARKER);
-        dst.put_u8(self.channel.0);
-        dst.put_u16(self.seq);
-        dst.put_u16(len);
-        dst.put_slice(&self.payload);
+        dst.extend_from_slice(&header);
+        dst.extend_from_slice(&self.payload);
         Ok(())
     }
 }
@@ -95,5 +100,33 @@ impl fmt::Debug for Flap {
             .field("seq", &self.seq)
             .field("len", &self.payload.len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn the_header_is_what_the_whole_frame_starts_with(
+            channel in any::<u8>(),
+            seq in any::<u16>(),
+            len in prop_oneof![0usize..600, 65_530usize..65_540],
+        ) {
+            let flap = Flap { channel: Channel(channel), seq, payload: Bytes::from(vec![7u8; len]) };
+            match (flap.header(), flap.to_bytes()) {
+                (Ok(header), Ok(wire)) => {
+                    prop_assert_eq!(&wire[..FLAP_HEADER_LEN], &header[..]);
+                    prop_assert_eq!(wire.len(), FLAP_HEADER_LEN + len);
+                }
+                (Err(_), Err(_)) => prop_assert!(len > FLAP_MAX_PAYLOAD),
+                _ => prop_assert!(false, "header and frame disagree at {}", len),
+            }
+        }
     }
 }

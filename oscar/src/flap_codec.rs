@@ -54,6 +54,38 @@ impl FlapCodec {
         matches!(self.state, State::Header)
     }
 
+    /// Checks the next frame's header, once its six bytes are buffered, as
+    /// [`decode`](Decoder::decode) would: a bad marker or an over-cap length is the same
+    /// error here, before any of the payload is read. For a reader that decodes a frame
+    /// only once [`has_complete_frame`](Self::has_complete_frame) says it is whole (so the
+    /// codec never reserves room for a payload in a buffer that frames cut from it still
+    /// share). `Ok` while the header is incomplete, and mid-frame.
+    pub fn check_header(&self, buffered: &[u8]) -> Result<(), FlapError> {
+        match (self.state, buffered.first_chunk::<FLAP_HEADER_LEN>()) {
+            (State::Header, Some(raw)) => self.parse_header(raw).map(drop),
+            _ => Ok(()),
+        }
+    }
+
+    fn parse_header(&self, raw: &[u8; FLAP_HEADER_LEN]) -> Result<Header, FlapError> {
+        let [marker, channel, s0, s1, l0, l1] = *raw;
+        if marker != FLAP_MARKER {
+            return Err(FlapError::BadMarker(marker));
+        }
+        let header = Header {
+            channel: Channel(channel),
+            seq: u16::from_be_bytes([s0, s1]),
+            len: usize::from(u16::from_be_bytes([l0, l1])),
+        };
+        if header.len > self.max_payload {
+            return Err(FlapError::TooLong {
+                len: header.len,
+                max: self.max_payload,
+            });
+        }
+        Ok(header)
+    }
+
     /// Whether `buffered`, the bytes read and not yet decoded, already holds the whole next
     /// frame, so [`decode`](Decoder::decode) would return it without another read. A relay
     /// asks before flushing its writes: with another frame waiting it can write both at
@@ -84,21 +116,7 @@ impl Decoder for FlapCodec {
                 let Some(raw) = src.first_chunk::<FLAP_HEADER_LEN>() else {
                     return Ok(None);
                 };
-                let [marker, channel, s0, s1, l0, l1] = *raw;
-                if marker != FLAP_MARKER {
-                    return Err(FlapError::BadMarker(marker));
-                }
-                let header = Header {
-                    channel: Channel(channel),
-                    seq: u16::from_be_bytes([s0, s1]),
-                    len: usize::from(u16::from_be_bytes([l0, l1])),
-                };
-                if header.len > self.max_payload {
-                    return Err(FlapError::TooLong {
-                        len: header.len,
-                        max: self.max_payload,
-                    });
-                }
+                let header = self.parse_header(raw)?;
                 src.advance(FLAP_HEADER_LEN);
                 src.reserve(header.len);
                 self.state = State::Payload(header);
@@ -225,6 +243,30 @@ mod tests {
             }
         ));
         assert!(buf.capacity() < 65535);
+    }
+
+    #[test]
+    fn the_header_check_refuses_what_decoding_refuses_before_the_payload_is_here() {
+        let codec = FlapCodec::with_max_payload(1024);
+        for cut in 0..6 {
+            assert!(
+                codec
+                    .check_header(&[0x2a, 2, 0, 1, 0xff, 0xff][..cut])
+                    .is_ok()
+            );
+        }
+        assert!(matches!(
+            codec.check_header(&[0x2a, 2, 0, 1, 0xff, 0xff]),
+            Err(FlapError::TooLong {
+                len: 65535,
+                max: 1024
+            })
+        ));
+        assert!(matches!(
+            codec.check_header(b"GET / "),
+            Err(FlapError::BadMarker(b'G'))
+        ));
+        assert!(codec.check_header(&[0x2a, 2, 0, 1, 0x04, 0x00]).is_ok());
     }
 
     #[test]

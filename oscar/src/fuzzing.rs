@@ -12,9 +12,10 @@ use crate::message::icbm_reading::{IcbmFrame, Shown};
 use crate::message::{IcbmContent, Message, RoomInfo, SnacBody, UserInfo, UserList};
 use crate::{Charset, FlapCodec, MessageText, ServerAddress, Snac, TlvList, html_to_plain};
 
-/// FLAP framing: frames cut from `data` re-encode to the bytes they were cut from, and the
+/// FLAP framing: frames cut from `data` re-encode to the bytes they were cut from, the
 /// look-ahead ([`FlapCodec::has_complete_frame`]) says a frame is there exactly when
-/// decoding then yields one (or rejects a bad header).
+/// decoding then yields one (or rejects a bad header), and the header check
+/// ([`FlapCodec::check_header`]) refuses exactly the headers decoding refuses.
 pub fn flap(data: &[u8]) {
     let mut codec = FlapCodec::with_max_payload(8 * 1024);
     let mut buf = BytesMut::from(data);
@@ -23,10 +24,12 @@ pub fn flap(data: &[u8]) {
     loop {
         let before = buf.len();
         let complete = codec.has_complete_frame(&buf);
+        let checked = codec.check_header(&buf).is_ok();
         let decoded = codec.decode(&mut buf);
         if let Ok(frame) = &decoded {
             assert_eq!(frame.is_some(), complete);
         }
+        assert_eq!(decoded.is_ok(), checked);
         match decoded {
             Ok(Some(frame)) => {
                 consumed += before - buf.len();

@@ -1,19 +1,21 @@
 //! Part 3, bulk bytes: one session streams 8 KiB frames to a sink, directly or through a
-//! relay.
+//! relay. Every relay runs in a process of its own, as HAProxy does (the IMtegrity relay
+//! and the copy relay are this binary re-executed, `memory.rs`'s `ChildRelay`): in this
+//! process they would share the runtime's workers with the client and the sink, which
+//! HAProxy does not, and measure the harness's scheduling as much as themselves.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use intercept::CaptureMode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::gateway::{Gateway, wait_closed_async};
-use crate::peers::{Haproxy, copy_relay};
+use crate::memory::{ChildRelay, Host};
+use crate::peers::Haproxy;
 use crate::settings::Settings;
 use crate::system::cpu_secs;
 use crate::upstreams::sink_upstream;
@@ -44,9 +46,9 @@ impl Bulk {
 pub(crate) struct BulkRow {
     pub(crate) bytes: u64,
     pub(crate) secs: f64,
-    /// CPU seconds of this process, and of HAProxy when it ran.
+    /// CPU seconds of this process (client and sink), and of the relay's own process.
     pub(crate) cpu: f64,
-    pub(crate) haproxy_cpu: Option<f64>,
+    pub(crate) relay_cpu: Option<f64>,
     pub(crate) complete: bool,
 }
 
@@ -98,26 +100,24 @@ pub(crate) async fn bulk(via: Bulk, s: &Settings) -> Result<BulkRow, String> {
         done_tx,
         stop.clone(),
     ));
-    let mut gateway = None;
+    let mut child = None;
     let mut haproxy = None;
     let front = match via {
         Bulk::Direct => sink_addr,
-        Bulk::Imtegrity => {
-            let g = Gateway::start(
-                sink_addr,
-                Some(CaptureMode::Strict),
-                s.base.as_deref(),
-                None,
-            )
-            .await;
-            let addr = g.addr;
-            gateway = Some(g);
-            addr
-        }
-        Bulk::Copy => {
-            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = l.local_addr().unwrap();
-            tokio::spawn(copy_relay(l, sink_addr, stop.clone()));
+        Bulk::Imtegrity | Bulk::Copy => {
+            let kind = match via {
+                Bulk::Imtegrity => Host::Imtegrity,
+                _ => Host::Copy,
+            }
+            .child_kind();
+            let base = s.base.clone();
+            let c = tokio::task::spawn_blocking(move || {
+                ChildRelay::start(kind, sink_addr, base.as_deref())
+            })
+            .await
+            .map_err(|e| e.to_string())??;
+            let addr = c.addr;
+            child = Some(c);
             addr
         }
         Bulk::Haproxy => {
@@ -127,8 +127,12 @@ pub(crate) async fn bulk(via: Bulk, s: &Settings) -> Result<BulkRow, String> {
             addr
         }
     };
+    let relay_pid = child
+        .as_ref()
+        .map(|c| c.child.id())
+        .or(haproxy.as_ref().map(Haproxy::pid));
     let cpu0 = cpu_secs(None);
-    let hcpu0 = haproxy.as_ref().map(|h| cpu_secs(Some(h.pid())));
+    let relay_cpu0 = relay_pid.map(|pid| cpu_secs(Some(pid)));
     let started = Instant::now();
     let mut client = tokio::spawn(bulk_client(front, total, chunk));
     let finished = tokio::time::timeout(BULK_LIMIT + STALL, async {
@@ -151,25 +155,25 @@ pub(crate) async fn bulk(via: Bulk, s: &Settings) -> Result<BulkRow, String> {
         _ => (started.elapsed().as_secs_f64(), false),
     };
     let cpu = cpu_secs(None) - cpu0;
-    let haproxy_cpu = haproxy
-        .as_ref()
-        .zip(hcpu0)
-        .map(|(h, c0)| cpu_secs(Some(h.pid())) - c0);
+    let relay_cpu = relay_pid
+        .zip(relay_cpu0)
+        .map(|(pid, c0)| cpu_secs(Some(pid)) - c0);
     client.abort();
     let _ = client.await;
     stop.cancel();
     let bytes = received
         .load(Ordering::Relaxed)
         .saturating_sub(HELLO_LEN as u64);
-    if let Some(g) = gateway {
-        wait_closed_async(g.shutdown().await).await;
+    // A child relay stops (and closes its archive) as it is dropped.
+    if let Some(c) = child {
+        let _ = tokio::task::spawn_blocking(move || drop(c)).await;
     }
     drop(haproxy);
     Ok(BulkRow {
         bytes: bytes.min(total),
         secs,
         cpu,
-        haproxy_cpu,
+        relay_cpu,
         complete,
     })
 }

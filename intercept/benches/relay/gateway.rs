@@ -209,7 +209,3 @@ pub(crate) fn wait_closed(dir: Option<tempfile::TempDir>) {
     // The reopened handle's writer thread finishes on its own; give it a moment.
     std::thread::sleep(Duration::from_millis(100));
 }
-
-pub(crate) async fn wait_closed_async(dir: Option<tempfile::TempDir>) {
-    let _ = tokio::task::spawn_blocking(move || wait_closed(dir)).await;
-}

@@ -18,7 +18,8 @@
 //! 3. **Bulk bytes**: one session streams 8 KiB channel-2 SNACs of an unknown family (the
 //!    relay decodes and forwards them untouched) to a fake upstream that sinks them, directly
 //!    or through the IMtegrity relay, a plain tokio `copy_bidirectional` relay or HAProxy
-//!    (`mode tcp`, `nbthread 1`, Debian's `haproxy`; the row says so when it is missing).
+//!    (`mode tcp`, `nbthread 1`, Debian's `haproxy`; the row says so when it is missing),
+//!    each relay in a process of its own as in part 4, the client and the sink in this one.
 //! 4. **Memory**: RSS of a relay process idle, then holding idle sessions (each client sent
 //!    a plain hello; the fake upstream holds the other end). Each relay runs in a child
 //!    process (this binary re-executed) so its RSS is its own: the clients and the fake

@@ -152,10 +152,12 @@ pub(crate) fn part_bulk(rt: &tokio::runtime::Runtime, s: &Settings, json: &mut B
         "One client streams {} MiB of {}-byte FLAP frames (channel 2, SNAC family \
          {BULK_FAMILY:#06x}, unknown to the relay, so decoded and forwarded unchanged) to a \
          fake upstream that counts them; time from connecting to the last byte counted. \
-         MB = 10^6 bytes. CPU = user + system seconds of this process (client, sink and any \
-         in-process relay) during the row, plus HAProxy's own, per GB moved. The direct row \
-         is the harness's own ceiling and varies a lot between runs; compare the relays with \
-         each other.\n",
+         Every relay runs in a process of its own (HAProxy, and this binary re-executed for \
+         the IMtegrity relay and the copy relay, each with a tokio runtime of one worker per \
+         core); the client and the sink share this process's runtime. MB = 10^6 bytes. CPU \
+         = user + system seconds of this process (client, sink) during the row, plus the \
+         relay process's own, per GB moved. The direct row is the harness's own ceiling and \
+         varies a lot between runs; compare the relays with each other.\n",
         s.bulk_bytes / 1048576,
         BULK_PAYLOAD + 6,
     );
@@ -169,7 +171,7 @@ pub(crate) fn part_bulk(rt: &tokio::runtime::Runtime, s: &Settings, json: &mut B
         .and_then(|(_, r)| r.as_ref().ok())
         .map(rate);
     println!(
-        "| path | MB/s one-way | vs the copy relay | CPU s per GB (this process + HAProxy) \
+        "| path | MB/s one-way | vs the copy relay | CPU s per GB (this process + the relay's) \
          | bytes | seconds |"
     );
     println!("|---|---:|---:|---:|---:|---:|");
@@ -188,7 +190,7 @@ pub(crate) fn part_bulk(rt: &tokio::runtime::Runtime, s: &Settings, json: &mut B
                     },
                     copy.map_or("—".into(), |c| format!("{:.0}%", 100.0 * mbs / c)),
                     r.cpu / gb,
-                    r.haproxy_cpu
+                    r.relay_cpu
                         .map_or(String::new(), |h| format!(" + {:.2}", h / gb)),
                     r.bytes,
                     r.secs,
@@ -269,10 +271,10 @@ pub(crate) fn part_memory(
     figures::memory(json, &measured);
     let future = rt.block_on(session_future_bytes());
     println!(
-        "\nOne IMtegrity session's `run_session` future, before its first poll, is {future} \
-         bytes (its task holds it for the session's life); each session also owns four 8 KiB \
-         codec buffers (a `FramedRead` and a `FramedWrite` per leg), which RSS counts only \
-         where touched. The copy relay allocates two 8 KiB buffers per session \
-         (`copy_bidirectional`'s default)."
+        "\nOne IMtegrity session's `run_session` future is {future} bytes (its task holds it \
+         for the session's life); beside it an idle session keeps its state and its legs' \
+         halves (one heap block) and its sockets, and no read or write buffer: a leg takes \
+         one when bytes arrive and gives it back once they are sent. The copy relay \
+         allocates two 8 KiB buffers per session (`copy_bidirectional`'s default)."
     );
 }

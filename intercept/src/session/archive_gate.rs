@@ -6,10 +6,11 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 
 use archive::Event;
+use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
-use futures_util::{FutureExt, StreamExt};
 use oscar::Flap;
 
 use super::decide::Handled;
@@ -30,17 +31,90 @@ pub(super) const MAX_PENDING: usize = 64;
 #[derive(Default)]
 pub(super) struct ArchiveGate {
     /// Frames bound for the upstream.
-    pub(super) to_upstream: FuturesOrdered<Pending>,
+    to_upstream: Line,
     /// Frames bound for the client.
-    pub(super) to_client: FuturesOrdered<Pending>,
+    to_client: Line,
+}
+
+/// One direction's frames waiting for their records, in arrival order. The queue exists
+/// only while something waits in it (an empty `FuturesOrdered` still holds two heap
+/// blocks, and most sessions wait for nothing most of the time).
+#[derive(Default)]
+struct Line(Option<FuturesOrdered<Pending>>);
+
+impl Line {
+    fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, FuturesOrdered::len)
+    }
+
+    fn push_back(&mut self, pending: Pending) {
+        self.0
+            .get_or_insert_with(FuturesOrdered::new)
+            .push_back(pending);
+    }
+
+    /// The next frame whose records are settled, in order; the queue goes once empty.
+    fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Option<Flap>, SessionError>>> {
+        let Some(queue) = &mut self.0 else {
+            return Poll::Ready(None);
+        };
+        let next = queue.poll_next_unpin(cx);
+        if queue.is_empty() {
+            self.0 = None;
+        }
+        next
+    }
+
+    /// The next frame if its records are settled already.
+    fn next_now(&mut self) -> Option<Result<Option<Flap>, SessionError>> {
+        match self.poll_next(&mut Context::from_waker(std::task::Waker::noop())) {
+            Poll::Ready(next) => next,
+            Poll::Pending => None,
+        }
+    }
+
+    /// The next frame, once its records are settled.
+    async fn next(&mut self) -> Option<Result<Option<Flap>, SessionError>> {
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
 }
 
 impl ArchiveGate {
-    fn toward(&mut self, side: Side) -> &mut FuturesOrdered<Pending> {
+    fn toward(&mut self, side: Side) -> &mut Line {
         match side {
             Side::Upstream => &mut self.to_upstream,
             Side::Client => &mut self.to_client,
         }
+    }
+
+    /// How many frames bound for `dest` wait for their records.
+    pub(super) fn waiting(&self, dest: Side) -> usize {
+        match dest {
+            Side::Upstream => self.to_upstream.len(),
+            Side::Client => self.to_client.len(),
+        }
+    }
+
+    /// Whether nothing bound for `dest` waits in line: a frame that waits for no record
+    /// may then go to its leg at once and still leave in arrival order.
+    pub(super) fn is_clear(&self, dest: Side) -> bool {
+        self.waiting(dest) == 0
+    }
+
+    /// The next frame whose records are settled, and the side it is bound for.
+    pub(super) fn poll_release(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<(Side, Result<Option<Flap>, SessionError>)> {
+        for side in [Side::Upstream, Side::Client] {
+            if let Poll::Ready(Some(done)) = self.toward(side).poll_next(cx) {
+                return Poll::Ready((side, done));
+            }
+        }
+        Poll::Pending
     }
 
     /// Queues `frame` (bound for `dest`) as `handled` says. The records the frame produced
@@ -77,16 +151,16 @@ impl ArchiveGate {
     }
 
     /// Queues on their legs the frames whose records are already settled (no archive wait).
-    pub(super) async fn release_ready(
+    pub(super) fn release_ready(
         &mut self,
         up_tx: &mut Leg,
         client_tx: &mut Leg,
     ) -> Result<(), SessionError> {
-        while let Some(Some(done)) = self.to_upstream.next().now_or_never() {
-            up_tx.queue_some(done?).await?;
+        while let Some(done) = self.to_upstream.next_now() {
+            up_tx.queue_some(done?)?;
         }
-        while let Some(Some(done)) = self.to_client.next().now_or_never() {
-            client_tx.queue_some(done?).await?;
+        while let Some(done) = self.to_client.next_now() {
+            client_tx.queue_some(done?)?;
         }
         Ok(())
     }
@@ -99,10 +173,16 @@ impl ArchiveGate {
         client_tx: &mut Leg,
     ) -> Result<(), SessionError> {
         while let Some(done) = self.to_upstream.next().await {
-            up_tx.queue_some(done?).await?;
+            up_tx.queue_some(done?)?;
+            if up_tx.is_full() {
+                up_tx.flush().await?;
+            }
         }
         while let Some(done) = self.to_client.next().await {
-            client_tx.queue_some(done?).await?;
+            client_tx.queue_some(done?)?;
+            if client_tx.is_full() {
+                client_tx.flush().await?;
+            }
         }
         up_tx.flush().await?;
         client_tx.flush().await
@@ -175,11 +255,12 @@ mod tests {
         Flap::new(Channel::DATA, Bytes::from(vec![n]))
     }
 
-    fn take(queue: &mut FuturesOrdered<Pending>) -> Vec<Option<Flap>> {
+    fn take(line: &mut Line) -> Vec<Option<Flap>> {
         let mut out = Vec::new();
-        while let Some(Some(done)) = queue.next().now_or_never() {
+        while let Some(done) = line.next_now() {
             out.push(done.unwrap());
         }
+        assert!(line.0.is_none(), "an empty line holds no queue");
         out
     }
 

@@ -29,6 +29,12 @@ impl Handled {
             events: Vec::new(),
         }
     }
+
+    /// Whether the frame goes on unchanged with nothing recorded and nothing added: it
+    /// waits for no record, so it may leave at once.
+    pub(super) fn is_plain_forward(&self) -> bool {
+        self.events.is_empty() && self.plan == Plan::forward()
+    }
 }
 
 /// One message, as the policy is asked about it.

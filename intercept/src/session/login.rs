@@ -107,8 +107,9 @@ enum Phase {
     Hello { keepalives: u32 },
     /// A cookie presented; waiting for its route.
     Redeeming { hello: Flap },
-    /// The user is known before connecting; waiting for the policy.
-    Admitting { connect: Connect },
+    /// The user is known before connecting; waiting for the policy. (Boxed: the phase is
+    /// kept for the session's life, and this one is passed in an instant.)
+    Admitting { connect: Box<Connect> },
     /// Connected: frames are relayed.
     Relaying,
     /// Ended before connecting (refused or failed).
@@ -131,8 +132,9 @@ pub(super) struct SignOn {
     signed_on: bool,
     /// The normalised name counted as local, to release at the end.
     registered: Option<String>,
-    /// Who the user is by the directory and which profile applies, once known.
-    identity: Option<Identity>,
+    /// Who the user is by the directory and which profile applies, once known. (Boxed:
+    /// only sessions under a policy have one, and every session keeps the field.)
+    identity: Option<Box<Identity>>,
     /// Why the policy refused the user, once it has.
     refused: Option<String>,
     /// When the connection must have signed on by; `None` once it has (a cookie routed, or
@@ -163,7 +165,7 @@ impl SignOn {
 
     /// Who the user is by the policy's directory, once admitted.
     pub(super) fn identity(&self) -> Option<&Identity> {
-        self.identity.as_ref()
+        self.identity.as_deref()
     }
 
     /// Why the policy refused the user, if it has.
@@ -318,7 +320,9 @@ impl SignOn {
     fn admit_then(&mut self, connect: Connect) -> Vec<Action> {
         match self.user.clone() {
             Some(user) => {
-                self.phase = Phase::Admitting { connect };
+                self.phase = Phase::Admitting {
+                    connect: Box::new(connect),
+                };
                 vec![Action::Identify(user)]
             }
             None => {
@@ -333,7 +337,7 @@ impl SignOn {
         let refused = match admission {
             Admission::Unchecked => None,
             Admission::Admitted(who) => {
-                self.identity = Some(who);
+                self.identity = Some(Box::new(who));
                 None
             }
             Admission::Refused(reason) => {
@@ -345,7 +349,7 @@ impl SignOn {
             (_, Some(reason)) => vec![Action::Refuse(reason)],
             (Phase::Admitting { connect }, None) => {
                 self.phase = Phase::Relaying;
-                vec![Action::Connect(connect)]
+                vec![Action::Connect(*connect)]
             }
             (phase, None) => {
                 self.phase = phase;

@@ -9,7 +9,7 @@ use archive::{Event, Kind};
 use tokio::time::{Instant, timeout_at};
 
 use super::archive_gate::append_now;
-use super::legs::{Leg, Reader, next};
+use super::legs::{Leg, Reader};
 use super::login::{Action, Admission, Connect, Input, Upstream};
 use super::state::{State, capturer, sign_on_kind, with_employee};
 use super::{Outcome, refusal};
@@ -58,7 +58,7 @@ pub(super) async fn until_connected(
         let action = actions.pop_front().unwrap_or(Action::ReadHello);
         let next_actions = match action {
             Action::ReadHello => {
-                let frame = timeout_at(deadline, next(client_rx, Side::Client))
+                let frame = timeout_at(deadline, client_rx.next(Side::Client))
                     .await
                     .map_err(|_| SessionError::SignonTimeout {
                         secs: relay.config.signon_timeout.as_secs(),

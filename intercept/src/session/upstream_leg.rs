@@ -4,9 +4,10 @@
 
 use oscar::{Channel, Flap};
 
-use super::legs::{Leg, Reader, next};
-use super::login::Upstream;
+use super::legs::{Leg, Reader};
+use super::login::{Connect, Upstream};
 use super::refusal;
+use super::state::State;
 use crate::error::{SessionError, Side};
 use crate::relay::{EgressLease, Relay};
 use crate::stream_halves::{split_plain, split_upstream_tls};
@@ -63,11 +64,27 @@ pub(super) async fn connect<'r>(
         }
     };
     let leg = UpstreamLeg {
-        rx: super::legs::reader(read, relay.config.max_frame),
+        rx: Reader::new(read, relay.config.max_frame),
         tx: Leg::new(Side::Upstream, write, 1),
         _egress: egress,
     };
     Ok((leg, port))
+}
+
+/// Connects as `connect` says and exchanges the hellos: the leg, or `None` when the
+/// upstream closed before its hello (the session ends quietly).
+pub(super) async fn open<'r>(
+    relay: &'r Relay,
+    state: &mut State,
+    connect: Connect,
+    client_tx: &mut Leg,
+) -> Result<Option<UpstreamLeg<'r>>, SessionError> {
+    let (mut upstream, port) = self::connect(relay, &connect.upstream, client_tx).await?;
+    state.upstream_port = port;
+    Ok(upstream
+        .greet(relay, connect.hello)
+        .await?
+        .then_some(upstream))
 }
 
 impl UpstreamLeg<'_> {
@@ -79,7 +96,7 @@ impl UpstreamLeg<'_> {
         client_hello: Flap,
     ) -> Result<bool, SessionError> {
         let timeout = relay.config.connect_timeout;
-        let first = tokio::time::timeout(timeout, next(&mut self.rx, Side::Upstream))
+        let first = tokio::time::timeout(timeout, self.rx.next(Side::Upstream))
             .await
             .map_err(|_| SessionError::Protocol {
                 side: Side::Upstream,
