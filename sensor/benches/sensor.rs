@@ -61,38 +61,18 @@ fn settings(interface: &str, max_flows: usize) -> SensorSettings {
     }
 }
 
-/// One connection's frames with sequence numbers kept per side.
-struct Conn {
-    client: SocketAddrV4,
-    server: SocketAddrV4,
-    seq: [u32; 2],
-}
-
-impl Conn {
-    fn new(n: u32, port: u16) -> Self {
-        let c = n.to_be_bytes();
-        Self {
-            client: SocketAddrV4::new(
-                [10, 70, c[2], c[3].max(1)].into(),
-                20_000 + (n % 40_000) as u16,
-            ),
-            server: SocketAddrV4::new([203, 0, 113, (n % 200) as u8 + 1].into(), port),
-            seq: [n.wrapping_mul(7919), n.wrapping_mul(104_729)],
-        }
-    }
-    fn frame(&mut self, up: bool, flags: u8, payload: &[u8]) -> Vec<u8> {
-        let i = usize::from(!up);
-        let (s, d) = if up {
-            (self.client, self.server)
-        } else {
-            (self.server, self.client)
-        };
-        let f = build::tcp_v4(s, d, self.seq[i], flags, payload);
-        self.seq[i] = self.seq[i]
-            .wrapping_add(payload.len() as u32)
-            .wrapping_add(u32::from(flags & build::SYN != 0));
-        f
-    }
+/// Connection `n` of the generated capture: its own client address and port, a server on
+/// `port`, sequence numbers derived from `n`.
+fn conn(n: u32, port: u16) -> build::Connection {
+    let c = n.to_be_bytes();
+    build::Connection::new(
+        SocketAddrV4::new(
+            [10, 70, c[2], c[3].max(1)].into(),
+            20_000 + (n % 40_000) as u16,
+        ),
+        SocketAddrV4::new([203, 0, 113, (n % 200) as u8 + 1].into(), port),
+        [n.wrapping_mul(7919), n.wrapping_mul(104_729)],
+    )
 }
 
 fn flap(channel: u8, payload: &[u8]) -> Vec<u8> {
@@ -129,7 +109,7 @@ fn im(to: &str, text: &str) -> Vec<u8> {
 /// A whole OSCAR bypass connection: handshake, hellos, key request, IMs, close.
 fn oscar_flow(n: u32, ims: usize) -> Vec<Vec<u8>> {
     let port = if n.is_multiple_of(2) { 5190 } else { 80 };
-    let mut c = Conn::new(n, port);
+    let mut c = conn(n, port);
     let mut v = vec![
         c.frame(true, build::SYN, b""),
         c.frame(false, build::SYN | build::ACK, b""),
@@ -153,7 +133,7 @@ fn oscar_flow(n: u32, ims: usize) -> Vec<Vec<u8>> {
 
 /// A plain HTTP exchange (noise).
 fn http_flow(n: u32) -> Vec<Vec<u8>> {
-    let mut c = Conn::new(n + 1_000_000, 8000 + (n % 100) as u16);
+    let mut c = conn(n + 1_000_000, 8000 + (n % 100) as u16);
     vec![
         c.frame(true, build::SYN, b""),
         c.frame(false, build::SYN | build::ACK, b""),
@@ -216,7 +196,7 @@ fn capture_frames(n_oscar: u32) -> Vec<Vec<u8>> {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
-        let mut c = Conn::new(n + 2_000_000, 9000);
+        let mut c = conn(n + 2_000_000, 9000);
         frames.push(c.frame(true, build::PSH_ACK, &rng.to_le_bytes().repeat(40)));
     }
     frames

@@ -192,6 +192,62 @@ pub mod build {
     pub const PSH_ACK: u8 = 0x18;
     /// FIN|ACK.
     pub const FIN_ACK: u8 = 0x11;
+
+    /// One TCP connection's frames, each side's sequence number kept, so a test or a
+    /// benchmark writes a conversation rather than single segments.
+    #[derive(Debug, Clone)]
+    pub struct Connection {
+        /// The side that opened it.
+        pub client: SocketAddrV4,
+        /// The side it was opened to.
+        pub server: SocketAddrV4,
+        /// The next sequence number of the client, then of the server (a test may move one to
+        /// send a segment out of order).
+        pub seq: [u32; 2],
+    }
+
+    impl Connection {
+        /// A connection from `client` to `server` whose sides start at `seq`.
+        pub fn new(client: SocketAddrV4, server: SocketAddrV4, seq: [u32; 2]) -> Self {
+            Self {
+                client,
+                server,
+                seq,
+            }
+        }
+
+        /// The next frame: from the client when `up`, else from the server.
+        pub fn frame(&mut self, up: bool, flags: u8, payload: &[u8]) -> Vec<u8> {
+            let i = usize::from(!up);
+            let (src, dst) = if up {
+                (self.client, self.server)
+            } else {
+                (self.server, self.client)
+            };
+            let f = tcp_v4(src, dst, self.seq[i], flags, payload);
+            self.seq[i] = self.seq[i]
+                .wrapping_add(payload.len() as u32)
+                .wrapping_add(u32::from(flags & SYN != 0));
+            f
+        }
+
+        /// The three-way handshake.
+        pub fn handshake(&mut self) -> Vec<Vec<u8>> {
+            vec![
+                self.frame(true, SYN, b""),
+                self.frame(false, SYN | ACK, b""),
+                self.frame(true, ACK, b""),
+            ]
+        }
+
+        /// A FIN from each side.
+        pub fn close(&mut self) -> Vec<Vec<u8>> {
+            vec![
+                self.frame(true, FIN_ACK, b""),
+                self.frame(false, FIN_ACK, b""),
+            ]
+        }
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::SocketAddr;
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -146,34 +146,13 @@ fn drain(ring: &mut Ring, into: &mut Vec<Vec<u8>>) {
     }
 }
 
-/// One TCP connection's frames, sequence numbers kept per side.
-struct Conn {
-    client: SocketAddrV4,
-    server: SocketAddrV4,
-    seq: [u32; 2],
-}
-
-impl Conn {
-    fn new(client: &str, server: &str) -> Self {
-        Self {
-            client: client.parse().unwrap(),
-            server: server.parse().unwrap(),
-            seq: [1000, 9000],
-        }
-    }
-    fn frame(&mut self, up: bool, flags: u8, payload: &[u8]) -> Vec<u8> {
-        let i = usize::from(!up);
-        let (src, dst) = if up {
-            (self.client, self.server)
-        } else {
-            (self.server, self.client)
-        };
-        let f = build::tcp_v4(src, dst, self.seq[i], flags, payload);
-        self.seq[i] = self.seq[i]
-            .wrapping_add(payload.len() as u32)
-            .wrapping_add(u32::from(flags & build::SYN != 0));
-        f
-    }
+/// A connection between two `address:port`s, its sides' sequences starting apart.
+fn conn(client: &str, server: &str) -> build::Connection {
+    build::Connection::new(
+        client.parse().unwrap(),
+        server.parse().unwrap(),
+        [1000, 9000],
+    )
 }
 
 /// The flow a captured frame is on, the same both ways.
@@ -204,9 +183,9 @@ fn fanout_gives_each_flow_both_ways_to_one_ring_and_every_frame_once() {
         let mut rings = capture.into_rings();
         let mut tx = sender();
         let mut frames = Vec::new();
-        let mut conns: Vec<Conn> = (0..flows)
+        let mut conns: Vec<build::Connection> = (0..flows)
             .map(|n| {
-                Conn::new(
+                conn(
                     &format!("10.80.{}.{}:{}", n / 200, n % 200 + 1, 40_000 + n),
                     &format!("203.0.113.{}:5190", n % 7 + 1),
                 )
@@ -284,7 +263,7 @@ fn a_full_ring_drops_and_says_how_many() {
         assert_eq!(capture.ring_bytes(), 1024 * 1024);
         let mut rings = capture.into_rings();
         let mut tx = sender();
-        let mut conn = Conn::new("10.80.0.1:40000", "203.0.113.1:80");
+        let mut conn = conn("10.80.0.1:40000", "203.0.113.1:80");
         let frames: Vec<Vec<u8>> = (0..3000)
             .map(|_| conn.frame(true, build::PSH_ACK, &[0x55; 1400]))
             .collect();
@@ -337,7 +316,7 @@ fn hello(cookie: Option<&[u8]>) -> Vec<u8> {
 /// connection that presents it and sends an IM: two bypass flows.
 fn login_then_bos(name: &str, cookie: &[u8]) -> Vec<Vec<u8>> {
     let sn = ScreenName::parse(name.as_bytes()).unwrap();
-    let mut auth = Conn::new("10.80.1.2:40001", "203.0.113.5:5190");
+    let mut auth = conn("10.80.1.2:40001", "203.0.113.5:5190");
     let mut req = KeyRequest::default();
     req.tlvs.set(TLV_SCREEN_NAME, sn.to_bytes());
     let mut reply = LoginReply::default();
@@ -353,7 +332,7 @@ fn login_then_bos(name: &str, cookie: &[u8]) -> Vec<Vec<u8>> {
         auth.frame(true, build::FIN_ACK, b""),
         auth.frame(false, build::FIN_ACK, b""),
     ];
-    let mut bos = Conn::new("10.80.1.2:40002", "203.0.113.6:5191");
+    let mut bos = conn("10.80.1.2:40002", "203.0.113.6:5191");
     let buddy = ScreenName::parse(b"buddy").unwrap();
     let im = IcbmSend::text([1; 8], &buddy, "over the ring").unwrap();
     frames.extend([
@@ -434,7 +413,7 @@ fn a_ring_takes_nothing_until_it_is_started() {
         let mut ring = Ring::open(index, RingSize::share(0, 1)).expect("open");
         ring.join_fanout(None).expect("a new group");
         let mut tx = sender();
-        let mut conn = Conn::new("10.80.0.1:40000", "203.0.113.1:80");
+        let mut conn = conn("10.80.0.1:40000", "203.0.113.1:80");
         let mut burst = || -> Vec<Vec<u8>> {
             (0..20)
                 .map(|_| conn.frame(true, build::PSH_ACK, b"data"))
@@ -492,7 +471,7 @@ fn ipv4_fragments_are_reassembled_before_they_reach_a_ring() {
         return;
     };
     let text = vec![b'x'; 200];
-    let mut conn = Conn::new("10.80.0.1:40000", "203.0.113.1:5190");
+    let mut conn = conn("10.80.0.1:40000", "203.0.113.1:5190");
     let whole = conn.frame(true, build::PSH_ACK, &text);
     let pieces = fragments(&whole, 128);
     let captured = link.run(move || {

@@ -1,7 +1,5 @@
 //! The sensor end to end without sockets: frames of whole connections in, records out.
 
-use std::net::SocketAddrV4;
-
 use archive::{Direction, Kind, Verdict};
 use oscar::message::signon::TLV_SCREEN_NAME;
 use oscar::message::{IcbmSend, KeyRequest, SignonHello};
@@ -11,47 +9,13 @@ use super::*;
 use crate::packet::build;
 use crate::sni::build_client_hello;
 
-/// One TCP connection's frames, sequence numbers kept per direction.
-struct Conn {
-    client: SocketAddrV4,
-    server: SocketAddrV4,
-    seq: [u32; 2],
-}
-
-impl Conn {
-    fn new(client: &str, server: &str) -> Self {
-        Self {
-            client: client.parse().unwrap(),
-            server: server.parse().unwrap(),
-            seq: [1000, 9000],
-        }
-    }
-    fn frame(&mut self, up: bool, flags: u8, payload: &[u8]) -> Vec<u8> {
-        let i = usize::from(!up);
-        let (src, dst) = if up {
-            (self.client, self.server)
-        } else {
-            (self.server, self.client)
-        };
-        let f = build::tcp_v4(src, dst, self.seq[i], flags, payload);
-        self.seq[i] = self.seq[i]
-            .wrapping_add(payload.len() as u32)
-            .wrapping_add(u32::from(flags & build::SYN != 0));
-        f
-    }
-    fn handshake(&mut self) -> Vec<Vec<u8>> {
-        vec![
-            self.frame(true, build::SYN, b""),
-            self.frame(false, build::SYN | build::ACK, b""),
-            self.frame(true, build::ACK, b""),
-        ]
-    }
-    fn close(&mut self) -> Vec<Vec<u8>> {
-        vec![
-            self.frame(true, build::FIN_ACK, b""),
-            self.frame(false, build::FIN_ACK, b""),
-        ]
-    }
+/// A connection between two `address:port`s, its sides' sequences starting apart.
+fn conn(client: &str, server: &str) -> build::Connection {
+    build::Connection::new(
+        client.parse().unwrap(),
+        server.parse().unwrap(),
+        [1000, 9000],
+    )
 }
 
 fn flap(channel: u8, seq: u16, payload: &[u8]) -> Vec<u8> {
@@ -111,7 +75,7 @@ fn run(sensor: &mut Sensor, frames: &[Vec<u8>]) -> Vec<Event> {
     out
 }
 
-fn oscar_login_and_im(conn: &mut Conn) -> Vec<Vec<u8>> {
+fn oscar_login_and_im(conn: &mut build::Connection) -> Vec<Vec<u8>> {
     let mut frames = conn.handshake();
     frames.push(conn.frame(false, build::PSH_ACK, &hello()));
     frames.push(conn.frame(true, build::PSH_ACK, &hello()));
@@ -124,7 +88,7 @@ fn oscar_login_and_im(conn: &mut Conn) -> Vec<Vec<u8>> {
 #[test]
 fn oscar_on_port_80_is_a_bypass_with_its_screen_name_and_its_im() {
     let mut s = sensor(true);
-    let mut conn = Conn::new("10.0.0.2:40000", "203.0.113.5:80");
+    let mut conn = conn("10.0.0.2:40000", "203.0.113.5:80");
     let out = run(&mut s, &oscar_login_and_im(&mut conn));
     assert_eq!(out.len(), 2, "{out:#?}");
     let alert = &out[0];
@@ -161,7 +125,7 @@ fn oscar_on_port_80_is_a_bypass_with_its_screen_name_and_its_im() {
 #[test]
 fn without_passive_capture_only_the_alert_is_recorded() {
     let mut s = sensor(false);
-    let mut conn = Conn::new("10.0.0.2:40001", "203.0.113.5:5190");
+    let mut conn = conn("10.0.0.2:40001", "203.0.113.5:5190");
     let out = run(&mut s, &oscar_login_and_im(&mut conn));
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].sender, "Trader Joe");
@@ -170,7 +134,7 @@ fn without_passive_capture_only_the_alert_is_recorded() {
 #[test]
 fn the_gateways_own_flows_are_not_bypasses() {
     let mut s = sensor(true);
-    let mut conn = Conn::new("192.0.2.10:40000", "203.0.113.5:5190");
+    let mut conn = conn("192.0.2.10:40000", "203.0.113.5:5190");
     let out = run(&mut s, &oscar_login_and_im(&mut conn));
     assert!(out.is_empty(), "{out:#?}");
     let st = s.stats().snapshot();
@@ -180,7 +144,7 @@ fn the_gateways_own_flows_are_not_bypasses() {
 #[test]
 fn http_and_other_tls_are_ignored_and_aim_tls_is_a_bypass() {
     let mut s = sensor(true);
-    let mut http = Conn::new("10.0.0.2:40010", "203.0.113.9:80");
+    let mut http = conn("10.0.0.2:40010", "203.0.113.9:80");
     let mut frames = http.handshake();
     frames.push(http.frame(
         true,
@@ -192,14 +156,14 @@ fn http_and_other_tls_are_ignored_and_aim_tls_is_a_bypass() {
         build::PSH_ACK,
         b"HTTP/1.1 200 OK\r\n\r\n*\x02\x00\x01",
     ));
-    let mut web = Conn::new("10.0.0.2:40011", "203.0.113.9:443");
+    let mut web = conn("10.0.0.2:40011", "203.0.113.9:443");
     frames.extend(web.handshake());
     frames.push(web.frame(
         true,
         build::PSH_ACK,
         &build_client_hello(Some("www.example.com")),
     ));
-    let mut aim = Conn::new("10.0.0.2:40012", "203.0.113.5:443");
+    let mut aim = conn("10.0.0.2:40012", "203.0.113.5:443");
     frames.extend(aim.handshake());
     frames.push(aim.frame(
         true,
@@ -225,7 +189,7 @@ fn http_and_other_tls_are_ignored_and_aim_tls_is_a_bypass() {
 #[test]
 fn out_of_order_and_retransmitted_segments_still_read() {
     let mut s = sensor(true);
-    let mut conn = Conn::new("10.0.0.2:40020", "203.0.113.5:5190");
+    let mut conn = conn("10.0.0.2:40020", "203.0.113.5:5190");
     let mut frames = conn.handshake();
     frames.push(conn.frame(true, build::PSH_ACK, &hello()));
     let key = conn.frame(true, build::PSH_ACK, &key_request("ooo"));
@@ -244,7 +208,7 @@ fn out_of_order_and_retransmitted_segments_still_read() {
 #[test]
 fn a_flow_joined_mid_stream_resynchronises() {
     let mut s = sensor(true);
-    let mut conn = Conn::new("10.0.0.2:40030", "203.0.113.5:5190");
+    let mut conn = conn("10.0.0.2:40030", "203.0.113.5:5190");
     // No handshake seen; the first segment starts inside a frame.
     let mut stream = key_request("late joiner")[7..].to_vec();
     stream.extend(im("a", "one"));
@@ -261,7 +225,7 @@ fn a_flow_joined_mid_stream_resynchronises() {
 #[test]
 fn an_alert_without_a_name_is_recorded_after_the_wait() {
     let mut s = sensor(true);
-    let mut conn = Conn::new("10.0.0.2:40040", "203.0.113.5:5190");
+    let mut conn = conn("10.0.0.2:40040", "203.0.113.5:5190");
     let mut frames = conn.handshake();
     frames.push(conn.frame(false, build::PSH_ACK, &hello()));
     frames.push(conn.frame(true, build::PSH_ACK, &flap(1, 1, &[0, 0, 0, 1])));
@@ -289,7 +253,7 @@ fn memory_per_flow_is_bounded_by_the_flow_buffer() {
     let mut out = Vec::new();
     let now = Instant::now();
     for n in 0..50u16 {
-        let mut conn = Conn::new(&format!("10.0.0.2:{}", 41_000 + n), "203.0.113.5:5190");
+        let mut conn = conn(&format!("10.0.0.2:{}", 41_000 + n), "203.0.113.5:5190");
         for f in conn.handshake() {
             s.on_frame(&f, now, &mut out);
         }
@@ -332,7 +296,7 @@ fn tlv(kind: u16, value: &[u8]) -> Vec<u8> {
 fn bypass_ims_are_read_as_the_recipients_client_reads_them() {
     use oscar::message::icbm::text_message_data;
     let mut s = sensor(true);
-    let mut conn = Conn::new("10.0.0.2:40001", "203.0.113.5:5190");
+    let mut conn = conn("10.0.0.2:40001", "203.0.113.5:5190");
     let mut frames = conn.handshake();
     frames.push(conn.frame(false, build::PSH_ACK, &hello()));
     frames.push(conn.frame(true, build::PSH_ACK, &hello()));
@@ -407,8 +371,8 @@ fn engines_of_one_group_share_cookies_and_counters_and_split_the_flow_bound() {
     assert!(group.iter().all(|s| s.settings.max_flows == 34));
     let (first, rest) = group.split_first_mut().unwrap();
     let second = &mut rest[0];
-    let mut auth = Conn::new("10.0.0.2:40000", "203.0.113.5:5190");
-    let mut bos = Conn::new("10.0.0.2:40001", "203.0.113.6:5191");
+    let mut auth = conn("10.0.0.2:40000", "203.0.113.5:5190");
+    let mut bos = conn("10.0.0.2:40001", "203.0.113.6:5191");
     let cookie = b"a-cookie-of-some-bytes";
     // Thread 1 reads the login up to the key request; thread 2 reads the BOS sign-on
     // before thread 1 gets to the login reply (it fell behind).
@@ -462,7 +426,7 @@ fn engines_of_one_group_share_cookies_and_counters_and_split_the_flow_bound() {
 }
 
 /// A BOS connection presenting `cookie`, sending one IM, and closing: the whole session.
-fn bos_session(bos: &mut Conn, cookie: &[u8], text: &str) -> Vec<Vec<u8>> {
+fn bos_session(bos: &mut build::Connection, cookie: &[u8], text: &str) -> Vec<Vec<u8>> {
     let mut frames = bos.handshake();
     frames.push(bos.frame(false, build::PSH_ACK, &hello()));
     let with_cookie = SignonHello::with_cookie(cookie.to_vec());
@@ -485,11 +449,11 @@ fn a_bos_session_read_whole_before_its_login_reply_is_recorded_with_the_name() {
     let (first, rest) = group.split_first_mut().unwrap();
     let second = &mut rest[0];
     let cookie = b"cookie-for-a-short-session";
-    let mut bos = Conn::new("10.0.0.2:40001", "203.0.113.6:5191");
+    let mut bos = conn("10.0.0.2:40001", "203.0.113.6:5191");
     let out = run(second, &bos_session(&mut bos, cookie, "quick one"));
     assert!(out.is_empty(), "held while the name may come: {out:#?}");
     assert_eq!(second.flows(), 0, "the flow itself is gone");
-    let mut auth = Conn::new("10.0.0.2:40000", "203.0.113.5:5190");
+    let mut auth = conn("10.0.0.2:40000", "203.0.113.5:5190");
     let mut login = auth.handshake();
     login.push(auth.frame(false, build::PSH_ACK, &hello()));
     login.push(auth.frame(true, build::PSH_ACK, &hello()));
@@ -517,7 +481,7 @@ fn a_bos_session_read_whole_before_its_login_reply_is_recorded_with_the_name() {
 #[test]
 fn a_cookie_that_never_names_its_session_is_recorded_without_after_the_wait() {
     let mut s = sensor(true);
-    let mut bos = Conn::new("10.0.0.2:40001", "203.0.113.6:5191");
+    let mut bos = conn("10.0.0.2:40001", "203.0.113.6:5191");
     let t0 = Instant::now();
     let mut out = Vec::new();
     for f in bos_session(&mut bos, b"a-login-the-sensor-never-saw", "hello?") {
@@ -541,7 +505,7 @@ fn a_live_session_waiting_for_its_name_records_its_ims_once_named() {
     let (first, rest) = group.split_first_mut().unwrap();
     let second = &mut rest[0];
     let cookie = b"cookie-of-a-long-session";
-    let mut bos = Conn::new("10.0.0.2:40001", "203.0.113.6:5191");
+    let mut bos = conn("10.0.0.2:40001", "203.0.113.6:5191");
     let mut frames = bos_session(&mut bos, cookie, "first");
     frames.truncate(frames.len() - 2); // still open
     // More client frames than an alert usually waits for: it waits for the name instead.
@@ -549,7 +513,7 @@ fn a_live_session_waiting_for_its_name_records_its_ims_once_named() {
         frames.push(bos.frame(true, build::PSH_ACK, &im("buddy", &format!("more {n}"))));
     }
     assert!(run(second, &frames).is_empty());
-    let mut auth = Conn::new("10.0.0.2:40000", "203.0.113.5:5190");
+    let mut auth = conn("10.0.0.2:40000", "203.0.113.5:5190");
     let mut login = auth.handshake();
     login.push(auth.frame(false, build::PSH_ACK, &hello()));
     login.push(auth.frame(true, build::PSH_ACK, &hello()));
