@@ -11,20 +11,16 @@ mod common;
 
 use std::path::Path;
 
-use archive::{
-    Archive, ArchiveError, Checkpoint, CheckpointReason, Direction, Event, Hash, Kind, Protocol,
-    Query, Verdict, conversation_for_pair,
-};
+use archive::{Archive, ArchiveError, Checkpoint, CheckpointReason, Event, Hash, Query};
 use ed25519_dalek::{Signer, SigningKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 
-use common::{close, open, with_db};
+use common::{T0, close, event, open, with_db};
 
 /// Records in the fixture.
 const N: u64 = 12;
-const T0: i64 = 1_700_000_000_000_000_000;
 
 /// Mirror of the crate-private `chain::Stored` (same fields, same order: same postcard bytes).
 #[derive(Serialize, Deserialize)]
@@ -41,29 +37,6 @@ struct Frame {
     marks: Vec<(String, u64)>,
     owners: Vec<(String, String)>,
     head: Vec<u8>,
-}
-
-fn event(i: u64) -> Event {
-    let (from, to) = (format!("user{}", i % 4), format!("peer{}", i % 3));
-    Event {
-        time_ns: T0 + i as i64,
-        protocol: Protocol::Aim,
-        kind: Kind::Im,
-        conversation: conversation_for_pair(Protocol::Aim, &from, &to),
-        sender: from.clone(),
-        recipients: vec![to],
-        direction: Direction::Outbound,
-        local_user: from,
-        room: None,
-        client_addr: None,
-        node: "gw1".into(),
-        text: format!("message {i}"),
-        raw: format!("message {i}"),
-        charset: None,
-        verdict: Verdict::Allowed,
-        detail: None,
-        employee: None,
-    }
 }
 
 fn sha(bytes: &[u8]) -> Hash {

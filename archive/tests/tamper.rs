@@ -12,20 +12,19 @@ mod common;
 use std::path::Path;
 
 use archive::{
-    Archive, ArchiveError, Checkpoint, CheckpointReason, Direction, Event, Hash, Kind, Protocol,
-    RetentionPolicy, Tamper, Verdict, VerifyReport, conversation_for_pair, parse_public_key,
+    Archive, ArchiveError, Checkpoint, CheckpointReason, Event, Hash, RetentionPolicy, Tamper,
+    VerifyReport, parse_public_key,
 };
 use ed25519_dalek::{Signer, SigningKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 
-use common::{close, open, options, with_db};
+use common::{close, event, open, options, with_db};
 
 /// Records in the fixture.
 const N: u64 = 53;
-const T0: i64 = 1_700_000_000_000_000_000;
-const SEC: i64 = 1_000_000_000;
+use common::{SEC, T0};
 const DAY: i64 = 86_400 * SEC;
 
 /// The value stored under a record key: a mirror of the crate-private `chain::Stored`, same
@@ -35,29 +34,6 @@ struct Stored {
     id: u64,
     prev: Hash,
     event: Event,
-}
-
-fn event(i: u64) -> Event {
-    let (from, to) = (format!("user{}", i % 4), format!("peer{}", i % 3));
-    Event {
-        time_ns: T0 + i as i64 * SEC,
-        protocol: Protocol::Aim,
-        kind: Kind::Im,
-        conversation: conversation_for_pair(Protocol::Aim, &from, &to),
-        sender: from.clone(),
-        recipients: vec![to],
-        direction: Direction::Outbound,
-        local_user: from,
-        room: None,
-        client_addr: Some("127.0.0.1:40000".into()),
-        node: String::new(),
-        text: format!("message {i}"),
-        raw: format!("<HTML><BODY>message {i}</BODY></HTML>"),
-        charset: Some("ascii".into()),
-        verdict: Verdict::Allowed,
-        detail: None,
-        employee: None,
-    }
 }
 
 /// A fresh closed archive with records 1..=N.

@@ -6,7 +6,10 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use archive::{Archive, ArchiveError, ArchiveOptions};
+use archive::{
+    Archive, ArchiveError, ArchiveOptions, Direction, Event, Kind, Protocol, Verdict,
+    conversation_for_pair,
+};
 
 /// A checkpoint every 10 records, so small fixtures have several.
 pub(crate) fn options() -> ArchiveOptions {
@@ -56,4 +59,34 @@ pub(crate) fn close(a: Archive) {
     let dir = a.dir().to_path_buf();
     drop(a);
     with_db(&dir, |_| ());
+}
+
+/// When the fixtures' record 0 would be: 2023-11-14T22:13:20Z.
+pub(crate) const T0: i64 = 1_700_000_000_000_000_000;
+/// One second in nanoseconds.
+pub(crate) const SEC: i64 = 1_000_000_000;
+
+/// IM `i` of the fixtures: `user{i % 4}` to `peer{i % 3}`, saying `message {i}`, `i` seconds
+/// after [`T0`].
+pub(crate) fn event(i: u64) -> Event {
+    let (from, to) = (format!("user{}", i % 4), format!("peer{}", i % 3));
+    Event {
+        time_ns: T0 + i as i64 * SEC,
+        protocol: Protocol::Aim,
+        kind: Kind::Im,
+        conversation: conversation_for_pair(Protocol::Aim, &from, &to),
+        sender: from.clone(),
+        recipients: vec![to],
+        direction: Direction::Outbound,
+        local_user: from,
+        room: None,
+        client_addr: Some("127.0.0.1:40000".into()),
+        node: String::new(),
+        text: format!("message {i}"),
+        raw: format!("<HTML><BODY>message {i}</BODY></HTML>"),
+        charset: Some("ascii".into()),
+        verdict: Verdict::Allowed,
+        detail: None,
+        employee: None,
+    }
 }
