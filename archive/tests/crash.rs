@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use archive::{
-    Archive, ArchiveError, ArchiveOptions, Direction, Event, Kind, Protocol, Verdict,
+    Archive, ArchiveError, ArchiveOptions, Direction, Event, Kind, Protocol, Query, Verdict,
     conversation_for_pair, now_ns,
 };
 
@@ -337,6 +337,29 @@ fn supervise() -> Result<String, String> {
                         stored.keys().next_back()
                     )));
                 }
+            }
+        }
+        // The index follows the writer, so a kill leaves it behind the records: open must
+        // re-index, and a search by user and one by time find every record.
+        for query in [
+            Query {
+                user: Some("alice".into()),
+                ..Query::default()
+            },
+            Query::default(),
+        ] {
+            let mut found: Vec<u64> = a
+                .search(&query)
+                .map(|r| r.map(|r| r.id))
+                .collect::<Result<_, _>>()
+                .map_err(|e| fail(format!("searching: {e}")))?;
+            found.sort_unstable();
+            if !found.iter().copied().eq(stored.keys().copied()) {
+                return Err(fail(format!(
+                    "a search ({query:?}) finds {} records of {} after SIGKILL",
+                    found.len(),
+                    stored.len()
+                )));
             }
         }
         let new_head = stored.keys().next_back().copied().unwrap_or(0);
