@@ -3,6 +3,7 @@
 
 mod archive_args;
 mod ca_args;
+mod console_args;
 mod gateway_args;
 mod lab_args;
 mod policy_args;
@@ -16,6 +17,7 @@ pub(crate) use archive_args::{
     StatusArgs, VerifyArgs,
 };
 pub(crate) use ca_args::{CaCommand, CaIssueClientArgs, ConfigArgs};
+pub(crate) use console_args::{ConsoleCommand, UserCommand};
 pub(crate) use gateway_args::{CheckConfigArgs, RunArgs, SensorArgs};
 pub(crate) use lab_args::{DemoArgs, LabArgs};
 pub(crate) use policy_args::{PolicyCommand, PolicyExplainArgs};
@@ -88,4 +90,7 @@ pub(crate) enum Command {
     /// file and its spool, read with the module's own code.
     #[command(subcommand)]
     Sametime(SametimeCommand),
+    /// The reviewer console: its accounts and roles (`console user add|list|disable|password`).
+    #[command(subcommand)]
+    Console(ConsoleCommand),
 }

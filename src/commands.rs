@@ -4,6 +4,7 @@
 
 pub(crate) mod ca;
 pub(crate) mod check_config;
+pub(crate) mod console;
 pub(crate) mod demo;
 pub(crate) mod export;
 pub(crate) mod generate;

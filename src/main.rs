@@ -78,6 +78,7 @@ fn main() -> ExitCode {
                         commands::salvage::run(&args, json)
                     }
                     Command::Sametime(cmd) => commands::sametime::run(&cmd, json),
+                    Command::Console(cmd) => commands::console::run(&cmd, json),
                     _ => Ok(()),
                 })
                 .await

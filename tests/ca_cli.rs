@@ -42,11 +42,7 @@ fn ca_json(ca_dir: &Path, args: &[&str]) -> Value {
 }
 
 fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    imtegrity_harness::output_text(out)
 }
 
 /// `openssl ARGS` in `dir`: success and output.

@@ -28,11 +28,7 @@ fn check(file: &std::path::Path, json: bool) -> Output {
 }
 
 fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    imtegrity_harness::output_text(out)
 }
 
 #[test]

@@ -89,3 +89,13 @@ pub async fn verify_intact(binary: Binary, archive: &Path) -> Value {
     report["access_records"] = Value::from(accesses);
     report
 }
+
+/// A finished command's stdout then stderr, for assertion messages and for checking that a
+/// secret appears in neither.
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}

@@ -6,6 +6,7 @@
 //! key. Nothing binds, connects or opens an archive before this has succeeded.
 
 mod action;
+mod console;
 mod defaults;
 mod dns;
 mod error;
@@ -43,6 +44,7 @@ use serde::{Deserialize, Serialize};
 use toml::de::DeTable;
 
 pub use self::action::Action;
+pub use self::console::ConsoleConfig;
 pub use self::dns::{DnsConfig, DnsUpstream, DnsViewConfig, FailPolicy, QueryLog};
 pub use self::error::{ConfigError, LineCol, Origin};
 pub use self::ingest::{
@@ -171,6 +173,9 @@ pub struct Config {
     /// `[policy]`: the directory, groups, profiles and rules.
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// `[console]`: the reviewer console's accounts.
+    #[serde(default)]
+    pub console: ConsoleConfig,
 }
 
 /// `[relay]`: what the gateway listens on and how long it keeps sessions.

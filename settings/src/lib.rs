@@ -19,7 +19,7 @@ mod proxy;
 mod secret_url;
 
 pub use config::{
-    Action, ArchiveConfig, ArchiveMode, CaKey, Config, ConfigError, DEFAULT_CLIENT,
+    Action, ArchiveConfig, ArchiveMode, CaKey, Config, ConfigError, ConsoleConfig, DEFAULT_CLIENT,
     DEFAULT_PROFILE, DnsConfig, DnsUpstream, DnsViewConfig, FailPolicy, GroupConfig, GroupRef,
     IngestAuthMode, IngestClientConfig, IngestConfig, LineCol, MIN_TOKEN_BITS, MessageKind, Origin,
     PolicyConfig, ProfileConfig, QueryLog, RelayConfig, RetentionConfig, RetentionSetting,

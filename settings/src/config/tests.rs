@@ -122,6 +122,9 @@ flow_idle_secs = 60
 socket_buffer = 1048576
 capture_threads = 2
 
+[console]
+users = "/srv/imtegrity/console-users.toml"
+
 [policy]
 directory = "/etc/imtegrity/directory.csv"
 unknown_screen_names = "block"
@@ -299,6 +302,9 @@ fn a_file_with_every_key_parses() {
                 capture_threads: 2,
             },
             policy: full_policy(),
+            console: ConsoleConfig {
+                users: Some(PathBuf::from("/srv/imtegrity/console-users.toml")),
+            },
         }
     );
 }

@@ -1,0 +1,80 @@
+//! `imtegrity console`: the reviewer console's accounts.
+
+use clap::{Args, Subcommand};
+
+use super::ConfigArgs;
+
+/// `imtegrity console ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConsoleCommand {
+    /// The console's accounts ([console] users in the configuration): who may log in, with
+    /// which role, over which directory groups. Passwords are read from stdin only, stored
+    /// as argon2id hashes in an owner-only file, never shown.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+/// `imtegrity console user ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum UserCommand {
+    /// Add an account. Roles: admin (manages accounts and policy, reads no message
+    /// content), reviewer (reads and reviews the groups of its --scope, never its own
+    /// messages), supervisor (reviews the reviewers of its --scope), auditor (reads the
+    /// access trail and reports).
+    Add(UserAddArgs),
+    /// List the accounts: name, role, scopes, created, disabled. Never the hashes.
+    List(UserListArgs),
+    /// Disable an account: it can no longer log in. Accounts are never deleted (the
+    /// access trail and reviews name them), so the name is not free again.
+    Disable(UserNameArgs),
+    /// Set an account's password (read from stdin).
+    Password(UserPasswordArgs),
+}
+
+/// `imtegrity console user add`.
+#[derive(Debug, Args)]
+pub(crate) struct UserAddArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+    /// The login name: 1 to 64 of a-z, 0-9, '.', '_', '-'.
+    pub(crate) name: String,
+    /// admin, reviewer, supervisor or auditor.
+    #[arg(long, value_name = "ROLE")]
+    pub(crate) role: String,
+    /// A directory group ([[policy.groups]] name) the account reads, or '*' for all
+    /// (repeatable; reviewers and supervisors only, and they need one).
+    #[arg(long = "scope", value_name = "GROUP")]
+    pub(crate) scopes: Vec<String>,
+    /// Read the password from the first line of stdin (required: a password on the command
+    /// line is visible to every user of the host).
+    #[arg(long, required = true)]
+    pub(crate) password_stdin: bool,
+}
+
+/// `imtegrity console user list`.
+#[derive(Debug, Args)]
+pub(crate) struct UserListArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+}
+
+/// `imtegrity console user disable`.
+#[derive(Debug, Args)]
+pub(crate) struct UserNameArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+    /// The account.
+    pub(crate) name: String,
+}
+
+/// `imtegrity console user password`.
+#[derive(Debug, Args)]
+pub(crate) struct UserPasswordArgs {
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+    /// The account.
+    pub(crate) name: String,
+    /// Read the new password from the first line of stdin (required).
+    #[arg(long, required = true)]
+    pub(crate) password_stdin: bool,
+}
