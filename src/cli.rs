@@ -17,7 +17,7 @@ pub(crate) use archive_args::{
     StatusArgs, VerifyArgs,
 };
 pub(crate) use ca_args::{CaCommand, CaIssueClientArgs, ConfigArgs};
-pub(crate) use console_args::{ConsoleCommand, UserCommand};
+pub(crate) use console_args::{ConsoleArgs, ConsoleCommand, UserCommand};
 pub(crate) use gateway_args::{CheckConfigArgs, RunArgs, SensorArgs};
 pub(crate) use lab_args::{DemoArgs, LabArgs};
 pub(crate) use policy_args::{PolicyCommand, PolicyExplainArgs};
@@ -90,7 +90,8 @@ pub(crate) enum Command {
     /// file and its spool, read with the module's own code.
     #[command(subcommand)]
     Sametime(SametimeCommand),
-    /// The reviewer console: its accounts and roles (`console user add|list|disable|password`).
-    #[command(subcommand)]
-    Console(ConsoleCommand),
+    /// The reviewer console: serve it in a browser over an archive no gateway has open (a
+    /// gateway serves it itself on console.listen), or manage its accounts (`console user
+    /// add|list|disable|password`).
+    Console(ConsoleArgs),
 }

@@ -24,6 +24,8 @@ pub(crate) struct Gateway {
     pub(crate) ingest: Vec<SocketAddr>,
     /// The ingest endpoint, whose counters `status` and the stop line show.
     pub(crate) ingest_endpoint: archive_servers::IngestEndpoint,
+    /// Where the reviewer console is served (`console.listen`), as URLs.
+    pub(crate) console: Vec<String>,
     pub(crate) shutdown: CancellationToken,
     /// The bypass sensor, when `sensor.interface` is set.
     sensor: Option<sensor::SensorHandle>,
@@ -95,6 +97,8 @@ impl Gateway {
             .filter_map(|l| l.local_addr().ok())
             .collect();
         let ingest_setup = ingest_setup(config, &archive).await?;
+        let console_listeners = crate::console_setup::bind(&config.console.listen).await?;
+        let console = crate::console_setup::urls(&console_listeners);
         let ingest_listeners = ingest_setup.listeners;
         let ingest: Vec<SocketAddr> = ingest_listeners
             .iter()
@@ -206,6 +210,19 @@ impl Gateway {
         for listener in listeners {
             tasks.spawn(intercept::serve(listener, relay.clone(), shutdown.clone()));
         }
+        if !console_listeners.is_empty() {
+            let state = crate::console_setup::state(config, archive.clone())?;
+            for listener in console_listeners {
+                let (state, stop) = (state.clone(), shutdown.clone());
+                tasks.spawn(async move {
+                    if let Err(e) =
+                        console_web::serve(listener, state, stop.cancelled_owned()).await
+                    {
+                        tracing::error!(error = %e, "the reviewer console stopped");
+                    }
+                });
+            }
+        }
         for listener in ingest_listeners {
             let (endpoint, stop) = (ingest_setup.endpoint.clone(), shutdown.clone());
             match &ingest_setup.tls {
@@ -234,6 +251,7 @@ impl Gateway {
         Ok(Self {
             ingest,
             ingest_endpoint: ingest_setup.endpoint.clone(),
+            console,
             archive,
             dns,
             archive_dir,

@@ -5,6 +5,7 @@ mod archive_access;
 mod cli;
 mod commands;
 mod config_file;
+mod console_setup;
 mod damaged_store;
 mod descriptors;
 mod exit;
@@ -59,6 +60,9 @@ fn main() -> ExitCode {
             Command::Sensor(args) => commands::sensor::run(&args, cli.json).await,
             Command::Demo(args) => commands::demo::run(args, cli.json).await,
             Command::Generate(args) => commands::generate::run(&args, cli.json).await,
+            Command::Console(args) if args.command.is_none() => {
+                commands::console::serve(&args, cli.json).await
+            }
             // The archive commands do blocking store I/O; keep it off the async workers.
             command => {
                 let json = cli.json;
@@ -78,7 +82,7 @@ fn main() -> ExitCode {
                         commands::salvage::run(&args, json)
                     }
                     Command::Sametime(cmd) => commands::sametime::run(&cmd, json),
-                    Command::Console(cmd) => commands::console::run(&cmd, json),
+                    Command::Console(args) => commands::console::run(&args, json),
                     _ => Ok(()),
                 })
                 .await

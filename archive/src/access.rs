@@ -18,7 +18,7 @@ use crate::archive::Archive;
 use crate::error::ArchiveError;
 use crate::query::Query;
 use crate::writer::Receipt;
-use record::{Direction, Event, Kind, Protocol, Verdict};
+use record::{Direction, Event, Kind, Protocol, Record, Verdict};
 
 /// How a command reached the archive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +28,8 @@ pub enum AccessVia {
     Socket,
     /// The command opened the store itself (who: the process's own user).
     Direct,
+    /// Through the reviewer console (who: the console account; uid: the console process's).
+    Console,
 }
 
 /// Who accessed the archive.
@@ -86,6 +88,7 @@ impl Access {
         let via = match a.via {
             AccessVia::Socket => "through the admin socket",
             AccessVia::Direct => "directly",
+            AccessVia::Console => "in the reviewer console",
         };
         Ok(Event {
             time_ns: record::now_ns(),
@@ -101,8 +104,15 @@ impl Access {
             client_addr: None,
             node: node.to_owned(),
             text: format!(
-                "{} (uid {}) ran {} {via}: {} records",
-                a.user, a.uid, self.command, self.count
+                "{} {} {} {via}: {} records",
+                who(a),
+                if a.via == AccessVia::Console {
+                    "used"
+                } else {
+                    "ran"
+                },
+                self.command,
+                self.count
             ),
             raw: String::new(),
             charset: None,
@@ -113,12 +123,26 @@ impl Access {
     }
 }
 
+/// "alice (uid 1000)", or "console user rita" for a console account (the uid there is the
+/// console process's, not the person's).
+fn who(a: &Accessor) -> String {
+    match a.via {
+        AccessVia::Console => format!("console user {}", a.user),
+        AccessVia::Socket | AccessVia::Direct => format!("{} (uid {})", a.user, a.uid),
+    }
+}
+
 impl Archive {
     /// Records `access` durably (a strict append); an error means it is not recorded and the
     /// command must fail.
     pub fn record_access(&self, access: &Access) -> Result<Receipt, ArchiveError> {
         let event = access.event(&self.store.node)?;
         self.append_blocking(event)
+    }
+
+    /// The newest `limit` accesses, newest first: what an auditor reads.
+    pub fn access_trail(&self, limit: usize) -> Result<Vec<(Record, Access)>, ArchiveError> {
+        self.access_trail_newest_first().take(limit).collect()
     }
 }
 

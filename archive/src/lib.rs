@@ -80,6 +80,7 @@ mod options;
 mod purge_history;
 mod query;
 mod readable_search;
+mod record_proof;
 mod retention;
 mod retention_lock;
 mod salvage;
@@ -103,6 +104,7 @@ pub use record::{
     Direction, Event, Kind, Protocol, Record, Verdict, conversation_for_pair,
     conversation_for_room, conversation_for_sign_on, hex, host_name, normalize, now_ns,
 };
+pub use record_proof::{Integrity, RecordProof};
 pub use retention::{
     Hold, HoldTarget, PurgeTrigger, RetentionPolicy, RetentionReport, spawn_retention,
 };

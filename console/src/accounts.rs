@@ -36,6 +36,10 @@ pub struct Account {
     /// empty for the other roles.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,
+    /// The directory id of the person behind the account, whose own messages the account
+    /// may never read (a reviewer does not review themselves).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub employee: Option<String>,
     /// The argon2id hash (a PHC string). Never shown.
     pub password: String,
     /// When the account was made (UTC ns).
@@ -59,6 +63,7 @@ impl fmt::Debug for Account {
             .field("name", &self.name)
             .field("role", &self.role)
             .field("scopes", &self.scopes)
+            .field("employee", &self.employee)
             .field("created_ns", &self.created_ns)
             .field("created_by", &self.created_by)
             .field("disabled_ns", &self.disabled_ns)
@@ -91,6 +96,8 @@ pub struct NewAccount<'a> {
     pub role: Role,
     /// Directory groups (reviewer and supervisor only).
     pub scopes: &'a [String],
+    /// The person's directory id, if they have one.
+    pub employee: Option<&'a str>,
     /// The password, checked and hashed here.
     pub password: &'a str,
     /// Who is adding it.
@@ -166,6 +173,7 @@ impl Accounts {
             name: new.name.to_owned(),
             role: new.role,
             scopes,
+            employee: new.employee.map(|e| e.trim().to_lowercase()),
             password: password::hash(new.password)?,
             created_ns: now,
             created_by: new.by.to_owned(),
@@ -361,6 +369,7 @@ mod tests {
             name,
             role,
             scopes,
+            employee: None,
             password: "a long enough password",
             by: "root (uid 0)",
         }

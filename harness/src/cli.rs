@@ -99,3 +99,32 @@ pub fn output_text(out: &std::process::Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// `imtegrity console user add ARGS --password-stdin` with `config` and the accounts file
+/// `users`, `password` on stdin; panics unless it succeeds.
+pub fn add_console_user(
+    binary: Binary,
+    config: &Path,
+    users: &Path,
+    args: &[&str],
+    password: &str,
+) {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(binary.path())
+        .args(["console", "user", "add"])
+        .args(args)
+        .arg("--password-stdin")
+        .arg("--config")
+        .arg(config)
+        .arg("--set")
+        .arg(format!("console.users={}", users.display()))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("imtegrity console user add starts");
+    if let Some(mut stdin) = child.stdin.take() {
+        writeln!(stdin, "{password}").expect("the password is written");
+    }
+    let status = child.wait().expect("imtegrity console user add ends");
+    assert!(status.success(), "console user add {args:?}: {status}");
+}

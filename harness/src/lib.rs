@@ -76,7 +76,7 @@ pub use archive_copy::copy_dir;
 pub use binary::Binary;
 pub use bitlbee::Bitlbee;
 pub use capture::Capture;
-pub use cli::{cli, output_text, search, status, verify_intact};
+pub use cli::{add_console_user, cli, output_text, search, status, verify_intact};
 pub use error::HarnessError;
 pub use fixed_resolver::FixedResolver;
 pub use gateway::Gateway;

@@ -1,8 +1,28 @@
 //! `imtegrity console`: the reviewer console's accounts.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
 use clap::{Args, Subcommand};
 
 use super::ConfigArgs;
+
+/// `imtegrity console [--archive DIR] [--listen ADDR]...`, or `imtegrity console user ...`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub(crate) struct ConsoleArgs {
+    #[command(subcommand)]
+    pub(crate) command: Option<ConsoleCommand>,
+    #[command(flatten)]
+    pub(crate) config: ConfigArgs,
+    /// Archive directory. Default: archive.path, else $IMTEGRITY_ARCHIVE, else the data
+    /// directory's archive.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) archive: Option<PathBuf>,
+    /// Serve on this loopback address (repeatable; port 0 picks one). Default: console.listen.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) listen: Vec<SocketAddr>,
+}
 
 /// `imtegrity console ...`.
 #[derive(Debug, Subcommand)]
@@ -45,6 +65,10 @@ pub(crate) struct UserAddArgs {
     /// (repeatable; reviewers and supervisors only, and they need one).
     #[arg(long = "scope", value_name = "GROUP")]
     pub(crate) scopes: Vec<String>,
+    /// The person's id in the employee directory ([policy] directory): the account never
+    /// reads that person's own messages.
+    #[arg(long, value_name = "ID")]
+    pub(crate) employee: Option<String>,
     /// Read the password from the first line of stdin (required: a password on the command
     /// line is visible to every user of the host).
     #[arg(long, required = true)]

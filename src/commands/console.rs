@@ -1,5 +1,6 @@
-//! `imtegrity console user ...`: the reviewer console's accounts, in the file
-//! `console.users` names (see the `console` crate for its rules).
+//! `imtegrity console`: the reviewer console served alone over an archive no gateway has
+//! open; `imtegrity console user ...`: its accounts, in the file `console.users` names (see
+//! the `console` crate for their rules).
 
 use std::io::BufRead as _;
 use std::path::PathBuf;
@@ -8,13 +9,82 @@ use archive::Accessor;
 use console::{Account, Accounts, ConsoleError, NewAccount, Role};
 use serde_json::json;
 
-use crate::cli::{ConfigArgs, ConsoleCommand, UserCommand};
+use crate::archive_access::ArchiveAccess;
+use crate::cli::{ConfigArgs, ConsoleArgs, ConsoleCommand, UserCommand};
 use crate::exit::UsageError;
 use crate::output::emit;
 
-/// Runs one `console` subcommand.
-pub(crate) fn run(command: &ConsoleCommand, json: bool) -> crate::CmdResult {
-    let ConsoleCommand::User(user) = command;
+/// `imtegrity console`: serves the console until SIGTERM or Ctrl-C.
+pub(crate) async fn serve(args: &ConsoleArgs, json: bool) -> crate::CmdResult {
+    let config = crate::config_file::load(args.config.config.as_deref(), &args.config.overrides)?;
+    let listen = if args.listen.is_empty() {
+        config.console.listen.clone()
+    } else {
+        args.listen.clone()
+    };
+    if listen.is_empty() {
+        return Err(UsageError(
+            "nowhere to listen: give --listen 127.0.0.1:PORT or set console.listen".into(),
+        )
+        .into());
+    }
+    let listeners = crate::console_setup::bind(&listen).await?;
+    let dir = args
+        .archive
+        .clone()
+        .or_else(|| config.archive.path.clone())
+        .unwrap_or_else(crate::archive_access::default_dir);
+    let key = config.archive.signing_key.clone();
+    let opened =
+        tokio::task::spawn_blocking(move || ArchiveAccess::open_with_key(&dir, false, key))
+            .await??;
+    let archive = match opened {
+        ArchiveAccess::Local(archive, _) => archive,
+        ArchiveAccess::Remote(_) => {
+            return Err(UsageError(
+                "a running gateway has this archive open: set console.listen in its configuration                  and it serves the console itself"
+                    .into(),
+            )
+            .into());
+        }
+    };
+    let state = crate::console_setup::state(&config, archive)?;
+    let urls = crate::console_setup::urls(&listeners);
+    emit(
+        json,
+        &format!("console: {} (Ctrl-C stops)", urls.join(", ")),
+        &json!({ "console": urls }),
+    );
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    for listener in listeners {
+        let (state, stop) = (state.clone(), stop.clone());
+        tasks.spawn(console_web::serve(listener, state, stop.cancelled_owned()));
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+        Some(ended) = tasks.join_next() => {
+            stop.cancel();
+            ended??;
+        }
+    }
+    stop.cancel();
+    while let Some(ended) = tasks.join_next().await {
+        ended??;
+    }
+    // The archive's last handle goes with the state: its writer signs a closing checkpoint.
+    drop(state);
+    Ok(())
+}
+
+/// Runs one `console user` subcommand.
+pub(crate) fn run(args: &ConsoleArgs, json: bool) -> crate::CmdResult {
+    let Some(ConsoleCommand::User(user)) = &args.command else {
+        return Ok(());
+    };
     match user {
         UserCommand::Add(args) => {
             let config =
@@ -35,6 +105,7 @@ pub(crate) fn run(command: &ConsoleCommand, json: bool) -> crate::CmdResult {
                         name: &args.name,
                         role,
                         scopes: &args.scopes,
+                        employee: args.employee.as_deref(),
                         password: &password,
                         by: &by,
                     },
@@ -84,10 +155,7 @@ pub(crate) fn run(command: &ConsoleCommand, json: bool) -> crate::CmdResult {
 /// `console.users`, or `console/users.toml` in the data directory.
 fn users_file(args: &ConfigArgs) -> Result<PathBuf, UsageError> {
     let config = crate::config_file::load(args.config.as_deref(), &args.overrides)?;
-    Ok(config
-        .console
-        .users
-        .unwrap_or_else(|| crate::archive_access::data_dir("console").join("users.toml")))
+    Ok(crate::console_setup::users_file(&config))
 }
 
 /// Mistakes in what was asked (a name, a role, a scope, a password) exit 64; file trouble
@@ -150,6 +218,7 @@ fn shown(account: &Account) -> serde_json::Value {
         "name": account.name,
         "role": account.role,
         "scopes": account.scopes,
+        "employee": account.employee,
         "created_ns": account.created_ns,
         "created_by": account.created_by,
         "password_set_ns": account.password_set_ns,

@@ -26,7 +26,7 @@ pub(crate) async fn run(args: &RunArgs, json: bool) -> crate::CmdResult {
     emit(
         json,
         &format!(
-            "imtegrity gateway running\n  relay:    {}\n  dns:      {}\n  ingest:   {}\n  upstream: {}\n  archive:  {} ({:?} mode; admin socket {})\nCtrl-C stops; SIGHUP (or saving the config or directory file) reloads the DNS names and views and the policy.",
+            "imtegrity gateway running\n  relay:    {}\n  dns:      {}\n  ingest:   {}\n  console:  {}\n  upstream: {}\n  archive:  {} ({:?} mode; admin socket {})\nCtrl-C stops; SIGHUP (or saving the config or directory file) reloads the DNS names and views and the policy.",
             listen.join(", "),
             if dns.is_empty() {
                 "off".to_owned()
@@ -46,6 +46,11 @@ pub(crate) async fn run(args: &RunArgs, json: bool) -> crate::CmdResult {
                         .join(", ")
                 )
             },
+            if gateway.console.is_empty() {
+                "off".to_owned()
+            } else {
+                gateway.console.join(", ")
+            },
             config.upstream.login,
             gateway.archive_dir.display(),
             config.archive.mode,
@@ -53,6 +58,7 @@ pub(crate) async fn run(args: &RunArgs, json: bool) -> crate::CmdResult {
         ),
         &json!({"event": "running", "relay": listen, "dns": dns,
                 "ingest": gateway.ingest.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "console": gateway.console,
                 "upstream": config.upstream.login.to_string(),
                 "archive": gateway.archive_dir, "mode": format!("{:?}", config.archive.mode).to_lowercase(),
                 "signing_key": crate::signing_key_notice::fields(&gateway.archive)}),

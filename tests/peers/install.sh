@@ -20,6 +20,8 @@
 #   dnsmasq itself on loopback ports: no unbound daemon is left running or enabled on port 53.
 # * python3-cryptography, a verifier of export signatures that is not IMtegrity (OpenSSL's
 #   `pkeyutl` is the other; tests/export_integrity.rs).
+# * chromium and chromium-driver, the real browser (headless, over WebDriver) the reviewer
+#   console's pages are tested in (tests/console_browser.rs).
 # * valgrind, which runs the Sametime SPI's C host program (spi/tests/c_host.rs) to prove
 #   the library has no memory errors or definite leaks.
 #
@@ -36,7 +38,7 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for pkg in bitlbee-libpurple libpurple0 libevent-2.1-7 tshark bind9-dnsutils iproute2 dante-server tinyproxy dnsmasq-base dnsperf unbound openssl curl valgrind tcpreplay tcpdump python3-cryptography; do
+for pkg in bitlbee-libpurple libpurple0 libevent-2.1-7 tshark bind9-dnsutils iproute2 dante-server tinyproxy dnsmasq-base dnsperf unbound openssl curl valgrind tcpreplay tcpdump python3-cryptography chromium chromium-driver; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

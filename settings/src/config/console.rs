@@ -1,16 +1,40 @@
 //! `[console]`: the reviewer console, edited by whoever runs the gateway.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-/// `[console]`: the reviewer console's accounts (`imtegrity console user ...`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+/// `[console]`: the reviewer console: where it listens, its accounts
+/// (`imtegrity console user ...`), sessions and time zone.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConsoleConfig {
+    /// Addresses `imtegrity console` serves the console on. Plain HTTP, so loopback
+    /// addresses only (reach it through an SSH tunnel or a TLS-terminating proxy on the
+    /// same host); HTTPS is not built yet. Default: empty (`imtegrity console` then needs
+    /// `--listen`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub listen: Vec<SocketAddr>,
+    /// Minutes without a request after which a console session ends. Default: 15.
+    pub idle_timeout_mins: u64,
+    /// The IANA time zone pages show times and day boundaries in, each time with its offset
+    /// from UTC (records are stored in UTC). Default: `UTC`.
+    pub time_zone: String,
     /// The accounts file: names, roles, scopes and argon2id password hashes, owner-only.
     /// Default: unset, `console/users.toml` in the gateway's data directory
     /// (`/var/lib/imtegrity/console/users.toml` for root).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub users: Option<PathBuf>,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        Self {
+            listen: Vec::new(),
+            idle_timeout_mins: 15,
+            time_zone: "UTC".to_owned(),
+            users: None,
+        }
+    }
 }

@@ -123,6 +123,9 @@ socket_buffer = 1048576
 capture_threads = 2
 
 [console]
+listen = ["127.0.0.1:8443"]
+idle_timeout_mins = 30
+time_zone = "Europe/London"
 users = "/srv/imtegrity/console-users.toml"
 
 [policy]
@@ -303,6 +306,9 @@ fn a_file_with_every_key_parses() {
             },
             policy: full_policy(),
             console: ConsoleConfig {
+                listen: vec![addr("127.0.0.1:8443")],
+                idle_timeout_mins: 30,
+                time_zone: "Europe/London".into(),
                 users: Some(PathBuf::from("/srv/imtegrity/console-users.toml")),
             },
         }
@@ -1868,4 +1874,18 @@ fn sensor_settings_are_checked_and_settable() {
         let err = load("", args).unwrap_err();
         assert_eq!(err.key(), Some(key), "{args:?}: {err}");
     }
+}
+
+#[test]
+fn the_console_listens_on_loopback_only_and_sessions_end() {
+    let err = load("[console]\nlisten = [\"0.0.0.0:8443\"]\n", &[]).unwrap_err();
+    assert!(err.to_string().contains("loopback addresses only"), "{err}");
+    let err = load("[console]\nidle_timeout_mins = 0\n", &[]).unwrap_err();
+    assert!(
+        err.to_string().contains("console.idle_timeout_mins"),
+        "{err}"
+    );
+    let config = load("", &["console.listen=[\"[::1]:8443\"]"]).unwrap();
+    assert_eq!(config.console.listen, vec![addr("[::1]:8443")]);
+    assert_eq!(config.console.idle_timeout_mins, 15);
 }

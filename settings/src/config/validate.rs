@@ -20,7 +20,27 @@ pub(super) fn check(config: &Config) -> Result<(), ConfigError> {
     dns::check(&config.effective_dns())?;
     tls::check(&config.tls)?;
     ingest(&config.ingest)?;
+    console(&config.console)?;
     super::sensor::check(&config.sensor)
+}
+
+/// `[console]`: plain HTTP until HTTPS is built, so only where no one else can listen in.
+fn console(console: &super::ConsoleConfig) -> Result<(), ConfigError> {
+    if let Some(addr) = console.listen.iter().find(|a| !a.ip().is_loopback()) {
+        return Err(ConfigError::invalid(
+            "console.listen",
+            format!(
+                "{addr}: the console serves plain HTTP, so loopback addresses only (127.0.0.1,                  ::1); reach it from elsewhere through an SSH tunnel or a TLS proxy on this host"
+            ),
+        ));
+    }
+    if console.idle_timeout_mins == 0 {
+        return Err(ConfigError::invalid(
+            "console.idle_timeout_mins",
+            "at least 1: a session must end some time after its last request",
+        ));
+    }
+    Ok(())
 }
 
 /// `[ingest]`: senders must authenticate, and each way they can needs what it rests on.

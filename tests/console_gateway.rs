@@ -1,0 +1,178 @@
+//! The gateway serves the reviewer console itself (`console.listen`): an IM relayed a
+//! moment ago is readable there by a reviewer of the sender's group, through the JSON API
+//! with curl as a script would, with its integrity badge; and each of those reads is an
+//! `access` record in the archive the gateway owns, which `search` then shows.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use imtegrity_harness::{Binary, Gateway, add_console_user, search, tools_present};
+use lab::{Accounts, LabClient, LabConfig, LabServer};
+use serde_json::Value;
+
+const IMTEGRITY: Binary = Binary::at(env!("CARGO_BIN_EXE_imtegrity"));
+const CURL: &str = "/usr/bin/curl";
+const WAIT: Duration = Duration::from_secs(5);
+const PASSWORD: &str = "correct horse battery staple";
+
+/// `curl` with the cookie jar `jar`; the body (and, with `form`, a POST of it).
+fn curl(jar: &Path, url: &str, form: Option<&str>) -> String {
+    let mut command = Command::new(CURL);
+    command
+        .args(["-sS", "--max-time", "10", "-c"])
+        .arg(jar)
+        .arg("-b")
+        .arg(jar);
+    if let Some(form) = form {
+        command.args(["--data", form]);
+    }
+    let out = command.arg(url).output().unwrap();
+    assert!(out.status.success(), "curl {url}: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn json(jar: &Path, url: &str) -> Value {
+    let body = curl(jar, url, None);
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{url}: {e}: {body}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relayed_im_is_read_in_the_gateways_console_and_each_read_is_recorded() {
+    if !tools_present(
+        "a_relayed_im_is_read_in_the_gateways_console_and_each_read_is_recorded",
+        &[CURL],
+    ) {
+        return;
+    }
+    let lab = LabServer::start(LabConfig {
+        accounts: Accounts::AnyPassword,
+        ..LabConfig::ephemeral()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("imtegrity.toml");
+    std::fs::write(
+        &config,
+        "[[policy.groups]]\nname = \"traders\"\nscreen_names = [\"trader*\"]\nprofile = \"default\"\n",
+    )
+    .unwrap();
+    let users = dir.path().join("users.toml");
+    add_console_user(
+        IMTEGRITY,
+        &config,
+        &users,
+        &["rita", "--role", "reviewer", "--scope", "traders"],
+        PASSWORD,
+    );
+
+    let config_arg = config.to_str().unwrap().to_owned();
+    let users_set = format!("console.users={}", users.display());
+    let gw = Gateway::start_with(
+        IMTEGRITY,
+        &["--config", &config_arg],
+        &lab.auth_addr.to_string(),
+        &dir.path().join("archive"),
+        "gw-console",
+        &[r#"console.listen=["127.0.0.1:0"]"#, &users_set],
+    )
+    .await;
+    let base = gw.running["console"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("no console in {}", gw.running))
+        .to_owned();
+
+    let mut trader = LabClient::login(gw.relay, "trader1", "x").await.unwrap();
+    let mut outsider = LabClient::login(gw.relay, "outsider", "x").await.unwrap();
+    trader
+        .send_im("outsider", "<b>bond</b> at par")
+        .await
+        .unwrap();
+    // The lab client reads the text, as a client shows it.
+    assert_eq!(
+        outsider.expect_im("trader1", WAIT).await.unwrap(),
+        "bond at par"
+    );
+    for c in [trader, outsider] {
+        c.logout().await.unwrap();
+    }
+
+    let jar = dir.path().join("cookies");
+    let reads = tokio::task::spawn_blocking(move || {
+        assert_eq!(
+            json(&jar, &format!("{base}api/me"))["error"],
+            "not logged in"
+        );
+        curl(
+            &jar,
+            &format!("{base}login"),
+            Some(&format!("name=rita&password={PASSWORD}")),
+        );
+        let days = json(&jar, &format!("{base}api/u/trader1"));
+        let day = days["days"][0]["day"].as_str().unwrap().to_owned();
+        let thread = json(&jar, &format!("{base}api/u/trader1/{day}"));
+        let im = thread["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["kind"] == "im")
+            .unwrap_or_else(|| panic!("no IM in {thread}"))
+            .clone();
+        assert_eq!(im["from"], "trader1", "{im}");
+        assert_eq!(im["to"], "outsider", "{im}");
+        let record = json(&jar, &format!("{base}api/r/{}", im["id"]));
+        assert_eq!(record["integrity"]["status"], "verified", "{record}");
+        assert!(
+            record["raw"].as_str().unwrap().contains("<b>bond</b>"),
+            "{record}"
+        );
+        // Out of scope: the outsider's own page.
+        let refused = json(&jar, &format!("{base}api/u/outsider"));
+        assert!(
+            refused["error"]
+                .as_str()
+                .unwrap()
+                .contains("outside this account's scope"),
+            "{refused}"
+        );
+        im["id"].as_u64().unwrap()
+    })
+    .await
+    .unwrap();
+
+    let archive = gw.archive.clone();
+    gw.stop().await;
+    let trail = search(IMTEGRITY, &archive, &["--kind", "access"]).await;
+    let by_rita: Vec<String> = trail
+        .iter()
+        .filter(|r| r["sender"] == "rita")
+        .map(|r| {
+            let detail: Value = serde_json::from_str(r["detail"].as_str().unwrap()).unwrap();
+            assert_eq!(detail["via"], "console", "{detail}");
+            detail["command"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(
+        by_rita,
+        [
+            "console login",
+            "console user",
+            "console day",
+            "console record",
+            "console denied"
+        ],
+        "{trail:#?}"
+    );
+    let record_read = trail
+        .iter()
+        .find(|r| {
+            r["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("console record"))
+        })
+        .unwrap();
+    let detail: Value = serde_json::from_str(record_read["detail"].as_str().unwrap()).unwrap();
+    assert_eq!(detail["args"]["record"], reads);
+}
