@@ -5,6 +5,7 @@ mod archive_args;
 mod ca_args;
 mod console_args;
 mod gateway_args;
+mod index_args;
 mod lab_args;
 mod policy_args;
 mod retention_args;
@@ -19,6 +20,7 @@ pub(crate) use archive_args::{
 pub(crate) use ca_args::{CaCommand, CaIssueClientArgs, ConfigArgs};
 pub(crate) use console_args::{ConsoleArgs, ConsoleCommand, UserCommand};
 pub(crate) use gateway_args::{CheckConfigArgs, RunArgs, SensorArgs};
+pub(crate) use index_args::IndexCommand;
 pub(crate) use lab_args::{DemoArgs, LabArgs};
 pub(crate) use policy_args::{PolicyCommand, PolicyExplainArgs};
 pub(crate) use retention_args::{HoldCommand, RetentionArgs, RetentionCommand};
@@ -94,4 +96,8 @@ pub(crate) enum Command {
     /// gateway serves it itself on console.listen), or manage its accounts (`console user
     /// add|list|disable|password`).
     Console(ConsoleArgs),
+    /// The archive's full-text index (what the console's search reads): rebuild it from
+    /// the archive, or see how far it has caught up.
+    #[command(subcommand)]
+    Index(IndexCommand),
 }

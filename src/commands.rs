@@ -9,6 +9,7 @@ pub(crate) mod demo;
 pub(crate) mod export;
 pub(crate) mod generate;
 pub(crate) mod hold;
+pub(crate) mod index;
 pub(crate) mod lab;
 pub(crate) mod policy;
 pub(crate) mod retention;

@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -46,14 +47,63 @@ pub(crate) async fn bind(
     Ok(listeners)
 }
 
-/// The console's state over `archive`, configured by `config`.
+/// The text index's follower, stopped before the archive closes (it holds a handle).
+pub(crate) struct Indexing {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Indexing {
+    /// Stops the follower and waits for it (it ends within one pass).
+    pub(crate) fn finish(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the text index follower panicked");
+        }
+    }
+}
+
+/// How often the follower looks for new records once it has caught up.
+const FOLLOW_EVERY: Duration = Duration::from_secs(1);
+
+/// Opens the archive's text index and starts following the archive with it. A failure is
+/// logged and leaves the console without search (the archive itself is unaffected).
+fn start_indexing(archive: &Archive) -> (Option<Arc<text_index::TextIndex>>, Indexing) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let dir = text_index::dir_of(archive.dir());
+    let index = match text_index::TextIndex::open(&dir) {
+        Ok(index) => Arc::new(index),
+        Err(e) => {
+            tracing::error!(error = %e, "the text index cannot be opened; the console has no search (`imtegrity index rebuild` makes it again)");
+            return (None, Indexing { stop, thread: None });
+        }
+    };
+    match text_index::follow(index.clone(), archive.clone(), FOLLOW_EVERY, stop.clone()) {
+        Ok(thread) => (
+            Some(index),
+            Indexing {
+                stop,
+                thread: Some(thread),
+            },
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "the text index follower cannot start; the console has no search");
+            (None, Indexing { stop, thread: None })
+        }
+    }
+}
+
+/// The console's state over `archive`, configured by `config`, and its text index follower.
 pub(crate) fn state(
     config: &Config,
     archive: Archive,
-) -> Result<Arc<ConsoleState>, Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<(Arc<ConsoleState>, Indexing), Box<dyn std::error::Error + Send + Sync>> {
     let engine = crate::policy_setup::engine(config)?;
     let zone = Zone::named(&config.console.time_zone)?;
-    Ok(Arc::new(ConsoleState {
+    let (text_index, indexing) = start_indexing(&archive);
+    let state = Arc::new(ConsoleState {
         archive,
         accounts: users_file(config),
         engine: Arc::new(engine),
@@ -63,8 +113,10 @@ pub(crate) fn state(
         throttle: Mutex::new(Throttle::default()),
         zone,
         uid: rustix::process::geteuid().as_raw(),
+        text_index,
         secure_cookie: false,
-    }))
+    });
+    Ok((state, indexing))
 }
 
 /// "http://127.0.0.1:8443/" for each listener.

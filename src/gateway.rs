@@ -26,6 +26,8 @@ pub(crate) struct Gateway {
     pub(crate) ingest_endpoint: archive_servers::IngestEndpoint,
     /// Where the reviewer console is served (`console.listen`), as URLs.
     pub(crate) console: Vec<String>,
+    /// The console's text index follower, when the console is served.
+    indexing: Option<crate::console_setup::Indexing>,
     pub(crate) shutdown: CancellationToken,
     /// The bypass sensor, when `sensor.interface` is set.
     sensor: Option<sensor::SensorHandle>,
@@ -210,8 +212,10 @@ impl Gateway {
         for listener in listeners {
             tasks.spawn(intercept::serve(listener, relay.clone(), shutdown.clone()));
         }
+        let mut indexing = None;
         if !console_listeners.is_empty() {
-            let state = crate::console_setup::state(config, archive.clone())?;
+            let (state, follower) = crate::console_setup::state(config, archive.clone())?;
+            indexing = Some(follower);
             for listener in console_listeners {
                 let (state, stop) = (state.clone(), shutdown.clone());
                 tasks.spawn(async move {
@@ -252,6 +256,7 @@ impl Gateway {
             ingest,
             ingest_endpoint: ingest_setup.endpoint.clone(),
             console,
+            indexing,
             archive,
             dns,
             archive_dir,
@@ -307,6 +312,9 @@ impl Gateway {
             }
         }
         while self.tasks.join_next().await.is_some() {}
+        if let Some(indexing) = self.indexing.take() {
+            let _ = tokio::task::spawn_blocking(move || indexing.finish()).await;
+        }
         // The status closure held a reference until the admin task ended just now. If
         // another is still held, the cancelled token stops the responder anyway.
         if let Some(dns) = self.dns.take().and_then(|d| Arc::try_unwrap(d).ok()) {

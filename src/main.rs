@@ -83,6 +83,7 @@ fn main() -> ExitCode {
                     }
                     Command::Sametime(cmd) => commands::sametime::run(&cmd, json),
                     Command::Console(args) => commands::console::run(&args, json),
+                    Command::Index(cmd) => commands::index::run(&cmd, json),
                     _ => Ok(()),
                 })
                 .await

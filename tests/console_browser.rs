@@ -1,7 +1,7 @@
 //! The reviewer console in a real browser: Debian's chromium, headless, driven over
 //! WebDriver by chromedriver. A reviewer logs in, browses a user's day, reads a record with
-//! its integrity badge; an IM carrying `<script>` and an `<img onerror>` shows as text and
-//! runs nothing; a user outside the reviewer's scope and the access trail are refused; the
+//! its integrity badge, finds it by a phrase and a prefix with the words marked; an IM
+//! carrying `<script>` and an `<img onerror>` shows as text and runs nothing; a user outside the reviewer's scope and the access trail are refused; the
 //! auditor then finds every one of those views, refusals included, in the trail.
 //! A failing run leaves a screenshot in the target directory.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -236,6 +236,40 @@ async fn reviewer_session(c: &Client, base: &str) -> Step {
     check(badge.starts_with("Verified"), format!("badge: {badge:?}"))?;
     let shown = text(c, "#text").await?;
     check(shown == HOSTILE, format!("the record page shows {shown:?}"))?;
+    // Search: a phrase and a prefix, found through the text index and marked in the text.
+    c.goto(&format!("{base}search"))
+        .await
+        .map_err(|e| e.to_string())?;
+    element(c, "#search input[name=q]")
+        .await?
+        .send_keys("\"deal at\" noo*")
+        .await
+        .map_err(|e| e.to_string())?;
+    element(c, "#search button")
+        .await?
+        .click()
+        .await
+        .map_err(|e| e.to_string())?;
+    let hits = text(c, "#hits").await?;
+    check(
+        hits.contains("deal at noon") && !hits.contains("second message"),
+        format!("hits: {hits:?}"),
+    )?;
+    let marked = c
+        .execute(
+            "return [Array.from(document.querySelectorAll('#hits mark')).map(m => m.textContent), document.querySelectorAll('#hits img, #hits script').length, typeof window.pwned]",
+            Vec::new(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    check(
+        marked == serde_json::json!([["deal at", "noon"], 0, "undefined"]),
+        format!("the marks, or the hit ran: {marked}"),
+    )?;
+    check(
+        c.get_alert_text().await.is_err(),
+        "a dialog opened on the search page",
+    )?;
     // Outside the scope, and the trail: refused.
     c.goto(&format!("{base}u/sales1"))
         .await
@@ -283,6 +317,7 @@ async fn auditor_session(c: &Client, base: &str) -> Step {
         "console user rita console user",
         "console user rita console day",
         "console user rita console record",
+        "console user rita console search",
         "console user rita console denied",
     ] {
         check(

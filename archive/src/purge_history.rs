@@ -104,6 +104,17 @@ struct PurgeArgs {
 }
 
 impl Archive {
+    /// How many retention purges the checkpoint log holds: cheap, so a follower can tell
+    /// whether [`Archive::purge_history`] has anything new before reading it.
+    pub fn purge_checkpoints(&self) -> Result<u64, ArchiveError> {
+        Ok(self
+            .store
+            .all_checkpoints()?
+            .iter()
+            .filter(|cp| matches!(cp.reason, CheckpointReason::Purge { .. }))
+            .count() as u64)
+    }
+
     /// Every purge the signed checkpoints record, oldest first, each with the record that
     /// says who ran it and under which policy when there is one.
     pub fn purge_history(&self) -> Result<Vec<Purge>, ArchiveError> {

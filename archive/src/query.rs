@@ -198,6 +198,29 @@ impl Archive {
         Ok(Box::new(keyed.into_iter().map(|k| id_of(&k))))
     }
 
+    /// Up to `limit` records after id `after`, in id order: what a follower of the archive
+    /// (the text index) reads next.
+    pub fn records_after(&self, after: u64, limit: usize) -> Result<Vec<Record>, ArchiveError> {
+        self.store
+            .records
+            .range(id_key(after.saturating_add(1))..)
+            .take(limit)
+            .map(|item| {
+                let (_, bytes) = item?;
+                Stored::decode(&bytes).map(Stored::into_record)
+            })
+            .collect()
+    }
+
+    /// Record `id` as stored, if there is one (no access is recorded: the caller records it).
+    pub fn record_by_id(&self, id: u64) -> Result<Option<Record>, ArchiveError> {
+        self.store
+            .records
+            .get(id_key(id))?
+            .map(|bytes| Stored::decode(&bytes).map(Stored::into_record))
+            .transpose()
+    }
+
     /// Every record, in id order (for verification and export of everything).
     pub fn all_records(&self) -> Records<'_> {
         Box::new(self.store.records.iter().map(|item| {

@@ -58,6 +58,12 @@ impl Reader<'_> {
         self.in_scope(who.group)
     }
 
+    /// Whether the account may search message text (content roles only; the hits are then
+    /// each checked with [`Reader::may_read`]).
+    pub fn may_search(&self) -> Result<(), Denied> {
+        self.reads_content()
+    }
+
     /// Whether the account may read `record`.
     pub fn may_read(&self, record: &Record) -> Result<(), Denied> {
         let event = &record.event;

@@ -9,6 +9,9 @@ pub enum ConsoleWebError {
     /// The accounts file could not be read.
     #[error(transparent)]
     Accounts(#[from] console::ConsoleError),
+    /// The text index failed a search.
+    #[error(transparent)]
+    TextIndex(#[from] text_index::TextIndexError),
     /// A page could not be rendered.
     #[error("rendering a page: {0}")]
     Render(#[from] askama::Error),

@@ -159,3 +159,30 @@ pub(crate) struct ProblemPage {
     pub(crate) title: String,
     pub(crate) detail: String,
 }
+
+/// One hit: the record, its text cut into marked and unmarked pieces.
+#[derive(Debug, Serialize)]
+pub(crate) struct HitRow {
+    pub(crate) id: u64,
+    pub(crate) time: String,
+    pub(crate) from: String,
+    pub(crate) to: String,
+    /// The text in pieces; `true` marks the query's words.
+    pub(crate) pieces: Vec<(String, bool)>,
+}
+
+/// `GET /search`.
+#[derive(Template, Serialize)]
+#[template(path = "search.html")]
+pub(crate) struct SearchPage {
+    #[serde(skip)]
+    pub(crate) me: Option<Me>,
+    pub(crate) zone_statement: String,
+    pub(crate) q: String,
+    pub(crate) user: String,
+    pub(crate) hits: Vec<HitRow>,
+    /// Hits the index gave that the store did not confirm (purged since, or a stale entry).
+    pub(crate) unconfirmed: u64,
+    /// "The index holds records up to #N of #M."
+    pub(crate) index_state: String,
+}

@@ -27,6 +27,8 @@ pub struct ConsoleState {
     pub zone: Zone,
     /// This process's uid, stored with each access beside the console account's name.
     pub uid: u32,
+    /// The full-text index, followed from its own thread, if it could be opened.
+    pub text_index: Option<Arc<text_index::TextIndex>>,
     /// Whether the session cookie is marked `Secure` (it is whenever the console is reached
     /// over HTTPS; plain HTTP is loopback only).
     pub secure_cookie: bool,

@@ -48,7 +48,7 @@ pub(crate) async fn serve(args: &ConsoleArgs, json: bool) -> crate::CmdResult {
             .into());
         }
     };
-    let state = crate::console_setup::state(&config, archive)?;
+    let (state, indexing) = crate::console_setup::state(&config, archive)?;
     let urls = crate::console_setup::urls(&listeners);
     emit(
         json,
@@ -75,7 +75,9 @@ pub(crate) async fn serve(args: &ConsoleArgs, json: bool) -> crate::CmdResult {
     while let Some(ended) = tasks.join_next().await {
         ended??;
     }
-    // The archive's last handle goes with the state: its writer signs a closing checkpoint.
+    // The follower holds an archive handle: it goes first. The archive's last handle goes
+    // with the state, and its writer signs a closing checkpoint.
+    tokio::task::spawn_blocking(move || indexing.finish()).await?;
     drop(state);
     Ok(())
 }

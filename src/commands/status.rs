@@ -114,10 +114,16 @@ pub(crate) fn run(args: &StatusArgs, json: bool) -> crate::CmdResult {
     if let Some(problem) = &archive.refusing_appends {
         lines.push(format!("  REFUSING APPENDS: {problem}"));
     }
+    let (index_line, index) = crate::commands::index::index_line(
+        std::path::Path::new(&archive.dir),
+        Some(archive.head_id),
+    );
+    lines.push(format!("  {index_line}"));
     emit(
         json,
         &lines.join("\n"),
-        &json!({"owner": owner, "archive": archive}),
+        &json!({"owner": owner, "archive": archive,
+                "text_index": index.map(|p| json!({"upto": p.upto, "behind": archive.head_id.saturating_sub(p.upto)}))}),
     );
     Ok(())
 }

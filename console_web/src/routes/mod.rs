@@ -6,6 +6,7 @@ mod browse;
 mod login;
 mod record_page;
 mod respond;
+mod search;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +43,8 @@ pub fn router(state: Arc<ConsoleState>) -> Router {
         .route("/u/{user}/{day}", get(browse::day_page))
         .route("/r/{id}", get(record_page::page))
         .route("/audit", get(audit::page))
+        .route("/search", get(search::page))
+        .route("/api/search", get(search::api))
         .route("/api/me", get(browse::me_api))
         .route("/api/u/{user}", get(browse::user_api))
         .route("/api/u/{user}/{day}", get(browse::day_api))
