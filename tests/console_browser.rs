@@ -1,7 +1,8 @@
 //! The reviewer console in a real browser: Debian's chromium, headless, driven over
 //! WebDriver by chromedriver. A reviewer logs in, browses a user's day, reads a record with
 //! its integrity badge, finds it by a phrase and a prefix with the words marked; an IM
-//! carrying `<script>` and an `<img onerror>` shows as text and runs nothing; a user outside the reviewer's scope and the access trail are refused; the
+//! carrying `<script>` and an `<img onerror>` shows as text and runs nothing; two alerts are
+//! reviewed with the keyboard alone; a user outside the reviewer's scope and the access trail are refused; the
 //! auditor then finds every one of those views, refusals included, in the trail.
 //! A failing run leaves a screenshot in the target directory.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -11,7 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use archive::{Archive, ArchiveOptions, Direction, Event, Protocol, conversation_for_pair};
+use archive::{
+    Archive, ArchiveOptions, Direction, Event, Protocol, Verdict, conversation_for_pair,
+};
 use fantoccini::{Client, ClientBuilder, Locator};
 use imtegrity_harness::ingest::event;
 use imtegrity_harness::{Binary, add_console_user, free_loopback_port, tools_present};
@@ -50,26 +53,27 @@ fn im(from: &str, to: &str, text: &str, time_ns: i64) -> Event {
     }
 }
 
-/// An archive holding a hostile IM and a plain one from trader1, and one from sales1.
+/// An archive holding, all yesterday at noon UTC (one day whatever the hour the test runs):
+/// a hostile IM and a plain one from trader1, two IMs from trader1 the policy alerted on,
+/// and one from sales1.
 fn archive(dir: &Path) {
+    const SEC: i64 = 1_000_000_000;
+    const DAY: i64 = 86_400 * SEC;
     let a = Archive::open(dir, ArchiveOptions::default()).unwrap();
-    let now = archive::now_ns();
-    a.append_blocking(im("trader1", "outsider", HOSTILE, now - 7_200_000_000_000))
-        .unwrap();
-    a.append_blocking(im(
-        "trader1",
-        "outsider",
-        "second message",
-        now - 3_600_000_000_000,
-    ))
-    .unwrap();
-    a.append_blocking(im(
-        "sales1",
-        "trader2",
-        "from sales",
-        now - 3_600_000_000_000,
-    ))
-    .unwrap();
+    let noon = archive::now_ns() / DAY * DAY - DAY / 2;
+    let alerted = |text: &str, at: i64| Event {
+        verdict: Verdict::Alerted("watch words".into()),
+        ..im("trader1", "outsider", text, at)
+    };
+    for event in [
+        im("trader1", "outsider", HOSTILE, noon),
+        im("trader1", "outsider", "second message", noon + SEC),
+        alerted("guaranteed returns, act now", noon + 2 * SEC),
+        alerted("an insider tip on the merger", noon + 3 * SEC),
+        im("sales1", "trader2", "from sales", noon + 4 * SEC),
+    ] {
+        a.append_blocking(event).unwrap();
+    }
 }
 
 /// `imtegrity console` on a free loopback port; its base URL.
@@ -270,6 +274,7 @@ async fn reviewer_session(c: &Client, base: &str) -> Step {
         c.get_alert_text().await.is_err(),
         "a dialog opened on the search page",
     )?;
+    review_with_the_keyboard(c, base).await?;
     // Outside the scope, and the trail: refused.
     c.goto(&format!("{base}u/sales1"))
         .await
@@ -304,6 +309,73 @@ async fn reviewer_session(c: &Client, base: &str) -> Step {
     )
 }
 
+/// Presses and releases `key`, as a person at the keyboard would.
+async fn press(c: &Client, key: char) -> Step {
+    use fantoccini::actions::{InputSource as _, KeyAction, KeyActions};
+    let keys = KeyActions::new("keyboard".into())
+        .then(KeyAction::Down { value: key })
+        .then(KeyAction::Up { value: key });
+    c.perform_actions(keys).await.map_err(|e| e.to_string())
+}
+
+/// The ids in the review queue, waiting until there are `n` of them (a decision reloads it).
+async fn queue_ids(c: &Client, n: usize) -> Result<Vec<String>, String> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let ids = c
+            .execute(
+                "const q = document.getElementById('queue'); return q ? Array.from(q.querySelectorAll('li')).map(l => l.dataset.item) : null",
+                Vec::new(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(ids) = ids.as_array().filter(|ids| ids.len() == n) {
+            return Ok(ids
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("the queue holds {ids}, not {n} items"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The two alerts reviewed with the keyboard only: `?` shows the keys, `e` closes the
+/// focused item as "no issue" (the page reloads), twice; each decision is then on the
+/// record's page.
+async fn review_with_the_keyboard(c: &Client, base: &str) -> Step {
+    c.goto(&format!("{base}queue"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let ids = queue_ids(c, 2).await?;
+    press(c, '?').await?;
+    let help = c
+        .execute(
+            "return document.getElementById('keys-help').hidden",
+            Vec::new(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    check(help == serde_json::json!(false), "? did not show the keys")?;
+    press(c, 'e').await?;
+    queue_ids(c, 1).await?;
+    press(c, 'e').await?;
+    queue_ids(c, 0).await?;
+    for id in ids {
+        c.goto(&format!("{base}r/{id}"))
+            .await
+            .map_err(|e| e.to_string())?;
+        let reviews = text(c, "#reviews").await?;
+        check(
+            reviews.contains("rita: no_issue"),
+            format!("record {id}'s reviews: {reviews:?}"),
+        )?;
+    }
+    Ok(())
+}
+
 async fn auditor_session(c: &Client, base: &str) -> Step {
     login(c, base, "al").await?;
     element(c, "#trail")
@@ -318,6 +390,7 @@ async fn auditor_session(c: &Client, base: &str) -> Step {
         "console user rita console day",
         "console user rita console record",
         "console user rita console search",
+        "console user rita console queue",
         "console user rita console denied",
     ] {
         check(

@@ -29,8 +29,8 @@ pub struct Query {
     pub until_ns: Option<i64>,
     /// Case-insensitive substring of the plain or raw text.
     pub text: Option<String>,
-    /// Only these kinds (empty: all but `access`, the audit trail, which is shown only when
-    /// asked for).
+    /// Only these kinds (empty: all but `access`, the audit trail, and `review`, the
+    /// reviewers' dispositions, which are shown only when asked for).
     pub kinds: Vec<Kind>,
     /// Only this protocol.
     pub protocol: Option<Protocol>,
@@ -83,7 +83,7 @@ impl Query {
             && self.until_ns.is_none_or(|t| e.time_ns < t)
             && self.protocol.is_none_or(|p| e.protocol == p)
             && (if self.kinds.is_empty() {
-                e.kind != Kind::Access
+                !matches!(e.kind, Kind::Access | Kind::Review)
             } else {
                 self.kinds.contains(&e.kind)
             })

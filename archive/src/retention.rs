@@ -302,9 +302,10 @@ impl Archive {
             };
             let record = Stored::decode(&bytes)?.into_record();
             // The access trail (who searched, exported, held, purged, verified) is what an
-            // auditor checks the retention runs themselves against: the content's retention
-            // policy never expires it.
-            if record.event.kind == Kind::Access {
+            // auditor checks the retention runs themselves against, and the reviews are the
+            // proof the content was supervised: the content's retention policy expires
+            // neither.
+            if matches!(record.event.kind, Kind::Access | Kind::Review) {
                 continue;
             }
             let expired = policy

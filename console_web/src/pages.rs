@@ -127,6 +127,8 @@ pub(crate) struct RecordPage {
     pub(crate) badge_class: String,
     /// The proof as the archive gave it.
     pub(crate) integrity: archive::Integrity,
+    /// The reviews of this record, oldest first: "<time> rita: escalate: ask legal".
+    pub(crate) reviews: Vec<String>,
 }
 
 /// One access in the trail.
@@ -185,4 +187,31 @@ pub(crate) struct SearchPage {
     pub(crate) unconfirmed: u64,
     /// "The index holds records up to #N of #M."
     pub(crate) index_state: String,
+}
+
+/// One flagged record waiting for a decision.
+#[derive(Debug, Serialize)]
+pub(crate) struct QueueRow {
+    pub(crate) id: u64,
+    pub(crate) time: String,
+    pub(crate) verdict: String,
+    pub(crate) from: String,
+    pub(crate) to: String,
+    pub(crate) text: String,
+    /// `open`, or `escalated by NAME`.
+    pub(crate) state: String,
+}
+
+/// `GET /queue`.
+#[derive(Template, Serialize)]
+#[template(path = "queue.html")]
+pub(crate) struct QueuePage {
+    #[serde(skip)]
+    pub(crate) me: Option<Me>,
+    pub(crate) zone_statement: String,
+    #[serde(skip)]
+    pub(crate) csrf: String,
+    /// How far back the queue looks.
+    pub(crate) days: u32,
+    pub(crate) items: Vec<QueueRow>,
 }

@@ -82,11 +82,16 @@ pub enum Kind {
     /// `verify`): who, how, what, how many records; the details as JSON in `detail`
     /// (the archive's access records). Shown only when asked for by kind. Appended last, as above.
     Access,
+    /// A reviewer's disposition of a flagged record in the reviewer console: who, which
+    /// record, what outcome (no issue, false positive, escalate, a comment); the details as
+    /// JSON in `detail`. Never an edit: a later disposition is another record. Shown only
+    /// when asked for by kind. Appended last, as above.
+    Review,
 }
 
 impl Kind {
     /// Every kind, for iteration and help texts.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::Im,
         Self::ChatMessage,
         Self::ChatJoin,
@@ -99,6 +104,7 @@ impl Kind {
         Self::CaptureGap,
         Self::BypassAlert,
         Self::Access,
+        Self::Review,
     ];
 
     /// The snake-case name used in JSON and the CLI.
@@ -116,6 +122,7 @@ impl Kind {
             Self::CaptureGap => "capture_gap",
             Self::BypassAlert => "bypass_alert",
             Self::Access => "access",
+            Self::Review => "review",
         }
     }
 }

@@ -70,6 +70,7 @@ pub fn transcript_line(record: &Record, zone: &Zone) -> String {
         Kind::CaptureGap => format!("! capture gap on {node}: {}", message_text(&e.text)),
         Kind::BypassAlert => format!("! bypass seen by {node}: {}", message_text(&e.text)),
         Kind::Access => format!("! archive access: {}", message_text(&e.text)),
+        Kind::Review => format!("! review: {}", message_text(&e.text)),
         Kind::PolicyAction => with_detail_and_text(
             format!(
                 "! policy {} ({who})",

@@ -6,6 +6,7 @@ mod browse;
 mod login;
 mod record_page;
 mod respond;
+mod review;
 mod search;
 
 use std::sync::Arc;
@@ -44,6 +45,10 @@ pub fn router(state: Arc<ConsoleState>) -> Router {
         .route("/r/{id}", get(record_page::page))
         .route("/audit", get(audit::page))
         .route("/search", get(search::page))
+        .route("/queue", get(review::page))
+        .route("/api/queue", get(review::api))
+        .route("/review", post(review::one))
+        .route("/review/bulk", post(review::bulk))
         .route("/api/search", get(search::api))
         .route("/api/me", get(browse::me_api))
         .route("/api/u/{user}", get(browse::user_api))
@@ -51,6 +56,7 @@ pub fn router(state: Arc<ConsoleState>) -> Router {
         .route("/api/r/{id}", get(record_page::api))
         .route("/api/audit", get(audit::api))
         .route("/static/console.css", get(stylesheet))
+        .route("/static/console.js", get(script))
         .layer(middleware::from_fn(same_origin_posts))
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(
@@ -96,6 +102,13 @@ async fn same_origin_posts(request: Request, next: Next) -> Response {
         }
     }
     next.run(request).await
+}
+
+async fn script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../../static/console.js"),
+    )
 }
 
 async fn stylesheet() -> impl IntoResponse {

@@ -70,6 +70,20 @@ async fn record(
                 serde_json::json!({"record": id}),
                 1,
             )?;
+            let reviews = s
+                .archive
+                .reviews_of(id)?
+                .into_iter()
+                .map(|(record, review)| {
+                    let comment = review.comment.map_or(String::new(), |c| format!(": {c}"));
+                    format!(
+                        "{} {}: {}{comment}",
+                        s.zone.rfc3339(record.event.time_ns),
+                        review.reviewer,
+                        review.action.as_str()
+                    )
+                })
+                .collect();
             let e = &proof.record.event;
             let (badge, badge_class) = badge(s, &proof.integrity);
             Ok(Outcome::Shown(Box::new(RecordPage {
@@ -91,6 +105,7 @@ async fn record(
                 badge,
                 badge_class: badge_class.to_owned(),
                 integrity: proof.integrity,
+                reviews,
             })))
         })
         .await;

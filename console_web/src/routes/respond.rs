@@ -35,6 +35,18 @@ pub(crate) fn denied(me: Option<Me>, zone_statement: String, why: &Denied, api: 
     )
 }
 
+/// A refusal with its own words: 403.
+pub(crate) fn forbidden_text(me: Option<Me>, zone_statement: String, why: &str) -> Response {
+    problem(
+        StatusCode::FORBIDDEN,
+        me,
+        zone_statement,
+        "Not allowed",
+        why,
+        false,
+    )
+}
+
 /// Nothing there: 404.
 pub(crate) fn not_found(me: Option<Me>, zone_statement: String, what: &str, api: bool) -> Response {
     problem(

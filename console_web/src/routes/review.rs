@@ -1,0 +1,263 @@
+//! The review queue: flagged records (a policy alert, block or mask) in the account's scope,
+//! newest first, that no review has closed; and the dispositions, single or in bulk, each a
+//! `review` record in the archive's chain. Reviewers and supervisors review; a reviewer
+//! never sees their own messages here either (the same check as every read).
+
+use std::sync::Arc;
+
+use archive::{Kind, Query, Record, Review, ReviewAction, Verdict};
+use axum::Form;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::respond;
+use crate::authz::Reader;
+use crate::error::ConsoleWebError;
+use crate::pages::{Me, QueuePage, QueueRow};
+use crate::sessions::same_token;
+use crate::state::ConsoleState;
+use crate::viewer::Viewer;
+
+/// How far back the queue looks for flagged records.
+const QUEUE_DAYS: u32 = 30;
+/// Items shown at once.
+const QUEUE_SHOWN: usize = 200;
+/// The longest comment kept.
+const MAX_COMMENT: usize = 2000;
+
+/// `POST /review`'s form.
+#[derive(Deserialize)]
+pub(crate) struct ReviewForm {
+    csrf: String,
+    item: u64,
+    action: String,
+    #[serde(default)]
+    comment: String,
+}
+
+/// Whether the policy flagged `record`: what a reviewer must look at.
+fn flagged(record: &Record) -> bool {
+    matches!(
+        record.event.kind,
+        Kind::Im | Kind::ChatMessage | Kind::FileOffer | Kind::DirectImOffer
+    ) && matches!(
+        record.event.verdict,
+        Verdict::Alerted(_) | Verdict::Blocked(_) | Verdict::Masked(_)
+    )
+}
+
+fn verdict_words(verdict: &Verdict) -> String {
+    match verdict {
+        Verdict::Alerted(rule) => format!("alerted ({rule})"),
+        Verdict::Blocked(rule) => format!("blocked ({rule})"),
+        Verdict::Masked(rule) => format!("masked ({rule})"),
+        Verdict::Allowed => "allowed".to_owned(),
+        Verdict::Passive => "passive".to_owned(),
+    }
+}
+
+/// `GET /queue`.
+pub(crate) async fn page(state: State<Arc<ConsoleState>>, viewer: Viewer) -> Response {
+    queue(state, viewer, false).await
+}
+
+/// `GET /api/queue`.
+pub(crate) async fn api(state: State<Arc<ConsoleState>>, viewer: Viewer) -> Response {
+    queue(state, viewer, true).await
+}
+
+async fn queue(State(state): State<Arc<ConsoleState>>, viewer: Viewer, api: bool) -> Response {
+    let me = Me::of(&viewer);
+    let zone = state.zone.statement();
+    if let Err(why) = (Reader {
+        account: &viewer.account,
+        engine: &state.engine,
+    })
+    .may_search()
+    {
+        return respond::denied(me, zone, &why, api);
+    }
+    let account = viewer.account.clone();
+    let read = state
+        .blocking(move |s| {
+            let reader = Reader {
+                account: &account,
+                engine: &s.engine,
+            };
+            let since = record::now_ns() - i64::from(QUEUE_DAYS) * 86_400_000_000_000;
+            let query = Query {
+                since_ns: Some(since),
+                ..Query::default()
+            };
+            let mut rows = Vec::new();
+            for record in s.archive.search(&query) {
+                let record = record?;
+                if !flagged(&record) || reader.may_read(&record).is_err() {
+                    continue;
+                }
+                let reviews = s.archive.reviews_of(record.id)?;
+                let last = reviews
+                    .iter()
+                    .rev()
+                    .find(|(_, r)| r.action != ReviewAction::Comment);
+                if last.is_some_and(|(_, r)| r.action.closes()) {
+                    continue;
+                }
+                let e = &record.event;
+                rows.push(QueueRow {
+                    id: record.id,
+                    time: s.zone.rfc3339(e.time_ns),
+                    verdict: verdict_words(&e.verdict),
+                    from: e.sender.clone(),
+                    to: super::browse::to_words(&record),
+                    text: e.text.clone(),
+                    state: match last {
+                        Some((_, r)) => format!("escalated by {}", r.reviewer),
+                        None => "open".to_owned(),
+                    },
+                });
+            }
+            rows.reverse();
+            rows.truncate(QUEUE_SHOWN);
+            s.record_access(
+                &account.name,
+                "console queue",
+                Some(query),
+                serde_json::json!({"days": QUEUE_DAYS}),
+                rows.len() as u64,
+            )?;
+            Ok(rows)
+        })
+        .await;
+    match read {
+        Ok(items) => {
+            let page = QueuePage {
+                me,
+                zone_statement: zone,
+                csrf: viewer.session.csrf.clone(),
+                days: QUEUE_DAYS,
+                items,
+            };
+            if api {
+                respond::json(&page)
+            } else {
+                respond::page(&page)
+            }
+        }
+        Err(e) => respond::failure(me, zone, &e, api),
+    }
+}
+
+/// `POST /review`: one disposition.
+pub(crate) async fn one(
+    State(state): State<Arc<ConsoleState>>,
+    viewer: Viewer,
+    Form(form): Form<ReviewForm>,
+) -> Response {
+    if !same_token(&form.csrf, &viewer.session.csrf) {
+        return (
+            StatusCode::FORBIDDEN,
+            "the form's CSRF token is not this session's",
+        )
+            .into_response();
+    }
+    let comment = Some(
+        form.comment
+            .trim()
+            .chars()
+            .take(MAX_COMMENT)
+            .collect::<String>(),
+    )
+    .filter(|c| !c.is_empty());
+    decide(&state, &viewer, vec![form.item], &form.action, comment).await
+}
+
+/// `POST /review/bulk`: the same disposition for every selected item (form fields `csrf`,
+/// `action`, and `items` once per item).
+pub(crate) async fn bulk(
+    State(state): State<Arc<ConsoleState>>,
+    viewer: Viewer,
+    body: String,
+) -> Response {
+    let (mut csrf, mut action, mut items) = (String::new(), String::new(), Vec::new());
+    for pair in body.split('&') {
+        match pair.split_once('=') {
+            Some(("csrf", v)) => v.clone_into(&mut csrf),
+            Some(("action", v)) => v.clone_into(&mut action),
+            Some(("items", v)) => match v.parse::<u64>() {
+                Ok(id) => items.push(id),
+                Err(_) => {
+                    return (StatusCode::BAD_REQUEST, "an item is not a record id").into_response();
+                }
+            },
+            _ => {}
+        }
+    }
+    if !same_token(&csrf, &viewer.session.csrf) {
+        return (
+            StatusCode::FORBIDDEN,
+            "the form's CSRF token is not this session's",
+        )
+            .into_response();
+    }
+    if items.is_empty() {
+        return Redirect::to("/queue").into_response();
+    }
+    decide(&state, &viewer, items, &action, None).await
+}
+
+/// Records `action` on every item the account may read, or none at all.
+async fn decide(
+    state: &Arc<ConsoleState>,
+    viewer: &Viewer,
+    items: Vec<u64>,
+    action: &str,
+    comment: Option<String>,
+) -> Response {
+    let me = Me::of(viewer);
+    let zone = state.zone.statement();
+    let action: ReviewAction = match action.parse() {
+        Ok(a) => a,
+        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
+    let account = viewer.account.clone();
+    let done = state
+        .blocking(move |s| {
+            let reader = Reader {
+                account: &account,
+                engine: &s.engine,
+            };
+            for item in &items {
+                let Some(record) = s.archive.record_by_id(*item)? else {
+                    return Ok(Err(format!("no record {item}")));
+                };
+                if let Err(why) = reader.may_read(&record) {
+                    s.record_access(
+                        &account.name,
+                        "console denied",
+                        None,
+                        serde_json::json!({"review": item, "reason": why.to_string()}),
+                        0,
+                    )?;
+                    return Ok(Err(why.to_string()));
+                }
+            }
+            for item in items {
+                s.archive.record_review(&Review {
+                    reviewer: account.name.clone(),
+                    item,
+                    action,
+                    comment: comment.clone(),
+                })?;
+            }
+            Ok::<_, ConsoleWebError>(Ok(()))
+        })
+        .await;
+    match done {
+        Ok(Ok(())) => Redirect::to("/queue").into_response(),
+        Ok(Err(why)) => respond::forbidden_text(me, zone, &why),
+        Err(e) => respond::failure(me, zone, &e, false),
+    }
+}
