@@ -1,5 +1,5 @@
-//! The reviewer console's wiring: its accounts file, its listeners (loopback only while it
-//! serves plain HTTP) and its state over an open archive. `run` serves it on
+//! The reviewer console's wiring: its accounts file, its listeners (loopback only for plain
+//! HTTP), its TLS (a leaf from the gateway CA) and its state over an open archive. `run` serves it on
 //! `console.listen`; `imtegrity console` serves it alone.
 
 use std::net::SocketAddr;
@@ -13,6 +13,9 @@ use archive::export::Zone;
 use console_web::{ConsoleState, Sessions, Throttle};
 use settings::Config;
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
 
 use crate::exit::UsageError;
 
@@ -26,16 +29,17 @@ pub(crate) fn users_file(config: &Config) -> PathBuf {
 }
 
 /// Binds every address (all or nothing). Plain HTTP is served on loopback only (the
-/// configuration refuses others; this covers `--listen`).
+/// configuration refuses others without `console.tls`; this covers `--listen`).
 pub(crate) async fn bind(
     addrs: &[SocketAddr],
+    tls: bool,
 ) -> Result<Vec<TcpListener>, Box<dyn std::error::Error + Send + Sync>> {
     let mut listeners = Vec::with_capacity(addrs.len());
     for addr in addrs {
-        if !addr.ip().is_loopback() {
+        if !tls && !addr.ip().is_loopback() {
             return Err(UsageError(format!(
-                "console: {addr}: the console serves plain HTTP, so loopback addresses only; reach it \
-                 from elsewhere through an SSH tunnel or a TLS proxy on this host"
+                "console: {addr}: without console.tls the console serves plain HTTP, so \
+                 loopback addresses only; set console.tls = true to serve HTTPS there"
             ))
             .into());
         }
@@ -45,6 +49,70 @@ pub(crate) async fn bind(
         listeners.push(listener);
     }
     Ok(listeners)
+}
+
+/// With `console.tls`: what terminates TLS, with a leaf for `console.name` (or this host's
+/// name) from the gateway CA. Fails before anything listens when there is no CA or it may
+/// not issue for the name.
+pub(crate) fn tls_acceptor(
+    config: &Config,
+) -> Result<Option<TlsAcceptor>, Box<dyn std::error::Error + Send + Sync>> {
+    if !config.console.tls {
+        return Ok(None);
+    }
+    let name = config
+        .console
+        .name
+        .clone()
+        .unwrap_or_else(archive::host_name);
+    let (_, leaf) = crate::server_tls::one_name_leaf(config, "console", &name, "")?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_cert_resolver(leaf);
+    server.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Some(TlsAcceptor::from(Arc::new(server))))
+}
+
+/// Serves `state` on every listener (over TLS with `tls`) until `stop` is cancelled.
+pub(crate) fn spawn_serving(
+    tasks: &mut JoinSet<()>,
+    listeners: Vec<TcpListener>,
+    state: &Arc<ConsoleState>,
+    tls: Option<&TlsAcceptor>,
+    stop: &CancellationToken,
+) {
+    for listener in listeners {
+        let (state, stop) = (state.clone(), stop.clone());
+        let tls = tls.cloned();
+        tasks.spawn(async move {
+            let served = match tls {
+                Some(acceptor) => {
+                    console_web::serve_tls(
+                        console_web::TlsListener::new(listener, acceptor),
+                        state,
+                        stop.cancelled_owned(),
+                    )
+                    .await
+                }
+                None => console_web::serve(listener, state, stop.cancelled_owned()).await,
+            };
+            if let Err(e) = served {
+                tracing::error!(error = %e, "the reviewer console stopped");
+            }
+        });
+    }
+}
+
+/// "http://127.0.0.1:8443/" (or https) for each listener.
+pub(crate) fn urls(listeners: &[TcpListener], tls: bool) -> Vec<String> {
+    let scheme = if tls { "https" } else { "http" };
+    listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .map(|a| format!("{scheme}://{a}/"))
+        .collect()
 }
 
 /// The text index's follower, stopped before the archive closes (it holds a handle).
@@ -114,16 +182,7 @@ pub(crate) fn state(
         zone,
         uid: rustix::process::geteuid().as_raw(),
         text_index,
-        secure_cookie: false,
+        secure_cookie: config.console.tls,
     });
     Ok((state, indexing))
-}
-
-/// "http://127.0.0.1:8443/" for each listener.
-pub(crate) fn urls(listeners: &[TcpListener]) -> Vec<String> {
-    listeners
-        .iter()
-        .filter_map(|l| l.local_addr().ok())
-        .map(|a| format!("http://{a}/"))
-        .collect()
 }

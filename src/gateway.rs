@@ -99,8 +99,14 @@ impl Gateway {
             .filter_map(|l| l.local_addr().ok())
             .collect();
         let ingest_setup = ingest_setup(config, &archive).await?;
-        let console_listeners = crate::console_setup::bind(&config.console.listen).await?;
-        let console = crate::console_setup::urls(&console_listeners);
+        let console_tls = if config.console.listen.is_empty() {
+            None
+        } else {
+            crate::console_setup::tls_acceptor(config)?
+        };
+        let console_listeners =
+            crate::console_setup::bind(&config.console.listen, config.console.tls).await?;
+        let console = crate::console_setup::urls(&console_listeners, console_tls.is_some());
         let ingest_listeners = ingest_setup.listeners;
         let ingest: Vec<SocketAddr> = ingest_listeners
             .iter()
@@ -216,16 +222,13 @@ impl Gateway {
         if !console_listeners.is_empty() {
             let (state, follower) = crate::console_setup::state(config, archive.clone())?;
             indexing = Some(follower);
-            for listener in console_listeners {
-                let (state, stop) = (state.clone(), shutdown.clone());
-                tasks.spawn(async move {
-                    if let Err(e) =
-                        console_web::serve(listener, state, stop.cancelled_owned()).await
-                    {
-                        tracing::error!(error = %e, "the reviewer console stopped");
-                    }
-                });
-            }
+            crate::console_setup::spawn_serving(
+                &mut tasks,
+                console_listeners,
+                &state,
+                console_tls.as_ref(),
+                &shutdown,
+            );
         }
         for listener in ingest_listeners {
             let (endpoint, stop) = (ingest_setup.endpoint.clone(), shutdown.clone());

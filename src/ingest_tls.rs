@@ -3,17 +3,14 @@
 //! asks for client certificates, mutual TLS: the sender's certificate must chain to the
 //! gateway CA (`imtegrity ca issue-client`). The archive crate serves what this terminates.
 
-use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use archive_servers::IngestPeer;
-use certs::{Ca, Issuer, LeafCache, NameScope, SystemClock};
 use rustls::RootCertStore;
-use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
-use rustls::sign::CertifiedKey;
+use rustls::server::WebPkiClientVerifier;
 use settings::Config;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
@@ -37,44 +34,17 @@ impl IngestTls {
     /// From `[ingest]` and `[tls]`: fails (before anything listens) when there is no CA,
     /// or the CA may not issue for the name.
     pub(crate) fn new(config: &Config) -> Result<Self, BoxError> {
-        let dir = crate::tls_setup::ca_dir(&config.tls);
-        if !crate::tls_setup::has_ca(&dir) {
-            return Err(format!(
-                "ingest.tls: no gateway CA in {} to issue the endpoint's certificate \
-                 (`imtegrity ca init`, or tls.ca_dir)",
-                dir.display()
-            )
-            .into());
-        }
-        let ca = Arc::new(
-            Ca::load(&dir).map_err(|e| format!("the gateway CA in {}: {e}", dir.display()))?,
-        );
         let name = config
             .ingest
             .name
             .clone()
             .unwrap_or_else(archive::host_name);
-        let not_issuable = |e: certs::CertError| {
-            format!(
-                "ingest.name {name:?}: {e}. Put its domain in tls.permitted before `imtegrity \
-                 ca init`, or set ingest.name to a name the CA may issue for (and the Sametime \
-                 module's gateway.server_name to the same)"
-            )
-        };
-        // The issuer may mint this one name only, whatever else the CA could sign.
-        let issuer = Issuer::new(
-            ca.clone(),
-            NameScope::permitted([name.as_str()]).map_err(not_issuable)?,
-            time::Duration::hours(i64::from(config.tls.leaf_hours)),
-            Arc::new(SystemClock),
+        let (ca, leaf) = crate::server_tls::one_name_leaf(
+            config,
+            "ingest",
+            &name,
+            " (and the Sametime module's gateway.server_name to the same)",
         )?;
-        let cache = Arc::new(LeafCache::for_issuer(
-            issuer,
-            1,
-            time::Duration::hours(i64::from(config.tls.renew_before_hours)),
-        ));
-        // Issued now, so a name the CA refuses stops the start instead of every handshake.
-        cache.get(&name).map_err(not_issuable)?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()?;
@@ -87,10 +57,7 @@ impl IngestTls {
         } else {
             builder.with_no_client_auth()
         };
-        let mut server = builder.with_cert_resolver(Arc::new(OneName {
-            cache,
-            name: name.clone(),
-        }));
+        let mut server = builder.with_cert_resolver(leaf);
         server.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Self {
             acceptor: TlsAcceptor::from(Arc::new(server)),
@@ -117,31 +84,5 @@ impl IngestTls {
                 Ok((tls, IngestPeer { addr, certificate }))
             })
         }
-    }
-}
-
-/// Serves the endpoint's one leaf whatever name the client asked for: a sender that asked
-/// for another name then says so itself ("not valid for name"), which is clearer in its log
-/// than a refused handshake.
-struct OneName {
-    cache: Arc<LeafCache>,
-    name: String,
-}
-
-impl ResolvesServerCert for OneName {
-    fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        match self.cache.get(&self.name) {
-            Ok(key) => Some(key),
-            Err(error) => {
-                tracing::warn!(name = %self.name, %error, "minting the ingest leaf failed; handshake refused");
-                None
-            }
-        }
-    }
-}
-
-impl fmt::Debug for OneName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OneName").field("name", &self.name).finish()
     }
 }

@@ -18,6 +18,7 @@ mod policy_setup;
 mod purge_summary;
 mod retention_setup;
 mod sensor_setup;
+mod server_tls;
 mod signing_key_notice;
 mod timespec;
 mod tls_setup;

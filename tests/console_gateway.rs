@@ -191,3 +191,108 @@ async fn a_relayed_im_is_read_in_the_gateways_console_and_each_read_is_recorded(
     let detail: Value = serde_json::from_str(record_read["detail"].as_str().unwrap()).unwrap();
     assert_eq!(detail["args"]["record"], reads);
 }
+
+/// `curl ARGS` for the TLS test: stdout and the exit code.
+fn curl_with(args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(CURL)
+        .args(["-sS", "--max-time", "10"])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_console_tls_the_gateway_serves_https_under_its_ca_with_a_secure_cookie() {
+    if !tools_present(
+        "with_console_tls_the_gateway_serves_https_under_its_ca_with_a_secure_cookie",
+        &[CURL],
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ca_sets = imtegrity_harness::ingest::gateway_ca(IMTEGRITY, dir.path()).await;
+    let config = dir.path().join("imtegrity.toml");
+    std::fs::write(&config, "").unwrap();
+    let users = dir.path().join("users.toml");
+    add_console_user(
+        IMTEGRITY,
+        &config,
+        &users,
+        &["al", "--role", "auditor"],
+        PASSWORD,
+    );
+    let users_set = format!("console.users={}", users.display());
+    let mut extra: Vec<&str> = ca_sets.iter().map(String::as_str).collect();
+    extra.extend([
+        r#"console.listen=["127.0.0.1:0"]"#,
+        "console.tls=true",
+        "console.name=console.imtegrity.test",
+        &users_set,
+    ]);
+    let gw = Gateway::start(
+        IMTEGRITY,
+        "127.0.0.1:9",
+        &dir.path().join("archive"),
+        "gw-console-tls",
+        &extra,
+    )
+    .await;
+    let url = gw.running["console"][0].as_str().unwrap().to_owned();
+    let port = url
+        .strip_prefix("https://127.0.0.1:")
+        .and_then(|rest| rest.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("not an https URL on loopback: {url}"))
+        .to_owned();
+    let ca = dir.path().join("ca.pem").display().to_string();
+    let jar = dir.path().join("jar").display().to_string();
+    let resolve = format!("console.imtegrity.test:{port}:127.0.0.1");
+    let base = format!("https://console.imtegrity.test:{port}/");
+    let outcome = tokio::task::spawn_blocking(move || {
+        // The leaf verifies under the gateway CA, for the configured name.
+        let (code, head) = curl_with(&[
+            "-i",
+            "--cacert",
+            &ca,
+            "--resolve",
+            &resolve,
+            "-c",
+            &jar,
+            "--data",
+            &format!("name=al&password={PASSWORD}"),
+            &format!("{base}login"),
+        ]);
+        assert_eq!(code, Some(0), "{head}");
+        let cookie = head
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+            .unwrap_or_else(|| panic!("no cookie: {head}"))
+            .to_owned();
+        assert!(
+            cookie.contains("; Secure") && cookie.contains("HttpOnly"),
+            "{cookie}"
+        );
+        let (code, me) = curl_with(&[
+            "--cacert",
+            &ca,
+            "--resolve",
+            &resolve,
+            "-b",
+            &jar,
+            &format!("{base}api/me"),
+        ]);
+        assert_eq!(code, Some(0));
+        assert!(me.contains("\"name\":\"al\""), "{me}");
+        // Without the CA, curl refuses the certificate; plain HTTP gets no answer.
+        let (code, _) = curl_with(&["--resolve", &resolve, &format!("{base}login")]);
+        assert_eq!(code, Some(60), "an unknown CA must fail verification");
+        let (code, _) = curl_with(&[&format!("http://127.0.0.1:{port}/login")]);
+        assert_ne!(code, Some(0), "plain HTTP on the TLS port");
+    })
+    .await;
+    gw.stop().await;
+    outcome.unwrap();
+}

@@ -6,6 +6,7 @@
 
 mod authz;
 mod error;
+mod listener;
 mod pages;
 mod routes;
 mod sessions;
@@ -13,17 +14,17 @@ mod state;
 mod throttle;
 mod viewer;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub use authz::{Denied, Reader};
 pub use error::ConsoleWebError;
+pub use listener::{ClientAddr, TlsListener};
 pub use routes::router;
 pub use sessions::Sessions;
 pub use state::ConsoleState;
 pub use throttle::Throttle;
 
-/// Serves the console on `listener` until `shutdown` resolves.
+/// Serves the console on `listener` (plain HTTP) until `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<ConsoleState>,
@@ -31,7 +32,22 @@ pub async fn serve(
 ) -> Result<(), ConsoleWebError> {
     axum::serve(
         listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+        router(state).into_make_service_with_connect_info::<ClientAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
+    Ok(())
+}
+
+/// Serves the console over TLS on `listener` until `shutdown` resolves.
+pub async fn serve_tls(
+    listener: TlsListener,
+    state: Arc<ConsoleState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ConsoleWebError> {
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<ClientAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await?;

@@ -28,7 +28,8 @@ pub(crate) async fn serve(args: &ConsoleArgs, json: bool) -> crate::CmdResult {
         )
         .into());
     }
-    let listeners = crate::console_setup::bind(&listen).await?;
+    let tls = crate::console_setup::tls_acceptor(&config)?;
+    let listeners = crate::console_setup::bind(&listen, tls.is_some()).await?;
     let dir = args
         .archive
         .clone()
@@ -42,14 +43,15 @@ pub(crate) async fn serve(args: &ConsoleArgs, json: bool) -> crate::CmdResult {
         ArchiveAccess::Local(archive, _) => archive,
         ArchiveAccess::Remote(_) => {
             return Err(UsageError(
-                "a running gateway has this archive open: set console.listen in its configuration                  and it serves the console itself"
+                "a running gateway has this archive open: set console.listen in its configuration \
+                 and it serves the console itself"
                     .into(),
             )
             .into());
         }
     };
     let (state, indexing) = crate::console_setup::state(&config, archive)?;
-    let urls = crate::console_setup::urls(&listeners);
+    let urls = crate::console_setup::urls(&listeners, tls.is_some());
     emit(
         json,
         &format!("console: {} (Ctrl-C stops)", urls.join(", ")),
@@ -57,10 +59,7 @@ pub(crate) async fn serve(args: &ConsoleArgs, json: bool) -> crate::CmdResult {
     );
     let stop = tokio_util::sync::CancellationToken::new();
     let mut tasks = tokio::task::JoinSet::new();
-    for listener in listeners {
-        let (state, stop) = (state.clone(), stop.clone());
-        tasks.spawn(console_web::serve(listener, state, stop.cancelled_owned()));
-    }
+    crate::console_setup::spawn_serving(&mut tasks, listeners, &state, tls.as_ref(), &stop);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     tokio::select! {
@@ -68,12 +67,12 @@ pub(crate) async fn serve(args: &ConsoleArgs, json: bool) -> crate::CmdResult {
         _ = int.recv() => {}
         Some(ended) = tasks.join_next() => {
             stop.cancel();
-            ended??;
+            ended?;
         }
     }
     stop.cancel();
     while let Some(ended) = tasks.join_next().await {
-        ended??;
+        ended?;
     }
     // The follower holds an archive handle: it goes first. The archive's last handle goes
     // with the state, and its writer signs a closing checkpoint.

@@ -2,7 +2,6 @@
 //! argon2 off the async workers, starts a new session (a new cookie, whatever the browser
 //! had), and is recorded in the access trail.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -14,6 +13,7 @@ use console::Accounts;
 use serde::Deserialize;
 
 use super::respond;
+use crate::listener::ClientAddr;
 use crate::pages::LoginPage;
 use crate::sessions::{COOKIE, same_token};
 use crate::state::ConsoleState;
@@ -44,7 +44,7 @@ pub(crate) async fn form(State(state): State<Arc<ConsoleState>>) -> Response {
 /// `POST /login`.
 pub(crate) async fn submit(
     State(state): State<Arc<ConsoleState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
     headers: HeaderMap,
     Form(login): Form<LoginForm>,
 ) -> Response {

@@ -10,12 +10,20 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ConsoleConfig {
-    /// Addresses `imtegrity console` serves the console on. Plain HTTP, so loopback
-    /// addresses only (reach it through an SSH tunnel or a TLS-terminating proxy on the
-    /// same host); HTTPS is not built yet. Default: empty (`imtegrity console` then needs
-    /// `--listen`).
+    /// Addresses the console is served on (by `run`, and by `imtegrity console` unless
+    /// `--listen` says otherwise). Without `tls`, loopback addresses only. Default: empty
+    /// (no console in `run`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub listen: Vec<SocketAddr>,
+    /// Serve HTTPS, with a leaf for `name` issued by the gateway CA (`[tls]`) and renewed as
+    /// the relay's are; the session cookie is then `Secure`. Needed for any address that is
+    /// not loopback. Default: `false`.
+    pub tls: bool,
+    /// The DNS name on the console's certificate (what reviewers type in the browser; it
+    /// must be inside the CA's `tls.permitted`). Used only with `tls`. Default: unset, this
+    /// host's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Minutes without a request after which a console session ends. Default: 15.
     pub idle_timeout_mins: u64,
     /// The IANA time zone pages show times and day boundaries in, each time with its offset
@@ -32,6 +40,8 @@ impl Default for ConsoleConfig {
     fn default() -> Self {
         Self {
             listen: Vec::new(),
+            tls: false,
+            name: None,
             idle_timeout_mins: 15,
             time_zone: "UTC".to_owned(),
             users: None,

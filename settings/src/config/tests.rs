@@ -124,6 +124,8 @@ capture_threads = 2
 
 [console]
 listen = ["127.0.0.1:8443"]
+tls = true
+name = "console.example.com"
 idle_timeout_mins = 30
 time_zone = "Europe/London"
 users = "/srv/imtegrity/console-users.toml"
@@ -307,6 +309,8 @@ fn a_file_with_every_key_parses() {
             policy: full_policy(),
             console: ConsoleConfig {
                 listen: vec![addr("127.0.0.1:8443")],
+                tls: true,
+                name: Some("console.example.com".into()),
                 idle_timeout_mins: 30,
                 time_zone: "Europe/London".into(),
                 users: Some(PathBuf::from("/srv/imtegrity/console-users.toml")),
@@ -1880,6 +1884,10 @@ fn sensor_settings_are_checked_and_settable() {
 fn the_console_listens_on_loopback_only_and_sessions_end() {
     let err = load("[console]\nlisten = [\"0.0.0.0:8443\"]\n", &[]).unwrap_err();
     assert!(err.to_string().contains("loopback addresses only"), "{err}");
+    let config = load("[console]\nlisten = [\"0.0.0.0:8443\"]\ntls = true\n", &[]).unwrap();
+    assert!(config.console.tls);
+    let err = load("[console]\nname = \"no spaces allowed\"\n", &[]).unwrap_err();
+    assert!(err.to_string().contains("console.name"), "{err}");
     let err = load("[console]\nidle_timeout_mins = 0\n", &[]).unwrap_err();
     assert!(
         err.to_string().contains("console.idle_timeout_mins"),

@@ -24,13 +24,19 @@ pub(super) fn check(config: &Config) -> Result<(), ConfigError> {
     super::sensor::check(&config.sensor)
 }
 
-/// `[console]`: plain HTTP until HTTPS is built, so only where no one else can listen in.
+/// `[console]`: plain HTTP only where no one else can listen in.
 fn console(console: &super::ConsoleConfig) -> Result<(), ConfigError> {
-    if let Some(addr) = console.listen.iter().find(|a| !a.ip().is_loopback()) {
+    if let Some(name) = &console.name {
+        tls_name(name).map_err(|e| ConfigError::invalid("console.name", e))?;
+    }
+    if !console.tls
+        && let Some(addr) = console.listen.iter().find(|a| !a.ip().is_loopback())
+    {
         return Err(ConfigError::invalid(
             "console.listen",
             format!(
-                "{addr}: the console serves plain HTTP, so loopback addresses only (127.0.0.1,                  ::1); reach it from elsewhere through an SSH tunnel or a TLS proxy on this host"
+                "{addr}: without console.tls the console serves plain HTTP, so loopback \
+                 addresses only (127.0.0.1, ::1); set console.tls = true to serve HTTPS there"
             ),
         ));
     }
