@@ -182,6 +182,16 @@ pub(crate) fn state(
         zone,
         uid: rustix::process::geteuid().as_raw(),
         text_index,
+        sampling: config
+            .console
+            .sampling
+            .iter()
+            .map(|s| console_web::SampleRule {
+                group: s.group.clone(),
+                per_mille: s.per_mille,
+                seed: s.seed,
+            })
+            .collect(),
         secure_cookie: config.console.tls,
     });
     Ok((state, indexing))

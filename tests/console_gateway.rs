@@ -1,7 +1,8 @@
 //! The gateway serves the reviewer console itself (`console.listen`): an IM relayed a
 //! moment ago is readable there by a reviewer of the sender's group, through the JSON API
 //! with curl as a script would, with its integrity badge, and found by its words through
-//! the text index the gateway keeps up; and each of those reads is an
+//! the text index the gateway keeps up, sampled into the review queue and escalated, which the
+//! supervisor's report counts; and each of those reads is an
 //! `access` record in the archive the gateway owns, which `search` then shows.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -57,10 +58,18 @@ async fn a_relayed_im_is_read_in_the_gateways_console_and_each_read_is_recorded(
     let config = dir.path().join("imtegrity.toml");
     std::fs::write(
         &config,
-        "[[policy.groups]]\nname = \"traders\"\nscreen_names = [\"trader*\"]\nprofile = \"default\"\n",
+        "[[policy.groups]]\nname = \"traders\"\nscreen_names = [\"trader*\"]\nprofile = \"default\"\n\
+         [[console.sampling]]\ngroup = \"traders\"\nper_mille = 1000\nseed = 3\n",
     )
     .unwrap();
     let users = dir.path().join("users.toml");
+    add_console_user(
+        IMTEGRITY,
+        &config,
+        &users,
+        &["sue", "--role", "supervisor", "--scope", "traders"],
+        PASSWORD,
+    );
     add_console_user(
         IMTEGRITY,
         &config,
@@ -101,6 +110,7 @@ async fn a_relayed_im_is_read_in_the_gateways_console_and_each_read_is_recorded(
     }
 
     let jar = dir.path().join("cookies");
+    let dir_path = dir.path().to_path_buf();
     let reads = tokio::task::spawn_blocking(move || {
         assert_eq!(
             json(&jar, &format!("{base}api/me"))["error"],
@@ -149,7 +159,49 @@ async fn a_relayed_im_is_read_in_the_gateways_console_and_each_read_is_recorded(
                 .contains("outside this account's scope"),
             "{refused}"
         );
-        im["id"].as_u64().unwrap()
+        // Sampled into the queue (every trader message, by the rule), then escalated.
+        let queue = curl(&jar, &format!("{base}queue"), None);
+        let id = im["id"].as_u64().unwrap();
+        assert!(queue.contains(&format!("data-item=\"{id}\"")), "{queue}");
+        assert!(
+            queue.contains("sample: traders, 1000 per mille, seed 3"),
+            "{queue}"
+        );
+        let csrf = queue
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap()
+            .to_owned();
+        curl(
+            &jar,
+            &format!("{base}review"),
+            Some(&format!(
+                "csrf={csrf}&item={id}&action=escalate&comment=ask+legal"
+            )),
+        );
+        let after = json(&jar, &format!("{base}api/queue"));
+        assert_eq!(after["items"][0]["state"], "escalated by rita", "{after}");
+        // The supervisor's report counts it; the reviewer may not read the report.
+        assert!(
+            json(&jar, &format!("{base}api/report"))["error"]
+                .as_str()
+                .unwrap()
+                .contains("supervisors")
+        );
+        let sue = dir_path.join("sue-cookies");
+        curl(
+            &sue,
+            &format!("{base}login"),
+            Some(&format!("name=sue&password={PASSWORD}")),
+        );
+        let report = json(&sue, &format!("{base}api/report"));
+        assert_eq!(report["rows"][0]["reviewer"], "rita", "{report}");
+        assert_eq!(report["rows"][0]["escalated"], 1, "{report}");
+        assert!(report["flagged"].as_u64().unwrap() >= 1, "{report}");
+        let csv = curl(&sue, &format!("{base}report.csv"), None);
+        assert!(csv.lines().nth(1).unwrap().contains(",rita,"), "{csv}");
+        id
     })
     .await
     .unwrap();
@@ -176,7 +228,8 @@ async fn a_relayed_im_is_read_in_the_gateways_console_and_each_read_is_recorded(
             "console day",
             "console record",
             "console search",
-            "console denied"
+            "console denied",
+            "console queue"
         ],
         "{trail:#?}"
     );
@@ -190,6 +243,15 @@ async fn a_relayed_im_is_read_in_the_gateways_console_and_each_read_is_recorded(
         .unwrap();
     let detail: Value = serde_json::from_str(record_read["detail"].as_str().unwrap()).unwrap();
     assert_eq!(detail["args"]["record"], reads);
+    // The decision is a review record in the chain, with why the item was in the queue.
+    let reviews = search(IMTEGRITY, &archive, &["--kind", "review"]).await;
+    assert_eq!(reviews.len(), 1, "{reviews:#?}");
+    let review: Value = serde_json::from_str(reviews[0]["detail"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        review,
+        serde_json::json!({"reviewer": "rita", "item": reads, "action": "escalate",
+                           "comment": "ask legal", "reason": "sample: traders, 1000 per mille, seed 3"})
+    );
 }
 
 /// `curl ARGS` for the TLS test: stdout and the exit code.

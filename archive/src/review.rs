@@ -77,6 +77,10 @@ pub struct Review {
     /// The reviewer's words, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// Why the item was in the queue: the policy's verdict, or the sampling rule with its
+    /// parameters (so the sample can be recomputed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// The conversation a record's reviews are filed under.
@@ -172,6 +176,7 @@ mod tests {
                 item,
                 action,
                 comment: comment.map(str::to_owned),
+                reason: None,
             })
             .unwrap();
         }

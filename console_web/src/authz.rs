@@ -21,6 +21,8 @@ pub enum Denied {
     OwnMessages,
     /// Only auditors read the access trail.
     AccessTrail,
+    /// Only supervisors and auditors read the supervisory report.
+    Report,
 }
 
 impl fmt::Display for Denied {
@@ -35,6 +37,10 @@ impl fmt::Display for Denied {
             }
             Self::OwnMessages => write!(f, "an account never reads its own person's messages"),
             Self::AccessTrail => write!(f, "only auditors read the access trail"),
+            Self::Report => write!(
+                f,
+                "only supervisors and auditors read the supervisory report"
+            ),
         }
     }
 }

@@ -53,6 +53,8 @@ pub(crate) struct HomePage {
     pub(crate) zone_statement: String,
     pub(crate) reads_content: bool,
     pub(crate) auditor: bool,
+    /// Supervisors and auditors read the supervisory report.
+    pub(crate) supervises: bool,
     pub(crate) scope: String,
     pub(crate) accounts: Vec<AccountRow>,
 }
@@ -194,6 +196,7 @@ pub(crate) struct SearchPage {
 pub(crate) struct QueueRow {
     pub(crate) id: u64,
     pub(crate) time: String,
+    /// Why it is in the queue: `policy: alerted (rule)` or `sample: GROUP, N per mille, seed S`.
     pub(crate) verdict: String,
     pub(crate) from: String,
     pub(crate) to: String,
@@ -214,4 +217,38 @@ pub(crate) struct QueuePage {
     /// How far back the queue looks.
     pub(crate) days: u32,
     pub(crate) items: Vec<QueueRow>,
+}
+
+/// One reviewer's line in the supervisory report.
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct ReportRow {
+    pub(crate) reviewer: String,
+    /// Content pages and searches the reviewer opened in the period.
+    pub(crate) viewed: u64,
+    /// Decisions recorded.
+    pub(crate) decisions: u64,
+    pub(crate) no_issue: u64,
+    pub(crate) false_positive: u64,
+    pub(crate) escalated: u64,
+    pub(crate) comments: u64,
+    /// From the record's time to the decision, median, in minutes.
+    pub(crate) median_minutes: Option<f64>,
+    #[serde(skip)]
+    pub(crate) median_minutes_text: String,
+}
+
+/// `GET /report`.
+#[derive(Template, Serialize)]
+#[template(path = "report.html")]
+pub(crate) struct ReportPage {
+    #[serde(skip)]
+    pub(crate) me: Option<Me>,
+    pub(crate) zone_statement: String,
+    /// `YYYY-MM-DD`, UTC.
+    pub(crate) from: String,
+    /// `YYYY-MM-DD`, UTC, inclusive.
+    pub(crate) to: String,
+    /// Records flagged or sampled in the period.
+    pub(crate) flagged: u64,
+    pub(crate) rows: Vec<ReportRow>,
 }

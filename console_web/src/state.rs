@@ -29,6 +29,8 @@ pub struct ConsoleState {
     pub uid: u32,
     /// The full-text index, followed from its own thread, if it could be opened.
     pub text_index: Option<Arc<text_index::TextIndex>>,
+    /// Random samples for the review queue, by group.
+    pub sampling: Vec<crate::sampling::SampleRule>,
     /// Whether the session cookie is marked `Secure` (it is whenever the console is reached
     /// over HTTPS; plain HTTP is loopback only).
     pub secure_cookie: bool,

@@ -44,7 +44,7 @@ use serde::{Deserialize, Serialize};
 use toml::de::DeTable;
 
 pub use self::action::Action;
-pub use self::console::ConsoleConfig;
+pub use self::console::{ConsoleConfig, SamplingConfig};
 pub use self::dns::{DnsConfig, DnsUpstream, DnsViewConfig, FailPolicy, QueryLog};
 pub use self::error::{ConfigError, LineCol, Origin};
 pub use self::ingest::{

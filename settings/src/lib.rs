@@ -23,7 +23,8 @@ pub use config::{
     DEFAULT_PROFILE, DnsConfig, DnsUpstream, DnsViewConfig, FailPolicy, GroupConfig, GroupRef,
     IngestAuthMode, IngestClientConfig, IngestConfig, LineCol, MIN_TOKEN_BITS, MessageKind, Origin,
     PolicyConfig, ProfileConfig, QueryLog, RelayConfig, RetentionConfig, RetentionSetting,
-    RuleConfig, SensorConfig, TlsConfig, UnknownScreenNames, UpstreamConfig, check_token, token_in,
+    RuleConfig, SamplingConfig, SensorConfig, TlsConfig, UnknownScreenNames, UpstreamConfig,
+    check_token, token_in,
 };
 pub use host_port::{HostPort, HostPortError};
 pub use proxy::{ProxyKind, ProxyUrl};

@@ -50,6 +50,7 @@ pub(crate) async fn home(State(state): State<Arc<ConsoleState>>, viewer: Viewer)
         zone_statement: state.zone.statement(),
         reads_content: account.role.reads_content(),
         auditor: account.role == Role::Auditor,
+        supervises: matches!(account.role, Role::Supervisor | Role::Auditor),
         scope: scope_words(&account.scopes),
         accounts,
     })
@@ -303,7 +304,7 @@ fn scope_words(scopes: &[String]) -> String {
 const HOUR_NS: i64 = 3_600_000_000_000;
 
 /// Midnight UTC at the start of `YYYY-MM-DD`, in ns; `None` if it is not a real day.
-fn utc_midnight_ns(day: &str) -> Option<i64> {
+pub(super) fn utc_midnight_ns(day: &str) -> Option<i64> {
     let mut parts = day.splitn(3, '-');
     let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
     if y.len() != 4 || m.len() != 2 || d.len() != 2 {

@@ -5,6 +5,7 @@ mod audit;
 mod browse;
 mod login;
 mod record_page;
+mod report;
 mod respond;
 mod review;
 mod search;
@@ -46,6 +47,9 @@ pub fn router(state: Arc<ConsoleState>) -> Router {
         .route("/audit", get(audit::page))
         .route("/search", get(search::page))
         .route("/queue", get(review::page))
+        .route("/report", get(report::page))
+        .route("/report.csv", get(report::csv))
+        .route("/api/report", get(report::api))
         .route("/api/queue", get(review::api))
         .route("/review", post(review::one))
         .route("/review/bulk", post(review::bulk))

@@ -1,5 +1,5 @@
-//! The review queue: flagged records (a policy alert, block or mask) in the account's scope,
-//! newest first, that no review has closed; and the dispositions, single or in bulk, each a
+//! The review queue: flagged records (a policy alert, block or mask) and sampled ones
+//! (`[[console.sampling]]`) in the account's scope, newest first, that no review has closed; and the dispositions, single or in bulk, each a
 //! `review` record in the archive's chain. Reviewers and supervisors review; a reviewer
 //! never sees their own messages here either (the same check as every read).
 
@@ -37,15 +37,23 @@ pub(crate) struct ReviewForm {
     comment: String,
 }
 
-/// Whether the policy flagged `record`: what a reviewer must look at.
-fn flagged(record: &Record) -> bool {
-    matches!(
+/// Why `record` belongs in the queue, if it does: the policy flagged it (an alert, a block,
+/// a mask), or a sampling rule took it.
+pub(crate) fn queue_reason(s: &ConsoleState, record: &Record) -> Option<String> {
+    let message = matches!(
         record.event.kind,
         Kind::Im | Kind::ChatMessage | Kind::FileOffer | Kind::DirectImOffer
-    ) && matches!(
-        record.event.verdict,
-        Verdict::Alerted(_) | Verdict::Blocked(_) | Verdict::Masked(_)
-    )
+    );
+    if message
+        && matches!(
+            record.event.verdict,
+            Verdict::Alerted(_) | Verdict::Blocked(_) | Verdict::Masked(_)
+        )
+    {
+        return Some(format!("policy: {}", verdict_words(&record.event.verdict)));
+    }
+    crate::sampling::sampled_by(&s.sampling, &s.engine, record)
+        .map(crate::sampling::SampleRule::describe)
 }
 
 fn verdict_words(verdict: &Verdict) -> String {
@@ -94,7 +102,10 @@ async fn queue(State(state): State<Arc<ConsoleState>>, viewer: Viewer, api: bool
             let mut rows = Vec::new();
             for record in s.archive.search(&query) {
                 let record = record?;
-                if !flagged(&record) || reader.may_read(&record).is_err() {
+                let Some(reason) = queue_reason(s, &record) else {
+                    continue;
+                };
+                if reader.may_read(&record).is_err() {
                     continue;
                 }
                 let reviews = s.archive.reviews_of(record.id)?;
@@ -109,7 +120,7 @@ async fn queue(State(state): State<Arc<ConsoleState>>, viewer: Viewer, api: bool
                 rows.push(QueueRow {
                     id: record.id,
                     time: s.zone.rfc3339(e.time_ns),
-                    verdict: verdict_words(&e.verdict),
+                    verdict: reason,
                     from: e.sender.clone(),
                     to: super::browse::to_words(&record),
                     text: e.text.clone(),
@@ -245,11 +256,18 @@ async fn decide(
                 }
             }
             for item in items {
+                // Why it was in the queue, worked out again here rather than taken from the
+                // form: a sample's parameters go into the record as the rule says them.
+                let reason = s
+                    .archive
+                    .record_by_id(item)?
+                    .and_then(|record| queue_reason(s, &record));
                 s.archive.record_review(&Review {
                     reviewer: account.name.clone(),
                     item,
                     action,
                     comment: comment.clone(),
+                    reason,
                 })?;
             }
             Ok::<_, ConsoleWebError>(Ok(()))

@@ -34,6 +34,25 @@ pub struct ConsoleConfig {
     /// (`/var/lib/imtegrity/console/users.toml` for root).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub users: Option<PathBuf>,
+    /// `[[console.sampling]]`: random samples of a group's messages put in the review queue
+    /// beside the policy's hits. Default: none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sampling: Vec<SamplingConfig>,
+}
+
+/// `[[console.sampling]]`: which share of a directory group's messages the review queue
+/// samples. Whether a record is sampled depends only on its id and the seed, so anyone can
+/// recompute a sample from the parameters recorded with each review.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamplingConfig {
+    /// A `[[policy.groups]]` name, or `*` for every user (in a group or not).
+    pub group: String,
+    /// How many in a thousand messages are sampled: 1 to 1000 (25 is 2.5%).
+    pub per_mille: u32,
+    /// The seed of the sampling. Default: 0.
+    #[serde(default)]
+    pub seed: u64,
 }
 
 impl Default for ConsoleConfig {
@@ -45,6 +64,7 @@ impl Default for ConsoleConfig {
             idle_timeout_mins: 15,
             time_zone: "UTC".to_owned(),
             users: None,
+            sampling: Vec::new(),
         }
     }
 }

@@ -130,6 +130,11 @@ idle_timeout_mins = 30
 time_zone = "Europe/London"
 users = "/srv/imtegrity/console-users.toml"
 
+[[console.sampling]]
+group = "traders"
+per_mille = 25
+seed = 7
+
 [policy]
 directory = "/etc/imtegrity/directory.csv"
 unknown_screen_names = "block"
@@ -314,6 +319,11 @@ fn a_file_with_every_key_parses() {
                 idle_timeout_mins: 30,
                 time_zone: "Europe/London".into(),
                 users: Some(PathBuf::from("/srv/imtegrity/console-users.toml")),
+                sampling: vec![SamplingConfig {
+                    group: "traders".into(),
+                    per_mille: 25,
+                    seed: 7,
+                }],
             },
         }
     );
@@ -1888,6 +1898,34 @@ fn the_console_listens_on_loopback_only_and_sessions_end() {
     assert!(config.console.tls);
     let err = load("[console]\nname = \"no spaces allowed\"\n", &[]).unwrap_err();
     assert!(err.to_string().contains("console.name"), "{err}");
+    let groups =
+        "[[policy.groups]]\nname = \"traders\"\nscreen_names = [\"t*\"]\nprofile = \"default\"\n";
+    for (sampling, says) in [
+        (
+            "group = \"nobody\"\nper_mille = 5",
+            "console.sampling[0].group",
+        ),
+        (
+            "group = \"traders\"\nper_mille = 0",
+            "console.sampling[0].per_mille",
+        ),
+        (
+            "group = \"traders\"\nper_mille = 1001",
+            "console.sampling[0].per_mille",
+        ),
+    ] {
+        let err = load(&format!("{groups}[[console.sampling]]\n{sampling}\n"), &[]).unwrap_err();
+        assert!(err.to_string().contains(says), "{sampling}: {err}");
+    }
+    let twice = format!(
+        "{groups}[[console.sampling]]\ngroup = \"*\"\nper_mille = 5\n[[console.sampling]]\ngroup = \"*\"\nper_mille = 9\n"
+    );
+    assert!(
+        load(&twice, &[])
+            .unwrap_err()
+            .to_string()
+            .contains("sampled twice")
+    );
     let err = load("[console]\nidle_timeout_mins = 0\n", &[]).unwrap_err();
     assert!(
         err.to_string().contains("console.idle_timeout_mins"),

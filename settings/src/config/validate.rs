@@ -20,12 +20,41 @@ pub(super) fn check(config: &Config) -> Result<(), ConfigError> {
     dns::check(&config.effective_dns())?;
     tls::check(&config.tls)?;
     ingest(&config.ingest)?;
-    console(&config.console)?;
+    console(config)?;
     super::sensor::check(&config.sensor)
 }
 
 /// `[console]`: plain HTTP only where no one else can listen in.
-fn console(console: &super::ConsoleConfig) -> Result<(), ConfigError> {
+fn console(config: &Config) -> Result<(), ConfigError> {
+    let console = &config.console;
+    for (i, sample) in console.sampling.iter().enumerate() {
+        let known =
+            sample.group == "*" || config.policy.groups.iter().any(|g| g.name == sample.group);
+        if !known {
+            return Err(ConfigError::invalid(
+                format!("console.sampling[{i}].group"),
+                format!(
+                    "{:?} is not a [[policy.groups]] name (or \"*\" for everyone)",
+                    sample.group
+                ),
+            ));
+        }
+        if !(1..=1000).contains(&sample.per_mille) {
+            return Err(ConfigError::invalid(
+                format!("console.sampling[{i}].per_mille"),
+                "1 to 1000 messages in a thousand",
+            ));
+        }
+        if console.sampling[..i]
+            .iter()
+            .any(|s| s.group == sample.group)
+        {
+            return Err(ConfigError::invalid(
+                format!("console.sampling[{i}].group"),
+                format!("{:?} is sampled twice", sample.group),
+            ));
+        }
+    }
     if let Some(name) = &console.name {
         tls_name(name).map_err(|e| ConfigError::invalid("console.name", e))?;
     }

@@ -1,0 +1,245 @@
+//! `GET /report`: the supervisory report per reviewer over a period (UTC days): what they
+//! opened, what they decided, how fast; as a page, JSON, or CSV to keep. For supervisors and
+//! auditors; it shows counts, no message content, and reading it is recorded.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use archive::{AccessVia, Kind, Query, Review, ReviewAction};
+use axum::extract::{Query as UrlQuery, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use console::Role;
+use serde::Deserialize;
+
+use super::respond;
+use crate::authz::Denied;
+use crate::pages::{Me, ReportPage, ReportRow};
+use crate::state::ConsoleState;
+use crate::viewer::Viewer;
+
+const DAY_NS: i64 = 86_400_000_000_000;
+/// The period when none is asked for: the last 30 days.
+const DEFAULT_DAYS: i64 = 30;
+/// Commands that opened content.
+const VIEWS: [&str; 5] = [
+    "console user",
+    "console day",
+    "console record",
+    "console search",
+    "console queue",
+];
+
+/// The period asked for.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct Period {
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+}
+
+/// `GET /report`.
+pub(crate) async fn page(
+    state: State<Arc<ConsoleState>>,
+    viewer: Viewer,
+    period: UrlQuery<Period>,
+) -> Response {
+    report(state, viewer, period, Format::Page).await
+}
+
+/// `GET /api/report`.
+pub(crate) async fn api(
+    state: State<Arc<ConsoleState>>,
+    viewer: Viewer,
+    period: UrlQuery<Period>,
+) -> Response {
+    report(state, viewer, period, Format::Json).await
+}
+
+/// `GET /report.csv`.
+pub(crate) async fn csv(
+    state: State<Arc<ConsoleState>>,
+    viewer: Viewer,
+    period: UrlQuery<Period>,
+) -> Response {
+    report(state, viewer, period, Format::Csv).await
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Page,
+    Json,
+    Csv,
+}
+
+async fn report(
+    State(state): State<Arc<ConsoleState>>,
+    viewer: Viewer,
+    UrlQuery(period): UrlQuery<Period>,
+    format: Format,
+) -> Response {
+    let me = Me::of(&viewer);
+    let zone = state.zone.statement();
+    let api = format != Format::Page;
+    if !matches!(viewer.account.role, Role::Supervisor | Role::Auditor) {
+        return respond::denied(me, zone, &Denied::Report, api);
+    }
+    let now = record::now_ns();
+    let until_day =
+        super::browse::utc_midnight_ns(&period.to).unwrap_or(now - now.rem_euclid(DAY_NS));
+    let since = super::browse::utc_midnight_ns(&period.from)
+        .unwrap_or(until_day - (DEFAULT_DAYS - 1) * DAY_NS);
+    let until = until_day + DAY_NS;
+    let (from, to) = (day_string(since), day_string(until_day));
+    let account = viewer.account.name.clone();
+    let read = state
+        .blocking(move |s| {
+            let mut rows: BTreeMap<String, (ReportRow, Vec<f64>)> = BTreeMap::new();
+            let reviews = Query {
+                kinds: vec![Kind::Review],
+                since_ns: Some(since),
+                until_ns: Some(until),
+                ..Query::default()
+            };
+            for record in s.archive.search(&reviews) {
+                let record = record?;
+                let Some(review) = record
+                    .event
+                    .detail
+                    .as_deref()
+                    .and_then(|d| serde_json::from_str::<Review>(d).ok())
+                else {
+                    continue;
+                };
+                let (row, waits) = rows.entry(review.reviewer.clone()).or_default();
+                row.decisions += 1;
+                match review.action {
+                    ReviewAction::NoIssue => row.no_issue += 1,
+                    ReviewAction::FalsePositive => row.false_positive += 1,
+                    ReviewAction::Escalate => row.escalated += 1,
+                    ReviewAction::Comment => row.comments += 1,
+                }
+                if let Some(item) = s.archive.record_by_id(review.item)? {
+                    waits.push((record.event.time_ns - item.event.time_ns) as f64 / 60e9);
+                }
+            }
+            for (record, access) in s.archive.access_trail(usize::MAX)? {
+                let t = record.event.time_ns;
+                if t < since
+                    || t >= until
+                    || access.accessor.via != AccessVia::Console
+                    || !VIEWS.contains(&access.command.as_str())
+                {
+                    continue;
+                }
+                rows.entry(access.accessor.user.clone())
+                    .or_default()
+                    .0
+                    .viewed += 1;
+            }
+            let mut flagged = 0;
+            let period_query = Query {
+                since_ns: Some(since),
+                until_ns: Some(until),
+                ..Query::default()
+            };
+            for record in s.archive.search(&period_query) {
+                if super::review::queue_reason(s, &record?).is_some() {
+                    flagged += 1;
+                }
+            }
+            let rows: Vec<ReportRow> = rows
+                .into_iter()
+                .map(|(reviewer, (mut row, mut waits))| {
+                    waits.sort_by(f64::total_cmp);
+                    row.median_minutes = waits.get(waits.len() / 2).copied();
+                    row.median_minutes_text = row
+                        .median_minutes
+                        .map_or("-".to_owned(), |m| format!("{m:.0} min"));
+                    row.reviewer = reviewer;
+                    row
+                })
+                .collect();
+            s.record_access(
+                &account,
+                "console report",
+                None,
+                serde_json::json!({"since_ns": since, "until_ns": until}),
+                rows.len() as u64,
+            )?;
+            Ok((flagged, rows))
+        })
+        .await;
+    let (flagged, rows) = match read {
+        Ok(read) => read,
+        Err(e) => return respond::failure(me, zone, &e, api),
+    };
+    let page = ReportPage {
+        me,
+        zone_statement: zone,
+        from,
+        to,
+        flagged,
+        rows,
+    };
+    match format {
+        Format::Page => respond::page(&page),
+        Format::Json => respond::json(&page),
+        Format::Csv => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"supervisory-report.csv\"",
+                ),
+            ],
+            csv_text(&page),
+        )
+            .into_response(),
+    }
+}
+
+/// The report as CSV: one header line, one line per reviewer; the period and the flagged
+/// count in every line, so a line read alone still says what it covers.
+fn csv_text(page: &ReportPage) -> String {
+    let mut out = String::from(
+        "from,to,flagged,reviewer,viewed,decisions,no_issue,false_positive,escalated,comments,median_minutes\n",
+    );
+    for r in &page.rows {
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{},{}\n",
+            page.from,
+            page.to,
+            page.flagged,
+            csv_field(&r.reviewer),
+            r.viewed,
+            r.decisions,
+            r.no_issue,
+            r.false_positive,
+            r.escalated,
+            r.comments,
+            r.median_minutes
+                .map_or(String::new(), |m| format!("{m:.1}")),
+        ));
+    }
+    out
+}
+
+/// A field quoted when it must be, and never starting a formula in a spreadsheet.
+fn csv_field(value: &str) -> String {
+    let value = if value.starts_with(['=', '+', '-', '@']) {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    };
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value
+    }
+}
+
+fn day_string(ns: i64) -> String {
+    archive::export::Zone::day_string(archive::export::Zone::utc().day(ns))
+}
