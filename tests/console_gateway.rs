@@ -67,7 +67,15 @@ async fn a_relayed_im_is_read_in_the_gateways_console_and_each_read_is_recorded(
         IMTEGRITY,
         &config,
         &users,
-        &["sue", "--role", "supervisor", "--scope", "traders"],
+        &[
+            "sue",
+            "--role",
+            "supervisor",
+            "--scope",
+            "traders",
+            "--permit",
+            "hold",
+        ],
         PASSWORD,
     );
     add_console_user(
@@ -201,6 +209,24 @@ async fn a_relayed_im_is_read_in_the_gateways_console_and_each_read_is_recorded(
         assert!(report["flagged"].as_u64().unwrap() >= 1, "{report}");
         let csv = curl(&sue, &format!("{base}report.csv"), None);
         assert!(csv.lines().nth(1).unwrap().contains(",rita,"), "{csv}");
+        // A legal hold from the console: sue may, rita may not.
+        assert!(
+            curl(&jar, &format!("{base}holds"), None)
+                .contains("may not place or release legal holds")
+        );
+        let holds = curl(&sue, &format!("{base}holds"), None);
+        let sue_csrf = holds
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap()
+            .to_owned();
+        curl(
+            &sue,
+            &format!("{base}holds"),
+            Some(&format!("csrf={sue_csrf}&user=trader1&reason=matter+42")),
+        );
+        assert!(curl(&sue, &format!("{base}holds"), None).contains("matter 42"));
         id
     })
     .await
@@ -243,6 +269,22 @@ async fn a_relayed_im_is_read_in_the_gateways_console_and_each_read_is_recorded(
         .unwrap();
     let detail: Value = serde_json::from_str(record_read["detail"].as_str().unwrap()).unwrap();
     assert_eq!(detail["args"]["record"], reads);
+    // The hold is the archive's, placed by the console account.
+    let (code, holds, stderr) = imtegrity_harness::cli(
+        IMTEGRITY,
+        &["hold", "list", "--archive", archive.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let hold: Value = serde_json::from_str(holds.lines().next().unwrap()).unwrap();
+    assert_eq!(hold["reason"], "matter 42", "{hold}");
+    assert_eq!(
+        hold["target"],
+        serde_json::json!({"type": "user", "value": "trader1"}),
+        "{hold}"
+    );
+    assert_eq!(hold["placed_by"]["user"], "sue", "{hold}");
+    assert_eq!(hold["placed_by"]["via"], "console", "{hold}");
     // The decision is a review record in the chain, with why the item was in the queue.
     let reviews = search(IMTEGRITY, &archive, &["--kind", "review"]).await;
     assert_eq!(reviews.len(), 1, "{reviews:#?}");

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ConsoleError;
 use crate::password;
-use crate::role::Role;
+use crate::role::{Permission, Role};
 
 /// The scope that covers every directory group (and users in none).
 pub const ALL_GROUPS: &str = "*";
@@ -40,6 +40,9 @@ pub struct Account {
     /// may never read (a reviewer does not review themselves).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub employee: Option<String>,
+    /// What it may do beyond its role (legal holds).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permissions: Vec<Permission>,
     /// The argon2id hash (a PHC string). Never shown.
     pub password: String,
     /// When the account was made (UTC ns).
@@ -64,6 +67,7 @@ impl fmt::Debug for Account {
             .field("role", &self.role)
             .field("scopes", &self.scopes)
             .field("employee", &self.employee)
+            .field("permissions", &self.permissions)
             .field("created_ns", &self.created_ns)
             .field("created_by", &self.created_by)
             .field("disabled_ns", &self.disabled_ns)
@@ -98,6 +102,8 @@ pub struct NewAccount<'a> {
     pub scopes: &'a [String],
     /// The person's directory id, if they have one.
     pub employee: Option<&'a str>,
+    /// Permissions beyond the role.
+    pub permissions: &'a [Permission],
     /// The password, checked and hashed here.
     pub password: &'a str,
     /// Who is adding it.
@@ -174,6 +180,7 @@ impl Accounts {
             role: new.role,
             scopes,
             employee: new.employee.map(|e| e.trim().to_lowercase()),
+            permissions: check_permissions(new.role, new.permissions)?,
             password: password::hash(new.password)?,
             created_ns: now,
             created_by: new.by.to_owned(),
@@ -337,6 +344,22 @@ fn check_scopes(
     Ok(out)
 }
 
+/// Holds act on what a content role reads: only reviewers and supervisors get them.
+fn check_permissions(
+    role: Role,
+    permissions: &[Permission],
+) -> Result<Vec<Permission>, ConsoleError> {
+    let mut out = permissions.to_vec();
+    out.sort();
+    out.dedup();
+    if !out.is_empty() && !role.reads_content() {
+        return Err(ConsoleError::Scope(format!(
+            "the {role} role cannot be given --permit: holds are placed on what reviewers and supervisors read"
+        )));
+    }
+    Ok(out)
+}
+
 /// `path` with `.suffix` added to its file name.
 fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
@@ -370,6 +393,7 @@ mod tests {
             role,
             scopes,
             employee: None,
+            permissions: &[],
             password: "a long enough password",
             by: "root (uid 0)",
         }

@@ -9,4 +9,4 @@ mod role;
 
 pub use accounts::{ALL_GROUPS, Account, Accounts, NewAccount};
 pub use error::ConsoleError;
-pub use role::Role;
+pub use role::{Permission, Role};

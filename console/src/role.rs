@@ -80,3 +80,35 @@ mod tests {
         assert_eq!(readers, [Role::Reviewer, Role::Supervisor]);
     }
 }
+
+/// What an account may do beyond its role, granted one by one: each is its own decision,
+/// recorded with the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Permission {
+    /// Place and release legal holds on users in the account's scope.
+    Hold,
+}
+
+impl Permission {
+    /// Every permission.
+    pub const ALL: [Self; 1] = [Self::Hold];
+
+    /// The name on the command line and in the accounts file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hold => "hold",
+        }
+    }
+}
+
+impl FromStr for Permission {
+    type Err = ConsoleError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| ConsoleError::Scope(format!("unknown permission {s:?}: hold")))
+    }
+}

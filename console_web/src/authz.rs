@@ -23,6 +23,8 @@ pub enum Denied {
     AccessTrail,
     /// Only supervisors and auditors read the supervisory report.
     Report,
+    /// Holds need the `hold` permission.
+    NoHoldPermission,
 }
 
 impl fmt::Display for Denied {
@@ -41,6 +43,9 @@ impl fmt::Display for Denied {
                 f,
                 "only supervisors and auditors read the supervisory report"
             ),
+            Self::NoHoldPermission => {
+                write!(f, "this account may not place or release legal holds")
+            }
         }
     }
 }
@@ -68,6 +73,19 @@ impl Reader<'_> {
     /// each checked with [`Reader::may_read`]).
     pub fn may_search(&self) -> Result<(), Denied> {
         self.reads_content()
+    }
+
+    /// Whether the account may place or release a hold on `screen_name`'s records: the
+    /// `hold` permission, and the user in its scope.
+    pub fn may_hold(&self, screen_name: &str) -> Result<(), Denied> {
+        if !self
+            .account
+            .permissions
+            .contains(&console::Permission::Hold)
+        {
+            return Err(Denied::NoHoldPermission);
+        }
+        self.may_browse(screen_name)
     }
 
     /// Whether the account may read `record`.
@@ -148,6 +166,7 @@ mod tests {
             role,
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
             employee: employee.map(str::to_owned),
+            permissions: Vec::new(),
             password: String::new(),
             created_ns: 0,
             created_by: String::new(),

@@ -55,6 +55,8 @@ pub(crate) struct HomePage {
     pub(crate) auditor: bool,
     /// Supervisors and auditors read the supervisory report.
     pub(crate) supervises: bool,
+    /// The account may place legal holds.
+    pub(crate) holds: bool,
     pub(crate) scope: String,
     pub(crate) accounts: Vec<AccountRow>,
 }
@@ -251,4 +253,29 @@ pub(crate) struct ReportPage {
     /// Records flagged or sampled in the period.
     pub(crate) flagged: u64,
     pub(crate) rows: Vec<ReportRow>,
+}
+
+/// One active hold.
+#[derive(Debug, Serialize)]
+pub(crate) struct HoldRow {
+    pub(crate) id: u64,
+    /// "user NAME".
+    pub(crate) target: String,
+    pub(crate) reason: String,
+    /// When and by whom.
+    pub(crate) placed: String,
+}
+
+/// `GET /holds`.
+#[derive(Template, Serialize)]
+#[template(path = "holds.html")]
+pub(crate) struct HoldsPage {
+    #[serde(skip)]
+    pub(crate) me: Option<Me>,
+    pub(crate) zone_statement: String,
+    #[serde(skip)]
+    pub(crate) csrf: String,
+    pub(crate) holds: Vec<HoldRow>,
+    /// Active holds on users outside the account's scope, or on conversations.
+    pub(crate) hidden: u64,
 }

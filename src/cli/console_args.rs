@@ -69,6 +69,10 @@ pub(crate) struct UserAddArgs {
     /// reads that person's own messages.
     #[arg(long, value_name = "ID")]
     pub(crate) employee: Option<String>,
+    /// A permission beyond the role (repeatable): `hold` places and releases legal holds
+    /// on users in the account's scope. Reviewers and supervisors only.
+    #[arg(long = "permit", value_name = "PERMISSION")]
+    pub(crate) permits: Vec<String>,
     /// Read the password from the first line of stdin (required: a password on the command
     /// line is visible to every user of the host).
     #[arg(long, required = true)]

@@ -91,6 +91,12 @@ pub(crate) fn run(args: &ConsoleArgs, json: bool) -> crate::CmdResult {
             let config =
                 crate::config_file::load(args.config.config.as_deref(), &args.config.overrides)?;
             let role: Role = args.role.parse().map_err(usage)?;
+            let permissions = args
+                .permits
+                .iter()
+                .map(|p| p.parse::<console::Permission>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(usage)?;
             let password = password_from_stdin()?;
             let groups: Vec<String> = config
                 .policy
@@ -107,6 +113,7 @@ pub(crate) fn run(args: &ConsoleArgs, json: bool) -> crate::CmdResult {
                         role,
                         scopes: &args.scopes,
                         employee: args.employee.as_deref(),
+                        permissions: &permissions,
                         password: &password,
                         by: &by,
                     },
@@ -196,8 +203,14 @@ fn describe(account: &Account) -> String {
     } else {
         format!(" of {}", account.scopes.join(", "))
     };
+    let permits = if account.permissions.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<&str> = account.permissions.iter().map(|p| p.as_str()).collect();
+        format!(", may {}", names.join(", "))
+    };
     let mut line = format!(
-        "{}: {}{scope}; created {} by {}",
+        "{}: {}{scope}{permits}; created {} by {}",
         account.name,
         account.role,
         crate::timespec::format(account.created_ns),
@@ -220,6 +233,7 @@ fn shown(account: &Account) -> serde_json::Value {
         "role": account.role,
         "scopes": account.scopes,
         "employee": account.employee,
+        "permissions": account.permissions,
         "created_ns": account.created_ns,
         "created_by": account.created_by,
         "password_set_ns": account.password_set_ns,

@@ -51,6 +51,7 @@ pub(crate) async fn home(State(state): State<Arc<ConsoleState>>, viewer: Viewer)
         reads_content: account.role.reads_content(),
         auditor: account.role == Role::Auditor,
         supervises: matches!(account.role, Role::Supervisor | Role::Auditor),
+        holds: account.permissions.contains(&console::Permission::Hold),
         scope: scope_words(&account.scopes),
         accounts,
     })

@@ -3,6 +3,7 @@
 
 mod audit;
 mod browse;
+mod holds;
 mod login;
 mod record_page;
 mod report;
@@ -47,6 +48,8 @@ pub fn router(state: Arc<ConsoleState>) -> Router {
         .route("/audit", get(audit::page))
         .route("/search", get(search::page))
         .route("/queue", get(review::page))
+        .route("/holds", get(holds::page).post(holds::place))
+        .route("/holds/release", post(holds::release))
         .route("/report", get(report::page))
         .route("/report.csv", get(report::csv))
         .route("/api/report", get(report::api))
