@@ -227,6 +227,29 @@ async fn a_relayed_im_is_read_in_the_gateways_console_and_each_read_is_recorded(
             Some(&format!("csrf={sue_csrf}&user=trader1&reason=matter+42")),
         );
         assert!(curl(&sue, &format!("{base}holds"), None).contains("matter 42"));
+        // Claimed by sue, the item is hers: rita's decision is refused until sue releases it.
+        let review = |jar: &Path, csrf: &str, action: &str| {
+            curl(
+                jar,
+                &format!("{base}review"),
+                Some(&format!("csrf={csrf}&item={id}&action={action}")),
+            )
+        };
+        let claimed = review(&sue, &sue_csrf, "claim");
+        let refused = review(&jar, &csrf, "no_issue");
+        assert!(
+            refused.contains("claimed by sue"),
+            "claim: {claimed}\nrefused: {refused}"
+        );
+        let queued = json(&jar, &format!("{base}api/queue"));
+        assert_eq!(
+            queued["items"][0]["state"], "escalated by rita, claimed by sue",
+            "{queued}"
+        );
+        assert!(review(&jar, &csrf, "release").contains("only they or a supervisor"));
+        review(&sue, &sue_csrf, "release");
+        let queued = json(&jar, &format!("{base}api/queue"));
+        assert_eq!(queued["items"][0]["state"], "escalated by rita", "{queued}");
         id
     })
     .await
@@ -287,8 +310,16 @@ async fn a_relayed_im_is_read_in_the_gateways_console_and_each_read_is_recorded(
     assert_eq!(hold["placed_by"]["via"], "console", "{hold}");
     // The decision is a review record in the chain, with why the item was in the queue.
     let reviews = search(IMTEGRITY, &archive, &["--kind", "review"]).await;
-    assert_eq!(reviews.len(), 1, "{reviews:#?}");
-    let review: Value = serde_json::from_str(reviews[0]["detail"].as_str().unwrap()).unwrap();
+    let details: Vec<Value> = reviews
+        .iter()
+        .map(|r| serde_json::from_str(r["detail"].as_str().unwrap()).unwrap())
+        .collect();
+    let actions: Vec<&str> = details
+        .iter()
+        .map(|d| d["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["escalate", "claim", "release"], "{details:#?}");
+    let review = details[0].clone();
     assert_eq!(
         review,
         serde_json::json!({"reviewer": "rita", "item": reads, "action": "escalate",

@@ -110,7 +110,7 @@ pub use retention::{
     Hold, HoldTarget, PurgeTrigger, RetentionPolicy, RetentionReport, spawn_retention,
 };
 pub use retention_lock::{LockChange, RetentionLock, RetentionMinimum};
-pub use review::{Review, ReviewAction, review_conversation};
+pub use review::{ItemState, Review, ReviewAction, review_conversation};
 pub use salvage::SalvageReport;
 pub use signing::{
     ArchiveKey, Checkpoint, CheckpointReason, SalvageNote, fingerprint, parse_public_key,

@@ -24,15 +24,21 @@ pub enum ReviewAction {
     Escalate,
     /// A note only; the item stays as it was.
     Comment,
+    /// The reviewer takes the item: others cannot decide on it until it is released.
+    Claim,
+    /// The reviewer gives a claimed item back.
+    Release,
 }
 
 impl ReviewAction {
     /// Every action, as the console offers them.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 6] = [
         Self::NoIssue,
         Self::FalsePositive,
         Self::Escalate,
         Self::Comment,
+        Self::Claim,
+        Self::Release,
     ];
 
     /// The name in forms, JSON and records.
@@ -42,6 +48,8 @@ impl ReviewAction {
             Self::FalsePositive => "false_positive",
             Self::Escalate => "escalate",
             Self::Comment => "comment",
+            Self::Claim => "claim",
+            Self::Release => "release",
         }
     }
 
@@ -60,7 +68,9 @@ impl std::str::FromStr for ReviewAction {
             .find(|a| a.as_str() == s)
             .ok_or_else(|| ArchiveError::Invalid {
                 what: "review action",
-                detail: format!("{s:?}: one of no_issue, false_positive, escalate, comment"),
+                detail: format!(
+                    "{s:?}: one of no_issue, false_positive, escalate, comment, claim, release"
+                ),
             })
     }
 }
@@ -81,6 +91,51 @@ pub struct Review {
     /// parameters (so the sample can be recomputed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// Where an item stands after its reviews, oldest first: closed (by which decision), claimed
+/// (by whom), escalated (by whom). An escalation hands a claimed item back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ItemState {
+    /// The decision that closed it, if one did.
+    pub closed: Option<ReviewAction>,
+    /// Who holds it.
+    pub claimed_by: Option<String>,
+    /// Who last escalated it.
+    pub escalated_by: Option<String>,
+}
+
+impl ItemState {
+    /// The state `reviews` (oldest first) leave an item in.
+    pub fn of<'a>(reviews: impl IntoIterator<Item = &'a Review>) -> Self {
+        let mut state = Self::default();
+        for r in reviews {
+            match r.action {
+                ReviewAction::NoIssue | ReviewAction::FalsePositive => {
+                    state.closed = Some(r.action);
+                    state.claimed_by = None;
+                }
+                ReviewAction::Escalate => {
+                    state.escalated_by = Some(r.reviewer.clone());
+                    state.claimed_by = None;
+                }
+                ReviewAction::Claim => state.claimed_by = Some(r.reviewer.clone()),
+                ReviewAction::Release => state.claimed_by = None,
+                ReviewAction::Comment => {}
+            }
+        }
+        state
+    }
+
+    /// "open", "claimed by rita", "escalated by sue", or both.
+    pub fn describe(&self) -> String {
+        match (&self.escalated_by, &self.claimed_by) {
+            (None, None) => "open".to_owned(),
+            (Some(e), None) => format!("escalated by {e}"),
+            (None, Some(c)) => format!("claimed by {c}"),
+            (Some(e), Some(c)) => format!("escalated by {e}, claimed by {c}"),
+        }
+    }
 }
 
 /// The conversation a record's reviews are filed under.
@@ -195,6 +250,33 @@ mod tests {
         );
         assert!(a.verify().unwrap().is_intact());
         assert!("bogus".parse::<ReviewAction>().is_err());
+        for action in ReviewAction::ALL {
+            assert_eq!(action.as_str().parse::<ReviewAction>().unwrap(), action);
+        }
         assert!(ReviewAction::FalsePositive.closes() && !ReviewAction::Comment.closes());
+        let review = |who: &str, action| Review {
+            reviewer: who.into(),
+            item,
+            action,
+            comment: None,
+            reason: None,
+        };
+        let claimed = [review("rita", ReviewAction::Claim)];
+        assert_eq!(ItemState::of(&claimed).describe(), "claimed by rita");
+        let handed_up = [
+            review("rita", ReviewAction::Claim),
+            review("rita", ReviewAction::Escalate),
+        ];
+        assert_eq!(ItemState::of(&handed_up).describe(), "escalated by rita");
+        let released = [
+            review("rita", ReviewAction::Claim),
+            review("rita", ReviewAction::Release),
+        ];
+        assert_eq!(ItemState::of(&released).describe(), "open");
+        let closed = [
+            review("rita", ReviewAction::Claim),
+            review("rita", ReviewAction::NoIssue),
+        ];
+        assert_eq!(ItemState::of(&closed).closed, Some(ReviewAction::NoIssue));
     }
 }

@@ -113,13 +113,15 @@ async fn report(
                     continue;
                 };
                 let (row, waits) = rows.entry(review.reviewer.clone()).or_default();
-                row.decisions += 1;
                 match review.action {
                     ReviewAction::NoIssue => row.no_issue += 1,
                     ReviewAction::FalsePositive => row.false_positive += 1,
                     ReviewAction::Escalate => row.escalated += 1,
                     ReviewAction::Comment => row.comments += 1,
+                    // Taking and giving back work is not a decision.
+                    ReviewAction::Claim | ReviewAction::Release => continue,
                 }
+                row.decisions += 1;
                 if let Some(item) = s.archive.record_by_id(review.item)? {
                     waits.push((record.event.time_ns - item.event.time_ns) as f64 / 60e9);
                 }

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use archive::{Kind, Query, Record, Review, ReviewAction, Verdict};
+use archive::{ItemState, Kind, Query, Record, Review, ReviewAction, Verdict};
 use axum::Form;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -109,11 +109,8 @@ async fn queue(State(state): State<Arc<ConsoleState>>, viewer: Viewer, api: bool
                     continue;
                 }
                 let reviews = s.archive.reviews_of(record.id)?;
-                let last = reviews
-                    .iter()
-                    .rev()
-                    .find(|(_, r)| r.action != ReviewAction::Comment);
-                if last.is_some_and(|(_, r)| r.action.closes()) {
+                let state = ItemState::of(reviews.iter().map(|(_, r)| r));
+                if state.closed.is_some() {
                     continue;
                 }
                 let e = &record.event;
@@ -124,10 +121,7 @@ async fn queue(State(state): State<Arc<ConsoleState>>, viewer: Viewer, api: bool
                     from: e.sender.clone(),
                     to: super::browse::to_words(&record),
                     text: e.text.clone(),
-                    state: match last {
-                        Some((_, r)) => format!("escalated by {}", r.reviewer),
-                        None => "open".to_owned(),
-                    },
+                    state: state.describe(),
                 });
             }
             rows.reverse();
@@ -219,6 +213,41 @@ pub(crate) async fn bulk(
     decide(&state, &viewer, items, &action, None).await
 }
 
+/// Why `account` may not take `action` on an item in `state`, if it may not: an item
+/// another reviewer claimed is theirs until they release or decide it (a supervisor may
+/// release it); a closed item takes comments only.
+fn claim_conflict(
+    state: &ItemState,
+    account: &console::Account,
+    action: ReviewAction,
+) -> Option<String> {
+    if action == ReviewAction::Comment {
+        return None;
+    }
+    if state.closed.is_some() {
+        return Some("it is closed already; only comments are taken".to_owned());
+    }
+    let mine = state.claimed_by.as_deref() == Some(account.name.as_str());
+    match (&state.claimed_by, action) {
+        (None, ReviewAction::Release) => Some("it is not claimed".to_owned()),
+        (Some(holder), ReviewAction::Release)
+            if !mine && account.role != console::Role::Supervisor =>
+        {
+            Some(format!(
+                "it is claimed by {holder}; only they or a supervisor release it"
+            ))
+        }
+        (
+            Some(holder),
+            ReviewAction::Claim
+            | ReviewAction::NoIssue
+            | ReviewAction::FalsePositive
+            | ReviewAction::Escalate,
+        ) if !mine => Some(format!("it is claimed by {holder}")),
+        _ => None,
+    }
+}
+
 /// Records `action` on every item the account may read, or none at all.
 async fn decide(
     state: &Arc<ConsoleState>,
@@ -244,6 +273,11 @@ async fn decide(
                 let Some(record) = s.archive.record_by_id(*item)? else {
                     return Ok(Err(format!("no record {item}")));
                 };
+                let reviews = s.archive.reviews_of(*item)?;
+                let state = ItemState::of(reviews.iter().map(|(_, r)| r));
+                if let Some(why) = claim_conflict(&state, &account, action) {
+                    return Ok(Err(format!("record {item}: {why}")));
+                }
                 if let Err(why) = reader.may_read(&record) {
                     s.record_access(
                         &account.name,
