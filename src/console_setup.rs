@@ -89,7 +89,7 @@ pub(crate) fn spawn_serving(
         tasks.spawn(async move {
             let served = match tls {
                 Some(acceptor) => {
-                    console_web::serve_tls(
+                    console_web::serve(
                         console_web::TlsListener::new(listener, acceptor),
                         state,
                         stop.cancelled_owned(),

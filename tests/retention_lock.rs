@@ -452,6 +452,23 @@ async fn a_shipped_record_cannot_pose_as_a_lock_or_purge_record() {
             r#"{"error":"records of kind access are written by the archive only"}"#
         )
     );
+    // Nor may it ship a reviewer's decision, which would close a flagged message unseen.
+    let mut review = imtegrity_harness::ingest::event("");
+    review.kind = archive::Kind::Review;
+    review.conversation = archive::review_conversation(1);
+    let body = serde_json::json!({
+        "source": "spool-1",
+        "records": [{"seq": 1, "event": review}],
+    })
+    .to_string();
+    let (status, answer) = imtegrity_harness::ingest::post(ingest, TOKEN, &body).await;
+    assert_eq!(
+        (status, answer.as_str()),
+        (
+            400,
+            r#"{"error":"records of kind review are written by the reviewer console only"}"#
+        )
+    );
     // An ordinary record still goes in.
     let ok = imtegrity_harness::ingest::batch("spool-1", &[(1, "hello")]);
     assert_eq!(

@@ -57,6 +57,15 @@ impl Accessor {
     pub fn this_process() -> Self {
         Self::of_uid(rustix::process::geteuid().as_raw(), AccessVia::Direct)
     }
+
+    /// "alice (uid 1000)", or "console user rita" for a console account (the uid there is
+    /// the console process's, not the person's).
+    pub fn describe(&self) -> String {
+        match self.via {
+            AccessVia::Console => format!("console user {}", self.user),
+            AccessVia::Socket | AccessVia::Direct => format!("{} (uid {})", self.user, self.uid),
+        }
+    }
 }
 
 /// One access, as stored (JSON in the record's `detail`).
@@ -105,7 +114,7 @@ impl Access {
             node: node.to_owned(),
             text: format!(
                 "{} {} {} {via}: {} records",
-                who(a),
+                a.describe(),
                 if a.via == AccessVia::Console {
                     "used"
                 } else {
@@ -120,15 +129,6 @@ impl Access {
             detail: Some(detail),
             employee: None,
         })
-    }
-}
-
-/// "alice (uid 1000)", or "console user rita" for a console account (the uid there is the
-/// console process's, not the person's).
-fn who(a: &Accessor) -> String {
-    match a.via {
-        AccessVia::Console => format!("console user {}", a.user),
-        AccessVia::Socket | AccessVia::Direct => format!("{} (uid {})", a.user, a.uid),
     }
 }
 

@@ -104,15 +104,27 @@ struct PurgeArgs {
 }
 
 impl Archive {
-    /// How many retention purges the checkpoint log holds: cheap, so a follower can tell
-    /// whether [`Archive::purge_history`] has anything new before reading it.
-    pub fn purge_checkpoints(&self) -> Result<u64, ArchiveError> {
-        Ok(self
+    /// The checkpoints after `after_seq`: the newest of them that records a retention
+    /// purge, if any, and the newest seq there is. Reads only those checkpoints, so a
+    /// follower that remembers the seq it last looked at can ask every second what
+    /// [`Archive::purge_history`] has that it has not applied.
+    pub fn purge_checkpoints_after(
+        &self,
+        after_seq: u64,
+    ) -> Result<(Option<u64>, u64), ArchiveError> {
+        let (mut newest_purge, mut newest) = (None, after_seq);
+        for item in self
             .store
-            .all_checkpoints()?
-            .iter()
-            .filter(|cp| matches!(cp.reason, CheckpointReason::Purge { .. }))
-            .count() as u64)
+            .checkpoints
+            .range(after_seq.saturating_add(1).to_be_bytes()..)
+        {
+            let cp = crate::signing::Checkpoint::decode(&item?.1)?;
+            newest = newest.max(cp.seq);
+            if matches!(cp.reason, CheckpointReason::Purge { .. }) {
+                newest_purge = Some(cp.seq);
+            }
+        }
+        Ok((newest_purge, newest))
     }
 
     /// Every purge the signed checkpoints record, oldest first, each with the record that

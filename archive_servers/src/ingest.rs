@@ -252,6 +252,18 @@ async fn handle(
             "records of kind access are written by the archive only",
         );
     }
+    // So are the reviewers' decisions: a shipped one could close a flagged message in the
+    // review queue, or claim supervision that never happened.
+    if batch
+        .records
+        .iter()
+        .any(|r| r.event.kind == record::Kind::Review)
+    {
+        return fail(
+            StatusCode::BAD_REQUEST,
+            "records of kind review are written by the reviewer console only",
+        );
+    }
     let (backlog, reported_error) = (batch.backlog, batch.last_error.clone());
     let Some(last) = batch.records.last().map(|r| r.seq) else {
         stats.stored(

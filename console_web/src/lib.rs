@@ -26,27 +26,18 @@ pub use sessions::Sessions;
 pub use state::ConsoleState;
 pub use throttle::Throttle;
 
-/// Serves the console on `listener` (plain HTTP) until `shutdown` resolves.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
+/// Serves the console on `listener` until `shutdown` resolves: a `TcpListener` for plain
+/// HTTP, a [`TlsListener`] for HTTPS.
+pub async fn serve<L>(
+    listener: L,
     state: Arc<ConsoleState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), ConsoleWebError> {
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<ClientAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
-    Ok(())
-}
-
-/// Serves the console over TLS on `listener` until `shutdown` resolves.
-pub async fn serve_tls(
-    listener: TlsListener,
-    state: Arc<ConsoleState>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), ConsoleWebError> {
+) -> Result<(), ConsoleWebError>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+    ClientAddr: for<'a> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
+{
     axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<ClientAddr>(),

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use console::{Account, Accounts};
 
-use crate::sessions::{COOKIE, Session};
+use crate::sessions::{COOKIE, Session, same_token};
 use crate::state::ConsoleState;
 
 /// The account and session of a logged-in request.
@@ -21,6 +21,19 @@ pub(crate) struct Viewer {
     pub(crate) session: Session,
     /// The session's token (for logout).
     pub(crate) token: String,
+}
+
+impl Viewer {
+    /// The 403 to answer when a form's CSRF token is not this session's; `None` when it is.
+    pub(crate) fn csrf_refusal(&self, token: &str) -> Option<Response> {
+        (!same_token(token, &self.session.csrf)).then(|| {
+            (
+                StatusCode::FORBIDDEN,
+                "the form's CSRF token is not this session's",
+            )
+                .into_response()
+        })
+    }
 }
 
 /// No valid session: pages go to the login form, the API answers 401.

@@ -104,7 +104,7 @@ pub(crate) fn run(args: &ConsoleArgs, json: bool) -> crate::CmdResult {
                 .iter()
                 .map(|g| g.name.clone())
                 .collect();
-            let mut accounts = Accounts::lock(&users_file(&args.config)?)?;
+            let mut accounts = Accounts::lock(&crate::console_setup::users_file(&config))?;
             let by = operator();
             let added = accounts
                 .add(
@@ -192,8 +192,7 @@ fn password_from_stdin() -> Result<String, Box<dyn std::error::Error + Send + Sy
 
 /// Who runs this command, as account changes record it: "alice (uid 1000)".
 fn operator() -> String {
-    let who = Accessor::this_process();
-    format!("{} (uid {})", who.user, who.uid)
+    Accessor::this_process().describe()
 }
 
 /// One line: "rita: reviewer of traders, sales; created <time> by root (uid 0)[; disabled ...]".

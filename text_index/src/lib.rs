@@ -47,18 +47,18 @@ struct Fields {
     text: Field,
 }
 
-/// What the last commit holds: the last archive id, and how many purges were applied.
+/// What the last commit holds: the last archive id, and the last purge applied.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Progress {
     /// Every record up to this id is in the index (or was purged).
     pub upto: u64,
-    /// Purge checkpoints whose records were deleted from it.
-    pub purges: u64,
+    /// The seq of the newest purge checkpoint whose records were deleted from it (0: none).
+    pub purge_checkpoint: u64,
 }
 
 impl Progress {
     fn payload(self) -> String {
-        format!("{} {}", self.upto, self.purges)
+        format!("{} {}", self.upto, self.purge_checkpoint)
     }
 
     fn parse(payload: Option<&str>) -> Self {
@@ -67,7 +67,10 @@ impl Progress {
             .split(' ')
             .map(str::parse::<u64>);
         match (numbers.next(), numbers.next()) {
-            (Some(Ok(upto)), Some(Ok(purges))) => Self { upto, purges },
+            (Some(Ok(upto)), Some(Ok(purge_checkpoint))) => Self {
+                upto,
+                purge_checkpoint,
+            },
             _ => Self::default(),
         }
     }
@@ -80,6 +83,9 @@ pub struct TextIndex {
     reader: IndexReader,
     writer: Mutex<IndexWriter>,
     fields: Fields,
+    /// The newest checkpoint seq already looked at for purges, so each pass reads only the
+    /// checkpoints written since (0 after open: the first pass reads them all once).
+    checkpoints_seen: Mutex<u64>,
 }
 
 fn schema() -> (Schema, Fields) {
@@ -120,6 +126,7 @@ impl TextIndex {
             reader,
             writer: Mutex::new(writer),
             fields,
+            checkpoints_seen: Mutex::new(0),
         })
     }
 
@@ -141,17 +148,29 @@ impl TextIndex {
     pub fn catch_up(&self, archive: &Archive) -> Result<u64, TextIndexError> {
         let mut progress = self.progress()?;
         let mut added = 0;
-        let purges = archive.purge_checkpoints()?;
-        if purges > progress.purges {
+        let mut seen = self
+            .checkpoints_seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (newest_purge, newest) =
+            archive.purge_checkpoints_after((*seen).max(progress.purge_checkpoint))?;
+        *seen = newest;
+        drop(seen);
+        if let Some(newest_purge) = newest_purge.filter(|p| *p > progress.purge_checkpoint) {
             let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-            for purge in archive.purge_history()? {
+            // Only the purges not applied yet: earlier ones' ids are gone from the index.
+            for purge in archive
+                .purge_history()?
+                .into_iter()
+                .filter(|p| p.checkpoint > progress.purge_checkpoint)
+            {
                 for (from, to) in purge.ranges {
                     for id in from..=to {
                         writer.delete_term(Term::from_field_u64(self.fields.id, id));
                     }
                 }
             }
-            progress.purges = purges;
+            progress.purge_checkpoint = newest_purge;
             self.commit(&mut writer, progress)?;
         }
         loop {

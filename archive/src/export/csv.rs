@@ -61,7 +61,7 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// `cell`, with a `'` in front if a spreadsheet could take it for a formula (or it starts
 /// with `'` itself, to keep the mapping one-to-one).
-pub(crate) fn neutralise(cell: Cow<'_, str>) -> Cow<'_, str> {
+pub fn neutralise(cell: Cow<'_, str>) -> Cow<'_, str> {
     match cell.chars().next() {
         Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\'') => Cow::Owned(format!("'{cell}")),
         _ => cell,

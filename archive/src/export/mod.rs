@@ -39,6 +39,7 @@ pub mod transcript_text;
 mod zone;
 
 pub use counted::counted;
+pub use csv::neutralise;
 pub use jsonl::{json_line, json_line_in};
 pub use manifest::{MANIFEST_FILE, Manifest, ManifestFile, QueryTimes, manifest_bytes};
 pub use seal::{

@@ -47,12 +47,7 @@ async fn trail(State(state): State<Arc<ConsoleState>>, viewer: Viewer, api: bool
                 .map(|(record, access)| AccessRow {
                     id: record.id,
                     time: s.zone.rfc3339(record.event.time_ns),
-                    who: match access.accessor.via {
-                        archive::AccessVia::Console => {
-                            format!("console user {}", access.accessor.user)
-                        }
-                        _ => format!("{} (uid {})", access.accessor.user, access.accessor.uid),
-                    },
+                    who: access.accessor.describe(),
                     command: access.command,
                     args: if access.args.is_null() {
                         String::new()

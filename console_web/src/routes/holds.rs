@@ -15,7 +15,6 @@ use serde::Deserialize;
 use super::respond;
 use crate::authz::{Denied, Reader};
 use crate::pages::{HoldRow, HoldsPage, Me};
-use crate::sessions::same_token;
 use crate::state::ConsoleState;
 use crate::viewer::Viewer;
 
@@ -111,12 +110,8 @@ pub(crate) async fn place(
     viewer: Viewer,
     Form(form): Form<PlaceForm>,
 ) -> Response {
-    if !same_token(&form.csrf, &viewer.session.csrf) {
-        return (
-            StatusCode::FORBIDDEN,
-            "the form's CSRF token is not this session's",
-        )
-            .into_response();
+    if let Some(refused) = viewer.csrf_refusal(&form.csrf) {
+        return refused;
     }
     let me = Me::of(&viewer);
     let zone = state.zone.statement();
@@ -156,12 +151,8 @@ pub(crate) async fn release(
     viewer: Viewer,
     Form(form): Form<ReleaseForm>,
 ) -> Response {
-    if !same_token(&form.csrf, &viewer.session.csrf) {
-        return (
-            StatusCode::FORBIDDEN,
-            "the form's CSRF token is not this session's",
-        )
-            .into_response();
+    if let Some(refused) = viewer.csrf_refusal(&form.csrf) {
+        return refused;
     }
     let me = Me::of(&viewer);
     let zone = state.zone.statement();

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::respond;
 use crate::listener::ClientAddr;
 use crate::pages::LoginPage;
-use crate::sessions::{COOKIE, same_token};
+use crate::sessions::COOKIE;
 use crate::state::ConsoleState;
 use crate::viewer::{Viewer, session_cookie};
 
@@ -135,12 +135,8 @@ pub(crate) async fn logout(
     viewer: Viewer,
     Form(form): Form<LogoutForm>,
 ) -> Response {
-    if !same_token(&form.csrf, &viewer.session.csrf) {
-        return (
-            StatusCode::FORBIDDEN,
-            "the form's CSRF token is not this session's",
-        )
-            .into_response();
+    if let Some(refused) = viewer.csrf_refusal(&form.csrf) {
+        return refused;
     }
     state.sessions.end(&viewer.token);
     (

@@ -2,9 +2,11 @@
 //! opened, what they decided, how fast; as a page, JSON, or CSV to keep. For supervisors and
 //! auditors; it shows counts, no message content, and reading it is recorded.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use archive::export::neutralise;
 use archive::{AccessVia, Kind, Query, Review, ReviewAction};
 use axum::extract::{Query as UrlQuery, State};
 use axum::http::header;
@@ -14,6 +16,7 @@ use serde::Deserialize;
 
 use super::respond;
 use crate::authz::Denied;
+use crate::error::ConsoleWebError;
 use crate::pages::{Me, ReportPage, ReportRow};
 use crate::state::ConsoleState;
 use crate::viewer::Viewer;
@@ -188,58 +191,65 @@ async fn report(
     match format {
         Format::Page => respond::page(&page),
         Format::Json => respond::json(&page),
-        Format::Csv => (
-            [
-                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"supervisory-report.csv\"",
-                ),
-            ],
-            csv_text(&page),
-        )
-            .into_response(),
+        Format::Csv => match csv_text(&page) {
+            Err(e) => respond::failure(page.me, page.zone_statement, &e, true),
+            Ok(text) => (
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        "attachment; filename=\"supervisory-report.csv\"",
+                    ),
+                ],
+                text,
+            )
+                .into_response(),
+        },
     }
 }
 
 /// The report as CSV: one header line, one line per reviewer; the period and the flagged
-/// count in every line, so a line read alone still says what it covers.
-fn csv_text(page: &ReportPage) -> String {
-    let mut out = String::from(
-        "from,to,flagged,reviewer,viewed,decisions,no_issue,false_positive,escalated,comments,median_minutes\n",
-    );
+/// count in every line, so a line read alone still says what it covers. Cells are quoted by
+/// the `csv` crate and neutralised against spreadsheet formulas as the archive's CSV export
+/// is.
+fn csv_text(page: &ReportPage) -> Result<String, ConsoleWebError> {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "from",
+        "to",
+        "flagged",
+        "reviewer",
+        "viewed",
+        "decisions",
+        "no_issue",
+        "false_positive",
+        "escalated",
+        "comments",
+        "median_minutes",
+    ];
+    let failed = |e: csv::Error| ConsoleWebError::Io(std::io::Error::other(e));
+    out.write_record(header).map_err(failed)?;
     for r in &page.rows {
-        out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{}\n",
-            page.from,
-            page.to,
-            page.flagged,
-            csv_field(&r.reviewer),
-            r.viewed,
-            r.decisions,
-            r.no_issue,
-            r.false_positive,
-            r.escalated,
-            r.comments,
+        let cells = [
+            page.from.clone(),
+            page.to.clone(),
+            page.flagged.to_string(),
+            neutralise(Cow::Borrowed(&r.reviewer)).into_owned(),
+            r.viewed.to_string(),
+            r.decisions.to_string(),
+            r.no_issue.to_string(),
+            r.false_positive.to_string(),
+            r.escalated.to_string(),
+            r.comments.to_string(),
             r.median_minutes
                 .map_or(String::new(), |m| format!("{m:.1}")),
-        ));
+        ];
+        out.write_record(&cells).map_err(failed)?;
     }
-    out
-}
-
-/// A field quoted when it must be, and never starting a formula in a spreadsheet.
-fn csv_field(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@']) {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    };
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value
-    }
+    let bytes = out
+        .into_inner()
+        .map_err(|e| ConsoleWebError::Io(std::io::Error::other(e.to_string())))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 fn day_string(ns: i64) -> String {

@@ -16,7 +16,6 @@ use super::respond;
 use crate::authz::Reader;
 use crate::error::ConsoleWebError;
 use crate::pages::{Me, QueuePage, QueueRow};
-use crate::sessions::same_token;
 use crate::state::ConsoleState;
 use crate::viewer::Viewer;
 
@@ -161,12 +160,8 @@ pub(crate) async fn one(
     viewer: Viewer,
     Form(form): Form<ReviewForm>,
 ) -> Response {
-    if !same_token(&form.csrf, &viewer.session.csrf) {
-        return (
-            StatusCode::FORBIDDEN,
-            "the form's CSRF token is not this session's",
-        )
-            .into_response();
+    if let Some(refused) = viewer.csrf_refusal(&form.csrf) {
+        return refused;
     }
     let comment = Some(
         form.comment
@@ -184,14 +179,14 @@ pub(crate) async fn one(
 pub(crate) async fn bulk(
     State(state): State<Arc<ConsoleState>>,
     viewer: Viewer,
-    body: String,
+    Form(fields): Form<Vec<(String, String)>>,
 ) -> Response {
     let (mut csrf, mut action, mut items) = (String::new(), String::new(), Vec::new());
-    for pair in body.split('&') {
-        match pair.split_once('=') {
-            Some(("csrf", v)) => v.clone_into(&mut csrf),
-            Some(("action", v)) => v.clone_into(&mut action),
-            Some(("items", v)) => match v.parse::<u64>() {
+    for (name, value) in fields {
+        match name.as_str() {
+            "csrf" => csrf = value,
+            "action" => action = value,
+            "items" => match value.parse::<u64>() {
                 Ok(id) => items.push(id),
                 Err(_) => {
                     return (StatusCode::BAD_REQUEST, "an item is not a record id").into_response();
@@ -200,12 +195,8 @@ pub(crate) async fn bulk(
             _ => {}
         }
     }
-    if !same_token(&csrf, &viewer.session.csrf) {
-        return (
-            StatusCode::FORBIDDEN,
-            "the form's CSRF token is not this session's",
-        )
-            .into_response();
+    if let Some(refused) = viewer.csrf_refusal(&csrf) {
+        return refused;
     }
     if items.is_empty() {
         return Redirect::to("/queue").into_response();
