@@ -220,7 +220,7 @@ fn prepare_dir(dir: &Path) -> Result<(), ArchiveError> {
 
 /// A verdict as one word, with the rule after a colon: `allowed`, `blocked:RULE`,
 /// `masked:RULE`, `alerted:RULE`, `passive`.
-pub(crate) fn verdict_label(verdict: &Verdict) -> String {
+pub fn verdict_label(verdict: &Verdict) -> String {
     match verdict {
         Verdict::Allowed => "allowed".into(),
         Verdict::Blocked(rule) => format!("blocked:{rule}"),

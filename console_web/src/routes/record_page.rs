@@ -96,10 +96,7 @@ async fn record(
                 from: e.sender.clone(),
                 to: super::browse::to_words(&proof.record),
                 conversation: e.conversation.clone(),
-                verdict: serde_json::to_value(&e.verdict)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
+                verdict: archive::export::verdict_label(&e.verdict),
                 text: e.text.clone(),
                 raw: e.raw.clone(),
                 badge,

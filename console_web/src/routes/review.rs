@@ -49,20 +49,13 @@ pub(crate) fn queue_reason(s: &ConsoleState, record: &Record) -> Option<String> 
             Verdict::Alerted(_) | Verdict::Blocked(_) | Verdict::Masked(_)
         )
     {
-        return Some(format!("policy: {}", verdict_words(&record.event.verdict)));
+        return Some(format!(
+            "policy: {}",
+            archive::export::verdict_label(&record.event.verdict)
+        ));
     }
     crate::sampling::sampled_by(&s.sampling, &s.engine, record)
         .map(crate::sampling::SampleRule::describe)
-}
-
-fn verdict_words(verdict: &Verdict) -> String {
-    match verdict {
-        Verdict::Alerted(rule) => format!("alerted ({rule})"),
-        Verdict::Blocked(rule) => format!("blocked ({rule})"),
-        Verdict::Masked(rule) => format!("masked ({rule})"),
-        Verdict::Allowed => "allowed".to_owned(),
-        Verdict::Passive => "passive".to_owned(),
-    }
 }
 
 /// `GET /queue`.
